@@ -1,0 +1,188 @@
+/*
+ * ctspool.h -- public C API of ctspool, a durable store-and-forward spool
+ * for the Cloudthread Developer API's custom data ingestion.
+ *
+ * A producer opens a journal (a SQLite file), appends points, and is told
+ * "ok" only once they are durable on local disk.  A separate drainer
+ * process (`ctspool drain`) uploads them.  This header is the only one
+ * installed; every handle is opaque.
+ *
+ * Thread-safety: a ctspool handle must be used by one thread at a time.
+ * Several handles (in one or several processes) may share one journal.
+ */
+#ifndef CTSPOOL_H
+#define CTSPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CTSPOOL_BUILDING) && defined(__GNUC__)
+#define CTSPOOL_EXTERN __attribute__((visibility("default")))
+#else
+#define CTSPOOL_EXTERN
+#endif
+
+#define CTSPOOL_VERSION_MAJOR 0
+#define CTSPOOL_VERSION_MINOR 1
+#define CTSPOOL_VERSION_PATCH 0
+#define CTSPOOL_VERSION_STRING "0.1.0"
+#define CTSPOOL_VERSION_NUM                                               \
+    ((CTSPOOL_VERSION_MAJOR << 16) | (CTSPOOL_VERSION_MINOR << 8) |       \
+     CTSPOOL_VERSION_PATCH)
+
+/*
+ * Result codes.  Numbers are never renumbered or reused; a retired code
+ * becomes CTSPOOL_E_OBSOLETE_nn.  The class of a code says what to do:
+ * INVALID reject and never retry; BUSY/TRANSIENT/FULL retry later;
+ * REJECTED dead-letter; CORRUPT/SCHEMA stop and say so.
+ */
+#define CTSPOOL_ERRORS(X)                                                 \
+    X(OK, 0, "success")                                                   \
+    X(E_NOMEM, 1, "out of memory")                                        \
+    X(E_INVALID, 2, "point failed validation")                            \
+    X(E_IO, 3, "journal I/O error")                                       \
+    X(E_BUSY, 4, "journal locked; retry")                                 \
+    X(E_CORRUPT, 5, "journal is corrupt")                                 \
+    X(E_TRANSIENT, 6, "upload failed; retry later")                       \
+    X(E_REJECTED, 7, "upload refused permanently")                        \
+    X(E_SCHEMA, 8, "journal schema newer than this binary")               \
+    X(E_FULL, 9, "spool full")                                            \
+    X(E_DISKFULL, 10, "disk full")                                        \
+    X(E_CANTCREATE, 11, "journal cannot be created or opened")            \
+    X(E_CONFIG, 12, "configuration error")                                \
+    X(E_NOINPUT, 13, "input file missing or unreadable")                  \
+    X(E_AUTH, 14, "upstream rejects the credentials")                     \
+    X(E_LOCKED, 15, "lock held by another process")                       \
+    X(E_USAGE, 16, "invalid argument")                                    \
+    X(E_NOTFOUND, 17, "not found")
+
+typedef enum {
+#define CTSPOOL_X_(name, num, text) CTSPOOL_##name = num,
+    CTSPOOL_ERRORS(CTSPOOL_X_)
+#undef CTSPOOL_X_
+} ctspool_rc;
+
+/* Text for a code ("spool full"); never NULL, also for unknown codes. */
+CTSPOOL_EXTERN const char *ctspool_strerror(ctspool_rc rc);
+/* Name of a code ("CTSPOOL_E_FULL"); never NULL. */
+CTSPOOL_EXTERN const char *ctspool_errname(ctspool_rc rc);
+/* Runtime version, CTSPOOL_VERSION_NUM of the library actually linked. */
+CTSPOOL_EXTERN unsigned ctspool_version(void);
+CTSPOOL_EXTERN const char *ctspool_version_string(void);
+
+/* An open journal.  Opaque. */
+typedef struct ctspool ctspool;
+
+/* Flags of ctspool_open(). */
+#define CTSPOOL_DURABILITY_NORMAL 0x1u /* default: synchronous=FULL */
+
+/*
+ * ctspool_open -- open (creating it with mode 0600 when missing) the
+ * journal at path and migrate its schema.  path: borrowed.  flags: 0 or
+ * CTSPOOL_DURABILITY_NORMAL.  *out receives the handle, NULL on failure.
+ * Returns OK, E_CANTCREATE (file or directory cannot be created or
+ * opened), E_SCHEMA (journal written by a newer ctspool), E_CORRUPT, E_IO
+ * or E_NOMEM.  When it fails with a handle-less error, the reason is in
+ * ctspool_errmsg(NULL) of the calling thread.
+ */
+CTSPOOL_EXTERN ctspool_rc ctspool_open(const char *path, unsigned flags,
+                                       ctspool **out);
+
+/*
+ * ctspool_open_config -- like ctspool_open, with the journal path,
+ * durability, default data stream token and limits read from a ctspool
+ * configuration file (NULL: $CTSPOOL_CONFIG, else /etc/ctspool/ctspool.cfg).
+ * Returns what ctspool_open returns, and E_CONFIG.
+ */
+CTSPOOL_EXTERN ctspool_rc ctspool_open_config(const char *config_path,
+                                              ctspool **out);
+
+/* Close the handle; an open transaction is rolled back.  NULL: no-op. */
+CTSPOOL_EXTERN void ctspool_close(ctspool *h);
+
+/*
+ * Detail of the last failure on h (or, for h == NULL, of the last failed
+ * ctspool_open* in this thread): names the point, the field and the
+ * reason.  Valid until the next call on h.  Never NULL.
+ */
+CTSPOOL_EXTERN const char *ctspool_errmsg(const ctspool *h);
+
+/* Default data stream token for points that carry none.  token: copied. */
+CTSPOOL_EXTERN ctspool_rc ctspool_set_default_stream(ctspool *h,
+                                                     const char *token);
+
+/* Limits past which appends fail with E_FULL; 0 means unlimited. */
+CTSPOOL_EXTERN ctspool_rc ctspool_set_limits(ctspool *h,
+                                             uint64_t max_pending_points,
+                                             uint64_t max_journal_bytes);
+
+/* One custom dimension; both strings borrowed, NUL-terminated UTF-8. */
+typedef struct ctspool_dim {
+    const char *key;
+    const char *value;
+} ctspool_dim;
+
+/*
+ * One point.  All strings are borrowed for the duration of the call.
+ * data_stream_token NULL means the handle's default stream.
+ * metric_agg_func: "Sum", "Average", "Maximum" or "Minimum".
+ * timestamp: Unix seconds, a multiple of 3600.
+ */
+typedef struct ctspool_point {
+    const char *data_stream_token;
+    const char *metric_agg_func;
+    const char *metric_name;
+    int64_t timestamp;
+    double metric_value;
+    const ctspool_dim *dims;
+    size_t n_dims;
+} ctspool_point;
+
+/* What an append did, point by point. */
+typedef struct ctspool_append_result {
+    uint64_t n_new;       /* identities seen for the first time */
+    uint64_t n_updated;   /* value changed: pending again */
+    uint64_t n_unchanged; /* same value as stored: nothing to upload */
+} ctspool_append_result;
+
+/*
+ * ctspool_append -- validate n points and store them as one transaction:
+ * all or none.  Returns only after COMMIT has been synced per the
+ * durability.  pts: borrowed.  res: may be NULL; filled on OK.
+ * Returns OK, E_INVALID (nothing stored; ctspool_errmsg names the first
+ * offending point by index, its field and the reason), E_FULL (spool
+ * limits reached; nothing stored), E_DISKFULL, E_IO, E_BUSY (lock not
+ * obtained within the busy timeout), E_NOMEM.
+ */
+CTSPOOL_EXTERN ctspool_rc ctspool_append(ctspool *h, const ctspool_point *pts,
+                                         size_t n,
+                                         ctspool_append_result *res);
+
+/*
+ * ctspool_append_json -- like ctspool_append for a Cloudthread ingest
+ * payload ({"data_stream_token":..., "metric_agg_func":..., "data":[...]})
+ * of len bytes.  json: borrowed, need not be NUL-terminated.
+ */
+CTSPOOL_EXTERN ctspool_rc ctspool_append_json(ctspool *h, const char *json,
+                                              size_t len,
+                                              ctspool_append_result *res);
+
+/* Counts as shown by `ctspool status`. */
+typedef struct ctspool_stats {
+    uint64_t pending_points;
+    uint64_t acked_points;
+    uint64_t dead_letters;
+    uint64_t journal_bytes;
+    int64_t oldest_pending_unix; /* -1 when nothing is pending */
+} ctspool_stats;
+
+CTSPOOL_EXTERN ctspool_rc ctspool_get_stats(ctspool *h, ctspool_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CTSPOOL_H */

@@ -1,0 +1,90 @@
+/*
+ * compact.c -- `ctspool compact` (acknowledged points past retention are
+ * deleted, free pages returned) and `ctspool check-config`.
+ */
+#include <getopt.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* The only option of these commands: --help. */
+static int
+no_options(int argc, char **argv, const char *cmd, const char *text)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            printf("%s", text);
+            return -1;
+        }
+        return cli_usage_hint(cmd);
+    }
+    if (optind != argc) {
+        cli_error(cmd, "unexpected argument '%s'", argv[optind]);
+        return cli_usage_hint(cmd);
+    }
+    return 0;
+}
+
+int
+cmd_compact(struct cli *c, int argc, char **argv)
+{
+    struct sp_journal *j = NULL;
+    struct sp_stats st;
+    uint64_t n = 0;
+    ctspool_rc rc;
+    int ex;
+
+    ex = no_options(argc, argv, "compact",
+                    "usage: ctspool compact\n\n"
+                    "Deletes acknowledged points older than "
+                    "retain_acked_hours and\ngives free pages back to the "
+                    "file system.\n");
+    if (ex) {
+        return ex < 0 ? EXIT_OK : ex;
+    }
+    ex = cli_journal(c, "compact", &j);
+    if (ex) {
+        return ex;
+    }
+    rc = sp_journal_compact(j, (int64_t)time(NULL),
+                            c->cfg->retain_acked_hours, &n);
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_stats(j, &st);
+    }
+    if (rc != CTSPOOL_OK) {
+        cli_error("compact", "%s", sp_journal_errmsg(j));
+        ex = cli_exit_code(rc);
+    } else {
+        printf("deleted %llu acknowledged points; journal is %llu bytes\n",
+               (unsigned long long)n,
+               (unsigned long long)st.journal_bytes);
+    }
+    sp_journal_close(j);
+    return ex;
+}
+
+int
+cmd_check_config(struct cli *c, int argc, char **argv)
+{
+    int ex = no_options(argc, argv, "check-config",
+                        "usage: ctspool check-config\n\n"
+                        "Loads and validates the configuration without "
+                        "starting anything.\n");
+
+    if (ex) {
+        return ex < 0 ? EXIT_OK : ex;
+    }
+    ex = cli_config(c, "check-config");
+    if (ex) {
+        return ex;
+    }
+    printf("%s: ok\n", c->cfg->path ? c->cfg->path : "(built-in defaults)");
+    return EXIT_OK;
+}

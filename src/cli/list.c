@@ -1,0 +1,146 @@
+/*
+ * list.c -- `ctspool list [--pending|--acked|--all] [--json]`: the
+ * journal's points as NDJSON or a table.  Also the row printer that
+ * `dlq list` shares.  Stream tokens are masked.
+ */
+#include <getopt.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "list.h"
+
+static void
+help(FILE *f)
+{
+    fprintf(f, "usage: ctspool list [--pending|--acked|--dead|--all] "
+               "[--json]\n"
+               "\n"
+               "Lists the journal's points (default --all: pending, then\n"
+               "acknowledged, then dead letters).  --json prints one JSON\n"
+               "object per line.\n");
+}
+
+ctspool_rc
+cli_print_row(void *ctx, const struct sp_list_row *r)
+{
+    const struct list_opts *o = ctx;
+    char rid[2 * SP_RECORD_ID_LEN + 1];
+    char ts[24], val[40], mask[32];
+
+    sp_hex(r->record_id, SP_RECORD_ID_LEN, rid);
+    sp_hour_format(r->hour, ts, sizeof(ts));
+    sp_double_format(r->value, val, sizeof(val));
+    sp_mask(r->stream, mask, sizeof(mask));
+    if (o->json) {
+        cJSON *obj = cJSON_CreateObject();
+        cJSON *dims = cJSON_Parse(r->dims);
+        char *text;
+
+        if (r->dead_id) {
+            cJSON_AddNumberToObject(obj, "id", (double)r->dead_id);
+        }
+        cJSON_AddStringToObject(obj, "record_id", rid);
+        cJSON_AddStringToObject(obj, "metric_name", r->name);
+        cJSON_AddStringToObject(obj, "metric_agg_func", sp_agg_name(r->agg));
+        cJSON_AddItemToObject(obj, "custom_dimensions",
+                              dims ? dims : cJSON_CreateObject());
+        cJSON_AddStringToObject(obj, "timestamp", ts);
+        cJSON_AddItemToObject(obj, "metric_value", cJSON_CreateRaw(val));
+        cJSON_AddStringToObject(obj, "state", r->state);
+        cJSON_AddStringToObject(obj, "stream", mask);
+        if (r->dead_id) {
+            cJSON_AddNumberToObject(obj, "status", r->status);
+            cJSON_AddStringToObject(obj, "response", r->body ? r->body : "");
+            cJSON_AddNumberToObject(obj, "dead_at", (double)r->at);
+        } else if (r->at) {
+            cJSON_AddNumberToObject(obj, "acked_at", (double)r->at);
+        }
+        text = cJSON_PrintUnformatted(obj);
+        cJSON_Delete(obj);
+        if (!text) {
+            return CTSPOOL_E_NOMEM;
+        }
+        puts(text);
+        cJSON_free(text);
+    } else if (r->dead_id) {
+        printf("%-6lld %-4d %-19s %-8s %-24s %14s %s  %.60s\n",
+               (long long)r->dead_id, r->status, ts, sp_agg_name(r->agg),
+               r->name, val, r->dims, r->body ? r->body : "");
+    } else {
+        printf("%-8s %-19s %-8s %-24s %14s %s %s %.12s\n", r->state, ts,
+               sp_agg_name(r->agg), r->name, val, r->dims, mask, rid);
+    }
+    return ferror(stdout) ? CTSPOOL_E_IO : CTSPOOL_OK;
+}
+
+int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pending", no_argument, NULL, 'p'},
+        {"acked", no_argument, NULL, 'a'},
+        {"dead", no_argument, NULL, 'd'},
+        {"all", no_argument, NULL, 'A'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct list_opts o = {0};
+    struct sp_journal *j = NULL;
+    unsigned what = 0;
+    int ch, ex;
+    ctspool_rc rc;
+
+    while ((ch = getopt_long(argc, argv, "padAjh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'p':
+            what |= SP_LIST_PENDING;
+            break;
+        case 'a':
+            what |= SP_LIST_ACKED;
+            break;
+        case 'd':
+            what |= SP_LIST_DEAD;
+            break;
+        case 'A':
+            what |= SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
+            break;
+        case 'j':
+            o.json = 1;
+            break;
+        case 'h':
+            help(stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage_hint("list");
+        }
+    }
+    if (optind != argc) {
+        cli_error("list", "unexpected argument '%s'", argv[optind]);
+        return cli_usage_hint("list");
+    }
+    if (!what) {
+        what = SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
+    }
+    ex = cli_journal(c, "list", &j);
+    if (ex) {
+        return ex;
+    }
+    if (!o.json) {
+        printf("%-8s %-19s %-8s %-24s %14s %s %s %s\n", "STATE",
+               "TIMESTAMP", "AGG", "METRIC", "VALUE", "DIMENSIONS", "STREAM",
+               "RECORD");
+    }
+    rc = sp_journal_list(j, what, cli_print_row, &o);
+    if (rc != CTSPOOL_OK) {
+        cli_error("list", "%s", rc == CTSPOOL_E_IO && ferror(stdout)
+                                    ? "cannot write to stdout"
+                                    : sp_journal_errmsg(j));
+        ex = cli_exit_code(rc);
+    }
+    sp_journal_close(j);
+    return ex;
+}

@@ -1,0 +1,205 @@
+/*
+ * main.c -- `ctspool [--config FILE] COMMAND ...`: global options, the
+ * command table, and the helpers every command shares (configuration,
+ * journal, exit codes).
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct command {
+    const char *name;
+    int (*fn)(struct cli *, int, char **);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"append", cmd_append, "validate points and append them to the journal"},
+    {"serve", cmd_serve, "run the local HTTP ingest endpoint"},
+    {"drain", cmd_drain, "upload pending points to Cloudthread"},
+    {"status", cmd_status, "show what is pending, acknowledged and dead"},
+    {"list", cmd_list, "list the journal's points"},
+    {"dlq", cmd_dlq, "inspect, requeue or purge dead letters"},
+    {"compact", cmd_compact, "delete old acknowledged points, free space"},
+    {"check-config", cmd_check_config, "validate the configuration file"},
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ctspool [--config FILE] COMMAND [OPTIONS] [ARGS]\n"
+            "\n"
+            "A durable store-and-forward spool for Cloudthread custom data.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < SP_ARRAY_LEN(commands); i++) {
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(f,
+            "\n"
+            "Options:\n"
+            "  --config FILE  configuration file (default: $CTSPOOL_CONFIG,\n"
+            "                 else /etc/ctspool/ctspool.cfg)\n"
+            "  --help         this text; COMMAND --help for a command\n"
+            "  --version      print the version\n"
+            "\n"
+            "Exit codes: 0 ok, 64 usage, 65 invalid input, 66 input missing,\n"
+            "69 credentials rejected, 73 journal cannot be created, 74 I/O\n"
+            "error or disk full, 75 temporary failure, 78 configuration "
+            "error.\n");
+}
+
+int
+cli_exit_code(ctspool_rc rc)
+{
+    switch (rc) {
+    case CTSPOOL_OK:
+        return EXIT_OK;
+    case CTSPOOL_E_INVALID:
+    case CTSPOOL_E_REJECTED:
+        return EXIT_DATAERR;
+    case CTSPOOL_E_NOINPUT:
+    case CTSPOOL_E_NOTFOUND:
+        return EXIT_NOINPUT;
+    case CTSPOOL_E_AUTH:
+        return EXIT_UNAVAILABLE;
+    case CTSPOOL_E_CANTCREATE:
+    case CTSPOOL_E_SCHEMA:
+        return EXIT_CANTCREAT;
+    case CTSPOOL_E_IO:
+    case CTSPOOL_E_DISKFULL:
+    case CTSPOOL_E_CORRUPT:
+        return EXIT_IOERR;
+    case CTSPOOL_E_BUSY:
+    case CTSPOOL_E_TRANSIENT:
+    case CTSPOOL_E_FULL:
+    case CTSPOOL_E_LOCKED:
+        return EXIT_TEMPFAIL;
+    case CTSPOOL_E_CONFIG:
+        return EXIT_CONFIG;
+    case CTSPOOL_E_USAGE:
+        return EXIT_USAGE;
+    case CTSPOOL_E_NOMEM:
+        return EXIT_OSERR;
+    }
+    return EXIT_SOFTWARE;
+}
+
+void
+cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "ctspool: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int
+cli_config(struct cli *c, const char *cmd)
+{
+    struct sp_err e;
+    ctspool_rc rc;
+
+    if (c->cfg) {
+        return 0;
+    }
+    rc = sp_config_load(c->config_path, &c->cfg, &e);
+    if (rc != CTSPOOL_OK) {
+        cli_error(cmd, "%s", e.msg);
+        return cli_exit_code(rc);
+    }
+    sp_log_init(cmd, (enum sp_log_level)c->cfg->log_level);
+    if (c->cfg->warning) {
+        sp_log(SP_LOG_WARN, "%s", c->cfg->warning);
+    }
+    return 0;
+}
+
+int
+cli_journal(struct cli *c, const char *cmd, struct sp_journal **j)
+{
+    struct sp_journal_opts o;
+    struct sp_err e;
+    ctspool_rc rc;
+    int ex = cli_config(c, cmd);
+
+    if (ex) {
+        return ex;
+    }
+    memset(&o, 0, sizeof(o));
+    o.path = c->cfg->journal;
+    o.durability_full = c->cfg->durability_full;
+    o.max_pending_points = (uint64_t)c->cfg->limits.max_pending_points;
+    o.max_journal_bytes = (uint64_t)c->cfg->limits.max_journal_bytes;
+    rc = sp_journal_open(&o, j, &e);
+    if (rc != CTSPOOL_OK) {
+        cli_error(cmd, "%s", e.msg);
+        return cli_exit_code(rc);
+    }
+    return 0;
+}
+
+int
+cli_usage_hint(const char *cmd)
+{
+    fprintf(stderr, "Try 'ctspool %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli c;
+    int ch, ex;
+
+    memset(&c, 0, sizeof(c));
+    sp_log_init("ctspool", SP_LOG_INFO);
+    /* '+': stop at the command; its options are its own. */
+    while ((ch = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            c.config_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("ctspool %s\n", CTSPOOL_VERSION_STRING);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < SP_ARRAY_LEN(commands); i++) {
+        if (strcmp(argv[optind], commands[i].name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+
+            optind = 1; /* commands run getopt_long on their own argv */
+            ex = commands[i].fn(&c, sub_argc, sub_argv);
+            sp_config_free(c.cfg);
+            return ex;
+        }
+    }
+    cli_error(NULL, "unknown command '%s'", argv[optind]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

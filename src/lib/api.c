@@ -1,0 +1,373 @@
+/*
+ * api.c -- the public ctspool_* producer API (include/ctspool.h): a thin
+ * layer that validates with validate.c / payload.c and stores with
+ * journal.c.  Owns the handle and its error message.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal.h"
+#include "sp_int.h"
+
+struct ctspool {
+    struct sp_journal *j;
+    char *default_stream;
+    struct sp_err err;
+};
+
+static _Thread_local struct sp_err open_err;
+
+CTSPOOL_EXTERN const char *
+ctspool_errmsg(const ctspool *h)
+{
+    return h ? h->err.msg : open_err.msg;
+}
+
+static ctspool_rc
+open_with(const struct sp_journal_opts *o, ctspool **out)
+{
+    ctspool *h;
+    ctspool_rc rc;
+
+    *out = NULL;
+    h = calloc(1, sizeof(*h));
+    if (!h) {
+        sp_err_set(&open_err, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    rc = sp_journal_open(o, &h->j, &open_err);
+    if (rc != CTSPOOL_OK) {
+        free(h);
+        return rc;
+    }
+    *out = h;
+    return CTSPOOL_OK;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_open(const char *path, unsigned flags, ctspool **out)
+{
+    struct sp_journal_opts o;
+
+    if (!out) {
+        return CTSPOOL_E_USAGE;
+    }
+    *out = NULL;
+    if (!path || !*path) {
+        sp_err_set(&open_err, "no journal path given");
+        return CTSPOOL_E_USAGE;
+    }
+    memset(&o, 0, sizeof(o));
+    o.path = path;
+    o.durability_full = !(flags & CTSPOOL_DURABILITY_NORMAL);
+    return open_with(&o, out);
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_open_config(const char *config_path, ctspool **out)
+{
+    struct sp_config *c = NULL;
+    struct sp_journal_opts o;
+    ctspool_rc rc;
+
+    if (!out) {
+        return CTSPOOL_E_USAGE;
+    }
+    *out = NULL;
+    rc = sp_config_load(config_path, &c, &open_err);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    memset(&o, 0, sizeof(o));
+    o.path = c->journal;
+    o.durability_full = c->durability_full;
+    o.max_pending_points = (uint64_t)c->limits.max_pending_points;
+    o.max_journal_bytes = (uint64_t)c->limits.max_journal_bytes;
+    rc = open_with(&o, out);
+    if (rc == CTSPOOL_OK && c->upload.data_stream_token) {
+        rc = ctspool_set_default_stream(*out, c->upload.data_stream_token);
+        if (rc != CTSPOOL_OK) {
+            ctspool_close(*out);
+            *out = NULL;
+        }
+    }
+    sp_config_free(c);
+    return rc;
+}
+
+CTSPOOL_EXTERN void
+ctspool_close(ctspool *h)
+{
+    if (!h) {
+        return;
+    }
+    sp_journal_close(h->j);
+    free(h->default_stream);
+    free(h);
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_set_default_stream(ctspool *h, const char *token)
+{
+    char *copy = NULL;
+
+    if (!h) {
+        return CTSPOOL_E_USAGE;
+    }
+    if (token && *token) {
+        if (sp_valid_stream(token, strlen(token), &h->err) != CTSPOOL_OK) {
+            return CTSPOOL_E_INVALID;
+        }
+        copy = strdup(token);
+        if (!copy) {
+            return CTSPOOL_E_NOMEM;
+        }
+    }
+    free(h->default_stream);
+    h->default_stream = copy;
+    return CTSPOOL_OK;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_set_limits(ctspool *h, uint64_t max_pending_points,
+                   uint64_t max_journal_bytes)
+{
+    if (!h) {
+        return CTSPOOL_E_USAGE;
+    }
+    sp_journal_set_limits(h->j, max_pending_points, max_journal_bytes);
+    return CTSPOOL_OK;
+}
+
+/* Public point -> validated, finished internal point. */
+static ctspool_rc
+convert(const ctspool *h, const ctspool_point *in, struct sp_point *p,
+        struct sp_err *e)
+{
+    const char *stream = in->data_stream_token ? in->data_stream_token
+                                               : h->default_stream;
+
+    memset(p, 0, sizeof(*p));
+    if (!stream) {
+        sp_err_set(e, "data_stream_token: missing (not in the point and no "
+                      "default stream set)");
+        return CTSPOOL_E_INVALID;
+    }
+    p->stream = stream;
+    p->stream_len = strlen(stream);
+    if (sp_valid_stream(p->stream, p->stream_len, e) != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
+    }
+    if (!in->metric_agg_func) {
+        sp_err_set(e, "metric_agg_func: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    if (sp_valid_agg(in->metric_agg_func, strlen(in->metric_agg_func),
+                     &p->agg, e) != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
+    }
+    if (!in->metric_name) {
+        sp_err_set(e, "metric_name: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    p->name = in->metric_name;
+    p->name_len = strlen(in->metric_name);
+    if (sp_valid_name(p->name, p->name_len, e) != CTSPOOL_OK ||
+        sp_valid_timestamp_num((double)in->timestamp, &p->hour, e) !=
+            CTSPOOL_OK ||
+        sp_valid_value_num(in->metric_value, e) != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
+    }
+    p->value = in->metric_value;
+    if (in->n_dims && !in->dims) {
+        sp_err_set(e, "custom_dimensions: n_dims set but dims is NULL");
+        return CTSPOOL_E_INVALID;
+    }
+    for (size_t i = 0; i < in->n_dims; i++) {
+        const ctspool_dim *d = &in->dims[i];
+
+        if (!d->key || !d->value) {
+            sp_err_set(e, "custom_dimensions: pair %zu has a NULL string",
+                       i);
+            return CTSPOOL_E_INVALID;
+        }
+        if (sp_point_add_dim(p, d->key, strlen(d->key), d->value,
+                             strlen(d->value), e) != CTSPOOL_OK) {
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    return sp_point_finish(p, e);
+}
+
+static void
+count_put(ctspool_append_result *res, enum sp_put_result r)
+{
+    if (r == SP_PUT_NEW) {
+        res->n_new++;
+    } else if (r == SP_PUT_UPDATED) {
+        res->n_updated++;
+    } else {
+        res->n_unchanged++;
+    }
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append(ctspool *h, const ctspool_point *pts, size_t n,
+               ctspool_append_result *res)
+{
+    ctspool_append_result tmp;
+    struct sp_point p;
+    struct sp_err e;
+    ctspool_rc rc;
+
+    if (!h || (n && !pts)) {
+        return CTSPOOL_E_USAGE;
+    }
+    memset(&tmp, 0, sizeof(tmp));
+    /* Validate everything first: an invalid point stores nothing. */
+    for (size_t i = 0; i < n; i++) {
+        if (convert(h, &pts[i], &p, &e) != CTSPOOL_OK) {
+            sp_err_set(&h->err, "point %zu: %s", i, e.msg);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    rc = sp_journal_begin(h->j);
+    for (size_t i = 0; rc == CTSPOOL_OK && i < n; i++) {
+        enum sp_put_result r;
+
+        convert(h, &pts[i], &p, &e);
+        rc = sp_journal_put(h->j, &p, &r);
+        if (rc == CTSPOOL_OK) {
+            count_put(&tmp, r);
+        }
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_commit(h->j);
+    } else {
+        sp_journal_rollback(h->j);
+    }
+    if (rc != CTSPOOL_OK) {
+        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                 sp_journal_errmsg(h->j));
+        return rc;
+    }
+    if (res) {
+        *res = tmp;
+    }
+    return CTSPOOL_OK;
+}
+
+/* Collects a JSON payload's first error, or stores its points. */
+struct json_ctx {
+    ctspool *h;
+    ctspool_append_result res;
+    int storing;
+    size_t n_invalid;
+};
+
+static ctspool_rc
+json_on_point(void *ctx, const struct sp_point *p)
+{
+    struct json_ctx *c = ctx;
+    enum sp_put_result r;
+    ctspool_rc rc;
+
+    if (!c->storing) {
+        return CTSPOOL_OK;
+    }
+    rc = sp_journal_put(c->h->j, p, &r);
+    if (rc != CTSPOOL_OK) {
+        snprintf(c->h->err.msg, sizeof(c->h->err.msg), "%s",
+                 sp_journal_errmsg(c->h->j));
+        return rc;
+    }
+    count_put(&c->res, r);
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+json_on_error(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct json_ctx *c = ctx;
+
+    if (c->n_invalid++ == 0) {
+        sp_err_set(&c->h->err, "data[%zu]: %s", index, e->msg);
+    }
+    return CTSPOOL_OK;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append_json(ctspool *h, const char *json, size_t len,
+                    ctspool_append_result *res)
+{
+    struct sp_defaults d = {NULL, -1};
+    struct json_ctx c;
+    struct sp_err e;
+    size_t used = 0;
+    ctspool_rc rc;
+
+    if (!h || (len && !json)) {
+        return CTSPOOL_E_USAGE;
+    }
+    d.stream = h->default_stream;
+    memset(&c, 0, sizeof(c));
+    c.h = h;
+    /* Pass 1 validates; pass 2 stores (parsing is cheap next to fsync). */
+    rc = sp_payload_parse(json, len, &d, json_on_point, json_on_error, &c,
+                          &used, &e);
+    if (rc == CTSPOOL_E_INVALID) {
+        sp_err_set(&h->err, "%s", e.msg);
+        return rc;
+    }
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (c.n_invalid) {
+        return CTSPOOL_E_INVALID;
+    }
+    rc = sp_journal_begin(h->j);
+    if (rc != CTSPOOL_OK) {
+        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                 sp_journal_errmsg(h->j));
+        return rc;
+    }
+    c.storing = 1;
+    rc = sp_payload_parse(json, len, &d, json_on_point, json_on_error, &c,
+                          &used, &e);
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_commit(h->j);
+        if (rc != CTSPOOL_OK) {
+            snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                     sp_journal_errmsg(h->j));
+        }
+    } else {
+        sp_journal_rollback(h->j);
+    }
+    if (rc == CTSPOOL_OK && res) {
+        *res = c.res;
+    }
+    return rc;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_get_stats(ctspool *h, ctspool_stats *out)
+{
+    struct sp_stats st;
+    ctspool_rc rc;
+
+    if (!h || !out) {
+        return CTSPOOL_E_USAGE;
+    }
+    rc = sp_journal_stats(h->j, &st);
+    if (rc != CTSPOOL_OK) {
+        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                 sp_journal_errmsg(h->j));
+        return rc;
+    }
+    out->pending_points = st.pending_points;
+    out->acked_points = st.acked_points;
+    out->dead_letters = st.dead_letters;
+    out->journal_bytes = st.journal_bytes;
+    out->oldest_pending_unix = st.oldest_pending_at;
+    return CTSPOOL_OK;
+}

@@ -1,0 +1,1208 @@
+/*
+ * config.c -- the only libconfig user: a ctspool configuration file
+ * (DESIGN.md section 7) -> struct sp_config, with the built-in defaults,
+ * type and range checks, the environment overrides and the API key.
+ *
+ * Every setting is one row of keys[] below: its name, type, default and
+ * bounds live in one place.  Loading goes: defaults -> file (every
+ * setting in file order; the first error wins) -> cross-field checks ->
+ * environment.  The library never prints: problems become E_CONFIG with
+ * "FILE:LINE: ..." in the sp_err, and a secret in a file readable by
+ * group or others becomes c->warning for the program to log.
+ *
+ * Invariants:
+ * (1) No error message or warning ever contains a secret value (API key,
+ *     stream token, server key); they name the setting only.
+ * (2) Optional strings ("" means none) are NULL in the struct, never "".
+ * (3) On failure *out is NULL and nothing is left allocated.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <libconfig.h>
+
+#include "sp_int.h"
+
+#define DEFAULT_CONFIG_PATH "/etc/ctspool/ctspool.cfg"
+/* A configuration file is small; refuse to slurp anything huge. */
+#define CONFIG_MAX_BYTES ((size_t)1024 * 1024)
+/* Millisecond settings end up in int-typed APIs (poll(2)). */
+#define MS_MAX ((int64_t)INT_MAX)
+/* Keeps retention arithmetic (hours * 3600 s) far from overflow. */
+#define RETAIN_HOURS_MAX ((int64_t)1000000)
+
+enum kind {
+    K_STRING,  /* char *: a string */
+    K_ENUM,    /* int: a string mapped by parse() */
+    K_LONG,    /* long: an integer in [min, max] */
+    K_INT64,   /* int64_t: an integer in [min, max] */
+    K_BOOL,    /* int: true or false */
+    K_STRLIST  /* server.api_keys: a list or array of strings */
+};
+
+/* A non-empty value means the file holds a secret. */
+#define F_SECRET 0x1u
+/* "" means "none" and is stored as NULL. */
+#define F_OPTIONAL 0x2u
+
+/* 0 if s is acceptable, else -1 with the reason ("must ...") in why. */
+typedef int (*check_fn)(const char *s, struct sp_err *why);
+/* The value for s, or -1 if s is not one of the accepted words. */
+typedef int (*parse_fn)(const char *s);
+
+struct key {
+    const char *group; /* NULL: top level */
+    const char *name;
+    enum kind kind;
+    size_t off;        /* offsetof(struct sp_config, field) */
+    unsigned flags;    /* F_* */
+    const char *def_str;
+    int64_t def_int;   /* K_ENUM, K_LONG, K_INT64, K_BOOL */
+    int64_t min, max;  /* K_LONG, K_INT64 */
+    check_fn check;    /* K_STRING, optional */
+    parse_fn parse;    /* K_ENUM */
+    const char *words; /* K_ENUM: the accepted words, for messages */
+};
+
+static int check_nonempty(const char *s, struct sp_err *why);
+static int check_url(const char *s, struct sp_err *why);
+static int check_listen(const char *s, struct sp_err *why);
+static int check_secret(const char *s, struct sp_err *why);
+static int check_stream(const char *s, struct sp_err *why);
+static int parse_durability(const char *s);
+
+#define OFF(field) offsetof(struct sp_config, field)
+
+/* DESIGN.md section 7, with its defaults. */
+static const struct key keys[] = {
+    {.name = "journal", .kind = K_STRING, .off = OFF(journal),
+     .def_str = "/var/lib/ctspool/journal.db", .check = check_nonempty},
+    {.name = "durability", .kind = K_ENUM, .off = OFF(durability_full),
+     .def_int = 1, .parse = parse_durability,
+     .words = "\"full\" or \"normal\""},
+    {.name = "retain_acked_hours", .kind = K_LONG,
+     .off = OFF(retain_acked_hours), .def_int = 24, .min = 0,
+     .max = RETAIN_HOURS_MAX},
+    {.name = "log_level", .kind = K_ENUM, .off = OFF(log_level),
+     .def_int = SP_LOG_INFO, .parse = sp_log_level_parse,
+     .words = "one of \"error\", \"warn\", \"info\", \"debug\""},
+
+    {.group = "upload", .name = "endpoint", .kind = K_STRING,
+     .off = OFF(upload.endpoint),
+     .def_str = "https://api.cloudthread.io/streams/ingest",
+     .check = check_url},
+    {.group = "upload", .name = "api_key", .kind = K_STRING,
+     .off = OFF(upload.api_key), .flags = F_SECRET | F_OPTIONAL,
+     .check = check_secret},
+    /*
+     * The default is "" (none), not the "/etc/ctspool/api_key" of
+     * DESIGN.md's example: a key file that does not exist must not be a
+     * silent default, and `ctspool serve` needs no upload key at all.
+     */
+    {.group = "upload", .name = "api_key_file", .kind = K_STRING,
+     .off = OFF(upload.api_key_file), .flags = F_OPTIONAL},
+    {.group = "upload", .name = "data_stream_token", .kind = K_STRING,
+     .off = OFF(upload.data_stream_token), .flags = F_SECRET | F_OPTIONAL,
+     .check = check_stream},
+    {.group = "upload", .name = "batch_max_points", .kind = K_LONG,
+     .off = OFF(upload.batch_max_points), .def_int = 1000, .min = 1,
+     .max = 1000000},
+    {.group = "upload", .name = "batch_max_bytes", .kind = K_LONG,
+     .off = OFF(upload.batch_max_bytes), .def_int = 1048576, .min = 1024,
+     .max = 1073741824},
+    {.group = "upload", .name = "connect_timeout_ms", .kind = K_LONG,
+     .off = OFF(upload.connect_timeout_ms), .def_int = 10000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "request_timeout_ms", .kind = K_LONG,
+     .off = OFF(upload.request_timeout_ms), .def_int = 60000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "retry_base_ms", .kind = K_LONG,
+     .off = OFF(upload.retry_base_ms), .def_int = 1000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "retry_max_ms", .kind = K_LONG,
+     .off = OFF(upload.retry_max_ms), .def_int = 300000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "poll_ms", .kind = K_LONG,
+     .off = OFF(upload.poll_ms), .def_int = 1000, .min = 1, .max = MS_MAX},
+    {.group = "upload", .name = "ca_file", .kind = K_STRING,
+     .off = OFF(upload.ca_file), .flags = F_OPTIONAL},
+
+    {.group = "server", .name = "listen", .kind = K_STRING,
+     .off = OFF(server.listen), .def_str = "127.0.0.1:8765",
+     .check = check_listen},
+    {.group = "server", .name = "api_keys", .kind = K_STRLIST,
+     .off = OFF(server.api_keys), .flags = F_SECRET},
+    {.group = "server", .name = "allow_unauthenticated", .kind = K_BOOL,
+     .off = OFF(server.allow_unauthenticated), .def_int = 0},
+    {.group = "server", .name = "max_body_bytes", .kind = K_LONG,
+     .off = OFF(server.max_body_bytes), .def_int = 16777216, .min = 1024,
+     .max = LONG_MAX},
+
+    /* 0 means unlimited. */
+    {.group = "limits", .name = "max_pending_points", .kind = K_INT64,
+     .off = OFF(limits.max_pending_points), .def_int = 100000000,
+     .min = 0, .max = INT64_MAX},
+    {.group = "limits", .name = "max_journal_bytes", .kind = K_INT64,
+     .off = OFF(limits.max_journal_bytes), .def_int = INT64_C(17179869184),
+     .min = 0, .max = INT64_MAX},
+};
+
+static const char *const groups[] = {"upload", "server", "limits"};
+
+/* State of one sp_config_load(). */
+struct load {
+    const char *path; /* the file being read */
+    config_t cfg;     /* valid during load_file() */
+    int has_secret;   /* the file holds a non-empty secret */
+    struct sp_config *c;
+    struct sp_err *e;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char **
+str_field(struct sp_config *c, const struct key *k)
+{
+    return (char **)(void *)((char *)c + k->off);
+}
+
+static int *
+int_field(struct sp_config *c, const struct key *k)
+{
+    return (int *)(void *)((char *)c + k->off);
+}
+
+static long *
+long_field(struct sp_config *c, const struct key *k)
+{
+    return (long *)(void *)((char *)c + k->off);
+}
+
+static int64_t *
+int64_field(struct sp_config *c, const struct key *k)
+{
+    return (int64_t *)(void *)((char *)c + k->off);
+}
+
+/* Overwrite, then free: used for anything that may hold a secret. */
+static void
+free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Replace *dst by a copy of src (NULL stays NULL). */
+static ctspool_rc
+set_str(char **dst, const char *src, struct sp_err *e)
+{
+    char *copy = NULL;
+
+    if (src) {
+        copy = strdup(src);
+        if (!copy) {
+            sp_err_set(e, "out of memory");
+            return CTSPOOL_E_NOMEM;
+        }
+    }
+    free_secret(*dst);
+    *dst = copy;
+    return CTSPOOL_OK;
+}
+
+static int
+has_control(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* "upload.poll_ms" for a key of a group, "journal" at the top. */
+static void
+full_name(const char *group, const char *name, char *buf, size_t buf_len)
+{
+    if (group) {
+        snprintf(buf, buf_len, "%s.%s", group, name);
+    } else {
+        snprintf(buf, buf_len, "%s", name);
+    }
+}
+
+static ctspool_rc fail_at(struct load *l, const config_setting_t *s,
+                          const char *fmt, ...) SP_PRINTF(3, 4);
+
+/* Sets "FILE:LINE: message" for setting s and returns E_CONFIG. */
+static ctspool_rc
+fail_at(struct load *l, const config_setting_t *s, const char *fmt, ...)
+{
+    const char *file = config_setting_source_file(s);
+    va_list ap;
+
+    if (!file) {
+        file = l->path;
+    }
+    if (l->e) {
+        va_start(ap, fmt);
+        vsnprintf(l->e->msg, sizeof(l->e->msg), fmt, ap);
+        va_end(ap);
+        sp_err_prefix(l->e, "%s:%u: ", file,
+                      (unsigned)config_setting_source_line(s));
+    }
+    return CTSPOOL_E_CONFIG;
+}
+
+/* ---- value checks ----------------------------------------------------- */
+
+static int
+check_nonempty(const char *s, struct sp_err *why)
+{
+    if (!*s) {
+        sp_err_set(why, "must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_url(const char *s, struct sp_err *why)
+{
+    size_t skip = 0;
+
+    if (strncasecmp(s, "https://", 8) == 0) {
+        skip = 8;
+    } else if (strncasecmp(s, "http://", 7) == 0) {
+        skip = 7;
+    }
+    if (skip == 0 || s[skip] == '\0') {
+        sp_err_set(why, "must start with http:// or https:// and name a "
+                        "host");
+        return -1;
+    }
+    for (; *s; s++) {
+        if (isspace((unsigned char)*s) || (unsigned char)*s < 0x20) {
+            sp_err_set(why, "must not contain spaces or control "
+                            "characters");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "HOST:PORT" or "[IPV6]:PORT", port 1..65535. */
+static int
+check_listen(const char *s, struct sp_err *why)
+{
+    const char *host, *port, *end;
+    size_t host_len;
+    long n = 0;
+
+    if (s[0] == '[') {
+        host = s + 1;
+        end = strchr(host, ']');
+        if (!end || end[1] != ':') {
+            goto bad;
+        }
+        host_len = (size_t)(end - host);
+        port = end + 2;
+    } else {
+        host = s;
+        end = strrchr(host, ':');
+        if (!end) {
+            goto bad;
+        }
+        host_len = (size_t)(end - host);
+        if (memchr(host, ':', host_len)) {
+            goto bad; /* a bare IPv6 address: brackets needed */
+        }
+        port = end + 1;
+    }
+    if (host_len == 0 || *port == '\0' || strlen(port) > 5) {
+        goto bad;
+    }
+    for (size_t i = 0; i < host_len; i++) {
+        unsigned char ch = (unsigned char)host[i];
+
+        if (isspace(ch) || ch < 0x20 || ch == '[' || ch == ']') {
+            goto bad;
+        }
+    }
+    for (const char *p = port; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            goto bad;
+        }
+        n = n * 10 + (*p - '0');
+    }
+    if (n < 1 || n > 65535) {
+        goto bad;
+    }
+    return 0;
+bad:
+    sp_err_set(why, "must be \"HOST:PORT\" with a port from 1 to 65535 "
+                    "(IPv6 as \"[::1]:8765\")");
+    return -1;
+}
+
+/* An API key goes into an HTTP header: no line breaks or controls. */
+static int
+check_secret(const char *s, struct sp_err *why)
+{
+    if (has_control(s)) {
+        sp_err_set(why, "must not contain control characters (such as a "
+                        "line break)");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_stream(const char *s, struct sp_err *why)
+{
+    static const char prefix[] = "data_stream_token: ";
+    struct sp_err v;
+    const char *reason;
+
+    if (!*s) {
+        return 0; /* none */
+    }
+    /* validate.c's messages give lengths and offsets, never the token. */
+    if (sp_valid_stream(s, strlen(s), &v) == CTSPOOL_OK) {
+        return 0;
+    }
+    reason = v.msg;
+    if (strncmp(reason, prefix, sizeof(prefix) - 1) == 0) {
+        reason += sizeof(prefix) - 1;
+    }
+    sp_err_set(why, "is not a valid token: %s", reason);
+    return -1;
+}
+
+static int
+parse_durability(const char *s)
+{
+    if (strcmp(s, "full") == 0) {
+        return 1;
+    }
+    if (strcmp(s, "normal") == 0) {
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- reading the file ------------------------------------------------- */
+
+/*
+ * read_file -- the whole file at path into *buf (NUL-terminated, *len
+ * bytes) and its mode into *mode.  Returns OK, E_NOTFOUND when the file
+ * does not exist and missing_ok is set, E_CONFIG or E_NOMEM.
+ */
+static ctspool_rc
+read_file(const char *path, int missing_ok, char **buf, size_t *len,
+          mode_t *mode, struct sp_err *e)
+{
+    FILE *f = NULL;
+    struct stat st;
+    char *b = NULL;
+    size_t n = 0, got;
+    ctspool_rc rc = CTSPOOL_E_CONFIG;
+
+    *buf = NULL;
+    f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT && missing_ok) {
+            rc = CTSPOOL_E_NOTFOUND;
+            goto out;
+        }
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(errno));
+        goto out;
+    }
+    if (fstat(fileno(f), &st) != 0) {
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(EISDIR));
+        goto out;
+    }
+    b = malloc(CONFIG_MAX_BYTES + 1);
+    if (!b) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    /* Read one byte past the limit to tell "too large" from "full". */
+    got = fread(b, 1, CONFIG_MAX_BYTES + 1, f);
+    if (ferror(f)) {
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(errno));
+        goto out;
+    }
+    n = got;
+    if (n > CONFIG_MAX_BYTES) {
+        sp_err_set(e, "config file %s is larger than %zu bytes", path,
+                   CONFIG_MAX_BYTES);
+        goto out;
+    }
+    if (memchr(b, '\0', n)) {
+        sp_err_set(e, "config file %s contains a NUL byte", path);
+        goto out;
+    }
+    b[n] = '\0';
+    *mode = st.st_mode;
+    rc = CTSPOOL_OK;
+out:
+    if (f) {
+        fclose(f);
+    }
+    if (rc == CTSPOOL_OK) {
+        *buf = b;
+        *len = n;
+    } else if (b) {
+        explicit_bzero(b, CONFIG_MAX_BYTES + 1);
+        free(b);
+    }
+    return rc;
+}
+
+static int
+is_name_start(int ch)
+{
+    return isalpha(ch) || ch == '*';
+}
+
+static int
+is_name_char(int ch)
+{
+    return isalnum(ch) || ch == '*' || ch == '-' || ch == '_';
+}
+
+/*
+ * Length of the number-like token at tok (at most len bytes): a sign,
+ * then letters, digits and dots, and a sign right after a decimal
+ * exponent's "e".
+ */
+static size_t
+number_len(const char *tok, size_t len)
+{
+    int is_hex = len > 1 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X');
+    size_t j = 1;
+
+    while (j < len) {
+        unsigned char ch = (unsigned char)tok[j];
+
+        if (isalnum(ch) || ch == '.' ||
+            ((ch == '-' || ch == '+') && !is_hex &&
+             (tok[j - 1] == 'e' || tok[j - 1] == 'E'))) {
+            j++;
+        } else {
+            break;
+        }
+    }
+    return j;
+}
+
+/*
+ * Is the token an integer literal libconfig reads as 32-bit (decimal
+ * "[-+]?[0-9]+" or hex "0x[0-9a-f]+", no suffix) whose value needs 64
+ * bits?  Sets *big.  Returns -1 if it does not fit in 64 bits either.
+ */
+static int
+int_literal_big(const char *tok, size_t len, int *big)
+{
+    char num[32];
+    const char *p;
+    int is_hex = len > 2 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X');
+    unsigned long long u;
+    long long v;
+
+    *big = 0;
+    p = is_hex ? tok + 2 : tok + (tok[0] == '-' || tok[0] == '+');
+    if (p == tok + len) {
+        return 0;
+    }
+    for (; p < tok + len; p++) {
+        if (is_hex ? !isxdigit((unsigned char)*p)
+                   : !isdigit((unsigned char)*p)) {
+            return 0; /* a float, a suffixed integer, or garbage */
+        }
+    }
+    if (len >= sizeof(num)) {
+        return -1;
+    }
+    memcpy(num, tok, len);
+    num[len] = '\0';
+    errno = 0;
+    if (is_hex) {
+        u = strtoull(num, NULL, 16);
+        if (errno == ERANGE || u > (unsigned long long)INT64_MAX) {
+            return -1;
+        }
+        *big = u > (unsigned long long)INT32_MAX;
+    } else {
+        v = strtoll(num, NULL, 10);
+        if (errno == ERANGE) {
+            return -1;
+        }
+        *big = v < INT32_MIN || v > INT32_MAX;
+    }
+    return 0;
+}
+
+/*
+ * promote_int64 -- copy the text in[0..len) to a new buffer *out,
+ * appending the int64 suffix "L" to every integer literal that does not
+ * fit in 32 bits.
+ *
+ * Why: libconfig 1.5 (Debian's) reads an unsuffixed literal with atoi(),
+ * so 17179869184 -- the max_journal_bytes of DESIGN.md's example --
+ * silently becomes 0.  Strings and comments are copied untouched and no
+ * newline is added, so libconfig's line numbers stay right.  A literal
+ * beyond 64 bits is an error; so is @include, which ctspool does not
+ * support (an included file would escape this rewrite and the
+ * permission check).
+ */
+static ctspool_rc
+promote_int64(const char *path, const char *in, size_t len, char **out,
+              struct sp_err *e)
+{
+    char *b;
+    size_t i = 0, o = 0, n;
+    unsigned line = 1;
+    int big;
+    ctspool_rc rc = CTSPOOL_E_CONFIG;
+
+    *out = NULL;
+    /* Each "L" follows a literal of at least 10 characters. */
+    b = malloc(len + len / 10 + 2);
+    if (!b) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    while (i < len) {
+        char ch = in[i];
+        char next = i + 1 < len ? in[i + 1] : '\0';
+
+        if (ch == '"') {
+            /* A string; a backslash escapes the next character. */
+            b[o++] = in[i++];
+            while (i < len && in[i] != '"') {
+                if (in[i] == '\\' && i + 1 < len) {
+                    b[o++] = in[i++];
+                }
+                line += in[i] == '\n';
+                b[o++] = in[i++];
+            }
+            if (i < len) {
+                b[o++] = in[i++];
+            }
+        } else if (ch == '#' || (ch == '/' && next == '/')) {
+            while (i < len && in[i] != '\n') {
+                b[o++] = in[i++];
+            }
+        } else if (ch == '/' && next == '*') {
+            b[o++] = in[i++];
+            b[o++] = in[i++];
+            while (i < len) {
+                if (in[i] == '*' && i + 1 < len && in[i + 1] == '/') {
+                    b[o++] = in[i++];
+                    b[o++] = in[i++];
+                    break;
+                }
+                line += in[i] == '\n';
+                b[o++] = in[i++];
+            }
+        } else if (ch == '@') {
+            sp_err_set(e, "%s:%u: @include is not supported", path, line);
+            goto out;
+        } else if (is_name_start((unsigned char)ch)) {
+            while (i < len && is_name_char((unsigned char)in[i])) {
+                b[o++] = in[i++];
+            }
+        } else if (isdigit((unsigned char)ch) ||
+                   ((ch == '-' || ch == '+' || ch == '.') &&
+                    isdigit((unsigned char)next))) {
+            n = number_len(in + i, len - i);
+            if (int_literal_big(in + i, n, &big) != 0) {
+                sp_err_set(e, "%s:%u: integer %.*s is out of range", path,
+                           line, (int)(n > 40 ? 40 : n), in + i);
+                goto out;
+            }
+            memcpy(b + o, in + i, n);
+            o += n;
+            i += n;
+            if (big) {
+                b[o++] = 'L';
+            }
+        } else {
+            line += ch == '\n';
+            b[o++] = in[i++];
+        }
+    }
+    b[o] = '\0';
+    rc = CTSPOOL_OK;
+out:
+    if (rc == CTSPOOL_OK) {
+        *out = b;
+    } else {
+        explicit_bzero(b, o);
+        free(b);
+    }
+    return rc;
+}
+
+/* ---- applying settings ------------------------------------------------ */
+
+static const struct key *
+find_key(const char *group, const char *name)
+{
+    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
+        const struct key *k = &keys[i];
+
+        if (strcmp(k->name, name) != 0) {
+            continue;
+        }
+        if ((!group && !k->group) ||
+            (group && k->group && strcmp(group, k->group) == 0)) {
+            return k;
+        }
+    }
+    return NULL;
+}
+
+static int
+is_group(const char *name)
+{
+    for (size_t i = 0; i < SP_ARRAY_LEN(groups); i++) {
+        if (strcmp(groups[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static ctspool_rc
+apply_strlist(struct load *l, const char *kname, const config_setting_t *s)
+{
+    struct sp_config *c = l->c;
+    char **list = NULL;
+    size_t n = 0, i;
+    int len;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    if (config_setting_type(s) != CONFIG_TYPE_LIST &&
+        config_setting_type(s) != CONFIG_TYPE_ARRAY) {
+        return fail_at(l, s, "'%s' must be a list of strings", kname);
+    }
+    len = config_setting_length(s);
+    n = len > 0 ? (size_t)len : 0;
+    list = calloc(n + 1, sizeof(*list)); /* NULL-terminated as well */
+    if (!list) {
+        sp_err_set(l->e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+        const char *v;
+
+        if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+            rc = fail_at(l, el, "'%s' must be a list of strings", kname);
+            goto out;
+        }
+        v = config_setting_get_string(el);
+        if (!*v) {
+            rc = fail_at(l, el, "'%s' entry %zu is empty", kname, i + 1);
+            goto out;
+        }
+        if (has_control(v)) {
+            rc = fail_at(l, el,
+                         "'%s' entry %zu contains a control character",
+                         kname, i + 1);
+            goto out;
+        }
+        list[i] = strdup(v);
+        if (!list[i]) {
+            sp_err_set(l->e, "out of memory");
+            rc = CTSPOOL_E_NOMEM;
+            goto out;
+        }
+        l->has_secret = 1;
+    }
+out:
+    if (rc != CTSPOOL_OK) {
+        for (i = 0; i < n; i++) {
+            free_secret(list[i]);
+        }
+        free(list);
+        return rc;
+    }
+    /* Only one definition per file (libconfig refuses duplicates). */
+    assert(!c->server.api_keys);
+    c->server.api_keys = list;
+    c->server.n_api_keys = n;
+    return CTSPOOL_OK;
+}
+
+/* Check the value of setting s against k and store it in l->c. */
+static ctspool_rc
+apply(struct load *l, const struct key *k, const config_setting_t *s)
+{
+    char kname[128];
+    struct sp_err why;
+    const char *str;
+    long long v;
+    int type = config_setting_type(s);
+    int w;
+
+    full_name(k->group, k->name, kname, sizeof(kname));
+    switch (k->kind) {
+    case K_STRING:
+    case K_ENUM:
+        if (type != CONFIG_TYPE_STRING) {
+            return fail_at(l, s, "'%s' must be a string", kname);
+        }
+        str = config_setting_get_string(s);
+        if (k->kind == K_ENUM) {
+            w = k->parse(str);
+            if (w < 0) {
+                return fail_at(l, s, "'%s' must be %s", kname, k->words);
+            }
+            *int_field(l->c, k) = w;
+            return CTSPOOL_OK;
+        }
+        if (k->check && k->check(str, &why) != 0) {
+            return fail_at(l, s, "'%s' %s", kname, why.msg);
+        }
+        if ((k->flags & F_SECRET) && *str) {
+            l->has_secret = 1;
+        }
+        if ((k->flags & F_OPTIONAL) && !*str) {
+            str = NULL;
+        }
+        return set_str(str_field(l->c, k), str, l->e);
+    case K_LONG:
+    case K_INT64:
+        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+            return fail_at(l, s, "'%s' must be an integer", kname);
+        }
+        v = config_setting_get_int64(s);
+        if (v < k->min || v > k->max) {
+            if (k->max == INT64_MAX || k->max == LONG_MAX) {
+                return fail_at(l, s, "'%s' must be at least %lld (got %lld)",
+                               kname, (long long)k->min, v);
+            }
+            return fail_at(l, s,
+                           "'%s' must be between %lld and %lld (got %lld)",
+                           kname, (long long)k->min, (long long)k->max, v);
+        }
+        if (k->kind == K_LONG) {
+            *long_field(l->c, k) = (long)v;
+        } else {
+            *int64_field(l->c, k) = (int64_t)v;
+        }
+        return CTSPOOL_OK;
+    case K_BOOL:
+        if (type != CONFIG_TYPE_BOOL) {
+            return fail_at(l, s, "'%s' must be a boolean (true or false)",
+                           kname);
+        }
+        *int_field(l->c, k) = config_setting_get_bool(s) ? 1 : 0;
+        return CTSPOOL_OK;
+    case K_STRLIST:
+        return apply_strlist(l, kname, s);
+    }
+    assert(0 && "unknown key kind");
+    return CTSPOOL_E_CONFIG;
+}
+
+/* Every setting of the parsed file, in file order. */
+static ctspool_rc
+apply_all(struct load *l)
+{
+    const config_setting_t *root = config_root_setting(&l->cfg);
+    const config_setting_t *s, *g;
+    const struct key *k;
+    char kname[256];
+    const char *gname;
+    ctspool_rc rc;
+    int n = config_setting_length(root), m;
+
+    for (int i = 0; i < n; i++) {
+        s = config_setting_get_elem(root, (unsigned)i);
+        gname = config_setting_name(s);
+        if (!is_group(gname)) {
+            k = find_key(NULL, gname);
+            if (!k) {
+                return fail_at(l, s, "unknown setting '%s'", gname);
+            }
+            rc = apply(l, k, s);
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+            continue;
+        }
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+            return fail_at(l, s, "'%s' must be a group", gname);
+        }
+        g = s;
+        m = config_setting_length(g);
+        for (int j = 0; j < m; j++) {
+            s = config_setting_get_elem(g, (unsigned)j);
+            k = find_key(gname, config_setting_name(s));
+            if (!k) {
+                full_name(gname, config_setting_name(s), kname,
+                          sizeof(kname));
+                return fail_at(l, s, "unknown setting '%s'", kname);
+            }
+            rc = apply(l, k, s);
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+/* Checks between settings, once all are known. */
+static ctspool_rc
+check_all(struct load *l)
+{
+    const struct sp_config *c = l->c;
+    const config_setting_t *s;
+
+    if (c->upload.retry_base_ms > c->upload.retry_max_ms) {
+        /* Both defaults agree, so at least one was in the file. */
+        s = config_lookup(&l->cfg, "upload.retry_base_ms");
+        if (!s) {
+            s = config_lookup(&l->cfg, "upload.retry_max_ms");
+        }
+        assert(s);
+        return fail_at(l, s,
+                       "'upload.retry_base_ms' (%ld) must not exceed "
+                       "'upload.retry_max_ms' (%ld)",
+                       c->upload.retry_base_ms, c->upload.retry_max_ms);
+    }
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+set_defaults(struct sp_config *c, struct sp_err *e)
+{
+    ctspool_rc rc;
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
+        const struct key *k = &keys[i];
+
+        switch (k->kind) {
+        case K_STRING:
+            rc = set_str(str_field(c, k), k->def_str, e);
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+            break;
+        case K_ENUM:
+        case K_BOOL:
+            *int_field(c, k) = (int)k->def_int;
+            break;
+        case K_LONG:
+            *long_field(c, k) = (long)k->def_int;
+            break;
+        case K_INT64:
+            *int64_field(c, k) = k->def_int;
+            break;
+        case K_STRLIST:
+            break; /* empty */
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+/* $CTSPOOL_API_KEY and $CTSPOOL_DATA_STREAM_TOKEN, when non-empty. */
+static ctspool_rc
+apply_env(struct sp_config *c, struct sp_err *e)
+{
+    struct sp_err why;
+    const char *v;
+    ctspool_rc rc;
+
+    v = getenv("CTSPOOL_API_KEY");
+    if (v && *v) {
+        if (check_secret(v, &why) != 0) {
+            sp_err_set(e, "$CTSPOOL_API_KEY %s", why.msg);
+            return CTSPOOL_E_CONFIG;
+        }
+        rc = set_str(&c->upload.api_key, v, e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    v = getenv("CTSPOOL_DATA_STREAM_TOKEN");
+    if (v && *v) {
+        if (check_stream(v, &why) != 0) {
+            sp_err_set(e, "$CTSPOOL_DATA_STREAM_TOKEN %s", why.msg);
+            return CTSPOOL_E_CONFIG;
+        }
+        rc = set_str(&c->upload.data_stream_token, v, e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+set_warning(struct sp_config *c, const char *path, mode_t mode,
+            struct sp_err *e)
+{
+    static const char fmt[] = "config file %s holds secrets but is "
+                              "readable by group or others (mode %04o); "
+                              "chmod 600 it";
+    unsigned perm = (unsigned)(mode & 07777);
+    int n;
+
+    n = snprintf(NULL, 0, fmt, path, perm);
+    if (n < 0) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    c->warning = malloc((size_t)n + 1);
+    if (!c->warning) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    snprintf(c->warning, (size_t)n + 1, fmt, path, perm);
+    return CTSPOOL_OK;
+}
+
+/*
+ * load_file -- parse the text of l->path (mode: its permissions) into
+ * l->c, over the defaults already there.
+ */
+static ctspool_rc
+load_file(struct load *l, const char *text, size_t text_len, mode_t mode)
+{
+    char *promoted = NULL;
+    ctspool_rc rc;
+    int has_cfg = 0;
+
+    rc = promote_int64(l->path, text, text_len, &promoted, l->e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    config_init(&l->cfg);
+    has_cfg = 1;
+    if (config_read_string(&l->cfg, promoted) != CONFIG_TRUE) {
+        sp_err_set(l->e, "%s:%d: %s",
+                   config_error_file(&l->cfg) ? config_error_file(&l->cfg)
+                                              : l->path,
+                   config_error_line(&l->cfg), config_error_text(&l->cfg));
+        rc = CTSPOOL_E_CONFIG;
+        goto out;
+    }
+    rc = apply_all(l);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    rc = check_all(l);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    rc = set_str(&l->c->path, l->path, l->e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    if (l->has_secret && (mode & 077)) {
+        rc = set_warning(l->c, l->path, mode, l->e);
+    }
+out:
+    if (has_cfg) {
+        config_destroy(&l->cfg);
+    }
+    if (promoted) {
+        explicit_bzero(promoted, strlen(promoted));
+        free(promoted);
+    }
+    return rc;
+}
+
+/* ---- the interface ---------------------------------------------------- */
+
+ctspool_rc
+sp_config_load(const char *path, struct sp_config **out, struct sp_err *e)
+{
+    struct load l;
+    char *text = NULL;
+    size_t text_len = 0;
+    mode_t mode = 0;
+    int missing_ok = 0;
+    ctspool_rc rc;
+
+    assert(out);
+    *out = NULL;
+    memset(&l, 0, sizeof(l));
+    l.e = e;
+    l.c = calloc(1, sizeof(*l.c));
+    if (!l.c) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    rc = set_defaults(l.c, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    if (!path || !*path) {
+        path = getenv("CTSPOOL_CONFIG");
+    }
+    if (!path || !*path) {
+        path = DEFAULT_CONFIG_PATH;
+        missing_ok = 1;
+    }
+    l.path = path;
+    rc = read_file(path, missing_ok, &text, &text_len, &mode, e);
+    if (rc == CTSPOOL_OK) {
+        rc = load_file(&l, text, text_len, mode);
+    } else if (rc == CTSPOOL_E_NOTFOUND) {
+        rc = CTSPOOL_OK; /* nothing at the default place: defaults */
+    }
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    rc = apply_env(l.c, e);
+out:
+    if (text) {
+        explicit_bzero(text, text_len);
+        free(text);
+    }
+    if (rc != CTSPOOL_OK) {
+        sp_config_free(l.c);
+        return rc;
+    }
+    *out = l.c;
+    return CTSPOOL_OK;
+}
+
+void
+sp_config_free(struct sp_config *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
+        if (keys[i].kind == K_STRING) {
+            free_secret(*str_field(c, &keys[i]));
+        }
+    }
+    if (c->server.api_keys) {
+        for (size_t i = 0; i < c->server.n_api_keys; i++) {
+            free_secret(c->server.api_keys[i]);
+        }
+        free(c->server.api_keys);
+    }
+    free(c->path);
+    free(c->warning);
+    free(c);
+}
+
+/*
+ * The first line of the key file, without surrounding whitespace.  The
+ * key itself never appears in a message.
+ */
+ctspool_rc
+sp_config_api_key(const struct sp_config *c, char **out, struct sp_err *e)
+{
+    const char *file;
+    FILE *f = NULL;
+    char *line = NULL, *start, *end;
+    size_t cap = 0;
+    ssize_t n;
+    ctspool_rc rc = CTSPOOL_E_CONFIG;
+
+    assert(c && out);
+    *out = NULL;
+    if (c->upload.api_key) {
+        /* Inline or $CTSPOOL_API_KEY, merged by sp_config_load(). */
+        *out = strdup(c->upload.api_key);
+        if (!*out) {
+            sp_err_set(e, "out of memory");
+            return CTSPOOL_E_NOMEM;
+        }
+        return CTSPOOL_OK;
+    }
+    file = c->upload.api_key_file;
+    if (!file) {
+        sp_err_set(e, "no upload API key: set upload.api_key, "
+                      "upload.api_key_file or CTSPOOL_API_KEY");
+        return CTSPOOL_E_CONFIG;
+    }
+    f = fopen(file, "re");
+    if (!f) {
+        sp_err_set(e, "cannot read API key file %s: %s", file,
+                   strerror(errno));
+        goto out;
+    }
+    errno = 0;
+    n = getline(&line, &cap, f);
+    if (n < 0) {
+        if (ferror(f)) {
+            sp_err_set(e, "cannot read API key file %s: %s", file,
+                       strerror(errno ? errno : EIO));
+        } else {
+            sp_err_set(e, "API key file %s is empty", file);
+        }
+        goto out;
+    }
+    start = line;
+    end = line + n;
+    while (start < end && isspace((unsigned char)*start)) {
+        start++;
+    }
+    while (end > start && isspace((unsigned char)end[-1])) {
+        end--;
+    }
+    if (start == end) {
+        sp_err_set(e, "API key file %s is empty (its first line is blank)",
+                   file);
+        goto out;
+    }
+    *end = '\0';
+    if (has_control(start)) {
+        sp_err_set(e, "the key in API key file %s contains a control "
+                      "character", file);
+        goto out;
+    }
+    *out = strdup(start);
+    if (!*out) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    rc = CTSPOOL_OK;
+out:
+    if (line) {
+        explicit_bzero(line, cap);
+        free(line);
+    }
+    if (f) {
+        fclose(f);
+    }
+    return rc;
+}

@@ -1,0 +1,472 @@
+/*
+ * csv.c -- streaming RFC 4180 reader: records of fields from a FILE*,
+ * with bounded memory (64 KiB of input buffer plus the current record,
+ * at most 1 MiB).
+ *
+ * Accepted: quoted fields with "" escapes, commas and line breaks inside
+ * quotes, CRLF or LF line ends, a UTF-8 byte order mark at the start, a
+ * last record without a line end.  An empty line is not a record (it is
+ * skipped).  A bare CR that is not part of CRLF is ordinary data.
+ *
+ * Errors and how reading goes on (every error names the line):
+ * - a quote inside an unquoted field, or text after a closing quote:
+ *   E_INVALID; the rest of that physical line is skipped, the next call
+ *   starts with the following line.
+ * - a record longer than 1 MiB: E_INVALID once the whole record has been
+ *   read past (quotes respected); the next call returns the next record.
+ * - a quoted field still open at the end of the input: E_INVALID
+ *   "unterminated quoted field", naming the line where the record
+ *   started; the next call returns E_NOTFOUND.
+ *
+ * Invariant: between calls, the reader is at the start of a record
+ * (state REC_START) and rec holds the fields of the last record returned.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_int.h"
+
+#define IN_CAP ((size_t)64 * 1024)
+#define RECORD_MAX ((size_t)1024 * 1024)
+
+enum state {
+    REC_START,   /* before the first byte of a record */
+    REC_CR,      /* a CR at the start of a record: blank line or data? */
+    FIELD_START, /* before the first byte of a field */
+    UNQUOTED,    /* inside an unquoted field */
+    QUOTED,      /* inside a quoted field */
+    QUOTE,       /* a quote inside a quoted field: end or "" escape */
+    QUOTE_CR     /* a CR after a closing quote: must be CRLF */
+};
+
+struct sp_csv {
+    FILE *f; /* borrowed */
+    char *in;
+    size_t in_len, in_pos;
+    int eof;
+    int started; /* BOM check done */
+
+    char *rec; /* unescaped field bytes of the current record */
+    size_t rec_len, rec_cap;
+    size_t *starts; /* field i starts at rec + starts[i] */
+    size_t *lens;
+    const char **fields;
+    size_t n_fields, fields_cap;
+
+    size_t line; /* physical line of in[in_pos], 1-based */
+};
+
+ctspool_rc
+sp_csv_open(FILE *f, struct sp_csv **out)
+{
+    struct sp_csv *c;
+
+    *out = NULL;
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        return CTSPOOL_E_NOMEM;
+    }
+    c->f = f;
+    c->line = 1;
+    c->in = malloc(IN_CAP);
+    c->rec_cap = 4096;
+    c->rec = malloc(c->rec_cap);
+    if (!c->in || !c->rec) {
+        sp_csv_close(c);
+        return CTSPOOL_E_NOMEM;
+    }
+    *out = c;
+    return CTSPOOL_OK;
+}
+
+void
+sp_csv_close(struct sp_csv *c)
+{
+    if (!c) {
+        return;
+    }
+    free(c->in);
+    free(c->rec);
+    free(c->starts);
+    free(c->lens);
+    free(c->fields);
+    free(c);
+}
+
+/*
+ * Make in[in_pos] available.  Returns OK (1 or more bytes, or c->eof set
+ * and none), or E_IO.  The first fill skips a UTF-8 BOM.
+ */
+static ctspool_rc
+fill(struct sp_csv *c, struct sp_err *e)
+{
+    size_t n;
+
+    if (c->in_pos < c->in_len || c->eof) {
+        return CTSPOOL_OK;
+    }
+    c->in_pos = 0;
+    c->in_len = 0;
+    do {
+        n = fread(c->in + c->in_len, 1, IN_CAP - c->in_len, c->f);
+        c->in_len += n;
+        if (n == 0) {
+            if (ferror(c->f)) {
+                sp_err_set(e, "read error: %s", strerror(errno));
+                return CTSPOOL_E_IO;
+            }
+            c->eof = 1;
+        }
+        /* A pipe may deliver the BOM's bytes one at a time. */
+    } while (!c->started && !c->eof && c->in_len < 3);
+    if (!c->started) {
+        c->started = 1;
+        if (c->in_len >= 3 && memcmp(c->in, "\xEF\xBB\xBF", 3) == 0) {
+            c->in_pos = 3;
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+/* The record's length as RECORD_MAX counts it: fields and commas. */
+static size_t
+rec_size(const struct sp_csv *c)
+{
+    return c->rec_len + (c->n_fields > 0 ? c->n_fields - 1 : 0);
+}
+
+/* Append n bytes to the record, unless it is already too long. */
+static ctspool_rc
+rec_put(struct sp_csv *c, const char *s, size_t n, int *too_long)
+{
+    size_t need;
+    char *r;
+
+    if (*too_long) {
+        return CTSPOOL_OK;
+    }
+    if (n > RECORD_MAX - rec_size(c)) {
+        *too_long = 1;
+        return CTSPOOL_OK;
+    }
+    need = c->rec_len + n;
+    if (need > c->rec_cap) {
+        size_t cap = c->rec_cap * 2;
+
+        while (cap < need) {
+            cap *= 2;
+        }
+        r = realloc(c->rec, cap);
+        if (!r) {
+            return CTSPOOL_E_NOMEM;
+        }
+        c->rec = r;
+        c->rec_cap = cap;
+    }
+    memcpy(c->rec + c->rec_len, s, n);
+    c->rec_len += n;
+    return CTSPOOL_OK;
+}
+
+/* Begin a field at the end of the record. */
+static ctspool_rc
+field_begin(struct sp_csv *c, int *too_long)
+{
+    if (*too_long) {
+        return CTSPOOL_OK;
+    }
+    if (c->n_fields > 0 && rec_size(c) + 1 > RECORD_MAX) {
+        *too_long = 1;
+        return CTSPOOL_OK;
+    }
+    if (c->n_fields == c->fields_cap) {
+        size_t cap = c->fields_cap ? c->fields_cap * 2 : 32;
+        size_t *st = realloc(c->starts, cap * sizeof(*st));
+        size_t *ln;
+        const char **fl;
+
+        if (!st) {
+            return CTSPOOL_E_NOMEM;
+        }
+        c->starts = st;
+        ln = realloc(c->lens, cap * sizeof(*ln));
+        if (!ln) {
+            return CTSPOOL_E_NOMEM;
+        }
+        c->lens = ln;
+        fl = realloc(c->fields, cap * sizeof(*fl));
+        if (!fl) {
+            return CTSPOOL_E_NOMEM;
+        }
+        c->fields = fl;
+        c->fields_cap = cap;
+    }
+    c->starts[c->n_fields++] = c->rec_len;
+    return CTSPOOL_OK;
+}
+
+/* Length of the current (last) field so far. */
+static size_t
+field_len(const struct sp_csv *c)
+{
+    return c->rec_len - c->starts[c->n_fields - 1];
+}
+
+/*
+ * Skip the rest of the physical line after a quoting error.  Returns OK
+ * or E_IO.
+ */
+static ctspool_rc
+skip_line(struct sp_csv *c, struct sp_err *e)
+{
+    const char *nl;
+    ctspool_rc rc;
+
+    for (;;) {
+        rc = fill(c, e);
+        if (rc != CTSPOOL_OK || c->in_pos == c->in_len) {
+            return rc;
+        }
+        nl = memchr(c->in + c->in_pos, '\n', c->in_len - c->in_pos);
+        if (nl) {
+            c->in_pos = (size_t)(nl - c->in) + 1;
+            c->line++;
+            return CTSPOOL_OK;
+        }
+        c->in_pos = c->in_len;
+    }
+}
+
+/* Count of '\n' in s[0..n). */
+static size_t
+count_nl(const char *s, size_t n)
+{
+    size_t k = 0;
+    const char *p = s, *end = s + n;
+
+    while (p < end) {
+        p = memchr(p, '\n', (size_t)(end - p));
+        if (!p) {
+            break;
+        }
+        k++;
+        p++;
+    }
+    return k;
+}
+
+ctspool_rc
+sp_csv_next(struct sp_csv *c, const char *const **fields,
+            const size_t **lens, size_t *n_fields, size_t *line,
+            struct sp_err *e)
+{
+    enum state st = REC_START;
+    size_t start_line = c->line;
+    int too_long = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+    const char *p, *end, *q;
+    char ch;
+
+    c->rec_len = 0;
+    c->n_fields = 0;
+    *n_fields = 0;
+    *line = start_line;
+    for (;;) {
+        rc = fill(c, e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        if (c->in_pos == c->in_len) {
+            break; /* end of input */
+        }
+        p = c->in + c->in_pos;
+        end = c->in + c->in_len;
+        switch (st) {
+        case REC_START:
+            start_line = c->line;
+            if (*p == '\n') {
+                c->line++; /* empty line: not a record */
+                c->in_pos++;
+            } else if (*p == '\r') {
+                c->in_pos++;
+                st = REC_CR;
+            } else {
+                st = FIELD_START;
+            }
+            continue;
+        case REC_CR:
+            if (*p == '\n') {
+                c->line++;
+                c->in_pos++;
+                st = REC_START;
+                continue;
+            }
+            /* The CR was data of the first field. */
+            rc = field_begin(c, &too_long);
+            if (rc == CTSPOOL_OK) {
+                rc = rec_put(c, "\r", 1, &too_long);
+            }
+            if (rc != CTSPOOL_OK) {
+                goto nomem;
+            }
+            st = UNQUOTED;
+            continue;
+        case FIELD_START:
+            rc = field_begin(c, &too_long);
+            if (rc != CTSPOOL_OK) {
+                goto nomem;
+            }
+            if (*p == '"') {
+                c->in_pos++;
+                st = QUOTED;
+            } else {
+                st = UNQUOTED;
+            }
+            continue;
+        case UNQUOTED:
+            q = p;
+            while (q < end && *q != ',' && *q != '\n' && *q != '"') {
+                q++;
+            }
+            rc = rec_put(c, p, (size_t)(q - p), &too_long);
+            if (rc != CTSPOOL_OK) {
+                goto nomem;
+            }
+            c->in_pos = (size_t)(q - c->in);
+            if (q == end) {
+                continue;
+            }
+            c->in_pos++;
+            if (*q == ',') {
+                st = FIELD_START;
+                continue;
+            }
+            if (*q == '\n') {
+                /* CRLF: the CR is not data. */
+                if (!too_long && field_len(c) > 0 &&
+                    c->rec[c->rec_len - 1] == '\r') {
+                    c->rec_len--;
+                }
+                c->line++;
+                goto record;
+            }
+            sp_err_set(e,
+                       "line %zu: a quote (\") inside an unquoted field; "
+                       "quote the whole field and double the quotes in it",
+                       c->line);
+            goto bad_quoting;
+        case QUOTED:
+            q = memchr(p, '"', (size_t)(end - p));
+            if (!q) {
+                q = end;
+            }
+            c->line += count_nl(p, (size_t)(q - p));
+            rc = rec_put(c, p, (size_t)(q - p), &too_long);
+            if (rc != CTSPOOL_OK) {
+                goto nomem;
+            }
+            c->in_pos = (size_t)(q - c->in);
+            if (q < end) {
+                c->in_pos++;
+                st = QUOTE;
+            }
+            continue;
+        case QUOTE:
+            ch = *p;
+            c->in_pos++;
+            if (ch == '"') {
+                rc = rec_put(c, "\"", 1, &too_long);
+                if (rc != CTSPOOL_OK) {
+                    goto nomem;
+                }
+                st = QUOTED;
+                continue;
+            }
+            if (ch == ',') {
+                st = FIELD_START;
+                continue;
+            }
+            if (ch == '\n') {
+                c->line++;
+                goto record;
+            }
+            if (ch == '\r') {
+                st = QUOTE_CR;
+                continue;
+            }
+            c->in_pos--;
+            sp_err_set(e,
+                       "line %zu: text after the closing quote of a field "
+                       "(a quoted field must end at a comma or a line "
+                       "end)",
+                       c->line);
+            goto bad_quoting;
+        case QUOTE_CR:
+            if (*p == '\n') {
+                c->in_pos++;
+                c->line++;
+                goto record;
+            }
+            sp_err_set(e,
+                       "line %zu: text after the closing quote of a field "
+                       "(a quoted field must end at a comma or a line "
+                       "end)",
+                       c->line);
+            goto bad_quoting;
+        }
+    }
+
+    /* End of input. */
+    switch (st) {
+    case REC_START:
+    case REC_CR:
+        return CTSPOOL_E_NOTFOUND;
+    case FIELD_START:
+        /* "a,b," then EOF: the last field is empty. */
+        rc = field_begin(c, &too_long);
+        if (rc != CTSPOOL_OK) {
+            goto nomem;
+        }
+        break;
+    case UNQUOTED:
+        if (!too_long && field_len(c) > 0 &&
+            c->rec[c->rec_len - 1] == '\r') {
+            c->rec_len--;
+        }
+        break;
+    case QUOTED:
+        sp_err_set(e, "line %zu: unterminated quoted field", start_line);
+        *line = start_line;
+        return CTSPOOL_E_INVALID;
+    case QUOTE:
+    case QUOTE_CR:
+        break;
+    }
+
+record:
+    *line = start_line;
+    if (too_long) {
+        sp_err_set(e, "line %zu: record longer than 1 MiB", start_line);
+        return CTSPOOL_E_INVALID;
+    }
+    for (size_t i = 0; i < c->n_fields; i++) {
+        size_t next = i + 1 < c->n_fields ? c->starts[i + 1] : c->rec_len;
+
+        c->fields[i] = c->rec + c->starts[i];
+        c->lens[i] = next - c->starts[i];
+    }
+    *fields = c->fields;
+    *lens = c->lens;
+    *n_fields = c->n_fields;
+    return CTSPOOL_OK;
+
+bad_quoting:
+    *line = start_line;
+    rc = skip_line(c, e);
+    return rc == CTSPOOL_OK ? CTSPOOL_E_INVALID : rc;
+
+nomem:
+    sp_err_set(e, "line %zu: out of memory", start_line);
+    return rc;
+}

@@ -1,0 +1,917 @@
+/*
+ * input.c -- the input formats of `ctspool append` -> a stream of
+ * points: Cloudthread payloads (read whole), NDJSON and CSV (streamed,
+ * bounded memory), and detection of the format.
+ *
+ * Every point goes to on_point, or, when invalid, to on_error with a
+ * locator in front of the message: "line N: " (NDJSON; CSV: the line
+ * where the record starts) or "object K, data[I]: " (cloudthread, K
+ * 1-based, I 0-based).  The input is always read to its end, so every
+ * error is reported, unless a callback returns non-OK (then that code is
+ * returned at once) or the input cannot be read on (returned E_INVALID).
+ *
+ * Field rules live in validate.c; JSON parsing in payload.c; RFC 4180 in
+ * csv.c.  Messages never name the input (the caller prefixes it) and
+ * never carry a data_stream_token value.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include "sp_int.h"
+
+#define CHUNK ((size_t)64 * 1024)
+#define LINE_MAX_BYTES ((size_t)1024 * 1024) /* an NDJSON line */
+#define LINE_BUF_MAX (LINE_MAX_BYTES + 2)    /* ... with its CR LF */
+#define WHOLE_MAX ((size_t)1024 * 1024 * 1024) /* a cloudthread input */
+#define SNIFF_MAX (LINE_MAX_BYTES + CHUNK)
+
+static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+
+int
+sp_format_parse(const char *s)
+{
+    static const char *const names[] = {"auto", "cloudthread", "ndjson",
+                                        "csv"};
+    static const enum sp_format fmts[] = {SP_FMT_AUTO, SP_FMT_CLOUDTHREAD,
+                                          SP_FMT_NDJSON, SP_FMT_CSV};
+
+    if (!s) {
+        return -1;
+    }
+    for (size_t i = 0; i < SP_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            return (int)fmts[i];
+        }
+    }
+    return -1;
+}
+
+static int
+is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static ctspool_rc
+read_error(struct sp_err *e)
+{
+    sp_err_set(e, "read error: %s", strerror(errno));
+    return CTSPOOL_E_IO;
+}
+
+/* ---- format detection ------------------------------------------------- */
+
+/* The format a file name's extension implies, else SP_FMT_AUTO. */
+static enum sp_format
+format_by_name(const char *name)
+{
+    const char *base, *dot;
+
+    if (!name || strcmp(name, "-") == 0) {
+        return SP_FMT_AUTO;
+    }
+    base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    dot = strrchr(base, '.');
+    if (!dot || dot == base) {
+        return SP_FMT_AUTO;
+    }
+    if (strcasecmp(dot, ".json") == 0) {
+        return SP_FMT_CLOUDTHREAD;
+    }
+    if (strcasecmp(dot, ".ndjson") == 0 || strcasecmp(dot, ".jsonl") == 0) {
+        return SP_FMT_NDJSON;
+    }
+    if (strcasecmp(dot, ".csv") == 0) {
+        return SP_FMT_CSV;
+    }
+    return SP_FMT_AUTO;
+}
+
+/* Keys that only a point (a data element, an NDJSON line) has. */
+static int
+is_point_key(const char *k, size_t n)
+{
+    static const char *const keys[] = {"timestamp", "metric_name",
+                                       "metric_value", "custom_dimensions"};
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
+        if (n == strlen(keys[i]) && memcmp(k, keys[i], n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Decide the format from the first bytes of an input, s[0..len).
+ * Returns SP_FMT_AUTO when more bytes are needed.  Not '{' first: CSV.
+ * '{': the members of the first object decide: "data" makes it a
+ * Cloudthread payload; a point's field, or the object ending without
+ * "data", makes it NDJSON.  A first object too big to decide (or cut
+ * short by the end of input) is taken as a payload.
+ */
+static enum sp_format
+format_by_content(const char *s, size_t len, int at_eof)
+{
+    size_t i = 0, key_start = 0, depth = 0;
+    int in_str = 0, esc = 0, is_key = 0, expect_key = 0;
+
+    if (len >= 3 && memcmp(s, bom, 3) == 0) {
+        i = 3;
+    }
+    while (i < len && is_ws(s[i])) {
+        i++;
+    }
+    if (i == len) {
+        return at_eof ? SP_FMT_CSV : SP_FMT_AUTO;
+    }
+    if (s[i] != '{') {
+        return SP_FMT_CSV;
+    }
+    for (; i < len; i++) {
+        char c = s[i];
+
+        if (in_str) {
+            if (esc) {
+                esc = 0;
+            } else if (c == '\\') {
+                esc = 1;
+            } else if (c == '"') {
+                in_str = 0;
+                if (is_key) {
+                    size_t n = i - key_start;
+
+                    if (n == 4 && memcmp(s + key_start, "data", 4) == 0) {
+                        return SP_FMT_CLOUDTHREAD;
+                    }
+                    if (is_point_key(s + key_start, n)) {
+                        return SP_FMT_NDJSON;
+                    }
+                    is_key = 0;
+                    expect_key = 0;
+                }
+            }
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_str = 1;
+            is_key = depth == 1 && expect_key;
+            key_start = i + 1;
+            break;
+        case '{':
+        case '[':
+            depth++;
+            expect_key = depth == 1;
+            break;
+        case '}':
+        case ']':
+            if (depth <= 1) {
+                return SP_FMT_NDJSON; /* first object ended, no "data" */
+            }
+            depth--;
+            break;
+        case ',':
+            expect_key = depth == 1;
+            break;
+        default:
+            break;
+        }
+    }
+    if (at_eof || len >= SNIFF_MAX) {
+        return SP_FMT_CLOUDTHREAD;
+    }
+    return SP_FMT_AUTO;
+}
+
+/*
+ * Read the start of f until its format is known.  *pre receives the
+ * bytes read (transferred; NULL if none), to be read again before the
+ * rest of f: no seeking, so stdin and pipes work.
+ */
+static ctspool_rc
+sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
+      struct sp_err *e)
+{
+    char *buf = NULL, *nb;
+    size_t len = 0, cap = 0, n;
+    int eof = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    *pre = NULL;
+    *pre_len = 0;
+    *fmt = SP_FMT_AUTO;
+    while (*fmt == SP_FMT_AUTO) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : CHUNK;
+            nb = realloc(buf, cap);
+            if (!nb) {
+                sp_err_set(e, "out of memory");
+                rc = CTSPOOL_E_NOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                rc = read_error(e);
+                goto out;
+            }
+            eof = 1;
+        }
+        *fmt = format_by_content(buf, len, eof);
+    }
+out:
+    if (rc != CTSPOOL_OK || len == 0) {
+        free(buf);
+        buf = NULL;
+        len = 0;
+    }
+    *pre = buf;
+    *pre_len = len;
+    return rc;
+}
+
+/* A FILE that yields a prefix already read, then the rest of f. */
+struct prefixed {
+    FILE *f; /* borrowed */
+    char *pre;
+    size_t len, pos;
+};
+
+static ssize_t
+prefixed_read(void *cookie, char *buf, size_t size)
+{
+    struct prefixed *p = cookie;
+    size_t n;
+
+    if (p->pos < p->len) {
+        n = p->len - p->pos;
+        if (n > size) {
+            n = size;
+        }
+        memcpy(buf, p->pre + p->pos, n);
+        p->pos += n;
+        return (ssize_t)n;
+    }
+    n = fread(buf, 1, size, p->f);
+    if (n == 0 && ferror(p->f)) {
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+static int
+prefixed_close(void *cookie)
+{
+    struct prefixed *p = cookie;
+
+    free(p->pre);
+    free(p);
+    return 0;
+}
+
+/* pre: transferred, freed by fclose() of the result (or here on error). */
+static FILE *
+prefixed_open(FILE *f, char *pre, size_t len)
+{
+    static const cookie_io_functions_t io = {prefixed_read, NULL, NULL,
+                                             prefixed_close};
+    struct prefixed *p = malloc(sizeof(*p));
+    FILE *r;
+
+    if (!p) {
+        free(pre);
+        return NULL;
+    }
+    p->f = f;
+    p->pre = pre;
+    p->len = len;
+    p->pos = 0;
+    r = fopencookie(p, "r", io);
+    if (!r) {
+        prefixed_close(p);
+    }
+    return r;
+}
+
+/* ---- NDJSON ----------------------------------------------------------- */
+
+struct reader {
+    const struct sp_defaults *d;
+    sp_point_cb on_point;
+    sp_error_cb on_error;
+    void *ctx;
+};
+
+/* Report the invalid point on line n: "line N: <pe->msg>". */
+static ctspool_rc
+report_line(const struct reader *r, size_t n, struct sp_err *pe)
+{
+    sp_err_prefix(pe, "line %zu: ", n);
+    return r->on_error(r->ctx, n, pe);
+}
+
+/* One NDJSON line (without its LF) number n. */
+static ctspool_rc
+ndjson_line(const struct reader *r, struct sp_payload_scratch **scratch,
+            const char *line, size_t len, size_t n, struct sp_err *e)
+{
+    struct sp_point p;
+    struct sp_err pe;
+    ctspool_rc rc;
+    size_t i;
+
+    if (len > 0 && line[len - 1] == '\r') {
+        len--;
+    }
+    for (i = 0; i < len && (is_ws(line[i]) || line[i] == '\f' ||
+                            line[i] == '\v');
+         i++) {
+    }
+    if (i == len) {
+        return CTSPOOL_OK; /* blank */
+    }
+    if (len > LINE_MAX_BYTES) {
+        sp_err_set(&pe, "line longer than 1 MiB");
+        return report_line(r, n, &pe);
+    }
+    rc = sp_payload_parse_line(line, len, r->d, scratch, &p, &pe);
+    if (rc == CTSPOOL_OK) {
+        return r->on_point(r->ctx, &p);
+    }
+    if (rc == CTSPOOL_E_INVALID) {
+        return report_line(r, n, &pe);
+    }
+    *e = pe;
+    return rc;
+}
+
+/*
+ * Lines are cut from a buffer refilled in 64 KiB reads; it grows to hold
+ * one line of at most 1 MiB.  A longer line is reported and skipped up
+ * to its LF; reading goes on with the next line.
+ */
+static ctspool_rc
+read_ndjson(FILE *f, const struct reader *r, struct sp_err *e)
+{
+    struct sp_payload_scratch *scratch = NULL;
+    struct sp_err pe;
+    char *buf, *nb, *nl;
+    size_t cap = CHUNK, len = 0, pos = 0, lineno = 0, n;
+    int eof = 0, bom_done = 0, skipping = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    buf = malloc(cap);
+    if (!buf) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    for (;;) {
+        if (bom_done) {
+            nl = memchr(buf + pos, '\n', len - pos);
+            if (nl) {
+                size_t start = pos;
+
+                pos = (size_t)(nl - buf) + 1;
+                lineno++;
+                if (skipping) {
+                    skipping = 0; /* the tail of a long line */
+                    continue;
+                }
+                rc = ndjson_line(r, &scratch, buf + start,
+                                 (size_t)(nl - buf) - start, lineno, e);
+                if (rc != CTSPOOL_OK) {
+                    goto out;
+                }
+                continue;
+            }
+            if (eof) {
+                if (pos < len && !skipping) {
+                    rc = ndjson_line(r, &scratch, buf + pos, len - pos,
+                                     lineno + 1, e);
+                }
+                goto out;
+            }
+            /* No whole line left: keep the partial one, read more. */
+            if (skipping) {
+                pos = len;
+            }
+            memmove(buf, buf + pos, len - pos);
+            len -= pos;
+            pos = 0;
+            if (len == cap) {
+                if (cap < LINE_BUF_MAX) {
+                    cap = cap * 2 < LINE_BUF_MAX ? cap * 2 : LINE_BUF_MAX;
+                    nb = realloc(buf, cap);
+                    if (!nb) {
+                        sp_err_set(e, "out of memory");
+                        rc = CTSPOOL_E_NOMEM;
+                        goto out;
+                    }
+                    buf = nb;
+                } else {
+                    sp_err_set(&pe, "line longer than 1 MiB");
+                    rc = report_line(r, lineno + 1, &pe);
+                    if (rc != CTSPOOL_OK) {
+                        goto out;
+                    }
+                    skipping = 1;
+                    len = 0;
+                }
+            }
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                rc = read_error(e);
+                goto out;
+            }
+            eof = 1;
+        }
+        if (!bom_done && (len >= 3 || eof)) {
+            bom_done = 1;
+            if (len >= 3 && memcmp(buf, bom, 3) == 0) {
+                pos = 3;
+            }
+        }
+    }
+out:
+    sp_payload_scratch_free(scratch);
+    free(buf);
+    return rc;
+}
+
+/* ---- Cloudthread payloads ---------------------------------------------- */
+
+struct ct_ctx {
+    const struct reader *r;
+    size_t k;        /* 1-based number of the current object */
+    int stopped;     /* a callback returned non-OK */
+};
+
+static ctspool_rc
+ct_point(void *ctx, const struct sp_point *p)
+{
+    struct ct_ctx *c = ctx;
+    ctspool_rc rc = c->r->on_point(c->r->ctx, p);
+
+    c->stopped = rc != CTSPOOL_OK;
+    return rc;
+}
+
+static ctspool_rc
+ct_error(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct ct_ctx *c = ctx;
+    struct sp_err pe = *e;
+    ctspool_rc rc;
+
+    sp_err_prefix(&pe, "object %zu, data[%zu]: ", c->k, index);
+    rc = c->r->on_error(c->r->ctx, index, &pe);
+    c->stopped = rc != CTSPOOL_OK;
+    return rc;
+}
+
+/* The whole of f, at most WHOLE_MAX bytes.  *out: transferred. */
+static ctspool_rc
+read_whole(FILE *f, char **out, size_t *out_len, struct sp_err *e)
+{
+    char *buf = NULL, *nb;
+    size_t len = 0, cap = 0, n;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    for (;;) {
+        if (len == cap) {
+            if (cap > WHOLE_MAX) {
+                break; /* read WHOLE_MAX + 1 bytes: too big */
+            }
+            cap = cap ? cap * 2 : CHUNK;
+            if (cap > WHOLE_MAX) {
+                cap = WHOLE_MAX + 1;
+            }
+            nb = realloc(buf, cap);
+            if (!nb) {
+                sp_err_set(e, "out of memory");
+                rc = CTSPOOL_E_NOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                rc = read_error(e);
+                goto out;
+            }
+            break;
+        }
+    }
+    if (len > WHOLE_MAX) {
+        sp_err_set(e,
+                   "input larger than 1 GiB: the cloudthread format is "
+                   "read whole; split it, or use ndjson or csv");
+        rc = CTSPOOL_E_INVALID;
+    }
+out:
+    if (rc != CTSPOOL_OK) {
+        free(buf);
+        buf = NULL;
+        len = 0;
+    }
+    *out = buf;
+    *out_len = len;
+    return rc;
+}
+
+/*
+ * Payload objects, whitespace-separated.  An object whose JSON is sound
+ * but whose top level is invalid (bad metric_agg_func, no "data"...) is
+ * one error, reported with index 0 and the locator "object K: "; reading
+ * goes on with the next object.  Broken JSON ends the input: E_INVALID.
+ */
+static ctspool_rc
+read_cloudthread(FILE *f, const struct reader *r, struct sp_err *e)
+{
+    struct ct_ctx c = {r, 0, 0};
+    struct sp_err pe;
+    char *buf = NULL;
+    size_t len = 0, pos = 0, used;
+    ctspool_rc rc;
+
+    rc = read_whole(f, &buf, &len, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    if (len >= 3 && memcmp(buf, bom, 3) == 0) {
+        pos = 3;
+    }
+    for (;;) {
+        while (pos < len && is_ws(buf[pos])) {
+            pos++;
+        }
+        if (pos == len) {
+            break;
+        }
+        c.k++;
+        used = 0;
+        rc = sp_payload_parse(buf + pos, len - pos, r->d, ct_point,
+                              ct_error, &c, &used, &pe);
+        if (c.stopped || rc == CTSPOOL_OK) {
+            if (rc != CTSPOOL_OK) {
+                goto out;
+            }
+            pos += used;
+            continue;
+        }
+        if (rc == CTSPOOL_E_INVALID && used > 0) {
+            sp_err_prefix(&pe, "object %zu: ", c.k);
+            rc = r->on_error(r->ctx, 0, &pe);
+            if (rc != CTSPOOL_OK) {
+                goto out;
+            }
+            pos += used;
+            continue;
+        }
+        *e = pe;
+        if (rc == CTSPOOL_E_INVALID && pos > 0) {
+            sp_err_prefix(e, "object %zu (starting at byte offset %zu): ",
+                          c.k, pos);
+        } else if (rc == CTSPOOL_E_INVALID) {
+            sp_err_prefix(e, "object %zu: ", c.k);
+        }
+        goto out;
+    }
+    rc = CTSPOOL_OK;
+out:
+    free(buf);
+    return rc;
+}
+
+/* ---- CSV -------------------------------------------------------------- */
+
+#define NO_COL ((size_t)-1)
+
+enum { C_TIMESTAMP, C_NAME, C_VALUE, C_AGG, C_STREAM, C_N };
+
+static const char *const col_names[C_N] = {"timestamp", "metric_name",
+                                           "metric_value", "metric_agg_func",
+                                           "data_stream_token"};
+
+struct csv_col {
+    const char *name; /* into the header copy */
+    size_t len;
+    size_t col;
+};
+
+/* What the header row says: where each field is, which are dimensions. */
+struct csv_layout {
+    char *names;      /* copy of the header fields, back to back */
+    size_t n_cols;
+    size_t col[C_N];  /* column of each known field, or NO_COL */
+    struct csv_col *dims; /* dimension columns in bytewise key order */
+    size_t n_dims;
+};
+
+static int
+col_cmp(const void *a, const void *b)
+{
+    const struct csv_col *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = n > 0 ? memcmp(x->name, y->name, n) : 0;
+
+    if (c != 0) {
+        return c;
+    }
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+    return x->col < y->col ? -1 : (x->col > y->col);
+}
+
+static void
+layout_cleanup(struct csv_layout *l)
+{
+    free(l->names);
+    free(l->dims);
+    memset(l, 0, sizeof(*l));
+}
+
+static ctspool_rc
+layout_init(struct csv_layout *l, const char *const *fields,
+            const size_t *lens, size_t n, size_t line, struct sp_err *e)
+{
+    struct csv_col *all = NULL;
+    size_t total = 0, o = 0, i, k;
+    ctspool_rc rc = CTSPOOL_E_INVALID;
+
+    memset(l, 0, sizeof(*l));
+    for (k = 0; k < C_N; k++) {
+        l->col[k] = NO_COL;
+    }
+    l->n_cols = n;
+    for (i = 0; i < n; i++) {
+        total += lens[i];
+    }
+    l->names = malloc(total + 1);
+    all = calloc(n, sizeof(*all));
+    l->dims = calloc(n, sizeof(*l->dims));
+    if (!l->names || !all || !l->dims) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (lens[i] == 0) {
+            sp_err_set(e, "line %zu: CSV header column %zu has an empty name",
+                       line, i + 1);
+            goto out;
+        }
+        memcpy(l->names + o, fields[i], lens[i]);
+        all[i].name = l->names + o;
+        all[i].len = lens[i];
+        all[i].col = i;
+        o += lens[i];
+    }
+    qsort(all, n, sizeof(*all), col_cmp);
+    for (i = 1; i < n; i++) {
+        if (all[i].len == all[i - 1].len &&
+            memcmp(all[i].name, all[i - 1].name, all[i].len) == 0) {
+            sp_err_set(e,
+                       "line %zu: CSV header columns %zu and %zu have the "
+                       "same name",
+                       line, all[i - 1].col + 1, all[i].col + 1);
+            goto out;
+        }
+    }
+    /* all[] is in key order: dimensions come out sorted. */
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < C_N; k++) {
+            if (all[i].len == strlen(col_names[k]) &&
+                memcmp(all[i].name, col_names[k], all[i].len) == 0) {
+                break;
+            }
+        }
+        if (k < C_N) {
+            l->col[k] = all[i].col;
+        } else {
+            l->dims[l->n_dims++] = all[i];
+        }
+    }
+    for (k = 0; k <= C_VALUE; k++) {
+        if (l->col[k] == NO_COL) {
+            sp_err_set(e, "line %zu: CSV header has no '%s' column", line,
+                       col_names[k]);
+            goto out;
+        }
+    }
+    rc = CTSPOOL_OK;
+out:
+    free(all);
+    if (rc != CTSPOOL_OK) {
+        layout_cleanup(l);
+    }
+    return rc;
+}
+
+/* One data row -> p; E_INVALID with the reason (no locator) in e. */
+static ctspool_rc
+csv_point(const struct csv_layout *l, const struct sp_defaults *d,
+          int *stream_ok, const char *const *fv, const size_t *fl,
+          struct sp_point *p, struct sp_err *e)
+{
+    size_t c;
+    ctspool_rc rc;
+
+    p->n_dims = 0;
+    p->name = fv[l->col[C_NAME]];
+    p->name_len = fl[l->col[C_NAME]];
+    rc = sp_valid_name(p->name, p->name_len, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    c = l->col[C_AGG];
+    if (c != NO_COL && fl[c] > 0) {
+        rc = sp_valid_agg(fv[c], fl[c], &p->agg, e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    } else if (d && d->agg >= 0 && d->agg < SP_AGG_N) {
+        p->agg = d->agg;
+    } else {
+        sp_err_set(e, "metric_agg_func: missing (%s and no default "
+                      "configured)",
+                   c == NO_COL ? "no metric_agg_func column"
+                               : "the cell is empty");
+        return CTSPOOL_E_INVALID;
+    }
+    c = l->col[C_TIMESTAMP];
+    rc = sp_valid_timestamp_str(fv[c], fl[c], &p->hour, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    c = l->col[C_VALUE];
+    rc = sp_valid_value_str(fv[c], fl[c], &p->value, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < l->n_dims; i++) {
+        c = l->dims[i].col;
+        if (fl[c] == 0) {
+            continue; /* empty cell: dimension absent */
+        }
+        rc = sp_point_add_dim(p, l->dims[i].name, l->dims[i].len, fv[c],
+                              fl[c], e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    rc = sp_point_finish(p, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    c = l->col[C_STREAM];
+    if (c != NO_COL && fl[c] > 0) {
+        p->stream = fv[c];
+        p->stream_len = fl[c];
+        return sp_valid_stream(p->stream, p->stream_len, e);
+    }
+    if (!d || !d->stream || !d->stream[0]) {
+        sp_err_set(e, "data_stream_token: missing (%s and no default "
+                      "configured)",
+                   c == NO_COL ? "no data_stream_token column"
+                               : "the cell is empty");
+        return CTSPOOL_E_INVALID;
+    }
+    p->stream = d->stream;
+    p->stream_len = strlen(d->stream);
+    if (!*stream_ok) {
+        rc = sp_valid_stream(p->stream, p->stream_len, e);
+        *stream_ok = rc == CTSPOOL_OK;
+    }
+    return rc;
+}
+
+static ctspool_rc
+read_csv(FILE *f, const struct reader *r, struct sp_err *e)
+{
+    struct sp_csv *csv = NULL;
+    struct csv_layout l;
+    struct sp_point p;
+    struct sp_err pe;
+    const char *const *fv;
+    const size_t *fl;
+    size_t n, line;
+    int stream_ok = 0;
+    ctspool_rc rc;
+
+    memset(&l, 0, sizeof(l));
+    rc = sp_csv_open(f, &csv);
+    if (rc != CTSPOOL_OK) {
+        sp_err_set(e, "out of memory");
+        goto out;
+    }
+    rc = sp_csv_next(csv, &fv, &fl, &n, &line, e);
+    if (rc == CTSPOOL_E_NOTFOUND) {
+        rc = CTSPOOL_OK; /* empty input: no points */
+        goto out;
+    }
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    rc = layout_init(&l, fv, fl, n, line, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    for (;;) {
+        rc = sp_csv_next(csv, &fv, &fl, &n, &line, &pe);
+        if (rc == CTSPOOL_E_NOTFOUND) {
+            break;
+        }
+        if (rc == CTSPOOL_E_INVALID) {
+            /* csv.c names the line already. */
+            rc = r->on_error(r->ctx, line, &pe);
+        } else if (rc != CTSPOOL_OK) {
+            *e = pe;
+        } else if (n != l.n_cols) {
+            sp_err_set(&pe, "has %zu field%s, the header has %zu", n,
+                       n == 1 ? "" : "s", l.n_cols);
+            rc = report_line(r, line, &pe);
+        } else if (csv_point(&l, r->d, &stream_ok, fv, fl, &p, &pe) ==
+                   CTSPOOL_OK) {
+            rc = r->on_point(r->ctx, &p);
+        } else {
+            rc = report_line(r, line, &pe);
+        }
+        if (rc != CTSPOOL_OK) {
+            goto out;
+        }
+    }
+    rc = CTSPOOL_OK;
+out:
+    layout_cleanup(&l);
+    sp_csv_close(csv);
+    return rc;
+}
+
+/* ---- entry ------------------------------------------------------------ */
+
+ctspool_rc
+sp_input_read(FILE *f, const char *name, enum sp_format fmt,
+              const struct sp_defaults *d, sp_point_cb on_point,
+              sp_error_cb on_error, void *ctx, struct sp_err *e)
+{
+    struct reader r = {d, on_point, on_error, ctx};
+    FILE *in = f, *cookie = NULL;
+    char *pre = NULL;
+    size_t pre_len = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    if (fmt == SP_FMT_AUTO) {
+        fmt = format_by_name(name);
+    }
+    if (fmt == SP_FMT_AUTO) {
+        rc = sniff(f, &fmt, &pre, &pre_len, e);
+        if (rc != CTSPOOL_OK) {
+            goto out;
+        }
+        if (pre) {
+            cookie = prefixed_open(f, pre, pre_len);
+            pre = NULL; /* transferred */
+            if (!cookie) {
+                sp_err_set(e, "out of memory");
+                rc = CTSPOOL_E_NOMEM;
+                goto out;
+            }
+            in = cookie;
+        }
+    }
+    switch (fmt) {
+    case SP_FMT_CLOUDTHREAD:
+        rc = read_cloudthread(in, &r, e);
+        break;
+    case SP_FMT_NDJSON:
+        rc = read_ndjson(in, &r, e);
+        break;
+    case SP_FMT_CSV:
+        rc = read_csv(in, &r, e);
+        break;
+    default:
+        sp_err_set(e, "unknown input format %d", (int)fmt);
+        rc = CTSPOOL_E_USAGE;
+        break;
+    }
+out:
+    if (cookie) {
+        fclose(cookie);
+    }
+    return rc;
+}

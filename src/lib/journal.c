@@ -1,0 +1,1799 @@
+/*
+ * journal.c -- the SQLite journal (WAL): the only writer of the point,
+ * series, grp, dead, seqtime and meta tables (schema/0001_initial.sql).
+ *
+ *   put --> PENDING (seq s) --take--> upload --2xx--> ack: acked := now
+ *    ^         |                        |             only if still at s
+ *    +-upsert--+ (new value: new seq)   +--400/422 isolated--> dead
+ *                                                 (status, body kept)
+ *   dead --requeue--> PENDING (unless a newer value arrived meanwhile)
+ *   acked --retention passed--> deleted by compact
+ *
+ * Invariants:
+ * (1) "Stored" is reported only after COMMIT returns with the configured
+ *     synchronous level (FULL: fsynced).
+ * (2) (hour, series) is unique, and series is unique per (stream, agg,
+ *     record ID): one row per point identity.  An upsert with a new
+ *     value makes the point pending at a new seq; an upsert with the same
+ *     value (pending or acked) changes nothing.
+ * (3) An ack names (hour, series, seq): a version updated after it was
+ *     taken stays pending.  A dead-lettering does the same.
+ * (4) Each transition (append call, ack, dead-letter, requeue, compact
+ *     step) is one transaction; meta.pending always equals the number of
+ *     point rows with acked = 0 at every commit.
+ * (5) Pending points leave only by ack or dead letter, never silently;
+ *     limits refuse new work (E_FULL) and never drop stored points.
+ * (6) seq is strictly increasing over the journal's life: meta.next_seq
+ *     is read and written under the write lock.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "journal.h"
+#include "migrate.h"
+
+#define BUSY_TIMEOUT_MS_DEFAULT (5 * 60 * 1000)
+#define CACHE_SLOTS (1u << 17)       /* power of two */
+#define CACHE_MAX (CACHE_SLOTS / 2u) /* entries before the cache resets */
+#define BYTES_CHECK_EVERY 1024u      /* puts between journal size checks */
+#define DEAD_BODY_MAX 4096
+#define COMPACT_CHUNK 10000
+#define ENCODE_MAX                                                        \
+    (4 + SP_NAME_MAX + 4 + 16 +                                           \
+     SP_MAX_DIMS * (4 + SP_DIM_KEY_MAX + 4 + SP_DIM_VAL_MAX))
+
+/* Series cache: (stream, canonical encoding) -> series, group ids. */
+struct cache_ent {
+    uint64_t hash;
+    int64_t series;
+    int64_t grp;
+    size_t key_len;
+    uint8_t *key; /* NULL: empty slot */
+};
+
+/* Group cache: a handful of (stream, agg) pairs. */
+struct grp_ent {
+    char *stream;
+    int agg;
+    int64_t id;
+};
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_META_GET,
+    ST_META_SET,
+    ST_META_ADD,
+    ST_GRP_FIND,
+    ST_GRP_INS,
+    ST_SERIES_FIND,
+    ST_SERIES_INS,
+    ST_PT_INS,
+    ST_PT_GET,
+    ST_PT_UPD,
+    ST_SEQTIME_INS,
+    ST_PAGE_COUNT,
+    ST_TAKE_GRP,
+    ST_TAKE_PTS,
+    ST_ACK,
+    ST_DEAD_INS,
+    ST_DEAD_DEL_PT,
+    ST_DATA_VERSION,
+    ST_N
+};
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT sp_unit",
+    [ST_RELEASE] = "RELEASE sp_unit",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO sp_unit",
+    [ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
+    [ST_META_SET] = "UPDATE meta SET v = ?2 WHERE k = ?1",
+    [ST_META_ADD] = "UPDATE meta SET v = v + ?2 WHERE k = ?1",
+    [ST_GRP_FIND] = "SELECT id FROM grp WHERE stream = ?1 AND agg = ?2",
+    [ST_GRP_INS] = "INSERT INTO grp (stream, agg) VALUES (?1, ?2)",
+    [ST_SERIES_FIND] = "SELECT id FROM series WHERE grp = ?1 AND "
+                       "record_id = ?2",
+    [ST_SERIES_INS] = "INSERT INTO series (grp, record_id, metric_name, "
+                      "dims) VALUES (?1, ?2, ?3, ?4)",
+    [ST_PT_INS] = "INSERT INTO point (hour, series, grp, value, seq, acked) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT DO NOTHING",
+    [ST_PT_GET] = "SELECT value, acked FROM point WHERE hour = ?1 AND "
+                  "series = ?2",
+    [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4, acked = 0 "
+                  "WHERE hour = ?1 AND series = ?2",
+    [ST_SEQTIME_INS] = "INSERT OR REPLACE INTO seqtime (seq, at) "
+                       "VALUES (?1, ?2)",
+    [ST_PAGE_COUNT] = "SELECT page_count * page_size FROM "
+                      "pragma_page_count(), pragma_page_size()",
+    [ST_TAKE_GRP] =
+        "SELECT g.id, g.stream, g.agg, (SELECT seq FROM point "
+        "WHERE grp = g.id AND acked = 0 ORDER BY seq LIMIT 1) AS s "
+        "FROM grp g WHERE s IS NOT NULL ORDER BY s LIMIT 1",
+    [ST_TAKE_PTS] = "SELECT p.hour, p.series, p.seq, p.value, "
+                    "s.metric_name, s.dims FROM point p "
+                    "JOIN series s ON s.id = p.series "
+                    "WHERE p.grp = ?1 AND p.acked = 0 ORDER BY p.seq "
+                    "LIMIT ?2",
+    [ST_ACK] = "UPDATE point SET acked = ?4 WHERE hour = ?1 AND "
+               "series = ?2 AND seq = ?3 AND acked = 0",
+    [ST_DEAD_INS] = "INSERT INTO dead (hour, series, value, status, body, "
+                    "dead_at) SELECT hour, series, value, ?4, ?5, ?6 "
+                    "FROM point WHERE hour = ?1 AND series = ?2 AND "
+                    "seq = ?3",
+    [ST_DEAD_DEL_PT] = "DELETE FROM point WHERE hour = ?1 AND series = ?2 "
+                       "AND seq = ?3",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
+};
+
+struct sp_journal {
+    sqlite3 *db;
+    char *path;
+    struct sp_err err;
+    uint64_t max_pending;
+    uint64_t max_bytes;
+    sqlite3_stmt *st[ST_N];
+
+    /* Transaction state, valid while in_txn. */
+    int in_txn;
+    int in_savepoint;
+    int64_t next_seq, first_seq;
+    int64_t pending;      /* meta.pending as of now in the transaction */
+    int64_t appended;     /* points made pending by puts in this txn */
+    int64_t epoch;
+    unsigned puts_since_check;
+    /* Saved at the savepoint, restored by rollback_to. */
+    int64_t sv_next_seq, sv_pending, sv_appended;
+
+    /* Caches; cleared when a rollback may have removed their rows, or
+     * when another process compacted (epoch changed). */
+    struct cache_ent *cache;
+    size_t cache_n;
+    int cache_dirty; /* rows inserted since begin: clear on rollback */
+    int64_t cache_epoch;
+    struct grp_ent *grps;
+    size_t n_grps;
+};
+
+/* ---- errors ---------------------------------------------------------- */
+
+static ctspool_rc
+rc_from_sqlite(sqlite3 *db, int code)
+{
+    int primary = code & 0xff;
+
+    if (primary == SQLITE_FULL ||
+        (db && sqlite3_system_errno(db) == ENOSPC)) {
+        return CTSPOOL_E_DISKFULL;
+    }
+    switch (primary) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return CTSPOOL_OK;
+    case SQLITE_NOMEM:
+        return CTSPOOL_E_NOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CTSPOOL_E_BUSY;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return CTSPOOL_E_CORRUPT;
+    case SQLITE_CANTOPEN:
+        return CTSPOOL_E_CANTCREATE;
+    default:
+        return CTSPOOL_E_IO;
+    }
+}
+
+/* Sets j->err from the connection's last error; returns the rc. */
+static ctspool_rc
+db_fail(struct sp_journal *j, int code, const char *what)
+{
+    ctspool_rc rc = rc_from_sqlite(j->db, code);
+
+    if (rc == CTSPOOL_E_DISKFULL) {
+        sp_err_set(&j->err, "%s: disk full writing journal %s", what,
+                   j->path);
+    } else {
+        sp_err_set(&j->err, "%s: %s (journal %s)", what,
+                   sqlite3_errmsg(j->db), j->path);
+    }
+    return rc;
+}
+
+const char *
+sp_journal_errmsg(const struct sp_journal *j)
+{
+    return j ? j->err.msg : "no journal";
+}
+
+/* ---- statements ------------------------------------------------------ */
+
+static sqlite3_stmt *
+stmt(struct sp_journal *j, enum stmt_id id)
+{
+    sqlite3_stmt *s = j->st[id];
+
+    if (!s) {
+        if (sqlite3_prepare_v3(j->db, stmt_sql[id], -1,
+                               SQLITE_PREPARE_PERSISTENT, &s,
+                               NULL) != SQLITE_OK) {
+            return NULL;
+        }
+        j->st[id] = s;
+    }
+    return s;
+}
+
+static void
+done(sqlite3_stmt *s)
+{
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+/* Runs a statement expected to return no row. */
+static int
+exec_stmt(struct sp_journal *j, enum stmt_id id)
+{
+    sqlite3_stmt *s = stmt(j, id);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+static int
+meta_get(struct sp_journal *j, const char *k, int64_t *v)
+{
+    sqlite3_stmt *s = stmt(j, ST_META_GET);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *v = sqlite3_column_type(s, 0) == SQLITE_NULL
+                 ? -1
+                 : sqlite3_column_int64(s, 0);
+        r = SQLITE_OK;
+    } else if (r == SQLITE_DONE) {
+        *v = -1;
+        r = SQLITE_OK;
+    }
+    done(s);
+    return r;
+}
+
+static int
+meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
+             int64_t v)
+{
+    sqlite3_stmt *s = stmt(j, id);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, v);
+    r = sqlite3_step(s);
+    done(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+static int
+meta_set_text(struct sp_journal *j, const char *k, const char *v)
+{
+    sqlite3_stmt *s = stmt(j, ST_META_SET);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, v, -1, SQLITE_TRANSIENT);
+    r = sqlite3_step(s);
+    done(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+/* ---- caches ---------------------------------------------------------- */
+
+static uint64_t
+fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void
+cache_clear(struct sp_journal *j)
+{
+    if (j->cache) {
+        for (size_t i = 0; i < CACHE_SLOTS; i++) {
+            free(j->cache[i].key);
+            j->cache[i].key = NULL;
+        }
+    }
+    j->cache_n = 0;
+    for (size_t i = 0; i < j->n_grps; i++) {
+        free(j->grps[i].stream);
+    }
+    free(j->grps);
+    j->grps = NULL;
+    j->n_grps = 0;
+}
+
+static struct cache_ent *
+cache_find(struct sp_journal *j, uint64_t h, const uint8_t *key,
+           size_t key_len)
+{
+    size_t i = (size_t)h & (CACHE_SLOTS - 1);
+
+    if (!j->cache) {
+        return NULL;
+    }
+    for (;;) {
+        struct cache_ent *c = &j->cache[i];
+
+        if (!c->key) {
+            return c; /* empty slot: where it would go */
+        }
+        if (c->hash == h && c->key_len == key_len &&
+            memcmp(c->key, key, key_len) == 0) {
+            return c;
+        }
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    }
+}
+
+/* Remembers key -> (series, grp); a cache failure is never an error. */
+static void
+cache_add(struct sp_journal *j, uint64_t h, const uint8_t *key,
+          size_t key_len, int64_t series, int64_t grp)
+{
+    struct cache_ent *c;
+
+    if (!j->cache) {
+        j->cache = calloc(CACHE_SLOTS, sizeof(*j->cache));
+        if (!j->cache) {
+            return;
+        }
+    }
+    if (j->cache_n >= CACHE_MAX) {
+        cache_clear(j); /* bounded memory: start over */
+    }
+    c = cache_find(j, h, key, key_len);
+    if (c->key) {
+        return;
+    }
+    c->key = malloc(key_len ? key_len : 1);
+    if (!c->key) {
+        return;
+    }
+    memcpy(c->key, key, key_len);
+    c->key_len = key_len;
+    c->hash = h;
+    c->series = series;
+    c->grp = grp;
+    j->cache_n++;
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+static ctspool_rc
+create_file(const char *path, struct sp_err *e)
+{
+    struct stat sb;
+    int fd;
+
+    if (stat(path, &sb) == 0) {
+        return CTSPOOL_OK;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        const char *slash = strrchr(path, '/');
+
+        if (errno == ENOENT && slash) {
+            sp_err_set(e,
+                       "cannot create journal %s: directory %.*s does not "
+                       "exist",
+                       path, (int)(slash - path), path);
+        } else {
+            sp_err_set(e, "cannot create journal %s: %s", path,
+                       strerror(errno));
+        }
+        return CTSPOOL_E_CANTCREATE;
+    }
+    close(fd);
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
+                struct sp_err *e)
+{
+    struct sp_journal *j = NULL;
+    ctspool_rc rc;
+    char *msg = NULL;
+    char pragmas[256];
+    int r;
+
+    *out = NULL;
+    rc = create_file(o->path, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j || !(j->path = strdup(o->path))) {
+        free(j);
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    j->max_pending = o->max_pending_points;
+    j->max_bytes = o->max_journal_bytes;
+    r = sqlite3_open_v2(o->path, &j->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (r != SQLITE_OK) {
+        rc = CTSPOOL_E_CANTCREATE;
+        sp_err_set(e, "cannot open journal %s: %s", o->path,
+                   j->db ? sqlite3_errmsg(j->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_extended_result_codes(j->db, 1);
+    sqlite3_busy_timeout(j->db, o->busy_timeout_ms > 0
+                                    ? o->busy_timeout_ms
+                                    : BUSY_TIMEOUT_MS_DEFAULT);
+    /* Only takes effect on an empty file, before journal_mode writes
+     * the first page: free pages can then be given back (compact). */
+    sqlite3_exec(j->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL,
+                 NULL);
+    r = sqlite3_exec(j->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
+    if (r != SQLITE_OK) {
+        rc = rc_from_sqlite(j->db, r);
+        if (rc == CTSPOOL_E_IO) {
+            rc = CTSPOOL_E_CORRUPT; /* typically: not a database */
+        }
+        sp_err_set(e, "cannot open journal %s: %s", o->path,
+                   msg ? msg : sqlite3_errmsg(j->db));
+        goto out;
+    }
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
+             "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
+             "PRAGMA journal_size_limit = 67108864;",
+             o->durability_full ? "FULL" : "NORMAL");
+    r = sqlite3_exec(j->db, pragmas, NULL, NULL, &msg);
+    if (r != SQLITE_OK) {
+        rc = rc_from_sqlite(j->db, r);
+        sp_err_set(e, "cannot configure journal %s: %s", o->path,
+                   msg ? msg : sqlite3_errmsg(j->db));
+        goto out;
+    }
+    rc = (ctspool_rc)sp_migrate(j->db, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    *out = j;
+    j = NULL;
+out:
+    sqlite3_free(msg);
+    sp_journal_close(j);
+    return rc;
+}
+
+void
+sp_journal_close(struct sp_journal *j)
+{
+    if (!j) {
+        return;
+    }
+    if (j->in_txn) {
+        sp_journal_rollback(j);
+    }
+    for (int i = 0; i < ST_N; i++) {
+        sqlite3_finalize(j->st[i]);
+    }
+    sqlite3_close(j->db);
+    cache_clear(j);
+    free(j->cache);
+    free(j->path);
+    free(j);
+}
+
+void
+sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
+                      uint64_t max_bytes)
+{
+    j->max_pending = max_pending;
+    j->max_bytes = max_bytes;
+}
+
+/* ---- producers ------------------------------------------------------- */
+
+static ctspool_rc
+check_bytes(struct sp_journal *j)
+{
+    sqlite3_stmt *s;
+    int64_t bytes = 0;
+    int r;
+
+    j->puts_since_check = 0;
+    if (!j->max_bytes) {
+        return CTSPOOL_OK;
+    }
+    s = stmt(j, ST_PAGE_COUNT);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "journal size");
+    }
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        bytes = sqlite3_column_int64(s, 0);
+    }
+    done(s);
+    if (r != SQLITE_ROW) {
+        return db_fail(j, r, "journal size");
+    }
+    if ((uint64_t)bytes >= j->max_bytes) {
+        sp_err_set(&j->err,
+                   "spool full: journal is %lld bytes, "
+                   "limits.max_journal_bytes is %llu",
+                   (long long)bytes, (unsigned long long)j->max_bytes);
+        return CTSPOOL_E_FULL;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_begin(struct sp_journal *j)
+{
+    int64_t epoch = 0;
+    int r;
+    ctspool_rc rc;
+
+    assert(!j->in_txn);
+    r = exec_stmt(j, ST_BEGIN);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "cannot begin a write transaction");
+    }
+    j->in_txn = 1;
+    j->in_savepoint = 0;
+    j->cache_dirty = 0;
+    j->appended = 0;
+    if ((r = meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||
+        (r = meta_get(j, "pending", &j->pending)) != SQLITE_OK ||
+        (r = meta_get(j, "epoch", &epoch)) != SQLITE_OK) {
+        rc = db_fail(j, r, "cannot read journal state");
+        goto fail;
+    }
+    if (j->next_seq < 1 || j->pending < 0) {
+        sp_err_set(&j->err, "journal %s: meta table damaged", j->path);
+        rc = CTSPOOL_E_CORRUPT;
+        goto fail;
+    }
+    j->first_seq = j->next_seq;
+    if (epoch != j->cache_epoch) {
+        cache_clear(j); /* another process compacted series away */
+        j->cache_epoch = epoch;
+    }
+    rc = check_bytes(j);
+    if (rc != CTSPOOL_OK) {
+        goto fail;
+    }
+    return CTSPOOL_OK;
+fail:
+    sp_journal_rollback(j);
+    return rc;
+}
+
+static ctspool_rc
+grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
+{
+    sqlite3_stmt *s;
+    struct grp_ent *g;
+    int64_t id = 0;
+    int r;
+
+    for (size_t i = 0; i < j->n_grps; i++) {
+        g = &j->grps[i];
+        if (g->agg == p->agg && strlen(g->stream) == p->stream_len &&
+            memcmp(g->stream, p->stream, p->stream_len) == 0) {
+            *out = g->id;
+            return CTSPOOL_OK;
+        }
+    }
+    s = stmt(j, ST_GRP_FIND);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "group lookup");
+    }
+    sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, p->agg);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        id = sqlite3_column_int64(s, 0);
+    }
+    done(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        return db_fail(j, r, "group lookup");
+    }
+    if (r == SQLITE_DONE) {
+        s = stmt(j, ST_GRP_INS);
+        if (!s) {
+            return db_fail(j, sqlite3_errcode(j->db), "group insert");
+        }
+        sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len,
+                          SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, p->agg);
+        r = sqlite3_step(s);
+        done(s);
+        if (r != SQLITE_DONE) {
+            return db_fail(j, r, "group insert");
+        }
+        id = sqlite3_last_insert_rowid(j->db);
+        j->cache_dirty = 1;
+    }
+    g = realloc(j->grps, (j->n_grps + 1) * sizeof(*g));
+    if (g) {
+        j->grps = g;
+        g = &j->grps[j->n_grps];
+        g->stream = strndup(p->stream, p->stream_len);
+        if (g->stream) {
+            g->agg = p->agg;
+            g->id = id;
+            j->n_grps++;
+        }
+    }
+    *out = id;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+series_resolve(struct sp_journal *j, const struct sp_point *p,
+               int64_t *series, int64_t *grp)
+{
+    uint8_t key[ENCODE_MAX + SP_STREAM_MAX + 8];
+    uint8_t rid[SP_RECORD_ID_LEN];
+    size_t enc_len, key_len;
+    uint32_t sl = (uint32_t)p->stream_len;
+    struct cache_ent *c;
+    sqlite3_stmt *s;
+    char *dims = NULL;
+    uint64_t h;
+    ctspool_rc rc;
+    int r;
+
+    /* key = stream length, stream, canonical encoding (name, agg, dims) */
+    if (p->stream_len > SP_STREAM_MAX) {
+        sp_err_set(&j->err, "data_stream_token: too long");
+        return CTSPOOL_E_INVALID;
+    }
+    memcpy(key, &sl, 4);
+    memcpy(key + 4, p->stream, p->stream_len);
+    enc_len = sp_record_encode(p, key + 4 + p->stream_len, ENCODE_MAX);
+    if (enc_len > ENCODE_MAX) {
+        sp_err_set(&j->err, "point too large to encode");
+        return CTSPOOL_E_INVALID;
+    }
+    key_len = 4 + p->stream_len + enc_len;
+    h = fnv1a(0xcbf29ce484222325ull, key, key_len);
+    c = cache_find(j, h, key, key_len);
+    if (c && c->key) {
+        *series = c->series;
+        *grp = c->grp;
+        return CTSPOOL_OK;
+    }
+
+    rc = grp_resolve(j, p, grp);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = sp_record_id(p, rid);
+    if (rc != CTSPOOL_OK) {
+        sp_err_set(&j->err, "cannot compute record ID: %s",
+                   ctspool_strerror(rc));
+        return rc;
+    }
+    s = stmt(j, ST_SERIES_FIND);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "record lookup");
+    }
+    sqlite3_bind_int64(s, 1, *grp);
+    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *series = sqlite3_column_int64(s, 0);
+    }
+    done(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        return db_fail(j, r, "record lookup");
+    }
+    if (r == SQLITE_DONE) {
+        rc = sp_payload_dims_json(p, &dims);
+        if (rc != CTSPOOL_OK) {
+            sp_err_set(&j->err, "cannot encode custom_dimensions: %s",
+                       ctspool_strerror(rc));
+            return rc;
+        }
+        s = stmt(j, ST_SERIES_INS);
+        if (!s) {
+            free(dims);
+            return db_fail(j, sqlite3_errcode(j->db), "record insert");
+        }
+        sqlite3_bind_int64(s, 1, *grp);
+        sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, p->name, (int)p->name_len, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        done(s);
+        free(dims);
+        if (r != SQLITE_DONE) {
+            return db_fail(j, r, "record insert");
+        }
+        *series = sqlite3_last_insert_rowid(j->db);
+        j->cache_dirty = 1;
+    }
+    cache_add(j, h, key, key_len, *series, *grp);
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+pending_one_more(struct sp_journal *j)
+{
+    if (j->max_pending && (uint64_t)j->pending + 1 > j->max_pending) {
+        sp_err_set(&j->err,
+                   "spool full: %lld points pending, "
+                   "limits.max_pending_points is %llu",
+                   (long long)j->pending,
+                   (unsigned long long)j->max_pending);
+        return CTSPOOL_E_FULL;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_put(struct sp_journal *j, const struct sp_point *p,
+               enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    sqlite3_stmt *s;
+    double old_value = 0;
+    int64_t old_acked = 0;
+    ctspool_rc rc;
+    int r;
+
+    assert(j->in_txn);
+    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
+        rc = check_bytes(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    rc = series_resolve(j, p, &series, &grp);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+
+    /* Fast path: a point never seen. */
+    rc = pending_one_more(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    s = stmt(j, ST_PT_INS);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "point insert");
+    }
+    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 2, series);
+    sqlite3_bind_int64(s, 3, grp);
+    sqlite3_bind_double(s, 4, p->value);
+    sqlite3_bind_int64(s, 5, j->next_seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        return db_fail(j, r, "point insert");
+    }
+    if (sqlite3_changes(j->db) == 1) {
+        j->next_seq++;
+        j->pending++;
+        j->appended++;
+        *res = SP_PUT_NEW;
+        return CTSPOOL_OK;
+    }
+
+    /* Existing identity: same value changes nothing (invariant 2). */
+    s = stmt(j, ST_PT_GET);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "point lookup");
+    }
+    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 2, series);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        old_value = sqlite3_column_double(s, 0);
+        old_acked = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (r != SQLITE_ROW) {
+        return db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
+                       "point lookup");
+    }
+    if (old_value == p->value) {
+        *res = SP_PUT_UNCHANGED;
+        return CTSPOOL_OK;
+    }
+    if (old_acked) {
+        rc = pending_one_more(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    s = stmt(j, ST_PT_UPD);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "point update");
+    }
+    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 2, series);
+    sqlite3_bind_double(s, 3, p->value);
+    sqlite3_bind_int64(s, 4, j->next_seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        return db_fail(j, r, "point update");
+    }
+    j->next_seq++;
+    if (old_acked) {
+        j->pending++;
+    }
+    j->appended++;
+    *res = SP_PUT_UPDATED;
+    return CTSPOOL_OK;
+}
+
+/* Writes the transaction's counters back into meta (invariants 4, 6). */
+static int
+flush_meta(struct sp_journal *j, int64_t pending_before)
+{
+    sqlite3_stmt *s;
+    int r;
+
+    if (j->next_seq != j->first_seq) {
+        r = meta_set_int(j, ST_META_SET, "next_seq", j->next_seq);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+        s = stmt(j, ST_SEQTIME_INS);
+        if (!s) {
+            return sqlite3_errcode(j->db);
+        }
+        sqlite3_bind_int64(s, 1, j->first_seq);
+        sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+        r = sqlite3_step(s);
+        done(s);
+        if (r != SQLITE_DONE) {
+            return r;
+        }
+    }
+    if (j->pending != pending_before) {
+        r = meta_set_int(j, ST_META_SET, "pending", j->pending);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+    }
+    if (j->appended) {
+        r = meta_set_int(j, ST_META_ADD, "appended_total", j->appended);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+    }
+    return SQLITE_OK;
+}
+
+ctspool_rc
+sp_journal_commit(struct sp_journal *j)
+{
+    int64_t pending_before = -1;
+    int r;
+
+    assert(j->in_txn && !j->in_savepoint);
+    r = meta_get(j, "pending", &pending_before);
+    if (r == SQLITE_OK) {
+        r = flush_meta(j, pending_before);
+    }
+    if (r == SQLITE_OK) {
+        r = exec_stmt(j, ST_COMMIT);
+    }
+    if (r != SQLITE_OK) {
+        ctspool_rc rc = db_fail(j, r, "cannot commit");
+
+        sp_journal_rollback(j);
+        return rc;
+    }
+    j->in_txn = 0;
+    return CTSPOOL_OK;
+}
+
+void
+sp_journal_rollback(struct sp_journal *j)
+{
+    if (!j->in_txn) {
+        return;
+    }
+    /* A failed COMMIT may already have ended the transaction. */
+    if (!sqlite3_get_autocommit(j->db)) {
+        exec_stmt(j, ST_ROLLBACK);
+    }
+    j->in_txn = 0;
+    j->in_savepoint = 0;
+    if (j->cache_dirty) {
+        cache_clear(j);
+    }
+}
+
+ctspool_rc
+sp_journal_savepoint(struct sp_journal *j)
+{
+    int r;
+
+    assert(j->in_txn && !j->in_savepoint);
+    r = exec_stmt(j, ST_SAVEPOINT);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "savepoint");
+    }
+    j->in_savepoint = 1;
+    j->sv_next_seq = j->next_seq;
+    j->sv_pending = j->pending;
+    j->sv_appended = j->appended;
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_release(struct sp_journal *j)
+{
+    int r;
+
+    assert(j->in_savepoint);
+    r = exec_stmt(j, ST_RELEASE);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "release savepoint");
+    }
+    j->in_savepoint = 0;
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_rollback_to(struct sp_journal *j)
+{
+    int r;
+
+    assert(j->in_savepoint);
+    r = exec_stmt(j, ST_ROLLBACK_TO);
+    if (r == SQLITE_OK) {
+        r = exec_stmt(j, ST_RELEASE);
+    }
+    j->in_savepoint = 0;
+    j->next_seq = j->sv_next_seq;
+    j->pending = j->sv_pending;
+    j->appended = j->sv_appended;
+    if (j->cache_dirty) {
+        cache_clear(j);
+    }
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "rollback to savepoint");
+    }
+    return CTSPOOL_OK;
+}
+
+/* ---- the drainer ----------------------------------------------------- */
+
+void
+sp_batch_init(struct sp_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void
+sp_batch_cleanup(struct sp_batch *b)
+{
+    free(b->stream);
+    free(b->pts);
+    free(b->arena);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Copies n bytes + NUL into the arena; returns the offset or -1. */
+static long
+arena_put(struct sp_batch *b, const void *p, size_t n)
+{
+    size_t off = b->arena_len;
+
+    if (b->arena_cap - b->arena_len < n + 1) {
+        size_t cap = b->arena_cap ? b->arena_cap : 65536;
+        char *a;
+
+        while (cap - b->arena_len < n + 1) {
+            cap *= 2;
+        }
+        a = realloc(b->arena, cap);
+        if (!a) {
+            return -1;
+        }
+        b->arena = a;
+        b->arena_cap = cap;
+    }
+    memcpy(b->arena + off, p, n);
+    b->arena[off + n] = '\0';
+    b->arena_len += n + 1;
+    return (long)off;
+}
+
+ctspool_rc
+sp_journal_take(struct sp_journal *j, size_t max_points, struct sp_batch *b)
+{
+    sqlite3_stmt *s;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    free(b->stream);
+    b->stream = NULL;
+    b->n = 0;
+    b->arena_len = 0;
+    /* One read transaction: the group and its points agree. */
+    r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "cannot begin a read transaction");
+    }
+    s = stmt(j, ST_TAKE_GRP);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "take");
+        goto out;
+    }
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        b->grp = sqlite3_column_int64(s, 0);
+        b->stream = strdup((const char *)sqlite3_column_text(s, 1));
+        b->agg = sqlite3_column_int(s, 2);
+    }
+    done(s);
+    if (r == SQLITE_DONE) {
+        goto out; /* nothing pending */
+    }
+    if (r != SQLITE_ROW) {
+        rc = db_fail(j, r, "take");
+        goto out;
+    }
+    if (!b->stream) {
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    if (b->cap < max_points) {
+        struct sp_batch_point *np = realloc(b->pts, max_points * sizeof(*np));
+
+        if (!np) {
+            rc = CTSPOOL_E_NOMEM;
+            goto out;
+        }
+        b->pts = np;
+        b->cap = max_points;
+    }
+    s = stmt(j, ST_TAKE_PTS);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "take");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, b->grp);
+    sqlite3_bind_int64(s, 2, (int64_t)max_points);
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sp_batch_point *bp = &b->pts[b->n];
+        long name_off, dims_off;
+
+        bp->hour = sqlite3_column_int64(s, 0);
+        bp->series = sqlite3_column_int64(s, 1);
+        bp->seq = sqlite3_column_int64(s, 2);
+        bp->value = sqlite3_column_double(s, 3);
+        name_off = arena_put(b, sqlite3_column_text(s, 4),
+                             (size_t)sqlite3_column_bytes(s, 4));
+        dims_off = arena_put(b, sqlite3_column_text(s, 5),
+                             (size_t)sqlite3_column_bytes(s, 5));
+        if (name_off < 0 || dims_off < 0) {
+            rc = CTSPOOL_E_NOMEM;
+            break;
+        }
+        /* Offsets now; pointers once the arena stops moving. */
+        bp->name = (const char *)(uintptr_t)name_off;
+        bp->dims = (const char *)(uintptr_t)dims_off;
+        b->n++;
+    }
+    done(s);
+    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
+        rc = db_fail(j, r, "take");
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        b->pts[i].name = b->arena + (uintptr_t)b->pts[i].name;
+        b->pts[i].dims = b->arena + (uintptr_t)b->pts[i].dims;
+    }
+out:
+    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != CTSPOOL_OK) {
+        b->n = 0;
+    }
+    return rc;
+}
+
+/* Meta key counting requests of an HTTP status class. */
+static const char *
+status_counter(int status)
+{
+    if (status >= 200 && status < 300) {
+        return "requests_2xx";
+    }
+    if (status >= 400 && status < 500) {
+        return "requests_4xx";
+    }
+    if (status >= 500 && status < 600) {
+        return "requests_5xx";
+    }
+    return "requests_failed";
+}
+
+ctspool_rc
+sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
+               size_t n, int64_t now, size_t *n_acked)
+{
+    sqlite3_stmt *s;
+    size_t acked = 0;
+    ctspool_rc rc;
+    int r = SQLITE_OK;
+
+    assert(from + n <= b->n);
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    s = stmt(j, ST_ACK);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "ack");
+        goto out;
+    }
+    for (size_t i = from; i < from + n; i++) {
+        const struct sp_batch_point *bp = &b->pts[i];
+
+        sqlite3_bind_int64(s, 1, bp->hour);
+        sqlite3_bind_int64(s, 2, bp->series);
+        sqlite3_bind_int64(s, 3, bp->seq);
+        sqlite3_bind_int64(s, 4, now > 0 ? now : 1);
+        r = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (r != SQLITE_DONE) {
+            rc = db_fail(j, r, "ack");
+            goto out;
+        }
+        acked += (size_t)sqlite3_changes(j->db);
+    }
+    j->pending -= (int64_t)acked;
+    if ((r = meta_set_int(j, ST_META_ADD, "uploaded_total",
+                          (int64_t)acked)) != SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_ADD, "requests_2xx", 1)) != SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_SET, "last_upload_ok_at", now)) !=
+            SQLITE_OK) {
+        rc = db_fail(j, r, "ack");
+        goto out;
+    }
+    rc = sp_journal_commit(j);
+out:
+    if (rc != CTSPOOL_OK) {
+        sp_journal_rollback(j);
+    } else if (n_acked) {
+        *n_acked = acked;
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
+                const size_t *idx, size_t n_idx, int status,
+                const char *body, int64_t now)
+{
+    sqlite3_stmt *ins, *del;
+    size_t body_len = body ? strlen(body) : 0;
+    int64_t moved = 0;
+    ctspool_rc rc;
+    int r;
+
+    if (body_len > DEAD_BODY_MAX) {
+        body_len = DEAD_BODY_MAX;
+    }
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    ins = stmt(j, ST_DEAD_INS);
+    del = stmt(j, ST_DEAD_DEL_PT);
+    if (!ins || !del) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "dead letter");
+        goto out;
+    }
+    for (size_t k = 0; k < n_idx; k++) {
+        const struct sp_batch_point *bp = &b->pts[idx[k]];
+
+        assert(idx[k] < b->n);
+        sqlite3_bind_int64(ins, 1, bp->hour);
+        sqlite3_bind_int64(ins, 2, bp->series);
+        sqlite3_bind_int64(ins, 3, bp->seq);
+        sqlite3_bind_int(ins, 4, status);
+        sqlite3_bind_text(ins, 5, body ? body : "", (int)body_len,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 6, now);
+        r = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (r != SQLITE_DONE) {
+            rc = db_fail(j, r, "dead letter");
+            goto out;
+        }
+        if (sqlite3_changes(j->db) == 0) {
+            continue; /* updated meanwhile: the new value gets its turn */
+        }
+        sqlite3_bind_int64(del, 1, bp->hour);
+        sqlite3_bind_int64(del, 2, bp->series);
+        sqlite3_bind_int64(del, 3, bp->seq);
+        r = sqlite3_step(del);
+        sqlite3_reset(del);
+        if (r != SQLITE_DONE) {
+            rc = db_fail(j, r, "dead letter");
+            goto out;
+        }
+        moved++;
+    }
+    j->pending -= moved;
+    if ((r = meta_set_int(j, ST_META_ADD, "dead_total", moved)) !=
+            SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
+            SQLITE_OK) {
+        rc = db_fail(j, r, "dead letter");
+        goto out;
+    }
+    rc = sp_journal_commit(j);
+out:
+    if (rc != CTSPOOL_OK) {
+        sp_journal_rollback(j);
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_note_failure(struct sp_journal *j, int status, const char *msg,
+                        int64_t now)
+{
+    ctspool_rc rc;
+    int r;
+
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if ((r = meta_set_text(j, "last_upload_error", msg)) != SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_SET, "last_upload_error_at", now)) !=
+            SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
+            SQLITE_OK) {
+        rc = db_fail(j, r, "record upload failure");
+        sp_journal_rollback(j);
+        return rc;
+    }
+    return sp_journal_commit(j);
+}
+
+ctspool_rc
+sp_journal_data_version(struct sp_journal *j, int64_t *out)
+{
+    sqlite3_stmt *s = stmt(j, ST_DATA_VERSION);
+    int r;
+
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "data_version");
+    }
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return r == SQLITE_ROW ? CTSPOOL_OK : db_fail(j, r, "data_version");
+}
+
+/* ---- operators ------------------------------------------------------- */
+
+/* Runs a one-value query (no parameters) into *out. */
+static int
+query_int(struct sp_journal *j, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            *out = sqlite3_column_type(s, 0) == SQLITE_NULL
+                       ? -1
+                       : sqlite3_column_int64(s, 0);
+            r = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static uint64_t
+file_size(const char *path, const char *suffix)
+{
+    char buf[PATH_MAX];
+    struct stat sb;
+
+    snprintf(buf, sizeof(buf), "%s%s", path, suffix);
+    return stat(buf, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+ctspool_rc
+sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } counters[] = {
+        {"appended_total", offsetof(struct sp_stats, appended_total)},
+        {"uploaded_total", offsetof(struct sp_stats, uploaded_total)},
+        {"dead_total", offsetof(struct sp_stats, dead_total)},
+        {"requests_2xx", offsetof(struct sp_stats, requests_2xx)},
+        {"requests_4xx", offsetof(struct sp_stats, requests_4xx)},
+        {"requests_5xx", offsetof(struct sp_stats, requests_5xx)},
+        {"requests_failed", offsetof(struct sp_stats, requests_failed)},
+    };
+    sqlite3_stmt *s = NULL;
+    int64_t v = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    memset(st, 0, sizeof(*st));
+    r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "status");
+    }
+    if ((r = meta_get(j, "pending", &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    st->pending_points = v > 0 ? (uint64_t)v : 0;
+    for (size_t i = 0; i < SP_ARRAY_LEN(counters); i++) {
+        if ((r = meta_get(j, counters[i].key, &v)) != SQLITE_OK) {
+            goto fail;
+        }
+        *(uint64_t *)(void *)((char *)st + counters[i].off) =
+            v > 0 ? (uint64_t)v : 0;
+    }
+    if ((r = meta_get(j, "last_upload_ok_at", &st->last_upload_ok_at)) !=
+            SQLITE_OK ||
+        (r = meta_get(j, "last_upload_error_at",
+                      &st->last_upload_error_at)) != SQLITE_OK) {
+        goto fail;
+    }
+    if ((r = query_int(j, "SELECT count(*) FROM point WHERE acked <> 0",
+                       &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    st->acked_points = (uint64_t)v;
+    if ((r = query_int(j, "SELECT count(*) FROM dead", &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    st->dead_letters = (uint64_t)v;
+    r = query_int(j,
+                  "SELECT (SELECT at FROM seqtime WHERE seq <= m.s "
+                  "ORDER BY seq DESC LIMIT 1) FROM (SELECT min((SELECT seq "
+                  "FROM point WHERE grp = g.id AND acked = 0 ORDER BY seq "
+                  "LIMIT 1)) AS s FROM grp g) m",
+                  &st->oldest_pending_at);
+    if (r != SQLITE_OK) {
+        goto fail;
+    }
+    if (st->pending_points == 0) {
+        st->oldest_pending_at = -1;
+    }
+    r = sqlite3_prepare_v2(j->db,
+                           "SELECT v FROM meta WHERE k = "
+                           "'last_upload_error'",
+                           -1, &s, NULL);
+    if (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        snprintf(st->last_upload_error, sizeof(st->last_upload_error),
+                 "%s", (const char *)sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    st->journal_bytes =
+        file_size(j->path, "") + file_size(j->path, "-wal");
+    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+fail:
+    rc = db_fail(j, r, "status");
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static ctspool_rc
+list_query(struct sp_journal *j, const char *sql, const char *state,
+           int is_dead, sp_list_cb cb, void *ctx)
+{
+    sqlite3_stmt *s = NULL;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "list");
+    }
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sp_list_row row;
+
+        memset(&row, 0, sizeof(row));
+        row.state = state;
+        row.stream = (const char *)sqlite3_column_text(s, 0);
+        row.agg = sqlite3_column_int(s, 1);
+        row.record_id = sqlite3_column_blob(s, 2);
+        row.name = (const char *)sqlite3_column_text(s, 3);
+        row.dims = (const char *)sqlite3_column_text(s, 4);
+        row.hour = sqlite3_column_int64(s, 5);
+        row.value = sqlite3_column_double(s, 6);
+        row.at = sqlite3_column_int64(s, 7);
+        if (is_dead) {
+            row.dead_id = sqlite3_column_int64(s, 8);
+            row.status = sqlite3_column_int(s, 9);
+            row.body = (const char *)sqlite3_column_text(s, 10);
+        }
+        if (sqlite3_column_bytes(s, 2) != SP_RECORD_ID_LEN) {
+            rc = CTSPOOL_E_CORRUPT;
+            sp_err_set(&j->err, "list: record ID of wrong length");
+            break;
+        }
+        rc = cb(ctx, &row);
+        if (rc != CTSPOOL_OK) {
+            break;
+        }
+    }
+    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
+        rc = db_fail(j, r, "list");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+ctspool_rc
+sp_journal_list(struct sp_journal *j, unsigned what, sp_list_cb cb,
+                void *ctx)
+{
+#define LIST_COLS                                                         \
+    "g.stream, g.agg, s.record_id, s.metric_name, s.dims, "
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "list");
+    }
+    if (what & SP_LIST_PENDING) {
+        rc = list_query(j,
+                        "SELECT " LIST_COLS "p.hour, p.value, 0 FROM point p "
+                        "JOIN series s ON s.id = p.series "
+                        "JOIN grp g ON g.id = p.grp "
+                        "WHERE p.acked = 0 ORDER BY p.seq",
+                        "pending", 0, cb, ctx);
+    }
+    if (rc == CTSPOOL_OK && (what & SP_LIST_ACKED)) {
+        rc = list_query(j,
+                        "SELECT " LIST_COLS "p.hour, p.value, p.acked "
+                        "FROM point p JOIN series s ON s.id = p.series "
+                        "JOIN grp g ON g.id = p.grp "
+                        "WHERE p.acked <> 0 ORDER BY p.hour, p.series",
+                        "acked", 0, cb, ctx);
+    }
+    if (rc == CTSPOOL_OK && (what & SP_LIST_DEAD)) {
+        rc = list_query(j,
+                        "SELECT " LIST_COLS "d.hour, d.value, d.dead_at, "
+                        "d.id, d.status, d.body FROM dead d "
+                        "JOIN series s ON s.id = d.series "
+                        "JOIN grp g ON g.id = s.grp ORDER BY d.id",
+                        "dead", 1, cb, ctx);
+    }
+    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+#undef LIST_COLS
+}
+
+/* Binds ids to a statement of one parameter and steps it for each (or
+ * for every dead letter when n_ids == 0, using all_sql to list them). */
+static ctspool_rc
+dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+         ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+         uint64_t *count)
+{
+    sqlite3_stmt *s = NULL;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    if (n_ids) {
+        for (size_t i = 0; i < n_ids && rc == CTSPOOL_OK; i++) {
+            rc = fn(j, ids[i], count);
+        }
+        return rc;
+    }
+    r = sqlite3_prepare_v2(j->db, "SELECT id FROM dead ORDER BY id", -1, &s,
+                           NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "dead letters");
+    }
+    while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = fn(j, sqlite3_column_int64(s, 0), count);
+    }
+    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
+        rc = db_fail(j, r, "dead letters");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static ctspool_rc
+exec_id(struct sp_journal *j, const char *sql, int64_t id, int64_t seq,
+        int *changes)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+
+    if (r == SQLITE_OK) {
+        if (sqlite3_bind_parameter_count(s) >= 1) {
+            sqlite3_bind_int64(s, 1, id);
+        }
+        if (sqlite3_bind_parameter_count(s) >= 2) {
+            sqlite3_bind_int64(s, 2, seq);
+        }
+        r = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_DONE) {
+        return db_fail(j, r, "dead letters");
+    }
+    *changes = sqlite3_changes(j->db);
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
+{
+    int ins = 0, del = 0;
+    ctspool_rc rc;
+
+    rc = pending_one_more(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = exec_id(j,
+                 "INSERT INTO point (hour, series, grp, value, seq, acked) "
+                 "SELECT d.hour, d.series, s.grp, d.value, ?2, 0 FROM dead d "
+                 "JOIN series s ON s.id = d.series WHERE d.id = ?1 "
+                 "ON CONFLICT DO NOTHING",
+                 id, j->next_seq, &ins);
+    if (rc == CTSPOOL_OK) {
+        rc = exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0, &del);
+    }
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (!del) {
+        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
+        return CTSPOOL_E_NOTFOUND;
+    }
+    if (ins) {
+        j->next_seq++;
+        j->pending++;
+    }
+    (*count)++;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+purge_one(struct sp_journal *j, int64_t id, uint64_t *count)
+{
+    int del = 0;
+    ctspool_rc rc = exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0, &del);
+
+    if (rc == CTSPOOL_OK && !del) {
+        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
+        return CTSPOOL_E_NOTFOUND;
+    }
+    *count += (uint64_t)del;
+    return rc;
+}
+
+static ctspool_rc
+dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+        ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+        uint64_t *count)
+{
+    uint64_t n = 0;
+    ctspool_rc rc = sp_journal_begin(j);
+
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = dlq_each(j, ids, n_ids, fn, &n);
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_commit(j);
+    } else {
+        sp_journal_rollback(j);
+    }
+    if (count) {
+        *count = rc == CTSPOOL_OK ? n : 0;
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
+                       size_t n_ids, uint64_t *n_requeued)
+{
+    return dlq_txn(j, ids, n_ids, requeue_one, n_requeued);
+}
+
+ctspool_rc
+sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+                     uint64_t *n_purged)
+{
+    return dlq_txn(j, ids, n_ids, purge_one, n_purged);
+}
+
+ctspool_rc
+sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
+                   uint64_t *n_deleted)
+{
+    int64_t cutoff = now - (int64_t)retain_hours * 3600;
+    uint64_t total = 0;
+    int changes = COMPACT_CHUNK;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    /* Short transactions: producers keep going in between. */
+    while (changes == COMPACT_CHUNK) {
+        rc = sp_journal_begin(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        rc = exec_id(j,
+                     "DELETE FROM point WHERE (hour, series) IN (SELECT "
+                     "hour, series FROM point WHERE acked <> 0 AND "
+                     "acked <= ?1 LIMIT 10000)",
+                     cutoff, 0, &changes);
+        if (rc == CTSPOOL_OK) {
+            rc = sp_journal_commit(j);
+        } else {
+            sp_journal_rollback(j);
+        }
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        total += (uint64_t)changes;
+    }
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (total) {
+        rc = exec_id(j,
+                     "DELETE FROM series WHERE id NOT IN (SELECT series "
+                     "FROM point UNION SELECT series FROM dead)",
+                     0, 0, &changes);
+        if (rc == CTSPOOL_OK && changes) {
+            rc = exec_id(j,
+                         "DELETE FROM grp WHERE id NOT IN (SELECT grp FROM "
+                         "series)",
+                         0, 0, &changes);
+            /* Other processes' series caches are now stale. */
+            if (rc == CTSPOOL_OK) {
+                r = meta_set_int(j, ST_META_ADD, "epoch", 1);
+                if (r != SQLITE_OK) {
+                    rc = db_fail(j, r, "compact");
+                }
+            }
+            cache_clear(j);
+        }
+    }
+    if (rc == CTSPOOL_OK) {
+        /* seqtime rows older than the oldest pending point's are unused */
+        rc = exec_id(j,
+                     "DELETE FROM seqtime WHERE seq < coalesce((SELECT "
+                     "max(seq) FROM seqtime WHERE seq <= coalesce((SELECT "
+                     "min((SELECT seq FROM point WHERE grp = g.id AND "
+                     "acked = 0 ORDER BY seq LIMIT 1)) FROM grp g), ?1)), "
+                     "0)",
+                     INT64_MAX, 0, &changes);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_commit(j);
+    } else {
+        sp_journal_rollback(j);
+    }
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    r = sqlite3_exec(j->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+    if (r == SQLITE_OK) {
+        r = sqlite3_exec(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+                         NULL, NULL);
+    }
+    if (r != SQLITE_OK && (r & 0xff) != SQLITE_BUSY) {
+        return db_fail(j, r, "compact");
+    }
+    if (n_deleted) {
+        *n_deleted = total;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_lock_drainer(const char *journal_path, int *fd, struct sp_err *e)
+{
+    char path[PATH_MAX];
+    int f;
+
+    *fd = -1;
+    if ((size_t)snprintf(path, sizeof(path), "%s-drain.lock",
+                         journal_path) >= sizeof(path)) {
+        sp_err_set(e, "journal path too long");
+        return CTSPOOL_E_CANTCREATE;
+    }
+    f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f < 0) {
+        sp_err_set(e, "cannot open drainer lock %s: %s", path,
+                   strerror(errno));
+        return CTSPOOL_E_CANTCREATE;
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+
+        close(f);
+        if (err == EWOULDBLOCK) {
+            sp_err_set(e,
+                       "another drainer is running on journal %s (lock %s "
+                       "held)",
+                       journal_path, path);
+            return CTSPOOL_E_LOCKED;
+        }
+        sp_err_set(e, "cannot lock %s: %s", path, strerror(err));
+        return CTSPOOL_E_IO;
+    }
+    *fd = f;
+    return CTSPOOL_OK;
+}

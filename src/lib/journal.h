@@ -1,0 +1,177 @@
+/*
+ * journal.h -- the SQLite journal's internal API, used by the public API
+ * (api.c), the CLI, `serve` and `drain`.  See journal.c for the state
+ * machine and its invariants.
+ */
+#ifndef SP_JOURNAL_H
+#define SP_JOURNAL_H
+
+#include <stdint.h>
+
+#include "sp_int.h"
+
+struct sp_journal;
+
+struct sp_journal_opts {
+    const char *path;            /* borrowed */
+    int durability_full;         /* synchronous=FULL, else NORMAL */
+    uint64_t max_pending_points; /* 0: unlimited */
+    uint64_t max_journal_bytes;  /* 0: unlimited */
+    int busy_timeout_ms;         /* 0: default (5 minutes) */
+};
+
+/*
+ * sp_journal_open -- open or create (mode 0600) the journal and bring its
+ * schema up to date.  *out: transferred, NULL on failure, with the reason
+ * in e.  Returns OK, E_CANTCREATE, E_SCHEMA, E_CORRUPT, E_IO, E_NOMEM.
+ */
+ctspool_rc sp_journal_open(const struct sp_journal_opts *o,
+                           struct sp_journal **out, struct sp_err *e);
+void sp_journal_close(struct sp_journal *j);
+/* Detail of the last failure on j. */
+const char *sp_journal_errmsg(const struct sp_journal *j);
+void sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
+                           uint64_t max_bytes);
+
+/* ---- producers ------------------------------------------------------- */
+
+/* What sp_journal_put did to one point. */
+enum sp_put_result { SP_PUT_NEW, SP_PUT_UPDATED, SP_PUT_UNCHANGED };
+
+/* Begins the write transaction (waits out other writers). */
+ctspool_rc sp_journal_begin(struct sp_journal *j);
+/*
+ * Upserts one validated point (finished: dims sorted) inside the
+ * transaction.  E_FULL when a limit would be passed (the transaction
+ * must then be rolled back or rolled back to a savepoint).
+ */
+ctspool_rc sp_journal_put(struct sp_journal *j, const struct sp_point *p,
+                          enum sp_put_result *res);
+/* Commits; "stored" is true only once this returns OK (invariant 1). */
+ctspool_rc sp_journal_commit(struct sp_journal *j);
+void sp_journal_rollback(struct sp_journal *j);
+/* Nested units inside a transaction (group commit in `serve`). */
+ctspool_rc sp_journal_savepoint(struct sp_journal *j);
+ctspool_rc sp_journal_release(struct sp_journal *j);
+ctspool_rc sp_journal_rollback_to(struct sp_journal *j);
+
+/* ---- the drainer ----------------------------------------------------- */
+
+struct sp_batch_point {
+    int64_t hour;
+    int64_t series;
+    int64_t seq;
+    double value;
+    const char *name; /* into the batch's arena */
+    const char *dims; /* JSON object text, into the arena */
+};
+
+struct sp_batch {
+    int64_t grp;
+    int agg;
+    char *stream; /* secret: never log */
+    size_t n;
+    struct sp_batch_point *pts;
+    size_t cap;
+    char *arena;
+    size_t arena_len, arena_cap;
+};
+
+void sp_batch_init(struct sp_batch *b);
+void sp_batch_cleanup(struct sp_batch *b);
+
+/*
+ * sp_journal_take -- read (without changing anything) up to max_points
+ * pending points of the group that holds the oldest pending point, in
+ * journal order.  b->n == 0 when nothing is pending.
+ */
+ctspool_rc sp_journal_take(struct sp_journal *j, size_t max_points,
+                           struct sp_batch *b);
+/*
+ * sp_journal_ack -- in one transaction, mark acknowledged the points
+ * b->pts[from .. from+n) whose version is still the one taken (a newer
+ * value stays pending: invariant 3), and record the success (time,
+ * counters).  *n_acked: how many were marked (may be NULL).
+ */
+ctspool_rc sp_journal_ack(struct sp_journal *j, const struct sp_batch *b,
+                          size_t from, size_t n, int64_t now,
+                          size_t *n_acked);
+/*
+ * sp_journal_dead -- move b->pts[idx[i]] (still at the taken version) to
+ * the dead letters with the HTTP status and response body.
+ */
+ctspool_rc sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
+                           const size_t *idx, size_t n_idx, int status,
+                           const char *body, int64_t now);
+/* Records a failed upload attempt: status (0: no answer), message. */
+ctspool_rc sp_journal_note_failure(struct sp_journal *j, int status,
+                                   const char *msg, int64_t now);
+/* Cheap change detector: PRAGMA data_version. */
+ctspool_rc sp_journal_data_version(struct sp_journal *j, int64_t *out);
+
+/* ---- operators ------------------------------------------------------- */
+
+struct sp_stats {
+    uint64_t pending_points;
+    uint64_t acked_points;
+    uint64_t dead_letters;
+    uint64_t journal_bytes;
+    int64_t oldest_pending_at; /* Unix time; -1 when nothing pending */
+    uint64_t appended_total, uploaded_total, dead_total;
+    uint64_t requests_2xx, requests_4xx, requests_5xx, requests_failed;
+    int64_t last_upload_ok_at;    /* -1: never */
+    int64_t last_upload_error_at; /* -1: never */
+    char last_upload_error[512];  /* "" when none */
+};
+
+ctspool_rc sp_journal_stats(struct sp_journal *j, struct sp_stats *st);
+
+/* Which points `list` shows. */
+enum sp_list_what { SP_LIST_PENDING = 1, SP_LIST_ACKED = 2, SP_LIST_DEAD = 4 };
+
+struct sp_list_row {
+    const char *state; /* "pending", "acked", "dead" */
+    const char *stream;
+    int agg;
+    const uint8_t *record_id;
+    const char *name;
+    const char *dims; /* JSON object text */
+    int64_t hour;
+    double value;
+    int64_t dead_id; /* dead letters only, else 0 */
+    int status;      /* dead letters only */
+    const char *body;
+    int64_t at; /* acked or dead-lettered at; 0 if pending */
+};
+typedef ctspool_rc (*sp_list_cb)(void *ctx, const struct sp_list_row *r);
+
+ctspool_rc sp_journal_list(struct sp_journal *j, unsigned what,
+                           sp_list_cb cb, void *ctx);
+/* Dead letters by id (all when n_ids == 0) back to pending.  A point
+ * whose identity holds a newer value meanwhile keeps the newer value. */
+ctspool_rc sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
+                                  size_t n_ids, uint64_t *n_requeued);
+ctspool_rc sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids,
+                                size_t n_ids, uint64_t *n_purged);
+/*
+ * Deletes points acknowledged before now - retain_hours, records and
+ * groups nothing refers to anymore, and gives free pages back.
+ */
+ctspool_rc sp_journal_compact(struct sp_journal *j, int64_t now,
+                              long retain_hours, uint64_t *n_deleted);
+
+/*
+ * The drainer lock: one drainer per journal.  An flock on
+ * "<journal>-drain.lock", released by the kernel when the process dies.
+ * E_LOCKED when another process holds it.  *fd: close() to release.
+ */
+ctspool_rc sp_journal_lock_drainer(const char *journal_path, int *fd,
+                                   struct sp_err *e);
+
+/* JSON text of a finished point's dimensions (payload_out.c).
+ * *out: transferred (free()). */
+ctspool_rc sp_payload_dims_json(const struct sp_point *p, char **out);
+/* s as a JSON string literal, quotes included.  *out: free(). */
+ctspool_rc sp_json_string(const char *s, char **out);
+
+#endif /* SP_JOURNAL_H */

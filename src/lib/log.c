@@ -1,0 +1,78 @@
+/*
+ * log.c -- levelled logging to stderr, one line per event:
+ *   2026-11-26T08:00:00.123Z level=info component=drain message text
+ * and masking of secrets for display.  The library itself never logs;
+ * programs (CLI, serve, drain) do.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "sp_int.h"
+
+static const char *log_component = "ctspool";
+static enum sp_log_level log_level = SP_LOG_INFO;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void
+sp_log_init(const char *component, enum sp_log_level level)
+{
+    log_component = component;
+    log_level = level;
+}
+
+int
+sp_log_level_parse(const char *s)
+{
+    for (size_t i = 0; i < SP_ARRAY_LEN(level_names); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+void
+sp_log(enum sp_log_level level, const char *fmt, ...)
+{
+    struct timeval tv;
+    struct tm tm;
+    char ts[32];
+    va_list ap;
+
+    if (level > log_level) {
+        return;
+    }
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    pthread_mutex_lock(&log_lock);
+    fprintf(stderr, "%s.%03dZ level=%s component=%s ", ts,
+            (int)(tv.tv_usec / 1000), level_names[level], log_component);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+const char *
+sp_mask(const char *secret, char *buf, size_t buf_len)
+{
+    size_t n = secret ? strlen(secret) : 0;
+
+    if (n == 0) {
+        snprintf(buf, buf_len, "(none)");
+    } else if (n <= 8) {
+        snprintf(buf, buf_len, "****");
+    } else {
+        snprintf(buf, buf_len, "****%s", secret + n - 4);
+    }
+    return buf;
+}

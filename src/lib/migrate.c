@@ -1,0 +1,97 @@
+/*
+ * migrate.c -- brings a journal's schema up to date with the migrations
+ * embedded from schema/ (PRAGMA user_version counts them).  Refuses a
+ * journal written by a newer ctspool.  Each migration is one
+ * transaction, re-checked under the write lock so that processes opening
+ * a new journal at the same time migrate it once.
+ */
+#include <sqlite3.h>
+
+#include "migrate.h"
+#include "sp_int.h"
+
+static ctspool_rc
+user_version(sqlite3 *db, int *out, struct sp_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    ctspool_rc rc = CTSPOOL_E_IO;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sp_err_set(e, "cannot read the journal's schema version: %s",
+                   sqlite3_errmsg(db));
+        if (sqlite3_errcode(db) == SQLITE_NOTADB ||
+            sqlite3_errcode(db) == SQLITE_CORRUPT) {
+            rc = CTSPOOL_E_CORRUPT;
+        }
+        goto out;
+    }
+    *out = sqlite3_column_int(st, 0);
+    rc = CTSPOOL_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+sp_migrate(sqlite3 *db, struct sp_err *e)
+{
+    int have = 0;
+    int latest = sp_schema_count ? sp_schema[sp_schema_count - 1].version : 0;
+    ctspool_rc rc;
+    char *msg = NULL;
+
+    rc = user_version(db, &have, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (have > latest) {
+        sp_err_set(e,
+                   "journal schema version %d is newer than this ctspool "
+                   "(knows up to %d); upgrade ctspool",
+                   have, latest);
+        return CTSPOOL_E_SCHEMA;
+    }
+    if (have == latest) {
+        return CTSPOOL_OK;
+    }
+    for (size_t i = 0; i < sp_schema_count; i++) {
+        const struct sp_migration *m = &sp_schema[i];
+        char pragma[64];
+
+        if (m->version <= have) {
+            continue;
+        }
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) !=
+            SQLITE_OK) {
+            goto fail;
+        }
+        /* Another process may have migrated while we waited. */
+        rc = user_version(db, &have, e);
+        if (rc != CTSPOOL_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+        if (m->version <= have) {
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+            continue;
+        }
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+                 m->version);
+        if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+        have = m->version;
+    }
+    return CTSPOOL_OK;
+fail:
+    sp_err_set(e, "cannot migrate the journal schema: %s",
+               msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return sqlite3_errcode(db) == SQLITE_FULL ? CTSPOOL_E_DISKFULL
+                                              : CTSPOOL_E_IO;
+}

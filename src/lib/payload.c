@@ -1,0 +1,844 @@
+/*
+ * payload.c -- the only cJSON user for incoming points: one Cloudthread
+ * ingest payload object, or one NDJSON line, -> struct sp_point.  This
+ * file maps JSON types onto the checks of validate.c; every field rule
+ * lives there, so all producer paths reject exactly the same points.
+ *
+ * Invariants:
+ * (1) A point's strings borrow from the cJSON tree: valid during the
+ *     on_point callback (payload) or until the next line / the scratch is
+ *     freed (NDJSON).
+ * (2) Unknown fields are rejected, in a data element and at the top of a
+ *     payload: upstream is strict, and a misspelled "custom_dimension"
+ *     silently dropped would change the record ID of every point.
+ * (3) A data_stream_token value never appears in a message.
+ * (4) Strings containing \u0000 are rejected: cJSON decodes it to a NUL
+ *     byte that would silently cut the string short.
+ *
+ * Memory: a parse allocates every node and string from an arena that is
+ * released in one go (cJSON_InitHooks with per-thread dispatch, below),
+ * which halves the allocator's share of an NDJSON line.  Outside a parse
+ * in this file, the hooks are plain malloc()/free(), so other cJSON users
+ * are unaffected.  XXX: nobody else may call cJSON_InitHooks().
+ */
+#include <pthread.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "sp_int.h"
+
+/* ---- arena ------------------------------------------------------------ */
+
+#define ARENA_ALIGN (alignof(max_align_t))
+#define ARENA_FIRST_CHUNK ((size_t)16 * 1024)
+#define ARENA_MAX_CHUNK ((size_t)16 * 1024 * 1024)
+
+struct arena_chunk {
+    struct arena_chunk *next; /* older chunk */
+    size_t cap;
+    size_t used;
+    max_align_t data[]; /* cap bytes */
+};
+
+/*
+ * Chunks, newest first.  The oldest chunk is kept across resets so that
+ * parsing line after line allocates nothing once warm.
+ */
+struct arena {
+    struct arena_chunk *head;
+    size_t next_cap;
+    int failed; /* an allocation failed since the last reset */
+};
+
+static void *
+arena_alloc(struct arena *a, size_t n)
+{
+    struct arena_chunk *c = a->head;
+    size_t cap;
+    void *p;
+
+    if (n > ARENA_MAX_CHUNK * 64) {
+        a->failed = 1;
+        return NULL;
+    }
+    n = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+    if (!c || c->cap - c->used < n) {
+        cap = a->next_cap ? a->next_cap : ARENA_FIRST_CHUNK;
+        if (cap < n) {
+            cap = n;
+        }
+        c = malloc(sizeof(*c) + cap);
+        if (!c) {
+            a->failed = 1;
+            return NULL;
+        }
+        c->cap = cap;
+        c->used = 0;
+        c->next = a->head;
+        a->head = c;
+        if (a->next_cap < ARENA_MAX_CHUNK) {
+            a->next_cap = cap * 2;
+        }
+    }
+    p = (char *)c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+/* Forget every allocation; keep the oldest chunk for reuse. */
+static void
+arena_reset(struct arena *a)
+{
+    struct arena_chunk *c = a->head;
+
+    while (c && c->next) {
+        struct arena_chunk *next = c->next;
+
+        free(c);
+        c = next;
+    }
+    a->head = c;
+    if (c) {
+        c->used = 0;
+        a->next_cap = c->cap * 2;
+    }
+    a->failed = 0;
+}
+
+static void
+arena_cleanup(struct arena *a)
+{
+    arena_reset(a);
+    free(a->head);
+    a->head = NULL;
+    a->next_cap = 0;
+}
+
+static int
+arena_owns(const struct arena *a, const void *p)
+{
+    for (const struct arena_chunk *c = a->head; c; c = c->next) {
+        const char *d = (const char *)c->data;
+
+        if ((const char *)p >= d && (const char *)p < d + c->cap) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- cJSON hooks: the arena while this thread parses, else malloc ----- */
+
+static _Thread_local struct arena *tl_arena;
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static void *
+hook_malloc(size_t n)
+{
+    struct arena *a = tl_arena;
+
+    if (a) {
+        return arena_alloc(a, n);
+    }
+    return malloc(n);
+}
+
+static void
+hook_free(void *p)
+{
+    /* During a parse cJSON frees only what that parse allocated: arena
+     * memory, released by arena_reset(). */
+    if (tl_arena) {
+        return;
+    }
+    free(p);
+}
+
+static void
+hooks_install(void)
+{
+    cJSON_Hooks h = {hook_malloc, hook_free};
+
+    cJSON_InitHooks(&h);
+}
+
+#if defined(__GNUC__)
+/* Install before any thread exists, so no cJSON user races the switch. */
+__attribute__((constructor))
+static void
+hooks_ctor(void)
+{
+    pthread_once(&hooks_once, hooks_install);
+}
+#endif
+
+/*
+ * A parsed document and the memory it lives in.  root_in_arena is 0 only
+ * if someone replaced the hooks behind our back: then cJSON_Delete().
+ */
+struct doc {
+    struct arena arena;
+    cJSON *root;
+    int root_in_arena;
+};
+
+static void
+doc_release(struct doc *d)
+{
+    if (d->root && !d->root_in_arena) {
+        cJSON_Delete(d->root);
+    }
+    d->root = NULL;
+    arena_reset(&d->arena);
+}
+
+static void
+doc_cleanup(struct doc *d)
+{
+    doc_release(d);
+    arena_cleanup(&d->arena);
+}
+
+/*
+ * Parse JSON at buf[0..len) into d (released first).  *end: where
+ * parsing stopped (success: just after the value).  Returns OK,
+ * E_INVALID (syntax; e says where) or E_NOMEM.
+ */
+static ctspool_rc
+doc_parse(struct doc *d, const char *buf, size_t len, size_t *end,
+          struct sp_err *e)
+{
+    const char *stop = buf;
+
+    pthread_once(&hooks_once, hooks_install);
+    doc_release(d);
+    tl_arena = &d->arena;
+    d->root = cJSON_ParseWithLengthOpts(buf, len, &stop, 0);
+    tl_arena = NULL;
+    *end = stop ? (size_t)(stop - buf) : 0;
+    if (!d->root) {
+        if (d->arena.failed) {
+            sp_err_set(e, "out of memory parsing JSON");
+            return CTSPOOL_E_NOMEM;
+        }
+        sp_err_set(e, "invalid JSON: parsing stopped at byte offset %zu",
+                   *end);
+        return CTSPOOL_E_INVALID;
+    }
+    d->root_in_arena = arena_owns(&d->arena, d->root);
+    return CTSPOOL_OK;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/*
+ * Offset of the first \u0000 escape in s[0..len), or len.  Any other
+ * backslash escape is skipped whole, so "\\u0000" (an escaped backslash)
+ * is not mistaken for one.
+ */
+static size_t
+find_nul_escape(const char *s, size_t len)
+{
+    const char *p = s, *end = s + len;
+
+    while (p < end) {
+        p = memchr(p, '\\', (size_t)(end - p));
+        if (!p) {
+            break;
+        }
+        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0) {
+            return (size_t)(p - s);
+        }
+        p += 2;
+    }
+    return len;
+}
+
+static ctspool_rc
+reject_nul_escape(const char *s, size_t len, struct sp_err *e)
+{
+    size_t at = find_nul_escape(s, len);
+
+    if (at == len) {
+        return CTSPOOL_OK;
+    }
+    sp_err_set(e,
+               "a string contains \\u0000 (a NUL character) at byte offset "
+               "%zu; NUL characters are not accepted",
+               at);
+    return CTSPOOL_E_INVALID;
+}
+
+/*
+ * A key from the input, fit for a message: at most 64 bytes, quotes,
+ * backslashes, control characters and bytes that are not UTF-8 escaped.
+ * buf must hold 4 * 64 + 8 bytes.
+ */
+#define SHOW_IN 64
+#define SHOW_BUF (4 * SHOW_IN + 8)
+
+static const char *
+show(const char *s, char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len = strlen(s);
+    size_t n = len < SHOW_IN ? len : SHOW_IN;
+    int utf8 = sp_utf8_valid(s, len);
+    size_t o = 0;
+
+    buf[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)s[i];
+
+        if (b == '"' || b == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)b;
+        } else if (b < 0x20 || b == 0x7F || (b >= 0x80 && !utf8)) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[b >> 4];
+            buf[o++] = hex[b & 0x0F];
+        } else {
+            buf[o++] = (char)b;
+        }
+    }
+    if (n < len && utf8) {
+        /* Do not end in the middle of a UTF-8 sequence. */
+        while (o > 1 && ((unsigned char)buf[o - 1] & 0xC0) == 0x80) {
+            o--;
+        }
+        if (o > 1 && (unsigned char)buf[o - 1] >= 0xC0) {
+            o--;
+        }
+    }
+    buf[o++] = '"';
+    if (n < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* How a message names the JSON type of item. */
+static const char *
+type_name(const cJSON *item)
+{
+    if (cJSON_IsNull(item)) {
+        return "null";
+    }
+    if (cJSON_IsBool(item)) {
+        return "a boolean";
+    }
+    if (cJSON_IsNumber(item)) {
+        return "a number";
+    }
+    if (cJSON_IsString(item)) {
+        return "a string";
+    }
+    if (cJSON_IsArray(item)) {
+        return "an array";
+    }
+    if (cJSON_IsObject(item)) {
+        return "an object";
+    }
+    return "an invalid value";
+}
+
+/* Only JSON whitespace remains in s[0..len). */
+static int
+json_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- one data element / NDJSON line ----------------------------------- */
+
+enum field {
+    F_TIMESTAMP,
+    F_NAME,
+    F_VALUE,
+    F_DIMS,
+    F_AGG,    /* NDJSON lines only */
+    F_STREAM, /* NDJSON lines only */
+    F_N
+};
+
+static const char *const field_names[F_N] = {
+    "timestamp",         "metric_name",     "metric_value",
+    "custom_dimensions", "metric_agg_func", "data_stream_token"};
+
+/* Where a point's fields come from, for messages. */
+enum origin { IN_PAYLOAD, IN_LINE };
+
+/* Index of key in field_names, or -1.  The first byte picks the
+ * candidates: this runs for every member of every line. */
+static int
+field_lookup(const char *key)
+{
+    int lo, hi;
+
+    switch (key[0]) {
+    case 't':
+        lo = F_TIMESTAMP;
+        hi = F_TIMESTAMP;
+        break;
+    case 'm':
+        if (strncmp(key, "metric_", 7) != 0) {
+            return -1;
+        }
+        lo = F_NAME;
+        hi = F_AGG;
+        break;
+    case 'c':
+        lo = F_DIMS;
+        hi = F_DIMS;
+        break;
+    case 'd':
+        lo = F_STREAM;
+        hi = F_STREAM;
+        break;
+    default:
+        return -1;
+    }
+    for (int i = lo; i <= hi; i++) {
+        if (strcmp(key, field_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static ctspool_rc
+unknown_field(const char *key, enum origin o, struct sp_err *e)
+{
+    char q[SHOW_BUF];
+    int f = field_lookup(key);
+
+    show(key, q);
+    if (o == IN_PAYLOAD && (f == F_AGG || f == F_STREAM)) {
+        sp_err_set(e,
+                   "unknown field %s in a data element (it belongs at the "
+                   "top level of the payload)",
+                   q);
+    } else if (o == IN_LINE && strcmp(key, "data") == 0) {
+        sp_err_set(e,
+                   "unknown field %s (this looks like a Cloudthread "
+                   "payload, not an NDJSON point: use the cloudthread "
+                   "format)",
+                   q);
+    } else if (o == IN_PAYLOAD) {
+        sp_err_set(e,
+                   "unknown field %s (a data element has timestamp, "
+                   "metric_name, metric_value and custom_dimensions)",
+                   q);
+    } else {
+        sp_err_set(e,
+                   "unknown field %s (a line has timestamp, metric_name, "
+                   "metric_value, custom_dimensions, metric_agg_func and "
+                   "data_stream_token)",
+                   q);
+    }
+    return CTSPOOL_E_INVALID;
+}
+
+/* item, when not NULL, is a present non-null member. */
+static int
+present(const cJSON *item)
+{
+    return item && !cJSON_IsNull(item);
+}
+
+static ctspool_rc
+take_timestamp(const cJSON *item, struct sp_point *p, struct sp_err *e)
+{
+    if (!present(item)) {
+        sp_err_set(e, "timestamp: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    if (cJSON_IsString(item)) {
+        return sp_valid_timestamp_str(item->valuestring,
+                                      strlen(item->valuestring), &p->hour,
+                                      e);
+    }
+    /* The contract says "a JSON integer": any number whose value is a
+     * whole multiple of 3600 is the same integer, so 1.6646004e9 passes;
+     * validate.c rejects fractions. */
+    if (cJSON_IsNumber(item)) {
+        return sp_valid_timestamp_num(item->valuedouble, &p->hour, e);
+    }
+    sp_err_set(e,
+               "timestamp: must be a string or a number of Unix seconds, "
+               "not %s",
+               type_name(item));
+    return CTSPOOL_E_INVALID;
+}
+
+static ctspool_rc
+take_name(const cJSON *item, struct sp_point *p, struct sp_err *e)
+{
+    if (!present(item)) {
+        sp_err_set(e, "metric_name: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    if (!cJSON_IsString(item)) {
+        sp_err_set(e, "metric_name: must be a string, not %s",
+                   type_name(item));
+        return CTSPOOL_E_INVALID;
+    }
+    p->name = item->valuestring;
+    p->name_len = strlen(item->valuestring);
+    return sp_valid_name(p->name, p->name_len, e);
+}
+
+static ctspool_rc
+take_value(const cJSON *item, struct sp_point *p, struct sp_err *e)
+{
+    if (!present(item)) {
+        sp_err_set(e, "metric_value: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    if (cJSON_IsNumber(item)) {
+        p->value = item->valuedouble;
+        return sp_valid_value_num(p->value, e);
+    }
+    if (cJSON_IsString(item)) {
+        return sp_valid_value_str(item->valuestring,
+                                  strlen(item->valuestring), &p->value, e);
+    }
+    sp_err_set(e, "metric_value: must be a number or a numeric string, not %s",
+               type_name(item));
+    return CTSPOOL_E_INVALID;
+}
+
+static ctspool_rc
+take_dims(const cJSON *item, struct sp_point *p, struct sp_err *e)
+{
+    char q[SHOW_BUF];
+    ctspool_rc rc;
+
+    p->n_dims = 0;
+    if (!present(item)) {
+        return CTSPOOL_OK;
+    }
+    if (!cJSON_IsObject(item)) {
+        sp_err_set(e, "custom_dimensions: must be an object, not %s",
+                   type_name(item));
+        return CTSPOOL_E_INVALID;
+    }
+    /* cJSON keeps duplicate keys: sp_point_finish() reports them. */
+    for (const cJSON *c = item->child; c; c = c->next) {
+        if (!cJSON_IsString(c)) {
+            sp_err_set(e,
+                       "custom_dimensions: value of %s must be a string, "
+                       "not %s",
+                       show(c->string, q), type_name(c));
+            return CTSPOOL_E_INVALID;
+        }
+        rc = sp_point_add_dim(p, c->string, strlen(c->string),
+                              c->valuestring, strlen(c->valuestring), e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+/* An optional string member of a line or a payload: agg or stream. */
+static ctspool_rc
+take_agg(const cJSON *item, int dflt, enum origin o, int *agg,
+         struct sp_err *e)
+{
+    if (!present(item)) {
+        if (dflt >= 0 && dflt < SP_AGG_N) {
+            *agg = dflt;
+            return CTSPOOL_OK;
+        }
+        sp_err_set(e,
+                   "metric_agg_func: missing (not in the %s and no default "
+                   "configured)",
+                   o == IN_LINE ? "line" : "payload");
+        return CTSPOOL_E_INVALID;
+    }
+    if (!cJSON_IsString(item)) {
+        sp_err_set(e, "metric_agg_func: must be a string, not %s",
+                   type_name(item));
+        return CTSPOOL_E_INVALID;
+    }
+    return sp_valid_agg(item->valuestring, strlen(item->valuestring), agg,
+                        e);
+}
+
+/* The default stream, NULL when none is configured. */
+static const char *
+default_stream(const struct sp_defaults *d)
+{
+    return d && d->stream && d->stream[0] ? d->stream : NULL;
+}
+
+/*
+ * The default stream passes sp_valid_stream() once per scratch rather
+ * than once per line: *ok remembers the last one that passed (NULL:
+ * none; payloads pass NULL and check it once per payload anyway).
+ */
+static ctspool_rc
+take_stream(const cJSON *item, const struct sp_defaults *d, enum origin o,
+            const char **ok, struct sp_point *p, struct sp_err *e)
+{
+    ctspool_rc rc;
+
+    if (!present(item)) {
+        p->stream = default_stream(d);
+        if (!p->stream) {
+            sp_err_set(e,
+                       "data_stream_token: missing (not in the %s and no "
+                       "default configured)",
+                       o == IN_LINE ? "line" : "payload");
+            return CTSPOOL_E_INVALID;
+        }
+        p->stream_len = strlen(p->stream);
+        if (ok && *ok == p->stream) {
+            return CTSPOOL_OK;
+        }
+        rc = sp_valid_stream(p->stream, p->stream_len, e);
+        if (rc == CTSPOOL_OK && ok) {
+            *ok = p->stream;
+        }
+        return rc;
+    }
+    if (cJSON_IsString(item)) {
+        p->stream = item->valuestring;
+        p->stream_len = strlen(item->valuestring);
+    } else {
+        sp_err_set(e, "data_stream_token: must be a string, not %s",
+                   type_name(item));
+        return CTSPOOL_E_INVALID;
+    }
+    return sp_valid_stream(p->stream, p->stream_len, e);
+}
+
+/*
+ * Fill p from the data element / NDJSON line obj.  For a payload
+ * element, p->stream and p->agg are already set from the payload; for a
+ * line they come from the line, else from d.
+ */
+static ctspool_rc
+element_point(const cJSON *obj, enum origin o, const struct sp_defaults *d,
+              const char **stream_ok, struct sp_point *p, struct sp_err *e)
+{
+    const cJSON *f[F_N] = {NULL};
+    int n_fields = o == IN_LINE ? F_N : F_DIMS + 1;
+    ctspool_rc rc;
+    int i;
+
+    if (!cJSON_IsObject(obj)) {
+        sp_err_set(e, "%s must be a JSON object, not %s",
+                   o == IN_LINE ? "the line" : "a data element",
+                   type_name(obj));
+        return CTSPOOL_E_INVALID;
+    }
+    for (const cJSON *c = obj->child; c; c = c->next) {
+        i = field_lookup(c->string);
+        if (i < 0 || i >= n_fields) {
+            return unknown_field(c->string, o, e);
+        }
+        if (f[i]) {
+            sp_err_set(e, "%s: appears twice", field_names[i]);
+            return CTSPOOL_E_INVALID;
+        }
+        f[i] = c;
+    }
+    p->n_dims = 0;
+    rc = take_name(f[F_NAME], p, e);
+    if (rc == CTSPOOL_OK && o == IN_LINE) {
+        rc = take_agg(f[F_AGG], d ? d->agg : -1, o, &p->agg, e);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = take_timestamp(f[F_TIMESTAMP], p, e);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = take_value(f[F_VALUE], p, e);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = take_dims(f[F_DIMS], p, e);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = sp_point_finish(p, e);
+    }
+    if (rc == CTSPOOL_OK && o == IN_LINE) {
+        rc = take_stream(f[F_STREAM], d, o, stream_ok, p, e);
+    }
+    return rc;
+}
+
+/* ---- payload ---------------------------------------------------------- */
+
+/*
+ * See sp_int.h.  In addition: on E_INVALID, *consumed is the length of
+ * the object when the JSON itself was well-formed (a caller reading
+ * concatenated objects may skip it and go on), or 0 when it was not (the
+ * message then gives the byte offset, relative to buf, where parsing
+ * stopped).  Messages passed to on_error carry no locator: index is the
+ * element's position in "data".
+ */
+ctspool_rc
+sp_payload_parse(const char *buf, size_t len, const struct sp_defaults *d,
+                 sp_point_cb on_point, sp_error_cb on_error, void *ctx,
+                 size_t *consumed, struct sp_err *e)
+{
+    enum { T_STREAM, T_AGG, T_DATA, T_N };
+    static const char *const top_names[T_N] = {"data_stream_token",
+                                               "metric_agg_func", "data"};
+    const cJSON *top[T_N] = {NULL};
+    const cJSON *c;
+    struct doc doc = {{NULL, 0, 0}, NULL, 0};
+    struct sp_point base, p;
+    struct sp_err pe;
+    char q[SHOW_BUF];
+    size_t end = 0, index;
+    ctspool_rc rc;
+    int i;
+
+    *consumed = 0;
+    rc = doc_parse(&doc, buf, len, &end, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    rc = reject_nul_escape(buf, end, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    *consumed = end;
+    if (!cJSON_IsObject(doc.root)) {
+        sp_err_set(e, "the payload must be a JSON object, not %s",
+                   type_name(doc.root));
+        rc = CTSPOOL_E_INVALID;
+        goto out;
+    }
+    for (c = doc.root->child; c; c = c->next) {
+        for (i = 0; i < T_N; i++) {
+            if (strcmp(c->string, top_names[i]) == 0) {
+                break;
+            }
+        }
+        if (i == T_N) {
+            sp_err_set(e,
+                       "unknown member %s in the payload (it has "
+                       "data_stream_token, metric_agg_func and data)",
+                       show(c->string, q));
+            rc = CTSPOOL_E_INVALID;
+            goto out;
+        }
+        if (top[i]) {
+            sp_err_set(e, "%s: appears twice in the payload", top_names[i]);
+            rc = CTSPOOL_E_INVALID;
+            goto out;
+        }
+        top[i] = c;
+    }
+    memset(&base, 0, sizeof(base));
+    rc = take_agg(top[T_AGG], d ? d->agg : -1, IN_PAYLOAD, &base.agg, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    rc = take_stream(top[T_STREAM], d, IN_PAYLOAD, NULL, &base, e);
+    if (rc != CTSPOOL_OK) {
+        goto out;
+    }
+    if (!top[T_DATA]) {
+        sp_err_set(e, "data: missing (the payload has no \"data\" array)");
+        rc = CTSPOOL_E_INVALID;
+        goto out;
+    }
+    if (!cJSON_IsArray(top[T_DATA])) {
+        sp_err_set(e, "data: must be an array, not %s",
+                   type_name(top[T_DATA]));
+        rc = CTSPOOL_E_INVALID;
+        goto out;
+    }
+    index = 0;
+    for (c = top[T_DATA]->child; c; c = c->next, index++) {
+        p.stream = base.stream;
+        p.stream_len = base.stream_len;
+        p.agg = base.agg;
+        if (element_point(c, IN_PAYLOAD, d, NULL, &p, &pe) == CTSPOOL_OK) {
+            rc = on_point(ctx, &p);
+        } else {
+            rc = on_error(ctx, index, &pe);
+        }
+        if (rc != CTSPOOL_OK) {
+            goto out;
+        }
+    }
+    rc = CTSPOOL_OK;
+out:
+    doc_cleanup(&doc);
+    return rc;
+}
+
+/* ---- NDJSON lines ----------------------------------------------------- */
+
+/*
+ * Kept from line to line, so a warm parse allocates nothing.  XXX: the
+ * default stream is checked once per address: the caller must not change
+ * the text d->stream points to while it uses this scratch.
+ */
+struct sp_payload_scratch {
+    struct doc doc;
+    const char *stream_ok; /* default stream that passed the check */
+};
+
+ctspool_rc
+sp_payload_parse_line(const char *line, size_t len,
+                      const struct sp_defaults *d,
+                      struct sp_payload_scratch **scratch,
+                      struct sp_point *p, struct sp_err *e)
+{
+    struct sp_payload_scratch *s = *scratch;
+    size_t end = 0;
+    ctspool_rc rc;
+
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+            sp_err_set(e, "out of memory");
+            return CTSPOOL_E_NOMEM;
+        }
+        *scratch = s;
+    }
+    rc = doc_parse(&s->doc, line, len, &end, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (!json_blank(line + end, len - end)) {
+        sp_err_set(e,
+                   "invalid JSON: unexpected text after the object at byte "
+                   "offset %zu (one point per line)",
+                   end);
+        return CTSPOOL_E_INVALID;
+    }
+    rc = reject_nul_escape(line, len, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    return element_point(s->doc.root, IN_LINE, d, &s->stream_ok, p, e);
+}
+
+void
+sp_payload_scratch_free(struct sp_payload_scratch *s)
+{
+    if (!s) {
+        return;
+    }
+    doc_cleanup(&s->doc);
+    free(s);
+}

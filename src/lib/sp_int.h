@@ -1,0 +1,326 @@
+/*
+ * sp_int.h -- declarations shared by the files of libctspool and the
+ * programs built on it (ctspool CLI, serve, drain).  Never installed.
+ *
+ * Module map (one file, one responsibility):
+ *   err.c       rc table, ctspool_strerror/errname, sp_err formatting
+ *   log.c       levelled logging to stderr, secret masking
+ *   validate.c  pure field checks shared by every producer path
+ *   record.c    canonical encoding and record ID (SHA-256, OpenSSL)
+ *   payload.c   the only cJSON user for points: JSON <-> sp_point
+ *   csv.c       streaming RFC 4180 reader
+ *   input.c     append input formats -> sp_point stream
+ *   config.c    the only libconfig user: file -> struct sp_config
+ *   journal.c   the SQLite journal: upsert, take, ack, dead letters
+ *   migrate.c   schema/ migrations embedded at build time
+ *   api.c       the public ctspool_* functions
+ */
+#ifndef SP_INT_H
+#define SP_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ctspool.h"
+
+#define SP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define SP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SP_PRINTF(f, a)
+#endif
+
+/* ---- limits of DESIGN.md section 2 ---------------------------------- */
+#define SP_MAX_DIMS 10
+#define SP_NAME_MAX 256    /* metric_name bytes */
+#define SP_DIM_KEY_MAX 128 /* custom dimension key bytes */
+#define SP_DIM_VAL_MAX 256 /* custom dimension value bytes */
+#define SP_STREAM_MAX 1024 /* data_stream_token bytes (our own bound) */
+#define SP_RECORD_ID_LEN 32
+
+/* ---- error detail ---------------------------------------------------- */
+
+/*
+ * A human-readable reason, filled by whoever detects a failure.  Callers
+ * prefix the locator ("line 12: ").  Always NUL-terminated.
+ */
+struct sp_err {
+    char msg[512];
+};
+
+void sp_err_set(struct sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);
+/* Prepend "prefix" to the message already in e. */
+void sp_err_prefix(struct sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);
+
+/* ---- logging (log.c) ------------------------------------------------- */
+enum sp_log_level { SP_LOG_ERROR = 0, SP_LOG_WARN, SP_LOG_INFO, SP_LOG_DEBUG };
+
+void sp_log_init(const char *component, enum sp_log_level level);
+void sp_log(enum sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
+/* Parse "error|warn|info|debug"; -1 if unknown. */
+int sp_log_level_parse(const char *s);
+/*
+ * Mask a secret for display: "...abcd" (last 4 characters at most; a
+ * secret of 8 characters or fewer shows none).  Writes into buf.
+ */
+const char *sp_mask(const char *secret, char *buf, size_t buf_len);
+
+/* ---- points ---------------------------------------------------------- */
+enum sp_agg {
+    SP_AGG_SUM = 0,
+    SP_AGG_AVERAGE = 1,
+    SP_AGG_MAXIMUM = 2,
+    SP_AGG_MINIMUM = 3,
+    SP_AGG_N = 4
+};
+
+/* Upstream spelling of an aggregation function. */
+const char *sp_agg_name(int agg);
+
+struct sp_dim {
+    const char *key;
+    size_t key_len;
+    const char *val;
+    size_t val_len;
+};
+
+/*
+ * A validated point.  Strings are borrowed from whoever filled it (a
+ * parser's buffer) and are not NUL-terminated necessarily; lengths rule.
+ * After sp_point_finish() dims are sorted bytewise by key and unique.
+ */
+struct sp_point {
+    const char *stream;
+    size_t stream_len;
+    int agg; /* enum sp_agg */
+    const char *name;
+    size_t name_len;
+    int64_t hour; /* hours since 1970-01-01T00:00:00Z */
+    double value;
+    size_t n_dims;
+    struct sp_dim dims[SP_MAX_DIMS];
+};
+
+/* ---- validate.c: pure checks, no I/O --------------------------------- */
+/*
+ * Each returns CTSPOOL_OK or CTSPOOL_E_INVALID with e->msg set to
+ * "FIELD: reason" (for example `timestamp: minutes must be zero in
+ * "2022-10-01 05:30:00"`).  Inputs are borrowed; s need not be
+ * NUL-terminated.
+ */
+ctspool_rc sp_valid_agg(const char *s, size_t len, int *agg,
+                        struct sp_err *e);
+/* "YYYY-MM-DD HH:MM:SS", "YYYY-MM-DDTHH:MM:SS[Z|+00:00]" (fractions of
+ * zero allowed), or a decimal integer of Unix seconds. */
+ctspool_rc sp_valid_timestamp_str(const char *s, size_t len, int64_t *hour,
+                                  struct sp_err *e);
+/* A JSON number given as a double: must be an integer multiple of 3600. */
+ctspool_rc sp_valid_timestamp_num(double v, int64_t *hour, struct sp_err *e);
+/* A string that converts fully to a finite double. */
+ctspool_rc sp_valid_value_str(const char *s, size_t len, double *v,
+                              struct sp_err *e);
+ctspool_rc sp_valid_value_num(double v, struct sp_err *e);
+ctspool_rc sp_valid_name(const char *s, size_t len, struct sp_err *e);
+ctspool_rc sp_valid_stream(const char *s, size_t len, struct sp_err *e);
+/* Validates one key/value pair (lengths, UTF-8, non-empty key). */
+ctspool_rc sp_valid_dim(const char *k, size_t k_len, const char *v,
+                        size_t v_len, struct sp_err *e);
+/* Appends a dimension, refusing an 11th.  */
+ctspool_rc sp_point_add_dim(struct sp_point *p, const char *k, size_t k_len,
+                            const char *v, size_t v_len, struct sp_err *e);
+/* Sorts dims bytewise by key, rejects duplicate keys. */
+ctspool_rc sp_point_finish(struct sp_point *p, struct sp_err *e);
+int sp_utf8_valid(const char *s, size_t len);
+
+/* Hour number -> "YYYY-MM-DD HH:00:00" (buf >= 20 bytes). */
+void sp_hour_format(int64_t hour, char *buf, size_t buf_len);
+/* Shortest decimal text that parses back to v (buf >= 32 bytes). */
+void sp_double_format(double v, char *buf, size_t buf_len);
+
+/* ---- record.c -------------------------------------------------------- */
+/*
+ * Canonical encoding of (metric_name, agg, dims in key order), each item
+ * as a 4-byte big-endian length then its bytes.  Writes up to cap bytes
+ * into buf and returns the full length (call with cap 0 to size).
+ */
+size_t sp_record_encode(const struct sp_point *p, uint8_t *buf, size_t cap);
+/* SHA-256 of the canonical encoding.  p must be finished (sorted). */
+ctspool_rc sp_record_id(const struct sp_point *p,
+                        uint8_t out[SP_RECORD_ID_LEN]);
+void sp_hex(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+
+/* ---- payload.c: the only cJSON user for points ----------------------- */
+
+/* Defaults for fields a payload may omit. */
+struct sp_defaults {
+    const char *stream; /* NULL: none */
+    int agg;            /* -1: none */
+};
+
+/*
+ * Called for each valid point of a payload; p is valid during the call
+ * only.  Returning non-OK stops the parse with that code.
+ */
+typedef ctspool_rc (*sp_point_cb)(void *ctx, const struct sp_point *p);
+
+/*
+ * Called for each invalid point; index is the position in "data" (or
+ * line/row for other formats); e says field and reason.  Returning
+ * non-OK stops the parse with that code.
+ */
+typedef ctspool_rc (*sp_error_cb)(void *ctx, size_t index,
+                                  const struct sp_err *e);
+
+/*
+ * sp_payload_parse -- parse ONE Cloudthread payload object starting at
+ * buf (leading whitespace skipped), len bytes available.  Every element
+ * of "data" is validated; valid ones go to on_point, invalid ones to
+ * on_error (index = position in data).  *consumed receives how many
+ * bytes the object used, so a caller can parse concatenated objects.
+ * Returns OK (even if some points were invalid: on_error saw them),
+ * E_INVALID when the document itself is malformed (not JSON, no data
+ * array, bad metric_agg_func / data_stream_token at the top; reason in
+ * e, nothing reported to on_point), E_NOMEM, or a callback's code.
+ */
+ctspool_rc sp_payload_parse(const char *buf, size_t len,
+                            const struct sp_defaults *d, sp_point_cb on_point,
+                            sp_error_cb on_error, void *ctx, size_t *consumed,
+                            struct sp_err *e);
+
+/*
+ * sp_payload_parse_line -- parse one NDJSON line (a "data" element, plus
+ * optional metric_agg_func and data_stream_token) into *p.  p borrows
+ * from *scratch, which the caller frees with sp_payload_scratch_free()
+ * (or passes again for the next line).  Returns OK or E_INVALID (e).
+ */
+struct sp_payload_scratch;
+ctspool_rc sp_payload_parse_line(const char *line, size_t len,
+                                 const struct sp_defaults *d,
+                                 struct sp_payload_scratch **scratch,
+                                 struct sp_point *p, struct sp_err *e);
+void sp_payload_scratch_free(struct sp_payload_scratch *s);
+
+/* ---- csv.c: streaming RFC 4180 reader -------------------------------- */
+struct sp_csv;
+/* Reads from f (borrowed).  Memory is bounded by the longest record. */
+ctspool_rc sp_csv_open(FILE *f, struct sp_csv **out);
+void sp_csv_close(struct sp_csv *c);
+/*
+ * Next record: *n_fields fields, fields[i]/lens[i] valid until the next
+ * call.  Returns OK, E_NOTFOUND at end of input, E_INVALID (malformed
+ * quoting; e names the line), E_IO, E_NOMEM.  *line: the physical line
+ * on which the record started (1-based).
+ */
+ctspool_rc sp_csv_next(struct sp_csv *c, const char *const **fields,
+                       const size_t **lens, size_t *n_fields, size_t *line,
+                       struct sp_err *e);
+
+/* ---- input.c: append input formats ----------------------------------- */
+enum sp_format { SP_FMT_AUTO, SP_FMT_CLOUDTHREAD, SP_FMT_NDJSON, SP_FMT_CSV };
+int sp_format_parse(const char *s); /* -1 if unknown */
+
+/*
+ * sp_input_read -- stream every point of f (named name in messages) in
+ * format fmt to on_point; invalid points go to on_error with the locator
+ * already in the message ("line 3: timestamp: ...", "row 7: ...",
+ * "object 1, data[4]: ..."), index = line/row/element.  AUTO decides by
+ * name's extension, else by the first non-blank byte.  Returns OK,
+ * E_INVALID (input cannot be parsed at all: e), E_IO, E_NOMEM, or a
+ * callback's code.
+ */
+ctspool_rc sp_input_read(FILE *f, const char *name, enum sp_format fmt,
+                         const struct sp_defaults *d, sp_point_cb on_point,
+                         sp_error_cb on_error, void *ctx, struct sp_err *e);
+
+/* ---- config.c: the only libconfig user ------------------------------- */
+struct sp_config {
+    char *path;    /* file read, NULL when defaults only */
+    char *warning; /* e.g. secret in a world-readable file; NULL if none */
+    char *journal;
+    int durability_full;
+    long retain_acked_hours;
+    int log_level; /* enum sp_log_level */
+    struct {
+        char *endpoint;
+        char *api_key;      /* inline key or $CTSPOOL_API_KEY; may be NULL */
+        char *api_key_file; /* read only by sp_config_api_key() */
+        char *data_stream_token; /* $CTSPOOL_DATA_STREAM_TOKEN wins */
+        long batch_max_points;
+        long batch_max_bytes;
+        long connect_timeout_ms;
+        long request_timeout_ms;
+        long retry_base_ms;
+        long retry_max_ms;
+        long poll_ms;
+        char *ca_file;
+    } upload;
+    struct {
+        char *listen;
+        char **api_keys;
+        size_t n_api_keys;
+        int allow_unauthenticated;
+        long max_body_bytes;
+    } server;
+    struct {
+        int64_t max_pending_points;
+        int64_t max_journal_bytes;
+    } limits;
+};
+
+/*
+ * sp_config_load -- path NULL: $CTSPOOL_CONFIG, else
+ * /etc/ctspool/ctspool.cfg, and then a missing file means built-in
+ * defaults.  A path given explicitly must exist.  Unknown keys, wrong
+ * types and out-of-range values fail with E_CONFIG and e naming file,
+ * line and key.  A warning (secret in a group/other-readable file) is
+ * left in (*out)->warning for the program to log.  *out: transferred to the caller (sp_config_free).
+ */
+ctspool_rc sp_config_load(const char *path, struct sp_config **out,
+                          struct sp_err *e);
+void sp_config_free(struct sp_config *c);
+/*
+ * The upload API key: $CTSPOOL_API_KEY, else upload.api_key, else the
+ * first line of upload.api_key_file.  *out: transferred (free()).
+ * E_CONFIG when none is available or the file is unreadable.
+ */
+ctspool_rc sp_config_api_key(const struct sp_config *c, char **out,
+                             struct sp_err *e);
+
+/* ---- backoff.c: retry delays; pure functions ------------------------- */
+
+/* A source of uniformly distributed 64-bit numbers; ctx is its state. */
+typedef uint64_t (*sp_rand_fn)(void *ctx);
+
+/*
+ * sp_backoff_ceiling_ms -- the longest delay before retry number attempt
+ * (0 for the first retry after a failure): min(max_ms, base_ms *
+ * 2^attempt), never overflowing whatever attempt is.  base_ms and max_ms
+ * are clamped to >= 0; base_ms above max_ms gives max_ms.
+ */
+int64_t sp_backoff_ceiling_ms(unsigned attempt, int64_t base_ms,
+                              int64_t max_ms);
+/*
+ * sp_backoff_delay_ms -- "full jitter": a delay drawn uniformly from
+ * [0, sp_backoff_ceiling_ms(attempt, base_ms, max_ms)] using rnd(ctx).
+ */
+int64_t sp_backoff_delay_ms(unsigned attempt, int64_t base_ms,
+                            int64_t max_ms, sp_rand_fn rnd, void *ctx);
+/* splitmix64 step: a small, fast generator for sp_rand_fn (ctx: a
+ * uint64_t state, seeded by the caller). */
+uint64_t sp_rand_splitmix64(void *state);
+/*
+ * sp_retry_after_parse -- the value of an HTTP Retry-After header:
+ * delta-seconds ("120") or an HTTP-date (IMF-fixdate "Sun, 06 Nov 1994
+ * 08:49:37 GMT", obsolete RFC 850 and asctime forms), relative to now
+ * (Unix seconds).  *delay_ms: >= 0 (a date in the past gives 0; huge
+ * values saturate at INT64_MAX / 2).  Returns OK or E_INVALID (then
+ * *delay_ms is -1).  value: borrowed, NUL-terminated, surrounding
+ * whitespace ignored.
+ */
+ctspool_rc sp_retry_after_parse(const char *value, int64_t now,
+                                int64_t *delay_ms);
+
+#endif /* SP_INT_H */

@@ -1,0 +1,1091 @@
+/*
+ * validate.c -- pure checks of untrusted point fields (DESIGN.md
+ * section 2), shared by every producer path, and the canonical text forms
+ * of an hour and of a value.  No I/O, no allocation, no global state:
+ * every function is thread-safe.
+ *
+ * Invariants:
+ * (1) A rejection returns CTSPOOL_E_INVALID with e->msg "FIELD: reason".
+ * (2) Messages quote user input only through quote(): at most QUOTE_IN
+ *     bytes, every byte that is not printable escaped as \xNN, so a
+ *     message is always printable, valid UTF-8 and one line.
+ * (3) The data_stream_token's value never appears in a message.
+ * (4) Hours count from 1970-01-01T00:00:00Z; dates are computed with the
+ *     proleptic Gregorian calendar (days_from_civil), never the C library.
+ */
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_int.h"
+
+/* Input bytes a message quotes at most, and the room their quote needs. */
+#define QUOTE_IN 64
+#define QUOTE_BUF (4 * QUOTE_IN + 8)
+
+/* Longest metric_value string accepted (bytes). */
+#define VALUE_STR_MAX 128
+
+/* 10000-01-01T00:00:00Z in Unix seconds: timestamps must be below. */
+#define SECS_LIMIT INT64_C(253402300800)
+
+#define AGG_EXPECTED "(expected one of Sum, Average, Maximum, Minimum)"
+#define TS_EXPECTED                                                       \
+    "(expected \"YYYY-MM-DD HH:00:00\", \"YYYY-MM-DDTHH:00:00Z\" or "    \
+    "Unix seconds)"
+#define HOURLY "upstream takes hourly data"
+
+static const char *const agg_names[SP_AGG_N] = {"Sum", "Average", "Maximum",
+                                                "Minimum"};
+
+static const char *const month_names[12] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December"};
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+/*
+ * Length of the strict UTF-8 sequence at s (len > 0 bytes available), or
+ * 0 when it is malformed: overlong, surrogate, above U+10FFFF, truncated
+ * or a stray continuation byte.  *cp receives the code point.
+ */
+static size_t
+utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    unsigned char b0 = s[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+    uint32_t c;
+
+    if (b0 < 0x80) {
+        *cp = b0;
+        return 1;
+    }
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        n = 2;
+        c = b0 & 0x1Fu;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        n = 3;
+        c = b0 & 0x0Fu;
+        if (b0 == 0xE0) {
+            lo = 0xA0; /* overlong below U+0800 */
+        } else if (b0 == 0xED) {
+            hi = 0x9F; /* U+D800..U+DFFF are surrogates */
+        }
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        n = 4;
+        c = b0 & 0x07u;
+        if (b0 == 0xF0) {
+            lo = 0x90; /* overlong below U+10000 */
+        } else if (b0 == 0xF4) {
+            hi = 0x8F; /* above U+10FFFF */
+        }
+    } else {
+        return 0;
+    }
+    if (len < n || s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+    c = (c << 6) | (s[1] & 0x3Fu);
+    for (size_t i = 2; i < n; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF) {
+            return 0;
+        }
+        c = (c << 6) | (s[i] & 0x3Fu);
+    }
+    *cp = c;
+    return n;
+}
+
+/* Offset of the first byte that is not strict UTF-8, or len if none. */
+static size_t
+utf8_bad_offset(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, n;
+    uint32_t cp;
+
+    while (i < len) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        n = utf8_seq(u + i, len - i, &cp);
+        if (n == 0) {
+            return i;
+        }
+        i += n;
+    }
+    return len;
+}
+
+int
+sp_utf8_valid(const char *s, size_t len)
+{
+    if (len == 0) {
+        return 1;
+    }
+    return utf8_bad_offset(s, len) == len;
+}
+
+/* Code points shown literally in messages: no controls, no invisible
+ * format characters that could disguise the text (bidi overrides). */
+static int
+cp_printable(uint32_t cp)
+{
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+        return 0;
+    }
+    if ((cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+        (cp >= 0x2060 && cp <= 0x206F) || cp == 0xFEFF ||
+        (cp >= 0xFFF9 && cp <= 0xFFFB)) {
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Write s as a double-quoted string into buf (cap >= QUOTE_BUF): at most
+ * QUOTE_IN input bytes, `"` and `\` escaped with a backslash, bytes that
+ * are not printable (controls, invalid UTF-8, invisible characters) as
+ * \xNN.  A longer input gets `...` after the closing quote.  Returns buf.
+ */
+static const char *
+quote(const char *s, size_t len, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t shown = len < QUOTE_IN ? len : QUOTE_IN;
+    size_t i = 0, o = 0, n;
+    uint32_t cp;
+
+    assert(cap >= QUOTE_BUF);
+    (void)cap;
+    buf[o++] = '"';
+    while (i < shown) {
+        unsigned char b = u[i];
+
+        if (b == '"' || b == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)b;
+            i++;
+            continue;
+        }
+        if (b >= 0x20 && b < 0x7F) {
+            buf[o++] = (char)b;
+            i++;
+            continue;
+        }
+        n = b >= 0x80 ? utf8_seq(u + i, shown - i, &cp) : 0;
+        if (n > 0 && cp_printable(cp)) {
+            memcpy(buf + o, u + i, n);
+            o += n;
+            i += n;
+            continue;
+        }
+        buf[o++] = '\\';
+        buf[o++] = 'x';
+        buf[o++] = hex[b >> 4];
+        buf[o++] = hex[b & 0x0F];
+        i++;
+    }
+    buf[o++] = '"';
+    if (shown < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* ---- aggregation function -------------------------------------------- */
+
+/* Upstream spelling of agg; NULL for a value outside enum sp_agg. */
+const char *
+sp_agg_name(int agg)
+{
+    if (agg < 0 || agg >= SP_AGG_N) {
+        return NULL;
+    }
+    return agg_names[agg];
+}
+
+static int
+ascii_lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* s[0..len) equals the NUL-terminated word, ignoring ASCII case. */
+static int
+eq_nocase(const char *s, size_t len, const char *word)
+{
+    size_t n = strlen(word);
+
+    if (len != n) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ascii_lower((unsigned char)s[i]) !=
+            ascii_lower((unsigned char)word[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * Exact spelling only; a different case or a common abbreviation gets a
+ * "did you mean" hint.  *agg is set on OK only (as every output of the
+ * sp_valid_* functions).
+ */
+ctspool_rc
+sp_valid_agg(const char *s, size_t len, int *agg, struct sp_err *e)
+{
+    /* Common abbreviations worth a hint, besides a different case. */
+    static const struct {
+        const char *word;
+        int agg;
+    } aliases[] = {{"avg", SP_AGG_AVERAGE},
+                   {"mean", SP_AGG_AVERAGE},
+                   {"max", SP_AGG_MAXIMUM},
+                   {"min", SP_AGG_MINIMUM}};
+    char q[QUOTE_BUF];
+    int hint = -1;
+
+    if (len == 0) {
+        sp_err_set(e, "metric_agg_func: is empty " AGG_EXPECTED);
+        return CTSPOOL_E_INVALID;
+    }
+    for (int i = 0; i < SP_AGG_N; i++) {
+        size_t n = strlen(agg_names[i]);
+
+        if (len == n && memcmp(s, agg_names[i], n) == 0) {
+            *agg = i;
+            return CTSPOOL_OK;
+        }
+        if (eq_nocase(s, len, agg_names[i])) {
+            hint = i;
+        }
+    }
+    for (size_t i = 0; hint < 0 && i < SP_ARRAY_LEN(aliases); i++) {
+        if (eq_nocase(s, len, aliases[i].word)) {
+            hint = aliases[i].agg;
+        }
+    }
+    quote(s, len, q, sizeof(q));
+    if (hint >= 0) {
+        sp_err_set(e,
+                   "metric_agg_func: %s is not valid; did you mean \"%s\"? "
+                   AGG_EXPECTED,
+                   q, agg_names[hint]);
+    } else {
+        sp_err_set(e, "metric_agg_func: %s is not valid " AGG_EXPECTED, q);
+    }
+    return CTSPOOL_E_INVALID;
+}
+
+/* ---- calendar --------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* Inverse of days_from_civil. */
+static void
+civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int
+is_leap(unsigned y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static unsigned
+days_in_month(unsigned y, unsigned m)
+{
+    static const unsigned char mdays[12] = {31, 28, 31, 30, 31, 30,
+                                            31, 31, 30, 31, 30, 31};
+
+    return m == 2 && is_leap(y) ? 29u : mdays[m - 1];
+}
+
+/* ---- timestamp -------------------------------------------------------- */
+
+static int
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* n decimal digits at s into *out; 0 if one is not a digit. */
+static int
+parse_digits(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i])) {
+            return 0;
+        }
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/*
+ * Common rules for Unix seconds already known to be >= 0: below the year
+ * 10000 and on the hour.  shown: how the input appears in messages.
+ */
+static ctspool_rc
+check_secs(int64_t secs, const char *shown, int64_t *hour, struct sp_err *e)
+{
+    if (secs >= SECS_LIMIT) {
+        sp_err_set(e, "timestamp: %s is after the year 9999", shown);
+        return CTSPOOL_E_INVALID;
+    }
+    if (secs % 3600 != 0) {
+        sp_err_set(e,
+                   "timestamp: %s is not on the hour: Unix seconds must be "
+                   "a multiple of 3600 (" HOURLY ")",
+                   shown);
+        return CTSPOOL_E_INVALID;
+    }
+    *hour = secs / 3600;
+    return CTSPOOL_OK;
+}
+
+/* s is [-]digits: Unix seconds. */
+static ctspool_rc
+timestamp_secs(const char *s, size_t len, int64_t *hour, struct sp_err *e)
+{
+    char q[QUOTE_BUF];
+    int neg = s[0] == '-';
+    int64_t secs = 0;
+
+    for (size_t i = (size_t)neg; i < len; i++) {
+        if (secs >= SECS_LIMIT) {
+            break; /* no overflow: already out of range */
+        }
+        secs = secs * 10 + (s[i] - '0');
+    }
+    if (!neg && secs < SECS_LIMIT && secs % 3600 == 0) {
+        *hour = secs / 3600;
+        return CTSPOOL_OK; /* the common case: no message to prepare */
+    }
+    quote(s, len, q, sizeof(q));
+    if (neg && secs != 0) {
+        sp_err_set(e,
+                   "timestamp: %s is before 1970-01-01 (negative Unix "
+                   "seconds are not accepted)",
+                   q);
+        return CTSPOOL_E_INVALID;
+    }
+    return check_secs(secs, q, hour, e);
+}
+
+/*
+ * A UTC offset at s: "+HH:MM", "+HHMM" or "+HH" (or '-').  Returns 1 and
+ * the minutes east of UTC in *minutes, or 0 if s is not an offset.
+ */
+static int
+parse_offset(const char *s, size_t len, int *minutes)
+{
+    unsigned hh, mm = 0;
+
+    if (len < 3 || (s[0] != '+' && s[0] != '-') ||
+        !parse_digits(s + 1, 2, &hh)) {
+        return 0;
+    }
+    if (len == 6) {
+        if (s[3] != ':' || !parse_digits(s + 4, 2, &mm)) {
+            return 0;
+        }
+    } else if (len == 5) {
+        if (!parse_digits(s + 3, 2, &mm)) {
+            return 0;
+        }
+    } else if (len != 3) {
+        return 0;
+    }
+    *minutes = (int)(hh * 60 + mm) * (s[0] == '-' ? -1 : 1);
+    return 1;
+}
+
+/*
+ * [-]digits are Unix seconds; anything else must be the date-time form.
+ * The space form accepts the same optional "Z" / "+00:00" as the T form.
+ * The first rule broken is reported, in this order: format, year, date,
+ * hour, offset, minutes, seconds, fraction.
+ */
+ctspool_rc
+sp_valid_timestamp_str(const char *s, size_t len, int64_t *hour,
+                       struct sp_err *e)
+{
+    char q[QUOTE_BUF], why[128];
+    unsigned y, mo, d, h, mi, sec;
+    int frac_nonzero = 0, off_minutes = 0, has_offset = 0;
+    size_t i;
+
+    if (len == 0) {
+        sp_err_set(e, "timestamp: is empty " TS_EXPECTED);
+        return CTSPOOL_E_INVALID;
+    }
+    i = s[0] == '-' ? 1 : 0;
+    if (i < len) {
+        while (i < len && is_digit(s[i])) {
+            i++;
+        }
+        if (i == len) {
+            return timestamp_secs(s, len, hour, e);
+        }
+    }
+    if (len < 19 || s[4] != '-' || s[7] != '-' ||
+        (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':' ||
+        !parse_digits(s, 4, &y) || !parse_digits(s + 5, 2, &mo) ||
+        !parse_digits(s + 8, 2, &d) || !parse_digits(s + 11, 2, &h) ||
+        !parse_digits(s + 14, 2, &mi) || !parse_digits(s + 17, 2, &sec)) {
+        goto bad_format;
+    }
+    i = 19;
+    if (i < len && s[i] == '.') {
+        size_t start = ++i;
+
+        while (i < len && is_digit(s[i])) {
+            frac_nonzero |= s[i] != '0';
+            i++;
+        }
+        if (i == start) {
+            goto bad_format;
+        }
+    }
+    if (i < len) {
+        if (s[i] == 'Z' && i + 1 == len) {
+            i++;
+        } else if (parse_offset(s + i, len - i, &off_minutes)) {
+            has_offset = 1;
+        } else {
+            goto bad_format;
+        }
+    }
+    if (y < 1970) {
+        snprintf(why, sizeof(why), "year %u is before 1970", y);
+        goto fail;
+    }
+    if (mo < 1 || mo > 12) {
+        snprintf(why, sizeof(why),
+                 "the date does not exist: there is no month %02u", mo);
+        goto fail;
+    }
+    if (d == 0) {
+        snprintf(why, sizeof(why),
+                 "the date does not exist: there is no day 00");
+        goto fail;
+    }
+    if (d > days_in_month(y, mo)) {
+        snprintf(why, sizeof(why),
+                 "the date does not exist: %s %u has %u days",
+                 month_names[mo - 1], y, days_in_month(y, mo));
+        goto fail;
+    }
+    if (h > 23) {
+        snprintf(why, sizeof(why),
+                 "hour %02u does not exist: hours run from 00 to 23", h);
+        goto fail;
+    }
+    if (has_offset) {
+        /* parse_offset() let through only sign, digits and ':'. */
+        int off_len = (int)(len - i);
+
+        if (off_minutes != 0) {
+            snprintf(why, sizeof(why),
+                     "only UTC is accepted; offset %.*s is not (convert "
+                     "the time to UTC)",
+                     off_len, s + i);
+            goto fail;
+        }
+        if (off_len != 6 || s[i] != '+') {
+            snprintf(why, sizeof(why),
+                     "write the UTC offset as Z or +00:00, not %.*s",
+                     off_len, s + i);
+            goto fail;
+        }
+    }
+    if (mi != 0) {
+        snprintf(why, sizeof(why), "minutes must be zero: " HOURLY);
+        goto fail;
+    }
+    if (sec != 0) {
+        snprintf(why, sizeof(why), "seconds must be zero: " HOURLY);
+        goto fail;
+    }
+    if (frac_nonzero) {
+        snprintf(why, sizeof(why),
+                 "fractions of a second must be zero: " HOURLY);
+        goto fail;
+    }
+    *hour = days_from_civil(y, mo, d) * 24 + h;
+    return CTSPOOL_OK;
+
+fail:
+    sp_err_set(e, "timestamp: %s (got %s)", why,
+               quote(s, len, q, sizeof(q)));
+    return CTSPOOL_E_INVALID;
+
+bad_format:
+    sp_err_set(e, "timestamp: %s is not a valid timestamp " TS_EXPECTED,
+               quote(s, len, q, sizeof(q)));
+    return CTSPOOL_E_INVALID;
+}
+
+ctspool_rc
+sp_valid_timestamp_num(double v, int64_t *hour, struct sp_err *e)
+{
+    char num[32];
+
+    if (!isfinite(v)) {
+        sp_err_set(e, "timestamp: is not a finite number " TS_EXPECTED);
+        return CTSPOOL_E_INVALID;
+    }
+    sp_double_format(v, num, sizeof(num));
+    if (v < 0) {
+        sp_err_set(e,
+                   "timestamp: %s is before 1970-01-01 (negative Unix "
+                   "seconds are not accepted)",
+                   num);
+        return CTSPOOL_E_INVALID;
+    }
+    if (v >= (double)SECS_LIMIT) {
+        sp_err_set(e, "timestamp: %s is after the year 9999", num);
+        return CTSPOOL_E_INVALID;
+    }
+    if (v != floor(v)) {
+        sp_err_set(e,
+                   "timestamp: %s is not a whole number of seconds "
+                   "(" HOURLY ")",
+                   num);
+        return CTSPOOL_E_INVALID;
+    }
+    return check_secs((int64_t)v, num, hour, e);
+}
+
+/* ---- metric_value ----------------------------------------------------- */
+
+/* Count of decimal digits at s[*i..len); advances *i past them. */
+static size_t
+skip_digits(const char *s, size_t len, size_t *i)
+{
+    size_t start = *i;
+
+    while (*i < len && is_digit(s[*i])) {
+        (*i)++;
+    }
+    return *i - start;
+}
+
+/* s matches [+-]?(digits(.digits*)?|.digits)([eE][+-]?digits)? */
+static int
+is_decimal(const char *s, size_t len)
+{
+    size_t i = 0, n_int, n_frac = 0;
+
+    if (i < len && (s[i] == '+' || s[i] == '-')) {
+        i++;
+    }
+    n_int = skip_digits(s, len, &i);
+    if (i < len && s[i] == '.') {
+        i++;
+        n_frac = skip_digits(s, len, &i);
+    }
+    if (n_int == 0 && n_frac == 0) {
+        return 0;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) {
+            i++;
+        }
+        if (skip_digits(s, len, &i) == 0) {
+            return 0;
+        }
+    }
+    return i == len;
+}
+
+/* s spells NaN or infinity the way strtod() would take it. */
+static int
+is_nonfinite_word(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    if (len > 0 && (s[0] == '+' || s[0] == '-')) {
+        i = 1;
+    }
+    return (len - i >= 3 && (eq_nocase(s + i, 3, "nan") ||
+                             eq_nocase(s + i, 3, "inf")));
+}
+
+static int
+is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+           c == '\f';
+}
+
+/*
+ * The whole string must be a decimal number (no spaces, hex, NaN or
+ * infinity) of at most VALUE_STR_MAX bytes whose value is a finite
+ * double; an underflow to zero or a subnormal is accepted.
+ */
+ctspool_rc
+sp_valid_value_str(const char *s, size_t len, double *v, struct sp_err *e)
+{
+    char q[QUOTE_BUF];
+    char buf[VALUE_STR_MAX + 1];
+    char *end = NULL;
+    double d;
+
+    if (len == 0) {
+        sp_err_set(e, "metric_value: is empty (expected a number)");
+        return CTSPOOL_E_INVALID;
+    }
+    if (len > VALUE_STR_MAX) {
+        sp_err_set(e,
+                   "metric_value: %s is too long for a number (at most %d "
+                   "characters)",
+                   quote(s, len, q, sizeof(q)), VALUE_STR_MAX);
+        return CTSPOOL_E_INVALID;
+    }
+    if (!is_decimal(s, len)) {
+        quote(s, len, q, sizeof(q));
+        if (is_space(s[0]) || is_space(s[len - 1])) {
+            sp_err_set(e,
+                       "metric_value: %s is not a number: remove the "
+                       "spaces around it",
+                       q);
+        } else if (is_nonfinite_word(s, len)) {
+            sp_err_set(e,
+                       "metric_value: %s is not a finite number (NaN and "
+                       "Infinity are not accepted)",
+                       q);
+        } else {
+            sp_err_set(e, "metric_value: %s is not a decimal number", q);
+        }
+        return CTSPOOL_E_INVALID;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    d = strtod(buf, &end);
+    /* XXX: strtod() follows LC_NUMERIC; a locale with a decimal comma
+     * stops it early, which the end check turns into a rejection. */
+    if (end != buf + len) {
+        sp_err_set(e, "metric_value: %s is not a decimal number",
+                   quote(s, len, q, sizeof(q)));
+        return CTSPOOL_E_INVALID;
+    }
+    if (!isfinite(d)) {
+        sp_err_set(e, "metric_value: %s is out of range for a double",
+                   quote(s, len, q, sizeof(q)));
+        return CTSPOOL_E_INVALID;
+    }
+    *v = d;
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_valid_value_num(double v, struct sp_err *e)
+{
+    if (!isfinite(v)) {
+        sp_err_set(e,
+                   "metric_value: is not a finite number (NaN and "
+                   "Infinity are not accepted)");
+        return CTSPOOL_E_INVALID;
+    }
+    return CTSPOOL_OK;
+}
+
+/* ---- strings ---------------------------------------------------------- */
+
+/*
+ * Length, NUL and UTF-8 checks of one string field.  Returns 1 if s
+ * passes; else 0 with the reason ("is 300 bytes long; ...") in why.
+ * Messages are only formatted on failure: this runs per field per point.
+ */
+static int
+check_text(const char *s, size_t len, size_t max, char *why, size_t why_len)
+{
+    const char *nul;
+    size_t bad;
+
+    if (len > max) {
+        snprintf(why, why_len, "is %zu bytes long; at most %zu are allowed",
+                 len, max);
+        return 0;
+    }
+    nul = len > 0 ? memchr(s, '\0', len) : NULL;
+    if (nul) {
+        snprintf(why, why_len, "contains a NUL byte (at byte %zu)",
+                 (size_t)(nul - s));
+        return 0;
+    }
+    bad = utf8_bad_offset(s, len);
+    if (bad < len) {
+        snprintf(why, why_len, "is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                 (unsigned)(unsigned char)s[bad], bad);
+        return 0;
+    }
+    return 1;
+}
+
+ctspool_rc
+sp_valid_name(const char *s, size_t len, struct sp_err *e)
+{
+    char q[QUOTE_BUF], why[96];
+
+    if (len == 0) {
+        sp_err_set(e, "metric_name: is empty");
+        return CTSPOOL_E_INVALID;
+    }
+    if (!check_text(s, len, SP_NAME_MAX, why, sizeof(why))) {
+        sp_err_set(e, "metric_name: %s %s", quote(s, len, q, sizeof(q)),
+                   why);
+        return CTSPOOL_E_INVALID;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_valid_stream(const char *s, size_t len, struct sp_err *e)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char why[96];
+    size_t i = 0, n;
+    uint32_t cp;
+
+    /* The token is a secret: messages give lengths and offsets only. */
+    if (len == 0) {
+        sp_err_set(e, "data_stream_token: is empty");
+        return CTSPOOL_E_INVALID;
+    }
+    if (!check_text(s, len, SP_STREAM_MAX, why, sizeof(why))) {
+        sp_err_set(e, "data_stream_token: %s", why);
+        return CTSPOOL_E_INVALID;
+    }
+    while (i < len) {
+        n = utf8_seq(u + i, len - i, &cp);
+        assert(n > 0);
+        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+            sp_err_set(e,
+                       "data_stream_token: contains a control character "
+                       "(such as a line break) at byte %zu",
+                       i);
+            return CTSPOOL_E_INVALID;
+        }
+        i += n;
+    }
+    return CTSPOOL_OK;
+}
+
+/* ---- custom dimensions ------------------------------------------------ */
+
+ctspool_rc
+sp_valid_dim(const char *k, size_t k_len, const char *v, size_t v_len,
+             struct sp_err *e)
+{
+    char q[QUOTE_BUF], why[96];
+
+    if (k_len == 0) {
+        sp_err_set(e, "custom_dimensions: a key is empty (keys must have "
+                      "at least one character)");
+        return CTSPOOL_E_INVALID;
+    }
+    if (!check_text(k, k_len, SP_DIM_KEY_MAX, why, sizeof(why))) {
+        sp_err_set(e, "custom_dimensions: key %s %s",
+                   quote(k, k_len, q, sizeof(q)), why);
+        return CTSPOOL_E_INVALID;
+    }
+    if (!check_text(v, v_len, SP_DIM_VAL_MAX, why, sizeof(why))) {
+        sp_err_set(e, "custom_dimensions: the value of key %s %s",
+                   quote(k, k_len, q, sizeof(q)), why);
+        return CTSPOOL_E_INVALID;
+    }
+    return CTSPOOL_OK;
+}
+
+/*
+ * Validates the pair (sp_valid_dim) before appending it, so a caller
+ * needs no separate check.  k and v are borrowed: p keeps the pointers.
+ */
+ctspool_rc
+sp_point_add_dim(struct sp_point *p, const char *k, size_t k_len,
+                 const char *v, size_t v_len, struct sp_err *e)
+{
+    struct sp_dim *dim;
+    ctspool_rc rc;
+
+    if (p->n_dims >= SP_MAX_DIMS) {
+        sp_err_set(e, "custom_dimensions: more than %d pairs (upstream "
+                      "accepts at most %d)",
+                   SP_MAX_DIMS, SP_MAX_DIMS);
+        return CTSPOOL_E_INVALID;
+    }
+    rc = sp_valid_dim(k, k_len, v, v_len, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    dim = &p->dims[p->n_dims++];
+    dim->key = k;
+    dim->key_len = k_len;
+    dim->val = v;
+    dim->val_len = v_len;
+    return CTSPOOL_OK;
+}
+
+/* Bytewise key order; a key that is a prefix of another sorts first. */
+static int
+key_cmp(const struct sp_dim *a, const struct sp_dim *b)
+{
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = n > 0 ? memcmp(a->key, b->key, n) : 0;
+
+    if (c != 0) {
+        return c;
+    }
+    return (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+ctspool_rc
+sp_point_finish(struct sp_point *p, struct sp_err *e)
+{
+    char q[QUOTE_BUF];
+
+    if (p->n_dims > SP_MAX_DIMS) {
+        sp_err_set(e, "custom_dimensions: more than %d pairs (upstream "
+                      "accepts at most %d)",
+                   SP_MAX_DIMS, SP_MAX_DIMS);
+        return CTSPOOL_E_INVALID;
+    }
+    /* Insertion sort: at most 10 elements. */
+    for (size_t i = 1; i < p->n_dims; i++) {
+        struct sp_dim cur = p->dims[i];
+        size_t j = i;
+
+        while (j > 0 && key_cmp(&p->dims[j - 1], &cur) > 0) {
+            p->dims[j] = p->dims[j - 1];
+            j--;
+        }
+        p->dims[j] = cur;
+    }
+    for (size_t i = 1; i < p->n_dims; i++) {
+        if (key_cmp(&p->dims[i - 1], &p->dims[i]) == 0) {
+            quote(p->dims[i].key, p->dims[i].key_len, q, sizeof(q));
+            sp_err_set(e, "custom_dimensions: key %s appears twice", q);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+/* ---- canonical text --------------------------------------------------- */
+
+/* Write v (0 <= v < 10^width) as width zero-padded digits at p. */
+static void
+put_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* Exact for years 0..9999; other hours still give NUL-terminated text. */
+void
+sp_hour_format(int64_t hour, char *buf, size_t buf_len)
+{
+    int64_t days = hour / 24, y;
+    int64_t hh = hour % 24;
+    unsigned m, d;
+
+    if (!buf || buf_len == 0) {
+        return;
+    }
+    if (hh < 0) {
+        hh += 24;
+        days--;
+    }
+    civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999 || buf_len < 20) {
+        /* Not from a validated point, or a short buffer: still text. */
+        snprintf(buf, buf_len, "%04lld-%02u-%02u %02u:00:00", (long long)y,
+                 m, d, (unsigned)hh);
+        return;
+    }
+    put_digits(buf, (unsigned)y, 4);
+    buf[4] = '-';
+    put_digits(buf + 5, m, 2);
+    buf[7] = '-';
+    put_digits(buf + 8, d, 2);
+    buf[10] = ' ';
+    put_digits(buf + 11, (unsigned)hh, 2);
+    memcpy(buf + 13, ":00:00", 7); /* with the NUL */
+}
+
+/*
+ * Write the decimal digits of u at the end of tmp[0..tmp_len); returns
+ * where they start.
+ */
+static size_t
+put_u64(char *tmp, size_t tmp_len, uint64_t u)
+{
+    size_t o = tmp_len;
+
+    do {
+        tmp[--o] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    return o;
+}
+
+/*
+ * Fast path of sp_double_format for short decimals (12.5, 0.25, 99.95),
+ * the usual metric values: v = m / 10^n with n <= 6 and m below 1e15.
+ * Returns 1 with the text in buf (>= 32 bytes) if it parses back to v:
+ * such a text has at most 15 significant digits and lies within half an
+ * ulp of v, so it is what %.15g prints (|v| in [1e-4, 1e15): no
+ * exponent).  Returns 0 to let the caller take the general path.
+ */
+static int
+format_short_decimal(double v, char *buf)
+{
+    static const double pow10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(v), m = 0, back;
+    char tmp[40];
+    size_t o, n_digits, n_frac = 0, len = 0;
+
+    if (!(a >= 1e-4 && a < 1e15)) {
+        return 0;
+    }
+    for (size_t n = 0; n < SP_ARRAY_LEN(pow10); n++) {
+        m = a * pow10[n];
+        if (m >= 1e15) {
+            return 0;
+        }
+        if (m == floor(m)) {
+            n_frac = n + 1;
+            break;
+        }
+    }
+    if (n_frac == 0) {
+        return 0;
+    }
+    o = put_u64(tmp, sizeof(tmp), (uint64_t)m);
+    n_digits = sizeof(tmp) - o;
+    while (n_frac > 0 && tmp[sizeof(tmp) - 1] == '0') {
+        /* 12.50: a rounding artefact of a * 10^n; drop the zero. */
+        memmove(tmp + o + 1, tmp + o, n_digits - 1);
+        o++;
+        n_digits--;
+        n_frac--;
+    }
+    if (signbit(v)) {
+        buf[len++] = '-';
+    }
+    if (n_digits <= n_frac) {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (size_t i = n_digits; i < n_frac; i++) {
+            buf[len++] = '0';
+        }
+        memcpy(buf + len, tmp + o, n_digits);
+        len += n_digits;
+    } else {
+        memcpy(buf + len, tmp + o, n_digits - n_frac);
+        len += n_digits - n_frac;
+        if (n_frac > 0) {
+            buf[len++] = '.';
+            memcpy(buf + len, tmp + o + n_digits - n_frac, n_frac);
+            len += n_frac;
+        }
+    }
+    buf[len] = '\0';
+    back = strtod(buf, NULL);
+    return memcmp(&back, &v, sizeof(v)) == 0;
+}
+
+/*
+ * The first of %.15g, %.16g, %.17g that strtod() reads back as the same
+ * bits (so -0 stays "-0"), with fast paths for whole numbers and short
+ * decimals that print exactly the same text.  Always JSON number text
+ * for a finite v.
+ */
+void
+sp_double_format(double v, char *buf, size_t buf_len)
+{
+    double back;
+
+    assert(isfinite(v)); /* callers guarantee it */
+    if (!buf || buf_len == 0) {
+        return;
+    }
+    if (!isfinite(v)) {
+        /* Still JSON, and upstream rejects it rather than storing 0. */
+        snprintf(buf, buf_len, "null");
+        return;
+    }
+    /* Fast path: whole numbers below 1e15 print as %.15g would. */
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v &&
+        !(v == 0 && signbit(v)) && buf_len >= 18) {
+        char tmp[24];
+        int64_t n = (int64_t)v;
+        uint64_t u = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+        size_t o = put_u64(tmp, sizeof(tmp), u), len;
+
+        if (n < 0) {
+            tmp[--o] = '-';
+        }
+        len = sizeof(tmp) - o;
+        memcpy(buf, tmp + o, len);
+        buf[len] = '\0';
+        return;
+    }
+    if (buf_len >= 32 && format_short_decimal(v, buf)) {
+        return;
+    }
+    /* XXX: snprintf() and strtod() follow LC_NUMERIC; ctspool's programs
+     * never change it from "C". */
+    for (int prec = 15; prec <= 16; prec++) {
+        snprintf(buf, buf_len, "%.*g", prec, v);
+        back = strtod(buf, NULL);
+        if (memcmp(&back, &v, sizeof(v)) == 0) {
+            return;
+        }
+    }
+    snprintf(buf, buf_len, "%.17g", v); /* always round-trips */
+}

@@ -1,0 +1,215 @@
+"""test_append.py -- `ctspool append`, `status`, `list` as real processes.
+
+Formats, atomicity (including SIGKILL in the middle of a large append),
+concurrent writers, exit codes and messages of DESIGN.md section 4.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+from harness import (STREAM, Env, check, finish, hour_str, record_id)
+
+H0 = 492000  # an hour number in 2026
+
+
+def ndjson_lines(n, series=100, name="m", start=H0, value=lambda i: i):
+    out = []
+    for i in range(n):
+        out.append(json.dumps({
+            "timestamp": (start + i // series) * 3600,
+            "metric_name": name, "metric_agg_func": "Sum",
+            "metric_value": value(i),
+            "custom_dimensions": {"series": str(i % series), "host": "h1"}}))
+    return "\n".join(out) + "\n"
+
+
+def listed(env, *flags):
+    """{(record_id, timestamp): (value, state)} of `list --json`."""
+    return {(p["record_id"], p["timestamp"]): (p["metric_value"], p["state"])
+            for p in env.list(*flags)}
+
+
+def test_formats_and_identity():
+    env = Env("formats")
+    try:
+        payload = {"data_stream_token": STREAM, "metric_agg_func": "Maximum",
+                   "data": [{"timestamp": "2026-01-02 03:00:00",
+                             "metric_name": "lat", "metric_value": 1.5,
+                             "custom_dimensions": {"b": "2", "a": "1"}}]}
+        nd = json.dumps({"timestamp": "2026-01-02T04:00:00Z",
+                         "metric_name": "cpu", "metric_value": "0.1",
+                         "metric_agg_func": "Average"}) + "\n"
+        csv = ("timestamp,metric_name,metric_value,metric_agg_func,zone\n"
+               "2026-01-02 05:00:00,rows,7,Minimum,\"x,y\"\n"
+               "1767330000,rows,8,Minimum,\n")
+        for name, text in (("p.json", json.dumps(payload)),
+                           ("p.ndjson", nd), ("p.csv", csv)):
+            path = os.path.join(env.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            r = env.run("append", path)
+            check(r.returncode == 0, "append %s: %d %s" % (
+                name, r.returncode, r.stderr))
+            check("new" in r.stdout, "summary printed: " + r.stdout)
+        got = listed(env)
+        want = {
+            (record_id("lat", "Maximum", {"a": "1", "b": "2"}),
+             "2026-01-02 03:00:00"): (1.5, "pending"),
+            (record_id("cpu", "Average", {}),
+             "2026-01-02 04:00:00"): (0.1, "pending"),
+            (record_id("rows", "Minimum", {"zone": "x,y"}),
+             "2026-01-02 05:00:00"): (7, "pending"),
+            (record_id("rows", "Minimum", {}),
+             "2026-01-02 05:00:00"): (8, "pending"),
+        }
+        check(got == want, "list matches exactly: %r" % (got,))
+        # Secrets: the stream is masked in list output.
+        r = env.run("list", "--json")
+        check(STREAM not in r.stdout, "stream token masked in list")
+        # Re-import: unchanged, nothing becomes pending again.
+        r = env.run("append", os.path.join(env.dir, "p.csv"))
+        check(r.returncode == 0 and "2 unchanged" in r.stdout,
+              "re-append unchanged: " + r.stdout)
+        st = env.status()
+        check(st["pending_points"] == 4, "pending 4: %r" % st)
+        for k in ("acked_points", "dead_letters", "journal_bytes",
+                  "oldest_pending_age_s", "last_upload_ok_at",
+                  "last_upload_error"):
+            check(k in st, "status has " + k)
+    finally:
+        env.cleanup()
+
+
+def test_atomic_and_skip_invalid():
+    env = Env("atomic")
+    try:
+        good = json.dumps({"timestamp": "2026-01-02 03:00:00",
+                           "metric_name": "ok", "metric_value": 1,
+                           "metric_agg_func": "Sum"})
+        bad = json.dumps({"timestamp": "2026-01-02 03:30:00",
+                          "metric_name": "bad", "metric_value": 1,
+                          "metric_agg_func": "Sum"})
+        text = good + "\n" + bad + "\n" + good.replace("ok", "ok2") + "\n"
+        r = env.run("append", "--format", "ndjson", "-", input=text)
+        check(r.returncode == 65, "invalid input exits 65: %d" %
+              r.returncode)
+        check("line 2" in r.stderr and "timestamp" in r.stderr,
+              "error names line and field: " + r.stderr)
+        check("nothing stored" in r.stderr, "says nothing stored")
+        check(env.list() == [], "nothing stored")
+        r = env.run("append", "--format", "ndjson", "--skip-invalid", "-",
+                    input=text)
+        check(r.returncode == 65, "--skip-invalid still exits 65")
+        names = sorted(p["metric_name"] for p in env.list())
+        check(names == ["ok", "ok2"], "valid points stored: %r" % names)
+        # Wrong-case aggregation function gets a hint.
+        r = env.run("append", "--format", "ndjson", "-",
+                    input=good.replace('"Sum"', '"sum"'))
+        check(r.returncode == 65 and '"Sum"' in r.stderr,
+              "hint for case: " + r.stderr)
+        # Missing file: 66, and nothing from the other file is stored.
+        p = os.path.join(env.dir, "one.ndjson")
+        with open(p, "w") as f:
+            f.write(good.replace("ok", "third") + "\n")
+        r = env.run("append", p, os.path.join(env.dir, "missing.csv"))
+        check(r.returncode == 66, "missing file exits 66: %d" % r.returncode)
+        check("missing.csv" in r.stderr, "names the missing file")
+        check(len(env.list()) == 2, "nothing stored on 66")
+    finally:
+        env.cleanup()
+
+
+def test_exit_codes_config_and_full():
+    env = Env("codes")
+    try:
+        env.write_config(upload={"batch_max_pointz": 5})
+        r = env.run("status")
+        check(r.returncode == 78, "config error exits 78: %d" % r.returncode)
+        check("batch_max_pointz" in r.stderr and env.config in r.stderr,
+              "message names file and key: " + r.stderr)
+        env.write_config(limits={"max_pending_points": 10})
+        r = env.run("append", "--format", "ndjson", "-",
+                    input=ndjson_lines(5))
+        check(r.returncode == 0, "5 fit: " + r.stderr)
+        r = env.run("append", "--format", "ndjson", "-",
+                    input=ndjson_lines(20, name="more"))
+        check(r.returncode == 75, "spool full exits 75: %d" % r.returncode)
+        check("spool full" in r.stderr, "says spool full: " + r.stderr)
+        check(len(env.list()) == 5, "stored points kept after spool full")
+        env.write_config(top={"journal": os.path.join(env.dir, "no", "j.db")})
+        r = env.run("status")
+        check(r.returncode == 73, "missing directory exits 73: %d" %
+              r.returncode)
+        check("does not exist" in r.stderr, r.stderr)
+        r = env.run("append", "--bogus")
+        check(r.returncode == 64, "usage exits 64")
+    finally:
+        env.cleanup()
+
+
+def test_sigkill_mid_append_all_or_nothing():
+    env = Env("kill")
+    try:
+        big = os.path.join(env.dir, "big.ndjson")
+        with open(big, "w") as f:
+            f.write(ndjson_lines(300000, series=1000))
+        rng = random.Random(7)
+        outcomes = set()
+        for attempt in range(6):
+            p = env.start("append", big)
+            time.sleep(rng.uniform(0.05, 1.5))
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
+            st = env.status()
+            n = st["pending_points"]
+            check(n in (0, 300000), "all or nothing after kill: %d" % n)
+            outcomes.add(n)
+            if n:
+                break
+        # The journal still works, and a full append completes.
+        r = env.run("append", big)
+        check(r.returncode == 0, "append after kills: " + r.stderr)
+        check(env.status()["pending_points"] == 300000, "all present")
+        r = subprocess.run(["sqlite3", env.journal, "PRAGMA integrity_check"],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            check(r.stdout.strip() == "ok", "integrity_check: " + r.stdout)
+        print("kill outcomes seen: %r" % sorted(outcomes))
+    finally:
+        env.cleanup()
+
+
+def test_four_concurrent_writers():
+    env = Env("concurrent")
+    try:
+        files = []
+        for w in range(4):
+            p = os.path.join(env.dir, "w%d.ndjson" % w)
+            with open(p, "w") as f:
+                f.write(ndjson_lines(50000, series=500, name="w%d" % w))
+            files.append(p)
+        procs = [env.start("append", p) for p in files]
+        for p in procs:
+            out, err = p.communicate(timeout=600)
+            check(p.returncode == 0, "writer exit %d" % p.returncode)
+            check(err.strip() == "", "no error printed: " + err[:300])
+        st = env.status()
+        check(st["pending_points"] == 200000,
+              "all 200000 present: %r" % st["pending_points"])
+        got = listed(env, "--pending")
+        check(len(got) == 200000, "list shows 200000 distinct points")
+    finally:
+        env.cleanup()
+
+
+if __name__ == "__main__":
+    test_formats_and_identity()
+    test_atomic_and_skip_invalid()
+    test_exit_codes_config_and_full()
+    test_sigkill_mid_append_all_or_nothing()
+    test_four_concurrent_writers()
+    finish()

@@ -1,0 +1,424 @@
+/*
+ * canon.c -- canonical forms the mock receiver agrees on with upstream:
+ * the record ID (SHA-256 of a length-prefixed encoding), the hourly
+ * timestamp "YYYY-MM-DD HH:00:00", numbers printed so they read back to
+ * the same double, and JSON string escaping.  Also the abort-on-OOM
+ * allocation helpers and the growable buffer every other file uses.
+ *
+ * Pure functions apart from the SHA-256 handle fetched once by
+ * mock_canon_init(); everything here is thread-safe after that.
+ */
+#include "mock.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+static EVP_MD *sha256_md;
+
+void *
+mock_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (!p) {
+        fprintf(stderr, "ctspool-mock-receiver: out of memory (%zu bytes)\n",
+                n);
+        abort();
+    }
+    return p;
+}
+
+void *
+mock_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+
+    if (!q) {
+        fprintf(stderr, "ctspool-mock-receiver: out of memory (%zu bytes)\n",
+                n);
+        abort();
+    }
+    return q;
+}
+
+char *
+mock_xstrdup(const char *s)
+{
+    size_t len = strlen(s);
+    char *p = mock_xmalloc(len + 1);
+
+    memcpy(p, s, len + 1);
+    return p;
+}
+
+void
+mock_buf_reserve(struct mock_buf *b, size_t extra)
+{
+    size_t need;
+
+    if (extra > SIZE_MAX - b->len - 1) {
+        fprintf(stderr, "ctspool-mock-receiver: buffer size overflow\n");
+        abort();
+    }
+    need = b->len + extra + 1;
+    if (need <= b->cap) {
+        return;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    }
+    b->p = mock_xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void
+mock_buf_add(struct mock_buf *b, const void *data, size_t len)
+{
+    mock_buf_reserve(b, len);
+    if (len) {
+        memcpy(b->p + b->len, data, len);
+    }
+    b->len += len;
+    b->p[b->len] = '\0';
+}
+
+void
+mock_buf_adds(struct mock_buf *b, const char *s)
+{
+    mock_buf_add(b, s, strlen(s));
+}
+
+void
+mock_buf_printf(struct mock_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    mock_buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void
+mock_buf_json_string(struct mock_buf *b, const char *s, size_t len)
+{
+    static const char hexd[] = "0123456789abcdef";
+    size_t i, run = 0;
+
+    /* Worst case every byte becomes \u00XX. */
+    mock_buf_reserve(b, len * 6 + 2);
+    b->p[b->len++] = '"';
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        memcpy(b->p + b->len, s + i - run, run);
+        b->len += run;
+        run = 0;
+        b->p[b->len++] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            b->p[b->len++] = (char)c;
+            break;
+        case '\n':
+            b->p[b->len++] = 'n';
+            break;
+        case '\r':
+            b->p[b->len++] = 'r';
+            break;
+        case '\t':
+            b->p[b->len++] = 't';
+            break;
+        default:
+            b->p[b->len++] = 'u';
+            b->p[b->len++] = '0';
+            b->p[b->len++] = '0';
+            b->p[b->len++] = hexd[c >> 4];
+            b->p[b->len++] = hexd[c & 15];
+            break;
+        }
+    }
+    memcpy(b->p + b->len, s + len - run, run);
+    b->len += run;
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
+}
+
+void
+mock_buf_cleanup(struct mock_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+int
+mock_canon_init(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return sha256_md ? 0 : -1;
+}
+
+void
+mock_canon_cleanup(void)
+{
+    EVP_MD_free(sha256_md);
+    sha256_md = NULL;
+}
+
+static size_t
+put_item(unsigned char *out, const char *s, size_t len)
+{
+    out[0] = (unsigned char)(len >> 24);
+    out[1] = (unsigned char)(len >> 16);
+    out[2] = (unsigned char)(len >> 8);
+    out[3] = (unsigned char)len;
+    memcpy(out + 4, s, len);
+    return len + 4;
+}
+
+void
+mock_record_id(const char *name, size_t name_len, const char *agg,
+               const struct mock_dim *dims, size_t n_dims,
+               uint8_t out[MOCK_RID_LEN])
+{
+    /* Bounded by the validation limits: 4+256, 4+7, 10 x (4+128+4+256). */
+    unsigned char enc[8192];
+    size_t len = 0, i;
+    unsigned int md_len = 0;
+
+    if (name_len > MOCK_MAX_NAME_LEN || strlen(agg) > 16 ||
+        n_dims > MOCK_MAX_DIMS) {
+        abort();
+    }
+    len += put_item(enc + len, name, name_len);
+    len += put_item(enc + len, agg, strlen(agg));
+    for (i = 0; i < n_dims; i++) {
+        if (dims[i].key_len > MOCK_MAX_KEY_LEN ||
+            dims[i].value_len > MOCK_MAX_NAME_LEN) {
+            abort();
+        }
+        len += put_item(enc + len, dims[i].key, dims[i].key_len);
+        len += put_item(enc + len, dims[i].value, dims[i].value_len);
+    }
+    if (!EVP_Digest(enc, len, out, &md_len, sha256_md, NULL) ||
+        md_len != MOCK_RID_LEN) {
+        fprintf(stderr, "ctspool-mock-receiver: SHA-256 failed\n");
+        abort();
+    }
+}
+
+static int
+dim_cmp(const struct mock_dim *a, const struct mock_dim *b)
+{
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, n);
+
+    if (c != 0) {
+        return c;
+    }
+    return (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+void
+mock_dims_sort(struct mock_dim *dims, size_t n_dims)
+{
+    size_t i, j;
+
+    /* Insertion sort: at most MOCK_MAX_DIMS entries. */
+    for (i = 1; i < n_dims; i++) {
+        struct mock_dim d = dims[i];
+        for (j = i; j > 0 && dim_cmp(&dims[j - 1], &d) > 0; j--) {
+            dims[j] = dims[j - 1];
+        }
+        dims[j] = d;
+    }
+}
+
+void
+mock_hex(const uint8_t *bytes, size_t len, char *out)
+{
+    static const char hexd[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = hexd[bytes[i] >> 4];
+        out[2 * i + 1] = hexd[bytes[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int
+digits(const char *s, size_t n, unsigned *out)
+{
+    size_t i;
+    unsigned v = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int
+mock_parse_hour(const char *s, size_t len, int32_t *hour)
+{
+    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30,
+                                       31, 31, 30, 31, 30, 31};
+    unsigned y, mo, d, h, mdays_this;
+
+    if (len != MOCK_TS_LEN || s[4] != '-' || s[7] != '-' || s[10] != ' ' ||
+        s[13] != ':' || s[16] != ':' || digits(s, 4, &y) ||
+        digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
+        digits(s + 11, 2, &h) || memcmp(s + 13, ":00:00", 6) != 0) {
+        return -1;
+    }
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23) {
+        return -2;
+    }
+    mdays_this = mdays[mo - 1];
+    if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
+        mdays_this = 29;
+    }
+    if (d > mdays_this) {
+        return -2;
+    }
+    *hour = (int32_t)(days_from_civil(y, mo, d) * 24 + h);
+    return 0;
+}
+
+static void
+put_digits(char *out, unsigned v, int n)
+{
+    while (n-- > 0) {
+        out[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+void
+mock_format_hour(int32_t hour, char *out)
+{
+    int64_t days = hour >= 0 ? hour / 24 : -((-(int64_t)hour + 23) / 24);
+    int64_t h = (int64_t)hour - days * 24, y;
+    unsigned m, d;
+
+    civil_from_days(days, &y, &m, &d);
+    memcpy(out, "0000-00-00 00:00:00", MOCK_TS_LEN + 1);
+    put_digits(out, (unsigned)y, 4);
+    put_digits(out + 5, m, 2);
+    put_digits(out + 8, d, 2);
+    put_digits(out + 11, (unsigned)h, 2);
+}
+
+void
+mock_format_double(double v, char out[MOCK_NUM_LEN])
+{
+    static const int precisions[] = {15, 16, 17};
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        snprintf(out, MOCK_NUM_LEN, "%.*g", precisions[i], v);
+        if (strtod(out, NULL) == v && signbit(strtod(out, NULL)) ==
+            signbit(v)) {
+            return;
+        }
+    }
+}
+
+int
+mock_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n, k;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (len - i <= n) {
+            return 0;
+        }
+        for (k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+        i += n + 1;
+    }
+    return 1;
+}

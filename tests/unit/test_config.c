@@ -1,0 +1,704 @@
+/*
+ * test_config.c -- unit tests of config.c: defaults, every key of
+ * DESIGN.md section 7, 64-bit integers, each class of error (with file,
+ * line and key in the message), environment overrides, the secret
+ * permission warning, the API key sources, and scripts/ctspool.cfg.example.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sp_int.h"
+#include "testutil.h"
+
+#define SECRET "s3cr3t-VALUE-do-not-print"
+
+struct fixture {
+    char *dir;
+    char *cfg; /* dir/ctspool.cfg */
+};
+
+static void
+clear_env(void)
+{
+    unsetenv("CTSPOOL_CONFIG");
+    unsetenv("CTSPOOL_API_KEY");
+    unsetenv("CTSPOOL_DATA_STREAM_TOKEN");
+}
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (!f) {
+        return -1;
+    }
+    f->dir = tu_tmpdir();
+    f->cfg = tu_path(f->dir, "ctspool.cfg");
+    clear_env();
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    clear_env();
+    free(f->cfg);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Write text to path with the given mode (not subject to umask). */
+static void
+write_mode(const char *path, const char *text, mode_t mode)
+{
+    tu_write_file(path, text, strlen(text));
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void
+write_cfg(const struct fixture *f, const char *text)
+{
+    write_mode(f->cfg, text, 0600);
+}
+
+static void
+assert_defaults(const struct sp_config *c)
+{
+    assert_string_equal(c->journal, "/var/lib/ctspool/journal.db");
+    assert_int_equal(c->durability_full, 1);
+    assert_int_equal(c->retain_acked_hours, 24);
+    assert_int_equal(c->log_level, SP_LOG_INFO);
+    assert_string_equal(c->upload.endpoint,
+                        "https://api.cloudthread.io/streams/ingest");
+    assert_null(c->upload.api_key);
+    assert_null(c->upload.api_key_file);
+    assert_null(c->upload.data_stream_token);
+    assert_int_equal(c->upload.batch_max_points, 1000);
+    assert_int_equal(c->upload.batch_max_bytes, 1048576);
+    assert_int_equal(c->upload.connect_timeout_ms, 10000);
+    assert_int_equal(c->upload.request_timeout_ms, 60000);
+    assert_int_equal(c->upload.retry_base_ms, 1000);
+    assert_int_equal(c->upload.retry_max_ms, 300000);
+    assert_int_equal(c->upload.poll_ms, 1000);
+    assert_null(c->upload.ca_file);
+    assert_string_equal(c->server.listen, "127.0.0.1:8765");
+    assert_int_equal(c->server.n_api_keys, 0);
+    assert_int_equal(c->server.allow_unauthenticated, 0);
+    assert_int_equal(c->server.max_body_bytes, 16777216);
+    assert_true(c->limits.max_pending_points == 100000000);
+    assert_true(c->limits.max_journal_bytes == INT64_C(17179869184));
+    assert_null(c->warning);
+}
+
+/* Load f->cfg holding text; expect E_CONFIG with all of needles. */
+static void
+expect_error(const struct fixture *f, const char *text, unsigned line,
+             const char *needle)
+{
+    struct sp_config *c = (struct sp_config *)1;
+    struct sp_err e;
+    char where[4096];
+
+    write_cfg(f, text);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_E_CONFIG);
+    assert_null(c);
+    snprintf(where, sizeof(where), "%s:%u: ", f->cfg, line);
+    if (!strstr(e.msg, where) || !strstr(e.msg, needle)) {
+        fail_msg("message \"%s\" lacks \"%s\" or \"%s\"", e.msg, where,
+                 needle);
+    }
+    assert_null(strstr(e.msg, SECRET));
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void
+test_defaults_without_file(void **state)
+{
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    (void)state;
+    if (access("/etc/ctspool/ctspool.cfg", F_OK) == 0) {
+        print_message("note: /etc/ctspool/ctspool.cfg exists; skipped\n");
+        skip();
+    }
+    assert_int_equal(sp_config_load(NULL, &c, &e), CTSPOOL_OK);
+    assert_null(c->path);
+    assert_defaults(c);
+    sp_config_free(c);
+}
+
+static void
+test_empty_file_gives_defaults(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    write_cfg(f, "# nothing\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->path, f->cfg);
+    assert_defaults(c);
+    sp_config_free(c);
+}
+
+static void
+test_full_file(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    write_cfg(f,
+              "journal    = \"/srv/spool/j.db\";\n"
+              "durability = \"normal\";\n"
+              "retain_acked_hours = 0;\n"
+              "log_level  = \"debug\";\n"
+              "upload: {\n"
+              "  endpoint = \"http://localhost:9000/api/streams/ingest\";\n"
+              "  api_key = \"inline-key-123456\";\n"
+              "  api_key_file = \"/etc/ctspool/api_key\";\n"
+              "  data_stream_token = \"stream-token-abcdef\";\n"
+              "  batch_max_points = 500;  batch_max_bytes = 2048;\n"
+              "  connect_timeout_ms = 1; request_timeout_ms = 2;\n"
+              "  retry_base_ms = 3; retry_max_ms = 3; poll_ms = 5;\n"
+              "  ca_file = \"/etc/ssl/extra.pem\";\n"
+              "};\n"
+              "server: { listen = \"[::1]:9999\";\n"
+              "          api_keys = [ \"k-one\", \"k-two\" ];\n"
+              "          allow_unauthenticated = true;\n"
+              "          max_body_bytes = 1024; };\n"
+              "limits: { max_pending_points = 5000000000L;\n"
+              "          max_journal_bytes = 17179869184; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->path, f->cfg);
+    assert_null(c->warning); /* mode 0600 */
+    assert_string_equal(c->journal, "/srv/spool/j.db");
+    assert_int_equal(c->durability_full, 0);
+    assert_int_equal(c->retain_acked_hours, 0);
+    assert_int_equal(c->log_level, SP_LOG_DEBUG);
+    assert_string_equal(c->upload.endpoint,
+                        "http://localhost:9000/api/streams/ingest");
+    assert_string_equal(c->upload.api_key, "inline-key-123456");
+    assert_string_equal(c->upload.api_key_file, "/etc/ctspool/api_key");
+    assert_string_equal(c->upload.data_stream_token, "stream-token-abcdef");
+    assert_int_equal(c->upload.batch_max_points, 500);
+    assert_int_equal(c->upload.batch_max_bytes, 2048);
+    assert_int_equal(c->upload.connect_timeout_ms, 1);
+    assert_int_equal(c->upload.request_timeout_ms, 2);
+    assert_int_equal(c->upload.retry_base_ms, 3);
+    assert_int_equal(c->upload.retry_max_ms, 3);
+    assert_int_equal(c->upload.poll_ms, 5);
+    assert_string_equal(c->upload.ca_file, "/etc/ssl/extra.pem");
+    assert_string_equal(c->server.listen, "[::1]:9999");
+    assert_int_equal(c->server.n_api_keys, 2);
+    assert_string_equal(c->server.api_keys[0], "k-one");
+    assert_string_equal(c->server.api_keys[1], "k-two");
+    assert_int_equal(c->server.allow_unauthenticated, 1);
+    assert_int_equal(c->server.max_body_bytes, 1024);
+    assert_true(c->limits.max_pending_points == INT64_C(5000000000));
+    assert_true(c->limits.max_journal_bytes == INT64_C(17179869184));
+    sp_config_free(c);
+}
+
+static void
+test_int64_forms(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    /* A string and a comment that look like big numbers stay as they
+     * are; hex beyond 32 bits is promoted too; "L" on a small value. */
+    write_cfg(f,
+              "journal = \"/tmp/99999999999\"; # 88888888888\n"
+              "/* 77777777777\n   66666666666 */\n"
+              "limits: { max_pending_points = 0x100000000;\n"
+              "          max_journal_bytes = 4096L; };\n"
+              "server: { max_body_bytes = 4294967296; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->journal, "/tmp/99999999999");
+    assert_true(c->limits.max_pending_points == INT64_C(4294967296));
+    assert_true(c->limits.max_journal_bytes == 4096);
+    assert_int_equal(c->server.max_body_bytes, 4294967296L);
+    sp_config_free(c);
+
+    /* Unlimited. */
+    write_cfg(f, "limits: { max_pending_points = 0;\n"
+                 "          max_journal_bytes = 0; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_true(c->limits.max_pending_points == 0);
+    assert_true(c->limits.max_journal_bytes == 0);
+    sp_config_free(c);
+
+    /* Negative beyond 32 bits must not wrap to a positive number. */
+    expect_error(f, "\nlimits: { max_journal_bytes = -4294967296; };\n", 2,
+                 "'limits.max_journal_bytes' must be at least 0");
+    expect_error(f,
+                 "limits: {\n max_journal_bytes = 99999999999999999999; };",
+                 2, "integer 99999999999999999999 is out of range");
+}
+
+static void
+test_syntax_error(void **state)
+{
+    struct fixture *f = *state;
+
+    expect_error(f, "journal = \"/x\";\n\nupload: { poll_ms = ; };\n", 3,
+                 "syntax error");
+    expect_error(f, "journal = \"/x\";\njournal = \"/y\";\n", 2,
+                 "duplicate setting");
+    expect_error(f, "journal = \"/x\";\n@include \"/etc/passwd\"\n", 2,
+                 "@include is not supported");
+}
+
+static void
+test_unknown_keys(void **state)
+{
+    struct fixture *f = *state;
+
+    expect_error(f, "journal = \"/x\";\njournl = \"/y\";\n", 2,
+                 "unknown setting 'journl'");
+    expect_error(f,
+                 "upload: {\n  poll_ms = 5;\n  batchmax_points = 10;\n};\n",
+                 3, "unknown setting 'upload.batchmax_points'");
+    expect_error(f, "server: {\n  listen = \"127.0.0.1:1\"; port = 5; };\n",
+                 2, "unknown setting 'server.port'");
+    expect_error(f, "limits: { max_points = 1; };\n", 1,
+                 "unknown setting 'limits.max_points'");
+    expect_error(f, "\n\nuploads: { poll_ms = 5; };\n", 3,
+                 "unknown setting 'uploads'");
+    /* A top-level key inside a group is still unknown there. */
+    expect_error(f, "upload: { journal = \"/x\"; };\n", 1,
+                 "unknown setting 'upload.journal'");
+}
+
+static void
+test_wrong_types(void **state)
+{
+    struct fixture *f = *state;
+
+    expect_error(f, "\nupload: { poll_ms = \"5\"; };\n", 2,
+                 "'upload.poll_ms' must be an integer");
+    expect_error(f, "upload: { poll_ms = 5.0; };\n", 1,
+                 "'upload.poll_ms' must be an integer");
+    expect_error(f, "journal = 5;\n", 1, "'journal' must be a string");
+    expect_error(f, "durability = true;\n", 1,
+                 "'durability' must be a string");
+    expect_error(f, "server: { allow_unauthenticated = 1; };\n", 1,
+                 "'server.allow_unauthenticated' must be a boolean");
+    expect_error(f, "server: { api_keys = \"" SECRET "\"; };\n", 1,
+                 "'server.api_keys' must be a list of strings");
+    expect_error(f, "server: {\n api_keys = ( \"a-key\",\n 5 ); };\n", 3,
+                 "'server.api_keys' must be a list of strings");
+    expect_error(f, "upload = 5;\n", 1, "'upload' must be a group");
+    expect_error(f, "limits = [ 1 ];\n", 1, "'limits' must be a group");
+    expect_error(f, "upload: { api_key = 12345; };\n", 1,
+                 "'upload.api_key' must be a string");
+}
+
+static void
+test_bad_values(void **state)
+{
+    struct fixture *f = *state;
+
+    expect_error(f, "durability = \"fast\";\n", 1,
+                 "'durability' must be \"full\" or \"normal\"");
+    expect_error(f, "\nlog_level = \"loud\";\n", 2,
+                 "'log_level' must be one of");
+    expect_error(f, "log_level = \"INFO\";\n", 1, "'log_level' must be");
+    expect_error(f, "retain_acked_hours = -1;\n", 1,
+                 "'retain_acked_hours' must be");
+    expect_error(f, "upload: { batch_max_points = 0; };\n", 1,
+                 "'upload.batch_max_points' must be between 1 and 1000000");
+    expect_error(f, "upload: { batch_max_points = 1000001; };\n", 1,
+                 "'upload.batch_max_points' must be between");
+    expect_error(f, "upload: { batch_max_bytes = 1023; };\n", 1,
+                 "'upload.batch_max_bytes' must be between 1024 and "
+                 "1073741824");
+    expect_error(f, "upload: { batch_max_bytes = 1073741825; };\n", 1,
+                 "'upload.batch_max_bytes'");
+    expect_error(f, "upload: { connect_timeout_ms = 0; };\n", 1,
+                 "'upload.connect_timeout_ms' must be between 1");
+    expect_error(f, "upload: { request_timeout_ms = -5; };\n", 1,
+                 "'upload.request_timeout_ms'");
+    expect_error(f, "upload: { poll_ms = 0; };\n", 1, "'upload.poll_ms'");
+    expect_error(f, "upload: { retry_base_ms = 0; };\n", 1,
+                 "'upload.retry_base_ms'");
+    expect_error(f,
+                 "upload: {\n retry_base_ms = 5000;\n"
+                 " retry_max_ms = 4000; };\n",
+                 2, "'upload.retry_base_ms' (5000) must not exceed "
+                    "'upload.retry_max_ms' (4000)");
+    expect_error(f, "upload: {\n retry_max_ms = 10; };\n", 2,
+                 "must not exceed 'upload.retry_max_ms'");
+    expect_error(f, "server: { max_body_bytes = 1000; };\n", 1,
+                 "'server.max_body_bytes' must be at least 1024");
+    expect_error(f, "limits: { max_pending_points = -1; };\n", 1,
+                 "'limits.max_pending_points' must be at least 0");
+    expect_error(f, "journal = \"\";\n", 1, "'journal' must not be empty");
+    expect_error(f, "upload: { endpoint = \"ftp://example.com/\"; };\n", 1,
+                 "'upload.endpoint' must start with http:// or https://");
+    expect_error(f, "upload: { endpoint = \"https://\"; };\n", 1,
+                 "'upload.endpoint'");
+    expect_error(f, "upload: { endpoint = \"\"; };\n", 1,
+                 "'upload.endpoint'");
+    expect_error(f, "upload: { api_key = \"" SECRET "\\n\"; };\n", 1,
+                 "'upload.api_key' must not contain control characters");
+    expect_error(f,
+                 "upload: { data_stream_token = \"" SECRET "\\t\"; };\n", 1,
+                 "'upload.data_stream_token' is not a valid token");
+    expect_error(f, "server: { api_keys = [ \"a-key\", \"\" ]; };\n", 1,
+                 "'server.api_keys' entry 2 is empty");
+}
+
+static void
+test_bad_listen(void **state)
+{
+    static const char *const bad[] = {
+        "127.0.0.1",     "127.0.0.1:",     ":8765",       "127.0.0.1:0",
+        "127.0.0.1:65536", "127.0.0.1:http", "::1:8765",  "[::1]8765",
+        "[::1]",         "[]:8765",        "host :8765",  "",
+        "127.0.0.1:+80", "127.0.0.1:000080",
+    };
+    static const char *const good[] = {
+        "127.0.0.1:8765", "0.0.0.0:1", "localhost:65535", "[::1]:8765",
+        "[::]:80",
+    };
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+    char text[256];
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(bad); i++) {
+        snprintf(text, sizeof(text), "\nserver: { listen = \"%s\"; };\n",
+                 bad[i]);
+        expect_error(f, text, 2, "'server.listen' must be \"HOST:PORT\"");
+    }
+    for (size_t i = 0; i < SP_ARRAY_LEN(good); i++) {
+        snprintf(text, sizeof(text), "server: { listen = \"%s\"; };\n",
+                 good[i]);
+        write_cfg(f, text);
+        assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+        assert_string_equal(c->server.listen, good[i]);
+        sp_config_free(c);
+    }
+}
+
+static void
+test_missing_and_unreadable(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = (struct sp_config *)1;
+    struct sp_err e;
+    char want[4096];
+
+    /* Explicit path. */
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_E_CONFIG);
+    assert_null(c);
+    snprintf(want, sizeof(want),
+             "cannot read config file %s: No such file or directory", f->cfg);
+    assert_string_equal(e.msg, want);
+
+    /* $CTSPOOL_CONFIG must exist too. */
+    setenv("CTSPOOL_CONFIG", f->cfg, 1);
+    c = (struct sp_config *)1;
+    assert_int_equal(sp_config_load(NULL, &c, &e), CTSPOOL_E_CONFIG);
+    assert_null(c);
+    assert_string_equal(e.msg, want);
+
+    /* ... and is used when present; an explicit path wins over it. */
+    write_cfg(f, "retain_acked_hours = 7;\n");
+    assert_int_equal(sp_config_load(NULL, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->path, f->cfg);
+    assert_int_equal(c->retain_acked_hours, 7);
+    sp_config_free(c);
+    assert_int_equal(sp_config_load(f->dir, &c, &e), CTSPOOL_E_CONFIG);
+    assert_non_null(strstr(e.msg, "Is a directory"));
+    assert_null(c);
+}
+
+static void
+test_env_overrides(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    write_cfg(f, "upload: { api_key = \"file-key-000000\";\n"
+                 "          data_stream_token = \"file-token-0000\"; };\n");
+    setenv("CTSPOOL_API_KEY", "env-key-111111", 1);
+    setenv("CTSPOOL_DATA_STREAM_TOKEN", "env-token-2222", 1);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->upload.api_key, "env-key-111111");
+    assert_string_equal(c->upload.data_stream_token, "env-token-2222");
+    sp_config_free(c);
+
+    /* Empty variables do not override. */
+    setenv("CTSPOOL_API_KEY", "", 1);
+    setenv("CTSPOOL_DATA_STREAM_TOKEN", "", 1);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->upload.api_key, "file-key-000000");
+    assert_string_equal(c->upload.data_stream_token, "file-token-0000");
+    sp_config_free(c);
+
+    /* They apply without a file key too (and with an empty one). */
+    write_cfg(f, "upload: { api_key = \"\"; };\n");
+    setenv("CTSPOOL_API_KEY", "env-key-111111", 1);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->upload.api_key, "env-key-111111");
+    assert_null(c->upload.data_stream_token);
+    sp_config_free(c);
+
+    /* A bad token from the environment: named, never shown. */
+    setenv("CTSPOOL_DATA_STREAM_TOKEN", SECRET "\n", 1);
+    c = (struct sp_config *)1;
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_E_CONFIG);
+    assert_null(c);
+    assert_non_null(strstr(e.msg, "CTSPOOL_DATA_STREAM_TOKEN"));
+    assert_null(strstr(e.msg, SECRET));
+}
+
+static void
+test_empty_optional_strings_are_null(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    write_cfg(f, "upload: { api_key = \"\"; api_key_file = \"\";\n"
+                 "  data_stream_token = \"\"; ca_file = \"\"; };\n"
+                 "server: { api_keys = ( ); };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_null(c->upload.api_key);
+    assert_null(c->upload.api_key_file);
+    assert_null(c->upload.data_stream_token);
+    assert_null(c->upload.ca_file);
+    assert_int_equal(c->server.n_api_keys, 0);
+    sp_config_free(c);
+}
+
+static void
+test_secret_warning(void **state)
+{
+    static const char *const secret_files[] = {
+        "upload: { api_key = \"" SECRET "\"; };\n",
+        "upload: { data_stream_token = \"" SECRET "\"; };\n",
+        "server: { api_keys = [ \"" SECRET "\" ]; };\n",
+    };
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+    char want[4096];
+
+    snprintf(want, sizeof(want),
+             "config file %s holds secrets but is readable by group or "
+             "others (mode 0644); chmod 600 it",
+             f->cfg);
+    for (size_t i = 0; i < SP_ARRAY_LEN(secret_files); i++) {
+        write_mode(f->cfg, secret_files[i], 0644);
+        assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+        assert_non_null(c->warning);
+        assert_string_equal(c->warning, want);
+        assert_null(strstr(c->warning, SECRET));
+        sp_config_free(c);
+
+        write_mode(f->cfg, secret_files[i], 0600);
+        assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+        assert_null(c->warning);
+        sp_config_free(c);
+    }
+    /* Group-only permission counts too. */
+    write_mode(f->cfg, secret_files[0], 0640);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_non_null(c->warning);
+    assert_non_null(strstr(c->warning, "(mode 0640)"));
+    sp_config_free(c);
+
+    /* No secret (a key file path is not one): no warning. */
+    write_mode(f->cfg,
+               "upload: { api_key = \"\"; api_key_file = \"/k\"; };\n", 0644);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_null(c->warning);
+    sp_config_free(c);
+
+    /* A secret from the environment is not the file's. */
+    setenv("CTSPOOL_API_KEY", SECRET, 1);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_null(c->warning);
+    sp_config_free(c);
+}
+
+static void
+test_api_key_sources(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+    char *key_file = tu_path(f->dir, "api_key");
+    char *key = NULL;
+    char text[4096];
+
+    /* No key at all. */
+    write_cfg(f, "journal = \"/x\";\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    key = (char *)1;
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_E_CONFIG);
+    assert_null(key);
+    assert_string_equal(e.msg, "no upload API key: set upload.api_key, "
+                               "upload.api_key_file or CTSPOOL_API_KEY");
+    sp_config_free(c);
+
+    /* From the file: first line, trimmed. */
+    snprintf(text, sizeof(text), "upload: { api_key_file = \"%s\"; };\n",
+             key_file);
+    write_cfg(f, text);
+    write_mode(key_file, "  " SECRET " \r\nsecond line\n", 0600);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_OK);
+    assert_string_equal(key, SECRET);
+    free(key);
+
+    /* No trailing newline at all. */
+    write_mode(key_file, SECRET, 0600);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_OK);
+    assert_string_equal(key, SECRET);
+    free(key);
+
+    /* Empty file, blank first line. */
+    write_mode(key_file, "", 0600);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_E_CONFIG);
+    assert_null(key);
+    assert_non_null(strstr(e.msg, key_file));
+    assert_non_null(strstr(e.msg, "is empty"));
+    write_mode(key_file, " \r\n" SECRET "\n", 0600);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_E_CONFIG);
+    assert_null(key);
+    assert_null(strstr(e.msg, SECRET));
+
+    /* Missing file: named with the errno text, no key. */
+    assert_int_equal(unlink(key_file), 0);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_E_CONFIG);
+    assert_null(key);
+    snprintf(text, sizeof(text),
+             "cannot read API key file %s: No such file or directory",
+             key_file);
+    assert_string_equal(e.msg, text);
+    sp_config_free(c);
+
+    /* The environment (and the inline key) win over the file. */
+    setenv("CTSPOOL_API_KEY", "env-key-333333", 1);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_OK);
+    assert_string_equal(key, "env-key-333333");
+    free(key);
+    sp_config_free(c);
+    unsetenv("CTSPOOL_API_KEY");
+    snprintf(text, sizeof(text),
+             "upload: { api_key = \"inline-444444\";\n"
+             "          api_key_file = \"%s\"; };\n",
+             key_file);
+    write_cfg(f, text);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_OK);
+    assert_string_equal(key, "inline-444444");
+    free(key);
+    sp_config_free(c);
+    free(key_file);
+}
+
+static void
+test_free_null(void **state)
+{
+    (void)state;
+    sp_config_free(NULL);
+}
+
+/*
+ * scripts/ctspool.cfg.example parses and documents exactly the built-in
+ * defaults.  The source tree: $CTSPOOL_SOURCE_DIR, else the one this
+ * file was compiled from.
+ */
+static void
+test_example_file(void **state)
+{
+    static const char rel[] = "tests/unit/test_config.c";
+    static const char example[] = "scripts/ctspool.cfg.example";
+    const char *self = __FILE__;
+    const char *src = getenv("CTSPOOL_SOURCE_DIR");
+    struct sp_config *c = NULL;
+    struct sp_err e;
+    char path[4096];
+    size_t n;
+
+    (void)state;
+    if (src && *src) {
+        snprintf(path, sizeof(path), "%s/%s", src, example);
+    } else {
+        n = strlen(self);
+        if (n < sizeof(rel) - 1 || n - (sizeof(rel) - 1) >= sizeof(path) ||
+            strcmp(self + n - (sizeof(rel) - 1), rel) != 0) {
+            print_message("note: set CTSPOOL_SOURCE_DIR to test %s\n",
+                          example);
+            skip();
+        }
+        snprintf(path, sizeof(path), "%.*s%s",
+                 (int)(n - (sizeof(rel) - 1)), self, example);
+    }
+    if (access(path, R_OK) != 0) {
+        print_message("note: %s not found; set CTSPOOL_SOURCE_DIR\n", path);
+        skip();
+    }
+    if (sp_config_load(path, &c, &e) != CTSPOOL_OK) {
+        fail_msg("%s", e.msg);
+    }
+    assert_defaults(c);
+    sp_config_free(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_defaults_without_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_empty_file_gives_defaults,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_int64_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_and_unreadable, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_optional_strings_are_null,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_warning, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_api_key_sources, setup,
+                                        teardown),
+        cmocka_unit_test(test_free_null),
+        cmocka_unit_test_setup_teardown(test_example_file, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

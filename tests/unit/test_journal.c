@@ -1,0 +1,508 @@
+/*
+ * test_journal.c -- the journal's state machine and invariants
+ * (journal.c): upsert, race-safe ack, groups, limits, dead letters,
+ * retention, savepoints, schema refusal, the drainer lock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "journal.h"
+#include "testutil.h"
+
+struct fx {
+    char *dir;
+    char *path;
+    struct sp_journal *j;
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct sp_journal_opts o = {0};
+    struct sp_err e;
+
+    f->dir = tu_tmpdir();
+    f->path = tu_path(f->dir, "journal.db");
+    o.path = f->path;
+    o.durability_full = 1;
+    assert_int_equal(sp_journal_open(&o, &f->j, &e), CTSPOOL_OK);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+
+    sp_journal_close(f->j);
+    free(f->path);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A finished point; dims given as "k=v" strings. */
+static struct sp_point
+pt(const char *stream, int agg, const char *name, int64_t hour, double v,
+   const char *dim)
+{
+    struct sp_point p;
+    struct sp_err e;
+
+    memset(&p, 0, sizeof(p));
+    p.stream = stream;
+    p.stream_len = strlen(stream);
+    p.agg = agg;
+    p.name = name;
+    p.name_len = strlen(name);
+    p.hour = hour;
+    p.value = v;
+    if (dim) {
+        const char *eq = strchr(dim, '=');
+
+        assert_non_null(eq);
+        assert_int_equal(sp_point_add_dim(&p, dim, (size_t)(eq - dim),
+                                          eq + 1, strlen(eq + 1), &e),
+                         CTSPOOL_OK);
+    }
+    assert_int_equal(sp_point_finish(&p, &e), CTSPOOL_OK);
+    return p;
+}
+
+static enum sp_put_result
+put1(struct sp_journal *j, struct sp_point p)
+{
+    enum sp_put_result r = SP_PUT_UNCHANGED;
+
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_put(j, &p, &r), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+    return r;
+}
+
+/* Invariant (4): meta.pending equals the pending rows, checked with a
+ * second connection so nothing is taken from journal.c's own state. */
+static int64_t
+count_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        v = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+static void
+check_invariants(struct fx *f)
+{
+    int64_t pending = count_sql(f->path, "SELECT count(*) FROM point "
+                                         "WHERE acked = 0");
+    int64_t meta = count_sql(f->path, "SELECT v FROM meta WHERE "
+                                      "k = 'pending'");
+    struct sp_stats st;
+
+    assert_int_equal(pending, meta);
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, (uint64_t)pending);
+}
+
+static void
+test_created_private_and_wal(void **state)
+{
+    struct fx *f = *state;
+    struct stat sb;
+
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(count_sql(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(count_sql(f->path, "SELECT journal_mode = 'wal' FROM "
+                                        "pragma_journal_mode"),
+                     1);
+    assert_int_equal(count_sql(f->path, "PRAGMA auto_vacuum"), 2);
+}
+
+static void
+test_upsert_new_updated_unchanged(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 1.0,
+                                   "region=eu")),
+                     SP_PUT_NEW);
+    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 1.0,
+                                   "region=eu")),
+                     SP_PUT_UNCHANGED);
+    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 2.0,
+                                   "region=eu")),
+                     SP_PUT_UPDATED);
+    /* Each part of the identity makes a different point. */
+    assert_int_equal(put1(f->j, pt("tok2", SP_AGG_SUM, "req", 100, 2.0,
+                                   "region=eu")),
+                     SP_PUT_NEW);
+    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_AVERAGE, "req", 100, 2.0,
+                                   "region=eu")),
+                     SP_PUT_NEW);
+    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 101, 2.0,
+                                   "region=eu")),
+                     SP_PUT_NEW);
+    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 2.0,
+                                   "region=us")),
+                     SP_PUT_NEW);
+    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 2.0,
+                                   NULL)),
+                     SP_PUT_NEW);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 6);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series"), 5);
+    check_invariants(f);
+}
+
+static void
+test_ack_is_race_safe(void **state)
+{
+    struct fx *f = *state;
+    struct sp_batch b;
+    size_t n = 0;
+
+    sp_batch_init(&b);
+    for (int i = 0; i < 5; i++) {
+        put1(f->j, pt("tok", SP_AGG_SUM, "m", 100 + i, i, NULL));
+    }
+    assert_int_equal(sp_journal_take(f->j, 100, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 5);
+    /* Point at hour 102 is updated while "in flight". */
+    assert_int_equal(put1(f->j, pt("tok", SP_AGG_SUM, "m", 102, 99, NULL)),
+                     SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, 1000, &n), CTSPOOL_OK);
+    assert_int_equal(n, 4);
+    check_invariants(f);
+    assert_int_equal(sp_journal_take(f->j, 100, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.pts[0].hour, 102);
+    assert_true(b.pts[0].value == 99.0);
+    /* Same value again after the ack: nothing to upload. */
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 1000, &n), CTSPOOL_OK);
+    assert_int_equal(put1(f->j, pt("tok", SP_AGG_SUM, "m", 102, 99, NULL)),
+                     SP_PUT_UNCHANGED);
+    assert_int_equal(sp_journal_take(f->j, 100, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 0);
+    /* A new value for an acknowledged point is pending again. */
+    assert_int_equal(put1(f->j, pt("tok", SP_AGG_SUM, "m", 100, 7, NULL)),
+                     SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_take(f->j, 100, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 1);
+    check_invariants(f);
+    sp_batch_cleanup(&b);
+}
+
+static void
+test_take_one_group_oldest_first(void **state)
+{
+    struct fx *f = *state;
+    struct sp_batch b;
+
+    sp_batch_init(&b);
+    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 1, "k=v"));
+    put1(f->j, pt("tokA", SP_AGG_SUM, "a", 10, 1, NULL));
+    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "b", 10, 2, NULL));
+    put1(f->j, pt("tokA", SP_AGG_SUM, "b", 10, 2, NULL));
+    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "c", 10, 3, NULL));
+
+    assert_int_equal(sp_journal_take(f->j, 2, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 2);
+    assert_string_equal(b.stream, "tokB");
+    assert_int_equal(b.agg, SP_AGG_MAXIMUM);
+    assert_string_equal(b.pts[0].name, "a");
+    assert_string_equal(b.pts[0].dims, "{\"k\":\"v\"}");
+    assert_string_equal(b.pts[1].name, "b");
+    assert_string_equal(b.pts[1].dims, "{}");
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 2, 5, NULL), CTSPOOL_OK);
+    /* Now tokA/Sum holds the oldest pending point. */
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 2);
+    assert_string_equal(b.stream, "tokA");
+    assert_int_equal(b.agg, SP_AGG_SUM);
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 2, 5, NULL), CTSPOOL_OK);
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 1);
+    assert_string_equal(b.pts[0].name, "c");
+    sp_batch_cleanup(&b);
+    check_invariants(f);
+}
+
+static void
+test_spool_full_keeps_stored(void **state)
+{
+    struct fx *f = *state;
+    struct sp_point p;
+    enum sp_put_result r;
+
+    sp_journal_set_limits(f->j, 3, 0);
+    put1(f->j, pt("t", SP_AGG_SUM, "m", 1, 1, NULL));
+    put1(f->j, pt("t", SP_AGG_SUM, "m", 2, 1, NULL));
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    p = pt("t", SP_AGG_SUM, "m", 3, 1, NULL);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
+    p = pt("t", SP_AGG_SUM, "m", 4, 1, NULL);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
+    assert_non_null(strstr(sp_journal_errmsg(f->j), "spool full"));
+    sp_journal_rollback(f->j);
+    /* Updating a pending point needs no room. */
+    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "m", 1, 5, NULL)),
+                     SP_PUT_UPDATED);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 2);
+    check_invariants(f);
+    /* Byte limit: the journal is already larger than 1 KiB. */
+    sp_journal_set_limits(f->j, 0, 1024);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_E_FULL);
+    assert_non_null(strstr(sp_journal_errmsg(f->j), "max_journal_bytes"));
+    sp_journal_set_limits(f->j, 0, 0);
+    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "m", 9, 1, NULL)),
+                     SP_PUT_NEW);
+}
+
+static void
+test_dead_letters(void **state)
+{
+    struct fx *f = *state;
+    struct sp_batch b;
+    size_t idx[2] = {1, 3};
+    uint64_t n = 0;
+    struct sp_stats st;
+
+    sp_batch_init(&b);
+    for (int i = 0; i < 5; i++) {
+        put1(f->j, pt("t", SP_AGG_SUM, i % 2 ? "bad" : "good", i, i, NULL));
+    }
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 5);
+    assert_int_equal(sp_journal_dead(f->j, &b, idx, 2, 400,
+                                     "{\"message\":\"bad\"}", 77),
+                     CTSPOOL_OK);
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.dead_letters, 2);
+    assert_int_equal(st.pending_points, 3);
+    assert_int_equal(st.requests_4xx, 1);
+    check_invariants(f);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM dead WHERE "
+                                        "status = 400 AND body LIKE "
+                                        "'%bad%' AND dead_at = 77"),
+                     2);
+    /* A newer value for one dead identity wins over its requeue. */
+    put1(f->j, pt("t", SP_AGG_SUM, "bad", 1, 50, NULL));
+    assert_int_equal(sp_journal_dlq_requeue(f->j, NULL, 0, &n), CTSPOOL_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(count_sql(f->path, "SELECT value FROM point WHERE "
+                                        "hour = 1"),
+                     50);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM dead"), 0);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point WHERE "
+                                        "acked = 0"),
+                     5);
+    check_invariants(f);
+    /* Purge and unknown IDs. */
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    idx[0] = 0;
+    assert_int_equal(sp_journal_dead(f->j, &b, idx, 1, 422, "no", 78),
+                     CTSPOOL_OK);
+    {
+        int64_t id = count_sql(f->path, "SELECT id FROM dead");
+        int64_t bogus = 999;
+
+        assert_int_equal(sp_journal_dlq_purge(f->j, &bogus, 1, &n),
+                         CTSPOOL_E_NOTFOUND);
+        assert_int_equal(sp_journal_dlq_purge(f->j, &id, 1, &n), CTSPOOL_OK);
+        assert_int_equal(n, 1);
+    }
+    check_invariants(f);
+    sp_batch_cleanup(&b);
+}
+
+static void
+test_compact_retention(void **state)
+{
+    struct fx *f = *state;
+    struct sp_batch b;
+    uint64_t n = 0;
+
+    sp_batch_init(&b);
+    for (int i = 0; i < 30; i++) {
+        put1(f->j, pt("t", SP_AGG_SUM, i < 20 ? "old" : "new", i, i, NULL));
+    }
+    assert_int_equal(sp_journal_take(f->j, 20, &b), CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 10, 1000, NULL), CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(f->j, &b, 10, 10, 5000, NULL),
+                     CTSPOOL_OK);
+    /* now = 1000 + 1h: retention 1h deletes only the first ten. */
+    assert_int_equal(sp_journal_compact(f->j, 1000 + 3600, 1, &n),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 20);
+    assert_int_equal(sp_journal_compact(f->j, 9000 + 3600, 1, &n),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 10);
+    /* "old" series has no point left: gone; pending ones untouched. */
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series"), 1);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point WHERE "
+                                        "acked = 0"),
+                     10);
+    /* Caches were reset: the series can come back. */
+    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "old", 0, 1, NULL)),
+                     SP_PUT_NEW);
+    check_invariants(f);
+    sp_batch_cleanup(&b);
+}
+
+static void
+test_savepoint_rollback(void **state)
+{
+    struct fx *f = *state;
+    struct sp_point p;
+    enum sp_put_result r;
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    p = pt("t", SP_AGG_SUM, "kept", 1, 1, NULL);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    p = pt("t", SP_AGG_SUM, "gone", 1, 1, "x=y");
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
+    assert_int_equal(sp_journal_rollback_to(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    p = pt("t", SP_AGG_SUM, "also", 1, 1, NULL);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
+    assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 2);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series WHERE "
+                                        "metric_name = 'gone'"),
+                     0);
+    check_invariants(f);
+    /* The rolled-back series is not served from a stale cache. */
+    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "gone", 1, 1, "x=y")),
+                     SP_PUT_NEW);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series WHERE "
+                                        "metric_name = 'gone'"),
+                     1);
+}
+
+static void
+test_rollback_stores_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct sp_point p;
+    enum sp_put_result r;
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    for (int i = 0; i < 100; i++) {
+        p = pt("t", SP_AGG_SUM, "m", i, i, NULL);
+        assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
+    }
+    sp_journal_rollback(f->j);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 0);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series"), 0);
+    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "m", 1, 1, NULL)),
+                     SP_PUT_NEW);
+    check_invariants(f);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+    struct fx *f = *state;
+    struct sp_journal_opts o = {0};
+    struct sp_journal *j2 = NULL;
+    struct sp_err e;
+    sqlite3 *db;
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    o.path = f->path;
+    assert_int_equal(sp_journal_open(&o, &j2, &e), CTSPOOL_E_SCHEMA);
+    assert_null(j2);
+    assert_non_null(strstr(e.msg, "newer"));
+}
+
+static void
+test_missing_directory(void **state)
+{
+    struct fx *f = *state;
+    struct sp_journal_opts o = {0};
+    struct sp_journal *j2 = NULL;
+    struct sp_err e;
+    char *p = tu_path(f->dir, "nope/journal.db");
+
+    o.path = p;
+    assert_int_equal(sp_journal_open(&o, &j2, &e), CTSPOOL_E_CANTCREATE);
+    assert_non_null(strstr(e.msg, "does not exist"));
+    free(p);
+}
+
+static void
+test_drainer_lock_exclusive(void **state)
+{
+    struct fx *f = *state;
+    struct sp_err e;
+    int fd1 = -1, fd2 = -1;
+    pid_t pid;
+    int status;
+
+    assert_int_equal(sp_journal_lock_drainer(f->path, &fd1, &e), CTSPOOL_OK);
+    /* flock is per open file: a second process must be refused. */
+    pid = fork();
+    if (pid == 0) {
+        _exit(sp_journal_lock_drainer(f->path, &fd2, &e) ==
+                      CTSPOOL_E_LOCKED
+                  ? 0
+                  : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(fd1);
+    assert_int_equal(sp_journal_lock_drainer(f->path, &fd2, &e), CTSPOOL_OK);
+    close(fd2);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_created_private_and_wal),
+        T(test_upsert_new_updated_unchanged),
+        T(test_ack_is_race_safe),
+        T(test_take_one_group_oldest_first),
+        T(test_spool_full_keeps_stored),
+        T(test_dead_letters),
+        T(test_compact_retention),
+        T(test_savepoint_rollback),
+        T(test_rollback_stores_nothing),
+        T(test_newer_schema_refused),
+        T(test_missing_directory),
+        T(test_drainer_lock_exclusive),
+#undef T
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

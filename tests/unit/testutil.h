@@ -1,0 +1,19 @@
+/*
+ * testutil.h -- helpers shared by the cmocka unit tests: a fresh
+ * temporary directory per test, file writing.
+ */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stddef.h>
+
+/* mkdtemp under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *tu_tmpdir(void);
+/* rm -rf of a directory made by tu_tmpdir; frees path. */
+void tu_rmtree(char *path);
+/* Join dir and name into a malloc'd path. */
+char *tu_path(const char *dir, const char *name);
+/* Write len bytes of data to path (mode 0644); aborts on failure. */
+void tu_write_file(const char *path, const char *data, size_t len);
+
+#endif
