@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,16 +17,266 @@
 
 #define MAX_ERRORS_SHOWN 100
 #define PROGRESS_EVERY 8192 /* points between clock reads */
+#define BATCH_POINTS 2048
+#define BATCH_ARENA ((size_t)1 << 20)
+#define N_BATCHES 3 /* bounds memory: reader at most 2 batches ahead */
+
+/*
+ * Two threads share the work (the machine's second core parses while the
+ * first writes SQLite): the reader thread parses and validates the
+ * inputs into batches of copied points; the calling thread stores them
+ * in one transaction.  Batches cycle between a free and a full queue, so
+ * memory stays bounded whatever the input size.
+ */
+struct batch {
+    size_t n;
+    size_t used; /* bytes of arena */
+    struct sp_point pts[BATCH_POINTS];
+    char arena[BATCH_ARENA];
+};
+
+struct queue {
+    struct batch *items[N_BATCHES];
+    size_t head, n;
+};
 
 struct append_ctx {
-    struct sp_journal *j;
-    const char *file;  /* name for messages */
+    /* Reader side (only the reader thread touches these until join). */
+    int n_files;
+    char **names;
+    FILE **files;
+    enum sp_format fmt;
+    struct sp_defaults d;
+    const char *file; /* name for messages */
     int skip_invalid;
-    int progress;      /* stderr is a terminal */
-    uint64_t n_read, n_new, n_updated, n_unchanged, n_invalid;
+    int progress;     /* stderr is a terminal */
+    uint64_t n_read, n_invalid;
     struct timespec last_progress;
+    struct batch *cur;
+    ctspool_rc read_rc;
+
+    /* Shared. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct queue free_q, full_q;
+    int reader_done;
+    atomic_int stop; /* storing failed: the reader stops */
+
+    /* Writer side. */
+    struct sp_journal *j;
+    uint64_t n_new, n_updated, n_unchanged;
     ctspool_rc store_rc;
 };
+
+static void
+q_push(struct queue *q, struct batch *b)
+{
+    q->items[(q->head + q->n) % N_BATCHES] = b;
+    q->n++;
+}
+
+static struct batch *
+q_pop(struct queue *q)
+{
+    struct batch *b = q->items[q->head];
+
+    q->head = (q->head + 1) % N_BATCHES;
+    q->n--;
+    return b;
+}
+
+static void
+progress(struct append_ctx *a, int final)
+{
+    struct timespec now;
+
+    if (!a->progress) {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!final && now.tv_sec - a->last_progress.tv_sec < 1) {
+        return;
+    }
+    a->last_progress = now;
+    fprintf(stderr, "\r%s: %llu points read, %llu invalid%s", a->file,
+            (unsigned long long)a->n_read,
+            (unsigned long long)a->n_invalid, final ? "\n" : "");
+}
+
+/* Reader: hands the current batch to the writer, takes a free one. */
+static ctspool_rc
+hand_over(struct append_ctx *a)
+{
+    pthread_mutex_lock(&a->lock);
+    if (a->cur && a->cur->n) {
+        q_push(&a->full_q, a->cur);
+        a->cur = NULL;
+        pthread_cond_broadcast(&a->cond);
+    }
+    while (!a->cur && a->free_q.n == 0 && !atomic_load(&a->stop)) {
+        pthread_cond_wait(&a->cond, &a->lock);
+    }
+    if (!a->cur && a->free_q.n) {
+        a->cur = q_pop(&a->free_q);
+        a->cur->n = 0;
+        a->cur->used = 0;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return atomic_load(&a->stop) ? CTSPOOL_E_IO : CTSPOOL_OK;
+}
+
+/* Copies n bytes into the batch arena; NULL when it is full. */
+static const char *
+arena_copy(struct batch *b, const char *s, size_t n)
+{
+    char *d;
+
+    if (BATCH_ARENA - b->used < n) {
+        return NULL;
+    }
+    d = b->arena + b->used;
+    memcpy(d, s, n);
+    b->used += n;
+    return d;
+}
+
+/* The point's strings copied into the batch; 0 when it does not fit. */
+static int
+copy_point(struct batch *b, const struct sp_point *p)
+{
+    struct sp_point *q = &b->pts[b->n];
+    size_t used = b->used;
+
+    *q = *p;
+    if (!(q->stream = arena_copy(b, p->stream, p->stream_len)) ||
+        !(q->name = arena_copy(b, p->name, p->name_len))) {
+        b->used = used;
+        return 0;
+    }
+    for (size_t i = 0; i < p->n_dims; i++) {
+        q->dims[i].key = arena_copy(b, p->dims[i].key, p->dims[i].key_len);
+        q->dims[i].val = arena_copy(b, p->dims[i].val, p->dims[i].val_len);
+        if (!q->dims[i].key || !q->dims[i].val) {
+            b->used = used;
+            return 0;
+        }
+    }
+    b->n++;
+    return 1;
+}
+
+static ctspool_rc
+on_point(void *ctx, const struct sp_point *p)
+{
+    struct append_ctx *a = ctx;
+    ctspool_rc rc;
+
+    a->n_read++;
+    if (a->n_read % PROGRESS_EVERY == 0) {
+        progress(a, 0);
+    }
+    if (a->n_invalid && !a->skip_invalid) {
+        return CTSPOOL_OK; /* nothing will be stored: just validate */
+    }
+    if (!a->cur || a->cur->n == BATCH_POINTS || !copy_point(a->cur, p)) {
+        rc = hand_over(a);
+        if (rc != CTSPOOL_OK) {
+            return rc; /* the writer failed: stop reading */
+        }
+        if (!copy_point(a->cur, p)) {
+            return CTSPOOL_E_NOMEM; /* cannot happen: limits bound a point */
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+on_error(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct append_ctx *a = ctx;
+
+    (void)index;
+    a->n_read++;
+    if (++a->n_invalid <= MAX_ERRORS_SHOWN) {
+        if (a->progress) {
+            fputc('\r', stderr);
+        }
+        fprintf(stderr, "ctspool: append: %s: %s\n", a->file, e->msg);
+    }
+    return CTSPOOL_OK;
+}
+
+static void *
+reader_main(void *arg)
+{
+    struct append_ctx *a = arg;
+    ctspool_rc rc = CTSPOOL_OK;
+    struct sp_err e;
+
+    for (int i = 0; i < a->n_files && rc == CTSPOOL_OK; i++) {
+        a->file = strcmp(a->names[i], "-") == 0 ? "<stdin>" : a->names[i];
+        rc = sp_input_read(a->files[i], a->names[i], a->fmt, &a->d,
+                           on_point, on_error, a, &e);
+        if (rc == CTSPOOL_E_INVALID) {
+            /* The input as a whole is unreadable (bad header, not JSON). */
+            cli_error("append", "%s: %s", a->file, e.msg);
+            a->n_invalid++;
+            rc = CTSPOOL_OK; /* keep validating the other inputs */
+        } else if (rc != CTSPOOL_OK && !atomic_load(&a->stop)) {
+            cli_error("append", "%s: %s", a->file, e.msg);
+        }
+        progress(a, 1);
+    }
+    if (rc == CTSPOOL_OK) {
+        hand_over(a); /* the last, partly filled batch */
+    }
+    pthread_mutex_lock(&a->lock);
+    a->read_rc = atomic_load(&a->stop) ? CTSPOOL_OK : rc;
+    a->reader_done = 1;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* Writer: stores every batch the reader fills, until it is done. */
+static void
+store_all(struct append_ctx *a)
+{
+    for (;;) {
+        struct batch *b = NULL;
+
+        pthread_mutex_lock(&a->lock);
+        while (a->full_q.n == 0 && !a->reader_done) {
+            pthread_cond_wait(&a->cond, &a->lock);
+        }
+        if (a->full_q.n) {
+            b = q_pop(&a->full_q);
+        }
+        pthread_mutex_unlock(&a->lock);
+        if (!b) {
+            return; /* reader done, queue drained */
+        }
+        for (size_t i = 0; i < b->n && a->store_rc == CTSPOOL_OK; i++) {
+            enum sp_put_result r;
+            ctspool_rc rc = sp_journal_put(a->j, &b->pts[i], &r);
+
+            if (rc != CTSPOOL_OK) {
+                a->store_rc = rc;
+                atomic_store(&a->stop, 1);
+            } else if (r == SP_PUT_NEW) {
+                a->n_new++;
+            } else if (r == SP_PUT_UPDATED) {
+                a->n_updated++;
+            } else {
+                a->n_unchanged++;
+            }
+        }
+        pthread_mutex_lock(&a->lock);
+        q_push(&a->free_q, b);
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+    }
+}
 
 static void
 help(FILE *f)
@@ -46,69 +298,6 @@ help(FILE *f)
             "                  metric_agg_func\n"
             "  --skip-invalid  store the valid points, list the rejected ones\n"
             "                  on stderr (exit 65 if any)\n");
-}
-
-static void
-progress(struct append_ctx *a, int final)
-{
-    struct timespec now;
-
-    if (!a->progress) {
-        return;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!final && now.tv_sec - a->last_progress.tv_sec < 1) {
-        return;
-    }
-    a->last_progress = now;
-    fprintf(stderr, "\r%s: %llu points read, %llu invalid%s", a->file,
-            (unsigned long long)a->n_read,
-            (unsigned long long)a->n_invalid, final ? "\n" : "");
-}
-
-static ctspool_rc
-on_point(void *ctx, const struct sp_point *p)
-{
-    struct append_ctx *a = ctx;
-    enum sp_put_result r;
-    ctspool_rc rc;
-
-    a->n_read++;
-    if (a->n_read % PROGRESS_EVERY == 0) {
-        progress(a, 0);
-    }
-    if (a->n_invalid && !a->skip_invalid) {
-        return CTSPOOL_OK; /* nothing will be stored: just validate */
-    }
-    rc = sp_journal_put(a->j, p, &r);
-    if (rc != CTSPOOL_OK) {
-        a->store_rc = rc;
-        return rc; /* stops reading */
-    }
-    if (r == SP_PUT_NEW) {
-        a->n_new++;
-    } else if (r == SP_PUT_UPDATED) {
-        a->n_updated++;
-    } else {
-        a->n_unchanged++;
-    }
-    return CTSPOOL_OK;
-}
-
-static ctspool_rc
-on_error(void *ctx, size_t index, const struct sp_err *e)
-{
-    struct append_ctx *a = ctx;
-
-    (void)index;
-    a->n_read++;
-    if (++a->n_invalid <= MAX_ERRORS_SHOWN) {
-        if (a->progress) {
-            fputc('\r', stderr);
-        }
-        fprintf(stderr, "ctspool: append: %s: %s\n", a->file, e->msg);
-    }
-    return CTSPOOL_OK;
 }
 
 /* Opens every input first so a missing file stores nothing (exit 66). */
@@ -148,6 +337,8 @@ cmd_append(struct cli *c, int argc, char **argv)
     };
     static char *stdin_name[] = {"-"};
     struct append_ctx a;
+    struct batch *batches = NULL;
+    pthread_t reader;
     struct sp_defaults d = {NULL, -1};
     struct sp_journal *j = NULL;
     const char *stream = NULL;
@@ -220,6 +411,11 @@ cmd_append(struct cli *c, int argc, char **argv)
     }
     d.stream = stream ? stream : c->cfg->upload.data_stream_token;
     a.j = j;
+    a.d = d;
+    a.fmt = fmt;
+    a.n_files = n_files;
+    a.names = names;
+    a.files = files;
     a.progress = isatty(STDERR_FILENO);
     rc = sp_journal_begin(j);
     if (rc != CTSPOOL_OK) {
@@ -227,23 +423,27 @@ cmd_append(struct cli *c, int argc, char **argv)
         ex = cli_exit_code(rc);
         goto out;
     }
-    for (int i = 0; i < n_files && rc == CTSPOOL_OK; i++) {
-        a.file = strcmp(names[i], "-") == 0 ? "<stdin>" : names[i];
-        rc = sp_input_read(files[i], names[i], fmt, &d, on_point, on_error,
-                           &a, &e);
-        if (rc == CTSPOOL_E_INVALID) {
-            /* The input as a whole is unreadable (bad header, not JSON). */
-            cli_error("append", "%s: %s", a.file, e.msg);
-            a.n_invalid++;
-            rc = CTSPOOL_OK;
-            if (!a.skip_invalid) {
-                continue; /* keep validating the other inputs */
-            }
-        } else if (rc != CTSPOOL_OK && a.store_rc == CTSPOOL_OK) {
-            cli_error("append", "%s: %s", a.file, e.msg);
-        }
-        progress(&a, 1);
+    batches = calloc(N_BATCHES, sizeof(*batches));
+    if (!batches) {
+        sp_journal_rollback(j);
+        cli_error("append", "out of memory");
+        ex = EXIT_OSERR;
+        goto out;
     }
+    pthread_mutex_init(&a.lock, NULL);
+    pthread_cond_init(&a.cond, NULL);
+    for (int i = 0; i < N_BATCHES; i++) {
+        q_push(&a.free_q, &batches[i]);
+    }
+    if (pthread_create(&reader, NULL, reader_main, &a) != 0) {
+        sp_journal_rollback(j);
+        cli_error("append", "cannot start the reader thread");
+        ex = EXIT_OSERR;
+        goto out;
+    }
+    store_all(&a);
+    pthread_join(reader, NULL);
+    rc = a.store_rc != CTSPOOL_OK ? a.store_rc : a.read_rc;
     if (a.n_invalid > MAX_ERRORS_SHOWN) {
         cli_error("append", "... and %llu more invalid points",
                   (unsigned long long)(a.n_invalid - MAX_ERRORS_SHOWN));
@@ -251,7 +451,7 @@ cmd_append(struct cli *c, int argc, char **argv)
     if (rc != CTSPOOL_OK) {
         sp_journal_rollback(j);
         if (a.store_rc != CTSPOOL_OK) {
-            cli_error("append", "%s; nothing stored",
+            cli_error("append", "%s: %s; nothing stored", a.file,
                       sp_journal_errmsg(j));
         }
         ex = cli_exit_code(rc);
@@ -289,6 +489,7 @@ out:
         }
     }
     free(files);
+    free(batches);
     sp_journal_close(j);
     return ex;
 }

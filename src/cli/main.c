@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "cli.h"
 
 struct command {
@@ -167,6 +169,9 @@ main(int argc, char **argv)
 
     memset(&c, 0, sizeof(c));
     sp_log_init("ctspool", SP_LOG_INFO);
+    /* Before any other SQLite call: no global allocation statistics, so
+     * no global mutex on every SQLite allocation. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     /* '+': stop at the command; its options are its own. */
     while ((ch = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
         switch (ch) {
