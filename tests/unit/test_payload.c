@@ -577,6 +577,18 @@ test_line_errors(void **state)
         assert_int_equal(rc, CTSPOOL_E_INVALID);
         assert_msg(e.msg, cases[i].msg);
     }
+    /* A raw NUL byte inside a string. */
+    {
+        static const char raw[] = "{\"timestamp\":1664604000,\"metric_name\":"
+                                  "\"a\0b\",\"metric_value\":4}";
+        struct sp_point p;
+
+        assert_int_equal(sp_payload_parse_line(raw, sizeof(raw) - 1, &d, &sc,
+                                               &p, &e),
+                         CTSPOOL_E_INVALID);
+        assert_string_equal(e.msg, "the input contains a NUL byte at byte "
+                                   "offset 40");
+    }
     /* "\\u0000" is an escaped backslash then text: not a NUL. */
     assert_int_equal(line(&sc,
                           "{\"timestamp\":1664604000,\"metric_name\":"

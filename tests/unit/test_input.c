@@ -1,0 +1,733 @@
+/*
+ * test_input.c -- input.c: NDJSON, CSV and Cloudthread inputs -> points,
+ * the locators of every rejection, and format detection by extension and
+ * by content (from pipes, which cannot seek).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sp_int.h"
+#include "testutil.h"
+
+#define MAX_SEEN 64
+
+struct seen {
+    char pts[MAX_SEEN][512];
+    size_t n_pts;
+    char errs[MAX_SEEN][600];
+    size_t err_index[MAX_SEEN];
+    size_t n_errs;
+    ctspool_rc point_rc;
+};
+
+static void
+render(const struct sp_point *p, char *buf, size_t cap)
+{
+    size_t o;
+
+    o = (size_t)snprintf(buf, cap, "%.*s|%s|%.*s|%lld|%.17g|",
+                         (int)p->stream_len, p->stream, sp_agg_name(p->agg),
+                         (int)p->name_len, p->name, (long long)p->hour,
+                         p->value);
+    for (size_t i = 0; i < p->n_dims && o < cap; i++) {
+        o += (size_t)snprintf(buf + o, cap - o, "%s%.*s=%.*s",
+                              i ? "," : "", (int)p->dims[i].key_len,
+                              p->dims[i].key, (int)p->dims[i].val_len,
+                              p->dims[i].val);
+    }
+}
+
+static ctspool_rc
+on_point(void *ctx, const struct sp_point *p)
+{
+    struct seen *s = ctx;
+
+    if (s->n_pts < MAX_SEEN) {
+        render(p, s->pts[s->n_pts], sizeof(s->pts[0]));
+    }
+    s->n_pts++;
+    return s->point_rc;
+}
+
+static ctspool_rc
+on_error(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct seen *s = ctx;
+
+    if (s->n_errs < MAX_SEEN) {
+        s->err_index[s->n_errs] = index;
+        snprintf(s->errs[s->n_errs], sizeof(s->errs[0]), "%s", e->msg);
+    }
+    s->n_errs++;
+    return CTSPOOL_OK;
+}
+
+/* See test_payload.c: a trailing '*' pins only the start. */
+static int
+msg_matches(const char *msg, const char *want)
+{
+    size_t n = strlen(want);
+
+    if (n > 0 && want[n - 1] == '*') {
+        return strncmp(msg, want, n - 1) == 0;
+    }
+    return strcmp(msg, want) == 0;
+}
+
+#define assert_msg(msg, want)                                             \
+    do {                                                                  \
+        if (!msg_matches((msg), (want))) {                                \
+            fail_msg("message \"%s\" does not match \"%s\"", (msg),       \
+                     (want));                                             \
+        }                                                                 \
+    } while (0)
+
+static const struct sp_defaults defaults = {"tok-def", SP_AGG_SUM};
+
+static FILE *
+mem_file(const char *data, size_t len)
+{
+    FILE *f = tmpfile();
+
+    assert_non_null(f);
+    if (len > 0) {
+        assert_int_equal(fwrite(data, 1, len, f), len);
+    }
+    rewind(f);
+    return f;
+}
+
+/* Read data of len bytes as fmt, named name. */
+static ctspool_rc
+read_mem(const char *data, size_t len, const char *name, enum sp_format fmt,
+         const struct sp_defaults *d, struct seen *s, struct sp_err *e)
+{
+    FILE *f = mem_file(data, len);
+    ctspool_rc rc;
+
+    memset(e, 0, sizeof(*e));
+    rc = sp_input_read(f, name, fmt, d, on_point, on_error, s, e);
+    fclose(f);
+    return rc;
+}
+
+/*
+ * Read data through a pipe (no seeking, no extension): a child process
+ * writes it, so inputs bigger than the pipe buffer work.
+ */
+static ctspool_rc
+read_pipe(const char *data, size_t len, const char *name,
+          const struct sp_defaults *d, struct seen *s, struct sp_err *e)
+{
+    int fds[2], status;
+    pid_t pid;
+    FILE *f;
+    ctspool_rc rc;
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        size_t o = 0;
+
+        close(fds[0]);
+        while (o < len) {
+            ssize_t n = write(fds[1], data + o, len - o);
+
+            if (n <= 0) {
+                _exit(1);
+            }
+            o += (size_t)n;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    assert_non_null(f);
+    memset(e, 0, sizeof(*e));
+    rc = sp_input_read(f, name, SP_FMT_AUTO, d, on_point, on_error, s, e);
+    fclose(f);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return rc;
+}
+
+#define READ(data, name, fmt, s, e)                                       \
+    read_mem((data), sizeof(data) - 1, (name), (fmt), &defaults, (s), (e))
+
+static void
+test_format_parse(void **state)
+{
+    (void)state;
+    assert_int_equal(sp_format_parse("auto"), SP_FMT_AUTO);
+    assert_int_equal(sp_format_parse("cloudthread"), SP_FMT_CLOUDTHREAD);
+    assert_int_equal(sp_format_parse("ndjson"), SP_FMT_NDJSON);
+    assert_int_equal(sp_format_parse("csv"), SP_FMT_CSV);
+    assert_int_equal(sp_format_parse("CSV"), -1);
+    assert_int_equal(sp_format_parse("json"), -1);
+    assert_int_equal(sp_format_parse(""), -1);
+    assert_int_equal(sp_format_parse(NULL), -1);
+}
+
+/* ---- NDJSON ----------------------------------------------------------- */
+
+static void
+test_ndjson(void **state)
+{
+    static const char data[] =
+        "\xEF\xBB\xBF"
+        "{\"timestamp\":\"2022-10-01 05:00:00\",\"metric_name\":\"a\","
+        "\"metric_value\":1,\"custom_dimensions\":{\"z\":\"1\",\"y\":\"2\"}}"
+        "\r\n"
+        "\n"
+        "   \t \r\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"b\",\"metric_value\":"
+        "\"2.5\",\"metric_agg_func\":\"Minimum\",\"data_stream_token\":"
+        "\"tok-line\"}\n"
+        "{\"timestamp\":\"2022-10-01 05:00:01\",\"metric_name\":\"c\","
+        "\"metric_value\":3}\n"
+        "not json\r\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"d\",\"metric_value\":4,"
+        "\"custom_dimensions\":{\"r\":5}}\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"e\",\"metric_value\":5}";
+    struct seen s = {0};
+    struct sp_err e;
+
+    (void)state;
+    assert_int_equal(READ(data, "in.ndjson", SP_FMT_NDJSON, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 3);
+    assert_string_equal(s.pts[0], "tok-def|Sum|a|462389|1|y=2,z=1");
+    assert_string_equal(s.pts[1], "tok-line|Minimum|b|462390|2.5|");
+    assert_string_equal(s.pts[2], "tok-def|Sum|e|462390|5|");
+    assert_int_equal(s.n_errs, 3);
+    assert_int_equal(s.err_index[0], 5);
+    assert_msg(s.errs[0], "line 5: timestamp: seconds must be zero*");
+    assert_int_equal(s.err_index[1], 6);
+    assert_string_equal(s.errs[1],
+                        "line 6: invalid JSON: parsing stopped at byte "
+                        "offset 0");
+    assert_int_equal(s.err_index[2], 7);
+    assert_string_equal(s.errs[2], "line 7: custom_dimensions: value of "
+                                   "\"r\" must be a string, not a number");
+}
+
+static void
+test_ndjson_no_defaults(void **state)
+{
+    static const char data[] = "{\"timestamp\":1664604000,\"metric_name\":"
+                               "\"a\",\"metric_value\":1}\n";
+    struct sp_defaults none = {NULL, -1};
+    struct seen s = {0};
+    struct sp_err e;
+
+    (void)state;
+    assert_int_equal(read_mem(data, sizeof(data) - 1, "-", SP_FMT_NDJSON,
+                              &none, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 0);
+    assert_int_equal(s.n_errs, 1);
+    assert_string_equal(s.errs[0], "line 1: metric_agg_func: missing (not "
+                                   "in the line and no default configured)");
+}
+
+/* Lines up to 1 MiB pass; longer ones are reported and skipped. */
+static void
+test_ndjson_long_lines(void **state)
+{
+    static const char obj[] = "{\"timestamp\":1664604000,\"metric_name\":"
+                              "\"%s\",\"metric_value\":1}";
+    size_t mib = 1024 * 1024, cap = 6 * mib, o = 0;
+    char *data = malloc(cap);
+    struct seen s = {0};
+    struct sp_err e;
+    FILE *f;
+    int n;
+
+    (void)state;
+    assert_non_null(data);
+    /* line 1: exactly 1 MiB (blanks after the object), CRLF */
+    n = snprintf(data + o, cap - o, obj, "one");
+    memset(data + o + n, ' ', mib - (size_t)n);
+    o += mib;
+    memcpy(data + o, "\r\n", 2);
+    o += 2;
+    /* line 2: 1 MiB + 1 */
+    n = snprintf(data + o, cap - o, obj, "two");
+    memset(data + o + n, ' ', mib + 1 - (size_t)n);
+    o += mib + 1;
+    data[o++] = '\n';
+    /* line 3: fine */
+    o += (size_t)snprintf(data + o, cap - o, obj, "three");
+    data[o++] = '\n';
+    /* line 4: 2.5 MiB, longer than the buffer can ever hold */
+    n = snprintf(data + o, cap - o, obj, "four");
+    memset(data + o + n, ' ', 2 * mib + mib / 2 - (size_t)n);
+    o += 2 * mib + mib / 2;
+    data[o++] = '\n';
+    o += (size_t)snprintf(data + o, cap - o, obj, "five");
+    f = mem_file(data, o);
+    assert_int_equal(sp_input_read(f, "x.jsonl", SP_FMT_AUTO, &defaults,
+                                   on_point, on_error, &s, &e),
+                     CTSPOOL_OK);
+    fclose(f);
+    assert_int_equal(s.n_pts, 3);
+    assert_string_equal(s.pts[0], "tok-def|Sum|one|462390|1|");
+    assert_string_equal(s.pts[1], "tok-def|Sum|three|462390|1|");
+    assert_string_equal(s.pts[2], "tok-def|Sum|five|462390|1|");
+    assert_int_equal(s.n_errs, 2);
+    assert_int_equal(s.err_index[0], 2);
+    assert_string_equal(s.errs[0], "line 2: line longer than 1 MiB");
+    assert_int_equal(s.err_index[1], 4);
+    assert_string_equal(s.errs[1], "line 4: line longer than 1 MiB");
+    free(data);
+}
+
+/* ---- CSV -------------------------------------------------------------- */
+
+static void
+test_csv(void **state)
+{
+    static const char data[] =
+        "\xEF\xBB\xBF"
+        "timestamp,metric_name,metric_value,region,metric_agg_func,env,"
+        "data_stream_token\r\n"
+        "2022-10-01 05:00:00,req,12.5,eu-west-1,,prod,\r\n"
+        "2022-10-01T06:00:00Z,\"a,b\",-1,\"x \"\"q\"\"\",Maximum,,tok-row\r\n"
+        "1664604000,multi,2,\"line1\nline2\",Average,dev,\r\n"
+        "2022-10-01 05:00:00,short,1\r\n"
+        "2022-10-01 05:30:00,bad,1,,,,\r\n"
+        "2022-10-01 05:00:00,q\"x,1,,,,\r\n"
+        "2022-10-01 05:00:00,nodims,0,,,,\r\n"
+        "2022-10-01 05:00:00,badagg,0,,sum,,\r\n"
+        "2022-10-01 05:00:00,\"unterminated,1,,,,\r\n";
+    struct seen s = {0};
+    struct sp_err e;
+
+    (void)state;
+    assert_int_equal(READ(data, "in.csv", SP_FMT_CSV, &s, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 4);
+    assert_string_equal(s.pts[0], "tok-def|Sum|req|462389|12.5|env=prod,"
+                                  "region=eu-west-1");
+    assert_string_equal(s.pts[1],
+                        "tok-row|Maximum|a,b|462390|-1|region=x \"q\"");
+    assert_string_equal(s.pts[2],
+                        "tok-def|Average|multi|462390|2|env=dev,region="
+                        "line1\nline2");
+    assert_string_equal(s.pts[3], "tok-def|Sum|nodims|462389|0|");
+    assert_int_equal(s.n_errs, 5);
+    assert_int_equal(s.err_index[0], 6);
+    assert_string_equal(s.errs[0], "line 6: has 3 fields, the header has 7");
+    assert_int_equal(s.err_index[1], 7);
+    assert_msg(s.errs[1], "line 7: timestamp: minutes must be zero*");
+    assert_int_equal(s.err_index[2], 8);
+    assert_string_equal(s.errs[2],
+                        "line 8: a quote (\") inside an unquoted field; quote "
+                        "the whole field and double the quotes in it");
+    assert_int_equal(s.err_index[3], 10);
+    assert_msg(s.errs[3], "line 10: metric_agg_func: \"sum\" *");
+    assert_int_equal(s.err_index[4], 11);
+    assert_string_equal(s.errs[4], "line 11: unterminated quoted field");
+}
+
+static void
+test_csv_defaults_missing(void **state)
+{
+    static const char data[] = "metric_value,metric_name,timestamp\n"
+                               "1,m,1664604000\n";
+    static const char empty_cells[] =
+        "metric_value,metric_name,timestamp,metric_agg_func,"
+        "data_stream_token\n"
+        "1,m,1664604000,,\n"
+        "1,m,1664604000,Sum,\n";
+    struct sp_defaults none = {NULL, -1};
+    struct seen s = {0};
+    struct sp_err e;
+
+    (void)state;
+    assert_int_equal(read_mem(data, sizeof(data) - 1, NULL, SP_FMT_CSV,
+                              &none, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 0);
+    assert_int_equal(s.n_errs, 1);
+    assert_string_equal(s.errs[0], "line 2: metric_agg_func: missing (no "
+                                   "metric_agg_func column and no default "
+                                   "configured)");
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(empty_cells, sizeof(empty_cells) - 1, NULL,
+                              SP_FMT_CSV, &none, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_errs, 2);
+    assert_string_equal(s.errs[0], "line 2: metric_agg_func: missing (the "
+                                   "cell is empty and no default "
+                                   "configured)");
+    assert_string_equal(s.errs[1], "line 3: data_stream_token: missing (the "
+                                   "cell is empty and no default "
+                                   "configured)");
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(READ(data, NULL, SP_FMT_CSV, &s, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 1);
+    assert_string_equal(s.pts[0], "tok-def|Sum|m|462390|1|");
+}
+
+static void
+test_csv_bad_header(void **state)
+{
+    static const struct {
+        const char *data;
+        const char *msg;
+    } cases[] = {
+        {"timestamp,metric_name,value\n1664604000,m,1\n",
+         "line 1: CSV header has no 'metric_value' column"},
+        {"metric_name,metric_value\n",
+         "line 1: CSV header has no 'timestamp' column"},
+        {"\n\ntimestamp,metric_value\n",
+         "line 3: CSV header has no 'metric_name' column"},
+        {"timestamp,metric_name,metric_value,region,env,region\n",
+         "line 1: CSV header columns 4 and 6 have the same name"},
+        {"timestamp,metric_name,metric_value,timestamp\n",
+         "line 1: CSV header columns 1 and 4 have the same name"},
+        {"timestamp,metric_name,,metric_value\n",
+         "line 1: CSV header column 3 has an empty name"},
+        {"timestamp,metric_name,\"metric_value\n",
+         "line 1: unterminated quoted field"},
+    };
+    struct seen s;
+    struct sp_err e;
+
+    (void)state;
+    for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(read_mem(cases[i].data, strlen(cases[i].data),
+                                  "h.csv", SP_FMT_AUTO, &defaults, &s, &e),
+                         CTSPOOL_E_INVALID);
+        assert_string_equal(e.msg, cases[i].msg);
+        assert_int_equal(s.n_pts + s.n_errs, 0);
+    }
+}
+
+/* ---- Cloudthread ------------------------------------------------------ */
+
+static void
+test_cloudthread(void **state)
+{
+    static const char data[] =
+        "{\"data_stream_token\":\"tok-1\",\"metric_agg_func\":\"Sum\","
+        "\"data\":[{\"timestamp\":\"2022-10-01 05:00:00\",\"metric_name\":"
+        "\"a\",\"metric_value\":1}]}\n"
+        "\n"
+        "{\"metric_agg_func\":\"Average\",\"data\":["
+        "{\"timestamp\":\"2022-10-01 05:00:00\",\"metric_name\":\"b\","
+        "\"metric_value\":2,\"custom_dimensions\":{\"k\":\"v\"}},"
+        "{\"timestamp\":\"2022-10-01 05:00:00\",\"metric_name\":\"c\"},"
+        "{\"timestamp\":\"2022-10-01 05:00:00\",\"metric_name\":\"d\","
+        "\"metric_value\":4,\"metric_agg_func\":\"Sum\"}]}"
+        "{\"metric_agg_func\":\"Total\",\"data\":[]}"
+        "  {\"data\":[{\"timestamp\":1664604000,\"metric_name\":\"e\","
+        "\"metric_value\":5}]}\n";
+    struct seen s = {0};
+    struct sp_err e;
+
+    (void)state;
+    assert_int_equal(READ(data, "p.json", SP_FMT_CLOUDTHREAD, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 3);
+    assert_string_equal(s.pts[0], "tok-1|Sum|a|462389|1|");
+    assert_string_equal(s.pts[1], "tok-def|Average|b|462389|2|k=v");
+    assert_string_equal(s.pts[2], "tok-def|Sum|e|462390|5|");
+    assert_int_equal(s.n_errs, 3);
+    assert_int_equal(s.err_index[0], 1);
+    assert_string_equal(s.errs[0], "object 2, data[1]: metric_value: missing");
+    assert_int_equal(s.err_index[1], 2);
+    assert_string_equal(s.errs[1],
+                        "object 2, data[2]: unknown field \"metric_agg_func\" "
+                        "in a data element (it belongs at the top level of "
+                        "the payload)");
+    assert_int_equal(s.err_index[2], 0);
+    assert_msg(s.errs[2], "object 3: metric_agg_func: \"Total\" *");
+}
+
+static void
+test_cloudthread_broken(void **state)
+{
+    static const char two[] =
+        "{\"data_stream_token\":\"t\",\"metric_agg_func\":\"Sum\",\"data\":"
+        "[{\"timestamp\":1664604000,\"metric_name\":\"a\",\"metric_value\":"
+        "1}]}\n"
+        "{\"data\": [}";
+    static const char first[] = "\n  {\"data\": [}";
+    static const char bom_only[] = "\xEF\xBB\xBF \n";
+    struct seen s = {0};
+    struct sp_err e;
+
+    (void)state;
+    assert_int_equal(READ(two, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(s.n_pts, 1);
+    assert_string_equal(e.msg, "object 2 (starting at byte offset 119): "
+                               "invalid JSON: parsing stopped at byte "
+                               "offset 10");
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(READ(first, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
+                     CTSPOOL_E_INVALID);
+    assert_string_equal(e.msg, "object 1 (starting at byte offset 3): "
+                               "invalid JSON: parsing stopped at byte "
+                               "offset 10");
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(READ(bom_only, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts + s.n_errs, 0);
+}
+
+/* ---- detection -------------------------------------------------------- */
+
+static const char ct_text[] =
+    "{\n  \"metric_agg_func\": \"Sum\",\n  \"data_stream_token\": \"t\",\n"
+    "  \"data\": [{\"timestamp\": 1664604000, \"metric_name\": \"ct\", "
+    "\"metric_value\": 1}]\n}\n";
+static const char nd_text[] =
+    "{\"metric_agg_func\": \"Sum\", \"data_stream_token\": \"t\", "
+    "\"timestamp\": 1664604000, \"metric_name\": \"nd\", \"metric_value\": "
+    "1}\n";
+static const char nd_nested_text[] =
+    "{\"custom_dimensions\": {\"data\": \"x\"}, \"timestamp\": 1664604000, "
+    "\"metric_name\": \"nd\", \"metric_value\": 1}\n";
+static const char nd_only_top_text[] =
+    "{\"metric_agg_func\": \"Sum\", \"data_stream_token\": \"t\"}\n";
+static const char csv_text[] =
+    "timestamp,metric_name,metric_value\n1664604000,csv,1\n";
+
+static void
+test_auto_by_extension(void **state)
+{
+    char *dir = tu_tmpdir();
+    struct seen s;
+    struct sp_err e;
+    static const struct {
+        const char *file;
+        const char *text;
+        const char *first; /* first point, or first error */
+    } cases[] = {
+        {"a.json", ct_text, "t|Sum|ct|462390|1|"},
+        {"a.JSON", ct_text, "t|Sum|ct|462390|1|"},
+        {"a.ndjson", nd_text, "t|Sum|nd|462390|1|"},
+        {"a.jsonl", nd_text, "t|Sum|nd|462390|1|"},
+        {"a.csv", csv_text, "tok-def|Sum|csv|462390|1|"},
+        /* The extension wins over the content. */
+        {"nd.json", nd_text,
+         "object 1: unknown member \"timestamp\" in the payload (it has "
+         "data_stream_token, metric_agg_func and data)"},
+        {"csv.ndjson", "timestamp,metric_name,metric_value\n",
+         "line 1: invalid JSON: parsing stopped at byte offset 0"},
+        /* No known extension: the content decides. */
+        {"dir.v1/data", ct_text, "t|Sum|ct|462390|1|"},
+        {"x.txt", nd_text, "t|Sum|nd|462390|1|"},
+        {".csv", nd_text, "t|Sum|nd|462390|1|"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
+        char *path = tu_path(dir, cases[i].file);
+        FILE *f;
+        ctspool_rc rc;
+
+        if (strchr(cases[i].file, '/')) {
+            char *sub = tu_path(dir, "dir.v1");
+
+            mkdir(sub, 0700);
+            free(sub);
+        }
+        tu_write_file(path, cases[i].text, strlen(cases[i].text));
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        memset(&s, 0, sizeof(s));
+        rc = sp_input_read(f, path, SP_FMT_AUTO, &defaults, on_point,
+                           on_error, &s, &e);
+        fclose(f);
+        if (s.n_pts + s.n_errs != 1 ||
+            strcmp(s.n_pts ? s.pts[0] : s.errs[0], cases[i].first) != 0) {
+            print_error("case %s: rc %d pts %zu errs %zu: %s\n",
+                        cases[i].file, (int)rc, s.n_pts, s.n_errs,
+                        s.n_pts ? s.pts[0] : s.errs[0]);
+        }
+        assert_int_equal(rc, CTSPOOL_OK);
+        assert_int_equal(s.n_pts + s.n_errs, 1);
+        assert_string_equal(s.n_pts ? s.pts[0] : s.errs[0], cases[i].first);
+        free(path);
+    }
+    tu_rmtree(dir);
+}
+
+static void
+test_auto_by_content_pipe(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *first;
+    } cases[] = {
+        {ct_text, "t|Sum|ct|462390|1|"},
+        {nd_text, "t|Sum|nd|462390|1|"},
+        {nd_nested_text, "tok-def|Sum|nd|462390|1|data=x"},
+        {nd_only_top_text, "line 1: metric_name: missing"},
+        {csv_text, "tok-def|Sum|csv|462390|1|"},
+        {"\xEF\xBB\xBF\n \r\n{\"data\":[{\"timestamp\":1664604000,"
+         "\"metric_name\":\"bom\",\"metric_value\":1}]}",
+         "tok-def|Sum|bom|462390|1|"},
+        {"\xEF\xBB\xBF"
+         "timestamp,metric_name,metric_value\n1664604000,bomcsv,1\n",
+         "tok-def|Sum|bomcsv|462390|1|"},
+    };
+    const char *names[] = {"-", NULL, "stdin"};
+    struct seen s;
+    struct sp_err e;
+
+    (void)state;
+    for (size_t n = 0; n < SP_ARRAY_LEN(names); n++) {
+        for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
+            memset(&s, 0, sizeof(s));
+            assert_int_equal(read_pipe(cases[i].text, strlen(cases[i].text),
+                                       names[n], &defaults, &s, &e),
+                             CTSPOOL_OK);
+            assert_int_equal(s.n_pts + s.n_errs, 1);
+            assert_string_equal(s.n_pts ? s.pts[0] : s.errs[0],
+                                cases[i].first);
+        }
+    }
+    /* Empty input: no points, no errors. */
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_pipe("", 0, "-", &defaults, &s, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts + s.n_errs, 0);
+}
+
+/*
+ * Content detection that needs several reads: 200 KB of blank lines
+ * before the first byte, and a first NDJSON line of 100 KB.  Every byte
+ * looked at must still reach the parser.
+ */
+static void
+test_auto_by_content_big(void **state)
+{
+    size_t blank = 200 * 1000, cap = blank + 300 * 1000, o = 0;
+    char *data = malloc(cap);
+    struct seen s;
+    struct sp_err e;
+
+    (void)state;
+    assert_non_null(data);
+    memset(data, '\n', blank);
+    o = blank;
+    o += (size_t)snprintf(data + o, cap - o, "%s", ct_text);
+    o += (size_t)snprintf(data + o, cap - o, "%s", ct_text);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_pipe(data, o, "-", &defaults, &s, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    assert_int_equal(s.n_errs, 0);
+    assert_string_equal(s.pts[1], "t|Sum|ct|462390|1|");
+
+    /* NDJSON whose first line is 100 KB: a long metric_name first. */
+    o = 0;
+    o += (size_t)snprintf(data + o, cap - o, "{\"metric_name\":\"");
+    memset(data + o, 'n', 100 * 1000);
+    o += 100 * 1000;
+    o += (size_t)snprintf(data + o, cap - o,
+                          "\",\"timestamp\":1664604000,\"metric_value\":1}\n"
+                          "%s",
+                          nd_text);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_pipe(data, o, "-", &defaults, &s, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 1);
+    assert_string_equal(s.pts[0], "t|Sum|nd|462390|1|");
+    assert_int_equal(s.n_errs, 1);
+    assert_msg(s.errs[0], "line 1: metric_name: *");
+
+    /* A payload whose "data" member comes after 100 KB: detection reads
+     * on until it sees it.  (The token is too long: one object error.) */
+    o = 0;
+    o += (size_t)snprintf(data + o, cap - o, "{\"data_stream_token\":\"");
+    memset(data + o, 's', 100 * 1000);
+    o += 100 * 1000;
+    o += (size_t)snprintf(data + o, cap - o,
+                          "\",\"metric_agg_func\":\"Sum\",\"data\":[]}");
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_pipe(data, o, "-", &defaults, &s, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 0);
+    assert_int_equal(s.n_errs, 1);
+    assert_msg(s.errs[0], "object 1: data_stream_token: *");
+    assert_null(strstr(s.errs[0], "sss"));
+
+    /* CSV after many blank lines. */
+    memset(data, '\n', blank);
+    o = blank;
+    o += (size_t)snprintf(data + o, cap - o, "%s", csv_text);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_pipe(data, o, "-", &defaults, &s, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 1);
+    assert_int_equal(s.n_errs, 0);
+    free(data);
+}
+
+/* A callback's non-OK code stops the read at once, in every format. */
+static void
+test_callback_stops(void **state)
+{
+    static const char nd2[] =
+        "{\"timestamp\":1664604000,\"metric_name\":\"a\",\"metric_value\":1}\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"b\",\"metric_value\":1}\n";
+    static const char csv2[] = "timestamp,metric_name,metric_value\n"
+                               "1664604000,a,1\n1664604000,b,1\n";
+    static const char ct2[] =
+        "{\"data\":[{\"timestamp\":1664604000,\"metric_name\":\"a\","
+        "\"metric_value\":1}]}"
+        "{\"data\":[{\"timestamp\":1664604000,\"metric_name\":\"b\","
+        "\"metric_value\":1}]}";
+    struct seen s;
+    struct sp_err e;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    s.point_rc = CTSPOOL_E_FULL;
+    assert_int_equal(READ(nd2, NULL, SP_FMT_NDJSON, &s, &e), CTSPOOL_E_FULL);
+    assert_int_equal(s.n_pts, 1);
+    memset(&s, 0, sizeof(s));
+    s.point_rc = CTSPOOL_E_FULL;
+    assert_int_equal(READ(csv2, NULL, SP_FMT_CSV, &s, &e), CTSPOOL_E_FULL);
+    assert_int_equal(s.n_pts, 1);
+    memset(&s, 0, sizeof(s));
+    s.point_rc = CTSPOOL_E_INVALID;
+    assert_int_equal(READ(ct2, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(s.n_pts, 1);
+    assert_int_equal(s.n_errs, 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_parse),
+        cmocka_unit_test(test_ndjson),
+        cmocka_unit_test(test_ndjson_no_defaults),
+        cmocka_unit_test(test_ndjson_long_lines),
+        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_csv_defaults_missing),
+        cmocka_unit_test(test_csv_bad_header),
+        cmocka_unit_test(test_cloudthread),
+        cmocka_unit_test(test_cloudthread_broken),
+        cmocka_unit_test(test_auto_by_extension),
+        cmocka_unit_test(test_auto_by_content_pipe),
+        cmocka_unit_test(test_auto_by_content_big),
+        cmocka_unit_test(test_callback_stops),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
