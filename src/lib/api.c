@@ -325,6 +325,14 @@ ctspool_append_json(ctspool *h, const char *json, size_t len,
     if (c.n_invalid) {
         return CTSPOOL_E_INVALID;
     }
+    for (size_t i = used; i < len; i++) {
+        if (!strchr(" \t\r\n", json[i])) {
+            sp_err_set(&h->err,
+                       "unexpected data after the payload object at byte %zu",
+                       i);
+            return CTSPOOL_E_INVALID;
+        }
+    }
     rc = sp_journal_begin(h->j);
     if (rc != CTSPOOL_OK) {
         snprintf(h->err.msg, sizeof(h->err.msg), "%s",

@@ -1,0 +1,168 @@
+/*
+ * test_api.c -- the public C API (include/ctspool.h) as an embedding
+ * program uses it: open, append, append_json, stats, errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ctspool.h"
+#include "testutil.h"
+
+struct fx {
+    char *dir;
+    char *path;
+    ctspool *h;
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+
+    f->dir = tu_tmpdir();
+    f->path = tu_path(f->dir, "journal.db");
+    assert_int_equal(ctspool_open(f->path, 0, &f->h), CTSPOOL_OK);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+
+    ctspool_close(f->h);
+    free(f->path);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+test_append_points(void **state)
+{
+    struct fx *f = *state;
+    ctspool_dim dims[] = {{"service", "api"}, {"region", "eu-west-1"}};
+    ctspool_point p[2] = {
+        {"tok-1234567890", "Sum", "requests", 1664600400, 12.5, dims, 2},
+        {NULL, "Average", "cpu", 1664604000, 0.25, NULL, 0},
+    };
+    ctspool_append_result res;
+    ctspool_stats st;
+
+    /* No default stream yet: the second point is invalid, none stored. */
+    assert_int_equal(ctspool_append(f->h, p, 2, &res), CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "point 1"));
+    assert_non_null(strstr(ctspool_errmsg(f->h), "data_stream_token"));
+    assert_int_equal(ctspool_get_stats(f->h, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, 0);
+
+    assert_int_equal(ctspool_set_default_stream(f->h, "default-stream-9"),
+                     CTSPOOL_OK);
+    assert_int_equal(ctspool_append(f->h, p, 2, &res), CTSPOOL_OK);
+    assert_int_equal(res.n_new, 2);
+    assert_int_equal(ctspool_append(f->h, p, 2, &res), CTSPOOL_OK);
+    assert_int_equal(res.n_unchanged, 2);
+    p[0].metric_value = 13;
+    assert_int_equal(ctspool_append(f->h, p, 1, &res), CTSPOOL_OK);
+    assert_int_equal(res.n_updated, 1);
+    assert_int_equal(ctspool_get_stats(f->h, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, 2);
+    assert_true(st.oldest_pending_unix > 0);
+}
+
+static void
+test_validation_through_api(void **state)
+{
+    struct fx *f = *state;
+    ctspool_point p = {"tok-1234567890", "sum", "m", 1664600400, 1, NULL, 0};
+
+    assert_int_equal(ctspool_append(f->h, &p, 1, NULL), CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "\"Sum\""));
+    p.metric_agg_func = "Sum";
+    p.timestamp = 1664600401;
+    assert_int_equal(ctspool_append(f->h, &p, 1, NULL), CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "timestamp"));
+    p.timestamp = 1664600400;
+    p.metric_value = INFINITY;
+    assert_int_equal(ctspool_append(f->h, &p, 1, NULL), CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "metric_value"));
+}
+
+static void
+test_append_json(void **state)
+{
+    struct fx *f = *state;
+    const char *ok = "{\"data_stream_token\":\"tok-1234567890\","
+                     "\"metric_agg_func\":\"Maximum\",\"data\":["
+                     "{\"timestamp\":\"2022-10-01 05:00:00\","
+                     "\"metric_name\":\"a\",\"metric_value\":1},"
+                     "{\"timestamp\":\"2022-10-01T06:00:00Z\","
+                     "\"metric_name\":\"a\",\"metric_value\":\"2.5\"}]}";
+    const char *bad = "{\"data_stream_token\":\"tok-1234567890\","
+                      "\"metric_agg_func\":\"Maximum\",\"data\":["
+                      "{\"timestamp\":\"2022-10-01 07:00:00\","
+                      "\"metric_name\":\"a\",\"metric_value\":1},"
+                      "{\"timestamp\":\"2022-10-01 08:30:00\","
+                      "\"metric_name\":\"a\",\"metric_value\":1}]}";
+    ctspool_append_result res;
+    ctspool_stats st;
+
+    assert_int_equal(ctspool_append_json(f->h, ok, strlen(ok), &res),
+                     CTSPOOL_OK);
+    assert_int_equal(res.n_new, 2);
+    assert_int_equal(ctspool_append_json(f->h, bad, strlen(bad), &res),
+                     CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "data[1]"));
+    assert_int_equal(ctspool_append_json(f->h, "{", 1, &res),
+                     CTSPOOL_E_INVALID);
+    {
+        char two[2048];
+
+        snprintf(two, sizeof(two), "%s %s", ok, ok);
+        assert_int_equal(ctspool_append_json(f->h, two, strlen(two), &res),
+                         CTSPOOL_E_INVALID);
+        assert_non_null(strstr(ctspool_errmsg(f->h), "after the payload"));
+    }
+    assert_int_equal(ctspool_get_stats(f->h, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, 2);
+}
+
+static void
+test_errors_and_names(void **state)
+{
+    ctspool *h = NULL;
+
+    (void)state;
+    assert_string_equal(ctspool_strerror(CTSPOOL_E_FULL), "spool full");
+    assert_string_equal(ctspool_errname(CTSPOOL_E_FULL), "CTSPOOL_E_FULL");
+    assert_string_equal(ctspool_strerror((ctspool_rc)999), "unknown error");
+    assert_int_equal(ctspool_version(), CTSPOOL_VERSION_NUM);
+    assert_int_equal(ctspool_open("/nonexistent-dir/x/journal.db", 0, &h),
+                     CTSPOOL_E_CANTCREATE);
+    assert_null(h);
+    assert_non_null(strstr(ctspool_errmsg(NULL), "does not exist"));
+    ctspool_close(NULL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_through_api, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_append_json, setup, teardown),
+        cmocka_unit_test(test_errors_and_names),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
