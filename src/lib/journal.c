@@ -473,7 +473,7 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
     j->max_pending = o->max_pending_points;
     j->max_bytes = o->max_journal_bytes;
     r = sqlite3_open_v2(o->path, &j->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, o->vfs);
     if (r != SQLITE_OK) {
         rc = CTSPOOL_E_CANTCREATE;
         sp_err_set(e, "cannot open journal %s: %s", o->path,

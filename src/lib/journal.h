@@ -18,6 +18,8 @@ struct sp_journal_opts {
     uint64_t max_pending_points; /* 0: unlimited */
     uint64_t max_journal_bytes;  /* 0: unlimited */
     int busy_timeout_ms;         /* 0: default (5 minutes) */
+    const char *vfs;             /* SQLite VFS name; NULL: default (tests
+                                  * use a power-loss simulating VFS) */
 };
 
 /*
