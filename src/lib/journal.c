@@ -2,12 +2,14 @@
  * journal.c -- the SQLite journal (WAL): the only writer of the point,
  * series, grp, dead, seqtime and meta tables (schema/0001_initial.sql).
  *
- *   put --> PENDING (seq s) --take--> upload --2xx--> ack: acked := now
- *    ^         |                        |             only if still at s
- *    +-upsert--+ (new value: new seq)   +--400/422 isolated--> dead
- *                                                 (status, body kept)
+ *   put --> PENDING: point(seq s) + queue(grp, s)
+ *    ^         |  --take--> upload --2xx--> ack: queue rows of the run
+ *    |         |                     |      sent are deleted (a newer
+ *    +-upsert--+ (new value: new     |      value has a new seq: stays)
+ *                seq, queue row      +--400/422 isolated--> dead
+ *                moved)                     (status, body kept)
  *   dead --requeue--> PENDING (unless a newer value arrived meanwhile)
- *   acked --retention passed--> deleted by compact
+ *   acked (point row, no queue row) --retention passed--> compact
  *
  * Invariants:
  * (1) "Stored" is reported only after COMMIT returns with the configured
@@ -16,11 +18,13 @@
  *     record ID): one row per point identity.  An upsert with a new
  *     value makes the point pending at a new seq; an upsert with the same
  *     value (pending or acked) changes nothing.
- * (3) An ack names (hour, series, seq): a version updated after it was
- *     taken stays pending.  A dead-lettering does the same.
+ * (3) A point is pending iff queue holds (its grp, its seq).  An ack
+ *     deletes the queue rows of the seq run it sent: a version updated
+ *     after it was taken has a new seq outside the run and stays
+ *     pending.  A dead-lettering names (hour, series, seq) likewise.
  * (4) Each transition (append call, ack, dead-letter, requeue, compact
- *     step) is one transaction; meta.pending always equals the number of
- *     point rows with acked = 0 at every commit.
+ *     step) is one transaction; at every commit meta.pending equals the
+ *     rows of queue and meta.points the rows of point.
  * (5) Pending points leave only by ack or dead letter, never silently;
  *     limits refuse new work (E_FULL) and never drop stored points.
  * (6) seq is strictly increasing over the journal's life: meta.next_seq
@@ -85,6 +89,9 @@ enum stmt_id {
     ST_PT_INS,
     ST_PT_GET,
     ST_PT_UPD,
+    ST_Q_INS,
+    ST_Q_DEL,
+    ST_ACKLOG,
     ST_SEQTIME_INS,
     ST_PAGE_COUNT,
     ST_TAKE_GRP,
@@ -112,31 +119,37 @@ static const char *const stmt_sql[ST_N] = {
                        "record_id = ?2",
     [ST_SERIES_INS] = "INSERT INTO series (grp, record_id, metric_name, "
                       "dims) VALUES (?1, ?2, ?3, ?4)",
-    [ST_PT_INS] = "INSERT INTO point (hour, series, grp, value, seq, acked) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT DO NOTHING",
-    [ST_PT_GET] = "SELECT value, acked FROM point WHERE hour = ?1 AND "
+    [ST_PT_INS] = "INSERT INTO point (hour, series, grp, value, seq) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    [ST_PT_GET] = "SELECT value, seq FROM point WHERE hour = ?1 AND "
                   "series = ?2",
-    [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4, acked = 0 "
+    [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4 "
                   "WHERE hour = ?1 AND series = ?2",
+    [ST_Q_INS] = "INSERT INTO queue (grp, seq, hour, series) "
+                 "VALUES (?1, ?2, ?3, ?4)",
+    [ST_Q_DEL] = "DELETE FROM queue WHERE grp = ?1 AND seq = ?2",
+    [ST_ACKLOG] = "INSERT INTO acklog (grp, minute, hi) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (grp, minute) DO UPDATE SET "
+                  "hi = max(hi, excluded.hi)",
     [ST_SEQTIME_INS] = "INSERT OR REPLACE INTO seqtime (seq, at) "
                        "VALUES (?1, ?2)",
     [ST_PAGE_COUNT] = "SELECT page_count * page_size FROM "
                       "pragma_page_count(), pragma_page_size()",
     [ST_TAKE_GRP] =
-        "SELECT g.id, g.stream, g.agg, (SELECT seq FROM point "
-        "WHERE grp = g.id AND acked = 0 ORDER BY seq LIMIT 1) AS s "
+        "SELECT g.id, g.stream, g.agg, (SELECT seq FROM queue "
+        "WHERE grp = g.id ORDER BY seq LIMIT 1) AS s "
         "FROM grp g WHERE s IS NOT NULL ORDER BY s LIMIT 1",
-    [ST_TAKE_PTS] = "SELECT p.hour, p.series, p.seq, p.value, "
-                    "s.metric_name, s.dims FROM point p "
-                    "JOIN series s ON s.id = p.series "
-                    "WHERE p.grp = ?1 AND p.acked = 0 ORDER BY p.seq "
-                    "LIMIT ?2",
-    [ST_ACK] = "UPDATE point SET acked = ?4 WHERE hour = ?1 AND "
-               "series = ?2 AND seq = ?3 AND acked = 0",
+    [ST_TAKE_PTS] = "SELECT q.hour, q.series, q.seq, p.value, "
+                    "s.metric_name, s.dims FROM queue q "
+                    "JOIN point p ON p.hour = q.hour AND p.series = q.series "
+                    "JOIN series s ON s.id = q.series "
+                    "WHERE q.grp = ?1 ORDER BY q.seq LIMIT ?2",
+    [ST_ACK] = "DELETE FROM queue WHERE grp = ?1 AND seq BETWEEN ?2 AND ?3",
     [ST_DEAD_INS] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at) SELECT hour, series, value, ?4, ?5, ?6 "
                     "FROM point WHERE hour = ?1 AND series = ?2 AND "
-                    "seq = ?3",
+                    "seq = ?3 AND EXISTS (SELECT 1 FROM queue WHERE "
+                    "grp = point.grp AND seq = ?3)",
     [ST_DEAD_DEL_PT] = "DELETE FROM point WHERE hour = ?1 AND series = ?2 "
                        "AND seq = ?3",
     [ST_DATA_VERSION] = "PRAGMA data_version",
@@ -155,11 +168,12 @@ struct sp_journal {
     int in_savepoint;
     int64_t next_seq, first_seq;
     int64_t pending;      /* meta.pending as of now in the transaction */
+    int64_t points;       /* meta.points likewise */
     int64_t appended;     /* points made pending by puts in this txn */
     int64_t epoch;
     unsigned puts_since_check;
     /* Saved at the savepoint, restored by rollback_to. */
-    int64_t sv_next_seq, sv_pending, sv_appended;
+    int64_t sv_next_seq, sv_pending, sv_points, sv_appended;
 
     /* Caches; cleared when a rollback may have removed their rows, or
      * when another process compacted (epoch changed). */
@@ -602,11 +616,12 @@ sp_journal_begin(struct sp_journal *j)
     j->appended = 0;
     if ((r = meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||
         (r = meta_get(j, "pending", &j->pending)) != SQLITE_OK ||
+        (r = meta_get(j, "points", &j->points)) != SQLITE_OK ||
         (r = meta_get(j, "epoch", &epoch)) != SQLITE_OK) {
         rc = db_fail(j, r, "cannot read journal state");
         goto fail;
     }
-    if (j->next_seq < 1 || j->pending < 0) {
+    if (j->next_seq < 1 || j->pending < 0 || j->points < 0) {
         sp_err_set(&j->err, "journal %s: meta table damaged", j->path);
         rc = CTSPOOL_E_CORRUPT;
         goto fail;
@@ -790,6 +805,44 @@ pending_one_more(struct sp_journal *j)
     return CTSPOOL_OK;
 }
 
+/* Adds the queue row of a pending version (grp, seq). */
+static int
+queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
+          int64_t series)
+{
+    sqlite3_stmt *s = stmt(j, ST_Q_INS);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_int64(s, 1, grp);
+    sqlite3_bind_int64(s, 2, seq);
+    sqlite3_bind_int64(s, 3, hour);
+    sqlite3_bind_int64(s, 4, series);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+/* Deletes the queue row (grp, seq); *was: 1 if there was one. */
+static int
+queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
+{
+    sqlite3_stmt *s = stmt(j, ST_Q_DEL);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_int64(s, 1, grp);
+    sqlite3_bind_int64(s, 2, seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    *was = sqlite3_changes(j->db) > 0;
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
 ctspool_rc
 sp_journal_put(struct sp_journal *j, const struct sp_point *p,
                enum sp_put_result *res)
@@ -797,7 +850,8 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     int64_t series = 0, grp = 0;
     sqlite3_stmt *s;
     double old_value = 0;
-    int64_t old_acked = 0;
+    int64_t old_seq = 0;
+    int was_pending = 0;
     ctspool_rc rc;
     int r;
 
@@ -833,8 +887,13 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
         return db_fail(j, r, "point insert");
     }
     if (sqlite3_changes(j->db) == 1) {
+        r = queue_add(j, grp, j->next_seq, p->hour, series);
+        if (r != SQLITE_OK) {
+            return db_fail(j, r, "queue insert");
+        }
         j->next_seq++;
         j->pending++;
+        j->points++;
         j->appended++;
         *res = SP_PUT_NEW;
         return CTSPOOL_OK;
@@ -850,7 +909,7 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         old_value = sqlite3_column_double(s, 0);
-        old_acked = sqlite3_column_int64(s, 1);
+        old_seq = sqlite3_column_int64(s, 1);
     }
     sqlite3_reset(s);
     if (r != SQLITE_ROW) {
@@ -861,10 +920,15 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
         *res = SP_PUT_UNCHANGED;
         return CTSPOOL_OK;
     }
-    if (old_acked) {
-        rc = pending_one_more(j);
+    /* The old version leaves the queue; the new one joins at the end. */
+    r = queue_del(j, grp, old_seq, &was_pending);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "queue delete");
+    }
+    if (!was_pending) {
+        rc = pending_one_more(j); /* acknowledged: pending again */
         if (rc != CTSPOOL_OK) {
-            return rc;
+            return rc; /* nothing changed: the caller rolls back anyway */
         }
     }
     s = stmt(j, ST_PT_UPD);
@@ -877,11 +941,16 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     sqlite3_bind_int64(s, 4, j->next_seq);
     r = sqlite3_step(s);
     sqlite3_reset(s);
-    if (r != SQLITE_DONE) {
+    if (r == SQLITE_DONE) {
+        r = queue_add(j, grp, j->next_seq, p->hour, series);
+    } else if (r != SQLITE_OK) {
         return db_fail(j, r, "point update");
     }
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "queue insert");
+    }
     j->next_seq++;
-    if (old_acked) {
+    if (!was_pending) {
         j->pending++;
     }
     j->appended++;
@@ -891,7 +960,8 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
 
 /* Writes the transaction's counters back into meta (invariants 4, 6). */
 static int
-flush_meta(struct sp_journal *j, int64_t pending_before)
+flush_meta(struct sp_journal *j, int64_t pending_before,
+           int64_t points_before)
 {
     sqlite3_stmt *s;
     int r;
@@ -919,6 +989,12 @@ flush_meta(struct sp_journal *j, int64_t pending_before)
             return r;
         }
     }
+    if (j->points != points_before) {
+        r = meta_set_int(j, ST_META_SET, "points", j->points);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+    }
     if (j->appended) {
         r = meta_set_int(j, ST_META_ADD, "appended_total", j->appended);
         if (r != SQLITE_OK) {
@@ -931,13 +1007,16 @@ flush_meta(struct sp_journal *j, int64_t pending_before)
 ctspool_rc
 sp_journal_commit(struct sp_journal *j)
 {
-    int64_t pending_before = -1;
+    int64_t pending_before = -1, points_before = -1;
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
     r = meta_get(j, "pending", &pending_before);
     if (r == SQLITE_OK) {
-        r = flush_meta(j, pending_before);
+        r = meta_get(j, "points", &points_before);
+    }
+    if (r == SQLITE_OK) {
+        r = flush_meta(j, pending_before, points_before);
     }
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_COMMIT);
@@ -982,6 +1061,7 @@ sp_journal_savepoint(struct sp_journal *j)
     j->in_savepoint = 1;
     j->sv_next_seq = j->next_seq;
     j->sv_pending = j->pending;
+    j->sv_points = j->points;
     j->sv_appended = j->appended;
     return CTSPOOL_OK;
 }
@@ -1013,6 +1093,7 @@ sp_journal_rollback_to(struct sp_journal *j)
     j->in_savepoint = 0;
     j->next_seq = j->sv_next_seq;
     j->pending = j->sv_pending;
+    j->points = j->sv_points;
     j->appended = j->sv_appended;
     if (j->cache_dirty) {
         cache_clear(j);
@@ -1185,29 +1266,50 @@ sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
     int r = SQLITE_OK;
 
     assert(from + n <= b->n);
+    if (n == 0) {
+        return CTSPOOL_OK;
+    }
+    /* The run must be in journal order (it is a run of one take). */
+    for (size_t i = from + 1; i < from + n; i++) {
+        assert(b->pts[i - 1].seq < b->pts[i].seq);
+    }
     rc = sp_journal_begin(j);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
+    /*
+     * Invariant (3): the points taken were the first rows of the group's
+     * queue, so [first seq, last seq] of the run holds exactly the rows
+     * sent that are still pending; rows added since have larger seqs.
+     */
     s = stmt(j, ST_ACK);
     if (!s) {
         rc = db_fail(j, sqlite3_errcode(j->db), "ack");
         goto out;
     }
-    for (size_t i = from; i < from + n; i++) {
-        const struct sp_batch_point *bp = &b->pts[i];
-
-        sqlite3_bind_int64(s, 1, bp->hour);
-        sqlite3_bind_int64(s, 2, bp->series);
-        sqlite3_bind_int64(s, 3, bp->seq);
-        sqlite3_bind_int64(s, 4, now > 0 ? now : 1);
-        r = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (r != SQLITE_DONE) {
-            rc = db_fail(j, r, "ack");
-            goto out;
-        }
-        acked += (size_t)sqlite3_changes(j->db);
+    sqlite3_bind_int64(s, 1, b->grp);
+    sqlite3_bind_int64(s, 2, b->pts[from].seq);
+    sqlite3_bind_int64(s, 3, b->pts[from + n - 1].seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        rc = db_fail(j, r, "ack");
+        goto out;
+    }
+    acked = (size_t)sqlite3_changes(j->db);
+    s = stmt(j, ST_ACKLOG);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "ack");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, b->grp);
+    sqlite3_bind_int64(s, 2, now / 60);
+    sqlite3_bind_int64(s, 3, b->pts[from + n - 1].seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        rc = db_fail(j, r, "ack");
+        goto out;
     }
     j->pending -= (int64_t)acked;
     if ((r = meta_set_int(j, ST_META_ADD, "uploaded_total",
@@ -1277,13 +1379,19 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
         sqlite3_bind_int64(del, 3, bp->seq);
         r = sqlite3_step(del);
         sqlite3_reset(del);
-        if (r != SQLITE_DONE) {
+        if (r == SQLITE_DONE) {
+            int was = 0;
+
+            r = queue_del(j, b->grp, bp->seq, &was);
+        }
+        if (r != SQLITE_DONE && r != SQLITE_OK) {
             rc = db_fail(j, r, "dead letter");
             goto out;
         }
         moved++;
     }
     j->pending -= moved;
+    j->points -= moved;
     if ((r = meta_set_int(j, ST_META_ADD, "dead_total", moved)) !=
             SQLITE_OK ||
         (r = meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
@@ -1413,11 +1521,13 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
                       &st->last_upload_error_at)) != SQLITE_OK) {
         goto fail;
     }
-    if ((r = query_int(j, "SELECT count(*) FROM point WHERE acked <> 0",
-                       &v)) != SQLITE_OK) {
+    if ((r = meta_get(j, "points", &v)) != SQLITE_OK) {
         goto fail;
     }
-    st->acked_points = (uint64_t)v;
+    /* A point row without a queue row is acknowledged (invariant 3). */
+    st->acked_points = (uint64_t)v > st->pending_points
+                           ? (uint64_t)v - st->pending_points
+                           : 0;
     if ((r = query_int(j, "SELECT count(*) FROM dead", &v)) != SQLITE_OK) {
         goto fail;
     }
@@ -1425,7 +1535,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     r = query_int(j,
                   "SELECT (SELECT at FROM seqtime WHERE seq <= m.s "
                   "ORDER BY seq DESC LIMIT 1) FROM (SELECT min((SELECT seq "
-                  "FROM point WHERE grp = g.id AND acked = 0 ORDER BY seq "
+                  "FROM queue WHERE grp = g.id ORDER BY seq "
                   "LIMIT 1)) AS s FROM grp g) m",
                   &st->oldest_pending_at);
     if (r != SQLITE_OK) {
@@ -1516,18 +1626,21 @@ sp_journal_list(struct sp_journal *j, unsigned what, sp_list_cb cb,
     }
     if (what & SP_LIST_PENDING) {
         rc = list_query(j,
-                        "SELECT " LIST_COLS "p.hour, p.value, 0 FROM point p "
+                        "SELECT " LIST_COLS "p.hour, p.value, 0 FROM queue q "
+                        "JOIN point p ON p.hour = q.hour AND "
+                        "p.series = q.series "
                         "JOIN series s ON s.id = p.series "
-                        "JOIN grp g ON g.id = p.grp "
-                        "WHERE p.acked = 0 ORDER BY p.seq",
+                        "JOIN grp g ON g.id = p.grp ORDER BY q.seq",
                         "pending", 0, cb, ctx);
     }
     if (rc == CTSPOOL_OK && (what & SP_LIST_ACKED)) {
         rc = list_query(j,
-                        "SELECT " LIST_COLS "p.hour, p.value, p.acked "
+                        "SELECT " LIST_COLS "p.hour, p.value, 0 "
                         "FROM point p JOIN series s ON s.id = p.series "
                         "JOIN grp g ON g.id = p.grp "
-                        "WHERE p.acked <> 0 ORDER BY p.hour, p.series",
+                        "WHERE NOT EXISTS (SELECT 1 FROM queue q WHERE "
+                        "q.grp = p.grp AND q.seq = p.seq) "
+                        "ORDER BY p.hour, p.series",
                         "acked", 0, cb, ctx);
     }
     if (rc == CTSPOOL_OK && (what & SP_LIST_DEAD)) {
@@ -1610,11 +1723,19 @@ requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
         return rc;
     }
     rc = exec_id(j,
-                 "INSERT INTO point (hour, series, grp, value, seq, acked) "
-                 "SELECT d.hour, d.series, s.grp, d.value, ?2, 0 FROM dead d "
+                 "INSERT INTO point (hour, series, grp, value, seq) "
+                 "SELECT d.hour, d.series, s.grp, d.value, ?2 FROM dead d "
                  "JOIN series s ON s.id = d.series WHERE d.id = ?1 "
                  "ON CONFLICT DO NOTHING",
                  id, j->next_seq, &ins);
+    if (rc == CTSPOOL_OK && ins) {
+        rc = exec_id(j,
+                     "INSERT INTO queue (grp, seq, hour, series) SELECT "
+                     "grp, seq, hour, series FROM point WHERE seq = ?2 AND "
+                     "(hour, series) = (SELECT hour, series FROM dead "
+                     "WHERE id = ?1)",
+                     id, j->next_seq, &ins);
+    }
     if (rc == CTSPOOL_OK) {
         rc = exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0, &del);
     }
@@ -1628,6 +1749,7 @@ requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
     if (ins) {
         j->next_seq++;
         j->pending++;
+        j->points++;
     }
     (*count)++;
     return CTSPOOL_OK;
@@ -1684,36 +1806,113 @@ sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids, size_t n_ids,
     return dlq_txn(j, ids, n_ids, purge_one, n_purged);
 }
 
+/*
+ * Deletes, in the key range (lo, hi] of point, the acknowledged points
+ * (no queue row) whose seq was acknowledged by minute cut_min.  One
+ * transaction.  *n: rows deleted.
+ */
+static ctspool_rc
+compact_chunk(struct sp_journal *j, const int64_t lo[2], const int64_t hi[2],
+              int64_t cut_min, int *n)
+{
+    static const char sql[] =
+        "DELETE FROM point WHERE (hour, series) > (?1, ?2) AND "
+        "(hour, series) <= (?3, ?4) AND seq <= coalesce((SELECT max(hi) "
+        "FROM acklog a WHERE a.grp = point.grp AND a.minute <= ?5), 0) "
+        "AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.grp = point.grp "
+        "AND q.seq = point.seq)";
+    sqlite3_stmt *s = NULL;
+    ctspool_rc rc;
+    int r;
+
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, lo[0]);
+        sqlite3_bind_int64(s, 2, lo[1]);
+        sqlite3_bind_int64(s, 3, hi[0]);
+        sqlite3_bind_int64(s, 4, hi[1]);
+        sqlite3_bind_int64(s, 5, cut_min);
+        r = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_DONE) {
+        rc = db_fail(j, r, "compact");
+        sp_journal_rollback(j);
+        return rc;
+    }
+    *n = sqlite3_changes(j->db);
+    j->points -= *n;
+    return sp_journal_commit(j);
+}
+
+/* The key COMPACT_CHUNK rows after lo, or +infinity: *last set. */
+static ctspool_rc
+chunk_end(struct sp_journal *j, const int64_t lo[2], int64_t hi[2],
+          int *last)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db,
+                               "SELECT hour, series FROM point WHERE "
+                               "(hour, series) > (?1, ?2) ORDER BY hour, "
+                               "series LIMIT 1 OFFSET ?3",
+                               -1, &s, NULL);
+
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, lo[0]);
+        sqlite3_bind_int64(s, 2, lo[1]);
+        sqlite3_bind_int(s, 3, COMPACT_CHUNK - 1);
+        r = sqlite3_step(s);
+    }
+    *last = r != SQLITE_ROW;
+    if (r == SQLITE_ROW) {
+        hi[0] = sqlite3_column_int64(s, 0);
+        hi[1] = sqlite3_column_int64(s, 1);
+    } else {
+        hi[0] = INT64_MAX;
+        hi[1] = INT64_MAX;
+    }
+    sqlite3_finalize(s);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? CTSPOOL_OK
+                                                : db_fail(j, r, "compact");
+}
+
 ctspool_rc
 sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
                    uint64_t *n_deleted)
 {
     int64_t cutoff = now - (int64_t)retain_hours * 3600;
+    int64_t cut_min = cutoff / 60;
+    int64_t lo[2] = {INT64_MIN, INT64_MIN}, hi[2];
+    int64_t n_old = 0;
     uint64_t total = 0;
-    int changes = COMPACT_CHUNK;
+    int changes = 0, last = 0;
     ctspool_rc rc = CTSPOOL_OK;
     int r;
 
-    /* Short transactions: producers keep going in between. */
-    while (changes == COMPACT_CHUNK) {
-        rc = sp_journal_begin(j);
-        if (rc != CTSPOOL_OK) {
-            return rc;
-        }
-        rc = exec_id(j,
-                     "DELETE FROM point WHERE (hour, series) IN (SELECT "
-                     "hour, series FROM point WHERE acked <> 0 AND "
-                     "acked <= ?1 LIMIT 10000)",
-                     cutoff, 0, &changes);
+    /*
+     * Walk point in key order, a chunk per short transaction so
+     * producers keep going in between.  Skipped when nothing was
+     * acknowledged before the cutoff.
+     */
+    r = query_int(j, "SELECT count(*) FROM acklog", &n_old);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "compact");
+    }
+    while (n_old > 0 && !last) {
+        rc = chunk_end(j, lo, hi, &last);
         if (rc == CTSPOOL_OK) {
-            rc = sp_journal_commit(j);
-        } else {
-            sp_journal_rollback(j);
+            rc = compact_chunk(j, lo, hi, cut_min, &changes);
         }
         if (rc != CTSPOOL_OK) {
             return rc;
         }
         total += (uint64_t)changes;
+        lo[0] = hi[0];
+        lo[1] = hi[1];
     }
     rc = sp_journal_begin(j);
     if (rc != CTSPOOL_OK) {
@@ -1744,10 +1943,18 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
         rc = exec_id(j,
                      "DELETE FROM seqtime WHERE seq < coalesce((SELECT "
                      "max(seq) FROM seqtime WHERE seq <= coalesce((SELECT "
-                     "min((SELECT seq FROM point WHERE grp = g.id AND "
-                     "acked = 0 ORDER BY seq LIMIT 1)) FROM grp g), ?1)), "
-                     "0)",
+                     "min((SELECT seq FROM queue WHERE grp = g.id "
+                     "ORDER BY seq LIMIT 1)) FROM grp g), ?1)), 0)",
                      INT64_MAX, 0, &changes);
+    }
+    if (rc == CTSPOOL_OK) {
+        /* Per group, only the newest acklog row before the cutoff still
+         * matters (it bounds every older one). */
+        rc = exec_id(j,
+                     "DELETE FROM acklog WHERE minute <= ?1 AND hi < "
+                     "(SELECT max(hi) FROM acklog a WHERE a.grp = "
+                     "acklog.grp AND a.minute <= ?1)",
+                     cut_min, 0, &changes);
     }
     if (rc == CTSPOOL_OK) {
         rc = sp_journal_commit(j);

@@ -573,8 +573,10 @@ round_once(const char *dir, int full, int torn, unsigned *seed)
         free(path);
         return -1;
     }
-    if (one_int(path, "SELECT count(*) FROM point WHERE acked = 0") !=
-        one_int(path, "SELECT v FROM meta WHERE k = 'pending'")) {
+    if (one_int(path, "SELECT count(*) FROM queue") !=
+            one_int(path, "SELECT v FROM meta WHERE k = 'pending'") ||
+        one_int(path, "SELECT count(*) FROM point") !=
+            one_int(path, "SELECT v FROM meta WHERE k = 'points'")) {
         fprintf(stderr, "meta.pending differs from the rows\n");
         free(path);
         return -1;

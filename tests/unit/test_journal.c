@@ -115,15 +115,25 @@ count_sql(const char *path, const char *sql)
 static void
 check_invariants(struct fx *f)
 {
-    int64_t pending = count_sql(f->path, "SELECT count(*) FROM point "
-                                         "WHERE acked = 0");
+    int64_t pending = count_sql(f->path, "SELECT count(*) FROM queue");
     int64_t meta = count_sql(f->path, "SELECT v FROM meta WHERE "
                                       "k = 'pending'");
+    int64_t points = count_sql(f->path, "SELECT count(*) FROM point");
+    int64_t meta_points = count_sql(f->path, "SELECT v FROM meta WHERE "
+                                             "k = 'points'");
     struct sp_stats st;
 
     assert_int_equal(pending, meta);
+    assert_int_equal(points, meta_points);
+    /* Every queue row is the current version of a point. */
+    assert_int_equal(count_sql(f->path,
+                               "SELECT count(*) FROM queue q JOIN point p "
+                               "ON p.hour = q.hour AND p.series = q.series "
+                               "AND p.seq = q.seq AND p.grp = q.grp"),
+                     pending);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.pending_points, (uint64_t)pending);
+    assert_int_equal(st.acked_points, (uint64_t)(points - pending));
 }
 
 static void
@@ -315,9 +325,7 @@ test_dead_letters(void **state)
                                         "hour = 1"),
                      50);
     assert_int_equal(count_sql(f->path, "SELECT count(*) FROM dead"), 0);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point WHERE "
-                                        "acked = 0"),
-                     5);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 5);
     check_invariants(f);
     /* Purge and unknown IDs. */
     assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
@@ -362,9 +370,7 @@ test_compact_retention(void **state)
     assert_int_equal(n, 10);
     /* "old" series has no point left: gone; pending ones untouched. */
     assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series"), 1);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point WHERE "
-                                        "acked = 0"),
-                     10);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 10);
     /* Caches were reset: the series can come back. */
     assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "old", 0, 1, NULL)),
                      SP_PUT_NEW);
