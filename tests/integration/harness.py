@@ -215,3 +215,386 @@ def wait_for(pred, timeout, interval=0.05):
             return True
         time.sleep(interval)
     return pred()
+
+
+# ---- drainer helpers (test_drain_*.py; generic enough for others) --------
+
+import http.client
+import http.server
+import re
+import threading
+
+TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:00:00$")
+
+
+def _outputs(env):
+    """Captured (what, text) pairs of ctspool processes of env."""
+    if not hasattr(env, "captured"):
+        env.captured = []
+        env.log_files = []
+    return env.captured
+
+
+def run_logged(e, *args, **kw):
+    """e.run() (e: an Env), keeping stdout and stderr for
+    check_no_secrets()."""
+    r = e.run(*args, **kw)
+    _outputs(e).append(("ctspool %s stdout" % " ".join(map(str, args)),
+                        r.stdout or ""))
+    _outputs(e).append(("ctspool %s stderr" % " ".join(map(str, args)),
+                        r.stderr or ""))
+    return r
+
+
+def start_logged(env, *args, env_vars=None, name=None):
+    """env.start() with stdout and stderr going to files in env.dir (a
+    chatty process never blocks on a full pipe); p.log_path is stderr."""
+    _outputs(env)
+    n = len(env.log_files)
+    base = os.path.join(env.dir, "%s-%d" % (name or args[0], n))
+    out = open(base + ".out", "w")
+    err = open(base + ".err", "w")
+    p = env.start(*args, env=env_vars, stdout=out, stderr=err)
+    out.close()
+    err.close()
+    p.log_path = base + ".err"
+    p.out_path = base + ".out"
+    env.log_files += [p.out_path, p.log_path]
+    return p
+
+
+def read_text(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def check_no_secrets(env, secrets):
+    """Checks that no secret appears in any captured ctspool output."""
+    texts = list(_outputs(env))
+    texts += [(p, read_text(p)) for p in env.log_files if os.path.exists(p)]
+    ok = True
+    for what, text in texts:
+        for s in secrets:
+            if s and s in text:
+                ok = check(False, "secret %r...  appears in %s" %
+                           (s[:3], what))
+    check(len(texts) > 0, "no ctspool output was captured")
+    return ok
+
+
+def stop_proc(p, sig=signal.SIGTERM, timeout=30):
+    """Signals p and waits (bounded); returns (exit code, seconds)."""
+    t0 = time.time()
+    if p.poll() is None:
+        p.send_signal(sig)
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=10)
+        rc = None
+    return rc, time.time() - t0
+
+
+def point(name, value, hour, agg="Sum", dims=None, stream=None):
+    """One NDJSON point (dict) for `ctspool append --format ndjson`."""
+    p = {"timestamp": hour_str(hour), "metric_name": name,
+         "metric_value": value, "metric_agg_func": agg,
+         "custom_dimensions": dict(dims or {})}
+    if stream is not None:
+        p["data_stream_token"] = stream
+    return p
+
+
+def append_points(env, points, *flags, check_rc=True):
+    """Appends points (dicts) as one NDJSON file; returns the result."""
+    path = os.path.join(env.dir, "append-%d.ndjson" % int(time.time() * 1e6))
+    with open(path, "w") as f:
+        for p in points:
+            f.write(json.dumps(p) + "\n")
+    r = run_logged(env, "append", "--format", "ndjson", *flags, path)
+    os.unlink(path)
+    if check_rc:
+        check(r.returncode == 0, "append exited %d: %s" %
+              (r.returncode, r.stderr[-2000:]))
+    return r
+
+
+def point_key(p, default_stream=STREAM):
+    """(token, record_id, timestamp): the identity Mock.points() uses."""
+    return (p.get("data_stream_token", default_stream),
+            record_id(p["metric_name"], p["metric_agg_func"],
+                      p.get("custom_dimensions", {})),
+            p["timestamp"])
+
+
+def expected_state(batches, default_stream=STREAM):
+    """Last-write-wins state of points appended in order."""
+    exp = {}
+    for batch in batches:
+        for p in batch:
+            exp[point_key(p, default_stream)] = float(p["metric_value"])
+    return exp
+
+
+def compare_state(got, exp, what="receiver state"):
+    """Point-by-point comparison; reports a few differences."""
+    missing = [k for k in exp if k not in got]
+    extra = [k for k in got if k not in exp]
+    wrong = [k for k in exp if k in got and got[k] != exp[k]]
+    check(not missing, "%s: %d points missing, e.g. %s" %
+          (what, len(missing), missing[:2]))
+    check(not extra, "%s: %d unexpected points, e.g. %s" %
+          (what, len(extra), extra[:2]))
+    check(not wrong, "%s: %d wrong values, e.g. %s" %
+          (what, len(wrong), [(k, got[k], exp[k]) for k in wrong[:2]]))
+    return not (missing or extra or wrong)
+
+
+def wait_pending(env, n, timeout):
+    """Waits until `status` shows exactly n pending points."""
+    last = {}
+
+    def pred():
+        last["st"] = env.status()
+        return last["st"]["pending_points"] == n
+    ok = wait_for(pred, timeout, interval=0.1)
+    return ok, last.get("st")
+
+
+def mock_faults(mock):
+    """The receiver's current fault knobs (GET /_mock/fault)."""
+    return mock._req("GET", "/_mock/fault")
+
+
+class RecordingProxy:
+    """An HTTP/1.1 proxy in front of a receiver that records every request
+    (path, headers, body, client connection) and forwards it, answering
+    with the receiver's status, Retry-After and body.  With target None it
+    answers 201 itself (a capture sink)."""
+
+    def __init__(self, target=None):
+        self.requests = []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                with proxy.lock:
+                    proxy.requests.append({
+                        "path": self.path, "headers": dict(self.headers),
+                        "body": body, "client": self.client_address})
+                status, hdrs, data = 201, {}, b'{"message":"created"}'
+                if proxy.target:
+                    c = http.client.HTTPConnection(
+                        proxy.target[0], proxy.target[1], timeout=120)
+                    try:
+                        fwd = {k: v for k, v in self.headers.items()
+                               if k.lower() not in ("host", "connection")}
+                        c.request("POST", self.path, body=body, headers=fwd)
+                        r = c.getresponse()
+                        status, data = r.status, r.read()
+                        if r.getheader("Retry-After"):
+                            hdrs["Retry-After"] = r.getheader("Retry-After")
+                    except (OSError, http.client.HTTPException):
+                        self.close_connection = True
+                        return
+                    finally:
+                        c.close()
+                self.send_response(status)
+                for k, v in hdrs.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.target = None
+        if target:
+            m = re.match(r"http://([^:/]+):(\d+)", target)
+            self.target = (m.group(1), int(m.group(2)))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d/streams/ingest" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---- serve helpers (test_serve_*.py; generic enough for others) ----------
+
+SERVE_KEY = "serve-key-0123456789-SECRETSRV"
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that was free a moment ago."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def data_point(name, value, hour, dims=None):
+    """One element of a Cloudthread payload's "data" array."""
+    return {"timestamp": hour_str(hour), "metric_name": name,
+            "metric_value": value, "custom_dimensions": dict(dims or {})}
+
+
+def ingest_payload(data, agg="Sum", stream=None):
+    """A Cloudthread ingest payload (dict) around data."""
+    p = {"metric_agg_func": agg, "data": list(data)}
+    if stream is not None:
+        p["data_stream_token"] = stream
+    return p
+
+
+def journal_points(env, *flags):
+    """{(record_id, timestamp): metric_value} of `list --json` rows."""
+    return {(r["record_id"], r["timestamp"]): r["metric_value"]
+            for r in env.list(*flags)}
+
+
+def canonical_ts(ts):
+    """A valid payload timestamp in the journal's canonical form."""
+    if isinstance(ts, (int, float)):
+        return hour_str(int(ts) // 3600)
+    ts = ts.replace("T", " ")
+    for suffix in ("Z", "+00:00"):
+        if ts.endswith(suffix):
+            ts = ts[:-len(suffix)]
+    return ts[:19]
+
+
+def payload_points(payload):
+    """{(record_id, timestamp): value} a payload should leave in the
+    journal (last value wins within the payload)."""
+    agg = payload.get("metric_agg_func", "Sum")
+    out = {}
+    for d in payload["data"]:
+        out[(record_id(d["metric_name"], agg,
+                       d.get("custom_dimensions", {})),
+             canonical_ts(d["timestamp"]))] = float(d["metric_value"])
+    return out
+
+
+class Serve:
+    """`ctspool serve` of env on 127.0.0.1 (a free port), its stderr in a
+    file.  server/limits/top/upload: config overrides.  Stopped by
+    stop() or env.cleanup()."""
+
+    def __init__(self, env, server=None, limits=None, top=None, upload=None,
+                 keys=(SERVE_KEY,), start=True, timeout=30):
+        self.env = env
+        self.keys = list(keys)
+        self.server = dict(server or {})
+        self.limits = limits
+        self.top = top
+        self.upload = upload
+        self.proc = None
+        self.port = None
+        if start:
+            self.start(timeout)
+
+    def start(self, timeout=30):
+        """Starts serve; retries on a port taken meanwhile.  Returns
+        True once it listens, False if it exited (see log())."""
+        for attempt in range(5):
+            self.port = free_port()
+            s = {"listen": "127.0.0.1:%d" % self.port,
+                 "api_keys": self.keys}
+            s.update(self.server)
+            self.env.write_config(top=self.top, upload=self.upload,
+                                  server=s, limits=self.limits)
+            self.proc = start_logged(self.env, "serve", name="serve")
+            if wait_for(lambda: "listening on" in self.log() or
+                        self.proc.poll() is not None, timeout):
+                if "listening on" in self.log():
+                    return True
+            if "Address already in use" not in self.log():
+                return False
+        return False
+
+    def log(self):
+        """serve's stderr so far."""
+        if not self.proc or not os.path.exists(self.proc.log_path):
+            return ""
+        return read_text(self.proc.log_path)
+
+    def connection(self, timeout=60):
+        return http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+
+    def request(self, method, path, body=None, key=SERVE_KEY, headers=None,
+                conn=None, timeout=60):
+        """One request; returns (status, {header: value}, body text).
+        body: bytes, str or a JSON-able object.  key None: no x-api-key.
+        conn: a keep-alive connection to reuse (else a new one)."""
+        c = conn or self.connection(timeout)
+        h = dict(headers or {})
+        if key is not None:
+            h["x-api-key"] = key
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read().decode("utf-8", "replace")
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+            return r.status, hdrs, data
+        finally:
+            if conn is None:
+                c.close()
+
+    def post(self, payload, key=SERVE_KEY, path="/streams/ingest", **kw):
+        """POST an ingest payload; returns (status, headers, parsed JSON
+        or the raw text)."""
+        st, hdrs, text = self.request("POST", path, payload, key=key, **kw)
+        try:
+            return st, hdrs, json.loads(text)
+        except ValueError:
+            return st, hdrs, text
+
+    def get(self, path, **kw):
+        return self.request("GET", path, key=None, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        """Signals serve and waits (bounded); returns its exit code."""
+        rc, _ = stop_proc(self.proc, sig, timeout)
+        return rc
+
+
+def parse_metrics(text):
+    """Prometheus text -> ({name{labels}: float}, [malformed lines])."""
+    line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)'
+                         r'(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+                         r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})?'
+                         r' (-?[0-9.eE+-]+|NaN|[+-]Inf)$')
+    values, bad = {}, []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            if line.startswith("#") and not re.match(
+                    r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$", line):
+                bad.append(line)
+            continue
+        m = line_re.match(line)
+        if not m:
+            bad.append(line)
+            continue
+        values[m.group(1) + (m.group(2) or "")] = float(m.group(4))
+    return values, bad

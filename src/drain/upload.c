@@ -1,0 +1,406 @@
+/*
+ * upload.c -- the drainer's HTTP client and the project's only libcurl
+ * user.  One easy handle in one multi handle lives as long as the
+ * drainer, so its connection is kept alive and reused for every request;
+ * the multi interface lets a request be in flight while the drainer
+ * does journal work (sp_upload_start, later sp_upload_finish).  TLS peer and
+ * host verification stay on (libcurl's defaults); upload.ca_file is
+ * added with CURLOPT_CAINFO (the system CA directory stays in use).
+ * Proxy environment variables (https_proxy, no_proxy, ...) are honoured
+ * by libcurl itself.  Redirects are not followed: an endpoint that
+ * redirects is a configuration error.
+ *
+ * The API key lives only in the header list built here, which is wiped
+ * on close.  Nothing in this file logs.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "upload.h"
+
+#define POLL_MS 100        /* longest wait between checks of *stop */
+#define STOP_GRACE_MS 800  /* an answer this close may still be taken */
+
+struct sp_upload {
+    CURLM *multi; /* holds the connection between requests */
+    CURL *curl;
+    int is_busy;  /* a request was started and not finished */
+    struct curl_slist *headers;
+    char *key_header; /* "x-api-key: KEY": secret, wiped on close */
+    volatile sig_atomic_t *stop;
+    int64_t stop_seen_ms; /* when *stop was first seen; 0: not yet */
+    char errbuf[CURL_ERROR_SIZE];
+    /* Response of the request in flight. */
+    char body[SP_UPLOAD_BODY_MAX + 1];
+    size_t body_len;
+    char retry_after[64]; /* raw header value; "" when absent */
+};
+
+static int curl_ready;
+
+/* Keeps the first SP_UPLOAD_BODY_MAX bytes; reads and drops the rest. */
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct sp_upload *u = ud;
+    size_t n = size * nmemb;
+    size_t room = SP_UPLOAD_BODY_MAX - u->body_len;
+    size_t take = n < room ? n : room;
+
+    memcpy(u->body + u->body_len, data, take);
+    u->body_len += take;
+    u->body[u->body_len] = '\0';
+    return n;
+}
+
+/* Notes Retry-After; a new status line (interim 1xx) starts over. */
+static size_t
+on_header(char *line, size_t size, size_t nitems, void *ud)
+{
+    static const char name[] = "retry-after:";
+    struct sp_upload *u = ud;
+    size_t n = size * nitems;
+    size_t len = n;
+
+    if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        u->retry_after[0] = '\0';
+        return n;
+    }
+    if (len > sizeof(name) - 1 &&
+        strncasecmp(line, name, sizeof(name) - 1) == 0) {
+        const char *v = line + sizeof(name) - 1;
+
+        len -= sizeof(name) - 1;
+        while (len > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            len--;
+        }
+        while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
+                           v[len - 1] == ' ' || v[len - 1] == '\t')) {
+            len--;
+        }
+        if (len >= sizeof(u->retry_after)) {
+            len = sizeof(u->retry_after) - 1;
+        }
+        memcpy(u->retry_after, v, len);
+        u->retry_after[len] = '\0';
+    }
+    return n;
+}
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Is it time to abort the request in flight?  Once a stop is requested
+ * the answer gets STOP_GRACE_MS to arrive (an answer already on its way
+ * saves a re-send), then the request is abandoned.
+ */
+static int
+stop_due(struct sp_upload *u)
+{
+    if (!u->stop || !*u->stop) {
+        return 0;
+    }
+    if (!u->stop_seen_ms) {
+        u->stop_seen_ms = mono_ms();
+    }
+    return mono_ms() - u->stop_seen_ms >= STOP_GRACE_MS;
+}
+
+/* Called by libcurl at least once a second: a nonzero return aborts. */
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+            curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return stop_due(ud);
+}
+
+void
+sp_upload_close(struct sp_upload *u)
+{
+    if (!u) {
+        return;
+    }
+    if (u->is_busy) {
+        curl_multi_remove_handle(u->multi, u->curl);
+    }
+    if (u->curl) {
+        curl_easy_cleanup(u->curl);
+    }
+    if (u->multi) {
+        curl_multi_cleanup(u->multi);
+    }
+    curl_slist_free_all(u->headers);
+    if (u->key_header) {
+        explicit_bzero(u->key_header, strlen(u->key_header));
+        free(u->key_header);
+    }
+    free(u);
+    /* The drainer has one handle at a time: release libcurl with it. */
+    if (curl_ready) {
+        curl_global_cleanup();
+        curl_ready = 0;
+    }
+}
+
+/* Appends one header line; 0 or -1 (out of memory). */
+static int
+add_header(struct sp_upload *u, const char *h)
+{
+    struct curl_slist *l = curl_slist_append(u->headers, h);
+
+    if (!l) {
+        return -1;
+    }
+    u->headers = l;
+    return 0;
+}
+
+ctspool_rc
+sp_upload_open(const struct sp_upload_opts *o, struct sp_upload **out,
+               struct sp_err *e)
+{
+    static const char key_prefix[] = "x-api-key: ";
+    struct sp_upload *u = NULL;
+    ctspool_rc rc = CTSPOOL_E_NOMEM;
+    size_t key_len;
+    CURLcode cc = CURLE_OK;
+
+    *out = NULL;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            sp_err_set(e, "cannot initialise libcurl");
+            return CTSPOOL_E_NOMEM;
+        }
+        curl_ready = 1;
+    }
+    if (o->ca_file && o->ca_file[0] && access(o->ca_file, R_OK) != 0) {
+        sp_err_set(e, "upload.ca_file %s cannot be read: %s", o->ca_file,
+                   strerror(errno));
+        return CTSPOOL_E_CONFIG;
+    }
+    u = calloc(1, sizeof(*u));
+    if (!u) {
+        sp_err_set(e, "out of memory");
+        goto out;
+    }
+    u->stop = o->stop;
+    key_len = strlen(o->api_key);
+    u->key_header = malloc(sizeof(key_prefix) + key_len);
+    if (!u->key_header) {
+        sp_err_set(e, "out of memory");
+        goto out;
+    }
+    memcpy(u->key_header, key_prefix, sizeof(key_prefix) - 1);
+    memcpy(u->key_header + sizeof(key_prefix) - 1, o->api_key, key_len + 1);
+    if (add_header(u, u->key_header) || add_header(u, "Content-Type: "
+                                                      "application/json") ||
+        add_header(u, "User-Agent: ctspool/" CTSPOOL_VERSION_STRING) ||
+        /* No "Expect: 100-continue" round trip before large bodies. */
+        add_header(u, "Expect:") || add_header(u, "Accept: application/json")) {
+        sp_err_set(e, "out of memory");
+        goto out;
+    }
+    u->multi = curl_multi_init();
+    u->curl = curl_easy_init();
+    if (!u->multi || !u->curl) {
+        sp_err_set(e, "cannot create a libcurl handle");
+        goto out;
+    }
+#define SET(opt, val)                                                     \
+    do {                                                                  \
+        if (cc == CURLE_OK) {                                             \
+            cc = curl_easy_setopt(u->curl, opt, val);                     \
+        }                                                                 \
+    } while (0)
+    SET(CURLOPT_URL, o->endpoint);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_HTTPHEADER, u->headers);
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, o->request_timeout_ms);
+    SET(CURLOPT_ERRORBUFFER, u->errbuf);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, u);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, u);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, u);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    if (o->ca_file && o->ca_file[0]) {
+        SET(CURLOPT_CAINFO, o->ca_file);
+    }
+#undef SET
+    if (cc != CURLE_OK) {
+        sp_err_set(e, "cannot configure libcurl: %s",
+                   curl_easy_strerror(cc));
+        rc = CTSPOOL_E_CONFIG;
+        goto out;
+    }
+    *out = u;
+    u = NULL;
+    rc = CTSPOOL_OK;
+out:
+    sp_upload_close(u);
+    return rc;
+}
+
+/* The class of an HTTP status (see upload.h). */
+static ctspool_rc
+classify_status(long status)
+{
+    if (status >= 200 && status < 300) {
+        return CTSPOOL_OK;
+    }
+    if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
+        return CTSPOOL_E_TRANSIENT;
+    }
+    if (status == 400 || status == 413 || status == 422) {
+        return CTSPOOL_E_REJECTED;
+    }
+    return CTSPOOL_E_AUTH;
+}
+
+ctspool_rc
+sp_upload_start(struct sp_upload *u, const char *body, size_t len)
+{
+    int running = 0;
+
+    assert(!u->is_busy);
+    u->body_len = 0;
+    u->body[0] = '\0';
+    u->retry_after[0] = '\0';
+    u->errbuf[0] = '\0';
+    curl_easy_setopt(u->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(u->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    if (curl_multi_add_handle(u->multi, u->curl) != CURLM_OK) {
+        return CTSPOOL_E_NOMEM;
+    }
+    u->is_busy = 1;
+    /*
+     * Connect and send what the socket takes without waiting: each
+     * perform sends at most one upload buffer, so go on while that makes
+     * progress (the body then reaches upstream while the caller works).
+     */
+    for (;;) {
+        curl_off_t before = 0, after = 0;
+
+        curl_easy_getinfo(u->curl, CURLINFO_SIZE_UPLOAD_T, &before);
+        if (curl_multi_perform(u->multi, &running) != CURLM_OK ||
+            !running) {
+            break;
+        }
+        curl_easy_getinfo(u->curl, CURLINFO_SIZE_UPLOAD_T, &after);
+        if (after == before || after >= (curl_off_t)len) {
+            break;
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+/* Runs the transfer to its end; returns its result code. */
+static CURLcode
+run_transfer(struct sp_upload *u)
+{
+    int running = 1;
+
+    for (;;) {
+        CURLMsg *m;
+        int n_msgs;
+
+        if (curl_multi_perform(u->multi, &running) != CURLM_OK) {
+            return CURLE_OUT_OF_MEMORY;
+        }
+        for (;;) {
+            m = curl_multi_info_read(u->multi, &n_msgs);
+            if (!m) {
+                break;
+            }
+            if (m->msg == CURLMSG_DONE && m->easy_handle == u->curl) {
+                return m->data.result;
+            }
+        }
+        if (!running) {
+            return CURLE_GOT_NOTHING; /* not expected: no DONE message */
+        }
+        if (stop_due(u)) {
+            snprintf(u->errbuf, sizeof(u->errbuf), "stop requested");
+            return CURLE_ABORTED_BY_CALLBACK;
+        }
+        /* Short waits: a stop request is seen within POLL_MS. */
+        if (curl_multi_poll(u->multi, NULL, 0, POLL_MS, NULL) != CURLM_OK) {
+            return CURLE_OUT_OF_MEMORY;
+        }
+    }
+}
+
+ctspool_rc
+sp_upload_finish(struct sp_upload *u, struct sp_upload_result *r)
+{
+    long status = 0;
+    CURLcode cc;
+
+    assert(u->is_busy);
+    memset(r, 0, sizeof(*r));
+    r->retry_after_ms = -1;
+    r->body = u->body;
+    cc = run_transfer(u);
+    curl_multi_remove_handle(u->multi, u->curl);
+    u->is_busy = 0;
+    r->body_len = u->body_len;
+    if (cc != CURLE_OK) {
+        r->is_aborted = cc == CURLE_ABORTED_BY_CALLBACK;
+        /* The error buffer is the more precise text when it is set. */
+        snprintf(r->reason, sizeof(r->reason), "no answer: %s",
+                 u->errbuf[0] ? u->errbuf : curl_easy_strerror(cc));
+        return CTSPOOL_E_TRANSIENT;
+    }
+    curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
+    r->status = (int)status;
+    snprintf(r->reason, sizeof(r->reason), "HTTP %ld", status);
+    if (u->retry_after[0]) {
+        int64_t ms;
+
+        if (sp_retry_after_parse(u->retry_after, (int64_t)time(NULL), &ms) ==
+            CTSPOOL_OK) {
+            r->retry_after_ms = ms;
+        }
+    }
+    return classify_status(status);
+}
+
+ctspool_rc
+sp_upload_post(struct sp_upload *u, const char *body, size_t len,
+               struct sp_upload_result *r)
+{
+    ctspool_rc rc = sp_upload_start(u, body, len);
+
+    if (rc != CTSPOOL_OK) {
+        memset(r, 0, sizeof(*r));
+        r->retry_after_ms = -1;
+        r->body = u->body;
+        snprintf(r->reason, sizeof(r->reason), "cannot start a request");
+        return CTSPOOL_E_TRANSIENT;
+    }
+    return sp_upload_finish(u, r);
+}

@@ -1,0 +1,91 @@
+/*
+ * upload.h -- the drainer's HTTP client (upload.c, the project's only
+ * libcurl user): POSTs one request body to upload.endpoint over a
+ * reused keep-alive connection and classifies the outcome.
+ */
+#ifndef SP_UPLOAD_H
+#define SP_UPLOAD_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sp_int.h"
+
+/* Bytes of a response body kept (the rest is read and dropped). */
+#define SP_UPLOAD_BODY_MAX 4096
+/* Size of sp_upload_result.reason. */
+#define SP_UPLOAD_REASON_MAX 512
+
+struct sp_upload;
+
+struct sp_upload_opts {
+    const char *endpoint;        /* borrowed; not secret */
+    const char *api_key;         /* borrowed, copied; secret */
+    const char *ca_file;         /* NULL or "": system CA store only */
+    long connect_timeout_ms;
+    long request_timeout_ms;
+    /* Borrowed: once *stop is nonzero, a request in flight gets 0.8 s
+     * more for its answer, then is aborted.  May be NULL. */
+    volatile sig_atomic_t *stop;
+};
+
+/* What one POST got back. */
+struct sp_upload_result {
+    int status;             /* HTTP status; 0 when no answer came */
+    int64_t retry_after_ms; /* Retry-After as a delay; -1 when absent */
+    const char *body;       /* response body, NUL-terminated, at most
+                             * SP_UPLOAD_BODY_MAX bytes; owned by the
+                             * handle, valid until the next post */
+    size_t body_len;
+    int is_aborted;         /* stopped because *stop was set */
+    /* Short reason: curl's message when no answer came, else
+     * "HTTP <status>". */
+    char reason[SP_UPLOAD_REASON_MAX];
+};
+
+/*
+ * sp_upload_open -- a handle for o->endpoint with the request headers
+ * (x-api-key, Content-Type, User-Agent) prepared once.  o: borrowed
+ * (o->stop retained).  *out: transferred (sp_upload_close), NULL on
+ * failure with e set.  Returns OK, E_CONFIG (e.g. unusable ca_file),
+ * E_NOMEM.
+ */
+ctspool_rc sp_upload_open(const struct sp_upload_opts *o,
+                          struct sp_upload **out, struct sp_err *e);
+/* Closes the connection, wipes the key and releases libcurl (one handle
+ * per process at a time).  NULL: no-op. */
+void sp_upload_close(struct sp_upload *u);
+
+/*
+ * sp_upload_post -- POST body (len bytes, borrowed) and classify what
+ * happened into *r and the result code, the only mapping of HTTP and
+ * curl outcomes onto ctspool_rc:
+ *   OK           2xx: upstream took the whole request
+ *   E_TRANSIENT  no answer (connection refused or dropped, timeout, TLS
+ *                handshake failure, aborted by *stop), 408, 429, 5xx:
+ *                retry the same points later
+ *   E_REJECTED   400, 413, 422: something in this request is refused;
+ *                split it (a lone point so refused is a dead letter)
+ *   E_AUTH       401, 403, 404, any other status: credentials or
+ *                configuration (API key, stream token, endpoint) are
+ *                wrong; never the points' fault
+ * Not thread-safe (one handle per thread).
+ */
+ctspool_rc sp_upload_post(struct sp_upload *u, const char *body, size_t len,
+                          struct sp_upload_result *r);
+
+/*
+ * sp_upload_post in two halves, so that the caller can work while the
+ * request is in flight.  sp_upload_start sends what the connection takes
+ * without waiting; body stays borrowed until sp_upload_finish, which
+ * waits for the answer and returns what sp_upload_post returns.  Exactly
+ * one finish per successful start; at most one request in flight.
+ * sp_upload_start returns OK or E_NOMEM.
+ */
+ctspool_rc sp_upload_start(struct sp_upload *u, const char *body,
+                           size_t len);
+ctspool_rc sp_upload_finish(struct sp_upload *u,
+                            struct sp_upload_result *r);
+
+#endif /* SP_UPLOAD_H */

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""test_drain_auth.py -- credentials and configuration rejected upstream:
+401 (`drain --once` exits 69, nothing dead-lettered or dropped, delivery
+resumes with the right key), a running drainer keeps retrying at the
+maximum backoff, 403 likewise, and 404 (unknown data stream token) is
+reported as such.  No key or token ever appears in any output."""
+
+import sys
+import time
+
+import harness as h
+
+HOUR0 = 470000
+WRONG_KEY = "wrong-api-key-0123456789-NOPE"
+UNKNOWN = "unknown-stream-token-0000-SECRET3"
+
+
+def pts(n, name="auth", stream=None):
+    return [h.point(name, k + 0.125, HOUR0 + k % 48, "Average",
+                    {"k": str(k)}, stream) for k in range(n)]
+
+
+def no_dead(env, what):
+    r = h.run_logged(env, "dlq", "list", "--json")
+    h.check(r.returncode == 0 and r.stdout.strip() == "",
+            "%s: dead letters exist: %s" % (what, r.stdout[:300]))
+
+
+def part_401_once(env, mock):
+    env.write_config(upload={"endpoint": mock.url, "api_key": WRONG_KEY})
+    p = pts(500)
+    h.append_points(env, p)
+    r = h.run_logged(env, "drain", "--once", timeout=60)
+    h.check(r.returncode == 69, "drain --once with a wrong key exited %d" %
+            r.returncode)
+    h.check("upstream rejects the API key (HTTP 401)" in r.stderr,
+            "401 not reported clearly:\n" + r.stderr[-1000:])
+    st = env.status()
+    h.check(st["pending_points"] == 500, "pending after 401: %s" % st)
+    h.check("401" in (st["last_upload_error"] or ""),
+            "status.last_upload_error: %r" % st["last_upload_error"])
+    no_dead(env, "401")
+    # The environment variable wins over the configured key.
+    r = h.run_logged(env, "drain", "--once", timeout=60,
+                     env={"CTSPOOL_API_KEY": h.API_KEY})
+    h.check(r.returncode == 0, "drain --once with the right key exited %d" %
+            r.returncode)
+    h.compare_state(mock.points(), h.expected_state([p]), "after 401")
+    return p
+
+
+def part_401_daemon(env, mock, before):
+    env.write_config(upload={"endpoint": mock.url, "api_key": WRONG_KEY,
+                             "retry_base_ms": 10, "retry_max_ms": 400})
+    p = pts(300, "auth-daemon")
+    h.append_points(env, p)
+    n0 = mock.counters()["requests_by_status"].get("401", 0)
+    d = h.start_logged(env, "drain")
+    ok = h.wait_for(lambda: mock.counters()["requests_by_status"]
+                    .get("401", 0) >= n0 + 3, 10)
+    h.check(ok, "running drainer stopped retrying after 401")
+    # At the maximum backoff (200-400 ms here), not in a tight loop.
+    time.sleep(1.0)
+    n = mock.counters()["requests_by_status"].get("401", 0) - n0
+    h.check(n <= 10, "%d requests in ~1.5 s: not at the maximum backoff" % n)
+    h.check(d.poll() is None, "drainer exited on 401 (code %s)" % d.poll())
+    st = env.status()
+    h.check(st["pending_points"] == 300, "pending: %s" % st)
+    no_dead(env, "401 daemon")
+    rc, secs = h.stop_proc(d)
+    h.check(rc == 0 and secs < 5, "SIGTERM: exit %s after %.1f s" %
+            (rc, secs))
+    env.write_config(upload={"endpoint": mock.url})
+    d = h.start_logged(env, "drain")
+    exp = h.expected_state([before, p])
+    ok = h.wait_for(lambda: mock.points() == exp, 30)
+    h.check(ok, "not delivered once the key was fixed")
+    h.stop_proc(d)
+
+
+def part_403(env, mock, before):
+    env.write_config(upload={"endpoint": mock.url})
+    p = pts(10, "auth-403")
+    h.append_points(env, p)
+    mock.fault(fail_next=1, fail_status=403)
+    r = h.run_logged(env, "drain", "--once", timeout=60)
+    h.check(r.returncode == 69, "403: exit %d" % r.returncode)
+    h.check("upstream rejects the API key (HTTP 403)" in r.stderr,
+            "403 not reported clearly")
+    r = h.run_logged(env, "drain", "--once", timeout=60)
+    h.check(r.returncode == 0, "after 403: exit %d" % r.returncode)
+    h.compare_state(mock.points(), h.expected_state(before + [p]),
+                    "after 403")
+
+
+def part_404():
+    env = h.Env("drain-404")
+    try:
+        mock = h.Mock(env, tokens=[h.STREAM])
+        env.write_config(upload={"endpoint": mock.url})
+        h.append_points(env, pts(20, "lost", UNKNOWN))
+        r = h.run_logged(env, "drain", "--once", timeout=60)
+        h.check(r.returncode == 69, "404: exit %d" % r.returncode)
+        h.check("HTTP 404" in r.stderr and "data stream token ****" in
+                r.stderr, "404 not explained:\n" + r.stderr[-1000:])
+        st = env.status()
+        h.check(st["pending_points"] == 20, "pending after 404: %s" % st)
+        no_dead(env, "404")
+        return env
+    except Exception:
+        env.cleanup()
+        raise
+
+
+def main():
+    env = h.Env("drain-auth")
+    env404 = None
+    try:
+        mock = h.Mock(env)
+        a = part_401_once(env, mock)
+        b = pts(300, "auth-daemon")
+        part_401_daemon(env, mock, a)
+        part_403(env, mock, [a, b])
+        env404 = part_404()
+        for e in (env, env404):
+            h.check_no_secrets(e, [h.API_KEY, h.STREAM, WRONG_KEY, UNKNOWN])
+    finally:
+        env.cleanup()
+        if env404:
+            env404.cleanup()
+    h.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""test_drain_control.py -- running the drainer: a second drainer on the
+same journal exits 75 while the first runs; SIGTERM/SIGINT stop it within
+a few seconds whether it is idle, waiting in a backoff or holding a
+request in flight (the unacknowledged points stay pending); new points
+are noticed within poll_ms; command-line usage errors exit 64."""
+
+import sys
+import time
+
+import harness as h
+
+HOUR0 = 471000
+
+
+def pts(n, name):
+    return [h.point(name, k + 0.75, HOUR0 + k % 24, "Sum", {"k": str(k)})
+            for k in range(n)]
+
+
+def started(d):
+    return "draining journal" in h.read_text(d.log_path)
+
+
+def main():
+    env = h.Env("drain-ctl")
+    try:
+        mock = h.Mock(env)
+        env.write_config(upload={"endpoint": mock.url, "poll_ms": 200})
+
+        # Usage.
+        r = h.run_logged(env, "drain", "--bogus")
+        h.check(r.returncode == 64, "drain --bogus exited %d" % r.returncode)
+        r = h.run_logged(env, "drain", "extra")
+        h.check(r.returncode == 64, "drain extra exited %d" % r.returncode)
+        r = h.run_logged(env, "drain", "--help")
+        h.check(r.returncode == 0 and "--once" in r.stdout,
+                "drain --help: %d" % r.returncode)
+
+        # One drainer per journal.
+        d = h.start_logged(env, "drain")
+        h.check(h.wait_for(lambda: started(d), 10), "drainer did not start")
+        for args in (("drain", "--once"), ("drain",)):
+            r = h.run_logged(env, *args, timeout=30)
+            h.check(r.returncode == 75, "second `%s` exited %d" %
+                    (" ".join(args), r.returncode))
+            h.check("another drainer" in r.stderr,
+                    "no clear message:\n" + r.stderr)
+
+        # Idle: new points are noticed within poll_ms (200 ms).
+        time.sleep(0.5)
+        a = pts(5, "idle")
+        h.append_points(env, a)
+        t0 = time.time()
+        exp = h.expected_state([a])
+        h.check(h.wait_for(lambda: mock.points() == exp, 10, 0.02),
+                "idle drainer did not pick up new points")
+        lat = time.time() - t0
+        print("picked up %.2f s after the append returned" % lat)
+        h.check(lat < 1.5, "took %.2f s with poll_ms 200" % lat)
+
+        # SIGTERM while idle.
+        time.sleep(0.3)
+        rc, secs = h.stop_proc(d)
+        h.check(rc == 0 and secs < 2, "idle SIGTERM: exit %s after %.2f s" %
+                (rc, secs))
+
+        # SIGINT while a request is in flight: aborted, points stay pending.
+        mock.fault(delay_ms=60000, delay_next=1)
+        b = pts(50, "inflight")
+        h.append_points(env, b)
+        n0 = mock.counters()["requests_total"]
+        d = h.start_logged(env, "drain")
+        h.check(h.wait_for(lambda: mock.counters()["requests_total"] > n0,
+                           10), "request not sent")
+        time.sleep(0.3)
+        rc, secs = h.stop_proc(d, h.signal.SIGINT)
+        h.check(rc == 0 and secs < 3,
+                "SIGINT in flight: exit %s after %.2f s" % (rc, secs))
+        st = env.status()
+        h.check(st["pending_points"] == 50, "pending after abort: %s" % st)
+
+        # SIGTERM during a long backoff.
+        env.write_config(upload={"endpoint": mock.url, "poll_ms": 200,
+                                 "retry_base_ms": 60000,
+                                 "retry_max_ms": 120000})
+        mock.fault(fail_next=1000, fail_status=503)
+        d = h.start_logged(env, "drain")
+        h.check(h.wait_for(lambda: "retry 1 in" in h.read_text(d.log_path),
+                           10), "no failure logged")
+        rc, secs = h.stop_proc(d)
+        h.check(rc == 0 and secs < 2, "SIGTERM in backoff: exit %s after "
+                "%.2f s" % (rc, secs))
+        mock.fault(fail_next=0)
+
+        # Whatever stayed pending is delivered by the next drainer.
+        env.write_config(upload={"endpoint": mock.url})
+        r = h.run_logged(env, "drain", "--once", timeout=60)
+        h.check(r.returncode == 0, "final drain --once exited %d" %
+                r.returncode)
+        h.compare_state(mock.points(), h.expected_state([a, b]))
+        h.check_no_secrets(env, [h.API_KEY, h.STREAM])
+    finally:
+        env.cleanup()
+    h.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
