@@ -787,7 +787,7 @@ sp_valid_stream(const char *s, size_t len, struct sp_err *e)
     const unsigned char *u = (const unsigned char *)s;
     char why[96];
     size_t i = 0, n;
-    uint32_t cp;
+    uint32_t cp = 0;
 
     /* The token is a secret: messages give lengths and offsets only. */
     if (len == 0) {
