@@ -1,14 +1,424 @@
 /*
- * serve.c -- `ctspool serve`: not yet implemented in this build.
+ * serve.c -- `ctspool serve`: checks the server configuration, binds
+ * server.listen, starts the writer (commit.c) and the HTTP workers
+ * (http.c), and waits for SIGTERM/SIGINT.
+ *
+ * Refuses to start (exit 78) without server.api_keys unless
+ * server.allow_unauthenticated is true AND the address is loopback.
+ *
+ * Shutdown, in this order:
+ *   1. stop accepting connections; new requests on open ones get 503;
+ *   2. wait (at most DRAIN_WAIT_MS) until every request already received
+ *      has been answered;
+ *   3. stop the writer: it commits and answers whatever is still queued
+ *      (commit.c invariant 4), so no connection stays suspended;
+ *   4. wait briefly for those answers to go out, stop the daemon, exit 0.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "serve.h"
+
+#define DEFAULT_PORT "8765"
+#define LISTEN_BACKLOG 1024
+#define DRAIN_WAIT_MS 10000  /* requests in progress at shutdown */
+#define ANSWER_WAIT_MS 3000  /* answers of the last commits */
+#define MIN_THREADS 2
+#define MAX_THREADS 16
+
+static void
+help(FILE *f)
+{
+    fprintf(f,
+            "usage: ctspool serve\n"
+            "\n"
+            "Runs the local HTTP ingest endpoint on server.listen (default\n"
+            "127.0.0.1:8765), compatible with Cloudthread's API:\n"
+            "\n"
+            "  POST /streams/ingest   (also /api/streams/ingest) body as\n"
+            "                         upstream, x-api-key from "
+            "server.api_keys;\n"
+            "                         answered once stored per durability\n"
+            "  GET  /healthz          200 when the journal is writable\n"
+            "  GET  /metrics          Prometheus text format\n"
+            "\n"
+            "SIGTERM or SIGINT: stops accepting, answers what it received,\n"
+            "exits 0.\n");
+}
+
+/* "host:port", "[v6]:port", "host" (default port), "v6" (no brackets,
+ * default port).  host "" or "*": every address. */
+static int
+split_listen(const char *s, char *host, size_t host_len, char *port,
+             size_t port_len)
+{
+    const char *colon = strrchr(s, ':');
+    const char *hs = s, *ps = DEFAULT_PORT;
+    size_t hl;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+
+        if (!close || (close[1] != '\0' && close[1] != ':')) {
+            return -1;
+        }
+        hs = s + 1;
+        hl = (size_t)(close - hs);
+        if (close[1] == ':') {
+            ps = close + 2;
+        }
+    } else if (colon && strchr(s, ':') == colon) {
+        hl = (size_t)(colon - s);
+        ps = colon + 1;
+    } else {
+        hl = strlen(s); /* no port, or a bare IPv6 address */
+    }
+    if (hl >= host_len || strlen(ps) >= port_len || !ps[0] ||
+        strspn(ps, "0123456789") != strlen(ps)) {
+        return -1;
+    }
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    if (strcmp(host, "*") == 0) {
+        host[0] = '\0';
+    }
+    snprintf(port, port_len, "%s", ps);
+    return 0;
+}
+
+static int
+is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+                in6->sin6_addr.s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+/* "127.0.0.1:8765" or "[::1]:8765" of a bound socket. */
+static void
+format_addr(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(buf, len, "%s:%u", host, port);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(buf, len, "[%s]:%u", host, port);
+    }
+}
+
+/*
+ * Resolves server.listen.  *ai: transferred (freeaddrinfo).  Returns 0
+ * or an exit code (printed).
+ */
+static int
+resolve_listen(const char *listen_addr, struct addrinfo **ai)
+{
+    struct addrinfo hints;
+    char host[256], port[16];
+    int r;
+
+    *ai = NULL;
+    if (!listen_addr ||
+        split_listen(listen_addr, host, sizeof(host), port, sizeof(port)) !=
+            0) {
+        cli_error("serve",
+                  "server.listen: \"%s\" is not an address (expected "
+                  "HOST:PORT, for example 127.0.0.1:8765 or [::1]:8765)",
+                  listen_addr ? listen_addr : "");
+        return EXIT_CONFIG;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    r = getaddrinfo(host[0] ? host : NULL, port, &hints, ai);
+    if (r != 0) {
+        cli_error("serve", "server.listen: cannot resolve \"%s\": %s",
+                  listen_addr, gai_strerror(r));
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
+/* Bound, listening, non-blocking socket; -1 with the reason printed. */
+static int
+open_listener(const struct addrinfo *ai, const char *listen_addr)
+{
+    int fd, one = 1;
+
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                ai->ai_protocol);
+    if (fd < 0) {
+        cli_error("serve", "cannot create a socket for %s: %s", listen_addr,
+                  strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+        cli_error("serve", "cannot listen on %s: %s", listen_addr,
+                  strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Checks the authentication settings; 0 or an exit code (printed). */
+static int
+check_auth(const struct sp_config *cfg, int loopback, struct sv_auth *auth)
+{
+    struct sp_err e;
+    ctspool_rc rc;
+
+    if (cfg->server.n_api_keys == 0) {
+        if (!cfg->server.allow_unauthenticated) {
+            cli_error("serve",
+                      "server.api_keys is empty: refusing to accept points "
+                      "without authentication (set server.api_keys, or "
+                      "server.allow_unauthenticated = true with a loopback "
+                      "server.listen address)");
+            return EXIT_CONFIG;
+        }
+        if (!loopback) {
+            cli_error("serve",
+                      "server.allow_unauthenticated is only allowed on a "
+                      "loopback address, and server.listen is \"%s\": set "
+                      "server.api_keys or listen on 127.0.0.1 or [::1]",
+                      cfg->server.listen);
+            return EXIT_CONFIG;
+        }
+    }
+    rc = sv_auth_init(auth, cfg->server.api_keys, cfg->server.n_api_keys,
+                      &e);
+    if (rc != CTSPOOL_OK) {
+        cli_error("serve", "%s", e.msg);
+        return cli_exit_code(rc);
+    }
+    return 0;
+}
+
+static unsigned
+worker_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < MIN_THREADS) {
+        n = MIN_THREADS;
+    }
+    if (n > MAX_THREADS) {
+        n = MAX_THREADS;
+    }
+    return (unsigned)n;
+}
+
+/* Waits until no request is in flight, at most ms milliseconds. */
+static void
+wait_inflight(struct sv_http *h, long ms)
+{
+    struct timespec pause = {0, 10000000L};
+
+    for (long waited = 0; sv_http_inflight(h) && waited < ms; waited += 10) {
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* A second journal handle, for /metrics: reads never queue behind the
+ * writer's transactions. */
+static int
+open_stats_journal(const struct sp_config *cfg, struct sp_journal **out)
+{
+    struct sp_journal_opts o;
+    struct sp_err e;
+    ctspool_rc rc;
+
+    memset(&o, 0, sizeof(o));
+    o.path = cfg->journal;
+    o.durability_full = cfg->durability_full;
+    rc = sp_journal_open(&o, out, &e);
+    if (rc != CTSPOOL_OK) {
+        cli_error("serve", "%s", e.msg);
+        return cli_exit_code(rc);
+    }
+    return 0;
+}
 
 int
 cmd_serve(struct cli *c, int argc, char **argv)
 {
-    (void)c;
-    (void)argc;
-    (void)argv;
-    cli_error("serve", "not available in this build yet");
-    return EXIT_SOFTWARE;
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sv_auth auth;
+    struct sv_http_opts ho;
+    struct addrinfo *ai = NULL;
+    struct sp_journal *j = NULL, *ro = NULL;
+    struct sv_writer *w = NULL;
+    struct sv_metrics *m = NULL;
+    struct sv_http *h = NULL;
+    const struct sp_config *cfg;
+    char where[INET6_ADDRSTRLEN + 16];
+    sigset_t sigs;
+    struct sp_err e;
+    ctspool_rc rc;
+    int ch, ex = 0, fd = -1, sig = 0;
+
+    memset(&auth, 0, sizeof(auth));
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'h':
+            help(stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage_hint("serve");
+        }
+    }
+    if (optind < argc) {
+        cli_error("serve", "unexpected argument '%s'", argv[optind]);
+        return cli_usage_hint("serve");
+    }
+    ex = cli_config(c, "serve");
+    if (ex) {
+        return ex;
+    }
+    cfg = c->cfg;
+    if (cfg->server.max_body_bytes <= 0) {
+        cli_error("serve", "server.max_body_bytes must be positive");
+        return EXIT_CONFIG;
+    }
+    ex = resolve_listen(cfg->server.listen, &ai);
+    if (ex) {
+        goto out;
+    }
+    ex = check_auth(cfg, is_loopback(ai->ai_addr), &auth);
+    if (ex) {
+        goto out;
+    }
+    fd = open_listener(ai, cfg->server.listen);
+    if (fd < 0) {
+        ex = EXIT_OSERR;
+        goto out;
+    }
+    ex = cli_journal(c, "serve", &j);
+    if (ex) {
+        goto out;
+    }
+    ex = open_stats_journal(cfg, &ro);
+    if (ex) {
+        goto out;
+    }
+
+    /* Signals go to this thread only: block them before any thread
+     * starts, and take them with sigwait(). */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = sv_writer_start(j, &w, &e);
+    j = NULL; /* the writer's now */
+    if (rc == CTSPOOL_OK) {
+        rc = sv_metrics_new(ro, &m);
+        ro = NULL;
+        snprintf(e.msg, sizeof(e.msg), "out of memory");
+    }
+    if (rc == CTSPOOL_OK) {
+        memset(&ho, 0, sizeof(ho));
+        ho.listen_fd = fd;
+        ho.n_threads = worker_threads();
+        ho.max_body_bytes = cfg->server.max_body_bytes;
+        ho.auth = auth.n_keys ? &auth : NULL;
+        ho.default_stream = cfg->upload.data_stream_token;
+        ho.writer = w;
+        ho.metrics = m;
+        rc = sv_http_start(&ho, &h, &e);
+    }
+    if (rc != CTSPOOL_OK) {
+        cli_error("serve", "%s", e.msg);
+        ex = cli_exit_code(rc);
+        goto out;
+    }
+    format_addr(fd, where, sizeof(where));
+    fd = -1; /* the daemon's now */
+    sp_log(SP_LOG_INFO,
+           "listening on http://%s (durability %s, journal %s, %u worker "
+           "threads, %s)",
+           where, cfg->durability_full ? "full" : "normal", cfg->journal,
+           ho.n_threads,
+           auth.n_keys ? "x-api-key required" : "NO AUTHENTICATION");
+
+    while (sigwait(&sigs, &sig) != 0 || (sig != SIGTERM && sig != SIGINT)) {
+        /* spurious: keep waiting */
+    }
+    sp_log(SP_LOG_INFO, "%s received: finishing requests in progress",
+           sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    sv_http_quiesce(h);
+    wait_inflight(h, DRAIN_WAIT_MS);
+    sv_writer_stop(w); /* commits and answers what is still queued */
+    w = NULL;
+    wait_inflight(h, ANSWER_WAIT_MS);
+    if (sv_http_inflight(h)) {
+        sp_log(SP_LOG_WARN,
+               "%lu requests still in progress at exit (not stored, not "
+               "answered 200)",
+               sv_http_inflight(h));
+    }
+    sp_log(SP_LOG_INFO, "stopped");
+    ex = EXIT_OK;
+out:
+    sv_http_stop(h);
+    sv_writer_stop(w);
+    sv_metrics_free(m);
+    sp_journal_close(ro);
+    sp_journal_close(j);
+    if (fd >= 0) {
+        close(fd);
+    }
+    sv_auth_cleanup(&auth);
+    if (ai) {
+        freeaddrinfo(ai);
+    }
+    return ex;
 }

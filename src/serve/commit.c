@@ -1,0 +1,372 @@
+/*
+ * commit.c -- group commit: one writer thread owns the writing journal
+ * handle.  HTTP workers queue jobs (one per request); the writer takes
+ * everything queued, stores it in ONE transaction with one savepoint
+ * per job, commits (fsync per durability), and only then hands each job
+ * its own outcome.  Many small requests therefore share one fsync.
+ *
+ *   submit --> QUEUED --taken--> IN TRANSACTION --commit ok--> done(OK)
+ *                                  |  put: E_FULL/E_INVALID: the job's
+ *                                  |  savepoint is rolled back, done(rc)
+ *                                  |  put: other error: transaction
+ *                                  |  rolled back, done(rc) for that
+ *                                  |  job, the others are retried
+ *                                  +--commit fails--> done(rc) for all
+ *
+ * Invariants:
+ * (1) done(OK) is called only after sp_journal_commit() returned OK for
+ *     a transaction holding every point of that job (durability per
+ *     request; invariant 1 of journal.c).
+ * (2) A job is stored whole or not at all (savepoint per job).
+ * (3) One job's failure never fails another job: a refused job leaves
+ *     only its own savepoint; a lost transaction is retried without the
+ *     job that lost it, so every retry finishes at least one job and the
+ *     loop ends.
+ * (4) Every submitted job gets exactly one done() call, also at
+ *     shutdown: sv_writer_stop() drains the queue before returning.
+ * (5) After done(job) the writer never touches that job again.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "serve.h"
+
+/* Points per transaction at most (a job is never split): bounds the
+ * latency one huge backlog adds to the requests behind it. */
+#define BATCH_POINTS 65536
+
+struct sv_writer {
+    struct sp_journal *j; /* writer thread only, once started */
+    pthread_t thread;
+    int has_thread;
+
+    pthread_mutex_t lock; /* guards the queue and is_closed */
+    pthread_cond_t cond;
+    struct sv_job *head, *tail;
+    int is_closed;
+
+    /* Writer thread only. */
+    ctspool_rc last_write_rc;
+    char last_write_msg[256];
+
+    /* Read by /metrics and /healthz from any thread. */
+    atomic_uint_fast64_t commits;
+    atomic_uint_fast64_t jobs_committed;
+    atomic_uint_fast64_t points_committed;
+    atomic_int_fast64_t busy_since_ms; /* 0: idle */
+};
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answers one job (invariant 5: nothing touches it afterwards). */
+static void
+finish(struct sv_job *job, ctspool_rc rc, const char *msg)
+{
+    job->rc = rc;
+    snprintf(job->msg, sizeof(job->msg), "%s",
+             rc == CTSPOOL_OK ? "" : msg);
+    job->done(job);
+}
+
+static void
+finish_list(struct sv_job *list, ctspool_rc rc, const char *msg)
+{
+    while (list) {
+        struct sv_job *next = list->next;
+
+        finish(list, rc, msg);
+        list = next;
+    }
+}
+
+/* The job itself is refused; the transaction goes on. */
+static int
+is_refusal(ctspool_rc rc)
+{
+    return rc == CTSPOOL_E_FULL || rc == CTSPOOL_E_INVALID;
+}
+
+/*
+ * Stores one job inside the open transaction under its own savepoint.
+ * Returns OK (stored, savepoint released), a refusal (savepoint rolled
+ * back, transaction intact), or another code: the transaction is lost.
+ */
+static ctspool_rc
+store_job(struct sv_writer *w, const struct sv_job *job)
+{
+    const struct sv_ingest *in = job->in;
+    enum sp_put_result res;
+    struct sp_point p;
+    size_t off = 0;
+    ctspool_rc rc, rc2;
+
+    if (job->kind == SV_JOB_PROBE) {
+        return CTSPOOL_OK;
+    }
+    rc = sp_journal_savepoint(w->j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    while (sv_ingest_point(in, &off, &p)) {
+        rc = sp_journal_put(w->j, &p, &res);
+        if (rc != CTSPOOL_OK) {
+            break;
+        }
+    }
+    if (rc == CTSPOOL_OK) {
+        return sp_journal_release(w->j);
+    }
+    if (!is_refusal(rc)) {
+        return rc; /* the caller rolls the whole transaction back */
+    }
+    rc2 = sp_journal_rollback_to(w->j);
+    return rc2 == CTSPOOL_OK ? rc : rc2;
+}
+
+static void
+note_write(struct sv_writer *w, ctspool_rc rc)
+{
+    w->last_write_rc = rc;
+    snprintf(w->last_write_msg, sizeof(w->last_write_msg), "%s",
+             rc == CTSPOOL_OK ? "" : sp_journal_errmsg(w->j));
+}
+
+/* A probe's answer: the transaction's, unless the last write failed. */
+static void
+finish_probes(struct sv_writer *w, struct sv_job **list, ctspool_rc rc,
+              const char *msg)
+{
+    struct sv_job **pp = list;
+
+    while (*pp) {
+        struct sv_job *job = *pp;
+
+        if (job->kind != SV_JOB_PROBE) {
+            pp = &job->next;
+            continue;
+        }
+        *pp = job->next;
+        if (rc == CTSPOOL_OK && w->last_write_rc != CTSPOOL_OK &&
+            !is_refusal(w->last_write_rc)) {
+            finish(job, w->last_write_rc, w->last_write_msg);
+        } else {
+            finish(job, rc, msg);
+        }
+    }
+}
+
+/* Stores and answers every job of the list (arrival order). */
+static void
+run_batch(struct sv_writer *w, struct sv_job *pending)
+{
+    char msg[256];
+
+    while (pending) {
+        struct sv_job *stored = NULL, **stored_tail = &stored;
+        struct sv_job *job, *next = NULL;
+        uint64_t n_points = 0, n_jobs = 0;
+        ctspool_rc rc = sp_journal_begin(w->j);
+
+        if (rc != CTSPOOL_OK) {
+            snprintf(msg, sizeof(msg), "%s", sp_journal_errmsg(w->j));
+            /* Past max_journal_bytes the journal is full, not broken. */
+            finish_probes(w, &pending,
+                          rc == CTSPOOL_E_FULL ? CTSPOOL_OK : rc, msg);
+            if (rc != CTSPOOL_E_FULL) {
+                note_write(w, rc);
+            }
+            finish_list(pending, rc, msg);
+            return;
+        }
+        for (job = pending; job; job = next) {
+            next = job->next;
+            rc = store_job(w, job);
+            if (rc == CTSPOOL_OK) {
+                job->next = NULL;
+                *stored_tail = job;
+                stored_tail = &job->next;
+                if (job->kind == SV_JOB_INGEST) {
+                    n_jobs++;
+                    n_points += job->in->n_points;
+                }
+            } else if (is_refusal(rc)) {
+                finish(job, rc, sp_journal_errmsg(w->j));
+            } else {
+                break;
+            }
+        }
+        if (job) {
+            /* Invariant 3: lost transaction; retry all but this job. */
+            snprintf(msg, sizeof(msg), "%s", sp_journal_errmsg(w->j));
+            sp_journal_rollback(w->j);
+            note_write(w, rc);
+            *stored_tail = next;
+            finish(job, rc, msg);
+            pending = stored;
+            continue;
+        }
+        rc = sp_journal_commit(w->j);
+        snprintf(msg, sizeof(msg), "%s",
+                 rc == CTSPOOL_OK ? "" : sp_journal_errmsg(w->j));
+        if (n_jobs) {
+            note_write(w, rc);
+        }
+        if (rc == CTSPOOL_OK && n_jobs) {
+            atomic_fetch_add(&w->commits, 1);
+            atomic_fetch_add(&w->jobs_committed, n_jobs);
+            atomic_fetch_add(&w->points_committed, n_points);
+        }
+        finish_probes(w, &stored, rc, msg);
+        finish_list(stored, rc, msg);
+        pending = NULL;
+    }
+}
+
+/* Detaches the queue's head jobs, up to BATCH_POINTS points. */
+static struct sv_job *
+take_batch(struct sv_writer *w)
+{
+    struct sv_job *first = w->head, *last = w->head;
+    size_t n_points = 0;
+
+    for (;;) {
+        if (last->kind == SV_JOB_INGEST) {
+            n_points += last->in->n_points;
+        }
+        if (!last->next || n_points >= BATCH_POINTS ||
+            (last->next->kind == SV_JOB_INGEST &&
+             n_points + last->next->in->n_points > BATCH_POINTS)) {
+            break;
+        }
+        last = last->next;
+    }
+    w->head = last->next;
+    if (!w->head) {
+        w->tail = NULL;
+    }
+    last->next = NULL;
+    return first;
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct sv_writer *w = arg;
+    struct sv_job *batch;
+
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (!w->head && !w->is_closed) {
+            pthread_cond_wait(&w->cond, &w->lock);
+        }
+        if (!w->head) {
+            pthread_mutex_unlock(&w->lock); /* closed and drained */
+            break;
+        }
+        batch = take_batch(w);
+        pthread_mutex_unlock(&w->lock);
+        atomic_store(&w->busy_since_ms, now_ms());
+        run_batch(w, batch);
+        atomic_store(&w->busy_since_ms, 0);
+    }
+    return NULL;
+}
+
+ctspool_rc
+sv_writer_start(struct sp_journal *j, struct sv_writer **out,
+                struct sp_err *e)
+{
+    struct sv_writer *w;
+    int r;
+
+    *out = NULL;
+    w = calloc(1, sizeof(*w));
+    if (!w) {
+        sp_journal_close(j);
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    w->j = j;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    atomic_init(&w->commits, 0);
+    atomic_init(&w->jobs_committed, 0);
+    atomic_init(&w->points_committed, 0);
+    atomic_init(&w->busy_since_ms, 0);
+    r = pthread_create(&w->thread, NULL, writer_main, w);
+    if (r != 0) {
+        sp_err_set(e, "cannot start the writer thread: %s", strerror(r));
+        sv_writer_stop(w);
+        return CTSPOOL_E_NOMEM;
+    }
+    w->has_thread = 1;
+    *out = w;
+    return CTSPOOL_OK;
+}
+
+int
+sv_writer_submit(struct sv_writer *w, struct sv_job *job)
+{
+    int was_idle;
+
+    job->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->is_closed) {
+        pthread_mutex_unlock(&w->lock);
+        return -1;
+    }
+    was_idle = !w->head;
+    if (w->tail) {
+        w->tail->next = job;
+    } else {
+        w->head = job;
+    }
+    w->tail = job;
+    pthread_mutex_unlock(&w->lock);
+    if (was_idle) {
+        pthread_cond_signal(&w->cond);
+    }
+    return 0;
+}
+
+void
+sv_writer_stop(struct sv_writer *w)
+{
+    if (!w) {
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->is_closed = 1;
+    pthread_mutex_unlock(&w->lock);
+    pthread_cond_signal(&w->cond);
+    if (w->has_thread) {
+        pthread_join(w->thread, NULL); /* invariant 4: queue drained */
+    }
+    sp_journal_close(w->j);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+void
+sv_writer_stats(struct sv_writer *w, struct sv_writer_stats *st)
+{
+    int64_t since = atomic_load(&w->busy_since_ms);
+    int64_t now = now_ms();
+
+    st->commits = atomic_load(&w->commits);
+    st->jobs_committed = atomic_load(&w->jobs_committed);
+    st->points_committed = atomic_load(&w->points_committed);
+    st->busy_ms = since && now > since ? (uint64_t)(now - since) : 0;
+}

@@ -1,0 +1,728 @@
+/*
+ * http.c -- the HTTP side of `serve`, the only libmicrohttpd user:
+ * routing, authentication, bounded request bodies, and the answers.
+ *
+ *   POST /streams/ingest, /api/streams/ingest   upstream-compatible ingest
+ *   GET  /healthz                               writer can write? 200/503
+ *   GET  /metrics                               Prometheus text
+ *
+ * A request's life (struct request, one per HTTP request):
+ *
+ *   headers --refused (401/404/405/413/503)--> answered at once
+ *      |
+ *   RECEIVING (body into a buffer, bounded by max_body_bytes and by a
+ *      |       global budget)
+ *   complete --invalid (400) / nothing to store--> answered
+ *      |
+ *   QUEUED (connection suspended, job with the writer)
+ *      |  writer: committed or refused -> done() -> resume
+ *   answered from the job's outcome
+ *
+ * Invariants:
+ * (1) 200 is sent for an ingest request only when its job's rc is OK,
+ *     i.e. after the commit holding its points returned (commit.c (1)).
+ * (2) A suspended connection always has exactly one job with the writer,
+ *     and the writer's done() is what resumes it; so once the writer is
+ *     stopped, no connection is suspended and the daemon may stop.
+ * (3) Buffered bodies, and the packed points of requests waiting for
+ *     the writer, of all requests together stay within body_budget; a
+ *     request over max_body_bytes is never buffered whole.
+ * (4) Keys and data stream tokens never reach a log line or an answer.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "serve.h"
+
+#define CONN_LIMIT 1024              /* open connections at most */
+#define CONN_TIMEOUT_S 30            /* idle connection closed after */
+#define CONN_MEMORY (16 * 1024)      /* per connection: headers, reads */
+#define REQUEST_DEADLINE_MS 120000   /* one request's upload at most */
+#define DISCARD_MAX ((size_t)1024 * 1024) /* read past a 413 at most */
+#define BODY_BUDGET_MIN ((size_t)64 * 1024 * 1024)
+#define BODY_FIRST ((size_t)256 * 1024) /* body buffer before growing */
+#define HEALTH_BUSY_MS 5000          /* writer stuck this long: 503 */
+#define RETRY_FULL_S 5
+#define RETRY_BUSY_S 1
+
+enum route { RT_INGEST, RT_HEALTH, RT_METRICS };
+enum rstate { RS_RECEIVING, RS_QUEUED };
+
+struct sv_http {
+    struct MHD_Daemon *d;
+    struct sv_http_opts o;
+    int listen_fd; /* ours once quiesced, else the daemon's */
+    size_t body_budget;
+    atomic_size_t body_bytes; /* invariant 3 */
+    atomic_ulong inflight;
+    atomic_int is_stopping;
+};
+
+struct request {
+    struct sv_http *h;
+    struct MHD_Connection *conn;
+    const char *method, *url; /* the connection's, valid for the request */
+    enum route route;
+    enum rstate state;
+    int64_t started_ms;
+
+    char *body;
+    size_t body_len, body_cap;
+    size_t expected_len; /* Content-Length, 0 if none */
+    size_t charged; /* bytes of h->body_bytes this request holds */
+    int is_too_large, is_over_budget;
+    size_t discarded;
+
+    struct sv_ingest in;
+    struct sv_job job;
+};
+
+/* One answer. */
+struct answer {
+    unsigned code;
+    const char *ctype;
+    char *body; /* malloc()ed, handed to libmicrohttpd */
+    size_t len;
+    unsigned retry_after; /* seconds; 0: no header */
+    const char *allow;    /* Allow header for 405 */
+    int must_close;
+};
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- answers ---------------------------------------------------------- */
+
+static enum MHD_Result
+send_answer(struct sv_http *h, struct MHD_Connection *conn,
+            const char *method, const char *url, struct answer *a)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char num[32];
+
+    if (!a->body) {
+        /* Out of memory building the body: answer without one. */
+        a->len = 0;
+    }
+    resp = MHD_create_response_from_buffer(a->len, a->body,
+                                           a->body ? MHD_RESPMEM_MUST_FREE
+                                                   : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(a->body);
+        return MHD_NO; /* closes the connection */
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->ctype);
+    if (a->retry_after) {
+        snprintf(num, sizeof(num), "%u", a->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+    }
+    if (a->allow) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
+    }
+    if (a->must_close) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    ret = MHD_queue_response(conn, a->code, resp);
+    MHD_destroy_response(resp);
+    sv_metrics_count(h->o.metrics, a->code);
+    sp_log(SP_LOG_DEBUG, "%s %s -> %u", method, url, a->code);
+    return ret;
+}
+
+/* {"error": msg} (plus "errors": [] for 400s, like the full form). */
+static enum MHD_Result
+answer_error(struct sv_http *h, struct MHD_Connection *conn,
+             const char *method, const char *url, unsigned code,
+             const char *msg)
+{
+    struct answer a = {code, "application/json", NULL, 0, 0, NULL, 0};
+    struct sv_buf b;
+
+    sv_buf_init(&b);
+    sv_buf_adds(&b, "{\"error\": ");
+    sv_buf_add_json(&b, msg, strlen(msg));
+    sv_buf_adds(&b, code == MHD_HTTP_BAD_REQUEST ? ", \"errors\": []}\n"
+                                                 : "}\n");
+    a.body = sv_buf_take(&b, &a.len);
+    if (code == MHD_HTTP_TOO_MANY_REQUESTS) {
+        a.retry_after = RETRY_FULL_S;
+    } else if (code == MHD_HTTP_SERVICE_UNAVAILABLE) {
+        a.retry_after = RETRY_BUSY_S;
+    }
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED) {
+        a.allow = strcmp(url, "/healthz") == 0 ||
+                          strcmp(url, "/metrics") == 0
+                      ? "GET, HEAD"
+                      : "POST";
+    }
+    if (code >= 500) {
+        sp_log(SP_LOG_WARN, "%s %s: %u %s", method, url, code, msg);
+    }
+    return send_answer(h, conn, method, url, &a);
+}
+
+static enum MHD_Result
+answer_shutdown(struct sv_http *h, struct MHD_Connection *conn,
+                const char *method, const char *url)
+{
+    struct answer a = {MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                       NULL, 0, RETRY_BUSY_S, NULL, 1};
+
+    a.body = strdup("{\"error\": \"server is shutting down\"}\n");
+    a.len = a.body ? strlen(a.body) : 0;
+    return send_answer(h, conn, method, url, &a);
+}
+
+/* The 400 answer listing invalid points (at most SV_MAX_ERRORS). */
+static enum MHD_Result
+answer_invalid(struct request *r)
+{
+    struct answer a = {MHD_HTTP_BAD_REQUEST, "application/json", NULL, 0, 0,
+                       NULL, 0};
+    const struct sv_ingest *in = &r->in;
+    struct sv_buf b;
+    char msg[128];
+
+    sv_buf_init(&b);
+    if (in->has_doc_error) {
+        sv_buf_adds(&b, "{\"error\": ");
+        sv_buf_add_json(&b, in->doc_error.msg, strlen(in->doc_error.msg));
+        sv_buf_adds(&b, ", \"errors\": []}\n");
+    } else {
+        snprintf(msg, sizeof(msg),
+                 "%zu of %zu points are invalid; nothing was stored",
+                 in->n_invalid, in->n_total);
+        sv_buf_adds(&b, "{\"error\": ");
+        sv_buf_add_json(&b, msg, strlen(msg));
+        sv_buf_adds(&b, ", \"errors\": [");
+        for (size_t i = 0; i < in->n_errors; i++) {
+            sv_buf_addf(&b, "%s{\"index\": %zu, \"message\": ",
+                        i ? ", " : "", in->errors[i].index);
+            sv_buf_add_json(&b, in->errors[i].msg,
+                            strlen(in->errors[i].msg));
+            sv_buf_adds(&b, "}");
+        }
+        sv_buf_adds(&b, "]");
+        if (in->n_invalid > in->n_errors) {
+            sv_buf_addf(&b, ", \"errors_not_listed\": %zu",
+                        in->n_invalid - in->n_errors);
+        }
+        sv_buf_adds(&b, "}\n");
+    }
+    a.body = sv_buf_take(&b, &a.len);
+    return send_answer(r->h, r->conn, r->method, r->url, &a);
+}
+
+static enum MHD_Result
+answer_accepted(struct request *r, size_t n)
+{
+    struct answer a = {MHD_HTTP_OK, "application/json", NULL, 0, 0, NULL, 0};
+    char text[64];
+    int len = snprintf(text, sizeof(text), "{\"accepted\": %zu}\n", n);
+
+    a.body = malloc((size_t)len + 1);
+    if (a.body) {
+        memcpy(a.body, text, (size_t)len + 1);
+        a.len = (size_t)len;
+    }
+    return send_answer(r->h, r->conn, r->method, r->url, &a);
+}
+
+/* Maps a writer outcome onto the HTTP answer. */
+static enum MHD_Result
+answer_job(struct request *r)
+{
+    const struct sv_job *job = &r->job;
+    struct sv_http *h = r->h;
+
+    if (r->route == RT_HEALTH) {
+        struct answer a = {MHD_HTTP_OK, "application/json", NULL, 0, 0,
+                           NULL, 0};
+        struct sv_buf b;
+
+        sv_buf_init(&b);
+        if (job->rc == CTSPOOL_OK) {
+            sv_buf_adds(&b, "{\"status\": \"ok\"}\n");
+        } else {
+            a.code = MHD_HTTP_SERVICE_UNAVAILABLE;
+            sv_buf_adds(&b, "{\"status\": \"unavailable\", \"error\": ");
+            sv_buf_add_json(&b, job->msg, strlen(job->msg));
+            sv_buf_adds(&b, "}\n");
+            sp_log(SP_LOG_WARN, "GET /healthz: 503 %s", job->msg);
+        }
+        a.body = sv_buf_take(&b, &a.len);
+        return send_answer(h, r->conn, r->method, r->url, &a);
+    }
+    switch (job->rc) {
+    case CTSPOOL_OK:
+        return answer_accepted(r, r->in.n_points);
+    case CTSPOOL_E_FULL:
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_TOO_MANY_REQUESTS, job->msg);
+    case CTSPOOL_E_INVALID:
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_BAD_REQUEST, job->msg);
+    case CTSPOOL_E_DISKFULL:
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_INSUFFICIENT_STORAGE, job->msg);
+    case CTSPOOL_E_BUSY:
+    case CTSPOOL_E_NOMEM:
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_SERVICE_UNAVAILABLE, job->msg);
+    default:
+        sp_log(SP_LOG_WARN, "%s %s: 500 %s: %s", r->method, r->url,
+               ctspool_strerror(job->rc), job->msg);
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_INTERNAL_SERVER_ERROR,
+                            ctspool_strerror(job->rc));
+    }
+}
+
+/* ---- the writer hand-off ---------------------------------------------- */
+
+/* Writer thread: the job has its outcome; let the worker answer it. */
+static void
+job_done(struct sv_job *job)
+{
+    struct request *r = job->ctx;
+
+    /* r may be freed as soon as the connection is resumed. */
+    MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result
+queue_job(struct request *r, enum sv_job_kind kind)
+{
+    r->state = RS_QUEUED;
+    r->job.kind = kind;
+    r->job.in = kind == SV_JOB_INGEST ? &r->in : NULL;
+    r->job.done = job_done;
+    r->job.ctx = r;
+    r->job.rc = CTSPOOL_OK;
+    r->job.msg[0] = '\0';
+    /* Suspend first: the writer may finish the job at once. */
+    MHD_suspend_connection(r->conn);
+    if (sv_writer_submit(r->h->o.writer, &r->job) != 0) {
+        r->job.rc = CTSPOOL_E_BUSY;
+        snprintf(r->job.msg, sizeof(r->job.msg),
+                 "server is shutting down");
+        MHD_resume_connection(r->conn);
+    }
+    return MHD_YES;
+}
+
+/* ---- request bodies ---------------------------------------------------- */
+
+/* Takes n more bytes of the budget; 0, or -1 when it is exhausted. */
+static int
+charge(struct request *r, size_t n)
+{
+    struct sv_http *h = r->h;
+    size_t before = atomic_fetch_add(&h->body_bytes, n);
+
+    if (before + n > h->body_budget) {
+        atomic_fetch_sub(&h->body_bytes, n);
+        return -1;
+    }
+    r->charged += n;
+    return 0;
+}
+
+static void
+release_body(struct request *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+    atomic_fetch_sub(&r->h->body_bytes, r->charged);
+    r->charged = 0;
+}
+
+/* Body parsed: what stays charged is the packed points (never larger
+ * than the body they came from), until the request ends. */
+static void
+keep_packed(struct request *r)
+{
+    size_t keep = r->in.packed_cap < r->charged ? r->in.packed_cap
+                                                : r->charged;
+
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+    atomic_fetch_sub(&r->h->body_bytes, r->charged - keep);
+    r->charged = keep;
+}
+
+static enum MHD_Result
+on_body(struct request *r, const char *data, size_t n)
+{
+    size_t max = (size_t)r->h->o.max_body_bytes;
+
+    if (mono_ms() - r->started_ms > REQUEST_DEADLINE_MS) {
+        sp_log(SP_LOG_INFO, "%s %s: upload took longer than %d s, closing",
+               r->method, r->url, REQUEST_DEADLINE_MS / 1000);
+        return MHD_NO;
+    }
+    if (r->route != RT_INGEST || r->is_too_large || r->is_over_budget) {
+        r->discarded += n;
+        return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    if (n > max - r->body_len) {
+        r->is_too_large = 1;
+        release_body(r);
+        r->discarded = n;
+        return MHD_YES;
+    }
+    if (n > r->body_cap - r->body_len) {
+        /* Grow with what arrives, never past the announced length: a
+         * client that stalls holds only what it sent (invariant 3). */
+        size_t cap = r->body_cap ? r->body_cap : BODY_FIRST;
+        char *p;
+
+        while (cap - r->body_len < n) {
+            cap = cap > max / 2 ? max : cap * 2;
+        }
+        if (cap > max) {
+            cap = max;
+        }
+        if (r->expected_len && cap > r->expected_len &&
+            r->expected_len - r->body_len >= n) {
+            cap = r->expected_len;
+        }
+        if (charge(r, cap - r->body_cap) != 0 ||
+            !(p = realloc(r->body, cap))) {
+            r->is_over_budget = 1;
+            release_body(r);
+            r->discarded = n;
+            return MHD_YES;
+        }
+        r->body = p;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    return MHD_YES;
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+static enum MHD_Result
+complete_ingest(struct request *r)
+{
+    struct sv_http *h = r->h;
+    struct sp_defaults d = {h->o.default_stream, -1};
+    ctspool_rc rc;
+
+    if (r->is_too_large) {
+        char msg[128];
+
+        snprintf(msg, sizeof(msg),
+                 "request body larger than server.max_body_bytes (%ld)",
+                 h->o.max_body_bytes);
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_CONTENT_TOO_LARGE, msg);
+    }
+    if (r->is_over_budget) {
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "too many request bodies in flight; retry");
+    }
+    rc = sv_ingest_parse(&r->in, r->body ? r->body : "", r->body_len, &d);
+    keep_packed(r);
+    if (rc != CTSPOOL_OK) {
+        return answer_error(h, r->conn, r->method, r->url,
+                            MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "out of memory parsing the request");
+    }
+    if (r->in.has_doc_error || r->in.n_invalid) {
+        return answer_invalid(r);
+    }
+    if (r->in.n_points == 0) {
+        return answer_accepted(r, 0); /* nothing to store */
+    }
+    return queue_job(r, SV_JOB_INGEST);
+}
+
+static enum MHD_Result
+complete_health(struct request *r)
+{
+    struct sv_writer_stats ws;
+    char msg[128];
+
+    sv_writer_stats(r->h->o.writer, &ws);
+    if (ws.busy_ms > HEALTH_BUSY_MS) {
+        snprintf(msg, sizeof(msg),
+                 "journal busy: a write has been waiting or running for "
+                 "%llu ms",
+                 (unsigned long long)ws.busy_ms);
+        r->job.rc = CTSPOOL_E_BUSY;
+        snprintf(r->job.msg, sizeof(r->job.msg), "%s", msg);
+        return answer_job(r);
+    }
+    return queue_job(r, SV_JOB_PROBE);
+}
+
+static enum MHD_Result
+complete_metrics(struct request *r)
+{
+    struct answer a = {MHD_HTTP_OK, "text/plain; version=0.0.4; "
+                                    "charset=utf-8",
+                       NULL, 0, 0, NULL, 0};
+    struct sv_buf b;
+
+    sv_buf_init(&b);
+    sv_metrics_render(r->h->o.metrics, r->h->o.writer, &b);
+    a.body = sv_buf_take(&b, &a.len);
+    if (!a.body) {
+        return answer_error(r->h, r->conn, r->method, r->url,
+                            MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "out of memory rendering metrics");
+    }
+    return send_answer(r->h, r->conn, r->method, r->url, &a);
+}
+
+/* First call for a request: headers only.  Refusals are answered here,
+ * before any body byte is read. */
+static enum MHD_Result
+on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
+           const char *method, void **con_cls)
+{
+    const char *cl;
+    struct request *r;
+    enum route route;
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                 strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    size_t expected = 0;
+
+    if (strcmp(url, "/streams/ingest") == 0 ||
+        strcmp(url, "/api/streams/ingest") == 0) {
+        route = RT_INGEST;
+    } else if (strcmp(url, "/healthz") == 0) {
+        route = RT_HEALTH;
+    } else if (strcmp(url, "/metrics") == 0) {
+        route = RT_METRICS;
+    } else {
+        return answer_error(h, conn, method, url, MHD_HTTP_NOT_FOUND,
+                            "not found: the ingest endpoint is POST "
+                            "/streams/ingest");
+    }
+    if (route == RT_INGEST ? strcmp(method, MHD_HTTP_METHOD_POST) != 0
+                           : !is_get) {
+        return answer_error(h, conn, method, url,
+                            MHD_HTTP_METHOD_NOT_ALLOWED,
+                            "method not allowed");
+    }
+    if (atomic_load(&h->is_stopping)) {
+        return answer_shutdown(h, conn, method, url);
+    }
+    if (route == RT_INGEST) {
+        if (h->o.auth &&
+            !sv_auth_check(h->o.auth,
+                           MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                       "x-api-key"))) {
+            return answer_error(h, conn, method, url, MHD_HTTP_UNAUTHORIZED,
+                                "missing or invalid x-api-key");
+        }
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end = NULL;
+            unsigned long long v = strtoull(cl, &end, 10);
+
+            if (end != cl && v > (unsigned long long)h->o.max_body_bytes) {
+                char msg[128];
+
+                snprintf(msg, sizeof(msg),
+                         "request body of %llu bytes is larger than "
+                         "server.max_body_bytes (%ld)",
+                         v, h->o.max_body_bytes);
+                return answer_error(h, conn, method, url,
+                                    MHD_HTTP_CONTENT_TOO_LARGE, msg);
+            }
+            if (end != cl) {
+                expected = (size_t)v;
+            }
+        }
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        return MHD_NO;
+    }
+    r->h = h;
+    r->conn = conn;
+    r->method = method;
+    r->url = url;
+    r->route = route;
+    r->state = RS_RECEIVING;
+    r->started_ms = mono_ms();
+    sv_ingest_init(&r->in);
+    r->expected_len = expected;
+    atomic_fetch_add(&h->inflight, 1);
+    *con_cls = r;
+    return MHD_YES;
+}
+
+static enum MHD_Result
+on_access(void *cls, struct MHD_Connection *conn, const char *url,
+          const char *method, const char *version, const char *upload_data,
+          size_t *upload_data_size, void **con_cls)
+{
+    struct request *r = *con_cls;
+    enum MHD_Result ret;
+
+    (void)version;
+    if (!r) {
+        return on_headers(cls, conn, url, method, con_cls);
+    }
+    if (*upload_data_size) {
+        ret = on_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return ret;
+    }
+    if (r->state == RS_QUEUED) {
+        return answer_job(r); /* resumed by the writer */
+    }
+    switch (r->route) {
+    case RT_INGEST:
+        return complete_ingest(r);
+    case RT_HEALTH:
+        return complete_health(r);
+    case RT_METRICS:
+        return complete_metrics(r);
+    }
+    return MHD_NO;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct sv_http *h = cls;
+    struct request *r = *con_cls;
+
+    (void)conn;
+    (void)toe;
+    if (!r) {
+        return;
+    }
+    release_body(r);
+    sv_ingest_cleanup(&r->in);
+    free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&h->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    SP_PRINTF(2, 0);
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+        msg[--n] = '\0';
+    }
+    /* Client misbehaviour mostly: not a server error. */
+    sp_log(SP_LOG_INFO, "libmicrohttpd: %s", msg);
+}
+
+/* ---- daemon ------------------------------------------------------------ */
+
+ctspool_rc
+sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
+              struct sp_err *e)
+{
+    struct sv_http *h;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+
+    *out = NULL;
+    h = calloc(1, sizeof(*h));
+    if (!h) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    h->o = *o;
+    h->listen_fd = o->listen_fd;
+    h->body_budget = (size_t)o->max_body_bytes * 4;
+    if (h->body_budget < BODY_BUDGET_MIN) {
+        h->body_budget = BODY_BUDGET_MIN;
+    }
+    atomic_init(&h->body_bytes, 0);
+    atomic_init(&h->inflight, 0);
+    atomic_init(&h->is_stopping, 0);
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)o->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, o->n_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    if (!h->d) {
+        sp_err_set(e, "cannot start the HTTP server (libmicrohttpd)");
+        free(h);
+        return CTSPOOL_E_IO;
+    }
+    *out = h;
+    return CTSPOOL_OK;
+}
+
+void
+sv_http_quiesce(struct sv_http *h)
+{
+    MHD_socket fd;
+
+    atomic_store(&h->is_stopping, 1);
+    fd = MHD_quiesce_daemon(h->d);
+    /* The listen socket is ours again; closed once the daemon stopped. */
+    h->listen_fd = fd == MHD_INVALID_SOCKET ? -1 : (int)fd;
+    if (h->listen_fd < 0) {
+        sp_log(SP_LOG_WARN, "cannot stop accepting connections early");
+    }
+}
+
+unsigned long
+sv_http_inflight(struct sv_http *h)
+{
+    return atomic_load(&h->inflight);
+}
+
+void
+sv_http_stop(struct sv_http *h)
+{
+    int quiesced;
+
+    if (!h) {
+        return;
+    }
+    quiesced = atomic_load(&h->is_stopping) && h->listen_fd >= 0;
+    MHD_stop_daemon(h->d);
+    /* Every request has ended: nothing may still be charged. */
+    assert(atomic_load(&h->body_bytes) == 0);
+    assert(atomic_load(&h->inflight) == 0);
+    if (quiesced) {
+        close(h->listen_fd);
+    }
+    free(h);
+}

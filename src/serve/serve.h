@@ -1,0 +1,203 @@
+/*
+ * serve.h -- what the files of `ctspool serve` share.  One file, one
+ * responsibility:
+ *
+ *   serve.c    cmd_serve: configuration checks, listen socket, signals,
+ *              start-up and the shutdown sequence
+ *   http.c     the only libmicrohttpd user: routing, bodies, answers
+ *   ingest.c   request body -> validated points, packed for the writer
+ *   commit.c   the writer thread: group commit, the only user of the
+ *              writing journal handle
+ *   metrics.c  /metrics: counters and cached journal statistics
+ *   auth.c     x-api-key check in constant time (OpenSSL)
+ *   buf.c      growable text buffer with JSON string escaping
+ *
+ * Threads: libmicrohttpd's worker pool runs http.c, ingest.c and the
+ * rendering of metrics.c; one writer thread runs commit.c; the main
+ * thread waits for signals.  Ownership of a request (struct sv_job and
+ * what it points to) passes from a worker to the writer on
+ * sv_writer_submit() and back when the writer calls job->done().
+ */
+#ifndef SV_SERVE_H
+#define SV_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal.h"
+#include "sp_int.h"
+
+/* ---- buf.c ------------------------------------------------------------ */
+
+/* A growable NUL-terminated text buffer.  After an allocation failure
+ * has_failed is set and further appends do nothing. */
+struct sv_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    int has_failed;
+};
+
+void sv_buf_init(struct sv_buf *b);
+void sv_buf_cleanup(struct sv_buf *b);
+void sv_buf_add(struct sv_buf *b, const char *s, size_t len);
+void sv_buf_adds(struct sv_buf *b, const char *s);
+void sv_buf_addf(struct sv_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
+/* s as a JSON string literal, quotes included; s need not be UTF-8 (bad
+ * bytes become U+FFFD). */
+void sv_buf_add_json(struct sv_buf *b, const char *s, size_t len);
+/* Hands the text over (free()); the buffer is empty afterwards.  NULL
+ * after a failure. */
+char *sv_buf_take(struct sv_buf *b, size_t *len);
+
+/* ---- ingest.c --------------------------------------------------------- */
+
+#define SV_MAX_ERRORS 100 /* invalid points listed in one 400 answer */
+
+struct sv_point_error {
+    size_t index; /* position in "data" */
+    char *msg;    /* "field: reason" */
+};
+
+/*
+ * One ingest request's points, validated and packed: every point of a
+ * Cloudthread payload shares one data stream token and one aggregation
+ * function, so those are kept once; each point is packed as hour,
+ * value, and its strings (lengths first).  Owned by the request; the
+ * writer reads it (sv_ingest_point) while it holds the job.
+ */
+struct sv_ingest {
+    char *stream; /* copy of the token (a secret: never logged) */
+    size_t stream_len;
+    int agg;
+    size_t n_total;  /* elements of "data", valid or not */
+    size_t n_points; /* packed (0 when the payload is rejected) */
+    uint8_t *packed;
+    size_t packed_len, packed_cap;
+
+    /* Rejections: the payload as a whole (has_doc_error), or points. */
+    int has_doc_error;
+    struct sp_err doc_error;
+    size_t n_invalid;
+    size_t n_errors; /* listed, at most SV_MAX_ERRORS */
+    struct sv_point_error *errors;
+};
+
+void sv_ingest_init(struct sv_ingest *in);
+void sv_ingest_cleanup(struct sv_ingest *in);
+/*
+ * sv_ingest_parse -- validate the payload body[0..len) (borrowed) and
+ * pack its valid points.  d: defaults (borrowed; d->stream must outlive
+ * nothing, it is copied).  Returns OK (then has_doc_error / n_invalid
+ * say whether the payload is acceptable) or E_NOMEM.
+ */
+ctspool_rc sv_ingest_parse(struct sv_ingest *in, const char *body,
+                           size_t len, const struct sp_defaults *d);
+/*
+ * sv_ingest_point -- unpack the point at *off into *p (strings borrowed
+ * from in) and advance *off.  Returns 0 at the end, else 1.
+ */
+int sv_ingest_point(const struct sv_ingest *in, size_t *off,
+                    struct sp_point *p);
+
+/* ---- commit.c --------------------------------------------------------- */
+
+enum sv_job_kind {
+    SV_JOB_INGEST, /* store in->points as one unit: all or none */
+    SV_JOB_PROBE   /* /healthz: can a write transaction begin? */
+};
+
+/*
+ * A unit of work for the writer.  The submitter fills kind, in, done and
+ * ctx; the writer fills rc and msg, then calls done(job) exactly once,
+ * after which it never touches the job again.
+ */
+struct sv_job {
+    struct sv_job *next; /* writer's queue */
+    enum sv_job_kind kind;
+    const struct sv_ingest *in; /* SV_JOB_INGEST: borrowed */
+    void (*done)(struct sv_job *job);
+    void *ctx;
+
+    ctspool_rc rc;  /* OK: committed per durability */
+    char msg[256];  /* reason when rc != OK */
+};
+
+struct sv_writer;
+
+/* Counters the writer keeps, for /metrics. */
+struct sv_writer_stats {
+    uint64_t commits;         /* transactions committed */
+    uint64_t jobs_committed;  /* ingest requests they carried */
+    uint64_t points_committed;
+    uint64_t busy_ms;         /* how long the current batch has run; 0 */
+};
+
+/*
+ * sv_writer_start -- start the writer thread on j (transferred: the
+ * writer is its only user from now on, closed by sv_writer_stop).
+ */
+ctspool_rc sv_writer_start(struct sp_journal *j, struct sv_writer **out,
+                           struct sp_err *e);
+/* Queues job; 0, or -1 when the writer no longer takes work (job is
+ * then untouched and still the caller's). */
+int sv_writer_submit(struct sv_writer *w, struct sv_job *job);
+/* Stop taking work, commit and answer everything queued, join the
+ * thread, close the journal.  NULL: no-op. */
+void sv_writer_stop(struct sv_writer *w);
+void sv_writer_stats(struct sv_writer *w, struct sv_writer_stats *st);
+
+/* ---- metrics.c -------------------------------------------------------- */
+
+struct sv_metrics;
+
+/* ro: a journal handle for reading statistics (transferred). */
+ctspool_rc sv_metrics_new(struct sp_journal *ro, struct sv_metrics **out);
+void sv_metrics_free(struct sv_metrics *m);
+/* Counts one HTTP answer.  Thread-safe, lock-free. */
+void sv_metrics_count(struct sv_metrics *m, unsigned code);
+/* Renders the Prometheus text into b.  Thread-safe; journal statistics
+ * are read at most once a second, whoever asks. */
+void sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
+                       struct sv_buf *b);
+
+/* ---- auth.c ----------------------------------------------------------- */
+
+struct sv_auth {
+    size_t n_keys;
+    unsigned char (*digests)[32]; /* SHA-256 of each key */
+};
+
+/* keys: borrowed.  E_CONFIG (e) for an empty key, E_NOMEM. */
+ctspool_rc sv_auth_init(struct sv_auth *a, char *const *keys, size_t n,
+                        struct sp_err *e);
+void sv_auth_cleanup(struct sv_auth *a);
+/* 1 when presented (may be NULL) equals one of the keys.  Time does not
+ * depend on where or whether it matches, nor on the keys' lengths. */
+int sv_auth_check(const struct sv_auth *a, const char *presented);
+
+/* ---- http.c ----------------------------------------------------------- */
+
+struct sv_http;
+
+struct sv_http_opts {
+    int listen_fd;       /* bound and listening; still the caller's */
+    unsigned n_threads;  /* worker pool size */
+    long max_body_bytes;
+    const struct sv_auth *auth; /* NULL: no authentication */
+    const char *default_stream; /* borrowed; NULL or "" when none */
+    struct sv_writer *writer;   /* borrowed */
+    struct sv_metrics *metrics; /* borrowed */
+};
+
+ctspool_rc sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
+                         struct sp_err *e);
+/* Stop accepting connections; new requests on open ones get 503. */
+void sv_http_quiesce(struct sv_http *h);
+/* Requests received but not yet answered and sent. */
+unsigned long sv_http_inflight(struct sv_http *h);
+/* Close every connection and free.  The writer must be stopped first
+ * (no connection may wait on it).  NULL: no-op. */
+void sv_http_stop(struct sv_http *h);
+
+#endif /* SV_SERVE_H */

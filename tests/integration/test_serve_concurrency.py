@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""test_serve_concurrency.py -- 32 concurrent clients, each sending 100
+single-point requests over its own keep-alive connection: every request
+is answered 200, every point is in the journal with its value, no error
+or warning is logged, and the requests shared commits (group commit:
+fewer commits than requests).  Then 64 keep-alive connections at once,
+held open together, each answered.
+"""
+
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Env, Serve, check, data_point, finish,  # noqa: E402
+                     ingest_payload, journal_points, parse_metrics,
+                     payload_points)
+
+CLIENTS = 32
+REQUESTS = 100
+H0 = 463000
+
+
+def client(srv, n, expected, failures, lock):
+    conn = srv.connection(timeout=120)
+    mine = {}
+    try:
+        for i in range(REQUESTS):
+            p = ingest_payload([data_point("conc", n * 1000 + i + 0.5,
+                                           H0 + i, {"client": str(n)})])
+            try:
+                st, _, body = srv.post(p, conn=conn)
+            except Exception as ex:  # noqa: BLE001 -- reported below
+                st, body = None, repr(ex)
+                conn.close()
+                conn = srv.connection(timeout=120)
+            if st == 200 and body == {"accepted": 1}:
+                mine.update(payload_points(p))
+            else:
+                with lock:
+                    failures.append((n, i, st, body))
+    finally:
+        conn.close()
+    with lock:
+        expected.update(mine)
+
+
+def main():
+    env = Env("serve-conc")
+    try:
+        srv = Serve(env)
+        if not check(srv.proc.poll() is None, "serve started: " + srv.log()):
+            finish()
+        expected, failures, lock = {}, [], threading.Lock()
+        threads = [threading.Thread(target=client,
+                                    args=(srv, n, expected, failures, lock))
+                   for n in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        check(not any(t.is_alive() for t in threads), "clients finished")
+        check(not failures, "%d requests not answered 200, e.g. %r" %
+              (len(failures), failures[:3]))
+        check(len(expected) == CLIENTS * REQUESTS,
+              "%d points answered 200" % len(expected))
+        got = journal_points(env)
+        missing = [k for k in expected if got.get(k) != expected[k]]
+        check(not missing, "%d answered points missing or wrong, e.g. %r" %
+              (len(missing), missing[:3]))
+        check(len(got) == len(expected), "journal holds %d points, %d "
+              "were sent" % (len(got), len(expected)))
+
+        _, _, text = srv.get("/metrics")
+        values, bad = parse_metrics(text)
+        commits = values.get("ctspool_serve_commits_total", 0)
+        reqs = values.get("ctspool_serve_committed_requests_total", 0)
+        check(reqs == CLIENTS * REQUESTS,
+              "committed requests %r" % reqs)
+        check(0 < commits < reqs, "group commit: %r commits for %r "
+              "requests" % (commits, reqs))
+        print("%d requests in %d commits" % (reqs, commits))
+
+        # 64 keep-alive connections open at once, each used twice.
+        conns = [srv.connection(timeout=60) for _ in range(64)]
+        try:
+            for c in conns:
+                c.connect()
+            for rnd in range(2):
+                for k, c in enumerate(conns):
+                    p = ingest_payload([data_point("ka", k, H0 + rnd,
+                                                   {"conn": str(k)})])
+                    st, _, _ = srv.post(p, conn=c)
+                    check(st == 200, "keep-alive connection %d round %d: "
+                          "%r" % (k, rnd, st))
+        finally:
+            for c in conns:
+                c.close()
+
+        rc = srv.stop()
+        check(rc == 0, "serve exit code %r" % rc)
+        log = srv.log()
+        check("level=error" not in log and "level=warn" not in log,
+              "errors logged:\n" + log[-3000:])
+    finally:
+        env.cleanup()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
