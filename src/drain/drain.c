@@ -111,23 +111,15 @@ struct drainer {
 
 /* ---- time ------------------------------------------------------------ */
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleeps ms milliseconds, returning early once a stop is requested. */
 static void
 nap_ms(int64_t ms)
 {
-    int64_t end = now_ms() + ms;
+    int64_t end = sp_clock_ms() + ms;
 
     while (!stop_flag) {
-        int64_t left = end - now_ms();
+        int64_t left = end - sp_clock_ms();
         struct timespec ts;
 
         if (left <= 0) {
@@ -444,7 +436,7 @@ dead_letter(struct drainer *d, size_t idx, const struct sp_upload_result *r)
 static size_t
 request_cap(struct drainer *d)
 {
-    if (d->req_max_until && now_ms() >= d->req_max_until) {
+    if (d->req_max_until && sp_clock_ms() >= d->req_max_until) {
         d->req_max_points = (size_t)d->cfg->upload.batch_max_points;
         d->req_max_until = 0;
         sp_log(SP_LOG_INFO, "back to requests of up to %zu points",
@@ -513,7 +505,7 @@ settle_refused(struct drainer *d, size_t from, size_t k,
     note_failure(d, r->status, text);
     if (r->status == 413) {
         d->req_max_points = half;
-        d->req_max_until = now_ms() + SPLIT_HOLD_MS;
+        d->req_max_until = sp_clock_ms() + SPLIT_HOLD_MS;
         sp_log(SP_LOG_INFO,
                "sending at most %zu points per request for the next hour "
                "(HTTP 413)",
@@ -657,7 +649,7 @@ plural(uint64_t n)
 static void
 maybe_summary(struct drainer *d, int force)
 {
-    int64_t t = now_ms();
+    int64_t t = sp_clock_ms();
     double secs = (double)(t - d->win_start) / 1000.0;
 
     if (!force && t - d->win_start < SUMMARY_EVERY_MS) {
@@ -743,7 +735,7 @@ maybe_compact(struct drainer *d)
     uint64_t n = 0;
     ctspool_rc rc;
 
-    if (now_ms() < d->next_compact) {
+    if (sp_clock_ms() < d->next_compact) {
         return;
     }
     rc = sp_journal_compact(d->j, (int64_t)time(NULL),
@@ -751,30 +743,30 @@ maybe_compact(struct drainer *d)
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_WARN, "compaction failed (retrying in %d min): %s",
                COMPACT_RETRY_MS / 60000, sp_journal_errmsg(d->j));
-        d->next_compact = now_ms() + COMPACT_RETRY_MS;
+        d->next_compact = sp_clock_ms() + COMPACT_RETRY_MS;
         return;
     }
     sp_log(n ? SP_LOG_INFO : SP_LOG_DEBUG,
            "compaction: deleted %llu acknowledged points older than %ld h",
            (unsigned long long)n, d->cfg->retain_acked_hours);
-    d->next_compact = now_ms() + COMPACT_EVERY_MS;
+    d->next_compact = sp_clock_ms() + COMPACT_EVERY_MS;
 }
 
 /* Nothing pending: waits until another process commits, or a while. */
 static void
 idle_wait(struct drainer *d)
 {
-    int64_t until = now_ms() + IDLE_RECHECK_MS;
+    int64_t until = sp_clock_ms() + IDLE_RECHECK_MS;
     int64_t dv = d->dv_before_take;
 
-    while (!stop_flag && now_ms() < until) {
+    while (!stop_flag && sp_clock_ms() < until) {
         nap_ms(d->cfg->upload.poll_ms);
         if (sp_journal_data_version(d->j, &dv) != CTSPOOL_OK ||
             dv != d->dv_before_take) {
             break;
         }
         maybe_summary(d, 0);
-        if (now_ms() >= d->next_compact) {
+        if (sp_clock_ms() >= d->next_compact) {
             break;
         }
     }
@@ -953,7 +945,7 @@ seed(void)
     uint64_t s = 0;
 
     if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s)) {
-        s = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+        s = (uint64_t)sp_clock_ms() ^ ((uint64_t)getpid() << 32);
     }
     return s;
 }
@@ -1063,7 +1055,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     d.rng = seed();
     d.req_max_points = (size_t)cfg->upload.batch_max_points;
     d.last_hour = -1;
-    d.started = d.win_start = now_ms();
+    d.started = d.win_start = sp_clock_ms();
     endpoint_for_log(cfg->upload.endpoint, where, sizeof(where));
     sp_log(SP_LOG_INFO,
            "ctspool %s draining journal %s to %s (default stream %s; "
@@ -1082,7 +1074,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
            stop_flag ? "stopped by signal" : ex ? "stopped" : "done",
            (unsigned long long)d.n_points, plural(d.n_points),
            (unsigned long long)d.n_requests, plural(d.n_requests),
-           (double)(now_ms() - d.started) / 1000.0,
+           (double)(sp_clock_ms() - d.started) / 1000.0,
            (unsigned long long)d.n_dead);
     if (stop_flag) {
         ex = EXIT_OK; /* asked to stop: unacknowledged points stay */

@@ -95,15 +95,6 @@ on_header(char *line, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Is it time to abort the request in flight?  Once a stop is requested
  * the answer gets STOP_GRACE_MS to arrive (an answer already on its way
@@ -116,9 +107,9 @@ stop_due(struct sp_upload *u)
         return 0;
     }
     if (!u->stop_seen_ms) {
-        u->stop_seen_ms = mono_ms();
+        u->stop_seen_ms = sp_clock_ms();
     }
-    return mono_ms() - u->stop_seen_ms >= STOP_GRACE_MS;
+    return sp_clock_ms() - u->stop_seen_ms >= STOP_GRACE_MS;
 }
 
 /* Called by libcurl at least once a second: a nonzero return aborts. */

@@ -73,18 +73,6 @@ sp_record_encode(const struct sp_point *p, uint8_t *buf, size_t cap)
     return off;
 }
 
-/* Bytewise key order as sp_point_finish() sorts; 0 for equal keys. */
-static int
-key_cmp(const struct sp_dim *a, const struct sp_dim *b)
-{
-    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c = n > 0 ? memcmp(a->key, b->key, n) : 0;
-
-    if (c != 0) {
-        return c;
-    }
-    return (a->key_len > b->key_len) - (a->key_len < b->key_len);
-}
 
 /* p is within the limits and finished: the ID is well defined. */
 static int
@@ -99,7 +87,7 @@ point_ok(const struct sp_point *p)
             p->dims[i].val_len > SP_DIM_VAL_MAX) {
             return 0;
         }
-        if (i > 0 && key_cmp(&p->dims[i - 1], &p->dims[i]) >= 0) {
+        if (i > 0 && sp_dim_cmp(&p->dims[i - 1], &p->dims[i]) >= 0) {
             return 0;
         }
     }

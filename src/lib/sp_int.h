@@ -68,6 +68,10 @@ int sp_log_level_parse(const char *s);
  */
 const char *sp_mask(const char *secret, char *buf, size_t buf_len);
 
+/* ---- clock.c --------------------------------------------------------- */
+/* Milliseconds of CLOCK_MONOTONIC: for intervals, never for dates. */
+int64_t sp_clock_ms(void);
+
 /* ---- points ---------------------------------------------------------- */
 enum sp_agg {
     SP_AGG_SUM = 0,
@@ -131,6 +135,8 @@ ctspool_rc sp_valid_dim(const char *k, size_t k_len, const char *v,
 /* Appends a dimension, refusing an 11th.  */
 ctspool_rc sp_point_add_dim(struct sp_point *p, const char *k, size_t k_len,
                             const char *v, size_t v_len, struct sp_err *e);
+/* Bytewise key order (a prefix sorts first); 0 for equal keys. */
+int sp_dim_cmp(const struct sp_dim *a, const struct sp_dim *b);
 /* Sorts dims bytewise by key, rejects duplicate keys. */
 ctspool_rc sp_point_finish(struct sp_point *p, struct sp_err *e);
 int sp_utf8_valid(const char *s, size_t len);

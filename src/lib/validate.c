@@ -869,8 +869,8 @@ sp_point_add_dim(struct sp_point *p, const char *k, size_t k_len,
 }
 
 /* Bytewise key order; a key that is a prefix of another sorts first. */
-static int
-key_cmp(const struct sp_dim *a, const struct sp_dim *b)
+int
+sp_dim_cmp(const struct sp_dim *a, const struct sp_dim *b)
 {
     size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
     int c = n > 0 ? memcmp(a->key, b->key, n) : 0;
@@ -897,14 +897,14 @@ sp_point_finish(struct sp_point *p, struct sp_err *e)
         struct sp_dim cur = p->dims[i];
         size_t j = i;
 
-        while (j > 0 && key_cmp(&p->dims[j - 1], &cur) > 0) {
+        while (j > 0 && sp_dim_cmp(&p->dims[j - 1], &cur) > 0) {
             p->dims[j] = p->dims[j - 1];
             j--;
         }
         p->dims[j] = cur;
     }
     for (size_t i = 1; i < p->n_dims; i++) {
-        if (key_cmp(&p->dims[i - 1], &p->dims[i]) == 0) {
+        if (sp_dim_cmp(&p->dims[i - 1], &p->dims[i]) == 0) {
             quote(p->dims[i].key, p->dims[i].key_len, q, sizeof(q));
             sp_err_set(e, "custom_dimensions: key %s appears twice", q);
             return CTSPOOL_E_INVALID;

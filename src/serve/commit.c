@@ -60,14 +60,6 @@ struct sv_writer {
     atomic_int_fast64_t busy_since_ms; /* 0: idle */
 };
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Answers one job (invariant 5: nothing touches it afterwards). */
 static void
@@ -276,7 +268,7 @@ writer_main(void *arg)
         }
         batch = take_batch(w);
         pthread_mutex_unlock(&w->lock);
-        atomic_store(&w->busy_since_ms, now_ms());
+        atomic_store(&w->busy_since_ms, sp_clock_ms());
         run_batch(w, batch);
         atomic_store(&w->busy_since_ms, 0);
     }
@@ -363,7 +355,7 @@ void
 sv_writer_stats(struct sv_writer *w, struct sv_writer_stats *st)
 {
     int64_t since = atomic_load(&w->busy_since_ms);
-    int64_t now = now_ms();
+    int64_t now = sp_clock_ms();
 
     st->commits = atomic_load(&w->commits);
     st->jobs_committed = atomic_load(&w->jobs_committed);

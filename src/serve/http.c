@@ -96,15 +96,6 @@ struct answer {
     int must_close;
 };
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- answers ---------------------------------------------------------- */
 
 static enum MHD_Result
@@ -373,7 +364,7 @@ on_body(struct request *r, const char *data, size_t n)
 {
     size_t max = (size_t)r->h->o.max_body_bytes;
 
-    if (mono_ms() - r->started_ms > REQUEST_DEADLINE_MS) {
+    if (sp_clock_ms() - r->started_ms > REQUEST_DEADLINE_MS) {
         sp_log(SP_LOG_INFO, "%s %s: upload took longer than %d s, closing",
                r->method, r->url, REQUEST_DEADLINE_MS / 1000);
         return MHD_NO;
@@ -569,7 +560,7 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
     r->url = url;
     r->route = route;
     r->state = RS_RECEIVING;
-    r->started_ms = mono_ms();
+    r->started_ms = sp_clock_ms();
     sv_ingest_init(&r->in);
     r->expected_len = expected;
     atomic_fetch_add(&h->inflight, 1);

@@ -29,15 +29,6 @@ struct sv_metrics {
 static const unsigned shown_codes[] = {200, 400, 401, 404, 405,
                                        413, 429, 500, 503, 507};
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 ctspool_rc
 sv_metrics_new(struct sp_journal *ro, struct sv_metrics **out)
 {
@@ -81,7 +72,7 @@ sv_metrics_count(struct sv_metrics *m, unsigned code)
 static ctspool_rc
 journal_stats(struct sv_metrics *m, struct sp_stats *st)
 {
-    int64_t now = mono_ms();
+    int64_t now = sp_clock_ms();
     ctspool_rc rc;
 
     pthread_mutex_lock(&m->lock);
