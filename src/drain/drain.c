@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1014,6 +1015,17 @@ cmd_drain(struct cli *c, int argc, char **argv)
         goto out;
     }
     d.api_key = api_key;
+    if (!cfg->upload.api_key && cfg->upload.api_key_file) {
+        struct stat sb;
+
+        if (stat(cfg->upload.api_key_file, &sb) == 0 &&
+            (sb.st_mode & 077)) {
+            sp_log(SP_LOG_WARN,
+                   "API key file %s is readable by group or others "
+                   "(mode %04o); chmod 600 it",
+                   cfg->upload.api_key_file, (unsigned)(sb.st_mode & 07777));
+        }
+    }
 
     /* Acks need no fsync: one lost on power failure is re-sent, and
      * re-sending is safe (DESIGN.md section 1).  Limits are for
