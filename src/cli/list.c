@@ -23,6 +23,41 @@ help(FILE *f)
                "object per line.\n");
 }
 
+/*
+ * Text from the journal for a terminal table: control characters and
+ * the invisible direction marks (which could disguise what is shown)
+ * are escaped; the rest of the (valid) UTF-8 passes through.  Writes at
+ * most cap bytes including the NUL.
+ */
+static const char *
+safe_text(const char *s, char *buf, size_t cap)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+
+    for (size_t i = 0; u[i] && o + 8 < cap; i++) {
+        unsigned cp = 0;
+
+        if (u[i] == 0xe2 && u[i + 1] == 0x80 && u[i + 2]) {
+            cp = 0x2000u | ((u[i + 1] & 0x3fu) << 6) | (u[i + 2] & 0x3fu);
+        } else if (u[i] == 0xe2 && u[i + 1] == 0x81 && u[i + 2]) {
+            cp = 0x2040u | (u[i + 2] & 0x3fu);
+        }
+        if ((cp >= 0x200e && cp <= 0x200f) || (cp >= 0x202a &&
+                                                cp <= 0x202e) ||
+            (cp >= 0x2066 && cp <= 0x2069)) {
+            o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", cp);
+            i += 2;
+        } else if (u[i] < 0x20 || u[i] == 0x7f) {
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", u[i]);
+        } else {
+            buf[o++] = (char)u[i];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 ctspool_rc
 cli_print_row(void *ctx, const struct sp_list_row *r)
 {
@@ -65,13 +100,20 @@ cli_print_row(void *ctx, const struct sp_list_row *r)
         }
         puts(text);
         cJSON_free(text);
-    } else if (r->dead_id) {
-        printf("%-6lld %-4d %-19s %-8s %-24s %14s %s  %.60s\n",
-               (long long)r->dead_id, r->status, ts, sp_agg_name(r->agg),
-               r->name, val, r->dims, r->body ? r->body : "");
     } else {
-        printf("%-8s %-19s %-8s %-24s %14s %s %s %.12s\n", r->state, ts,
-               sp_agg_name(r->agg), r->name, val, r->dims, mask, rid);
+        char name[4 * SP_NAME_MAX], dims[8192], body[256];
+
+        safe_text(r->name, name, sizeof(name));
+        safe_text(r->dims, dims, sizeof(dims));
+        if (r->dead_id) {
+            printf("%-6lld %-4d %-19s %-8s %-24s %14s %s  %.60s\n",
+                   (long long)r->dead_id, r->status, ts, sp_agg_name(r->agg),
+                   name, val, dims,
+                   safe_text(r->body ? r->body : "", body, sizeof(body)));
+        } else {
+            printf("%-8s %-19s %-8s %-24s %14s %s %s %.12s\n", r->state, ts,
+                   sp_agg_name(r->agg), name, val, dims, mask, rid);
+        }
     }
     return ferror(stdout) ? CTSPOOL_E_IO : CTSPOOL_OK;
 }
