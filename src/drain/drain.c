@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "doubt.h"
 #include "upload.h"
 
 #define SUMMARY_EVERY_MS 10000
@@ -104,6 +105,8 @@ struct drainer {
     uint64_t rng;
     int64_t dv_before_take;
     int64_t next_compact;
+    struct doubt *doubt;    /* points whose upload outcome is unknown */
+    int64_t doubt_grace_ms; /* how long a late request may still land */
     /* Totals and the current summary window. */
     uint64_t n_points, n_requests, n_dead;
     uint64_t win_points, win_requests, win_dead;
@@ -468,6 +471,12 @@ acknowledge(struct drainer *d, size_t from, size_t k)
                k, sp_journal_errmsg(d->j));
         return rc;
     }
+    if (doubt_count(d->doubt)) {
+        for (size_t i = from; i < from + k; i++) {
+            doubt_acked(d->doubt, d->b.pts[i].hour, d->b.pts[i].series,
+                        d->b.pts[i].value);
+        }
+    }
     sp_log(SP_LOG_DEBUG,
            "%zu points taken upstream, %zu marked acknowledged (the others "
            "changed meanwhile and stay pending)",
@@ -480,6 +489,64 @@ acknowledge(struct drainer *d, size_t from, size_t k)
 
 static ctspool_rc deliver(struct drainer *d, size_t from, size_t n,
                           struct failure *f);
+
+/*
+ * A request of b.pts[from .. from+k) failed without a clear refusal (no
+ * answer, or 5xx): upstream may still apply it later, so its points are
+ * in doubt for the grace period (doubt.c).
+ */
+static void
+doubt_request(struct drainer *d, size_t from, size_t k,
+              const struct sp_upload_result *r)
+{
+    int64_t deadline = sp_clock_ms() + d->doubt_grace_ms;
+
+    if (r->status != 0 && r->status < 500) {
+        return; /* answered and refused: nothing was applied */
+    }
+    for (size_t i = from; i < from + k; i++) {
+        doubt_add(d->doubt, d->b.pts[i].hour, d->b.pts[i].series,
+                  d->b.pts[i].value, deadline);
+    }
+}
+
+/*
+ * Points acknowledged with a newer value while an older one was in
+ * doubt are made pending again once the doubt expires, so the newest
+ * value is the last one upstream gets.
+ */
+static void
+settle_doubt(struct drainer *d)
+{
+    int64_t keys[256][2];
+    size_t n, total = 0;
+    ctspool_rc rc;
+
+    while ((n = doubt_expire(d->doubt, sp_clock_ms(), keys,
+                             SP_ARRAY_LEN(keys))) > 0) {
+        size_t done_n = 0;
+
+        JOURNAL_RETRY(rc, sp_journal_repend(d->j, (const int64_t(*)[2])keys,
+                                            n, &done_n));
+        if (rc != CTSPOOL_OK) {
+            sp_log(SP_LOG_ERROR,
+                   "cannot queue %zu points again after an upload of "
+                   "unknown outcome: %s",
+                   n, sp_journal_errmsg(d->j));
+            return;
+        }
+        total += done_n;
+        if (n < SP_ARRAY_LEN(keys)) {
+            break;
+        }
+    }
+    if (total) {
+        sp_log(SP_LOG_INFO,
+               "sending %zu point%s again: an earlier request of unknown "
+               "outcome could have overwritten their newer value upstream",
+               total, total == 1 ? "" : "s");
+    }
+}
 
 /*
  * Acts on a 400/413/422 for the request of b.pts[from .. from+k): a lone
@@ -553,6 +620,7 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
             rc = settle_refused(d, pos, k, &r, f);
         } else {
             fill_failure(d, &r, k, f);
+            doubt_request(d, pos, k, &r);
         }
         if (rc != CTSPOOL_OK) {
             return rc;
@@ -619,6 +687,7 @@ deliver_batch(struct drainer *d, struct failure *f)
         }
         if (rc != CTSPOOL_OK) {
             fill_failure(d, &r, fl_k, f);
+            doubt_request(d, fl_from, fl_k, &r);
             return rc;
         }
         done_from = fl_from;
@@ -767,8 +836,8 @@ idle_wait(struct drainer *d)
             break;
         }
         maybe_summary(d, 0);
-        if (sp_clock_ms() >= d->next_compact) {
-            break;
+        if (sp_clock_ms() >= d->next_compact || doubt_hits(d->doubt)) {
+            break; /* compaction or a re-send (settle_doubt) is due */
         }
     }
 }
@@ -854,12 +923,17 @@ run(struct drainer *d)
 
         maybe_compact(d);
         maybe_summary(d, 0);
+        settle_doubt(d);
         if (sp_journal_data_version(d->j, &d->dv_before_take) !=
             CTSPOOL_OK) {
             d->dv_before_take = -1;
         }
         rc = sp_journal_take(d->j, take_size(cfg), &d->b);
         if (rc == CTSPOOL_OK && d->b.n == 0) {
+            if (d->is_once && doubt_hits(d->doubt)) {
+                nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
+                continue;
+            }
             if (d->is_once) {
                 break;
             }
@@ -1064,6 +1138,14 @@ cmd_drain(struct cli *c, int argc, char **argv)
     }
 
     install_signals();
+    d.doubt = doubt_new();
+    if (!d.doubt) {
+        cli_error("drain", "out of memory");
+        ex = EXIT_OSERR;
+        goto out;
+    }
+    /* A request abandoned at the timeout may still land for a while. */
+    d.doubt_grace_ms = 2 * (int64_t)cfg->upload.request_timeout_ms;
     d.rng = seed();
     d.req_max_points = (size_t)cfg->upload.batch_max_points;
     d.last_hour = -1;
@@ -1088,6 +1170,12 @@ cmd_drain(struct cli *c, int argc, char **argv)
            (unsigned long long)d.n_requests, plural(d.n_requests),
            (double)(sp_clock_ms() - d.started) / 1000.0,
            (unsigned long long)d.n_dead);
+    if (doubt_hits(d.doubt)) {
+        sp_log(SP_LOG_WARN,
+               "%zu point%s acknowledged while an older value was in an "
+               "upload of unknown outcome were not re-sent before exit",
+               doubt_hits(d.doubt), doubt_hits(d.doubt) == 1 ? "" : "s");
+    }
     if (stop_flag) {
         ex = EXIT_OK; /* asked to stop: unacknowledged points stay */
     }
@@ -1102,6 +1190,7 @@ out:
         free(api_key);
     }
     sp_batch_cleanup(&d.b);
+    doubt_free(d.doubt);
     free(d.prefix.p);
     free(d.body[0].p);
     free(d.body[1].p);

@@ -90,6 +90,7 @@ enum stmt_id {
     ST_PT_GET,
     ST_PT_UPD,
     ST_Q_INS,
+    ST_PT_UPD_SEQ,
     ST_Q_DEL,
     ST_ACKLOG,
     ST_SEQTIME_INS,
@@ -125,6 +126,8 @@ static const char *const stmt_sql[ST_N] = {
                   "series = ?2",
     [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4 "
                   "WHERE hour = ?1 AND series = ?2",
+    [ST_PT_UPD_SEQ] = "UPDATE point SET seq = ?3 WHERE hour = ?1 AND "
+                      "series = ?2",
     [ST_Q_INS] = "INSERT INTO queue (grp, seq, hour, series) "
                  "VALUES (?1, ?2, ?3, ?4)",
     [ST_Q_DEL] = "DELETE FROM queue WHERE grp = ?1 AND seq = ?2",
@@ -1403,6 +1406,73 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
 out:
     if (rc != CTSPOOL_OK) {
         sp_journal_rollback(j);
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
+                  size_t *n_done)
+{
+    sqlite3_stmt *s = NULL;
+    size_t done_n = 0;
+    ctspool_rc rc;
+    int r = SQLITE_OK;
+
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    r = sqlite3_prepare_v2(j->db,
+                           "SELECT grp, seq FROM point p WHERE hour = ?1 "
+                           "AND series = ?2 AND NOT EXISTS (SELECT 1 FROM "
+                           "queue q WHERE q.grp = p.grp AND q.seq = p.seq)",
+                           -1, &s, NULL);
+    for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
+        int64_t grp;
+        sqlite3_stmt *u;
+
+        sqlite3_bind_int64(s, 1, keys[i][0]);
+        sqlite3_bind_int64(s, 2, keys[i][1]);
+        r = sqlite3_step(s);
+        if (r != SQLITE_ROW) {
+            sqlite3_reset(s);
+            r = r == SQLITE_DONE ? SQLITE_OK : r; /* pending or gone */
+            continue;
+        }
+        grp = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        /* A new seq: it joins the queue like an update (invariant 3). */
+        u = stmt(j, ST_PT_UPD_SEQ);
+        if (!u) {
+            r = sqlite3_errcode(j->db);
+            break;
+        }
+        sqlite3_bind_int64(u, 1, keys[i][0]);
+        sqlite3_bind_int64(u, 2, keys[i][1]);
+        sqlite3_bind_int64(u, 3, j->next_seq);
+        r = sqlite3_step(u);
+        sqlite3_reset(u);
+        if (r != SQLITE_DONE) {
+            break;
+        }
+        r = queue_add(j, grp, j->next_seq, keys[i][0], keys[i][1]);
+        if (r != SQLITE_OK) {
+            break;
+        }
+        j->next_seq++;
+        j->pending++;
+        done_n++;
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_OK) {
+        rc = db_fail(j, r, "re-queue");
+        sp_journal_rollback(j);
+        return rc;
+    }
+    rc = sp_journal_commit(j);
+    if (rc == CTSPOOL_OK && n_done) {
+        *n_done = done_n;
     }
     return rc;
 }

@@ -105,6 +105,14 @@ ctspool_rc sp_journal_ack(struct sp_journal *j, const struct sp_batch *b,
 ctspool_rc sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
                            const size_t *idx, size_t n_idx, int status,
                            const char *body, int64_t now);
+/*
+ * sp_journal_repend -- make the points keys[i] = (hour, series) pending
+ * again with their current value, if they are acknowledged (one whose
+ * upload may have been overwritten upstream by a late request).  One
+ * transaction.  *n_done: how many became pending (may be NULL).
+ */
+ctspool_rc sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2],
+                             size_t n, size_t *n_done);
 /* Records a failed upload attempt: status (0: no answer), message. */
 ctspool_rc sp_journal_note_failure(struct sp_journal *j, int status,
                                    const char *msg, int64_t now);

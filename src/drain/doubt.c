@@ -1,0 +1,264 @@
+/*
+ * doubt.c -- points whose upload outcome is unknown.
+ *
+ * A request that got no answer (timeout, dropped connection) or a 5xx
+ * may still be applied by upstream later.  If a newer value of one of its
+ * points is acknowledged meanwhile, that late request would overwrite it
+ * upstream while the journal says the newer value was delivered.  So the
+ * drainer remembers such points until a grace period has passed; a point
+ * acknowledged with another value inside the period is re-sent once the
+ * period is over (DESIGN.md section 1: the final state upstream is exact).
+ *
+ * Entries live in a linear-probing hash keyed by (hour, series) and, in
+ * insertion order, in a FIFO of keys: every entry gets the same grace, so
+ * deadlines grow with insertion and expiry pops from the head.
+ * Invariant: every live hash entry has at least one FIFO record with its
+ * key; FIFO records whose entry has a later deadline are stale and
+ * skipped.  Memory is bounded by DOUBT_MAX entries.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "doubt.h"
+
+#define DOUBT_MAX (1u << 20)      /* entries; beyond: not remembered */
+#define SLOTS_MIN 1024u
+
+struct entry {
+    int64_t hour, series;
+    int64_t deadline;
+    double value;
+    unsigned char used, several, hit;
+};
+
+struct fifo_rec {
+    int64_t hour, series, deadline;
+};
+
+struct doubt {
+    struct entry *slots;
+    size_t n_slots, n;
+    size_t n_hit; /* entries with hit set */
+    struct fifo_rec *fifo;
+    size_t head, len, cap;
+    uint64_t n_dropped;
+};
+
+static size_t
+slot_of(const struct doubt *t, int64_t hour, int64_t series)
+{
+    uint64_t h = (uint64_t)hour * 0x9e3779b97f4a7c15ull ^
+                 (uint64_t)series * 0xc2b2ae3d27d4eb4full;
+
+    return (size_t)(h ^ (h >> 29)) & (t->n_slots - 1);
+}
+
+static struct entry *
+find(const struct doubt *t, int64_t hour, int64_t series)
+{
+    size_t i;
+
+    if (!t->n) {
+        return NULL;
+    }
+    for (i = slot_of(t, hour, series);; i = (i + 1) & (t->n_slots - 1)) {
+        struct entry *e = &t->slots[i];
+
+        if (!e->used) {
+            return NULL;
+        }
+        if (e->hour == hour && e->series == series) {
+            return e;
+        }
+    }
+}
+
+/* Backward-shift deletion keeps probe chains without tombstones. */
+static void
+erase(struct doubt *t, struct entry *e)
+{
+    size_t i = (size_t)(e - t->slots), j = i;
+
+    for (;;) {
+        size_t home;
+
+        t->slots[i].used = 0;
+        for (;;) {
+            j = (j + 1) & (t->n_slots - 1);
+            if (!t->slots[j].used) {
+                t->n--;
+                return;
+            }
+            home = slot_of(t, t->slots[j].hour, t->slots[j].series);
+            /* Move j back to i unless its home lies in (i, j]. */
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+                break;
+            }
+        }
+        t->slots[i] = t->slots[j];
+        i = j;
+    }
+}
+
+static int
+grow(struct doubt *t)
+{
+    size_t n = t->n_slots ? t->n_slots * 2 : SLOTS_MIN;
+    struct entry *old = t->slots, *ns = calloc(n, sizeof(*ns));
+    size_t old_n = t->n_slots;
+
+    if (!ns) {
+        return -1;
+    }
+    t->slots = ns;
+    t->n_slots = n;
+    for (size_t i = 0; i < old_n; i++) {
+        if (old[i].used) {
+            size_t k = slot_of(t, old[i].hour, old[i].series);
+
+            while (ns[k].used) {
+                k = (k + 1) & (n - 1);
+            }
+            ns[k] = old[i];
+        }
+    }
+    free(old);
+    return 0;
+}
+
+static int
+fifo_push(struct doubt *t, int64_t hour, int64_t series, int64_t deadline)
+{
+    struct fifo_rec *r;
+
+    if (t->len == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        struct fifo_rec *nf = malloc(cap * sizeof(*nf));
+
+        if (!nf) {
+            return -1;
+        }
+        for (size_t i = 0; i < t->len; i++) {
+            nf[i] = t->fifo[(t->head + i) % t->cap];
+        }
+        free(t->fifo);
+        t->fifo = nf;
+        t->cap = cap;
+        t->head = 0;
+    }
+    r = &t->fifo[(t->head + t->len) % t->cap];
+    r->hour = hour;
+    r->series = series;
+    r->deadline = deadline;
+    t->len++;
+    return 0;
+}
+
+struct doubt *
+doubt_new(void)
+{
+    return calloc(1, sizeof(struct doubt));
+}
+
+void
+doubt_free(struct doubt *t)
+{
+    if (t) {
+        free(t->slots);
+        free(t->fifo);
+        free(t);
+    }
+}
+
+size_t
+doubt_count(const struct doubt *t)
+{
+    return t->n;
+}
+
+size_t
+doubt_hits(const struct doubt *t)
+{
+    return t->n_hit;
+}
+
+uint64_t
+doubt_dropped(const struct doubt *t)
+{
+    return t->n_dropped;
+}
+
+void
+doubt_add(struct doubt *t, int64_t hour, int64_t series, double value,
+          int64_t deadline)
+{
+    struct entry *e = find(t, hour, series);
+
+    if (!e) {
+        size_t i;
+
+        if (t->n >= DOUBT_MAX ||
+            ((t->n + 1) * 2 > t->n_slots && grow(t) != 0)) {
+            t->n_dropped++;
+            return;
+        }
+        i = slot_of(t, hour, series);
+        while (t->slots[i].used) {
+            i = (i + 1) & (t->n_slots - 1);
+        }
+        e = &t->slots[i];
+        memset(e, 0, sizeof(*e));
+        e->used = 1;
+        e->hour = hour;
+        e->series = series;
+        e->value = value;
+        t->n++;
+    } else if (e->value != value) {
+        e->several = 1; /* two values in doubt: any ack may be undone */
+    }
+    e->deadline = deadline;
+    if (fifo_push(t, hour, series, deadline) != 0) {
+        if (e->hit) {
+            t->n_hit--;
+        }
+        erase(t, e);
+        t->n_dropped++;
+    }
+}
+
+void
+doubt_acked(struct doubt *t, int64_t hour, int64_t series, double value)
+{
+    struct entry *e = find(t, hour, series);
+
+    if (e && !e->hit && (e->several || e->value != value)) {
+        e->hit = 1;
+        t->n_hit++;
+    }
+}
+
+size_t
+doubt_expire(struct doubt *t, int64_t now, int64_t (*keys)[2], size_t max)
+{
+    size_t n = 0;
+
+    while (t->len && t->fifo[t->head].deadline <= now && n < max) {
+        struct fifo_rec r = t->fifo[t->head];
+        struct entry *e;
+
+        t->head = (t->head + 1) % t->cap;
+        t->len--;
+        e = find(t, r.hour, r.series);
+        if (!e || e->deadline > now) {
+            continue; /* stale record: the entry was renewed */
+        }
+        if (e->hit) {
+            keys[n][0] = e->hour;
+            keys[n][1] = e->series;
+            n++;
+            t->n_hit--;
+        }
+        erase(t, e);
+    }
+    return n;
+}
