@@ -127,7 +127,9 @@ format_by_content(const char *s, size_t len, int at_eof)
         i++;
     }
     if (i == len) {
-        return at_eof ? SP_FMT_CSV : SP_FMT_AUTO;
+        /* Nothing but blanks (or nothing): no points in any format;
+         * NDJSON skips blank lines where CSV would want a header. */
+        return at_eof ? SP_FMT_NDJSON : SP_FMT_AUTO;
     }
     if (s[i] != '{') {
         return SP_FMT_CSV;
