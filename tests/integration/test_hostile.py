@@ -409,12 +409,9 @@ def test_list_escapes_controls():
         r = subprocess.run(env.cmd("list"), capture_output=True, timeout=60)
         check(r.returncode == 0, "list exited %d" % r.returncode)
         raw = b"\x1b" in r.stdout or b"\x07" in r.stdout
-        report_known_bug(
-            "list prints control characters", not raw,
-            "src/cli/list.c cli_print_row(): the table form prints "
-            "metric_name (and, for dead letters, the upstream response "
-            "body) raw, so an accepted name holding ESC sequences drives "
-            "the terminal of whoever runs `ctspool list` / `dlq list`")
+        check(not raw, "list (table) prints control characters raw")
+        check(b"\\x1b]0;pwned\\x07" in r.stdout,
+              "list (table) shows them escaped: %r" % r.stdout[-200:])
         # The JSON form escapes them (cJSON).
         r = subprocess.run(env.cmd("list", "--json"), capture_output=True,
                            timeout=60)
