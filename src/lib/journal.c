@@ -195,7 +195,8 @@ rc_from_sqlite(sqlite3 *db, int code)
 {
     int primary = code & 0xff;
 
-    if (primary == SQLITE_FULL ||
+    /* A WAL index (-shm) that cannot grow is a full disk too. */
+    if (primary == SQLITE_FULL || code == SQLITE_IOERR_SHMSIZE ||
         (db && sqlite3_system_errno(db) == ENOSPC)) {
         return CTSPOOL_E_DISKFULL;
     }
@@ -507,12 +508,14 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
                  NULL);
     r = sqlite3_exec(j->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
     if (r != SQLITE_OK) {
-        rc = rc_from_sqlite(j->db, r);
-        if (rc == CTSPOOL_E_IO) {
-            rc = CTSPOOL_E_CORRUPT; /* typically: not a database */
+        rc = rc_from_sqlite(j->db, sqlite3_extended_errcode(j->db));
+        if (rc == CTSPOOL_E_IO && (r & 0xff) == SQLITE_NOTADB) {
+            rc = CTSPOOL_E_CORRUPT;
         }
         sp_err_set(e, "cannot open journal %s: %s", o->path,
-                   msg ? msg : sqlite3_errmsg(j->db));
+                   rc == CTSPOOL_E_DISKFULL
+                       ? "disk full"
+                       : (msg ? msg : sqlite3_errmsg(j->db)));
         goto out;
     }
     snprintf(pragmas, sizeof(pragmas),

@@ -233,14 +233,9 @@ def run_tmpfs2(env, env2, mnt, journal):
         print("note: second.db-shm exists; the open-time case is not "
               "exercised")
     else:
-        report_known_bug(
-            "100% full: message", "disk full" in r.stderr,
-            "on a 100%% full disk, opening a journal that has no WAL index "
-            "yet fails with SQLITE_IOERR_SHMSIZE and the append says %r "
-            "(exit 74, but not 'disk full'): src/lib/journal.c "
-            "sp_journal_open() maps every I/O error of PRAGMA journal_mode "
-            "to E_CORRUPT, and rc_from_sqlite() does not take SHMSIZE for "
-            "disk full" % r.stderr.strip()[-160:])
+        check("disk full" in r.stderr,
+              "on a 100%% full disk, opening a journal without a WAL index "
+              "says 'disk full': %s" % r.stderr.strip()[-300:])
     # A journal that does not exist yet, on the full disk.
     env3 = harness.Env(name="diskfull-new",
                        top={"journal": os.path.join(mnt, "new.db")})
