@@ -338,6 +338,7 @@ cmd_append(struct cli *c, int argc, char **argv)
     static char *stdin_name[] = {"-"};
     struct append_ctx a;
     struct batch *batches = NULL;
+    uint64_t total;
     pthread_t reader;
     struct sp_defaults d = {NULL, -1};
     struct sp_journal *j = NULL;
@@ -395,6 +396,7 @@ cmd_append(struct cli *c, int argc, char **argv)
         n_files = 1;
         names = stdin_name;
     }
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): FILE * elements */
     files = calloc((size_t)n_files, sizeof(*files));
     if (!files) {
         cli_error("append", "out of memory");
@@ -473,9 +475,9 @@ cmd_append(struct cli *c, int argc, char **argv)
         ex = cli_exit_code(rc);
         goto out;
     }
+    total = a.n_new + a.n_updated + a.n_unchanged;
     printf("appended %llu points: %llu new, %llu updated, %llu unchanged",
-           (unsigned long long)(a.n_new + a.n_updated + a.n_unchanged),
-           (unsigned long long)a.n_new, (unsigned long long)a.n_updated,
+           (unsigned long long)total, (unsigned long long)a.n_new, (unsigned long long)a.n_updated,
            (unsigned long long)a.n_unchanged);
     if (a.n_invalid) {
         printf("; %llu invalid skipped", (unsigned long long)a.n_invalid);

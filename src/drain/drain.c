@@ -51,14 +51,15 @@
 #include "upload.h"
 
 #define SUMMARY_EVERY_MS 10000
-#define COMPACT_EVERY_MS (3600 * 1000)
-#define COMPACT_RETRY_MS (300 * 1000) /* after a failed compaction */
+#define COMPACT_EVERY_MS ((int64_t)3600 * 1000)
+#define COMPACT_RETRY_MS ((int64_t)300 * 1000) /* after a failed compaction */
 #define IDLE_RECHECK_MS 30000 /* take again even if nothing changed */
 #define NAP_STEP_MS 100       /* sleeps wake this often to see a signal */
 #define BUSY_TIMEOUT_MS 1000  /* journal lock waits, between stop checks */
 #define ONCE_RETRIES 3        /* --once: quick retries of a transient error */
 #define ONCE_WAIT_MAX_MS 5000 /* --once: longest wait before giving up */
-#define SPLIT_HOLD_MS (3600 * 1000) /* a size learned from 413 holds */
+/* A request size learned from a 413 holds this long. */
+#define SPLIT_HOLD_MS ((int64_t)3600 * 1000)
 #define LOG_BODY_MAX 200      /* bytes of a response body in a log line */
 #define TAKE_REQUESTS 16      /* requests' worth of points read at once */
 #define TAKE_MAX_POINTS 32768 /* ... unless batches are larger than this */
@@ -273,7 +274,7 @@ log_snippet(const char *s, char *out, size_t out_len)
 {
     size_t o = 0, i;
 
-    for (i = 0; s[i] && i < LOG_BODY_MAX && o + 5 < out_len; i++) {
+    for (i = 0; i < LOG_BODY_MAX && s[i] && o + 5 < out_len; i++) {
         unsigned char c = (unsigned char)s[i];
 
         if (c >= 0x20 && c < 0x7f) {
@@ -665,7 +666,6 @@ deliver_batch(struct drainer *d, struct failure *f)
         /* Meanwhile: acknowledge the previous request, build the next. */
         if (done_k) {
             work = acknowledge(d, done_from, done_k);
-            done_k = 0;
         }
         next_k = 0;
         if (work == CTSPOOL_OK && pos < n && !stop_flag) {
@@ -812,7 +812,7 @@ maybe_compact(struct drainer *d)
                             d->cfg->retain_acked_hours, &n);
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_WARN, "compaction failed (retrying in %d min): %s",
-               COMPACT_RETRY_MS / 60000, sp_journal_errmsg(d->j));
+               (int)(COMPACT_RETRY_MS / 60000), sp_journal_errmsg(d->j));
         d->next_compact = sp_clock_ms() + COMPACT_RETRY_MS;
         return;
     }

@@ -599,7 +599,7 @@ promote_int64(const char *path, const char *in, size_t len, char **out,
     }
     while (i < len) {
         char ch = in[i];
-        char next = i + 1 < len ? in[i + 1] : '\0';
+        char next = (char)(i + 1 < len ? in[i + 1] : '\0');
 
         if (ch == '"') {
             /* A string; a backslash escapes the next character. */

@@ -1036,6 +1036,8 @@ format_short_decimal(double v, char *buf)
     }
     buf[len] = '\0';
     back = strtod(buf, NULL);
+    /* Bitwise on purpose: -0.0 must not pass for 0.0. */
+    /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
     return memcmp(&back, &v, sizeof(v)) == 0;
 }
 
@@ -1083,6 +1085,7 @@ sp_double_format(double v, char *buf, size_t buf_len)
     for (int prec = 15; prec <= 16; prec++) {
         snprintf(buf, buf_len, "%.*g", prec, v);
         back = strtod(buf, NULL);
+        /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
         if (memcmp(&back, &v, sizeof(v)) == 0) {
             return;
         }
