@@ -172,8 +172,8 @@ struct sp_journal {
     int64_t next_seq, first_seq;
     int64_t pending;      /* meta.pending as of now in the transaction */
     int64_t points;       /* meta.points likewise */
+    int64_t pending_begin, points_begin; /* both as BEGIN read them */
     int64_t appended;     /* points made pending by puts in this txn */
-    int64_t epoch;
     unsigned puts_since_check;
     /* Saved at the savepoint, restored by rollback_to. */
     int64_t sv_next_seq, sv_pending, sv_points, sv_appended;
@@ -633,6 +633,9 @@ sp_journal_begin(struct sp_journal *j)
         goto fail;
     }
     j->first_seq = j->next_seq;
+    /* The write lock is ours: meta stays as read until we write it. */
+    j->pending_begin = j->pending;
+    j->points_begin = j->points;
     if (epoch != j->cache_epoch) {
         cache_clear(j); /* another process compacted series away */
         j->cache_epoch = epoch;
@@ -966,8 +969,7 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
 
 /* Writes the transaction's counters back into meta (invariants 4, 6). */
 static int
-flush_meta(struct sp_journal *j, int64_t pending_before,
-           int64_t points_before)
+flush_meta(struct sp_journal *j)
 {
     sqlite3_stmt *s;
     int r;
@@ -989,13 +991,13 @@ flush_meta(struct sp_journal *j, int64_t pending_before,
             return r;
         }
     }
-    if (j->pending != pending_before) {
+    if (j->pending != j->pending_begin) {
         r = meta_set_int(j, ST_META_SET, "pending", j->pending);
         if (r != SQLITE_OK) {
             return r;
         }
     }
-    if (j->points != points_before) {
+    if (j->points != j->points_begin) {
         r = meta_set_int(j, ST_META_SET, "points", j->points);
         if (r != SQLITE_OK) {
             return r;
@@ -1013,17 +1015,10 @@ flush_meta(struct sp_journal *j, int64_t pending_before,
 ctspool_rc
 sp_journal_commit(struct sp_journal *j)
 {
-    int64_t pending_before = -1, points_before = -1;
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = meta_get(j, "pending", &pending_before);
-    if (r == SQLITE_OK) {
-        r = meta_get(j, "points", &points_before);
-    }
-    if (r == SQLITE_OK) {
-        r = flush_meta(j, pending_before, points_before);
-    }
+    r = flush_meta(j);
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_COMMIT);
     }
@@ -1388,9 +1383,9 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
         if (r == SQLITE_DONE) {
             int was = 0;
 
-            r = queue_del(j, b->grp, bp->seq, &was);
+            r = queue_del(j, b->grp, bp->seq, &was); /* SQLITE_OK */
         }
-        if (r != SQLITE_DONE && r != SQLITE_OK) {
+        if (r != SQLITE_OK) {
             rc = db_fail(j, r, "dead letter");
             goto out;
         }
