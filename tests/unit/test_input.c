@@ -73,25 +73,6 @@ on_error(void *ctx, size_t index, const struct sp_err *e)
     return CTSPOOL_OK;
 }
 
-/* See test_payload.c: a trailing '*' pins only the start. */
-static int
-msg_matches(const char *msg, const char *want)
-{
-    size_t n = strlen(want);
-
-    if (n > 0 && want[n - 1] == '*') {
-        return strncmp(msg, want, n - 1) == 0;
-    }
-    return strcmp(msg, want) == 0;
-}
-
-#define assert_msg(msg, want)                                             \
-    do {                                                                  \
-        if (!msg_matches((msg), (want))) {                                \
-            fail_msg("message \"%s\" does not match \"%s\"", (msg),       \
-                     (want));                                             \
-        }                                                                 \
-    } while (0)
 
 static const struct sp_defaults defaults = {"tok-def", SP_AGG_SUM};
 

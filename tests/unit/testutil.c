@@ -59,3 +59,14 @@ tu_write_file(const char *path, const char *data, size_t len)
     if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
         abort();
 }
+
+int
+tu_msg_matches(const char *msg, const char *want)
+{
+    size_t n = strlen(want);
+
+    if (n > 0 && want[n - 1] == '*') {
+        return strncmp(msg, want, n - 1) == 0;
+    }
+    return strcmp(msg, want) == 0;
+}

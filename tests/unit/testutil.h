@@ -16,4 +16,20 @@ char *tu_path(const char *dir, const char *name);
 /* Write len bytes of data to path (mode 0644); aborts on failure. */
 void tu_write_file(const char *path, const char *data, size_t len);
 
+/*
+ * msg equals want, or, when want ends in '*', starts with the rest: tests
+ * of parsers pin the locator and the field of a message but not the
+ * wording validate.c gives the reason.
+ */
+int tu_msg_matches(const char *msg, const char *want);
+
+/* cmocka assertion on tu_msg_matches (include <cmocka.h> first). */
+#define assert_msg(msg, want)                                             \
+    do {                                                                  \
+        if (!tu_msg_matches((msg), (want))) {                             \
+            fail_msg("message \"%s\" does not match \"%s\"", (msg),       \
+                     (want));                                             \
+        }                                                                 \
+    } while (0)
+
 #endif
