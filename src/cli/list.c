@@ -90,8 +90,6 @@ cli_print_row(void *ctx, const struct sp_list_row *r)
             cJSON_AddNumberToObject(obj, "status", r->status);
             cJSON_AddStringToObject(obj, "response", r->body ? r->body : "");
             cJSON_AddNumberToObject(obj, "dead_at", (double)r->at);
-        } else if (r->at) {
-            cJSON_AddNumberToObject(obj, "acked_at", (double)r->at);
         }
         text = cJSON_PrintUnformatted(obj);
         cJSON_Delete(obj);

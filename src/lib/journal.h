@@ -151,7 +151,8 @@ struct sp_list_row {
     int64_t dead_id; /* dead letters only, else 0 */
     int status;      /* dead letters only */
     const char *body;
-    int64_t at; /* acked or dead-lettered at; 0 if pending */
+    int64_t at; /* dead letters: dead-lettered at; else 0 (the journal
+                 * keeps no per-point acknowledgement time) */
 };
 typedef ctspool_rc (*sp_list_cb)(void *ctx, const struct sp_list_row *r);
 
