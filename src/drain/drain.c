@@ -4,14 +4,15 @@
  * (upload.c) and records what upstream said (journal.c).  One drainer
  * per journal (an flock); it alone loads the upload credentials.
  *
- *   take (a few requests' worth of the oldest pending group, in journal
+ *   take (a request's worth of the oldest pending group, in journal
  *      |   order) --empty--> idle: poll data_version every poll_ms
  *      |                     (--once: exit 0)
  *      v
  *   build body (batch_max_points, batch_max_bytes, >= 1 point) --POST-->
  *      2xx ........ ack exactly the versions sent; backoff reset.  The
- *                   ack of one request and the build of the next run
- *                   while the next is in flight (one in flight at most)
+ *                   ack of one request, and the take and build of the
+ *                   next, run while it is in flight (one in flight at
+ *                   most)
  *      400/413/422  split in halves and deliver each (recursively);
  *                   a lone point still refused -> dead letter
  *      408/429/5xx, no answer
@@ -61,8 +62,7 @@
 /* A request size learned from a 413 holds this long. */
 #define SPLIT_HOLD_MS ((int64_t)3600 * 1000)
 #define LOG_BODY_MAX 200      /* bytes of a response body in a log line */
-#define TAKE_REQUESTS 16      /* requests' worth of points read at once */
-#define TAKE_MAX_POINTS 32768 /* ... unless batches are larger than this */
+#define CHAIN_MS 1000         /* deliver_batch() goes on this long */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -88,14 +88,21 @@ struct failure {
     char snippet[LOG_BODY_MAX * 4 + 8];
 };
 
+/* A batch taken from the journal, and the start of its requests. */
+struct slot {
+    struct sp_batch b;
+    struct sbuf prefix; /* {"data_stream_token":...,"data":[ */
+};
+
 struct drainer {
     const struct sp_config *cfg;
     struct sp_journal *j;
     struct sp_upload *up;
     int is_once;
     const char *api_key; /* secret: only for masking bodies */
-    struct sp_batch b;
-    struct sbuf prefix;  /* {"data_stream_token":...,"data":[ */
+    struct slot slot[2]; /* the batch being sent, the one taken after it */
+    struct slot *cur;    /* slot[0] or slot[1] */
+    struct sp_batch *b;  /* &cur->b */
     struct sbuf body[2]; /* the request in flight, the next one */
     struct sbuf scratch;
     int64_t last_hour;
@@ -263,7 +270,7 @@ masked_body(struct drainer *d, const char *body, size_t len)
     struct sbuf tmp = {0};
 
     mask_in(&tmp, body, len, d->api_key);
-    mask_in(&d->scratch, tmp.p ? tmp.p : "", tmp.len, d->b.stream);
+    mask_in(&d->scratch, tmp.p ? tmp.p : "", tmp.len, d->b->stream);
     free(tmp.p);
     return d->scratch.p ? d->scratch.p : "";
 }
@@ -294,15 +301,15 @@ log_snippet(const char *s, char *out, size_t out_len)
 
 /* {"data_stream_token":TOKEN,"metric_agg_func":"Sum","data":[ */
 static ctspool_rc
-build_prefix(struct drainer *d)
+build_prefix(struct slot *sl)
 {
-    struct sbuf *s = &d->prefix;
+    struct sbuf *s = &sl->prefix;
 
     s->len = 0;
     if (sbuf_adds(s, "{\"data_stream_token\":") ||
-        sbuf_add_json_string(s, d->b.stream) ||
+        sbuf_add_json_string(s, sl->b.stream) ||
         sbuf_adds(s, ",\"metric_agg_func\":\"") ||
-        sbuf_adds(s, sp_agg_name(d->b.agg)) ||
+        sbuf_adds(s, sp_agg_name(sl->b.agg)) ||
         sbuf_adds(s, "\",\"data\":[")) {
         return CTSPOOL_E_NOMEM;
     }
@@ -330,27 +337,27 @@ add_point(struct drainer *d, struct sbuf *s, const struct sp_batch_point *bp)
 }
 
 /*
- * Builds in s the request for the points b.pts[from ..], at most
+ * Builds in s the request for the points sl->b.pts[from ..], at most
  * max_n of them, stopping before the point that would take the body past
  * upload.batch_max_bytes (the first point always goes in).  *n: how many.
  */
 static ctspool_rc
-build_body(struct drainer *d, struct sbuf *s, size_t from, size_t max_n,
-           size_t *n)
+build_body(struct drainer *d, const struct slot *sl, struct sbuf *s,
+           size_t from, size_t max_n, size_t *n)
 {
     size_t limit = (size_t)d->cfg->upload.batch_max_bytes;
     size_t k;
 
     *n = 0;
     s->len = 0;
-    if (sbuf_add(s, d->prefix.p, d->prefix.len)) {
+    if (sbuf_add(s, sl->prefix.p, sl->prefix.len)) {
         return CTSPOOL_E_NOMEM;
     }
     for (k = 0; k < max_n; k++) {
         size_t mark = s->len;
 
         if ((k > 0 && sbuf_add(s, ",", 1)) ||
-            add_point(d, s, &d->b.pts[from + k])) {
+            add_point(d, s, &sl->b.pts[from + k])) {
             return CTSPOOL_E_NOMEM;
         }
         if (k > 0 && s->len + 2 > limit) {
@@ -411,13 +418,13 @@ fill_failure(struct drainer *d, const struct sp_upload_result *r,
 static ctspool_rc
 dead_letter(struct drainer *d, size_t idx, const struct sp_upload_result *r)
 {
-    const struct sp_batch_point *bp = &d->b.pts[idx];
+    const struct sp_batch_point *bp = &d->b->pts[idx];
     const char *body = masked_body(d, r->body, r->body_len);
     char name[LOG_BODY_MAX * 4 + 8], snip[LOG_BODY_MAX * 4 + 8];
     char hour[24];
     ctspool_rc rc;
 
-    JOURNAL_RETRY(rc, sp_journal_dead(d->j, &d->b, &idx, 1, r->status, body,
+    JOURNAL_RETRY(rc, sp_journal_dead(d->j, d->b, &idx, 1, r->status, body,
                                       (int64_t)time(NULL)));
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_ERROR, "cannot dead-letter a point: %s",
@@ -456,14 +463,15 @@ min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* Marks b.pts[from .. from+k) acknowledged after a 2xx (invariant 1). */
+/* Marks b->pts[from .. from+k) acknowledged after a 2xx (invariant 1). */
 static ctspool_rc
-acknowledge(struct drainer *d, size_t from, size_t k)
+acknowledge(struct drainer *d, const struct sp_batch *b, size_t from,
+            size_t k)
 {
     size_t acked = 0;
     ctspool_rc rc;
 
-    JOURNAL_RETRY(rc, sp_journal_ack(d->j, &d->b, from, k,
+    JOURNAL_RETRY(rc, sp_journal_ack(d->j, b, from, k,
                                      (int64_t)time(NULL), &acked));
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_ERROR,
@@ -474,8 +482,8 @@ acknowledge(struct drainer *d, size_t from, size_t k)
     }
     if (doubt_count(d->doubt)) {
         for (size_t i = from; i < from + k; i++) {
-            doubt_acked(d->doubt, d->b.pts[i].hour, d->b.pts[i].series,
-                        d->b.pts[i].value);
+            doubt_acked(d->doubt, b->pts[i].hour, b->pts[i].series,
+                        b->pts[i].value);
         }
     }
     sp_log(SP_LOG_DEBUG,
@@ -492,6 +500,16 @@ static ctspool_rc deliver(struct drainer *d, size_t from, size_t n,
                           struct failure *f);
 
 /*
+ * Points read from the journal at once: one request's worth, so that
+ * the read of the next batch fits in the time one request is in flight.
+ */
+static size_t
+take_size(const struct sp_config *cfg)
+{
+    return (size_t)cfg->upload.batch_max_points;
+}
+
+/*
  * A request of b.pts[from .. from+k) failed without a clear refusal (no
  * answer, or 5xx): upstream may still apply it later, so its points are
  * in doubt for the grace period (doubt.c).
@@ -506,8 +524,8 @@ doubt_request(struct drainer *d, size_t from, size_t k,
         return; /* answered and refused: nothing was applied */
     }
     for (size_t i = from; i < from + k; i++) {
-        doubt_add(d->doubt, d->b.pts[i].hour, d->b.pts[i].series,
-                  d->b.pts[i].value, deadline);
+        doubt_add(d->doubt, d->b->pts[i].hour, d->b->pts[i].series,
+                  d->b->pts[i].value, deadline);
     }
 }
 
@@ -606,8 +624,8 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
         struct sbuf *body = &d->body[0];
         size_t k = 0;
 
-        rc = build_body(d, body, pos, min_size(end - pos, request_cap(d)),
-                        &k);
+        rc = build_body(d, d->cur, body, pos,
+                        min_size(end - pos, request_cap(d)), &k);
         if (rc != CTSPOOL_OK) {
             sp_log(SP_LOG_ERROR, "out of memory building a request");
             return rc;
@@ -616,7 +634,7 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
         d->n_requests++;
         d->win_requests++;
         if (rc == CTSPOOL_OK) {
-            rc = acknowledge(d, pos, k);
+            rc = acknowledge(d, d->b, pos, k);
         } else if (rc == CTSPOOL_E_REJECTED) {
             rc = settle_refused(d, pos, k, &r, f);
         } else {
@@ -632,45 +650,84 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
 }
 
 /*
- * deliver_batch -- uploads the whole batch like deliver(), but while one
- * request is in flight the previous one is acknowledged and the next one
- * built, so journal work overlaps the network and upstream.  At most
- * one request is in flight, and a request is only acknowledged after its
- * 2xx.  From the first answer that is not a 2xx on, the rest goes the
- * one-at-a-time way of deliver() (split, bisect, failure).
+ * Takes into the other slot the batch after the request in flight,
+ * b->pts[.. end), which ends the current batch: *next is that slot, or
+ * NULL when nothing else is pending.  A failed read only means no batch
+ * is taken ahead (run() takes again and reports it).
+ */
+static void
+take_ahead(struct drainer *d, size_t end, struct slot **next)
+{
+    struct slot *o = d->cur == &d->slot[0] ? &d->slot[1] : &d->slot[0];
+
+    *next = NULL;
+    if (sp_journal_take_after(d->j, take_size(d->cfg), &o->b, d->b->grp,
+                              d->b->pts[end - 1].seq) != CTSPOOL_OK ||
+        o->b.n == 0) {
+        return;
+    }
+    if (build_prefix(o) == CTSPOOL_OK) {
+        *next = o;
+    }
+}
+
+/*
+ * deliver_batch -- uploads the current batch like deliver(), but while
+ * one request is in flight the previous one is acknowledged and the next
+ * one built -- once the batch is used up, from the next batch, taken
+ * from the journal meanwhile -- so journal work overlaps the network and
+ * upstream.  At most one request is in flight: a newer value taken
+ * meanwhile is never sent before the answer to an older one, and a
+ * request is only acknowledged after its 2xx.  From the first answer
+ * that is not a 2xx on, the rest of that batch goes the one-at-a-time
+ * way of deliver() (split, bisect, failure) and a batch taken ahead is
+ * dropped.  Returns after about CHAIN_MS, for run()'s housekeeping.
  */
 static ctspool_rc
 deliver_batch(struct drainer *d, struct failure *f)
 {
-    size_t n = d->b.n, pos, fl_from = 0, fl_k = 0, done_k = 0, next_k;
-    size_t done_from = 0;
+    const struct sp_batch *done_b = NULL;
+    size_t pos, fl_from = 0, fl_k = 0, done_from = 0, done_k = 0, next_k;
     int cur = 0; /* d->body[cur] is the request in flight */
+    int64_t until = sp_clock_ms() + CHAIN_MS;
     ctspool_rc rc;
 
     if (stop_flag) {
         return CTSPOOL_OK;
     }
-    rc = build_body(d, &d->body[cur], 0, min_size(n, request_cap(d)),
-                    &fl_k);
+    rc = build_body(d, d->cur, &d->body[cur], 0,
+                    min_size(d->b->n, request_cap(d)), &fl_k);
     if (rc == CTSPOOL_OK) {
         rc = sp_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
-        return deliver(d, 0, n, f);
+        return deliver(d, 0, d->b->n, f);
     }
     pos = fl_k;
     for (;;) {
         struct sp_upload_result r;
+        struct slot *next = NULL; /* set: the next request starts it */
         ctspool_rc work = CTSPOOL_OK;
 
         /* Meanwhile: acknowledge the previous request, build the next. */
         if (done_k) {
-            work = acknowledge(d, done_from, done_k);
+            work = acknowledge(d, done_b, done_from, done_k);
+            done_k = 0;
         }
         next_k = 0;
-        if (work == CTSPOOL_OK && pos < n && !stop_flag) {
-            work = build_body(d, &d->body[!cur], pos,
-                              min_size(n - pos, request_cap(d)), &next_k);
+        if (work == CTSPOOL_OK && !stop_flag) {
+            if (pos < d->b->n) {
+                work = build_body(d, d->cur, &d->body[!cur], pos,
+                                  min_size(d->b->n - pos, request_cap(d)),
+                                  &next_k);
+            } else if (sp_clock_ms() < until) {
+                take_ahead(d, pos, &next);
+                if (next) {
+                    work = build_body(d, next, &d->body[!cur], 0,
+                                      min_size(next->b.n, request_cap(d)),
+                                      &next_k);
+                }
+            }
         }
         rc = sp_upload_finish(d->up, &r);
         d->n_requests++;
@@ -681,7 +738,8 @@ deliver_batch(struct drainer *d, struct failure *f)
         if (rc == CTSPOOL_E_REJECTED) {
             rc = settle_refused(d, fl_from, fl_k, &r, f);
             if (rc == CTSPOOL_OK) {
-                rc = deliver(d, fl_from + fl_k, n - fl_from - fl_k, f);
+                rc = deliver(d, fl_from + fl_k, d->b->n - fl_from - fl_k,
+                             f);
             }
             return rc;
         }
@@ -690,22 +748,28 @@ deliver_batch(struct drainer *d, struct failure *f)
             doubt_request(d, fl_from, fl_k, &r);
             return rc;
         }
+        done_b = d->b;
         done_from = fl_from;
         done_k = fl_k;
         if (!next_k) {
             break;
         }
+        if (next) {
+            d->cur = next;
+            d->b = &next->b;
+            pos = 0;
+        }
         cur = !cur;
         if (sp_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
             CTSPOOL_OK) {
-            rc = acknowledge(d, done_from, done_k);
-            return rc == CTSPOOL_OK ? deliver(d, pos, n - pos, f) : rc;
+            rc = acknowledge(d, done_b, done_from, done_k);
+            return rc == CTSPOOL_OK ? deliver(d, pos, d->b->n - pos, f) : rc;
         }
         fl_from = pos;
         fl_k = next_k;
         pos += next_k;
     }
-    return acknowledge(d, done_from, done_k);
+    return acknowledge(d, done_b, done_from, done_k);
 }
 
 /* ---- logging --------------------------------------------------------- */
@@ -766,7 +830,7 @@ log_auth_failure(struct drainer *d, const struct failure *f,
     char stream[32], key[32], where[512], retry[64];
     const char *snip = f->snippet[0] ? f->snippet : "(empty body)";
 
-    sp_mask(d->b.stream, stream, sizeof(stream));
+    sp_mask(d->b->stream, stream, sizeof(stream));
     sp_mask(d->api_key, key, sizeof(key));
     endpoint_for_log(d->cfg->upload.endpoint, where, sizeof(where));
     if (d->is_once) {
@@ -894,22 +958,6 @@ after_transient(struct drainer *d, const struct failure *f)
     return 0;
 }
 
-/*
- * Points read from the journal at once: a few requests' worth, so that
- * requests can follow each other without a read in between.
- */
-static size_t
-take_size(const struct sp_config *cfg)
-{
-    size_t per_request = (size_t)cfg->upload.batch_max_points;
-    size_t n = per_request * TAKE_REQUESTS;
-
-    if (n > TAKE_MAX_POINTS) {
-        n = TAKE_MAX_POINTS;
-    }
-    return n > per_request ? n : per_request;
-}
-
 /* Runs until stopped (or, --once, until nothing is pending). */
 static int
 run(struct drainer *d)
@@ -928,8 +976,8 @@ run(struct drainer *d)
             CTSPOOL_OK) {
             d->dv_before_take = -1;
         }
-        rc = sp_journal_take(d->j, take_size(cfg), &d->b);
-        if (rc == CTSPOOL_OK && d->b.n == 0) {
+        rc = sp_journal_take(d->j, take_size(cfg), d->b);
+        if (rc == CTSPOOL_OK && d->b->n == 0) {
             if (d->is_once && doubt_hits(d->doubt)) {
                 nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
                 continue;
@@ -941,7 +989,7 @@ run(struct drainer *d)
             continue;
         }
         if (rc == CTSPOOL_OK) {
-            rc = build_prefix(d);
+            rc = build_prefix(d->cur);
         }
         memset(&f, 0, sizeof(f));
         if (rc == CTSPOOL_OK) {
@@ -1059,7 +1107,11 @@ cmd_drain(struct cli *c, int argc, char **argv)
     ctspool_rc rc;
 
     memset(&d, 0, sizeof(d));
-    sp_batch_init(&d.b);
+    for (size_t i = 0; i < SP_ARRAY_LEN(d.slot); i++) {
+        sp_batch_init(&d.slot[i].b);
+    }
+    d.cur = &d.slot[0];
+    d.b = &d.cur->b;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
@@ -1189,9 +1241,11 @@ out:
         explicit_bzero(api_key, strlen(api_key));
         free(api_key);
     }
-    sp_batch_cleanup(&d.b);
+    for (size_t i = 0; i < SP_ARRAY_LEN(d.slot); i++) {
+        sp_batch_cleanup(&d.slot[i].b);
+        free(d.slot[i].prefix.p);
+    }
     doubt_free(d.doubt);
-    free(d.prefix.p);
     free(d.body[0].p);
     free(d.body[1].p);
     free(d.scratch.p);

@@ -138,15 +138,17 @@ static const char *const stmt_sql[ST_N] = {
                        "VALUES (?1, ?2)",
     [ST_PAGE_COUNT] = "SELECT page_count * page_size FROM "
                       "pragma_page_count(), pragma_page_size()",
+    /* ?1, ?2: skip group ?1's rows up to seq ?2 (see take_after). */
     [ST_TAKE_GRP] =
         "SELECT g.id, g.stream, g.agg, (SELECT seq FROM queue "
-        "WHERE grp = g.id ORDER BY seq LIMIT 1) AS s "
+        "WHERE grp = g.id AND seq > (CASE g.id WHEN ?1 THEN ?2 ELSE 0 END) "
+        "ORDER BY seq LIMIT 1) AS s "
         "FROM grp g WHERE s IS NOT NULL ORDER BY s LIMIT 1",
     [ST_TAKE_PTS] = "SELECT q.hour, q.series, q.seq, p.value, "
                     "s.metric_name, s.dims FROM queue q "
                     "JOIN point p ON p.hour = q.hour AND p.series = q.series "
                     "JOIN series s ON s.id = q.series "
-                    "WHERE q.grp = ?1 ORDER BY q.seq LIMIT ?2",
+                    "WHERE q.grp = ?1 AND q.seq > ?3 ORDER BY q.seq LIMIT ?2",
     [ST_ACK] = "DELETE FROM queue WHERE grp = ?1 AND seq BETWEEN ?2 AND ?3",
     [ST_DEAD_INS] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at) SELECT hour, series, value, ?4, ?5, ?6 "
@@ -1151,6 +1153,14 @@ arena_put(struct sp_batch *b, const void *p, size_t n)
 ctspool_rc
 sp_journal_take(struct sp_journal *j, size_t max_points, struct sp_batch *b)
 {
+    return sp_journal_take_after(j, max_points, b, 0, 0);
+}
+
+ctspool_rc
+sp_journal_take_after(struct sp_journal *j, size_t max_points,
+                      struct sp_batch *b, int64_t skip_grp, int64_t skip_seq)
+{
+    int64_t after = 0;
     sqlite3_stmt *s;
     ctspool_rc rc = CTSPOOL_OK;
     int r;
@@ -1169,6 +1179,8 @@ sp_journal_take(struct sp_journal *j, size_t max_points, struct sp_batch *b)
         rc = db_fail(j, sqlite3_errcode(j->db), "take");
         goto out;
     }
+    sqlite3_bind_int64(s, 1, skip_grp);
+    sqlite3_bind_int64(s, 2, skip_seq);
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         b->grp = sqlite3_column_int64(s, 0);
@@ -1202,8 +1214,12 @@ sp_journal_take(struct sp_journal *j, size_t max_points, struct sp_batch *b)
         rc = db_fail(j, sqlite3_errcode(j->db), "take");
         goto out;
     }
+    if (b->grp == skip_grp) {
+        after = skip_seq;
+    }
     sqlite3_bind_int64(s, 1, b->grp);
     sqlite3_bind_int64(s, 2, (int64_t)max_points);
+    sqlite3_bind_int64(s, 3, after);
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         struct sp_batch_point *bp = &b->pts[b->n];
         long name_off, dims_off;

@@ -90,6 +90,15 @@ void sp_batch_cleanup(struct sp_batch *b);
 ctspool_rc sp_journal_take(struct sp_journal *j, size_t max_points,
                            struct sp_batch *b);
 /*
+ * sp_journal_take_after -- sp_journal_take as if group skip_grp's points
+ * up to seq skip_seq were not pending: the batch after one still in
+ * flight (those are the first rows of that group's queue, and any
+ * version queued later has a larger seq).  skip_grp 0: skip nothing.
+ */
+ctspool_rc sp_journal_take_after(struct sp_journal *j, size_t max_points,
+                                 struct sp_batch *b, int64_t skip_grp,
+                                 int64_t skip_seq);
+/*
  * sp_journal_ack -- in one transaction, mark acknowledged the points
  * b->pts[from .. from+n) whose version is still the one taken (a newer
  * value stays pending: invariant 3), and record the success (time,

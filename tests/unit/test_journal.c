@@ -259,6 +259,62 @@ test_take_one_group_oldest_first(void **state)
     check_invariants(f);
 }
 
+/*
+ * The batch after one in flight: the in-flight points are skipped, the
+ * next group (or the rest of this one) comes in journal order, and a
+ * newer version of an in-flight point is taken (it has a larger seq).
+ */
+static void
+test_take_after_skips_in_flight(void **state)
+{
+    struct fx *f = *state;
+    struct sp_batch b, nb;
+
+    sp_batch_init(&b);
+    sp_batch_init(&nb);
+    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 1, NULL));
+    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "b", 10, 2, NULL));
+    put1(f->j, pt("tokA", SP_AGG_SUM, "a", 10, 1, NULL));
+    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "c", 10, 3, NULL));
+
+    assert_int_equal(sp_journal_take(f->j, 2, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 2);
+    assert_string_equal(b.stream, "tokB");
+    /* b in flight: tokA/Sum now holds the oldest point not in flight. */
+    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
+                                           b.pts[1].seq),
+                     CTSPOOL_OK);
+    assert_int_equal(nb.n, 1);
+    assert_string_equal(nb.stream, "tokA");
+    /* Skipping only part of b: the rest of tokB comes first. */
+    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
+                                           b.pts[0].seq),
+                     CTSPOOL_OK);
+    assert_int_equal(nb.n, 2);
+    assert_string_equal(nb.stream, "tokB");
+    assert_string_equal(nb.pts[0].name, "b");
+    assert_string_equal(nb.pts[1].name, "c");
+    /* A point of b updated while in flight is in the next batch. */
+    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 9, NULL));
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 2, 5, NULL), CTSPOOL_OK);
+    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
+                                           b.pts[1].seq),
+                     CTSPOOL_OK);
+    assert_int_equal(nb.n, 1);
+    assert_string_equal(nb.stream, "tokA");
+    assert_int_equal(sp_journal_ack(f->j, &nb, 0, 1, 5, NULL), CTSPOOL_OK);
+    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
+                                           b.pts[1].seq),
+                     CTSPOOL_OK);
+    assert_int_equal(nb.n, 2);
+    assert_string_equal(nb.pts[0].name, "c");
+    assert_string_equal(nb.pts[1].name, "a");
+    assert_true(nb.pts[1].value == 9.0);
+    sp_batch_cleanup(&b);
+    sp_batch_cleanup(&nb);
+    check_invariants(f);
+}
+
 static void
 test_spool_full_keeps_stored(void **state)
 {
@@ -499,6 +555,7 @@ main(void)
         T(test_upsert_new_updated_unchanged),
         T(test_ack_is_race_safe),
         T(test_take_one_group_oldest_first),
+        T(test_take_after_skips_in_flight),
         T(test_spool_full_keeps_stored),
         T(test_dead_letters),
         T(test_compact_retention),
