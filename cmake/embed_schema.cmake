@@ -1,8 +1,10 @@
-# Writes OUT: a C file defining sp_schema[] from the SQL files in FILES,
-# in order.  File NNNN_name.sql is migration NNNN (PRAGMA user_version).
+# Writes OUT: a C file defining sp_schema[] from the SQL files in FILES
+# ('|'-separated), in order.  File NNNN_name.sql is migration NNNN
+# (PRAGMA user_version).
 set(body "/* Generated from schema/NNNN_*.sql at build time; do not edit. */\n")
 string(APPEND body "#include <stddef.h>\n#include \"migrate.h\"\n\n")
 string(APPEND body "const struct sp_migration sp_schema[] = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 set(n 0)
 foreach(f ${FILES})
     get_filename_component(name ${f} NAME)

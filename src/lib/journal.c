@@ -1,6 +1,6 @@
 /*
  * journal.c -- the SQLite journal (WAL): the only writer of the point,
- * series, grp, dead, seqtime and meta tables (schema/0001_initial.sql).
+ * series, grp, queue, dead, seqtime and meta tables (schema/).
  *
  *   put --> PENDING: point(seq s) + queue(grp, s)
  *    ^         |  --take--> upload --2xx--> ack: queue rows of the run
@@ -18,10 +18,11 @@
  *     record ID): one row per point identity.  An upsert with a new
  *     value makes the point pending at a new seq; an upsert with the same
  *     value (pending or acked) changes nothing.
- * (3) A point is pending iff queue holds (its grp, its seq).  An ack
- *     deletes the queue rows of the seq run it sent: a version updated
- *     after it was taken has a new seq outside the run and stays
- *     pending.  A dead-lettering names (hour, series, seq) likewise.
+ * (3) A point is pending iff queue holds (its grp, its seq), and that
+ *     row carries the point's (hour, series, value).  An ack deletes the
+ *     queue rows of the seq run it sent: a version updated after it was
+ *     taken has a new seq outside the run and stays pending.  A
+ *     dead-lettering names (hour, series, seq) likewise.
  * (4) Each transition (append call, ack, dead-letter, requeue, compact
  *     step) is one transaction; at every commit meta.pending equals the
  *     rows of queue and meta.points the rows of point.
@@ -128,8 +129,8 @@ static const char *const stmt_sql[ST_N] = {
                   "WHERE hour = ?1 AND series = ?2",
     [ST_PT_UPD_SEQ] = "UPDATE point SET seq = ?3 WHERE hour = ?1 AND "
                       "series = ?2",
-    [ST_Q_INS] = "INSERT INTO queue (grp, seq, hour, series) "
-                 "VALUES (?1, ?2, ?3, ?4)",
+    [ST_Q_INS] = "INSERT INTO queue (grp, seq, hour, series, value) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_Q_DEL] = "DELETE FROM queue WHERE grp = ?1 AND seq = ?2",
     [ST_ACKLOG] = "INSERT INTO acklog (grp, minute, hi) VALUES (?1, ?2, ?3) "
                   "ON CONFLICT (grp, minute) DO UPDATE SET "
@@ -144,9 +145,8 @@ static const char *const stmt_sql[ST_N] = {
         "WHERE grp = g.id AND seq > (CASE g.id WHEN ?1 THEN ?2 ELSE 0 END) "
         "ORDER BY seq LIMIT 1) AS s "
         "FROM grp g WHERE s IS NOT NULL ORDER BY s LIMIT 1",
-    [ST_TAKE_PTS] = "SELECT q.hour, q.series, q.seq, p.value, "
+    [ST_TAKE_PTS] = "SELECT q.hour, q.series, q.seq, q.value, "
                     "s.metric_name, s.dims FROM queue q "
-                    "JOIN point p ON p.hour = q.hour AND p.series = q.series "
                     "JOIN series s ON s.id = q.series "
                     "WHERE q.grp = ?1 AND q.seq > ?3 ORDER BY q.seq LIMIT ?2",
     [ST_ACK] = "DELETE FROM queue WHERE grp = ?1 AND seq BETWEEN ?2 AND ?3",
@@ -819,7 +819,7 @@ pending_one_more(struct sp_journal *j)
 /* Adds the queue row of a pending version (grp, seq). */
 static int
 queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
-          int64_t series)
+          int64_t series, double value)
 {
     sqlite3_stmt *s = stmt(j, ST_Q_INS);
     int r;
@@ -831,6 +831,7 @@ queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
     sqlite3_bind_int64(s, 2, seq);
     sqlite3_bind_int64(s, 3, hour);
     sqlite3_bind_int64(s, 4, series);
+    sqlite3_bind_double(s, 5, value);
     r = sqlite3_step(s);
     sqlite3_reset(s);
     return r == SQLITE_DONE ? SQLITE_OK : r;
@@ -898,7 +899,7 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
         return db_fail(j, r, "point insert");
     }
     if (sqlite3_changes(j->db) == 1) {
-        r = queue_add(j, grp, j->next_seq, p->hour, series);
+        r = queue_add(j, grp, j->next_seq, p->hour, series, p->value);
         if (r != SQLITE_OK) {
             return db_fail(j, r, "queue insert");
         }
@@ -953,7 +954,7 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r == SQLITE_DONE) {
-        r = queue_add(j, grp, j->next_seq, p->hour, series);
+        r = queue_add(j, grp, j->next_seq, p->hour, series, p->value);
     } else if (r != SQLITE_OK) {
         return db_fail(j, r, "point update");
     }
@@ -1438,12 +1439,13 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
         return rc;
     }
     r = sqlite3_prepare_v2(j->db,
-                           "SELECT grp, seq FROM point p WHERE hour = ?1 "
+                           "SELECT grp, value FROM point p WHERE hour = ?1 "
                            "AND series = ?2 AND NOT EXISTS (SELECT 1 FROM "
                            "queue q WHERE q.grp = p.grp AND q.seq = p.seq)",
                            -1, &s, NULL);
     for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
         int64_t grp;
+        double value;
         sqlite3_stmt *u;
 
         sqlite3_bind_int64(s, 1, keys[i][0]);
@@ -1455,6 +1457,7 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
             continue;
         }
         grp = sqlite3_column_int64(s, 0);
+        value = sqlite3_column_double(s, 1);
         sqlite3_reset(s);
         /* A new seq: it joins the queue like an update (invariant 3). */
         u = stmt(j, ST_PT_UPD_SEQ);
@@ -1470,7 +1473,7 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
         if (r != SQLITE_DONE) {
             break;
         }
-        r = queue_add(j, grp, j->next_seq, keys[i][0], keys[i][1]);
+        r = queue_add(j, grp, j->next_seq, keys[i][0], keys[i][1], value);
         if (r != SQLITE_OK) {
             break;
         }
@@ -1814,8 +1817,9 @@ requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
                  id, j->next_seq, &ins);
     if (rc == CTSPOOL_OK && ins) {
         rc = exec_id(j,
-                     "INSERT INTO queue (grp, seq, hour, series) SELECT "
-                     "grp, seq, hour, series FROM point WHERE seq = ?2 AND "
+                     "INSERT INTO queue (grp, seq, hour, series, value) "
+                     "SELECT grp, seq, hour, series, value FROM point "
+                     "WHERE seq = ?2 AND "
                      "(hour, series) = (SELECT hour, series FROM dead "
                      "WHERE id = ?1)",
                      id, j->next_seq, &ins);

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "journal.h"
+#include "migrate.h"
 #include "testutil.h"
 
 struct fx {
@@ -129,7 +130,8 @@ check_invariants(struct fx *f)
     assert_int_equal(count_sql(f->path,
                                "SELECT count(*) FROM queue q JOIN point p "
                                "ON p.hour = q.hour AND p.series = q.series "
-                               "AND p.seq = q.seq AND p.grp = q.grp"),
+                               "AND p.seq = q.seq AND p.grp = q.grp "
+                               "AND p.value = q.value"),
                      pending);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.pending_points, (uint64_t)pending);
@@ -144,7 +146,8 @@ test_created_private_and_wal(void **state)
 
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
-    assert_int_equal(count_sql(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(count_sql(f->path, "PRAGMA user_version"),
+                     sp_schema[sp_schema_count - 1].version);
     assert_int_equal(count_sql(f->path, "SELECT journal_mode = 'wal' FROM "
                                         "pragma_journal_mode"),
                      1);
@@ -486,6 +489,50 @@ test_rollback_stores_nothing(void **state)
     check_invariants(f);
 }
 
+/*
+ * A journal of schema version 1 (no value in queue) is migrated on open:
+ * every pending point's value is copied into its queue row.
+ */
+static void
+test_migration_fills_queue_values(void **state)
+{
+    struct fx *f = *state;
+    struct sp_journal_opts o = {0};
+    struct sp_batch b;
+    struct sp_err e;
+    sqlite3 *db;
+
+    sp_batch_init(&b);
+    put1(f->j, pt("tok", SP_AGG_SUM, "m", 100, 1.5, NULL));
+    put1(f->j, pt("tok", SP_AGG_SUM, "m", 101, 2.5, NULL));
+    put1(f->j, pt("tok", SP_AGG_SUM, "m", 102, 3.5, NULL));
+    put1(f->j, pt("tok", SP_AGG_SUM, "m", 100, -7.25, NULL));
+    sp_journal_close(f->j);
+    f->j = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE queue DROP COLUMN value; "
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    o.path = f->path;
+    o.durability_full = 1;
+    assert_int_equal(sp_journal_open(&o, &f->j, &e), CTSPOOL_OK);
+    assert_int_equal(count_sql(f->path, "PRAGMA user_version"),
+                     sp_schema[sp_schema_count - 1].version);
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.pts[0].hour, 101);
+    assert_true(b.pts[0].value == 2.5);
+    assert_int_equal(b.pts[1].hour, 102);
+    assert_true(b.pts[1].value == 3.5);
+    assert_int_equal(b.pts[2].hour, 100);
+    assert_true(b.pts[2].value == -7.25);
+    check_invariants(f);
+    sp_batch_cleanup(&b);
+}
+
 static void
 test_newer_schema_refused(void **state)
 {
@@ -561,6 +608,7 @@ main(void)
         T(test_compact_retention),
         T(test_savepoint_rollback),
         T(test_rollback_stores_nothing),
+        T(test_migration_fills_queue_values),
         T(test_newer_schema_refused),
         T(test_missing_directory),
         T(test_drainer_lock_exclusive),
