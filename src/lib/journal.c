@@ -91,6 +91,7 @@ enum stmt_id {
     ST_PT_GET,
     ST_PT_UPD,
     ST_Q_INS,
+    ST_Q_INS_MANY,
     ST_PT_UPD_SEQ,
     ST_Q_DEL,
     ST_ACKLOG,
@@ -104,6 +105,19 @@ enum stmt_id {
     ST_DATA_VERSION,
     ST_N
 };
+
+/*
+ * Queue rows of a transaction are inserted QBUF_ROWS at a time by one
+ * statement: a statement per row costs as much again as the point's own
+ * insert.  The buffer is flushed before COMMIT and at savepoint
+ * boundaries, and nothing reads queue in between (invariant 3 holds at
+ * every commit).
+ */
+#define QBUF_ROWS 64
+#define QROW "(?,?,?,?,?)"
+#define QROWS_4 QROW "," QROW "," QROW "," QROW
+#define QROWS_16 QROWS_4 "," QROWS_4 "," QROWS_4 "," QROWS_4
+#define QROWS_64 QROWS_16 "," QROWS_16 "," QROWS_16 "," QROWS_16
 
 static const char *const stmt_sql[ST_N] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -131,6 +145,8 @@ static const char *const stmt_sql[ST_N] = {
                       "series = ?2",
     [ST_Q_INS] = "INSERT INTO queue (grp, seq, hour, series, value) "
                  "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_Q_INS_MANY] = "INSERT INTO queue (grp, seq, hour, series, value) "
+                      "VALUES " QROWS_64,
     [ST_Q_DEL] = "DELETE FROM queue WHERE grp = ?1 AND seq = ?2",
     [ST_ACKLOG] = "INSERT INTO acklog (grp, minute, hi) VALUES (?1, ?2, ?3) "
                   "ON CONFLICT (grp, minute) DO UPDATE SET "
@@ -179,6 +195,12 @@ struct sp_journal {
     unsigned puts_since_check;
     /* Saved at the savepoint, restored by rollback_to. */
     int64_t sv_next_seq, sv_pending, sv_points, sv_appended;
+    /* Queue rows added and not yet inserted, in seq order. */
+    struct qrow {
+        int64_t grp, seq, hour, series;
+        double value;
+    } qbuf[QBUF_ROWS];
+    size_t qbuf_n;
 
     /* Caches; cleared when a rollback may have removed their rows, or
      * when another process compacted (epoch changed). */
@@ -622,6 +644,7 @@ sp_journal_begin(struct sp_journal *j)
     j->in_savepoint = 0;
     j->cache_dirty = 0;
     j->appended = 0;
+    j->qbuf_n = 0;
     if ((r = meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||
         (r = meta_get(j, "pending", &j->pending)) != SQLITE_OK ||
         (r = meta_get(j, "points", &j->points)) != SQLITE_OK ||
@@ -816,34 +839,86 @@ pending_one_more(struct sp_journal *j)
     return CTSPOOL_OK;
 }
 
-/* Adds the queue row of a pending version (grp, seq). */
+/* Binds row q at parameters base+1 .. base+5. */
+static void
+bind_qrow(sqlite3_stmt *s, int base, const struct qrow *q)
+{
+    sqlite3_bind_int64(s, base + 1, q->grp);
+    sqlite3_bind_int64(s, base + 2, q->seq);
+    sqlite3_bind_int64(s, base + 3, q->hour);
+    sqlite3_bind_int64(s, base + 4, q->series);
+    sqlite3_bind_double(s, base + 5, q->value);
+}
+
+/* Inserts the buffered queue rows.  On failure the caller rolls back. */
+static int
+queue_flush(struct sp_journal *j)
+{
+    size_t n = j->qbuf_n;
+    sqlite3_stmt *s;
+    int r = SQLITE_DONE;
+
+    j->qbuf_n = 0;
+    if (n == QBUF_ROWS) {
+        s = stmt(j, ST_Q_INS_MANY);
+        if (!s) {
+            return sqlite3_errcode(j->db);
+        }
+        for (size_t i = 0; i < n; i++) {
+            bind_qrow(s, (int)(5 * i), &j->qbuf[i]);
+        }
+        r = sqlite3_step(s);
+        sqlite3_reset(s);
+        return r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    s = stmt(j, ST_Q_INS);
+    if (!s) {
+        return n ? sqlite3_errcode(j->db) : SQLITE_OK;
+    }
+    for (size_t i = 0; i < n && r == SQLITE_DONE; i++) {
+        bind_qrow(s, 0, &j->qbuf[i]);
+        r = sqlite3_step(s);
+        sqlite3_reset(s);
+    }
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+/* Adds the queue row of a pending version (grp, seq): buffered. */
 static int
 queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
           int64_t series, double value)
 {
-    sqlite3_stmt *s = stmt(j, ST_Q_INS);
-    int r;
+    struct qrow *q = &j->qbuf[j->qbuf_n++];
 
-    if (!s) {
-        return sqlite3_errcode(j->db);
-    }
-    sqlite3_bind_int64(s, 1, grp);
-    sqlite3_bind_int64(s, 2, seq);
-    sqlite3_bind_int64(s, 3, hour);
-    sqlite3_bind_int64(s, 4, series);
-    sqlite3_bind_double(s, 5, value);
-    r = sqlite3_step(s);
-    sqlite3_reset(s);
-    return r == SQLITE_DONE ? SQLITE_OK : r;
+    assert(j->qbuf_n == 1 || q[-1].seq < seq);
+    q->grp = grp;
+    q->seq = seq;
+    q->hour = hour;
+    q->series = series;
+    q->value = value;
+    return j->qbuf_n == QBUF_ROWS ? queue_flush(j) : SQLITE_OK;
 }
 
 /* Deletes the queue row (grp, seq); *was: 1 if there was one. */
 static int
 queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
 {
-    sqlite3_stmt *s = stmt(j, ST_Q_DEL);
+    sqlite3_stmt *s;
     int r;
 
+    /* Still buffered?  The buffer is in seq order. */
+    if (j->qbuf_n && seq >= j->qbuf[0].seq) {
+        for (size_t i = 0; i < j->qbuf_n; i++) {
+            if (j->qbuf[i].seq == seq && j->qbuf[i].grp == grp) {
+                memmove(&j->qbuf[i], &j->qbuf[i + 1],
+                        (j->qbuf_n - i - 1) * sizeof(j->qbuf[0]));
+                j->qbuf_n--;
+                *was = 1;
+                return SQLITE_OK;
+            }
+        }
+    }
+    s = stmt(j, ST_Q_DEL);
     if (!s) {
         return sqlite3_errcode(j->db);
     }
@@ -1021,7 +1096,10 @@ sp_journal_commit(struct sp_journal *j)
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = flush_meta(j);
+    r = queue_flush(j);
+    if (r == SQLITE_OK) {
+        r = flush_meta(j);
+    }
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_COMMIT);
     }
@@ -1047,6 +1125,7 @@ sp_journal_rollback(struct sp_journal *j)
     }
     j->in_txn = 0;
     j->in_savepoint = 0;
+    j->qbuf_n = 0;
     if (j->cache_dirty) {
         cache_clear(j);
     }
@@ -1058,7 +1137,10 @@ sp_journal_savepoint(struct sp_journal *j)
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = exec_stmt(j, ST_SAVEPOINT);
+    r = queue_flush(j); /* what is buffered now is before the savepoint */
+    if (r == SQLITE_OK) {
+        r = exec_stmt(j, ST_SAVEPOINT);
+    }
     if (r != SQLITE_OK) {
         return db_fail(j, r, "savepoint");
     }
@@ -1076,7 +1158,10 @@ sp_journal_release(struct sp_journal *j)
     int r;
 
     assert(j->in_savepoint);
-    r = exec_stmt(j, ST_RELEASE);
+    r = queue_flush(j);
+    if (r == SQLITE_OK) {
+        r = exec_stmt(j, ST_RELEASE);
+    }
     if (r != SQLITE_OK) {
         return db_fail(j, r, "release savepoint");
     }
@@ -1090,6 +1175,7 @@ sp_journal_rollback_to(struct sp_journal *j)
     int r;
 
     assert(j->in_savepoint);
+    j->qbuf_n = 0; /* all added since the savepoint */
     r = exec_stmt(j, ST_ROLLBACK_TO);
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_RELEASE);

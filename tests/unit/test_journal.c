@@ -469,6 +469,80 @@ test_savepoint_rollback(void **state)
                      1);
 }
 
+/* Puts one point inside the open transaction. */
+static enum sp_put_result
+put_in(struct sp_journal *j, int64_t hour, double v)
+{
+    struct sp_point p = pt("t", SP_AGG_SUM, "m", hour, v, NULL);
+    enum sp_put_result r = SP_PUT_UNCHANGED;
+
+    assert_int_equal(sp_journal_put(j, &p, &r), CTSPOOL_OK);
+    return r;
+}
+
+/*
+ * Queue rows are inserted in groups: updates of points whose rows are
+ * still buffered or already inserted, in one transaction and across a
+ * savepoint rolled back, leave exactly one queue row per pending point
+ * with its newest value (check_invariants compares queue with point).
+ */
+static void
+test_queue_rows_buffered(void **state)
+{
+    struct fx *f = *state;
+    struct sp_batch b;
+    int64_t h;
+
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    for (h = 0; h < 100; h++) {
+        assert_int_equal(put_in(f->j, h, (double)h), SP_PUT_NEW);
+    }
+    assert_int_equal(put_in(f->j, 5, -5), SP_PUT_UPDATED);   /* inserted */
+    assert_int_equal(put_in(f->j, 80, -80), SP_PUT_UPDATED); /* buffered */
+    assert_int_equal(put_in(f->j, 80, -81), SP_PUT_UPDATED);
+    assert_int_equal(put_in(f->j, 99, 99), SP_PUT_UNCHANGED);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    check_invariants(f);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 100);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue WHERE "
+                                        "value < 0"),
+                     2);
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(put_in(f->j, 100, 100), SP_PUT_NEW);
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    for (h = 200; h < 270; h++) {
+        assert_int_equal(put_in(f->j, h, (double)h), SP_PUT_NEW);
+    }
+    assert_int_equal(put_in(f->j, 100, -100), SP_PUT_UPDATED);
+    assert_int_equal(put_in(f->j, 7, -7), SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_rollback_to(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    assert_int_equal(put_in(f->j, 101, 101), SP_PUT_NEW);
+    assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    check_invariants(f);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 102);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue WHERE "
+                                        "hour = 100 AND value = 100"),
+                     1);
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue WHERE "
+                                        "hour = 7 AND value = 7"),
+                     1);
+    /* Journal order: the updated points went to the end. */
+    assert_int_equal(sp_journal_take(f->j, 200, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 102);
+    assert_int_equal(b.pts[97].hour, 99);
+    assert_int_equal(b.pts[98].hour, 5);
+    assert_true(b.pts[98].value == -5.0);
+    assert_int_equal(b.pts[99].hour, 80);
+    assert_true(b.pts[99].value == -81.0);
+    assert_int_equal(b.pts[100].hour, 100);
+    assert_int_equal(b.pts[101].hour, 101);
+    sp_batch_cleanup(&b);
+}
+
 static void
 test_rollback_stores_nothing(void **state)
 {
@@ -608,6 +682,7 @@ main(void)
         T(test_compact_retention),
         T(test_savepoint_rollback),
         T(test_rollback_stores_nothing),
+        T(test_queue_rows_buffered),
         T(test_migration_fills_queue_values),
         T(test_newer_schema_refused),
         T(test_missing_directory),
