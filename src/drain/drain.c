@@ -712,7 +712,6 @@ deliver_batch(struct drainer *d, struct failure *f)
         /* Meanwhile: acknowledge the previous request, build the next. */
         if (done_k) {
             work = acknowledge(d, done_b, done_from, done_k);
-            done_k = 0;
         }
         next_k = 0;
         if (work == CTSPOOL_OK && !stop_flag) {
