@@ -1127,6 +1127,8 @@ cmd_drain(struct cli *c, int argc, char **argv)
         cli_error("drain", "unexpected argument '%s'", argv[optind]);
         return cli_usage_hint("drain");
     }
+    /* First: a SIGTERM while starting up is a stop request too. */
+    install_signals();
     ex = cli_config(c, "drain");
     if (ex) {
         return ex;
@@ -1188,7 +1190,6 @@ cmd_drain(struct cli *c, int argc, char **argv)
         goto out;
     }
 
-    install_signals();
     d.doubt = doubt_new();
     if (!d.doubt) {
         cli_error("drain", "out of memory");

@@ -318,6 +318,16 @@ cmd_serve(struct cli *c, int argc, char **argv)
         cli_error("serve", "unexpected argument '%s'", argv[optind]);
         return cli_usage_hint("serve");
     }
+    /*
+     * Signals go to this thread only: block them before anything else
+     * (a SIGTERM while starting up stops serve once it is up) and before
+     * any thread starts, and take them with sigwait().
+     */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     ex = cli_config(c, "serve");
     if (ex) {
         return ex;
@@ -349,13 +359,6 @@ cmd_serve(struct cli *c, int argc, char **argv)
         goto out;
     }
 
-    /* Signals go to this thread only: block them before any thread
-     * starts, and take them with sigwait(). */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     rc = sv_writer_start(j, &w, &e);
     j = NULL; /* the writer's now */
