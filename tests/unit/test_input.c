@@ -31,30 +31,13 @@ struct seen {
     ctspool_rc point_rc;
 };
 
-static void
-render(const struct sp_point *p, char *buf, size_t cap)
-{
-    size_t o;
-
-    o = (size_t)snprintf(buf, cap, "%.*s|%s|%.*s|%lld|%.17g|",
-                         (int)p->stream_len, p->stream, sp_agg_name(p->agg),
-                         (int)p->name_len, p->name, (long long)p->hour,
-                         p->value);
-    for (size_t i = 0; i < p->n_dims && o < cap; i++) {
-        o += (size_t)snprintf(buf + o, cap - o, "%s%.*s=%.*s",
-                              i ? "," : "", (int)p->dims[i].key_len,
-                              p->dims[i].key, (int)p->dims[i].val_len,
-                              p->dims[i].val);
-    }
-}
-
 static ctspool_rc
 on_point(void *ctx, const struct sp_point *p)
 {
     struct seen *s = ctx;
 
     if (s->n_pts < MAX_SEEN) {
-        render(p, s->pts[s->n_pts], sizeof(s->pts[0]));
+        tu_render_point(p, s->pts[s->n_pts], sizeof(s->pts[0]));
     }
     s->n_pts++;
     return s->point_rc;

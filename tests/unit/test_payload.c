@@ -29,30 +29,13 @@ struct seen {
     ctspool_rc point_rc; /* what on_point returns */
 };
 
-static void
-render(const struct sp_point *p, char *buf, size_t cap)
-{
-    size_t o;
-
-    o = (size_t)snprintf(buf, cap, "%.*s|%s|%.*s|%lld|%.17g|",
-                         (int)p->stream_len, p->stream, sp_agg_name(p->agg),
-                         (int)p->name_len, p->name, (long long)p->hour,
-                         p->value);
-    for (size_t i = 0; i < p->n_dims && o < cap; i++) {
-        o += (size_t)snprintf(buf + o, cap - o, "%s%.*s=%.*s",
-                              i ? "," : "", (int)p->dims[i].key_len,
-                              p->dims[i].key, (int)p->dims[i].val_len,
-                              p->dims[i].val);
-    }
-}
-
 static ctspool_rc
 on_point(void *ctx, const struct sp_point *p)
 {
     struct seen *s = ctx;
 
     assert_true(s->n_pts < MAX_SEEN);
-    render(p, s->pts[s->n_pts++], sizeof(s->pts[0]));
+    tu_render_point(p, s->pts[s->n_pts++], sizeof(s->pts[0]));
     return s->point_rc;
 }
 
@@ -434,7 +417,7 @@ line(struct sp_payload_scratch **scratch, const char *text,
 
     rc = sp_payload_parse_line(text, strlen(text), d, scratch, &p, e);
     if (rc == CTSPOOL_OK) {
-        render(&p, out, cap);
+        tu_render_point(&p, out, cap);
     }
     return rc;
 }

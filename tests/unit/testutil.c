@@ -2,6 +2,7 @@
  * testutil.c -- helpers shared by the cmocka unit tests.
  */
 #include "testutil.h"
+#include "sp_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,4 +70,21 @@ tu_msg_matches(const char *msg, const char *want)
         return strncmp(msg, want, n - 1) == 0;
     }
     return strcmp(msg, want) == 0;
+}
+
+void
+tu_render_point(const struct sp_point *p, char *buf, size_t cap)
+{
+    size_t o;
+
+    o = (size_t)snprintf(buf, cap, "%.*s|%s|%.*s|%lld|%.17g|",
+                         (int)p->stream_len, p->stream, sp_agg_name(p->agg),
+                         (int)p->name_len, p->name, (long long)p->hour,
+                         p->value);
+    for (size_t i = 0; i < p->n_dims && o < cap; i++) {
+        o += (size_t)snprintf(buf + o, cap - o, "%s%.*s=%.*s",
+                              i ? "," : "", (int)p->dims[i].key_len,
+                              p->dims[i].key, (int)p->dims[i].val_len,
+                              p->dims[i].val);
+    }
 }

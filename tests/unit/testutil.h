@@ -16,6 +16,10 @@ char *tu_path(const char *dir, const char *name);
 /* Write len bytes of data to path (mode 0644); aborts on failure. */
 void tu_write_file(const char *path, const char *data, size_t len);
 
+struct sp_point;
+/* A point as one comparable line: "stream|agg|name|hour|value|k=v,...". */
+void tu_render_point(const struct sp_point *p, char *buf, size_t cap);
+
 /*
  * msg equals want, or, when want ends in '*', starts with the rest: tests
  * of parsers pin the locator and the field of a message but not the
