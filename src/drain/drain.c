@@ -101,8 +101,7 @@ struct drainer {
     int is_once;
     const char *api_key; /* secret: only for masking bodies */
     struct slot slot[2]; /* the batch being sent, the one taken after it */
-    struct slot *cur;    /* slot[0] or slot[1] */
-    struct sp_batch *b;  /* &cur->b */
+    struct slot *cur;    /* the batch being sent: slot[0] or slot[1] */
     struct sbuf body[2]; /* the request in flight, the next one */
     struct sbuf scratch;
     int64_t last_hour;
@@ -270,7 +269,7 @@ masked_body(struct drainer *d, const char *body, size_t len)
     struct sbuf tmp = {0};
 
     mask_in(&tmp, body, len, d->api_key);
-    mask_in(&d->scratch, tmp.p ? tmp.p : "", tmp.len, d->b->stream);
+    mask_in(&d->scratch, tmp.p ? tmp.p : "", tmp.len, d->cur->b.stream);
     free(tmp.p);
     return d->scratch.p ? d->scratch.p : "";
 }
@@ -418,14 +417,14 @@ fill_failure(struct drainer *d, const struct sp_upload_result *r,
 static ctspool_rc
 dead_letter(struct drainer *d, size_t idx, const struct sp_upload_result *r)
 {
-    const struct sp_batch_point *bp = &d->b->pts[idx];
+    const struct sp_batch_point *bp = &d->cur->b.pts[idx];
     const char *body = masked_body(d, r->body, r->body_len);
     char name[LOG_BODY_MAX * 4 + 8], snip[LOG_BODY_MAX * 4 + 8];
     char hour[24];
     ctspool_rc rc;
 
-    JOURNAL_RETRY(rc, sp_journal_dead(d->j, d->b, &idx, 1, r->status, body,
-                                      (int64_t)time(NULL)));
+    JOURNAL_RETRY(rc, sp_journal_dead(d->j, &d->cur->b, &idx, 1, r->status,
+                                      body, (int64_t)time(NULL)));
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_ERROR, "cannot dead-letter a point: %s",
                sp_journal_errmsg(d->j));
@@ -524,8 +523,8 @@ doubt_request(struct drainer *d, size_t from, size_t k,
         return; /* answered and refused: nothing was applied */
     }
     for (size_t i = from; i < from + k; i++) {
-        doubt_add(d->doubt, d->b->pts[i].hour, d->b->pts[i].series,
-                  d->b->pts[i].value, deadline);
+        doubt_add(d->doubt, d->cur->b.pts[i].hour, d->cur->b.pts[i].series,
+                  d->cur->b.pts[i].value, deadline);
     }
 }
 
@@ -634,7 +633,7 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
         d->n_requests++;
         d->win_requests++;
         if (rc == CTSPOOL_OK) {
-            rc = acknowledge(d, d->b, pos, k);
+            rc = acknowledge(d, &d->cur->b, pos, k);
         } else if (rc == CTSPOOL_E_REJECTED) {
             rc = settle_refused(d, pos, k, &r, f);
         } else {
@@ -651,24 +650,21 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
 
 /*
  * Takes into the other slot the batch after the request in flight,
- * b->pts[.. end), which ends the current batch: *next is that slot, or
- * NULL when nothing else is pending.  A failed read only means no batch
- * is taken ahead (run() takes again and reports it).
+ * cur->b.pts[.. end), which ends the current batch: returns that slot,
+ * or NULL when nothing else is pending.  A failed read only means no
+ * batch is taken ahead (run() takes again and reports it).
  */
-static void
-take_ahead(struct drainer *d, size_t end, struct slot **next)
+static struct slot *
+take_ahead(struct drainer *d, size_t end)
 {
     struct slot *o = d->cur == &d->slot[0] ? &d->slot[1] : &d->slot[0];
 
-    *next = NULL;
-    if (sp_journal_take_after(d->j, take_size(d->cfg), &o->b, d->b->grp,
-                              d->b->pts[end - 1].seq) != CTSPOOL_OK ||
-        o->b.n == 0) {
-        return;
+    if (sp_journal_take_after(d->j, take_size(d->cfg), &o->b, d->cur->b.grp,
+                              d->cur->b.pts[end - 1].seq) != CTSPOOL_OK ||
+        o->b.n == 0 || build_prefix(o) != CTSPOOL_OK) {
+        return NULL;
     }
-    if (build_prefix(o) == CTSPOOL_OK) {
-        *next = o;
-    }
+    return o;
 }
 
 /*
@@ -696,12 +692,12 @@ deliver_batch(struct drainer *d, struct failure *f)
         return CTSPOOL_OK;
     }
     rc = build_body(d, d->cur, &d->body[cur], 0,
-                    min_size(d->b->n, request_cap(d)), &fl_k);
+                    min_size(d->cur->b.n, request_cap(d)), &fl_k);
     if (rc == CTSPOOL_OK) {
         rc = sp_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
-        return deliver(d, 0, d->b->n, f);
+        return deliver(d, 0, d->cur->b.n, f);
     }
     pos = fl_k;
     for (;;) {
@@ -715,12 +711,12 @@ deliver_batch(struct drainer *d, struct failure *f)
         }
         next_k = 0;
         if (work == CTSPOOL_OK && !stop_flag) {
-            if (pos < d->b->n) {
+            if (pos < d->cur->b.n) {
                 work = build_body(d, d->cur, &d->body[!cur], pos,
-                                  min_size(d->b->n - pos, request_cap(d)),
+                                  min_size(d->cur->b.n - pos, request_cap(d)),
                                   &next_k);
             } else if (sp_clock_ms() < until) {
-                take_ahead(d, pos, &next);
+                next = take_ahead(d, pos);
                 if (next) {
                     work = build_body(d, next, &d->body[!cur], 0,
                                       min_size(next->b.n, request_cap(d)),
@@ -737,7 +733,7 @@ deliver_batch(struct drainer *d, struct failure *f)
         if (rc == CTSPOOL_E_REJECTED) {
             rc = settle_refused(d, fl_from, fl_k, &r, f);
             if (rc == CTSPOOL_OK) {
-                rc = deliver(d, fl_from + fl_k, d->b->n - fl_from - fl_k,
+                rc = deliver(d, fl_from + fl_k, d->cur->b.n - fl_from - fl_k,
                              f);
             }
             return rc;
@@ -747,7 +743,7 @@ deliver_batch(struct drainer *d, struct failure *f)
             doubt_request(d, fl_from, fl_k, &r);
             return rc;
         }
-        done_b = d->b;
+        done_b = &d->cur->b;
         done_from = fl_from;
         done_k = fl_k;
         if (!next_k) {
@@ -755,14 +751,14 @@ deliver_batch(struct drainer *d, struct failure *f)
         }
         if (next) {
             d->cur = next;
-            d->b = &next->b;
             pos = 0;
         }
         cur = !cur;
         if (sp_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
             CTSPOOL_OK) {
             rc = acknowledge(d, done_b, done_from, done_k);
-            return rc == CTSPOOL_OK ? deliver(d, pos, d->b->n - pos, f) : rc;
+            return rc == CTSPOOL_OK ? deliver(d, pos, d->cur->b.n - pos, f)
+                                    : rc;
         }
         fl_from = pos;
         fl_k = next_k;
@@ -829,7 +825,7 @@ log_auth_failure(struct drainer *d, const struct failure *f,
     char stream[32], key[32], where[512], retry[64];
     const char *snip = f->snippet[0] ? f->snippet : "(empty body)";
 
-    sp_mask(d->b->stream, stream, sizeof(stream));
+    sp_mask(d->cur->b.stream, stream, sizeof(stream));
     sp_mask(d->api_key, key, sizeof(key));
     endpoint_for_log(d->cfg->upload.endpoint, where, sizeof(where));
     if (d->is_once) {
@@ -975,8 +971,8 @@ run(struct drainer *d)
             CTSPOOL_OK) {
             d->dv_before_take = -1;
         }
-        rc = sp_journal_take(d->j, take_size(cfg), d->b);
-        if (rc == CTSPOOL_OK && d->b->n == 0) {
+        rc = sp_journal_take(d->j, take_size(cfg), &d->cur->b);
+        if (rc == CTSPOOL_OK && d->cur->b.n == 0) {
             if (d->is_once && doubt_hits(d->doubt)) {
                 nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
                 continue;
@@ -1110,7 +1106,6 @@ cmd_drain(struct cli *c, int argc, char **argv)
         sp_batch_init(&d.slot[i].b);
     }
     d.cur = &d.slot[0];
-    d.b = &d.cur->b;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
