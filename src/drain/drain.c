@@ -510,8 +510,8 @@ take_size(const struct sp_config *cfg)
 
 /*
  * A request of b.pts[from .. from+k) failed without a clear refusal (no
- * answer, or 5xx): upstream may still apply it later, so its points are
- * in doubt for the grace period (doubt.c).
+ * answer after its body went out, or 5xx): upstream may still apply it
+ * later, so its points are in doubt for the grace period (doubt.c).
  */
 static void
 doubt_request(struct drainer *d, size_t from, size_t k,
@@ -519,8 +519,8 @@ doubt_request(struct drainer *d, size_t from, size_t k,
 {
     int64_t deadline = sp_clock_ms() + d->doubt_grace_ms;
 
-    if (r->status != 0 && r->status < 500) {
-        return; /* answered and refused: nothing was applied */
+    if ((r->status != 0 && r->status < 500) || r->is_unsent) {
+        return; /* refused, or never sent whole: nothing was applied */
     }
     for (size_t i = from; i < from + k; i++) {
         doubt_add(d->doubt, d->cur->b.pts[i].hour, d->cur->b.pts[i].series,

@@ -41,6 +41,7 @@ struct sp_upload {
     char body[SP_UPLOAD_BODY_MAX + 1];
     size_t body_len;
     char retry_after[64]; /* raw header value; "" when absent */
+    size_t sending;       /* length of the request body in flight */
 };
 
 static int curl_ready;
@@ -284,6 +285,7 @@ sp_upload_start(struct sp_upload *u, const char *body, size_t len)
     u->errbuf[0] = '\0';
     curl_easy_setopt(u->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(u->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    u->sending = len;
     if (curl_multi_add_handle(u->multi, u->curl) != CURLM_OK) {
         return CTSPOOL_E_NOMEM;
     }
@@ -360,7 +362,13 @@ sp_upload_finish(struct sp_upload *u, struct sp_upload_result *r)
     u->is_busy = 0;
     r->body_len = u->body_len;
     if (cc != CURLE_OK) {
+        curl_off_t sent = 0;
+
         r->is_aborted = cc == CURLE_ABORTED_BY_CALLBACK;
+        /* A body that did not leave whole (no connection, TLS refused,
+         * dropped mid-way) is no request upstream could apply. */
+        curl_easy_getinfo(u->curl, CURLINFO_SIZE_UPLOAD_T, &sent);
+        r->is_unsent = sent < (curl_off_t)u->sending;
         /* The error buffer is the more precise text when it is set. */
         snprintf(r->reason, sizeof(r->reason), "no answer: %s",
                  u->errbuf[0] ? u->errbuf : curl_easy_strerror(cc));
@@ -390,6 +398,7 @@ sp_upload_post(struct sp_upload *u, const char *body, size_t len,
         memset(r, 0, sizeof(*r));
         r->retry_after_ms = -1;
         r->body = u->body;
+        r->is_unsent = 1;
         snprintf(r->reason, sizeof(r->reason), "cannot start a request");
         return CTSPOOL_E_TRANSIENT;
     }

@@ -39,6 +39,8 @@ struct sp_upload_result {
                              * handle, valid until the next post */
     size_t body_len;
     int is_aborted;         /* stopped because *stop was set */
+    int is_unsent;          /* no answer, and the body did not go out
+                             * whole: upstream cannot have applied it */
     /* Short reason: curl's message when no answer came, else
      * "HTTP <status>". */
     char reason[SP_UPLOAD_REASON_MAX];
