@@ -34,6 +34,10 @@
  *     bodies are logged truncated, with any secret in them masked (also
  *     in the dead letters' stored bodies).
  *
+ * (5) No upload starts while a request of an earlier drainer of the
+ *     journal may still land upstream (landing.c), and every request of
+ *     this one is announced in the lock file before it is sent.
+ *
  * The drainer's journal connection commits with synchronous=NORMAL: an
  * ack lost to a power failure only means a re-send, which is safe.
  */
@@ -49,6 +53,7 @@
 
 #include "cli.h"
 #include "doubt.h"
+#include "landing.h"
 #include "upload.h"
 
 #define SUMMARY_EVERY_MS 10000
@@ -114,6 +119,12 @@ struct drainer {
     int64_t next_compact;
     struct doubt *doubt;    /* points whose upload outcome is unknown */
     int64_t doubt_grace_ms; /* how long a late request may still land */
+    int64_t doubt_until;    /* latest doubt deadline (monotonic ms) */
+    int lock_fd;            /* the drainer lock file: landing record */
+    int64_t window_ms;      /* a request may land this long after sent */
+    int64_t landing_said;   /* what the record says; -1: unknown */
+    int landing_warned;
+    int has_awaited;        /* await_predecessor() done */
     /* Totals and the current summary window. */
     uint64_t n_points, n_requests, n_dead;
     uint64_t win_points, win_requests, win_dead;
@@ -143,6 +154,78 @@ nap_ms(int64_t ms)
         ts.tv_nsec = (long)(left % 1000) * 1000000L;
         nanosleep(&ts, NULL); /* EINTR on a signal: loop sees stop_flag */
     }
+}
+
+/* ---- the landing record (landing.c) --------------------------------- */
+
+/* Makes the lock file say until (wall clock ms; 0: nothing may land). */
+static void
+promise(struct drainer *d, int64_t until)
+{
+    if (until == d->landing_said || d->lock_fd < 0) {
+        return;
+    }
+    if (landing_write(d->lock_fd, until, d->window_ms) != 0) {
+        if (!d->landing_warned) {
+            sp_log(SP_LOG_WARN,
+                   "cannot write the drainer lock file: %s; a drainer "
+                   "started after this one may not wait for its last "
+                   "request",
+                   strerror(errno));
+            d->landing_warned = 1;
+        }
+        d->landing_said = -1;
+        return;
+    }
+    d->landing_said = until;
+}
+
+/* A request is about to be sent (invariant 5). */
+static void
+request_begin(struct drainer *d)
+{
+    promise(d, landing_now_ms() + d->window_ms);
+}
+
+/* Its outcome is known: what may still land is what is in doubt. */
+static void
+request_settled(struct drainer *d)
+{
+    int64_t left = d->doubt_until - sp_clock_ms();
+
+    promise(d, left > 0 ? landing_now_ms() + left : 0);
+}
+
+/*
+ * Before the first upload (not at start: a drainer with nothing to send
+ * has nothing to wait for): waits until no request of an earlier drainer
+ * of this journal can land any more, so that nothing delivered here can
+ * be overwritten upstream by an older value (invariant 5).  Returns 0,
+ * or -1 when a stop was requested meanwhile.
+ */
+static int
+await_predecessor(struct drainer *d)
+{
+    int64_t window, until = landing_read(d->lock_fd, &window);
+    int64_t wait = until - landing_now_ms();
+
+    if (wait > window) {
+        wait = window; /* the clock was set back meanwhile */
+    }
+    if (until > 0 && wait > 0) {
+        sp_log(SP_LOG_WARN,
+               "the previous drainer of this journal left an upload of "
+               "unknown outcome that upstream may still apply; waiting "
+               "%.1f s before uploading, so that it cannot overwrite a "
+               "newer value",
+               (double)wait / 1000.0);
+        nap_ms(wait);
+        if (stop_flag) {
+            return -1; /* the record stays for the next drainer */
+        }
+    }
+    promise(d, 0);
+    return 0;
 }
 
 /* ---- buffers --------------------------------------------------------- */
@@ -522,6 +605,9 @@ doubt_request(struct drainer *d, size_t from, size_t k,
     if ((r->status != 0 && r->status < 500) || r->is_unsent) {
         return; /* refused, or never sent whole: nothing was applied */
     }
+    if (deadline > d->doubt_until) {
+        d->doubt_until = deadline;
+    }
     for (size_t i = from; i < from + k; i++) {
         doubt_add(d->doubt, d->cur->b.pts[i].hour, d->cur->b.pts[i].series,
                   d->cur->b.pts[i].value, deadline);
@@ -534,13 +620,13 @@ doubt_request(struct drainer *d, size_t from, size_t k,
  * value is the last one upstream gets.
  */
 static void
-settle_doubt(struct drainer *d)
+settle_doubt(struct drainer *d, int64_t now)
 {
     int64_t keys[256][2];
     size_t n, total = 0;
     ctspool_rc rc;
 
-    while ((n = doubt_expire(d->doubt, sp_clock_ms(), keys,
+    while ((n = doubt_expire(d->doubt, now, keys,
                              SP_ARRAY_LEN(keys))) > 0) {
         size_t done_n = 0;
 
@@ -629,16 +715,19 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
             sp_log(SP_LOG_ERROR, "out of memory building a request");
             return rc;
         }
+        request_begin(d);
         rc = sp_upload_post(d->up, body->p, body->len, &r);
         d->n_requests++;
         d->win_requests++;
+        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
+            fill_failure(d, &r, k, f);
+            doubt_request(d, pos, k, &r);
+        }
+        request_settled(d);
         if (rc == CTSPOOL_OK) {
             rc = acknowledge(d, &d->cur->b, pos, k);
         } else if (rc == CTSPOOL_E_REJECTED) {
             rc = settle_refused(d, pos, k, &r, f);
-        } else {
-            fill_failure(d, &r, k, f);
-            doubt_request(d, pos, k, &r);
         }
         if (rc != CTSPOOL_OK) {
             return rc;
@@ -694,6 +783,7 @@ deliver_batch(struct drainer *d, struct failure *f)
     rc = build_body(d, d->cur, &d->body[cur], 0,
                     min_size(d->cur->b.n, request_cap(d)), &fl_k);
     if (rc == CTSPOOL_OK) {
+        request_begin(d);
         rc = sp_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
@@ -727,6 +817,10 @@ deliver_batch(struct drainer *d, struct failure *f)
         rc = sp_upload_finish(d->up, &r);
         d->n_requests++;
         d->win_requests++;
+        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
+            doubt_request(d, fl_from, fl_k, &r);
+        }
+        request_settled(d);
         if (work != CTSPOOL_OK) {
             return work; /* this answer is dropped: re-sent later */
         }
@@ -740,7 +834,6 @@ deliver_batch(struct drainer *d, struct failure *f)
         }
         if (rc != CTSPOOL_OK) {
             fill_failure(d, &r, fl_k, f);
-            doubt_request(d, fl_from, fl_k, &r);
             return rc;
         }
         done_b = &d->cur->b;
@@ -754,6 +847,7 @@ deliver_batch(struct drainer *d, struct failure *f)
             pos = 0;
         }
         cur = !cur;
+        request_begin(d);
         if (sp_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
             CTSPOOL_OK) {
             rc = acknowledge(d, done_b, done_from, done_k);
@@ -966,7 +1060,7 @@ run(struct drainer *d)
 
         maybe_compact(d);
         maybe_summary(d, 0);
-        settle_doubt(d);
+        settle_doubt(d, sp_clock_ms());
         if (sp_journal_data_version(d->j, &d->dv_before_take) !=
             CTSPOOL_OK) {
             d->dv_before_take = -1;
@@ -982,6 +1076,13 @@ run(struct drainer *d)
             }
             idle_wait(d);
             continue;
+        }
+        if (rc == CTSPOOL_OK && !d->has_awaited) {
+            if (await_predecessor(d) != 0) {
+                break;
+            }
+            d->has_awaited = 1;
+            continue; /* take again: the journal moved on meanwhile */
         }
         if (rc == CTSPOOL_OK) {
             rc = build_prefix(d->cur);
@@ -1106,6 +1207,8 @@ cmd_drain(struct cli *c, int argc, char **argv)
         sp_batch_init(&d.slot[i].b);
     }
     d.cur = &d.slot[0];
+    d.lock_fd = -1;
+    d.landing_said = -1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
@@ -1193,6 +1296,8 @@ cmd_drain(struct cli *c, int argc, char **argv)
     }
     /* A request abandoned at the timeout may still land for a while. */
     d.doubt_grace_ms = 2 * (int64_t)cfg->upload.request_timeout_ms;
+    d.window_ms = (int64_t)cfg->upload.request_timeout_ms + d.doubt_grace_ms;
+    d.lock_fd = lock_fd;
     d.rng = seed();
     d.req_max_points = (size_t)cfg->upload.batch_max_points;
     d.last_hour = -1;
@@ -1218,10 +1323,14 @@ cmd_drain(struct cli *c, int argc, char **argv)
            (double)(sp_clock_ms() - d.started) / 1000.0,
            (unsigned long long)d.n_dead);
     if (doubt_hits(d.doubt)) {
+        /* Pending again now; the next drainer sends them once the
+         * upload in doubt can no longer land (the landing record). */
         sp_log(SP_LOG_WARN,
                "%zu point%s acknowledged while an older value was in an "
-               "upload of unknown outcome were not re-sent before exit",
+               "upload of unknown outcome must be sent again: queued for "
+               "the next drainer",
                doubt_hits(d.doubt), doubt_hits(d.doubt) == 1 ? "" : "s");
+        settle_doubt(&d, INT64_MAX);
     }
     if (stop_flag) {
         ex = EXIT_OK; /* asked to stop: unacknowledged points stay */

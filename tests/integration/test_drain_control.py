@@ -26,7 +26,10 @@ def main():
     env = h.Env("drain-ctl")
     try:
         mock = h.Mock(env)
-        env.write_config(upload={"endpoint": mock.url, "poll_ms": 200})
+        # A short request timeout: a drainer started after one that left
+        # a request in flight or in doubt waits up to 3 x the timeout.
+        env.write_config(upload={"endpoint": mock.url, "poll_ms": 200,
+                                 "request_timeout_ms": 1000})
 
         # Usage.
         r = h.run_logged(env, "drain", "--bogus")
@@ -82,12 +85,15 @@ def main():
 
         # SIGTERM during a long backoff.
         env.write_config(upload={"endpoint": mock.url, "poll_ms": 200,
+                                 "request_timeout_ms": 1000,
                                  "retry_base_ms": 60000,
                                  "retry_max_ms": 120000})
         mock.fault(fail_next=1000, fail_status=503)
         d = h.start_logged(env, "drain")
         h.check(h.wait_for(lambda: "retry 1 in" in h.read_text(d.log_path),
                            10), "no failure logged")
+        h.check("waiting" in h.read_text(d.log_path),
+                "waited for the request abandoned on SIGINT")
         rc, secs = h.stop_proc(d)
         h.check(rc == 0 and secs < 2, "SIGTERM in backoff: exit %s after "
                 "%.2f s" % (rc, secs))

@@ -7,6 +7,7 @@ final state must be exact: every point delivered, each with its latest
 value.  Prints how many points were sent more than once."""
 
 import random
+import re
 import signal
 import sys
 import time
@@ -27,8 +28,11 @@ def main():
     env = h.Env("drain-crash")
     try:
         mock = h.Mock(env)
+        # A short request timeout keeps each restart's wait for the
+        # killed drainer's request (3 x the timeout) short.
         env.write_config(upload={"endpoint": mock.url,
-                                 "batch_max_points": 500, "poll_ms": 20})
+                                 "batch_max_points": 500, "poll_ms": 20,
+                                 "request_timeout_ms": 500})
         pts = [h.point("metric-%d" % (k % 97), float(k), HOUR0 + k // 2000,
                        AGGS[k % 4], {"host": "h%d" % (k % 31),
                                      "n": str(k % 2000)},
@@ -43,6 +47,13 @@ def main():
         kills_pending = 0
         for i in range(KILLS):
             d = h.start_logged(env, "drain", name="drain-killed")
+            h.check(h.wait_for(lambda: "draining journal" in
+                               h.read_text(d.log_path), 10),
+                    "drainer %d started" % i)
+            time.sleep(0.05)  # its wait, if any, is logged right after
+            m = re.search(r"waiting ([0-9.]+) s", h.read_text(d.log_path))
+            if m:  # for the last one's request: kill after the wait
+                time.sleep(float(m.group(1)))
             time.sleep(rnd.uniform(0.05, 0.35))
             d.send_signal(signal.SIGKILL)
             d.wait(timeout=10)

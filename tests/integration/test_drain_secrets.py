@@ -53,7 +53,10 @@ def main():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     url = "http://127.0.0.1:%d/streams/ingest" % srv.server_address[1]
     try:
-        env.write_config(upload={"endpoint": url, "retry_base_ms": 10,
+        # The 503 leaves a request in doubt: the next drainer waits up
+        # to 3 x the request timeout for it.
+        env.write_config(upload={"endpoint": url, "request_timeout_ms": 1000,
+                                 "retry_base_ms": 10,
                                  "retry_max_ms": 100})
         Echo.script = [(503, "echo"), (400, "echo"), (400, "echo"),
                        (400, "cut")]

@@ -1,0 +1,116 @@
+"""test_drain_landing.py -- a drainer killed while a request is in flight
+leaves that request to upstream, which may apply it late.  The next
+drainer must not deliver a newer value of its points before that request
+can no longer land (the landing record in the drainer lock file), or the
+late request would overwrite it upstream while the journal says the newer
+value was delivered.  A drainer that stopped with nothing in flight must
+not make the next one wait, and a damaged lock file or a record from a
+clock that was set back must not keep a drainer from starting.
+"""
+
+import signal
+import sys
+import time
+
+import harness as h
+
+TIMEOUT_MS = 2000           # window: 3 x the request timeout = 6 s
+HELD_MS = 3000              # upstream applies the first request this late
+
+
+def values(mock):
+    return sorted(mock.points().values())
+
+
+def waited(p):
+    return "waiting" in h.read_text(p.log_path)
+
+
+def main():
+    env = h.Env("landing")
+    try:
+        mock = h.Mock(env)
+        env.write_config(upload={"endpoint": mock.url,
+                                 "request_timeout_ms": TIMEOUT_MS,
+                                 "retry_base_ms": 50, "retry_max_ms": 200,
+                                 "poll_ms": 50})
+        hour = int(time.time()) // 3600 - 1
+        lock = env.journal + "-drain.lock"
+
+        # 1. Killed with a request in flight, then a newer value.
+        h.append_points(env, [h.point("landing", 1.0, hour)])
+        mock.fault(delay_ms=HELD_MS, delay_next=1)
+        d = h.start_logged(env, "drain", name="drain-killed")
+        h.check(h.wait_for(lambda: mock.counters()["requests_total"] >= 1,
+                           15), "the first request reached upstream")
+        t_sent = time.time()
+        h.stop_proc(d, signal.SIGKILL)
+        h.append_points(env, [h.point("landing", 2.0, hour)])
+        d = h.start_logged(env, "drain", name="drain-next")
+        # Both requests applied: the held one (1.0), then the new one.
+        h.check(h.wait_for(
+            lambda: mock.counters()["points_accepted"] >= 2, 20),
+            "both requests applied: %r" % mock.counters())
+        h.check(values(mock) == [2.0],
+                "upstream holds the newest value, not the late one: %r" %
+                values(mock))
+        h.check(waited(d), "the wait is logged: %s" %
+                h.read_text(d.log_path)[-1000:])
+        h.check(time.time() - t_sent >= HELD_MS / 1000.0,
+                "the newer value went after the held request")
+        h.wait_pending(env, 0, 15)
+
+        # 2. Killed while idle: the next drainer does not wait.
+        h.stop_proc(d, signal.SIGKILL)
+        h.append_points(env, [h.point("landing", 3.0, hour)])
+        d = h.start_logged(env, "drain", name="drain-after-idle")
+        h.check(h.wait_for(lambda: values(mock) == [3.0], 5),
+                "delivered at once after an idle kill: %r" % values(mock))
+        h.check(not waited(d), "no wait after an idle kill")
+
+        # 3. SIGTERM while idle, then drain --once: no wait either.
+        rc, _ = h.stop_proc(d)
+        h.check(rc == 0, "drain exited %r on SIGTERM" % rc)
+        h.append_points(env, [h.point("landing", 4.0, hour)])
+        r = h.run_logged(env, "drain", "--once", timeout=60)
+        h.check(r.returncode == 0 and "waiting" not in r.stderr,
+                "drain --once after a clean stop: %d %s" %
+                (r.returncode, r.stderr[-1000:]))
+        h.check(values(mock) == [4.0], "4.0 delivered: %r" % values(mock))
+
+        # 4. A damaged lock file is no reason not to start.
+        with open(lock, "w") as f:
+            f.write("\x00garbage landing_until_ms=x\n")
+        h.append_points(env, [h.point("landing", 5.0, hour)])
+        r = h.run_logged(env, "drain", "--once", timeout=60)
+        h.check(r.returncode == 0 and "waiting" not in r.stderr,
+                "drain --once with a damaged lock file: %d %s" %
+                (r.returncode, r.stderr[-1000:]))
+        h.check(values(mock) == [5.0], "5.0 delivered: %r" % values(mock))
+
+        # 5. A record far in the future (the clock was set back): the
+        # wait is bounded by the window the record gives.
+        with open(lock, "w") as f:
+            f.write("landing_until_ms=%d window_ms=1000\n" %
+                    int((time.time() + 86400) * 1000))
+        h.append_points(env, [h.point("landing", 6.0, hour)])
+        t0 = time.time()
+        r = h.run_logged(env, "drain", "--once", timeout=60)
+        took = time.time() - t0
+        h.check(r.returncode == 0 and "waiting 1.0 s" in r.stderr,
+                "drain --once waits the window only: %d %s" %
+                (r.returncode, r.stderr[-1000:]))
+        h.check(1.0 <= took < 30, "took %.1f s" % took)
+        h.check(values(mock) == [6.0], "6.0 delivered: %r" % values(mock))
+
+        lst = env.list()
+        h.check([(p["metric_value"], p["state"]) for p in lst] ==
+                [(6.0, "acked")], "journal: %r" % lst)
+        h.check_no_secrets(env, [h.API_KEY, h.STREAM])
+    finally:
+        env.cleanup()
+    h.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
