@@ -68,6 +68,11 @@
 #define SPLIT_HOLD_MS ((int64_t)3600 * 1000)
 #define LOG_BODY_MAX 200      /* bytes of a response body in a log line */
 #define CHAIN_MS 1000         /* deliver_batch() goes on this long */
+/* The landing record runs up to this far (and a quarter of its window
+ * at most) ahead of what a request needs, so that a busy drainer syncs
+ * it once per that long (landing.c), and its successor waits at most
+ * that much longer than needed. */
+#define LANDING_AHEAD_MS 10000
 
 static volatile sig_atomic_t stop_flag;
 
@@ -123,6 +128,7 @@ struct drainer {
     int lock_fd;            /* the drainer lock file: landing record */
     int64_t window_ms;      /* a request may land this long after sent */
     int64_t landing_said;   /* what the record says; -1: unknown */
+    int64_t landing_synced; /* ... and is on disk; -1: not known */
     int landing_warned;
     int has_awaited;        /* await_predecessor() done */
     /* Totals and the current summary window. */
@@ -158,14 +164,16 @@ nap_ms(int64_t ms)
 
 /* ---- the landing record (landing.c) --------------------------------- */
 
-/* Makes the lock file say until (wall clock ms; 0: nothing may land). */
+/* Makes the lock file say until (wall clock ms; 0: nothing may land),
+ * with sync on disk before returning. */
 static void
-promise(struct drainer *d, int64_t until)
+promise(struct drainer *d, int64_t until, int sync)
 {
-    if (until == d->landing_said || d->lock_fd < 0) {
+    if (d->lock_fd < 0 || (until == d->landing_said &&
+                           (!sync || until == d->landing_synced))) {
         return;
     }
-    if (landing_write(d->lock_fd, until, d->window_ms) != 0) {
+    if (landing_write(d->lock_fd, until, d->window_ms, sync) != 0) {
         if (!d->landing_warned) {
             sp_log(SP_LOG_WARN,
                    "cannot write the drainer lock file: %s; a drainer "
@@ -174,26 +182,39 @@ promise(struct drainer *d, int64_t until)
                    strerror(errno));
             d->landing_warned = 1;
         }
-        d->landing_said = -1;
+        d->landing_said = d->landing_synced = -1;
         return;
     }
     d->landing_said = until;
+    d->landing_synced = sync ? until : -1;
 }
 
 /* A request is about to be sent (invariant 5). */
 static void
 request_begin(struct drainer *d)
 {
-    promise(d, landing_now_ms() + d->window_ms);
+    int64_t need = landing_now_ms() + d->window_ms;
+    int64_t ahead = d->window_ms / 4;
+
+    if (d->landing_synced < need) {
+        promise(d, need + (ahead < LANDING_AHEAD_MS ? ahead : LANDING_AHEAD_MS),
+                1);
+    }
 }
 
-/* Its outcome is known: what may still land is what is in doubt. */
+/* Nothing in flight (idle, or exiting): what may still land is what is
+ * in doubt.  Until await_predecessor() is done, the record is the last
+ * drainer's and stays as it is. */
 static void
-request_settled(struct drainer *d)
+landing_settle(struct drainer *d)
 {
     int64_t left = d->doubt_until - sp_clock_ms();
 
-    promise(d, left > 0 ? landing_now_ms() + left : 0);
+    if (!d->has_awaited) {
+        return;
+    }
+
+    promise(d, left > 0 ? landing_now_ms() + left : 0, 0);
 }
 
 /*
@@ -224,7 +245,7 @@ await_predecessor(struct drainer *d)
             return -1; /* the record stays for the next drainer */
         }
     }
-    promise(d, 0);
+    promise(d, 0, 0);
     return 0;
 }
 
@@ -723,7 +744,6 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
             fill_failure(d, &r, k, f);
             doubt_request(d, pos, k, &r);
         }
-        request_settled(d);
         if (rc == CTSPOOL_OK) {
             rc = acknowledge(d, &d->cur->b, pos, k);
         } else if (rc == CTSPOOL_E_REJECTED) {
@@ -820,7 +840,6 @@ deliver_batch(struct drainer *d, struct failure *f)
         if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
             doubt_request(d, fl_from, fl_k, &r);
         }
-        request_settled(d);
         if (work != CTSPOOL_OK) {
             return work; /* this answer is dropped: re-sent later */
         }
@@ -1071,6 +1090,7 @@ run(struct drainer *d)
                 nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
                 continue;
             }
+            landing_settle(d);
             if (d->is_once) {
                 break;
             }
@@ -1208,7 +1228,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     }
     d.cur = &d.slot[0];
     d.lock_fd = -1;
-    d.landing_said = -1;
+    d.landing_said = d.landing_synced = -1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
@@ -1312,6 +1332,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
            d.is_once ? "; --once" : "");
 
     ex = run(&d);
+    landing_settle(&d);
 
     maybe_summary(&d, 1);
     sp_log(SP_LOG_INFO,

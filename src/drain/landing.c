@@ -12,20 +12,24 @@
  * its lock file (`<journal>-drain.lock`, written only by the holder of
  * its flock) the latest time one of its requests may land:
  *
- *   before a request is sent:   now + window  (request timeout + grace)
- *   when its outcome is known:  the latest doubt deadline, or 0
+ *   before a request is sent:  at least now + window (request timeout
+ *                              + grace), on disk before the request goes
+ *   when idle, and at exit:    the latest doubt deadline, or 0
  *
  * and a drainer that finds a time in the future there waits until then
  * before it uploads anything (drain.c).
  *
- * The record is one fixed-size line rewritten in place with pwrite(2)
- * and not synced: it outlives kill -9 and crashes of the drainer, which
- * leave the page cache intact.  A power loss can lose the last rewrite;
- * the host's own restart usually outlasts what is then unaccounted for.
+ * The record is one fixed-size line rewritten in place with pwrite(2).
+ * A raise is synced (fdatasync) before the request goes, so the record
+ * also outlives a power loss; drain.c raises it some seconds further
+ * than needed, so that a busy drainer syncs it once per that many
+ * seconds, not per request.  Lowering it is not synced: a lowering lost
+ * to a power loss leaves a higher time, i.e. a longer wait, never a
+ * shorter one.
  *
  * Invariants:
- * (1) While a request is in flight, the record says at least the time it
- *     may land until (written before the request is sent).
+ * (1) While a request is in flight, the record on disk says at least the
+ *     time it may land until (written and synced before it is sent).
  * (2) A record that cannot be parsed (an older ctspool's empty lock
  *     file, a damaged one) reads as "nothing in flight": the lock file is
  *     never a reason for a drainer not to start.
@@ -71,7 +75,7 @@ landing_read(int fd, int64_t *window_ms)
 }
 
 int
-landing_write(int fd, int64_t until_ms, int64_t window_ms)
+landing_write(int fd, int64_t until_ms, int64_t window_ms, int sync)
 {
     char buf[RECORD_LEN + 1];
     int n = snprintf(buf, sizeof(buf),
@@ -83,5 +87,8 @@ landing_write(int fd, int64_t until_ms, int64_t window_ms)
     }
     memset(buf + n, ' ', (size_t)(RECORD_LEN - 1 - n));
     buf[RECORD_LEN - 1] = '\n';
-    return pwrite(fd, buf, RECORD_LEN, 0) == RECORD_LEN ? 0 : -1;
+    if (pwrite(fd, buf, RECORD_LEN, 0) != RECORD_LEN) {
+        return -1;
+    }
+    return sync ? fdatasync(fd) : 0;
 }

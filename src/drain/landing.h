@@ -15,7 +15,8 @@ int64_t landing_now_ms(void);
  * *window_ms how long one request could land after it was sent. */
 int64_t landing_read(int fd, int64_t *window_ms);
 
-/* Rewrites the record in place.  Returns 0, or -1 with errno set. */
-int landing_write(int fd, int64_t until_ms, int64_t window_ms);
+/* Rewrites the record in place, and with sync waits until it is on
+ * disk (fdatasync).  Returns 0, or -1 with errno set. */
+int landing_write(int fd, int64_t until_ms, int64_t window_ms, int sync);
 
 #endif

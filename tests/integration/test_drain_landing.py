@@ -8,6 +8,7 @@ not make the next one wait, and a damaged lock file or a record from a
 clock that was set back must not keep a drainer from starting.
 """
 
+import re
 import signal
 import sys
 import time
@@ -20,6 +21,18 @@ HELD_MS = 3000              # upstream applies the first request this late
 
 def values(mock):
     return sorted(mock.points().values())
+
+
+def record(lock):
+    """(until_ms, window_ms) of the landing record in the lock file."""
+    with open(lock) as f:
+        m = re.match(r"landing_until_ms=(\d+) window_ms=(\d+)", f.read())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def write_record(lock, until_ms, window_ms):
+    with open(lock, "w") as f:
+        f.write("landing_until_ms=%d window_ms=%d\n" % (until_ms, window_ms))
 
 
 def waited(p):
@@ -44,6 +57,10 @@ def main():
         h.check(h.wait_for(lambda: mock.counters()["requests_total"] >= 1,
                            15), "the first request reached upstream")
         t_sent = time.time()
+        rec = record(lock)
+        h.check(rec is not None and rec[1] == 3 * TIMEOUT_MS and
+                rec[0] >= (t_sent - 0.5) * 1000 + 3 * TIMEOUT_MS,
+                "in flight, the record covers the request: %r" % (rec,))
         h.stop_proc(d, signal.SIGKILL)
         h.append_points(env, [h.point("landing", 2.0, hour)])
         d = h.start_logged(env, "drain", name="drain-next")
@@ -78,7 +95,31 @@ def main():
                 (r.returncode, r.stderr[-1000:]))
         h.check(values(mock) == [4.0], "4.0 delivered: %r" % values(mock))
 
-        # 4. A damaged lock file is no reason not to start.
+        # 4. A drainer that has not uploaded yet leaves the last one's
+        # record alone: idle first, it still waits before its first
+        # upload; drain --once with nothing pending leaves it too.
+        until = int((time.time() + 3) * 1000)
+        write_record(lock, until, 5000)
+        r = h.run_logged(env, "drain", "--once", timeout=60)
+        h.check(r.returncode == 0 and "waiting" not in r.stderr,
+                "drain --once, nothing pending: %d %s" %
+                (r.returncode, r.stderr[-1000:]))
+        h.check(record(lock) == (until, 5000),
+                "the record stays: %r" % (record(lock),))
+        d = h.start_logged(env, "drain", name="drain-idle-first")
+        time.sleep(0.5)
+        h.append_points(env, [h.point("landing", 4.5, hour)])
+        h.check(h.wait_for(lambda: values(mock) == [4.5], 15),
+                "4.5 delivered: %r" % values(mock))
+        h.check(time.time() * 1000 >= until,
+                "not before the recorded time (%.1f s early)" %
+                ((until - time.time() * 1000) / 1000.0))
+        h.check(waited(d), "the wait is logged")
+        rc, _ = h.stop_proc(d)
+        h.check(rc == 0 and record(lock)[0] == 0,
+                "stopped idle: nothing may land: %r" % (record(lock),))
+
+        # 5. A damaged lock file is no reason not to start.
         with open(lock, "w") as f:
             f.write("\x00garbage landing_until_ms=x\n")
         h.append_points(env, [h.point("landing", 5.0, hour)])
@@ -88,11 +129,9 @@ def main():
                 (r.returncode, r.stderr[-1000:]))
         h.check(values(mock) == [5.0], "5.0 delivered: %r" % values(mock))
 
-        # 5. A record far in the future (the clock was set back): the
+        # 6. A record far in the future (the clock was set back): the
         # wait is bounded by the window the record gives.
-        with open(lock, "w") as f:
-            f.write("landing_until_ms=%d window_ms=1000\n" %
-                    int((time.time() + 86400) * 1000))
+        write_record(lock, int((time.time() + 86400) * 1000), 1000)
         h.append_points(env, [h.point("landing", 6.0, hour)])
         t0 = time.time()
         r = h.run_logged(env, "drain", "--once", timeout=60)
