@@ -2152,6 +2152,37 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
     return CTSPOOL_OK;
 }
 
+/*
+ * Makes the name of a file just created at path durable: fsync of its
+ * directory.  Best effort: a failure only weakens what a power loss
+ * right after the creation keeps.
+ */
+static void
+sync_parent_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int d;
+
+    if (!slash) {
+        snprintf(dir, sizeof(dir), ".");
+    } else if (slash == path) {
+        snprintf(dir, sizeof(dir), "/");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    }
+    d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d >= 0) {
+        fsync(d);
+        close(d);
+    }
+}
+
+/*
+ * The drainer lock file also holds the drainer's landing record, which
+ * must survive a power loss (src/drain/landing.c): a newly created one
+ * has its name synced too.
+ */
 ctspool_rc
 sp_journal_lock_drainer(const char *journal_path, int *fd, struct sp_err *e)
 {
@@ -2164,7 +2195,12 @@ sp_journal_lock_drainer(const char *journal_path, int *fd, struct sp_err *e)
         sp_err_set(e, "journal path too long");
         return CTSPOOL_E_CANTCREATE;
     }
-    f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f >= 0) {
+        sync_parent_dir(path);
+    } else if (errno == EEXIST) {
+        f = open(path, O_RDWR | O_CLOEXEC);
+    }
     if (f < 0) {
         sp_err_set(e, "cannot open drainer lock %s: %s", path,
                    strerror(errno));
