@@ -78,10 +78,13 @@ def main():
         h.wait_pending(env, 0, 15)
 
         # 2. Killed while idle: the next drainer does not wait.
+        h.check(h.wait_for(lambda: record(lock)[0] == 0, 10),
+                "idle, the record says nothing may land: %r" %
+                (record(lock),))
         h.stop_proc(d, signal.SIGKILL)
         h.append_points(env, [h.point("landing", 3.0, hour)])
         d = h.start_logged(env, "drain", name="drain-after-idle")
-        h.check(h.wait_for(lambda: values(mock) == [3.0], 5),
+        h.check(h.wait_for(lambda: values(mock) == [3.0], 10),
                 "delivered at once after an idle kill: %r" % values(mock))
         h.check(not waited(d), "no wait after an idle kill")
 
@@ -98,13 +101,13 @@ def main():
         # 4. A drainer that has not uploaded yet leaves the last one's
         # record alone: idle first, it still waits before its first
         # upload; drain --once with nothing pending leaves it too.
-        until = int((time.time() + 3) * 1000)
-        write_record(lock, until, 5000)
+        until = int((time.time() + 6) * 1000)
+        write_record(lock, until, 8000)
         r = h.run_logged(env, "drain", "--once", timeout=60)
         h.check(r.returncode == 0 and "waiting" not in r.stderr,
                 "drain --once, nothing pending: %d %s" %
                 (r.returncode, r.stderr[-1000:]))
-        h.check(record(lock) == (until, 5000),
+        h.check(record(lock) == (until, 8000),
                 "the record stays: %r" % (record(lock),))
         d = h.start_logged(env, "drain", name="drain-idle-first")
         time.sleep(0.5)
