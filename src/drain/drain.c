@@ -213,7 +213,6 @@ landing_settle(struct drainer *d)
     if (!d->has_awaited) {
         return;
     }
-
     promise(d, left > 0 ? landing_now_ms() + left : 0, 0);
 }
 

@@ -93,6 +93,7 @@ enum stmt_id {
     ST_Q_INS,
     ST_Q_INS_MANY,
     ST_PT_UPD_SEQ,
+    ST_PT_ACKED,
     ST_Q_DEL,
     ST_ACKLOG,
     ST_SEQTIME_INS,
@@ -143,6 +144,9 @@ static const char *const stmt_sql[ST_N] = {
                   "WHERE hour = ?1 AND series = ?2",
     [ST_PT_UPD_SEQ] = "UPDATE point SET seq = ?3 WHERE hour = ?1 AND "
                       "series = ?2",
+    [ST_PT_ACKED] = "SELECT grp, value FROM point p WHERE hour = ?1 AND "
+                    "series = ?2 AND NOT EXISTS (SELECT 1 FROM queue q "
+                    "WHERE q.grp = p.grp AND q.seq = p.seq)",
     [ST_Q_INS] = "INSERT INTO queue (grp, seq, hour, series, value) "
                  "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_Q_INS_MANY] = "INSERT INTO queue (grp, seq, hour, series, value) "
@@ -1515,7 +1519,7 @@ ctspool_rc
 sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
                   size_t *n_done)
 {
-    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *s;
     size_t done_n = 0;
     ctspool_rc rc;
     int r = SQLITE_OK;
@@ -1524,11 +1528,10 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    r = sqlite3_prepare_v2(j->db,
-                           "SELECT grp, value FROM point p WHERE hour = ?1 "
-                           "AND series = ?2 AND NOT EXISTS (SELECT 1 FROM "
-                           "queue q WHERE q.grp = p.grp AND q.seq = p.seq)",
-                           -1, &s, NULL);
+    s = stmt(j, ST_PT_ACKED);
+    if (!s) {
+        r = sqlite3_errcode(j->db);
+    }
     for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
         int64_t grp;
         double value;
@@ -1567,7 +1570,7 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
         j->pending++;
         done_n++;
     }
-    sqlite3_finalize(s);
+    done(s);
     if (r != SQLITE_OK) {
         rc = db_fail(j, r, "re-queue");
         sp_journal_rollback(j);

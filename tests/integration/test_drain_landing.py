@@ -39,6 +39,13 @@ def waited(p):
     return "waiting" in h.read_text(p.log_path)
 
 
+def once_without_wait(env, what):
+    """Runs drain --once; checks that it exits 0 without waiting."""
+    r = h.run_logged(env, "drain", "--once", timeout=60)
+    h.check(r.returncode == 0 and "waiting" not in r.stderr,
+            "drain --once %s: %d %s" % (what, r.returncode, r.stderr[-1000:]))
+
+
 def main():
     env = h.Env("landing")
     try:
@@ -92,10 +99,7 @@ def main():
         rc, _ = h.stop_proc(d)
         h.check(rc == 0, "drain exited %r on SIGTERM" % rc)
         h.append_points(env, [h.point("landing", 4.0, hour)])
-        r = h.run_logged(env, "drain", "--once", timeout=60)
-        h.check(r.returncode == 0 and "waiting" not in r.stderr,
-                "drain --once after a clean stop: %d %s" %
-                (r.returncode, r.stderr[-1000:]))
+        once_without_wait(env, "after a clean stop")
         h.check(values(mock) == [4.0], "4.0 delivered: %r" % values(mock))
 
         # 4. A drainer that has not uploaded yet leaves the last one's
@@ -103,10 +107,7 @@ def main():
         # upload; drain --once with nothing pending leaves it too.
         until = int((time.time() + 6) * 1000)
         write_record(lock, until, 8000)
-        r = h.run_logged(env, "drain", "--once", timeout=60)
-        h.check(r.returncode == 0 and "waiting" not in r.stderr,
-                "drain --once, nothing pending: %d %s" %
-                (r.returncode, r.stderr[-1000:]))
+        once_without_wait(env, "with nothing pending")
         h.check(record(lock) == (until, 8000),
                 "the record stays: %r" % (record(lock),))
         d = h.start_logged(env, "drain", name="drain-idle-first")
@@ -126,10 +127,7 @@ def main():
         with open(lock, "w") as f:
             f.write("\x00garbage landing_until_ms=x\n")
         h.append_points(env, [h.point("landing", 5.0, hour)])
-        r = h.run_logged(env, "drain", "--once", timeout=60)
-        h.check(r.returncode == 0 and "waiting" not in r.stderr,
-                "drain --once with a damaged lock file: %d %s" %
-                (r.returncode, r.stderr[-1000:]))
+        once_without_wait(env, "with a damaged lock file")
         h.check(values(mock) == [5.0], "5.0 delivered: %r" % values(mock))
 
         # 6. A record far in the future (the clock was set back): the
