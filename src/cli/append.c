@@ -477,8 +477,8 @@ cmd_append(struct cli *c, int argc, char **argv)
     }
     total = a.n_new + a.n_updated + a.n_unchanged;
     printf("appended %llu points: %llu new, %llu updated, %llu unchanged",
-           (unsigned long long)total, (unsigned long long)a.n_new, (unsigned long long)a.n_updated,
-           (unsigned long long)a.n_unchanged);
+           (unsigned long long)total, (unsigned long long)a.n_new,
+           (unsigned long long)a.n_updated, (unsigned long long)a.n_unchanged);
     if (a.n_invalid) {
         printf("; %llu invalid skipped", (unsigned long long)a.n_invalid);
         ex = EXIT_DATAERR;

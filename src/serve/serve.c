@@ -359,7 +359,6 @@ cmd_serve(struct cli *c, int argc, char **argv)
         goto out;
     }
 
-
     rc = sv_writer_start(j, &w, &e);
     j = NULL; /* the writer's now */
     if (rc == CTSPOOL_OK) {
