@@ -196,9 +196,11 @@ request_begin(struct drainer *d)
     int64_t need = landing_now_ms() + d->window_ms;
     int64_t ahead = d->window_ms / 4;
 
+    if (ahead > LANDING_AHEAD_MS) {
+        ahead = LANDING_AHEAD_MS;
+    }
     if (d->landing_synced < need) {
-        promise(d, need + (ahead < LANDING_AHEAD_MS ? ahead : LANDING_AHEAD_MS),
-                1);
+        promise(d, need + ahead, 1);
     }
 }
 
