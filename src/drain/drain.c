@@ -1176,7 +1176,11 @@ help(FILE *f)
             "           transient failures leave points pending, 69 when\n"
             "           upstream rejects the credentials or configuration\n"
             "\n"
-            "Only one drainer runs per journal: a second one exits 75.\n");
+            "Only one drainer runs per journal: a second one exits 75.\n"
+            "After a drainer that left a request of unknown outcome (killed,\n"
+            "stopped or timed out mid-request), the next one waits up to\n"
+            "3 x upload.request_timeout_ms + 10 s before its first upload,\n"
+            "so that the old request cannot overwrite a newer value.\n");
 }
 
 static uint64_t
