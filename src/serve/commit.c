@@ -24,6 +24,9 @@
  *     loop ends.
  * (4) Every submitted job gets exactly one done() call, also at
  *     shutdown: sv_writer_stop() drains the queue before returning.
+ *     After it, submissions are refused but the writer stays allocated
+ *     (stats still answer) until sv_writer_free(), which comes only
+ *     after every HTTP thread that may hold it has stopped.
  * (5) After done(job) the writer never touches that job again.
  */
 #include <pthread.h>
@@ -43,6 +46,7 @@ struct sv_writer {
     struct sp_journal *j; /* writer thread only, once started */
     pthread_t thread;
     int has_thread;
+    int is_stopped; /* thread joined, journal closed (owner's thread) */
 
     pthread_mutex_t lock; /* guards the queue and is_closed */
     pthread_cond_t cond;
@@ -299,7 +303,7 @@ sv_writer_start(struct sp_journal *j, struct sv_writer **out,
     r = pthread_create(&w->thread, NULL, writer_main, w);
     if (r != 0) {
         sp_err_set(e, "cannot start the writer thread: %s", strerror(r));
-        sv_writer_stop(w);
+        sv_writer_free(w);
         return CTSPOOL_E_NOMEM;
     }
     w->has_thread = 1;
@@ -335,7 +339,7 @@ sv_writer_submit(struct sv_writer *w, struct sv_job *job)
 void
 sv_writer_stop(struct sv_writer *w)
 {
-    if (!w) {
+    if (!w || w->is_stopped) {
         return;
     }
     pthread_mutex_lock(&w->lock);
@@ -346,6 +350,17 @@ sv_writer_stop(struct sv_writer *w)
         pthread_join(w->thread, NULL); /* invariant 4: queue drained */
     }
     sp_journal_close(w->j);
+    w->j = NULL;
+    w->is_stopped = 1;
+}
+
+void
+sv_writer_free(struct sv_writer *w)
+{
+    if (!w) {
+        return;
+    }
+    sv_writer_stop(w);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w);

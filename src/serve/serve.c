@@ -11,8 +11,11 @@
  *   2. wait (at most DRAIN_WAIT_MS) until every request already received
  *      has been answered;
  *   3. stop the writer: it commits and answers whatever is still queued
- *      (commit.c invariant 4), so no connection stays suspended;
- *   4. wait briefly for those answers to go out, stop the daemon, exit 0.
+ *      (commit.c invariant 4), so no connection stays suspended; a body
+ *      still arriving is refused with 503 once whole;
+ *   4. wait briefly for those answers to go out, stop the daemon (which
+ *      joins every worker), and only then free the writer: a worker may
+ *      hold it until the daemon stopped.  Exit 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -399,7 +402,12 @@ cmd_serve(struct cli *c, int argc, char **argv)
     sv_http_quiesce(h);
     wait_inflight(h, DRAIN_WAIT_MS);
     sv_writer_stop(w); /* commits and answers what is still queued */
-    w = NULL;
+    if (sv_http_inflight(h)) {
+        sp_log(SP_LOG_WARN,
+               "%lu requests still arriving after %d s: they are refused "
+               "(503) and nothing of them is stored",
+               sv_http_inflight(h), DRAIN_WAIT_MS / 1000);
+    }
     wait_inflight(h, ANSWER_WAIT_MS);
     if (sv_http_inflight(h)) {
         sp_log(SP_LOG_WARN,
@@ -410,8 +418,8 @@ cmd_serve(struct cli *c, int argc, char **argv)
     sp_log(SP_LOG_INFO, "stopped");
     ex = EXIT_OK;
 out:
-    sv_http_stop(h);
-    sv_writer_stop(w);
+    sv_http_stop(h); /* no worker holds w or m after this */
+    sv_writer_free(w);
     sv_metrics_free(m);
     sp_journal_close(ro);
     sp_journal_close(j);

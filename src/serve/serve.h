@@ -142,9 +142,13 @@ ctspool_rc sv_writer_start(struct sp_journal *j, struct sv_writer **out,
 /* Queues job; 0, or -1 when the writer no longer takes work (job is
  * then untouched and still the caller's). */
 int sv_writer_submit(struct sv_writer *w, struct sv_job *job);
-/* Stop taking work, commit and answer everything queued, join the
- * thread, close the journal.  NULL: no-op. */
+/* Stop taking work (later submissions get -1), commit and answer
+ * everything queued, join the thread, close the journal.  Does not free:
+ * HTTP threads may still hold w.  Idempotent; NULL: no-op. */
 void sv_writer_stop(struct sv_writer *w);
+/* Stops w if needed, then frees it: only once nothing can reach w any
+ * more (after sv_http_stop).  NULL: no-op. */
+void sv_writer_free(struct sv_writer *w);
 void sv_writer_stats(struct sv_writer *w, struct sv_writer_stats *st);
 
 /* ---- metrics.c -------------------------------------------------------- */
@@ -196,8 +200,9 @@ ctspool_rc sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
 void sv_http_quiesce(struct sv_http *h);
 /* Requests received but not yet answered and sent. */
 unsigned long sv_http_inflight(struct sv_http *h);
-/* Close every connection and free.  The writer must be stopped first
- * (no connection may wait on it).  NULL: no-op. */
+/* Close every connection, join the workers and free.  The writer must be
+ * stopped first (no connection may wait on it) and freed only after this
+ * returns (a worker may still submit to it, and be refused).  NULL: no-op. */
 void sv_http_stop(struct sv_http *h);
 
 #endif /* SV_SERVE_H */
