@@ -1,8 +1,14 @@
 /*
- * append.c -- `ctspool append`: input files -> validation -> journal, as
- * one transaction.  Default: all points or none (any invalid point rolls
- * everything back, exit 65).  --skip-invalid: the valid points are
- * stored, every rejected one is listed, exit 65 if any was rejected.
+ * append.c -- `ctspool append`: input files -> validation -> staging file
+ * -> journal, as one transaction.  Default: all points or none (any
+ * invalid point stores nothing, exit 65).  --skip-invalid: the valid
+ * points are stored, every rejected one is listed, exit 65 if any was
+ * rejected.
+ *
+ * The journal's write lock is taken only once the whole input has been
+ * read and validated (stage.c keeps the points on disk meanwhile), and
+ * held only while the staged points are merged: a slow pipe never stalls
+ * serve, other producers or the drainer's acknowledgements.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,11 +28,11 @@
 #define N_BATCHES 3 /* bounds memory: reader at most 2 batches ahead */
 
 /*
- * Two threads share the work (the machine's second core parses while the
- * first writes SQLite): the reader thread parses and validates the
- * inputs into batches of copied points; the calling thread stores them
- * in one transaction.  Batches cycle between a free and a full queue, so
- * memory stays bounded whatever the input size.
+ * Two threads share the reading (the machine's second core parses while
+ * the first writes the staging file): the reader thread parses and
+ * validates the inputs into batches of copied points; the calling thread
+ * stages them.  Batches cycle between a free and a full queue, so memory
+ * stays bounded whatever the input size.
  */
 struct batch {
     size_t n;
@@ -63,6 +69,8 @@ struct append_ctx {
     atomic_int stop; /* storing failed: the reader stops */
 
     /* Writer side. */
+    struct cli_stage *stage;
+    struct sp_err stage_err;
     struct sp_journal *j;
     uint64_t n_new, n_updated, n_unchanged;
     ctspool_rc store_rc;
@@ -238,9 +246,9 @@ reader_main(void *arg)
     return NULL;
 }
 
-/* Writer: stores every batch the reader fills, until it is done. */
+/* Writer: stages every batch the reader fills, until it is done. */
 static void
-store_all(struct append_ctx *a)
+stage_all(struct append_ctx *a)
 {
     for (;;) {
         struct batch *b = NULL;
@@ -257,18 +265,12 @@ store_all(struct append_ctx *a)
             return; /* reader done, queue drained */
         }
         for (size_t i = 0; i < b->n && a->store_rc == CTSPOOL_OK; i++) {
-            enum sp_put_result r;
-            ctspool_rc rc = sp_journal_put(a->j, &b->pts[i], &r);
+            ctspool_rc rc = cli_stage_put(a->stage, &b->pts[i],
+                                          &a->stage_err);
 
             if (rc != CTSPOOL_OK) {
                 a->store_rc = rc;
                 atomic_store(&a->stop, 1);
-            } else if (r == SP_PUT_NEW) {
-                a->n_new++;
-            } else if (r == SP_PUT_UPDATED) {
-                a->n_updated++;
-            } else {
-                a->n_unchanged++;
             }
         }
         pthread_mutex_lock(&a->lock);
@@ -276,6 +278,92 @@ store_all(struct append_ctx *a)
         pthread_cond_broadcast(&a->cond);
         pthread_mutex_unlock(&a->lock);
     }
+}
+
+static void
+merge_progress(struct append_ctx *a, uint64_t done, uint64_t total,
+               int final)
+{
+    struct timespec now;
+
+    if (!a->progress) {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!final && now.tv_sec - a->last_progress.tv_sec < 1) {
+        return;
+    }
+    a->last_progress = now;
+    fprintf(stderr, "\rstoring: %llu of %llu points%s",
+            (unsigned long long)done, (unsigned long long)total,
+            final ? "\n" : "");
+}
+
+/*
+ * Merges the staged points into the journal in one transaction: the only
+ * time append holds the write lock.  On failure nothing is stored (the
+ * caller reports); *stage_failed says the staging file failed, not the
+ * journal.
+ */
+static ctspool_rc
+merge(struct append_ctx *a, int *stage_failed)
+{
+    static char arena[SP_STAGE_ARENA];
+    uint64_t total = cli_stage_count(a->stage), done = 0;
+    struct timespec t0, t1;
+    struct sp_point p;
+    ctspool_rc rc;
+    int r;
+
+    *stage_failed = 0;
+    rc = cli_stage_rewind(a->stage, &a->stage_err);
+    if (rc != CTSPOOL_OK) {
+        *stage_failed = 1;
+        return rc;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = sp_journal_begin(a->j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    while ((r = cli_stage_next(a->stage, &p, arena, sizeof(arena),
+                               &a->stage_err)) == 1) {
+        enum sp_put_result res;
+
+        rc = sp_journal_put(a->j, &p, &res);
+        if (rc != CTSPOOL_OK) {
+            sp_journal_rollback(a->j);
+            return rc;
+        }
+        if (res == SP_PUT_NEW) {
+            a->n_new++;
+        } else if (res == SP_PUT_UPDATED) {
+            a->n_updated++;
+        } else {
+            a->n_unchanged++;
+        }
+        if (++done % PROGRESS_EVERY == 0) {
+            merge_progress(a, done, total, 0);
+        }
+    }
+    if (r < 0) {
+        sp_journal_rollback(a->j);
+        *stage_failed = 1;
+        return CTSPOOL_E_IO;
+    }
+    rc = sp_journal_commit(a->j);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (total >= PROGRESS_EVERY) {
+        merge_progress(a, done, total, 1);
+    }
+    if (rc == CTSPOOL_OK) {
+        sp_log(SP_LOG_DEBUG, "merged %llu staged points; write lock held "
+               "%.3f s",
+               (unsigned long long)total,
+               (double)(t1.tv_sec - t0.tv_sec) +
+                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
+    return rc;
 }
 
 static void
@@ -419,15 +507,14 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.names = names;
     a.files = files;
     a.progress = isatty(STDERR_FILENO);
-    rc = sp_journal_begin(j);
+    rc = cli_stage_open(c->cfg->journal, &a.stage, &e);
     if (rc != CTSPOOL_OK) {
-        cli_error("append", "%s", sp_journal_errmsg(j));
+        cli_error("append", "%s; nothing stored", e.msg);
         ex = cli_exit_code(rc);
         goto out;
     }
     batches = calloc(N_BATCHES, sizeof(*batches));
     if (!batches) {
-        sp_journal_rollback(j);
         cli_error("append", "out of memory");
         ex = EXIT_OSERR;
         goto out;
@@ -438,12 +525,11 @@ cmd_append(struct cli *c, int argc, char **argv)
         q_push(&a.free_q, &batches[i]);
     }
     if (pthread_create(&reader, NULL, reader_main, &a) != 0) {
-        sp_journal_rollback(j);
         cli_error("append", "cannot start the reader thread");
         ex = EXIT_OSERR;
         goto out;
     }
-    store_all(&a);
+    stage_all(&a);
     pthread_join(reader, NULL);
     rc = a.store_rc != CTSPOOL_OK ? a.store_rc : a.read_rc;
     if (a.n_invalid > MAX_ERRORS_SHOWN) {
@@ -451,16 +537,14 @@ cmd_append(struct cli *c, int argc, char **argv)
                   (unsigned long long)(a.n_invalid - MAX_ERRORS_SHOWN));
     }
     if (rc != CTSPOOL_OK) {
-        sp_journal_rollback(j);
         if (a.store_rc != CTSPOOL_OK) {
             cli_error("append", "%s: %s; nothing stored", a.file,
-                      sp_journal_errmsg(j));
+                      a.stage_err.msg);
         }
         ex = cli_exit_code(rc);
         goto out;
     }
     if (a.n_invalid && !a.skip_invalid) {
-        sp_journal_rollback(j);
         cli_error("append",
                   "%llu invalid point%s; nothing stored (use --skip-invalid "
                   "to store the valid ones)",
@@ -469,11 +553,16 @@ cmd_append(struct cli *c, int argc, char **argv)
         ex = EXIT_DATAERR;
         goto out;
     }
-    rc = sp_journal_commit(j);
-    if (rc != CTSPOOL_OK) {
-        cli_error("append", "%s; nothing stored", sp_journal_errmsg(j));
-        ex = cli_exit_code(rc);
-        goto out;
+    {
+        int stage_failed;
+
+        rc = merge(&a, &stage_failed);
+        if (rc != CTSPOOL_OK) {
+            cli_error("append", "%s; nothing stored",
+                      stage_failed ? a.stage_err.msg : sp_journal_errmsg(j));
+            ex = cli_exit_code(rc);
+            goto out;
+        }
     }
     total = a.n_new + a.n_updated + a.n_unchanged;
     printf("appended %llu points: %llu new, %llu updated, %llu unchanged",
@@ -492,6 +581,7 @@ out:
     }
     free(files);
     free(batches);
+    cli_stage_close(a.stage);
     sp_journal_close(j);
     return ex;
 }
