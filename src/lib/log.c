@@ -5,6 +5,7 @@
  * programs (CLI, serve, drain) do.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "sp_int.h"
 
 static const char *log_component = "ctspool";
-static enum sp_log_level log_level = SP_LOG_INFO;
+static atomic_int log_level = SP_LOG_INFO; /* SIGHUP may change it */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -23,7 +24,13 @@ void
 sp_log_init(const char *component, enum sp_log_level level)
 {
     log_component = component;
-    log_level = level;
+    atomic_store(&log_level, (int)level);
+}
+
+void
+sp_log_set_level(enum sp_log_level level)
+{
+    atomic_store(&log_level, (int)level);
 }
 
 int
@@ -45,7 +52,7 @@ sp_log(enum sp_log_level level, const char *fmt, ...)
     char ts[32];
     va_list ap;
 
-    if (level > log_level) {
+    if ((int)level > atomic_load(&log_level)) {
         return;
     }
     gettimeofday(&tv, NULL);

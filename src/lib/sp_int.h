@@ -59,6 +59,8 @@ void sp_err_prefix(struct sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);
 enum sp_log_level { SP_LOG_ERROR = 0, SP_LOG_WARN, SP_LOG_INFO, SP_LOG_DEBUG };
 
 void sp_log_init(const char *component, enum sp_log_level level);
+/* Changes the level while threads log (a reloaded configuration). */
+void sp_log_set_level(enum sp_log_level level);
 void sp_log(enum sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
 /* Parse "error|warn|info|debug"; -1 if unknown. */
 int sp_log_level_parse(const char *s);
