@@ -30,6 +30,7 @@
  * (4) Keys and data stream tokens never reach a log line or an answer.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,6 +65,8 @@ struct sv_http {
     atomic_size_t body_bytes; /* invariant 3 */
     atomic_ulong inflight;
     atomic_int is_stopping;
+    pthread_rwlock_t live_lock; /* readers: requests; writer: reload */
+    struct sv_live *live;
 };
 
 struct request {
@@ -416,7 +419,7 @@ static enum MHD_Result
 complete_ingest(struct request *r)
 {
     struct sv_http *h = r->h;
-    struct sp_defaults d = {h->o.default_stream, -1};
+    struct sp_defaults d = {NULL, -1};
     ctspool_rc rc;
 
     if (r->is_too_large) {
@@ -433,7 +436,12 @@ complete_ingest(struct request *r)
                             MHD_HTTP_SERVICE_UNAVAILABLE,
                             "too many request bodies in flight; retry");
     }
+    /* Packed points copy what they keep (ingest.c invariant 3): the
+     * settings are needed during the parse only. */
+    pthread_rwlock_rdlock(&h->live_lock);
+    d.stream = h->live->default_stream;
     rc = sv_ingest_parse(&r->in, r->body ? r->body : "", r->body_len, &d);
+    pthread_rwlock_unlock(&h->live_lock);
     keep_packed(r);
     if (rc != CTSPOOL_OK) {
         return answer_error(h, r->conn, r->method, r->url,
@@ -489,6 +497,20 @@ complete_metrics(struct request *r)
 
 /* First call for a request: headers only.  Refusals are answered here,
  * before any body byte is read. */
+/* 1 when the request may ingest: its key is one of the current keys,
+ * or the current settings ask for none. */
+static int
+key_ok(struct sv_http *h, const char *presented)
+{
+    int ok;
+
+    pthread_rwlock_rdlock(&h->live_lock);
+    ok = h->live->auth.n_keys == 0 ||
+         sv_auth_check(&h->live->auth, presented);
+    pthread_rwlock_unlock(&h->live_lock);
+    return ok;
+}
+
 static enum MHD_Result
 on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
            const char *method, void **con_cls)
@@ -522,10 +544,8 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
         return answer_shutdown(h, conn, method, url);
     }
     if (route == RT_INGEST) {
-        if (h->o.auth &&
-            !sv_auth_check(h->o.auth,
-                           MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                       "x-api-key"))) {
+        if (!key_ok(h, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   "x-api-key"))) {
             return answer_error(h, conn, method, url, MHD_HTTP_UNAUTHORIZED,
                                 "missing or invalid x-api-key");
         }
@@ -654,6 +674,9 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
         return CTSPOOL_E_NOMEM;
     }
     h->o = *o;
+    h->o.live = NULL;
+    h->live = o->live;
+    pthread_rwlock_init(&h->live_lock, NULL);
     h->listen_fd = o->listen_fd;
     h->body_budget = (size_t)o->max_body_bytes * 4;
     if (h->body_budget < BODY_BUDGET_MIN) {
@@ -672,6 +695,7 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->d) {
         sp_err_set(e, "cannot start the HTTP server (libmicrohttpd)");
+        pthread_rwlock_destroy(&h->live_lock);
         free(h);
         return CTSPOOL_E_IO;
     }
@@ -715,5 +739,30 @@ sv_http_stop(struct sv_http *h)
     if (quiesced) {
         close(h->listen_fd);
     }
+    sv_live_free(h->live);
+    pthread_rwlock_destroy(&h->live_lock);
     free(h);
+}
+
+void
+sv_http_reload(struct sv_http *h, struct sv_live *live)
+{
+    struct sv_live *old;
+
+    pthread_rwlock_wrlock(&h->live_lock);
+    old = h->live;
+    h->live = live;
+    pthread_rwlock_unlock(&h->live_lock);
+    sv_live_free(old); /* no reader holds it: they hold the lock */
+}
+
+void
+sv_live_free(struct sv_live *l)
+{
+    if (!l) {
+        return;
+    }
+    sv_auth_cleanup(&l->auth);
+    free(l->default_stream);
+    free(l);
 }

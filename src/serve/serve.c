@@ -1,7 +1,8 @@
 /*
  * serve.c -- `ctspool serve`: checks the server configuration, binds
  * server.listen, starts the writer (commit.c) and the HTTP workers
- * (http.c), and waits for SIGTERM/SIGINT.
+ * (http.c), and waits for SIGTERM/SIGINT; SIGHUP re-reads the
+ * configuration (reload()).
  *
  * Refuses to start (exit 78) without server.api_keys unless
  * server.allow_unauthenticated is true AND the address is loopback.
@@ -58,7 +59,10 @@ help(FILE *f)
             "  GET  /metrics          Prometheus text format\n"
             "\n"
             "SIGTERM or SIGINT: stops accepting, answers what it received,\n"
-            "exits 0.\n");
+            "exits 0.  SIGHUP: re-reads the configuration; API keys, the\n"
+            "default data stream and the log level change at once, other\n"
+            "changes need a restart (logged).  A configuration that does\n"
+            "not load leaves the running one in force.\n");
 }
 
 /* "host:port", "[v6]:port", "host" (default port), "v6" (no brackets,
@@ -207,38 +211,104 @@ open_listener(const struct addrinfo *ai, const char *listen_addr)
     return fd;
 }
 
-/* Checks the authentication settings; 0 or an exit code (printed). */
-static int
-check_auth(const struct sp_config *cfg, int loopback, struct sv_auth *auth)
+/*
+ * The settings of cfg that a SIGHUP may change (serve.h), checked: no
+ * server.api_keys only with allow_unauthenticated on a loopback address.
+ * *out: transferred.  E_CONFIG or E_NOMEM with the reason in e.
+ */
+static ctspool_rc
+build_live(const struct sp_config *cfg, int loopback, struct sv_live **out,
+           struct sp_err *e)
 {
-    struct sp_err e;
+    struct sv_live *l;
+    const char *ds = cfg->upload.data_stream_token;
     ctspool_rc rc;
 
+    *out = NULL;
     if (cfg->server.n_api_keys == 0) {
         if (!cfg->server.allow_unauthenticated) {
-            cli_error("serve",
-                      "server.api_keys is empty: refusing to accept points "
-                      "without authentication (set server.api_keys, or "
-                      "server.allow_unauthenticated = true with a loopback "
-                      "server.listen address)");
-            return EXIT_CONFIG;
+            sp_err_set(e,
+                       "server.api_keys is empty: refusing to accept points "
+                       "without authentication (set server.api_keys, or "
+                       "server.allow_unauthenticated = true with a loopback "
+                       "server.listen address)");
+            return CTSPOOL_E_CONFIG;
         }
         if (!loopback) {
-            cli_error("serve",
-                      "server.allow_unauthenticated is only allowed on a "
-                      "loopback address, and server.listen is \"%s\": set "
-                      "server.api_keys or listen on 127.0.0.1 or [::1]",
-                      cfg->server.listen);
-            return EXIT_CONFIG;
+            sp_err_set(e,
+                       "server.allow_unauthenticated is only allowed on a "
+                       "loopback address, and server.listen is \"%s\": set "
+                       "server.api_keys or listen on 127.0.0.1 or [::1]",
+                       cfg->server.listen);
+            return CTSPOOL_E_CONFIG;
         }
     }
-    rc = sv_auth_init(auth, cfg->server.api_keys, cfg->server.n_api_keys,
-                      &e);
-    if (rc != CTSPOOL_OK) {
-        cli_error("serve", "%s", e.msg);
-        return cli_exit_code(rc);
+    l = calloc(1, sizeof(*l));
+    if (!l || (ds && ds[0] && !(l->default_stream = strdup(ds)))) {
+        free(l);
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
     }
-    return 0;
+    rc = sv_auth_init(&l->auth, cfg->server.api_keys,
+                      cfg->server.n_api_keys, e);
+    if (rc != CTSPOOL_OK) {
+        sv_live_free(l);
+        return rc;
+    }
+    *out = l;
+    return CTSPOOL_OK;
+}
+
+static int
+differs(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/*
+ * SIGHUP: re-reads the configuration file.  API keys, the default data
+ * stream and the log level take effect at once; a change that needs a
+ * restart is logged and ignored; a file that does not load, or settings
+ * that serve would refuse, leave everything as it was.
+ */
+static void
+reload(struct cli *c, struct sv_http *h, int loopback)
+{
+    const struct sp_config *old = c->cfg;
+    struct sp_config *cfg = NULL;
+    struct sv_live *live = NULL;
+    struct sp_err e;
+
+    if (sp_config_load(c->config_path, &cfg, &e) != CTSPOOL_OK ||
+        build_live(cfg, loopback, &live, &e) != CTSPOOL_OK) {
+        sp_log(SP_LOG_ERROR, "SIGHUP: configuration not reloaded, the "
+               "previous one stays in force: %s", e.msg);
+        sp_config_free(cfg);
+        return;
+    }
+    if (cfg->warning) {
+        sp_log(SP_LOG_WARN, "%s", cfg->warning);
+    }
+    if (differs(old->journal, cfg->journal)) {
+        sp_log(SP_LOG_WARN, "SIGHUP: journal changed; it takes effect at "
+               "the next restart");
+    }
+    if (differs(old->server.listen, cfg->server.listen)) {
+        sp_log(SP_LOG_WARN, "SIGHUP: server.listen changed; it takes "
+               "effect at the next restart");
+    }
+    if (old->durability_full != cfg->durability_full ||
+        old->server.max_body_bytes != cfg->server.max_body_bytes) {
+        sp_log(SP_LOG_WARN, "SIGHUP: durability or server.max_body_bytes "
+               "changed; they take effect at the next restart");
+    }
+    sp_log_set_level((enum sp_log_level)cfg->log_level);
+    sv_http_reload(h, live);
+    sp_log(SP_LOG_INFO, "SIGHUP: configuration reloaded from %s (%zu API "
+           "key%s)",
+           cfg->path ? cfg->path : "defaults", cfg->server.n_api_keys,
+           cfg->server.n_api_keys == 1 ? "" : "s");
+    sp_config_free(cfg);
 }
 
 static unsigned
@@ -293,7 +363,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sv_auth auth;
+    struct sv_live *live = NULL;
     struct sv_http_opts ho;
     struct addrinfo *ai = NULL;
     struct sp_journal *j = NULL, *ro = NULL;
@@ -305,9 +375,9 @@ cmd_serve(struct cli *c, int argc, char **argv)
     sigset_t sigs;
     struct sp_err e;
     ctspool_rc rc;
-    int ch, ex = 0, fd = -1, sig = 0;
+    int ch, ex = 0, fd = -1, sig = 0, loopback = 0;
+    size_t n_keys = 0;
 
-    memset(&auth, 0, sizeof(auth));
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'h':
@@ -329,6 +399,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     ex = cli_config(c, "serve");
@@ -344,10 +415,14 @@ cmd_serve(struct cli *c, int argc, char **argv)
     if (ex) {
         goto out;
     }
-    ex = check_auth(cfg, is_loopback(ai->ai_addr), &auth);
-    if (ex) {
+    loopback = is_loopback(ai->ai_addr);
+    rc = build_live(cfg, loopback, &live, &e);
+    if (rc != CTSPOOL_OK) {
+        cli_error("serve", "%s", e.msg);
+        ex = cli_exit_code(rc);
         goto out;
     }
+    n_keys = live->auth.n_keys;
     fd = open_listener(ai, cfg->server.listen);
     if (fd < 0) {
         ex = EXIT_OSERR;
@@ -374,11 +449,13 @@ cmd_serve(struct cli *c, int argc, char **argv)
         ho.listen_fd = fd;
         ho.n_threads = worker_threads();
         ho.max_body_bytes = cfg->server.max_body_bytes;
-        ho.auth = auth.n_keys ? &auth : NULL;
-        ho.default_stream = cfg->upload.data_stream_token;
+        ho.live = live;
         ho.writer = w;
         ho.metrics = m;
         rc = sv_http_start(&ho, &h, &e);
+        if (rc == CTSPOOL_OK) {
+            live = NULL; /* the daemon's now */
+        }
     }
     if (rc != CTSPOOL_OK) {
         cli_error("serve", "%s", e.msg);
@@ -392,10 +469,19 @@ cmd_serve(struct cli *c, int argc, char **argv)
            "threads, %s)",
            where, cfg->durability_full ? "full" : "normal", cfg->journal,
            ho.n_threads,
-           auth.n_keys ? "x-api-key required" : "NO AUTHENTICATION");
+           n_keys ? "x-api-key required" : "NO AUTHENTICATION");
 
-    while (sigwait(&sigs, &sig) != 0 || (sig != SIGTERM && sig != SIGINT)) {
-        /* spurious: keep waiting */
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            reload(c, h, loopback);
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
     }
     sp_log(SP_LOG_INFO, "%s received: finishing requests in progress",
            sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -426,7 +512,7 @@ out:
     if (fd >= 0) {
         close(fd);
     }
-    sv_auth_cleanup(&auth);
+    sv_live_free(live);
     if (ai) {
         freeaddrinfo(ai);
     }

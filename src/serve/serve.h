@@ -184,18 +184,30 @@ int sv_auth_check(const struct sv_auth *a, const char *presented);
 
 struct sv_http;
 
+/* The settings a SIGHUP may change while requests run: the HTTP
+ * workers read them under the daemon's lock, sv_http_reload swaps them. */
+struct sv_live {
+    struct sv_auth auth;  /* n_keys 0: no authentication */
+    char *default_stream; /* NULL: none */
+};
+
+void sv_live_free(struct sv_live *l); /* NULL: no-op */
+
 struct sv_http_opts {
     int listen_fd;       /* bound and listening; still the caller's */
     unsigned n_threads;  /* worker pool size */
     long max_body_bytes;
-    const struct sv_auth *auth; /* NULL: no authentication */
-    const char *default_stream; /* borrowed; NULL or "" when none */
+    struct sv_live *live;       /* transferred to the daemon on success */
     struct sv_writer *writer;   /* borrowed */
     struct sv_metrics *metrics; /* borrowed */
 };
 
 ctspool_rc sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
                          struct sp_err *e);
+/* Puts live (transferred) in place of the current settings: requests
+ * that start afterwards see only the new ones; the old are freed once
+ * no request uses them. */
+void sv_http_reload(struct sv_http *h, struct sv_live *live);
 /* Stop accepting connections; new requests on open ones get 503. */
 void sv_http_quiesce(struct sv_http *h);
 /* Requests received but not yet answered and sent. */

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""test_serve_reload.py -- SIGHUP re-reads the configuration of `serve`.
+
+Under a steady load of ingest requests, serve is sent SIGHUP after its
+config file changed the API keys: from then on the new key is accepted
+and the old one refused with 401, no request fails otherwise, and serve
+never exits.  A config that does not load keeps the running one in
+force; a changed listen address is logged as needing a restart; many
+SIGHUPs in a row under load change nothing else.  Every point answered
+201 is in the journal.
+"""
+
+import os
+import signal
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+NEW_KEY = "serve-key-after-reload-0123456789-NEWKEY"
+HOUR0 = 472000
+
+
+def reloads(srv):
+    return srv.log().count("configuration reloaded")
+
+
+def main():
+    env = h.Env("serve-reload")
+    stop = threading.Event()
+    swapped = threading.Event()  # set once the reload was logged
+    try:
+        srv = h.Serve(env)
+        h.check(srv.proc.poll() is None, "serve started: " + srv.log())
+        answers, lock = [], threading.Lock()
+        stored = {}
+
+        def load(k):
+            for i in range(2000):
+                if stop.is_set():
+                    return
+                key = h.SERVE_KEY if k % 2 else NEW_KEY
+                after = swapped.is_set()
+                p = h.ingest_payload([h.data_point("load-%d" % k, i,
+                                                   HOUR0 + i)])
+                try:
+                    st, _, _ = srv.post(p, key=key, timeout=30)
+                except OSError as ex:
+                    st = repr(ex)
+                with lock:
+                    answers.append((key, st, after))
+                    if st in (200, 201):
+                        stored.update(h.payload_points(p))
+
+        threads = [threading.Thread(target=load, args=(k,))
+                   for k in range(4)]
+        for t in threads:
+            t.start()
+        h.check(h.wait_for(lambda: len(answers) > 50, 60),
+                "load is running")
+
+        # Keys change: the old key goes, a new one comes.
+        srv.server["api_keys"] = [NEW_KEY]
+        env.write_config(server=dict(srv.server,
+                                     listen="127.0.0.1:%d" % srv.port))
+        srv.proc.send_signal(signal.SIGHUP)
+        h.check(h.wait_for(lambda: reloads(srv) >= 1, 30),
+                "reload logged: " + srv.log()[-2000:])
+        swapped.set()
+        with lock:
+            mark = len(answers)
+        h.check(h.wait_for(lambda: len(answers) > mark + 50, 60),
+                "load goes on after the reload")
+        st, _, _ = srv.post(h.ingest_payload([h.data_point("n", 1, HOUR0)]),
+                            key=NEW_KEY)
+        h.check(st in (200, 201), "the new key is accepted (%s)" % st)
+        st, _, _ = srv.post(h.ingest_payload([h.data_point("o", 1, HOUR0)]),
+                            key=h.SERVE_KEY)
+        h.check(st == 401, "the old key is refused (%s)" % st)
+
+        # A broken file: nothing changes, serve keeps running.
+        with open(env.config, "a") as f:
+            f.write("this is not libconfig\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        h.check(h.wait_for(lambda: "not reloaded" in srv.log(), 30),
+                "a config that does not load is reported: " +
+                srv.log()[-1500:])
+        st, _, _ = srv.post(h.ingest_payload([h.data_point("b", 2, HOUR0)]),
+                            key=NEW_KEY)
+        h.check(st in (200, 201), "the running keys stay in force (%s)" % st)
+
+        # A listen change needs a restart: logged, ignored.
+        env.write_config(server=dict(srv.server, listen="127.0.0.1:1"))
+        n = reloads(srv)
+        for _ in range(20):
+            srv.proc.send_signal(signal.SIGHUP)
+        h.check(h.wait_for(lambda: reloads(srv) >= n + 1 and
+                           "server.listen changed" in srv.log(), 30),
+                "a listen change is logged as needing a restart")
+        st, _, _ = srv.post(h.ingest_payload([h.data_point("c", 3, HOUR0)]),
+                            key=NEW_KEY)
+        h.check(st in (200, 201), "still listening on the old address (%s)"
+                % st)
+
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+        h.check(srv.proc.poll() is None, "serve never exited")
+        bad = [a for a in answers if a[1] not in (200, 201, 401)]
+        h.check(not bad, "only 201 or 401 answers under reloads: %s" %
+                bad[:5])
+        wrong = [a for a in answers if a[2] and (a[1] == 401) ==
+                 (a[0] == NEW_KEY)]
+        h.check(not wrong, "after the reload only the new key is accepted: "
+                "%d requests" % len(wrong))
+        before = [a for a in answers if not a[2] and a[0] == h.SERVE_KEY]
+        h.check(before and all(a[1] in (200, 201) for a in before),
+                "before it the old key was accepted")
+        rc = srv.stop()
+        h.check(rc == 0, "serve exits 0 on SIGTERM (%s)" % rc)
+        got = h.journal_points(env)
+        missing = [k for k in stored if k not in got]
+        h.check(not missing, "%d answered points missing from the journal"
+                % len(missing))
+        log = srv.log()
+        h.check("Sanitizer" not in log and "runtime error" not in log,
+                "no sanitizer report: " + log[-3000:])
+    finally:
+        stop.set()
+        env.cleanup()
+    h.finish()
+
+
+if __name__ == "__main__":
+    main()
