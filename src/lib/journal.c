@@ -44,7 +44,7 @@
 
 #include <sqlite3.h>
 
-#include "journal.h"
+#include "journal_int.h"
 #include "migrate.h"
 
 #define BUSY_TIMEOUT_MS_DEFAULT (5 * 60 * 1000)
@@ -73,48 +73,6 @@ struct grp_ent {
     int64_t id;
 };
 
-enum stmt_id {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
-    ST_SAVEPOINT,
-    ST_RELEASE,
-    ST_ROLLBACK_TO,
-    ST_META_GET,
-    ST_META_SET,
-    ST_META_ADD,
-    ST_GRP_FIND,
-    ST_GRP_INS,
-    ST_SERIES_FIND,
-    ST_SERIES_INS,
-    ST_PT_INS,
-    ST_PT_GET,
-    ST_PT_UPD,
-    ST_Q_INS,
-    ST_Q_INS_MANY,
-    ST_PT_UPD_SEQ,
-    ST_PT_ACKED,
-    ST_Q_DEL,
-    ST_ACKLOG,
-    ST_SEQTIME_INS,
-    ST_PAGE_COUNT,
-    ST_TAKE_GRP,
-    ST_TAKE_PTS,
-    ST_ACK,
-    ST_DEAD_INS,
-    ST_DEAD_DEL_PT,
-    ST_DATA_VERSION,
-    ST_N
-};
-
-/*
- * Queue rows of a transaction are inserted QBUF_ROWS at a time by one
- * statement: a statement per row costs as much again as the point's own
- * insert.  The buffer is flushed before COMMIT and at savepoint
- * boundaries, and nothing reads queue in between (invariant 3 holds at
- * every commit).
- */
-#define QBUF_ROWS 64
 #define QROW "(?,?,?,?,?)"
 #define QROWS_4 QROW "," QROW "," QROW "," QROW
 #define QROWS_16 QROWS_4 "," QROWS_4 "," QROWS_4 "," QROWS_4
@@ -178,42 +136,6 @@ static const char *const stmt_sql[ST_N] = {
     [ST_DEAD_DEL_PT] = "DELETE FROM point WHERE hour = ?1 AND series = ?2 "
                        "AND seq = ?3",
     [ST_DATA_VERSION] = "PRAGMA data_version",
-};
-
-struct sp_journal {
-    sqlite3 *db;
-    char *path;
-    struct sp_err err;
-    uint64_t max_pending;
-    uint64_t max_bytes;
-    sqlite3_stmt *st[ST_N];
-
-    /* Transaction state, valid while in_txn. */
-    int in_txn;
-    int in_savepoint;
-    int64_t next_seq, first_seq;
-    int64_t pending;      /* meta.pending as of now in the transaction */
-    int64_t points;       /* meta.points likewise */
-    int64_t pending_begin, points_begin; /* both as BEGIN read them */
-    int64_t appended;     /* points made pending by puts in this txn */
-    unsigned puts_since_check;
-    /* Saved at the savepoint, restored by rollback_to. */
-    int64_t sv_next_seq, sv_pending, sv_points, sv_appended;
-    /* Queue rows added and not yet inserted, in seq order. */
-    struct qrow {
-        int64_t grp, seq, hour, series;
-        double value;
-    } qbuf[QBUF_ROWS];
-    size_t qbuf_n;
-
-    /* Caches; cleared when a rollback may have removed their rows, or
-     * when another process compacted (epoch changed). */
-    struct cache_ent *cache;
-    size_t cache_n;
-    int cache_dirty; /* rows inserted since begin: clear on rollback */
-    int64_t cache_epoch;
-    struct grp_ent *grps;
-    size_t n_grps;
 };
 
 /* ---- errors ---------------------------------------------------------- */
