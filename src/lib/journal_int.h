@@ -91,4 +91,21 @@ struct sp_journal {
     size_t n_grps;
 };
 
+/* journal.c */
+ctspool_rc db_fail(struct sp_journal *j, int code, const char *what);
+sqlite3_stmt *stmt(struct sp_journal *j, enum stmt_id id);
+void done(sqlite3_stmt *s);
+int meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
+                 int64_t v);
+ctspool_rc check_bytes(struct sp_journal *j);
+
+/* journal_put.c */
+void cache_clear(struct sp_journal *j);
+ctspool_rc pending_one_more(struct sp_journal *j);
+int queue_flush(struct sp_journal *j);
+int queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
+              int64_t series, double value);
+int queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
+int flush_meta(struct sp_journal *j);
+
 #endif

@@ -1,0 +1,540 @@
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "journal_int.h"
+
+#define CACHE_SLOTS (1u << 17)       /* power of two */
+#define CACHE_MAX (CACHE_SLOTS / 2u) /* entries before the cache resets */
+#define BYTES_CHECK_EVERY 1024u      /* puts between journal size checks */
+#define ENCODE_MAX                                                        \
+    (4 + SP_NAME_MAX + 4 + 16 +                                           \
+     SP_MAX_DIMS * (4 + SP_DIM_KEY_MAX + 4 + SP_DIM_VAL_MAX))
+
+/* Series cache: (stream, canonical encoding) -> series, group ids. */
+struct cache_ent {
+    uint64_t hash;
+    int64_t series;
+    int64_t grp;
+    size_t key_len;
+    uint8_t *key; /* NULL: empty slot */
+};
+
+/* Group cache: a handful of (stream, agg) pairs. */
+struct grp_ent {
+    char *stream;
+    int agg;
+    int64_t id;
+};
+
+/* ---- caches ---------------------------------------------------------- */
+
+/* A fast non-cryptographic hash of the cache key, 8 bytes at a time. */
+static uint64_t
+key_hash(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    uint64_t w;
+
+    while (n >= 8) {
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        b += 8;
+        n -= 8;
+    }
+    w = 0;
+    memcpy(&w, b, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+void
+cache_clear(struct sp_journal *j)
+{
+    if (j->cache) {
+        for (size_t i = 0; i < CACHE_SLOTS; i++) {
+            free(j->cache[i].key);
+            j->cache[i].key = NULL;
+        }
+    }
+    j->cache_n = 0;
+    for (size_t i = 0; i < j->n_grps; i++) {
+        free(j->grps[i].stream);
+    }
+    free(j->grps);
+    j->grps = NULL;
+    j->n_grps = 0;
+}
+
+static struct cache_ent *
+cache_find(struct sp_journal *j, uint64_t h, const uint8_t *key,
+           size_t key_len)
+{
+    size_t i = (size_t)h & (CACHE_SLOTS - 1);
+
+    if (!j->cache) {
+        return NULL;
+    }
+    for (;;) {
+        struct cache_ent *c = &j->cache[i];
+
+        if (!c->key) {
+            return c; /* empty slot: where it would go */
+        }
+        if (c->hash == h && c->key_len == key_len &&
+            memcmp(c->key, key, key_len) == 0) {
+            return c;
+        }
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    }
+}
+
+/* Remembers key -> (series, grp); a cache failure is never an error. */
+static void
+cache_add(struct sp_journal *j, uint64_t h, const uint8_t *key,
+          size_t key_len, int64_t series, int64_t grp)
+{
+    struct cache_ent *c;
+
+    if (!j->cache) {
+        j->cache = calloc(CACHE_SLOTS, sizeof(*j->cache));
+        if (!j->cache) {
+            return;
+        }
+    }
+    if (j->cache_n >= CACHE_MAX) {
+        cache_clear(j); /* bounded memory: start over */
+    }
+    c = cache_find(j, h, key, key_len);
+    if (c->key) {
+        return;
+    }
+    c->key = malloc(key_len ? key_len : 1);
+    if (!c->key) {
+        return;
+    }
+    memcpy(c->key, key, key_len);
+    c->key_len = key_len;
+    c->hash = h;
+    c->series = series;
+    c->grp = grp;
+    j->cache_n++;
+}
+
+static ctspool_rc
+grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
+{
+    sqlite3_stmt *s;
+    struct grp_ent *g;
+    int64_t id = 0;
+    int r;
+
+    for (size_t i = 0; i < j->n_grps; i++) {
+        g = &j->grps[i];
+        if (g->agg == p->agg && strlen(g->stream) == p->stream_len &&
+            memcmp(g->stream, p->stream, p->stream_len) == 0) {
+            *out = g->id;
+            return CTSPOOL_OK;
+        }
+    }
+    s = stmt(j, ST_GRP_FIND);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "group lookup");
+    }
+    sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, p->agg);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        id = sqlite3_column_int64(s, 0);
+    }
+    done(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        return db_fail(j, r, "group lookup");
+    }
+    if (r == SQLITE_DONE) {
+        s = stmt(j, ST_GRP_INS);
+        if (!s) {
+            return db_fail(j, sqlite3_errcode(j->db), "group insert");
+        }
+        sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len,
+                          SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, p->agg);
+        r = sqlite3_step(s);
+        done(s);
+        if (r != SQLITE_DONE) {
+            return db_fail(j, r, "group insert");
+        }
+        id = sqlite3_last_insert_rowid(j->db);
+        j->cache_dirty = 1;
+    }
+    g = realloc(j->grps, (j->n_grps + 1) * sizeof(*g));
+    if (g) {
+        j->grps = g;
+        g = &j->grps[j->n_grps];
+        g->stream = strndup(p->stream, p->stream_len);
+        if (g->stream) {
+            g->agg = p->agg;
+            g->id = id;
+            j->n_grps++;
+        }
+    }
+    *out = id;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+series_resolve(struct sp_journal *j, const struct sp_point *p,
+               int64_t *series, int64_t *grp)
+{
+    uint8_t key[ENCODE_MAX + SP_STREAM_MAX + 8];
+    uint8_t rid[SP_RECORD_ID_LEN];
+    size_t enc_len, key_len;
+    uint32_t sl = (uint32_t)p->stream_len;
+    struct cache_ent *c;
+    sqlite3_stmt *s;
+    char *dims = NULL;
+    uint64_t h;
+    ctspool_rc rc;
+    int r;
+
+    /* key = stream length, stream, canonical encoding (name, agg, dims) */
+    if (p->stream_len > SP_STREAM_MAX) {
+        sp_err_set(&j->err, "data_stream_token: too long");
+        return CTSPOOL_E_INVALID;
+    }
+    memcpy(key, &sl, 4);
+    memcpy(key + 4, p->stream, p->stream_len);
+    enc_len = sp_record_encode(p, key + 4 + p->stream_len, ENCODE_MAX);
+    if (enc_len > ENCODE_MAX) {
+        sp_err_set(&j->err, "point too large to encode");
+        return CTSPOOL_E_INVALID;
+    }
+    key_len = 4 + p->stream_len + enc_len;
+    h = key_hash(key, key_len);
+    c = cache_find(j, h, key, key_len);
+    if (c && c->key) {
+        *series = c->series;
+        *grp = c->grp;
+        return CTSPOOL_OK;
+    }
+
+    rc = grp_resolve(j, p, grp);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = sp_record_id(p, rid);
+    if (rc != CTSPOOL_OK) {
+        sp_err_set(&j->err, "cannot compute record ID: %s",
+                   ctspool_strerror(rc));
+        return rc;
+    }
+    s = stmt(j, ST_SERIES_FIND);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "record lookup");
+    }
+    sqlite3_bind_int64(s, 1, *grp);
+    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *series = sqlite3_column_int64(s, 0);
+    }
+    done(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        return db_fail(j, r, "record lookup");
+    }
+    if (r == SQLITE_DONE) {
+        rc = sp_payload_dims_json(p, &dims);
+        if (rc != CTSPOOL_OK) {
+            sp_err_set(&j->err, "cannot encode custom_dimensions: %s",
+                       ctspool_strerror(rc));
+            return rc;
+        }
+        s = stmt(j, ST_SERIES_INS);
+        if (!s) {
+            free(dims);
+            return db_fail(j, sqlite3_errcode(j->db), "record insert");
+        }
+        sqlite3_bind_int64(s, 1, *grp);
+        sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, p->name, (int)p->name_len, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        done(s);
+        free(dims);
+        if (r != SQLITE_DONE) {
+            return db_fail(j, r, "record insert");
+        }
+        *series = sqlite3_last_insert_rowid(j->db);
+        j->cache_dirty = 1;
+    }
+    cache_add(j, h, key, key_len, *series, *grp);
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+pending_one_more(struct sp_journal *j)
+{
+    if (j->max_pending && (uint64_t)j->pending + 1 > j->max_pending) {
+        sp_err_set(&j->err,
+                   "spool full: %lld points pending, "
+                   "limits.max_pending_points is %llu",
+                   (long long)j->pending,
+                   (unsigned long long)j->max_pending);
+        return CTSPOOL_E_FULL;
+    }
+    return CTSPOOL_OK;
+}
+
+/* Binds row q at parameters base+1 .. base+5. */
+static void
+bind_qrow(sqlite3_stmt *s, int base, const struct qrow *q)
+{
+    sqlite3_bind_int64(s, base + 1, q->grp);
+    sqlite3_bind_int64(s, base + 2, q->seq);
+    sqlite3_bind_int64(s, base + 3, q->hour);
+    sqlite3_bind_int64(s, base + 4, q->series);
+    sqlite3_bind_double(s, base + 5, q->value);
+}
+
+/* Inserts the buffered queue rows.  On failure the caller rolls back. */
+int
+queue_flush(struct sp_journal *j)
+{
+    size_t n = j->qbuf_n;
+    sqlite3_stmt *s;
+    int r = SQLITE_DONE;
+
+    j->qbuf_n = 0;
+    if (n == QBUF_ROWS) {
+        s = stmt(j, ST_Q_INS_MANY);
+        if (!s) {
+            return sqlite3_errcode(j->db);
+        }
+        for (size_t i = 0; i < n; i++) {
+            bind_qrow(s, (int)(5 * i), &j->qbuf[i]);
+        }
+        r = sqlite3_step(s);
+        sqlite3_reset(s);
+        return r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    s = stmt(j, ST_Q_INS);
+    if (!s) {
+        return n ? sqlite3_errcode(j->db) : SQLITE_OK;
+    }
+    for (size_t i = 0; i < n && r == SQLITE_DONE; i++) {
+        bind_qrow(s, 0, &j->qbuf[i]);
+        r = sqlite3_step(s);
+        sqlite3_reset(s);
+    }
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+/* Adds the queue row of a pending version (grp, seq): buffered. */
+int
+queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
+          int64_t series, double value)
+{
+    struct qrow *q = &j->qbuf[j->qbuf_n++];
+
+    assert(j->qbuf_n == 1 || q[-1].seq < seq);
+    q->grp = grp;
+    q->seq = seq;
+    q->hour = hour;
+    q->series = series;
+    q->value = value;
+    return j->qbuf_n == QBUF_ROWS ? queue_flush(j) : SQLITE_OK;
+}
+
+/* Deletes the queue row (grp, seq); *was: 1 if there was one. */
+int
+queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
+{
+    sqlite3_stmt *s;
+    int r;
+
+    /* Still buffered?  The buffer is in seq order. */
+    if (j->qbuf_n && seq >= j->qbuf[0].seq) {
+        for (size_t i = 0; i < j->qbuf_n; i++) {
+            if (j->qbuf[i].seq == seq && j->qbuf[i].grp == grp) {
+                memmove(&j->qbuf[i], &j->qbuf[i + 1],
+                        (j->qbuf_n - i - 1) * sizeof(j->qbuf[0]));
+                j->qbuf_n--;
+                *was = 1;
+                return SQLITE_OK;
+            }
+        }
+    }
+    s = stmt(j, ST_Q_DEL);
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_int64(s, 1, grp);
+    sqlite3_bind_int64(s, 2, seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    *was = sqlite3_changes(j->db) > 0;
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+ctspool_rc
+sp_journal_put(struct sp_journal *j, const struct sp_point *p,
+               enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    sqlite3_stmt *s;
+    double old_value = 0;
+    int64_t old_seq = 0;
+    int was_pending = 0;
+    ctspool_rc rc;
+    int r;
+
+    assert(j->in_txn);
+    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
+        rc = check_bytes(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    rc = series_resolve(j, p, &series, &grp);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+
+    /* Fast path: a point never seen. */
+    rc = pending_one_more(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    s = stmt(j, ST_PT_INS);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "point insert");
+    }
+    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 2, series);
+    sqlite3_bind_int64(s, 3, grp);
+    sqlite3_bind_double(s, 4, p->value);
+    sqlite3_bind_int64(s, 5, j->next_seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        return db_fail(j, r, "point insert");
+    }
+    if (sqlite3_changes(j->db) == 1) {
+        r = queue_add(j, grp, j->next_seq, p->hour, series, p->value);
+        if (r != SQLITE_OK) {
+            return db_fail(j, r, "queue insert");
+        }
+        j->next_seq++;
+        j->pending++;
+        j->points++;
+        j->appended++;
+        *res = SP_PUT_NEW;
+        return CTSPOOL_OK;
+    }
+
+    /* Existing identity: same value changes nothing (invariant 2). */
+    s = stmt(j, ST_PT_GET);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "point lookup");
+    }
+    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 2, series);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        old_value = sqlite3_column_double(s, 0);
+        old_seq = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (r != SQLITE_ROW) {
+        return db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
+                       "point lookup");
+    }
+    if (old_value == p->value) {
+        *res = SP_PUT_UNCHANGED;
+        return CTSPOOL_OK;
+    }
+    /* The old version leaves the queue; the new one joins at the end. */
+    r = queue_del(j, grp, old_seq, &was_pending);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "queue delete");
+    }
+    if (!was_pending) {
+        rc = pending_one_more(j); /* acknowledged: pending again */
+        if (rc != CTSPOOL_OK) {
+            return rc; /* nothing changed: the caller rolls back anyway */
+        }
+    }
+    s = stmt(j, ST_PT_UPD);
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "point update");
+    }
+    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 2, series);
+    sqlite3_bind_double(s, 3, p->value);
+    sqlite3_bind_int64(s, 4, j->next_seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r == SQLITE_DONE) {
+        r = queue_add(j, grp, j->next_seq, p->hour, series, p->value);
+    } else if (r != SQLITE_OK) {
+        return db_fail(j, r, "point update");
+    }
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "queue insert");
+    }
+    j->next_seq++;
+    if (!was_pending) {
+        j->pending++;
+    }
+    j->appended++;
+    *res = SP_PUT_UPDATED;
+    return CTSPOOL_OK;
+}
+
+/* Writes the transaction's counters back into meta (invariants 4, 6). */
+int
+flush_meta(struct sp_journal *j)
+{
+    sqlite3_stmt *s;
+    int r;
+
+    if (j->next_seq != j->first_seq) {
+        r = meta_set_int(j, ST_META_SET, "next_seq", j->next_seq);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+        s = stmt(j, ST_SEQTIME_INS);
+        if (!s) {
+            return sqlite3_errcode(j->db);
+        }
+        sqlite3_bind_int64(s, 1, j->first_seq);
+        sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+        r = sqlite3_step(s);
+        done(s);
+        if (r != SQLITE_DONE) {
+            return r;
+        }
+    }
+    if (j->pending != j->pending_begin) {
+        r = meta_set_int(j, ST_META_SET, "pending", j->pending);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+    }
+    if (j->points != j->points_begin) {
+        r = meta_set_int(j, ST_META_SET, "points", j->points);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+    }
+    if (j->appended) {
+        r = meta_set_int(j, ST_META_ADD, "appended_total", j->appended);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+    }
+    return SQLITE_OK;
+}
