@@ -97,6 +97,7 @@ sqlite3_stmt *stmt(struct sp_journal *j, enum stmt_id id);
 void done(sqlite3_stmt *s);
 int meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
                  int64_t v);
+int meta_set_text(struct sp_journal *j, const char *k, const char *v);
 ctspool_rc check_bytes(struct sp_journal *j);
 
 /* journal_put.c */

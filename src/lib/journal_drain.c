@@ -1,0 +1,432 @@
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal_int.h"
+
+#define DEAD_BODY_MAX 4096
+
+/* ---- the drainer ----------------------------------------------------- */
+
+void
+sp_batch_init(struct sp_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void
+sp_batch_cleanup(struct sp_batch *b)
+{
+    free(b->stream);
+    free(b->pts);
+    free(b->arena);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Copies n bytes + NUL into the arena; returns the offset or -1. */
+static long
+arena_put(struct sp_batch *b, const void *p, size_t n)
+{
+    size_t off = b->arena_len;
+
+    if (b->arena_cap - b->arena_len < n + 1) {
+        size_t cap = b->arena_cap ? b->arena_cap : 65536;
+        char *a;
+
+        while (cap - b->arena_len < n + 1) {
+            cap *= 2;
+        }
+        a = realloc(b->arena, cap);
+        if (!a) {
+            return -1;
+        }
+        b->arena = a;
+        b->arena_cap = cap;
+    }
+    memcpy(b->arena + off, p, n);
+    b->arena[off + n] = '\0';
+    b->arena_len += n + 1;
+    return (long)off;
+}
+
+ctspool_rc
+sp_journal_take(struct sp_journal *j, size_t max_points, struct sp_batch *b)
+{
+    return sp_journal_take_after(j, max_points, b, 0, 0);
+}
+
+ctspool_rc
+sp_journal_take_after(struct sp_journal *j, size_t max_points,
+                      struct sp_batch *b, int64_t skip_grp, int64_t skip_seq)
+{
+    int64_t after = 0;
+    sqlite3_stmt *s;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    free(b->stream);
+    b->stream = NULL;
+    b->n = 0;
+    b->arena_len = 0;
+    /* One read transaction: the group and its points agree. */
+    r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "cannot begin a read transaction");
+    }
+    s = stmt(j, ST_TAKE_GRP);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "take");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, skip_grp);
+    sqlite3_bind_int64(s, 2, skip_seq);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        b->grp = sqlite3_column_int64(s, 0);
+        b->stream = strdup((const char *)sqlite3_column_text(s, 1));
+        b->agg = sqlite3_column_int(s, 2);
+    }
+    done(s);
+    if (r == SQLITE_DONE) {
+        goto out; /* nothing pending */
+    }
+    if (r != SQLITE_ROW) {
+        rc = db_fail(j, r, "take");
+        goto out;
+    }
+    if (!b->stream) {
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    if (b->cap < max_points) {
+        struct sp_batch_point *np = realloc(b->pts, max_points * sizeof(*np));
+
+        if (!np) {
+            rc = CTSPOOL_E_NOMEM;
+            goto out;
+        }
+        b->pts = np;
+        b->cap = max_points;
+    }
+    s = stmt(j, ST_TAKE_PTS);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "take");
+        goto out;
+    }
+    if (b->grp == skip_grp) {
+        after = skip_seq;
+    }
+    sqlite3_bind_int64(s, 1, b->grp);
+    sqlite3_bind_int64(s, 2, (int64_t)max_points);
+    sqlite3_bind_int64(s, 3, after);
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sp_batch_point *bp = &b->pts[b->n];
+        long name_off, dims_off;
+
+        bp->hour = sqlite3_column_int64(s, 0);
+        bp->series = sqlite3_column_int64(s, 1);
+        bp->seq = sqlite3_column_int64(s, 2);
+        bp->value = sqlite3_column_double(s, 3);
+        name_off = arena_put(b, sqlite3_column_text(s, 4),
+                             (size_t)sqlite3_column_bytes(s, 4));
+        dims_off = arena_put(b, sqlite3_column_text(s, 5),
+                             (size_t)sqlite3_column_bytes(s, 5));
+        if (name_off < 0 || dims_off < 0) {
+            rc = CTSPOOL_E_NOMEM;
+            break;
+        }
+        /* Offsets now; pointers once the arena stops moving. */
+        bp->name = (const char *)(uintptr_t)name_off;
+        bp->dims = (const char *)(uintptr_t)dims_off;
+        b->n++;
+    }
+    done(s);
+    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
+        rc = db_fail(j, r, "take");
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        b->pts[i].name = b->arena + (uintptr_t)b->pts[i].name;
+        b->pts[i].dims = b->arena + (uintptr_t)b->pts[i].dims;
+    }
+out:
+    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != CTSPOOL_OK) {
+        b->n = 0;
+    }
+    return rc;
+}
+
+/* Meta key counting requests of an HTTP status class. */
+static const char *
+status_counter(int status)
+{
+    if (status >= 200 && status < 300) {
+        return "requests_2xx";
+    }
+    if (status >= 400 && status < 500) {
+        return "requests_4xx";
+    }
+    if (status >= 500 && status < 600) {
+        return "requests_5xx";
+    }
+    return "requests_failed";
+}
+
+ctspool_rc
+sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
+               size_t n, int64_t now, size_t *n_acked)
+{
+    sqlite3_stmt *s;
+    size_t acked = 0;
+    ctspool_rc rc;
+    int r = SQLITE_OK;
+
+    assert(from + n <= b->n);
+    if (n == 0) {
+        return CTSPOOL_OK;
+    }
+    /* The run must be in journal order (it is a run of one take). */
+    for (size_t i = from + 1; i < from + n; i++) {
+        assert(b->pts[i - 1].seq < b->pts[i].seq);
+    }
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    /*
+     * Invariant (3): the points taken were the first rows of the group's
+     * queue, so [first seq, last seq] of the run holds exactly the rows
+     * sent that are still pending; rows added since have larger seqs.
+     */
+    s = stmt(j, ST_ACK);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "ack");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, b->grp);
+    sqlite3_bind_int64(s, 2, b->pts[from].seq);
+    sqlite3_bind_int64(s, 3, b->pts[from + n - 1].seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        rc = db_fail(j, r, "ack");
+        goto out;
+    }
+    acked = (size_t)sqlite3_changes(j->db);
+    s = stmt(j, ST_ACKLOG);
+    if (!s) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "ack");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, b->grp);
+    sqlite3_bind_int64(s, 2, now / 60);
+    sqlite3_bind_int64(s, 3, b->pts[from + n - 1].seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        rc = db_fail(j, r, "ack");
+        goto out;
+    }
+    j->pending -= (int64_t)acked;
+    if ((r = meta_set_int(j, ST_META_ADD, "uploaded_total",
+                          (int64_t)acked)) != SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_ADD, "requests_2xx", 1)) != SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_SET, "last_upload_ok_at", now)) !=
+            SQLITE_OK) {
+        rc = db_fail(j, r, "ack");
+        goto out;
+    }
+    rc = sp_journal_commit(j);
+out:
+    if (rc != CTSPOOL_OK) {
+        sp_journal_rollback(j);
+    } else if (n_acked) {
+        *n_acked = acked;
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
+                const size_t *idx, size_t n_idx, int status,
+                const char *body, int64_t now)
+{
+    sqlite3_stmt *ins, *del;
+    size_t body_len = body ? strlen(body) : 0;
+    int64_t moved = 0;
+    ctspool_rc rc;
+    int r;
+
+    if (body_len > DEAD_BODY_MAX) {
+        body_len = DEAD_BODY_MAX;
+    }
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    ins = stmt(j, ST_DEAD_INS);
+    del = stmt(j, ST_DEAD_DEL_PT);
+    if (!ins || !del) {
+        rc = db_fail(j, sqlite3_errcode(j->db), "dead letter");
+        goto out;
+    }
+    for (size_t k = 0; k < n_idx; k++) {
+        const struct sp_batch_point *bp = &b->pts[idx[k]];
+
+        assert(idx[k] < b->n);
+        sqlite3_bind_int64(ins, 1, bp->hour);
+        sqlite3_bind_int64(ins, 2, bp->series);
+        sqlite3_bind_int64(ins, 3, bp->seq);
+        sqlite3_bind_int(ins, 4, status);
+        sqlite3_bind_text(ins, 5, body ? body : "", (int)body_len,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 6, now);
+        r = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (r != SQLITE_DONE) {
+            rc = db_fail(j, r, "dead letter");
+            goto out;
+        }
+        if (sqlite3_changes(j->db) == 0) {
+            continue; /* updated meanwhile: the new value gets its turn */
+        }
+        sqlite3_bind_int64(del, 1, bp->hour);
+        sqlite3_bind_int64(del, 2, bp->series);
+        sqlite3_bind_int64(del, 3, bp->seq);
+        r = sqlite3_step(del);
+        sqlite3_reset(del);
+        if (r == SQLITE_DONE) {
+            int was = 0;
+
+            r = queue_del(j, b->grp, bp->seq, &was); /* SQLITE_OK */
+        }
+        if (r != SQLITE_OK) {
+            rc = db_fail(j, r, "dead letter");
+            goto out;
+        }
+        moved++;
+    }
+    j->pending -= moved;
+    j->points -= moved;
+    if ((r = meta_set_int(j, ST_META_ADD, "dead_total", moved)) !=
+            SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
+            SQLITE_OK) {
+        rc = db_fail(j, r, "dead letter");
+        goto out;
+    }
+    rc = sp_journal_commit(j);
+out:
+    if (rc != CTSPOOL_OK) {
+        sp_journal_rollback(j);
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
+                  size_t *n_done)
+{
+    sqlite3_stmt *s;
+    size_t done_n = 0;
+    ctspool_rc rc;
+    int r = SQLITE_OK;
+
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    s = stmt(j, ST_PT_ACKED);
+    if (!s) {
+        r = sqlite3_errcode(j->db);
+    }
+    for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
+        int64_t grp;
+        double value;
+        sqlite3_stmt *u;
+
+        sqlite3_bind_int64(s, 1, keys[i][0]);
+        sqlite3_bind_int64(s, 2, keys[i][1]);
+        r = sqlite3_step(s);
+        if (r != SQLITE_ROW) {
+            sqlite3_reset(s);
+            r = r == SQLITE_DONE ? SQLITE_OK : r; /* pending or gone */
+            continue;
+        }
+        grp = sqlite3_column_int64(s, 0);
+        value = sqlite3_column_double(s, 1);
+        sqlite3_reset(s);
+        /* A new seq: it joins the queue like an update (invariant 3). */
+        u = stmt(j, ST_PT_UPD_SEQ);
+        if (!u) {
+            r = sqlite3_errcode(j->db);
+            break;
+        }
+        sqlite3_bind_int64(u, 1, keys[i][0]);
+        sqlite3_bind_int64(u, 2, keys[i][1]);
+        sqlite3_bind_int64(u, 3, j->next_seq);
+        r = sqlite3_step(u);
+        sqlite3_reset(u);
+        if (r != SQLITE_DONE) {
+            break;
+        }
+        r = queue_add(j, grp, j->next_seq, keys[i][0], keys[i][1], value);
+        if (r != SQLITE_OK) {
+            break;
+        }
+        j->next_seq++;
+        j->pending++;
+        done_n++;
+    }
+    done(s);
+    if (r != SQLITE_OK) {
+        rc = db_fail(j, r, "re-queue");
+        sp_journal_rollback(j);
+        return rc;
+    }
+    rc = sp_journal_commit(j);
+    if (rc == CTSPOOL_OK && n_done) {
+        *n_done = done_n;
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_note_failure(struct sp_journal *j, int status, const char *msg,
+                        int64_t now)
+{
+    ctspool_rc rc;
+    int r;
+
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if ((r = meta_set_text(j, "last_upload_error", msg)) != SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_SET, "last_upload_error_at", now)) !=
+            SQLITE_OK ||
+        (r = meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
+            SQLITE_OK) {
+        rc = db_fail(j, r, "record upload failure");
+        sp_journal_rollback(j);
+        return rc;
+    }
+    return sp_journal_commit(j);
+}
+
+ctspool_rc
+sp_journal_data_version(struct sp_journal *j, int64_t *out)
+{
+    sqlite3_stmt *s = stmt(j, ST_DATA_VERSION);
+    int r;
+
+    if (!s) {
+        return db_fail(j, sqlite3_errcode(j->db), "data_version");
+    }
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return r == SQLITE_ROW ? CTSPOOL_OK : db_fail(j, r, "data_version");
+}
