@@ -95,6 +95,7 @@ struct sp_journal {
 ctspool_rc db_fail(struct sp_journal *j, int code, const char *what);
 sqlite3_stmt *stmt(struct sp_journal *j, enum stmt_id id);
 void done(sqlite3_stmt *s);
+int meta_get(struct sp_journal *j, const char *k, int64_t *v);
 int meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
                  int64_t v);
 int meta_set_text(struct sp_journal *j, const char *k, const char *v);

@@ -1,0 +1,540 @@
+#include <limits.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "journal_int.h"
+
+#define COMPACT_CHUNK 10000
+
+/* ---- operators ------------------------------------------------------- */
+
+/* Runs a one-value query (no parameters) into *out. */
+static int
+query_int(struct sp_journal *j, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            *out = sqlite3_column_type(s, 0) == SQLITE_NULL
+                       ? -1
+                       : sqlite3_column_int64(s, 0);
+            r = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static uint64_t
+file_size(const char *path, const char *suffix)
+{
+    char buf[PATH_MAX];
+    struct stat sb;
+
+    snprintf(buf, sizeof(buf), "%s%s", path, suffix);
+    return stat(buf, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+ctspool_rc
+sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } counters[] = {
+        {"appended_total", offsetof(struct sp_stats, appended_total)},
+        {"uploaded_total", offsetof(struct sp_stats, uploaded_total)},
+        {"dead_total", offsetof(struct sp_stats, dead_total)},
+        {"requests_2xx", offsetof(struct sp_stats, requests_2xx)},
+        {"requests_4xx", offsetof(struct sp_stats, requests_4xx)},
+        {"requests_5xx", offsetof(struct sp_stats, requests_5xx)},
+        {"requests_failed", offsetof(struct sp_stats, requests_failed)},
+    };
+    sqlite3_stmt *s = NULL;
+    int64_t v = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    memset(st, 0, sizeof(*st));
+    r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "status");
+    }
+    if ((r = meta_get(j, "pending", &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    st->pending_points = v > 0 ? (uint64_t)v : 0;
+    for (size_t i = 0; i < SP_ARRAY_LEN(counters); i++) {
+        if ((r = meta_get(j, counters[i].key, &v)) != SQLITE_OK) {
+            goto fail;
+        }
+        *(uint64_t *)(void *)((char *)st + counters[i].off) =
+            v > 0 ? (uint64_t)v : 0;
+    }
+    if ((r = meta_get(j, "last_upload_ok_at", &st->last_upload_ok_at)) !=
+            SQLITE_OK ||
+        (r = meta_get(j, "last_upload_error_at",
+                      &st->last_upload_error_at)) != SQLITE_OK) {
+        goto fail;
+    }
+    if ((r = meta_get(j, "points", &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    /* A point row without a queue row is acknowledged (invariant 3). */
+    st->acked_points = (uint64_t)v > st->pending_points
+                           ? (uint64_t)v - st->pending_points
+                           : 0;
+    if ((r = query_int(j, "SELECT count(*) FROM dead", &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    st->dead_letters = (uint64_t)v;
+    r = query_int(j,
+                  "SELECT (SELECT at FROM seqtime WHERE seq <= m.s "
+                  "ORDER BY seq DESC LIMIT 1) FROM (SELECT min((SELECT seq "
+                  "FROM queue WHERE grp = g.id ORDER BY seq "
+                  "LIMIT 1)) AS s FROM grp g) m",
+                  &st->oldest_pending_at);
+    if (r != SQLITE_OK) {
+        goto fail;
+    }
+    if (st->pending_points == 0) {
+        st->oldest_pending_at = -1;
+    }
+    r = sqlite3_prepare_v2(j->db,
+                           "SELECT v FROM meta WHERE k = "
+                           "'last_upload_error'",
+                           -1, &s, NULL);
+    if (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        snprintf(st->last_upload_error, sizeof(st->last_upload_error),
+                 "%s", (const char *)sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    st->journal_bytes =
+        file_size(j->path, "") + file_size(j->path, "-wal");
+    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+fail:
+    rc = db_fail(j, r, "status");
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static ctspool_rc
+list_query(struct sp_journal *j, const char *sql, const char *state,
+           int is_dead, sp_list_cb cb, void *ctx)
+{
+    sqlite3_stmt *s = NULL;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "list");
+    }
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sp_list_row row;
+
+        memset(&row, 0, sizeof(row));
+        row.state = state;
+        row.stream = (const char *)sqlite3_column_text(s, 0);
+        row.agg = sqlite3_column_int(s, 1);
+        row.record_id = sqlite3_column_blob(s, 2);
+        row.name = (const char *)sqlite3_column_text(s, 3);
+        row.dims = (const char *)sqlite3_column_text(s, 4);
+        row.hour = sqlite3_column_int64(s, 5);
+        row.value = sqlite3_column_double(s, 6);
+        row.at = sqlite3_column_int64(s, 7);
+        if (is_dead) {
+            row.dead_id = sqlite3_column_int64(s, 8);
+            row.status = sqlite3_column_int(s, 9);
+            row.body = (const char *)sqlite3_column_text(s, 10);
+        }
+        if (sqlite3_column_bytes(s, 2) != SP_RECORD_ID_LEN) {
+            rc = CTSPOOL_E_CORRUPT;
+            sp_err_set(&j->err, "list: record ID of wrong length");
+            break;
+        }
+        rc = cb(ctx, &row);
+        if (rc != CTSPOOL_OK) {
+            break;
+        }
+    }
+    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
+        rc = db_fail(j, r, "list");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+ctspool_rc
+sp_journal_list(struct sp_journal *j, unsigned what, sp_list_cb cb,
+                void *ctx)
+{
+#define LIST_COLS                                                         \
+    "g.stream, g.agg, s.record_id, s.metric_name, s.dims, "
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "list");
+    }
+    if (what & SP_LIST_PENDING) {
+        rc = list_query(j,
+                        "SELECT " LIST_COLS "p.hour, p.value, 0 FROM queue q "
+                        "JOIN point p ON p.hour = q.hour AND "
+                        "p.series = q.series "
+                        "JOIN series s ON s.id = p.series "
+                        "JOIN grp g ON g.id = p.grp ORDER BY q.seq",
+                        "pending", 0, cb, ctx);
+    }
+    if (rc == CTSPOOL_OK && (what & SP_LIST_ACKED)) {
+        rc = list_query(j,
+                        "SELECT " LIST_COLS "p.hour, p.value, 0 "
+                        "FROM point p JOIN series s ON s.id = p.series "
+                        "JOIN grp g ON g.id = p.grp "
+                        "WHERE NOT EXISTS (SELECT 1 FROM queue q WHERE "
+                        "q.grp = p.grp AND q.seq = p.seq) "
+                        "ORDER BY p.hour, p.series",
+                        "acked", 0, cb, ctx);
+    }
+    if (rc == CTSPOOL_OK && (what & SP_LIST_DEAD)) {
+        rc = list_query(j,
+                        "SELECT " LIST_COLS "d.hour, d.value, d.dead_at, "
+                        "d.id, d.status, d.body FROM dead d "
+                        "JOIN series s ON s.id = d.series "
+                        "JOIN grp g ON g.id = s.grp ORDER BY d.id",
+                        "dead", 1, cb, ctx);
+    }
+    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+#undef LIST_COLS
+}
+
+/* Binds ids to a statement of one parameter and steps it for each (or
+ * for every dead letter when n_ids == 0, using all_sql to list them). */
+static ctspool_rc
+dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+         ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+         uint64_t *count)
+{
+    sqlite3_stmt *s = NULL;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    if (n_ids) {
+        for (size_t i = 0; i < n_ids && rc == CTSPOOL_OK; i++) {
+            rc = fn(j, ids[i], count);
+        }
+        return rc;
+    }
+    r = sqlite3_prepare_v2(j->db, "SELECT id FROM dead ORDER BY id", -1, &s,
+                           NULL);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "dead letters");
+    }
+    while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = fn(j, sqlite3_column_int64(s, 0), count);
+    }
+    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
+        rc = db_fail(j, r, "dead letters");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static ctspool_rc
+exec_id(struct sp_journal *j, const char *sql, int64_t id, int64_t seq,
+        int *changes)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+
+    if (r == SQLITE_OK) {
+        if (sqlite3_bind_parameter_count(s) >= 1) {
+            sqlite3_bind_int64(s, 1, id);
+        }
+        if (sqlite3_bind_parameter_count(s) >= 2) {
+            sqlite3_bind_int64(s, 2, seq);
+        }
+        r = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_DONE) {
+        return db_fail(j, r, "dead letters");
+    }
+    *changes = sqlite3_changes(j->db);
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
+{
+    int ins = 0, del = 0;
+    ctspool_rc rc;
+
+    rc = pending_one_more(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = exec_id(j,
+                 "INSERT INTO point (hour, series, grp, value, seq) "
+                 "SELECT d.hour, d.series, s.grp, d.value, ?2 FROM dead d "
+                 "JOIN series s ON s.id = d.series WHERE d.id = ?1 "
+                 "ON CONFLICT DO NOTHING",
+                 id, j->next_seq, &ins);
+    if (rc == CTSPOOL_OK && ins) {
+        rc = exec_id(j,
+                     "INSERT INTO queue (grp, seq, hour, series, value) "
+                     "SELECT grp, seq, hour, series, value FROM point "
+                     "WHERE seq = ?2 AND "
+                     "(hour, series) = (SELECT hour, series FROM dead "
+                     "WHERE id = ?1)",
+                     id, j->next_seq, &ins);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0, &del);
+    }
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (!del) {
+        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
+        return CTSPOOL_E_NOTFOUND;
+    }
+    if (ins) {
+        j->next_seq++;
+        j->pending++;
+        j->points++;
+    }
+    (*count)++;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+purge_one(struct sp_journal *j, int64_t id, uint64_t *count)
+{
+    int del = 0;
+    ctspool_rc rc = exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0, &del);
+
+    if (rc == CTSPOOL_OK && !del) {
+        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
+        return CTSPOOL_E_NOTFOUND;
+    }
+    *count += (uint64_t)del;
+    return rc;
+}
+
+static ctspool_rc
+dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+        ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+        uint64_t *count)
+{
+    uint64_t n = 0;
+    ctspool_rc rc = sp_journal_begin(j);
+
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = dlq_each(j, ids, n_ids, fn, &n);
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_commit(j);
+    } else {
+        sp_journal_rollback(j);
+    }
+    if (count) {
+        *count = rc == CTSPOOL_OK ? n : 0;
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
+                       size_t n_ids, uint64_t *n_requeued)
+{
+    return dlq_txn(j, ids, n_ids, requeue_one, n_requeued);
+}
+
+ctspool_rc
+sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+                     uint64_t *n_purged)
+{
+    return dlq_txn(j, ids, n_ids, purge_one, n_purged);
+}
+
+/*
+ * Deletes, in the key range (lo, hi] of point, the acknowledged points
+ * (no queue row) whose seq was acknowledged by minute cut_min.  One
+ * transaction.  *n: rows deleted.
+ */
+static ctspool_rc
+compact_chunk(struct sp_journal *j, const int64_t lo[2], const int64_t hi[2],
+              int64_t cut_min, int *n)
+{
+    static const char sql[] =
+        "DELETE FROM point WHERE (hour, series) > (?1, ?2) AND "
+        "(hour, series) <= (?3, ?4) AND seq <= coalesce((SELECT max(hi) "
+        "FROM acklog a WHERE a.grp = point.grp AND a.minute <= ?5), 0) "
+        "AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.grp = point.grp "
+        "AND q.seq = point.seq)";
+    sqlite3_stmt *s = NULL;
+    ctspool_rc rc;
+    int r;
+
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, lo[0]);
+        sqlite3_bind_int64(s, 2, lo[1]);
+        sqlite3_bind_int64(s, 3, hi[0]);
+        sqlite3_bind_int64(s, 4, hi[1]);
+        sqlite3_bind_int64(s, 5, cut_min);
+        r = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_DONE) {
+        rc = db_fail(j, r, "compact");
+        sp_journal_rollback(j);
+        return rc;
+    }
+    *n = sqlite3_changes(j->db);
+    j->points -= *n;
+    return sp_journal_commit(j);
+}
+
+/* The key COMPACT_CHUNK rows after lo, or +infinity: *last set. */
+static ctspool_rc
+chunk_end(struct sp_journal *j, const int64_t lo[2], int64_t hi[2],
+          int *last)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db,
+                               "SELECT hour, series FROM point WHERE "
+                               "(hour, series) > (?1, ?2) ORDER BY hour, "
+                               "series LIMIT 1 OFFSET ?3",
+                               -1, &s, NULL);
+
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, lo[0]);
+        sqlite3_bind_int64(s, 2, lo[1]);
+        sqlite3_bind_int(s, 3, COMPACT_CHUNK - 1);
+        r = sqlite3_step(s);
+    }
+    *last = r != SQLITE_ROW;
+    if (r == SQLITE_ROW) {
+        hi[0] = sqlite3_column_int64(s, 0);
+        hi[1] = sqlite3_column_int64(s, 1);
+    } else {
+        hi[0] = INT64_MAX;
+        hi[1] = INT64_MAX;
+    }
+    sqlite3_finalize(s);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? CTSPOOL_OK
+                                                : db_fail(j, r, "compact");
+}
+
+ctspool_rc
+sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
+                   uint64_t *n_deleted)
+{
+    int64_t cutoff = now - (int64_t)retain_hours * 3600;
+    int64_t cut_min = cutoff / 60;
+    int64_t lo[2] = {INT64_MIN, INT64_MIN}, hi[2];
+    int64_t n_old = 0;
+    uint64_t total = 0;
+    int changes = 0, last = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    /*
+     * Walk point in key order, a chunk per short transaction so
+     * producers keep going in between.  Skipped when nothing was
+     * acknowledged before the cutoff.
+     */
+    r = query_int(j, "SELECT count(*) FROM acklog", &n_old);
+    if (r != SQLITE_OK) {
+        return db_fail(j, r, "compact");
+    }
+    while (n_old > 0 && !last) {
+        rc = chunk_end(j, lo, hi, &last);
+        if (rc == CTSPOOL_OK) {
+            rc = compact_chunk(j, lo, hi, cut_min, &changes);
+        }
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        total += (uint64_t)changes;
+        lo[0] = hi[0];
+        lo[1] = hi[1];
+    }
+    rc = sp_journal_begin(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (total) {
+        rc = exec_id(j,
+                     "DELETE FROM series WHERE id NOT IN (SELECT series "
+                     "FROM point UNION SELECT series FROM dead)",
+                     0, 0, &changes);
+        if (rc == CTSPOOL_OK && changes) {
+            rc = exec_id(j,
+                         "DELETE FROM grp WHERE id NOT IN (SELECT grp FROM "
+                         "series)",
+                         0, 0, &changes);
+            /* Other processes' series caches are now stale. */
+            if (rc == CTSPOOL_OK) {
+                r = meta_set_int(j, ST_META_ADD, "epoch", 1);
+                if (r != SQLITE_OK) {
+                    rc = db_fail(j, r, "compact");
+                }
+            }
+            cache_clear(j);
+        }
+    }
+    if (rc == CTSPOOL_OK) {
+        /* seqtime rows older than the oldest pending point's are unused */
+        rc = exec_id(j,
+                     "DELETE FROM seqtime WHERE seq < coalesce((SELECT "
+                     "max(seq) FROM seqtime WHERE seq <= coalesce((SELECT "
+                     "min((SELECT seq FROM queue WHERE grp = g.id "
+                     "ORDER BY seq LIMIT 1)) FROM grp g), ?1)), 0)",
+                     INT64_MAX, 0, &changes);
+    }
+    if (rc == CTSPOOL_OK) {
+        /* Per group, only the newest acklog row before the cutoff still
+         * matters (it bounds every older one). */
+        rc = exec_id(j,
+                     "DELETE FROM acklog WHERE minute <= ?1 AND hi < "
+                     "(SELECT max(hi) FROM acklog a WHERE a.grp = "
+                     "acklog.grp AND a.minute <= ?1)",
+                     cut_min, 0, &changes);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_commit(j);
+    } else {
+        sp_journal_rollback(j);
+    }
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    r = sqlite3_exec(j->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+    if (r == SQLITE_OK) {
+        r = sqlite3_exec(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+                         NULL, NULL);
+    }
+    if (r != SQLITE_OK && (r & 0xff) != SQLITE_BUSY) {
+        return db_fail(j, r, "compact");
+    }
+    if (n_deleted) {
+        *n_deleted = total;
+    }
+    return CTSPOOL_OK;
+}
