@@ -148,7 +148,7 @@ rc_from_sqlite(sqlite3 *db, int code)
 
 /* Sets j->err from the connection's last error; returns the rc. */
 ctspool_rc
-db_fail(struct sp_journal *j, int code, const char *what)
+sp_jn_db_fail(struct sp_journal *j, int code, const char *what)
 {
     ctspool_rc rc = rc_from_sqlite(j->db, code);
 
@@ -171,7 +171,7 @@ sp_journal_errmsg(const struct sp_journal *j)
 /* ---- statements ------------------------------------------------------ */
 
 sqlite3_stmt *
-stmt(struct sp_journal *j, enum stmt_id id)
+sp_jn_stmt(struct sp_journal *j, enum stmt_id id)
 {
     sqlite3_stmt *s = j->st[id];
 
@@ -187,7 +187,7 @@ stmt(struct sp_journal *j, enum stmt_id id)
 }
 
 void
-done(sqlite3_stmt *s)
+sp_jn_done(sqlite3_stmt *s)
 {
     if (s) {
         sqlite3_reset(s);
@@ -199,7 +199,7 @@ done(sqlite3_stmt *s)
 static int
 exec_stmt(struct sp_journal *j, enum stmt_id id)
 {
-    sqlite3_stmt *s = stmt(j, id);
+    sqlite3_stmt *s = sp_jn_stmt(j, id);
     int r;
 
     if (!s) {
@@ -211,9 +211,9 @@ exec_stmt(struct sp_journal *j, enum stmt_id id)
 }
 
 int
-meta_get(struct sp_journal *j, const char *k, int64_t *v)
+sp_jn_meta_get(struct sp_journal *j, const char *k, int64_t *v)
 {
-    sqlite3_stmt *s = stmt(j, ST_META_GET);
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_META_GET);
     int r;
 
     if (!s) {
@@ -230,15 +230,15 @@ meta_get(struct sp_journal *j, const char *k, int64_t *v)
         *v = -1;
         r = SQLITE_OK;
     }
-    done(s);
+    sp_jn_done(s);
     return r;
 }
 
 int
-meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
-             int64_t v)
+sp_jn_meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
+                   int64_t v)
 {
-    sqlite3_stmt *s = stmt(j, id);
+    sqlite3_stmt *s = sp_jn_stmt(j, id);
     int r;
 
     if (!s) {
@@ -247,14 +247,14 @@ meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
     sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, v);
     r = sqlite3_step(s);
-    done(s);
+    sp_jn_done(s);
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
 int
-meta_set_text(struct sp_journal *j, const char *k, const char *v)
+sp_jn_meta_set_text(struct sp_journal *j, const char *k, const char *v)
 {
-    sqlite3_stmt *s = stmt(j, ST_META_SET);
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_META_SET);
     int r;
 
     if (!s) {
@@ -263,7 +263,7 @@ meta_set_text(struct sp_journal *j, const char *k, const char *v)
     sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, v, -1, SQLITE_TRANSIENT);
     r = sqlite3_step(s);
-    done(s);
+    sp_jn_done(s);
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
@@ -385,7 +385,7 @@ sp_journal_close(struct sp_journal *j)
         sqlite3_finalize(j->st[i]);
     }
     sqlite3_close(j->db);
-    cache_clear(j);
+    sp_jn_cache_clear(j);
     free(j->cache);
     free(j->path);
     free(j);
@@ -402,7 +402,7 @@ sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
 /* ---- producers ------------------------------------------------------- */
 
 ctspool_rc
-check_bytes(struct sp_journal *j)
+sp_jn_check_bytes(struct sp_journal *j)
 {
     sqlite3_stmt *s;
     int64_t bytes = 0;
@@ -412,17 +412,17 @@ check_bytes(struct sp_journal *j)
     if (!j->max_bytes) {
         return CTSPOOL_OK;
     }
-    s = stmt(j, ST_PAGE_COUNT);
+    s = sp_jn_stmt(j, ST_PAGE_COUNT);
     if (!s) {
-        return db_fail(j, sqlite3_errcode(j->db), "journal size");
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "journal size");
     }
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         bytes = sqlite3_column_int64(s, 0);
     }
-    done(s);
+    sp_jn_done(s);
     if (r != SQLITE_ROW) {
-        return db_fail(j, r, "journal size");
+        return sp_jn_db_fail(j, r, "journal size");
     }
     if ((uint64_t)bytes >= j->max_bytes) {
         sp_err_set(&j->err,
@@ -444,18 +444,18 @@ sp_journal_begin(struct sp_journal *j)
     assert(!j->in_txn);
     r = exec_stmt(j, ST_BEGIN);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "cannot begin a write transaction");
+        return sp_jn_db_fail(j, r, "cannot begin a write transaction");
     }
     j->in_txn = 1;
     j->in_savepoint = 0;
     j->cache_dirty = 0;
     j->appended = 0;
     j->qbuf_n = 0;
-    if ((r = meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||
-        (r = meta_get(j, "pending", &j->pending)) != SQLITE_OK ||
-        (r = meta_get(j, "points", &j->points)) != SQLITE_OK ||
-        (r = meta_get(j, "epoch", &epoch)) != SQLITE_OK) {
-        rc = db_fail(j, r, "cannot read journal state");
+    if ((r = sp_jn_meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||
+        (r = sp_jn_meta_get(j, "pending", &j->pending)) != SQLITE_OK ||
+        (r = sp_jn_meta_get(j, "points", &j->points)) != SQLITE_OK ||
+        (r = sp_jn_meta_get(j, "epoch", &epoch)) != SQLITE_OK) {
+        rc = sp_jn_db_fail(j, r, "cannot read journal state");
         goto fail;
     }
     if (j->next_seq < 1 || j->pending < 0 || j->points < 0) {
@@ -468,10 +468,10 @@ sp_journal_begin(struct sp_journal *j)
     j->pending_begin = j->pending;
     j->points_begin = j->points;
     if (epoch != j->cache_epoch) {
-        cache_clear(j); /* another process compacted series away */
+        sp_jn_cache_clear(j); /* another process compacted series away */
         j->cache_epoch = epoch;
     }
-    rc = check_bytes(j);
+    rc = sp_jn_check_bytes(j);
     if (rc != CTSPOOL_OK) {
         goto fail;
     }
@@ -487,15 +487,15 @@ sp_journal_commit(struct sp_journal *j)
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = queue_flush(j);
+    r = sp_jn_queue_flush(j);
     if (r == SQLITE_OK) {
-        r = flush_meta(j);
+        r = sp_jn_flush_meta(j);
     }
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_COMMIT);
     }
     if (r != SQLITE_OK) {
-        ctspool_rc rc = db_fail(j, r, "cannot commit");
+        ctspool_rc rc = sp_jn_db_fail(j, r, "cannot commit");
 
         sp_journal_rollback(j);
         return rc;
@@ -518,7 +518,7 @@ sp_journal_rollback(struct sp_journal *j)
     j->in_savepoint = 0;
     j->qbuf_n = 0;
     if (j->cache_dirty) {
-        cache_clear(j);
+        sp_jn_cache_clear(j);
     }
 }
 
@@ -528,12 +528,12 @@ sp_journal_savepoint(struct sp_journal *j)
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = queue_flush(j); /* what is buffered now is before the savepoint */
+    r = sp_jn_queue_flush(j); /* what is buffered now is before the savepoint */
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_SAVEPOINT);
     }
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "savepoint");
+        return sp_jn_db_fail(j, r, "savepoint");
     }
     j->in_savepoint = 1;
     j->sv_next_seq = j->next_seq;
@@ -549,12 +549,12 @@ sp_journal_release(struct sp_journal *j)
     int r;
 
     assert(j->in_savepoint);
-    r = queue_flush(j);
+    r = sp_jn_queue_flush(j);
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_RELEASE);
     }
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "release savepoint");
+        return sp_jn_db_fail(j, r, "release savepoint");
     }
     j->in_savepoint = 0;
     return CTSPOOL_OK;
@@ -577,10 +577,10 @@ sp_journal_rollback_to(struct sp_journal *j)
     j->points = j->sv_points;
     j->appended = j->sv_appended;
     if (j->cache_dirty) {
-        cache_clear(j);
+        sp_jn_cache_clear(j);
     }
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "rollback to savepoint");
+        return sp_jn_db_fail(j, r, "rollback to savepoint");
     }
     return CTSPOOL_OK;
 }

@@ -62,26 +62,26 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     memset(st, 0, sizeof(*st));
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "status");
+        return sp_jn_db_fail(j, r, "status");
     }
-    if ((r = meta_get(j, "pending", &v)) != SQLITE_OK) {
+    if ((r = sp_jn_meta_get(j, "pending", &v)) != SQLITE_OK) {
         goto fail;
     }
     st->pending_points = v > 0 ? (uint64_t)v : 0;
     for (size_t i = 0; i < SP_ARRAY_LEN(counters); i++) {
-        if ((r = meta_get(j, counters[i].key, &v)) != SQLITE_OK) {
+        if ((r = sp_jn_meta_get(j, counters[i].key, &v)) != SQLITE_OK) {
             goto fail;
         }
         *(uint64_t *)(void *)((char *)st + counters[i].off) =
             v > 0 ? (uint64_t)v : 0;
     }
-    if ((r = meta_get(j, "last_upload_ok_at", &st->last_upload_ok_at)) !=
+    if ((r = sp_jn_meta_get(j, "last_upload_ok_at", &st->last_upload_ok_at)) !=
             SQLITE_OK ||
-        (r = meta_get(j, "last_upload_error_at",
-                      &st->last_upload_error_at)) != SQLITE_OK) {
+        (r = sp_jn_meta_get(j, "last_upload_error_at",
+                            &st->last_upload_error_at)) != SQLITE_OK) {
         goto fail;
     }
-    if ((r = meta_get(j, "points", &v)) != SQLITE_OK) {
+    if ((r = sp_jn_meta_get(j, "points", &v)) != SQLITE_OK) {
         goto fail;
     }
     /* A point row without a queue row is acknowledged (invariant 3). */
@@ -119,7 +119,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 fail:
-    rc = db_fail(j, r, "status");
+    rc = sp_jn_db_fail(j, r, "status");
     sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
@@ -134,7 +134,7 @@ list_query(struct sp_journal *j, const char *sql, const char *state,
 
     r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "list");
+        return sp_jn_db_fail(j, r, "list");
     }
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         struct sp_list_row row;
@@ -165,7 +165,7 @@ list_query(struct sp_journal *j, const char *sql, const char *state,
         }
     }
     if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
-        rc = db_fail(j, r, "list");
+        rc = sp_jn_db_fail(j, r, "list");
     }
     sqlite3_finalize(s);
     return rc;
@@ -182,7 +182,7 @@ sp_journal_list(struct sp_journal *j, unsigned what, sp_list_cb cb,
 
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "list");
+        return sp_jn_db_fail(j, r, "list");
     }
     if (what & SP_LIST_PENDING) {
         rc = list_query(j,
@@ -236,13 +236,13 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
     r = sqlite3_prepare_v2(j->db, "SELECT id FROM dead ORDER BY id", -1, &s,
                            NULL);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "dead letters");
+        return sp_jn_db_fail(j, r, "dead letters");
     }
     while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
         rc = fn(j, sqlite3_column_int64(s, 0), count);
     }
     if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
-        rc = db_fail(j, r, "dead letters");
+        rc = sp_jn_db_fail(j, r, "dead letters");
     }
     sqlite3_finalize(s);
     return rc;
@@ -266,7 +266,7 @@ exec_id(struct sp_journal *j, const char *sql, int64_t id, int64_t seq,
     }
     sqlite3_finalize(s);
     if (r != SQLITE_DONE) {
-        return db_fail(j, r, "dead letters");
+        return sp_jn_db_fail(j, r, "dead letters");
     }
     *changes = sqlite3_changes(j->db);
     return CTSPOOL_OK;
@@ -278,7 +278,7 @@ requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
     int ins = 0, del = 0;
     ctspool_rc rc;
 
-    rc = pending_one_more(j);
+    rc = sp_jn_pending_one_more(j);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
@@ -401,7 +401,7 @@ compact_chunk(struct sp_journal *j, const int64_t lo[2], const int64_t hi[2],
     }
     sqlite3_finalize(s);
     if (r != SQLITE_DONE) {
-        rc = db_fail(j, r, "compact");
+        rc = sp_jn_db_fail(j, r, "compact");
         sp_journal_rollback(j);
         return rc;
     }
@@ -437,8 +437,9 @@ chunk_end(struct sp_journal *j, const int64_t lo[2], int64_t hi[2],
         hi[1] = INT64_MAX;
     }
     sqlite3_finalize(s);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? CTSPOOL_OK
-                                                : db_fail(j, r, "compact");
+    return r == SQLITE_ROW || r == SQLITE_DONE
+               ? CTSPOOL_OK
+               : sp_jn_db_fail(j, r, "compact");
 }
 
 ctspool_rc
@@ -461,7 +462,7 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
      */
     r = query_int(j, "SELECT count(*) FROM acklog", &n_old);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "compact");
+        return sp_jn_db_fail(j, r, "compact");
     }
     while (n_old > 0 && !last) {
         rc = chunk_end(j, lo, hi, &last);
@@ -491,12 +492,12 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
                          0, 0, &changes);
             /* Other processes' series caches are now stale. */
             if (rc == CTSPOOL_OK) {
-                r = meta_set_int(j, ST_META_ADD, "epoch", 1);
+                r = sp_jn_meta_set_int(j, ST_META_ADD, "epoch", 1);
                 if (r != SQLITE_OK) {
-                    rc = db_fail(j, r, "compact");
+                    rc = sp_jn_db_fail(j, r, "compact");
                 }
             }
-            cache_clear(j);
+            sp_jn_cache_clear(j);
         }
     }
     if (rc == CTSPOOL_OK) {
@@ -531,7 +532,7 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
                          NULL, NULL);
     }
     if (r != SQLITE_OK && (r & 0xff) != SQLITE_BUSY) {
-        return db_fail(j, r, "compact");
+        return sp_jn_db_fail(j, r, "compact");
     }
     if (n_deleted) {
         *n_deleted = total;

@@ -71,11 +71,11 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
     /* One read transaction: the group and its points agree. */
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "cannot begin a read transaction");
+        return sp_jn_db_fail(j, r, "cannot begin a read transaction");
     }
-    s = stmt(j, ST_TAKE_GRP);
+    s = sp_jn_stmt(j, ST_TAKE_GRP);
     if (!s) {
-        rc = db_fail(j, sqlite3_errcode(j->db), "take");
+        rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "take");
         goto out;
     }
     sqlite3_bind_int64(s, 1, skip_grp);
@@ -86,12 +86,12 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
         b->stream = strdup((const char *)sqlite3_column_text(s, 1));
         b->agg = sqlite3_column_int(s, 2);
     }
-    done(s);
+    sp_jn_done(s);
     if (r == SQLITE_DONE) {
         goto out; /* nothing pending */
     }
     if (r != SQLITE_ROW) {
-        rc = db_fail(j, r, "take");
+        rc = sp_jn_db_fail(j, r, "take");
         goto out;
     }
     if (!b->stream) {
@@ -108,9 +108,9 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
         b->pts = np;
         b->cap = max_points;
     }
-    s = stmt(j, ST_TAKE_PTS);
+    s = sp_jn_stmt(j, ST_TAKE_PTS);
     if (!s) {
-        rc = db_fail(j, sqlite3_errcode(j->db), "take");
+        rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "take");
         goto out;
     }
     if (b->grp == skip_grp) {
@@ -140,9 +140,9 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
         bp->dims = (const char *)(uintptr_t)dims_off;
         b->n++;
     }
-    done(s);
+    sp_jn_done(s);
     if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
-        rc = db_fail(j, r, "take");
+        rc = sp_jn_db_fail(j, r, "take");
     }
     for (size_t i = 0; i < b->n; i++) {
         b->pts[i].name = b->arena + (uintptr_t)b->pts[i].name;
@@ -198,9 +198,9 @@ sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
      * queue, so [first seq, last seq] of the run holds exactly the rows
      * sent that are still pending; rows added since have larger seqs.
      */
-    s = stmt(j, ST_ACK);
+    s = sp_jn_stmt(j, ST_ACK);
     if (!s) {
-        rc = db_fail(j, sqlite3_errcode(j->db), "ack");
+        rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "ack");
         goto out;
     }
     sqlite3_bind_int64(s, 1, b->grp);
@@ -209,13 +209,13 @@ sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
     r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r != SQLITE_DONE) {
-        rc = db_fail(j, r, "ack");
+        rc = sp_jn_db_fail(j, r, "ack");
         goto out;
     }
     acked = (size_t)sqlite3_changes(j->db);
-    s = stmt(j, ST_ACKLOG);
+    s = sp_jn_stmt(j, ST_ACKLOG);
     if (!s) {
-        rc = db_fail(j, sqlite3_errcode(j->db), "ack");
+        rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "ack");
         goto out;
     }
     sqlite3_bind_int64(s, 1, b->grp);
@@ -224,16 +224,17 @@ sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
     r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r != SQLITE_DONE) {
-        rc = db_fail(j, r, "ack");
+        rc = sp_jn_db_fail(j, r, "ack");
         goto out;
     }
     j->pending -= (int64_t)acked;
-    if ((r = meta_set_int(j, ST_META_ADD, "uploaded_total",
-                          (int64_t)acked)) != SQLITE_OK ||
-        (r = meta_set_int(j, ST_META_ADD, "requests_2xx", 1)) != SQLITE_OK ||
-        (r = meta_set_int(j, ST_META_SET, "last_upload_ok_at", now)) !=
+    if ((r = sp_jn_meta_set_int(j, ST_META_ADD, "uploaded_total",
+                                (int64_t)acked)) != SQLITE_OK ||
+        (r = sp_jn_meta_set_int(j, ST_META_ADD, "requests_2xx", 1)) !=
+            SQLITE_OK ||
+        (r = sp_jn_meta_set_int(j, ST_META_SET, "last_upload_ok_at", now)) !=
             SQLITE_OK) {
-        rc = db_fail(j, r, "ack");
+        rc = sp_jn_db_fail(j, r, "ack");
         goto out;
     }
     rc = sp_journal_commit(j);
@@ -264,10 +265,10 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    ins = stmt(j, ST_DEAD_INS);
-    del = stmt(j, ST_DEAD_DEL_PT);
+    ins = sp_jn_stmt(j, ST_DEAD_INS);
+    del = sp_jn_stmt(j, ST_DEAD_DEL_PT);
     if (!ins || !del) {
-        rc = db_fail(j, sqlite3_errcode(j->db), "dead letter");
+        rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "dead letter");
         goto out;
     }
     for (size_t k = 0; k < n_idx; k++) {
@@ -284,7 +285,7 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
         r = sqlite3_step(ins);
         sqlite3_reset(ins);
         if (r != SQLITE_DONE) {
-            rc = db_fail(j, r, "dead letter");
+            rc = sp_jn_db_fail(j, r, "dead letter");
             goto out;
         }
         if (sqlite3_changes(j->db) == 0) {
@@ -298,21 +299,21 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
         if (r == SQLITE_DONE) {
             int was = 0;
 
-            r = queue_del(j, b->grp, bp->seq, &was); /* SQLITE_OK */
+            r = sp_jn_queue_del(j, b->grp, bp->seq, &was); /* SQLITE_OK */
         }
         if (r != SQLITE_OK) {
-            rc = db_fail(j, r, "dead letter");
+            rc = sp_jn_db_fail(j, r, "dead letter");
             goto out;
         }
         moved++;
     }
     j->pending -= moved;
     j->points -= moved;
-    if ((r = meta_set_int(j, ST_META_ADD, "dead_total", moved)) !=
+    if ((r = sp_jn_meta_set_int(j, ST_META_ADD, "dead_total", moved)) !=
             SQLITE_OK ||
-        (r = meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
+        (r = sp_jn_meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
             SQLITE_OK) {
-        rc = db_fail(j, r, "dead letter");
+        rc = sp_jn_db_fail(j, r, "dead letter");
         goto out;
     }
     rc = sp_journal_commit(j);
@@ -336,7 +337,7 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    s = stmt(j, ST_PT_ACKED);
+    s = sp_jn_stmt(j, ST_PT_ACKED);
     if (!s) {
         r = sqlite3_errcode(j->db);
     }
@@ -357,7 +358,7 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
         value = sqlite3_column_double(s, 1);
         sqlite3_reset(s);
         /* A new seq: it joins the queue like an update (invariant 3). */
-        u = stmt(j, ST_PT_UPD_SEQ);
+        u = sp_jn_stmt(j, ST_PT_UPD_SEQ);
         if (!u) {
             r = sqlite3_errcode(j->db);
             break;
@@ -370,7 +371,7 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
         if (r != SQLITE_DONE) {
             break;
         }
-        r = queue_add(j, grp, j->next_seq, keys[i][0], keys[i][1], value);
+        r = sp_jn_queue_add(j, grp, j->next_seq, keys[i][0], keys[i][1], value);
         if (r != SQLITE_OK) {
             break;
         }
@@ -378,9 +379,9 @@ sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
         j->pending++;
         done_n++;
     }
-    done(s);
+    sp_jn_done(s);
     if (r != SQLITE_OK) {
-        rc = db_fail(j, r, "re-queue");
+        rc = sp_jn_db_fail(j, r, "re-queue");
         sp_journal_rollback(j);
         return rc;
     }
@@ -402,12 +403,12 @@ sp_journal_note_failure(struct sp_journal *j, int status, const char *msg,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    if ((r = meta_set_text(j, "last_upload_error", msg)) != SQLITE_OK ||
-        (r = meta_set_int(j, ST_META_SET, "last_upload_error_at", now)) !=
+    if ((r = sp_jn_meta_set_text(j, "last_upload_error", msg)) != SQLITE_OK ||
+        (r = sp_jn_meta_set_int(j, ST_META_SET, "last_upload_error_at", now)) !=
             SQLITE_OK ||
-        (r = meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
+        (r = sp_jn_meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
             SQLITE_OK) {
-        rc = db_fail(j, r, "record upload failure");
+        rc = sp_jn_db_fail(j, r, "record upload failure");
         sp_journal_rollback(j);
         return rc;
     }
@@ -417,16 +418,16 @@ sp_journal_note_failure(struct sp_journal *j, int status, const char *msg,
 ctspool_rc
 sp_journal_data_version(struct sp_journal *j, int64_t *out)
 {
-    sqlite3_stmt *s = stmt(j, ST_DATA_VERSION);
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_DATA_VERSION);
     int r;
 
     if (!s) {
-        return db_fail(j, sqlite3_errcode(j->db), "data_version");
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "data_version");
     }
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         *out = sqlite3_column_int64(s, 0);
     }
     sqlite3_reset(s);
-    return r == SQLITE_ROW ? CTSPOOL_OK : db_fail(j, r, "data_version");
+    return r == SQLITE_ROW ? CTSPOOL_OK : sp_jn_db_fail(j, r, "data_version");
 }

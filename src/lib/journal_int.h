@@ -92,22 +92,22 @@ struct sp_journal {
 };
 
 /* journal.c */
-ctspool_rc db_fail(struct sp_journal *j, int code, const char *what);
-sqlite3_stmt *stmt(struct sp_journal *j, enum stmt_id id);
-void done(sqlite3_stmt *s);
-int meta_get(struct sp_journal *j, const char *k, int64_t *v);
-int meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
-                 int64_t v);
-int meta_set_text(struct sp_journal *j, const char *k, const char *v);
-ctspool_rc check_bytes(struct sp_journal *j);
+ctspool_rc sp_jn_db_fail(struct sp_journal *j, int code, const char *what);
+sqlite3_stmt *sp_jn_stmt(struct sp_journal *j, enum stmt_id id);
+void sp_jn_done(sqlite3_stmt *s);
+int sp_jn_meta_get(struct sp_journal *j, const char *k, int64_t *v);
+int sp_jn_meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
+                       int64_t v);
+int sp_jn_meta_set_text(struct sp_journal *j, const char *k, const char *v);
+ctspool_rc sp_jn_check_bytes(struct sp_journal *j);
 
 /* journal_put.c */
-void cache_clear(struct sp_journal *j);
-ctspool_rc pending_one_more(struct sp_journal *j);
-int queue_flush(struct sp_journal *j);
-int queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
-              int64_t series, double value);
-int queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
-int flush_meta(struct sp_journal *j);
+void sp_jn_cache_clear(struct sp_journal *j);
+ctspool_rc sp_jn_pending_one_more(struct sp_journal *j);
+int sp_jn_queue_flush(struct sp_journal *j);
+int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
+                    int64_t hour, int64_t series, double value);
+int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
+int sp_jn_flush_meta(struct sp_journal *j);
 
 #endif

@@ -52,7 +52,7 @@ key_hash(const void *p, size_t n)
 }
 
 void
-cache_clear(struct sp_journal *j)
+sp_jn_cache_clear(struct sp_journal *j)
 {
     if (j->cache) {
         for (size_t i = 0; i < CACHE_SLOTS; i++) {
@@ -106,7 +106,7 @@ cache_add(struct sp_journal *j, uint64_t h, const uint8_t *key,
         }
     }
     if (j->cache_n >= CACHE_MAX) {
-        cache_clear(j); /* bounded memory: start over */
+        sp_jn_cache_clear(j); /* bounded memory: start over */
     }
     c = cache_find(j, h, key, key_len);
     if (c->key) {
@@ -140,9 +140,9 @@ grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
             return CTSPOOL_OK;
         }
     }
-    s = stmt(j, ST_GRP_FIND);
+    s = sp_jn_stmt(j, ST_GRP_FIND);
     if (!s) {
-        return db_fail(j, sqlite3_errcode(j->db), "group lookup");
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "group lookup");
     }
     sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, p->agg);
@@ -150,22 +150,22 @@ grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
     if (r == SQLITE_ROW) {
         id = sqlite3_column_int64(s, 0);
     }
-    done(s);
+    sp_jn_done(s);
     if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        return db_fail(j, r, "group lookup");
+        return sp_jn_db_fail(j, r, "group lookup");
     }
     if (r == SQLITE_DONE) {
-        s = stmt(j, ST_GRP_INS);
+        s = sp_jn_stmt(j, ST_GRP_INS);
         if (!s) {
-            return db_fail(j, sqlite3_errcode(j->db), "group insert");
+            return sp_jn_db_fail(j, sqlite3_errcode(j->db), "group insert");
         }
         sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len,
                           SQLITE_STATIC);
         sqlite3_bind_int(s, 2, p->agg);
         r = sqlite3_step(s);
-        done(s);
+        sp_jn_done(s);
         if (r != SQLITE_DONE) {
-            return db_fail(j, r, "group insert");
+            return sp_jn_db_fail(j, r, "group insert");
         }
         id = sqlite3_last_insert_rowid(j->db);
         j->cache_dirty = 1;
@@ -231,9 +231,9 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
                    ctspool_strerror(rc));
         return rc;
     }
-    s = stmt(j, ST_SERIES_FIND);
+    s = sp_jn_stmt(j, ST_SERIES_FIND);
     if (!s) {
-        return db_fail(j, sqlite3_errcode(j->db), "record lookup");
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record lookup");
     }
     sqlite3_bind_int64(s, 1, *grp);
     sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
@@ -241,9 +241,9 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
     if (r == SQLITE_ROW) {
         *series = sqlite3_column_int64(s, 0);
     }
-    done(s);
+    sp_jn_done(s);
     if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        return db_fail(j, r, "record lookup");
+        return sp_jn_db_fail(j, r, "record lookup");
     }
     if (r == SQLITE_DONE) {
         rc = sp_payload_dims_json(p, &dims);
@@ -252,20 +252,20 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
                        ctspool_strerror(rc));
             return rc;
         }
-        s = stmt(j, ST_SERIES_INS);
+        s = sp_jn_stmt(j, ST_SERIES_INS);
         if (!s) {
             free(dims);
-            return db_fail(j, sqlite3_errcode(j->db), "record insert");
+            return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record insert");
         }
         sqlite3_bind_int64(s, 1, *grp);
         sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, p->name, (int)p->name_len, SQLITE_STATIC);
         sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
         r = sqlite3_step(s);
-        done(s);
+        sp_jn_done(s);
         free(dims);
         if (r != SQLITE_DONE) {
-            return db_fail(j, r, "record insert");
+            return sp_jn_db_fail(j, r, "record insert");
         }
         *series = sqlite3_last_insert_rowid(j->db);
         j->cache_dirty = 1;
@@ -275,7 +275,7 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
 }
 
 ctspool_rc
-pending_one_more(struct sp_journal *j)
+sp_jn_pending_one_more(struct sp_journal *j)
 {
     if (j->max_pending && (uint64_t)j->pending + 1 > j->max_pending) {
         sp_err_set(&j->err,
@@ -301,7 +301,7 @@ bind_qrow(sqlite3_stmt *s, int base, const struct qrow *q)
 
 /* Inserts the buffered queue rows.  On failure the caller rolls back. */
 int
-queue_flush(struct sp_journal *j)
+sp_jn_queue_flush(struct sp_journal *j)
 {
     size_t n = j->qbuf_n;
     sqlite3_stmt *s;
@@ -309,7 +309,7 @@ queue_flush(struct sp_journal *j)
 
     j->qbuf_n = 0;
     if (n == QBUF_ROWS) {
-        s = stmt(j, ST_Q_INS_MANY);
+        s = sp_jn_stmt(j, ST_Q_INS_MANY);
         if (!s) {
             return sqlite3_errcode(j->db);
         }
@@ -320,7 +320,7 @@ queue_flush(struct sp_journal *j)
         sqlite3_reset(s);
         return r == SQLITE_DONE ? SQLITE_OK : r;
     }
-    s = stmt(j, ST_Q_INS);
+    s = sp_jn_stmt(j, ST_Q_INS);
     if (!s) {
         return n ? sqlite3_errcode(j->db) : SQLITE_OK;
     }
@@ -334,8 +334,8 @@ queue_flush(struct sp_journal *j)
 
 /* Adds the queue row of a pending version (grp, seq): buffered. */
 int
-queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
-          int64_t series, double value)
+sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
+                int64_t hour, int64_t series, double value)
 {
     struct qrow *q = &j->qbuf[j->qbuf_n++];
 
@@ -345,12 +345,12 @@ queue_add(struct sp_journal *j, int64_t grp, int64_t seq, int64_t hour,
     q->hour = hour;
     q->series = series;
     q->value = value;
-    return j->qbuf_n == QBUF_ROWS ? queue_flush(j) : SQLITE_OK;
+    return j->qbuf_n == QBUF_ROWS ? sp_jn_queue_flush(j) : SQLITE_OK;
 }
 
 /* Deletes the queue row (grp, seq); *was: 1 if there was one. */
 int
-queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
+sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
 {
     sqlite3_stmt *s;
     int r;
@@ -367,7 +367,7 @@ queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
             }
         }
     }
-    s = stmt(j, ST_Q_DEL);
+    s = sp_jn_stmt(j, ST_Q_DEL);
     if (!s) {
         return sqlite3_errcode(j->db);
     }
@@ -393,7 +393,7 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
 
     assert(j->in_txn);
     if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
-        rc = check_bytes(j);
+        rc = sp_jn_check_bytes(j);
         if (rc != CTSPOOL_OK) {
             return rc;
         }
@@ -404,13 +404,13 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     }
 
     /* Fast path: a point never seen. */
-    rc = pending_one_more(j);
+    rc = sp_jn_pending_one_more(j);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    s = stmt(j, ST_PT_INS);
+    s = sp_jn_stmt(j, ST_PT_INS);
     if (!s) {
-        return db_fail(j, sqlite3_errcode(j->db), "point insert");
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point insert");
     }
     sqlite3_bind_int64(s, 1, p->hour);
     sqlite3_bind_int64(s, 2, series);
@@ -420,12 +420,12 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r != SQLITE_DONE) {
-        return db_fail(j, r, "point insert");
+        return sp_jn_db_fail(j, r, "point insert");
     }
     if (sqlite3_changes(j->db) == 1) {
-        r = queue_add(j, grp, j->next_seq, p->hour, series, p->value);
+        r = sp_jn_queue_add(j, grp, j->next_seq, p->hour, series, p->value);
         if (r != SQLITE_OK) {
-            return db_fail(j, r, "queue insert");
+            return sp_jn_db_fail(j, r, "queue insert");
         }
         j->next_seq++;
         j->pending++;
@@ -436,9 +436,9 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     }
 
     /* Existing identity: same value changes nothing (invariant 2). */
-    s = stmt(j, ST_PT_GET);
+    s = sp_jn_stmt(j, ST_PT_GET);
     if (!s) {
-        return db_fail(j, sqlite3_errcode(j->db), "point lookup");
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point lookup");
     }
     sqlite3_bind_int64(s, 1, p->hour);
     sqlite3_bind_int64(s, 2, series);
@@ -449,27 +449,27 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     }
     sqlite3_reset(s);
     if (r != SQLITE_ROW) {
-        return db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
-                       "point lookup");
+        return sp_jn_db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
+                             "point lookup");
     }
     if (old_value == p->value) {
         *res = SP_PUT_UNCHANGED;
         return CTSPOOL_OK;
     }
     /* The old version leaves the queue; the new one joins at the end. */
-    r = queue_del(j, grp, old_seq, &was_pending);
+    r = sp_jn_queue_del(j, grp, old_seq, &was_pending);
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "queue delete");
+        return sp_jn_db_fail(j, r, "queue delete");
     }
     if (!was_pending) {
-        rc = pending_one_more(j); /* acknowledged: pending again */
+        rc = sp_jn_pending_one_more(j); /* acknowledged: pending again */
         if (rc != CTSPOOL_OK) {
             return rc; /* nothing changed: the caller rolls back anyway */
         }
     }
-    s = stmt(j, ST_PT_UPD);
+    s = sp_jn_stmt(j, ST_PT_UPD);
     if (!s) {
-        return db_fail(j, sqlite3_errcode(j->db), "point update");
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point update");
     }
     sqlite3_bind_int64(s, 1, p->hour);
     sqlite3_bind_int64(s, 2, series);
@@ -478,12 +478,12 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r == SQLITE_DONE) {
-        r = queue_add(j, grp, j->next_seq, p->hour, series, p->value);
+        r = sp_jn_queue_add(j, grp, j->next_seq, p->hour, series, p->value);
     } else if (r != SQLITE_OK) {
-        return db_fail(j, r, "point update");
+        return sp_jn_db_fail(j, r, "point update");
     }
     if (r != SQLITE_OK) {
-        return db_fail(j, r, "queue insert");
+        return sp_jn_db_fail(j, r, "queue insert");
     }
     j->next_seq++;
     if (!was_pending) {
@@ -496,42 +496,42 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
 
 /* Writes the transaction's counters back into meta (invariants 4, 6). */
 int
-flush_meta(struct sp_journal *j)
+sp_jn_flush_meta(struct sp_journal *j)
 {
     sqlite3_stmt *s;
     int r;
 
     if (j->next_seq != j->first_seq) {
-        r = meta_set_int(j, ST_META_SET, "next_seq", j->next_seq);
+        r = sp_jn_meta_set_int(j, ST_META_SET, "next_seq", j->next_seq);
         if (r != SQLITE_OK) {
             return r;
         }
-        s = stmt(j, ST_SEQTIME_INS);
+        s = sp_jn_stmt(j, ST_SEQTIME_INS);
         if (!s) {
             return sqlite3_errcode(j->db);
         }
         sqlite3_bind_int64(s, 1, j->first_seq);
         sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
         r = sqlite3_step(s);
-        done(s);
+        sp_jn_done(s);
         if (r != SQLITE_DONE) {
             return r;
         }
     }
     if (j->pending != j->pending_begin) {
-        r = meta_set_int(j, ST_META_SET, "pending", j->pending);
+        r = sp_jn_meta_set_int(j, ST_META_SET, "pending", j->pending);
         if (r != SQLITE_OK) {
             return r;
         }
     }
     if (j->points != j->points_begin) {
-        r = meta_set_int(j, ST_META_SET, "points", j->points);
+        r = sp_jn_meta_set_int(j, ST_META_SET, "points", j->points);
         if (r != SQLITE_OK) {
             return r;
         }
     }
     if (j->appended) {
-        r = meta_set_int(j, ST_META_ADD, "appended_total", j->appended);
+        r = sp_jn_meta_set_int(j, ST_META_ADD, "appended_total", j->appended);
         if (r != SQLITE_OK) {
             return r;
         }
