@@ -1,6 +1,15 @@
 /*
- * journal.c -- the SQLite journal (WAL): the only writer of the point,
- * series, grp, queue, dead, seqtime and meta tables (schema/).
+ * journal.c -- the SQLite journal (WAL): opening it, write transactions
+ * and savepoints, limits, and what the other journal files share (the
+ * prepared statements, error mapping, meta counters).  The journal files
+ * are the only writers of the point, series, grp, queue, dead, seqtime
+ * and meta tables (schema/):
+ *
+ *   journal.c        open/close, transactions, limits, drainer lock
+ *   journal_put.c    producers: upsert one point (sp_journal_put)
+ *   journal_drain.c  the drainer: take a batch, ack, dead-letter, repend
+ *   journal_admin.c  operators: stats, list, dead letters, compact
+ *   journal_int.h    the handle and helpers these files share
  *
  *   put --> PENDING: point(seq s) + queue(grp, s)
  *    ^         |  --take--> upload --2xx--> ack: queue rows of the run

@@ -1,3 +1,16 @@
+/*
+ * journal_admin.c -- what operators do to the journal: stats (status),
+ * list, requeue or purge of dead letters, and compaction of points
+ * acknowledged before the retention cutoff.
+ *
+ * Invariants (journal.c) kept here: (3) a point is acknowledged iff it
+ * has no queue row; compaction deletes only such points, and only once
+ * their seq was acknowledged before the cutoff (acklog).  (4) a requeue
+ * or purge is one transaction, and compaction one per chunk of
+ * COMPACT_CHUNK points, so producers go on in between.  A requeued dead
+ * letter whose identity got a newer value meanwhile keeps the newer
+ * value (invariant 2).
+ */
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>

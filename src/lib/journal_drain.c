@@ -1,3 +1,18 @@
+/*
+ * journal_drain.c -- the drainer's side of the journal: take the oldest
+ * pending run of one group as a batch (read only), then record what
+ * upstream answered: ack, dead letters, re-pending of points a late
+ * request may have overwritten, and failed attempts (counters, last
+ * error).  Owns struct sp_batch's memory.
+ *
+ * Invariants (journal.c) kept here: (3) a take reads a group's queue in
+ * seq order from its start (or from after a batch still in flight), so
+ * an ack deletes exactly the queue rows of the seq run it sent, and a
+ * dead-lettering names (hour, series, seq): a version updated after it
+ * was taken has a new seq and stays pending.  (4) each record of an
+ * answer is one transaction.  (5) ack and dead letter are the only ways
+ * out of the queue.
+ */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>

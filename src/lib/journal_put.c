@@ -1,3 +1,22 @@
+/*
+ * journal_put.c -- the producer path: sp_journal_put upserts one point
+ * inside the caller's write transaction.  It resolves the point's group
+ * and series (cached in memory), inserts or updates the point row and
+ * buffers its queue row; the queue helpers (sp_jn_queue_*) also serve
+ * the drainer's dead-lettering and re-queue, and sp_jn_flush_meta writes
+ * the transaction's counters at commit.
+ *
+ * Invariants (journal.c) kept here: (2) one point row per identity; a
+ * new value takes a new seq, the same value changes nothing.  (3) the
+ * queue row moves with the seq and carries the point's (hour, series,
+ * value).  (5) a limit refuses the put with E_FULL; the caller rolls
+ * back, no stored point is touched.  (6) seq is taken from next_seq as
+ * read at BEGIN, under the write lock.
+ *
+ * The caches name only rows that exist: a rollback that may have undone
+ * inserted rows clears them, and so does a compaction by any process
+ * (meta.epoch changes).
+ */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
