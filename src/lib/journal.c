@@ -179,6 +179,8 @@ sp_journal_errmsg(const struct sp_journal *j)
 
 /* ---- statements ------------------------------------------------------ */
 
+/* Statement id, prepared on first use and kept until close (borrowed);
+ * NULL on failure, with the reason in the connection's error code. */
 sqlite3_stmt *
 sp_jn_stmt(struct sp_journal *j, enum stmt_id id)
 {
@@ -195,6 +197,7 @@ sp_jn_stmt(struct sp_journal *j, enum stmt_id id)
     return s;
 }
 
+/* Resets a statement and clears its bindings; NULL: nothing. */
 void
 sp_jn_done(sqlite3_stmt *s)
 {
@@ -219,6 +222,7 @@ exec_stmt(struct sp_journal *j, enum stmt_id id)
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
+/* *v := meta k; -1 when k is missing or NULL. */
 int
 sp_jn_meta_get(struct sp_journal *j, const char *k, int64_t *v)
 {
@@ -243,6 +247,7 @@ sp_jn_meta_get(struct sp_journal *j, const char *k, int64_t *v)
     return r;
 }
 
+/* id ST_META_SET: meta k := v; ST_META_ADD: meta k += v. */
 int
 sp_jn_meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
                    int64_t v)
@@ -260,6 +265,7 @@ sp_jn_meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
+/* meta k := the text v (copied). */
 int
 sp_jn_meta_set_text(struct sp_journal *j, const char *k, const char *v)
 {
@@ -410,6 +416,8 @@ sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
 
 /* ---- producers ------------------------------------------------------- */
 
+/* E_FULL when the journal file has reached limits.max_journal_bytes (0:
+ * no limit).  Restarts the count of puts until the next check. */
 ctspool_rc
 sp_jn_check_bytes(struct sp_journal *j)
 {

@@ -91,6 +91,12 @@ struct sp_journal {
     size_t n_grps;
 };
 
+/*
+ * Helpers one journal file uses from another (contracts at their
+ * definitions).  Those returning int return a SQLite result code
+ * (SQLITE_OK: done); those returning ctspool_rc set j->err on failure.
+ */
+
 /* journal.c */
 ctspool_rc sp_jn_db_fail(struct sp_journal *j, int code, const char *what);
 sqlite3_stmt *sp_jn_stmt(struct sp_journal *j, enum stmt_id id);

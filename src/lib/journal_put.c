@@ -70,6 +70,7 @@ key_hash(const void *p, size_t n)
     return h ^ (h >> 29);
 }
 
+/* Forgets every cached series and group: their rows may be gone. */
 void
 sp_jn_cache_clear(struct sp_journal *j)
 {
@@ -293,6 +294,8 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
     return CTSPOOL_OK;
 }
 
+/* E_FULL (j->err set) when one more pending point would pass
+ * limits.max_pending_points. */
 ctspool_rc
 sp_jn_pending_one_more(struct sp_journal *j)
 {
