@@ -48,7 +48,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -414,7 +413,7 @@ sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
     j->max_bytes = max_bytes;
 }
 
-/* ---- producers ------------------------------------------------------- */
+/* ---- transactions ---------------------------------------------------- */
 
 /* E_FULL when the journal file has reached limits.max_journal_bytes (0:
  * no limit).  Restarts the count of puts until the next check. */
@@ -601,6 +600,8 @@ sp_journal_rollback_to(struct sp_journal *j)
     }
     return CTSPOOL_OK;
 }
+
+/* ---- the drainer lock ------------------------------------------------ */
 
 /*
  * Makes the name of a file just created at path durable: fsync of its

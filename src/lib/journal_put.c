@@ -144,6 +144,8 @@ cache_add(struct sp_journal *j, uint64_t h, const uint8_t *key,
     j->cache_n++;
 }
 
+/* ---- producers ------------------------------------------------------- */
+
 static ctspool_rc
 grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
 {
