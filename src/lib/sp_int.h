@@ -11,7 +11,9 @@
  *   csv.c       streaming RFC 4180 reader
  *   input.c     append input formats -> sp_point stream
  *   config.c    the only libconfig user: file -> struct sp_config
- *   journal.c   the SQLite journal: upsert, take, ack, dead letters
+ *   journal.c   the SQLite journal: open, transactions, limits; with
+ *               journal_put.c (upsert), journal_drain.c (take, ack, dead
+ *               letters) and journal_admin.c (stats, list, compact)
  *   migrate.c   schema/ migrations embedded at build time
  *   api.c       the public ctspool_* functions
  */
