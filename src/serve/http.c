@@ -678,7 +678,11 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
     h->live = o->live;
     pthread_rwlock_init(&h->live_lock, NULL);
     h->listen_fd = o->listen_fd;
-    h->body_budget = (size_t)o->max_body_bytes * 4;
+    /* Four bodies of the largest size in flight at once; saturates
+     * instead of wrapping for a huge server.max_body_bytes. */
+    h->body_budget = (size_t)o->max_body_bytes > SIZE_MAX / 4
+                         ? SIZE_MAX
+                         : (size_t)o->max_body_bytes * 4;
     if (h->body_budget < BODY_BUDGET_MIN) {
         h->body_budget = BODY_BUDGET_MIN;
     }
