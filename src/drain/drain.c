@@ -53,6 +53,7 @@
 
 #include "cli.h"
 #include "doubt.h"
+#include "drain_int.h"
 #include "landing.h"
 #include "upload.h"
 
@@ -66,7 +67,6 @@
 #define ONCE_WAIT_MAX_MS 5000 /* --once: longest wait before giving up */
 /* A request size learned from a 413 holds this long. */
 #define SPLIT_HOLD_MS ((int64_t)3600 * 1000)
-#define LOG_BODY_MAX 200      /* bytes of a response body in a log line */
 #define CHAIN_MS 1000         /* deliver_batch() goes on this long */
 /* The landing record runs up to this far (and a quarter of its window
  * at most) ahead of what a request needs, so that a busy drainer syncs
@@ -82,60 +82,6 @@ on_signal(int sig)
     (void)sig;
     stop_flag = 1;
 }
-
-/* A growable byte buffer. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-/* What the last failed request said (for the log and the backoff). */
-struct failure {
-    int status;             /* 0: no answer */
-    int64_t retry_after_ms; /* -1: none */
-    size_t n_points;
-    char reason[SP_UPLOAD_REASON_MAX];
-    char snippet[LOG_BODY_MAX * 4 + 8];
-};
-
-/* A batch taken from the journal, and the start of its requests. */
-struct slot {
-    struct sp_batch b;
-    struct sbuf prefix; /* {"data_stream_token":...,"data":[ */
-};
-
-struct drainer {
-    const struct sp_config *cfg;
-    struct sp_journal *j;
-    struct sp_upload *up;
-    int is_once;
-    const char *api_key; /* secret: only for masking bodies */
-    struct slot slot[2]; /* the batch being sent, the one taken after it */
-    struct slot *cur;    /* the batch being sent: slot[0] or slot[1] */
-    struct sbuf body[2]; /* the request in flight, the next one */
-    struct sbuf scratch;
-    int64_t last_hour;
-    char last_hour_text[24];
-    size_t req_max_points; /* learned from 413, else batch_max_points */
-    int64_t req_max_until;
-    unsigned attempt; /* consecutive transient failures */
-    uint64_t rng;
-    int64_t dv_before_take;
-    int64_t next_compact;
-    struct doubt *doubt;    /* points whose upload outcome is unknown */
-    int64_t doubt_grace_ms; /* how long a late request may still land */
-    int64_t doubt_until;    /* latest doubt deadline (monotonic ms) */
-    int lock_fd;            /* the drainer lock file: landing record */
-    int64_t window_ms;      /* a request may land this long after sent */
-    int64_t landing_said;   /* what the record says; -1: unknown */
-    int64_t landing_synced; /* ... and is on disk; -1: not known */
-    int landing_warned;
-    int has_awaited;        /* await_predecessor() done */
-    /* Totals and the current summary window. */
-    uint64_t n_points, n_requests, n_dead;
-    uint64_t win_points, win_requests, win_dead;
-    int64_t win_start, started;
-};
 
 /* ---- time ------------------------------------------------------------ */
 
