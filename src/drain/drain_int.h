@@ -70,4 +70,18 @@ struct drainer {
     int64_t win_start, started;
 };
 
+/* ---- body.c ---------------------------------------------------------- */
+
+/* Room for extra more bytes, or appending them, keeping s NUL-terminated:
+ * 0, or -1 (out of memory). */
+int sbuf_reserve(struct sbuf *s, size_t extra);
+int sbuf_add(struct sbuf *s, const void *data, size_t n);
+int sbuf_adds(struct sbuf *s, const char *str);
+/* The start of sl's requests, up to the data array, into sl->prefix. */
+ctspool_rc build_prefix(struct slot *sl);
+/* The request for sl->b.pts[from ..] into s; see body.c. */
+ctspool_rc build_body(struct drainer *d, const struct slot *sl,
+                      struct sbuf *s, size_t from, size_t max_n,
+                      size_t *n);
+
 #endif /* DR_DRAIN_INT_H */
