@@ -196,80 +196,6 @@ await_predecessor(struct drainer *d)
     return 0;
 }
 
-/* ---- secrets in text from upstream ----------------------------------- */
-
-/*
- * Replaces every occurrence of secret in s (len bytes) by "****", and a
- * start of it (4 bytes or more) cut off by the end of s, since bodies
- * are kept truncated.
- */
-static void
-mask_in(struct sbuf *out, const char *s, size_t len, const char *secret)
-{
-    size_t slen = secret ? strlen(secret) : 0;
-    size_t i = 0;
-
-    out->len = 0;
-    if (sbuf_reserve(out, len) != 0) {
-        if (out->p) {
-            out->p[0] = '\0';
-        }
-        return;
-    }
-    out->p[0] = '\0';
-    while (i < len) {
-        size_t rest = len - i;
-
-        if (slen >= 4 && (rest >= slen ? memcmp(s + i, secret, slen) == 0
-                                       : rest >= 4 &&
-                                             memcmp(s + i, secret, rest) ==
-                                                 0)) {
-            sbuf_adds(out, "****");
-            i += rest >= slen ? slen : rest;
-        } else {
-            sbuf_add(out, s + i, 1);
-            i++;
-        }
-    }
-}
-
-/*
- * A response body as upstream sent it, with the API key and the batch's
- * stream token masked: *out (NUL-terminated) borrows d->scratch.
- */
-static const char *
-masked_body(struct drainer *d, const char *body, size_t len)
-{
-    struct sbuf tmp = {0};
-
-    mask_in(&tmp, body, len, d->api_key);
-    mask_in(&d->scratch, tmp.p ? tmp.p : "", tmp.len, d->cur->b.stream);
-    free(tmp.p);
-    return d->scratch.p ? d->scratch.p : "";
-}
-
-/* One log-safe line: printable ASCII kept, the rest as \xNN; truncated. */
-static void
-log_snippet(const char *s, char *out, size_t out_len)
-{
-    size_t o = 0, i;
-
-    for (i = 0; i < LOG_BODY_MAX && s[i] && o + 5 < out_len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c >= 0x20 && c < 0x7f) {
-            out[o++] = (char)c;
-        } else {
-            o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
-        }
-    }
-    if (s[i] && o + 4 < out_len) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 /* ---- journal updates ------------------------------------------------- */
 
 /*
@@ -708,22 +634,6 @@ maybe_summary(struct drainer *d, int force)
     }
     d->win_points = d->win_requests = d->win_dead = 0;
     d->win_start = t;
-}
-
-/* The endpoint for a log line, any user:password@ replaced. */
-static void
-endpoint_for_log(const char *url, char *out, size_t len)
-{
-    const char *scheme = strstr(url, "://");
-    const char *host = scheme ? scheme + 3 : url;
-    const char *slash = strchr(host, '/');
-    const char *at = strchr(host, '@');
-
-    if (at && (!slash || at < slash)) {
-        snprintf(out, len, "%.*s****%s", (int)(host - url), url, at);
-    } else {
-        snprintf(out, len, "%s", url);
-    }
 }
 
 static void

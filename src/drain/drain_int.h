@@ -84,4 +84,14 @@ ctspool_rc build_body(struct drainer *d, const struct slot *sl,
                       struct sbuf *s, size_t from, size_t max_n,
                       size_t *n);
 
+/* ---- mask.c ---------------------------------------------------------- */
+
+/* body with the API key and the current batch's stream token masked;
+ * the result borrows d->scratch. */
+const char *masked_body(struct drainer *d, const char *body, size_t len);
+/* s as one log-safe, truncated line in out. */
+void log_snippet(const char *s, char *out, size_t out_len);
+/* url with any user:password@ masked, in out. */
+void endpoint_for_log(const char *url, char *out, size_t len);
+
 #endif /* DR_DRAIN_INT_H */
