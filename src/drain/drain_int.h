@@ -6,6 +6,7 @@
 #ifndef DR_DRAIN_INT_H
 #define DR_DRAIN_INT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,5 +94,20 @@ const char *masked_body(struct drainer *d, const char *body, size_t len);
 void log_snippet(const char *s, char *out, size_t out_len);
 /* url with any user:password@ masked, in out. */
 void endpoint_for_log(const char *url, char *out, size_t len);
+
+/* ---- drain.c --------------------------------------------------------- */
+
+extern volatile sig_atomic_t stop_flag; /* set by SIGTERM, SIGINT */
+/* Sleeps ms milliseconds, returning early once a stop is requested. */
+void nap_ms(int64_t ms);
+
+/* ---- handover.c ------------------------------------------------------ */
+
+/* A request is about to be sent: the landing record covers it. */
+void request_begin(struct drainer *d);
+/* Nothing in flight: the record says what may still land. */
+void landing_settle(struct drainer *d);
+/* Before the first upload; 0, or -1 when stopped meanwhile. */
+int await_predecessor(struct drainer *d);
 
 #endif /* DR_DRAIN_INT_H */

@@ -1,0 +1,105 @@
+/*
+ * handover.c -- the drainer's side of the landing record (landing.c):
+ * announces each request there before it is sent, lowers the record
+ * when nothing is in flight, and before the first upload waits out what
+ * a previous drainer of the journal left in flight (drain.c invariant 5).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "drain_int.h"
+#include "landing.h"
+
+/* The landing record runs up to this far (and a quarter of its window
+ * at most) ahead of what a request needs, so that a busy drainer syncs
+ * it once per that long (landing.c), and its successor waits at most
+ * that much longer than needed. */
+#define LANDING_AHEAD_MS 10000
+
+/* ---- the landing record (landing.c) --------------------------------- */
+
+/* Makes the lock file say until (wall clock ms; 0: nothing may land),
+ * with sync on disk before returning. */
+static void
+promise(struct drainer *d, int64_t until, int sync)
+{
+    if (d->lock_fd < 0 || (until == d->landing_said &&
+                           (!sync || until == d->landing_synced))) {
+        return;
+    }
+    if (landing_write(d->lock_fd, until, d->window_ms, sync) != 0) {
+        if (!d->landing_warned) {
+            sp_log(SP_LOG_WARN,
+                   "cannot write the drainer lock file: %s; a drainer "
+                   "started after this one may not wait for its last "
+                   "request",
+                   strerror(errno));
+            d->landing_warned = 1;
+        }
+        d->landing_said = d->landing_synced = -1;
+        return;
+    }
+    d->landing_said = until;
+    d->landing_synced = sync ? until : -1;
+}
+
+/* A request is about to be sent (invariant 5). */
+void
+request_begin(struct drainer *d)
+{
+    int64_t need = landing_now_ms() + d->window_ms;
+    int64_t ahead = d->window_ms / 4;
+
+    if (ahead > LANDING_AHEAD_MS) {
+        ahead = LANDING_AHEAD_MS;
+    }
+    if (d->landing_synced < need) {
+        promise(d, need + ahead, 1);
+    }
+}
+
+/* Nothing in flight (idle, or exiting): what may still land is what is
+ * in doubt.  Until await_predecessor() is done, the record is the last
+ * drainer's and stays as it is. */
+void
+landing_settle(struct drainer *d)
+{
+    int64_t left = d->doubt_until - sp_clock_ms();
+
+    if (!d->has_awaited) {
+        return;
+    }
+    promise(d, left > 0 ? landing_now_ms() + left : 0, 0);
+}
+
+/*
+ * Before the first upload (not at start: a drainer with nothing to send
+ * has nothing to wait for): waits until no request of an earlier drainer
+ * of this journal can land any more, so that nothing delivered here can
+ * be overwritten upstream by an older value (invariant 5).  Returns 0,
+ * or -1 when a stop was requested meanwhile.
+ */
+int
+await_predecessor(struct drainer *d)
+{
+    int64_t window, until = landing_read(d->lock_fd, &window);
+    int64_t wait = until - landing_now_ms();
+
+    if (wait > window) {
+        wait = window; /* the clock was set back meanwhile */
+    }
+    if (until > 0 && wait > 0) {
+        sp_log(SP_LOG_WARN,
+               "the previous drainer of this journal left an upload of "
+               "unknown outcome that upstream may still apply; waiting "
+               "%.1f s before uploading, so that it cannot overwrite a "
+               "newer value",
+               (double)wait / 1000.0);
+        nap_ms(wait);
+        if (stop_flag) {
+            return -1; /* the record stays for the next drainer */
+        }
+    }
+    promise(d, 0, 0);
+    return 0;
+}
