@@ -110,4 +110,17 @@ void landing_settle(struct drainer *d);
 /* Before the first upload; 0, or -1 when stopped meanwhile. */
 int await_predecessor(struct drainer *d);
 
+/* ---- deliver.c ------------------------------------------------------- */
+
+/* Records a failed upload in the journal (for status). */
+void note_failure(struct drainer *d, int status, const char *what);
+/* Short text for status / last_upload_error: "HTTP 503: {...}". */
+void failure_text(const struct failure *f, char *out, size_t len);
+/* Points read from the journal at once. */
+size_t take_size(const struct sp_config *cfg);
+/* Makes pending again what a request in doubt until now could undo. */
+void settle_doubt(struct drainer *d, int64_t now);
+/* Uploads the current batch, and more; see deliver.c. */
+ctspool_rc deliver_batch(struct drainer *d, struct failure *f);
+
 #endif /* DR_DRAIN_INT_H */

@@ -1,0 +1,421 @@
+/*
+ * deliver.c -- delivers the drainer's batches: one request at a time
+ * (the next one built while the last is in flight), and what upstream
+ * answered recorded in the journal -- acknowledged, split and dead
+ * lettered, or left pending and, when its outcome is unknown, in doubt
+ * (doubt.c).  The invariants are drain.c's.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "drain_int.h"
+
+/* A request size learned from a 413 holds this long. */
+#define SPLIT_HOLD_MS ((int64_t)3600 * 1000)
+#define CHAIN_MS 1000         /* deliver_batch() goes on this long */
+
+/* ---- journal updates ------------------------------------------------- */
+
+/*
+ * Runs a journal write, waiting out other writers (each attempt waits up
+ * to BUSY_TIMEOUT_MS) until it succeeds or a stop is requested.
+ */
+#define JOURNAL_RETRY(rc, call)                                           \
+    do {                                                                  \
+        (rc) = (call);                                                    \
+    } while ((rc) == CTSPOOL_E_BUSY && !stop_flag)
+
+void
+note_failure(struct drainer *d, int status, const char *what)
+{
+    ctspool_rc rc = sp_journal_note_failure(d->j, status, what,
+                                            (int64_t)time(NULL));
+
+    if (rc != CTSPOOL_OK) {
+        sp_log(SP_LOG_WARN, "cannot record the upload failure: %s",
+               sp_journal_errmsg(d->j));
+    }
+}
+
+/* Short text for status / last_upload_error: "HTTP 503: {...}". */
+void
+failure_text(const struct failure *f, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s%s", f->reason, f->snippet[0] ? ": " : "",
+             f->snippet);
+}
+
+static void
+fill_failure(struct drainer *d, const struct sp_upload_result *r,
+             size_t n_points, struct failure *f)
+{
+    f->status = r->status;
+    f->retry_after_ms = r->retry_after_ms;
+    f->n_points = n_points;
+    snprintf(f->reason, sizeof(f->reason), "%s", r->reason);
+    log_snippet(masked_body(d, r->body, r->body_len), f->snippet,
+                sizeof(f->snippet));
+}
+
+static ctspool_rc
+dead_letter(struct drainer *d, size_t idx, const struct sp_upload_result *r)
+{
+    const struct sp_batch_point *bp = &d->cur->b.pts[idx];
+    const char *body = masked_body(d, r->body, r->body_len);
+    char name[LOG_BODY_MAX * 4 + 8], snip[LOG_BODY_MAX * 4 + 8];
+    char hour[24];
+    ctspool_rc rc;
+
+    JOURNAL_RETRY(rc, sp_journal_dead(d->j, &d->cur->b, &idx, 1, r->status,
+                                      body, (int64_t)time(NULL)));
+    if (rc != CTSPOOL_OK) {
+        sp_log(SP_LOG_ERROR, "cannot dead-letter a point: %s",
+               sp_journal_errmsg(d->j));
+        return rc;
+    }
+    sp_hour_format(bp->hour, hour, sizeof(hour));
+    log_snippet(bp->name, name, sizeof(name));
+    log_snippet(body, snip, sizeof(snip));
+    sp_log(SP_LOG_WARN,
+           "dead letter: upstream refuses metric \"%s\" at %s alone "
+           "(HTTP %d): %s",
+           name, hour, r->status, snip[0] ? snip : "(empty body)");
+    d->n_dead++;
+    d->win_dead++;
+    return CTSPOOL_OK;
+}
+
+/* ---- delivery -------------------------------------------------------- */
+
+static size_t
+request_cap(struct drainer *d)
+{
+    if (d->req_max_until && sp_clock_ms() >= d->req_max_until) {
+        d->req_max_points = (size_t)d->cfg->upload.batch_max_points;
+        d->req_max_until = 0;
+        sp_log(SP_LOG_INFO, "back to requests of up to %zu points",
+               d->req_max_points);
+    }
+    return d->req_max_points;
+}
+
+static size_t
+min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Marks b->pts[from .. from+k) acknowledged after a 2xx (invariant 1). */
+static ctspool_rc
+acknowledge(struct drainer *d, const struct sp_batch *b, size_t from,
+            size_t k)
+{
+    size_t acked = 0;
+    ctspool_rc rc;
+
+    JOURNAL_RETRY(rc, sp_journal_ack(d->j, b, from, k,
+                                     (int64_t)time(NULL), &acked));
+    if (rc != CTSPOOL_OK) {
+        sp_log(SP_LOG_ERROR,
+               "upstream took %zu points but the journal cannot record "
+               "it (they will be sent again): %s",
+               k, sp_journal_errmsg(d->j));
+        return rc;
+    }
+    if (doubt_count(d->doubt)) {
+        for (size_t i = from; i < from + k; i++) {
+            doubt_acked(d->doubt, b->pts[i].hour, b->pts[i].series,
+                        b->pts[i].value);
+        }
+    }
+    sp_log(SP_LOG_DEBUG,
+           "%zu points taken upstream, %zu marked acknowledged (the others "
+           "changed meanwhile and stay pending)",
+           k, acked);
+    d->n_points += k;
+    d->win_points += k;
+    d->attempt = 0;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc deliver(struct drainer *d, size_t from, size_t n,
+                          struct failure *f);
+
+/*
+ * Points read from the journal at once: one request's worth, so that
+ * the read of the next batch fits in the time one request is in flight.
+ */
+size_t
+take_size(const struct sp_config *cfg)
+{
+    return (size_t)cfg->upload.batch_max_points;
+}
+
+/*
+ * A request of b.pts[from .. from+k) failed without a clear refusal (no
+ * answer after its body went out, or 5xx): upstream may still apply it
+ * later, so its points are in doubt for the grace period (doubt.c).
+ */
+static void
+doubt_request(struct drainer *d, size_t from, size_t k,
+              const struct sp_upload_result *r)
+{
+    int64_t deadline = sp_clock_ms() + d->doubt_grace_ms;
+
+    if ((r->status != 0 && r->status < 500) || r->is_unsent) {
+        return; /* refused, or never sent whole: nothing was applied */
+    }
+    if (deadline > d->doubt_until) {
+        d->doubt_until = deadline;
+    }
+    for (size_t i = from; i < from + k; i++) {
+        doubt_add(d->doubt, d->cur->b.pts[i].hour, d->cur->b.pts[i].series,
+                  d->cur->b.pts[i].value, deadline);
+    }
+}
+
+/*
+ * Points acknowledged with a newer value while an older one was in
+ * doubt are made pending again once the doubt expires, so the newest
+ * value is the last one upstream gets.
+ */
+void
+settle_doubt(struct drainer *d, int64_t now)
+{
+    int64_t keys[256][2];
+    size_t n, total = 0;
+    ctspool_rc rc;
+
+    while ((n = doubt_expire(d->doubt, now, keys,
+                             SP_ARRAY_LEN(keys))) > 0) {
+        size_t done_n = 0;
+
+        JOURNAL_RETRY(rc, sp_journal_repend(d->j, (const int64_t(*)[2])keys,
+                                            n, &done_n));
+        if (rc != CTSPOOL_OK) {
+            sp_log(SP_LOG_ERROR,
+                   "cannot queue %zu points again after an upload of "
+                   "unknown outcome: %s",
+                   n, sp_journal_errmsg(d->j));
+            return;
+        }
+        total += done_n;
+        if (n < SP_ARRAY_LEN(keys)) {
+            break;
+        }
+    }
+    if (total) {
+        sp_log(SP_LOG_INFO,
+               "sending %zu point%s again: an earlier request of unknown "
+               "outcome could have overwritten their newer value upstream",
+               total, total == 1 ? "" : "s");
+    }
+}
+
+/*
+ * Acts on a 400/413/422 for the request of b.pts[from .. from+k): a lone
+ * point becomes a dead letter, more are split in halves and delivered
+ * (invariant 2).  Returns what deliver() returns.
+ */
+static ctspool_rc
+settle_refused(struct drainer *d, size_t from, size_t k,
+               const struct sp_upload_result *r, struct failure *f)
+{
+    char text[sizeof(f->reason) + sizeof(f->snippet) + 4];
+    size_t half = k / 2;
+    ctspool_rc rc;
+
+    if (k == 1) {
+        return dead_letter(d, from, r);
+    }
+    fill_failure(d, r, k, f);
+    failure_text(f, text, sizeof(text));
+    sp_log(SP_LOG_WARN,
+           "upstream refuses a request of %zu points (%s); splitting it "
+           "to isolate the cause",
+           k, text);
+    note_failure(d, r->status, text);
+    if (r->status == 413) {
+        d->req_max_points = half;
+        d->req_max_until = sp_clock_ms() + SPLIT_HOLD_MS;
+        sp_log(SP_LOG_INFO,
+               "sending at most %zu points per request for the next hour "
+               "(HTTP 413)",
+               half);
+    }
+    rc = deliver(d, from, half, f);
+    if (rc == CTSPOOL_OK) {
+        rc = deliver(d, from + half, k - half, f);
+    }
+    return rc;
+}
+
+/*
+ * deliver -- uploads b.pts[from .. from+n), one request at a time, in as
+ * many requests as batch_max_bytes and the learned 413 size allow.
+ * Returns OK when the whole range is acknowledged or dead (or a stop was
+ * requested), E_TRANSIENT or E_AUTH with *f filled when a request failed
+ * otherwise (what was already acknowledged stays so), or a journal
+ * error.
+ */
+static ctspool_rc
+deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
+{
+    size_t pos = from, end = from + n;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    while (pos < end && !stop_flag) {
+        struct sp_upload_result r;
+        struct sbuf *body = &d->body[0];
+        size_t k = 0;
+
+        rc = build_body(d, d->cur, body, pos,
+                        min_size(end - pos, request_cap(d)), &k);
+        if (rc != CTSPOOL_OK) {
+            sp_log(SP_LOG_ERROR, "out of memory building a request");
+            return rc;
+        }
+        request_begin(d);
+        rc = sp_upload_post(d->up, body->p, body->len, &r);
+        d->n_requests++;
+        d->win_requests++;
+        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
+            fill_failure(d, &r, k, f);
+            doubt_request(d, pos, k, &r);
+        }
+        if (rc == CTSPOOL_OK) {
+            rc = acknowledge(d, &d->cur->b, pos, k);
+        } else if (rc == CTSPOOL_E_REJECTED) {
+            rc = settle_refused(d, pos, k, &r, f);
+        }
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        pos += k;
+    }
+    return CTSPOOL_OK;
+}
+
+/*
+ * Takes into the other slot the batch after the request in flight,
+ * cur->b.pts[.. end), which ends the current batch: returns that slot,
+ * or NULL when nothing else is pending.  A failed read only means no
+ * batch is taken ahead (run() takes again and reports it).
+ */
+static struct slot *
+take_ahead(struct drainer *d, size_t end)
+{
+    struct slot *o = d->cur == &d->slot[0] ? &d->slot[1] : &d->slot[0];
+
+    if (sp_journal_take_after(d->j, take_size(d->cfg), &o->b, d->cur->b.grp,
+                              d->cur->b.pts[end - 1].seq) != CTSPOOL_OK ||
+        o->b.n == 0 || build_prefix(o) != CTSPOOL_OK) {
+        return NULL;
+    }
+    return o;
+}
+
+/*
+ * deliver_batch -- uploads the current batch like deliver(), but while
+ * one request is in flight the previous one is acknowledged and the next
+ * one built -- once the batch is used up, from the next batch, taken
+ * from the journal meanwhile -- so journal work overlaps the network and
+ * upstream.  At most one request is in flight: a newer value taken
+ * meanwhile is never sent before the answer to an older one, and a
+ * request is only acknowledged after its 2xx.  From the first answer
+ * that is not a 2xx on, the rest of that batch goes the one-at-a-time
+ * way of deliver() (split, bisect, failure) and a batch taken ahead is
+ * dropped.  Returns after about CHAIN_MS, for run()'s housekeeping.
+ */
+ctspool_rc
+deliver_batch(struct drainer *d, struct failure *f)
+{
+    const struct sp_batch *done_b = NULL;
+    size_t pos, fl_from = 0, fl_k = 0, done_from = 0, done_k = 0, next_k;
+    int cur = 0; /* d->body[cur] is the request in flight */
+    int64_t until = sp_clock_ms() + CHAIN_MS;
+    ctspool_rc rc;
+
+    if (stop_flag) {
+        return CTSPOOL_OK;
+    }
+    rc = build_body(d, d->cur, &d->body[cur], 0,
+                    min_size(d->cur->b.n, request_cap(d)), &fl_k);
+    if (rc == CTSPOOL_OK) {
+        request_begin(d);
+        rc = sp_upload_start(d->up, d->body[cur].p, d->body[cur].len);
+    }
+    if (rc != CTSPOOL_OK) {
+        return deliver(d, 0, d->cur->b.n, f);
+    }
+    pos = fl_k;
+    for (;;) {
+        struct sp_upload_result r;
+        struct slot *next = NULL; /* set: the next request starts it */
+        ctspool_rc work = CTSPOOL_OK;
+
+        /* Meanwhile: acknowledge the previous request, build the next. */
+        if (done_k) {
+            work = acknowledge(d, done_b, done_from, done_k);
+        }
+        next_k = 0;
+        if (work == CTSPOOL_OK && !stop_flag) {
+            if (pos < d->cur->b.n) {
+                work = build_body(d, d->cur, &d->body[!cur], pos,
+                                  min_size(d->cur->b.n - pos, request_cap(d)),
+                                  &next_k);
+            } else if (sp_clock_ms() < until) {
+                next = take_ahead(d, pos);
+                if (next) {
+                    work = build_body(d, next, &d->body[!cur], 0,
+                                      min_size(next->b.n, request_cap(d)),
+                                      &next_k);
+                }
+            }
+        }
+        rc = sp_upload_finish(d->up, &r);
+        d->n_requests++;
+        d->win_requests++;
+        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
+            doubt_request(d, fl_from, fl_k, &r);
+        }
+        if (work != CTSPOOL_OK) {
+            return work; /* this answer is dropped: re-sent later */
+        }
+        if (rc == CTSPOOL_E_REJECTED) {
+            rc = settle_refused(d, fl_from, fl_k, &r, f);
+            if (rc == CTSPOOL_OK) {
+                rc = deliver(d, fl_from + fl_k, d->cur->b.n - fl_from - fl_k,
+                             f);
+            }
+            return rc;
+        }
+        if (rc != CTSPOOL_OK) {
+            fill_failure(d, &r, fl_k, f);
+            return rc;
+        }
+        done_b = &d->cur->b;
+        done_from = fl_from;
+        done_k = fl_k;
+        if (!next_k) {
+            break;
+        }
+        if (next) {
+            d->cur = next;
+            pos = 0;
+        }
+        cur = !cur;
+        request_begin(d);
+        if (sp_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
+            CTSPOOL_OK) {
+            rc = acknowledge(d, done_b, done_from, done_k);
+            return rc == CTSPOOL_OK ? deliver(d, pos, d->cur->b.n - pos, f)
+                                    : rc;
+        }
+        fl_from = pos;
+        fl_k = next_k;
+        pos += next_k;
+    }
+    return acknowledge(d, done_b, done_from, done_k);
+}
