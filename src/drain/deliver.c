@@ -123,10 +123,10 @@ acknowledge(struct drainer *d, const struct sp_batch *b, size_t from,
                k, sp_journal_errmsg(d->j));
         return rc;
     }
-    if (doubt_count(d->doubt)) {
+    if (dr_doubt_count(d->doubt)) {
         for (size_t i = from; i < from + k; i++) {
-            doubt_acked(d->doubt, b->pts[i].hour, b->pts[i].series,
-                        b->pts[i].value);
+            dr_doubt_acked(d->doubt, b->pts[i].hour, b->pts[i].series,
+                           b->pts[i].value);
         }
     }
     sp_log(SP_LOG_DEBUG,
@@ -170,8 +170,8 @@ doubt_request(struct drainer *d, size_t from, size_t k,
         d->doubt_until = deadline;
     }
     for (size_t i = from; i < from + k; i++) {
-        doubt_add(d->doubt, d->cur->b.pts[i].hour, d->cur->b.pts[i].series,
-                  d->cur->b.pts[i].value, deadline);
+        dr_doubt_add(d->doubt, d->cur->b.pts[i].hour, d->cur->b.pts[i].series,
+                     d->cur->b.pts[i].value, deadline);
     }
 }
 
@@ -187,8 +187,7 @@ settle_doubt(struct drainer *d, int64_t now)
     size_t n, total = 0;
     ctspool_rc rc;
 
-    while ((n = doubt_expire(d->doubt, now, keys,
-                             SP_ARRAY_LEN(keys))) > 0) {
+    while ((n = dr_doubt_expire(d->doubt, now, keys, SP_ARRAY_LEN(keys))) > 0) {
         size_t done_n = 0;
 
         JOURNAL_RETRY(rc, sp_journal_repend(d->j, (const int64_t(*)[2])keys,

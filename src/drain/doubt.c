@@ -35,7 +35,7 @@ struct fifo_rec {
     int64_t hour, series, deadline;
 };
 
-struct doubt {
+struct dr_doubt {
     struct entry *slots;
     size_t n_slots, n;
     size_t n_hit; /* entries with hit set */
@@ -45,7 +45,7 @@ struct doubt {
 };
 
 static size_t
-slot_of(const struct doubt *t, int64_t hour, int64_t series)
+slot_of(const struct dr_doubt *t, int64_t hour, int64_t series)
 {
     uint64_t h = (uint64_t)hour * 0x9e3779b97f4a7c15ull ^
                  (uint64_t)series * 0xc2b2ae3d27d4eb4full;
@@ -54,7 +54,7 @@ slot_of(const struct doubt *t, int64_t hour, int64_t series)
 }
 
 static struct entry *
-find(const struct doubt *t, int64_t hour, int64_t series)
+find(const struct dr_doubt *t, int64_t hour, int64_t series)
 {
     size_t i;
 
@@ -75,7 +75,7 @@ find(const struct doubt *t, int64_t hour, int64_t series)
 
 /* Backward-shift deletion keeps probe chains without tombstones. */
 static void
-erase(struct doubt *t, struct entry *e)
+erase(struct dr_doubt *t, struct entry *e)
 {
     size_t i = (size_t)(e - t->slots), j = i;
 
@@ -101,7 +101,7 @@ erase(struct doubt *t, struct entry *e)
 }
 
 static int
-grow(struct doubt *t)
+grow(struct dr_doubt *t)
 {
     size_t n = t->n_slots ? t->n_slots * 2 : SLOTS_MIN;
     struct entry *old = t->slots, *ns = calloc(n, sizeof(*ns));
@@ -127,7 +127,7 @@ grow(struct doubt *t)
 }
 
 static int
-fifo_push(struct doubt *t, int64_t hour, int64_t series, int64_t deadline)
+fifo_push(struct dr_doubt *t, int64_t hour, int64_t series, int64_t deadline)
 {
     struct fifo_rec *r;
 
@@ -154,14 +154,14 @@ fifo_push(struct doubt *t, int64_t hour, int64_t series, int64_t deadline)
     return 0;
 }
 
-struct doubt *
-doubt_new(void)
+struct dr_doubt *
+dr_doubt_new(void)
 {
-    return calloc(1, sizeof(struct doubt));
+    return calloc(1, sizeof(struct dr_doubt));
 }
 
 void
-doubt_free(struct doubt *t)
+dr_doubt_free(struct dr_doubt *t)
 {
     if (t) {
         free(t->slots);
@@ -171,26 +171,26 @@ doubt_free(struct doubt *t)
 }
 
 size_t
-doubt_count(const struct doubt *t)
+dr_doubt_count(const struct dr_doubt *t)
 {
     return t->n;
 }
 
 size_t
-doubt_hits(const struct doubt *t)
+dr_doubt_hits(const struct dr_doubt *t)
 {
     return t->n_hit;
 }
 
 uint64_t
-doubt_dropped(const struct doubt *t)
+dr_doubt_dropped(const struct dr_doubt *t)
 {
     return t->n_dropped;
 }
 
 void
-doubt_add(struct doubt *t, int64_t hour, int64_t series, double value,
-          int64_t deadline)
+dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
+             int64_t deadline)
 {
     struct entry *e = find(t, hour, series);
 
@@ -227,7 +227,7 @@ doubt_add(struct doubt *t, int64_t hour, int64_t series, double value,
 }
 
 void
-doubt_acked(struct doubt *t, int64_t hour, int64_t series, double value)
+dr_doubt_acked(struct dr_doubt *t, int64_t hour, int64_t series, double value)
 {
     struct entry *e = find(t, hour, series);
 
@@ -238,7 +238,7 @@ doubt_acked(struct doubt *t, int64_t hour, int64_t series, double value)
 }
 
 size_t
-doubt_expire(struct doubt *t, int64_t now, int64_t (*keys)[2], size_t max)
+dr_doubt_expire(struct dr_doubt *t, int64_t now, int64_t (*keys)[2], size_t max)
 {
     size_t n = 0;
 

@@ -212,7 +212,7 @@ idle_wait(struct drainer *d)
             break;
         }
         maybe_summary(d, 0);
-        if (sp_clock_ms() >= d->next_compact || doubt_hits(d->doubt)) {
+        if (sp_clock_ms() >= d->next_compact || dr_doubt_hits(d->doubt)) {
             break; /* compaction or a re-send (settle_doubt) is due */
         }
     }
@@ -290,7 +290,7 @@ run(struct drainer *d)
         }
         rc = sp_journal_take(d->j, take_size(cfg), &d->cur->b);
         if (rc == CTSPOOL_OK && d->cur->b.n == 0) {
-            if (d->is_once && doubt_hits(d->doubt)) {
+            if (d->is_once && dr_doubt_hits(d->doubt)) {
                 nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
                 continue;
             }
@@ -516,7 +516,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
         goto out;
     }
 
-    d.doubt = doubt_new();
+    d.doubt = dr_doubt_new();
     if (!d.doubt) {
         cli_error("drain", "out of memory");
         ex = EXIT_OSERR;
@@ -551,14 +551,14 @@ cmd_drain(struct cli *c, int argc, char **argv)
            (unsigned long long)d.n_requests, plural(d.n_requests),
            (double)(sp_clock_ms() - d.started) / 1000.0,
            (unsigned long long)d.n_dead);
-    if (doubt_hits(d.doubt)) {
+    if (dr_doubt_hits(d.doubt)) {
         /* Pending again now; the next drainer sends them once the
          * upload in doubt can no longer land (the landing record). */
         sp_log(SP_LOG_WARN,
                "%zu point%s acknowledged while an older value was in an "
                "upload of unknown outcome must be sent again: queued for "
                "the next drainer",
-               doubt_hits(d.doubt), doubt_hits(d.doubt) == 1 ? "" : "s");
+               dr_doubt_hits(d.doubt), dr_doubt_hits(d.doubt) == 1 ? "" : "s");
         settle_doubt(&d, INT64_MAX);
     }
     if (stop_flag) {
@@ -578,7 +578,7 @@ out:
         sp_batch_cleanup(&d.slot[i].b);
         free(d.slot[i].prefix.p);
     }
-    doubt_free(d.doubt);
+    dr_doubt_free(d.doubt);
     free(d.body[0].p);
     free(d.body[1].p);
     free(d.scratch.p);

@@ -56,7 +56,7 @@ struct drainer {
     uint64_t rng;
     int64_t dv_before_take;
     int64_t next_compact;
-    struct doubt *doubt;    /* points whose upload outcome is unknown */
+    struct dr_doubt *doubt; /* points whose upload outcome is unknown */
     int64_t doubt_grace_ms; /* how long a late request may still land */
     int64_t doubt_until;    /* latest doubt deadline (monotonic ms) */
     int lock_fd;            /* the drainer lock file: landing record */
