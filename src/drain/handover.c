@@ -27,7 +27,7 @@ promise(struct drainer *d, int64_t until, int sync)
                            (!sync || until == d->landing_synced))) {
         return;
     }
-    if (landing_write(d->lock_fd, until, d->window_ms, sync) != 0) {
+    if (dr_landing_write(d->lock_fd, until, d->window_ms, sync) != 0) {
         if (!d->landing_warned) {
             sp_log(SP_LOG_WARN,
                    "cannot write the drainer lock file: %s; a drainer "
@@ -47,7 +47,7 @@ promise(struct drainer *d, int64_t until, int sync)
 void
 request_begin(struct drainer *d)
 {
-    int64_t need = landing_now_ms() + d->window_ms;
+    int64_t need = dr_landing_now_ms() + d->window_ms;
     int64_t ahead = d->window_ms / 4;
 
     if (ahead > LANDING_AHEAD_MS) {
@@ -69,7 +69,7 @@ landing_settle(struct drainer *d)
     if (!d->has_awaited) {
         return;
     }
-    promise(d, left > 0 ? landing_now_ms() + left : 0, 0);
+    promise(d, left > 0 ? dr_landing_now_ms() + left : 0, 0);
 }
 
 /*
@@ -82,8 +82,8 @@ landing_settle(struct drainer *d)
 int
 await_predecessor(struct drainer *d)
 {
-    int64_t window, until = landing_read(d->lock_fd, &window);
-    int64_t wait = until - landing_now_ms();
+    int64_t window, until = dr_landing_read(d->lock_fd, &window);
+    int64_t wait = until - dr_landing_now_ms();
 
     if (wait > window) {
         wait = window; /* the clock was set back meanwhile */

@@ -45,7 +45,7 @@
 #define RECORD_LEN 64 /* bytes, newline included */
 
 int64_t
-landing_now_ms(void)
+dr_landing_now_ms(void)
 {
     struct timespec ts;
 
@@ -54,7 +54,7 @@ landing_now_ms(void)
 }
 
 int64_t
-landing_read(int fd, int64_t *window_ms)
+dr_landing_read(int fd, int64_t *window_ms)
 {
     char buf[RECORD_LEN + 1];
     int64_t until, window;
@@ -75,7 +75,7 @@ landing_read(int fd, int64_t *window_ms)
 }
 
 int
-landing_write(int fd, int64_t until_ms, int64_t window_ms, int sync)
+dr_landing_write(int fd, int64_t until_ms, int64_t window_ms, int sync)
 {
     char buf[RECORD_LEN + 1];
     int n = snprintf(buf, sizeof(buf),
