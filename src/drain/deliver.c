@@ -47,7 +47,7 @@ failure_text(const struct failure *f, char *out, size_t len)
 }
 
 static void
-fill_failure(struct drainer *d, const struct sp_upload_result *r,
+fill_failure(struct drainer *d, const struct dr_upload_result *r,
              size_t n_points, struct failure *f)
 {
     f->status = r->status;
@@ -59,7 +59,7 @@ fill_failure(struct drainer *d, const struct sp_upload_result *r,
 }
 
 static ctspool_rc
-dead_letter(struct drainer *d, size_t idx, const struct sp_upload_result *r)
+dead_letter(struct drainer *d, size_t idx, const struct dr_upload_result *r)
 {
     const struct sp_batch_point *bp = &d->cur->b.pts[idx];
     const char *body = masked_body(d, r->body, r->body_len);
@@ -159,7 +159,7 @@ take_size(const struct sp_config *cfg)
  */
 static void
 doubt_request(struct drainer *d, size_t from, size_t k,
-              const struct sp_upload_result *r)
+              const struct dr_upload_result *r)
 {
     int64_t deadline = sp_clock_ms() + d->doubt_grace_ms;
 
@@ -219,7 +219,7 @@ settle_doubt(struct drainer *d, int64_t now)
  */
 static ctspool_rc
 settle_refused(struct drainer *d, size_t from, size_t k,
-               const struct sp_upload_result *r, struct failure *f)
+               const struct dr_upload_result *r, struct failure *f)
 {
     char text[sizeof(f->reason) + sizeof(f->snippet) + 4];
     size_t half = k / 2;
@@ -265,7 +265,7 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
     ctspool_rc rc = CTSPOOL_OK;
 
     while (pos < end && !stop_flag) {
-        struct sp_upload_result r;
+        struct dr_upload_result r;
         struct sbuf *body = &d->body[0];
         size_t k = 0;
 
@@ -276,7 +276,7 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
             return rc;
         }
         request_begin(d);
-        rc = sp_upload_post(d->up, body->p, body->len, &r);
+        rc = dr_upload_post(d->up, body->p, body->len, &r);
         d->n_requests++;
         d->win_requests++;
         if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
@@ -343,14 +343,14 @@ deliver_batch(struct drainer *d, struct failure *f)
                     min_size(d->cur->b.n, request_cap(d)), &fl_k);
     if (rc == CTSPOOL_OK) {
         request_begin(d);
-        rc = sp_upload_start(d->up, d->body[cur].p, d->body[cur].len);
+        rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
         return deliver(d, 0, d->cur->b.n, f);
     }
     pos = fl_k;
     for (;;) {
-        struct sp_upload_result r;
+        struct dr_upload_result r;
         struct slot *next = NULL; /* set: the next request starts it */
         ctspool_rc work = CTSPOOL_OK;
 
@@ -373,7 +373,7 @@ deliver_batch(struct drainer *d, struct failure *f)
                 }
             }
         }
-        rc = sp_upload_finish(d->up, &r);
+        rc = dr_upload_finish(d->up, &r);
         d->n_requests++;
         d->win_requests++;
         if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
@@ -406,7 +406,7 @@ deliver_batch(struct drainer *d, struct failure *f)
         }
         cur = !cur;
         request_begin(d);
-        if (sp_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
+        if (dr_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
             CTSPOOL_OK) {
             rc = acknowledge(d, done_b, done_from, done_k);
             return rc == CTSPOOL_OK ? deliver(d, pos, d->cur->b.n - pos, f)

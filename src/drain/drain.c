@@ -422,7 +422,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     };
     struct drainer d;
     struct sp_journal_opts jo;
-    struct sp_upload_opts uo;
+    struct dr_upload_opts uo;
     struct sp_err e;
     const struct sp_config *cfg;
     char *api_key = NULL;
@@ -509,7 +509,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     uo.connect_timeout_ms = cfg->upload.connect_timeout_ms;
     uo.request_timeout_ms = cfg->upload.request_timeout_ms;
     uo.stop = &stop_flag;
-    rc = sp_upload_open(&uo, &d.up, &e);
+    rc = dr_upload_open(&uo, &d.up, &e);
     if (rc != CTSPOOL_OK) {
         cli_error("drain", "%s", e.msg);
         ex = cli_exit_code(rc);
@@ -565,7 +565,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
         ex = EXIT_OK; /* asked to stop: unacknowledged points stay */
     }
 out:
-    sp_upload_close(d.up);
+    dr_upload_close(d.up);
     sp_journal_close(d.j);
     if (lock_fd >= 0) {
         close(lock_fd);

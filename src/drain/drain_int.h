@@ -28,7 +28,7 @@ struct failure {
     int status;             /* 0: no answer */
     int64_t retry_after_ms; /* -1: none */
     size_t n_points;
-    char reason[SP_UPLOAD_REASON_MAX];
+    char reason[DR_UPLOAD_REASON_MAX];
     char snippet[LOG_BODY_MAX * 4 + 8];
 };
 
@@ -41,7 +41,7 @@ struct slot {
 struct drainer {
     const struct sp_config *cfg;
     struct sp_journal *j;
-    struct sp_upload *up;
+    struct dr_upload *up;
     int is_once;
     const char *api_key; /* secret: only for masking bodies */
     struct slot slot[2]; /* the batch being sent, the one taken after it */

@@ -3,7 +3,7 @@
  * user.  One easy handle in one multi handle lives as long as the
  * drainer, so its connection is kept alive and reused for every request;
  * the multi interface lets a request be in flight while the drainer
- * does journal work (sp_upload_start, later sp_upload_finish).  TLS peer and
+ * does journal work (dr_upload_start, later dr_upload_finish).  TLS peer and
  * host verification stay on (libcurl's defaults); upload.ca_file is
  * added with CURLOPT_CAINFO (the system CA directory stays in use).
  * Proxy environment variables (https_proxy, no_proxy, ...) are honoured
@@ -28,7 +28,7 @@
 #define POLL_MS 100        /* longest wait between checks of *stop */
 #define STOP_GRACE_MS 800  /* an answer this close may still be taken */
 
-struct sp_upload {
+struct dr_upload {
     CURLM *multi; /* holds the connection between requests */
     CURL *curl;
     int is_busy;  /* a request was started and not finished */
@@ -38,7 +38,7 @@ struct sp_upload {
     int64_t stop_seen_ms; /* when *stop was first seen; 0: not yet */
     char errbuf[CURL_ERROR_SIZE];
     /* Response of the request in flight. */
-    char body[SP_UPLOAD_BODY_MAX + 1];
+    char body[DR_UPLOAD_BODY_MAX + 1];
     size_t body_len;
     char retry_after[64]; /* raw header value; "" when absent */
     size_t sending;       /* length of the request body in flight */
@@ -46,13 +46,13 @@ struct sp_upload {
 
 static int curl_ready;
 
-/* Keeps the first SP_UPLOAD_BODY_MAX bytes; reads and drops the rest. */
+/* Keeps the first DR_UPLOAD_BODY_MAX bytes; reads and drops the rest. */
 static size_t
 on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
-    struct sp_upload *u = ud;
+    struct dr_upload *u = ud;
     size_t n = size * nmemb;
-    size_t room = SP_UPLOAD_BODY_MAX - u->body_len;
+    size_t room = DR_UPLOAD_BODY_MAX - u->body_len;
     size_t take = n < room ? n : room;
 
     memcpy(u->body + u->body_len, data, take);
@@ -66,7 +66,7 @@ static size_t
 on_header(char *line, size_t size, size_t nitems, void *ud)
 {
     static const char name[] = "retry-after:";
-    struct sp_upload *u = ud;
+    struct dr_upload *u = ud;
     size_t n = size * nitems;
     size_t len = n;
 
@@ -102,7 +102,7 @@ on_header(char *line, size_t size, size_t nitems, void *ud)
  * saves a re-send), then the request is abandoned.
  */
 static int
-stop_due(struct sp_upload *u)
+stop_due(struct dr_upload *u)
 {
     if (!u->stop || !*u->stop) {
         return 0;
@@ -126,7 +126,7 @@ on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 }
 
 void
-sp_upload_close(struct sp_upload *u)
+dr_upload_close(struct dr_upload *u)
 {
     if (!u) {
         return;
@@ -155,7 +155,7 @@ sp_upload_close(struct sp_upload *u)
 
 /* Appends one header line; 0 or -1 (out of memory). */
 static int
-add_header(struct sp_upload *u, const char *h)
+add_header(struct dr_upload *u, const char *h)
 {
     struct curl_slist *l = curl_slist_append(u->headers, h);
 
@@ -167,11 +167,11 @@ add_header(struct sp_upload *u, const char *h)
 }
 
 ctspool_rc
-sp_upload_open(const struct sp_upload_opts *o, struct sp_upload **out,
+dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
                struct sp_err *e)
 {
     static const char key_prefix[] = "x-api-key: ";
-    struct sp_upload *u = NULL;
+    struct dr_upload *u = NULL;
     ctspool_rc rc = CTSPOOL_E_NOMEM;
     size_t key_len;
     CURLcode cc = CURLE_OK;
@@ -253,7 +253,7 @@ sp_upload_open(const struct sp_upload_opts *o, struct sp_upload **out,
     u = NULL;
     rc = CTSPOOL_OK;
 out:
-    sp_upload_close(u);
+    dr_upload_close(u);
     return rc;
 }
 
@@ -274,7 +274,7 @@ classify_status(long status)
 }
 
 ctspool_rc
-sp_upload_start(struct sp_upload *u, const char *body, size_t len)
+dr_upload_start(struct dr_upload *u, const char *body, size_t len)
 {
     int running = 0;
 
@@ -313,7 +313,7 @@ sp_upload_start(struct sp_upload *u, const char *body, size_t len)
 
 /* Runs the transfer to its end; returns its result code. */
 static CURLcode
-run_transfer(struct sp_upload *u)
+run_transfer(struct dr_upload *u)
 {
     int running = 1;
 
@@ -348,7 +348,7 @@ run_transfer(struct sp_upload *u)
 }
 
 ctspool_rc
-sp_upload_finish(struct sp_upload *u, struct sp_upload_result *r)
+dr_upload_finish(struct dr_upload *u, struct dr_upload_result *r)
 {
     long status = 0;
     CURLcode cc;
@@ -389,10 +389,10 @@ sp_upload_finish(struct sp_upload *u, struct sp_upload_result *r)
 }
 
 ctspool_rc
-sp_upload_post(struct sp_upload *u, const char *body, size_t len,
-               struct sp_upload_result *r)
+dr_upload_post(struct dr_upload *u, const char *body, size_t len,
+               struct dr_upload_result *r)
 {
-    ctspool_rc rc = sp_upload_start(u, body, len);
+    ctspool_rc rc = dr_upload_start(u, body, len);
 
     if (rc != CTSPOOL_OK) {
         memset(r, 0, sizeof(*r));
@@ -402,5 +402,5 @@ sp_upload_post(struct sp_upload *u, const char *body, size_t len,
         snprintf(r->reason, sizeof(r->reason), "cannot start a request");
         return CTSPOOL_E_TRANSIENT;
     }
-    return sp_upload_finish(u, r);
+    return dr_upload_finish(u, r);
 }

@@ -3,8 +3,8 @@
  * libcurl user): POSTs one request body to upload.endpoint over a
  * reused keep-alive connection and classifies the outcome.
  */
-#ifndef SP_UPLOAD_H
-#define SP_UPLOAD_H
+#ifndef DR_UPLOAD_H
+#define DR_UPLOAD_H
 
 #include <signal.h>
 #include <stddef.h>
@@ -13,13 +13,13 @@
 #include "sp_int.h"
 
 /* Bytes of a response body kept (the rest is read and dropped). */
-#define SP_UPLOAD_BODY_MAX 4096
-/* Size of sp_upload_result.reason. */
-#define SP_UPLOAD_REASON_MAX 512
+#define DR_UPLOAD_BODY_MAX 4096
+/* Size of dr_upload_result.reason. */
+#define DR_UPLOAD_REASON_MAX 512
 
-struct sp_upload;
+struct dr_upload;
 
-struct sp_upload_opts {
+struct dr_upload_opts {
     const char *endpoint;        /* borrowed; not secret */
     const char *api_key;         /* borrowed, copied; secret */
     const char *ca_file;         /* NULL or "": system CA store only */
@@ -31,11 +31,11 @@ struct sp_upload_opts {
 };
 
 /* What one POST got back. */
-struct sp_upload_result {
+struct dr_upload_result {
     int status;             /* HTTP status; 0 when no answer came */
     int64_t retry_after_ms; /* Retry-After as a delay; -1 when absent */
     const char *body;       /* response body, NUL-terminated, at most
-                             * SP_UPLOAD_BODY_MAX bytes; owned by the
+                             * DR_UPLOAD_BODY_MAX bytes; owned by the
                              * handle, valid until the next post */
     size_t body_len;
     int is_aborted;         /* stopped because *stop was set */
@@ -43,24 +43,24 @@ struct sp_upload_result {
                              * whole: upstream cannot have applied it */
     /* Short reason: curl's message when no answer came, else
      * "HTTP <status>". */
-    char reason[SP_UPLOAD_REASON_MAX];
+    char reason[DR_UPLOAD_REASON_MAX];
 };
 
 /*
- * sp_upload_open -- a handle for o->endpoint with the request headers
+ * dr_upload_open -- a handle for o->endpoint with the request headers
  * (x-api-key, Content-Type, User-Agent) prepared once.  o: borrowed
- * (o->stop retained).  *out: transferred (sp_upload_close), NULL on
+ * (o->stop retained).  *out: transferred (dr_upload_close), NULL on
  * failure with e set.  Returns OK, E_CONFIG (e.g. unusable ca_file),
  * E_NOMEM.
  */
-ctspool_rc sp_upload_open(const struct sp_upload_opts *o,
-                          struct sp_upload **out, struct sp_err *e);
+ctspool_rc dr_upload_open(const struct dr_upload_opts *o,
+                          struct dr_upload **out, struct sp_err *e);
 /* Closes the connection, wipes the key and releases libcurl (one handle
  * per process at a time).  NULL: no-op. */
-void sp_upload_close(struct sp_upload *u);
+void dr_upload_close(struct dr_upload *u);
 
 /*
- * sp_upload_post -- POST body (len bytes, borrowed) and classify what
+ * dr_upload_post -- POST body (len bytes, borrowed) and classify what
  * happened into *r and the result code, the only mapping of HTTP and
  * curl outcomes onto ctspool_rc:
  *   OK           2xx: upstream took the whole request
@@ -74,20 +74,18 @@ void sp_upload_close(struct sp_upload *u);
  *                wrong; never the points' fault
  * Not thread-safe (one handle per thread).
  */
-ctspool_rc sp_upload_post(struct sp_upload *u, const char *body, size_t len,
-                          struct sp_upload_result *r);
+ctspool_rc dr_upload_post(struct dr_upload *u, const char *body, size_t len,
+                          struct dr_upload_result *r);
 
 /*
- * sp_upload_post in two halves, so that the caller can work while the
- * request is in flight.  sp_upload_start sends what the connection takes
- * without waiting; body stays borrowed until sp_upload_finish, which
- * waits for the answer and returns what sp_upload_post returns.  Exactly
+ * dr_upload_post in two halves, so that the caller can work while the
+ * request is in flight.  dr_upload_start sends what the connection takes
+ * without waiting; body stays borrowed until dr_upload_finish, which
+ * waits for the answer and returns what dr_upload_post returns.  Exactly
  * one finish per successful start; at most one request in flight.
- * sp_upload_start returns OK or E_NOMEM.
+ * dr_upload_start returns OK or E_NOMEM.
  */
-ctspool_rc sp_upload_start(struct sp_upload *u, const char *body,
-                           size_t len);
-ctspool_rc sp_upload_finish(struct sp_upload *u,
-                            struct sp_upload_result *r);
+ctspool_rc dr_upload_start(struct dr_upload *u, const char *body, size_t len);
+ctspool_rc dr_upload_finish(struct dr_upload *u, struct dr_upload_result *r);
 
-#endif /* SP_UPLOAD_H */
+#endif /* DR_UPLOAD_H */
