@@ -90,7 +90,7 @@ sbuf_add_json_string(struct sbuf *s, const char *str)
 
 /* {"data_stream_token":TOKEN,"metric_agg_func":"Sum","data":[ */
 ctspool_rc
-build_prefix(struct slot *sl)
+dr_body_prefix(struct dr_slot *sl)
 {
     struct sbuf *s = &sl->prefix;
 
@@ -106,7 +106,7 @@ build_prefix(struct slot *sl)
 }
 
 static int
-add_point(struct drainer *d, struct sbuf *s, const struct sp_batch_point *bp)
+add_point(struct dr_drainer *d, struct sbuf *s, const struct sp_batch_point *bp)
 {
     char num[40];
 
@@ -131,8 +131,8 @@ add_point(struct drainer *d, struct sbuf *s, const struct sp_batch_point *bp)
  * upload.batch_max_bytes (the first point always goes in).  *n: how many.
  */
 ctspool_rc
-build_body(struct drainer *d, const struct slot *sl, struct sbuf *s,
-           size_t from, size_t max_n, size_t *n)
+dr_body_build(struct dr_drainer *d, const struct dr_slot *sl, struct sbuf *s,
+              size_t from, size_t max_n, size_t *n)
 {
     size_t limit = (size_t)d->cfg->upload.batch_max_bytes;
     size_t k;

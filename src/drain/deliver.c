@@ -13,7 +13,7 @@
 
 /* A request size learned from a 413 holds this long. */
 #define SPLIT_HOLD_MS ((int64_t)3600 * 1000)
-#define CHAIN_MS 1000         /* deliver_batch() goes on this long */
+#define CHAIN_MS 1000         /* dr_deliver_batch() goes on this long */
 
 /* ---- journal updates ------------------------------------------------- */
 
@@ -24,10 +24,10 @@
 #define JOURNAL_RETRY(rc, call)                                           \
     do {                                                                  \
         (rc) = (call);                                                    \
-    } while ((rc) == CTSPOOL_E_BUSY && !stop_flag)
+    } while ((rc) == CTSPOOL_E_BUSY && !dr_stop_flag)
 
 void
-note_failure(struct drainer *d, int status, const char *what)
+dr_failure_note(struct dr_drainer *d, int status, const char *what)
 {
     ctspool_rc rc = sp_journal_note_failure(d->j, status, what,
                                             (int64_t)time(NULL));
@@ -40,30 +40,30 @@ note_failure(struct drainer *d, int status, const char *what)
 
 /* Short text for status / last_upload_error: "HTTP 503: {...}". */
 void
-failure_text(const struct failure *f, char *out, size_t len)
+dr_failure_text(const struct dr_failure *f, char *out, size_t len)
 {
     snprintf(out, len, "%s%s%s", f->reason, f->snippet[0] ? ": " : "",
              f->snippet);
 }
 
 static void
-fill_failure(struct drainer *d, const struct dr_upload_result *r,
-             size_t n_points, struct failure *f)
+fill_failure(struct dr_drainer *d, const struct dr_upload_result *r,
+             size_t n_points, struct dr_failure *f)
 {
     f->status = r->status;
     f->retry_after_ms = r->retry_after_ms;
     f->n_points = n_points;
     snprintf(f->reason, sizeof(f->reason), "%s", r->reason);
-    log_snippet(masked_body(d, r->body, r->body_len), f->snippet,
-                sizeof(f->snippet));
+    dr_mask_snippet(dr_mask_body(d, r->body, r->body_len), f->snippet,
+                    sizeof(f->snippet));
 }
 
 static ctspool_rc
-dead_letter(struct drainer *d, size_t idx, const struct dr_upload_result *r)
+dead_letter(struct dr_drainer *d, size_t idx, const struct dr_upload_result *r)
 {
     const struct sp_batch_point *bp = &d->cur->b.pts[idx];
-    const char *body = masked_body(d, r->body, r->body_len);
-    char name[LOG_BODY_MAX * 4 + 8], snip[LOG_BODY_MAX * 4 + 8];
+    const char *body = dr_mask_body(d, r->body, r->body_len);
+    char name[DR_LOG_BODY_MAX * 4 + 8], snip[DR_LOG_BODY_MAX * 4 + 8];
     char hour[24];
     ctspool_rc rc;
 
@@ -75,8 +75,8 @@ dead_letter(struct drainer *d, size_t idx, const struct dr_upload_result *r)
         return rc;
     }
     sp_hour_format(bp->hour, hour, sizeof(hour));
-    log_snippet(bp->name, name, sizeof(name));
-    log_snippet(body, snip, sizeof(snip));
+    dr_mask_snippet(bp->name, name, sizeof(name));
+    dr_mask_snippet(body, snip, sizeof(snip));
     sp_log(SP_LOG_WARN,
            "dead letter: upstream refuses metric \"%s\" at %s alone "
            "(HTTP %d): %s",
@@ -89,7 +89,7 @@ dead_letter(struct drainer *d, size_t idx, const struct dr_upload_result *r)
 /* ---- delivery -------------------------------------------------------- */
 
 static size_t
-request_cap(struct drainer *d)
+request_cap(struct dr_drainer *d)
 {
     if (d->req_max_until && sp_clock_ms() >= d->req_max_until) {
         d->req_max_points = (size_t)d->cfg->upload.batch_max_points;
@@ -108,7 +108,7 @@ min_size(size_t a, size_t b)
 
 /* Marks b->pts[from .. from+k) acknowledged after a 2xx (invariant 1). */
 static ctspool_rc
-acknowledge(struct drainer *d, const struct sp_batch *b, size_t from,
+acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
             size_t k)
 {
     size_t acked = 0;
@@ -139,15 +139,15 @@ acknowledge(struct drainer *d, const struct sp_batch *b, size_t from,
     return CTSPOOL_OK;
 }
 
-static ctspool_rc deliver(struct drainer *d, size_t from, size_t n,
-                          struct failure *f);
+static ctspool_rc deliver(struct dr_drainer *d, size_t from, size_t n,
+                          struct dr_failure *f);
 
 /*
  * Points read from the journal at once: one request's worth, so that
  * the read of the next batch fits in the time one request is in flight.
  */
 size_t
-take_size(const struct sp_config *cfg)
+dr_deliver_take_size(const struct sp_config *cfg)
 {
     return (size_t)cfg->upload.batch_max_points;
 }
@@ -158,7 +158,7 @@ take_size(const struct sp_config *cfg)
  * later, so its points are in doubt for the grace period (doubt.c).
  */
 static void
-doubt_request(struct drainer *d, size_t from, size_t k,
+doubt_request(struct dr_drainer *d, size_t from, size_t k,
               const struct dr_upload_result *r)
 {
     int64_t deadline = sp_clock_ms() + d->doubt_grace_ms;
@@ -181,7 +181,7 @@ doubt_request(struct drainer *d, size_t from, size_t k,
  * value is the last one upstream gets.
  */
 void
-settle_doubt(struct drainer *d, int64_t now)
+dr_deliver_settle_doubt(struct dr_drainer *d, int64_t now)
 {
     int64_t keys[256][2];
     size_t n, total = 0;
@@ -218,8 +218,8 @@ settle_doubt(struct drainer *d, int64_t now)
  * (invariant 2).  Returns what deliver() returns.
  */
 static ctspool_rc
-settle_refused(struct drainer *d, size_t from, size_t k,
-               const struct dr_upload_result *r, struct failure *f)
+settle_refused(struct dr_drainer *d, size_t from, size_t k,
+               const struct dr_upload_result *r, struct dr_failure *f)
 {
     char text[sizeof(f->reason) + sizeof(f->snippet) + 4];
     size_t half = k / 2;
@@ -229,12 +229,12 @@ settle_refused(struct drainer *d, size_t from, size_t k,
         return dead_letter(d, from, r);
     }
     fill_failure(d, r, k, f);
-    failure_text(f, text, sizeof(text));
+    dr_failure_text(f, text, sizeof(text));
     sp_log(SP_LOG_WARN,
            "upstream refuses a request of %zu points (%s); splitting it "
            "to isolate the cause",
            k, text);
-    note_failure(d, r->status, text);
+    dr_failure_note(d, r->status, text);
     if (r->status == 413) {
         d->req_max_points = half;
         d->req_max_until = sp_clock_ms() + SPLIT_HOLD_MS;
@@ -259,23 +259,23 @@ settle_refused(struct drainer *d, size_t from, size_t k,
  * error.
  */
 static ctspool_rc
-deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
+deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
 {
     size_t pos = from, end = from + n;
     ctspool_rc rc = CTSPOOL_OK;
 
-    while (pos < end && !stop_flag) {
+    while (pos < end && !dr_stop_flag) {
         struct dr_upload_result r;
         struct sbuf *body = &d->body[0];
         size_t k = 0;
 
-        rc = build_body(d, d->cur, body, pos,
-                        min_size(end - pos, request_cap(d)), &k);
+        rc = dr_body_build(d, d->cur, body, pos,
+                           min_size(end - pos, request_cap(d)), &k);
         if (rc != CTSPOOL_OK) {
             sp_log(SP_LOG_ERROR, "out of memory building a request");
             return rc;
         }
-        request_begin(d);
+        dr_handover_begin(d);
         rc = dr_upload_post(d->up, body->p, body->len, &r);
         d->n_requests++;
         d->win_requests++;
@@ -302,21 +302,22 @@ deliver(struct drainer *d, size_t from, size_t n, struct failure *f)
  * or NULL when nothing else is pending.  A failed read only means no
  * batch is taken ahead (run() takes again and reports it).
  */
-static struct slot *
-take_ahead(struct drainer *d, size_t end)
+static struct dr_slot *
+take_ahead(struct dr_drainer *d, size_t end)
 {
-    struct slot *o = d->cur == &d->slot[0] ? &d->slot[1] : &d->slot[0];
+    struct dr_slot *o = d->cur == &d->slot[0] ? &d->slot[1] : &d->slot[0];
 
-    if (sp_journal_take_after(d->j, take_size(d->cfg), &o->b, d->cur->b.grp,
+    if (sp_journal_take_after(d->j, dr_deliver_take_size(d->cfg), &o->b,
+                              d->cur->b.grp,
                               d->cur->b.pts[end - 1].seq) != CTSPOOL_OK ||
-        o->b.n == 0 || build_prefix(o) != CTSPOOL_OK) {
+        o->b.n == 0 || dr_body_prefix(o) != CTSPOOL_OK) {
         return NULL;
     }
     return o;
 }
 
 /*
- * deliver_batch -- uploads the current batch like deliver(), but while
+ * dr_deliver_batch -- uploads the current batch like deliver(), but while
  * one request is in flight the previous one is acknowledged and the next
  * one built -- once the batch is used up, from the next batch, taken
  * from the journal meanwhile -- so journal work overlaps the network and
@@ -328,7 +329,7 @@ take_ahead(struct drainer *d, size_t end)
  * dropped.  Returns after about CHAIN_MS, for run()'s housekeeping.
  */
 ctspool_rc
-deliver_batch(struct drainer *d, struct failure *f)
+dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
 {
     const struct sp_batch *done_b = NULL;
     size_t pos, fl_from = 0, fl_k = 0, done_from = 0, done_k = 0, next_k;
@@ -336,13 +337,13 @@ deliver_batch(struct drainer *d, struct failure *f)
     int64_t until = sp_clock_ms() + CHAIN_MS;
     ctspool_rc rc;
 
-    if (stop_flag) {
+    if (dr_stop_flag) {
         return CTSPOOL_OK;
     }
-    rc = build_body(d, d->cur, &d->body[cur], 0,
-                    min_size(d->cur->b.n, request_cap(d)), &fl_k);
+    rc = dr_body_build(d, d->cur, &d->body[cur], 0,
+                       min_size(d->cur->b.n, request_cap(d)), &fl_k);
     if (rc == CTSPOOL_OK) {
-        request_begin(d);
+        dr_handover_begin(d);
         rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
@@ -351,7 +352,7 @@ deliver_batch(struct drainer *d, struct failure *f)
     pos = fl_k;
     for (;;) {
         struct dr_upload_result r;
-        struct slot *next = NULL; /* set: the next request starts it */
+        struct dr_slot *next = NULL; /* set: the next request starts it */
         ctspool_rc work = CTSPOOL_OK;
 
         /* Meanwhile: acknowledge the previous request, build the next. */
@@ -359,17 +360,18 @@ deliver_batch(struct drainer *d, struct failure *f)
             work = acknowledge(d, done_b, done_from, done_k);
         }
         next_k = 0;
-        if (work == CTSPOOL_OK && !stop_flag) {
+        if (work == CTSPOOL_OK && !dr_stop_flag) {
             if (pos < d->cur->b.n) {
-                work = build_body(d, d->cur, &d->body[!cur], pos,
-                                  min_size(d->cur->b.n - pos, request_cap(d)),
-                                  &next_k);
+                work = dr_body_build(d, d->cur, &d->body[!cur], pos,
+                                     min_size(d->cur->b.n - pos,
+                                              request_cap(d)),
+                                     &next_k);
             } else if (sp_clock_ms() < until) {
                 next = take_ahead(d, pos);
                 if (next) {
-                    work = build_body(d, next, &d->body[!cur], 0,
-                                      min_size(next->b.n, request_cap(d)),
-                                      &next_k);
+                    work = dr_body_build(d, next, &d->body[!cur], 0,
+                                         min_size(next->b.n, request_cap(d)),
+                                         &next_k);
                 }
             }
         }
@@ -405,7 +407,7 @@ deliver_batch(struct drainer *d, struct failure *f)
             pos = 0;
         }
         cur = !cur;
-        request_begin(d);
+        dr_handover_begin(d);
         if (dr_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
             CTSPOOL_OK) {
             rc = acknowledge(d, done_b, done_from, done_k);

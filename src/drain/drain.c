@@ -66,13 +66,13 @@
 #define ONCE_RETRIES 3        /* --once: quick retries of a transient error */
 #define ONCE_WAIT_MAX_MS 5000 /* --once: longest wait before giving up */
 
-volatile sig_atomic_t stop_flag;
+volatile sig_atomic_t dr_stop_flag;
 
 static void
 on_signal(int sig)
 {
     (void)sig;
-    stop_flag = 1;
+    dr_stop_flag = 1;
 }
 
 /* ---- time ------------------------------------------------------------ */
@@ -80,11 +80,11 @@ on_signal(int sig)
 
 /* Sleeps ms milliseconds, returning early once a stop is requested. */
 void
-nap_ms(int64_t ms)
+dr_nap_ms(int64_t ms)
 {
     int64_t end = sp_clock_ms() + ms;
 
-    while (!stop_flag) {
+    while (!dr_stop_flag) {
         int64_t left = end - sp_clock_ms();
         struct timespec ts;
 
@@ -96,7 +96,7 @@ nap_ms(int64_t ms)
         }
         ts.tv_sec = (time_t)(left / 1000);
         ts.tv_nsec = (long)(left % 1000) * 1000000L;
-        nanosleep(&ts, NULL); /* EINTR on a signal: loop sees stop_flag */
+        nanosleep(&ts, NULL); /* EINTR on a signal: loop sees dr_stop_flag */
     }
 }
 
@@ -109,7 +109,7 @@ plural(uint64_t n)
 }
 
 static void
-maybe_summary(struct drainer *d, int force)
+maybe_summary(struct dr_drainer *d, int force)
 {
     int64_t t = sp_clock_ms();
     double secs = (double)(t - d->win_start) / 1000.0;
@@ -136,7 +136,7 @@ maybe_summary(struct drainer *d, int force)
 }
 
 static void
-log_auth_failure(struct drainer *d, const struct failure *f,
+log_auth_failure(struct dr_drainer *d, const struct dr_failure *f,
                  int64_t retry_ms)
 {
     char stream[32], key[32], where[512], retry[64];
@@ -144,7 +144,7 @@ log_auth_failure(struct drainer *d, const struct failure *f,
 
     sp_mask(d->cur->b.stream, stream, sizeof(stream));
     sp_mask(d->api_key, key, sizeof(key));
-    endpoint_for_log(d->cfg->upload.endpoint, where, sizeof(where));
+    dr_mask_endpoint(d->cfg->upload.endpoint, where, sizeof(where));
     if (d->is_once) {
         snprintf(retry, sizeof(retry), "exiting (--once)");
     } else {
@@ -176,7 +176,7 @@ log_auth_failure(struct drainer *d, const struct failure *f,
 /* ---- the loop -------------------------------------------------------- */
 
 static void
-maybe_compact(struct drainer *d)
+maybe_compact(struct dr_drainer *d)
 {
     uint64_t n = 0;
     ctspool_rc rc;
@@ -200,20 +200,21 @@ maybe_compact(struct drainer *d)
 
 /* Nothing pending: waits until another process commits, or a while. */
 static void
-idle_wait(struct drainer *d)
+idle_wait(struct dr_drainer *d)
 {
     int64_t until = sp_clock_ms() + IDLE_RECHECK_MS;
     int64_t dv = d->dv_before_take;
 
-    while (!stop_flag && sp_clock_ms() < until) {
-        nap_ms(d->cfg->upload.poll_ms);
+    while (!dr_stop_flag && sp_clock_ms() < until) {
+        dr_nap_ms(d->cfg->upload.poll_ms);
         if (sp_journal_data_version(d->j, &dv) != CTSPOOL_OK ||
             dv != d->dv_before_take) {
             break;
         }
         maybe_summary(d, 0);
         if (sp_clock_ms() >= d->next_compact || dr_doubt_hits(d->doubt)) {
-            break; /* compaction or a re-send (settle_doubt) is due */
+            /* compaction or a re-send (dr_deliver_settle_doubt) is due */
+            break;
         }
     }
 }
@@ -231,7 +232,7 @@ journal_error_is_transient(ctspool_rc rc)
  * exit code (--once gives up).
  */
 static int
-after_transient(struct drainer *d, const struct failure *f)
+after_transient(struct dr_drainer *d, const struct dr_failure *f)
 {
     const struct sp_config *cfg = d->cfg;
     int64_t wait = sp_backoff_delay_ms(d->attempt, cfg->upload.retry_base_ms,
@@ -241,8 +242,8 @@ after_transient(struct drainer *d, const struct failure *f)
     char text[sizeof(f->reason) + sizeof(f->snippet) + 4];
     char extra[64] = "";
 
-    failure_text(f, text, sizeof(text));
-    note_failure(d, f->status, text);
+    dr_failure_text(f, text, sizeof(text));
+    dr_failure_note(d, f->status, text);
     d->attempt++;
     if (ra >= 0) {
         if (ra > cfg->upload.retry_max_ms) {
@@ -266,35 +267,35 @@ after_transient(struct drainer *d, const struct failure *f)
            "upload of %zu point%s failed: %s%s; retry %u in %.2f s",
            f->n_points, plural(f->n_points), text, extra, d->attempt,
            (double)wait / 1000.0);
-    nap_ms(wait);
+    dr_nap_ms(wait);
     return 0;
 }
 
 /* Runs until stopped (or, --once, until nothing is pending). */
 static int
-run(struct drainer *d)
+run(struct dr_drainer *d)
 {
     const struct sp_config *cfg = d->cfg;
     ctspool_rc rc;
     int ex = EXIT_OK;
 
-    while (!stop_flag) {
-        struct failure f;
+    while (!dr_stop_flag) {
+        struct dr_failure f;
 
         maybe_compact(d);
         maybe_summary(d, 0);
-        settle_doubt(d, sp_clock_ms());
+        dr_deliver_settle_doubt(d, sp_clock_ms());
         if (sp_journal_data_version(d->j, &d->dv_before_take) !=
             CTSPOOL_OK) {
             d->dv_before_take = -1;
         }
-        rc = sp_journal_take(d->j, take_size(cfg), &d->cur->b);
+        rc = sp_journal_take(d->j, dr_deliver_take_size(cfg), &d->cur->b);
         if (rc == CTSPOOL_OK && d->cur->b.n == 0) {
             if (d->is_once && dr_doubt_hits(d->doubt)) {
-                nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
+                dr_nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
                 continue;
             }
-            landing_settle(d);
+            dr_handover_settle(d);
             if (d->is_once) {
                 break;
             }
@@ -302,24 +303,24 @@ run(struct drainer *d)
             continue;
         }
         if (rc == CTSPOOL_OK && !d->has_awaited) {
-            if (await_predecessor(d) != 0) {
+            if (dr_handover_await(d) != 0) {
                 break;
             }
             d->has_awaited = 1;
             continue; /* take again: the journal moved on meanwhile */
         }
         if (rc == CTSPOOL_OK) {
-            rc = build_prefix(d->cur);
+            rc = dr_body_prefix(d->cur);
         }
         memset(&f, 0, sizeof(f));
         if (rc == CTSPOOL_OK) {
-            rc = deliver_batch(d, &f);
+            rc = dr_deliver_batch(d, &f);
         }
         if (rc == CTSPOOL_OK) {
             continue;
         }
         if (rc == CTSPOOL_E_TRANSIENT) {
-            if (stop_flag) {
+            if (dr_stop_flag) {
                 break; /* the request was aborted: points stay pending */
             }
             ex = after_transient(d, &f);
@@ -335,18 +336,18 @@ run(struct drainer *d)
             int64_t wait = half + (int64_t)(sp_rand_splitmix64(&d->rng) %
                                             (uint64_t)(half + 1));
 
-            failure_text(&f, text, sizeof(text));
-            note_failure(d, f.status, text);
+            dr_failure_text(&f, text, sizeof(text));
+            dr_failure_note(d, f.status, text);
             log_auth_failure(d, &f, wait);
             if (d->is_once) {
                 ex = EXIT_UNAVAILABLE;
                 break;
             }
-            nap_ms(wait);
+            dr_nap_ms(wait);
             continue;
         }
         /* The journal failed (or memory ran out). */
-        if (stop_flag && rc == CTSPOOL_E_BUSY) {
+        if (dr_stop_flag && rc == CTSPOOL_E_BUSY) {
             break;
         }
         sp_log(SP_LOG_ERROR, "%s",
@@ -356,9 +357,9 @@ run(struct drainer *d)
             ex = cli_exit_code(rc);
             break;
         }
-        nap_ms(sp_backoff_delay_ms(d->attempt++, cfg->upload.retry_base_ms,
-                                   cfg->upload.retry_max_ms,
-                                   sp_rand_splitmix64, &d->rng));
+        dr_nap_ms(sp_backoff_delay_ms(d->attempt++, cfg->upload.retry_base_ms,
+                                      cfg->upload.retry_max_ms,
+                                      sp_rand_splitmix64, &d->rng));
     }
     return ex;
 }
@@ -420,7 +421,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct drainer d;
+    struct dr_drainer d;
     struct sp_journal_opts jo;
     struct dr_upload_opts uo;
     struct sp_err e;
@@ -508,7 +509,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     uo.ca_file = cfg->upload.ca_file;
     uo.connect_timeout_ms = cfg->upload.connect_timeout_ms;
     uo.request_timeout_ms = cfg->upload.request_timeout_ms;
-    uo.stop = &stop_flag;
+    uo.stop = &dr_stop_flag;
     rc = dr_upload_open(&uo, &d.up, &e);
     if (rc != CTSPOOL_OK) {
         cli_error("drain", "%s", e.msg);
@@ -530,7 +531,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     d.req_max_points = (size_t)cfg->upload.batch_max_points;
     d.last_hour = -1;
     d.started = d.win_start = sp_clock_ms();
-    endpoint_for_log(cfg->upload.endpoint, where, sizeof(where));
+    dr_mask_endpoint(cfg->upload.endpoint, where, sizeof(where));
     sp_log(SP_LOG_INFO,
            "ctspool %s draining journal %s to %s (default stream %s; "
            "batches of up to %ld points, %ld bytes)%s",
@@ -540,13 +541,13 @@ cmd_drain(struct cli *c, int argc, char **argv)
            d.is_once ? "; --once" : "");
 
     ex = run(&d);
-    landing_settle(&d);
+    dr_handover_settle(&d);
 
     maybe_summary(&d, 1);
     sp_log(SP_LOG_INFO,
            "%s: uploaded %llu point%s in %llu request%s in %.1f s, %llu "
            "dead-lettered",
-           stop_flag ? "stopped by signal" : ex ? "stopped" : "done",
+           dr_stop_flag ? "stopped by signal" : ex ? "stopped" : "done",
            (unsigned long long)d.n_points, plural(d.n_points),
            (unsigned long long)d.n_requests, plural(d.n_requests),
            (double)(sp_clock_ms() - d.started) / 1000.0,
@@ -559,9 +560,9 @@ cmd_drain(struct cli *c, int argc, char **argv)
                "upload of unknown outcome must be sent again: queued for "
                "the next drainer",
                dr_doubt_hits(d.doubt), dr_doubt_hits(d.doubt) == 1 ? "" : "s");
-        settle_doubt(&d, INT64_MAX);
+        dr_deliver_settle_doubt(&d, INT64_MAX);
     }
-    if (stop_flag) {
+    if (dr_stop_flag) {
         ex = EXIT_OK; /* asked to stop: unacknowledged points stay */
     }
 out:

@@ -1,6 +1,6 @@
 /*
  * drain_int.h -- what the files of `ctspool drain` share: the drainer's
- * state (struct drainer) and the types it is built from.  Never
+ * state (struct dr_drainer) and the types it is built from.  Never
  * installed; included only by src/drain files.
  */
 #ifndef DR_DRAIN_INT_H
@@ -15,7 +15,7 @@
 #include "sp_int.h"
 #include "upload.h"
 
-#define LOG_BODY_MAX 200      /* bytes of a response body in a log line */
+#define DR_LOG_BODY_MAX 200 /* bytes of a response body in a log line */
 
 /* A growable byte buffer. */
 struct sbuf {
@@ -24,29 +24,29 @@ struct sbuf {
 };
 
 /* What the last failed request said (for the log and the backoff). */
-struct failure {
+struct dr_failure {
     int status;             /* 0: no answer */
     int64_t retry_after_ms; /* -1: none */
     size_t n_points;
     char reason[DR_UPLOAD_REASON_MAX];
-    char snippet[LOG_BODY_MAX * 4 + 8];
+    char snippet[DR_LOG_BODY_MAX * 4 + 8];
 };
 
 /* A batch taken from the journal, and the start of its requests. */
-struct slot {
+struct dr_slot {
     struct sp_batch b;
     struct sbuf prefix; /* {"data_stream_token":...,"data":[ */
 };
 
-struct drainer {
+struct dr_drainer {
     const struct sp_config *cfg;
     struct sp_journal *j;
     struct dr_upload *up;
     int is_once;
-    const char *api_key; /* secret: only for masking bodies */
-    struct slot slot[2]; /* the batch being sent, the one taken after it */
-    struct slot *cur;    /* the batch being sent: slot[0] or slot[1] */
-    struct sbuf body[2]; /* the request in flight, the next one */
+    const char *api_key;    /* secret: only for masking bodies */
+    struct dr_slot slot[2]; /* the batch being sent, the one taken after it */
+    struct dr_slot *cur;    /* the batch being sent: slot[0] or slot[1] */
+    struct sbuf body[2];    /* the request in flight, the next one */
     struct sbuf scratch;
     int64_t last_hour;
     char last_hour_text[24];
@@ -64,7 +64,7 @@ struct drainer {
     int64_t landing_said;   /* what the record says; -1: unknown */
     int64_t landing_synced; /* ... and is on disk; -1: not known */
     int landing_warned;
-    int has_awaited;        /* await_predecessor() done */
+    int has_awaited;        /* dr_handover_await() done */
     /* Totals and the current summary window. */
     uint64_t n_points, n_requests, n_dead;
     uint64_t win_points, win_requests, win_dead;
@@ -79,48 +79,48 @@ int sbuf_reserve(struct sbuf *s, size_t extra);
 int sbuf_add(struct sbuf *s, const void *data, size_t n);
 int sbuf_adds(struct sbuf *s, const char *str);
 /* The start of sl's requests, up to the data array, into sl->prefix. */
-ctspool_rc build_prefix(struct slot *sl);
+ctspool_rc dr_body_prefix(struct dr_slot *sl);
 /* The request for sl->b.pts[from ..] into s; see body.c. */
-ctspool_rc build_body(struct drainer *d, const struct slot *sl,
-                      struct sbuf *s, size_t from, size_t max_n,
-                      size_t *n);
+ctspool_rc dr_body_build(struct dr_drainer *d, const struct dr_slot *sl,
+                         struct sbuf *s, size_t from, size_t max_n,
+                         size_t *n);
 
 /* ---- mask.c ---------------------------------------------------------- */
 
 /* body with the API key and the current batch's stream token masked;
  * the result borrows d->scratch. */
-const char *masked_body(struct drainer *d, const char *body, size_t len);
+const char *dr_mask_body(struct dr_drainer *d, const char *body, size_t len);
 /* s as one log-safe, truncated line in out. */
-void log_snippet(const char *s, char *out, size_t out_len);
+void dr_mask_snippet(const char *s, char *out, size_t out_len);
 /* url with any user:password@ masked, in out. */
-void endpoint_for_log(const char *url, char *out, size_t len);
+void dr_mask_endpoint(const char *url, char *out, size_t len);
 
 /* ---- drain.c --------------------------------------------------------- */
 
-extern volatile sig_atomic_t stop_flag; /* set by SIGTERM, SIGINT */
+extern volatile sig_atomic_t dr_stop_flag; /* set by SIGTERM, SIGINT */
 /* Sleeps ms milliseconds, returning early once a stop is requested. */
-void nap_ms(int64_t ms);
+void dr_nap_ms(int64_t ms);
 
 /* ---- handover.c ------------------------------------------------------ */
 
 /* A request is about to be sent: the landing record covers it. */
-void request_begin(struct drainer *d);
+void dr_handover_begin(struct dr_drainer *d);
 /* Nothing in flight: the record says what may still land. */
-void landing_settle(struct drainer *d);
+void dr_handover_settle(struct dr_drainer *d);
 /* Before the first upload; 0, or -1 when stopped meanwhile. */
-int await_predecessor(struct drainer *d);
+int dr_handover_await(struct dr_drainer *d);
 
 /* ---- deliver.c ------------------------------------------------------- */
 
 /* Records a failed upload in the journal (for status). */
-void note_failure(struct drainer *d, int status, const char *what);
+void dr_failure_note(struct dr_drainer *d, int status, const char *what);
 /* Short text for status / last_upload_error: "HTTP 503: {...}". */
-void failure_text(const struct failure *f, char *out, size_t len);
+void dr_failure_text(const struct dr_failure *f, char *out, size_t len);
 /* Points read from the journal at once. */
-size_t take_size(const struct sp_config *cfg);
+size_t dr_deliver_take_size(const struct sp_config *cfg);
 /* Makes pending again what a request in doubt until now could undo. */
-void settle_doubt(struct drainer *d, int64_t now);
+void dr_deliver_settle_doubt(struct dr_drainer *d, int64_t now);
 /* Uploads the current batch, and more; see deliver.c. */
-ctspool_rc deliver_batch(struct drainer *d, struct failure *f);
+ctspool_rc dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f);
 
 #endif /* DR_DRAIN_INT_H */

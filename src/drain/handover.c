@@ -21,7 +21,7 @@
 /* Makes the lock file say until (wall clock ms; 0: nothing may land),
  * with sync on disk before returning. */
 static void
-promise(struct drainer *d, int64_t until, int sync)
+promise(struct dr_drainer *d, int64_t until, int sync)
 {
     if (d->lock_fd < 0 || (until == d->landing_said &&
                            (!sync || until == d->landing_synced))) {
@@ -45,7 +45,7 @@ promise(struct drainer *d, int64_t until, int sync)
 
 /* A request is about to be sent (invariant 5). */
 void
-request_begin(struct drainer *d)
+dr_handover_begin(struct dr_drainer *d)
 {
     int64_t need = dr_landing_now_ms() + d->window_ms;
     int64_t ahead = d->window_ms / 4;
@@ -59,10 +59,10 @@ request_begin(struct drainer *d)
 }
 
 /* Nothing in flight (idle, or exiting): what may still land is what is
- * in doubt.  Until await_predecessor() is done, the record is the last
+ * in doubt.  Until dr_handover_await() is done, the record is the last
  * drainer's and stays as it is. */
 void
-landing_settle(struct drainer *d)
+dr_handover_settle(struct dr_drainer *d)
 {
     int64_t left = d->doubt_until - sp_clock_ms();
 
@@ -80,7 +80,7 @@ landing_settle(struct drainer *d)
  * or -1 when a stop was requested meanwhile.
  */
 int
-await_predecessor(struct drainer *d)
+dr_handover_await(struct dr_drainer *d)
 {
     int64_t window, until = dr_landing_read(d->lock_fd, &window);
     int64_t wait = until - dr_landing_now_ms();
@@ -95,8 +95,8 @@ await_predecessor(struct drainer *d)
                "%.1f s before uploading, so that it cannot overwrite a "
                "newer value",
                (double)wait / 1000.0);
-        nap_ms(wait);
-        if (stop_flag) {
+        dr_nap_ms(wait);
+        if (dr_stop_flag) {
             return -1; /* the record stays for the next drainer */
         }
     }

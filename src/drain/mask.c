@@ -51,7 +51,7 @@ mask_in(struct sbuf *out, const char *s, size_t len, const char *secret)
  * stream token masked: *out (NUL-terminated) borrows d->scratch.
  */
 const char *
-masked_body(struct drainer *d, const char *body, size_t len)
+dr_mask_body(struct dr_drainer *d, const char *body, size_t len)
 {
     struct sbuf tmp = {0};
 
@@ -63,11 +63,11 @@ masked_body(struct drainer *d, const char *body, size_t len)
 
 /* One log-safe line: printable ASCII kept, the rest as \xNN; truncated. */
 void
-log_snippet(const char *s, char *out, size_t out_len)
+dr_mask_snippet(const char *s, char *out, size_t out_len)
 {
     size_t o = 0, i;
 
-    for (i = 0; i < LOG_BODY_MAX && s[i] && o + 5 < out_len; i++) {
+    for (i = 0; i < DR_LOG_BODY_MAX && s[i] && o + 5 < out_len; i++) {
         unsigned char c = (unsigned char)s[i];
 
         if (c >= 0x20 && c < 0x7f) {
@@ -85,7 +85,7 @@ log_snippet(const char *s, char *out, size_t out_len)
 
 /* The endpoint for a log line, any user:password@ replaced. */
 void
-endpoint_for_log(const char *url, char *out, size_t len)
+dr_mask_endpoint(const char *url, char *out, size_t len)
 {
     const char *scheme = strstr(url, "://");
     const char *host = scheme ? scheme + 3 : url;
