@@ -19,7 +19,7 @@
 
 /*
  * Runs a journal write, waiting out other writers (each attempt waits up
- * to BUSY_TIMEOUT_MS) until it succeeds or a stop is requested.
+ * to drain.c's BUSY_TIMEOUT_MS) until it succeeds or a stop is requested.
  */
 #define JOURNAL_RETRY(rc, call)                                           \
     do {                                                                  \

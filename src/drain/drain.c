@@ -2,7 +2,8 @@
  * drain.c -- `ctspool drain [--once]`: the forwarding half of ctspool.
  * Takes the oldest pending group's points from the journal, uploads them
  * (upload.c) and records what upstream said (journal.c).  One drainer
- * per journal (an flock); it alone loads the upload credentials.
+ * per journal (an flock); it alone loads the upload credentials.  This
+ * file: the command and its main loop (drain_int.h lists the others).
  *
  *   take (a request's worth of the oldest pending group, in journal
  *      |   order) --empty--> idle: poll data_version every poll_ms
@@ -41,7 +42,6 @@
  * The drainer's journal connection commits with synchronous=NORMAL: an
  * ack lost to a power failure only means a re-send, which is safe.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -54,7 +54,6 @@
 #include "cli.h"
 #include "doubt.h"
 #include "drain_int.h"
-#include "landing.h"
 #include "upload.h"
 
 #define SUMMARY_EVERY_MS 10000
@@ -76,7 +75,6 @@ on_signal(int sig)
 }
 
 /* ---- time ------------------------------------------------------------ */
-
 
 /* Sleeps ms milliseconds, returning early once a stop is requested. */
 void

@@ -1,7 +1,19 @@
 /*
  * drain_int.h -- what the files of `ctspool drain` share: the drainer's
  * state (struct dr_drainer) and the types it is built from.  Never
- * installed; included only by src/drain files.
+ * installed; included only by src/drain files.  One file, one
+ * responsibility:
+ *
+ *   drain.c     cmd_drain: start-up, signals, the main loop, summaries
+ *   deliver.c   uploads a batch and records upstream's answers in the
+ *               journal: ack, split, dead letter, doubt
+ *   handover.c  this drainer's landing record: announce each request,
+ *               wait out the previous drainer's
+ *   body.c      request bodies (Cloudthread JSON) in struct sbuf
+ *   mask.c      text made fit for logs: secrets masked, bytes escaped
+ *   upload.c    the only libcurl user: POST, outcome (upload.h)
+ *   doubt.c     points whose upload outcome is unknown (doubt.h)
+ *   landing.c   the landing record's format (landing.h)
  */
 #ifndef DR_DRAIN_INT_H
 #define DR_DRAIN_INT_H

@@ -16,8 +16,6 @@
  * that much longer than needed. */
 #define LANDING_AHEAD_MS 10000
 
-/* ---- the landing record (landing.c) --------------------------------- */
-
 /* Makes the lock file say until (wall clock ms; 0: nothing may land),
  * with sync on disk before returning. */
 static void
