@@ -81,12 +81,9 @@ int
 dr_handover_await(struct dr_drainer *d)
 {
     int64_t window, until = dr_landing_read(d->lock_fd, &window);
-    int64_t wait = until - dr_landing_now_ms();
+    int64_t wait = dr_landing_wait(until, window, dr_landing_now_ms());
 
-    if (wait > window) {
-        wait = window; /* the clock was set back meanwhile */
-    }
-    if (until > 0 && wait > 0) {
+    if (wait > 0) {
         sp_log(SP_LOG_WARN,
                "the previous drainer of this journal left an upload of "
                "unknown outcome that upstream may still apply; waiting "

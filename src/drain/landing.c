@@ -74,6 +74,17 @@ dr_landing_read(int fd, int64_t *window_ms)
     return until;
 }
 
+int64_t
+dr_landing_wait(int64_t until_ms, int64_t window_ms, int64_t now_ms)
+{
+    int64_t wait = until_ms - now_ms;
+
+    if (wait > window_ms) {
+        wait = window_ms; /* the clock was set back meanwhile */
+    }
+    return until_ms > 0 && wait > 0 ? wait : 0;
+}
+
 int
 dr_landing_write(int fd, int64_t until_ms, int64_t window_ms, int sync)
 {
