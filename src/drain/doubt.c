@@ -14,14 +14,13 @@
  * deadlines grow with insertion and expiry pops from the head.
  * Invariant: every live hash entry has at least one FIFO record with its
  * key; FIFO records whose entry has a later deadline are stale and
- * skipped.  Memory is bounded by DOUBT_MAX entries.
+ * skipped.  Memory is bounded by DR_DOUBT_MAX entries.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "doubt.h"
 
-#define DOUBT_MAX (1u << 20)      /* entries; beyond: not remembered */
 #define SLOTS_MIN 1024u
 
 struct entry {
@@ -197,7 +196,7 @@ dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
     if (!e) {
         size_t i;
 
-        if (t->n >= DOUBT_MAX ||
+        if (t->n >= DR_DOUBT_MAX ||
             ((t->n + 1) * 2 > t->n_slots && grow(t) != 0)) {
             t->n_dropped++;
             return;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define DR_DOUBT_MAX (1u << 20) /* entries; beyond: not remembered */
+
 struct dr_doubt;
 
 struct dr_doubt *dr_doubt_new(void);
@@ -14,7 +16,7 @@ void dr_doubt_free(struct dr_doubt *t);
 size_t dr_doubt_count(const struct dr_doubt *t);
 /* Entries acknowledged with another value: to be sent again later. */
 size_t dr_doubt_hits(const struct dr_doubt *t);
-/* Entries not remembered because memory or the bound ran out. */
+/* Entries not remembered because memory or DR_DOUBT_MAX ran out. */
 uint64_t dr_doubt_dropped(const struct dr_doubt *t);
 /* The point (hour, series) was sent with value in a request whose
  * outcome is unknown; remember it until deadline (ms, monotonic). */
