@@ -54,6 +54,7 @@
 #include "cli.h"
 #include "doubt.h"
 #include "drain_int.h"
+#include "lock.h"
 #include "upload.h"
 
 #define SUMMARY_EVERY_MS 10000

@@ -180,14 +180,6 @@ ctspool_rc sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids,
 ctspool_rc sp_journal_compact(struct sp_journal *j, int64_t now,
                               long retain_hours, uint64_t *n_deleted);
 
-/*
- * The drainer lock: one drainer per journal.  An flock on
- * "<journal>-drain.lock", released by the kernel when the process dies.
- * E_LOCKED when another process holds it.  *fd: close() to release.
- */
-ctspool_rc sp_journal_lock_drainer(const char *journal_path, int *fd,
-                                   struct sp_err *e);
-
 /* JSON text of a finished point's dimensions (payload_out.c).
  * *out: transferred (free()). */
 ctspool_rc sp_payload_dims_json(const struct sp_point *p, char **out);

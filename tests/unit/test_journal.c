@@ -1,7 +1,7 @@
 /*
  * test_journal.c -- the journal's state machine and invariants
  * (journal.c): upsert, race-safe ack, groups, limits, dead letters,
- * retention, savepoints, schema refusal, the drainer lock.
+ * retention, savepoints, schema refusal.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -642,31 +642,6 @@ test_missing_directory(void **state)
     free(p);
 }
 
-static void
-test_drainer_lock_exclusive(void **state)
-{
-    struct fx *f = *state;
-    struct sp_err e;
-    int fd1 = -1, fd2 = -1;
-    pid_t pid;
-    int status;
-
-    assert_int_equal(sp_journal_lock_drainer(f->path, &fd1, &e), CTSPOOL_OK);
-    /* flock is per open file: a second process must be refused. */
-    pid = fork();
-    if (pid == 0) {
-        _exit(sp_journal_lock_drainer(f->path, &fd2, &e) ==
-                      CTSPOOL_E_LOCKED
-                  ? 0
-                  : 1);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_int_equal(WEXITSTATUS(status), 0);
-    close(fd1);
-    assert_int_equal(sp_journal_lock_drainer(f->path, &fd2, &e), CTSPOOL_OK);
-    close(fd2);
-}
-
 int
 main(void)
 {
@@ -686,7 +661,6 @@ main(void)
         T(test_migration_fills_queue_values),
         T(test_newer_schema_refused),
         T(test_missing_directory),
-        T(test_drainer_lock_exclusive),
 #undef T
     };
 

@@ -1,0 +1,86 @@
+/*
+ * lock.c -- one drainer per journal: the drainer lock file
+ * "<journal>-drain.lock", which also holds the landing record
+ * (landing.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "lock.h"
+
+/*
+ * Makes the name of a file just created at path durable: fsync of its
+ * directory.  Best effort: a failure only weakens what a power loss
+ * right after the creation keeps.
+ */
+static void
+sync_parent_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int d;
+
+    if (!slash) {
+        snprintf(dir, sizeof(dir), ".");
+    } else if (slash == path) {
+        snprintf(dir, sizeof(dir), "/");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    }
+    d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d >= 0) {
+        fsync(d);
+        close(d);
+    }
+}
+
+/*
+ * The drainer lock file also holds the drainer's landing record, which
+ * must survive a power loss (src/drain/landing.c): a newly created one
+ * has its name synced too.
+ */
+ctspool_rc
+sp_journal_lock_drainer(const char *journal_path, int *fd, struct sp_err *e)
+{
+    char path[PATH_MAX];
+    int f;
+
+    *fd = -1;
+    if ((size_t)snprintf(path, sizeof(path), "%s-drain.lock",
+                         journal_path) >= sizeof(path)) {
+        sp_err_set(e, "journal path too long");
+        return CTSPOOL_E_CANTCREATE;
+    }
+    f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f >= 0) {
+        sync_parent_dir(path);
+    } else if (errno == EEXIST) {
+        f = open(path, O_RDWR | O_CLOEXEC);
+    }
+    if (f < 0) {
+        sp_err_set(e, "cannot open drainer lock %s: %s", path,
+                   strerror(errno));
+        return CTSPOOL_E_CANTCREATE;
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+
+        close(f);
+        if (err == EWOULDBLOCK) {
+            sp_err_set(e,
+                       "another drainer is running on journal %s (lock %s "
+                       "held)",
+                       journal_path, path);
+            return CTSPOOL_E_LOCKED;
+        }
+        sp_err_set(e, "cannot lock %s: %s", path, strerror(err));
+        return CTSPOOL_E_IO;
+    }
+    *fd = f;
+    return CTSPOOL_OK;
+}
