@@ -493,7 +493,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
         ex = cli_exit_code(rc);
         goto out;
     }
-    rc = sp_journal_lock_drainer(cfg->journal, &lock_fd, &e);
+    rc = dr_lock_open(cfg->journal, &lock_fd, &e);
     if (rc != CTSPOOL_OK) {
         cli_error("drain", "%s%s", e.msg,
                   rc == CTSPOOL_E_LOCKED ? "; not starting a second one"

@@ -14,6 +14,7 @@
  *   upload.c    the only libcurl user: POST, outcome (upload.h)
  *   doubt.c     points whose upload outcome is unknown (doubt.h)
  *   landing.c   the landing record's format (landing.h)
+ *   lock.c      one drainer per journal; the record's file (lock.h)
  */
 #ifndef DR_DRAIN_INT_H
 #define DR_DRAIN_INT_H

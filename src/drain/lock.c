@@ -45,7 +45,7 @@ sync_parent_dir(const char *path)
  * has its name synced too.
  */
 ctspool_rc
-sp_journal_lock_drainer(const char *journal_path, int *fd, struct sp_err *e)
+dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)
 {
     char path[PATH_MAX];
     int f;

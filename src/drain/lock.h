@@ -11,7 +11,6 @@
  * "<journal>-drain.lock", released by the kernel when the process dies.
  * E_LOCKED when another process holds it.  *fd: close() to release.
  */
-ctspool_rc sp_journal_lock_drainer(const char *journal_path, int *fd,
-                                   struct sp_err *e);
+ctspool_rc dr_lock_open(const char *journal_path, int *fd, struct sp_err *e);
 
 #endif

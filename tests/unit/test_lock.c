@@ -51,19 +51,16 @@ test_drainer_lock_exclusive(void **state)
     pid_t pid;
     int status;
 
-    assert_int_equal(sp_journal_lock_drainer(f->path, &fd1, &e), CTSPOOL_OK);
+    assert_int_equal(dr_lock_open(f->path, &fd1, &e), CTSPOOL_OK);
     /* flock is per open file: a second process must be refused. */
     pid = fork();
     if (pid == 0) {
-        _exit(sp_journal_lock_drainer(f->path, &fd2, &e) ==
-                      CTSPOOL_E_LOCKED
-                  ? 0
-                  : 1);
+        _exit(dr_lock_open(f->path, &fd2, &e) == CTSPOOL_E_LOCKED ? 0 : 1);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(WEXITSTATUS(status), 0);
     close(fd1);
-    assert_int_equal(sp_journal_lock_drainer(f->path, &fd2, &e), CTSPOOL_OK);
+    assert_int_equal(dr_lock_open(f->path, &fd2, &e), CTSPOOL_OK);
     close(fd2);
 }
 
