@@ -41,8 +41,8 @@ sync_parent_dir(const char *path)
 
 /*
  * The drainer lock file also holds the drainer's landing record, which
- * must survive a power loss (src/drain/landing.c): a newly created one
- * has its name synced too.
+ * must survive a power loss (landing.c): a newly created one has its
+ * name synced too.
  */
 ctspool_rc
 dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)

@@ -7,9 +7,11 @@
 #include "sp_int.h"
 
 /*
- * The drainer lock: one drainer per journal.  An flock on
- * "<journal>-drain.lock", released by the kernel when the process dies.
- * E_LOCKED when another process holds it.  *fd: close() to release.
+ * dr_lock_open -- the drainer lock: one drainer per journal.  An flock
+ * on "<journal>-drain.lock" (created 0600 if missing, never truncated),
+ * released by the kernel when the process dies.  *fd: close() to
+ * release; -1 on failure, with e set.  Returns OK, E_LOCKED when another
+ * process (or another open of it) holds it, E_CANTCREATE, E_IO.
  */
 ctspool_rc dr_lock_open(const char *journal_path, int *fd, struct sp_err *e);
 
