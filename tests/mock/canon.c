@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -265,38 +266,6 @@ mock_hex(const uint8_t *bytes, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 static int
 digits(const char *s, size_t n, unsigned *out)
 {
@@ -313,12 +282,18 @@ digits(const char *s, size_t n, unsigned *out)
     return 0;
 }
 
+/*
+ * The calendar is the C library's (timegm, gmtime_r), not a copy of the
+ * code under test: a date exists when it survives the round trip through
+ * time_t unchanged (timegm moves Feb 30 to March, hour 24 to the next
+ * day, and so on).
+ */
 int
 mock_parse_hour(const char *s, size_t len, int32_t *hour)
 {
-    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30,
-                                       31, 31, 30, 31, 30, 31};
-    unsigned y, mo, d, h, mdays_this;
+    unsigned y, mo, d, h;
+    struct tm tm, back;
+    time_t t;
 
     if (len != MOCK_TS_LEN || s[4] != '-' || s[7] != '-' || s[10] != ' ' ||
         s[13] != ':' || s[16] != ':' || digits(s, 4, &y) ||
@@ -326,17 +301,21 @@ mock_parse_hour(const char *s, size_t len, int32_t *hour)
         digits(s + 11, 2, &h) || memcmp(s + 13, ":00:00", 6) != 0) {
         return -1;
     }
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23) {
+    if (y < 1) {
+        return -2; /* years 0001-9999 */
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (int)y - 1900;
+    tm.tm_mon = (int)mo - 1;
+    tm.tm_mday = (int)d;
+    tm.tm_hour = (int)h;
+    t = timegm(&tm);
+    if (t == (time_t)-1 || !gmtime_r(&t, &back) ||
+        back.tm_year != (int)y - 1900 || back.tm_mon != (int)mo - 1 ||
+        back.tm_mday != (int)d || back.tm_hour != (int)h) {
         return -2;
     }
-    mdays_this = mdays[mo - 1];
-    if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
-        mdays_this = 29;
-    }
-    if (d > mdays_this) {
-        return -2;
-    }
-    *hour = (int32_t)(days_from_civil(y, mo, d) * 24 + h);
+    *hour = (int32_t)(t / 3600);
     return 0;
 }
 
@@ -352,16 +331,17 @@ put_digits(char *out, unsigned v, int n)
 void
 mock_format_hour(int32_t hour, char *out)
 {
-    int64_t days = hour >= 0 ? hour / 24 : -((-(int64_t)hour + 23) / 24);
-    int64_t h = (int64_t)hour - days * 24, y;
-    unsigned m, d;
+    time_t t = (time_t)hour * 3600;
+    struct tm tm;
 
-    civil_from_days(days, &y, &m, &d);
     memcpy(out, "0000-00-00 00:00:00", MOCK_TS_LEN + 1);
-    put_digits(out, (unsigned)y, 4);
-    put_digits(out + 5, m, 2);
-    put_digits(out + 8, d, 2);
-    put_digits(out + 11, (unsigned)h, 2);
+    if (!gmtime_r(&t, &tm)) {
+        return;
+    }
+    put_digits(out, (unsigned)(tm.tm_year + 1900), 4);
+    put_digits(out + 5, (unsigned)tm.tm_mon + 1, 2);
+    put_digits(out + 8, (unsigned)tm.tm_mday, 2);
+    put_digits(out + 11, (unsigned)tm.tm_hour, 2);
 }
 
 void
