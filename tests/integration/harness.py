@@ -27,7 +27,12 @@ SOURCE_DIR = os.environ.get(
 API_KEY = "test-api-key-0123456789-SECRETKEY"
 STREAM = "stream-token-abcdefghij-SECRETTOK"
 
+# ctest reports a test that exits with this code as skipped
+# (SKIP_RETURN_CODE in tests/CMakeLists.txt).
+SKIP_CODE = 77
+
 _failures = []
+_skipped = []
 
 
 def check(cond, msg):
@@ -38,11 +43,30 @@ def check(cond, msg):
     return cond
 
 
+def skip_part(reason):
+    """Part of the test cannot run here: says why; the test goes on, and
+    finish() then exits SKIP_CODE (unless a check failed): a test that
+    did not run whole does not pass."""
+    _skipped.append(reason)
+    print("SKIPPED: " + reason)
+
+
+def skip(reason):
+    """The test cannot run (any further) here: says why and ends it, as
+    Skipped, or as failed if a check already failed."""
+    skip_part(reason)
+    finish()
+
+
 def finish():
-    """Exit status of the test: 0 only when no check failed."""
+    """Exit status of the test: 1 if a check failed, else SKIP_CODE if a
+    part could not run, else 0."""
     if _failures:
         print("%d check(s) failed" % len(_failures), file=sys.stderr)
         sys.exit(1)
+    if _skipped:
+        print("skipped: %d part(s) could not run here" % len(_skipped))
+        sys.exit(SKIP_CODE)
     print("ok")
     sys.exit(0)
 

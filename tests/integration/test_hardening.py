@@ -10,8 +10,8 @@
   (__snprintf_chk, ...) are referenced.
 
 Sanitizer and fuzz builds bring their own instrumentation and skip the
-hardening flags (CMakeLists.txt): the test prints SKIPPED for them, as
-it does when readelf is missing.
+hardening flags (CMakeLists.txt): the test reports Skipped (exit 77) for
+them, as it does when readelf is missing.
 """
 
 import glob
@@ -88,8 +88,7 @@ def main():
     binary = harness.BIN
     build, cache = cmake_cache(binary)
     if not shutil.which("readelf"):
-        print("SKIPPED: readelf is not installed")
-        finish()
+        harness.skip("readelf is not installed (Debian package binutils)")
     with open(binary, "rb") as f:
         data = f.read()
     sanitized = (cache.get("CTSPOOL_SANITIZE") or
@@ -97,9 +96,8 @@ def main():
                  b"__asan_init" in data or b"__tsan_init" in data or
                  b"__ubsan_handle" in data)
     if sanitized:
-        print("SKIPPED: sanitizer/fuzz build (%s): no hardening flags" %
-              (cache.get("CTSPOOL_SANITIZE") or "instrumented"))
-        finish()
+        harness.skip("sanitizer/fuzz build (%s): no hardening flags" %
+                     (cache.get("CTSPOOL_SANITIZE") or "instrumented"))
     build_type = cache.get("CMAKE_BUILD_TYPE", "")
     fortify = build_type in ("Release", "RelWithDebInfo", "MinSizeRel")
     if not fortify:

@@ -5,8 +5,8 @@ server keeps running, /healthz turns 503, every request answered 200
 before is in the journal, and SIGTERM still exits 0.
 
 The journal lives on a 1 MiB tmpfs mounted in a private mount namespace
-(`unshare -m`), so the test needs root (or CAP_SYS_ADMIN); without it the
-test says SKIP and passes.
+(`unshare -m`), so the test needs root (or CAP_SYS_ADMIN) and unshare;
+without them it says why and reports Skipped (exit 77).
 """
 
 import json
@@ -31,20 +31,28 @@ echo $rc > "$RCFILE"
 '''
 
 
-def can_unshare():
-    if not shutil.which("unshare") or os.geteuid() != 0:
-        return False
+def why_no_unshare():
+    """None if a tmpfs can be mounted in a private mount namespace here,
+    else why not."""
+    if os.geteuid() != 0:
+        return "needs root to mount a tmpfs (unshare -m)"
+    for tool in ("unshare", "mount"):
+        if not shutil.which(tool):
+            return "%s is not installed (Debian package %s)" % (
+                tool, "util-linux" if tool == "unshare" else "mount")
     r = subprocess.run(["unshare", "-m", "sh", "-c",
                         "mount -t tmpfs -o size=64k t /mnt 2>/dev/null "
                         "|| mount -t tmpfs -o size=64k t /tmp"],
-                       capture_output=True, timeout=30)
-    return r.returncode == 0
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        return "cannot mount a tmpfs under unshare -m: %s" % r.stderr.strip()
+    return None
 
 
 def main():
-    if not can_unshare():
-        print("SKIP: needs root and unshare -m to mount a small tmpfs")
-        h.finish()
+    why = why_no_unshare()
+    if why:
+        h.skip(why)
     env = h.Env("serve-full-disk")
     proc = None
     try:
