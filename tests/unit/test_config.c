@@ -136,7 +136,7 @@ test_defaults_without_file(void **state)
     (void)state;
     if (access("/etc/ctspool/ctspool.cfg", F_OK) == 0) {
         print_message("note: /etc/ctspool/ctspool.cfg exists; skipped\n");
-        skip();
+        tu_skip();
     }
     assert_int_equal(sp_config_load(NULL, &c, &e), CTSPOOL_OK);
     assert_null(c->path);
@@ -656,14 +656,14 @@ test_example_file(void **state)
             strcmp(self + n - (sizeof(rel) - 1), rel) != 0) {
             print_message("note: set CTSPOOL_SOURCE_DIR to test %s\n",
                           example);
-            skip();
+            tu_skip();
         }
         snprintf(path, sizeof(path), "%.*s%s",
                  (int)(n - (sizeof(rel) - 1)), self, example);
     }
     if (access(path, R_OK) != 0) {
         print_message("note: %s not found; set CTSPOOL_SOURCE_DIR\n", path);
-        skip();
+        tu_skip();
     }
     if (sp_config_load(path, &c, &e) != CTSPOOL_OK) {
         fail_msg("%s", e.msg);
@@ -700,5 +700,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_example_file, setup, teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -88,3 +88,13 @@ tu_render_point(const struct sp_point *p, char *buf, size_t cap)
                               p->dims[i].val);
     }
 }
+
+int tu_skipped;
+
+int
+tu_exit(int failed)
+{
+    if (failed)
+        return 1;
+    return tu_skipped ? 77 : 0;
+}

@@ -27,6 +27,24 @@ void tu_render_point(const struct sp_point *p, char *buf, size_t cap);
  */
 int tu_msg_matches(const char *msg, const char *want);
 
+/*
+ * A test that cannot run here: cmocka's skip(), remembered so that
+ * tu_exit() reports the program as skipped (include <cmocka.h> first).
+ */
+extern int tu_skipped;
+#define tu_skip()                                                         \
+    do {                                                                  \
+        tu_skipped = 1;                                                   \
+        skip();                                                           \
+    } while (0)
+
+/*
+ * Exit status of a test program from cmocka_run_group_tests()'s result
+ * (the number of failed tests): 1 if any failed, else 77 (ctest:
+ * Skipped) if a test was skipped, else 0.
+ */
+int tu_exit(int failed);
+
 /* cmocka assertion on tu_msg_matches (include <cmocka.h> first). */
 #define assert_msg(msg, want)                                             \
     do {                                                                  \
