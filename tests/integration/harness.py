@@ -170,11 +170,10 @@ class Mock:
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         env.procs.append(self.proc)
-        deadline = time.time() + 10
-        while not os.path.exists(self.port_file):
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("mock receiver did not start")
-            time.sleep(0.02)
+        if not wait_for(lambda: os.path.exists(self.port_file) or
+                        self.proc.poll() is not None, 10, 0.02) or \
+                not os.path.exists(self.port_file):
+            raise RuntimeError("mock receiver did not start")
         with open(self.port_file) as f:
             self.port = int(f.read().strip())
         self.base = "http://127.0.0.1:%d" % self.port
@@ -239,6 +238,67 @@ def wait_for(pred, timeout, interval=0.05):
             return True
         time.sleep(interval)
     return pred()
+
+
+def wait_until(pred, timeout, what, interval=0.05):
+    """wait_for(), and a failed check naming what was awaited (and how
+    long) when pred() is still false at the deadline."""
+    if wait_for(pred, timeout, interval):
+        return True
+    return check(False, "still not so after %.1f s: %s" % (timeout, what))
+
+
+_wchan_named = []
+
+
+def wchan_named():
+    """Does this kernel say where a process sleeps (/proc/PID/wchan)?
+    Asked once, of a thread of this process that waits on an event."""
+    if not _wchan_named:
+        import threading
+        ev = threading.Event()
+        t = threading.Thread(target=ev.wait, args=(30,), daemon=True)
+        t.start()
+        path = "/proc/%d/task/%d/wchan" % (os.getpid(), t.native_id)
+        try:
+            _wchan_named.append(wait_for(
+                lambda: read_text(path).strip() not in ("", "0"), 5, 0.01))
+        except OSError:
+            _wchan_named.append(False)
+        ev.set()
+        t.join()
+    return _wchan_named[0]
+
+
+def asleep(p):
+    """Is process p asleep in nanosleep() (per /proc/PID/wchan)?"""
+    try:
+        with open("/proc/%d/stat" % p.pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        with open("/proc/%d/wchan" % p.pid) as f:
+            wchan = f.read()
+    except (OSError, IndexError):
+        return False
+    return state == "S" and "nanosleep" in wchan
+
+
+def wait_asleep(p, timeout, what):
+    """Waits until process p sleeps in nanosleep(): a drainer with
+    nothing to do sleeps there between two looks at the journal (and in
+    a backoff, and while it waits out a predecessor's request: the
+    caller knows which it must be).  A failed check at the deadline or
+    if p exits; skip_part() where the kernel does not say where a
+    process sleeps."""
+    if not wchan_named():
+        skip_part("cannot tell whether %s: /proc/PID/wchan does not name "
+                  "where a process sleeps" % what)
+        return False
+    ok = wait_until(lambda: p.poll() is not None or asleep(p), timeout,
+                    what, interval=0.01)
+    if p.poll() is not None:
+        return check(False, "%s: the process exited with %s" %
+                     (what, p.returncode))
+    return ok
 
 
 # ---- drainer helpers (test_drain_*.py; generic enough for others) --------

@@ -9,9 +9,9 @@ import os
 import random
 import signal
 import sqlite3
-import time
 
-from harness import (STREAM, Env, check, finish, hour_str, record_id)
+from harness import (STREAM, Env, check, finish, hour_str, record_id,
+                     skip_part, wait_until)
 
 H0 = 492000  # an hour number in 2026
 
@@ -151,17 +151,46 @@ def test_exit_codes_config_and_full():
         env.cleanup()
 
 
+def io_bytes(pid):
+    """{"read": n, "written": n}: bytes process pid has read and written
+    so far (/proc/PID/io), or None where the kernel does not say."""
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            io = dict(line.split(": ") for line in f.read().splitlines())
+        return {"read": int(io["rchar"]), "written": int(io["wchar"])}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def test_sigkill_mid_append_all_or_nothing():
     env = Env("kill")
     try:
         big = os.path.join(env.dir, "big.ndjson")
         with open(big, "w") as f:
             f.write(ndjson_lines(300000, series=1000))
+        size = os.path.getsize(big)
         rng = random.Random(7)
         outcomes = set()
         for attempt in range(6):
+            # The moment of the kill: once the append has read part of
+            # its input, or written part of its transaction (a limit
+            # past its end lets it finish).
+            if rng.random() < 0.5:
+                what, limit = "read", int(size * rng.uniform(0.05, 0.95))
+            else:
+                what, limit = "written", rng.randint(1, 24) << 20
             p = env.start("append", big)
-            time.sleep(rng.uniform(0.05, 1.5))
+            seen = {}
+
+            def reached():
+                seen["io"] = io_bytes(p.pid)
+                return (p.poll() is not None or seen["io"] is None or
+                        seen["io"][what] >= limit)
+            wait_until(reached, 120, "append %d: %s %d bytes" %
+                       (attempt, what, limit), interval=0.002)
+            if seen.get("io") is None and p.poll() is None:
+                skip_part("no /proc/PID/io: the kill moments are not "
+                          "chosen")
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=30)
             st = env.status()

@@ -54,15 +54,20 @@ def part_401_daemon(env, mock, before):
                              "retry_base_ms": 10, "retry_max_ms": 400})
     p = pts(300, "auth-daemon")
     h.append_points(env, p)
-    n0 = mock.counters()["requests_by_status"].get("401", 0)
+    def n401():
+        return mock.counters()["requests_by_status"].get("401", 0)
+    n0 = n401()
     d = h.start_logged(env, "drain")
-    ok = h.wait_for(lambda: mock.counters()["requests_by_status"]
-                    .get("401", 0) >= n0 + 3, 10)
+    ok = h.wait_for(lambda: n401() >= n0 + 3, 10)
     h.check(ok, "running drainer stopped retrying after 401")
-    # At the maximum backoff (200-400 ms here), not in a tight loop.
-    time.sleep(1.0)
-    n = mock.counters()["requests_by_status"].get("401", 0) - n0
-    h.check(n <= 10, "%d requests in ~1.5 s: not at the maximum backoff" % n)
+    # At the maximum backoff (200-400 ms here), not in a tight loop: three
+    # more requests take at least 0.6 s (0.3 s allows for the polling).
+    t0 = time.time()
+    ok = h.wait_for(lambda: n401() >= n0 + 6, 10, interval=0.01)
+    secs = time.time() - t0
+    h.check(ok, "running drainer stopped retrying after 401")
+    h.check(secs >= 0.3, "3 requests in %.2f s: not at the maximum backoff"
+            % secs)
     h.check(d.poll() is None, "drainer exited on 401 (code %s)" % d.poll())
     st = env.status()
     h.check(st["pending_points"] == 300, "pending: %s" % st)

@@ -51,7 +51,7 @@ def main():
                     "no clear message:\n" + r.stderr)
 
         # Idle: new points are noticed within poll_ms (200 ms).
-        time.sleep(0.5)
+        h.wait_asleep(d, 10, "the drainer is idle (empty journal)")
         a = pts(5, "idle")
         h.append_points(env, a)
         t0 = time.time()
@@ -63,12 +63,15 @@ def main():
         h.check(lat < 1.5, "took %.2f s with poll_ms 200" % lat)
 
         # SIGTERM while idle.
-        time.sleep(0.3)
+        ok, st = h.wait_pending(env, 0, 10)
+        h.check(ok, "the idle drainer did not acknowledge: %s" % st)
+        h.wait_asleep(d, 10, "the drainer is idle again")
         rc, secs = h.stop_proc(d)
         h.check(rc == 0 and secs < 2, "idle SIGTERM: exit %s after %.2f s" %
                 (rc, secs))
 
         # SIGINT while a request is in flight: aborted, points stay pending.
+        # The receiver counts a request once it has it whole, then holds it.
         mock.fault(delay_ms=60000, delay_next=1)
         b = pts(50, "inflight")
         h.append_points(env, b)
@@ -76,7 +79,6 @@ def main():
         d = h.start_logged(env, "drain")
         h.check(h.wait_for(lambda: mock.counters()["requests_total"] > n0,
                            10), "request not sent")
-        time.sleep(0.3)
         rc, secs = h.stop_proc(d, h.signal.SIGINT)
         h.check(rc == 0 and secs < 3,
                 "SIGINT in flight: exit %s after %.2f s" % (rc, secs))

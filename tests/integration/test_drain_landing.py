@@ -111,7 +111,7 @@ def main():
         h.check(record(lock) == (until, 8000),
                 "the record stays: %r" % (record(lock),))
         d = h.start_logged(env, "drain", name="drain-idle-first")
-        time.sleep(0.5)
+        h.wait_asleep(d, 10, "the drainer is idle, nothing uploaded yet")
         h.append_points(env, [h.point("landing", 4.5, hour)])
         h.check(h.wait_for(lambda: values(mock) == [4.5], 15),
                 "4.5 delivered: %r" % values(mock))

@@ -131,7 +131,7 @@ def main():
         # A running drainer picks up new work within poll_ms.
         d = h.start_logged(env, "drain")
         more = [dict(p, metric_value=-p["metric_value"]) for p in mixed[::3]]
-        time.sleep(0.3)
+        h.wait_asleep(d, 10, "the drainer is idle (nothing pending)")
         t0 = time.time()
         h.append_points(env, more)
         batches.append(more)
