@@ -446,6 +446,32 @@ def wait_pending(env, n, timeout):
     return ok, last.get("st")
 
 
+def drain_test(name, body, secrets=(API_KEY, STREAM)):
+    """Runs body(env, mock), one drain test, in a fresh Env with a mock
+    receiver, and ends it as every drain test ends.  body returns the
+    state (expected_state()) the receiver must hold at the end, or None
+    when the test has no single final state.  Then: every ctspool process
+    body left running is stopped with SIGTERM and must exit 0; the
+    receiver's points equal that state, point by point; no secret
+    appears in any ctspool output captured (run_logged, start_logged);
+    env is removed and the test exits through finish()."""
+    env = Env(name)
+    try:
+        mock = Mock(env)
+        exp = body(env, mock)
+        for p in env.procs:
+            if p is not mock.proc and p.poll() is None:
+                rc, secs = stop_proc(p)
+                check(rc == 0, "`%s` exited %s on SIGTERM (%.1f s)" %
+                      (" ".join(p.args[3:]), rc, secs))
+        if exp is not None:
+            compare_state(mock.points(), exp, "final receiver state")
+        check_no_secrets(env, secrets)
+    finally:
+        env.cleanup()
+    finish()
+
+
 def mock_faults(mock):
     """The receiver's current fault knobs (GET /_mock/fault)."""
     return mock._req("GET", "/_mock/fault")

@@ -10,7 +10,6 @@ clock that was set back must not keep a drainer from starting.
 
 import re
 import signal
-import sys
 import time
 
 import harness as h
@@ -46,111 +45,105 @@ def once_without_wait(env, what):
             "drain --once %s: %d %s" % (what, r.returncode, r.stderr[-1000:]))
 
 
-def main():
-    env = h.Env("landing")
-    try:
-        mock = h.Mock(env)
-        env.write_config(upload={"endpoint": mock.url,
-                                 "request_timeout_ms": TIMEOUT_MS,
-                                 "retry_base_ms": 50, "retry_max_ms": 200,
-                                 "poll_ms": 50})
-        hour = int(time.time()) // 3600 - 1
-        lock = env.journal + "-drain.lock"
+def run(env, mock):
+    env.write_config(upload={"endpoint": mock.url,
+                             "request_timeout_ms": TIMEOUT_MS,
+                             "retry_base_ms": 50, "retry_max_ms": 200,
+                             "poll_ms": 50})
+    hour = int(time.time()) // 3600 - 1
+    lock = env.journal + "-drain.lock"
 
-        # 1. Killed with a request in flight, then a newer value.
-        h.append_points(env, [h.point("landing", 1.0, hour)])
-        mock.fault(delay_ms=HELD_MS, delay_next=1)
-        d = h.start_logged(env, "drain", name="drain-killed")
-        h.check(h.wait_for(lambda: mock.counters()["requests_total"] >= 1,
-                           15), "the first request reached upstream")
-        t_sent = time.time()
-        rec = record(lock)
-        h.check(rec is not None and rec[1] == 3 * TIMEOUT_MS and
-                rec[0] >= (t_sent - 0.5) * 1000 + 3 * TIMEOUT_MS,
-                "in flight, the record covers the request: %r" % (rec,))
-        h.stop_proc(d, signal.SIGKILL)
-        h.append_points(env, [h.point("landing", 2.0, hour)])
-        d = h.start_logged(env, "drain", name="drain-next")
-        # Both requests applied: the held one (1.0), then the new one.
-        h.check(h.wait_for(
-            lambda: mock.counters()["points_accepted"] >= 2, 20),
-            "both requests applied: %r" % mock.counters())
-        h.check(values(mock) == [2.0],
-                "upstream holds the newest value, not the late one: %r" %
-                values(mock))
-        h.check(waited(d), "the wait is logged: %s" %
-                h.read_text(d.log_path)[-1000:])
-        h.check(time.time() - t_sent >= HELD_MS / 1000.0,
-                "the newer value went after the held request")
-        h.wait_pending(env, 0, 15)
+    # 1. Killed with a request in flight, then a newer value.
+    h.append_points(env, [h.point("landing", 1.0, hour)])
+    mock.fault(delay_ms=HELD_MS, delay_next=1)
+    d = h.start_logged(env, "drain", name="drain-killed")
+    h.check(h.wait_for(lambda: mock.counters()["requests_total"] >= 1,
+                       15), "the first request reached upstream")
+    t_sent = time.time()
+    rec = record(lock)
+    h.check(rec is not None and rec[1] == 3 * TIMEOUT_MS and
+            rec[0] >= (t_sent - 0.5) * 1000 + 3 * TIMEOUT_MS,
+            "in flight, the record covers the request: %r" % (rec,))
+    h.stop_proc(d, signal.SIGKILL)
+    h.append_points(env, [h.point("landing", 2.0, hour)])
+    d = h.start_logged(env, "drain", name="drain-next")
+    # Both requests applied: the held one (1.0), then the new one.
+    h.check(h.wait_for(
+        lambda: mock.counters()["points_accepted"] >= 2, 20),
+        "both requests applied: %r" % mock.counters())
+    h.check(values(mock) == [2.0],
+            "upstream holds the newest value, not the late one: %r" %
+            values(mock))
+    h.check(waited(d), "the wait is logged: %s" %
+            h.read_text(d.log_path)[-1000:])
+    h.check(time.time() - t_sent >= HELD_MS / 1000.0,
+            "the newer value went after the held request")
+    h.wait_pending(env, 0, 15)
 
-        # 2. Killed while idle: the next drainer does not wait.
-        h.check(h.wait_for(lambda: record(lock)[0] == 0, 10),
-                "idle, the record says nothing may land: %r" %
-                (record(lock),))
-        h.stop_proc(d, signal.SIGKILL)
-        h.append_points(env, [h.point("landing", 3.0, hour)])
-        d = h.start_logged(env, "drain", name="drain-after-idle")
-        h.check(h.wait_for(lambda: values(mock) == [3.0], 10),
-                "delivered at once after an idle kill: %r" % values(mock))
-        h.check(not waited(d), "no wait after an idle kill")
+    # 2. Killed while idle: the next drainer does not wait.
+    h.check(h.wait_for(lambda: record(lock)[0] == 0, 10),
+            "idle, the record says nothing may land: %r" %
+            (record(lock),))
+    h.stop_proc(d, signal.SIGKILL)
+    h.append_points(env, [h.point("landing", 3.0, hour)])
+    d = h.start_logged(env, "drain", name="drain-after-idle")
+    h.check(h.wait_for(lambda: values(mock) == [3.0], 10),
+            "delivered at once after an idle kill: %r" % values(mock))
+    h.check(not waited(d), "no wait after an idle kill")
 
-        # 3. SIGTERM while idle, then drain --once: no wait either.
-        rc, _ = h.stop_proc(d)
-        h.check(rc == 0, "drain exited %r on SIGTERM" % rc)
-        h.append_points(env, [h.point("landing", 4.0, hour)])
-        once_without_wait(env, "after a clean stop")
-        h.check(values(mock) == [4.0], "4.0 delivered: %r" % values(mock))
+    # 3. SIGTERM while idle, then drain --once: no wait either.
+    rc, _ = h.stop_proc(d)
+    h.check(rc == 0, "drain exited %r on SIGTERM" % rc)
+    h.append_points(env, [h.point("landing", 4.0, hour)])
+    once_without_wait(env, "after a clean stop")
+    h.check(values(mock) == [4.0], "4.0 delivered: %r" % values(mock))
 
-        # 4. A drainer that has not uploaded yet leaves the last one's
-        # record alone: idle first, it still waits before its first
-        # upload; drain --once with nothing pending leaves it too.
-        until = int((time.time() + 6) * 1000)
-        write_record(lock, until, 8000)
-        once_without_wait(env, "with nothing pending")
-        h.check(record(lock) == (until, 8000),
-                "the record stays: %r" % (record(lock),))
-        d = h.start_logged(env, "drain", name="drain-idle-first")
-        h.wait_asleep(d, 10, "the drainer is idle, nothing uploaded yet")
-        h.append_points(env, [h.point("landing", 4.5, hour)])
-        h.check(h.wait_for(lambda: values(mock) == [4.5], 15),
-                "4.5 delivered: %r" % values(mock))
-        h.check(time.time() * 1000 >= until,
-                "not before the recorded time (%.1f s early)" %
-                ((until - time.time() * 1000) / 1000.0))
-        h.check(waited(d), "the wait is logged")
-        rc, _ = h.stop_proc(d)
-        h.check(rc == 0 and record(lock)[0] == 0,
-                "stopped idle: nothing may land: %r" % (record(lock),))
+    # 4. A drainer that has not uploaded yet leaves the last one's
+    # record alone: idle first, it still waits before its first
+    # upload; drain --once with nothing pending leaves it too.
+    until = int((time.time() + 6) * 1000)
+    write_record(lock, until, 8000)
+    once_without_wait(env, "with nothing pending")
+    h.check(record(lock) == (until, 8000),
+            "the record stays: %r" % (record(lock),))
+    d = h.start_logged(env, "drain", name="drain-idle-first")
+    h.wait_asleep(d, 10, "the drainer is idle, nothing uploaded yet")
+    h.append_points(env, [h.point("landing", 4.5, hour)])
+    h.check(h.wait_for(lambda: values(mock) == [4.5], 15),
+            "4.5 delivered: %r" % values(mock))
+    h.check(time.time() * 1000 >= until,
+            "not before the recorded time (%.1f s early)" %
+            ((until - time.time() * 1000) / 1000.0))
+    h.check(waited(d), "the wait is logged")
+    rc, _ = h.stop_proc(d)
+    h.check(rc == 0 and record(lock)[0] == 0,
+            "stopped idle: nothing may land: %r" % (record(lock),))
 
-        # 5. A damaged lock file is no reason not to start.
-        with open(lock, "w") as f:
-            f.write("\x00garbage landing_until_ms=x\n")
-        h.append_points(env, [h.point("landing", 5.0, hour)])
-        once_without_wait(env, "with a damaged lock file")
-        h.check(values(mock) == [5.0], "5.0 delivered: %r" % values(mock))
+    # 5. A damaged lock file is no reason not to start.
+    with open(lock, "w") as f:
+        f.write("\x00garbage landing_until_ms=x\n")
+    h.append_points(env, [h.point("landing", 5.0, hour)])
+    once_without_wait(env, "with a damaged lock file")
+    h.check(values(mock) == [5.0], "5.0 delivered: %r" % values(mock))
 
-        # 6. A record far in the future (the clock was set back): the
-        # wait is bounded by the window the record gives.
-        write_record(lock, int((time.time() + 86400) * 1000), 1000)
-        h.append_points(env, [h.point("landing", 6.0, hour)])
-        t0 = time.time()
-        r = h.run_logged(env, "drain", "--once", timeout=60)
-        took = time.time() - t0
-        h.check(r.returncode == 0 and "waiting 1.0 s" in r.stderr,
-                "drain --once waits the window only: %d %s" %
-                (r.returncode, r.stderr[-1000:]))
-        h.check(1.0 <= took < 30, "took %.1f s" % took)
-        h.check(values(mock) == [6.0], "6.0 delivered: %r" % values(mock))
+    # 6. A record far in the future (the clock was set back): the
+    # wait is bounded by the window the record gives.
+    write_record(lock, int((time.time() + 86400) * 1000), 1000)
+    h.append_points(env, [h.point("landing", 6.0, hour)])
+    t0 = time.time()
+    r = h.run_logged(env, "drain", "--once", timeout=60)
+    took = time.time() - t0
+    h.check(r.returncode == 0 and "waiting 1.0 s" in r.stderr,
+            "drain --once waits the window only: %d %s" %
+            (r.returncode, r.stderr[-1000:]))
+    h.check(1.0 <= took < 30, "took %.1f s" % took)
+    h.check(values(mock) == [6.0], "6.0 delivered: %r" % values(mock))
 
-        lst = env.list()
-        h.check([(p["metric_value"], p["state"]) for p in lst] ==
-                [(6.0, "acked")], "journal: %r" % lst)
-        h.check_no_secrets(env, [h.API_KEY, h.STREAM])
-    finally:
-        env.cleanup()
-    h.finish()
+    lst = env.list()
+    h.check([(p["metric_value"], p["state"]) for p in lst] ==
+            [(6.0, "acked")], "journal: %r" % lst)
+    return h.expected_state([[h.point("landing", 6.0, hour)]])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.drain_test("landing", run)

@@ -6,7 +6,6 @@ pending reaches 0.  `dlq requeue --all` makes them pending again, and
 once upstream accepts them they are delivered."""
 
 import json
-import sys
 
 import harness as h
 
@@ -18,75 +17,67 @@ POISON_AT = [0, 7, 8, 611, 1500, 1501, 2222, 2998, N - 1]
 BATCH = 200
 
 
-def main():
-    env = h.Env("drain-poison")
-    try:
-        mock = h.Mock(env)
-        env.write_config(upload={"endpoint": mock.url,
-                                 "batch_max_points": BATCH})
-        pts = []
-        for k in range(N):
-            name = ("poison-%d" % k) if k in POISON_AT else "ok-%d" % (k % 13)
-            pts.append(h.point(name, k + 0.5, HOUR0 + k // 100,
-                               AGGS[k % 4], {"i": str(k % 100)}))
-        poison = [p for p in pts if p["metric_name"].startswith("poison-")]
-        good = [p for p in pts if not p["metric_name"].startswith("poison-")]
-        h.append_points(env, pts)
-        mock.fault(poison_prefix="poison-")
+def run(env, mock):
+    env.write_config(upload={"endpoint": mock.url,
+                             "batch_max_points": BATCH})
+    pts = []
+    for k in range(N):
+        name = ("poison-%d" % k) if k in POISON_AT else "ok-%d" % (k % 13)
+        pts.append(h.point(name, k + 0.5, HOUR0 + k // 100,
+                           AGGS[k % 4], {"i": str(k % 100)}))
+    poison = [p for p in pts if p["metric_name"].startswith("poison-")]
+    good = [p for p in pts if not p["metric_name"].startswith("poison-")]
+    h.append_points(env, pts)
+    mock.fault(poison_prefix="poison-")
 
-        r = h.run_logged(env, "drain", "--once", timeout=120)
-        h.check(r.returncode == 0, "drain --once exited %d: %s" %
-                (r.returncode, r.stderr[-2000:]))
-        h.compare_state(mock.points(), h.expected_state([good]),
-                        "receiver with poison on")
-        st = env.status()
-        h.check(st["pending_points"] == 0, "pending: %s" % st)
-        h.check(st["dead_letters"] == len(poison), "dead letters: %s" % st)
+    r = h.run_logged(env, "drain", "--once", timeout=120)
+    h.check(r.returncode == 0, "drain --once exited %d: %s" %
+            (r.returncode, r.stderr[-2000:]))
+    h.compare_state(mock.points(), h.expected_state([good]),
+                    "receiver with poison on")
+    st = env.status()
+    h.check(st["pending_points"] == 0, "pending: %s" % st)
+    h.check(st["dead_letters"] == len(poison), "dead letters: %s" % st)
 
-        r = h.run_logged(env, "dlq", "list", "--json")
-        h.check(r.returncode == 0, "dlq list exited %d" % r.returncode)
-        dead = [json.loads(x) for x in r.stdout.splitlines() if x]
-        got = {(d["record_id"], d["timestamp"]) for d in dead}
-        want = {h.point_key(p)[1:] for p in poison}
-        h.check(got == want, "dead letters %d, expected %d poison points" %
-                (len(got), len(want)))
-        h.check(all(d["status"] == 400 for d in dead),
-                "statuses %s" % {d["status"] for d in dead})
-        h.check(all("metric_name" in d.get("response", "") for d in dead),
-                "response body not kept: %s" % dead[:1])
-        c = mock.counters()
-        n_req = c["requests_total"]
-        # Bisection: about 2 log2(BATCH) requests per offender, not one
-        # request per point of an affected batch.
-        print("%d requests for %d points, %d of them poison" %
-              (n_req, N, len(poison)))
-        h.check(n_req <= N // BATCH + len(poison) * 2 * 9,
-                "%d requests: bisection too slow" % n_req)
-        log = "\n".join(t for w, t in h._outputs(env) if "drain" in w)
-        h.check("dead letter" in log and "HTTP 400" in log,
-                "dead-lettering not logged")
+    r = h.run_logged(env, "dlq", "list", "--json")
+    h.check(r.returncode == 0, "dlq list exited %d" % r.returncode)
+    dead = [json.loads(x) for x in r.stdout.splitlines() if x]
+    got = {(d["record_id"], d["timestamp"]) for d in dead}
+    want = {h.point_key(p)[1:] for p in poison}
+    h.check(got == want, "dead letters %d, expected %d poison points" %
+            (len(got), len(want)))
+    h.check(all(d["status"] == 400 for d in dead),
+            "statuses %s" % {d["status"] for d in dead})
+    h.check(all("metric_name" in d.get("response", "") for d in dead),
+            "response body not kept: %s" % dead[:1])
+    c = mock.counters()
+    n_req = c["requests_total"]
+    # Bisection: about 2 log2(BATCH) requests per offender, not one
+    # request per point of an affected batch.
+    print("%d requests for %d points, %d of them poison" %
+          (n_req, N, len(poison)))
+    h.check(n_req <= N // BATCH + len(poison) * 2 * 9,
+            "%d requests: bisection too slow" % n_req)
+    log = "\n".join(t for w, t in h._outputs(env) if "drain" in w)
+    h.check("dead letter" in log and "HTTP 400" in log,
+            "dead-lettering not logged")
 
-        r = h.run_logged(env, "dlq", "requeue", "--all")
-        h.check(r.returncode == 0, "dlq requeue exited %d: %s" %
-                (r.returncode, r.stderr))
-        st = env.status()
-        h.check(st["pending_points"] == len(poison) and
-                st["dead_letters"] == 0, "after requeue: %s" % st)
+    r = h.run_logged(env, "dlq", "requeue", "--all")
+    h.check(r.returncode == 0, "dlq requeue exited %d: %s" %
+            (r.returncode, r.stderr))
+    st = env.status()
+    h.check(st["pending_points"] == len(poison) and
+            st["dead_letters"] == 0, "after requeue: %s" % st)
 
-        mock.fault(poison_prefix=None)
-        r = h.run_logged(env, "drain", "--once", timeout=120)
-        h.check(r.returncode == 0, "second drain --once exited %d" %
-                r.returncode)
-        h.compare_state(mock.points(), h.expected_state([pts]),
-                        "receiver after requeue")
-        st = env.status()
-        h.check(st["pending_points"] == 0 and st["dead_letters"] == 0,
-                "at the end: %s" % st)
-        h.check_no_secrets(env, [h.API_KEY, h.STREAM])
-    finally:
-        env.cleanup()
-    h.finish()
+    mock.fault(poison_prefix=None)
+    r = h.run_logged(env, "drain", "--once", timeout=120)
+    h.check(r.returncode == 0, "second drain --once exited %d" %
+            r.returncode)
+    st = env.status()
+    h.check(st["pending_points"] == 0 and st["dead_letters"] == 0,
+            "at the end: %s" % st)
+    return h.expected_state([pts])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.drain_test("drain-poison", run)

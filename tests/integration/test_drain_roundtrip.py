@@ -8,7 +8,6 @@ function per request, keep-alive), and the receiver's final state must
 equal the last-write-wins state computed here independently."""
 
 import json
-import sys
 import time
 
 import harness as h
@@ -84,96 +83,93 @@ def check_requests(reqs, appended, first, last):
     h.check(not bad, "%d malformed requests, e.g. %s" % (len(bad), bad[:3]))
 
 
-def main():
-    env = h.Env("drain-rt")
-    mock = None
-    proxy = None
+def run(env, mock):
+    proxy = h.RecordingProxy(mock.base)
     try:
-        mock = h.Mock(env)
-        proxy = h.RecordingProxy(mock.base)
-        env.write_config(upload={"endpoint": proxy.url,
-                                 "batch_max_points": BATCH_POINTS,
-                                 "batch_max_bytes": BATCH_BYTES})
-        a = points_for(None, 0)
-        b = points_for(STREAM2, 1000)
-        # Interleaved: the journal holds eight groups in mixed order.
-        mixed = [p for pair in zip(a, b) for p in pair]
-        upd = [dict(p, metric_value=p["metric_value"] / 2 + 1)
-               for p in mixed[::7]]
-        same = mixed[1::5]  # unchanged values: nothing to upload again
-        h.append_points(env, mixed)
-        h.append_points(env, upd)
-        h.append_points(env, same)
-        batches = [mixed, upd, same]
-
-        r = h.run_logged(env, "drain", "--once", timeout=120)
-        h.check(r.returncode == 0, "drain --once exited %d: %s" %
-                (r.returncode, r.stderr[-2000:]))
-        n_first = len(proxy.requests)
-        h.compare_state(mock.points(), h.expected_state(batches),
-                        "after drain --once")
-        check_requests(proxy.requests, mixed + upd, 0, n_first)
-        clients = {r["client"] for r in proxy.requests[:n_first]}
-        h.check(len(clients) == 1,
-                "drain --once used %d connections for %d requests "
-                "(keep-alive expected)" % (len(clients), n_first))
-        h.check(n_first >= len(mixed) // BATCH_POINTS,
-                "only %d requests for %d points" % (n_first, len(mixed)))
-        st = env.status()
-        h.check(st["pending_points"] == 0, "pending after --once: %s" % st)
-        h.check(st["acked_points"] == len(h.expected_state(batches)),
-                "acked %d, expected %d" %
-                (st["acked_points"], len(h.expected_state(batches))))
-        c = mock.counters()
-        h.check(set(c["requests_by_status"]) == {"201"},
-                "receiver answered %s" % c["requests_by_status"])
-
-        # A running drainer picks up new work within poll_ms.
-        d = h.start_logged(env, "drain")
-        more = [dict(p, metric_value=-p["metric_value"]) for p in mixed[::3]]
-        h.wait_asleep(d, 10, "the drainer is idle (nothing pending)")
-        t0 = time.time()
-        h.append_points(env, more)
-        batches.append(more)
-        exp = h.expected_state(batches)
-        ok = h.wait_for(lambda: mock.points() == exp, 30, interval=0.05)
-        h.check(ok, "running drainer did not deliver the updates")
-        print("updates delivered %.2f s after append" % (time.time() - t0))
-        ok, st = h.wait_pending(env, 0, 30)
-        h.check(ok, "running drainer did not acknowledge: %s" % st)
-        rc, secs = h.stop_proc(d)
-        h.check(rc == 0, "drainer exited %s on SIGTERM" % rc)
-        h.compare_state(mock.points(), exp, "after the running drainer")
-        check_requests(proxy.requests, mixed + upd + more, n_first,
-                       len(proxy.requests))
-        st = env.status()
-        h.check(st["pending_points"] == 0, "pending at the end: %s" % st)
-        h.check(st["last_upload_ok_at"] is not None,
-                "status shows no last upload: %s" % st)
-        log = h.read_text(d.log_path)
-        h.check("draining journal" in log and "****" in log,
-                "start line missing or not masked:\n" + log[:500])
-        h.check("uploaded" in log and "points/s" in log,
-                "no summary line:\n" + log[-500:])
-
-        # Compaction runs when the drainer starts and says what it did.
-        n_acked = st["acked_points"]
-        env.write_config(top={"retain_acked_hours": 0},
-                         upload={"endpoint": proxy.url})
-        r = h.run_logged(env, "drain", "--once", timeout=60)
-        h.check(r.returncode == 0, "drain --once exited %d" % r.returncode)
-        h.check("compaction: deleted %d acknowledged points" % n_acked
-                in r.stderr, "compaction not logged:\n" + r.stderr)
-        st = env.status()
-        h.check(st["acked_points"] == 0 and st["pending_points"] == 0,
-                "after compaction: %s" % st)
-        h.check_no_secrets(env, [h.API_KEY, h.STREAM, STREAM2])
+        return run_through(env, mock, proxy)
     finally:
-        if proxy:
-            proxy.stop()
-        env.cleanup()
-    h.finish()
+        proxy.stop()
+
+
+def run_through(env, mock, proxy):
+    env.write_config(upload={"endpoint": proxy.url,
+                             "batch_max_points": BATCH_POINTS,
+                             "batch_max_bytes": BATCH_BYTES})
+    a = points_for(None, 0)
+    b = points_for(STREAM2, 1000)
+    # Interleaved: the journal holds eight groups in mixed order.
+    mixed = [p for pair in zip(a, b) for p in pair]
+    upd = [dict(p, metric_value=p["metric_value"] / 2 + 1)
+           for p in mixed[::7]]
+    same = mixed[1::5]  # unchanged values: nothing to upload again
+    h.append_points(env, mixed)
+    h.append_points(env, upd)
+    h.append_points(env, same)
+    batches = [mixed, upd, same]
+
+    r = h.run_logged(env, "drain", "--once", timeout=120)
+    h.check(r.returncode == 0, "drain --once exited %d: %s" %
+            (r.returncode, r.stderr[-2000:]))
+    n_first = len(proxy.requests)
+    h.compare_state(mock.points(), h.expected_state(batches),
+                    "after drain --once")
+    check_requests(proxy.requests, mixed + upd, 0, n_first)
+    clients = {r["client"] for r in proxy.requests[:n_first]}
+    h.check(len(clients) == 1,
+            "drain --once used %d connections for %d requests "
+            "(keep-alive expected)" % (len(clients), n_first))
+    h.check(n_first >= len(mixed) // BATCH_POINTS,
+            "only %d requests for %d points" % (n_first, len(mixed)))
+    st = env.status()
+    h.check(st["pending_points"] == 0, "pending after --once: %s" % st)
+    h.check(st["acked_points"] == len(h.expected_state(batches)),
+            "acked %d, expected %d" %
+            (st["acked_points"], len(h.expected_state(batches))))
+    c = mock.counters()
+    h.check(set(c["requests_by_status"]) == {"201"},
+            "receiver answered %s" % c["requests_by_status"])
+
+    # A running drainer picks up new work within poll_ms.
+    d = h.start_logged(env, "drain")
+    more = [dict(p, metric_value=-p["metric_value"]) for p in mixed[::3]]
+    h.wait_asleep(d, 10, "the drainer is idle (nothing pending)")
+    t0 = time.time()
+    h.append_points(env, more)
+    batches.append(more)
+    exp = h.expected_state(batches)
+    ok = h.wait_for(lambda: mock.points() == exp, 30, interval=0.05)
+    h.check(ok, "running drainer did not deliver the updates")
+    print("updates delivered %.2f s after append" % (time.time() - t0))
+    ok, st = h.wait_pending(env, 0, 30)
+    h.check(ok, "running drainer did not acknowledge: %s" % st)
+    rc, secs = h.stop_proc(d)
+    h.check(rc == 0, "drainer exited %s on SIGTERM" % rc)
+    h.compare_state(mock.points(), exp, "after the running drainer")
+    check_requests(proxy.requests, mixed + upd + more, n_first,
+                   len(proxy.requests))
+    st = env.status()
+    h.check(st["pending_points"] == 0, "pending at the end: %s" % st)
+    h.check(st["last_upload_ok_at"] is not None,
+            "status shows no last upload: %s" % st)
+    log = h.read_text(d.log_path)
+    h.check("draining journal" in log and "****" in log,
+            "start line missing or not masked:\n" + log[:500])
+    h.check("uploaded" in log and "points/s" in log,
+            "no summary line:\n" + log[-500:])
+
+    # Compaction runs when the drainer starts and says what it did.
+    n_acked = st["acked_points"]
+    env.write_config(top={"retain_acked_hours": 0},
+                     upload={"endpoint": proxy.url})
+    r = h.run_logged(env, "drain", "--once", timeout=60)
+    h.check(r.returncode == 0, "drain --once exited %d" % r.returncode)
+    h.check("compaction: deleted %d acknowledged points" % n_acked
+            in r.stderr, "compaction not logged:\n" + r.stderr)
+    st = env.status()
+    h.check(st["acked_points"] == 0 and st["pending_points"] == 0,
+            "after compaction: %s" % st)
+    return exp
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.drain_test("drain-rt", run, secrets=(h.API_KEY, h.STREAM, STREAM2))
