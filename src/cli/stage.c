@@ -164,10 +164,18 @@ io_error(struct sp_err *e, const char *what)
     return err == ENOSPC ? CTSPOOL_E_DISKFULL : CTSPOOL_E_IO;
 }
 
+/* The functions, not glibc's macros (putc loops the analyzers misread);
+ * unlocked: only the calling thread uses the file. */
 static int
-put_bytes(struct cli_stage *s, const char *p, size_t n)
+put_bytes(struct cli_stage *s, const void *p, size_t n)
 {
-    return fwrite_unlocked(p, 1, n, s->f) == n;
+    return (fwrite_unlocked)(p, 1, n, s->f) == n;
+}
+
+static int
+get_bytes(struct cli_stage *s, void *p, size_t n)
+{
+    return (fread_unlocked)(p, 1, n, s->f) == n;
 }
 
 ctspool_rc
@@ -184,7 +192,7 @@ cli_stage_put(struct cli_stage *s, const struct sp_point *p,
     h.agg = (uint8_t)p->agg;
     h.n_dims = (uint8_t)p->n_dims;
     errno = 0;
-    if (fwrite_unlocked(&h, sizeof(h), 1, s->f) != 1 ||
+    if (!put_bytes(s, &h, sizeof(h)) ||
         !put_bytes(s, p->stream, p->stream_len) ||
         !put_bytes(s, p->name, p->name_len)) {
         return io_error(e, "cannot write");
@@ -193,7 +201,7 @@ cli_stage_put(struct cli_stage *s, const struct sp_point *p,
         uint16_t lens[2] = {(uint16_t)p->dims[i].key_len,
                             (uint16_t)p->dims[i].val_len};
 
-        if (fwrite_unlocked(lens, sizeof(lens), 1, s->f) != 1 ||
+        if (!put_bytes(s, lens, sizeof(lens)) ||
             !put_bytes(s, p->dims[i].key, lens[0]) ||
             !put_bytes(s, p->dims[i].val, lens[1])) {
             return io_error(e, "cannot write");
@@ -226,7 +234,7 @@ read_bytes(struct cli_stage *s, size_t n, char **arena, size_t *room,
         return NULL;
     }
     errno = 0;
-    if (n && fread_unlocked(d, 1, n, s->f) != n) {
+    if (n && !get_bytes(s, d, n)) {
         io_error(e, "cannot read");
         return NULL;
     }
@@ -246,7 +254,7 @@ cli_stage_next(struct cli_stage *s, struct sp_point *p, char *arena,
         return 0;
     }
     errno = 0;
-    if (fread_unlocked(&h, sizeof(h), 1, s->f) != 1 || h.n_dims > SP_MAX_DIMS) {
+    if (!get_bytes(s, &h, sizeof(h)) || h.n_dims > SP_MAX_DIMS) {
         io_error(e, "cannot read");
         return -1;
     }
@@ -264,7 +272,7 @@ cli_stage_next(struct cli_stage *s, struct sp_point *p, char *arena,
     for (size_t i = 0; i < h.n_dims; i++) {
         uint16_t lens[2];
 
-        if (fread_unlocked(lens, sizeof(lens), 1, s->f) != 1) {
+        if (!get_bytes(s, lens, sizeof(lens))) {
             io_error(e, "cannot read");
             return -1;
         }
