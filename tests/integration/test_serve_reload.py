@@ -29,6 +29,7 @@ def reloads(srv):
 def main():
     env = h.Env("serve-reload")
     stop = threading.Event()
+    hup = threading.Event()      # set just before the SIGHUP is sent
     swapped = threading.Event()  # set once the reload was logged
     try:
         srv = h.Serve(env)
@@ -41,15 +42,16 @@ def main():
                 if stop.is_set():
                     return
                 key = h.SERVE_KEY if k % 2 else NEW_KEY
-                after = swapped.is_set()
+                after = swapped.is_set()  # started after the swap
                 p = h.ingest_payload([h.data_point("load-%d" % k, i,
                                                    HOUR0 + i)])
                 try:
                     st, _, _ = srv.post(p, key=key, timeout=30)
                 except OSError as ex:
                     st = repr(ex)
+                before = not hup.is_set()  # ended before the SIGHUP
                 with lock:
-                    answers.append((key, st, after))
+                    answers.append((key, st, after, before))
                     if st in (200, 201):
                         stored.update(h.payload_points(p))
 
@@ -64,6 +66,7 @@ def main():
         srv.server["api_keys"] = [NEW_KEY]
         env.write_config(server=dict(srv.server,
                                      listen="127.0.0.1:%d" % srv.port))
+        hup.set()
         srv.proc.send_signal(signal.SIGHUP)
         h.check(h.wait_for(lambda: reloads(srv) >= 1, 30),
                 "reload logged: " + srv.log()[-2000:])
@@ -114,7 +117,7 @@ def main():
                  (a[0] == NEW_KEY)]
         h.check(not wrong, "after the reload only the new key is accepted: "
                 "%d requests" % len(wrong))
-        before = [a for a in answers if not a[2] and a[0] == h.SERVE_KEY]
+        before = [a for a in answers if a[3] and a[0] == h.SERVE_KEY]
         h.check(before and all(a[1] in (200, 201) for a in before),
                 "before it the old key was accepted")
         rc = srv.stop()
