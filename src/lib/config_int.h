@@ -2,10 +2,16 @@
 #define CONFIG_INT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "sp_int.h"
 
 ctspool_rc promote_int64(const char *path, const char *in, size_t len,
                          char **out, struct sp_err *e);
+ctspool_rc read_file(const char *path, int missing_ok, char **buf, size_t *len,
+                     mode_t *mode, struct sp_err *e);
+ctspool_rc set_warning(struct sp_config *c, const char *path, mode_t mode,
+                       struct sp_err *e);
+int has_control(const char *s);
 
 #endif /* CONFIG_INT_H */

@@ -1,0 +1,201 @@
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "config_int.h"
+#include "sp_int.h"
+
+/* A configuration file is small; refuse to slurp anything huge. */
+#define CONFIG_MAX_BYTES ((size_t)1024 * 1024)
+
+/* ---- reading the file ------------------------------------------------- */
+
+/*
+ * read_file -- the whole file at path into *buf (NUL-terminated, *len
+ * bytes) and its mode into *mode.  Returns OK, E_NOTFOUND when the file
+ * does not exist and missing_ok is set, E_CONFIG or E_NOMEM.
+ */
+ctspool_rc
+read_file(const char *path, int missing_ok, char **buf, size_t *len,
+          mode_t *mode, struct sp_err *e)
+{
+    FILE *f = NULL;
+    struct stat st;
+    char *b = NULL;
+    size_t n = 0, got;
+    ctspool_rc rc = CTSPOOL_E_CONFIG;
+
+    *buf = NULL;
+    f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT && missing_ok) {
+            rc = CTSPOOL_E_NOTFOUND;
+            goto out;
+        }
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(errno));
+        goto out;
+    }
+    if (fstat(fileno(f), &st) != 0) {
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(EISDIR));
+        goto out;
+    }
+    b = malloc(CONFIG_MAX_BYTES + 1);
+    if (!b) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    /* Read one byte past the limit to tell "too large" from "full". */
+    got = fread(b, 1, CONFIG_MAX_BYTES + 1, f);
+    if (ferror(f)) {
+        sp_err_set(e, "cannot read config file %s: %s", path,
+                   strerror(errno));
+        goto out;
+    }
+    n = got;
+    if (n > CONFIG_MAX_BYTES) {
+        sp_err_set(e, "config file %s is larger than %zu bytes", path,
+                   CONFIG_MAX_BYTES);
+        goto out;
+    }
+    if (memchr(b, '\0', n)) {
+        sp_err_set(e, "config file %s contains a NUL byte", path);
+        goto out;
+    }
+    b[n] = '\0';
+    *mode = st.st_mode;
+    rc = CTSPOOL_OK;
+out:
+    if (f) {
+        fclose(f);
+    }
+    if (rc == CTSPOOL_OK) {
+        *buf = b;
+        *len = n;
+    } else if (b) {
+        explicit_bzero(b, CONFIG_MAX_BYTES + 1);
+        free(b);
+    }
+    return rc;
+}
+
+ctspool_rc
+set_warning(struct sp_config *c, const char *path, mode_t mode,
+            struct sp_err *e)
+{
+    static const char fmt[] = "config file %s holds secrets but is "
+                              "readable by group or others (mode %04o); "
+                              "chmod 600 it";
+    unsigned perm = (unsigned)(mode & 07777);
+    int n;
+
+    n = snprintf(NULL, 0, fmt, path, perm);
+    if (n < 0) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    c->warning = malloc((size_t)n + 1);
+    if (!c->warning) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    snprintf(c->warning, (size_t)n + 1, fmt, path, perm);
+    return CTSPOOL_OK;
+}
+
+/*
+ * The first line of the key file, without surrounding whitespace.  The
+ * key itself never appears in a message.
+ */
+ctspool_rc
+sp_config_api_key(const struct sp_config *c, char **out, struct sp_err *e)
+{
+    const char *file;
+    FILE *f = NULL;
+    char *line = NULL, *start, *end;
+    size_t cap = 0;
+    ssize_t n;
+    ctspool_rc rc = CTSPOOL_E_CONFIG;
+
+    assert(c && out);
+    *out = NULL;
+    if (c->upload.api_key) {
+        /* Inline or $CTSPOOL_API_KEY, merged by sp_config_load(). */
+        *out = strdup(c->upload.api_key);
+        if (!*out) {
+            sp_err_set(e, "out of memory");
+            return CTSPOOL_E_NOMEM;
+        }
+        return CTSPOOL_OK;
+    }
+    file = c->upload.api_key_file;
+    if (!file) {
+        sp_err_set(e, "no upload API key: set upload.api_key, "
+                      "upload.api_key_file or CTSPOOL_API_KEY");
+        return CTSPOOL_E_CONFIG;
+    }
+    f = fopen(file, "re");
+    if (!f) {
+        sp_err_set(e, "cannot read API key file %s: %s", file,
+                   strerror(errno));
+        goto out;
+    }
+    errno = 0;
+    n = getline(&line, &cap, f);
+    if (n < 0) {
+        if (ferror(f)) {
+            sp_err_set(e, "cannot read API key file %s: %s", file,
+                       strerror(errno ? errno : EIO));
+        } else {
+            sp_err_set(e, "API key file %s is empty", file);
+        }
+        goto out;
+    }
+    start = line;
+    end = line + n;
+    while (start < end && isspace((unsigned char)*start)) {
+        start++;
+    }
+    while (end > start && isspace((unsigned char)end[-1])) {
+        end--;
+    }
+    if (start == end) {
+        sp_err_set(e, "API key file %s is empty (its first line is blank)",
+                   file);
+        goto out;
+    }
+    *end = '\0';
+    if (has_control(start)) {
+        sp_err_set(e, "the key in API key file %s contains a control "
+                      "character", file);
+        goto out;
+    }
+    *out = strdup(start);
+    if (!*out) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    rc = CTSPOOL_OK;
+out:
+    if (line) {
+        explicit_bzero(line, cap);
+        free(line);
+    }
+    if (f) {
+        fclose(f);
+    }
+    return rc;
+}
