@@ -13,5 +13,10 @@ ctspool_rc read_file(const char *path, int missing_ok, char **buf, size_t *len,
 ctspool_rc set_warning(struct sp_config *c, const char *path, mode_t mode,
                        struct sp_err *e);
 int has_control(const char *s);
+int check_nonempty(const char *s, struct sp_err *why);
+int check_url(const char *s, struct sp_err *why);
+int check_listen(const char *s, struct sp_err *why);
+int check_secret(const char *s, struct sp_err *why);
+int check_stream(const char *s, struct sp_err *why);
 
 #endif /* CONFIG_INT_H */

@@ -1,0 +1,142 @@
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_int.h"
+#include "sp_int.h"
+
+int
+has_control(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- value checks ----------------------------------------------------- */
+
+int
+check_nonempty(const char *s, struct sp_err *why)
+{
+    if (!*s) {
+        sp_err_set(why, "must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+int
+check_url(const char *s, struct sp_err *why)
+{
+    size_t skip = 0;
+
+    if (strncasecmp(s, "https://", 8) == 0) {
+        skip = 8;
+    } else if (strncasecmp(s, "http://", 7) == 0) {
+        skip = 7;
+    }
+    if (skip == 0 || s[skip] == '\0') {
+        sp_err_set(why, "must start with http:// or https:// and name a "
+                        "host");
+        return -1;
+    }
+    for (; *s; s++) {
+        if (isspace((unsigned char)*s) || (unsigned char)*s < 0x20) {
+            sp_err_set(why, "must not contain spaces or control "
+                            "characters");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "HOST:PORT" or "[IPV6]:PORT", port 1..65535. */
+int
+check_listen(const char *s, struct sp_err *why)
+{
+    const char *host, *port, *end;
+    size_t host_len;
+    long n = 0;
+
+    if (s[0] == '[') {
+        host = s + 1;
+        end = strchr(host, ']');
+        if (!end || end[1] != ':') {
+            goto bad;
+        }
+        host_len = (size_t)(end - host);
+        port = end + 2;
+    } else {
+        host = s;
+        end = strrchr(host, ':');
+        if (!end) {
+            goto bad;
+        }
+        host_len = (size_t)(end - host);
+        if (memchr(host, ':', host_len)) {
+            goto bad; /* a bare IPv6 address: brackets needed */
+        }
+        port = end + 1;
+    }
+    if (host_len == 0 || *port == '\0' || strlen(port) > 5) {
+        goto bad;
+    }
+    for (size_t i = 0; i < host_len; i++) {
+        unsigned char ch = (unsigned char)host[i];
+
+        if (isspace(ch) || ch < 0x20 || ch == '[' || ch == ']') {
+            goto bad;
+        }
+    }
+    for (const char *p = port; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            goto bad;
+        }
+        n = n * 10 + (*p - '0');
+    }
+    if (n < 1 || n > 65535) {
+        goto bad;
+    }
+    return 0;
+bad:
+    sp_err_set(why, "must be \"HOST:PORT\" with a port from 1 to 65535 "
+                    "(IPv6 as \"[::1]:8765\")");
+    return -1;
+}
+
+/* An API key goes into an HTTP header: no line breaks or controls. */
+int
+check_secret(const char *s, struct sp_err *why)
+{
+    if (has_control(s)) {
+        sp_err_set(why, "must not contain control characters (such as a "
+                        "line break)");
+        return -1;
+    }
+    return 0;
+}
+
+int
+check_stream(const char *s, struct sp_err *why)
+{
+    static const char prefix[] = "data_stream_token: ";
+    struct sp_err v;
+    const char *reason;
+
+    if (!*s) {
+        return 0; /* none */
+    }
+    /* validate.c's messages give lengths and offsets, never the token. */
+    if (sp_valid_stream(s, strlen(s), &v) == CTSPOOL_OK) {
+        return 0;
+    }
+    reason = v.msg;
+    if (strncmp(reason, prefix, sizeof(prefix) - 1) == 0) {
+        reason += sizeof(prefix) - 1;
+    }
+    sp_err_set(why, "is not a valid token: %s", reason);
+    return -1;
+}
