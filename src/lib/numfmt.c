@@ -1,0 +1,144 @@
+#include <assert.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_int.h"
+
+/*
+ * Write the decimal digits of u at the end of tmp[0..tmp_len); returns
+ * where they start.
+ */
+static size_t
+put_u64(char *tmp, size_t tmp_len, uint64_t u)
+{
+    size_t o = tmp_len;
+
+    do {
+        tmp[--o] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    return o;
+}
+
+/*
+ * Fast path of sp_double_format for short decimals (12.5, 0.25, 99.95),
+ * the usual metric values: v = m / 10^n with n <= 6 and m below 1e15.
+ * Returns 1 with the text in buf (>= 32 bytes) if it parses back to v:
+ * such a text has at most 15 significant digits and lies within half an
+ * ulp of v, so it is what %.15g prints (|v| in [1e-4, 1e15): no
+ * exponent).  Returns 0 to let the caller take the general path.
+ */
+static int
+format_short_decimal(double v, char *buf)
+{
+    static const double pow10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(v), m = 0, back;
+    char tmp[40];
+    size_t o, n_digits, n_frac = 0, len = 0;
+
+    if (!(a >= 1e-4 && a < 1e15)) {
+        return 0;
+    }
+    for (size_t n = 0; n < SP_ARRAY_LEN(pow10); n++) {
+        m = a * pow10[n];
+        if (m >= 1e15) {
+            return 0;
+        }
+        if (m == floor(m)) {
+            n_frac = n + 1;
+            break;
+        }
+    }
+    if (n_frac == 0) {
+        return 0;
+    }
+    o = put_u64(tmp, sizeof(tmp), (uint64_t)m);
+    n_digits = sizeof(tmp) - o;
+    while (n_frac > 0 && tmp[sizeof(tmp) - 1] == '0') {
+        /* 12.50: a rounding artefact of a * 10^n; drop the zero. */
+        memmove(tmp + o + 1, tmp + o, n_digits - 1);
+        o++;
+        n_digits--;
+        n_frac--;
+    }
+    if (signbit(v)) {
+        buf[len++] = '-';
+    }
+    if (n_digits <= n_frac) {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (size_t i = n_digits; i < n_frac; i++) {
+            buf[len++] = '0';
+        }
+        memcpy(buf + len, tmp + o, n_digits);
+        len += n_digits;
+    } else {
+        memcpy(buf + len, tmp + o, n_digits - n_frac);
+        len += n_digits - n_frac;
+        if (n_frac > 0) {
+            buf[len++] = '.';
+            memcpy(buf + len, tmp + o + n_digits - n_frac, n_frac);
+            len += n_frac;
+        }
+    }
+    buf[len] = '\0';
+    back = strtod(buf, NULL);
+    /* Bitwise on purpose: -0.0 must not pass for 0.0. */
+    /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
+    return memcmp(&back, &v, sizeof(v)) == 0;
+}
+
+/*
+ * The first of %.15g, %.16g, %.17g that strtod() reads back as the same
+ * bits (so -0 stays "-0"), with fast paths for whole numbers and short
+ * decimals that print exactly the same text.  Always JSON number text
+ * for a finite v.
+ */
+void
+sp_double_format(double v, char *buf, size_t buf_len)
+{
+    double back;
+
+    assert(isfinite(v)); /* callers guarantee it */
+    if (!buf || buf_len == 0) {
+        return;
+    }
+    if (!isfinite(v)) {
+        /* Still JSON, and upstream rejects it rather than storing 0. */
+        snprintf(buf, buf_len, "null");
+        return;
+    }
+    /* Fast path: whole numbers below 1e15 print as %.15g would. */
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v &&
+        !(v == 0 && signbit(v)) && buf_len >= 18) {
+        char tmp[24];
+        int64_t n = (int64_t)v;
+        uint64_t u = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+        size_t o = put_u64(tmp, sizeof(tmp), u), len;
+
+        if (n < 0) {
+            tmp[--o] = '-';
+        }
+        len = sizeof(tmp) - o;
+        memcpy(buf, tmp + o, len);
+        buf[len] = '\0';
+        return;
+    }
+    if (buf_len >= 32 && format_short_decimal(v, buf)) {
+        return;
+    }
+    /* XXX: snprintf() and strtod() follow LC_NUMERIC; ctspool's programs
+     * never change it from "C". */
+    for (int prec = 15; prec <= 16; prec++) {
+        snprintf(buf, buf_len, "%.*g", prec, v);
+        back = strtod(buf, NULL);
+        /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
+        if (memcmp(&back, &v, sizeof(v)) == 0) {
+            return;
+        }
+    }
+    snprintf(buf, buf_len, "%.17g", v); /* always round-trips */
+}
