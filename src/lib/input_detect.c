@@ -1,0 +1,270 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include "input_int.h"
+#include "sp_int.h"
+
+#define SNIFF_MAX (LINE_MAX_BYTES + CHUNK)
+
+int
+sp_format_parse(const char *s)
+{
+    static const char *const names[] = {"auto", "cloudthread", "ndjson",
+                                        "csv"};
+    static const enum sp_format fmts[] = {SP_FMT_AUTO, SP_FMT_CLOUDTHREAD,
+                                          SP_FMT_NDJSON, SP_FMT_CSV};
+
+    if (!s) {
+        return -1;
+    }
+    for (size_t i = 0; i < SP_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            return (int)fmts[i];
+        }
+    }
+    return -1;
+}
+
+/* ---- format detection ------------------------------------------------- */
+
+/* The format a file name's extension implies, else SP_FMT_AUTO. */
+enum sp_format
+format_by_name(const char *name)
+{
+    const char *base, *dot;
+
+    if (!name || strcmp(name, "-") == 0) {
+        return SP_FMT_AUTO;
+    }
+    base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    dot = strrchr(base, '.');
+    if (!dot || dot == base) {
+        return SP_FMT_AUTO;
+    }
+    if (strcasecmp(dot, ".json") == 0) {
+        return SP_FMT_CLOUDTHREAD;
+    }
+    if (strcasecmp(dot, ".ndjson") == 0 || strcasecmp(dot, ".jsonl") == 0) {
+        return SP_FMT_NDJSON;
+    }
+    if (strcasecmp(dot, ".csv") == 0) {
+        return SP_FMT_CSV;
+    }
+    return SP_FMT_AUTO;
+}
+
+/* Keys that only a point (a data element, an NDJSON line) has. */
+static int
+is_point_key(const char *k, size_t n)
+{
+    static const char *const keys[] = {"timestamp", "metric_name",
+                                       "metric_value", "custom_dimensions"};
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
+        if (n == strlen(keys[i]) && memcmp(k, keys[i], n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Decide the format from the first bytes of an input, s[0..len).
+ * Returns SP_FMT_AUTO when more bytes are needed.  Not '{' first: CSV.
+ * '{': the members of the first object decide: "data" makes it a
+ * Cloudthread payload; a point's field, or the object ending without
+ * "data", makes it NDJSON.  A first object too big to decide (or cut
+ * short by the end of input) is taken as a payload.
+ */
+static enum sp_format
+format_by_content(const char *s, size_t len, int at_eof)
+{
+    size_t i = 0, key_start = 0, depth = 0;
+    int in_str = 0, esc = 0, is_key = 0, expect_key = 0;
+
+    if (len >= 3 && memcmp(s, bom, 3) == 0) {
+        i = 3;
+    }
+    while (i < len && is_ws(s[i])) {
+        i++;
+    }
+    if (i == len) {
+        /* Nothing but blanks (or nothing): no points in any format;
+         * NDJSON skips blank lines where CSV would want a header. */
+        return at_eof ? SP_FMT_NDJSON : SP_FMT_AUTO;
+    }
+    if (s[i] != '{') {
+        return SP_FMT_CSV;
+    }
+    for (; i < len; i++) {
+        char c = s[i];
+
+        if (in_str) {
+            if (esc) {
+                esc = 0;
+            } else if (c == '\\') {
+                esc = 1;
+            } else if (c == '"') {
+                in_str = 0;
+                if (is_key) {
+                    size_t n = i - key_start;
+
+                    if (n == 4 && memcmp(s + key_start, "data", 4) == 0) {
+                        return SP_FMT_CLOUDTHREAD;
+                    }
+                    if (is_point_key(s + key_start, n)) {
+                        return SP_FMT_NDJSON;
+                    }
+                    is_key = 0;
+                    expect_key = 0;
+                }
+            }
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_str = 1;
+            is_key = depth == 1 && expect_key;
+            key_start = i + 1;
+            break;
+        case '{':
+        case '[':
+            depth++;
+            expect_key = depth == 1;
+            break;
+        case '}':
+        case ']':
+            if (depth <= 1) {
+                return SP_FMT_NDJSON; /* first object ended, no "data" */
+            }
+            depth--;
+            break;
+        case ',':
+            expect_key = depth == 1;
+            break;
+        default:
+            break;
+        }
+    }
+    if (at_eof || len >= SNIFF_MAX) {
+        return SP_FMT_CLOUDTHREAD;
+    }
+    return SP_FMT_AUTO;
+}
+
+/*
+ * Read the start of f until its format is known.  *pre receives the
+ * bytes read (transferred; NULL if none), to be read again before the
+ * rest of f: no seeking, so stdin and pipes work.
+ */
+ctspool_rc
+sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
+      struct sp_err *e)
+{
+    char *buf = NULL, *nb;
+    size_t len = 0, cap = 0, n;
+    int eof = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    *pre = NULL;
+    *pre_len = 0;
+    *fmt = SP_FMT_AUTO;
+    while (*fmt == SP_FMT_AUTO) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : CHUNK;
+            nb = realloc(buf, cap);
+            if (!nb) {
+                sp_err_set(e, "out of memory");
+                rc = CTSPOOL_E_NOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                rc = read_error(e);
+                goto out;
+            }
+            eof = 1;
+        }
+        *fmt = format_by_content(buf, len, eof);
+    }
+out:
+    if (rc != CTSPOOL_OK || len == 0) {
+        free(buf);
+        buf = NULL;
+        len = 0;
+    }
+    *pre = buf;
+    *pre_len = len;
+    return rc;
+}
+
+/* A FILE that yields a prefix already read, then the rest of f. */
+struct prefixed {
+    FILE *f; /* borrowed */
+    char *pre;
+    size_t len, pos;
+};
+
+static ssize_t
+prefixed_read(void *cookie, char *buf, size_t size)
+{
+    struct prefixed *p = cookie;
+    size_t n;
+
+    if (p->pos < p->len) {
+        n = p->len - p->pos;
+        if (n > size) {
+            n = size;
+        }
+        memcpy(buf, p->pre + p->pos, n);
+        p->pos += n;
+        return (ssize_t)n;
+    }
+    n = fread(buf, 1, size, p->f);
+    if (n == 0 && ferror(p->f)) {
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+static int
+prefixed_close(void *cookie)
+{
+    struct prefixed *p = cookie;
+
+    free(p->pre);
+    free(p);
+    return 0;
+}
+
+/* pre: transferred, freed by fclose() of the result (or here on error). */
+FILE *
+prefixed_open(FILE *f, char *pre, size_t len)
+{
+    static const cookie_io_functions_t io = {prefixed_read, NULL, NULL,
+                                             prefixed_close};
+    struct prefixed *p = malloc(sizeof(*p));
+    FILE *r;
+
+    if (!p) {
+        free(pre);
+        return NULL;
+    }
+    p->f = f;
+    p->pre = pre;
+    p->len = len;
+    p->pos = 0;
+    r = fopencookie(p, "r", io);
+    if (!r) {
+        prefixed_close(p);
+    }
+    return r;
+}
