@@ -1,0 +1,190 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "input_int.h"
+#include "sp_int.h"
+
+#define NO_COL ((size_t)-1)
+
+static const char *const col_names[C_N] = {"timestamp", "metric_name",
+                                           "metric_value", "metric_agg_func",
+                                           "data_stream_token"};
+
+static int
+col_cmp(const void *a, const void *b)
+{
+    const struct csv_col *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = n > 0 ? memcmp(x->name, y->name, n) : 0;
+
+    if (c != 0) {
+        return c;
+    }
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+    return x->col < y->col ? -1 : (x->col > y->col);
+}
+
+void
+layout_cleanup(struct csv_layout *l)
+{
+    free(l->names);
+    free(l->dims);
+    memset(l, 0, sizeof(*l));
+}
+
+ctspool_rc
+layout_init(struct csv_layout *l, const char *const *fields,
+            const size_t *lens, size_t n, size_t line, struct sp_err *e)
+{
+    struct csv_col *all = NULL;
+    size_t total = 0, o = 0, i, k;
+    ctspool_rc rc = CTSPOOL_E_INVALID;
+
+    memset(l, 0, sizeof(*l));
+    for (k = 0; k < C_N; k++) {
+        l->col[k] = NO_COL;
+    }
+    l->n_cols = n;
+    for (i = 0; i < n; i++) {
+        total += lens[i];
+    }
+    l->names = malloc(total + 1);
+    all = calloc(n, sizeof(*all));
+    l->dims = calloc(n, sizeof(*l->dims));
+    if (!l->names || !all || !l->dims) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (lens[i] == 0) {
+            sp_err_set(e, "line %zu: CSV header column %zu has an empty name",
+                       line, i + 1);
+            goto out;
+        }
+        memcpy(l->names + o, fields[i], lens[i]);
+        all[i].name = l->names + o;
+        all[i].len = lens[i];
+        all[i].col = i;
+        o += lens[i];
+    }
+    qsort(all, n, sizeof(*all), col_cmp);
+    for (i = 1; i < n; i++) {
+        if (all[i].len == all[i - 1].len &&
+            memcmp(all[i].name, all[i - 1].name, all[i].len) == 0) {
+            sp_err_set(e,
+                       "line %zu: CSV header columns %zu and %zu have the "
+                       "same name",
+                       line, all[i - 1].col + 1, all[i].col + 1);
+            goto out;
+        }
+    }
+    /* all[] is in key order: dimensions come out sorted. */
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < C_N; k++) {
+            if (all[i].len == strlen(col_names[k]) &&
+                memcmp(all[i].name, col_names[k], all[i].len) == 0) {
+                break;
+            }
+        }
+        if (k < C_N) {
+            l->col[k] = all[i].col;
+        } else {
+            l->dims[l->n_dims++] = all[i];
+        }
+    }
+    for (k = 0; k <= C_VALUE; k++) {
+        if (l->col[k] == NO_COL) {
+            sp_err_set(e, "line %zu: CSV header has no '%s' column", line,
+                       col_names[k]);
+            goto out;
+        }
+    }
+    rc = CTSPOOL_OK;
+out:
+    free(all);
+    if (rc != CTSPOOL_OK) {
+        layout_cleanup(l);
+    }
+    return rc;
+}
+
+/* One data row -> p; E_INVALID with the reason (no locator) in e. */
+ctspool_rc
+csv_point(const struct csv_layout *l, const struct sp_defaults *d,
+          int *stream_ok, const char *const *fv, const size_t *fl,
+          struct sp_point *p, struct sp_err *e)
+{
+    size_t c;
+    ctspool_rc rc;
+
+    p->n_dims = 0;
+    p->name = fv[l->col[C_NAME]];
+    p->name_len = fl[l->col[C_NAME]];
+    rc = sp_valid_name(p->name, p->name_len, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    c = l->col[C_AGG];
+    if (c != NO_COL && fl[c] > 0) {
+        rc = sp_valid_agg(fv[c], fl[c], &p->agg, e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    } else if (d && d->agg >= 0 && d->agg < SP_AGG_N) {
+        p->agg = d->agg;
+    } else {
+        sp_err_set(e, "metric_agg_func: missing (%s and no default "
+                      "configured)",
+                   c == NO_COL ? "no metric_agg_func column"
+                               : "the cell is empty");
+        return CTSPOOL_E_INVALID;
+    }
+    c = l->col[C_TIMESTAMP];
+    rc = sp_valid_timestamp_str(fv[c], fl[c], &p->hour, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    c = l->col[C_VALUE];
+    rc = sp_valid_value_str(fv[c], fl[c], &p->value, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < l->n_dims; i++) {
+        c = l->dims[i].col;
+        if (fl[c] == 0) {
+            continue; /* empty cell: dimension absent */
+        }
+        rc = sp_point_add_dim(p, l->dims[i].name, l->dims[i].len, fv[c],
+                              fl[c], e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    rc = sp_point_finish(p, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    c = l->col[C_STREAM];
+    if (c != NO_COL && fl[c] > 0) {
+        p->stream = fv[c];
+        p->stream_len = fl[c];
+        return sp_valid_stream(p->stream, p->stream_len, e);
+    }
+    if (!d || !d->stream || !d->stream[0]) {
+        sp_err_set(e, "data_stream_token: missing (%s and no default "
+                      "configured)",
+                   c == NO_COL ? "no data_stream_token column"
+                               : "the cell is empty");
+        return CTSPOOL_E_INVALID;
+    }
+    p->stream = d->stream;
+    p->stream_len = strlen(d->stream);
+    if (!*stream_ok) {
+        rc = sp_valid_stream(p->stream, p->stream_len, e);
+        *stream_ok = rc == CTSPOOL_OK;
+    }
+    return rc;
+}
