@@ -81,7 +81,8 @@ static int parse_durability(const char *s);
 /* DESIGN.md section 7, with its defaults. */
 static const struct key keys[] = {
     {.name = "journal", .kind = K_STRING, .off = OFF(journal),
-     .def_str = "/var/lib/ctspool/journal.db", .check = check_nonempty},
+     .def_str = "/var/lib/ctspool/journal.db",
+     .check = sp_config_check_nonempty},
     {.name = "durability", .kind = K_ENUM, .off = OFF(durability_full),
      .def_int = 1, .parse = parse_durability,
      .words = "\"full\" or \"normal\""},
@@ -95,10 +96,10 @@ static const struct key keys[] = {
     {.group = "upload", .name = "endpoint", .kind = K_STRING,
      .off = OFF(upload.endpoint),
      .def_str = "https://api.cloudthread.io/streams/ingest",
-     .check = check_url},
+     .check = sp_config_check_url},
     {.group = "upload", .name = "api_key", .kind = K_STRING,
      .off = OFF(upload.api_key), .flags = F_SECRET | F_OPTIONAL,
-     .check = check_secret},
+     .check = sp_config_check_secret},
     /*
      * The default is "" (none), not the "/etc/ctspool/api_key" of
      * DESIGN.md's example: a key file that does not exist must not be a
@@ -108,7 +109,7 @@ static const struct key keys[] = {
      .off = OFF(upload.api_key_file), .flags = F_OPTIONAL},
     {.group = "upload", .name = "data_stream_token", .kind = K_STRING,
      .off = OFF(upload.data_stream_token), .flags = F_SECRET | F_OPTIONAL,
-     .check = check_stream},
+     .check = sp_config_check_stream},
     {.group = "upload", .name = "batch_max_points", .kind = K_LONG,
      .off = OFF(upload.batch_max_points), .def_int = 1000, .min = 1,
      .max = 1000000},
@@ -134,7 +135,7 @@ static const struct key keys[] = {
 
     {.group = "server", .name = "listen", .kind = K_STRING,
      .off = OFF(server.listen), .def_str = "127.0.0.1:8765",
-     .check = check_listen},
+     .check = sp_config_check_listen},
     {.group = "server", .name = "api_keys", .kind = K_STRLIST,
      .off = OFF(server.api_keys), .flags = F_SECRET},
     {.group = "server", .name = "allow_unauthenticated", .kind = K_BOOL,
@@ -326,7 +327,7 @@ apply_strlist(struct load *l, const char *kname, const config_setting_t *s)
             rc = fail_at(l, el, "'%s' entry %zu is empty", kname, i + 1);
             goto out;
         }
-        if (has_control(v)) {
+        if (sp_config_has_control(v)) {
             rc = fail_at(l, el,
                          "'%s' entry %zu contains a control character",
                          kname, i + 1);
@@ -539,7 +540,7 @@ apply_env(struct sp_config *c, struct sp_err *e)
 
     v = getenv("CTSPOOL_API_KEY");
     if (v && *v) {
-        if (check_secret(v, &why) != 0) {
+        if (sp_config_check_secret(v, &why) != 0) {
             sp_err_set(e, "$CTSPOOL_API_KEY %s", why.msg);
             return CTSPOOL_E_CONFIG;
         }
@@ -550,7 +551,7 @@ apply_env(struct sp_config *c, struct sp_err *e)
     }
     v = getenv("CTSPOOL_DATA_STREAM_TOKEN");
     if (v && *v) {
-        if (check_stream(v, &why) != 0) {
+        if (sp_config_check_stream(v, &why) != 0) {
             sp_err_set(e, "$CTSPOOL_DATA_STREAM_TOKEN %s", why.msg);
             return CTSPOOL_E_CONFIG;
         }
@@ -573,7 +574,7 @@ load_file(struct load *l, const char *text, size_t text_len, mode_t mode)
     ctspool_rc rc;
     int has_cfg = 0;
 
-    rc = promote_int64(l->path, text, text_len, &promoted, l->e);
+    rc = sp_config_promote_int64(l->path, text, text_len, &promoted, l->e);
     if (rc != CTSPOOL_OK) {
         goto out;
     }
@@ -600,7 +601,7 @@ load_file(struct load *l, const char *text, size_t text_len, mode_t mode)
         goto out;
     }
     if (l->has_secret && (mode & 077)) {
-        rc = set_warning(l->c, l->path, mode, l->e);
+        rc = sp_config_set_warning(l->c, l->path, mode, l->e);
     }
 out:
     if (has_cfg) {
@@ -647,7 +648,7 @@ sp_config_load(const char *path, struct sp_config **out, struct sp_err *e)
         missing_ok = 1;
     }
     l.path = path;
-    rc = read_file(path, missing_ok, &text, &text_len, &mode, e);
+    rc = sp_config_read_file(path, missing_ok, &text, &text_len, &mode, e);
     if (rc == CTSPOOL_OK) {
         rc = load_file(&l, text, text_len, mode);
     } else if (rc == CTSPOOL_E_NOTFOUND) {

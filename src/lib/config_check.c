@@ -6,7 +6,7 @@
 #include "sp_int.h"
 
 int
-has_control(const char *s)
+sp_config_has_control(const char *s)
 {
     for (; *s; s++) {
         if ((unsigned char)*s < 0x20 || *s == 0x7f) {
@@ -19,7 +19,7 @@ has_control(const char *s)
 /* ---- value checks ----------------------------------------------------- */
 
 int
-check_nonempty(const char *s, struct sp_err *why)
+sp_config_check_nonempty(const char *s, struct sp_err *why)
 {
     if (!*s) {
         sp_err_set(why, "must not be empty");
@@ -29,7 +29,7 @@ check_nonempty(const char *s, struct sp_err *why)
 }
 
 int
-check_url(const char *s, struct sp_err *why)
+sp_config_check_url(const char *s, struct sp_err *why)
 {
     size_t skip = 0;
 
@@ -55,7 +55,7 @@ check_url(const char *s, struct sp_err *why)
 
 /* "HOST:PORT" or "[IPV6]:PORT", port 1..65535. */
 int
-check_listen(const char *s, struct sp_err *why)
+sp_config_check_listen(const char *s, struct sp_err *why)
 {
     const char *host, *port, *end;
     size_t host_len;
@@ -109,9 +109,9 @@ bad:
 
 /* An API key goes into an HTTP header: no line breaks or controls. */
 int
-check_secret(const char *s, struct sp_err *why)
+sp_config_check_secret(const char *s, struct sp_err *why)
 {
-    if (has_control(s)) {
+    if (sp_config_has_control(s)) {
         sp_err_set(why, "must not contain control characters (such as a "
                         "line break)");
         return -1;
@@ -120,7 +120,7 @@ check_secret(const char *s, struct sp_err *why)
 }
 
 int
-check_stream(const char *s, struct sp_err *why)
+sp_config_check_stream(const char *s, struct sp_err *why)
 {
     static const char prefix[] = "data_stream_token: ";
     struct sp_err v;

@@ -16,13 +16,14 @@
 /* ---- reading the file ------------------------------------------------- */
 
 /*
- * read_file -- the whole file at path into *buf (NUL-terminated, *len
- * bytes) and its mode into *mode.  Returns OK, E_NOTFOUND when the file
- * does not exist and missing_ok is set, E_CONFIG or E_NOMEM.
+ * sp_config_read_file -- the whole file at path into *buf
+ * (NUL-terminated, *len bytes) and its mode into *mode.  Returns OK,
+ * E_NOTFOUND when the file does not exist and missing_ok is set, E_CONFIG
+ * or E_NOMEM.
  */
 ctspool_rc
-read_file(const char *path, int missing_ok, char **buf, size_t *len,
-          mode_t *mode, struct sp_err *e)
+sp_config_read_file(const char *path, int missing_ok, char **buf,
+                    size_t *len, mode_t *mode, struct sp_err *e)
 {
     FILE *f = NULL;
     struct stat st;
@@ -92,8 +93,8 @@ out:
 }
 
 ctspool_rc
-set_warning(struct sp_config *c, const char *path, mode_t mode,
-            struct sp_err *e)
+sp_config_set_warning(struct sp_config *c, const char *path, mode_t mode,
+                      struct sp_err *e)
 {
     static const char fmt[] = "config file %s holds secrets but is "
                               "readable by group or others (mode %04o); "
@@ -177,7 +178,7 @@ sp_config_api_key(const struct sp_config *c, char **out, struct sp_err *e)
         goto out;
     }
     *end = '\0';
-    if (has_control(start)) {
+    if (sp_config_has_control(start)) {
         sp_err_set(e, "the key in API key file %s contains a control "
                       "character", file);
         goto out;

@@ -92,9 +92,9 @@ int_literal_big(const char *tok, size_t len, int *big)
 }
 
 /*
- * promote_int64 -- copy the text in[0..len) to a new buffer *out,
- * appending the int64 suffix "L" to every integer literal that does not
- * fit in 32 bits.
+ * sp_config_promote_int64 -- copy the text in[0..len) to a new buffer
+ * *out, appending the int64 suffix "L" to every integer literal that does
+ * not fit in 32 bits.
  *
  * Why: libconfig 1.5 (Debian's) reads an unsuffixed literal with atoi(),
  * so 17179869184 -- the max_journal_bytes of DESIGN.md's example --
@@ -105,8 +105,8 @@ int_literal_big(const char *tok, size_t len, int *big)
  * permission check).
  */
 ctspool_rc
-promote_int64(const char *path, const char *in, size_t len, char **out,
-              struct sp_err *e)
+sp_config_promote_int64(const char *path, const char *in, size_t len,
+                        char **out, struct sp_err *e)
 {
     char *b;
     size_t i = 0, o = 0, n;
