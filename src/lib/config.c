@@ -1,7 +1,10 @@
 /*
  * config.c -- the only libconfig user: a ctspool configuration file
  * (DESIGN.md section 7) -> struct sp_config, with the built-in defaults,
- * type and range checks, the environment overrides and the API key.
+ * type and range checks and the environment overrides.  Beside it:
+ * config_lex.c rewrites the text before libconfig reads it,
+ * config_check.c checks single values, and config_file.c reads the files
+ * (the configuration, the API key file) and words the permission warning.
  *
  * Every setting is one row of keys[] below: its name, type, default and
  * bounds live in one place.  Loading goes: defaults -> file (every
@@ -10,7 +13,7 @@
  * "FILE:LINE: ..." in the sp_err, and a secret in a file readable by
  * group or others becomes c->warning for the program to log.
  *
- * Invariants:
+ * Invariants (of config_*.c as well):
  * (1) No error message or warning ever contains a secret value (API key,
  *     stream token, server key); they name the setting only.
  * (2) Optional strings ("" means none) are NULL in the struct, never "".

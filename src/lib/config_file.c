@@ -1,3 +1,10 @@
+/*
+ * config_file.c -- the files behind a configuration: the configuration
+ * file read whole (bounded, its mode kept for the permission check), the
+ * warning for secrets in a file group or others can read, and the upload
+ * API key file.  A buffer that held a file is wiped before it is freed;
+ * no message contains a secret.
+ */
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>

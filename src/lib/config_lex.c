@@ -1,3 +1,9 @@
+/*
+ * config_lex.c -- the pre-lexer run over the text of a configuration file
+ * before libconfig parses it: integer literals beyond 32 bits get
+ * libconfig's int64 suffix, and @include is refused.  It knows strings,
+ * comments, names and numbers, and nothing of the settings.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
