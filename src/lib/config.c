@@ -20,8 +20,6 @@
  * (3) On failure *out is NULL and nothing is left allocated.
  */
 #include <assert.h>
-#include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,8 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <libconfig.h>
