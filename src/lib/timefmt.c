@@ -118,7 +118,7 @@ check_secs(int64_t secs, const char *shown, int64_t *hour, struct sp_err *e)
 static ctspool_rc
 timestamp_secs(const char *s, size_t len, int64_t *hour, struct sp_err *e)
 {
-    char q[QUOTE_BUF];
+    char q[SP_QUOTE_BUF];
     int neg = s[0] == '-';
     int64_t secs = 0;
 
@@ -132,7 +132,7 @@ timestamp_secs(const char *s, size_t len, int64_t *hour, struct sp_err *e)
         *hour = secs / 3600;
         return CTSPOOL_OK; /* the common case: no message to prepare */
     }
-    quote(s, len, q, sizeof(q));
+    sp_utf8_quote(s, len, q, sizeof(q));
     if (neg && secs != 0) {
         sp_err_set(e,
                    "timestamp: %s is before 1970-01-01 (negative Unix "
@@ -181,7 +181,7 @@ ctspool_rc
 sp_valid_timestamp_str(const char *s, size_t len, int64_t *hour,
                        struct sp_err *e)
 {
-    char q[QUOTE_BUF], why[128];
+    char q[SP_QUOTE_BUF], why[128];
     unsigned y, mo, d, h, mi, sec;
     int frac_nonzero = 0, off_minutes = 0, has_offset = 0;
     size_t i;
@@ -288,12 +288,12 @@ sp_valid_timestamp_str(const char *s, size_t len, int64_t *hour,
 
 fail:
     sp_err_set(e, "timestamp: %s (got %s)", why,
-               quote(s, len, q, sizeof(q)));
+               sp_utf8_quote(s, len, q, sizeof(q)));
     return CTSPOOL_E_INVALID;
 
 bad_format:
     sp_err_set(e, "timestamp: %s is not a valid timestamp " TS_EXPECTED,
-               quote(s, len, q, sizeof(q)));
+               sp_utf8_quote(s, len, q, sizeof(q)));
     return CTSPOOL_E_INVALID;
 }
 

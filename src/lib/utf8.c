@@ -14,7 +14,7 @@
  * or a stray continuation byte.  *cp receives the code point.
  */
 size_t
-utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
+sp_utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
 {
     unsigned char b0 = s[0];
     unsigned char lo = 0x80, hi = 0xBF;
@@ -63,7 +63,7 @@ utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
 
 /* Offset of the first byte that is not strict UTF-8, or len if none. */
 size_t
-utf8_bad_offset(const char *s, size_t len)
+sp_utf8_bad_offset(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, n;
@@ -74,7 +74,7 @@ utf8_bad_offset(const char *s, size_t len)
             i++;
             continue;
         }
-        n = utf8_seq(u + i, len - i, &cp);
+        n = sp_utf8_seq(u + i, len - i, &cp);
         if (n == 0) {
             return i;
         }
@@ -89,7 +89,7 @@ sp_utf8_valid(const char *s, size_t len)
     if (len == 0) {
         return 1;
     }
-    return utf8_bad_offset(s, len) == len;
+    return sp_utf8_bad_offset(s, len) == len;
 }
 
 /* Code points shown literally in messages: no controls, no invisible
@@ -109,21 +109,21 @@ cp_printable(uint32_t cp)
 }
 
 /*
- * Write s as a double-quoted string into buf (cap >= QUOTE_BUF): at most
- * QUOTE_IN input bytes, `"` and `\` escaped with a backslash, bytes that
+ * Write s as a double-quoted string into buf (cap >= SP_QUOTE_BUF): at most
+ * SP_QUOTE_IN input bytes, `"` and `\` escaped with a backslash, bytes that
  * are not printable (controls, invalid UTF-8, invisible characters) as
  * \xNN.  A longer input gets `...` after the closing quote.  Returns buf.
  */
 const char *
-quote(const char *s, size_t len, char *buf, size_t cap)
+sp_utf8_quote(const char *s, size_t len, char *buf, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
-    size_t shown = len < QUOTE_IN ? len : QUOTE_IN;
+    size_t shown = len < SP_QUOTE_IN ? len : SP_QUOTE_IN;
     size_t i = 0, o = 0, n;
     uint32_t cp;
 
-    assert(cap >= QUOTE_BUF);
+    assert(cap >= SP_QUOTE_BUF);
     (void)cap;
     buf[o++] = '"';
     while (i < shown) {
@@ -140,7 +140,7 @@ quote(const char *s, size_t len, char *buf, size_t cap)
             i++;
             continue;
         }
-        n = b >= 0x80 ? utf8_seq(u + i, shown - i, &cp) : 0;
+        n = b >= 0x80 ? sp_utf8_seq(u + i, shown - i, &cp) : 0;
         if (n > 0 && cp_printable(cp)) {
             memcpy(buf + o, u + i, n);
             o += n;

@@ -6,9 +6,9 @@
  *
  * Invariants:
  * (1) A rejection returns CTSPOOL_E_INVALID with e->msg "FIELD: reason".
- * (2) Messages quote user input only through quote(): at most QUOTE_IN
- *     bytes, every byte that is not printable escaped as \xNN, so a
- *     message is always printable, valid UTF-8 and one line.
+ * (2) Messages quote user input only through sp_utf8_quote(): at most
+ *     SP_QUOTE_IN bytes, every byte that is not printable escaped as
+ *     \xNN, so a message is always printable, valid UTF-8 and one line.
  * (3) The data_stream_token's value never appears in a message.
  * (4) Hours count from 1970-01-01T00:00:00Z; dates are computed with the
  *     proleptic Gregorian calendar (days_from_civil), never the C library.
@@ -81,7 +81,7 @@ sp_valid_agg(const char *s, size_t len, int *agg, struct sp_err *e)
                    {"mean", SP_AGG_AVERAGE},
                    {"max", SP_AGG_MAXIMUM},
                    {"min", SP_AGG_MINIMUM}};
-    char q[QUOTE_BUF];
+    char q[SP_QUOTE_BUF];
     int hint = -1;
 
     if (len == 0) {
@@ -104,7 +104,7 @@ sp_valid_agg(const char *s, size_t len, int *agg, struct sp_err *e)
             hint = aliases[i].agg;
         }
     }
-    quote(s, len, q, sizeof(q));
+    sp_utf8_quote(s, len, q, sizeof(q));
     if (hint >= 0) {
         sp_err_set(e,
                    "metric_agg_func: %s is not valid; did you mean \"%s\"? "
@@ -193,7 +193,7 @@ is_space(char c)
 ctspool_rc
 sp_valid_value_str(const char *s, size_t len, double *v, struct sp_err *e)
 {
-    char q[QUOTE_BUF];
+    char q[SP_QUOTE_BUF];
     char buf[VALUE_STR_MAX + 1];
     char *end = NULL;
     double d;
@@ -206,11 +206,11 @@ sp_valid_value_str(const char *s, size_t len, double *v, struct sp_err *e)
         sp_err_set(e,
                    "metric_value: %s is too long for a number (at most %d "
                    "characters)",
-                   quote(s, len, q, sizeof(q)), VALUE_STR_MAX);
+                   sp_utf8_quote(s, len, q, sizeof(q)), VALUE_STR_MAX);
         return CTSPOOL_E_INVALID;
     }
     if (!is_decimal(s, len)) {
-        quote(s, len, q, sizeof(q));
+        sp_utf8_quote(s, len, q, sizeof(q));
         if (is_space(s[0]) || is_space(s[len - 1])) {
             sp_err_set(e,
                        "metric_value: %s is not a number: remove the "
@@ -233,12 +233,12 @@ sp_valid_value_str(const char *s, size_t len, double *v, struct sp_err *e)
      * stops it early, which the end check turns into a rejection. */
     if (end != buf + len) {
         sp_err_set(e, "metric_value: %s is not a decimal number",
-                   quote(s, len, q, sizeof(q)));
+                   sp_utf8_quote(s, len, q, sizeof(q)));
         return CTSPOOL_E_INVALID;
     }
     if (!isfinite(d)) {
         sp_err_set(e, "metric_value: %s is out of range for a double",
-                   quote(s, len, q, sizeof(q)));
+                   sp_utf8_quote(s, len, q, sizeof(q)));
         return CTSPOOL_E_INVALID;
     }
     *v = d;
@@ -281,7 +281,7 @@ check_text(const char *s, size_t len, size_t max, char *why, size_t why_len)
                  (size_t)(nul - s));
         return 0;
     }
-    bad = utf8_bad_offset(s, len);
+    bad = sp_utf8_bad_offset(s, len);
     if (bad < len) {
         snprintf(why, why_len, "is not valid UTF-8 (byte 0x%02x at offset %zu)",
                  (unsigned)(unsigned char)s[bad], bad);
@@ -293,14 +293,14 @@ check_text(const char *s, size_t len, size_t max, char *why, size_t why_len)
 ctspool_rc
 sp_valid_name(const char *s, size_t len, struct sp_err *e)
 {
-    char q[QUOTE_BUF], why[96];
+    char q[SP_QUOTE_BUF], why[96];
 
     if (len == 0) {
         sp_err_set(e, "metric_name: is empty");
         return CTSPOOL_E_INVALID;
     }
     if (!check_text(s, len, SP_NAME_MAX, why, sizeof(why))) {
-        sp_err_set(e, "metric_name: %s %s", quote(s, len, q, sizeof(q)),
+        sp_err_set(e, "metric_name: %s %s", sp_utf8_quote(s, len, q, sizeof(q)),
                    why);
         return CTSPOOL_E_INVALID;
     }
@@ -325,7 +325,7 @@ sp_valid_stream(const char *s, size_t len, struct sp_err *e)
         return CTSPOOL_E_INVALID;
     }
     while (i < len) {
-        n = utf8_seq(u + i, len - i, &cp);
+        n = sp_utf8_seq(u + i, len - i, &cp);
         assert(n > 0);
         if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
             sp_err_set(e,
@@ -345,7 +345,7 @@ ctspool_rc
 sp_valid_dim(const char *k, size_t k_len, const char *v, size_t v_len,
              struct sp_err *e)
 {
-    char q[QUOTE_BUF], why[96];
+    char q[SP_QUOTE_BUF], why[96];
 
     if (k_len == 0) {
         sp_err_set(e, "custom_dimensions: a key is empty (keys must have "
@@ -354,12 +354,12 @@ sp_valid_dim(const char *k, size_t k_len, const char *v, size_t v_len,
     }
     if (!check_text(k, k_len, SP_DIM_KEY_MAX, why, sizeof(why))) {
         sp_err_set(e, "custom_dimensions: key %s %s",
-                   quote(k, k_len, q, sizeof(q)), why);
+                   sp_utf8_quote(k, k_len, q, sizeof(q)), why);
         return CTSPOOL_E_INVALID;
     }
     if (!check_text(v, v_len, SP_DIM_VAL_MAX, why, sizeof(why))) {
         sp_err_set(e, "custom_dimensions: the value of key %s %s",
-                   quote(k, k_len, q, sizeof(q)), why);
+                   sp_utf8_quote(k, k_len, q, sizeof(q)), why);
         return CTSPOOL_E_INVALID;
     }
     return CTSPOOL_OK;
@@ -410,7 +410,7 @@ sp_dim_cmp(const struct sp_dim *a, const struct sp_dim *b)
 ctspool_rc
 sp_point_finish(struct sp_point *p, struct sp_err *e)
 {
-    char q[QUOTE_BUF];
+    char q[SP_QUOTE_BUF];
 
     if (p->n_dims > SP_MAX_DIMS) {
         sp_err_set(e, "custom_dimensions: more than %d pairs (upstream "
@@ -431,7 +431,7 @@ sp_point_finish(struct sp_point *p, struct sp_err *e)
     }
     for (size_t i = 1; i < p->n_dims; i++) {
         if (sp_dim_cmp(&p->dims[i - 1], &p->dims[i]) == 0) {
-            quote(p->dims[i].key, p->dims[i].key_len, q, sizeof(q));
+            sp_utf8_quote(p->dims[i].key, p->dims[i].key_len, q, sizeof(q));
             sp_err_set(e, "custom_dimensions: key %s appears twice", q);
             return CTSPOOL_E_INVALID;
         }
