@@ -1,3 +1,9 @@
+/*
+ * numfmt.c -- the canonical text of a value: the shortest decimal that
+ * strtod() reads back as the same double, always JSON number text, with
+ * fast paths for whole numbers and short decimals.  No allocation, no
+ * global state.
+ */
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>

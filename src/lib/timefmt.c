@@ -1,3 +1,13 @@
+/*
+ * timefmt.c -- hours since 1970: the timestamp of a point, given as text
+ * or as a JSON number, checked and turned into an hour number, and the
+ * canonical text of an hour ("YYYY-MM-DD HH:00:00").  Messages follow
+ * validate.c's invariants.  No I/O, no allocation, no global state.
+ *
+ * Invariant: hours count from 1970-01-01T00:00:00Z; dates are computed
+ * with the proleptic Gregorian calendar (days_from_civil), never the C
+ * library.
+ */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

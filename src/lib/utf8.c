@@ -1,3 +1,9 @@
+/*
+ * utf8.c -- strict UTF-8 (no overlong forms, surrogates or code points
+ * above U+10FFFF), and the quoting of untrusted bytes in messages so that
+ * a message stays printable, valid UTF-8 and one line whatever the input.
+ * No I/O, no allocation, no global state.
+ */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>

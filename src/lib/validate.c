@@ -1,17 +1,17 @@
 /*
  * validate.c -- pure checks of untrusted point fields (DESIGN.md
- * section 2), shared by every producer path, and the canonical text forms
- * of an hour and of a value.  No I/O, no allocation, no global state:
- * every function is thread-safe.
+ * section 2), shared by every producer path: the aggregation function,
+ * metric_value, metric_name, data_stream_token and custom dimensions.
+ * Timestamps are checked in timefmt.c; UTF-8 and the quoting of input in
+ * messages are utf8.c's.  No I/O, no allocation, no global state: every
+ * function is thread-safe.
  *
- * Invariants:
+ * Invariants (of timefmt.c as well):
  * (1) A rejection returns CTSPOOL_E_INVALID with e->msg "FIELD: reason".
  * (2) Messages quote user input only through sp_utf8_quote(): at most
  *     SP_QUOTE_IN bytes, every byte that is not printable escaped as
  *     \xNN, so a message is always printable, valid UTF-8 and one line.
  * (3) The data_stream_token's value never appears in a message.
- * (4) Hours count from 1970-01-01T00:00:00Z; dates are computed with the
- *     proleptic Gregorian calendar (days_from_civil), never the C library.
  */
 #include <assert.h>
 #include <math.h>
