@@ -6,14 +6,14 @@
 
 #define NO_COL ((size_t)-1)
 
-static const char *const col_names[C_N] = {"timestamp", "metric_name",
-                                           "metric_value", "metric_agg_func",
-                                           "data_stream_token"};
+static const char *const col_names[SP_COL_N] = {
+    "timestamp", "metric_name", "metric_value", "metric_agg_func",
+    "data_stream_token"};
 
 static int
 col_cmp(const void *a, const void *b)
 {
-    const struct csv_col *x = a, *y = b;
+    const struct sp_csv_col *x = a, *y = b;
     size_t n = x->len < y->len ? x->len : y->len;
     int c = n > 0 ? memcmp(x->name, y->name, n) : 0;
 
@@ -27,7 +27,7 @@ col_cmp(const void *a, const void *b)
 }
 
 void
-layout_cleanup(struct csv_layout *l)
+sp_csv_layout_cleanup(struct sp_csv_layout *l)
 {
     free(l->names);
     free(l->dims);
@@ -35,15 +35,16 @@ layout_cleanup(struct csv_layout *l)
 }
 
 ctspool_rc
-layout_init(struct csv_layout *l, const char *const *fields,
-            const size_t *lens, size_t n, size_t line, struct sp_err *e)
+sp_csv_layout_init(struct sp_csv_layout *l, const char *const *fields,
+                   const size_t *lens, size_t n, size_t line,
+                   struct sp_err *e)
 {
-    struct csv_col *all = NULL;
+    struct sp_csv_col *all = NULL;
     size_t total = 0, o = 0, i, k;
     ctspool_rc rc = CTSPOOL_E_INVALID;
 
     memset(l, 0, sizeof(*l));
-    for (k = 0; k < C_N; k++) {
+    for (k = 0; k < SP_COL_N; k++) {
         l->col[k] = NO_COL;
     }
     l->n_cols = n;
@@ -83,19 +84,19 @@ layout_init(struct csv_layout *l, const char *const *fields,
     }
     /* all[] is in key order: dimensions come out sorted. */
     for (i = 0; i < n; i++) {
-        for (k = 0; k < C_N; k++) {
+        for (k = 0; k < SP_COL_N; k++) {
             if (all[i].len == strlen(col_names[k]) &&
                 memcmp(all[i].name, col_names[k], all[i].len) == 0) {
                 break;
             }
         }
-        if (k < C_N) {
+        if (k < SP_COL_N) {
             l->col[k] = all[i].col;
         } else {
             l->dims[l->n_dims++] = all[i];
         }
     }
-    for (k = 0; k <= C_VALUE; k++) {
+    for (k = 0; k <= SP_COL_VALUE; k++) {
         if (l->col[k] == NO_COL) {
             sp_err_set(e, "line %zu: CSV header has no '%s' column", line,
                        col_names[k]);
@@ -106,28 +107,29 @@ layout_init(struct csv_layout *l, const char *const *fields,
 out:
     free(all);
     if (rc != CTSPOOL_OK) {
-        layout_cleanup(l);
+        sp_csv_layout_cleanup(l);
     }
     return rc;
 }
 
 /* One data row -> p; E_INVALID with the reason (no locator) in e. */
 ctspool_rc
-csv_point(const struct csv_layout *l, const struct sp_defaults *d,
-          int *stream_ok, const char *const *fv, const size_t *fl,
-          struct sp_point *p, struct sp_err *e)
+sp_csv_layout_point(const struct sp_csv_layout *l,
+                    const struct sp_defaults *d, int *stream_ok,
+                    const char *const *fv, const size_t *fl,
+                    struct sp_point *p, struct sp_err *e)
 {
     size_t c;
     ctspool_rc rc;
 
     p->n_dims = 0;
-    p->name = fv[l->col[C_NAME]];
-    p->name_len = fl[l->col[C_NAME]];
+    p->name = fv[l->col[SP_COL_NAME]];
+    p->name_len = fl[l->col[SP_COL_NAME]];
     rc = sp_valid_name(p->name, p->name_len, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    c = l->col[C_AGG];
+    c = l->col[SP_COL_AGG];
     if (c != NO_COL && fl[c] > 0) {
         rc = sp_valid_agg(fv[c], fl[c], &p->agg, e);
         if (rc != CTSPOOL_OK) {
@@ -142,12 +144,12 @@ csv_point(const struct csv_layout *l, const struct sp_defaults *d,
                                : "the cell is empty");
         return CTSPOOL_E_INVALID;
     }
-    c = l->col[C_TIMESTAMP];
+    c = l->col[SP_COL_TIMESTAMP];
     rc = sp_valid_timestamp_str(fv[c], fl[c], &p->hour, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    c = l->col[C_VALUE];
+    c = l->col[SP_COL_VALUE];
     rc = sp_valid_value_str(fv[c], fl[c], &p->value, e);
     if (rc != CTSPOOL_OK) {
         return rc;
@@ -167,7 +169,7 @@ csv_point(const struct csv_layout *l, const struct sp_defaults *d,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    c = l->col[C_STREAM];
+    c = l->col[SP_COL_STREAM];
     if (c != NO_COL && fl[c] > 0) {
         p->stream = fv[c];
         p->stream_len = fl[c];

@@ -23,19 +23,19 @@
 #include "input_int.h"
 #include "sp_int.h"
 
-#define LINE_BUF_MAX (LINE_MAX_BYTES + 2)    /* ... with its CR LF */
+#define LINE_BUF_MAX (SP_INPUT_LINE_MAX + 2)    /* ... with its CR LF */
 #define WHOLE_MAX ((size_t)1024 * 1024 * 1024) /* a cloudthread input */
 
-const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+const char sp_input_bom[3] = {'\xEF', '\xBB', '\xBF'};
 
 int
-is_ws(char c)
+sp_input_is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 ctspool_rc
-read_error(struct sp_err *e)
+sp_input_read_error(struct sp_err *e)
 {
     sp_err_set(e, "read error: %s", strerror(errno));
     return CTSPOOL_E_IO;
@@ -71,14 +71,14 @@ ndjson_line(const struct reader *r, struct sp_payload_scratch **scratch,
     if (len > 0 && line[len - 1] == '\r') {
         len--;
     }
-    for (i = 0; i < len && (is_ws(line[i]) || line[i] == '\f' ||
+    for (i = 0; i < len && (sp_input_is_ws(line[i]) || line[i] == '\f' ||
                             line[i] == '\v');
          i++) {
     }
     if (i == len) {
         return CTSPOOL_OK; /* blank */
     }
-    if (len > LINE_MAX_BYTES) {
+    if (len > SP_INPUT_LINE_MAX) {
         sp_err_set(&pe, "line longer than 1 MiB");
         return report_line(r, n, &pe);
     }
@@ -104,7 +104,7 @@ read_ndjson(FILE *f, const struct reader *r, struct sp_err *e)
     struct sp_payload_scratch *scratch = NULL;
     struct sp_err pe;
     char *buf, *nb, *nl;
-    size_t cap = CHUNK, len = 0, pos = 0, lineno = 0, n;
+    size_t cap = SP_INPUT_CHUNK, len = 0, pos = 0, lineno = 0, n;
     int eof = 0, bom_done = 0, skipping = 0;
     ctspool_rc rc = CTSPOOL_OK;
 
@@ -171,14 +171,14 @@ read_ndjson(FILE *f, const struct reader *r, struct sp_err *e)
         len += n;
         if (n == 0) {
             if (ferror(f)) {
-                rc = read_error(e);
+                rc = sp_input_read_error(e);
                 goto out;
             }
             eof = 1;
         }
         if (!bom_done && (len >= 3 || eof)) {
             bom_done = 1;
-            if (len >= 3 && memcmp(buf, bom, 3) == 0) {
+            if (len >= 3 && memcmp(buf, sp_input_bom, 3) == 0) {
                 pos = 3;
             }
         }
@@ -233,7 +233,7 @@ read_whole(FILE *f, char **out, size_t *out_len, struct sp_err *e)
             if (cap > WHOLE_MAX) {
                 break; /* read WHOLE_MAX + 1 bytes: too big */
             }
-            cap = cap ? cap * 2 : CHUNK;
+            cap = cap ? cap * 2 : SP_INPUT_CHUNK;
             if (cap > WHOLE_MAX) {
                 cap = WHOLE_MAX + 1;
             }
@@ -249,7 +249,7 @@ read_whole(FILE *f, char **out, size_t *out_len, struct sp_err *e)
         len += n;
         if (n == 0) {
             if (ferror(f)) {
-                rc = read_error(e);
+                rc = sp_input_read_error(e);
                 goto out;
             }
             break;
@@ -291,11 +291,11 @@ read_cloudthread(FILE *f, const struct reader *r, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    if (len >= 3 && memcmp(buf, bom, 3) == 0) {
+    if (len >= 3 && memcmp(buf, sp_input_bom, 3) == 0) {
         pos = 3;
     }
     for (;;) {
-        while (pos < len && is_ws(buf[pos])) {
+        while (pos < len && sp_input_is_ws(buf[pos])) {
             pos++;
         }
         if (pos == len) {
@@ -342,7 +342,7 @@ static ctspool_rc
 read_csv(FILE *f, const struct reader *r, struct sp_err *e)
 {
     struct sp_csv *csv = NULL;
-    struct csv_layout l;
+    struct sp_csv_layout l;
     struct sp_point p;
     struct sp_err pe;
     const char *const *fv;
@@ -365,7 +365,7 @@ read_csv(FILE *f, const struct reader *r, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    rc = layout_init(&l, fv, fl, n, line, e);
+    rc = sp_csv_layout_init(&l, fv, fl, n, line, e);
     if (rc != CTSPOOL_OK) {
         goto out;
     }
@@ -383,7 +383,7 @@ read_csv(FILE *f, const struct reader *r, struct sp_err *e)
             sp_err_set(&pe, "has %zu field%s, the header has %zu", n,
                        n == 1 ? "" : "s", l.n_cols);
             rc = report_line(r, line, &pe);
-        } else if (csv_point(&l, r->d, &stream_ok, fv, fl, &p, &pe) ==
+        } else if (sp_csv_layout_point(&l, r->d, &stream_ok, fv, fl, &p, &pe) ==
                    CTSPOOL_OK) {
             rc = r->on_point(r->ctx, &p);
         } else {
@@ -395,7 +395,7 @@ read_csv(FILE *f, const struct reader *r, struct sp_err *e)
     }
     rc = CTSPOOL_OK;
 out:
-    layout_cleanup(&l);
+    sp_csv_layout_cleanup(&l);
     sp_csv_close(csv);
     return rc;
 }
@@ -414,15 +414,15 @@ sp_input_read(FILE *f, const char *name, enum sp_format fmt,
     ctspool_rc rc = CTSPOOL_OK;
 
     if (fmt == SP_FMT_AUTO) {
-        fmt = format_by_name(name);
+        fmt = sp_input_format_by_name(name);
     }
     if (fmt == SP_FMT_AUTO) {
-        rc = sniff(f, &fmt, &pre, &pre_len, e);
+        rc = sp_input_sniff(f, &fmt, &pre, &pre_len, e);
         if (rc != CTSPOOL_OK) {
             goto out;
         }
         if (pre) {
-            cookie = prefixed_open(f, pre, pre_len);
+            cookie = sp_input_prefixed_open(f, pre, pre_len);
             pre = NULL; /* transferred */
             if (!cookie) {
                 sp_err_set(e, "out of memory");

@@ -7,7 +7,7 @@
 #include "input_int.h"
 #include "sp_int.h"
 
-#define SNIFF_MAX (LINE_MAX_BYTES + CHUNK)
+#define SNIFF_MAX (SP_INPUT_LINE_MAX + SP_INPUT_CHUNK)
 
 int
 sp_format_parse(const char *s)
@@ -32,7 +32,7 @@ sp_format_parse(const char *s)
 
 /* The format a file name's extension implies, else SP_FMT_AUTO. */
 enum sp_format
-format_by_name(const char *name)
+sp_input_format_by_name(const char *name)
 {
     const char *base, *dot;
 
@@ -86,10 +86,10 @@ format_by_content(const char *s, size_t len, int at_eof)
     size_t i = 0, key_start = 0, depth = 0;
     int in_str = 0, esc = 0, is_key = 0, expect_key = 0;
 
-    if (len >= 3 && memcmp(s, bom, 3) == 0) {
+    if (len >= 3 && memcmp(s, sp_input_bom, 3) == 0) {
         i = 3;
     }
-    while (i < len && is_ws(s[i])) {
+    while (i < len && sp_input_is_ws(s[i])) {
         i++;
     }
     if (i == len) {
@@ -162,8 +162,8 @@ format_by_content(const char *s, size_t len, int at_eof)
  * rest of f: no seeking, so stdin and pipes work.
  */
 ctspool_rc
-sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
-      struct sp_err *e)
+sp_input_sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
+               struct sp_err *e)
 {
     char *buf = NULL, *nb;
     size_t len = 0, cap = 0, n;
@@ -175,7 +175,7 @@ sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
     *fmt = SP_FMT_AUTO;
     while (*fmt == SP_FMT_AUTO) {
         if (len == cap) {
-            cap = cap ? cap * 2 : CHUNK;
+            cap = cap ? cap * 2 : SP_INPUT_CHUNK;
             nb = realloc(buf, cap);
             if (!nb) {
                 sp_err_set(e, "out of memory");
@@ -188,7 +188,7 @@ sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
         len += n;
         if (n == 0) {
             if (ferror(f)) {
-                rc = read_error(e);
+                rc = sp_input_read_error(e);
                 goto out;
             }
             eof = 1;
@@ -247,7 +247,7 @@ prefixed_close(void *cookie)
 
 /* pre: transferred, freed by fclose() of the result (or here on error). */
 FILE *
-prefixed_open(FILE *f, char *pre, size_t len)
+sp_input_prefixed_open(FILE *f, char *pre, size_t len)
 {
     static const cookie_io_functions_t io = {prefixed_read, NULL, NULL,
                                              prefixed_close};
