@@ -1,3 +1,9 @@
+/*
+ * csv_layout.c -- the columns of a CSV input: the header row -> where
+ * each field of a point is and which columns are custom dimensions (in
+ * key order), and a data row -> a point checked with validate.c's rules.
+ * Messages carry no locator: the reader (input.c) puts the line in front.
+ */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,8 @@
 /*
  * input.c -- the input formats of `ctspool append` -> a stream of
  * points: Cloudthread payloads (read whole), NDJSON and CSV (streamed,
- * bounded memory), and detection of the format.
+ * bounded memory).  input_detect.c tells the format when none is given;
+ * csv_layout.c maps a CSV header's columns to the fields of a point.
  *
  * Every point goes to on_point, or, when invalid, to on_error with a
  * locator in front of the message: "line N: " (NDJSON; CSV: the line
@@ -23,9 +24,10 @@
 #include "input_int.h"
 #include "sp_int.h"
 
-#define LINE_BUF_MAX (SP_INPUT_LINE_MAX + 2)    /* ... with its CR LF */
+#define LINE_BUF_MAX (SP_INPUT_LINE_MAX + 2) /* a line with its CR LF */
 #define WHOLE_MAX ((size_t)1024 * 1024 * 1024) /* a cloudthread input */
 
+/* The UTF-8 byte order mark, skipped at the start of any input. */
 const char sp_input_bom[3] = {'\xEF', '\xBB', '\xBF'};
 
 int

@@ -1,3 +1,9 @@
+/*
+ * input_detect.c -- which format an append input is in: the name given
+ * (--format), else the file name's extension, else the first bytes.
+ * Those are read ahead without seeking and handed back in front of the
+ * rest through a FILE of their own, so stdin and pipes work.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

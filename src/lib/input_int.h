@@ -1,3 +1,8 @@
+/*
+ * input_int.h -- declarations shared by the readers of append input:
+ * input.c, input_detect.c and csv_layout.c.  Their interface is
+ * sp_input_read() in sp_int.h.
+ */
 #ifndef INPUT_INT_H
 #define INPUT_INT_H
 
@@ -6,19 +11,27 @@
 
 #include "sp_int.h"
 
-#define SP_INPUT_CHUNK ((size_t)64 * 1024)
+#define SP_INPUT_CHUNK ((size_t)64 * 1024)      /* one read */
 #define SP_INPUT_LINE_MAX ((size_t)1024 * 1024) /* an NDJSON line */
 
+/* ---- input.c ---------------------------------------------------------- */
 extern const char sp_input_bom[3];
-
+/* JSON whitespace. */
 int sp_input_is_ws(char c);
+/* "read error: <errno text>"; returns E_IO. */
 ctspool_rc sp_input_read_error(struct sp_err *e);
 
+/* ---- input_detect.c --------------------------------------------------- */
+/* The format a file name's extension implies, else SP_FMT_AUTO. */
 enum sp_format sp_input_format_by_name(const char *name);
+/* Reads the start of f until its format is known; *pre: transferred. */
 ctspool_rc sp_input_sniff(FILE *f, enum sp_format *fmt, char **pre,
                           size_t *pre_len, struct sp_err *e);
+/* A FILE that yields pre[0..len) (transferred), then the rest of f. */
 FILE *sp_input_prefixed_open(FILE *f, char *pre, size_t len);
 
+/* ---- csv_layout.c ----------------------------------------------------- */
+/* The fields of a point a CSV column can hold by name. */
 enum {
     SP_COL_TIMESTAMP,
     SP_COL_NAME,
@@ -38,15 +51,21 @@ struct sp_csv_col {
 struct sp_csv_layout {
     char *names;      /* copy of the header fields, back to back */
     size_t n_cols;
-    size_t col[SP_COL_N];  /* column of each known field, or NO_COL */
+    size_t col[SP_COL_N];  /* column of each known field, or (size_t)-1 */
     struct sp_csv_col *dims; /* dimension columns in bytewise key order */
     size_t n_dims;
 };
 
-void sp_csv_layout_cleanup(struct sp_csv_layout *l);
+/*
+ * The header row (n fields, on line line) -> *l; E_INVALID with the line
+ * in e when a name is empty or repeated or a required field is missing,
+ * or E_NOMEM.
+ */
 ctspool_rc sp_csv_layout_init(struct sp_csv_layout *l,
                               const char *const *fields, const size_t *lens,
                               size_t n, size_t line, struct sp_err *e);
+void sp_csv_layout_cleanup(struct sp_csv_layout *l);
+/* One data row -> p; E_INVALID with the reason (no locator) in e. */
 ctspool_rc sp_csv_layout_point(const struct sp_csv_layout *l,
                                const struct sp_defaults *d, int *stream_ok,
                                const char *const *fv, const size_t *fl,
