@@ -5,12 +5,19 @@
  * Module map (one file, one responsibility):
  *   err.c       rc table, ctspool_strerror/errname, sp_err formatting
  *   log.c       levelled logging to stderr, secret masking
- *   validate.c  pure field checks shared by every producer path
+ *   validate.c  pure field checks shared by every producer path; with
+ *               utf8.c (strict UTF-8, input quoted in messages),
+ *               timefmt.c (timestamps, an hour's text) and numfmt.c (a
+ *               value's text)
  *   record.c    canonical encoding and record ID (SHA-256, OpenSSL)
  *   payload.c   the only cJSON user for points: JSON <-> sp_point
  *   csv.c       streaming RFC 4180 reader
- *   input.c     append input formats -> sp_point stream
- *   config.c    the only libconfig user: file -> struct sp_config
+ *   input.c     append input formats -> sp_point stream; with
+ *               input_detect.c (which format) and csv_layout.c (CSV
+ *               header -> columns, row -> point)
+ *   config.c    the only libconfig user: file -> struct sp_config; with
+ *               config_lex.c (int64 literals), config_check.c (single
+ *               values) and config_file.c (the files, permission warning)
  *   journal.c   the SQLite journal: open, transactions, limits; with
  *               journal_put.c (upsert), journal_drain.c (take, ack, dead
  *               letters) and journal_admin.c (stats, list, compact)
@@ -112,7 +119,7 @@ struct sp_point {
     struct sp_dim dims[SP_MAX_DIMS];
 };
 
-/* ---- validate.c: pure checks, no I/O --------------------------------- */
+/* ---- validate.c, timefmt.c, utf8.c, numfmt.c: pure, no I/O ----------- */
 /*
  * Each returns CTSPOOL_OK or CTSPOOL_E_INVALID with e->msg set to
  * "FIELD: reason" (for example `timestamp: minutes must be zero in
@@ -121,8 +128,8 @@ struct sp_point {
  */
 ctspool_rc sp_valid_agg(const char *s, size_t len, int *agg,
                         struct sp_err *e);
-/* "YYYY-MM-DD HH:MM:SS", "YYYY-MM-DDTHH:MM:SS[Z|+00:00]" (fractions of
- * zero allowed), or a decimal integer of Unix seconds. */
+/* timefmt.c: "YYYY-MM-DD HH:MM:SS", "YYYY-MM-DDTHH:MM:SS[Z|+00:00]"
+ * (fractions of zero allowed), or a decimal integer of Unix seconds. */
 ctspool_rc sp_valid_timestamp_str(const char *s, size_t len, int64_t *hour,
                                   struct sp_err *e);
 /* A JSON number given as a double: must be an integer multiple of 3600. */
@@ -143,11 +150,12 @@ ctspool_rc sp_point_add_dim(struct sp_point *p, const char *k, size_t k_len,
 int sp_dim_cmp(const struct sp_dim *a, const struct sp_dim *b);
 /* Sorts dims bytewise by key, rejects duplicate keys. */
 ctspool_rc sp_point_finish(struct sp_point *p, struct sp_err *e);
+/* utf8.c: s[0..len) is strict UTF-8. */
 int sp_utf8_valid(const char *s, size_t len);
 
-/* Hour number -> "YYYY-MM-DD HH:00:00" (buf >= 20 bytes). */
+/* timefmt.c: hour number -> "YYYY-MM-DD HH:00:00" (buf >= 20 bytes). */
 void sp_hour_format(int64_t hour, char *buf, size_t buf_len);
-/* Shortest decimal text that parses back to v (buf >= 32 bytes). */
+/* numfmt.c: shortest decimal text that parses back to v (buf >= 32). */
 void sp_double_format(double v, char *buf, size_t buf_len);
 
 /* ---- record.c -------------------------------------------------------- */
@@ -230,7 +238,7 @@ ctspool_rc sp_csv_next(struct sp_csv *c, const char *const **fields,
 
 /* ---- input.c: append input formats ----------------------------------- */
 enum sp_format { SP_FMT_AUTO, SP_FMT_CLOUDTHREAD, SP_FMT_NDJSON, SP_FMT_CSV };
-int sp_format_parse(const char *s); /* -1 if unknown */
+int sp_format_parse(const char *s); /* input_detect.c; -1 if unknown */
 
 /*
  * sp_input_read -- stream every point of f (named name in messages) in
@@ -292,9 +300,10 @@ ctspool_rc sp_config_load(const char *path, struct sp_config **out,
                           struct sp_err *e);
 void sp_config_free(struct sp_config *c);
 /*
- * The upload API key: $CTSPOOL_API_KEY, else upload.api_key, else the
- * first line of upload.api_key_file.  *out: transferred (free()).
- * E_CONFIG when none is available or the file is unreadable.
+ * The upload API key (config_file.c): $CTSPOOL_API_KEY, else
+ * upload.api_key, else the first line of upload.api_key_file.  *out:
+ * transferred (free()).  E_CONFIG when none is available or the file is
+ * unreadable.
  */
 ctspool_rc sp_config_api_key(const struct sp_config *c, char **out,
                              struct sp_err *e);
