@@ -1,7 +1,8 @@
 /*
  * lock.c -- one drainer per journal: the drainer lock file
  * "<journal>-drain.lock", which also holds the landing record
- * (landing.c).
+ * (landing.c).  Run as root, the file gets the journal's owner and
+ * group, so the service user's drainer can still open it afterwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,15 +57,30 @@ dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)
         sp_err_set(e, "journal path too long");
         return CTSPOOL_E_CANTCREATE;
     }
-    f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    f = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f >= 0) {
         sync_parent_dir(path);
     } else if (errno == EEXIST) {
-        f = open(path, O_RDWR | O_CLOEXEC);
+        f = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     }
     if (f < 0) {
-        sp_err_set(e, "cannot open drainer lock %s: %s", path,
-                   strerror(errno));
+        int err = errno;
+
+        sp_err_set(e, "cannot open drainer lock %s: %s%s", path,
+                   strerror(err),
+                   err == EACCES ? " (it belongs to another user: give it "
+                                   "the journal's owner, or remove it while "
+                                   "no drainer runs)"
+                   : err == ELOOP ? " (a symbolic link: refused)"
+                                  : "");
+        return CTSPOOL_E_CANTCREATE;
+    }
+    /* Run as root: the file is the journal's owner's, also one that an
+     * older version left root's (section 12 of the contract). */
+    if (sp_owner_adopt(f, journal_path) != 0) {
+        sp_err_set(e, "cannot give drainer lock %s the journal's owner: %s",
+                   path, strerror(errno));
+        close(f);
         return CTSPOOL_E_CANTCREATE;
     }
     if (flock(f, LOCK_EX | LOCK_NB) != 0) {

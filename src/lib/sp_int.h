@@ -22,6 +22,7 @@
  *               journal_put.c (upsert), journal_drain.c (take, ack, dead
  *               letters) and journal_admin.c (stats, list, compact)
  *   migrate.c   schema/ migrations embedded at build time
+ *   owner.c     files made next to the journal get its owner (as root)
  *   api.c       the public ctspool_* functions
  */
 #ifndef SP_INT_H
@@ -118,6 +119,14 @@ struct sp_point {
     size_t n_dims;
     struct sp_dim dims[SP_MAX_DIMS];
 };
+
+/* ---- owner.c: files created next to the journal ------------------- */
+/*
+ * sp_owner_adopt -- when running as root, gives fd the owner and group
+ * of the file or directory like (the journal, or its directory before
+ * the journal exists); otherwise does nothing.  0, or -1 with errno.
+ */
+int sp_owner_adopt(int fd, const char *like);
 
 /* ---- validate.c, timefmt.c, utf8.c, numfmt.c: pure, no I/O ----------- */
 /*

@@ -1,0 +1,32 @@
+/*
+ * owner.c -- files a command creates belong to the journal's owner.
+ *
+ * An operator who runs a command as root against a service user's
+ * journal (`sudo ctspool drain --once`) must not leave root-owned files
+ * behind that the service's own processes then cannot open: every file
+ * created next to the journal is given the owner and group of the
+ * journal (or, before the journal exists, of its directory).  Without
+ * root nothing changes hands: a process can only create files it owns.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sp_int.h"
+
+int
+sp_owner_adopt(int fd, const char *like)
+{
+    struct stat want, have;
+
+    if (geteuid() != 0) {
+        return 0;
+    }
+    if (stat(like, &want) != 0 || fstat(fd, &have) != 0) {
+        return -1;
+    }
+    if (have.st_uid == want.st_uid && have.st_gid == want.st_gid) {
+        return 0;
+    }
+    return fchown(fd, want.st_uid, want.st_gid);
+}
