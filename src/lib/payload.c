@@ -16,15 +16,9 @@
  *     cJSON's NUL-terminated strings it would silently cut a string
  *     short.
  *
- * Memory: a parse allocates every node and string from an arena that is
- * released in one go (cJSON_InitHooks with per-thread dispatch, below):
- * a warm NDJSON line then costs no malloc/free at all (about 110 of 480
- * ns of cJSON's time on a 160-byte line, measured).  Outside a parse
- * in this file, the hooks are plain malloc()/free(), so other cJSON users
- * are unaffected.  XXX: nobody else may call cJSON_InitHooks().
+ * Memory: cJSON's own allocator; the library installs no cJSON hooks,
+ * so a program that embeds it keeps cJSON's global state to itself.
  */
-#include <pthread.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,185 +27,35 @@
 
 #include "sp_int.h"
 
-/* ---- arena ------------------------------------------------------------ */
-
-#define ARENA_ALIGN (alignof(max_align_t))
-#define ARENA_FIRST_CHUNK ((size_t)16 * 1024)
-#define ARENA_MAX_CHUNK ((size_t)16 * 1024 * 1024)
-
-struct arena_chunk {
-    struct arena_chunk *next; /* older chunk */
-    size_t cap;
-    size_t used;
-    max_align_t data[]; /* cap bytes */
-};
+/* ---- documents -------------------------------------------------------- */
 
 /*
- * Chunks, newest first.  The oldest chunk is kept across resets so that
- * parsing line after line allocates nothing once warm.
- */
-struct arena {
-    struct arena_chunk *head;
-    size_t next_cap;
-    int failed; /* an allocation failed since the last reset */
-};
-
-static void *
-arena_alloc(struct arena *a, size_t n)
-{
-    struct arena_chunk *c = a->head;
-    size_t cap;
-    void *p;
-
-    if (n > SIZE_MAX / 4) {
-        a->failed = 1;
-        return NULL;
-    }
-    n = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
-    if (!c || c->cap - c->used < n) {
-        if (a->next_cap == 0) {
-            a->next_cap = ARENA_FIRST_CHUNK;
-        }
-        cap = a->next_cap;
-        if (cap < n) {
-            cap = n; /* a big string gets a chunk of its own */
-        }
-        c = malloc(sizeof(*c) + cap);
-        if (!c) {
-            a->failed = 1;
-            return NULL;
-        }
-        c->cap = cap;
-        c->used = 0;
-        c->next = a->head;
-        a->head = c;
-        if (a->next_cap < ARENA_MAX_CHUNK) {
-            a->next_cap *= 2;
-        }
-    }
-    p = (char *)c->data + c->used;
-    c->used += n;
-    return p;
-}
-
-/* Forget every allocation; keep the oldest chunk for reuse. */
-static void
-arena_reset(struct arena *a)
-{
-    struct arena_chunk *c = a->head;
-
-    while (c && c->next) {
-        struct arena_chunk *next = c->next;
-
-        free(c);
-        c = next;
-    }
-    a->head = c;
-    if (c) {
-        c->used = 0;
-        a->next_cap = c->cap * 2;
-    }
-    a->failed = 0;
-}
-
-static void
-arena_cleanup(struct arena *a)
-{
-    arena_reset(a);
-    free(a->head);
-    a->head = NULL;
-    a->next_cap = 0;
-}
-
-static int
-arena_owns(const struct arena *a, const void *p)
-{
-    for (const struct arena_chunk *c = a->head; c; c = c->next) {
-        const char *d = (const char *)c->data;
-
-        if ((const char *)p >= d && (const char *)p < d + c->cap) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* ---- cJSON hooks: the arena while this thread parses, else malloc ----- */
-
-static _Thread_local struct arena *tl_arena;
-static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
-
-static void *
-hook_malloc(size_t n)
-{
-    struct arena *a = tl_arena;
-
-    if (a) {
-        return arena_alloc(a, n);
-    }
-    return malloc(n);
-}
-
-static void
-hook_free(void *p)
-{
-    /* During a parse cJSON frees only what that parse allocated: arena
-     * memory, released by arena_reset(). */
-    if (tl_arena) {
-        return;
-    }
-    free(p);
-}
-
-static void
-hooks_install(void)
-{
-    cJSON_Hooks h = {hook_malloc, hook_free};
-
-    cJSON_InitHooks(&h);
-}
-
-#if defined(__GNUC__)
-/* Install before any thread exists, so no cJSON user races the switch. */
-__attribute__((constructor))
-static void
-hooks_ctor(void)
-{
-    pthread_once(&hooks_once, hooks_install);
-}
-#endif
-
-/*
- * A parsed document and the memory it lives in.  root_in_arena is 0 only
- * if someone replaced the hooks behind our back: then cJSON_Delete().
+ * A parsed document.  cJSON allocates with its own (default) hooks: the
+ * library never calls cJSON_InitHooks(), which would change the
+ * allocator of every cJSON user in a program that embeds it.
  */
 struct doc {
-    struct arena arena;
     cJSON *root;
-    int root_in_arena;
 };
 
 static void
 doc_release(struct doc *d)
 {
-    if (d->root && !d->root_in_arena) {
-        cJSON_Delete(d->root);
-    }
+    cJSON_Delete(d->root);
     d->root = NULL;
-    arena_reset(&d->arena);
 }
 
 static void
 doc_cleanup(struct doc *d)
 {
     doc_release(d);
-    arena_cleanup(&d->arena);
 }
 
 /*
  * Parse JSON at buf[0..len) into d (released first).  *end: where
- * parsing stopped (success: just after the value).  Returns OK,
- * E_INVALID (syntax; e says where) or E_NOMEM.
+ * parsing stopped (success: just after the value).  Returns OK or
+ * E_INVALID (syntax, or no memory for the tree: cJSON does not tell the
+ * two apart; e says where it stopped).
  */
 static ctspool_rc
 doc_parse(struct doc *d, const char *buf, size_t len, size_t *end,
@@ -219,22 +63,14 @@ doc_parse(struct doc *d, const char *buf, size_t len, size_t *end,
 {
     const char *stop = buf;
 
-    pthread_once(&hooks_once, hooks_install);
     doc_release(d);
-    tl_arena = &d->arena;
     d->root = cJSON_ParseWithLengthOpts(buf, len, &stop, 0);
-    tl_arena = NULL;
     *end = stop ? (size_t)(stop - buf) : 0;
     if (!d->root) {
-        if (d->arena.failed) {
-            sp_err_set(e, "out of memory parsing JSON");
-            return CTSPOOL_E_NOMEM;
-        }
         sp_err_set(e, "invalid JSON: parsing stopped at byte offset %zu",
                    *end);
         return CTSPOOL_E_INVALID;
     }
-    d->root_in_arena = arena_owns(&d->arena, d->root);
     return CTSPOOL_OK;
 }
 
@@ -714,7 +550,7 @@ sp_payload_parse(const char *buf, size_t len, const struct sp_defaults *d,
                                                "metric_agg_func", "data"};
     const cJSON *top[T_N] = {NULL};
     const cJSON *c;
-    struct doc doc = {{NULL, 0, 0}, NULL, 0};
+    struct doc doc = {NULL};
     struct sp_point base, p;
     struct sp_err pe;
     char q[SHOW_BUF];
