@@ -16,7 +16,10 @@
 #      bounded or reentrant forms snprintf, vsnprintf, strtok_r, strtol
 #      are fine);
 #   3. the library or the ctspool binary imports one of those functions
-#      (or its _chk variant), e.g. through a macro the grep cannot see.
+#      (or its _chk variant), e.g. through a macro the grep cannot see;
+#   4. the shared library imports a function that changes the global
+#      state of a library it shares with the program that embeds it
+#      (cJSON_InitHooks: the embedder's cJSON is the embedder's).
 # Exit 2 when the build directory or a tool is missing.
 set -eu
 
@@ -93,5 +96,17 @@ for obj in "$lib" "$bin"; do
         status=1
     fi
 done
+
+# ---- 4. global state of shared dependencies -----------------------------
+if [ -e "$lib" ]; then
+    glob=$(nm -D --undefined-only "$lib" |
+        awk '{ sub(/@.*/, "", $NF); print $NF }' |
+        grep -E '^cJSON_InitHooks$' || true)
+    if [ -n "$glob" ]; then
+        echo "checksrc: $lib changes an embedder's global state:" \
+            "$(echo "$glob" | tr '\n' ' ')" >&2
+        status=1
+    fi
+fi
 [ "$status" -ne 0 ] || echo "checksrc: ok"
 exit "$status"
