@@ -23,6 +23,7 @@
  *               letters) and journal_admin.c (stats, list, compact)
  *   migrate.c   schema/ migrations embedded at build time
  *   owner.c     files made next to the journal get its owner (as root)
+ *   buf.c       the growable byte buffer (struct sp_buf)
  *   api.c       the public ctspool_* functions
  */
 #ifndef SP_INT_H
@@ -119,6 +120,27 @@ struct sp_point {
     size_t n_dims;
     struct sp_dim dims[SP_MAX_DIMS];
 };
+
+/* ---- buf.c: the growable byte buffer -------------------------------- */
+/*
+ * p[len] is always '\0' once anything was reserved; a failed allocation
+ * (or a size past SIZE_MAX) sets has_failed, which sticks until
+ * sp_buf_reset(): later additions then do nothing and return -1.
+ */
+struct sp_buf {
+    char *p;
+    size_t len, cap;
+    int has_failed;
+};
+
+void sp_buf_init(struct sp_buf *b);
+void sp_buf_cleanup(struct sp_buf *b); /* frees; b is then empty */
+void sp_buf_reset(struct sp_buf *b);   /* len 0, keeps the memory */
+/* Room for n more bytes and the NUL: 0, or -1 (has_failed). */
+int sp_buf_reserve(struct sp_buf *b, size_t n);
+int sp_buf_add(struct sp_buf *b, const void *data, size_t n);
+int sp_buf_adds(struct sp_buf *b, const char *s);
+int sp_buf_addf(struct sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 
 /* ---- owner.c: files created next to the journal ------------------- */
 /*

@@ -1,0 +1,116 @@
+/*
+ * buf.c -- the growable byte buffer every part of ctspool builds text
+ * and bytes in (request bodies, answers, input lines, batch arenas).
+ *
+ * Invariants:
+ * (1) While cap > 0, p[len] == '\0': the contents are always a C string
+ *     too (binary contents may hold NULs of their own).
+ * (2) Growth never wraps: a size that would pass SIZE_MAX fails.
+ * (3) A failure is sticky: has_failed stays set (until sp_buf_reset),
+ *     later additions do nothing and return -1, so a caller may check
+ *     once at the end.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_int.h"
+
+#define FIRST_CAP 256
+
+void
+sp_buf_init(struct sp_buf *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void
+sp_buf_cleanup(struct sp_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+void
+sp_buf_reset(struct sp_buf *b)
+{
+    b->len = 0;
+    b->has_failed = 0;
+    if (b->cap) {
+        b->p[0] = '\0';
+    }
+}
+
+int
+sp_buf_reserve(struct sp_buf *b, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (b->has_failed) {
+        return -1;
+    }
+    if (b->cap > b->len && b->cap - b->len > n) {
+        return 0;
+    }
+    if (n > SIZE_MAX / 2 - b->len) {
+        b->has_failed = 1; /* invariant 2 */
+        return -1;
+    }
+    cap = b->cap ? b->cap : FIRST_CAP;
+    while (cap - b->len <= n) {
+        cap *= 2; /* cannot wrap: b->len + n < SIZE_MAX / 2 */
+    }
+    p = realloc(b->p, cap);
+    if (!p) {
+        b->has_failed = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int
+sp_buf_add(struct sp_buf *b, const void *data, size_t n)
+{
+    if (sp_buf_reserve(b, n) != 0) {
+        return -1;
+    }
+    if (n) {
+        memcpy(b->p + b->len, data, n);
+    }
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int
+sp_buf_adds(struct sp_buf *b, const char *s)
+{
+    return sp_buf_add(b, s, strlen(s));
+}
+
+int
+sp_buf_addf(struct sp_buf *b, const char *fmt, ...)
+{
+    va_list ap, again;
+    int n, r = -1;
+
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    if (n >= 0 && sp_buf_reserve(b, (size_t)n) == 0) {
+        vsnprintf(b->p + b->len, b->cap - b->len, fmt, again);
+        b->len += (size_t)n;
+        r = 0;
+    } else if (n < 0) {
+        b->has_failed = 1;
+    }
+    va_end(again);
+    va_end(ap);
+    return r;
+}

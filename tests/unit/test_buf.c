@@ -1,0 +1,116 @@
+/*
+ * test_buf.c -- struct sp_buf (buf.c): growth, the NUL after the
+ * contents, sticky failure, sizes that would wrap, reset and reuse.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_int.h"
+#include "testutil.h"
+
+static void
+test_grows_and_terminates(void **state)
+{
+    struct sp_buf b;
+    char big[1000];
+
+    (void)state;
+    sp_buf_init(&b);
+    assert_null(b.p);
+    assert_int_equal(sp_buf_adds(&b, "abc"), 0);
+    assert_string_equal(b.p, "abc");
+    assert_int_equal(b.len, 3);
+    memset(big, 'x', sizeof(big));
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(sp_buf_add(&b, big, sizeof(big)), 0);
+        assert_int_equal(b.p[b.len], '\0');
+        assert_true(b.cap > b.len);
+    }
+    assert_int_equal(b.len, 3 + 100 * sizeof(big));
+    assert_memory_equal(b.p, "abcxxx", 6);
+    sp_buf_cleanup(&b);
+    assert_null(b.p);
+    assert_int_equal(b.len, 0);
+}
+
+static void
+test_binary_and_empty(void **state)
+{
+    struct sp_buf b;
+    const char bin[4] = {'a', '\0', 'b', '\0'};
+
+    (void)state;
+    sp_buf_init(&b);
+    assert_int_equal(sp_buf_add(&b, NULL, 0), 0);
+    assert_non_null(b.p);
+    assert_string_equal(b.p, "");
+    assert_int_equal(sp_buf_add(&b, bin, sizeof(bin)), 0);
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.p, bin, 4);
+    sp_buf_cleanup(&b);
+}
+
+static void
+test_addf(void **state)
+{
+    struct sp_buf b;
+    char want[600];
+
+    (void)state;
+    sp_buf_init(&b);
+    assert_int_equal(sp_buf_addf(&b, "%d-%s", 42, "x"), 0);
+    assert_string_equal(b.p, "42-x");
+    /* Longer than the first allocation: the retry path. */
+    memset(want, 'y', 500);
+    want[500] = '\0';
+    assert_int_equal(sp_buf_addf(&b, "%s", want), 0);
+    assert_int_equal(b.len, 504);
+    assert_string_equal(b.p + 4, want);
+    sp_buf_cleanup(&b);
+}
+
+static void
+test_wrap_refused_and_sticky(void **state)
+{
+    struct sp_buf b;
+
+    (void)state;
+    sp_buf_init(&b);
+    assert_int_equal(sp_buf_adds(&b, "keep"), 0);
+    assert_int_equal(sp_buf_reserve(&b, SIZE_MAX - 2), -1);
+    assert_true(b.has_failed);
+    /* Sticky: nothing more is added, the contents stay as they were. */
+    assert_int_equal(sp_buf_adds(&b, "more"), -1);
+    assert_int_equal(sp_buf_addf(&b, "%d", 1), -1);
+    assert_string_equal(b.p, "keep");
+    assert_int_equal(b.len, 4);
+    assert_int_equal(sp_buf_reserve(&b, SIZE_MAX / 2), -1);
+    /* Reset clears the failure and keeps the memory. */
+    sp_buf_reset(&b);
+    assert_false(b.has_failed);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.p, "");
+    assert_int_equal(sp_buf_adds(&b, "again"), 0);
+    assert_string_equal(b.p, "again");
+    sp_buf_cleanup(&b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grows_and_terminates),
+        cmocka_unit_test(test_binary_and_empty),
+        cmocka_unit_test(test_addf),
+        cmocka_unit_test(test_wrap_refused_and_sticky),
+    };
+
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
+}
