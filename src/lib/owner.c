@@ -22,7 +22,10 @@ sp_owner_adopt(int fd, const char *like)
     if (geteuid() != 0) {
         return 0;
     }
-    if (stat(like, &want) != 0 || fstat(fd, &have) != 0) {
+    if (stat(like, &want) != 0) {
+        return errno == ENOENT ? 0 : -1; /* no owner to follow */
+    }
+    if (fstat(fd, &have) != 0) {
         return -1;
     }
     if (have.st_uid == want.st_uid && have.st_gid == want.st_gid) {

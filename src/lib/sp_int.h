@@ -146,7 +146,8 @@ int sp_buf_addf(struct sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 /*
  * sp_owner_adopt -- when running as root, gives fd the owner and group
  * of the file or directory like (the journal, or its directory before
- * the journal exists); otherwise does nothing.  0, or -1 with errno.
+ * the journal exists); otherwise, or when like does not exist, does
+ * nothing.  0, or -1 with errno.
  */
 int sp_owner_adopt(int fd, const char *like);
 
