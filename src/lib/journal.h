@@ -75,8 +75,7 @@ struct sp_batch {
     size_t n;
     struct sp_batch_point *pts;
     size_t cap;
-    char *arena;
-    size_t arena_len, arena_cap;
+    struct sp_buf arena; /* the names and dims, each NUL-terminated */
 };
 
 void sp_batch_init(struct sp_batch *b);

@@ -34,7 +34,7 @@ sp_batch_cleanup(struct sp_batch *b)
 {
     free(b->stream);
     free(b->pts);
-    free(b->arena);
+    sp_buf_cleanup(&b->arena);
     memset(b, 0, sizeof(*b));
 }
 
@@ -42,25 +42,15 @@ sp_batch_cleanup(struct sp_batch *b)
 static long
 arena_put(struct sp_batch *b, const void *p, size_t n)
 {
-    size_t off = b->arena_len;
+    size_t off = b->arena.len;
 
-    if (b->arena_cap - b->arena_len < n + 1) {
-        size_t cap = b->arena_cap ? b->arena_cap : 65536;
-        char *a;
-
-        while (cap - b->arena_len < n + 1) {
-            cap *= 2;
-        }
-        a = realloc(b->arena, cap);
-        if (!a) {
-            return -1;
-        }
-        b->arena = a;
-        b->arena_cap = cap;
+    if (b->arena.cap == 0 && sp_buf_reserve(&b->arena, 65536) != 0) {
+        return -1;
     }
-    memcpy(b->arena + off, p, n);
-    b->arena[off + n] = '\0';
-    b->arena_len += n + 1;
+    if (sp_buf_add(&b->arena, p, n) != 0 ||
+        sp_buf_add(&b->arena, "", 1) != 0) {
+        return -1;
+    }
     return (long)off;
 }
 
@@ -82,7 +72,7 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
     free(b->stream);
     b->stream = NULL;
     b->n = 0;
-    b->arena_len = 0;
+    sp_buf_reset(&b->arena);
     /* One read transaction: the group and its points agree. */
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
@@ -160,8 +150,8 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
         rc = sp_jn_db_fail(j, r, "take");
     }
     for (size_t i = 0; i < b->n; i++) {
-        b->pts[i].name = b->arena + (uintptr_t)b->pts[i].name;
-        b->pts[i].dims = b->arena + (uintptr_t)b->pts[i].dims;
+        b->pts[i].name = b->arena.p + (uintptr_t)b->pts[i].name;
+        b->pts[i].dims = b->arena.p + (uintptr_t)b->pts[i].dims;
     }
 out:
     sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
