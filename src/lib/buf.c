@@ -75,6 +75,32 @@ sp_buf_reserve(struct sp_buf *b, size_t n)
 }
 
 int
+sp_buf_reserve_exact(struct sp_buf *b, size_t n)
+{
+    char *p;
+
+    if (b->has_failed) {
+        return -1;
+    }
+    if (b->cap > b->len && b->cap - b->len > n) {
+        return 0;
+    }
+    if (n > SIZE_MAX - 1 - b->len) {
+        b->has_failed = 1; /* invariant 2 */
+        return -1;
+    }
+    p = realloc(b->p, b->len + n + 1);
+    if (!p) {
+        b->has_failed = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = b->len + n + 1;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int
 sp_buf_add(struct sp_buf *b, const void *data, size_t n)
 {
     if (sp_buf_reserve(b, n) != 0) {

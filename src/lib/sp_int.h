@@ -138,6 +138,9 @@ void sp_buf_cleanup(struct sp_buf *b); /* frees; b is then empty */
 void sp_buf_reset(struct sp_buf *b);   /* len 0, keeps the memory */
 /* Room for n more bytes and the NUL: 0, or -1 (has_failed). */
 int sp_buf_reserve(struct sp_buf *b, size_t n);
+/* The same, growing to exactly that room (for callers that account for
+ * every byte they hold). */
+int sp_buf_reserve_exact(struct sp_buf *b, size_t n);
 int sp_buf_add(struct sp_buf *b, const void *data, size_t n);
 int sp_buf_adds(struct sp_buf *b, const char *s);
 int sp_buf_addf(struct sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);

@@ -77,8 +77,7 @@ struct request {
     enum rstate state;
     int64_t started_ms;
 
-    char *body;
-    size_t body_len, body_cap;
+    struct sp_buf body;  /* as it arrives; body.cap is charged */
     size_t expected_len; /* Content-Length, 0 if none */
     size_t charged; /* bytes of h->body_bytes this request holds */
     int is_too_large, is_over_budget;
@@ -340,9 +339,7 @@ charge(struct request *r, size_t n)
 static void
 release_body(struct request *r)
 {
-    free(r->body);
-    r->body = NULL;
-    r->body_len = r->body_cap = 0;
+    sp_buf_cleanup(&r->body);
     atomic_fetch_sub(&r->h->body_bytes, r->charged);
     r->charged = 0;
 }
@@ -355,9 +352,7 @@ keep_packed(struct request *r)
     size_t keep = r->in.packed_cap < r->charged ? r->in.packed_cap
                                                 : r->charged;
 
-    free(r->body);
-    r->body = NULL;
-    r->body_len = r->body_cap = 0;
+    sp_buf_cleanup(&r->body);
     atomic_fetch_sub(&r->h->body_bytes, r->charged - keep);
     r->charged = keep;
 }
@@ -376,40 +371,37 @@ on_body(struct request *r, const char *data, size_t n)
         r->discarded += n;
         return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
-    if (n > max - r->body_len) {
+    if (n > max - r->body.len) {
         r->is_too_large = 1;
         release_body(r);
         r->discarded = n;
         return MHD_YES;
     }
-    if (n > r->body_cap - r->body_len) {
+    if (r->body.cap <= r->body.len || n >= r->body.cap - r->body.len) {
         /* Grow with what arrives, never past the announced length: a
          * client that stalls holds only what it sent (invariant 3). */
-        size_t cap = r->body_cap ? r->body_cap : BODY_FIRST;
-        char *p;
+        size_t room = r->body.cap ? r->body.cap - 1 : 0; /* the NUL's */
+        size_t cap = room ? room : BODY_FIRST;
 
-        while (cap - r->body_len < n) {
+        while (cap - r->body.len < n) {
             cap = cap > max / 2 ? max : cap * 2;
         }
         if (cap > max) {
             cap = max;
         }
         if (r->expected_len && cap > r->expected_len &&
-            r->expected_len - r->body_len >= n) {
+            r->expected_len - r->body.len >= n) {
             cap = r->expected_len;
         }
-        if (charge(r, cap - r->body_cap) != 0 ||
-            !(p = realloc(r->body, cap))) {
+        if (charge(r, cap + 1 - r->body.cap) != 0 ||
+            sp_buf_reserve_exact(&r->body, cap - r->body.len) != 0) {
             r->is_over_budget = 1;
             release_body(r);
             r->discarded = n;
             return MHD_YES;
         }
-        r->body = p;
-        r->body_cap = cap;
     }
-    memcpy(r->body + r->body_len, data, n);
-    r->body_len += n;
+    sp_buf_add(&r->body, data, n); /* room reserved above */
     return MHD_YES;
 }
 
@@ -440,7 +432,8 @@ complete_ingest(struct request *r)
      * settings are needed during the parse only. */
     pthread_rwlock_rdlock(&h->live_lock);
     d.stream = h->live->default_stream;
-    rc = sv_ingest_parse(&r->in, r->body ? r->body : "", r->body_len, &d);
+    rc = sv_ingest_parse(&r->in, r->body.p ? r->body.p : "", r->body.len,
+                         &d);
     pthread_rwlock_unlock(&h->live_lock);
     keep_packed(r);
     if (rc != CTSPOOL_OK) {
