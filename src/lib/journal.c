@@ -9,6 +9,7 @@
  *   journal_put.c    producers: upsert one point (sp_journal_put)
  *   journal_drain.c  the drainer: take a batch, ack, dead-letter, repend
  *   journal_admin.c  operators: stats, list, dead letters, compact
+ *   journal_check.c  the invariants below as queries
  *   journal_int.h    the handle and helpers these files share
  *
  *   put --> PENDING: point(seq s) + queue(grp, s)

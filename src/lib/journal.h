@@ -179,6 +179,14 @@ ctspool_rc sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids,
 ctspool_rc sp_journal_compact(struct sp_journal *j, int64_t now,
                               long retain_hours, uint64_t *n_deleted);
 
+/*
+ * sp_journal_check -- verify the invariants of journal.c that a query
+ * can see (journal_check.c), outside a write transaction.  Returns 0
+ * when they hold, else the number of the first one violated, with the
+ * numbers in why (may be NULL with why_len 0); -1 when a query failed.
+ */
+int sp_journal_check(struct sp_journal *j, char *why, size_t why_len);
+
 /* JSON text of a finished point's dimensions (payload_out.c).
  * *out: transferred (free()). */
 ctspool_rc sp_payload_dims_json(const struct sp_point *p, char **out);

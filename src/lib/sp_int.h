@@ -20,7 +20,8 @@
  *               values) and config_file.c (the files, permission warning)
  *   journal.c   the SQLite journal: open, transactions, limits; with
  *               journal_put.c (upsert), journal_drain.c (take, ack, dead
- *               letters) and journal_admin.c (stats, list, compact)
+ *               letters), journal_admin.c (stats, list, compact) and
+ *               journal_check.c (its invariants as queries)
  *   migrate.c   schema/ migrations embedded at build time
  *   owner.c     files made next to the journal get its owner (as root)
  *   buf.c       the growable byte buffer (struct sp_buf)

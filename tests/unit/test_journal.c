@@ -27,18 +27,26 @@ struct fx {
     struct sp_journal *j;
 };
 
+/* (Re)opens f->j on f->path. */
+static void
+setup_again(struct fx *f)
+{
+    struct sp_journal_opts o = {0};
+    struct sp_err e;
+
+    o.path = f->path;
+    o.durability_full = 1;
+    assert_int_equal(sp_journal_open(&o, &f->j, &e), CTSPOOL_OK);
+}
+
 static int
 setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    struct sp_journal_opts o = {0};
-    struct sp_err e;
 
     f->dir = tu_tmpdir();
     f->path = tu_path(f->dir, "journal.db");
-    o.path = f->path;
-    o.durability_full = 1;
-    assert_int_equal(sp_journal_open(&o, &f->j, &e), CTSPOOL_OK);
+    setup_again(f);
     *state = f;
     return 0;
 }
@@ -136,6 +144,8 @@ check_invariants(struct fx *f)
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.pending_points, (uint64_t)pending);
     assert_int_equal(st.acked_points, (uint64_t)(points - pending));
+    /* The checker agrees (journal_check.c). */
+    assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
 }
 
 static void
@@ -642,6 +652,109 @@ test_missing_directory(void **state)
     free(p);
 }
 
+/* Runs sql on the journal with a connection of its own: behind the
+ * journal's back. */
+static void
+raw_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The checker's verdict on f's journal; its message must contain want. */
+static int
+checked(struct fx *f, const char *want)
+{
+    char why[512];
+    int inv = sp_journal_check(f->j, why, sizeof(why));
+
+    if (!strstr(why, want)) {
+        fail_msg("checker said \"%s\", expected \"%s\"", why, want);
+    }
+    return inv;
+}
+
+/* Three pending points at hours 0..2, one acked at hour 3, one dead
+ * letter at hour 4 (all of stream "t", metric "m"). */
+static void
+fill_states(struct fx *f)
+{
+    struct sp_batch b;
+    size_t idx = 1;
+
+    sp_batch_init(&b);
+    put1(f->j, pt("t", SP_AGG_SUM, "m", 3, 3, NULL));
+    put1(f->j, pt("t", SP_AGG_SUM, "d", 4, 4, NULL));
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(sp_journal_dead(f->j, &b, &idx, 1, 400, "bad", 1),
+                     CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 1, NULL), CTSPOOL_OK);
+    for (int i = 0; i < 3; i++) {
+        put1(f->j, pt("t", SP_AGG_SUM, "m", i, i, NULL));
+    }
+    sp_batch_cleanup(&b);
+    assert_int_equal(checked(f, ""), 0);
+}
+
+/* Each checked invariant, broken behind the journal's back, is named. */
+static void
+test_checker_finds_broken_invariants(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *sql;
+        int inv;
+        const char *want;
+    } cases[] = {
+        /* (4) a queue row deleted, meta.pending not */
+        {"DELETE FROM queue WHERE hour = 1",
+         4, "meta.pending is 3 but queue has 2 rows"},
+        {"UPDATE meta SET v = 9 WHERE k = 'points'",
+         4, "meta.points is 9 but point has 4 rows"},
+        /* (6) */
+        {"UPDATE meta SET v = 3 WHERE k = 'next_seq'",
+         6, "but point.seq"},
+        /* (3) a queue row carrying another value, or naming another
+         * version of its point */
+        {"UPDATE queue SET value = 42 WHERE hour = 2",
+         3, "carries value 42, its point (hour 2"},
+        {"UPDATE point SET seq = seq + 100 WHERE hour = 0; "
+         "UPDATE meta SET v = v + 100 WHERE k = 'next_seq'",
+         3, "is not the current version of point (hour 0"},
+        {"DELETE FROM point WHERE hour = 1; "
+         "UPDATE meta SET v = v - 1 WHERE k = 'points'",
+         3, "which does not exist"},
+        /* (2) an acked point in another group than its series */
+        {"UPDATE point SET grp = grp + 7 WHERE hour = 3",
+         2, "its series grp"},
+        {"DELETE FROM grp",
+         2, "which does not exist"},
+        /* (5) a dead letter's record gone */
+        {"DELETE FROM series WHERE metric_name = 'd'",
+         5, "dead letter 1 names series"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (i > 0) { /* a fresh journal for each case */
+            sp_journal_close(f->j);
+            tu_rmtree(f->dir);
+            free(f->path);
+            f->dir = tu_tmpdir();
+            f->path = tu_path(f->dir, "journal.db");
+            setup_again(f);
+        }
+        fill_states(f);
+        raw_sql(f->path, cases[i].sql);
+        if (checked(f, cases[i].want) != cases[i].inv) {
+            fail_msg("case %zu: not invariant %d", i, cases[i].inv);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -661,6 +774,7 @@ main(void)
         T(test_migration_fills_queue_values),
         T(test_newer_schema_refused),
         T(test_missing_directory),
+        T(test_checker_finds_broken_invariants),
 #undef T
     };
 
