@@ -312,6 +312,19 @@ create_file(const char *path, struct sp_err *e)
     return CTSPOOL_OK;
 }
 
+/* E_NOINPUT when nothing is at path (a missing directory included). */
+static ctspool_rc
+file_exists(const char *path, struct sp_err *e)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        sp_err_set(e, "journal %s does not exist", path);
+        return CTSPOOL_E_NOINPUT;
+    }
+    return CTSPOOL_OK; /* anything else: the open says what is wrong */
+}
+
 ctspool_rc
 sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
                 struct sp_err *e)
@@ -323,7 +336,8 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
     int r;
 
     *out = NULL;
-    rc = create_file(o->path, e);
+    /* Opened below without SQLITE_OPEN_CREATE: SQLite creates nothing. */
+    rc = o->must_exist ? file_exists(o->path, e) : create_file(o->path, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }

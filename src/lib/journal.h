@@ -20,12 +20,16 @@ struct sp_journal_opts {
     int busy_timeout_ms;         /* 0: default (5 minutes) */
     const char *vfs;             /* SQLite VFS name; NULL: default (tests
                                   * use a power-loss simulating VFS) */
+    int must_exist;              /* open only an existing journal: never
+                                  * create one (read-only commands) */
 };
 
 /*
  * sp_journal_open -- open or create (mode 0600) the journal and bring its
  * schema up to date.  *out: transferred, NULL on failure, with the reason
- * in e.  Returns OK, E_CANTCREATE, E_SCHEMA, E_CORRUPT, E_IO, E_NOMEM.
+ * in e.  Returns OK, E_NOINPUT (must_exist and no file at the path:
+ * nothing was created), E_CANTCREATE, E_SCHEMA, E_CORRUPT, E_IO,
+ * E_NOMEM.
  */
 ctspool_rc sp_journal_open(const struct sp_journal_opts *o,
                            struct sp_journal **out, struct sp_err *e);

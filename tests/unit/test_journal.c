@@ -755,6 +755,38 @@ test_checker_finds_broken_invariants(void **state)
     }
 }
 
+/* must_exist: a missing journal is E_NOINPUT and nothing is created. */
+static void
+test_must_exist_creates_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct sp_journal_opts o = {0};
+    struct sp_journal *j2 = NULL;
+    struct sp_err e;
+    char *dir = tu_tmpdir();
+    char *p = tu_path(dir, "journal.db");
+    char *deeper = tu_path(dir, "nope/journal.db");
+    char cmd[4096];
+
+    o.must_exist = 1;
+    o.path = p;
+    assert_int_equal(sp_journal_open(&o, &j2, &e), CTSPOOL_E_NOINPUT);
+    assert_null(j2);
+    assert_non_null(strstr(e.msg, "does not exist"));
+    assert_non_null(strstr(e.msg, p));
+    o.path = deeper;
+    assert_int_equal(sp_journal_open(&o, &j2, &e), CTSPOOL_E_NOINPUT);
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", dir);
+    assert_int_equal(system(cmd), 0); /* the directory is still empty */
+    /* An existing journal opens as usual. */
+    o.path = f->path;
+    assert_int_equal(sp_journal_open(&o, &j2, &e), CTSPOOL_OK);
+    sp_journal_close(j2);
+    free(p);
+    free(deeper);
+    tu_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -774,6 +806,7 @@ main(void)
         T(test_migration_fills_queue_values),
         T(test_newer_schema_refused),
         T(test_missing_directory),
+        T(test_must_exist_creates_nothing),
         T(test_checker_finds_broken_invariants),
 #undef T
     };
