@@ -37,8 +37,13 @@ int cli_exit_code(ctspool_rc rc);
 void cli_error(const char *cmd, const char *fmt, ...) SP_PRINTF(2, 3);
 /* Loads the configuration once; returns 0 or an exit code (printed). */
 int cli_config(struct cli *c, const char *cmd);
-/* Opens the configured journal; returns 0 or an exit code (printed). */
+/* Opens the configured journal, creating it if missing; returns 0 or an
+ * exit code (printed). */
 int cli_journal(struct cli *c, const char *cmd, struct sp_journal **j);
+/* Likewise, but a missing journal is not created: exit 66 naming the
+ * path and the config key (commands that only read or manage one). */
+int cli_journal_existing(struct cli *c, const char *cmd,
+                         struct sp_journal **j);
 /* Parses an aggregation function or data stream option; 0 or exit. */
 int cli_usage_hint(const char *cmd);
 

@@ -49,7 +49,7 @@ cmd_compact(struct cli *c, int argc, char **argv)
     if (ex) {
         return ex < 0 ? EXIT_OK : ex;
     }
-    ex = cli_journal(c, "compact", &j);
+    ex = cli_journal_existing(c, "compact", &j);
     if (ex) {
         return ex;
     }

@@ -121,7 +121,7 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         cli_error("dlq", "unknown subcommand '%s'", verb);
         return cli_usage_hint("dlq");
     }
-    ex = cli_journal(c, "dlq", &j);
+    ex = cli_journal_existing(c, "dlq", &j);
     if (ex) {
         free(ids);
         return ex;

@@ -165,7 +165,7 @@ cmd_list(struct cli *c, int argc, char **argv)
     if (!what) {
         what = SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
     }
-    ex = cli_journal(c, "list", &j);
+    ex = cli_journal_existing(c, "list", &j);
     if (ex) {
         return ex;
     }

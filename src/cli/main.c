@@ -124,8 +124,9 @@ cli_config(struct cli *c, const char *cmd)
     return 0;
 }
 
-int
-cli_journal(struct cli *c, const char *cmd, struct sp_journal **j)
+static int
+open_journal(struct cli *c, const char *cmd, int must_exist,
+             struct sp_journal **j)
 {
     struct sp_journal_opts o;
     struct sp_err e;
@@ -140,12 +141,32 @@ cli_journal(struct cli *c, const char *cmd, struct sp_journal **j)
     o.durability_full = c->cfg->durability_full;
     o.max_pending_points = (uint64_t)c->cfg->limits.max_pending_points;
     o.max_journal_bytes = (uint64_t)c->cfg->limits.max_journal_bytes;
+    o.must_exist = must_exist;
     rc = sp_journal_open(&o, j, &e);
-    if (rc != CTSPOOL_OK) {
+    if (rc == CTSPOOL_E_NOINPUT && c->cfg->path) {
+        cli_error(cmd, "%s (config key \"journal\" in %s)", e.msg,
+                  c->cfg->path);
+    } else if (rc == CTSPOOL_E_NOINPUT) {
+        cli_error(cmd,
+                  "%s (config key \"journal\": the default, no "
+                  "configuration file was read)",
+                  e.msg);
+    } else if (rc != CTSPOOL_OK) {
         cli_error(cmd, "%s", e.msg);
-        return cli_exit_code(rc);
     }
-    return 0;
+    return rc == CTSPOOL_OK ? 0 : cli_exit_code(rc);
+}
+
+int
+cli_journal(struct cli *c, const char *cmd, struct sp_journal **j)
+{
+    return open_journal(c, cmd, 0, j);
+}
+
+int
+cli_journal_existing(struct cli *c, const char *cmd, struct sp_journal **j)
+{
+    return open_journal(c, cmd, 1, j);
 }
 
 int

@@ -151,7 +151,7 @@ cmd_status(struct cli *c, int argc, char **argv)
         cli_error("status", "unexpected argument '%s'", argv[optind]);
         return cli_usage_hint("status");
     }
-    ex = cli_journal(c, "status", &j);
+    ex = cli_journal_existing(c, "status", &j);
     if (ex) {
         return ex;
     }

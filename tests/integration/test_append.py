@@ -141,10 +141,14 @@ def test_exit_codes_config_and_full():
         check("spool full" in r.stderr, "says spool full: " + r.stderr)
         check(len(env.list()) == 5, "stored points kept after spool full")
         env.write_config(top={"journal": os.path.join(env.dir, "no", "j.db")})
-        r = env.run("status")
+        r = env.run("append", "--format", "ndjson", "-",
+                    input=ndjson_lines(1))
         check(r.returncode == 73, "missing directory exits 73: %d" %
               r.returncode)
         check("does not exist" in r.stderr, r.stderr)
+        r = env.run("status")
+        check(r.returncode == 66, "status of a missing journal exits 66: "
+              "%d" % r.returncode)
         r = env.run("append", "--bogus")
         check(r.returncode == 64, "usage exits 64")
     finally:
