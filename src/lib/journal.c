@@ -9,7 +9,8 @@
  *   journal_put.c    producers: upsert one point (sp_journal_put)
  *   journal_drain.c  the drainer: take a batch, ack, dead-letter, repend
  *   journal_admin.c  operators: stats, list, dead letters, compact
- *   journal_check.c  the invariants below as queries
+ *   journal_check.c  the invariants below as queries (Debug builds:
+ *                    checked at commit)
  *   journal_int.h    the handle and helpers these files share
  *
  *   put --> PENDING: point(seq s) + queue(grp, s)
@@ -522,6 +523,11 @@ sp_journal_commit(struct sp_journal *j)
     if (r == SQLITE_OK) {
         r = sp_jn_flush_meta(j);
     }
+#ifdef CTSPOOL_JOURNAL_CHECK
+    if (r == SQLITE_OK) {
+        sp_jn_ok(j); /* aborts on a broken invariant: nothing committed */
+    }
+#endif
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_COMMIT);
     }

@@ -188,6 +188,8 @@ ctspool_rc sp_journal_compact(struct sp_journal *j, int64_t now,
  * can see (journal_check.c), outside a write transaction.  Returns 0
  * when they hold, else the number of the first one violated, with the
  * numbers in why (may be NULL with why_len 0); -1 when a query failed.
+ * Builds with CTSPOOL_JOURNAL_CHECK (Debug) run it before COMMIT (every
+ * one while the journal is small) and abort on a violation.
  */
 int sp_journal_check(struct sp_journal *j, char *why, size_t why_len);
 

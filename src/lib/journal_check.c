@@ -1,7 +1,9 @@
 /*
  * journal_check.c -- the invariants of journal.c as queries:
  * sp_journal_check() verifies the ones a query can see and names the
- * first one violated.
+ * first one violated, and sp_jn_ok() is the commit's hook in builds
+ * with CTSPOOL_JOURNAL_CHECK (Debug): it aborts on a violation, before
+ * the broken state is committed.
  *
  * What is checked, by invariant number:
  *  (2) every point's series exists and has the point's grp (the point's
@@ -21,11 +23,23 @@
  *  (6) meta.next_seq is above every seq in point, queue, seqtime and
  *      acklog.
  * (1) is about fsync and cannot be seen by a query.
+ *
+ * Cost: a full check reads point and queue a few times.  The hook does
+ * it on every commit while the journal is small, and on a large one
+ * once the rows changed by its commits since the last check reach a
+ * fraction of the rows there are (amortised: the checks cost at most a
+ * constant times the work of the commits), so large tests stay fast.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "journal_int.h"
+
+/* Up to this many point rows, the hook checks every commit. */
+#define CHECK_EVERY_COMMIT_ROWS 20000
+/* Above: a check once the rows changed since the last reach 1/N. */
+#define CHECK_CHANGED_FRACTION 4
 
 /* Runs sql (no parameters); the first row's first n columns as int64
  * into v (NULL columns: INT64_MIN), and as double into dv unless NULL.
@@ -244,4 +258,34 @@ sp_journal_check(struct sp_journal *j, char *why, size_t why_len)
         sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
     }
     return inv;
+}
+
+/*
+ * The commit's hook (CTSPOOL_JOURNAL_CHECK): in the write transaction,
+ * queue rows and meta written, before COMMIT.  Prints the invariant
+ * violated with its numbers and aborts; returns when they hold or when
+ * a query failed (I/O, memory: the commit will tell).
+ */
+void
+sp_jn_ok(struct sp_journal *j)
+{
+    char why[512];
+    int inv;
+    sqlite3_int64 changed = sqlite3_total_changes64(j->db) - j->changes_seen;
+
+    /* A large journal: only once enough changed (the cost note above). */
+    if (j->points > CHECK_EVERY_COMMIT_ROWS &&
+        changed * CHECK_CHANGED_FRACTION < j->points) {
+        return;
+    }
+    j->changes_seen += changed;
+    inv = sp_journal_check(j, why, sizeof(why));
+    if (inv > 0) {
+        fprintf(stderr,
+                "ctspool: journal %s: invariant (%d) of journal.c "
+                "violated at commit: %s\n",
+                j->path, inv, why);
+        fflush(stderr);
+        abort();
+    }
 }

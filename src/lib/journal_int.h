@@ -89,6 +89,9 @@ struct sp_journal {
     int64_t cache_epoch;
     struct grp_ent *grps;
     size_t n_grps;
+
+    /* sqlite3_total_changes64() at the last check (journal_check.c). */
+    int64_t changes_seen;
 };
 
 /*
@@ -115,5 +118,8 @@ int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
                     int64_t hour, int64_t series, double value);
 int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
 int sp_jn_flush_meta(struct sp_journal *j);
+
+/* journal_check.c */
+void sp_jn_ok(struct sp_journal *j);
 
 #endif

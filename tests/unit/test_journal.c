@@ -4,6 +4,7 @@
  * retention, savepoints, schema refusal.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -755,6 +756,63 @@ test_checker_finds_broken_invariants(void **state)
     }
 }
 
+/* The commit hook of Debug builds (CTSPOOL_JOURNAL_CHECK) aborts with
+ * the invariant's number before committing; other builds commit. */
+static void
+test_commit_hook_aborts(void **state)
+{
+    struct fx *f = *state;
+    char *err = tu_path(f->dir, "stderr.txt");
+    pid_t pid;
+    int status;
+
+    fill_states(f);
+    raw_sql(f->path, "DELETE FROM queue WHERE hour = 1");
+    sp_journal_close(f->j);
+    f->j = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct sp_journal_opts o = {0};
+        struct sp_journal *j = NULL;
+        struct sp_err e;
+        enum sp_put_result res;
+        struct sp_point p = pt("t", SP_AGG_SUM, "m", 9, 9, NULL);
+
+        signal(SIGABRT, SIG_DFL); /* not cmocka's handler */
+        if (!freopen(err, "w", stderr)) {
+            _exit(2);
+        }
+        o.path = f->path;
+        if (sp_journal_open(&o, &j, &e) != CTSPOOL_OK ||
+            sp_journal_begin(j) != CTSPOOL_OK ||
+            sp_journal_put(j, &p, &res) != CTSPOOL_OK) {
+            _exit(3);
+        }
+        _exit(sp_journal_commit(j) == CTSPOOL_OK ? 0 : 4);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+#ifdef CTSPOOL_JOURNAL_CHECK
+    {
+        FILE *fp = fopen(err, "r");
+        char line[1024] = "";
+
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+        assert_non_null(fp);
+        assert_non_null(fgets(line, sizeof(line), fp));
+        fclose(fp);
+        assert_non_null(strstr(line, "invariant (4)"));
+        assert_non_null(strstr(line, "meta.pending is 4 but queue has 3"));
+    }
+    /* Nothing of the broken transaction was committed. */
+    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 4);
+#else
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#endif
+    setup_again(f);
+    free(err);
+}
+
 /* must_exist: a missing journal is E_NOINPUT and nothing is created. */
 static void
 test_must_exist_creates_nothing(void **state)
@@ -808,6 +866,7 @@ main(void)
         T(test_missing_directory),
         T(test_must_exist_creates_nothing),
         T(test_checker_finds_broken_invariants),
+        T(test_commit_hook_aborts),
 #undef T
     };
 
