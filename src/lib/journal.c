@@ -353,7 +353,7 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
     r = sqlite3_open_v2(o->path, &j->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, o->vfs);
     if (r != SQLITE_OK) {
-        rc = CTSPOOL_E_CANTCREATE;
+        rc = r == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_CANTCREATE;
         sp_err_set(e, "cannot open journal %s: %s", o->path,
                    j->db ? sqlite3_errmsg(j->db) : "out of memory");
         goto out;
