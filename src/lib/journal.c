@@ -364,8 +364,13 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
                                     : BUSY_TIMEOUT_MS_DEFAULT);
     /* Only takes effect on an empty file, before journal_mode writes
      * the first page: free pages can then be given back (compact). */
-    sqlite3_exec(j->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL,
-                 NULL);
+    r = sqlite3_exec(j->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL,
+                     NULL);
+    if (r == SQLITE_NOMEM) {
+        rc = CTSPOOL_E_NOMEM; /* else a new journal would lack it for good */
+        sp_err_set(e, "cannot open journal %s: out of memory", o->path);
+        goto out;
+    }
     r = sqlite3_exec(j->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
     if (r != SQLITE_OK) {
         rc = rc_from_sqlite(j->db, sqlite3_extended_errcode(j->db));
