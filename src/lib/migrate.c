@@ -24,6 +24,8 @@ user_version(sqlite3 *db, int *out, struct sp_err *e)
         if (sqlite3_errcode(db) == SQLITE_NOTADB ||
             sqlite3_errcode(db) == SQLITE_CORRUPT) {
             rc = CTSPOOL_E_CORRUPT;
+        } else if (sqlite3_errcode(db) == SQLITE_NOMEM) {
+            rc = CTSPOOL_E_NOMEM;
         }
         goto out;
     }
@@ -41,6 +43,7 @@ sp_migrate(sqlite3 *db, struct sp_err *e)
     int latest = sp_schema_count ? sp_schema[sp_schema_count - 1].version : 0;
     ctspool_rc rc;
     char *msg = NULL;
+    int code;
 
     rc = user_version(db, &have, e);
     if (rc != CTSPOOL_OK) {
@@ -65,6 +68,7 @@ sp_migrate(sqlite3 *db, struct sp_err *e)
         }
         if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) !=
             SQLITE_OK) {
+            code = sqlite3_errcode(db);
             goto fail;
         }
         /* Another process may have migrated while we waited. */
@@ -82,6 +86,7 @@ sp_migrate(sqlite3 *db, struct sp_err *e)
         if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            code = sqlite3_errcode(db); /* before ROLLBACK resets it */
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
         }
@@ -92,6 +97,8 @@ fail:
     sp_err_set(e, "cannot migrate the journal schema: %s",
                msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
-    return sqlite3_errcode(db) == SQLITE_FULL ? CTSPOOL_E_DISKFULL
-                                              : CTSPOOL_E_IO;
+    if (code == SQLITE_NOMEM) {
+        return CTSPOOL_E_NOMEM;
+    }
+    return code == SQLITE_FULL ? CTSPOOL_E_DISKFULL : CTSPOOL_E_IO;
 }
