@@ -6,7 +6,7 @@
   for the program and libctspool.so;
 - a non-executable stack (GNU_STACK without E);
 - stack protector: __stack_chk_fail is referenced (-fstack-protector-strong);
-- _FORTIFY_SOURCE=2 in optimised builds: checked libc entry points
+- _FORTIFY_SOURCE=3 in optimised builds: checked libc entry points
   (__snprintf_chk, ...) are referenced.
 
 Sanitizer and fuzz builds bring their own instrumentation and skip the
