@@ -2,12 +2,15 @@
  * buf.c -- a growable text buffer for the answers `serve` builds (JSON
  * error lists, the Prometheus exposition).  An allocation failure is
  * sticky: the buffer stops growing and sv_buf_take() returns NULL, so
- * callers check once at the end.
+ * callers check once at the end.  JSON strings are escaped by cJSON
+ * (answers are not a hot path).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "serve.h"
 
@@ -116,44 +119,43 @@ utf8_len(const unsigned char *s, size_t len)
 void
 sv_buf_add_json(struct sv_buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
+    struct sv_buf clean;
+    cJSON *item = NULL;
+    char *text = NULL;
     size_t i = 0, n;
 
-    sv_buf_add(b, "\"", 1);
-    while (i < len) {
-        unsigned char c = u[i];
-        char esc[7];
-
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            sv_buf_add(b, esc, 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7F) {
-            esc[0] = '\\';
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0x0F];
-            sv_buf_add(b, esc, 6);
-            i++;
-        } else if (c < 0x80) {
-            sv_buf_add(b, s + i, 1);
-            i++;
+    if (b->has_failed) {
+        return;
+    }
+    /* cJSON copies bytes >= 0x80 as they are: only UTF-8 may reach it,
+     * for the answer to be valid JSON. */
+    sv_buf_init(&clean);
+    sv_buf_add(&clean, "", 0);
+    while (i < len && u[i] != '\0') {
+        n = utf8_len(u + i, len - i);
+        if (n) {
+            sv_buf_add(&clean, s + i, n);
+            i += n;
         } else {
-            n = utf8_len(u + i, len - i);
-            if (n) {
-                sv_buf_add(b, s + i, n);
-                i += n;
-            } else {
-                sv_buf_adds(b, "\\ufffd");
-                i++;
-            }
+            sv_buf_adds(&clean, "\xEF\xBF\xBD"); /* U+FFFD */
+            i++;
         }
     }
-    sv_buf_add(b, "\"", 1);
+    if (!clean.has_failed) {
+        item = cJSON_CreateString(clean.p);
+    }
+    if (item) {
+        text = cJSON_PrintUnformatted(item);
+    }
+    if (text) {
+        sv_buf_adds(b, text);
+    } else {
+        b->has_failed = 1;
+    }
+    cJSON_free(text);
+    cJSON_Delete(item);
+    sv_buf_cleanup(&clean);
 }
 
 char *

@@ -43,8 +43,9 @@ void sv_buf_cleanup(struct sv_buf *b);
 void sv_buf_add(struct sv_buf *b, const char *s, size_t len);
 void sv_buf_adds(struct sv_buf *b, const char *s);
 void sv_buf_addf(struct sv_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
-/* s as a JSON string literal, quotes included; s need not be UTF-8 (bad
- * bytes become U+FFFD). */
+/* s[0..len) as a JSON string literal, quotes included, escaped by
+ * cJSON; s need not be UTF-8 (bad bytes become U+FFFD).  A NUL byte
+ * ends s. */
 void sv_buf_add_json(struct sv_buf *b, const char *s, size_t len);
 /* Hands the text over (free()); the buffer is empty afterwards.  NULL
  * after a failure. */
