@@ -211,14 +211,14 @@ sv_ingest_parse(struct sv_ingest *in, const char *body, size_t len,
 int
 sv_ingest_point(const struct sv_ingest *in, size_t *off, struct sp_point *p)
 {
-    const uint8_t *s = in->packed + *off;
-    const uint8_t *str;
+    const uint8_t *s, *str;
     uint16_t name_len, vl;
     uint8_t n_dims, kl;
 
     if (*off >= in->packed_len) {
-        return 0;
+        return 0; /* packed may be NULL: no arithmetic on it */
     }
+    s = in->packed + *off;
     p->stream = in->stream;
     p->stream_len = in->stream_len;
     p->agg = in->agg;
