@@ -144,12 +144,12 @@ answer_error(struct sv_http *h, struct MHD_Connection *conn,
              const char *msg)
 {
     struct answer a = {code, "application/json", NULL, 0, 0, NULL, 0};
-    struct sv_buf b;
+    struct sp_buf b;
 
-    sv_buf_init(&b);
-    sv_buf_adds(&b, "{\"error\": ");
+    sp_buf_init(&b);
+    sp_buf_adds(&b, "{\"error\": ");
     sv_buf_add_json(&b, msg, strlen(msg));
-    sv_buf_adds(&b, code == MHD_HTTP_BAD_REQUEST ? ", \"errors\": []}\n"
+    sp_buf_adds(&b, code == MHD_HTTP_BAD_REQUEST ? ", \"errors\": []}\n"
                                                  : "}\n");
     a.body = sv_buf_take(&b, &a.len);
     if (code == MHD_HTTP_TOO_MANY_REQUESTS) {
@@ -188,34 +188,34 @@ answer_invalid(struct request *r)
     struct answer a = {MHD_HTTP_BAD_REQUEST, "application/json", NULL, 0, 0,
                        NULL, 0};
     const struct sv_ingest *in = &r->in;
-    struct sv_buf b;
+    struct sp_buf b;
     char msg[128];
 
-    sv_buf_init(&b);
+    sp_buf_init(&b);
     if (in->has_doc_error) {
-        sv_buf_adds(&b, "{\"error\": ");
+        sp_buf_adds(&b, "{\"error\": ");
         sv_buf_add_json(&b, in->doc_error.msg, strlen(in->doc_error.msg));
-        sv_buf_adds(&b, ", \"errors\": []}\n");
+        sp_buf_adds(&b, ", \"errors\": []}\n");
     } else {
         snprintf(msg, sizeof(msg),
                  "%zu of %zu points are invalid; nothing was stored",
                  in->n_invalid, in->n_total);
-        sv_buf_adds(&b, "{\"error\": ");
+        sp_buf_adds(&b, "{\"error\": ");
         sv_buf_add_json(&b, msg, strlen(msg));
-        sv_buf_adds(&b, ", \"errors\": [");
+        sp_buf_adds(&b, ", \"errors\": [");
         for (size_t i = 0; i < in->n_errors; i++) {
-            sv_buf_addf(&b, "%s{\"index\": %zu, \"message\": ",
+            sp_buf_addf(&b, "%s{\"index\": %zu, \"message\": ",
                         i ? ", " : "", in->errors[i].index);
             sv_buf_add_json(&b, in->errors[i].msg,
                             strlen(in->errors[i].msg));
-            sv_buf_adds(&b, "}");
+            sp_buf_adds(&b, "}");
         }
-        sv_buf_adds(&b, "]");
+        sp_buf_adds(&b, "]");
         if (in->n_invalid > in->n_errors) {
-            sv_buf_addf(&b, ", \"errors_not_listed\": %zu",
+            sp_buf_addf(&b, ", \"errors_not_listed\": %zu",
                         in->n_invalid - in->n_errors);
         }
-        sv_buf_adds(&b, "}\n");
+        sp_buf_adds(&b, "}\n");
     }
     a.body = sv_buf_take(&b, &a.len);
     return send_answer(r->h, r->conn, r->method, r->url, &a);
@@ -246,16 +246,16 @@ answer_job(struct request *r)
     if (r->route == RT_HEALTH) {
         struct answer a = {MHD_HTTP_OK, "application/json", NULL, 0, 0,
                            NULL, 0};
-        struct sv_buf b;
+        struct sp_buf b;
 
-        sv_buf_init(&b);
+        sp_buf_init(&b);
         if (job->rc == CTSPOOL_OK) {
-            sv_buf_adds(&b, "{\"status\": \"ok\"}\n");
+            sp_buf_adds(&b, "{\"status\": \"ok\"}\n");
         } else {
             a.code = MHD_HTTP_SERVICE_UNAVAILABLE;
-            sv_buf_adds(&b, "{\"status\": \"unavailable\", \"error\": ");
+            sp_buf_adds(&b, "{\"status\": \"unavailable\", \"error\": ");
             sv_buf_add_json(&b, job->msg, strlen(job->msg));
-            sv_buf_adds(&b, "}\n");
+            sp_buf_adds(&b, "}\n");
             sp_log(SP_LOG_WARN, "GET /healthz: 503 %s", job->msg);
         }
         a.body = sv_buf_take(&b, &a.len);
@@ -475,9 +475,9 @@ complete_metrics(struct request *r)
     struct answer a = {MHD_HTTP_OK, "text/plain; version=0.0.4; "
                                     "charset=utf-8",
                        NULL, 0, 0, NULL, 0};
-    struct sv_buf b;
+    struct sp_buf b;
 
-    sv_buf_init(&b);
+    sp_buf_init(&b);
     sv_metrics_render(r->h->o.metrics, r->h->o.writer, &b);
     a.body = sv_buf_take(&b, &a.len);
     if (!a.body) {

@@ -91,22 +91,22 @@ journal_stats(struct sv_metrics *m, struct sp_stats *st)
 }
 
 static void
-family(struct sv_buf *b, const char *name, const char *type,
+family(struct sp_buf *b, const char *name, const char *type,
        const char *help)
 {
-    sv_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    sp_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void
-metric_u64(struct sv_buf *b, const char *name, const char *type,
+metric_u64(struct sp_buf *b, const char *name, const char *type,
            const char *help, uint64_t v)
 {
     family(b, name, type, help);
-    sv_buf_addf(b, "%s %llu\n", name, (unsigned long long)v);
+    sp_buf_addf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
 static void
-journal_metrics(struct sv_buf *b, const struct sp_stats *st)
+journal_metrics(struct sp_buf *b, const struct sp_stats *st)
 {
     int64_t now = (int64_t)time(NULL);
     uint64_t age = 0;
@@ -138,7 +138,7 @@ journal_metrics(struct sv_buf *b, const struct sp_stats *st)
     family(b, "ctspool_upload_requests_total", "counter",
            "Upload requests to Cloudthread by HTTP status class "
            "(failed: no answer).");
-    sv_buf_addf(b,
+    sp_buf_addf(b,
                 "ctspool_upload_requests_total{class=\"2xx\"} %llu\n"
                 "ctspool_upload_requests_total{class=\"4xx\"} %llu\n"
                 "ctspool_upload_requests_total{class=\"5xx\"} %llu\n"
@@ -155,7 +155,7 @@ journal_metrics(struct sv_buf *b, const struct sp_stats *st)
 
 void
 sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
-                  struct sv_buf *b)
+                  struct sp_buf *b)
 {
     struct sv_writer_stats ws;
     struct sp_stats st;
@@ -178,7 +178,7 @@ sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
             always |= shown_codes[i] == c;
         }
         if (v || always) {
-            sv_buf_addf(b, "ctspool_http_requests_total{code=\"%u\"} %llu\n",
+            sp_buf_addf(b, "ctspool_http_requests_total{code=\"%u\"} %llu\n",
                         c, (unsigned long long)v);
         }
     }

@@ -29,27 +29,14 @@
 
 /* ---- buf.c ------------------------------------------------------------ */
 
-/* A growable NUL-terminated text buffer.  After an allocation failure
- * has_failed is set and further appends do nothing. */
-struct sv_buf {
-    char *p;
-    size_t len;
-    size_t cap;
-    int has_failed;
-};
-
-void sv_buf_init(struct sv_buf *b);
-void sv_buf_cleanup(struct sv_buf *b);
-void sv_buf_add(struct sv_buf *b, const char *s, size_t len);
-void sv_buf_adds(struct sv_buf *b, const char *s);
-void sv_buf_addf(struct sv_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
+/* Serve's answers are built in an sp_buf (sp_int.h). */
 /* s[0..len) as a JSON string literal, quotes included, escaped by
  * cJSON; s need not be UTF-8 (bad bytes become U+FFFD).  A NUL byte
  * ends s. */
-void sv_buf_add_json(struct sv_buf *b, const char *s, size_t len);
+void sv_buf_add_json(struct sp_buf *b, const char *s, size_t len);
 /* Hands the text over (free()); the buffer is empty afterwards.  NULL
  * after a failure. */
-char *sv_buf_take(struct sv_buf *b, size_t *len);
+char *sv_buf_take(struct sp_buf *b, size_t *len);
 
 /* ---- ingest.c --------------------------------------------------------- */
 
@@ -164,7 +151,7 @@ void sv_metrics_count(struct sv_metrics *m, unsigned code);
 /* Renders the Prometheus text into b.  Thread-safe; journal statistics
  * are read at most once a second, whoever asks. */
 void sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
-                       struct sv_buf *b);
+                       struct sp_buf *b);
 
 /* ---- auth.c ----------------------------------------------------------- */
 

@@ -23,11 +23,11 @@
 static char *
 json_of(const char *s, size_t len)
 {
-    struct sv_buf b;
+    struct sp_buf b;
     size_t n = 0;
     char *out;
 
-    sv_buf_init(&b);
+    sp_buf_init(&b);
     sv_buf_add_json(&b, s, len);
     out = sv_buf_take(&b, &n);
     assert_non_null(out);
@@ -133,14 +133,14 @@ test_buf_json_exact(void **state)
         static const char msg[] =
             "metric_name: \"a\\\"b\" is 300 bytes long; at most 256 are "
             "allowed";
-        struct sv_buf b;
+        struct sp_buf b;
         size_t n;
         char *body;
 
-        sv_buf_init(&b);
-        sv_buf_adds(&b, "{\"error\": ");
+        sp_buf_init(&b);
+        sp_buf_adds(&b, "{\"error\": ");
         sv_buf_add_json(&b, msg, strlen(msg));
-        sv_buf_adds(&b, ", \"errors\": []}\n");
+        sp_buf_adds(&b, ", \"errors\": []}\n");
         body = sv_buf_take(&b, &n);
         assert_non_null(body);
         assert_string_equal(body,
@@ -232,24 +232,24 @@ test_buf_json_as_before(void **state)
 static void
 test_buf_failure_sticks(void **state)
 {
-    struct sv_buf b;
+    struct sp_buf b;
     size_t n = 7;
     char *s;
 
     (void)state;
-    sv_buf_init(&b);
-    sv_buf_addf(&b, "%d-%s", 12, "ab");
+    sp_buf_init(&b);
+    sp_buf_addf(&b, "%d-%s", 12, "ab");
     sv_buf_add_json(&b, "x", 1);
     s = sv_buf_take(&b, &n);
     assert_string_equal(s, "12-ab\"x\"");
     assert_int_equal(n, 8);
     free(s);
 
-    sv_buf_init(&b);
-    sv_buf_adds(&b, "abc");
+    sp_buf_init(&b);
+    sp_buf_adds(&b, "abc");
     b.has_failed = 1;
     sv_buf_add_json(&b, "x", 1);
-    sv_buf_adds(&b, "def");
+    sp_buf_adds(&b, "def");
     assert_int_equal(b.len, 3);
     n = 7;
     assert_null(sv_buf_take(&b, &n));
