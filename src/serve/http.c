@@ -349,7 +349,7 @@ release_body(struct request *r)
 static void
 keep_packed(struct request *r)
 {
-    size_t keep = r->in.packed_cap < r->charged ? r->in.packed_cap
+    size_t keep = r->in.packed.cap < r->charged ? r->in.packed.cap
                                                 : r->charged;
 
     sp_buf_cleanup(&r->body);

@@ -44,7 +44,7 @@ sv_ingest_cleanup(struct sv_ingest *in)
         free(in->errors[i].msg);
     }
     free(in->errors);
-    free(in->packed);
+    sp_buf_cleanup(&in->packed);
     free(in->stream);
     sv_ingest_init(in);
 }
@@ -52,33 +52,18 @@ sv_ingest_cleanup(struct sv_ingest *in)
 static ctspool_rc
 reserve(struct sv_ingest *in, size_t n)
 {
-    size_t cap;
-    uint8_t *p;
-
-    if (in->packed_cap - in->packed_len >= n) {
-        return CTSPOOL_OK;
-    }
-    cap = in->packed_cap ? in->packed_cap : 4096;
-    while (cap - in->packed_len < n) {
-        if (cap > SIZE_MAX / 2) {
-            return CTSPOOL_E_NOMEM;
-        }
-        cap *= 2;
-    }
-    p = realloc(in->packed, cap);
-    if (!p) {
+    if (in->packed.cap == 0 && sp_buf_reserve(&in->packed, 4096) != 0) {
         return CTSPOOL_E_NOMEM;
     }
-    in->packed = p;
-    in->packed_cap = cap;
-    return CTSPOOL_OK;
+    return sp_buf_reserve(&in->packed, n) == 0 ? CTSPOOL_OK
+                                               : CTSPOOL_E_NOMEM;
 }
 
+/* Room was reserved: cannot fail. */
 static void
 put_bytes(struct sv_ingest *in, const void *s, size_t n)
 {
-    memcpy(in->packed + in->packed_len, s, n);
-    in->packed_len += n;
+    sp_buf_add(&in->packed, s, n);
 }
 
 static ctspool_rc
@@ -200,9 +185,7 @@ sv_ingest_parse(struct sv_ingest *in, const char *body, size_t len,
     }
     if (in->has_doc_error || in->n_invalid) {
         /* Invariant 2: nothing of a rejected payload is stored. */
-        free(in->packed);
-        in->packed = NULL;
-        in->packed_len = in->packed_cap = 0;
+        sp_buf_cleanup(&in->packed);
         in->n_points = 0;
     }
     return CTSPOOL_OK;
@@ -215,10 +198,10 @@ sv_ingest_point(const struct sv_ingest *in, size_t *off, struct sp_point *p)
     uint16_t name_len, vl;
     uint8_t n_dims, kl;
 
-    if (*off >= in->packed_len) {
-        return 0; /* packed may be NULL: no arithmetic on it */
+    if (*off >= in->packed.len) {
+        return 0; /* packed.p may be NULL: no arithmetic on it */
     }
-    s = in->packed + *off;
+    s = (const uint8_t *)in->packed.p + *off;
     p->stream = in->stream;
     p->stream_len = in->stream_len;
     p->agg = in->agg;
@@ -243,6 +226,6 @@ sv_ingest_point(const struct sv_ingest *in, size_t *off, struct sp_point *p)
         p->dims[i].val_len = vl;
         str += vl;
     }
-    *off = (size_t)(str - in->packed);
+    *off = (size_t)(str - (const uint8_t *)in->packed.p);
     return 1;
 }

@@ -60,8 +60,7 @@ struct sv_ingest {
     int agg;
     size_t n_total;  /* elements of "data", valid or not */
     size_t n_points; /* packed (0 when the payload is rejected) */
-    uint8_t *packed;
-    size_t packed_len, packed_cap;
+    struct sp_buf packed; /* the packed points' bytes */
 
     /* Rejections: the payload as a whole (has_doc_error), or points. */
     int has_doc_error;

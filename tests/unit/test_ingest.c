@@ -127,7 +127,7 @@ assert_points(const struct sv_ingest *in, const char *const *want, size_t n)
     }
     assert_int_equal(i, n);
     assert_int_equal(in->n_points, n);
-    assert_int_equal(off, in->packed_len);
+    assert_int_equal(off, in->packed.len);
     assert_int_equal(sv_ingest_point(in, &off, &p), 0);
 }
 
@@ -139,8 +139,8 @@ assert_nothing_packed(const struct sv_ingest *in)
     size_t off = 0;
 
     assert_int_equal(in->n_points, 0);
-    assert_null(in->packed);
-    assert_int_equal(in->packed_len, 0);
+    assert_null(in->packed.p);
+    assert_int_equal(in->packed.len, 0);
     assert_int_equal(sv_ingest_point(in, &off, &p), 0);
 }
 
@@ -189,7 +189,7 @@ test_ingest_points_round_trip(void **state)
     assert_points(&in, want, 3);
     sv_ingest_cleanup(&in);
     /* Cleanup leaves an initialised, empty request. */
-    assert_null(in.packed);
+    assert_null(in.packed.p);
     assert_null(in.stream);
     assert_null(in.errors);
     assert_int_equal(in.agg, -1);
@@ -449,7 +449,7 @@ test_ingest_limits(void **state)
     assert_int_equal(p.hour, HOUR);
     assert_true(p.value == 3);
     assert_int_equal(sv_ingest_point(&in, &off, &p), 0);
-    assert_int_equal(off, in.packed_len);
+    assert_int_equal(off, in.packed.len);
     sv_ingest_cleanup(&in);
     free(s.p);
 
@@ -527,7 +527,7 @@ test_ingest_many_points(void **state)
         assert_memory_equal(p.dims[1].val, want, p.dims[1].val_len);
     }
     assert_int_equal(i, 20000);
-    assert_int_equal(off, in.packed_len);
+    assert_int_equal(off, in.packed.len);
     sv_ingest_cleanup(&in);
     free(s.p);
 }
