@@ -306,10 +306,11 @@ static struct dr_slot *
 take_ahead(struct dr_drainer *d, size_t end)
 {
     struct dr_slot *o = d->cur == &d->slot[0] ? &d->slot[1] : &d->slot[0];
+    struct sp_take_from from = {d->cur->b.grp, d->cur->b.pts[end - 1].seq,
+                                INT64_MAX};
 
-    if (sp_journal_take_after(d->j, dr_deliver_take_size(d->cfg), &o->b,
-                              d->cur->b.grp,
-                              d->cur->b.pts[end - 1].seq) != CTSPOOL_OK ||
+    if (sp_journal_take_next(d->j, dr_deliver_take_size(d->cfg), &from,
+                             &o->b) != CTSPOOL_OK ||
         o->b.n == 0 || dr_body_prefix(o) != CTSPOOL_OK) {
         return NULL;
     }

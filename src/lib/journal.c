@@ -2,8 +2,8 @@
  * journal.c -- the SQLite journal (WAL): opening it, write transactions
  * and savepoints, limits, and what the other journal files share (the
  * prepared statements, error mapping, meta counters).  The journal files
- * are the only writers of the point, series, grp, queue, dead, seqtime
- * and meta tables (schema/):
+ * are the only writers of the point, series, grp, grp_state, queue,
+ * dead, seqtime and meta tables (schema/):
  *
  *   journal.c        open/close, transactions, limits, drainer lock
  *   journal_put.c    producers: upsert one point (sp_journal_put)
@@ -11,6 +11,7 @@
  *   journal_admin.c  operators: stats, list, dead letters, compact
  *   journal_check.c  the invariants below as queries (Debug builds:
  *                    checked at commit)
+ *   journal_groups.c upload groups: parked state, per-group view, retire
  *   journal_int.h    the handle and helpers these files share
  *
  *   put --> PENDING: point(seq s) + queue(grp, s)
@@ -103,12 +104,16 @@ static const char *const stmt_sql[ST_N] = {
                        "VALUES (?1, ?2)",
     [ST_PAGE_COUNT] = "SELECT page_count * page_size FROM "
                       "pragma_page_count(), pragma_page_size()",
-    /* ?1, ?2: skip group ?1's rows up to seq ?2 (see take_after). */
+    /* ?1, ?2: group ?1's rows up to seq ?2 are in flight; ?3, ?4: the
+     * id range (sp_journal_take_next); ?5: now (Unix ms), a group parked
+     * beyond it is skipped. */
     [ST_TAKE_GRP] =
-        "SELECT g.id, g.stream, g.agg, (SELECT seq FROM queue "
-        "WHERE grp = g.id AND seq > (CASE g.id WHEN ?1 THEN ?2 ELSE 0 END) "
-        "ORDER BY seq LIMIT 1) AS s "
-        "FROM grp g WHERE s IS NOT NULL ORDER BY s LIMIT 1",
+        "SELECT g.id, g.stream, g.agg FROM grp g "
+        "WHERE g.id > ?3 AND g.id <= ?4 AND EXISTS (SELECT 1 FROM queue q "
+        "WHERE q.grp = g.id AND q.seq > (CASE g.id WHEN ?1 THEN ?2 "
+        "ELSE 0 END)) AND NOT EXISTS (SELECT 1 FROM grp_state p "
+        "WHERE p.grp = g.id AND p.parked_until_ms > ?5) "
+        "ORDER BY g.id LIMIT 1",
     [ST_TAKE_PTS] = "SELECT q.hour, q.series, q.seq, q.value, "
                     "s.metric_name, s.dims FROM queue q "
                     "JOIN series s ON s.id = q.series "

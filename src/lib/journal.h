@@ -85,22 +85,31 @@ struct sp_batch {
 void sp_batch_init(struct sp_batch *b);
 void sp_batch_cleanup(struct sp_batch *b);
 
+/* Where sp_journal_take_next starts. */
+struct sp_take_from {
+    int64_t grp;    /* the group served last: the groups after it (by id)
+                     * come first, it comes last; 0: from the first */
+    int64_t seq;    /* grp's points up to seq are in a request still in
+                     * flight: not pending for this take (0: none) */
+    int64_t now_ms; /* Unix ms: a group parked until after it is skipped */
+};
+
 /*
- * sp_journal_take -- read (without changing anything) up to max_points
- * pending points of the group that holds the oldest pending point, in
- * journal order.  b->n == 0 when nothing is pending.
+ * sp_journal_take_next -- read (without changing anything) up to
+ * max_points pending points of one group, in journal order from its
+ * oldest pending point: the first group after from->grp in round-robin
+ * order (group id, wrapping) that has pending points and is not parked
+ * beyond from->now_ms (journal_groups.c).  With from->seq, the batch
+ * after one still in flight: grp's points up to seq are the first rows
+ * of its queue, and any version queued later has a larger seq.
+ * b->n == 0 when no group qualifies.
  */
+ctspool_rc sp_journal_take_next(struct sp_journal *j, size_t max_points,
+                                const struct sp_take_from *from,
+                                struct sp_batch *b);
+/* sp_journal_take_next from the first group, parked ones included. */
 ctspool_rc sp_journal_take(struct sp_journal *j, size_t max_points,
                            struct sp_batch *b);
-/*
- * sp_journal_take_after -- sp_journal_take as if group skip_grp's points
- * up to seq skip_seq were not pending: the batch after one still in
- * flight (those are the first rows of that group's queue, and any
- * version queued later has a larger seq).  skip_grp 0: skip nothing.
- */
-ctspool_rc sp_journal_take_after(struct sp_journal *j, size_t max_points,
-                                 struct sp_batch *b, int64_t skip_grp,
-                                 int64_t skip_seq);
 /*
  * sp_journal_ack -- in one transaction, mark acknowledged the points
  * b->pts[from .. from+n) whose version is still the one taken (a newer
@@ -131,6 +140,78 @@ ctspool_rc sp_journal_note_failure(struct sp_journal *j, int status,
 /* Cheap change detector: PRAGMA data_version. */
 ctspool_rc sp_journal_data_version(struct sp_journal *j, int64_t *out);
 
+/* ---- upload groups (journal_groups.c) -------------------------------- */
+
+/* One upload group as `streams` and `status` show it. */
+struct sp_group_row {
+    int64_t grp;
+    const char *stream; /* secret: mask before showing */
+    int agg;
+    uint64_t pending, acked, dead;
+    int64_t oldest_pending_at; /* Unix time; -1 when nothing pending */
+    int is_parked;
+    int64_t parked_since;    /* Unix time; -1 when not parked */
+    int64_t parked_until_ms; /* Unix ms; -1 when not parked */
+    const char *reason;      /* why parked; "" when not parked */
+    int64_t failures;        /* consecutive refusals; 0 when not parked */
+};
+typedef ctspool_rc (*sp_group_cb)(void *ctx, const struct sp_group_row *r);
+
+/* Which groups sp_journal_groups() reports. */
+enum sp_groups_what {
+    SP_GROUPS_ALL,   /* every group, with all its counts */
+    SP_GROUPS_PARKED /* parked groups only; acked and dead left 0 (cheap) */
+};
+
+/*
+ * sp_journal_groups -- calls cb for each upload group in id order, in one
+ * read transaction.  The row is valid during the call only.  Returns OK,
+ * an I/O error, or the first code other than OK cb returned.
+ */
+ctspool_rc sp_journal_groups(struct sp_journal *j, enum sp_groups_what what,
+                             sp_group_cb cb, void *ctx);
+/*
+ * sp_journal_group_failures -- consecutive refusals of group grp so far
+ * (0 when it is not parked), into *n.
+ */
+ctspool_rc sp_journal_group_failures(struct sp_journal *j, int64_t grp,
+                                     int64_t *n);
+/*
+ * sp_journal_group_park -- one transaction: group grp is parked (not
+ * taken by sp_journal_take_next before until_ms) for reason (borrowed,
+ * copied), one more consecutive refusal; parked since now (Unix time)
+ * unless it already was parked.
+ */
+ctspool_rc sp_journal_group_park(struct sp_journal *j, int64_t grp,
+                                 int64_t now, int64_t until_ms,
+                                 const char *reason);
+/* Group grp is no longer parked.  *was: whether it was (may be NULL). */
+ctspool_rc sp_journal_group_unpark(struct sp_journal *j, int64_t grp,
+                                   int *was);
+/* Every parked group may be taken at once (it stays parked until a 2xx
+ * unparks it).  *n: how many groups are parked (may be NULL). */
+ctspool_rc sp_journal_groups_retry_now(struct sp_journal *j, uint64_t *n);
+/*
+ * sp_journal_parked -- of the groups that have pending points, how many
+ * are parked (*n), and the earliest end of a parkage later than now_ms
+ * (Unix ms; -1 when none).
+ */
+ctspool_rc sp_journal_parked(struct sp_journal *j, int64_t now_ms,
+                             uint64_t *n, int64_t *next_ms);
+/*
+ * sp_journal_retire -- in one transaction, moves every pending point of
+ * stream's groups (agg -1: all of them; else that aggregation function's
+ * only) to the dead letters with status 0 and body "retired by
+ * operator", and unparks those groups.  *n_groups, *n_points: groups
+ * matched, points moved (either may be NULL).  E_NOTFOUND when stream
+ * has no such group (nothing changed).
+ */
+ctspool_rc sp_journal_retire(struct sp_journal *j, const char *stream,
+                             int agg, int64_t now, uint64_t *n_groups,
+                             uint64_t *n_points);
+/* Records how many points are in doubt in the drainer now (status). */
+ctspool_rc sp_journal_note_doubt(struct sp_journal *j, uint64_t n);
+
 /* ---- operators ------------------------------------------------------- */
 
 struct sp_stats {
@@ -143,6 +224,8 @@ struct sp_stats {
     uint64_t requests_2xx, requests_4xx, requests_5xx, requests_failed;
     int64_t last_upload_ok_at;    /* -1: never */
     int64_t last_upload_error_at; /* -1: never */
+    uint64_t parked_groups;   /* groups with pending points, parked */
+    uint64_t in_doubt_points; /* as the drainer last noted it */
     char last_upload_error[512];  /* "" when none */
 };
 

@@ -117,6 +117,18 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     if (st->pending_points == 0) {
         st->oldest_pending_at = -1;
     }
+    r = query_int(j,
+                  "SELECT count(*) FROM grp_state p WHERE EXISTS "
+                  "(SELECT 1 FROM queue q WHERE q.grp = p.grp)",
+                  &v);
+    if (r != SQLITE_OK) {
+        goto fail;
+    }
+    st->parked_groups = (uint64_t)v;
+    if ((r = sp_jn_meta_get(j, "in_doubt_points", &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    st->in_doubt_points = v > 0 ? (uint64_t)v : 0;
     r = sqlite3_prepare_v2(j->db,
                            "SELECT v FROM meta WHERE k = "
                            "'last_upload_error'",
@@ -503,6 +515,12 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
                          "DELETE FROM grp WHERE id NOT IN (SELECT grp FROM "
                          "series)",
                          0, 0, &changes);
+            if (rc == CTSPOOL_OK) {
+                rc = exec_id(j,
+                             "DELETE FROM grp_state WHERE grp NOT IN "
+                             "(SELECT id FROM grp)",
+                             0, 0, &changes);
+            }
             /* Other processes' series caches are now stale. */
             if (rc == CTSPOOL_OK) {
                 r = sp_jn_meta_set_int(j, ST_META_ADD, "epoch", 1);

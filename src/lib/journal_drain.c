@@ -1,6 +1,7 @@
 /*
  * journal_drain.c -- the drainer's side of the journal: take the oldest
- * pending run of one group as a batch (read only), then record what
+ * pending run of the next group, round robin, as a batch (read only;
+ * parked groups are skipped: journal_groups.c), then record what
  * upstream answered: ack, dead letters, re-pending of points a late
  * request may have overwritten, and failed attempts (counters, last
  * error).  Owns struct sp_batch's memory.
@@ -57,12 +58,48 @@ arena_put(struct sp_batch *b, const void *p, size_t n)
 ctspool_rc
 sp_journal_take(struct sp_journal *j, size_t max_points, struct sp_batch *b)
 {
-    return sp_journal_take_after(j, max_points, b, 0, 0);
+    struct sp_take_from from = {0, 0, INT64_MAX};
+
+    return sp_journal_take_next(j, max_points, &from, b);
+}
+
+/*
+ * The next group for a take (round robin, ST_TAKE_GRP): the first after
+ * from->grp by id, else from the start up to from->grp itself.  SQLITE_ROW
+ * with the group in b, SQLITE_DONE when none qualifies, or an error.
+ */
+static int
+take_group(struct sp_journal *j, const struct sp_take_from *from,
+           struct sp_batch *b)
+{
+    const int64_t range[2][2] = {{from->grp, INT64_MAX},
+                                 {INT64_MIN, from->grp}};
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_TAKE_GRP);
+    int r = SQLITE_DONE;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    for (size_t i = 0; i < 2 && r == SQLITE_DONE; i++) {
+        sqlite3_bind_int64(s, 1, from->grp);
+        sqlite3_bind_int64(s, 2, from->seq);
+        sqlite3_bind_int64(s, 3, range[i][0]);
+        sqlite3_bind_int64(s, 4, range[i][1]);
+        sqlite3_bind_int64(s, 5, from->now_ms);
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            b->grp = sqlite3_column_int64(s, 0);
+            b->stream = strdup((const char *)sqlite3_column_text(s, 1));
+            b->agg = sqlite3_column_int(s, 2);
+        }
+        sp_jn_done(s);
+    }
+    return r;
 }
 
 ctspool_rc
-sp_journal_take_after(struct sp_journal *j, size_t max_points,
-                      struct sp_batch *b, int64_t skip_grp, int64_t skip_seq)
+sp_journal_take_next(struct sp_journal *j, size_t max_points,
+                     const struct sp_take_from *from, struct sp_batch *b)
 {
     int64_t after = 0;
     sqlite3_stmt *s;
@@ -78,20 +115,7 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "cannot begin a read transaction");
     }
-    s = sp_jn_stmt(j, ST_TAKE_GRP);
-    if (!s) {
-        rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "take");
-        goto out;
-    }
-    sqlite3_bind_int64(s, 1, skip_grp);
-    sqlite3_bind_int64(s, 2, skip_seq);
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
-        b->grp = sqlite3_column_int64(s, 0);
-        b->stream = strdup((const char *)sqlite3_column_text(s, 1));
-        b->agg = sqlite3_column_int(s, 2);
-    }
-    sp_jn_done(s);
+    r = take_group(j, from, b);
     if (r == SQLITE_DONE) {
         goto out; /* nothing pending */
     }
@@ -118,8 +142,8 @@ sp_journal_take_after(struct sp_journal *j, size_t max_points,
         rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "take");
         goto out;
     }
-    if (b->grp == skip_grp) {
-        after = skip_seq;
+    if (b->grp == from->grp) {
+        after = from->seq;
     }
     sqlite3_bind_int64(s, 1, b->grp);
     sqlite3_bind_int64(s, 2, (int64_t)max_points);

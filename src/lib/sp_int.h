@@ -21,7 +21,8 @@
  *   journal.c   the SQLite journal: open, transactions, limits; with
  *               journal_put.c (upsert), journal_drain.c (take, ack, dead
  *               letters), journal_admin.c (stats, list, compact) and
- *               journal_check.c (its invariants as queries)
+ *               journal_check.c (its invariants as queries) and
+ *               journal_groups.c (parked groups, streams, retire)
  *   migrate.c   schema/ migrations embedded at build time
  *   owner.c     files made next to the journal get its owner (as root)
  *   buf.c       the growable byte buffer (struct sp_buf)

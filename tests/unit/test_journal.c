@@ -238,11 +238,27 @@ test_ack_is_race_safe(void **state)
     sp_batch_cleanup(&b);
 }
 
+/* The batch after group grp's points up to seq (sp_journal_take_next),
+ * parked groups included. */
 static void
-test_take_one_group_oldest_first(void **state)
+take_after(struct sp_journal *j, size_t max, struct sp_batch *b,
+           int64_t grp, int64_t seq)
+{
+    struct sp_take_from from = {grp, seq, INT64_MAX};
+
+    assert_int_equal(sp_journal_take_next(j, max, &from, b), CTSPOOL_OK);
+}
+
+/*
+ * Groups take turns by id, whichever holds the oldest point; each batch
+ * is one group's points in journal order from its oldest.
+ */
+static void
+test_take_round_robin(void **state)
 {
     struct fx *f = *state;
     struct sp_batch b;
+    int64_t first;
 
     sp_batch_init(&b);
     put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 1, "k=v"));
@@ -259,24 +275,37 @@ test_take_one_group_oldest_first(void **state)
     assert_string_equal(b.pts[0].dims, "{\"k\":\"v\"}");
     assert_string_equal(b.pts[1].name, "b");
     assert_string_equal(b.pts[1].dims, "{}");
+    first = b.grp;
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 2, 5, NULL), CTSPOOL_OK);
-    /* Now tokA/Sum holds the oldest pending point. */
-    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    /* tokB/Maximum still has "c", but tokA/Sum's turn comes first. */
+    take_after(f->j, 10, &b, first, 0);
     assert_int_equal(b.n, 2);
     assert_string_equal(b.stream, "tokA");
     assert_int_equal(b.agg, SP_AGG_SUM);
-    assert_int_equal(sp_journal_ack(f->j, &b, 0, 2, 5, NULL), CTSPOOL_OK);
-    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    /* After the last group, the first again. */
+    take_after(f->j, 10, &b, b.grp, 0);
     assert_int_equal(b.n, 1);
+    assert_int_equal(b.grp, first);
     assert_string_equal(b.pts[0].name, "c");
+    /* tokA acknowledged: the group served last comes again, alone. */
+    take_after(f->j, 10, &b, first, 0);
+    assert_string_equal(b.stream, "tokA");
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, 5, NULL), CTSPOOL_OK);
+    take_after(f->j, 10, &b, first, 0);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.grp, first);
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 5, NULL), CTSPOOL_OK);
+    take_after(f->j, 10, &b, first, 0);
+    assert_int_equal(b.n, 0);
     sp_batch_cleanup(&b);
     check_invariants(f);
 }
 
 /*
  * The batch after one in flight: the in-flight points are skipped, the
- * next group (or the rest of this one) comes in journal order, and a
- * newer version of an in-flight point is taken (it has a larger seq).
+ * next group (or, when it is the only one, the rest of this one) comes
+ * in journal order, and a newer version of an in-flight point is taken
+ * (it has a larger seq).
  */
 static void
 test_take_after_skips_in_flight(void **state)
@@ -294,32 +323,24 @@ test_take_after_skips_in_flight(void **state)
     assert_int_equal(sp_journal_take(f->j, 2, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 2);
     assert_string_equal(b.stream, "tokB");
-    /* b in flight: tokA/Sum now holds the oldest point not in flight. */
-    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
-                                           b.pts[1].seq),
-                     CTSPOOL_OK);
+    /* b in flight: tokA/Sum's turn. */
+    take_after(f->j, 10, &nb, b.grp, b.pts[1].seq);
     assert_int_equal(nb.n, 1);
     assert_string_equal(nb.stream, "tokA");
-    /* Skipping only part of b: the rest of tokB comes first. */
-    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
-                                           b.pts[0].seq),
-                     CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(f->j, &nb, 0, 1, 5, NULL), CTSPOOL_OK);
+    /* tokB alone: the rest after what is in flight. */
+    take_after(f->j, 10, &nb, b.grp, b.pts[0].seq);
     assert_int_equal(nb.n, 2);
     assert_string_equal(nb.stream, "tokB");
     assert_string_equal(nb.pts[0].name, "b");
     assert_string_equal(nb.pts[1].name, "c");
+    take_after(f->j, 10, &nb, b.grp, b.pts[1].seq);
+    assert_int_equal(nb.n, 1);
+    assert_string_equal(nb.pts[0].name, "c");
     /* A point of b updated while in flight is in the next batch. */
     put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 9, NULL));
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 2, 5, NULL), CTSPOOL_OK);
-    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
-                                           b.pts[1].seq),
-                     CTSPOOL_OK);
-    assert_int_equal(nb.n, 1);
-    assert_string_equal(nb.stream, "tokA");
-    assert_int_equal(sp_journal_ack(f->j, &nb, 0, 1, 5, NULL), CTSPOOL_OK);
-    assert_int_equal(sp_journal_take_after(f->j, 10, &nb, b.grp,
-                                           b.pts[1].seq),
-                     CTSPOOL_OK);
+    take_after(f->j, 10, &nb, b.grp, b.pts[1].seq);
     assert_int_equal(nb.n, 2);
     assert_string_equal(nb.pts[0].name, "c");
     assert_string_equal(nb.pts[1].name, "a");
@@ -853,7 +874,7 @@ main(void)
         T(test_created_private_and_wal),
         T(test_upsert_new_updated_unchanged),
         T(test_ack_is_race_safe),
-        T(test_take_one_group_oldest_first),
+        T(test_take_round_robin),
         T(test_take_after_skips_in_flight),
         T(test_spool_full_keeps_stored),
         T(test_dead_letters),
