@@ -14,7 +14,9 @@
  * deadlines grow with insertion and expiry pops from the head.
  * Invariant: every live hash entry has at least one FIFO record with its
  * key; FIFO records whose entry has a later deadline are stale and
- * skipped.  Memory is bounded by DR_DOUBT_MAX entries.
+ * skipped.  Memory is bounded by DR_DOUBT_MAX entries: the drainer takes
+ * no new batch unless dr_doubt_has_room() (drain.c), so only a failed
+ * allocation makes an entry go unremembered (dr_doubt_dropped).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,18 @@ uint64_t
 dr_doubt_dropped(const struct dr_doubt *t)
 {
     return t->n_dropped;
+}
+
+int
+dr_doubt_has_room(const struct dr_doubt *t, size_t n)
+{
+    return t->n == 0 || (n <= DR_DOUBT_MAX && t->n <= DR_DOUBT_MAX - n);
+}
+
+int64_t
+dr_doubt_next_deadline(const struct dr_doubt *t)
+{
+    return t->len ? t->fifo[t->head].deadline : -1;
 }
 
 void

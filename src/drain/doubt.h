@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DR_DOUBT_MAX (1u << 20) /* entries; beyond: not remembered */
+#define DR_DOUBT_MAX (1u << 20) /* entries; the drainer waits for room */
 
 struct dr_doubt;
 
@@ -18,6 +18,12 @@ size_t dr_doubt_count(const struct dr_doubt *t);
 size_t dr_doubt_hits(const struct dr_doubt *t);
 /* Entries not remembered because memory or DR_DOUBT_MAX ran out. */
 uint64_t dr_doubt_dropped(const struct dr_doubt *t);
+/* Room for n more entries?  Always when the table is empty: the drainer
+ * takes no batch that could find none (nothing in doubt is forgotten). */
+int dr_doubt_has_room(const struct dr_doubt *t, size_t n);
+/* The earliest deadline in the table (ms, monotonic; a renewed entry may
+ * make it early), or -1 when it is empty. */
+int64_t dr_doubt_next_deadline(const struct dr_doubt *t);
 /* The point (hour, series) was sent with value in a request whose
  * outcome is unknown; remember it until deadline (ms, monotonic). */
 void dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series,

@@ -3,7 +3,8 @@
  * whose upload outcome is unknown: expiry at the deadline and in
  * insertion order, what makes an acknowledgement a hit, renewal by a
  * second add, growth of the hash and of its FIFO (wrapped), erasure in
- * any order, extreme keys, and the entry bound.
+ * any order, extreme keys, the entry bound, and the room the drainer
+ * waits for before it takes a batch.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -406,6 +407,55 @@ test_bound(void **state)
     dr_doubt_free(t);
 }
 
+/*
+ * The drainer takes a batch only when all of its points fit in the table
+ * (dr_doubt_has_room), so that nothing in doubt is forgotten; it waits
+ * for the earliest deadline (dr_doubt_next_deadline) meanwhile.
+ */
+static void
+test_room_for_a_batch(void **state)
+{
+    enum { N = 3000, BATCH = 1000 };
+    struct dr_doubt *t = dr_doubt_new();
+    int64_t keys[16][2], h, s;
+    size_t i;
+
+    (void)state;
+    assert_true(dr_doubt_has_room(t, BATCH));
+    assert_true(dr_doubt_has_room(t, DR_DOUBT_MAX));
+    /* Empty: even a batch larger than the table may be taken. */
+    assert_true(dr_doubt_has_room(t, (size_t)DR_DOUBT_MAX + 1));
+    assert_true(dr_doubt_has_room(t, SIZE_MAX));
+    assert_int_equal(dr_doubt_next_deadline(t), -1);
+    /* N entries, BATCH a deadline (they grow with insertion). */
+    for (i = 0; i < N; i++) {
+        key_of(i, &h, &s);
+        dr_doubt_add(t, h, s, 1.0, 100 + (int64_t)(i / BATCH));
+    }
+    assert_int_equal(dr_doubt_next_deadline(t), 100);
+    assert_true(dr_doubt_has_room(t, DR_DOUBT_MAX - N));
+    assert_false(dr_doubt_has_room(t, DR_DOUBT_MAX - N + 1));
+    assert_false(dr_doubt_has_room(t, SIZE_MAX));
+    /* The oldest expire: that much more room, the next deadline. */
+    assert_int_equal(expire_all(t, 100, keys), 0);
+    assert_int_equal(dr_doubt_count(t), N - BATCH);
+    assert_int_equal(dr_doubt_next_deadline(t), 101);
+    assert_true(dr_doubt_has_room(t, DR_DOUBT_MAX - N + BATCH));
+    assert_false(dr_doubt_has_room(t, DR_DOUBT_MAX - N + BATCH + 1));
+    /* A renewed entry leaves a stale record first: an early deadline,
+     * never a late one. */
+    key_of(BATCH, &h, &s);
+    dr_doubt_add(t, h, s, 1.0, 500);
+    assert_int_equal(dr_doubt_next_deadline(t), 101);
+    assert_int_equal(expire_all(t, 102, keys), 0);
+    assert_int_equal(dr_doubt_count(t), 1);
+    assert_int_equal(dr_doubt_next_deadline(t), 500);
+    assert_int_equal(expire_all(t, 500, keys), 0);
+    assert_int_equal(dr_doubt_count(t), 0);
+    assert_true(dr_doubt_has_room(t, SIZE_MAX));
+    dr_doubt_free(t);
+}
+
 int
 main(void)
 {
@@ -420,6 +470,7 @@ main(void)
         cmocka_unit_test(test_fifo_wraps_and_grows),
         cmocka_unit_test(test_extreme_keys),
         cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_room_for_a_batch),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
