@@ -133,6 +133,7 @@ acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
            "%zu points taken upstream, %zu marked acknowledged (the others "
            "changed meanwhile and stay pending)",
            k, acked);
+    dr_park_clear(d, b);
     d->n_points += k;
     d->win_points += k;
     d->attempt = 0;
@@ -150,6 +151,17 @@ size_t
 dr_deliver_take_size(const struct sp_config *cfg)
 {
     return (size_t)cfg->upload.batch_max_points;
+}
+
+/*
+ * A batch's points may all go into doubt (one failed request), and no
+ * entry of the table may be forgotten: a batch is taken only when they
+ * fit (doubt.c).
+ */
+int
+dr_deliver_may_take(const struct dr_drainer *d)
+{
+    return dr_doubt_has_room(d->doubt, dr_deliver_take_size(d->cfg));
 }
 
 /*
@@ -254,9 +266,9 @@ settle_refused(struct dr_drainer *d, size_t from, size_t k,
  * deliver -- uploads b.pts[from .. from+n), one request at a time, in as
  * many requests as batch_max_bytes and the learned 413 size allow.
  * Returns OK when the whole range is acknowledged or dead (or a stop was
- * requested), E_TRANSIENT or E_AUTH with *f filled when a request failed
- * otherwise (what was already acknowledged stays so), or a journal
- * error.
+ * requested), E_TRANSIENT, E_AUTH or E_NOTFOUND (404: the group is
+ * refused) with *f filled when a request failed otherwise (what was
+ * already acknowledged stays so), or a journal error.
  */
 static ctspool_rc
 deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
@@ -298,18 +310,21 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
 
 /*
  * Takes into the other slot the batch after the request in flight,
- * cur->b.pts[.. end), which ends the current batch: returns that slot,
- * or NULL when nothing else is pending.  A failed read only means no
- * batch is taken ahead (run() takes again and reports it).
+ * cur->b.pts[.. end), which ends the current batch: the next group's
+ * turn (round robin; the same group when it is the only one).  Returns
+ * that slot, or NULL when nothing else is pending or the in-doubt table
+ * has no room for it.  A failed read only means no batch is taken ahead
+ * (run() takes again and reports it).
  */
 static struct dr_slot *
 take_ahead(struct dr_drainer *d, size_t end)
 {
     struct dr_slot *o = d->cur == &d->slot[0] ? &d->slot[1] : &d->slot[0];
     struct sp_take_from from = {d->cur->b.grp, d->cur->b.pts[end - 1].seq,
-                                INT64_MAX};
+                                dr_park_now_ms()};
 
-    if (sp_journal_take_next(d->j, dr_deliver_take_size(d->cfg), &from,
+    if (!dr_deliver_may_take(d) ||
+        sp_journal_take_next(d->j, dr_deliver_take_size(d->cfg), &from,
                              &o->b) != CTSPOOL_OK ||
         o->b.n == 0 || dr_body_prefix(o) != CTSPOOL_OK) {
         return NULL;

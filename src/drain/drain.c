@@ -1,25 +1,31 @@
 /*
  * drain.c -- `ctspool drain [--once]`: the forwarding half of ctspool.
- * Takes the oldest pending group's points from the journal, uploads them
- * (upload.c) and records what upstream said (journal.c).  One drainer
- * per journal (an flock); it alone loads the upload credentials.  This
- * file: the command and its main loop (drain_int.h lists the others).
+ * Takes the pending points of the upload groups in turn (round robin),
+ * uploads them (upload.c) and records what upstream said (journal.c).
+ * One drainer per journal (an flock); it alone loads the upload
+ * credentials.  This file: the command and its main loop (drain_int.h
+ * lists the others).
  *
- *   take (a request's worth of the oldest pending group, in journal
- *      |   order) --empty--> idle: poll data_version every poll_ms
- *      |                     (--once: exit 0)
+ *   take (a request's worth of the next group's points -- groups in
+ *      |   turn, parked ones skipped -- in journal order)
+ *      |   --nothing--> idle: poll data_version every poll_ms, wake when
+ *      |                a parked group is due (--once: exit 0; 75 when
+ *      |                parked groups hold points; 65 after dead letters)
+ *      |   --in-doubt table full--> wait until its oldest entries expire
  *      v
  *   build body (batch_max_points, batch_max_bytes, >= 1 point) --POST-->
- *      2xx ........ ack exactly the versions sent; backoff reset.  The
- *                   ack of one request, and the take and build of the
- *                   next, run while it is in flight (one in flight at
- *                   most)
+ *      2xx ........ ack exactly the versions sent; backoff reset; the
+ *                   group unparked.  The ack of one request, and the
+ *                   take and build of the next, run while it is in
+ *                   flight (one in flight at most)
  *      400/413/422  split in halves and deliver each (recursively);
  *                   a lone point still refused -> dead letter
+ *      404 ........ this group is parked with its own backoff (park.c);
+ *                   the other groups go on
  *      408/429/5xx, no answer
  *                   note failure; wait full-jitter backoff (at least
  *                   Retry-After, capped at retry_max_ms); retake
- *      401/403/404/other
+ *      401/403/other
  *                   note failure; log "credentials/configuration";
  *                   wait ~retry_max_ms; retake (--once: exit 69)
  *
@@ -29,15 +35,17 @@
  *     meanwhile stays pending.
  * (2) Points leave the queue only by ack or dead letter; a dead letter
  *     is always a single point refused alone (status and body kept).
+ *     Parking a group leaves its points pending.
  * (3) After any failure the batch is taken again from the journal, so a
  *     retry never sends a value that was replaced meanwhile.
  * (4) Secrets: the API key and stream tokens are never logged; response
  *     bodies are logged truncated, with any secret in them masked (also
  *     in the dead letters' stored bodies).
- *
  * (5) No upload starts while a request of an earlier drainer of the
  *     journal may still land upstream (landing.c), and every request of
  *     this one is announced in the lock file before it is sent.
+ * (6) Every point of a request of unknown outcome is remembered until it
+ *     can no longer land (doubt.c): no batch is taken without room.
  *
  * The drainer's journal connection commits with synchronous=NORMAL: an
  * ack lost to a power failure only means a re-send, which is safe.
@@ -156,12 +164,6 @@ log_auth_failure(struct dr_drainer *d, const struct dr_failure *f,
                "upload.api_key, upload.api_key_file or CTSPOOL_API_KEY "
                "(key %s); nothing is dropped, %s",
                f->status, snip, key, retry);
-    } else if (f->status == 404) {
-        sp_log(SP_LOG_ERROR,
-               "upstream answers HTTP 404 (%s): the data stream token %s "
-               "is probably unknown upstream, or upload.endpoint %s is "
-               "wrong; nothing is dropped, %s",
-               snip, stream, where, retry);
     } else {
         sp_log(SP_LOG_ERROR,
                "upstream answers HTTP %d (%s), which points to a "
@@ -197,9 +199,12 @@ maybe_compact(struct dr_drainer *d)
     d->next_compact = sp_clock_ms() + COMPACT_EVERY_MS;
 }
 
-/* Nothing pending: waits until another process commits, or a while. */
+/*
+ * Nothing to take: waits until another process commits, a parked group
+ * is due (due_ms, Unix ms; -1: none), or a while.
+ */
 static void
-idle_wait(struct dr_drainer *d)
+idle_wait(struct dr_drainer *d, int64_t due_ms)
 {
     int64_t until = sp_clock_ms() + IDLE_RECHECK_MS;
     int64_t dv = d->dv_before_take;
@@ -211,10 +216,63 @@ idle_wait(struct dr_drainer *d)
             break;
         }
         maybe_summary(d, 0);
-        if (sp_clock_ms() >= d->next_compact || dr_doubt_hits(d->doubt)) {
-            /* compaction or a re-send (dr_deliver_settle_doubt) is due */
+        if (sp_clock_ms() >= d->next_compact || dr_doubt_hits(d->doubt) ||
+            (due_ms >= 0 && dr_park_now_ms() >= due_ms)) {
+            /* compaction, a re-send (dr_deliver_settle_doubt) or a
+             * parked group is due */
             break;
         }
+    }
+}
+
+/*
+ * The in-doubt table has no room for another batch: waits until its
+ * oldest entries expire (run() settles them), without taking anything,
+ * so that no point in doubt is forgotten (doubt.c).
+ */
+static void
+doubt_full_wait(struct dr_drainer *d)
+{
+    int64_t due = dr_doubt_next_deadline(d->doubt);
+    int64_t wait = due < 0 ? NAP_STEP_MS : due - sp_clock_ms();
+
+    if (!d->doubt_full_said) {
+        sp_log(SP_LOG_WARN,
+               "%zu points are in doubt (uploads of unknown outcome), as "
+               "many as this drainer keeps track of: no new uploads until "
+               "the oldest of them expire in %.1f s",
+               dr_doubt_count(d->doubt), (double)(wait > 0 ? wait : 0) /
+                                             1000.0);
+        d->doubt_full_said = 1;
+    }
+    dr_handover_settle(d);
+    if (wait > 0) {
+        dr_nap_ms(wait);
+    }
+}
+
+/* Records the number of points in doubt for status, when it changed. */
+static void
+note_doubt(struct dr_drainer *d)
+{
+    uint64_t n = dr_doubt_count(d->doubt);
+
+    if (n != d->doubt_noted &&
+        sp_journal_note_doubt(d->j, n) == CTSPOOL_OK) {
+        d->doubt_noted = n;
+    }
+    if (d->doubt_full_said && dr_deliver_may_take(d)) {
+        sp_log(SP_LOG_INFO, "%llu points in doubt: uploading again",
+               (unsigned long long)n);
+        d->doubt_full_said = 0;
+    }
+    if (dr_doubt_dropped(d->doubt) != d->doubt_dropped_said) {
+        d->doubt_dropped_said = dr_doubt_dropped(d->doubt);
+        sp_log(SP_LOG_ERROR,
+               "out of memory: %llu points of uploads of unknown outcome "
+               "are not tracked; a late request may overwrite a newer "
+               "value of them upstream",
+               (unsigned long long)d->doubt_dropped_said);
     }
 }
 
@@ -270,35 +328,64 @@ after_transient(struct dr_drainer *d, const struct dr_failure *f)
     return 0;
 }
 
-/* Runs until stopped (or, --once, until nothing is pending). */
+/*
+ * The exit code of `drain --once` from how run() ended (ex) and what it
+ * left: 65 when it dead-lettered anything (only this run can report
+ * that; 75 and the like are reported again by the next run), else 75
+ * when parked groups hold pending points, else ex.
+ */
+static int
+once_exit(struct dr_drainer *d, int ex, int parked_left)
+{
+    if (ex == EXIT_OK && parked_left) {
+        ex = EXIT_TEMPFAIL;
+    }
+    if ((ex == EXIT_OK || ex == EXIT_TEMPFAIL) && d->n_dead) {
+        ex = EXIT_DATAERR;
+    }
+    return ex;
+}
+
+/* Runs until stopped (or, --once, until nothing can be taken). */
 static int
 run(struct dr_drainer *d)
 {
-    const struct sp_config *cfg = d->cfg;
     ctspool_rc rc;
-    int ex = EXIT_OK;
+    int ex = EXIT_OK, parked_left = 0;
 
+    dr_park_start(d);
     while (!dr_stop_flag) {
+        const struct sp_config *cfg = d->cfg;
+        struct sp_take_from from = {d->rr_grp, 0, 0};
         struct dr_failure f;
+        int64_t due;
 
         maybe_compact(d);
         maybe_summary(d, 0);
         dr_deliver_settle_doubt(d, sp_clock_ms());
+        note_doubt(d);
+        if (!dr_deliver_may_take(d)) {
+            doubt_full_wait(d);
+            continue;
+        }
         if (sp_journal_data_version(d->j, &d->dv_before_take) !=
             CTSPOOL_OK) {
             d->dv_before_take = -1;
         }
-        rc = sp_journal_take(d->j, dr_deliver_take_size(cfg), &d->cur->b);
+        from.now_ms = dr_park_now_ms();
+        rc = sp_journal_take_next(d->j, dr_deliver_take_size(cfg), &from,
+                                  &d->cur->b);
         if (rc == CTSPOOL_OK && d->cur->b.n == 0) {
             if (d->is_once && dr_doubt_hits(d->doubt)) {
                 dr_nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */
                 continue;
             }
             dr_handover_settle(d);
+            parked_left = dr_park_idle(d, &due);
             if (d->is_once) {
                 break;
             }
-            idle_wait(d);
+            idle_wait(d, due);
             continue;
         }
         if (rc == CTSPOOL_OK && !d->has_awaited) {
@@ -309,13 +396,19 @@ run(struct dr_drainer *d)
             continue; /* take again: the journal moved on meanwhile */
         }
         if (rc == CTSPOOL_OK) {
+            d->parked_all_said = 0;
             rc = dr_body_prefix(d->cur);
         }
         memset(&f, 0, sizeof(f));
         if (rc == CTSPOOL_OK) {
             rc = dr_deliver_batch(d, &f);
+            d->rr_grp = d->cur->b.grp; /* the next group's turn */
         }
         if (rc == CTSPOOL_OK) {
+            continue;
+        }
+        if (rc == CTSPOOL_E_NOTFOUND) {
+            dr_park(d, &d->cur->b, &f); /* the others go on */
             continue;
         }
         if (rc == CTSPOOL_E_TRANSIENT) {
@@ -360,7 +453,12 @@ run(struct dr_drainer *d)
                                       cfg->upload.retry_max_ms,
                                       sp_rand_splitmix64, &d->rng));
     }
-    return ex;
+    if (d->is_once && parked_left && ex == EXIT_OK) {
+        sp_log(SP_LOG_WARN,
+               "only parked upload groups have pending points left: they "
+               "stay pending (--once: exit 75)");
+    }
+    return d->is_once ? once_exit(d, ex, parked_left) : ex;
 }
 
 /* ---- the command ----------------------------------------------------- */
@@ -371,13 +469,19 @@ help(FILE *f)
     fprintf(f,
             "usage: ctspool drain [--once]\n"
             "\n"
-            "Uploads pending points to upload.endpoint, oldest first, and\n"
-            "marks what upstream acknowledged.  Runs until SIGTERM/SIGINT;\n"
-            "whatever was not acknowledged stays pending.\n"
+            "Uploads pending points to upload.endpoint and marks what\n"
+            "upstream acknowledged.  Upload groups (data stream token and\n"
+            "aggregation function) take turns, each oldest point first.  A\n"
+            "group upstream answers 404 (no stream found) is parked with a\n"
+            "backoff of its own while the others go on; see 'ctspool\n"
+            "streams'.  Runs until SIGTERM/SIGINT; whatever was not\n"
+            "acknowledged stays pending.\n"
             "\n"
-            "  --once   stop when nothing is pending (exit 0); exit 75 when\n"
-            "           transient failures leave points pending, 69 when\n"
-            "           upstream rejects the credentials or configuration\n"
+            "  --once   stop when nothing is pending (exit 0); exit 65 when\n"
+            "           points were dead-lettered in this run, 75 when\n"
+            "           transient failures or parked groups leave points\n"
+            "           pending, 69 when upstream rejects the credentials\n"
+            "           or configuration\n"
             "\n"
             "Only one drainer runs per journal: a second one exits 75.\n"
             "After a drainer that left a request of unknown outcome (killed,\n"
@@ -437,6 +541,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     d.cur = &d.slot[0];
     d.lock_fd = -1;
     d.landing_said = d.landing_synced = -1;
+    d.doubt_noted = UINT64_MAX; /* written at the first turn */
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
@@ -578,6 +683,7 @@ out:
         sp_batch_cleanup(&d.slot[i].b);
         free(d.slot[i].prefix.p);
     }
+    free(d.parked);
     dr_doubt_free(d.doubt);
     free(d.body[0].p);
     free(d.body[1].p);

@@ -7,6 +7,8 @@
  *   drain.c     cmd_drain: start-up, signals, the main loop, summaries
  *   deliver.c   uploads a batch and records upstream's answers in the
  *               journal: ack, split, dead letter, doubt
+ *   park.c      groups upstream refuses as a whole (404): parked with
+ *               their own backoff, unparked by a 2xx
  *   handover.c  this drainer's landing record: announce each request,
  *               wait out the previous drainer's
  *   body.c      request bodies (Cloudthread JSON) in struct sbuf
@@ -66,12 +68,19 @@ struct dr_drainer {
     size_t req_max_points; /* learned from 413, else batch_max_points */
     int64_t req_max_until;
     unsigned attempt; /* consecutive transient failures */
+    int64_t rr_grp;   /* round robin: the group served last */
+    int64_t *parked;  /* groups this drainer knows parked (park.c) */
+    size_t n_parked, cap_parked;
+    int parked_all_said;  /* "every group is parked" logged */
     uint64_t rng;
     int64_t dv_before_take;
     int64_t next_compact;
     struct dr_doubt *doubt; /* points whose upload outcome is unknown */
     int64_t doubt_grace_ms; /* how long a late request may still land */
     int64_t doubt_until;    /* latest doubt deadline (monotonic ms) */
+    uint64_t doubt_noted;   /* count last written to the journal */
+    int doubt_full_said;    /* "in-doubt table full" logged */
+    uint64_t doubt_dropped_said;
     int lock_fd;            /* the drainer lock file: landing record */
     int64_t window_ms;      /* a request may land this long after sent */
     int64_t landing_said;   /* what the record says; -1: unknown */
@@ -114,6 +123,22 @@ extern volatile sig_atomic_t dr_stop_flag; /* set by SIGTERM, SIGINT */
 /* Sleeps ms milliseconds, returning early once a stop is requested. */
 void dr_nap_ms(int64_t ms);
 
+/* ---- park.c ---------------------------------------------------------- */
+
+/* Wall clock, Unix ms: parkings are seen by other processes. */
+int64_t dr_park_now_ms(void);
+/* Before the first take: the groups parked in the journal are known,
+ * and may be taken at once. */
+void dr_park_start(struct dr_drainer *d);
+/* Upstream answered 404 for group b (f says how): parks it. */
+void dr_park(struct dr_drainer *d, const struct sp_batch *b,
+             const struct dr_failure *f);
+/* Upstream took points of group b: unparks it if it was parked. */
+void dr_park_clear(struct dr_drainer *d, const struct sp_batch *b);
+/* Nothing to take: are groups with pending points parked?  *due_ms:
+ * when the first of them may be tried again (Unix ms; -1: none). */
+int dr_park_idle(struct dr_drainer *d, int64_t *due_ms);
+
 /* ---- handover.c ------------------------------------------------------ */
 
 /* A request is about to be sent: the landing record covers it. */
@@ -133,6 +158,8 @@ void dr_failure_text(const struct dr_failure *f, char *out, size_t len);
 size_t dr_deliver_take_size(const struct sp_config *cfg);
 /* Makes pending again what a request in doubt until now could undo. */
 void dr_deliver_settle_doubt(struct dr_drainer *d, int64_t now);
+/* Is there room in the in-doubt table for another batch? */
+int dr_deliver_may_take(const struct dr_drainer *d);
 /* Uploads the current batch, and more; see deliver.c. */
 ctspool_rc dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f);
 

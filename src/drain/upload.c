@@ -270,6 +270,9 @@ classify_status(long status)
     if (status == 400 || status == 413 || status == 422) {
         return CTSPOOL_E_REJECTED;
     }
+    if (status == 404) {
+        return CTSPOOL_E_NOTFOUND;
+    }
     return CTSPOOL_E_AUTH;
 }
 

@@ -69,9 +69,12 @@ void dr_upload_close(struct dr_upload *u);
  *                retry the same points later
  *   E_REJECTED   400, 413, 422: something in this request is refused;
  *                split it (a lone point so refused is a dead letter)
- *   E_AUTH       401, 403, 404, any other status: credentials or
- *                configuration (API key, stream token, endpoint) are
- *                wrong; never the points' fault
+ *   E_NOTFOUND   404: upstream knows no stream of this request's data
+ *                stream token ("no stream found"): this group's, not
+ *                the points' fault, nor the other groups'
+ *   E_AUTH       401, 403, any other status: credentials or
+ *                configuration (API key, endpoint) are wrong; never
+ *                the points' fault
  * Not thread-safe (one handle per thread).
  */
 ctspool_rc dr_upload_post(struct dr_upload *u, const char *body, size_t len,

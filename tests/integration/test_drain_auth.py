@@ -2,8 +2,8 @@
 """test_drain_auth.py -- credentials and configuration rejected upstream:
 401 (`drain --once` exits 69, nothing dead-lettered or dropped, delivery
 resumes with the right key), a running drainer keeps retrying at the
-maximum backoff, 403 likewise, and 404 (unknown data stream token) is
-reported as such.  No key or token ever appears in any output."""
+maximum backoff, 403 likewise, and 404 (unknown data stream token) parks
+the group and is reported as such (`drain --once` exits 75).  No key or token ever appears in any output."""
 
 import sys
 import time
@@ -105,9 +105,12 @@ def part_404():
         env.write_config(upload={"endpoint": mock.url})
         h.append_points(env, pts(20, "lost", UNKNOWN))
         r = h.run_logged(env, "drain", "--once", timeout=60)
-        h.check(r.returncode == 69, "404: exit %d" % r.returncode)
-        h.check("HTTP 404" in r.stderr and "data stream token ****" in
-                r.stderr, "404 not explained:\n" + r.stderr[-1000:])
+        # The group is parked, not the drainer: only parked groups left.
+        h.check(r.returncode == 75, "404: exit %d" % r.returncode)
+        h.check("group ****" in r.stderr and "parked" in r.stderr and
+                "404 no stream found" in r.stderr and
+                "check upload.endpoint" in r.stderr,
+                "404 not explained:\n" + r.stderr[-1000:])
         st = env.status()
         h.check(st["pending_points"] == 20, "pending after 404: %s" % st)
         no_dead(env, "404")
