@@ -73,6 +73,7 @@ int cmd_append(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_dlq(struct cli *c, int argc, char **argv);
+int cmd_streams(struct cli *c, int argc, char **argv);
 int cmd_compact(struct cli *c, int argc, char **argv);
 int cmd_check_config(struct cli *c, int argc, char **argv);
 int cmd_drain(struct cli *c, int argc, char **argv);

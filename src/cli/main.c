@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"drain", cmd_drain, "upload pending points to Cloudthread"},
     {"status", cmd_status, "show what is pending, acknowledged and dead"},
     {"list", cmd_list, "list the journal's points"},
+    {"streams", cmd_streams, "show upload groups; retire a stream"},
     {"dlq", cmd_dlq, "inspect, requeue or purge dead letters"},
     {"compact", cmd_compact, "delete old acknowledged points, free space"},
     {"check-config", cmd_check_config, "validate the configuration file"},

@@ -1,0 +1,187 @@
+/*
+ * streams.c -- `ctspool streams [--json]`: one line per upload group
+ * (data stream token, masked, and aggregation function) with its
+ * pending, acknowledged and dead points, the age of its oldest pending
+ * point and whether the drainer parked it.
+ */
+#include <getopt.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+
+struct show {
+    int json;
+    int64_t now;    /* Unix time */
+    int64_t now_ms; /* Unix ms */
+};
+
+static void
+help(FILE *f)
+{
+    fprintf(f,
+            "usage: ctspool streams [--json]\n"
+            "\n"
+            "Lists the upload groups (data stream token, masked, and\n"
+            "aggregation function): pending, acknowledged and dead points,\n"
+            "the age of the oldest pending point, and the state: 'ok', or\n"
+            "'parked' when upstream answered 404 (no stream found) for the\n"
+            "token; the drainer then retries that group with a backoff of\n"
+            "its own while the others go on.  --json prints one JSON object\n"
+            "per group and line.\n");
+}
+
+static void
+fmt_time(int64_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int64_t
+age(int64_t now, int64_t at)
+{
+    return now > at ? now - at : 0;
+}
+
+static ctspool_rc
+print_json(const struct show *o, const struct sp_group_row *g,
+           const char *mask)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char since[32];
+    char *text;
+
+    cJSON_AddStringToObject(obj, "kind", "points");
+    cJSON_AddStringToObject(obj, "stream", mask);
+    cJSON_AddStringToObject(obj, "metric_agg_func", sp_agg_name(g->agg));
+    cJSON_AddNumberToObject(obj, "pending", (double)g->pending);
+    cJSON_AddNumberToObject(obj, "acked", (double)g->acked);
+    cJSON_AddNumberToObject(obj, "dead", (double)g->dead);
+    if (g->oldest_pending_at >= 0) {
+        cJSON_AddNumberToObject(obj, "oldest_pending_age_s",
+                                (double)age(o->now, g->oldest_pending_at));
+    } else {
+        cJSON_AddNullToObject(obj, "oldest_pending_age_s");
+    }
+    cJSON_AddStringToObject(obj, "state", g->is_parked ? "parked" : "ok");
+    if (g->is_parked) {
+        fmt_time(g->parked_since, since, sizeof(since));
+        cJSON_AddStringToObject(obj, "reason", g->reason);
+        cJSON_AddStringToObject(obj, "since", since);
+    } else {
+        cJSON_AddNullToObject(obj, "reason");
+        cJSON_AddNullToObject(obj, "since");
+    }
+    text = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (!text) {
+        return CTSPOOL_E_NOMEM;
+    }
+    puts(text);
+    cJSON_free(text);
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+print_group(void *ctx, const struct sp_group_row *g)
+{
+    const struct show *o = ctx;
+    char mask[32], oldest[32], since[32], retry[48] = "";
+
+    sp_mask(g->stream, mask, sizeof(mask));
+    if (o->json) {
+        ctspool_rc rc = print_json(o, g, mask);
+
+        return rc != CTSPOOL_OK ? rc : ferror(stdout) ? CTSPOOL_E_IO : rc;
+    }
+    if (g->oldest_pending_at >= 0) {
+        snprintf(oldest, sizeof(oldest), "%llds",
+                 (long long)age(o->now, g->oldest_pending_at));
+    } else {
+        snprintf(oldest, sizeof(oldest), "-");
+    }
+    printf("%-12s %-8s %10llu %10llu %8llu %8s ", mask, sp_agg_name(g->agg),
+           (unsigned long long)g->pending, (unsigned long long)g->acked,
+           (unsigned long long)g->dead, oldest);
+    if (!g->is_parked) {
+        printf("ok\n");
+    } else {
+        fmt_time(g->parked_since, since, sizeof(since));
+        if (g->parked_until_ms > o->now_ms) {
+            snprintf(retry, sizeof(retry), "retry in %.0f s, ",
+                     (double)(g->parked_until_ms - o->now_ms) / 1000.0 + 0.5);
+        }
+        printf("parked since %s (%s%lld refusal%s): %s\n", since, retry,
+               (long long)g->failures, g->failures == 1 ? "" : "s",
+               g->reason);
+    }
+    return ferror(stdout) ? CTSPOOL_E_IO : CTSPOOL_OK;
+}
+
+static int
+list_groups(struct cli *c, int json)
+{
+    struct sp_journal *j = NULL;
+    struct show o;
+    struct timespec ts;
+    ctspool_rc rc;
+    int ex = cli_journal(c, "streams", &j);
+
+    if (ex) {
+        return ex;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    o.json = json;
+    o.now = (int64_t)ts.tv_sec;
+    o.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (!json) {
+        printf("%-12s %-8s %10s %10s %8s %8s %s\n", "STREAM", "AGG",
+               "PENDING", "ACKED", "DEAD", "OLDEST", "STATE");
+    }
+    rc = sp_journal_groups(j, SP_GROUPS_ALL, print_group, &o);
+    if (rc != CTSPOOL_OK) {
+        cli_error("streams", "%s",
+                  rc == CTSPOOL_E_IO && ferror(stdout)
+                      ? "cannot write to stdout"
+                      : rc == CTSPOOL_E_NOMEM ? "out of memory"
+                                              : sp_journal_errmsg(j));
+        ex = cli_exit_code(rc);
+    }
+    sp_journal_close(j);
+    return ex;
+}
+
+int
+cmd_streams(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int json = 0, ch;
+
+    while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            help(stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage_hint("streams");
+        }
+    }
+    if (optind != argc) {
+        cli_error("streams", "unexpected argument '%s'", argv[optind]);
+        return cli_usage_hint("streams");
+    }
+    return list_groups(c, json);
+}
