@@ -20,9 +20,11 @@ help(FILE *f)
             "       ctspool dlq purge --all | ID...\n"
             "\n"
             "Dead letters are points upstream rejected as invalid (HTTP 400\n"
-            "or 422), kept with its status and response.  'requeue' makes\n"
-            "them pending again (a point whose value changed meanwhile keeps\n"
-            "the newer value); 'purge' deletes them.\n");
+            "or 422), kept with its status and response, and points an\n"
+            "operator retired ('ctspool streams retire': status 0).\n"
+            "'requeue' makes them pending again (a point whose value\n"
+            "changed meanwhile keeps the newer value); 'purge' deletes\n"
+            "them.\n");
 }
 
 static int

@@ -2,7 +2,9 @@
  * streams.c -- `ctspool streams [--json]`: one line per upload group
  * (data stream token, masked, and aggregation function) with its
  * pending, acknowledged and dead points, the age of its oldest pending
- * point and whether the drainer parked it.
+ * point and whether the drainer parked it; and `ctspool streams retire
+ * TOKEN [--agg FUNC]`, which moves a stream's pending points to the dead
+ * letters (status 0, "retired by operator") in one transaction.
  */
 #include <getopt.h>
 #include <string.h>
@@ -23,6 +25,7 @@ help(FILE *f)
 {
     fprintf(f,
             "usage: ctspool streams [--json]\n"
+            "       ctspool streams retire TOKEN [--agg FUNC]\n"
             "\n"
             "Lists the upload groups (data stream token, masked, and\n"
             "aggregation function): pending, acknowledged and dead points,\n"
@@ -30,7 +33,13 @@ help(FILE *f)
             "'parked' when upstream answered 404 (no stream found) for the\n"
             "token; the drainer then retries that group with a backoff of\n"
             "its own while the others go on.  --json prints one JSON object\n"
-            "per group and line.\n");
+            "per group and line.\n"
+            "\n"
+            "'retire' moves every pending point of the stream TOKEN (of\n"
+            "its FUNC group only, with --agg) to the dead letters with\n"
+            "status 0 and the reason \"retired by operator\", in one\n"
+            "transaction, and prints how many; 'ctspool dlq requeue'\n"
+            "brings them back.  A token with no upload group exits 66.\n");
 }
 
 static void
@@ -157,20 +166,70 @@ list_groups(struct cli *c, int json)
     return ex;
 }
 
+static int
+retire(struct cli *c, const char *token, int agg)
+{
+    struct sp_journal *j = NULL;
+    uint64_t n_groups = 0, n_points = 0;
+    char mask[32], which[48] = "";
+    ctspool_rc rc;
+    int ex = cli_journal(c, "streams", &j);
+
+    if (ex) {
+        return ex;
+    }
+    sp_mask(token, mask, sizeof(mask));
+    if (agg >= 0) {
+        snprintf(which, sizeof(which), " and aggregation function %s",
+                 sp_agg_name(agg));
+    }
+    /* It only shrinks the queue: a full spool must not refuse it. */
+    sp_journal_set_limits(j, 0, 0);
+    rc = sp_journal_retire(j, token, agg, (int64_t)time(NULL), &n_groups,
+                           &n_points);
+    if (rc == CTSPOOL_E_NOTFOUND) {
+        cli_error("streams",
+                  "no upload group has the data stream token %s%s; "
+                  "nothing changed ('ctspool streams' lists them)",
+                  mask, which);
+        ex = EXIT_NOINPUT;
+    } else if (rc != CTSPOOL_OK) {
+        cli_error("streams", "%s; nothing changed", sp_journal_errmsg(j));
+        ex = cli_exit_code(rc);
+    } else {
+        printf("retired %llu pending point%s of %llu upload group%s of "
+               "stream %s to the dead letters ('ctspool dlq requeue' "
+               "brings them back)\n",
+               (unsigned long long)n_points, n_points == 1 ? "" : "s",
+               (unsigned long long)n_groups, n_groups == 1 ? "" : "s", mask);
+    }
+    sp_journal_close(j);
+    return ex;
+}
+
 int
 cmd_streams(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"agg", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int json = 0, ch;
+    struct sp_err e;
+    const char *agg_arg = NULL;
+    int json = 0, agg = -1, ch;
 
-    while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+    /* 0: getopt starts afresh (main() stopped at the command), and
+     * options may follow TOKEN as well as precede it. */
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "ja:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'j':
             json = 1;
+            break;
+        case 'a':
+            agg_arg = optarg;
             break;
         case 'h':
             help(stdout);
@@ -179,9 +238,26 @@ cmd_streams(struct cli *c, int argc, char **argv)
             return cli_usage_hint("streams");
         }
     }
-    if (optind != argc) {
-        cli_error("streams", "unexpected argument '%s'", argv[optind]);
+    if (optind == argc) {
+        if (agg_arg) {
+            cli_error("streams", "--agg goes with 'retire'");
+            return cli_usage_hint("streams");
+        }
+        return list_groups(c, json);
+    }
+    if (strcmp(argv[optind], "retire") != 0) {
+        cli_error("streams", "unknown subcommand '%s'", argv[optind]);
         return cli_usage_hint("streams");
     }
-    return list_groups(c, json);
+    if (json || argc - optind != 2 || !argv[optind + 1][0]) {
+        cli_error("streams", "usage: ctspool streams retire TOKEN "
+                             "[--agg FUNC]");
+        return cli_usage_hint("streams");
+    }
+    if (agg_arg &&
+        sp_valid_agg(agg_arg, strlen(agg_arg), &agg, &e) != CTSPOOL_OK) {
+        cli_error("streams", "--agg: %s", e.msg);
+        return EXIT_USAGE;
+    }
+    return retire(c, argv[optind + 1], agg);
 }
