@@ -1,6 +1,7 @@
 /*
  * status.c -- `ctspool status [--json]`: what is pending, acknowledged
- * and dead, the journal's size and the drainer's last results.
+ * and dead, the journal's size and the drainer's last results, points
+ * in doubt and parked upload groups.
  */
 #include <getopt.h>
 #include <string.h>
@@ -16,8 +17,10 @@ help(FILE *f)
     fprintf(f, "usage: ctspool status [--json]\n"
                "\n"
                "Shows pending, acknowledged and dead points, the journal's\n"
-               "size, the age of the oldest pending point and the last upload\n"
-               "result.  --json prints one JSON object.\n");
+               "size, the age of the oldest pending point, the last upload\n"
+               "result, points in doubt (uploads of unknown outcome) and the\n"
+               "upload groups the drainer parked (upstream answered 404 for\n"
+               "their data stream token).  --json prints one JSON object.\n");
 }
 
 static void
@@ -34,10 +37,45 @@ fmt_time(int64_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The parked groups (with pending points), as status shows them. */
+struct parked {
+    int json;
+    cJSON *list; /* json: the array being filled */
+};
+
+static ctspool_rc
+parked_row(void *ctx, const struct sp_group_row *g)
+{
+    struct parked *p = ctx;
+    char mask[32], since[32];
+
+    if (g->pending == 0) {
+        return CTSPOOL_OK; /* nothing held back */
+    }
+    sp_mask(g->stream, mask, sizeof(mask));
+    fmt_time(g->parked_since, since, sizeof(since));
+    if (p->json) {
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(o, "stream", mask);
+        cJSON_AddStringToObject(o, "metric_agg_func", sp_agg_name(g->agg));
+        cJSON_AddNumberToObject(o, "pending", (double)g->pending);
+        cJSON_AddStringToObject(o, "reason", g->reason);
+        cJSON_AddStringToObject(o, "since", since);
+        cJSON_AddItemToArray(p->list, o);
+    } else {
+        printf("  %s/%s: %llu pending, parked since %s: %s\n", mask,
+               sp_agg_name(g->agg), (unsigned long long)g->pending, since,
+               g->reason);
+    }
+    return CTSPOOL_OK;
+}
+
 static int
-print_json(const struct sp_stats *st, int64_t now)
+print_json(struct sp_journal *j, const struct sp_stats *st, int64_t now)
 {
     cJSON *o = cJSON_CreateObject();
+    struct parked p = {1, NULL};
     char when[32];
     char *text;
 
@@ -74,7 +112,17 @@ print_json(const struct sp_stats *st, int64_t now)
     NUM("upload_requests_4xx", st->requests_4xx);
     NUM("upload_requests_5xx", st->requests_5xx);
     NUM("upload_requests_failed", st->requests_failed);
+    NUM("parked_groups", st->parked_groups);
+    NUM("in_doubt_points", st->in_doubt_points);
 #undef NUM
+    p.list = cJSON_AddArrayToObject(o, "parked");
+    if (st->parked_groups &&
+        sp_journal_groups(j, SP_GROUPS_PARKED, parked_row, &p) !=
+            CTSPOOL_OK) {
+        cli_error("status", "%s", sp_journal_errmsg(j));
+        cJSON_Delete(o);
+        return EXIT_IOERR;
+    }
     text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text) {
@@ -86,9 +134,11 @@ print_json(const struct sp_stats *st, int64_t now)
     return EXIT_OK;
 }
 
-static void
-print_text(const struct sp_stats *st, const char *journal, int64_t now)
+static int
+print_text(struct sp_journal *j, const struct sp_stats *st,
+           const char *journal, int64_t now)
 {
+    struct parked p = {0, NULL};
     char when[32];
 
     printf("journal:           %s (%llu bytes)\n", journal,
@@ -120,6 +170,20 @@ print_text(const struct sp_stats *st, const char *journal, int64_t now)
            (unsigned long long)st->requests_4xx,
            (unsigned long long)st->requests_5xx,
            (unsigned long long)st->requests_failed);
+    printf("in doubt:          %llu points (uploads of unknown outcome)\n",
+           (unsigned long long)st->in_doubt_points);
+    printf("parked groups:     %llu%s\n",
+           (unsigned long long)st->parked_groups,
+           st->parked_groups ? " (upstream answers 404 for their stream; "
+                               "see 'ctspool streams')"
+                             : "");
+    if (st->parked_groups &&
+        sp_journal_groups(j, SP_GROUPS_PARKED, parked_row, &p) !=
+            CTSPOOL_OK) {
+        cli_error("status", "%s", sp_journal_errmsg(j));
+        return EXIT_IOERR;
+    }
+    return EXIT_OK;
 }
 
 int
@@ -160,9 +224,9 @@ cmd_status(struct cli *c, int argc, char **argv)
         cli_error("status", "%s", sp_journal_errmsg(j));
         ex = cli_exit_code(rc);
     } else if (json) {
-        ex = print_json(&st, (int64_t)time(NULL));
+        ex = print_json(j, &st, (int64_t)time(NULL));
     } else {
-        print_text(&st, c->cfg->journal, (int64_t)time(NULL));
+        ex = print_text(j, &st, c->cfg->journal, (int64_t)time(NULL));
     }
     sp_journal_close(j);
     return ex;
