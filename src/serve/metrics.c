@@ -147,6 +147,14 @@ journal_metrics(struct sp_buf *b, const struct sp_stats *st)
                 (unsigned long long)st->requests_4xx,
                 (unsigned long long)st->requests_5xx,
                 (unsigned long long)st->requests_failed);
+    metric_u64(b, "ctspool_upload_groups_parked", "gauge",
+               "Upload groups with pending points that the drainer parked "
+               "(upstream answered 404: no stream found).",
+               st->parked_groups);
+    metric_u64(b, "ctspool_points_in_doubt", "gauge",
+               "Points of uploads of unknown outcome, as the drainer last "
+               "noted them.",
+               st->in_doubt_points);
     metric_u64(b, "ctspool_last_upload_success_timestamp_seconds", "gauge",
                "Unix time of the last successful upload (0: never).",
                st->last_upload_ok_at > 0 ? (uint64_t)st->last_upload_ok_at
