@@ -11,7 +11,8 @@
  * redirects is a configuration error.
  *
  * The API key lives only in the header list built here, which is wiped
- * on close.  Nothing in this file logs.
+ * on close or when a reloaded configuration brings another key
+ * (dr_upload_set_key, between requests).  Nothing in this file logs.
  */
 #include <assert.h>
 #include <errno.h>
@@ -153,27 +154,78 @@ dr_upload_close(struct dr_upload *u)
     }
 }
 
-/* Appends one header line; 0 or -1 (out of memory). */
+/*
+ * The request headers with api_key into *headers and *key_header (the
+ * secret line, wiped by whoever frees it); 0, or -1 when out of memory
+ * (nothing left allocated).
+ */
 static int
-add_header(struct dr_upload *u, const char *h)
+build_headers(const char *api_key, struct curl_slist **headers,
+              char **key_header)
 {
-    struct curl_slist *l = curl_slist_append(u->headers, h);
+    static const char key_prefix[] = "x-api-key: ";
+    static const char *const fixed[] = {
+        "Content-Type: application/json",
+        ("User-Agent: ctspool/" CTSPOOL_VERSION_STRING),
+        /* No "Expect: 100-continue" round trip before large bodies. */
+        "Expect:",
+        "Accept: application/json",
+    };
+    size_t key_len = strlen(api_key);
+    struct curl_slist *l = NULL, *n;
+    char *kh = malloc(sizeof(key_prefix) + key_len);
 
-    if (!l) {
+    if (!kh) {
         return -1;
     }
-    u->headers = l;
+    memcpy(kh, key_prefix, sizeof(key_prefix) - 1);
+    memcpy(kh + sizeof(key_prefix) - 1, api_key, key_len + 1);
+    n = curl_slist_append(l, kh);
+    for (size_t i = 0; n && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        l = n;
+        n = curl_slist_append(l, fixed[i]);
+    }
+    if (!n) {
+        curl_slist_free_all(l);
+        explicit_bzero(kh, strlen(kh));
+        free(kh);
+        return -1;
+    }
+    *headers = n;
+    *key_header = kh;
     return 0;
+}
+
+ctspool_rc
+dr_upload_set_key(struct dr_upload *u, const char *api_key)
+{
+    struct curl_slist *headers = NULL;
+    char *key_header = NULL;
+
+    assert(!u->is_busy);
+    if (build_headers(api_key, &headers, &key_header) != 0 ||
+        curl_easy_setopt(u->curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK) {
+        curl_slist_free_all(headers);
+        if (key_header) {
+            explicit_bzero(key_header, strlen(key_header));
+            free(key_header);
+        }
+        return CTSPOOL_E_NOMEM;
+    }
+    curl_slist_free_all(u->headers);
+    explicit_bzero(u->key_header, strlen(u->key_header));
+    free(u->key_header);
+    u->headers = headers;
+    u->key_header = key_header;
+    return CTSPOOL_OK;
 }
 
 ctspool_rc
 dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
                struct sp_err *e)
 {
-    static const char key_prefix[] = "x-api-key: ";
     struct dr_upload *u = NULL;
     ctspool_rc rc = CTSPOOL_E_NOMEM;
-    size_t key_len;
     CURLcode cc = CURLE_OK;
 
     *out = NULL;
@@ -195,19 +247,7 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
         goto out;
     }
     u->stop = o->stop;
-    key_len = strlen(o->api_key);
-    u->key_header = malloc(sizeof(key_prefix) + key_len);
-    if (!u->key_header) {
-        sp_err_set(e, "out of memory");
-        goto out;
-    }
-    memcpy(u->key_header, key_prefix, sizeof(key_prefix) - 1);
-    memcpy(u->key_header + sizeof(key_prefix) - 1, o->api_key, key_len + 1);
-    if (add_header(u, u->key_header) || add_header(u, "Content-Type: "
-                                                      "application/json") ||
-        add_header(u, "User-Agent: ctspool/" CTSPOOL_VERSION_STRING) ||
-        /* No "Expect: 100-continue" round trip before large bodies. */
-        add_header(u, "Expect:") || add_header(u, "Accept: application/json")) {
+    if (build_headers(o->api_key, &u->headers, &u->key_header) != 0) {
         sp_err_set(e, "out of memory");
         goto out;
     }

@@ -55,6 +55,13 @@ struct dr_upload_result {
  */
 ctspool_rc dr_upload_open(const struct dr_upload_opts *o,
                           struct dr_upload **out, struct sp_err *e);
+/*
+ * dr_upload_set_key -- the requests from now on carry api_key (borrowed,
+ * copied; secret); the old key is wiped.  Only between requests (none
+ * started and not finished).  The connection stays open.  Returns OK or
+ * E_NOMEM (the old key stays in use).
+ */
+ctspool_rc dr_upload_set_key(struct dr_upload *u, const char *api_key);
 /* Closes the connection, wipes the key and releases libcurl (one handle
  * per process at a time).  NULL: no-op. */
 void dr_upload_close(struct dr_upload *u);
