@@ -28,6 +28,7 @@
  *      401/403/other
  *                   note failure; log "credentials/configuration";
  *                   wait ~retry_max_ms; retake (--once: exit 69)
+ *   SIGHUP: the configuration is read again between requests (reload.c)
  *
  * Invariants:
  * (1) Only a 2xx acknowledges, and only the (hour, series, seq) versions
@@ -79,19 +80,23 @@ volatile sig_atomic_t dr_stop_flag;
 static void
 on_signal(int sig)
 {
-    (void)sig;
-    dr_stop_flag = 1;
+    if (sig == SIGHUP) {
+        dr_reload_flag = 1;
+    } else {
+        dr_stop_flag = 1;
+    }
 }
 
 /* ---- time ------------------------------------------------------------ */
 
-/* Sleeps ms milliseconds, returning early once a stop is requested. */
+/* Sleeps ms milliseconds, returning early once a stop or a reload is
+ * requested. */
 void
 dr_nap_ms(int64_t ms)
 {
     int64_t end = sp_clock_ms() + ms;
 
-    while (!dr_stop_flag) {
+    while (!dr_stop_flag && !dr_reload_flag) {
         int64_t left = end - sp_clock_ms();
         struct timespec ts;
 
@@ -103,7 +108,7 @@ dr_nap_ms(int64_t ms)
         }
         ts.tv_sec = (time_t)(left / 1000);
         ts.tv_nsec = (long)(left % 1000) * 1000000L;
-        nanosleep(&ts, NULL); /* EINTR on a signal: loop sees dr_stop_flag */
+        nanosleep(&ts, NULL); /* EINTR on a signal: the loop sees it */
     }
 }
 
@@ -217,9 +222,9 @@ idle_wait(struct dr_drainer *d, int64_t due_ms)
         }
         maybe_summary(d, 0);
         if (sp_clock_ms() >= d->next_compact || dr_doubt_hits(d->doubt) ||
-            (due_ms >= 0 && dr_park_now_ms() >= due_ms)) {
-            /* compaction, a re-send (dr_deliver_settle_doubt) or a
-             * parked group is due */
+            (due_ms >= 0 && dr_park_now_ms() >= due_ms) || dr_reload_flag) {
+            /* compaction, a re-send (dr_deliver_settle_doubt), a parked
+             * group or a reload is due */
             break;
         }
     }
@@ -360,6 +365,10 @@ run(struct dr_drainer *d)
         struct dr_failure f;
         int64_t due;
 
+        if (dr_reload_flag) {
+            dr_reload(d); /* between requests: none is in flight */
+            cfg = d->cfg;
+        }
         maybe_compact(d);
         maybe_summary(d, 0);
         dr_deliver_settle_doubt(d, sp_clock_ms());
@@ -512,6 +521,7 @@ install_signals(void)
     sa.sa_flags = 0; /* no SA_RESTART: sleeps end early */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 }
@@ -564,7 +574,8 @@ cmd_drain(struct cli *c, int argc, char **argv)
     if (ex) {
         return ex;
     }
-    cfg = c->cfg;
+    cfg = c->cfg; /* until run(): a reload may free it */
+    d.cli = c;
     d.cfg = cfg;
     rc = sp_config_api_key(cfg, &api_key, &e);
     if (rc != CTSPOOL_OK) {
@@ -573,17 +584,8 @@ cmd_drain(struct cli *c, int argc, char **argv)
         goto out;
     }
     d.api_key = api_key;
-    if (!cfg->upload.api_key && cfg->upload.api_key_file) {
-        struct stat sb;
-
-        if (stat(cfg->upload.api_key_file, &sb) == 0 &&
-            (sb.st_mode & 077)) {
-            sp_log(SP_LOG_WARN,
-                   "API key file %s is readable by group or others "
-                   "(mode %04o); chmod 600 it",
-                   cfg->upload.api_key_file, (unsigned)(sb.st_mode & 07777));
-        }
-    }
+    api_key = NULL; /* d's now */
+    dr_key_file_check(cfg);
 
     /* Acks need no fsync: one lost on power failure is re-sent, and
      * re-sending is safe (DESIGN.md section 1).  Limits are for
@@ -609,7 +611,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
 
     memset(&uo, 0, sizeof(uo));
     uo.endpoint = cfg->upload.endpoint;
-    uo.api_key = api_key;
+    uo.api_key = d.api_key;
     uo.ca_file = cfg->upload.ca_file;
     uo.connect_timeout_ms = cfg->upload.connect_timeout_ms;
     uo.request_timeout_ms = cfg->upload.request_timeout_ms;
@@ -675,9 +677,9 @@ out:
     if (lock_fd >= 0) {
         close(lock_fd);
     }
-    if (api_key) {
-        explicit_bzero(api_key, strlen(api_key));
-        free(api_key);
+    if (d.api_key) {
+        explicit_bzero(d.api_key, strlen(d.api_key));
+        free(d.api_key);
     }
     for (size_t i = 0; i < SP_ARRAY_LEN(d.slot); i++) {
         sp_batch_cleanup(&d.slot[i].b);

@@ -9,6 +9,7 @@
  *               journal: ack, split, dead letter, doubt
  *   park.c      groups upstream refuses as a whole (404): parked with
  *               their own backoff, unparked by a 2xx
+ *   reload.c    SIGHUP: the configuration read again between requests
  *   handover.c  this drainer's landing record: announce each request,
  *               wait out the previous drainer's
  *   body.c      request bodies (Cloudthread JSON) in struct sbuf
@@ -53,12 +54,15 @@ struct dr_slot {
     struct sbuf prefix; /* {"data_stream_token":...,"data":[ */
 };
 
+struct cli;
+
 struct dr_drainer {
-    const struct sp_config *cfg;
+    struct cli *cli;              /* its cfg is the one in force */
+    const struct sp_config *cfg;  /* cli->cfg */
     struct sp_journal *j;
     struct dr_upload *up;
     int is_once;
-    const char *api_key;    /* secret: only for masking bodies */
+    char *api_key;          /* secret: owned; in up, and for masking */
     struct dr_slot slot[2]; /* the batch being sent, the one taken after it */
     struct dr_slot *cur;    /* the batch being sent: slot[0] or slot[1] */
     struct sbuf body[2];    /* the request in flight, the next one */
@@ -120,8 +124,17 @@ void dr_mask_endpoint(const char *url, char *out, size_t len);
 /* ---- drain.c --------------------------------------------------------- */
 
 extern volatile sig_atomic_t dr_stop_flag; /* set by SIGTERM, SIGINT */
-/* Sleeps ms milliseconds, returning early once a stop is requested. */
+/* Sleeps ms milliseconds, returning early once a stop or a reload is
+ * requested. */
 void dr_nap_ms(int64_t ms);
+
+/* ---- reload.c -------------------------------------------------------- */
+
+extern volatile sig_atomic_t dr_reload_flag; /* set by SIGHUP */
+/* Reads the configuration again (nothing in flight); clears the flag. */
+void dr_reload(struct dr_drainer *d);
+/* Warns when cfg's API key file is readable by group or others. */
+void dr_key_file_check(const struct sp_config *cfg);
 
 /* ---- park.c ---------------------------------------------------------- */
 

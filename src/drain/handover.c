@@ -90,7 +90,13 @@ dr_handover_await(struct dr_drainer *d)
                "%.1f s before uploading, so that it cannot overwrite a "
                "newer value",
                (double)wait / 1000.0);
-        dr_nap_ms(wait);
+        for (int64_t end = sp_clock_ms() + wait;
+             !dr_stop_flag && sp_clock_ms() < end;) {
+            if (dr_reload_flag) {
+                dr_reload(d); /* nothing in flight yet */
+            }
+            dr_nap_ms(end - sp_clock_ms());
+        }
         if (dr_stop_flag) {
             return -1; /* the record stays for the next drainer */
         }
