@@ -212,7 +212,7 @@ static void
 idle_wait(struct dr_drainer *d, int64_t due_ms)
 {
     int64_t until = sp_clock_ms() + IDLE_RECHECK_MS;
-    int64_t dv = d->dv_before_take;
+    int64_t dv = d->dv_before_take, doubt_due;
 
     while (!dr_stop_flag && sp_clock_ms() < until) {
         dr_nap_ms(d->cfg->upload.poll_ms);
@@ -221,10 +221,12 @@ idle_wait(struct dr_drainer *d, int64_t due_ms)
             break;
         }
         maybe_summary(d, 0);
+        doubt_due = dr_doubt_next_deadline(d->doubt);
         if (sp_clock_ms() >= d->next_compact || dr_doubt_hits(d->doubt) ||
+            (doubt_due >= 0 && sp_clock_ms() >= doubt_due) ||
             (due_ms >= 0 && dr_park_now_ms() >= due_ms) || dr_reload_flag) {
-            /* compaction, a re-send (dr_deliver_settle_doubt), a parked
-             * group or a reload is due */
+            /* compaction, a re-send or the end of a doubt (run() settles
+             * it), a parked group or a reload is due */
             break;
         }
     }
