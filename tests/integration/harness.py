@@ -446,9 +446,10 @@ def wait_pending(env, n, timeout):
     return ok, last.get("st")
 
 
-def drain_test(name, body, secrets=(API_KEY, STREAM)):
+def drain_test(name, body, secrets=(API_KEY, STREAM), mock_args=None):
     """Runs body(env, mock), one drain test, in a fresh Env with a mock
-    receiver, and ends it as every drain test ends.  body returns the
+    receiver (Mock(env, **mock_args): e.g. tokens= for the streams it
+    knows), and ends it as every drain test ends.  body returns the
     state (expected_state()) the receiver must hold at the end, or None
     when the test has no single final state.  Then: every ctspool process
     body left running is stopped with SIGTERM and must exit 0; the
@@ -457,7 +458,7 @@ def drain_test(name, body, secrets=(API_KEY, STREAM)):
     env is removed and the test exits through finish()."""
     env = Env(name)
     try:
-        mock = Mock(env)
+        mock = Mock(env, **(mock_args or {}))
         exp = body(env, mock)
         for p in env.procs:
             if p is not mock.proc and p.poll() is None:
