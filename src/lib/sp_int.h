@@ -20,7 +20,7 @@
  *               values) and config_file.c (the files, permission warning)
  *   journal.c   the SQLite journal: open, transactions, limits; with
  *               journal_put.c (upsert), journal_drain.c (take, ack, dead
- *               letters), journal_admin.c (stats, list, compact) and
+ *               letters), journal_admin.c (stats, list, compact),
  *               journal_check.c (its invariants as queries) and
  *               journal_groups.c (parked groups, streams, retire)
  *   migrate.c   schema/ migrations embedded at build time
