@@ -180,7 +180,8 @@ ctspool_rc sp_journal_group_failures(struct sp_journal *j, int64_t grp,
  * sp_journal_group_park -- one transaction: group grp is parked (not
  * taken by sp_journal_take_next before until_ms) for reason (borrowed,
  * copied), one more consecutive refusal; parked since now (Unix time)
- * unless it already was parked.
+ * unless it already was parked.  Nothing when grp has no pending point
+ * (retired meanwhile).
  */
 ctspool_rc sp_journal_group_park(struct sp_journal *j, int64_t grp,
                                  int64_t now, int64_t until_ms,

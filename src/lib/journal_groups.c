@@ -14,6 +14,8 @@
  * (5) a retirement moves pending points to the dead letters (status 0),
  * where `dlq requeue` finds them; nothing leaves the queue otherwise.
  * Parking never touches the queue: a parked group's points stay pending.
+ * Only a group with pending points is parked (its points may have been
+ * retired while the request that got the 404 was in flight).
  */
 #include <string.h>
 
@@ -85,7 +87,8 @@ sp_journal_group_park(struct sp_journal *j, int64_t grp, int64_t now,
     r = sqlite3_prepare_v2(j->db,
                            "INSERT INTO grp_state (grp, parked_since, "
                            "parked_until_ms, reason, failures) "
-                           "VALUES (?1, ?2, ?3, ?4, 1) "
+                           "SELECT ?1, ?2, ?3, ?4, 1 WHERE EXISTS "
+                           "(SELECT 1 FROM queue WHERE grp = ?1) "
                            "ON CONFLICT (grp) DO UPDATE SET "
                            "parked_until_ms = excluded.parked_until_ms, "
                            "reason = excluded.reason, "

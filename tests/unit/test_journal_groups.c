@@ -201,7 +201,7 @@ test_park_skips_until_due(void **state)
     check_counts(f);
 }
 
-/* A parked group without pending points is not counted as parked. */
+/* Only a group with pending points is parked, and counted as such. */
 static void
 test_parked_counts_only_pending(void **state)
 {
@@ -217,6 +217,13 @@ test_parked_counts_only_pending(void **state)
     assert_int_equal(sp_journal_group_park(f->j, b.grp, 1, 99, "x"),
                      CTSPOOL_OK);
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 5, NULL), CTSPOOL_OK);
+    /* A 404 that comes back after the points left: nothing to park. */
+    assert_int_equal(sp_journal_group_unpark(f->j, b.grp, NULL), CTSPOOL_OK);
+    assert_int_equal(sp_journal_group_park(f->j, b.grp, 1, 99, "x"),
+                     CTSPOOL_OK);
+    assert_int_equal(sql1(f->path, "SELECT count(*) FROM grp_state"), 0);
+    assert_int_equal(sp_journal_group_park(f->j, b.grp, 1, 99, "x"),
+                     CTSPOOL_OK);
     assert_int_equal(sp_journal_parked(f->j, 0, &parked, &next),
                      CTSPOOL_OK);
     assert_int_equal(parked, 0);
