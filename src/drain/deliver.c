@@ -133,7 +133,7 @@ acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
            "%zu points taken upstream, %zu marked acknowledged (the others "
            "changed meanwhile and stay pending)",
            k, acked);
-    dr_park_clear(d, b);
+    dr_park_clear(d, b, "upstream took its points");
     d->n_points += k;
     d->win_points += k;
     d->attempt = 0;
@@ -237,6 +237,10 @@ settle_refused(struct dr_drainer *d, size_t from, size_t k,
     size_t half = k / 2;
     ctspool_rc rc;
 
+    if (r->status != 413) {
+        dr_park_clear(d, &d->cur->b,
+                      "upstream knows its stream (it refuses single points)");
+    }
     if (k == 1) {
         return dead_letter(d, from, r);
     }

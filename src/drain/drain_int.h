@@ -146,8 +146,10 @@ void dr_park_start(struct dr_drainer *d);
 /* Upstream answered 404 for group b (f says how): parks it. */
 void dr_park(struct dr_drainer *d, const struct sp_batch *b,
              const struct dr_failure *f);
-/* Upstream took points of group b: unparks it if it was parked. */
-void dr_park_clear(struct dr_drainer *d, const struct sp_batch *b);
+/* Upstream answered for group b's points (why: how, for the log):
+ * unparks it if it was parked. */
+void dr_park_clear(struct dr_drainer *d, const struct sp_batch *b,
+                   const char *why);
 /* Nothing to take: are groups with pending points parked?  *due_ms:
  * when the first of them may be tried again (Unix ms; -1: none). */
 int dr_park_idle(struct dr_drainer *d, int64_t *due_ms);

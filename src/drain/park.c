@@ -5,7 +5,8 @@
  * upload.retry_base_ms up to upload.retry_max_ms, doubling with each
  * refusal in a row) while the other groups keep flowing; its points stay
  * pending.  Once its time is up the take offers it again; a 2xx unparks
- * it (DESIGN.md section 6).  The state lives in the journal
+ * it (DESIGN.md section 6), and so does a 400 or 422 for single points
+ * (upstream found the stream, and refuses only some of its points).  The state lives in the journal
  * (journal_groups.c) so that status, streams and /metrics see it; this
  * file keeps the list of the groups it knows parked, for the log.
  *
@@ -142,7 +143,7 @@ dr_park(struct dr_drainer *d, const struct sp_batch *b,
 }
 
 void
-dr_park_clear(struct dr_drainer *d, const struct sp_batch *b)
+dr_park_clear(struct dr_drainer *d, const struct sp_batch *b, const char *why)
 {
     ptrdiff_t i = find(d, b->grp);
     char name[64];
@@ -161,8 +162,8 @@ dr_park_clear(struct dr_drainer *d, const struct sp_batch *b)
         return;
     }
     d->parked[i] = d->parked[--d->n_parked];
-    sp_log(SP_LOG_INFO, "group %s unparked: upstream took its points",
-           group_name(b, name, sizeof(name)));
+    sp_log(SP_LOG_INFO, "group %s unparked: %s",
+           group_name(b, name, sizeof(name)), why);
 }
 
 int
