@@ -14,6 +14,7 @@
 /* A request size learned from a 413 holds this long. */
 #define SPLIT_HOLD_MS ((int64_t)3600 * 1000)
 #define CHAIN_MS 1000         /* dr_deliver_batch() goes on this long */
+#define DOUBT_NAP_MS 100      /* in-doubt table full: looks this often */
 
 /* ---- journal updates ------------------------------------------------- */
 
@@ -221,6 +222,57 @@ dr_deliver_settle_doubt(struct dr_drainer *d, int64_t now)
                "sending %zu point%s again: an earlier request of unknown "
                "outcome could have overwritten their newer value upstream",
                total, total == 1 ? "" : "s");
+    }
+}
+
+/*
+ * The in-doubt table has no room for another batch: waits until its
+ * oldest entries expire (run() settles them), without taking anything,
+ * so that no point in doubt is forgotten (doubt.c).
+ */
+void
+dr_deliver_doubt_wait(struct dr_drainer *d)
+{
+    int64_t due = dr_doubt_next_deadline(d->doubt);
+    int64_t wait = due < 0 ? DOUBT_NAP_MS : due - sp_clock_ms();
+
+    if (!d->doubt_full_said) {
+        sp_log(SP_LOG_WARN,
+               "%zu points are in doubt (uploads of unknown outcome), as "
+               "many as this drainer keeps track of: no new uploads until "
+               "the oldest of them expire in %.1f s",
+               dr_doubt_count(d->doubt), (double)(wait > 0 ? wait : 0) /
+                                             1000.0);
+        d->doubt_full_said = 1;
+    }
+    dr_handover_settle(d);
+    if (wait > 0) {
+        dr_nap_ms(wait);
+    }
+}
+
+/* Records the number of points in doubt for status, when it changed. */
+void
+dr_deliver_note_doubt(struct dr_drainer *d)
+{
+    uint64_t n = dr_doubt_count(d->doubt);
+
+    if (n != d->doubt_noted &&
+        sp_journal_note_doubt(d->j, n) == CTSPOOL_OK) {
+        d->doubt_noted = n;
+    }
+    if (d->doubt_full_said && dr_deliver_may_take(d)) {
+        sp_log(SP_LOG_INFO, "%llu points in doubt: uploading again",
+               (unsigned long long)n);
+        d->doubt_full_said = 0;
+    }
+    if (dr_doubt_dropped(d->doubt) != d->doubt_dropped_said) {
+        d->doubt_dropped_said = dr_doubt_dropped(d->doubt);
+        sp_log(SP_LOG_ERROR,
+               "out of memory: %llu points of uploads of unknown outcome "
+               "are not tracked; a late request may overwrite a newer "
+               "value of them upstream",
+               (unsigned long long)d->doubt_dropped_said);
     }
 }
 

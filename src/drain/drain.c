@@ -232,57 +232,6 @@ idle_wait(struct dr_drainer *d, int64_t due_ms)
     }
 }
 
-/*
- * The in-doubt table has no room for another batch: waits until its
- * oldest entries expire (run() settles them), without taking anything,
- * so that no point in doubt is forgotten (doubt.c).
- */
-static void
-doubt_full_wait(struct dr_drainer *d)
-{
-    int64_t due = dr_doubt_next_deadline(d->doubt);
-    int64_t wait = due < 0 ? NAP_STEP_MS : due - sp_clock_ms();
-
-    if (!d->doubt_full_said) {
-        sp_log(SP_LOG_WARN,
-               "%zu points are in doubt (uploads of unknown outcome), as "
-               "many as this drainer keeps track of: no new uploads until "
-               "the oldest of them expire in %.1f s",
-               dr_doubt_count(d->doubt), (double)(wait > 0 ? wait : 0) /
-                                             1000.0);
-        d->doubt_full_said = 1;
-    }
-    dr_handover_settle(d);
-    if (wait > 0) {
-        dr_nap_ms(wait);
-    }
-}
-
-/* Records the number of points in doubt for status, when it changed. */
-static void
-note_doubt(struct dr_drainer *d)
-{
-    uint64_t n = dr_doubt_count(d->doubt);
-
-    if (n != d->doubt_noted &&
-        sp_journal_note_doubt(d->j, n) == CTSPOOL_OK) {
-        d->doubt_noted = n;
-    }
-    if (d->doubt_full_said && dr_deliver_may_take(d)) {
-        sp_log(SP_LOG_INFO, "%llu points in doubt: uploading again",
-               (unsigned long long)n);
-        d->doubt_full_said = 0;
-    }
-    if (dr_doubt_dropped(d->doubt) != d->doubt_dropped_said) {
-        d->doubt_dropped_said = dr_doubt_dropped(d->doubt);
-        sp_log(SP_LOG_ERROR,
-               "out of memory: %llu points of uploads of unknown outcome "
-               "are not tracked; a late request may overwrite a newer "
-               "value of them upstream",
-               (unsigned long long)d->doubt_dropped_said);
-    }
-}
-
 /* Is a journal error worth waiting out (daemon mode)? */
 static int
 journal_error_is_transient(ctspool_rc rc)
@@ -374,9 +323,9 @@ run(struct dr_drainer *d)
         maybe_compact(d);
         maybe_summary(d, 0);
         dr_deliver_settle_doubt(d, sp_clock_ms());
-        note_doubt(d);
+        dr_deliver_note_doubt(d);
         if (!dr_deliver_may_take(d)) {
-            doubt_full_wait(d);
+            dr_deliver_doubt_wait(d);
             continue;
         }
         if (sp_journal_data_version(d->j, &d->dv_before_take) !=
@@ -498,7 +447,13 @@ help(FILE *f)
             "After a drainer that left a request of unknown outcome (killed,\n"
             "stopped or timed out mid-request), the next one waits up to\n"
             "3 x upload.request_timeout_ms + 10 s before its first upload,\n"
-            "so that the old request cannot overwrite a newer value.\n");
+            "so that the old request cannot overwrite a newer value.\n"
+            "\n"
+            "SIGHUP re-reads the configuration between two requests: the\n"
+            "API key, default stream, log level, batch sizes, retry_* and\n"
+            "poll_ms take effect at once; journal, endpoint, timeouts and\n"
+            "ca_file need a restart (logged); a file that does not load\n"
+            "changes nothing.\n");
 }
 
 static uint64_t

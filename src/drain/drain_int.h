@@ -175,6 +175,10 @@ size_t dr_deliver_take_size(const struct sp_config *cfg);
 void dr_deliver_settle_doubt(struct dr_drainer *d, int64_t now);
 /* Is there room in the in-doubt table for another batch? */
 int dr_deliver_may_take(const struct dr_drainer *d);
+/* No room: waits for the oldest entries to expire (run() settles them). */
+void dr_deliver_doubt_wait(struct dr_drainer *d);
+/* Writes the count of points in doubt to the journal when it changed. */
+void dr_deliver_note_doubt(struct dr_drainer *d);
 /* Uploads the current batch, and more; see deliver.c. */
 ctspool_rc dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f);
 
