@@ -140,7 +140,7 @@ list_groups(struct cli *c, int json)
     struct show o;
     struct timespec ts;
     ctspool_rc rc;
-    int ex = cli_journal(c, "streams", &j);
+    int ex = cli_journal_existing(c, "streams", &j);
 
     if (ex) {
         return ex;
@@ -173,7 +173,7 @@ retire(struct cli *c, const char *token, int agg)
     uint64_t n_groups = 0, n_points = 0;
     char mask[32], which[48] = "";
     ctspool_rc rc;
-    int ex = cli_journal(c, "streams", &j);
+    int ex = cli_journal_existing(c, "streams", &j);
 
     if (ex) {
         return ex;

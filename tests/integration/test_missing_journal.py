@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_missing_journal.py -- commands that only read or manage a journal
-(`status`, `list`, `dlq`, `compact`) never create one (DESIGN.md section
-4): a missing journal exits 66 naming its path and the config key, and
+(`status`, `list`, `streams`, `dlq`, `compact`) never create one (DESIGN.md
+section 4): a missing journal exits 66 naming its path and the config key, and
 nothing is created, not even a -wal or -shm file, nor a missing
 directory.  `append` and `serve` still create the journal."""
 
@@ -14,7 +14,8 @@ import harness as h  # noqa: E402
 READERS = [
     ["status"], ["status", "--json"], ["list"], ["list", "--json"],
     ["list", "--pending"], ["dlq", "list"], ["dlq", "requeue", "--all"],
-    ["dlq", "purge", "--all"], ["compact"],
+    ["dlq", "purge", "--all"], ["compact"], ["streams"],
+    ["streams", "--json"],
 ]
 
 
