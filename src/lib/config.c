@@ -39,6 +39,8 @@
 #define MS_MAX ((int64_t)INT_MAX)
 /* Keeps retention arithmetic (hours * 3600 s) far from overflow. */
 #define RETAIN_HOURS_MAX ((int64_t)1000000)
+/* 1 GiB: serve's arithmetic on it (a budget of 4 bodies) stays small. */
+#define BODY_BYTES_MAX ((int64_t)1073741824)
 
 enum kind {
     K_STRING,  /* char *: a string */
@@ -141,7 +143,7 @@ static const struct key keys[] = {
      .off = OFF(server.allow_unauthenticated), .def_int = 0},
     {.group = "server", .name = "max_body_bytes", .kind = K_LONG,
      .off = OFF(server.max_body_bytes), .def_int = 16777216, .min = 1024,
-     .max = LONG_MAX},
+     .max = BODY_BYTES_MAX},
 
     /* 0 means unlimited. */
     {.group = "limits", .name = "max_pending_points", .kind = K_INT64,

@@ -89,7 +89,7 @@ check_config(const struct sp_config *c)
     range("retry_max_ms", c->upload.retry_max_ms, 1, INT_MAX);
     range("poll_ms", c->upload.poll_ms, 1, INT_MAX);
     range("allow_unauthenticated", c->server.allow_unauthenticated, 0, 1);
-    range("max_body_bytes", c->server.max_body_bytes, 1024, LONG_MAX);
+    range("max_body_bytes", c->server.max_body_bytes, 1024, 1073741824);
     range("max_pending_points", c->limits.max_pending_points, 0,
           LLONG_MAX);
     range("max_journal_bytes", c->limits.max_journal_bytes, 0, LLONG_MAX);

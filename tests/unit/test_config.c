@@ -231,12 +231,12 @@ test_int64_forms(void **state)
               "/* 77777777777\n   66666666666 */\n"
               "limits: { max_pending_points = 0x100000000;\n"
               "          max_journal_bytes = 4096L; };\n"
-              "server: { max_body_bytes = 4294967296; };\n");
+              "server: { max_body_bytes = 1073741824L; };\n");
     assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
     assert_string_equal(c->journal, "/tmp/99999999999");
     assert_true(c->limits.max_pending_points == INT64_C(4294967296));
     assert_true(c->limits.max_journal_bytes == 4096);
-    assert_int_equal(c->server.max_body_bytes, 4294967296L);
+    assert_int_equal(c->server.max_body_bytes, 1073741824L);
     sp_config_free(c);
 
     /* Unlimited. */
@@ -349,7 +349,15 @@ test_bad_values(void **state)
     expect_error(f, "upload: {\n retry_max_ms = 10; };\n", 2,
                  "must not exceed 'upload.retry_max_ms'");
     expect_error(f, "server: { max_body_bytes = 1000; };\n", 1,
-                 "'server.max_body_bytes' must be at least 1024");
+                 "'server.max_body_bytes' must be between 1024 and "
+                 "1073741824 (got 1000)");
+    /* Beyond 1 GiB, also past 32 bits: no wrapping, a range error. */
+    expect_error(f, "server: { max_body_bytes = 1073741825; };\n", 1,
+                 "'server.max_body_bytes' must be between 1024 and "
+                 "1073741824 (got 1073741825)");
+    expect_error(f, "\nserver: { max_body_bytes = 4611686018427387904; };",
+                 2, "'server.max_body_bytes' must be between 1024 and "
+                    "1073741824");
     expect_error(f, "limits: { max_pending_points = -1; };\n", 1,
                  "'limits.max_pending_points' must be at least 0");
     expect_error(f, "journal = \"\";\n", 1, "'journal' must not be empty");
