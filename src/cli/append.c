@@ -428,7 +428,7 @@ cmd_append(struct cli *c, int argc, char **argv)
     struct batch *batches = NULL;
     uint64_t total;
     pthread_t reader;
-    struct sp_defaults d = {NULL, -1};
+    struct sp_defaults d = {.stream = NULL, .agg = -1};
     struct sp_journal *j = NULL;
     const char *stream = NULL;
     enum sp_format fmt = SP_FMT_AUTO;

@@ -300,7 +300,7 @@ CTSPOOL_EXTERN ctspool_rc
 ctspool_append_json(ctspool *h, const char *json, size_t len,
                     ctspool_append_result *res)
 {
-    struct sp_defaults d = {NULL, -1};
+    struct sp_defaults d = {.stream = NULL, .agg = -1};
     struct json_ctx c;
     struct sp_err e;
     size_t used = 0;

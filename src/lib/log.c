@@ -72,14 +72,26 @@ sp_log(enum sp_log_level level, const char *fmt, ...)
 const char *
 sp_mask(const char *secret, char *buf, size_t buf_len)
 {
-    size_t n = secret ? strlen(secret) : 0;
+    return sp_mask_n(secret, secret ? strlen(secret) : 0, buf, buf_len);
+}
 
-    if (n == 0) {
+const char *
+sp_mask_n(const char *secret, size_t len, char *buf, size_t buf_len)
+{
+    size_t start;
+
+    if (len == 0) {
         snprintf(buf, buf_len, "(none)");
-    } else if (n <= 8) {
+    } else if (len <= 8) {
         snprintf(buf, buf_len, "****");
     } else {
-        snprintf(buf, buf_len, "****%s", secret + n - 4);
+        /* The last 4 bytes, less a cut-off start of a UTF-8 sequence. */
+        start = len - 4;
+        while (start < len && ((unsigned char)secret[start] & 0xC0) == 0x80) {
+            start++;
+        }
+        snprintf(buf, buf_len, "****%.*s", (int)(len - start),
+                 secret + start);
     }
     return buf;
 }

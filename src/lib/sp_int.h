@@ -82,6 +82,10 @@ int sp_log_level_parse(const char *s);
  * secret of 8 characters or fewer shows none).  Writes into buf.
  */
 const char *sp_mask(const char *secret, char *buf, size_t buf_len);
+/* The same for secret[0..len), which need not be NUL-terminated; the
+ * characters shown never start inside a UTF-8 sequence. */
+const char *sp_mask_n(const char *secret, size_t len, char *buf,
+                      size_t buf_len);
 
 /* ---- clock.c --------------------------------------------------------- */
 /* Milliseconds of CLOCK_MONOTONIC: for intervals, never for dates. */
@@ -209,11 +213,27 @@ void sp_hex(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
 
 /* ---- payload.c: the only cJSON user for points ----------------------- */
 
-/* Defaults for fields a payload may omit. */
+/*
+ * Defaults for fields a payload may omit, and the data stream tokens a
+ * point may use (the `streams` list of the configuration).
+ */
 struct sp_defaults {
-    const char *stream; /* NULL: none */
-    int agg;            /* -1: none */
+    const char *stream;   /* NULL: none */
+    int agg;              /* -1: none */
+    char *const *streams; /* borrowed; n_streams 0: any token */
+    size_t n_streams;
 };
+
+/*
+ * sp_valid_stream_listed (validate.c) -- the one check of a point's
+ * resolved token s[0..len) against d's streams list: OK when the list is
+ * empty (or d NULL) or holds s, else E_INVALID with `data_stream_token:
+ * "****abcd" is not in the streams list of the configuration` in e (the
+ * token masked by sp_mask_n).  Every producer path calls it once the
+ * stream of a point is known.
+ */
+ctspool_rc sp_valid_stream_listed(const struct sp_defaults *d, const char *s,
+                                  size_t len, struct sp_err *e);
 
 /*
  * Called for each valid point of a payload; p is valid during the call

@@ -11,7 +11,9 @@
  * (2) Messages quote user input only through sp_utf8_quote(): at most
  *     SP_QUOTE_IN bytes, every byte that is not printable escaped as
  *     \xNN, so a message is always printable, valid UTF-8 and one line.
- * (3) The data_stream_token's value never appears in a message.
+ * (3) The data_stream_token's value never appears in a message; one not
+ *     in the streams list is shown masked (sp_mask_n: "****" and at most
+ *     its last 4 characters).
  */
 #include <assert.h>
 #include <math.h>
@@ -337,6 +339,47 @@ sp_valid_stream(const char *s, size_t len, struct sp_err *e)
         i += n;
     }
     return CTSPOOL_OK;
+}
+
+/* a[0..len) equals b (NUL-terminated), in a time that does not depend
+ * on where they differ. */
+static int
+same_token(const char *a, size_t len, const char *b)
+{
+    unsigned char diff = 0;
+
+    if (strlen(b) != len) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    }
+    return diff == 0;
+}
+
+/* s must have passed sp_valid_stream(): the masked part is printable. */
+ctspool_rc
+sp_valid_stream_listed(const struct sp_defaults *d, const char *s,
+                       size_t len, struct sp_err *e)
+{
+    char masked[16];
+    int found = 0;
+
+    if (!d || d->n_streams == 0) {
+        return CTSPOOL_OK;
+    }
+    /* No early exit: the time does not tell which entry matched. */
+    for (size_t i = 0; i < d->n_streams; i++) {
+        found |= same_token(s, len, d->streams[i]);
+    }
+    if (found) {
+        return CTSPOOL_OK;
+    }
+    sp_err_set(e,
+               "data_stream_token: \"%s\" is not in the streams list of "
+               "the configuration",
+               sp_mask_n(s, len, masked, sizeof(masked)));
+    return CTSPOOL_E_INVALID;
 }
 
 /* ---- custom dimensions ------------------------------------------------ */

@@ -411,7 +411,7 @@ static enum MHD_Result
 complete_ingest(struct request *r)
 {
     struct sv_http *h = r->h;
-    struct sp_defaults d = {NULL, -1};
+    struct sp_defaults d = {.stream = NULL, .agg = -1};
     ctspool_rc rc;
 
     if (r->is_too_large) {

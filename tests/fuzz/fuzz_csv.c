@@ -160,7 +160,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int expand = -1;
-    struct sp_defaults d = {FZ_SECRET_STREAM, -1};
+    struct sp_defaults d = {.stream = FZ_SECRET_STREAM, .agg = -1};
     struct seen s = {data, size, 1, 0, 0};
     char *buf;
     size_t len = size, n_records;

@@ -72,7 +72,7 @@ static int
 one_line(const char *line, size_t len, struct sp_payload_scratch **scratch,
          const uint8_t *in, size_t in_len)
 {
-    struct sp_defaults d = {FZ_SECRET_STREAM, SP_AGG_SUM};
+    struct sp_defaults d = {.stream = FZ_SECRET_STREAM, .agg = SP_AGG_SUM};
     struct sp_point p, q;
     struct sp_err e1, e2;
     ctspool_rc rc1, rc2;
@@ -101,7 +101,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sp_payload_scratch *scratch = NULL;
-    struct sp_defaults d = {FZ_SECRET_STREAM, SP_AGG_MAXIMUM};
+    struct sp_defaults d = {.stream = FZ_SECRET_STREAM, .agg = SP_AGG_MAXIMUM};
     struct seen s = {data, size, 0, 0, 0};
     size_t pos = 0, n_lines = 0, n_nonblank = 0, n_valid = 0;
     char *buf = fz_dup(data, size);

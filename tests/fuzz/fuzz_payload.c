@@ -105,8 +105,8 @@ parse_all(const char *buf, size_t len, const struct sp_defaults *d,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sp_defaults with = {FZ_SECRET_STREAM, -1};
-    struct sp_defaults agg_only = {NULL, SP_AGG_AVERAGE};
+    struct sp_defaults with = {.stream = FZ_SECRET_STREAM, .agg = -1};
+    struct sp_defaults agg_only = {.stream = NULL, .agg = SP_AGG_AVERAGE};
     struct count direct = {data, size, 0, 0}, via = {data, size, 0, 0};
     struct sp_err e;
     char *buf = fz_dup(data, size);

@@ -255,7 +255,7 @@ static void
 check_ndjson_roundtrip(const struct sp_point *p)
 {
     struct sp_payload_scratch *scratch = NULL;
-    struct sp_defaults none = {NULL, -1};
+    struct sp_defaults none = {.stream = NULL, .agg = -1};
     struct sp_point q;
     struct sp_err e;
     struct out o = {NULL, 0, 0};

@@ -57,7 +57,8 @@ on_error(void *ctx, size_t index, const struct sp_err *e)
 }
 
 
-static const struct sp_defaults defaults = {"tok-def", SP_AGG_SUM};
+static const struct sp_defaults defaults = {.stream = "tok-def",
+                                            .agg = SP_AGG_SUM};
 
 static FILE *
 mem_file(const char *data, size_t len)
@@ -191,7 +192,7 @@ test_ndjson_no_defaults(void **state)
 {
     static const char data[] = "{\"timestamp\":1664604000,\"metric_name\":"
                                "\"a\",\"metric_value\":1}\n";
-    struct sp_defaults none = {NULL, -1};
+    struct sp_defaults none = {.stream = NULL, .agg = -1};
     struct seen s = {0};
     struct sp_err e;
 
@@ -314,7 +315,7 @@ test_csv_defaults_missing(void **state)
         "data_stream_token\n"
         "1,m,1664604000,,\n"
         "1,m,1664604000,Sum,\n";
-    struct sp_defaults none = {NULL, -1};
+    struct sp_defaults none = {.stream = NULL, .agg = -1};
     struct seen s = {0};
     struct sp_err e;
 

@@ -124,9 +124,9 @@ test_payload_defaults(void **state)
                            "null,\"data\":[{\"timestamp\":\"2022-10-01 "
                            "05:00:00\",\"metric_name\":\"m\","
                            "\"metric_value\":1}]}";
-    struct sp_defaults d = {"tok-default", SP_AGG_MAXIMUM};
-    struct sp_defaults none = {NULL, -1};
-    struct sp_defaults agg_only = {"", SP_AGG_SUM};
+    struct sp_defaults d = {.stream = "tok-default", .agg = SP_AGG_MAXIMUM};
+    struct sp_defaults none = {.stream = NULL, .agg = -1};
+    struct sp_defaults agg_only = {.stream = "", .agg = SP_AGG_SUM};
     struct seen s;
     struct sp_err e;
     size_t used;
@@ -426,8 +426,8 @@ static void
 test_line_fields_and_defaults(void **state)
 {
     struct sp_payload_scratch *sc = NULL;
-    struct sp_defaults d = {"tok-def", SP_AGG_SUM};
-    struct sp_defaults none = {NULL, -1};
+    struct sp_defaults d = {.stream = "tok-def", .agg = SP_AGG_SUM};
+    struct sp_defaults none = {.stream = NULL, .agg = -1};
     struct sp_err e;
     char out[512];
 
@@ -523,7 +523,7 @@ test_line_errors(void **state)
          "timestamp: 1664604000.5 *"},
     };
     struct sp_payload_scratch *sc = NULL;
-    struct sp_defaults d = {"tok-def", SP_AGG_SUM};
+    struct sp_defaults d = {.stream = "tok-def", .agg = SP_AGG_SUM};
     struct sp_err e;
     char out[512];
 
@@ -564,7 +564,7 @@ static void
 test_line_scratch_reuse(void **state)
 {
     struct sp_payload_scratch *sc = NULL;
-    struct sp_defaults d = {"tok", SP_AGG_SUM};
+    struct sp_defaults d = {.stream = "tok", .agg = SP_AGG_SUM};
     struct sp_err e;
     char out[512];
     char *big;

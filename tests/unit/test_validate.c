@@ -684,6 +684,47 @@ test_stream(void **state)
     stream_bad("SECRET\xed\xa0\x80", 9, "not valid UTF-8");
 }
 
+/* The streams list: exact bytes and length, the token masked. */
+static void
+test_stream_listed(void **state)
+{
+    static char *const list[] = {"tok-one-1234", "tok-two-\xc3\xa9\xc3\xa9"};
+    struct sp_defaults d = {.agg = -1, .streams = list, .n_streams = 2};
+    struct sp_defaults any = {.agg = -1};
+    struct sp_err e = {{0}};
+
+    (void)state;
+    assert_int_equal(sp_valid_stream_listed(NULL, "x", 1, &e), CTSPOOL_OK);
+    assert_int_equal(sp_valid_stream_listed(&any, "x", 1, &e), CTSPOOL_OK);
+    assert_int_equal(sp_valid_stream_listed(&d, "tok-one-1234", 12, &e),
+                     CTSPOOL_OK);
+    /* Lengths rule: a prefix of a longer input is not the token. */
+    assert_int_equal(sp_valid_stream_listed(&d, "tok-one-12345", 12, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(sp_valid_stream_listed(&d, "tok-one-12345", 13, &e),
+                     CTSPOOL_E_INVALID);
+    check_msg_safe(e.msg);
+    assert_string_equal(e.msg, "data_stream_token: \"****2345\" is not in "
+                               "the streams list of the configuration");
+    assert_int_equal(sp_valid_stream_listed(&d, "tok-one-123", 11, &e),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(sp_valid_stream_listed(&d, "TOK-one-1234", 12, &e),
+                     CTSPOOL_E_INVALID);
+    /* 8 bytes or fewer: nothing shown. */
+    assert_int_equal(sp_valid_stream_listed(&d, "SECRET12", 8, &e),
+                     CTSPOOL_E_INVALID);
+    assert_null(strstr(e.msg, "12"));
+    /* The last 4 bytes, less a cut-off start of a character. */
+    assert_int_equal(
+        sp_valid_stream_listed(&d, "tok-two-\xc3\xa9\xc3\xa9x", 13, &e),
+        CTSPOOL_E_INVALID);
+    check_msg_safe(e.msg);
+    assert_non_null(strstr(e.msg, "\"****\xc3\xa9x\""));
+    assert_int_equal(
+        sp_valid_stream_listed(&d, "tok-two-\xc3\xa9\xc3\xa9", 12, &e),
+        CTSPOOL_OK);
+}
+
 /* ---- custom_dimensions -------------------------------------------------- */
 
 static void
@@ -877,6 +918,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stream_listed),
         cmocka_unit_test(test_agg_exact),
         cmocka_unit_test(test_agg_wrong_case_hint),
         cmocka_unit_test(test_agg_unknown),
