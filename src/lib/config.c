@@ -48,7 +48,8 @@ enum kind {
     K_LONG,    /* long: an integer in [min, max] */
     K_INT64,   /* int64_t: an integer in [min, max] */
     K_BOOL,    /* int: true or false */
-    K_STRLIST  /* server.api_keys: a list or array of strings */
+    K_STRLIST  /* char ** (NULL-terminated) and a size_t count: a list or
+                  array of non-empty strings */
 };
 
 /* A non-empty value means the file holds a secret. */
@@ -66,11 +67,12 @@ struct key {
     const char *name;
     enum kind kind;
     size_t off;        /* offsetof(struct sp_config, field) */
+    size_t count_off;  /* K_STRLIST: offsetof its count */
     unsigned flags;    /* F_* */
     const char *def_str;
     int64_t def_int;   /* K_ENUM, K_LONG, K_INT64, K_BOOL */
     int64_t min, max;  /* K_LONG, K_INT64 */
-    check_fn check;    /* K_STRING, optional */
+    check_fn check;    /* K_STRING, K_STRLIST (each entry), optional */
     parse_fn parse;    /* K_ENUM */
     const char *words; /* K_ENUM: the accepted words, for messages */
 };
@@ -138,7 +140,8 @@ static const struct key keys[] = {
      .off = OFF(server.listen), .def_str = "127.0.0.1:8765",
      .check = sp_config_check_listen},
     {.group = "server", .name = "api_keys", .kind = K_STRLIST,
-     .off = OFF(server.api_keys), .flags = F_SECRET},
+     .off = OFF(server.api_keys), .count_off = OFF(server.n_api_keys),
+     .flags = F_SECRET},
     {.group = "server", .name = "allow_unauthenticated", .kind = K_BOOL,
      .off = OFF(server.allow_unauthenticated), .def_int = 0},
     {.group = "server", .name = "max_body_bytes", .kind = K_LONG,
@@ -152,6 +155,11 @@ static const struct key keys[] = {
     {.group = "limits", .name = "max_journal_bytes", .kind = K_INT64,
      .off = OFF(limits.max_journal_bytes), .def_int = INT64_C(17179869184),
      .min = 0, .max = INT64_MAX},
+
+    /* Empty: producers may use any token. */
+    {.name = "streams", .kind = K_STRLIST, .off = OFF(streams),
+     .count_off = OFF(n_streams), .flags = F_SECRET,
+     .check = sp_config_check_stream},
 };
 
 static const char *const groups[] = {"upload", "server", "limits"};
@@ -189,6 +197,18 @@ static int64_t *
 int64_field(struct sp_config *c, const struct key *k)
 {
     return (int64_t *)(void *)((char *)c + k->off);
+}
+
+static char ***
+list_field(struct sp_config *c, const struct key *k)
+{
+    return (char ***)(void *)((char *)c + k->off);
+}
+
+static size_t *
+count_field(struct sp_config *c, const struct key *k)
+{
+    return (size_t *)(void *)((char *)c + k->count_off);
 }
 
 /* Overwrite, then free: used for anything that may hold a secret. */
@@ -296,9 +316,11 @@ is_group(const char *name)
 }
 
 static ctspool_rc
-apply_strlist(struct load *l, const char *kname, const config_setting_t *s)
+apply_strlist(struct load *l, const struct key *k, const char *kname,
+              const config_setting_t *s)
 {
     struct sp_config *c = l->c;
+    struct sp_err why;
     char **list = NULL;
     size_t n = 0, i;
     int len;
@@ -334,13 +356,19 @@ apply_strlist(struct load *l, const char *kname, const config_setting_t *s)
                          kname, i + 1);
             goto out;
         }
+        if (k->check && k->check(v, &why) != 0) {
+            rc = fail_at(l, el, "'%s' entry %zu %s", kname, i + 1, why.msg);
+            goto out;
+        }
         list[i] = strdup(v);
         if (!list[i]) {
             sp_err_set(l->e, "out of memory");
             rc = CTSPOOL_E_NOMEM;
             goto out;
         }
-        l->has_secret = 1;
+        if (k->flags & F_SECRET) {
+            l->has_secret = 1;
+        }
     }
 out:
     if (rc != CTSPOOL_OK) {
@@ -351,9 +379,9 @@ out:
         return rc;
     }
     /* Only one definition per file (libconfig refuses duplicates). */
-    assert(!c->server.api_keys);
-    c->server.api_keys = list;
-    c->server.n_api_keys = n;
+    assert(!*list_field(c, k));
+    *list_field(c, k) = list;
+    *count_field(c, k) = n;
     return CTSPOOL_OK;
 }
 
@@ -423,7 +451,7 @@ apply(struct load *l, const struct key *k, const config_setting_t *s)
         *int_field(l->c, k) = config_setting_get_bool(s) ? 1 : 0;
         return CTSPOOL_OK;
     case K_STRLIST:
-        return apply_strlist(l, kname, s);
+        return apply_strlist(l, k, kname, s);
     }
     assert(0 && "unknown key kind");
     return CTSPOOL_E_CONFIG;
@@ -477,12 +505,26 @@ apply_all(struct load *l)
     return CTSPOOL_OK;
 }
 
+/* The default stream is in the streams list (or the list is empty). */
+static int
+default_stream_listed(const struct sp_config *c)
+{
+    const struct sp_defaults d = {.agg = -1, .streams = c->streams,
+                                  .n_streams = c->n_streams};
+    const char *t = c->upload.data_stream_token;
+    struct sp_err ignored;
+
+    return !t ||
+           sp_valid_stream_listed(&d, t, strlen(t), &ignored) == CTSPOOL_OK;
+}
+
 /* Checks between settings, once all are known. */
 static ctspool_rc
 check_all(struct load *l)
 {
     const struct sp_config *c = l->c;
     const config_setting_t *s;
+    const char *env = getenv("CTSPOOL_DATA_STREAM_TOKEN");
 
     if (c->upload.retry_base_ms > c->upload.retry_max_ms) {
         /* Both defaults agree, so at least one was in the file. */
@@ -495,6 +537,16 @@ check_all(struct load *l)
                        "'upload.retry_base_ms' (%ld) must not exceed "
                        "'upload.retry_max_ms' (%ld)",
                        c->upload.retry_base_ms, c->upload.retry_max_ms);
+    }
+    /* A token from the environment replaces the file's: apply_env()
+     * checks that one. */
+    if (!(env && *env) && !default_stream_listed(c)) {
+        /* The default has none, so the file set both. */
+        s = config_lookup(&l->cfg, "upload.data_stream_token");
+        assert(s);
+        return fail_at(l, s,
+                       "'upload.data_stream_token' is not in 'streams': "
+                       "add it to the list, or change the default stream");
     }
     return CTSPOOL_OK;
 }
@@ -559,6 +611,15 @@ apply_env(struct sp_config *c, struct sp_err *e)
         rc = set_str(&c->upload.data_stream_token, v, e);
         if (rc != CTSPOOL_OK) {
             return rc;
+        }
+        if (!default_stream_listed(c)) {
+            /* A list is set only by a file. */
+            sp_err_set(e,
+                       "$CTSPOOL_DATA_STREAM_TOKEN is not in 'streams' of "
+                       "%s: add it to the list, or change the default "
+                       "stream",
+                       c->path ? c->path : "the configuration");
+            return CTSPOOL_E_CONFIG;
         }
     }
     return CTSPOOL_OK;
@@ -679,15 +740,17 @@ sp_config_free(struct sp_config *c)
         return;
     }
     for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
-        if (keys[i].kind == K_STRING) {
-            free_secret(*str_field(c, &keys[i]));
+        const struct key *k = &keys[i];
+        char **list;
+
+        if (k->kind == K_STRING) {
+            free_secret(*str_field(c, k));
+        } else if (k->kind == K_STRLIST && (list = *list_field(c, k))) {
+            for (size_t j = 0; j < *count_field(c, k); j++) {
+                free_secret(list[j]);
+            }
+            free(list);
         }
-    }
-    if (c->server.api_keys) {
-        for (size_t i = 0; i < c->server.n_api_keys; i++) {
-            free_secret(c->server.api_keys[i]);
-        }
-        free(c->server.api_keys);
     }
     free(c->path);
     free(c->warning);

@@ -337,12 +337,14 @@ struct sp_config {
         char **api_keys;
         size_t n_api_keys;
         int allow_unauthenticated;
-        long max_body_bytes;
+        long max_body_bytes; /* 1024 .. 1 GiB */
     } server;
     struct {
         int64_t max_pending_points;
         int64_t max_journal_bytes;
     } limits;
+    char **streams; /* tokens producers may use; n_streams 0: any */
+    size_t n_streams;
 };
 
 /*

@@ -10,8 +10,9 @@
  *   (DESIGN.md section 7, config.c's keys[]): required strings set,
  *   optional strings NULL rather than "", numbers within their ranges,
  *   durability and log level from their word lists, server.api_keys
- *   with n_api_keys entries; a secret in a file readable by others gives
- *   a warning that names the file but not the secret.
+ *   with n_api_keys entries, streams with n_streams valid tokens that
+ *   include the default stream; a secret in a file readable by others
+ *   gives a warning that names the file but not the secret.
  */
 #include <errno.h>
 #include <limits.h>
@@ -104,6 +105,28 @@ check_config(const struct sp_config *c)
                             strlen(c->upload.data_stream_token),
                             &e) != CTSPOOL_OK) {
             fz_fail("accepted an invalid data_stream_token");
+        }
+    }
+    if (c->n_streams > 0 && !c->streams) {
+        fz_fail("n_streams %zu but no array", c->n_streams);
+    }
+    for (size_t i = 0; i < c->n_streams; i++) {
+        struct sp_err e;
+
+        if (!c->streams[i] ||
+            sp_valid_stream(c->streams[i], strlen(c->streams[i]), &e) !=
+                CTSPOOL_OK) {
+            fz_fail("streams[%zu] is not a valid token", i);
+        }
+    }
+    if (c->upload.data_stream_token && c->n_streams > 0) {
+        const struct sp_defaults d = {.agg = -1, .streams = c->streams,
+                                      .n_streams = c->n_streams};
+        const char *t = c->upload.data_stream_token;
+        struct sp_err e;
+
+        if (sp_valid_stream_listed(&d, t, strlen(t), &e) != CTSPOOL_OK) {
+            fz_fail("the default stream is not in the streams list");
         }
     }
     if (c->server.n_api_keys > 0 && !c->server.api_keys) {

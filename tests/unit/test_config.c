@@ -101,6 +101,7 @@ assert_defaults(const struct sp_config *c)
     assert_int_equal(c->server.max_body_bytes, 16777216);
     assert_true(c->limits.max_pending_points == 100000000);
     assert_true(c->limits.max_journal_bytes == INT64_C(17179869184));
+    assert_int_equal(c->n_streams, 0);
     assert_null(c->warning);
 }
 
@@ -554,6 +555,83 @@ test_secret_warning(void **state)
 }
 
 static void
+test_streams(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+    char text[4096];
+    char long_token[SP_STREAM_MAX + 2];
+
+    /* A list (or an array) of tokens. */
+    write_cfg(f, "streams = ( \"tok-one-12345\", \"tok-two-67890\" );\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(c->n_streams, 2);
+    assert_string_equal(c->streams[0], "tok-one-12345");
+    assert_string_equal(c->streams[1], "tok-two-67890");
+    assert_null(c->streams[2]);
+    sp_config_free(c);
+
+    /* Empty: any token, also as the default stream. */
+    write_cfg(f, "streams = [ ];\n"
+                 "upload: { data_stream_token = \"" SECRET "\"; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(c->n_streams, 0);
+    sp_config_free(c);
+
+    /* The default stream must be one of them: both keys named, at the
+     * default's line, the token never shown. */
+    write_cfg(f, "streams = [ \"tok-one-12345\", \"" SECRET "\" ];\n"
+                 "upload: { data_stream_token = \"" SECRET "\"; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->upload.data_stream_token, SECRET);
+    sp_config_free(c);
+    expect_error(f,
+                 "streams = [ \"tok-one-12345\" ];\n"
+                 "upload: {\n data_stream_token = \"" SECRET "\"; };\n",
+                 3, "'upload.data_stream_token' is not in 'streams'");
+
+    /* From the environment the default is checked as well, and a file
+     * default it replaces is not. */
+    write_cfg(f, "streams = [ \"tok-one-12345\" ];\n"
+                 "upload: { data_stream_token = \"tok-one-12345\"; };\n");
+    setenv("CTSPOOL_DATA_STREAM_TOKEN", SECRET, 1);
+    c = (struct sp_config *)1;
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_E_CONFIG);
+    assert_null(c);
+    snprintf(text, sizeof(text),
+             "$CTSPOOL_DATA_STREAM_TOKEN is not in 'streams' of %s", f->cfg);
+    assert_non_null(strstr(e.msg, text));
+    assert_null(strstr(e.msg, SECRET));
+    write_cfg(f, "streams = [ \"tok-one-12345\" ];\n"
+                 "upload: { data_stream_token = \"" SECRET "\"; };\n");
+    setenv("CTSPOOL_DATA_STREAM_TOKEN", "tok-one-12345", 1);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->upload.data_stream_token, "tok-one-12345");
+    sp_config_free(c);
+    unsetenv("CTSPOOL_DATA_STREAM_TOKEN");
+
+    /* Each entry is a valid token; errors name the entry, not its value. */
+    expect_error(f, "streams = \"" SECRET "\";\n", 1,
+                 "'streams' must be a list of strings");
+    expect_error(f, "\nstreams = ( \"" SECRET "\", 5 );\n", 2,
+                 "'streams' must be a list of strings");
+    expect_error(f, "streams = [ \"" SECRET "\", \"\" ];\n", 1,
+                 "'streams' entry 2 is empty");
+    expect_error(f, "streams = [ \"" SECRET "\\t\" ];\n", 1,
+                 "'streams' entry 1 contains a control character");
+    memset(long_token, 'a', SP_STREAM_MAX + 1);
+    long_token[SP_STREAM_MAX + 1] = '\0';
+    snprintf(text, sizeof(text), "streams = [ \"%s\" ];\n", long_token);
+    expect_error(f, text, 1, "'streams' entry 1 is not a valid token");
+    write_cfg(f, text);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_E_CONFIG);
+    assert_null(strstr(e.msg, "aaaaaaaa"));
+    expect_error(f, "upload: { streams = [ \"tok-one-12345\" ]; };\n", 1,
+                 "unknown setting 'upload.streams'");
+}
+
+static void
 test_api_key_sources(void **state)
 {
     struct fixture *f = *state;
@@ -702,6 +780,7 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_warning, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_key_sources, setup,
                                         teardown),
         cmocka_unit_test(test_free_null),
