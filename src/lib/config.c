@@ -11,7 +11,8 @@
  * setting in file order; the first error wins) -> cross-field checks ->
  * environment.  The library never prints: problems become E_CONFIG with
  * "FILE:LINE: ..." in the sp_err, and a secret in a file readable by
- * group or others becomes c->warning for the program to log.
+ * others (or readable and writable by its group) becomes c->warning for
+ * the program to log.
  *
  * Invariants (of config_*.c as well):
  * (1) No error message or warning ever contains a secret value (API key,
@@ -662,7 +663,7 @@ load_file(struct load *l, const char *text, size_t text_len, mode_t mode)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    if (l->has_secret && (mode & 077)) {
+    if (l->has_secret) {
         rc = sp_config_set_warning(l->c, l->path, mode, l->e);
     }
 out:

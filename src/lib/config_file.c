@@ -1,9 +1,9 @@
 /*
  * config_file.c -- the files behind a configuration: the configuration
  * file read whole (bounded, its mode kept for the permission check), the
- * warning for secrets in a file group or others can read, and the upload
- * API key file.  A buffer that held a file is wiped before it is freed;
- * no message contains a secret.
+ * warning for secrets in a file others can read (or its group can read
+ * and write), and the upload API key file.  A buffer that held a file is
+ * wiped before it is freed; no message contains a secret.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -99,28 +99,82 @@ out:
     return rc;
 }
 
-ctspool_rc
-sp_config_set_warning(struct sp_config *c, const char *path, mode_t mode,
-                      struct sp_err *e)
+/* ---- the permission warning ------------------------------------------ */
+
+/*
+ * What is wrong with mode for a file holding a secret (DESIGN.md section
+ * 7), or NULL.  Readable by others: always.  Readable by the group: only
+ * when the group may also write it; 0640 with a group of the service's
+ * own (root:ctspool) is the documented setup.
+ */
+static const char *
+exposure(mode_t mode)
 {
-    static const char fmt[] = "config file %s holds secrets but is "
-                              "readable by group or others (mode %04o); "
-                              "chmod 600 it";
+    if (mode & S_IROTH) {
+        return "is readable by others";
+    }
+    if ((mode & S_IRGRP) && (mode & S_IWGRP)) {
+        return "is readable and writable by its group";
+    }
+    return NULL;
+}
+
+/*
+ * *out: "WHAT PATH[ holds secrets and] is ... (mode 0644); chmod ...",
+ * or NULL when mode is fine.  what: "config file" or "API key file".
+ */
+static ctspool_rc
+mode_warning(const char *what, const char *path, int holds, mode_t mode,
+             char **out, struct sp_err *e)
+{
+    static const char fmt[] = "%s %s%s %s (mode %04o); chmod 600 it, or "
+                              "640 with a group of its own";
+    const char *why = exposure(mode);
+    const char *mid = holds ? " holds secrets and" : "";
     unsigned perm = (unsigned)(mode & 07777);
     int n;
 
-    n = snprintf(NULL, 0, fmt, path, perm);
+    *out = NULL;
+    if (!why) {
+        return CTSPOOL_OK;
+    }
+    n = snprintf(NULL, 0, fmt, what, path, mid, why, perm);
     if (n < 0) {
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
-    c->warning = malloc((size_t)n + 1);
-    if (!c->warning) {
+    *out = malloc((size_t)n + 1);
+    if (!*out) {
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
-    snprintf(c->warning, (size_t)n + 1, fmt, path, perm);
+    snprintf(*out, (size_t)n + 1, fmt, what, path, mid, why, perm);
     return CTSPOOL_OK;
+}
+
+/* For a configuration file that holds a secret. */
+ctspool_rc
+sp_config_set_warning(struct sp_config *c, const char *path, mode_t mode,
+                      struct sp_err *e)
+{
+    free(c->warning);
+    return mode_warning("config file", path, 1, mode, &c->warning, e);
+}
+
+ctspool_rc
+sp_config_key_file_warning(const struct sp_config *c, char **out,
+                           struct sp_err *e)
+{
+    struct stat st;
+
+    assert(c && out);
+    *out = NULL;
+    if (c->upload.api_key || !c->upload.api_key_file ||
+        stat(c->upload.api_key_file, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return CTSPOOL_OK;
+    }
+    return mode_warning("API key file", c->upload.api_key_file, 0,
+                        st.st_mode, out, e);
 }
 
 /*

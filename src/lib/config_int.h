@@ -16,7 +16,8 @@ ctspool_rc sp_config_promote_int64(const char *path, const char *in,
                                    size_t len, char **out, struct sp_err *e);
 
 /* config_file.c: the file read whole (*buf: transferred), and the
- * permission warning into c->warning. */
+ * permission warning into c->warning (NULL when mode is fine) for a
+ * file that holds a secret. */
 ctspool_rc sp_config_read_file(const char *path, int missing_ok, char **buf,
                                size_t *len, mode_t *mode, struct sp_err *e);
 ctspool_rc sp_config_set_warning(struct sp_config *c, const char *path,

@@ -352,8 +352,9 @@ struct sp_config {
  * /etc/ctspool/ctspool.cfg, and then a missing file means built-in
  * defaults.  A path given explicitly must exist.  Unknown keys, wrong
  * types and out-of-range values fail with E_CONFIG and e naming file,
- * line and key.  A warning (secret in a group/other-readable file) is
- * left in (*out)->warning for the program to log.  *out: transferred to the caller (sp_config_free).
+ * line and key.  A warning (a secret in a file readable by others, or
+ * readable and writable by its group) is left in (*out)->warning for the
+ * program to log.  *out: transferred to the caller (sp_config_free).
  */
 ctspool_rc sp_config_load(const char *path, struct sp_config **out,
                           struct sp_err *e);
@@ -366,6 +367,16 @@ void sp_config_free(struct sp_config *c);
  */
 ctspool_rc sp_config_api_key(const struct sp_config *c, char **out,
                              struct sp_err *e);
+/*
+ * sp_config_key_file_warning -- for the program to log: a warning when
+ * upload.api_key_file (used when there is no inline key) exposes the key
+ * by its mode, by the same rule as the configuration file (readable by
+ * others; or readable and writable by its group), else *out = NULL.  A
+ * file that cannot be examined gets none: reading it reports that.
+ * *out: transferred (free()).  OK or E_NOMEM.
+ */
+ctspool_rc sp_config_key_file_warning(const struct sp_config *c, char **out,
+                                      struct sp_err *e);
 
 /* ---- backoff.c: retry delays; pure functions ------------------------- */
 

@@ -1,8 +1,9 @@
 /*
  * test_config.c -- unit tests of config.c: defaults, every key of
  * DESIGN.md section 7, 64-bit integers, each class of error (with file,
- * line and key in the message), environment overrides, the secret
- * permission warning, the API key sources, and scripts/ctspool.cfg.example.
+ * line and key in the message), environment overrides, the streams list,
+ * the secret permission warning (configuration and API key file), the API
+ * key sources, and scripts/ctspool.cfg.example.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -503,6 +504,22 @@ test_empty_optional_strings_are_null(void **state)
     sp_config_free(c);
 }
 
+/* Whether a file of each mode holding a secret gets a warning, and
+ * which words say why (DESIGN.md section 7). */
+static const struct {
+    mode_t mode;
+    const char *why; /* NULL: no warning */
+} secret_modes[] = {
+    {0600, NULL},
+    {0400, NULL},
+    {0640, NULL}, /* root:ctspool, the documented setup */
+    {0620, NULL}, /* the group cannot read it */
+    {0660, "is readable and writable by its group (mode 0660)"},
+    {0644, "is readable by others (mode 0644)"},
+    {0604, "is readable by others (mode 0604)"},
+    {0664, "is readable by others (mode 0664)"},
+};
+
 static void
 test_secret_warning(void **state)
 {
@@ -510,39 +527,40 @@ test_secret_warning(void **state)
         "upload: { api_key = \"" SECRET "\"; };\n",
         "upload: { data_stream_token = \"" SECRET "\"; };\n",
         "server: { api_keys = [ \"" SECRET "\" ]; };\n",
+        "streams = [ \"" SECRET "\" ];\n",
     };
     struct fixture *f = *state;
     struct sp_config *c = NULL;
     struct sp_err e;
     char want[4096];
 
-    snprintf(want, sizeof(want),
-             "config file %s holds secrets but is readable by group or "
-             "others (mode 0644); chmod 600 it",
-             f->cfg);
     for (size_t i = 0; i < SP_ARRAY_LEN(secret_files); i++) {
-        write_mode(f->cfg, secret_files[i], 0644);
-        assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
-        assert_non_null(c->warning);
-        assert_string_equal(c->warning, want);
-        assert_null(strstr(c->warning, SECRET));
-        sp_config_free(c);
-
-        write_mode(f->cfg, secret_files[i], 0600);
-        assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
-        assert_null(c->warning);
-        sp_config_free(c);
+        for (size_t m = 0; m < SP_ARRAY_LEN(secret_modes); m++) {
+            write_mode(f->cfg, secret_files[i], secret_modes[m].mode);
+            assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+            if (!secret_modes[m].why) {
+                if (c->warning) {
+                    fail_msg("mode %04o: unexpected warning \"%s\"",
+                             (unsigned)secret_modes[m].mode, c->warning);
+                }
+                sp_config_free(c);
+                continue;
+            }
+            snprintf(want, sizeof(want),
+                     "config file %s holds secrets and %s; chmod 600 it, "
+                     "or 640 with a group of its own",
+                     f->cfg, secret_modes[m].why);
+            assert_non_null(c->warning);
+            assert_string_equal(c->warning, want);
+            assert_null(strstr(c->warning, SECRET));
+            sp_config_free(c);
+        }
     }
-    /* Group-only permission counts too. */
-    write_mode(f->cfg, secret_files[0], 0640);
-    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
-    assert_non_null(c->warning);
-    assert_non_null(strstr(c->warning, "(mode 0640)"));
-    sp_config_free(c);
 
     /* No secret (a key file path is not one): no warning. */
     write_mode(f->cfg,
-               "upload: { api_key = \"\"; api_key_file = \"/k\"; };\n", 0644);
+               "upload: { api_key = \"\"; api_key_file = \"/k\"; };\n"
+               "streams = [ ];\n", 0666);
     assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
     assert_null(c->warning);
     sp_config_free(c);
@@ -552,6 +570,64 @@ test_secret_warning(void **state)
     assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
     assert_null(c->warning);
     sp_config_free(c);
+}
+
+static void
+test_key_file_warning(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+    char *key_file = tu_path(f->dir, "api_key");
+    char *warning = (char *)1;
+    char text[4096], want[4096];
+
+    snprintf(text, sizeof(text), "upload: { api_key_file = \"%s\"; };\n",
+             key_file);
+    write_cfg(f, text);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+
+    /* Not there (yet): reading it reports that, not this. */
+    assert_int_equal(sp_config_key_file_warning(c, &warning, &e),
+                     CTSPOOL_OK);
+    assert_null(warning);
+
+    for (size_t m = 0; m < SP_ARRAY_LEN(secret_modes); m++) {
+        write_mode(key_file, SECRET "\n", secret_modes[m].mode);
+        warning = (char *)1;
+        assert_int_equal(sp_config_key_file_warning(c, &warning, &e),
+                         CTSPOOL_OK);
+        if (!secret_modes[m].why) {
+            if (warning) {
+                fail_msg("mode %04o: unexpected warning \"%s\"",
+                         (unsigned)secret_modes[m].mode, warning);
+            }
+            continue;
+        }
+        snprintf(want, sizeof(want),
+                 "API key file %s %s; chmod 600 it, or 640 with a group of "
+                 "its own",
+                 key_file, secret_modes[m].why);
+        assert_non_null(warning);
+        assert_string_equal(warning, want);
+        free(warning);
+    }
+    sp_config_free(c);
+
+    /* An inline key wins: the file is not used, so not judged. */
+    write_mode(key_file, SECRET "\n", 0644);
+    snprintf(text, sizeof(text),
+             "upload: { api_key = \"inline-key-123456\";\n"
+             "          api_key_file = \"%s\"; };\n",
+             key_file);
+    write_cfg(f, text);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    warning = (char *)1;
+    assert_int_equal(sp_config_key_file_warning(c, &warning, &e),
+                     CTSPOOL_OK);
+    assert_null(warning);
+    sp_config_free(c);
+    free(key_file);
 }
 
 static void
@@ -779,6 +855,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_empty_optional_strings_are_null,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_warning, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_key_file_warning, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_key_sources, setup,
