@@ -1,7 +1,8 @@
 /*
  * csv_layout.c -- the columns of a CSV input: the header row -> where
  * each field of a point is and which columns are custom dimensions (in
- * key order), and a data row -> a point checked with validate.c's rules.
+ * key order), and a data row -> a point checked with validate.c's rules
+ * (its stream against the streams list last).
  * Messages carry no locator: the reader (input.c) puts the line in front.
  */
 #include <stdlib.h>
@@ -179,20 +180,23 @@ sp_csv_layout_point(const struct sp_csv_layout *l,
     if (c != NO_COL && fl[c] > 0) {
         p->stream = fv[c];
         p->stream_len = fl[c];
-        return sp_valid_stream(p->stream, p->stream_len, e);
-    }
-    if (!d || !d->stream || !d->stream[0]) {
+        rc = sp_valid_stream(p->stream, p->stream_len, e);
+    } else if (!d || !d->stream || !d->stream[0]) {
         sp_err_set(e, "data_stream_token: missing (%s and no default "
                       "configured)",
                    c == NO_COL ? "no data_stream_token column"
                                : "the cell is empty");
         return CTSPOOL_E_INVALID;
+    } else {
+        p->stream = d->stream;
+        p->stream_len = strlen(d->stream);
+        if (!*stream_ok) {
+            rc = sp_valid_stream(p->stream, p->stream_len, e);
+            *stream_ok = rc == CTSPOOL_OK;
+        }
     }
-    p->stream = d->stream;
-    p->stream_len = strlen(d->stream);
-    if (!*stream_ok) {
-        rc = sp_valid_stream(p->stream, p->stream_len, e);
-        *stream_ok = rc == CTSPOOL_OK;
+    if (rc != CTSPOOL_OK) {
+        return rc;
     }
-    return rc;
+    return sp_valid_stream_listed(d, p->stream, p->stream_len, e);
 }

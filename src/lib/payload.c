@@ -11,7 +11,8 @@
  * (2) Unknown fields are rejected, in a data element and at the top of a
  *     payload: upstream is strict, and a misspelled "custom_dimension"
  *     silently dropped would change the record ID of every point.
- * (3) A data_stream_token value never appears in a message.
+ * (3) A data_stream_token value never appears in a message, but masked
+ *     when it is not in the streams list (validate.c).
  * (4) Input holding a NUL byte, raw or as \u0000, is rejected: in
  *     cJSON's NUL-terminated strings it would silently cut a string
  *     short.
@@ -479,7 +480,8 @@ take_stream(const cJSON *item, const struct sp_defaults *d, enum origin o,
 /*
  * Fill p from the data element / NDJSON line obj.  For a payload
  * element, p->stream and p->agg are already set from the payload; for a
- * line they come from the line, else from d.
+ * line they come from the line, else from d.  Last, the stream must be
+ * in d's streams list.
  */
 static ctspool_rc
 element_point(const cJSON *obj, enum origin o, const struct sp_defaults *d,
@@ -526,6 +528,11 @@ element_point(const cJSON *obj, enum origin o, const struct sp_defaults *d,
     }
     if (rc == CTSPOOL_OK && o == IN_LINE) {
         rc = take_stream(f[F_STREAM], d, o, stream_ok, p, e);
+    }
+    /* Per point, so that a payload's token not in the list names each
+     * of its points, like any other invalid field. */
+    if (rc == CTSPOOL_OK) {
+        rc = sp_valid_stream_listed(d, p->stream, p->stream_len, e);
     }
     return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * test_input.c -- input.c: NDJSON, CSV and Cloudthread inputs -> points,
- * the locators of every rejection, and format detection by extension and
- * by content (from pipes, which cannot seek).
+ * the locators of every rejection, the streams list in each format, and
+ * format detection by extension and by content (from pipes, which cannot
+ * seek).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -641,6 +642,173 @@ test_auto_by_content_big(void **state)
     free(data);
 }
 
+/* ---- the streams list ------------------------------------------------ */
+
+static char *const listed[] = {"tok-listed-0001", "tok-default-0002"};
+
+#define UNLISTED_MSG(where, masked)                                       \
+    where ": data_stream_token: \"" masked "\" is not in the streams list " \
+          "of the configuration"
+
+/* Only listed tokens, the point's own or the default; the rejection
+ * names the point and shows the token masked. */
+static void
+test_streams_list(void **state)
+{
+    static const char nd[] =
+        "{\"timestamp\":1664604000,\"metric_name\":\"a\",\"metric_value\":1}\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"b\",\"metric_value\":1,"
+        "\"data_stream_token\":\"tok-listed-0001\"}\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"c\",\"metric_value\":1,"
+        "\"data_stream_token\":\"secret-unlisted-5678\"}\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"d\",\"metric_value\":1,"
+        "\"data_stream_token\":\"short\"}\n"
+        "{\"timestamp\":1664604001,\"metric_name\":\"e\",\"metric_value\":1,"
+        "\"data_stream_token\":\"secret-unlisted-5678\"}\n";
+    static const char csv[] =
+        "timestamp,metric_name,metric_value,data_stream_token\n"
+        "1664604000,a,1,\n"
+        "1664604000,b,1,tok-listed-0001\n"
+        "1664604000,c,1,secret-unlisted-5678\n"
+        "1664604000,d,1,short\n"
+        "1664604001,e,1,secret-unlisted-5678\n";
+    static const char ct[] =
+        "{\"data_stream_token\":\"secret-unlisted-5678\",\"data\":["
+        "{\"timestamp\":1664604000,\"metric_name\":\"a\",\"metric_value\":1},"
+        "{\"timestamp\":1664604001,\"metric_name\":\"b\",\"metric_value\":1},"
+        "{\"timestamp\":1664604000,\"metric_name\":\"c\",\"metric_value\":1}"
+        "]}"
+        "{\"data\":[{\"timestamp\":1664604000,\"metric_name\":\"d\","
+        "\"metric_value\":1}]}"
+        "{\"data_stream_token\":\"tok-listed-0001\",\"data\":["
+        "{\"timestamp\":1664604000,\"metric_name\":\"e\",\"metric_value\":1}"
+        "]}";
+    struct sp_defaults d = {.stream = "tok-default-0002", .agg = SP_AGG_SUM,
+                            .streams = listed, .n_streams = 2};
+    struct seen s;
+    struct sp_err e;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(nd, sizeof(nd) - 1, NULL, SP_FMT_NDJSON, &d,
+                              &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    assert_string_equal(s.pts[0], "tok-default-0002|Sum|a|462390|1|");
+    assert_string_equal(s.pts[1], "tok-listed-0001|Sum|b|462390|1|");
+    assert_int_equal(s.n_errs, 3);
+    assert_int_equal(s.err_index[0], 3);
+    assert_string_equal(s.errs[0], UNLISTED_MSG("line 3", "****5678"));
+    assert_int_equal(s.err_index[1], 4);
+    assert_string_equal(s.errs[1], UNLISTED_MSG("line 4", "****"));
+    /* Any other error of the point comes first. */
+    assert_msg(s.errs[2], "line 5: timestamp: *");
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(csv, sizeof(csv) - 1, NULL, SP_FMT_CSV, &d, &s,
+                              &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    assert_string_equal(s.pts[0], "tok-default-0002|Sum|a|462390|1|");
+    assert_string_equal(s.pts[1], "tok-listed-0001|Sum|b|462390|1|");
+    assert_int_equal(s.n_errs, 3);
+    assert_int_equal(s.err_index[0], 4);
+    assert_string_equal(s.errs[0], UNLISTED_MSG("line 4", "****5678"));
+    assert_int_equal(s.err_index[1], 5);
+    assert_string_equal(s.errs[1], UNLISTED_MSG("line 5", "****"));
+    assert_msg(s.errs[2], "line 6: timestamp: *");
+
+    /* A payload's token: each of its points is rejected. */
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(ct, sizeof(ct) - 1, NULL, SP_FMT_CLOUDTHREAD,
+                              &d, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    assert_string_equal(s.pts[0], "tok-default-0002|Sum|d|462390|1|");
+    assert_string_equal(s.pts[1], "tok-listed-0001|Sum|e|462390|1|");
+    assert_int_equal(s.n_errs, 3);
+    assert_int_equal(s.err_index[0], 0);
+    assert_string_equal(s.errs[0],
+                        UNLISTED_MSG("object 1, data[0]", "****5678"));
+    assert_int_equal(s.err_index[1], 1);
+    assert_msg(s.errs[1], "object 1, data[1]: timestamp: *");
+    assert_int_equal(s.err_index[2], 2);
+    assert_string_equal(s.errs[2],
+                        UNLISTED_MSG("object 1, data[2]", "****5678"));
+    for (size_t i = 0; i < s.n_errs; i++) {
+        assert_null(strstr(s.errs[i], "secret-unlisted"));
+    }
+}
+
+/* A default stream not in the list rejects the points that use it, in
+ * every format (the default is checked once, the list every time). */
+static void
+test_streams_list_default(void **state)
+{
+    static const char nd[] =
+        "{\"timestamp\":1664604000,\"metric_name\":\"a\",\"metric_value\":1}\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"b\",\"metric_value\":1}\n"
+        "{\"timestamp\":1664604000,\"metric_name\":\"c\",\"metric_value\":1,"
+        "\"data_stream_token\":\"tok-listed-0001\"}\n";
+    static const char csv[] = "timestamp,metric_name,metric_value\n"
+                              "1664604000,a,1\n1664604000,b,1\n";
+    static const char ct[] =
+        "{\"data\":[{\"timestamp\":1664604000,\"metric_name\":\"a\","
+        "\"metric_value\":1}]}";
+    struct sp_defaults d = {.stream = "other-default-4321",
+                            .agg = SP_AGG_SUM, .streams = listed,
+                            .n_streams = 2};
+    struct seen s;
+    struct sp_err e;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(nd, sizeof(nd) - 1, NULL, SP_FMT_NDJSON, &d,
+                              &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 1);
+    assert_int_equal(s.n_errs, 2);
+    assert_string_equal(s.errs[0], UNLISTED_MSG("line 1", "****4321"));
+    assert_string_equal(s.errs[1], UNLISTED_MSG("line 2", "****4321"));
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(csv, sizeof(csv) - 1, NULL, SP_FMT_CSV, &d, &s,
+                              &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 0);
+    assert_int_equal(s.n_errs, 2);
+    assert_string_equal(s.errs[0], UNLISTED_MSG("line 2", "****4321"));
+    assert_string_equal(s.errs[1], UNLISTED_MSG("line 3", "****4321"));
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(ct, sizeof(ct) - 1, NULL, SP_FMT_CLOUDTHREAD,
+                              &d, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 0);
+    assert_int_equal(s.n_errs, 1);
+    assert_string_equal(s.errs[0],
+                        UNLISTED_MSG("object 1, data[0]", "****4321"));
+
+    /* An empty list: any token. */
+    d.n_streams = 0;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(nd, sizeof(nd) - 1, NULL, SP_FMT_NDJSON, &d,
+                              &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 3);
+    assert_int_equal(s.n_errs, 0);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(csv, sizeof(csv) - 1, NULL, SP_FMT_CSV, &d, &s,
+                              &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_mem(ct, sizeof(ct) - 1, NULL, SP_FMT_CLOUDTHREAD,
+                              &d, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 1);
+}
+
 /* A callback's non-OK code stops the read at once, in every format. */
 static void
 test_callback_stops(void **state)
@@ -692,6 +860,8 @@ main(void)
         cmocka_unit_test(test_auto_by_content_pipe),
         cmocka_unit_test(test_auto_by_content_big),
         cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_streams_list),
+        cmocka_unit_test(test_streams_list_default),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

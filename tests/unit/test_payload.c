@@ -406,6 +406,62 @@ test_payload_callback_stops(void **state)
     assert_int_equal(s.n_pts, 1);
 }
 
+/* The payload's token not in the streams list: each point is rejected
+ * by its index, the token masked; a listed one, or an empty list, is
+ * fine. */
+static void
+test_payload_streams_list(void **state)
+{
+    static char *const listed[] = {"tok-listed-0001", "tok-default-0002"};
+    static const char fmt[] =
+        "{%s\"metric_agg_func\":\"Sum\",\"data\":["
+        "{\"timestamp\":1664604000,\"metric_name\":\"a\",\"metric_value\":1},"
+        "{\"timestamp\":1664604000,\"metric_name\":\"b\"},"
+        "{\"timestamp\":1664604000,\"metric_name\":\"c\",\"metric_value\":3}"
+        "]}";
+    struct sp_defaults d = {.stream = "tok-default-0002", .agg = -1,
+                            .streams = listed, .n_streams = 2};
+    struct seen s;
+    struct sp_err e;
+    size_t used;
+    char json[1024];
+
+    (void)state;
+    snprintf(json, sizeof(json), fmt,
+             "\"data_stream_token\":\"tok-secret-unlisted-9876\",");
+    assert_int_equal(parse(json, &d, &s, &used, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 0);
+    assert_int_equal(s.n_errs, 3);
+    assert_int_equal(s.err_index[0], 0);
+    assert_string_equal(s.errs[0],
+                        "data_stream_token: \"****9876\" is not in the "
+                        "streams list of the configuration");
+    assert_int_equal(s.err_index[1], 1);
+    assert_string_equal(s.errs[1], "metric_value: missing");
+    assert_int_equal(s.err_index[2], 2);
+    assert_string_equal(s.errs[2], s.errs[0]);
+
+    /* Listed: the payload's own, or the default. */
+    snprintf(json, sizeof(json), fmt,
+             "\"data_stream_token\":\"tok-listed-0001\",");
+    assert_int_equal(parse(json, &d, &s, &used, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    assert_string_equal(s.pts[0], "tok-listed-0001|Sum|a|462390|1|");
+    assert_int_equal(s.n_errs, 1);
+    snprintf(json, sizeof(json), fmt, "");
+    assert_int_equal(parse(json, &d, &s, &used, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    assert_string_equal(s.pts[1], "tok-default-0002|Sum|c|462390|3|");
+
+    /* Empty list: any token. */
+    d.n_streams = 0;
+    snprintf(json, sizeof(json), fmt,
+             "\"data_stream_token\":\"tok-secret-unlisted-9876\",");
+    assert_int_equal(parse(json, &d, &s, &used, &e), CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 2);
+    assert_int_equal(s.n_errs, 1);
+}
+
 /* ---- NDJSON lines ---------------------------------------------------- */
 
 static ctspool_rc
@@ -559,6 +615,48 @@ test_line_errors(void **state)
     sp_payload_scratch_free(sc);
 }
 
+/* A line's token, or the default, must be in the streams list. */
+static void
+test_line_streams_list(void **state)
+{
+    static char *const listed[] = {"tok-listed-0001"};
+    struct sp_payload_scratch *sc = NULL;
+    struct sp_defaults d = {.stream = "tok-default-unlisted-5555",
+                            .agg = SP_AGG_SUM, .streams = listed,
+                            .n_streams = 1};
+    struct sp_err e;
+    char out[512];
+
+    (void)state;
+    assert_int_equal(line(&sc,
+                          "{\"data_stream_token\":\"tok-listed-0001\","
+                          "\"timestamp\":1664604000,\"metric_name\":\"m\","
+                          "\"metric_value\":1}",
+                          &d, out, sizeof(out), &e),
+                     CTSPOOL_OK);
+    assert_string_equal(out, "tok-listed-0001|Sum|m|462390|1|");
+    assert_int_equal(line(&sc,
+                          "{\"data_stream_token\":\"tok-listed-00012\","
+                          "\"timestamp\":1664604000,\"metric_name\":\"m\","
+                          "\"metric_value\":1}",
+                          &d, out, sizeof(out), &e),
+                     CTSPOOL_E_INVALID);
+    assert_string_equal(e.msg, "data_stream_token: \"****0012\" is not in "
+                               "the streams list of the configuration");
+    /* The default, twice: its validity is remembered, not its listing. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(line(&sc,
+                              "{\"timestamp\":1664604000,\"metric_name\":"
+                              "\"m\",\"metric_value\":1}",
+                              &d, out, sizeof(out), &e),
+                         CTSPOOL_E_INVALID);
+        assert_string_equal(e.msg,
+                            "data_stream_token: \"****5555\" is not in "
+                            "the streams list of the configuration");
+    }
+    sp_payload_scratch_free(sc);
+}
+
 /* A line far bigger than the arena's first chunk, between small ones. */
 static void
 test_line_scratch_reuse(void **state)
@@ -625,6 +723,8 @@ main(void)
         cmocka_unit_test(test_payload_empty_data),
         cmocka_unit_test(test_payload_concatenated),
         cmocka_unit_test(test_payload_callback_stops),
+        cmocka_unit_test(test_payload_streams_list),
+        cmocka_unit_test(test_line_streams_list),
         cmocka_unit_test(test_line_fields_and_defaults),
         cmocka_unit_test(test_line_errors),
         cmocka_unit_test(test_line_scratch_reuse),
