@@ -94,9 +94,10 @@ CTSPOOL_EXTERN ctspool_rc ctspool_open(const char *path, unsigned flags,
 
 /*
  * ctspool_open_config -- like ctspool_open, with the journal path,
- * durability, default data stream token and limits read from a ctspool
- * configuration file (NULL: $CTSPOOL_CONFIG, else /etc/ctspool/ctspool.cfg).
- * Returns what ctspool_open returns, and E_CONFIG.
+ * durability, default data stream token, limits and the streams list
+ * read from a ctspool configuration file (NULL: $CTSPOOL_CONFIG, else
+ * /etc/ctspool/ctspool.cfg).  Returns what ctspool_open returns, and
+ * E_CONFIG.
  */
 CTSPOOL_EXTERN ctspool_rc ctspool_open_config(const char *config_path,
                                               ctspool **out);
@@ -114,6 +115,19 @@ CTSPOOL_EXTERN const char *ctspool_errmsg(const ctspool *h);
 /* Default data stream token for points that carry none.  token: copied. */
 CTSPOOL_EXTERN ctspool_rc ctspool_set_default_stream(ctspool *h,
                                                      const char *token);
+
+/*
+ * ctspool_set_streams -- the data stream tokens points may use (the
+ * `streams` list of the configuration; ctspool_open_config sets it from
+ * there).  A point whose token, its own or the default, is not one of
+ * them fails with E_INVALID like any invalid field.  n 0: any token (the
+ * default of a new handle).  tokens: n NUL-terminated strings, copied.
+ * Returns OK, E_INVALID (an entry is not a valid token; the list is
+ * unchanged), E_USAGE (a NULL entry), E_NOMEM.
+ */
+CTSPOOL_EXTERN ctspool_rc ctspool_set_streams(ctspool *h,
+                                              const char *const *tokens,
+                                              size_t n);
 
 /* Limits past which appends fail with E_FULL; 0 means unlimited. */
 CTSPOOL_EXTERN ctspool_rc ctspool_set_limits(ctspool *h,

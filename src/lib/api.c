@@ -12,6 +12,8 @@
 struct ctspool {
     struct sp_journal *j;
     char *default_stream;
+    char **streams; /* tokens points may use; n_streams 0: any */
+    size_t n_streams;
     struct sp_err err;
 };
 
@@ -86,13 +88,28 @@ ctspool_open_config(const char *config_path, ctspool **out)
     rc = open_with(&o, out);
     if (rc == CTSPOOL_OK && c->upload.data_stream_token) {
         rc = ctspool_set_default_stream(*out, c->upload.data_stream_token);
-        if (rc != CTSPOOL_OK) {
-            ctspool_close(*out);
-            *out = NULL;
-        }
+    }
+    if (rc == CTSPOOL_OK && c->n_streams) {
+        rc = ctspool_set_streams(*out, (const char *const *)c->streams,
+                                 c->n_streams);
+    }
+    if (rc != CTSPOOL_OK && *out) {
+        snprintf(open_err.msg, sizeof(open_err.msg), "%s", (*out)->err.msg);
+        ctspool_close(*out);
+        *out = NULL;
     }
     sp_config_free(c);
     return rc;
+}
+
+static void
+free_streams(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        explicit_bzero(v[i], strlen(v[i]));
+        free(v[i]);
+    }
+    free(v);
 }
 
 CTSPOOL_EXTERN void
@@ -103,6 +120,7 @@ ctspool_close(ctspool *h)
     }
     sp_journal_close(h->j);
     free(h->default_stream);
+    free_streams(h->streams, h->n_streams);
     free(h);
 }
 
@@ -129,6 +147,45 @@ ctspool_set_default_stream(ctspool *h, const char *token)
 }
 
 CTSPOOL_EXTERN ctspool_rc
+ctspool_set_streams(ctspool *h, const char *const *tokens, size_t n)
+{
+    char **copy = NULL;
+    size_t i;
+
+    if (!h || (n && !tokens)) {
+        return CTSPOOL_E_USAGE;
+    }
+    for (i = 0; i < n; i++) {
+        if (!tokens[i]) {
+            sp_err_set(&h->err, "streams: entry %zu is NULL", i);
+            return CTSPOOL_E_USAGE;
+        }
+        if (sp_valid_stream(tokens[i], strlen(tokens[i]), &h->err) !=
+            CTSPOOL_OK) {
+            sp_err_prefix(&h->err, "streams: entry %zu: ", i);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    if (n) {
+        copy = calloc(n, sizeof(*copy));
+        if (!copy) {
+            return CTSPOOL_E_NOMEM;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        copy[i] = strdup(tokens[i]);
+        if (!copy[i]) {
+            free_streams(copy, i);
+            return CTSPOOL_E_NOMEM;
+        }
+    }
+    free_streams(h->streams, h->n_streams);
+    h->streams = copy;
+    h->n_streams = n;
+    return CTSPOOL_OK;
+}
+
+CTSPOOL_EXTERN ctspool_rc
 ctspool_set_limits(ctspool *h, uint64_t max_pending_points,
                    uint64_t max_journal_bytes)
 {
@@ -144,6 +201,8 @@ static ctspool_rc
 convert(const ctspool *h, const ctspool_point *in, struct sp_point *p,
         struct sp_err *e)
 {
+    const struct sp_defaults listed = {.agg = -1, .streams = h->streams,
+                                       .n_streams = h->n_streams};
     const char *stream = in->data_stream_token ? in->data_stream_token
                                                : h->default_stream;
 
@@ -196,7 +255,11 @@ convert(const ctspool *h, const ctspool_point *in, struct sp_point *p,
             return CTSPOOL_E_INVALID;
         }
     }
-    return sp_point_finish(p, e);
+    if (sp_point_finish(p, e) != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
+    }
+    /* Last, as in every other producer path. */
+    return sp_valid_stream_listed(&listed, p->stream, p->stream_len, e);
 }
 
 static void
@@ -310,6 +373,8 @@ ctspool_append_json(ctspool *h, const char *json, size_t len,
         return CTSPOOL_E_USAGE;
     }
     d.stream = h->default_stream;
+    d.streams = h->streams;
+    d.n_streams = h->n_streams;
     memset(&c, 0, sizeof(c));
     c.h = h;
     /* Pass 1 validates; pass 2 stores (parsing is cheap next to fsync). */

@@ -1,6 +1,7 @@
 /*
  * test_api.c -- the public C API (include/ctspool.h) as an embedding
- * program uses it: open, append, append_json, stats, errors.
+ * program uses it: open, append, append_json, the streams list (set, and
+ * from a configuration), stats, errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -136,6 +137,108 @@ test_append_json(void **state)
     assert_int_equal(st.pending_points, 2);
 }
 
+#define UNLISTED(masked)                                                  \
+    "data_stream_token: \"" masked "\" is not in the streams list of the " \
+    "configuration"
+
+static void
+test_streams_list(void **state)
+{
+    static const char *const list[] = {"tok-listed-0001", "tok-default-0002"};
+    static const char *const bad_list[] = {"tok-listed-0001", "bad\ntoken"};
+    static const char *const null_list[] = {"tok-listed-0001", NULL};
+    struct fx *f = *state;
+    ctspool_point p[2] = {
+        {"tok-listed-0001", "Sum", "a", 1664600400, 1, NULL, 0},
+        {"tok-unlisted-secret-4321", "Sum", "b", 1664600400, 1, NULL, 0},
+    };
+    const char *json = "{\"data_stream_token\":\"tok-unlisted-secret-4321\","
+                       "\"metric_agg_func\":\"Sum\",\"data\":["
+                       "{\"timestamp\":1664600400,\"metric_name\":\"a\","
+                       "\"metric_value\":1},"
+                       "{\"timestamp\":1664600400,\"metric_name\":\"b\","
+                       "\"metric_value\":1}]}";
+    ctspool_append_result res;
+    ctspool_stats st;
+
+    assert_int_equal(ctspool_set_streams(f->h, list, 2), CTSPOOL_OK);
+    /* The point's own token, by index; nothing stored. */
+    assert_int_equal(ctspool_append(f->h, p, 2, &res), CTSPOOL_E_INVALID);
+    assert_string_equal(ctspool_errmsg(f->h), "point 1: " UNLISTED("****4321"));
+    /* The default stream as well. */
+    p[1].data_stream_token = NULL;
+    assert_int_equal(ctspool_set_default_stream(f->h, "other-default-7777"),
+                     CTSPOOL_OK);
+    assert_int_equal(ctspool_append(f->h, p, 2, &res), CTSPOOL_E_INVALID);
+    assert_string_equal(ctspool_errmsg(f->h), "point 1: " UNLISTED("****7777"));
+    assert_int_equal(ctspool_append_json(f->h, json, strlen(json), &res),
+                     CTSPOOL_E_INVALID);
+    assert_string_equal(ctspool_errmsg(f->h), "data[0]: " UNLISTED("****4321"));
+    assert_null(strstr(ctspool_errmsg(f->h), "secret"));
+    assert_int_equal(ctspool_get_stats(f->h, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, 0);
+
+    assert_int_equal(ctspool_set_default_stream(f->h, "tok-default-0002"),
+                     CTSPOOL_OK);
+    assert_int_equal(ctspool_append(f->h, p, 2, &res), CTSPOOL_OK);
+    assert_int_equal(res.n_new, 2);
+
+    /* A bad list is refused whole: the old one stays. */
+    assert_int_equal(ctspool_set_streams(f->h, bad_list, 2),
+                     CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "streams: entry 1: "));
+    assert_int_equal(ctspool_set_streams(f->h, null_list, 2),
+                     CTSPOOL_E_USAGE);
+    assert_int_equal(ctspool_set_streams(f->h, NULL, 1), CTSPOOL_E_USAGE);
+    assert_int_equal(ctspool_append_json(f->h, json, strlen(json), &res),
+                     CTSPOOL_E_INVALID);
+
+    /* No list: any token. */
+    assert_int_equal(ctspool_set_streams(f->h, NULL, 0), CTSPOOL_OK);
+    assert_int_equal(ctspool_append_json(f->h, json, strlen(json), &res),
+                     CTSPOOL_OK);
+    assert_int_equal(res.n_new, 2);
+}
+
+/* ctspool_open_config takes the list from the configuration. */
+static void
+test_streams_from_config(void **state)
+{
+    struct fx *f = *state;
+    char *cfg = tu_path(f->dir, "ctspool.cfg");
+    char text[4096];
+    ctspool *h = NULL;
+    ctspool_point p = {"tok-unlisted-secret-4321", "Sum", "a", 1664600400, 1,
+                       NULL, 0};
+
+    unsetenv("CTSPOOL_DATA_STREAM_TOKEN");
+    snprintf(text, sizeof(text),
+             "journal = \"%s\";\n"
+             "streams = [ \"tok-listed-0001\", \"tok-default-0002\" ];\n"
+             "upload: { data_stream_token = \"tok-default-0002\"; };\n",
+             f->path);
+    tu_write_file(cfg, text, strlen(text));
+    assert_int_equal(ctspool_open_config(cfg, &h), CTSPOOL_OK);
+    assert_int_equal(ctspool_append(h, &p, 1, NULL), CTSPOOL_E_INVALID);
+    assert_string_equal(ctspool_errmsg(h), "point 0: " UNLISTED("****4321"));
+    p.data_stream_token = NULL;
+    assert_int_equal(ctspool_append(h, &p, 1, NULL), CTSPOOL_OK);
+    ctspool_close(h);
+
+    /* A default stream not in the list is a configuration error. */
+    snprintf(text, sizeof(text),
+             "journal = \"%s\";\n"
+             "streams = [ \"tok-listed-0001\" ];\n"
+             "upload: { data_stream_token = \"tok-default-0002\"; };\n",
+             f->path);
+    tu_write_file(cfg, text, strlen(text));
+    assert_int_equal(ctspool_open_config(cfg, &h), CTSPOOL_E_CONFIG);
+    assert_null(h);
+    assert_non_null(strstr(ctspool_errmsg(NULL),
+                           "'upload.data_stream_token' is not in 'streams'"));
+    free(cfg);
+}
+
 static void
 test_errors_and_names(void **state)
 {
@@ -161,6 +264,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_validation_through_api, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_append_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streams_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streams_from_config, setup,
+                                        teardown),
         cmocka_unit_test(test_errors_and_names),
     };
 
