@@ -478,6 +478,20 @@ cmd_append(struct cli *c, int argc, char **argv)
             return cli_usage_hint("append");
         }
     }
+    /* --stream must be in the configuration's streams list too. */
+    if (stream) {
+        ex = cli_config(c, "append");
+        if (ex) {
+            return ex;
+        }
+        d.streams = c->cfg->streams;
+        d.n_streams = c->cfg->n_streams;
+        if (sp_valid_stream_listed(&d, stream, strlen(stream), &e) !=
+            CTSPOOL_OK) {
+            cli_error("append", "--stream: %s", e.msg);
+            return EXIT_USAGE;
+        }
+    }
     n_files = argc - optind;
     names = argv + optind;
     if (n_files == 0) {
@@ -500,6 +514,8 @@ cmd_append(struct cli *c, int argc, char **argv)
         goto out;
     }
     d.stream = stream ? stream : c->cfg->upload.data_stream_token;
+    d.streams = c->cfg->streams;
+    d.n_streams = c->cfg->n_streams;
     a.j = j;
     a.d = d;
     a.fmt = fmt;
