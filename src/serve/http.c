@@ -432,6 +432,8 @@ complete_ingest(struct request *r)
      * settings are needed during the parse only. */
     pthread_rwlock_rdlock(&h->live_lock);
     d.stream = h->live->default_stream;
+    d.streams = h->live->streams;
+    d.n_streams = h->live->n_streams;
     rc = sv_ingest_parse(&r->in, r->body.p ? r->body.p : "", r->body.len,
                          &d);
     pthread_rwlock_unlock(&h->live_lock);
@@ -761,5 +763,10 @@ sv_live_free(struct sv_live *l)
     }
     sv_auth_cleanup(&l->auth);
     free(l->default_stream);
+    for (size_t i = 0; i < l->n_streams; i++) {
+        explicit_bzero(l->streams[i], strlen(l->streams[i]));
+        free(l->streams[i]);
+    }
+    free(l->streams);
     free(l);
 }

@@ -249,6 +249,21 @@ build_live(const struct sp_config *cfg, int loopback, struct sv_live **out,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
+    if (cfg->n_streams) {
+        l->streams = calloc(cfg->n_streams, sizeof(*l->streams));
+        for (size_t i = 0; l->streams && i < cfg->n_streams; i++) {
+            l->streams[i] = strdup(cfg->streams[i]);
+            if (!l->streams[i]) {
+                break;
+            }
+            l->n_streams++;
+        }
+        if (l->n_streams != cfg->n_streams) {
+            sv_live_free(l);
+            sp_err_set(e, "out of memory");
+            return CTSPOOL_E_NOMEM;
+        }
+    }
     rc = sv_auth_init(&l->auth, cfg->server.api_keys,
                       cfg->server.n_api_keys, e);
     if (rc != CTSPOOL_OK) {
@@ -267,9 +282,10 @@ differs(const char *a, const char *b)
 
 /*
  * SIGHUP: re-reads the configuration file.  API keys, the default data
- * stream and the log level take effect at once; a change that needs a
- * restart is logged and ignored; a file that does not load, or settings
- * that serve would refuse, leave everything as it was.
+ * stream, the streams list and the log level take effect at once; a
+ * change that needs a restart is logged and ignored; a file that does
+ * not load, or settings that serve would refuse, leave everything as it
+ * was.
  */
 static void
 reload(struct cli *c, struct sv_http *h, int loopback)
@@ -305,9 +321,10 @@ reload(struct cli *c, struct sv_http *h, int loopback)
     sp_log_set_level((enum sp_log_level)cfg->log_level);
     sv_http_reload(h, live);
     sp_log(SP_LOG_INFO, "SIGHUP: configuration reloaded from %s (%zu API "
-           "key%s)",
+           "key%s, %zu stream%s listed)",
            cfg->path ? cfg->path : "defaults", cfg->server.n_api_keys,
-           cfg->server.n_api_keys == 1 ? "" : "s");
+           cfg->server.n_api_keys == 1 ? "" : "s", cfg->n_streams,
+           cfg->n_streams == 1 ? "" : "s");
     sp_config_free(cfg);
 }
 

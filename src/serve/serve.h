@@ -172,10 +172,13 @@ int sv_auth_check(const struct sv_auth *a, const char *presented);
 struct sv_http;
 
 /* The settings a SIGHUP may change while requests run: the HTTP
- * workers read them under the daemon's lock, sv_http_reload swaps them. */
+ * workers read them under the daemon's lock, sv_http_reload swaps them.
+ * Copies: the configuration they came from is freed after a reload. */
 struct sv_live {
     struct sv_auth auth;  /* n_keys 0: no authentication */
     char *default_stream; /* NULL: none */
+    char **streams;       /* the streams list; n_streams 0: any token */
+    size_t n_streams;
 };
 
 void sv_live_free(struct sv_live *l); /* NULL: no-op */
