@@ -114,7 +114,8 @@ on_error(void *ctx, size_t index, const struct sp_err *e)
 
 /* ---- scenarios: the parsers ------------------------------------------- */
 
-static const struct sp_defaults defaults = {"tok-default1", SP_AGG_AVERAGE};
+static const struct sp_defaults defaults = {.stream = "tok-default1",
+                                            .agg = SP_AGG_AVERAGE};
 static FILE *input; /* opened before a run, closed after */
 
 static FILE *

@@ -204,7 +204,7 @@ test_ingest_defaults(void **state)
     static const char no_stream[] =
         "{\"metric_agg_func\": \"Sum\", \"data\": []}";
     char token[] = "default-token-1";
-    struct sp_defaults d = {token, SP_AGG_MAXIMUM};
+    struct sp_defaults d = {.stream = token, .agg = SP_AGG_MAXIMUM};
     static const char *const want[] = {
         "default-token-1|Maximum|m|462389|1|"};
     struct sv_ingest in;
