@@ -1,6 +1,6 @@
 /*
- * csv.c -- streaming RFC 4180 reader: records of fields from a FILE*,
- * with bounded memory (64 KiB of input buffer plus the current record,
+ * csv.c -- streaming RFC 4180 reader: records of fields from a FILE* or
+ * an input source (struct sp_src), with bounded memory (64 KiB of input buffer plus the current record,
  * at most 1 MiB).
  *
  * Accepted: quoted fields with "" escapes, commas and line breaks inside
@@ -41,7 +41,8 @@ enum state {
 };
 
 struct sp_csv {
-    FILE *f; /* borrowed */
+    struct sp_src *src; /* borrowed, or &own */
+    struct sp_src own;  /* sp_csv_open(): a plain FILE */
     char *in;
     size_t in_len, in_pos;
     int eof;
@@ -57,8 +58,9 @@ struct sp_csv {
     size_t line; /* physical line of in[in_pos], 1-based */
 };
 
-ctspool_rc
-sp_csv_open(FILE *f, struct sp_csv **out)
+/* src NULL: the reader's own source, which the caller fills in. */
+static ctspool_rc
+csv_new(struct sp_src *src, struct sp_csv **out)
 {
     struct sp_csv *c;
 
@@ -67,7 +69,7 @@ sp_csv_open(FILE *f, struct sp_csv **out)
     if (!c) {
         return CTSPOOL_E_NOMEM;
     }
-    c->f = f;
+    c->src = src ? src : &c->own;
     c->line = 1;
     c->in = malloc(IN_CAP);
     c->rec_cap = 4096;
@@ -78,6 +80,23 @@ sp_csv_open(FILE *f, struct sp_csv **out)
     }
     *out = c;
     return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_csv_open(FILE *f, struct sp_csv **out)
+{
+    ctspool_rc rc = csv_new(NULL, out);
+
+    if (rc == CTSPOOL_OK) {
+        sp_src_init(&(*out)->own, f, 0, -1);
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_csv_open_src(struct sp_src *src, struct sp_csv **out)
+{
+    return csv_new(src, out);
 }
 
 void
@@ -91,6 +110,7 @@ sp_csv_close(struct sp_csv *c)
     free(c->starts);
     free(c->lens);
     free(c->fields);
+    sp_src_cleanup(&c->own);
     free(c);
 }
 
@@ -101,7 +121,7 @@ sp_csv_close(struct sp_csv *c)
 static ctspool_rc
 fill(struct sp_csv *c, struct sp_err *e)
 {
-    size_t n;
+    ssize_t n;
 
     if (c->in_pos < c->in_len || c->eof) {
         return CTSPOOL_OK;
@@ -109,13 +129,13 @@ fill(struct sp_csv *c, struct sp_err *e)
     c->in_pos = 0;
     c->in_len = 0;
     do {
-        n = fread(c->in + c->in_len, 1, IN_CAP - c->in_len, c->f);
-        c->in_len += n;
+        n = sp_src_read(c->src, c->in + c->in_len, IN_CAP - c->in_len);
+        if (n < 0) {
+            sp_err_set(e, "read error: %s", strerror(errno));
+            return CTSPOOL_E_IO;
+        }
+        c->in_len += (size_t)n;
         if (n == 0) {
-            if (ferror(c->f)) {
-                sp_err_set(e, "read error: %s", strerror(errno));
-                return CTSPOOL_E_IO;
-            }
             c->eof = 1;
         }
         /* A pipe may deliver the BOM's bytes one at a time. */

@@ -1,8 +1,10 @@
 /*
  * input.c -- the input formats of `ctspool append` -> a stream of
- * points: Cloudthread payloads (read whole), NDJSON and CSV (streamed,
- * bounded memory).  input_detect.c tells the format when none is given;
- * csv_layout.c maps a CSV header's columns to the fields of a point.
+ * points: Cloudthread payloads (read whole, or object by object from a
+ * following source), NDJSON and CSV (streamed, bounded memory).
+ * input_detect.c tells the format when none is given; csv_layout.c maps
+ * a CSV header's columns to the fields of a point; input_src.c supplies
+ * the bytes (struct sp_src).
  *
  * Every point goes to on_point, or, when invalid, to on_error with a
  * locator in front of the message: "line N: " (NDJSON; CSV: the line
@@ -99,12 +101,13 @@ ndjson_line(const struct reader *r, struct sp_payload_scratch **scratch,
  * to its LF; reading goes on with the next line.
  */
 static ctspool_rc
-read_ndjson(FILE *f, const struct reader *r, struct sp_err *e)
+read_ndjson(struct sp_src *s, const struct reader *r, struct sp_err *e)
 {
     struct sp_payload_scratch *scratch = NULL;
     struct sp_err pe;
     char *buf, *nb, *nl;
-    size_t cap = SP_INPUT_CHUNK, len = 0, pos = 0, lineno = 0, n;
+    size_t cap = SP_INPUT_CHUNK, len = 0, pos = 0, lineno = 0;
+    ssize_t n;
     int eof = 0, bom_done = 0, skipping = 0;
     ctspool_rc rc = CTSPOOL_OK;
 
@@ -167,15 +170,13 @@ read_ndjson(FILE *f, const struct reader *r, struct sp_err *e)
                 }
             }
         }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                rc = sp_input_read_error(e);
-                goto out;
-            }
-            eof = 1;
+        n = sp_src_read(s, buf + len, cap - len);
+        if (n < 0) {
+            rc = sp_input_read_error(e);
+            goto out;
         }
+        len += (size_t)n;
+        eof = n == 0;
         if (!bom_done && (len >= 3 || eof)) {
             bom_done = 1;
             if (len >= 3 && memcmp(buf, sp_input_bom, 3) == 0) {
@@ -220,12 +221,13 @@ ct_error(void *ctx, size_t index, const struct sp_err *e)
     return rc;
 }
 
-/* The whole of f, at most WHOLE_MAX bytes.  *out: transferred. */
+/* The whole of s, at most WHOLE_MAX bytes.  *out: transferred. */
 static ctspool_rc
-read_whole(FILE *f, char **out, size_t *out_len, struct sp_err *e)
+read_whole(struct sp_src *s, char **out, size_t *out_len, struct sp_err *e)
 {
     char *buf = NULL, *nb;
-    size_t len = 0, cap = 0, n;
+    size_t len = 0, cap = 0;
+    ssize_t n;
     ctspool_rc rc = CTSPOOL_OK;
 
     for (;;) {
@@ -245,15 +247,15 @@ read_whole(FILE *f, char **out, size_t *out_len, struct sp_err *e)
             }
             buf = nb;
         }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
+        n = sp_src_read(s, buf + len, cap - len);
+        if (n < 0) {
+            rc = sp_input_read_error(e);
+            goto out;
+        }
         if (n == 0) {
-            if (ferror(f)) {
-                rc = sp_input_read_error(e);
-                goto out;
-            }
             break;
         }
+        len += (size_t)n;
     }
     if (len > WHOLE_MAX) {
         sp_err_set(e,
@@ -273,21 +275,51 @@ out:
 }
 
 /*
- * Payload objects, whitespace-separated.  An object whose JSON is sound
- * but whose top level is invalid (bad metric_agg_func, no "data"...) is
- * one error, reported with index 0 and the locator "object K: "; reading
- * goes on with the next object.  Broken JSON ends the input: E_INVALID.
+ * The k-th payload object (c->k counts it) at buf[pos..len), whitespace
+ * already skipped; base: the input's offset of buf[0].  Its points go to
+ * the callbacks.  OK: go on after *used bytes.  An object whose JSON is
+ * sound but whose top level is invalid (bad metric_agg_func, no "data"...)
+ * is one error, reported with index 0 and the locator "object K: ".
+ * Broken JSON returns E_INVALID (e): it ends the input.
  */
 static ctspool_rc
-read_cloudthread(FILE *f, const struct reader *r, struct sp_err *e)
+ct_object(struct ct_ctx *c, const char *buf, size_t len, size_t pos,
+          size_t base, size_t *used, struct sp_err *e)
+{
+    struct sp_err pe;
+    ctspool_rc rc;
+
+    c->k++;
+    *used = 0;
+    rc = sp_payload_parse(buf + pos, len - pos, c->r->d, ct_point, ct_error,
+                          c, used, &pe);
+    if (c->stopped || rc == CTSPOOL_OK) {
+        return rc;
+    }
+    if (rc == CTSPOOL_E_INVALID && *used > 0) {
+        sp_err_prefix(&pe, "object %zu: ", c->k);
+        return c->r->on_error(c->r->ctx, 0, &pe);
+    }
+    *e = pe;
+    if (rc == CTSPOOL_E_INVALID && base + pos > 0) {
+        sp_err_prefix(e, "object %zu (starting at byte offset %zu): ", c->k,
+                      base + pos);
+    } else if (rc == CTSPOOL_E_INVALID) {
+        sp_err_prefix(e, "object %zu: ", c->k);
+    }
+    return rc;
+}
+
+/* Payload objects, whitespace-separated, read whole (see ct_object). */
+static ctspool_rc
+read_cloudthread(struct sp_src *s, const struct reader *r, struct sp_err *e)
 {
     struct ct_ctx c = {r, 0, 0};
-    struct sp_err pe;
     char *buf = NULL;
     size_t len = 0, pos = 0, used;
     ctspool_rc rc;
 
-    rc = read_whole(f, &buf, &len, e);
+    rc = read_whole(s, &buf, &len, e);
     if (rc != CTSPOOL_OK) {
         goto out;
     }
@@ -301,36 +333,146 @@ read_cloudthread(FILE *f, const struct reader *r, struct sp_err *e)
         if (pos == len) {
             break;
         }
-        c.k++;
-        used = 0;
-        rc = sp_payload_parse(buf + pos, len - pos, r->d, ct_point,
-                              ct_error, &c, &used, &pe);
-        if (c.stopped || rc == CTSPOOL_OK) {
-            if (rc != CTSPOOL_OK) {
-                goto out;
-            }
-            pos += used;
-            continue;
+        rc = ct_object(&c, buf, len, pos, 0, &used, e);
+        if (rc != CTSPOOL_OK) {
+            goto out;
         }
-        if (rc == CTSPOOL_E_INVALID && used > 0) {
-            sp_err_prefix(&pe, "object %zu: ", c.k);
-            rc = r->on_error(r->ctx, 0, &pe);
-            if (rc != CTSPOOL_OK) {
-                goto out;
-            }
-            pos += used;
-            continue;
-        }
-        *e = pe;
-        if (rc == CTSPOOL_E_INVALID && pos > 0) {
-            sp_err_prefix(e, "object %zu (starting at byte offset %zu): ",
-                          c.k, pos);
-        } else if (rc == CTSPOOL_E_INVALID) {
-            sp_err_prefix(e, "object %zu: ", c.k);
-        }
-        goto out;
+        pos += used;
     }
     rc = CTSPOOL_OK;
+out:
+    free(buf);
+    return rc;
+}
+
+/* How far the end of a JSON value has been looked for. */
+struct ct_scan {
+    size_t at; /* next byte to look at, from the value's start */
+    size_t depth;
+    int in_str, esc, is_scalar;
+};
+
+/*
+ * Whether s[0..len), the start of a JSON value (not whitespace), holds
+ * all of it; then *end is its length.  sc (zeroed for a new value) keeps
+ * the scan between calls as bytes arrive, so each byte is looked at once.
+ * Objects, arrays and strings end with their closing character, anything
+ * else before a byte that cannot continue it (broken JSON ends somewhere:
+ * the parser then says what is wrong).
+ */
+static int
+ct_value_end(const char *s, size_t len, struct ct_scan *sc, size_t *end)
+{
+    for (; sc->at < len; sc->at++) {
+        char ch = s[sc->at];
+
+        if (sc->at == 0 && ch != '{' && ch != '[' && ch != '"') {
+            sc->is_scalar = 1;
+        } else if (sc->is_scalar) {
+            if (sp_input_is_ws(ch) || memchr("{}[]\",:", ch, 7)) {
+                *end = sc->at;
+                return 1;
+            }
+        } else if (sc->in_str) {
+            if (sc->esc) {
+                sc->esc = 0;
+            } else if (ch == '\\') {
+                sc->esc = 1;
+            } else if (ch == '"') {
+                sc->in_str = 0;
+                if (sc->depth == 0) {
+                    *end = sc->at + 1;
+                    return 1;
+                }
+            }
+        } else if (ch == '"') {
+            sc->in_str = 1;
+        } else if (ch == '{' || ch == '[') {
+            sc->depth++;
+        } else if ((ch == '}' || ch == ']') && --sc->depth == 0) {
+            *end = sc->at + 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Payload objects as they arrive (a following source): each is parsed
+ * once all of it has been read, so only the object being read is held in
+ * memory (at most WHOLE_MAX bytes).  Otherwise as read_cloudthread.
+ */
+static ctspool_rc
+read_cloudthread_follow(struct sp_src *s, const struct reader *r,
+                        struct sp_err *e)
+{
+    struct ct_ctx c = {r, 0, 0};
+    struct ct_scan sc;
+    char *buf = NULL, *nb;
+    size_t len = 0, cap = 0, pos = 0, base = 0, end, used;
+    int eof = 0, bom_done = 0;
+    ssize_t n;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    memset(&sc, 0, sizeof(sc));
+    for (;;) {
+        while (bom_done) {
+            while (pos < len && sp_input_is_ws(buf[pos])) {
+                pos++;
+            }
+            if (pos == len ||
+                (!ct_value_end(buf + pos, len - pos, &sc, &end) && !eof)) {
+                break; /* no more, or not all of the next one yet */
+            }
+            rc = ct_object(&c, buf, len, pos, base, &used, e);
+            if (rc != CTSPOOL_OK) {
+                goto out;
+            }
+            pos += used;
+            memset(&sc, 0, sizeof(sc));
+        }
+        if (eof) {
+            goto out;
+        }
+        /* Keep the object being read, read more. */
+        if (pos > 0) {
+            memmove(buf, buf + pos, len - pos);
+            base += pos;
+            len -= pos;
+            pos = 0;
+        }
+        if (len == cap) {
+            if (cap > WHOLE_MAX) {
+                sp_err_set(e, "object %zu: larger than 1 GiB", c.k + 1);
+                rc = CTSPOOL_E_INVALID;
+                goto out;
+            }
+            cap = cap ? cap * 2 : SP_INPUT_CHUNK;
+            if (cap > WHOLE_MAX) {
+                cap = WHOLE_MAX + 1;
+            }
+            nb = realloc(buf, cap);
+            if (!nb) {
+                sp_err_set(e, "out of memory");
+                rc = CTSPOOL_E_NOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        n = sp_src_read(s, buf + len, cap - len);
+        if (n < 0) {
+            rc = sp_input_read_error(e);
+            goto out;
+        }
+        len += (size_t)n;
+        eof = n == 0;
+        if (!bom_done && (len >= 3 || eof)) {
+            bom_done = 1;
+            if (len >= 3 && memcmp(buf, sp_input_bom, 3) == 0) {
+                pos = 3;
+            }
+        }
+    }
 out:
     free(buf);
     return rc;
@@ -339,7 +481,7 @@ out:
 /* ---- CSV -------------------------------------------------------------- */
 
 static ctspool_rc
-read_csv(FILE *f, const struct reader *r, struct sp_err *e)
+read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
 {
     struct sp_csv *csv = NULL;
     struct sp_csv_layout l;
@@ -352,7 +494,7 @@ read_csv(FILE *f, const struct reader *r, struct sp_err *e)
     ctspool_rc rc;
 
     memset(&l, 0, sizeof(l));
-    rc = sp_csv_open(f, &csv);
+    rc = sp_csv_open_src(s, &csv);
     if (rc != CTSPOOL_OK) {
         sp_err_set(e, "out of memory");
         goto out;
@@ -403,53 +545,48 @@ out:
 /* ---- entry ------------------------------------------------------------ */
 
 ctspool_rc
-sp_input_read(FILE *f, const char *name, enum sp_format fmt,
-              const struct sp_defaults *d, sp_point_cb on_point,
-              sp_error_cb on_error, void *ctx, struct sp_err *e)
+sp_input_read_src(struct sp_src *s, const char *name, enum sp_format fmt,
+                  const struct sp_defaults *d, sp_point_cb on_point,
+                  sp_error_cb on_error, void *ctx, struct sp_err *e)
 {
     struct reader r = {d, on_point, on_error, ctx};
-    FILE *in = f, *cookie = NULL;
-    char *pre = NULL;
-    size_t pre_len = 0;
-    ctspool_rc rc = CTSPOOL_OK;
+    ctspool_rc rc;
 
     if (fmt == SP_FMT_AUTO) {
         fmt = sp_input_format_by_name(name);
     }
     if (fmt == SP_FMT_AUTO) {
-        rc = sp_input_sniff(f, &fmt, &pre, &pre_len, e);
+        rc = sp_input_sniff(s, &fmt, e);
         if (rc != CTSPOOL_OK) {
-            goto out;
-        }
-        if (pre) {
-            cookie = sp_input_prefixed_open(f, pre, pre_len);
-            pre = NULL; /* transferred */
-            if (!cookie) {
-                sp_err_set(e, "out of memory");
-                rc = CTSPOOL_E_NOMEM;
-                goto out;
-            }
-            in = cookie;
+            return rc;
         }
     }
     switch (fmt) {
     case SP_FMT_CLOUDTHREAD:
-        rc = read_cloudthread(in, &r, e);
-        break;
+        if (s->is_follow) {
+            return read_cloudthread_follow(s, &r, e);
+        }
+        return read_cloudthread(s, &r, e);
     case SP_FMT_NDJSON:
-        rc = read_ndjson(in, &r, e);
-        break;
+        return read_ndjson(s, &r, e);
     case SP_FMT_CSV:
-        rc = read_csv(in, &r, e);
-        break;
+        return read_csv(s, &r, e);
     default:
         sp_err_set(e, "unknown input format %d", (int)fmt);
-        rc = CTSPOOL_E_USAGE;
-        break;
+        return CTSPOOL_E_USAGE;
     }
-out:
-    if (cookie) {
-        fclose(cookie);
-    }
+}
+
+ctspool_rc
+sp_input_read(FILE *f, const char *name, enum sp_format fmt,
+              const struct sp_defaults *d, sp_point_cb on_point,
+              sp_error_cb on_error, void *ctx, struct sp_err *e)
+{
+    struct sp_src s;
+    ctspool_rc rc;
+
+    sp_src_init(&s, f, 0, -1);
+    rc = sp_input_read_src(&s, name, fmt, d, on_point, on_error, ctx, e);
+    sp_src_cleanup(&s);
     return rc;
 }

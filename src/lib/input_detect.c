@@ -2,13 +2,12 @@
  * input_detect.c -- which format an append input is in: the name given
  * (--format), else the file name's extension, else the first bytes.
  * Those are read ahead without seeking and handed back in front of the
- * rest through a FILE of their own, so stdin and pipes work.
+ * rest by the input source (input_src.c), so stdin and pipes work.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/types.h>
 
 #include "input_int.h"
 #include "sp_int.h"
@@ -163,21 +162,19 @@ format_by_content(const char *s, size_t len, int at_eof)
 }
 
 /*
- * Read the start of f until its format is known.  *pre receives the
- * bytes read (transferred; NULL if none), to be read again before the
- * rest of f: no seeking, so stdin and pipes work.
+ * Read the start of s until its format is known.  The bytes read are
+ * given back to s (sp_src_unread), to be read again before the rest: no
+ * seeking, so stdin and pipes work.
  */
 ctspool_rc
-sp_input_sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
-               struct sp_err *e)
+sp_input_sniff(struct sp_src *s, enum sp_format *fmt, struct sp_err *e)
 {
     char *buf = NULL, *nb;
-    size_t len = 0, cap = 0, n;
+    size_t len = 0, cap = 0;
+    ssize_t n;
     int eof = 0;
     ctspool_rc rc = CTSPOOL_OK;
 
-    *pre = NULL;
-    *pre_len = 0;
     *fmt = SP_FMT_AUTO;
     while (*fmt == SP_FMT_AUTO) {
         if (len == cap) {
@@ -190,15 +187,13 @@ sp_input_sniff(FILE *f, enum sp_format *fmt, char **pre, size_t *pre_len,
             }
             buf = nb;
         }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                rc = sp_input_read_error(e);
-                goto out;
-            }
-            eof = 1;
+        n = sp_src_read(s, buf + len, cap - len);
+        if (n < 0) {
+            rc = sp_input_read_error(e);
+            goto out;
         }
+        len += (size_t)n;
+        eof = n == 0;
         *fmt = format_by_content(buf, len, eof);
     }
 out:
@@ -207,70 +202,8 @@ out:
         buf = NULL;
         len = 0;
     }
-    *pre = buf;
-    *pre_len = len;
+    if (buf) {
+        sp_src_unread(s, buf, len);
+    }
     return rc;
-}
-
-/* A FILE that yields a prefix already read, then the rest of f. */
-struct prefixed {
-    FILE *f; /* borrowed */
-    char *pre;
-    size_t len, pos;
-};
-
-static ssize_t
-prefixed_read(void *cookie, char *buf, size_t size)
-{
-    struct prefixed *p = cookie;
-    size_t n;
-
-    if (p->pos < p->len) {
-        n = p->len - p->pos;
-        if (n > size) {
-            n = size;
-        }
-        memcpy(buf, p->pre + p->pos, n);
-        p->pos += n;
-        return (ssize_t)n;
-    }
-    n = fread(buf, 1, size, p->f);
-    if (n == 0 && ferror(p->f)) {
-        return -1;
-    }
-    return (ssize_t)n;
-}
-
-static int
-prefixed_close(void *cookie)
-{
-    struct prefixed *p = cookie;
-
-    free(p->pre);
-    free(p);
-    return 0;
-}
-
-/* pre: transferred, freed by fclose() of the result (or here on error). */
-FILE *
-sp_input_prefixed_open(FILE *f, char *pre, size_t len)
-{
-    static const cookie_io_functions_t io = {prefixed_read, NULL, NULL,
-                                             prefixed_close};
-    struct prefixed *p = malloc(sizeof(*p));
-    FILE *r;
-
-    if (!p) {
-        free(pre);
-        return NULL;
-    }
-    p->f = f;
-    p->pre = pre;
-    p->len = len;
-    p->pos = 0;
-    r = fopencookie(p, "r", io);
-    if (!r) {
-        prefixed_close(p);
-    }
-    return r;
 }

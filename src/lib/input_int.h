@@ -1,7 +1,7 @@
 /*
  * input_int.h -- declarations shared by the readers of append input:
  * input.c, input_detect.c and csv_layout.c.  Their interface is
- * sp_input_read() in sp_int.h.
+ * sp_input_read() and sp_input_read_src() in sp_int.h.
  */
 #ifndef INPUT_INT_H
 #define INPUT_INT_H
@@ -24,11 +24,10 @@ ctspool_rc sp_input_read_error(struct sp_err *e);
 /* ---- input_detect.c --------------------------------------------------- */
 /* The format a file name's extension implies, else SP_FMT_AUTO. */
 enum sp_format sp_input_format_by_name(const char *name);
-/* Reads the start of f until its format is known; *pre: transferred. */
-ctspool_rc sp_input_sniff(FILE *f, enum sp_format *fmt, char **pre,
-                          size_t *pre_len, struct sp_err *e);
-/* A FILE that yields pre[0..len) (transferred), then the rest of f. */
-FILE *sp_input_prefixed_open(FILE *f, char *pre, size_t len);
+/* Reads the start of s until its format is known, then gives the bytes
+ * read back to s. */
+ctspool_rc sp_input_sniff(struct sp_src *s, enum sp_format *fmt,
+                          struct sp_err *e);
 
 /* ---- csv_layout.c ----------------------------------------------------- */
 /* The fields of a point a CSV column can hold by name. */

@@ -13,8 +13,9 @@
  *   payload.c   the only cJSON user for points: JSON <-> sp_point
  *   csv.c       streaming RFC 4180 reader
  *   input.c     append input formats -> sp_point stream; with
- *               input_detect.c (which format) and csv_layout.c (CSV
- *               header -> columns, row -> point)
+ *               input_detect.c (which format), csv_layout.c (CSV
+ *               header -> columns, row -> point) and input_src.c (the
+ *               bytes: read ahead, then the FILE, or a followed pipe)
  *   config.c    the only libconfig user: file -> struct sp_config; with
  *               config_lex.c (int64 literals), config_check.c (single
  *               values) and config_file.c (the files, permission warning)
@@ -35,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "ctspool.h"
 
@@ -278,10 +280,39 @@ ctspool_rc sp_payload_parse_line(const char *line, size_t len,
                                  struct sp_point *p, struct sp_err *e);
 void sp_payload_scratch_free(struct sp_payload_scratch *s);
 
+/* ---- input_src.c: the bytes of an append input ---------------------- */
+/*
+ * What the readers below read: first pre[pre_pos..pre_len) (bytes read
+ * ahead to tell the format; owned), then f (borrowed, never read through
+ * stdio by anyone else meanwhile).  is_follow: each read is one read(2)
+ * of f's descriptor, handing on what a pipe holds as it arrives (fread()
+ * waits for a full buffer); wake_fd (-1: none), once readable, ends a
+ * follow read's wait with ECANCELED.  Without is_follow: fread().
+ */
+struct sp_src {
+    FILE *f;
+    char *pre;
+    size_t pre_len, pre_pos;
+    int is_follow;
+    int wake_fd;
+};
+
+void sp_src_init(struct sp_src *s, FILE *f, int is_follow, int wake_fd);
+/* Frees the prefix; never closes f.  NULL: no-op. */
+void sp_src_cleanup(struct sp_src *s);
+/* pre[0..len) (transferred) is read again before the rest; only when no
+ * earlier prefix is pending. */
+void sp_src_unread(struct sp_src *s, char *pre, size_t len);
+/* Up to n bytes into buf: how many (> 0), 0 at the end of the input, -1
+ * on a read error (errno; ECANCELED when woken by wake_fd). */
+ssize_t sp_src_read(struct sp_src *s, char *buf, size_t n);
+
 /* ---- csv.c: streaming RFC 4180 reader -------------------------------- */
 struct sp_csv;
 /* Reads from f (borrowed).  Memory is bounded by the longest record. */
 ctspool_rc sp_csv_open(FILE *f, struct sp_csv **out);
+/* The same, reading from src (borrowed; outlives the reader). */
+ctspool_rc sp_csv_open_src(struct sp_src *src, struct sp_csv **out);
 void sp_csv_close(struct sp_csv *c);
 /*
  * Next record: *n_fields fields, fields[i]/lens[i] valid until the next
@@ -309,6 +340,17 @@ int sp_format_parse(const char *s); /* input_detect.c; -1 if unknown */
 ctspool_rc sp_input_read(FILE *f, const char *name, enum sp_format fmt,
                          const struct sp_defaults *d, sp_point_cb on_point,
                          sp_error_cb on_error, void *ctx, struct sp_err *e);
+/*
+ * sp_input_read_src -- sp_input_read from src (borrowed).  A following
+ * source hands on every point as soon as the input holds all of it (a
+ * line, a CSV record, a payload object); a read error, ECANCELED from
+ * its wake_fd included, returns E_IO at once, and no point is made of a
+ * record cut short by it.
+ */
+ctspool_rc sp_input_read_src(struct sp_src *src, const char *name,
+                             enum sp_format fmt, const struct sp_defaults *d,
+                             sp_point_cb on_point, sp_error_cb on_error,
+                             void *ctx, struct sp_err *e);
 
 /* ---- config.c: the only libconfig user ------------------------------- */
 struct sp_config {
