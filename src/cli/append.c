@@ -9,261 +9,35 @@
  * read and validated (stage.c keeps the points on disk meanwhile), and
  * held only while the staged points are merged: a slow pipe never stalls
  * serve, other producers or the drainer's acknowledgements.
+ *
+ * --follow (endless pipes): no staging; each batch the reader hands over
+ * (FOLLOW_POINTS points, or what FOLLOW_MS after its first point brought)
+ * is committed in a transaction of its own, begun only once the batch is
+ * complete, so the lock is never held while input is awaited.  Invalid
+ * points are listed and skipped (an endless input cannot be all or
+ * nothing; exit 65 at the end if any).  The end of the input, SIGTERM or
+ * SIGINT end it: what was read is committed, the summary printed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-
-#define MAX_ERRORS_SHOWN 100
-#define PROGRESS_EVERY 8192 /* points between clock reads */
-#define BATCH_POINTS 2048
-#define BATCH_ARENA ((size_t)1 << 20)
-#define N_BATCHES 3 /* bounds memory: reader at most 2 batches ahead */
-
-/*
- * Two threads share the reading (the machine's second core parses while
- * the first writes the staging file): the reader thread parses and
- * validates the inputs into batches of copied points; the calling thread
- * stages them.  Batches cycle between a free and a full queue, so memory
- * stays bounded whatever the input size.
- */
-struct batch {
-    size_t n;
-    size_t used; /* bytes of arena */
-    struct sp_point pts[BATCH_POINTS];
-    char arena[BATCH_ARENA];
-};
-
-struct queue {
-    struct batch *items[N_BATCHES];
-    size_t head, n;
-};
-
-struct append_ctx {
-    /* Reader side (only the reader thread touches these until join). */
-    int n_files;
-    char **names;
-    FILE **files;
-    enum sp_format fmt;
-    struct sp_defaults d;
-    const char *file; /* name for messages */
-    int skip_invalid;
-    int progress;     /* stderr is a terminal */
-    uint64_t n_read, n_invalid;
-    struct timespec last_progress;
-    struct batch *cur;
-    ctspool_rc read_rc;
-
-    /* Shared. */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct queue free_q, full_q;
-    int reader_done;
-    atomic_int stop; /* storing failed: the reader stops */
-
-    /* Writer side. */
-    struct cli_stage *stage;
-    struct sp_err stage_err;
-    struct sp_journal *j;
-    uint64_t n_new, n_updated, n_unchanged;
-    ctspool_rc store_rc;
-};
-
-static void
-q_push(struct queue *q, struct batch *b)
-{
-    q->items[(q->head + q->n) % N_BATCHES] = b;
-    q->n++;
-}
-
-static struct batch *
-q_pop(struct queue *q)
-{
-    struct batch *b = q->items[q->head];
-
-    q->head = (q->head + 1) % N_BATCHES;
-    q->n--;
-    return b;
-}
-
-static void
-progress(struct append_ctx *a, int final)
-{
-    struct timespec now;
-
-    if (!a->progress) {
-        return;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!final && now.tv_sec - a->last_progress.tv_sec < 1) {
-        return;
-    }
-    a->last_progress = now;
-    fprintf(stderr, "\r%s: %llu points read, %llu invalid%s", a->file,
-            (unsigned long long)a->n_read,
-            (unsigned long long)a->n_invalid, final ? "\n" : "");
-}
-
-/* Reader: hands the current batch to the writer, takes a free one. */
-static ctspool_rc
-hand_over(struct append_ctx *a)
-{
-    pthread_mutex_lock(&a->lock);
-    if (a->cur && a->cur->n) {
-        q_push(&a->full_q, a->cur);
-        a->cur = NULL;
-        pthread_cond_broadcast(&a->cond);
-    }
-    while (!a->cur && a->free_q.n == 0 && !atomic_load(&a->stop)) {
-        pthread_cond_wait(&a->cond, &a->lock);
-    }
-    if (!a->cur && a->free_q.n) {
-        a->cur = q_pop(&a->free_q);
-        a->cur->n = 0;
-        a->cur->used = 0;
-    }
-    pthread_mutex_unlock(&a->lock);
-    return atomic_load(&a->stop) ? CTSPOOL_E_IO : CTSPOOL_OK;
-}
-
-/* Copies n bytes into the batch arena; NULL when it is full. */
-static const char *
-arena_copy(struct batch *b, const char *s, size_t n)
-{
-    char *d;
-
-    if (BATCH_ARENA - b->used < n) {
-        return NULL;
-    }
-    d = b->arena + b->used;
-    memcpy(d, s, n);
-    b->used += n;
-    return d;
-}
-
-/* The point's strings copied into the batch; 0 when it does not fit. */
-static int
-copy_point(struct batch *b, const struct sp_point *p)
-{
-    struct sp_point *q = &b->pts[b->n];
-    size_t used = b->used;
-
-    *q = *p;
-    if (!(q->stream = arena_copy(b, p->stream, p->stream_len)) ||
-        !(q->name = arena_copy(b, p->name, p->name_len))) {
-        b->used = used;
-        return 0;
-    }
-    for (size_t i = 0; i < p->n_dims; i++) {
-        q->dims[i].key = arena_copy(b, p->dims[i].key, p->dims[i].key_len);
-        q->dims[i].val = arena_copy(b, p->dims[i].val, p->dims[i].val_len);
-        if (!q->dims[i].key || !q->dims[i].val) {
-            b->used = used;
-            return 0;
-        }
-    }
-    b->n++;
-    return 1;
-}
-
-static ctspool_rc
-on_point(void *ctx, const struct sp_point *p)
-{
-    struct append_ctx *a = ctx;
-    ctspool_rc rc;
-
-    a->n_read++;
-    if (a->n_read % PROGRESS_EVERY == 0) {
-        progress(a, 0);
-    }
-    if (a->n_invalid && !a->skip_invalid) {
-        return CTSPOOL_OK; /* nothing will be stored: just validate */
-    }
-    if (!a->cur || a->cur->n == BATCH_POINTS || !copy_point(a->cur, p)) {
-        rc = hand_over(a);
-        if (rc != CTSPOOL_OK) {
-            return rc; /* the writer failed: stop reading */
-        }
-        if (!copy_point(a->cur, p)) {
-            return CTSPOOL_E_NOMEM; /* cannot happen: limits bound a point */
-        }
-    }
-    return CTSPOOL_OK;
-}
-
-static ctspool_rc
-on_error(void *ctx, size_t index, const struct sp_err *e)
-{
-    struct append_ctx *a = ctx;
-
-    (void)index;
-    a->n_read++;
-    if (++a->n_invalid <= MAX_ERRORS_SHOWN) {
-        if (a->progress) {
-            fputc('\r', stderr);
-        }
-        fprintf(stderr, "ctspool: append: %s: %s\n", a->file, e->msg);
-    }
-    return CTSPOOL_OK;
-}
-
-static void *
-reader_main(void *arg)
-{
-    struct append_ctx *a = arg;
-    ctspool_rc rc = CTSPOOL_OK;
-    struct sp_err e;
-
-    for (int i = 0; i < a->n_files && rc == CTSPOOL_OK; i++) {
-        a->file = strcmp(a->names[i], "-") == 0 ? "<stdin>" : a->names[i];
-        rc = sp_input_read(a->files[i], a->names[i], a->fmt, &a->d,
-                           on_point, on_error, a, &e);
-        if (rc == CTSPOOL_E_INVALID) {
-            /* The input as a whole is unreadable (bad header, not JSON). */
-            cli_error("append", "%s: %s", a->file, e.msg);
-            a->n_invalid++;
-            rc = CTSPOOL_OK; /* keep validating the other inputs */
-        } else if (rc != CTSPOOL_OK && !atomic_load(&a->stop)) {
-            cli_error("append", "%s: %s", a->file, e.msg);
-        }
-        progress(a, 1);
-    }
-    if (rc == CTSPOOL_OK) {
-        hand_over(a); /* the last, partly filled batch */
-    }
-    pthread_mutex_lock(&a->lock);
-    a->read_rc = atomic_load(&a->stop) ? CTSPOOL_OK : rc;
-    a->reader_done = 1;
-    pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
-    return NULL;
-}
+#include "append.h"
 
 /* Writer: stages every batch the reader fills, until it is done. */
 static void
 stage_all(struct append_ctx *a)
 {
-    for (;;) {
-        struct batch *b = NULL;
+    struct batch *b;
 
-        pthread_mutex_lock(&a->lock);
-        while (a->full_q.n == 0 && !a->reader_done) {
-            pthread_cond_wait(&a->cond, &a->lock);
-        }
-        if (a->full_q.n) {
-            b = q_pop(&a->full_q);
-        }
-        pthread_mutex_unlock(&a->lock);
-        if (!b) {
-            return; /* reader done, queue drained */
-        }
+    while ((b = cli_append_take(a))) {
         for (size_t i = 0; i < b->n && a->store_rc == CTSPOOL_OK; i++) {
             ctspool_rc rc = cli_stage_put(a->stage, &b->pts[i],
                                           &a->stage_err);
@@ -273,10 +47,7 @@ stage_all(struct append_ctx *a)
                 atomic_store(&a->stop, 1);
             }
         }
-        pthread_mutex_lock(&a->lock);
-        q_push(&a->free_q, b);
-        pthread_cond_broadcast(&a->cond);
-        pthread_mutex_unlock(&a->lock);
+        cli_append_give_back(a, b);
     }
 }
 
@@ -366,13 +137,207 @@ merge(struct append_ctx *a, int *stage_failed)
     return rc;
 }
 
+/* ---- --follow --------------------------------------------------------- */
+
+/* Lock-free (checked below), so async-signal-safe, and seen by threads. */
+static atomic_int stop_signal; /* the signal that came, or 0 */
+static int stop_wake_fd = -1;  /* write end of the wake pipe */
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int is lock-free");
+
+static void
+on_stop_signal(int sig)
+{
+    int saved = errno;
+    ssize_t r;
+
+    atomic_store(&stop_signal, sig);
+    r = write(stop_wake_fd, "s", 1); /* async-signal-safe */
+    (void)r;
+    errno = saved;
+}
+
+/*
+ * SIGTERM and SIGINT end --follow like the end of the input.  The
+ * handler only notes the signal and writes a byte to a pipe that the
+ * reader's wait for input polls along with the input (input_src.c).
+ * That cannot be missed: interrupting a blocked read(2) instead (a
+ * handler without SA_RESTART, pthread_kill) loses a signal that comes
+ * just before the read starts, and closing the input does not wake a
+ * read blocked on it.  SA_RESTART keeps the journal's system calls
+ * undisturbed; SA_RESETHAND lets a second signal end the process at
+ * once (committed batches stay, SQLite rolls the one in flight back).
+ * The writer uses the same pipe to stop the reader when a commit fails.
+ */
+static int
+follow_start(struct append_ctx *a, int wake[2], struct sigaction old[2])
+{
+    struct sigaction sa;
+
+    if (pipe2(wake, O_CLOEXEC) != 0) {
+        return -1;
+    }
+    /* Never blocks the handler (a full pipe is readable already). */
+    if (fcntl(wake[1], F_SETFL, O_NONBLOCK) != 0) {
+        close(wake[0]);
+        close(wake[1]);
+        return -1;
+    }
+    a->wake_fd = wake[0];
+    a->signalled = &stop_signal;
+    stop_wake_fd = wake[1];
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGTERM, &sa, &old[0]);
+    sigaction(SIGINT, &sa, &old[1]);
+    return 0;
+}
+
+/* Undoes follow_start: the handlers first, then the pipe they write. */
+static void
+follow_end(int wake[2], const struct sigaction old[2])
+{
+    sigaction(SIGTERM, &old[0], NULL);
+    sigaction(SIGINT, &old[1], NULL);
+    stop_wake_fd = -1;
+    close(wake[0]);
+    close(wake[1]);
+}
+
+/* One batch in a transaction of its own; counted once committed. */
+static ctspool_rc
+commit_batch(struct append_ctx *a, const struct batch *b)
+{
+    uint64_t n_new = 0, n_updated = 0, n_unchanged = 0;
+    enum sp_put_result res;
+    ctspool_rc rc;
+
+    rc = sp_journal_begin(a->j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        rc = sp_journal_put(a->j, &b->pts[i], &res);
+        if (rc != CTSPOOL_OK) {
+            sp_journal_rollback(a->j);
+            return rc;
+        }
+        if (res == SP_PUT_NEW) {
+            n_new++;
+        } else if (res == SP_PUT_UPDATED) {
+            n_updated++;
+        } else {
+            n_unchanged++;
+        }
+    }
+    rc = sp_journal_commit(a->j); /* rolls back itself on failure */
+    if (rc == CTSPOOL_OK) {
+        a->n_new += n_new;
+        a->n_updated += n_updated;
+        a->n_unchanged += n_unchanged;
+    }
+    return rc;
+}
+
+/*
+ * Writer with --follow: commits every batch the reader hands over (or
+ * that has waited FOLLOW_MS), until the reader is done.  After a failed
+ * commit the reader is woken to stop, and what it read is not stored.
+ */
+static void
+commit_all(struct append_ctx *a, int wake_w)
+{
+    struct batch *b;
+
+    while ((b = cli_append_take(a))) {
+        if (a->store_rc == CTSPOOL_OK) {
+            ctspool_rc rc = commit_batch(a, b);
+
+            if (rc != CTSPOOL_OK) {
+                ssize_t r;
+
+                a->store_rc = rc;
+                atomic_store(&a->stop, 1);
+                r = write(wake_w, "f", 1);
+                (void)r;
+            }
+        }
+        cli_append_give_back(a, b);
+    }
+}
+
+static void
+summary(const struct append_ctx *a)
+{
+    uint64_t total = a->n_new + a->n_updated + a->n_unchanged;
+
+    printf("appended %llu points: %llu new, %llu updated, %llu unchanged",
+           (unsigned long long)total, (unsigned long long)a->n_new,
+           (unsigned long long)a->n_updated,
+           (unsigned long long)a->n_unchanged);
+    if (a->n_invalid) {
+        printf("; %llu invalid skipped", (unsigned long long)a->n_invalid);
+    }
+    printf("\n");
+}
+
+/*
+ * Runs --follow once the inputs are open; returns the exit code.  Batches
+ * committed stay stored whatever ends it, so the summary is printed in
+ * every case.
+ */
+static int
+follow(struct append_ctx *a)
+{
+    struct sigaction old[2];
+    pthread_t reader;
+    int wake[2], ex = EXIT_OK;
+    uint64_t n_stored;
+    ctspool_rc rc;
+
+    if (follow_start(a, wake, old) != 0) {
+        cli_error("append", "cannot make a pipe: %s", strerror(errno));
+        return EXIT_OSERR;
+    }
+    if (pthread_create(&reader, NULL, cli_append_reader, a) != 0) {
+        cli_error("append", "cannot start the reader thread");
+        follow_end(wake, old);
+        return EXIT_OSERR;
+    }
+    commit_all(a, wake[1]);
+    pthread_join(reader, NULL);
+    follow_end(wake, old);
+    n_stored = a->n_new + a->n_updated + a->n_unchanged;
+    rc = a->store_rc != CTSPOOL_OK ? a->store_rc : a->read_rc;
+    if (a->store_rc != CTSPOOL_OK) {
+        cli_error("append", "%s; the last %llu valid points read were not "
+                  "stored",
+                  sp_journal_errmsg(a->j),
+                  (unsigned long long)(a->n_valid - n_stored));
+    }
+    if (atomic_load(&stop_signal) && a->store_rc == CTSPOOL_OK) {
+        sp_log(SP_LOG_INFO, "stopped by %s; what was read is stored",
+               atomic_load(&stop_signal) == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    summary(a);
+    if (rc != CTSPOOL_OK) {
+        ex = cli_exit_code(rc);
+    } else if (a->n_invalid) {
+        ex = EXIT_DATAERR;
+    }
+    return ex;
+}
+
 static void
 help(FILE *f)
 {
     fprintf(f,
             "usage: ctspool append [--format auto|cloudthread|ndjson|csv]\n"
             "                      [--stream TOKEN] [--agg FUNC] "
-            "[--skip-invalid] [FILE|-]...\n"
+            "[--skip-invalid]\n"
+            "                      [--follow] [FILE|-]...\n"
             "\n"
             "Validates points and appends them to the journal; reads stdin\n"
             "when no FILE is given.  By default one call stores all of its\n"
@@ -385,7 +350,16 @@ help(FILE *f)
             "  --agg FUNC      Sum|Average|Maximum|Minimum for points without\n"
             "                  metric_agg_func\n"
             "  --skip-invalid  store the valid points, list the rejected ones\n"
-            "                  on stderr (exit 65 if any)\n");
+            "                  on stderr (exit 65 if any)\n"
+            "  --follow        for endless input (tail -F x.ndjson |\n"
+            "                  ctspool append --follow -): commits every\n"
+            "                  1,000 points or 200 ms after the first\n"
+            "                  uncommitted one, each commit on its own;\n"
+            "                  invalid points are listed and skipped (exit\n"
+            "                  65 at the end if any).  Ends at the end of\n"
+            "                  the input (several FILEs: read in turn, each\n"
+            "                  to its end) or on SIGTERM/SIGINT (what was\n"
+            "                  read is committed; exit 0, or 65)\n");
 }
 
 /* Opens every input first so a missing file stores nothing (exit 66). */
@@ -420,13 +394,13 @@ cmd_append(struct cli *c, int argc, char **argv)
         {"stream", required_argument, NULL, 's'},
         {"agg", required_argument, NULL, 'a'},
         {"skip-invalid", no_argument, NULL, 'k'},
+        {"follow", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static char *stdin_name[] = {"-"};
     struct append_ctx a;
     struct batch *batches = NULL;
-    uint64_t total;
     pthread_t reader;
     struct sp_defaults d = {.stream = NULL, .agg = -1};
     struct sp_journal *j = NULL;
@@ -434,12 +408,13 @@ cmd_append(struct cli *c, int argc, char **argv)
     enum sp_format fmt = SP_FMT_AUTO;
     FILE **files = NULL;
     char **names;
-    int n_files, ch, ex = 0;
+    int n_files, ch, ex = 0, is_init = 0;
     ctspool_rc rc = CTSPOOL_OK;
     struct sp_err e;
 
     memset(&a, 0, sizeof(a));
-    while ((ch = getopt_long(argc, argv, "f:s:a:kh", opts, NULL)) != -1) {
+    a.wake_fd = -1;
+    while ((ch = getopt_long(argc, argv, "f:s:a:kFh", opts, NULL)) != -1) {
         switch (ch) {
         case 'f': {
             int f = sp_format_parse(optarg);
@@ -470,6 +445,9 @@ cmd_append(struct cli *c, int argc, char **argv)
             break;
         case 'k':
             a.skip_invalid = 1;
+            break;
+        case 'F':
+            a.is_follow = 1;
             break;
         case 'h':
             help(stdout);
@@ -522,25 +500,28 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.n_files = n_files;
     a.names = names;
     a.files = files;
-    a.progress = isatty(STDERR_FILENO);
-    rc = cli_stage_open(c->cfg->journal, &a.stage, &e);
-    if (rc != CTSPOOL_OK) {
-        cli_error("append", "%s; nothing stored", e.msg);
-        ex = cli_exit_code(rc);
-        goto out;
+    a.progress = !a.is_follow && isatty(STDERR_FILENO);
+    a.skip_invalid |= a.is_follow;
+    if (!a.is_follow) {
+        rc = cli_stage_open(c->cfg->journal, &a.stage, &e);
+        if (rc != CTSPOOL_OK) {
+            cli_error("append", "%s; nothing stored", e.msg);
+            ex = cli_exit_code(rc);
+            goto out;
+        }
     }
     batches = calloc(N_BATCHES, sizeof(*batches));
-    if (!batches) {
+    if (!batches || cli_append_init(&a, batches) != 0) {
         cli_error("append", "out of memory");
         ex = EXIT_OSERR;
         goto out;
     }
-    pthread_mutex_init(&a.lock, NULL);
-    pthread_cond_init(&a.cond, NULL);
-    for (int i = 0; i < N_BATCHES; i++) {
-        q_push(&a.free_q, &batches[i]);
+    is_init = 1;
+    if (a.is_follow) {
+        ex = follow(&a);
+        goto out;
     }
-    if (pthread_create(&reader, NULL, reader_main, &a) != 0) {
+    if (pthread_create(&reader, NULL, cli_append_reader, &a) != 0) {
         cli_error("append", "cannot start the reader thread");
         ex = EXIT_OSERR;
         goto out;
@@ -580,16 +561,14 @@ cmd_append(struct cli *c, int argc, char **argv)
             goto out;
         }
     }
-    total = a.n_new + a.n_updated + a.n_unchanged;
-    printf("appended %llu points: %llu new, %llu updated, %llu unchanged",
-           (unsigned long long)total, (unsigned long long)a.n_new,
-           (unsigned long long)a.n_updated, (unsigned long long)a.n_unchanged);
+    summary(&a);
     if (a.n_invalid) {
-        printf("; %llu invalid skipped", (unsigned long long)a.n_invalid);
         ex = EXIT_DATAERR;
     }
-    printf("\n");
 out:
+    if (is_init) {
+        cli_append_cleanup(&a);
+    }
     for (int i = 0; i < n_files; i++) {
         if (files[i] && files[i] != stdin) {
             fclose(files[i]);

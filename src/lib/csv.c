@@ -1,7 +1,7 @@
 /*
  * csv.c -- streaming RFC 4180 reader: records of fields from a FILE* or
- * an input source (struct sp_src), with bounded memory (64 KiB of input buffer plus the current record,
- * at most 1 MiB).
+ * an input source (struct sp_src), with bounded memory (64 KiB of input
+ * buffer plus the current record, at most 1 MiB).
  *
  * Accepted: quoted fields with "" escapes, commas and line breaks inside
  * quotes, CRLF or LF line ends, a UTF-8 byte order mark at the start, a
