@@ -352,6 +352,14 @@ struct ct_scan {
     int in_str, esc, is_scalar;
 };
 
+/* A byte that cannot continue a number or a literal. */
+static int
+ends_scalar(char c)
+{
+    return sp_input_is_ws(c) || c == '{' || c == '}' || c == '[' ||
+           c == ']' || c == '"' || c == ',' || c == ':';
+}
+
 /*
  * Whether s[0..len), the start of a JSON value (not whitespace), holds
  * all of it; then *end is its length.  sc (zeroed for a new value) keeps
@@ -369,7 +377,7 @@ ct_value_end(const char *s, size_t len, struct ct_scan *sc, size_t *end)
         if (sc->at == 0 && ch != '{' && ch != '[' && ch != '"') {
             sc->is_scalar = 1;
         } else if (sc->is_scalar) {
-            if (sp_input_is_ws(ch) || memchr("{}[]\",:", ch, 7)) {
+            if (ends_scalar(ch)) {
                 *end = sc->at;
                 return 1;
             }
