@@ -50,7 +50,8 @@ struct follower {
     struct sp_err e;
 };
 
-static const struct sp_defaults defaults = {"tok-def", SP_AGG_SUM};
+static const struct sp_defaults defaults = {.stream = "tok-def",
+                                            .agg = SP_AGG_SUM};
 
 static ctspool_rc
 on_point(void *ctx, const struct sp_point *p)
