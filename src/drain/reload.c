@@ -12,26 +12,24 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "drain_int.h"
 
 volatile sig_atomic_t dr_reload_flag;
 
+/* The key file's mode, by the rule of the configuration's secrets: a
+ * 0640 file for a group of its own is the documented setup. */
 void
 dr_key_file_check(const struct sp_config *cfg)
 {
-    struct stat sb;
+    char *w = NULL;
+    struct sp_err e;
 
-    if (cfg->upload.api_key || !cfg->upload.api_key_file ||
-        stat(cfg->upload.api_key_file, &sb) != 0 || !(sb.st_mode & 077)) {
-        return;
+    if (sp_config_key_file_warning(cfg, &w, &e) == CTSPOOL_OK && w) {
+        sp_log(SP_LOG_WARN, "%s", w);
     }
-    sp_log(SP_LOG_WARN,
-           "API key file %s is readable by group or others (mode %04o); "
-           "chmod 600 it",
-           cfg->upload.api_key_file, (unsigned)(sb.st_mode & 07777));
+    free(w);
 }
 
 static int
