@@ -290,6 +290,27 @@ sp_jn_meta_set_text(struct sp_journal *j, const char *k, const char *v)
 
 /* ---- open / close ---------------------------------------------------- */
 
+/* sp_owner_adopt() from the directory path is in. */
+static int
+adopt_dir_owner(int fd, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int r;
+
+    if (!slash) {
+        return sp_owner_adopt(fd, ".");
+    }
+    dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+    if (!dir) {
+        errno = ENOMEM;
+        return -1;
+    }
+    r = sp_owner_adopt(fd, dir);
+    free(dir);
+    return r;
+}
+
 static ctspool_rc
 create_file(const char *path, struct sp_err *e)
 {
@@ -299,7 +320,11 @@ create_file(const char *path, struct sp_err *e)
     if (stat(path, &sb) == 0) {
         return CTSPOOL_OK;
     }
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              0600);
+    if (fd < 0 && errno == EEXIST) {
+        return CTSPOOL_OK; /* another process created it meanwhile */
+    }
     if (fd < 0) {
         const char *slash = strrchr(path, '/');
 
@@ -312,6 +337,14 @@ create_file(const char *path, struct sp_err *e)
             sp_err_set(e, "cannot create journal %s: %s", path,
                        strerror(errno));
         }
+        return CTSPOOL_E_CANTCREATE;
+    }
+    /* Run as root in a service user's directory: the journal is that
+     * user's (SQLite gives its -wal and -shm files the journal's). */
+    if (adopt_dir_owner(fd, path) != 0) {
+        sp_err_set(e, "cannot give journal %s its directory's owner: %s",
+                   path, strerror(errno));
+        close(fd);
         return CTSPOOL_E_CANTCREATE;
     }
     close(fd);

@@ -7,7 +7,8 @@ next to the journal (lock file, -wal, -shm) still belongs to the service
 user, and the service user's own `drain --once` and `append` work
 (before, the root-owned lock file made the service's drainer exit 73 in
 a restart loop).  A drainer lock left root-owned by an older version is
-given back to the journal's owner by the next root run.  A lock file
+given back to the journal's owner by the next root run; a journal root
+creates in the service user's directory is the service user's.  A lock file
 that is a symbolic link is refused.  Skipped unless run as root.
 """
 
@@ -91,6 +92,25 @@ def main():
         d = run_as(env, uid, gid, "drain", "--once")
         h.check(d.returncode == 0, "the service user's drain --once after "
                 "root's: %d %s" % (d.returncode, d.stderr))
+
+        # Root creates a fresh journal in the service user's directory:
+        # it and its -wal/-shm files are the service user's.
+        fresh = os.path.join(env.dir, "sub")
+        os.mkdir(fresh)
+        os.chown(fresh, uid, gid)
+        cfg2 = os.path.join(fresh, "fresh.cfg")
+        with open(cfg2, "w") as f:
+            f.write('journal = "%s";\nupload: { data_stream_token = "%s";'
+                    ' };\n' % (os.path.join(fresh, "journal.db"), h.STREAM))
+        r = subprocess.run([h.BIN, "--config", cfg2, "append", path],
+                           capture_output=True, text=True, timeout=120)
+        h.check(r.returncode == 0, "root appends to a new journal: " +
+                r.stderr)
+        made = {n: (os.lstat(os.path.join(fresh, n)).st_uid,
+                    os.lstat(os.path.join(fresh, n)).st_gid)
+                for n in os.listdir(fresh) if n.startswith("journal")}
+        h.check(made and all(o == (uid, gid) for o in made.values()),
+                "a journal root creates is the directory owner's: %s" % made)
 
         # A symbolic link in the lock's place is refused, not followed.
         os.unlink(lock)
