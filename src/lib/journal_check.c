@@ -95,8 +95,8 @@ violated(char *why, size_t why_len, int inv, const char *fmt, ...)
 static int
 check_all(struct sp_journal *j, char *why, size_t why_len)
 {
-    int64_t v[8];
-    double dv[8];
+    int64_t v[8] = {0};
+    double dv[8] = {0};
     int found, r;
 
     /* (4) the counters */
