@@ -342,10 +342,12 @@ create_file(const char *path, struct sp_err *e)
     /* Run as root in a service user's directory: the journal is that
      * user's (SQLite gives its -wal and -shm files the journal's). */
     if (adopt_dir_owner(fd, path) != 0) {
+        int err = errno;
+
         sp_err_set(e, "cannot give journal %s its directory's owner: %s",
-                   path, strerror(errno));
+                   path, strerror(err));
         close(fd);
-        return CTSPOOL_E_CANTCREATE;
+        return err == ENOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_CANTCREATE;
     }
     close(fd);
     return CTSPOOL_OK;
