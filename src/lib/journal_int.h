@@ -121,5 +121,9 @@ int sp_jn_flush_meta(struct sp_journal *j);
 
 /* journal_check.c */
 void sp_jn_ok(struct sp_journal *j);
+/* 0: the hook checks nothing.  For the allocation-failure loop: an
+ * allocation failing in the checker's own queries makes SQLite roll the
+ * transaction back, a failure of the checker, not of the code tested. */
+extern int sp_jn_ok_enabled;
 
 #endif
