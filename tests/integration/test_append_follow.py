@@ -66,7 +66,10 @@ class Follower:
 
 
 def stored(env):
-    """{(record_id, timestamp): (value, state)} of the whole journal."""
+    """{(record_id, timestamp): (value, state)} of the whole journal;
+    empty while the follower has not created the journal yet."""
+    if not os.path.exists(env.journal):
+        return {}
     return {(r["record_id"], r["timestamp"]): (r["metric_value"], r["state"])
             for r in env.list("--all")}
 
