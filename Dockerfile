@@ -18,7 +18,8 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config \
-        libsqlite3-dev libcurl4-openssl-dev libcjson-dev libconfig-dev \
+        libsqlite3-dev libcurl4-openssl-dev libcjson-dev libyajl-dev \
+        libconfig-dev \
         libmicrohttpd-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
@@ -50,7 +51,7 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libsqlite3-0 libcurl4 libcjson1 libconfig9 libmicrohttpd12 libssl3 \
+        libsqlite3-0 libcurl4 libcjson1 libyajl2 libconfig9 libmicrohttpd12 libssl3 \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 

@@ -502,6 +502,7 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.files = files;
     a.progress = !a.is_follow && isatty(STDERR_FILENO);
     a.skip_invalid |= a.is_follow;
+    a.spill_dir = sp_dir_of(c->cfg->journal); /* NULL: $TMPDIR will do */
     if (!a.is_follow) {
         rc = cli_stage_open(c->cfg->journal, &a.stage, &e);
         if (rc != CTSPOOL_OK) {
@@ -576,6 +577,7 @@ out:
     }
     free(files);
     free(batches);
+    free(a.spill_dir);
     cli_stage_close(a.stage);
     sp_journal_close(j);
     return ex;

@@ -62,6 +62,10 @@ struct append_ctx {
     struct timespec last_progress;
     ctspool_rc read_rc;
 
+    /* Where a pipe of payload objects is copied to be read twice (the
+     * journal's directory, owned; NULL: $TMPDIR). */
+    char *spill_dir;
+
     /* --follow (set before the reader starts). */
     int is_follow;
     int wake_fd;                            /* readable: stop reading */

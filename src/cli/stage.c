@@ -45,54 +45,6 @@ struct cli_stage {
     uint64_t left; /* records still to read back */
 };
 
-/* The directory part of path ("." when it has none). */
-static char *
-dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-
-    if (!slash) {
-        return strdup(".");
-    }
-    if (slash == path) {
-        return strdup("/");
-    }
-    return strndup(path, (size_t)(slash - path));
-}
-
-static int
-open_anonymous(const char *dir, char *why, size_t why_len)
-{
-    size_t n = strlen(dir) + sizeof("/.ctspool-stage-XXXXXX");
-    char *tmpl;
-    int fd;
-
-#ifdef O_TMPFILE
-    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        return fd;
-    }
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-        snprintf(why, why_len, "%s", strerror(errno));
-        return -1;
-    }
-#endif
-    tmpl = malloc(n);
-    if (!tmpl) {
-        snprintf(why, why_len, "out of memory");
-        return -1;
-    }
-    snprintf(tmpl, n, "%s/.ctspool-stage-XXXXXX", dir);
-    fd = mkostemp(tmpl, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, why_len, "%s", strerror(errno));
-    } else {
-        unlink(tmpl);
-    }
-    free(tmpl);
-    return fd;
-}
-
 ctspool_rc
 cli_stage_open(const char *journal_path, struct cli_stage **out,
                struct sp_err *e)
@@ -103,7 +55,7 @@ cli_stage_open(const char *journal_path, struct cli_stage **out,
     int fd;
 
     *out = NULL;
-    dir = dir_of(journal_path);
+    dir = sp_dir_of(journal_path);
     s = calloc(1, sizeof(*s));
     if (!dir || !s) {
         free(dir);
@@ -111,7 +63,7 @@ cli_stage_open(const char *journal_path, struct cli_stage **out,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
-    fd = open_anonymous(dir, why, sizeof(why));
+    fd = sp_tmpfd(dir, why, sizeof(why));
     if (fd < 0) {
         sp_err_set(e, "cannot create a staging file in %s: %s", dir, why);
         free(dir);

@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "input_int.h"
 #include "sp_int.h"
@@ -221,67 +223,38 @@ ct_error(void *ctx, size_t index, const struct sp_err *e)
     return rc;
 }
 
-/* The whole of s, at most WHOLE_MAX bytes.  *out: transferred. */
+/*
+ * What became of the k-th payload object (c->k counts it), which started
+ * at input offset at and was parsed with result rc into pe: an object
+ * whose JSON is sound but whose top level is invalid (bad
+ * metric_agg_func, no "data"...; used > 0) is one error, reported with
+ * index 0 and the locator "object K: ".  Broken JSON returns E_INVALID
+ * (e): it ends the input.
+ */
 static ctspool_rc
-read_whole(struct sp_src *s, char **out, size_t *out_len, struct sp_err *e)
+ct_result(struct ct_ctx *c, ctspool_rc rc, uint64_t at, uint64_t used,
+          struct sp_err *pe, struct sp_err *e)
 {
-    char *buf = NULL, *nb;
-    size_t len = 0, cap = 0;
-    ssize_t n;
-    ctspool_rc rc = CTSPOOL_OK;
-
-    for (;;) {
-        if (len == cap) {
-            if (cap > WHOLE_MAX) {
-                break; /* read WHOLE_MAX + 1 bytes: too big */
-            }
-            cap = cap ? cap * 2 : SP_INPUT_CHUNK;
-            if (cap > WHOLE_MAX) {
-                cap = WHOLE_MAX + 1;
-            }
-            nb = realloc(buf, cap);
-            if (!nb) {
-                sp_err_set(e, "out of memory");
-                rc = CTSPOOL_E_NOMEM;
-                goto out;
-            }
-            buf = nb;
-        }
-        n = sp_src_read(s, buf + len, cap - len);
-        if (n < 0) {
-            rc = sp_input_read_error(e);
-            goto out;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
+    if (c->stopped || rc == CTSPOOL_OK) {
+        return rc;
     }
-    if (len > WHOLE_MAX) {
-        sp_err_set(e,
-                   "input larger than 1 GiB: the cloudthread format is "
-                   "read whole; split it, or use ndjson or csv");
-        rc = CTSPOOL_E_INVALID;
+    if (rc == CTSPOOL_E_INVALID && used > 0) {
+        sp_err_prefix(pe, "object %zu: ", c->k);
+        return c->r->on_error(c->r->ctx, 0, pe);
     }
-out:
-    if (rc != CTSPOOL_OK) {
-        free(buf);
-        buf = NULL;
-        len = 0;
+    *e = *pe;
+    if (rc == CTSPOOL_E_INVALID && at > 0) {
+        sp_err_prefix(e, "object %zu (starting at byte offset %llu): ", c->k,
+                      (unsigned long long)at);
+    } else if (rc == CTSPOOL_E_INVALID) {
+        sp_err_prefix(e, "object %zu: ", c->k);
     }
-    *out = buf;
-    *out_len = len;
     return rc;
 }
 
-/*
- * The k-th payload object (c->k counts it) at buf[pos..len), whitespace
- * already skipped; base: the input's offset of buf[0].  Its points go to
- * the callbacks.  OK: go on after *used bytes.  An object whose JSON is
- * sound but whose top level is invalid (bad metric_agg_func, no "data"...)
- * is one error, reported with index 0 and the locator "object K: ".
- * Broken JSON returns E_INVALID (e): it ends the input.
- */
+/* The next payload object, held whole at buf[pos..len) (whitespace
+ * already skipped); base: the input's offset of buf[0].  OK: go on after
+ * *used bytes. */
 static ctspool_rc
 ct_object(struct ct_ctx *c, const char *buf, size_t len, size_t pos,
           size_t base, size_t *used, struct sp_err *e)
@@ -293,55 +266,130 @@ ct_object(struct ct_ctx *c, const char *buf, size_t len, size_t pos,
     *used = 0;
     rc = sp_payload_parse(buf + pos, len - pos, c->r->d, ct_point, ct_error,
                           c, used, &pe);
-    if (c->stopped || rc == CTSPOOL_OK) {
-        return rc;
-    }
-    if (rc == CTSPOOL_E_INVALID && *used > 0) {
-        sp_err_prefix(&pe, "object %zu: ", c->k);
-        return c->r->on_error(c->r->ctx, 0, &pe);
-    }
-    *e = pe;
-    if (rc == CTSPOOL_E_INVALID && base + pos > 0) {
-        sp_err_prefix(e, "object %zu (starting at byte offset %zu): ", c->k,
-                      base + pos);
-    } else if (rc == CTSPOOL_E_INVALID) {
-        sp_err_prefix(e, "object %zu: ", c->k);
-    }
-    return rc;
+    return ct_result(c, rc, base + pos, *used, &pe, e);
 }
 
-/* Payload objects, whitespace-separated, read whole (see ct_object). */
+static int
+write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * A descriptor from which the rest of s can be read twice, and the
+ * offset there of s's next byte.  A regular file is read in place;
+ * anything else (a pipe) is copied to an anonymous file in s->spill_dir
+ * first (*own: close *fd when done).
+ */
+static ctspool_rc
+rereadable(struct sp_src *s, int *fd, int *own, uint64_t *base,
+           struct sp_err *e)
+{
+    const char *dir = s->spill_dir ? s->spill_dir : getenv("TMPDIR");
+    char why[128] = "";
+    struct stat st;
+    off_t pos;
+    char *buf;
+    ssize_t n;
+
+    *own = 0;
+    *fd = fileno(s->f);
+    if (!s->is_follow && fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (pos = ftello(s->f)) >= 0 &&
+        (uint64_t)pos >= s->pre_len - s->pre_pos) {
+        *base = (uint64_t)pos - (s->pre_len - s->pre_pos);
+        return CTSPOOL_OK;
+    }
+    if (!dir || !dir[0]) {
+        dir = "/tmp";
+    }
+    *fd = sp_tmpfd(dir, why, sizeof(why));
+    if (*fd < 0) {
+        sp_err_set(e, "cannot create a file in %s to read the input from: "
+                   "%s", dir, why);
+        return CTSPOOL_E_IO;
+    }
+    *own = 1;
+    *base = 0;
+    buf = malloc(SP_INPUT_CHUNK);
+    if (!buf) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    while ((n = sp_src_read(s, buf, SP_INPUT_CHUNK)) > 0) {
+        if (write_all(*fd, buf, (size_t)n) != 0) {
+            sp_err_set(e, "cannot copy the input to %s: %s", dir,
+                       strerror(errno));
+            free(buf);
+            return errno == ENOSPC ? CTSPOOL_E_DISKFULL : CTSPOOL_E_IO;
+        }
+    }
+    free(buf);
+    return n < 0 ? sp_input_read_error(e) : CTSPOOL_OK;
+}
+
+/* Payload objects, whitespace-separated, each read twice in bounded
+ * memory (payload_doc.c). */
 static ctspool_rc
 read_cloudthread(struct sp_src *s, const struct reader *r, struct sp_err *e)
 {
     struct ct_ctx c = {r, 0, 0};
-    char *buf = NULL;
-    size_t len = 0, pos = 0, used;
+    struct sp_docsrc *ds = NULL;
+    uint64_t base, off = 0, used;
+    int fd = -1, own = 0, ch;
+    struct sp_err pe;
     ctspool_rc rc;
 
-    rc = read_whole(s, &buf, &len, e);
+    rc = rereadable(s, &fd, &own, &base, e);
+    if (rc == CTSPOOL_OK) {
+        rc = sp_docsrc_open_fd(fd, base, &ds, e);
+    }
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    if (len >= 3 && memcmp(buf, sp_input_bom, 3) == 0) {
-        pos = 3;
+    if (sp_docsrc_byte(ds, 0, e) == 0xEF && sp_docsrc_byte(ds, 1, e) == 0xBB &&
+        sp_docsrc_byte(ds, 2, e) == 0xBF) {
+        off = 3;
     }
     for (;;) {
-        while (pos < len && sp_input_is_ws(buf[pos])) {
-            pos++;
+        while ((ch = sp_docsrc_byte(ds, off, e)) >= 0 &&
+               sp_input_is_ws((char)ch)) {
+            off++;
         }
-        if (pos == len) {
+        if (ch == -2) {
+            rc = CTSPOOL_E_IO;
+            goto out;
+        }
+        if (ch == -1) {
             break;
         }
-        rc = ct_object(&c, buf, len, pos, 0, &used, e);
+        c.k++;
+        rc = sp_payload_parse_at(ds, off, r->d, ct_point, ct_error, &c,
+                                 &used, &pe);
+        rc = ct_result(&c, rc, off, used, &pe, e);
         if (rc != CTSPOOL_OK) {
             goto out;
         }
-        pos += used;
+        off += used;
     }
     rc = CTSPOOL_OK;
 out:
-    free(buf);
+    sp_docsrc_close(ds);
+    if (own) {
+        close(fd);
+    }
     return rc;
 }
 

@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "payload_int.h"
 #include "sp_int.h"
 
 /* ---- documents -------------------------------------------------------- */
@@ -130,10 +131,10 @@ reject_nul(const char *s, size_t len, struct sp_err *e)
  * buf must hold 4 * 64 + 8 bytes.
  */
 #define SHOW_IN 64
-#define SHOW_BUF (4 * SHOW_IN + 8)
+#define SHOW_BUF SP_SHOW_BUF
 
-static const char *
-show(const char *s, char *buf)
+const char *
+sp_payload_show(const char *s, char *buf)
 {
     static const char hex[] = "0123456789abcdef";
     size_t len = strlen(s);
@@ -275,7 +276,7 @@ unknown_field(const char *key, enum origin o, struct sp_err *e)
     char q[SHOW_BUF];
     int f = field_lookup(key);
 
-    show(key, q);
+    sp_payload_show(key, q);
     if (o == IN_PAYLOAD && (f == F_AGG || f == F_STREAM)) {
         sp_err_set(e,
                    "unknown field %s in a data element (it belongs at the "
@@ -392,7 +393,7 @@ take_dims(const cJSON *item, struct sp_point *p, struct sp_err *e)
             sp_err_set(e,
                        "custom_dimensions: value of %s must be a string, "
                        "not %s",
-                       show(c->string, q), type_name(c));
+                       sp_payload_show(c->string, q), type_name(c));
             return CTSPOOL_E_INVALID;
         }
         rc = sp_point_add_dim(p, c->string, strlen(c->string),
@@ -537,109 +538,21 @@ element_point(const cJSON *obj, enum origin o, const struct sp_defaults *d,
     return rc;
 }
 
-/* ---- payload ---------------------------------------------------------- */
+/* ---- payload elements (payload_doc.c reads the objects) -------------- */
 
-/*
- * See sp_int.h.  In addition: on E_INVALID, *consumed is the length of
- * the object when the JSON itself was well-formed (a caller reading
- * concatenated objects may skip it and go on), or 0 when it was not (the
- * message then gives the byte offset, relative to buf, where parsing
- * stopped).  Messages passed to on_error carry no locator: index is the
- * element's position in "data".
- */
 ctspool_rc
-sp_payload_parse(const char *buf, size_t len, const struct sp_defaults *d,
-                 sp_point_cb on_point, sp_error_cb on_error, void *ctx,
-                 size_t *consumed, struct sp_err *e)
+sp_payload_base(const cJSON *agg, const cJSON *stream,
+                const struct sp_defaults *d, struct sp_point *base,
+                struct sp_err *e)
 {
-    enum { T_STREAM, T_AGG, T_DATA, T_N };
-    static const char *const top_names[T_N] = {"data_stream_token",
-                                               "metric_agg_func", "data"};
-    const cJSON *top[T_N] = {NULL};
-    const cJSON *c;
-    struct doc doc = {NULL};
-    struct sp_point base, p;
-    struct sp_err pe;
-    char q[SHOW_BUF];
-    size_t end = 0, index;
     ctspool_rc rc;
-    int i;
 
-    *consumed = 0;
-    rc = doc_parse(&doc, buf, len, &end, e);
+    memset(base, 0, sizeof(*base));
+    rc = take_agg(agg, d ? d->agg : -1, IN_PAYLOAD, &base->agg, e);
     if (rc != CTSPOOL_OK) {
-        goto out;
+        return rc;
     }
-    rc = reject_nul(buf, end, e);
-    if (rc != CTSPOOL_OK) {
-        goto out;
-    }
-    *consumed = end;
-    if (!cJSON_IsObject(doc.root)) {
-        sp_err_set(e, "the payload must be a JSON object, not %s",
-                   type_name(doc.root));
-        rc = CTSPOOL_E_INVALID;
-        goto out;
-    }
-    for (c = doc.root->child; c; c = c->next) {
-        for (i = 0; i < T_N; i++) {
-            if (strcmp(c->string, top_names[i]) == 0) {
-                break;
-            }
-        }
-        if (i == T_N) {
-            sp_err_set(e,
-                       "unknown member %s in the payload (it has "
-                       "data_stream_token, metric_agg_func and data)",
-                       show(c->string, q));
-            rc = CTSPOOL_E_INVALID;
-            goto out;
-        }
-        if (top[i]) {
-            sp_err_set(e, "%s: appears twice in the payload", top_names[i]);
-            rc = CTSPOOL_E_INVALID;
-            goto out;
-        }
-        top[i] = c;
-    }
-    memset(&base, 0, sizeof(base));
-    rc = take_agg(top[T_AGG], d ? d->agg : -1, IN_PAYLOAD, &base.agg, e);
-    if (rc != CTSPOOL_OK) {
-        goto out;
-    }
-    rc = take_stream(top[T_STREAM], d, IN_PAYLOAD, NULL, &base, e);
-    if (rc != CTSPOOL_OK) {
-        goto out;
-    }
-    if (!top[T_DATA]) {
-        sp_err_set(e, "data: missing (the payload has no \"data\" array)");
-        rc = CTSPOOL_E_INVALID;
-        goto out;
-    }
-    if (!cJSON_IsArray(top[T_DATA])) {
-        sp_err_set(e, "data: must be an array, not %s",
-                   type_name(top[T_DATA]));
-        rc = CTSPOOL_E_INVALID;
-        goto out;
-    }
-    index = 0;
-    for (c = top[T_DATA]->child; c; c = c->next, index++) {
-        p.stream = base.stream;
-        p.stream_len = base.stream_len;
-        p.agg = base.agg;
-        if (element_point(c, IN_PAYLOAD, d, NULL, &p, &pe) == CTSPOOL_OK) {
-            rc = on_point(ctx, &p);
-        } else {
-            rc = on_error(ctx, index, &pe);
-        }
-        if (rc != CTSPOOL_OK) {
-            goto out;
-        }
-    }
-    rc = CTSPOOL_OK;
-out:
-    doc_cleanup(&doc);
-    return rc;
+    return take_stream(stream, d, IN_PAYLOAD, NULL, base, e);
 }
 
 /* ---- NDJSON lines ----------------------------------------------------- */
@@ -654,23 +567,30 @@ struct sp_payload_scratch {
     const char *stream_ok; /* default stream that passed the check */
 };
 
+static struct sp_payload_scratch *
+scratch_get(struct sp_payload_scratch **scratch, struct sp_err *e)
+{
+    if (!*scratch) {
+        *scratch = calloc(1, sizeof(**scratch));
+        if (!*scratch) {
+            sp_err_set(e, "out of memory");
+        }
+    }
+    return *scratch;
+}
+
 ctspool_rc
 sp_payload_parse_line(const char *line, size_t len,
                       const struct sp_defaults *d,
                       struct sp_payload_scratch **scratch,
                       struct sp_point *p, struct sp_err *e)
 {
-    struct sp_payload_scratch *s = *scratch;
+    struct sp_payload_scratch *s = scratch_get(scratch, e);
     size_t end = 0;
     ctspool_rc rc;
 
     if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s) {
-            sp_err_set(e, "out of memory");
-            return CTSPOOL_E_NOMEM;
-        }
-        *scratch = s;
+        return CTSPOOL_E_NOMEM;
     }
     rc = doc_parse(&s->doc, line, len, &end, e);
     if (rc != CTSPOOL_OK) {
@@ -688,6 +608,29 @@ sp_payload_parse_line(const char *line, size_t len,
         return rc;
     }
     return element_point(s->doc.root, IN_LINE, d, &s->stream_ok, p, e);
+}
+
+/* See payload_int.h.  payload_doc.c has already rejected NUL bytes and
+ * escapes in the whole payload (invariant 4). */
+ctspool_rc
+sp_payload_element(const char *buf, size_t len, size_t *end,
+                   const struct sp_defaults *d,
+                   struct sp_payload_scratch **scratch, struct sp_point *p,
+                   struct sp_err *e)
+{
+    struct sp_payload_scratch *s = scratch_get(scratch, e);
+    ctspool_rc rc;
+
+    *end = 0;
+    if (!s) {
+        return CTSPOOL_E_NOMEM;
+    }
+    rc = doc_parse(&s->doc, buf, len, end, e);
+    if (rc != CTSPOOL_OK) {
+        *end = 0;
+        return rc;
+    }
+    return element_point(s->doc.root, IN_PAYLOAD, d, NULL, p, e);
 }
 
 void

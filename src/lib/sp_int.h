@@ -268,6 +268,30 @@ ctspool_rc sp_payload_parse(const char *buf, size_t len,
                             struct sp_err *e);
 
 /*
+ * payload_doc.c: payload objects read from a file in bounded memory.  A
+ * struct sp_docsrc reads the file with pread() from offset base on (the
+ * descriptor is borrowed; its offset never moves).
+ */
+struct sp_docsrc;
+ctspool_rc sp_docsrc_open_fd(int fd, uint64_t base, struct sp_docsrc **out,
+                             struct sp_err *e);
+void sp_docsrc_close(struct sp_docsrc *s);
+/* The byte at off: 0..255, -1 at the end, -2 on a read error (e). */
+int sp_docsrc_byte(struct sp_docsrc *s, uint64_t off, struct sp_err *e);
+/* sp_payload_parse() of the object at offset at of s, whitespace first
+ * allowed; E_IO on a read error. */
+ctspool_rc sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
+                               const struct sp_defaults *d,
+                               sp_point_cb on_point, sp_error_cb on_error,
+                               void *ctx, uint64_t *consumed,
+                               struct sp_err *e);
+
+/* tmpfile.c: the directory part of path ("." when none; NULL: no
+ * memory), and an anonymous file in dir (-1: why says why). */
+char *sp_dir_of(const char *path);
+int sp_tmpfd(const char *dir, char *why, size_t why_len);
+
+/*
  * sp_payload_parse_line -- parse one NDJSON line (a "data" element, plus
  * optional metric_agg_func and data_stream_token) into *p.  p borrows
  * from *scratch, which the caller frees with sp_payload_scratch_free()
@@ -295,6 +319,9 @@ struct sp_src {
     size_t pre_len, pre_pos;
     int is_follow;
     int wake_fd;
+    /* Where input that must be read twice but cannot be (a pipe) is
+     * copied first: NULL is $TMPDIR, else /tmp. */
+    const char *spill_dir;
 };
 
 void sp_src_init(struct sp_src *s, FILE *f, int is_follow, int wake_fd);

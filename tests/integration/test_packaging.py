@@ -702,7 +702,8 @@ def test_docker_files():
           kinds.get("ENTRYPOINT", "").startswith("["),
           "ENTRYPOINT (exec form): %r" % kinds.get("ENTRYPOINT"))
     runtime_text = " ".join(" ".join(a) for a in runtime)
-    for pkg in ("libsqlite3-0", "libcurl4", "libcjson1", "libconfig9",
+    for pkg in ("libsqlite3-0", "libcurl4", "libcjson1", "libyajl2",
+                "libconfig9",
                 "libmicrohttpd12", "libssl3", "ca-certificates"):
         check(pkg in runtime_text, "runtime installs %s" % pkg)
     check("-dev" not in runtime_text, "no -dev package at runtime")

@@ -315,11 +315,15 @@ test_ingest_doc_errors(void **state)
         const char *body;
         const char *want;
     } cases[] = {
-        {"", "invalid JSON: parsing stopped at byte offset 0"},
-        {"   ", "invalid JSON: parsing stopped at byte offset 2"},
-        {"{", "invalid JSON: parsing stopped at byte offset 0"},
+        {"", "invalid JSON: parsing stopped at byte offset 0 (the input "
+             "ends inside the payload)"},
+        {"   ", "invalid JSON: parsing stopped at byte offset 3 (the input "
+                "ends inside the payload)"},
+        {"{", "invalid JSON: parsing stopped at byte offset 1 (the input "
+              "ends inside the payload)"},
         {"{\"data\": [1,]}", "invalid JSON: parsing stopped at byte offset 12"},
-        {"nul", "invalid JSON: parsing stopped at byte offset 0"},
+        {"nul", "invalid JSON: parsing stopped at byte offset 3 (the input "
+                "ends inside the payload)"},
         {"[]", "the payload must be a JSON object, not an array"},
         {"\"x\"", "the payload must be a JSON object, not a string"},
         {"{}", "metric_agg_func: missing*"},
@@ -342,7 +346,7 @@ test_ingest_doc_errors(void **state)
          "data_stream_token: must be a string, not a number"},
         {"{\"data_stream_token\": \"a\\u0000b\", \"metric_agg_func\": "
          "\"Sum\", \"data\": []}",
-         "a string contains \\u0000 (a NUL character) at byte offset 24*"},
+         "a string contains \\u0000 (a NUL character) before byte offset 32*"},
     };
     char buf[1024], want[200];
     struct sv_ingest in;
@@ -372,7 +376,7 @@ test_ingest_doc_errors(void **state)
     /* A NUL byte in the body, where a C string would end. */
     memcpy(buf, ok, len);
     buf[len - 3] = '\0';
-    assert_doc_error(buf, len, "invalid JSON: *");
+    assert_doc_error(buf, len, "the input contains a NUL byte at byte offset*");
     memcpy(buf, ok, len);
     buf[len] = '\0';
     memcpy(buf + len + 1, "  ", 2);

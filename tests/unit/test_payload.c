@@ -275,7 +275,8 @@ test_payload_malformed(void **state)
         {"{\"data\": [1, }", "invalid JSON: parsing stopped at byte offset 13",
          0},
         {"hello", "invalid JSON: parsing stopped at byte offset 0", 0},
-        {"", "invalid JSON: parsing stopped at byte offset 0", 0},
+        {"", "invalid JSON: parsing stopped at byte offset 0 (the input ends "
+             "inside the payload)", 0},
         {"[]", "the payload must be a JSON object, not an array", 1},
         {"{\"metric_agg_func\":\"Sum\",\"data_stream_token\":\"t\"}",
          "data: missing (the payload has no \"data\" array)", 1},
@@ -301,7 +302,7 @@ test_payload_malformed(void **state)
         {"{\"metric_agg_func\":\"Sum\",\"data_stream_token\":\"t\","
          "\"data\":[{\"timestamp\":\"2022-10-01 05:00:00\",\"metric_name\":"
          "\"a\\u0000b\",\"metric_value\":1}]}",
-         "a string contains \\u0000 (a NUL character) at byte offset 108; "
+         "a string contains \\u0000 (a NUL character) before byte offset 116; "
          "NUL characters are not accepted",
          0},
     };
