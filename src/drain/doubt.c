@@ -16,37 +16,16 @@
  * key; FIFO records whose entry has a later deadline are stale and
  * skipped.  Memory is bounded by DR_DOUBT_MAX entries: the drainer takes
  * no new batch unless dr_doubt_has_room() (drain.c), so only a failed
- * allocation makes an entry go unremembered (dr_doubt_dropped).
+ * allocation makes an entry go unremembered (dr_doubt_dropped).  The
+ * layout is doubt_int.h.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "doubt.h"
+#include "doubt_int.h"
 
-#define SLOTS_MIN 1024u
-
-struct entry {
-    int64_t hour, series;
-    int64_t deadline;
-    double value;
-    unsigned char used, several, hit;
-};
-
-struct fifo_rec {
-    int64_t hour, series, deadline;
-};
-
-struct dr_doubt {
-    struct entry *slots;
-    size_t n_slots, n;
-    size_t n_hit; /* entries with hit set */
-    struct fifo_rec *fifo;
-    size_t head, len, cap;
-    uint64_t n_dropped;
-};
-
-static size_t
-slot_of(const struct dr_doubt *t, int64_t hour, int64_t series)
+size_t
+dr_doubt_home(const struct dr_doubt *t, int64_t hour, int64_t series)
 {
     uint64_t h = (uint64_t)hour * 0x9e3779b97f4a7c15ull ^
                  (uint64_t)series * 0xc2b2ae3d27d4eb4full;
@@ -54,16 +33,17 @@ slot_of(const struct dr_doubt *t, int64_t hour, int64_t series)
     return (size_t)(h ^ (h >> 29)) & (t->n_slots - 1);
 }
 
-static struct entry *
-find(const struct dr_doubt *t, int64_t hour, int64_t series)
+struct dr_doubt_entry *
+dr_doubt_find(const struct dr_doubt *t, int64_t hour, int64_t series)
 {
     size_t i;
 
     if (!t->n) {
         return NULL;
     }
-    for (i = slot_of(t, hour, series);; i = (i + 1) & (t->n_slots - 1)) {
-        struct entry *e = &t->slots[i];
+    for (i = dr_doubt_home(t, hour, series);;
+         i = (i + 1) & (t->n_slots - 1)) {
+        struct dr_doubt_entry *e = &t->slots[i];
 
         if (!e->used) {
             return NULL;
@@ -76,7 +56,7 @@ find(const struct dr_doubt *t, int64_t hour, int64_t series)
 
 /* Backward-shift deletion keeps probe chains without tombstones. */
 static void
-erase(struct dr_doubt *t, struct entry *e)
+erase(struct dr_doubt *t, struct dr_doubt_entry *e)
 {
     size_t i = (size_t)(e - t->slots), j = i;
 
@@ -90,7 +70,7 @@ erase(struct dr_doubt *t, struct entry *e)
                 t->n--;
                 return;
             }
-            home = slot_of(t, t->slots[j].hour, t->slots[j].series);
+            home = dr_doubt_home(t, t->slots[j].hour, t->slots[j].series);
             /* Move j back to i unless its home lies in (i, j]. */
             if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
                 break;
@@ -104,8 +84,8 @@ erase(struct dr_doubt *t, struct entry *e)
 static int
 grow(struct dr_doubt *t)
 {
-    size_t n = t->n_slots ? t->n_slots * 2 : SLOTS_MIN;
-    struct entry *old = t->slots, *ns = calloc(n, sizeof(*ns));
+    size_t n = t->n_slots ? t->n_slots * 2 : DR_DOUBT_SLOTS_MIN;
+    struct dr_doubt_entry *old = t->slots, *ns = calloc(n, sizeof(*ns));
     size_t old_n = t->n_slots;
 
     if (!ns) {
@@ -115,7 +95,7 @@ grow(struct dr_doubt *t)
     t->n_slots = n;
     for (size_t i = 0; i < old_n; i++) {
         if (old[i].used) {
-            size_t k = slot_of(t, old[i].hour, old[i].series);
+            size_t k = dr_doubt_home(t, old[i].hour, old[i].series);
 
             while (ns[k].used) {
                 k = (k + 1) & (n - 1);
@@ -130,11 +110,11 @@ grow(struct dr_doubt *t)
 static int
 fifo_push(struct dr_doubt *t, int64_t hour, int64_t series, int64_t deadline)
 {
-    struct fifo_rec *r;
+    struct dr_doubt_rec *r;
 
     if (t->len == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        struct fifo_rec *nf = malloc(cap * sizeof(*nf));
+        size_t cap = t->cap ? t->cap * 2 : DR_DOUBT_FIFO_MIN;
+        struct dr_doubt_rec *nf = malloc(cap * sizeof(*nf));
 
         if (!nf) {
             return -1;
@@ -205,7 +185,7 @@ void
 dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
              int64_t deadline)
 {
-    struct entry *e = find(t, hour, series);
+    struct dr_doubt_entry *e = dr_doubt_find(t, hour, series);
 
     if (!e) {
         size_t i;
@@ -215,7 +195,7 @@ dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
             t->n_dropped++;
             return;
         }
-        i = slot_of(t, hour, series);
+        i = dr_doubt_home(t, hour, series);
         while (t->slots[i].used) {
             i = (i + 1) & (t->n_slots - 1);
         }
@@ -242,7 +222,7 @@ dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
 void
 dr_doubt_acked(struct dr_doubt *t, int64_t hour, int64_t series, double value)
 {
-    struct entry *e = find(t, hour, series);
+    struct dr_doubt_entry *e = dr_doubt_find(t, hour, series);
 
     if (e && !e->hit && (e->several || e->value != value)) {
         e->hit = 1;
@@ -256,12 +236,12 @@ dr_doubt_expire(struct dr_doubt *t, int64_t now, int64_t (*keys)[2], size_t max)
     size_t n = 0;
 
     while (t->len && t->fifo[t->head].deadline <= now && n < max) {
-        struct fifo_rec r = t->fifo[t->head];
-        struct entry *e;
+        struct dr_doubt_rec r = t->fifo[t->head];
+        struct dr_doubt_entry *e;
 
         t->head = (t->head + 1) % t->cap;
         t->len--;
-        e = find(t, r.hour, r.series);
+        e = dr_doubt_find(t, r.hour, r.series);
         if (!e || e->deadline > now) {
             continue; /* stale record: the entry was renewed */
         }
