@@ -11,13 +11,30 @@
  *
  * Entries live in a linear-probing hash keyed by (hour, series) and, in
  * insertion order, in a FIFO of keys: every entry gets the same grace, so
- * deadlines grow with insertion and expiry pops from the head.
- * Invariant: every live hash entry has at least one FIFO record with its
- * key; FIFO records whose entry has a later deadline are stale and
- * skipped.  Memory is bounded by DR_DOUBT_MAX entries: the drainer takes
- * no new batch unless dr_doubt_has_room() (drain.c), so only a failed
- * allocation makes an entry go unremembered (dr_doubt_dropped).  The
- * layout is doubt_int.h.
+ * deadlines grow with insertion and expiry pops from the head.  Memory is
+ * bounded by DR_DOUBT_MAX entries: the drainer takes no new batch unless
+ * dr_doubt_has_room() (drain.c), so only a failed allocation makes an
+ * entry go unremembered (dr_doubt_dropped).  The layout is doubt_int.h.
+ *
+ * Invariants (doubt_check.c checks them; Debug builds after each change):
+ *  (1) n_slots is 0 (slots NULL: nothing added yet) or a power of two of
+ *      at least DR_DOUBT_SLOTS_MIN; n <= DR_DOUBT_MAX and 2 n <= n_slots,
+ *      so a free slot ends every probe.
+ *  (2) n is the number of used slots, n_hit the number of those with hit
+ *      set.
+ *  (3) Every entry is found from its home slot: the slots from there to
+ *      its own are all used (erase shifts entries back instead of leaving
+ *      tombstones), and no other entry has its key.
+ *  (4) The FIFO is a ring: fifo is NULL exactly when cap is 0, head < cap
+ *      (0 when cap is 0) and len <= cap.
+ *  (5) Every entry has a FIFO record with its key and its deadline, so
+ *      expiry reaches it.  Other records are stale (the entry was renewed
+ *      or forgotten) and skipped.
+ *  (6) Deadlines do not decrease from the FIFO's head to its tail: the
+ *      drainer gives every add the same grace on the monotonic clock
+ *      (deliver.c).  With (5), dr_doubt_next_deadline() is never later
+ *      than an entry's deadline, and expiry from the head misses none.
+ * Beyond (2), nothing ties the flags several and hit, or n_dropped.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -181,9 +198,9 @@ dr_doubt_next_deadline(const struct dr_doubt *t)
     return t->len ? t->fifo[t->head].deadline : -1;
 }
 
-void
-dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
-             int64_t deadline)
+static void
+add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
+    int64_t deadline)
 {
     struct dr_doubt_entry *e = dr_doubt_find(t, hour, series);
 
@@ -220,6 +237,17 @@ dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
 }
 
 void
+dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
+             int64_t deadline)
+{
+    add(t, hour, series, value, deadline);
+    t->n_changes++;
+#ifdef CTSPOOL_JOURNAL_CHECK
+    dr_doubt_ok(t);
+#endif
+}
+
+void
 dr_doubt_acked(struct dr_doubt *t, int64_t hour, int64_t series, double value)
 {
     struct dr_doubt_entry *e = dr_doubt_find(t, hour, series);
@@ -227,6 +255,10 @@ dr_doubt_acked(struct dr_doubt *t, int64_t hour, int64_t series, double value)
     if (e && !e->hit && (e->several || e->value != value)) {
         e->hit = 1;
         t->n_hit++;
+        t->n_changes++;
+#ifdef CTSPOOL_JOURNAL_CHECK
+        dr_doubt_ok(t);
+#endif
     }
 }
 
@@ -241,6 +273,7 @@ dr_doubt_expire(struct dr_doubt *t, int64_t now, int64_t (*keys)[2], size_t max)
 
         t->head = (t->head + 1) % t->cap;
         t->len--;
+        t->n_changes++;
         e = dr_doubt_find(t, r.hour, r.series);
         if (!e || e->deadline > now) {
             continue; /* stale record: the entry was renewed */
@@ -253,5 +286,8 @@ dr_doubt_expire(struct dr_doubt *t, int64_t now, int64_t (*keys)[2], size_t max)
         }
         erase(t, e);
     }
+#ifdef CTSPOOL_JOURNAL_CHECK
+    dr_doubt_ok(t);
+#endif
     return n;
 }

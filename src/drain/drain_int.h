@@ -15,7 +15,10 @@
  *   body.c      request bodies (Cloudthread JSON) in struct sbuf
  *   mask.c      text made fit for logs: secrets masked, bytes escaped
  *   upload.c    the only libcurl user: POST, outcome (upload.h)
- *   doubt.c     points whose upload outcome is unknown (doubt.h)
+ *   doubt.c     points whose upload outcome is unknown (doubt.h; its
+ *               layout doubt_int.h)
+ *   doubt_check.c  the invariants of doubt.c, checked (Debug: after
+ *               each change)
  *   landing.c   the landing record's format (landing.h)
  *   lock.c      one drainer per journal; the record's file (lock.h)
  */

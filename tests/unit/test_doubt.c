@@ -4,7 +4,9 @@
  * insertion order, what makes an acknowledgement a hit, renewal by a
  * second add, growth of the hash and of its FIFO (wrapped), erasure in
  * any order, extreme keys, the entry bound, and the room the drainer
- * waits for before it takes a batch.
+ * waits for before it takes a batch.  Then the invariant checker
+ * (doubt_check.c): each invariant, broken on purpose, is named, and the
+ * hook of Debug builds aborts on it, on a large table too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,9 +15,14 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "doubt.h"
+#include "doubt_int.h"
 
 /* Keys are (hour, series); any int64 pair will do. */
 static void
@@ -41,6 +48,8 @@ expire_all(struct dr_doubt *t, int64_t now, int64_t (*keys)[2])
         assert_true(k <= MAX);
         n += k;
     } while (k == MAX);
+    /* The checker agrees (doubt_check.c), in every build. */
+    assert_int_equal(dr_doubt_check(t, NULL, 0), 0);
     return n;
 }
 
@@ -456,6 +465,249 @@ test_room_for_a_batch(void **state)
     dr_doubt_free(t);
 }
 
+/* ---- the invariants (doubt_check.c) --------------------------------- */
+
+/* The checker's verdict on t; its message must contain want. */
+static int
+checked(const struct dr_doubt *t, const char *want)
+{
+    char why[256];
+    int inv = dr_doubt_check(t, why, sizeof(why));
+
+    if (!strstr(why, want)) {
+        fail_msg("checker said \"%s\", expected \"%s\"", why, want);
+    }
+    return inv;
+}
+
+/* Entries 0..n-1, every third one a hit, with deadlines 100 + i; the
+ * first ten expired (the FIFO's head moved on) and entry 20 renewed (its
+ * first record stale, deadline 120).  The invariants hold. */
+static struct dr_doubt *
+fill(size_t n)
+{
+    struct dr_doubt *t = dr_doubt_new();
+    int64_t keys[8][2], h, s;
+
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++) {
+        key_of(i, &h, &s);
+        dr_doubt_add(t, h, s, 1.0, 100 + (int64_t)i);
+        if (i % 3 == 0 && i >= 10) {
+            dr_doubt_acked(t, h, s, 2.0);
+        }
+    }
+    assert_int_equal(expire_all(t, 109, keys), 0);
+    key_of(20, &h, &s);
+    dr_doubt_add(t, h, s, 1.0, 100 + (int64_t)n);
+    assert_int_equal(dr_doubt_count(t), n - 10);
+    assert_int_equal(checked(t, ""), 0);
+    return t;
+}
+
+/* A used slot whose entry sits in its home slot and whose next slot is
+ * free: the end of a probe chain of one. */
+static size_t
+lone_slot(const struct dr_doubt *t)
+{
+    for (size_t i = 0; i < t->n_slots; i++) {
+        const struct dr_doubt_entry *e = &t->slots[i];
+
+        if (e->used && !e->hit &&
+            dr_doubt_home(t, e->hour, e->series) == i &&
+            !t->slots[(i + 1) & (t->n_slots - 1)].used) {
+            return i;
+        }
+    }
+    fail_msg("no entry alone in its probe chain");
+    return 0;
+}
+
+static void
+break_n_slots(struct dr_doubt *t)
+{
+    t->n_slots = 1000;
+}
+
+static void
+break_load(struct dr_doubt *t)
+{
+    t->n = t->n_slots / 2 + 1;
+}
+
+static void
+break_n(struct dr_doubt *t)
+{
+    t->n++;
+}
+
+static void
+break_n_hit(struct dr_doubt *t)
+{
+    t->n_hit--;
+}
+
+/* The entry of a chain of one moved past the free slot after it. */
+static void
+break_chain(struct dr_doubt *t)
+{
+    size_t mask = t->n_slots - 1, i = lone_slot(t), k = (i + 2) & mask;
+
+    while (t->slots[k].used) {
+        k = (k + 1) & mask;
+    }
+    t->slots[k] = t->slots[i];
+    t->slots[i].used = 0;
+}
+
+/* An entry copied into the free slot after it. */
+static void
+break_unique(struct dr_doubt *t)
+{
+    size_t i = lone_slot(t);
+
+    t->slots[(i + 1) & (t->n_slots - 1)] = t->slots[i];
+    t->n++;
+}
+
+static void
+break_head(struct dr_doubt *t)
+{
+    t->head = t->cap;
+}
+
+static void
+break_len(struct dr_doubt *t)
+{
+    t->len = t->cap + 1;
+}
+
+/* An entry's deadline moved without a FIFO record for it. */
+static void
+break_record(struct dr_doubt *t)
+{
+    int64_t h, s;
+
+    key_of(30, &h, &s);
+    dr_doubt_find(t, h, s)->deadline += 1000;
+}
+
+/* The stale record of entry 20 (deadline 120), earlier than the one
+ * ahead of it. */
+static void
+break_order(struct dr_doubt *t)
+{
+    struct dr_doubt_rec *r = &t->fifo[(t->head + 10) % t->cap];
+    int64_t h, s;
+
+    key_of(20, &h, &s);
+    assert_int_equal(r->hour, h);
+    assert_int_equal(r->series, s);
+    assert_int_equal(r->deadline, 120);
+    r->deadline = 7;
+}
+
+static const struct {
+    void (*corrupt)(struct dr_doubt *t);
+    int inv;
+    const char *want;
+} breaks[] = {
+    {break_n_slots, 1, "1000 slots: not a power of two of at least 1024"},
+    {break_load, 1, "513 entries in 1024 slots: more than half used"},
+    {break_n, 2, "n is 41 but 40 slots are used"},
+    {break_n_hit, 2, "n_hit is 12 but 13 entries have hit set"},
+    {break_chain, 3, "is not found from its home slot"},
+    {break_unique, 3, "is also in slot"},
+    {break_head, 4, "the FIFO's head is 1024, its capacity 1024"},
+    {break_len, 4, "the FIFO holds 1025 records, its capacity is 1024"},
+    {break_record, 5, "has no FIFO record with its deadline 1130"},
+    {break_order, 6, "FIFO record 10 (hour 0, series 21) has deadline 7, "
+                     "the one ahead of it 119"},
+};
+
+/* Each invariant, broken behind the table's back, is named. */
+static void
+test_checker_finds_broken_invariants(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
+        struct dr_doubt *t = fill(50);
+
+        breaks[i].corrupt(t);
+        if (checked(t, breaks[i].want) != breaks[i].inv) {
+            fail_msg("case %zu: not invariant %d", i, breaks[i].inv);
+        }
+        dr_doubt_free(t);
+    }
+}
+
+/*
+ * A child fills a table of n entries, breaks invariant (2) and then adds
+ * up to more entries.  Returns its wait status; its first line on stderr
+ * goes into line.
+ */
+static int
+hook_run(size_t n, size_t more, char *line, size_t line_len)
+{
+    int fds[2], status;
+    pid_t pid;
+    FILE *fp;
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct dr_doubt *t = fill(n);
+        int64_t h, s;
+
+        signal(SIGABRT, SIG_DFL); /* not cmocka's handler */
+        if (dup2(fds[1], 2) < 0) {
+            _exit(2);
+        }
+        break_n_hit(t);
+        for (size_t i = n; i < n + more; i++) {
+            key_of(i, &h, &s);
+            dr_doubt_add(t, h, s, 1.0, 100 + (int64_t)n);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    fp = fdopen(fds[0], "r");
+    assert_non_null(fp);
+    line[0] = '\0';
+    if (!fgets(line, (int)line_len, fp)) {
+        line[0] = '\0';
+    }
+    fclose(fp);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* The hook of Debug builds (CTSPOOL_JOURNAL_CHECK) aborts at the first
+ * change after the break on a small table, and within a fraction of its
+ * size in changes on a large one; other builds go on. */
+static void
+test_hook_aborts(void **state)
+{
+    static const size_t n[] = {50, 20000};
+    char line[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++) {
+        int status = hook_run(n[i], n[i] == 50 ? 1 : n[i], line,
+                              sizeof(line));
+
+#ifdef CTSPOOL_JOURNAL_CHECK
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+        assert_non_null(strstr(line, "in-doubt table: invariant (2) of "
+                                     "doubt.c violated: n_hit is"));
+#else
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_string_equal(line, "");
+#endif
+    }
+}
+
 int
 main(void)
 {
@@ -471,6 +723,8 @@ main(void)
         cmocka_unit_test(test_extreme_keys),
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_room_for_a_batch),
+        cmocka_unit_test(test_checker_finds_broken_invariants),
+        cmocka_unit_test(test_hook_aborts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
