@@ -5,7 +5,8 @@
  * with CTSPOOL_JOURNAL_CHECK (Debug): it aborts on a violation, before
  * the broken state is committed.
  *
- * What is checked, by invariant number:
+ * What is checked, by invariant number (checks[] below has a row with
+ * a query for each way one can be broken):
  *  (2) every point's series exists and has the point's grp (the point's
  *      identity is its series' (stream, agg, record ID) and its hour);
  *      every series' grp exists.  (hour, series) and (grp, record_id)
@@ -30,9 +31,11 @@
  * fraction of the rows there are (amortised: the checks cost at most a
  * constant times the work of the commits), so large tests stay fast.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "journal_int.h"
 
@@ -40,38 +43,6 @@
 #define CHECK_EVERY_COMMIT_ROWS 20000
 /* Above: a check once the rows changed since the last reach 1/N. */
 #define CHECK_CHANGED_FRACTION 4
-
-/* Runs sql (no parameters); the first row's first n columns as int64
- * into v (NULL columns: INT64_MIN), and as double into dv unless NULL.
- * *found: 1 if there was a row. */
-static int
-query_row(struct sp_journal *j, const char *sql, int64_t *v, double *dv,
-          int n, int *found)
-{
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
-
-    *found = 0;
-    if (r == SQLITE_OK) {
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            for (int i = 0; i < n; i++) {
-                v[i] = sqlite3_column_type(s, i) == SQLITE_NULL
-                           ? INT64_MIN
-                           : sqlite3_column_int64(s, i);
-                if (dv) {
-                    dv[i] = sqlite3_column_double(s, i);
-                }
-            }
-            *found = 1;
-            r = SQLITE_OK;
-        } else if (r == SQLITE_DONE) {
-            r = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(s);
-    return r;
-}
 
 static int
 violated(char *why, size_t why_len, int inv, const char *fmt, ...)
@@ -91,151 +62,170 @@ violated(char *why, size_t why_len, int inv, const char *fmt, ...)
     return inv;
 }
 
+/*
+ * The checks, a row for each way an invariant can be broken, run in this
+ * order.  A row's query returns no row while the invariant holds, else
+ * the first violation it finds (when there are several, the first row
+ * that finds one names it): its columns, which the row's message prints
+ * in order.  A message converts with %lld (an integer column; NULL as
+ * INT64_MIN), %.17g (a real one) or %s (text), and nothing else.
+ */
+static const struct check {
+    int inv;           /* the invariant's number (the list above) */
+    const char *about; /* what the row checks */
+    const char *sql;
+    const char *msg;
+} checks[] = {
+    {4, "meta.pending counts the queue rows",
+     "SELECT p, n FROM (SELECT (SELECT v FROM meta WHERE k = 'pending') "
+     "AS p, (SELECT count(*) FROM queue) AS n) WHERE p IS NOT n",
+     "meta.pending is %lld but queue has %lld rows"},
+    {4, "meta.points counts the point rows",
+     "SELECT p, n FROM (SELECT (SELECT v FROM meta WHERE k = 'points') "
+     "AS p, (SELECT count(*) FROM point) AS n) WHERE p IS NOT n",
+     "meta.points is %lld but point has %lld rows"},
+    {6, "meta.next_seq is above every seq in use",
+     "SELECT n, what, hi FROM (SELECT (SELECT v FROM meta WHERE "
+     "k = 'next_seq') AS n), (SELECT 1 AS o, 'point.seq' AS what, "
+     "(SELECT max(seq) FROM point) AS hi UNION ALL SELECT 2, 'queue.seq', "
+     "(SELECT max(seq) FROM queue) UNION ALL SELECT 3, 'seqtime.seq', "
+     "(SELECT max(seq) FROM seqtime) UNION ALL SELECT 4, 'acklog.hi', "
+     "(SELECT max(hi) FROM acklog)) "
+     "WHERE hi IS NOT NULL AND (n IS NULL OR hi >= n) ORDER BY o LIMIT 1",
+     "meta.next_seq is %lld but %s %lld is in use"},
+    {6, "meta.next_seq is at least 1",
+     "SELECT n FROM (SELECT (SELECT v FROM meta WHERE k = 'next_seq') "
+     "AS n) WHERE n IS NULL OR n < 1",
+     "meta.next_seq is %lld"},
+    {3, "each queue row has its point",
+     "SELECT q.grp, q.seq, q.hour, q.series FROM queue q WHERE NOT EXISTS "
+     "(SELECT 1 FROM point p WHERE p.hour = q.hour AND "
+     "p.series = q.series) LIMIT 1",
+     "queue row (grp %lld, seq %lld) names point (hour %lld, series %lld), "
+     "which does not exist"},
+    {3, "each queue row is its point's current version",
+     "SELECT q.grp, q.seq, q.hour, q.series, p.grp, p.seq FROM queue q "
+     "JOIN point p ON p.hour = q.hour AND p.series = q.series "
+     "WHERE p.grp IS NOT q.grp OR p.seq IS NOT q.seq LIMIT 1",
+     "queue row (grp %lld, seq %lld) is not the current version of point "
+     "(hour %lld, series %lld): that is grp %lld, seq %lld"},
+    {3, "each queue row carries its point's value",
+     "SELECT q.grp, q.seq, q.value, q.hour, q.series, p.value FROM queue q "
+     "JOIN point p ON p.hour = q.hour AND p.series = q.series "
+     "AND p.grp = q.grp AND p.seq = q.seq WHERE p.value IS NOT q.value "
+     "LIMIT 1",
+     "queue row (grp %lld, seq %lld) carries value %.17g, its point (hour "
+     "%lld, series %lld) %.17g"},
+    {2, "each point has its series",
+     "SELECT p.hour, p.series FROM point p WHERE NOT EXISTS "
+     "(SELECT 1 FROM series s WHERE s.id = p.series) LIMIT 1",
+     "point (hour %lld, series %lld) has no series row"},
+    {2, "a point's grp is its series' grp",
+     "SELECT p.hour, p.series, p.grp, s.grp FROM point p "
+     "JOIN series s ON s.id = p.series WHERE s.grp IS NOT p.grp LIMIT 1",
+     "point (hour %lld, series %lld) has grp %lld, its series grp %lld"},
+    {2, "a series' grp exists",
+     "SELECT s.id, s.grp FROM series s WHERE NOT EXISTS "
+     "(SELECT 1 FROM grp g WHERE g.id = s.grp) LIMIT 1",
+     "series %lld names grp %lld, which does not exist"},
+    {5, "a dead letter's series exists",
+     "SELECT d.id, d.series FROM dead d WHERE NOT EXISTS "
+     "(SELECT 1 FROM series s WHERE s.id = d.series) LIMIT 1",
+     "dead letter %lld names series %lld, which does not exist"},
+};
+
+/* Column i of s's row, printed by the conversion spec starts with, into
+ * out; returns the conversion's length, 0 when it is none of these. */
+static size_t
+convert(sqlite3_stmt *s, int i, const char *spec, char *out, size_t out_len)
+{
+    if (strncmp(spec, "%lld", 4) == 0) {
+        snprintf(out, out_len, "%lld",
+                 sqlite3_column_type(s, i) == SQLITE_NULL
+                     ? (long long)INT64_MIN
+                     : (long long)sqlite3_column_int64(s, i));
+        return 4;
+    }
+    if (strncmp(spec, "%.17g", 5) == 0) {
+        snprintf(out, out_len, "%.17g", sqlite3_column_double(s, i));
+        return 5;
+    }
+    if (strncmp(spec, "%s", 2) == 0) {
+        const unsigned char *t = sqlite3_column_text(s, i);
+
+        snprintf(out, out_len, "%s", t ? (const char *)t : "");
+        return 2;
+    }
+    return 0;
+}
+
+/* c's message with the columns of s's row, into why (why_len > 0). */
+static void
+format_row(const struct check *c, sqlite3_stmt *s, char *why, size_t why_len)
+{
+    const char *m = c->msg;
+    size_t len = 0;
+    int col = 0;
+
+    why[0] = '\0';
+    while (*m && len + 1 < why_len) {
+        size_t n = strcspn(m, "%");
+
+        if (n) {
+            snprintf(why + len, why_len - len, "%.*s", (int)n, m);
+        } else if ((n = convert(s, col, m, why + len, why_len - len)) != 0) {
+            col++;
+        } else {
+            assert(!"a conversion checks[] may not use");
+            return;
+        }
+        m += n;
+        len += strlen(why + len);
+    }
+}
+
+/* Runs c's query: 0 when it returns no row, else c->inv with why set;
+ * -1 when the query failed. */
+static int
+run_check(struct sp_journal *j, const struct check *c, char *why,
+          size_t why_len)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db, c->sql, -1, &s, NULL);
+    int inv = 0;
+
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(s);
+    }
+    if (r == SQLITE_ROW) {
+        if (why_len) {
+            format_row(c, s, why, why_len);
+        }
+        inv = c->inv;
+    } else if (r != SQLITE_DONE) {
+        inv = violated(why, why_len, -1,
+                       "cannot check the journal: %s (checking that %s)",
+                       sqlite3_errmsg(j->db), c->about);
+    }
+    sqlite3_finalize(s);
+    return inv;
+}
+
 /* The checks, in a transaction (read or the caller's write one). */
 static int
 check_all(struct sp_journal *j, char *why, size_t why_len)
 {
-    int64_t v[8] = {0};
-    double dv[8] = {0};
-    int found, r;
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        int inv = run_check(j, &checks[i], why, why_len);
 
-    /* (4) the counters */
-    r = query_row(j,
-                  "SELECT (SELECT v FROM meta WHERE k = 'pending'), "
-                  "(SELECT count(*) FROM queue), "
-                  "(SELECT v FROM meta WHERE k = 'points'), "
-                  "(SELECT count(*) FROM point)",
-                  v, NULL, 4, &found);
-    if (r != SQLITE_OK) {
-        goto fail;
-    }
-    if (v[0] != v[1]) {
-        return violated(why, why_len, 4,
-                        "meta.pending is %lld but queue has %lld rows",
-                        (long long)v[0], (long long)v[1]);
-    }
-    if (v[2] != v[3]) {
-        return violated(why, why_len, 4,
-                        "meta.points is %lld but point has %lld rows",
-                        (long long)v[2], (long long)v[3]);
-    }
-
-    /* (6) next_seq above every seq in use */
-    r = query_row(j,
-                  "SELECT (SELECT v FROM meta WHERE k = 'next_seq'), "
-                  "(SELECT max(seq) FROM point), "
-                  "(SELECT max(seq) FROM queue), "
-                  "(SELECT max(seq) FROM seqtime), "
-                  "(SELECT max(hi) FROM acklog)",
-                  v, NULL, 5, &found);
-    if (r != SQLITE_OK) {
-        goto fail;
-    }
-    for (int i = 1; i < 5; i++) {
-        static const char *const what[] = {"", "point.seq", "queue.seq",
-                                           "seqtime.seq", "acklog.hi"};
-
-        if (v[i] != INT64_MIN && v[i] >= v[0]) {
-            return violated(why, why_len, 6,
-                            "meta.next_seq is %lld but %s %lld is in use",
-                            (long long)v[0], what[i], (long long)v[i]);
+        if (inv) {
+            return inv;
         }
-    }
-    if (v[0] < 1) {
-        return violated(why, why_len, 6, "meta.next_seq is %lld",
-                        (long long)v[0]);
-    }
-
-    /* (3) each queue row is its point's current version */
-    r = query_row(j,
-                  "SELECT q.grp, q.seq, q.hour, q.series, p.grp, p.seq, "
-                  "q.value, p.value FROM queue q LEFT JOIN point p ON "
-                  "p.hour = q.hour AND p.series = q.series "
-                  "WHERE p.grp IS NOT q.grp OR p.seq IS NOT q.seq OR "
-                  "p.value IS NOT q.value LIMIT 1",
-                  v, dv, 8, &found);
-    if (r != SQLITE_OK) {
-        goto fail;
-    }
-    if (found && v[5] == INT64_MIN) {
-        return violated(why, why_len, 3,
-                        "queue row (grp %lld, seq %lld) names point (hour "
-                        "%lld, series %lld), which does not exist",
-                        (long long)v[0], (long long)v[1], (long long)v[2],
-                        (long long)v[3]);
-    }
-    if (found && (v[4] != v[0] || v[5] != v[1])) {
-        return violated(why, why_len, 3,
-                        "queue row (grp %lld, seq %lld) is not the "
-                        "current version of point (hour %lld, series "
-                        "%lld): that is grp %lld, seq %lld",
-                        (long long)v[0], (long long)v[1], (long long)v[2],
-                        (long long)v[3], (long long)v[4], (long long)v[5]);
-    }
-    if (found) {
-        return violated(why, why_len, 3,
-                        "queue row (grp %lld, seq %lld) carries value %.17g, "
-                        "its point (hour %lld, series %lld) %.17g",
-                        (long long)v[0], (long long)v[1], dv[6],
-                        (long long)v[2], (long long)v[3], dv[7]);
-    }
-
-    /* (2) a point's grp is its series' grp; a series' grp exists */
-    r = query_row(j,
-                  "SELECT p.hour, p.series, p.grp, s.grp FROM point p "
-                  "LEFT JOIN series s ON s.id = p.series "
-                  "WHERE s.grp IS NOT p.grp LIMIT 1",
-                  v, NULL, 4, &found);
-    if (r != SQLITE_OK) {
-        goto fail;
-    }
-    if (found) {
-        if (v[3] == INT64_MIN) {
-            return violated(why, why_len, 2,
-                            "point (hour %lld, series %lld) has no series "
-                            "row",
-                            (long long)v[0], (long long)v[1]);
-        }
-        return violated(why, why_len, 2,
-                        "point (hour %lld, series %lld) has grp %lld, its "
-                        "series grp %lld",
-                        (long long)v[0], (long long)v[1], (long long)v[2],
-                        (long long)v[3]);
-    }
-    r = query_row(j,
-                  "SELECT s.id, s.grp FROM series s WHERE NOT EXISTS "
-                  "(SELECT 1 FROM grp g WHERE g.id = s.grp) LIMIT 1",
-                  v, NULL, 2, &found);
-    if (r != SQLITE_OK) {
-        goto fail;
-    }
-    if (found) {
-        return violated(why, why_len, 2,
-                        "series %lld names grp %lld, which does not exist",
-                        (long long)v[0], (long long)v[1]);
-    }
-
-    /* (5) a dead letter keeps its series */
-    r = query_row(j,
-                  "SELECT d.id, d.series FROM dead d WHERE NOT EXISTS "
-                  "(SELECT 1 FROM series s WHERE s.id = d.series) LIMIT 1",
-                  v, NULL, 2, &found);
-    if (r != SQLITE_OK) {
-        goto fail;
-    }
-    if (found) {
-        return violated(why, why_len, 5,
-                        "dead letter %lld names series %lld, which does "
-                        "not exist",
-                        (long long)v[0], (long long)v[1]);
     }
     if (why_len) {
         why[0] = '\0';
     }
     return 0;
-fail:
-    return violated(why, why_len, -1, "cannot check the journal: %s",
-                    sqlite3_errmsg(j->db));
 }
 
 int
