@@ -22,25 +22,37 @@
 #include "journal_int.h"
 
 #define RETIRE_BODY "retired by operator"
+#define UNPARK_SQL "DELETE FROM grp_state WHERE grp = ?1"
 
-/* ---- parking (the drainer) ------------------------------------------- */
-
-/* Runs sql (one statement, integer parameters ?1.. from v) to its end;
- * *changes: rows changed (may be NULL).  A SQLite result code. */
+/*
+ * Runs sql (one statement, a change or a query of one row), its integer
+ * parameters ?1.. from v (as many as it has, at most n_v).  The row's
+ * first n_out columns go into out, but for NULL ones (and without a row:
+ * out keeps its values); *changes: rows changed (may be NULL).  A SQLite
+ * result code.
+ */
 static int
-exec_ints(struct sp_journal *j, const char *sql, const int64_t *v, int n_v,
-          int *changes)
+run_ints(struct sp_journal *j, const char *sql, const int64_t *v, int n_v,
+         int64_t *out, int n_out, int *changes)
 {
     sqlite3_stmt *s = NULL;
     int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+    int n_par = r == SQLITE_OK ? sqlite3_bind_parameter_count(s) : 0;
 
-    for (int i = 0; r == SQLITE_OK && i < n_v; i++) {
+    for (int i = 0; r == SQLITE_OK && i < n_v && i < n_par; i++) {
         r = sqlite3_bind_int64(s, i + 1, v[i]);
     }
     if (r == SQLITE_OK) {
         r = sqlite3_step(s);
-        r = r == SQLITE_DONE ? SQLITE_OK : r;
     }
+    if (r == SQLITE_ROW) {
+        for (int i = 0; i < n_out; i++) {
+            if (sqlite3_column_type(s, i) != SQLITE_NULL) {
+                out[i] = sqlite3_column_int64(s, i);
+            }
+        }
+    }
+    r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
     sqlite3_finalize(s);
     if (r == SQLITE_OK && changes) {
         *changes = sqlite3_changes(j->db);
@@ -48,28 +60,32 @@ exec_ints(struct sp_journal *j, const char *sql, const int64_t *v, int n_v,
     return r;
 }
 
+/* Ends the transaction of a change: COMMIT when r (a SQLite result code)
+ * is SQLITE_OK, else a rollback and the error, what failed in it. */
+static ctspool_rc
+finish(struct sp_journal *j, int r, const char *what)
+{
+    ctspool_rc rc;
+
+    if (r != SQLITE_OK) {
+        rc = sp_jn_db_fail(j, r, what);
+        sp_journal_rollback(j);
+        return rc;
+    }
+    return sp_journal_commit(j);
+}
+
+/* ---- parking (the drainer) ------------------------------------------- */
+
 ctspool_rc
 sp_journal_group_failures(struct sp_journal *j, int64_t grp, int64_t *n)
 {
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(j->db,
-                               "SELECT failures FROM grp_state "
-                               "WHERE grp = ?1",
-                               -1, &s, NULL);
+    int r;
 
     *n = 0;
-    if (r == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, grp);
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            *n = sqlite3_column_int64(s, 0);
-        }
-    }
-    sqlite3_finalize(s);
-    if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        return sp_jn_db_fail(j, r, "group state");
-    }
-    return CTSPOOL_OK;
+    r = run_ints(j, "SELECT failures FROM grp_state WHERE grp = ?1", &grp,
+                 1, n, 1, NULL);
+    return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "group state");
 }
 
 ctspool_rc
@@ -103,12 +119,7 @@ sp_journal_group_park(struct sp_journal *j, int64_t grp, int64_t now,
         r = r == SQLITE_DONE ? SQLITE_OK : r;
     }
     sqlite3_finalize(s);
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "park a group");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    return sp_journal_commit(j);
+    return finish(j, r, "park a group");
 }
 
 ctspool_rc
@@ -122,14 +133,8 @@ sp_journal_group_unpark(struct sp_journal *j, int64_t grp, int *was)
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    r = exec_ints(j, "DELETE FROM grp_state WHERE grp = ?1", &grp, 1,
-                  &changes);
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "unpark a group");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    rc = sp_journal_commit(j);
+    r = run_ints(j, UNPARK_SQL, &grp, 1, NULL, 0, &changes);
+    rc = finish(j, r, "unpark a group");
     if (rc == CTSPOOL_OK && was) {
         *was = changes > 0;
     }
@@ -147,25 +152,13 @@ sp_journal_groups_retry_now(struct sp_journal *j, uint64_t *n)
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    r = exec_ints(j, "UPDATE grp_state SET parked_until_ms = 0", NULL, 0,
-                  NULL);
+    r = run_ints(j, "UPDATE grp_state SET parked_until_ms = 0", NULL, 0,
+                 NULL, 0, NULL);
     if (r == SQLITE_OK) {
-        sqlite3_stmt *s = NULL;
-
-        r = sqlite3_prepare_v2(j->db, "SELECT count(*) FROM grp_state", -1,
-                               &s, NULL);
-        if (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
-            count = sqlite3_column_int64(s, 0);
-            r = SQLITE_OK;
-        }
-        sqlite3_finalize(s);
+        r = run_ints(j, "SELECT count(*) FROM grp_state", NULL, 0, &count, 1,
+                     NULL);
     }
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "group state");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    rc = sp_journal_commit(j);
+    rc = finish(j, r, "group state");
     if (rc == CTSPOOL_OK && n) {
         *n = (uint64_t)count;
     }
@@ -176,28 +169,16 @@ ctspool_rc
 sp_journal_parked(struct sp_journal *j, int64_t now_ms, uint64_t *n,
                   int64_t *next_ms)
 {
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(
-        j->db,
-        "SELECT count(*), min(CASE WHEN p.parked_until_ms > ?1 THEN "
-        "p.parked_until_ms END) FROM grp_state p WHERE EXISTS "
-        "(SELECT 1 FROM queue q WHERE q.grp = p.grp)",
-        -1, &s, NULL);
+    int64_t v[2] = {0, -1}; /* count, earliest end */
+    int r = run_ints(j,
+                     "SELECT count(*), min(CASE WHEN p.parked_until_ms > ?1 "
+                     "THEN p.parked_until_ms END) FROM grp_state p WHERE "
+                     "EXISTS (SELECT 1 FROM queue q WHERE q.grp = p.grp)",
+                     &now_ms, 1, v, 2, NULL);
 
-    *n = 0;
-    *next_ms = -1;
-    if (r == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, now_ms);
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            *n = (uint64_t)sqlite3_column_int64(s, 0);
-            if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
-                *next_ms = sqlite3_column_int64(s, 1);
-            }
-        }
-    }
-    sqlite3_finalize(s);
-    return r == SQLITE_ROW ? CTSPOOL_OK : sp_jn_db_fail(j, r, "parked groups");
+    *n = (uint64_t)v[0];
+    *next_ms = v[1];
+    return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "parked groups");
 }
 
 /* ---- the per-group view (streams, status) ---------------------------- */
@@ -284,32 +265,30 @@ sp_journal_groups(struct sp_journal *j, enum sp_groups_what what,
 
 /* ---- retirement (operators) ------------------------------------------ */
 
+/* A retirement of group ?1 at time ?2, in this order: its pending points
+ * to the dead letters, the points deleted while the queue still names
+ * them (invariant (3): its rows are their current versions), then the
+ * queue rows and the group's parked state. */
+static const char *const retire_sql[] = {
+    ("INSERT INTO dead (hour, series, value, status, body, dead_at) "
+     "SELECT hour, series, value, 0, '" RETIRE_BODY "', ?2 FROM queue "
+     "WHERE grp = ?1 ORDER BY seq"),
+    ("DELETE FROM point WHERE (hour, series) IN "
+     "(SELECT hour, series FROM queue WHERE grp = ?1)"),
+    "DELETE FROM queue WHERE grp = ?1",
+    UNPARK_SQL,
+};
+
 /* Moves group grp's pending points to the dead letters; *moved: how
  * many.  Inside the caller's transaction.  A SQLite result code. */
 static int
 retire_group(struct sp_journal *j, int64_t grp, int64_t now, int *moved)
 {
     const int64_t v[2] = {grp, now};
-    int r;
+    int r = SQLITE_OK;
 
-    r = exec_ints(j,
-                  "INSERT INTO dead (hour, series, value, status, body, "
-                  "dead_at) SELECT hour, series, value, 0, '" RETIRE_BODY
-                  "', ?2 FROM queue WHERE grp = ?1 ORDER BY seq",
-                  v, 2, moved);
-    if (r == SQLITE_OK) {
-        /* Invariant (3): the queue rows name the points' current seqs. */
-        r = exec_ints(j,
-                      "DELETE FROM point WHERE (hour, series) IN "
-                      "(SELECT hour, series FROM queue WHERE grp = ?1)",
-                      v, 1, NULL);
-    }
-    if (r == SQLITE_OK) {
-        r = exec_ints(j, "DELETE FROM queue WHERE grp = ?1", v, 1, NULL);
-    }
-    if (r == SQLITE_OK) {
-        r = exec_ints(j, "DELETE FROM grp_state WHERE grp = ?1", v, 1,
-                      NULL);
+    for (size_t i = 0; r == SQLITE_OK && i < SP_ARRAY_LEN(retire_sql); i++) {
+        r = run_ints(j, retire_sql[i], v, 2, NULL, 0, i == 0 ? moved : NULL);
     }
     return r;
 }
@@ -350,20 +329,17 @@ sp_journal_retire(struct sp_journal *j, const char *stream, int agg,
             points += (uint64_t)moved;
         }
     }
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "retire");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    if (groups == 0) {
+    if (r == SQLITE_OK && groups == 0) {
         sp_journal_rollback(j);
         sp_err_set(&j->err, "no upload group has that data stream token%s",
                    agg >= 0 ? " and aggregation function" : "");
         return CTSPOOL_E_NOTFOUND;
     }
-    j->pending -= (int64_t)points;
-    j->points -= (int64_t)points;
-    rc = sp_journal_commit(j);
+    if (r == SQLITE_OK) {
+        j->pending -= (int64_t)points;
+        j->points -= (int64_t)points;
+    }
+    rc = finish(j, r, "retire");
     if (rc == CTSPOOL_OK) {
         if (n_groups) {
             *n_groups = groups;
@@ -388,10 +364,5 @@ sp_journal_note_doubt(struct sp_journal *j, uint64_t n)
         return rc;
     }
     r = sp_jn_meta_set_int(j, ST_META_SET, "in_doubt_points", (int64_t)n);
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "record points in doubt");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    return sp_journal_commit(j);
+    return finish(j, r, "record points in doubt");
 }
