@@ -436,26 +436,6 @@ restore(int torn, unsigned *seed)
     }
 }
 
-static int64_t
-one_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    int64_t v = -1;
-
-    if (sqlite3_open(path, &db) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-        fprintf(stderr, "verify: %s\n", sqlite3_errmsg(db));
-        abort();
-    }
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        v = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
 static int
 integrity_ok(const char *path)
 {
@@ -573,10 +553,10 @@ round_once(const char *dir, int full, int torn, unsigned *seed)
         free(path);
         return -1;
     }
-    if (one_int(path, "SELECT count(*) FROM queue") !=
-            one_int(path, "SELECT v FROM meta WHERE k = 'pending'") ||
-        one_int(path, "SELECT count(*) FROM point") !=
-            one_int(path, "SELECT v FROM meta WHERE k = 'points'")) {
+    if (tu_sql1(path, "SELECT count(*) FROM queue") !=
+            tu_sql1(path, "SELECT v FROM meta WHERE k = 'pending'") ||
+        tu_sql1(path, "SELECT count(*) FROM point") !=
+            tu_sql1(path, "SELECT v FROM meta WHERE k = 'points'")) {
         fprintf(stderr, "meta.pending differs from the rows\n");
         free(path);
         return -1;
@@ -587,15 +567,15 @@ round_once(const char *dir, int full, int torn, unsigned *seed)
 
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM point WHERE hour = %d", 400000 + h);
-        n = one_int(path, sql);
+        n = tu_sql1(path, sql);
         snprintf(sql, sizeof(sql),
                  "SELECT coalesce(min(value), -1) FROM point WHERE hour = %d",
                  400000 + h);
-        lo = one_int(path, sql);
+        lo = tu_sql1(path, sql);
         snprintf(sql, sizeof(sql),
                  "SELECT coalesce(max(value), -1) FROM point WHERE hour = %d",
                  400000 + h);
-        hi = one_int(path, sql);
+        hi = tu_sql1(path, sql);
         /* No partial transaction: all slots of an hour hold one txn. */
         if (lo != hi || (n != 0 && n != SLOTS)) {
             fprintf(stderr, "partial transaction visible at hour %d: "

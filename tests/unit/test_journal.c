@@ -22,125 +22,25 @@
 #include "migrate.h"
 #include "testutil.h"
 
-struct fx {
-    char *dir;
-    char *path;
-    struct sp_journal *j;
-};
-
-/* (Re)opens f->j on f->path. */
 static void
-setup_again(struct fx *f)
+check_invariants(struct tu_journal *f)
 {
-    struct sp_journal_opts o = {0};
-    struct sp_err e;
-
-    o.path = f->path;
-    o.durability_full = 1;
-    assert_int_equal(sp_journal_open(&o, &f->j, &e), CTSPOOL_OK);
-}
-
-static int
-setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-
-    f->dir = tu_tmpdir();
-    f->path = tu_path(f->dir, "journal.db");
-    setup_again(f);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fx *f = *state;
-
-    sp_journal_close(f->j);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
-/* A finished point; dims given as "k=v" strings. */
-static struct sp_point
-pt(const char *stream, int agg, const char *name, int64_t hour, double v,
-   const char *dim)
-{
-    struct sp_point p;
-    struct sp_err e;
-
-    memset(&p, 0, sizeof(p));
-    p.stream = stream;
-    p.stream_len = strlen(stream);
-    p.agg = agg;
-    p.name = name;
-    p.name_len = strlen(name);
-    p.hour = hour;
-    p.value = v;
-    if (dim) {
-        const char *eq = strchr(dim, '=');
-
-        assert_non_null(eq);
-        assert_int_equal(sp_point_add_dim(&p, dim, (size_t)(eq - dim),
-                                          eq + 1, strlen(eq + 1), &e),
-                         CTSPOOL_OK);
-    }
-    assert_int_equal(sp_point_finish(&p, &e), CTSPOOL_OK);
-    return p;
-}
-
-static enum sp_put_result
-put1(struct sp_journal *j, struct sp_point p)
-{
-    enum sp_put_result r = SP_PUT_UNCHANGED;
-
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    assert_int_equal(sp_journal_put(j, &p, &r), CTSPOOL_OK);
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
-    return r;
-}
-
-/* Invariant (4): meta.pending equals the pending rows, checked with a
- * second connection so nothing is taken from journal.c's own state. */
-static int64_t
-count_sql(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        v = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
-static void
-check_invariants(struct fx *f)
-{
-    int64_t pending = count_sql(f->path, "SELECT count(*) FROM queue");
-    int64_t meta = count_sql(f->path, "SELECT v FROM meta WHERE "
-                                      "k = 'pending'");
-    int64_t points = count_sql(f->path, "SELECT count(*) FROM point");
-    int64_t meta_points = count_sql(f->path, "SELECT v FROM meta WHERE "
-                                             "k = 'points'");
+    int64_t pending = tu_sql1(f->path, "SELECT count(*) FROM queue");
+    int64_t meta = tu_sql1(f->path, "SELECT v FROM meta WHERE "
+                                    "k = 'pending'");
+    int64_t points = tu_sql1(f->path, "SELECT count(*) FROM point");
+    int64_t meta_points = tu_sql1(f->path, "SELECT v FROM meta WHERE "
+                                           "k = 'points'");
     struct sp_stats st;
 
     assert_int_equal(pending, meta);
     assert_int_equal(points, meta_points);
     /* Every queue row is the current version of a point. */
-    assert_int_equal(count_sql(f->path,
-                               "SELECT count(*) FROM queue q JOIN point p "
-                               "ON p.hour = q.hour AND p.series = q.series "
-                               "AND p.seq = q.seq AND p.grp = q.grp "
-                               "AND p.value = q.value"),
+    assert_int_equal(tu_sql1(f->path,
+                             "SELECT count(*) FROM queue q JOIN point p "
+                             "ON p.hour = q.hour AND p.series = q.series "
+                             "AND p.seq = q.seq AND p.grp = q.grp "
+                             "AND p.value = q.value"),
                      pending);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.pending_points, (uint64_t)pending);
@@ -152,70 +52,71 @@ check_invariants(struct fx *f)
 static void
 test_created_private_and_wal(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct stat sb;
 
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
-    assert_int_equal(count_sql(f->path, "PRAGMA user_version"),
+    assert_int_equal(tu_sql1(f->path, "PRAGMA user_version"),
                      sp_schema[sp_schema_count - 1].version);
-    assert_int_equal(count_sql(f->path, "SELECT journal_mode = 'wal' FROM "
-                                        "pragma_journal_mode"),
+    assert_int_equal(tu_sql1(f->path, "SELECT journal_mode = 'wal' FROM "
+                                      "pragma_journal_mode"),
                      1);
-    assert_int_equal(count_sql(f->path, "PRAGMA auto_vacuum"), 2);
+    assert_int_equal(tu_sql1(f->path, "PRAGMA auto_vacuum"), 2);
 }
 
 static void
 test_upsert_new_updated_unchanged(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
 
-    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 1.0,
-                                   "region=eu")),
+    assert_int_equal(tu_put1(f->j, tu_point("tok1", SP_AGG_SUM, "req", 100, 1.0,
+                                            "region=eu")),
                      SP_PUT_NEW);
-    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 1.0,
-                                   "region=eu")),
+    assert_int_equal(tu_put1(f->j, tu_point("tok1", SP_AGG_SUM, "req", 100, 1.0,
+                                            "region=eu")),
                      SP_PUT_UNCHANGED);
-    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 2.0,
-                                   "region=eu")),
+    assert_int_equal(tu_put1(f->j, tu_point("tok1", SP_AGG_SUM, "req", 100, 2.0,
+                                            "region=eu")),
                      SP_PUT_UPDATED);
     /* Each part of the identity makes a different point. */
-    assert_int_equal(put1(f->j, pt("tok2", SP_AGG_SUM, "req", 100, 2.0,
-                                   "region=eu")),
+    assert_int_equal(tu_put1(f->j, tu_point("tok2", SP_AGG_SUM, "req", 100, 2.0,
+                                            "region=eu")),
                      SP_PUT_NEW);
-    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_AVERAGE, "req", 100, 2.0,
-                                   "region=eu")),
+    assert_int_equal(tu_put1(f->j, tu_point("tok1", SP_AGG_AVERAGE, "req", 100,
+                                            2.0, "region=eu")),
                      SP_PUT_NEW);
-    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 101, 2.0,
-                                   "region=eu")),
+    assert_int_equal(tu_put1(f->j, tu_point("tok1", SP_AGG_SUM, "req", 101, 2.0,
+                                            "region=eu")),
                      SP_PUT_NEW);
-    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 2.0,
-                                   "region=us")),
+    assert_int_equal(tu_put1(f->j, tu_point("tok1", SP_AGG_SUM, "req", 100, 2.0,
+                                            "region=us")),
                      SP_PUT_NEW);
-    assert_int_equal(put1(f->j, pt("tok1", SP_AGG_SUM, "req", 100, 2.0,
-                                   NULL)),
-                     SP_PUT_NEW);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 6);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series"), 5);
+    assert_int_equal(
+        tu_put1(f->j, tu_point("tok1", SP_AGG_SUM, "req", 100, 2.0, NULL)),
+        SP_PUT_NEW);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 6);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM series"), 5);
     check_invariants(f);
 }
 
 static void
 test_ack_is_race_safe(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b;
     size_t n = 0;
 
     sp_batch_init(&b);
     for (int i = 0; i < 5; i++) {
-        put1(f->j, pt("tok", SP_AGG_SUM, "m", 100 + i, i, NULL));
+        tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 100 + i, i, NULL));
     }
     assert_int_equal(sp_journal_take(f->j, 100, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 5);
     /* Point at hour 102 is updated while "in flight". */
-    assert_int_equal(put1(f->j, pt("tok", SP_AGG_SUM, "m", 102, 99, NULL)),
-                     SP_PUT_UPDATED);
+    assert_int_equal(
+        tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 102, 99, NULL)),
+        SP_PUT_UPDATED);
     assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, 1000, &n), CTSPOOL_OK);
     assert_int_equal(n, 4);
     check_invariants(f);
@@ -225,13 +126,15 @@ test_ack_is_race_safe(void **state)
     assert_true(b.pts[0].value == 99.0);
     /* Same value again after the ack: nothing to upload. */
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 1000, &n), CTSPOOL_OK);
-    assert_int_equal(put1(f->j, pt("tok", SP_AGG_SUM, "m", 102, 99, NULL)),
-                     SP_PUT_UNCHANGED);
+    assert_int_equal(
+        tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 102, 99, NULL)),
+        SP_PUT_UNCHANGED);
     assert_int_equal(sp_journal_take(f->j, 100, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 0);
     /* A new value for an acknowledged point is pending again. */
-    assert_int_equal(put1(f->j, pt("tok", SP_AGG_SUM, "m", 100, 7, NULL)),
-                     SP_PUT_UPDATED);
+    assert_int_equal(
+        tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 100, 7, NULL)),
+        SP_PUT_UPDATED);
     assert_int_equal(sp_journal_take(f->j, 100, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 1);
     check_invariants(f);
@@ -256,16 +159,16 @@ take_after(struct sp_journal *j, size_t max, struct sp_batch *b,
 static void
 test_take_round_robin(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b;
     int64_t first;
 
     sp_batch_init(&b);
-    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 1, "k=v"));
-    put1(f->j, pt("tokA", SP_AGG_SUM, "a", 10, 1, NULL));
-    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "b", 10, 2, NULL));
-    put1(f->j, pt("tokA", SP_AGG_SUM, "b", 10, 2, NULL));
-    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "c", 10, 3, NULL));
+    tu_put1(f->j, tu_point("tokB", SP_AGG_MAXIMUM, "a", 10, 1, "k=v"));
+    tu_put1(f->j, tu_point("tokA", SP_AGG_SUM, "a", 10, 1, NULL));
+    tu_put1(f->j, tu_point("tokB", SP_AGG_MAXIMUM, "b", 10, 2, NULL));
+    tu_put1(f->j, tu_point("tokA", SP_AGG_SUM, "b", 10, 2, NULL));
+    tu_put1(f->j, tu_point("tokB", SP_AGG_MAXIMUM, "c", 10, 3, NULL));
 
     assert_int_equal(sp_journal_take(f->j, 2, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 2);
@@ -310,15 +213,15 @@ test_take_round_robin(void **state)
 static void
 test_take_after_skips_in_flight(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b, nb;
 
     sp_batch_init(&b);
     sp_batch_init(&nb);
-    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 1, NULL));
-    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "b", 10, 2, NULL));
-    put1(f->j, pt("tokA", SP_AGG_SUM, "a", 10, 1, NULL));
-    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "c", 10, 3, NULL));
+    tu_put1(f->j, tu_point("tokB", SP_AGG_MAXIMUM, "a", 10, 1, NULL));
+    tu_put1(f->j, tu_point("tokB", SP_AGG_MAXIMUM, "b", 10, 2, NULL));
+    tu_put1(f->j, tu_point("tokA", SP_AGG_SUM, "a", 10, 1, NULL));
+    tu_put1(f->j, tu_point("tokB", SP_AGG_MAXIMUM, "c", 10, 3, NULL));
 
     assert_int_equal(sp_journal_take(f->j, 2, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 2);
@@ -338,7 +241,7 @@ test_take_after_skips_in_flight(void **state)
     assert_int_equal(nb.n, 1);
     assert_string_equal(nb.pts[0].name, "c");
     /* A point of b updated while in flight is in the next batch. */
-    put1(f->j, pt("tokB", SP_AGG_MAXIMUM, "a", 10, 9, NULL));
+    tu_put1(f->j, tu_point("tokB", SP_AGG_MAXIMUM, "a", 10, 9, NULL));
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 2, 5, NULL), CTSPOOL_OK);
     take_after(f->j, 10, &nb, b.grp, b.pts[1].seq);
     assert_int_equal(nb.n, 2);
@@ -353,38 +256,38 @@ test_take_after_skips_in_flight(void **state)
 static void
 test_spool_full_keeps_stored(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_point p;
     enum sp_put_result r;
 
     sp_journal_set_limits(f->j, 3, 0);
-    put1(f->j, pt("t", SP_AGG_SUM, "m", 1, 1, NULL));
-    put1(f->j, pt("t", SP_AGG_SUM, "m", 2, 1, NULL));
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 1, 1, NULL));
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 2, 1, NULL));
     assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
-    p = pt("t", SP_AGG_SUM, "m", 3, 1, NULL);
+    p = tu_point("t", SP_AGG_SUM, "m", 3, 1, NULL);
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
-    p = pt("t", SP_AGG_SUM, "m", 4, 1, NULL);
+    p = tu_point("t", SP_AGG_SUM, "m", 4, 1, NULL);
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
     assert_non_null(strstr(sp_journal_errmsg(f->j), "spool full"));
     sp_journal_rollback(f->j);
     /* Updating a pending point needs no room. */
-    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "m", 1, 5, NULL)),
+    assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 1, 5, NULL)),
                      SP_PUT_UPDATED);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 2);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 2);
     check_invariants(f);
     /* Byte limit: the journal is already larger than 1 KiB. */
     sp_journal_set_limits(f->j, 0, 1024);
     assert_int_equal(sp_journal_begin(f->j), CTSPOOL_E_FULL);
     assert_non_null(strstr(sp_journal_errmsg(f->j), "max_journal_bytes"));
     sp_journal_set_limits(f->j, 0, 0);
-    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "m", 9, 1, NULL)),
+    assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 9, 1, NULL)),
                      SP_PUT_NEW);
 }
 
 static void
 test_dead_letters(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b;
     size_t idx[2] = {1, 3};
     uint64_t n = 0;
@@ -392,7 +295,8 @@ test_dead_letters(void **state)
 
     sp_batch_init(&b);
     for (int i = 0; i < 5; i++) {
-        put1(f->j, pt("t", SP_AGG_SUM, i % 2 ? "bad" : "good", i, i, NULL));
+        tu_put1(f->j,
+                tu_point("t", SP_AGG_SUM, i % 2 ? "bad" : "good", i, i, NULL));
     }
     assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 5);
@@ -404,19 +308,19 @@ test_dead_letters(void **state)
     assert_int_equal(st.pending_points, 3);
     assert_int_equal(st.requests_4xx, 1);
     check_invariants(f);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM dead WHERE "
-                                        "status = 400 AND body LIKE "
-                                        "'%bad%' AND dead_at = 77"),
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead WHERE "
+                                      "status = 400 AND body LIKE "
+                                      "'%bad%' AND dead_at = 77"),
                      2);
     /* A newer value for one dead identity wins over its requeue. */
-    put1(f->j, pt("t", SP_AGG_SUM, "bad", 1, 50, NULL));
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "bad", 1, 50, NULL));
     assert_int_equal(sp_journal_dlq_requeue(f->j, NULL, 0, &n), CTSPOOL_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(count_sql(f->path, "SELECT value FROM point WHERE "
-                                        "hour = 1"),
+    assert_int_equal(tu_sql1(f->path, "SELECT value FROM point WHERE "
+                                      "hour = 1"),
                      50);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM dead"), 0);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 5);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 5);
     check_invariants(f);
     /* Purge and unknown IDs. */
     assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
@@ -424,7 +328,7 @@ test_dead_letters(void **state)
     assert_int_equal(sp_journal_dead(f->j, &b, idx, 1, 422, "no", 78),
                      CTSPOOL_OK);
     {
-        int64_t id = count_sql(f->path, "SELECT id FROM dead");
+        int64_t id = tu_sql1(f->path, "SELECT id FROM dead");
         int64_t bogus = 999;
 
         assert_int_equal(sp_journal_dlq_purge(f->j, &bogus, 1, &n),
@@ -439,13 +343,14 @@ test_dead_letters(void **state)
 static void
 test_compact_retention(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b;
     uint64_t n = 0;
 
     sp_batch_init(&b);
     for (int i = 0; i < 30; i++) {
-        put1(f->j, pt("t", SP_AGG_SUM, i < 20 ? "old" : "new", i, i, NULL));
+        tu_put1(f->j,
+                tu_point("t", SP_AGG_SUM, i < 20 ? "old" : "new", i, i, NULL));
     }
     assert_int_equal(sp_journal_take(f->j, 20, &b), CTSPOOL_OK);
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 10, 1000, NULL), CTSPOOL_OK);
@@ -455,16 +360,17 @@ test_compact_retention(void **state)
     assert_int_equal(sp_journal_compact(f->j, 1000 + 3600, 1, &n),
                      CTSPOOL_OK);
     assert_int_equal(n, 10);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 20);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 20);
     assert_int_equal(sp_journal_compact(f->j, 9000 + 3600, 1, &n),
                      CTSPOOL_OK);
     assert_int_equal(n, 10);
     /* "old" series has no point left: gone; pending ones untouched. */
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series"), 1);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 10);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM series"), 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 10);
     /* Caches were reset: the series can come back. */
-    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "old", 0, 1, NULL)),
-                     SP_PUT_NEW);
+    assert_int_equal(
+        tu_put1(f->j, tu_point("t", SP_AGG_SUM, "old", 0, 1, NULL)),
+        SP_PUT_NEW);
     check_invariants(f);
     sp_batch_cleanup(&b);
 }
@@ -472,32 +378,33 @@ test_compact_retention(void **state)
 static void
 test_savepoint_rollback(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_point p;
     enum sp_put_result r;
 
     assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
-    p = pt("t", SP_AGG_SUM, "kept", 1, 1, NULL);
+    p = tu_point("t", SP_AGG_SUM, "kept", 1, 1, NULL);
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
     assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
-    p = pt("t", SP_AGG_SUM, "gone", 1, 1, "x=y");
+    p = tu_point("t", SP_AGG_SUM, "gone", 1, 1, "x=y");
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
     assert_int_equal(sp_journal_rollback_to(f->j), CTSPOOL_OK);
     assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
-    p = pt("t", SP_AGG_SUM, "also", 1, 1, NULL);
+    p = tu_point("t", SP_AGG_SUM, "also", 1, 1, NULL);
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
     assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
     assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 2);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series WHERE "
-                                        "metric_name = 'gone'"),
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 2);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM series WHERE "
+                                      "metric_name = 'gone'"),
                      0);
     check_invariants(f);
     /* The rolled-back series is not served from a stale cache. */
-    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "gone", 1, 1, "x=y")),
-                     SP_PUT_NEW);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series WHERE "
-                                        "metric_name = 'gone'"),
+    assert_int_equal(
+        tu_put1(f->j, tu_point("t", SP_AGG_SUM, "gone", 1, 1, "x=y")),
+        SP_PUT_NEW);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM series WHERE "
+                                      "metric_name = 'gone'"),
                      1);
 }
 
@@ -505,7 +412,7 @@ test_savepoint_rollback(void **state)
 static enum sp_put_result
 put_in(struct sp_journal *j, int64_t hour, double v)
 {
-    struct sp_point p = pt("t", SP_AGG_SUM, "m", hour, v, NULL);
+    struct sp_point p = tu_point("t", SP_AGG_SUM, "m", hour, v, NULL);
     enum sp_put_result r = SP_PUT_UNCHANGED;
 
     assert_int_equal(sp_journal_put(j, &p, &r), CTSPOOL_OK);
@@ -521,7 +428,7 @@ put_in(struct sp_journal *j, int64_t hour, double v)
 static void
 test_queue_rows_buffered(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b;
     int64_t h;
 
@@ -536,9 +443,9 @@ test_queue_rows_buffered(void **state)
     assert_int_equal(put_in(f->j, 99, 99), SP_PUT_UNCHANGED);
     assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
     check_invariants(f);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 100);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue WHERE "
-                                        "value < 0"),
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 100);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue WHERE "
+                                      "value < 0"),
                      2);
 
     assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
@@ -555,12 +462,12 @@ test_queue_rows_buffered(void **state)
     assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
     assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
     check_invariants(f);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue"), 102);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue WHERE "
-                                        "hour = 100 AND value = 100"),
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 102);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue WHERE "
+                                      "hour = 100 AND value = 100"),
                      1);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM queue WHERE "
-                                        "hour = 7 AND value = 7"),
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue WHERE "
+                                      "hour = 7 AND value = 7"),
                      1);
     /* Journal order: the updated points went to the end. */
     assert_int_equal(sp_journal_take(f->j, 200, &b), CTSPOOL_OK);
@@ -578,19 +485,19 @@ test_queue_rows_buffered(void **state)
 static void
 test_rollback_stores_nothing(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_point p;
     enum sp_put_result r;
 
     assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
     for (int i = 0; i < 100; i++) {
-        p = pt("t", SP_AGG_SUM, "m", i, i, NULL);
+        p = tu_point("t", SP_AGG_SUM, "m", i, i, NULL);
         assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
     }
     sp_journal_rollback(f->j);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 0);
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM series"), 0);
-    assert_int_equal(put1(f->j, pt("t", SP_AGG_SUM, "m", 1, 1, NULL)),
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM series"), 0);
+    assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 1, 1, NULL)),
                      SP_PUT_NEW);
     check_invariants(f);
 }
@@ -602,17 +509,17 @@ test_rollback_stores_nothing(void **state)
 static void
 test_migration_fills_queue_values(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_journal_opts o = {0};
     struct sp_batch b;
     struct sp_err e;
     sqlite3 *db;
 
     sp_batch_init(&b);
-    put1(f->j, pt("tok", SP_AGG_SUM, "m", 100, 1.5, NULL));
-    put1(f->j, pt("tok", SP_AGG_SUM, "m", 101, 2.5, NULL));
-    put1(f->j, pt("tok", SP_AGG_SUM, "m", 102, 3.5, NULL));
-    put1(f->j, pt("tok", SP_AGG_SUM, "m", 100, -7.25, NULL));
+    tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 100, 1.5, NULL));
+    tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 101, 2.5, NULL));
+    tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 102, 3.5, NULL));
+    tu_put1(f->j, tu_point("tok", SP_AGG_SUM, "m", 100, -7.25, NULL));
     sp_journal_close(f->j);
     f->j = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -625,7 +532,7 @@ test_migration_fills_queue_values(void **state)
     o.path = f->path;
     o.durability_full = 1;
     assert_int_equal(sp_journal_open(&o, &f->j, &e), CTSPOOL_OK);
-    assert_int_equal(count_sql(f->path, "PRAGMA user_version"),
+    assert_int_equal(tu_sql1(f->path, "PRAGMA user_version"),
                      sp_schema[sp_schema_count - 1].version);
     assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 3);
@@ -642,7 +549,7 @@ test_migration_fills_queue_values(void **state)
 static void
 test_newer_schema_refused(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_journal_opts o = {0};
     struct sp_journal *j2 = NULL;
     struct sp_err e;
@@ -662,7 +569,7 @@ test_newer_schema_refused(void **state)
 static void
 test_missing_directory(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_journal_opts o = {0};
     struct sp_journal *j2 = NULL;
     struct sp_err e;
@@ -688,7 +595,7 @@ raw_sql(const char *path, const char *sql)
 
 /* The checker's verdict on f's journal; its message must contain want. */
 static int
-checked(struct fx *f, const char *want)
+checked(struct tu_journal *f, const char *want)
 {
     char why[512];
     int inv = sp_journal_check(f->j, why, sizeof(why));
@@ -702,21 +609,21 @@ checked(struct fx *f, const char *want)
 /* Three pending points at hours 0..2, one acked at hour 3, one dead
  * letter at hour 4 (all of stream "t", metric "m"). */
 static void
-fill_states(struct fx *f)
+fill_states(struct tu_journal *f)
 {
     struct sp_batch b;
     size_t idx = 1;
 
     sp_batch_init(&b);
-    put1(f->j, pt("t", SP_AGG_SUM, "m", 3, 3, NULL));
-    put1(f->j, pt("t", SP_AGG_SUM, "d", 4, 4, NULL));
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 3, 3, NULL));
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "d", 4, 4, NULL));
     assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
     assert_int_equal(b.n, 2);
     assert_int_equal(sp_journal_dead(f->j, &b, &idx, 1, 400, "bad", 1),
                      CTSPOOL_OK);
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 1, NULL), CTSPOOL_OK);
     for (int i = 0; i < 3; i++) {
-        put1(f->j, pt("t", SP_AGG_SUM, "m", i, i, NULL));
+        tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", i, i, NULL));
     }
     sp_batch_cleanup(&b);
     assert_int_equal(checked(f, ""), 0);
@@ -726,7 +633,7 @@ fill_states(struct fx *f)
 static void
 test_checker_finds_broken_invariants(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     static const struct {
         const char *sql;
         int inv;
@@ -767,7 +674,7 @@ test_checker_finds_broken_invariants(void **state)
             free(f->path);
             f->dir = tu_tmpdir();
             f->path = tu_path(f->dir, "journal.db");
-            setup_again(f);
+            tu_journal_open(f);
         }
         fill_states(f);
         raw_sql(f->path, cases[i].sql);
@@ -782,7 +689,7 @@ test_checker_finds_broken_invariants(void **state)
 static void
 test_commit_hook_aborts(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     char *err = tu_path(f->dir, "stderr.txt");
     pid_t pid;
     int status;
@@ -798,7 +705,7 @@ test_commit_hook_aborts(void **state)
         struct sp_journal *j = NULL;
         struct sp_err e;
         enum sp_put_result res;
-        struct sp_point p = pt("t", SP_AGG_SUM, "m", 9, 9, NULL);
+        struct sp_point p = tu_point("t", SP_AGG_SUM, "m", 9, 9, NULL);
 
         signal(SIGABRT, SIG_DFL); /* not cmocka's handler */
         if (!freopen(err, "w", stderr)) {
@@ -826,11 +733,11 @@ test_commit_hook_aborts(void **state)
         assert_non_null(strstr(line, "meta.pending is 4 but queue has 3"));
     }
     /* Nothing of the broken transaction was committed. */
-    assert_int_equal(count_sql(f->path, "SELECT count(*) FROM point"), 4);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 4);
 #else
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 #endif
-    setup_again(f);
+    tu_journal_open(f);
     free(err);
 }
 
@@ -838,7 +745,7 @@ test_commit_hook_aborts(void **state)
 static void
 test_must_exist_creates_nothing(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_journal_opts o = {0};
     struct sp_journal *j2 = NULL;
     struct sp_err e;
@@ -870,7 +777,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, tu_journal_setup, tu_journal_teardown)
         T(test_created_private_and_wal),
         T(test_upsert_new_updated_unchanged),
         T(test_ack_is_race_safe),

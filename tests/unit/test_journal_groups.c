@@ -21,109 +21,35 @@
 #include "migrate.h"
 #include "testutil.h"
 
-struct fx {
-    char *dir;
-    char *path;
-    struct sp_journal *j;
-};
-
-static void
-open_journal(struct fx *f)
-{
-    struct sp_journal_opts o = {0};
-    struct sp_err e;
-
-    o.path = f->path;
-    o.durability_full = 1;
-    assert_int_equal(sp_journal_open(&o, &f->j, &e), CTSPOOL_OK);
-}
-
-static int
-setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-
-    f->dir = tu_tmpdir();
-    f->path = tu_path(f->dir, "journal.db");
-    open_journal(f);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fx *f = *state;
-
-    sp_journal_close(f->j);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
 /* Appends one point (no dimensions) in a transaction of its own. */
 static void
 put1(struct sp_journal *j, const char *stream, int agg, const char *name,
      int64_t hour, double v)
 {
-    struct sp_point p;
-    struct sp_err e;
-    enum sp_put_result r;
-
-    memset(&p, 0, sizeof(p));
-    p.stream = stream;
-    p.stream_len = strlen(stream);
-    p.agg = agg;
-    p.name = name;
-    p.name_len = strlen(name);
-    p.hour = hour;
-    p.value = v;
-    assert_int_equal(sp_point_finish(&p, &e), CTSPOOL_OK);
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    assert_int_equal(sp_journal_put(j, &p, &r), CTSPOOL_OK);
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
-}
-
-/* One value of a query, on a connection of its own; -1 without a row. */
-static int64_t
-sql1(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        v = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
+    tu_put1(j, tu_point(stream, agg, name, hour, v, NULL));
 }
 
 /* Invariant (4) of journal.c: the counters in meta match the tables. */
 static void
-check_counts(struct fx *f)
+check_counts(struct tu_journal *f)
 {
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM queue"),
-                     sql1(f->path, "SELECT v FROM meta WHERE k = "
-                                   "'pending'"));
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM point"),
-                     sql1(f->path, "SELECT v FROM meta WHERE k = "
-                                   "'points'"));
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"),
+                     tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                      "'pending'"));
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"),
+                     tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                      "'points'"));
 }
 
 static int64_t
-group_of(struct fx *f, const char *stream, int agg)
+group_of(struct tu_journal *f, const char *stream, int agg)
 {
     char sql[256];
 
     snprintf(sql, sizeof(sql),
              "SELECT id FROM grp WHERE stream = '%s' AND agg = %d", stream,
              agg);
-    return sql1(f->path, sql);
+    return tu_sql1(f->path, sql);
 }
 
 static int64_t
@@ -140,12 +66,27 @@ take_grp(struct sp_journal *j, int64_t after, int64_t now_ms)
     return grp;
 }
 
+/* A point of stream tok taken into b (initialised here), its group
+ * parked, then the point acknowledged at now: a parked group without
+ * pending points. */
+static void
+park_then_ack(struct tu_journal *f, const char *tok, struct sp_batch *b,
+              int64_t now)
+{
+    sp_batch_init(b);
+    put1(f->j, tok, SP_AGG_SUM, "m", 10, 1);
+    assert_int_equal(sp_journal_take(f->j, 10, b), CTSPOOL_OK);
+    assert_int_equal(sp_journal_group_park(f->j, b->grp, 1, 99, "x"),
+                     CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(f->j, b, 0, 1, now, NULL), CTSPOOL_OK);
+}
+
 /* ---- parking --------------------------------------------------------- */
 
 static void
 test_park_skips_until_due(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_stats st;
     int64_t a, b, n = -1, next = 0;
     uint64_t parked = 9;
@@ -179,7 +120,7 @@ test_park_skips_until_due(void **state)
                      CTSPOOL_OK);
     assert_int_equal(sp_journal_group_failures(f->j, a, &n), CTSPOOL_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(sql1(f->path, "SELECT parked_since FROM grp_state"),
+    assert_int_equal(tu_sql1(f->path, "SELECT parked_since FROM grp_state"),
                      1000);
     assert_int_equal(take_grp(f->j, 0, 8000), b);
     /* A drainer that starts tries parked groups at once. */
@@ -205,23 +146,18 @@ test_park_skips_until_due(void **state)
 static void
 test_parked_counts_only_pending(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b;
     struct sp_stats st;
     uint64_t parked = 9;
     int64_t next = 0;
 
-    sp_batch_init(&b);
-    put1(f->j, "tokA", SP_AGG_SUM, "m", 10, 1);
-    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
-    assert_int_equal(sp_journal_group_park(f->j, b.grp, 1, 99, "x"),
-                     CTSPOOL_OK);
-    assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 5, NULL), CTSPOOL_OK);
+    park_then_ack(f, "tokA", &b, 5);
     /* A 404 that comes back after the points left: nothing to park. */
     assert_int_equal(sp_journal_group_unpark(f->j, b.grp, NULL), CTSPOOL_OK);
     assert_int_equal(sp_journal_group_park(f->j, b.grp, 1, 99, "x"),
                      CTSPOOL_OK);
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM grp_state"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_state"), 0);
     assert_int_equal(sp_journal_group_park(f->j, b.grp, 1, 99, "x"),
                      CTSPOOL_OK);
     assert_int_equal(sp_journal_parked(f->j, 0, &parked, &next),
@@ -257,7 +193,7 @@ collect(void *ctx, const struct sp_group_row *r)
 static void
 test_groups_view(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct seen s;
     struct sp_batch b;
     size_t idx = 0;
@@ -311,7 +247,7 @@ test_groups_view(void **state)
 static void
 test_retire_and_requeue(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     uint64_t groups = 0, points = 0, n = 0;
     struct sp_stats st;
 
@@ -331,7 +267,7 @@ test_retire_and_requeue(void **state)
     assert_int_equal(sp_journal_retire(f->j, "live", SP_AGG_AVERAGE, 50,
                                        NULL, NULL),
                      CTSPOOL_E_NOTFOUND);
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM queue"), 4);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 4);
     /* One aggregation function. */
     assert_int_equal(sp_journal_retire(f->j, "dead-stream", SP_AGG_MAXIMUM,
                                        50, &groups, &points),
@@ -346,10 +282,10 @@ test_retire_and_requeue(void **state)
     assert_int_equal(groups, 2);
     assert_int_equal(points, 2);
     check_counts(f);
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM grp_state"), 0);
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM dead WHERE "
-                                   "status = 0 AND body = 'retired by "
-                                   "operator'"),
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_state"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead WHERE "
+                                      "status = 0 AND body = 'retired by "
+                                      "operator'"),
                      3);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.pending_points, 1);
@@ -363,8 +299,8 @@ test_retire_and_requeue(void **state)
     assert_int_equal(sp_journal_dlq_requeue(f->j, NULL, 0, &n), CTSPOOL_OK);
     assert_int_equal(n, 3);
     check_counts(f);
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM queue"), 4);
-    assert_int_equal(sql1(f->path, "SELECT sum(value) FROM queue"), 10);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 4);
+    assert_int_equal(tu_sql1(f->path, "SELECT sum(value) FROM queue"), 10);
 }
 
 /* ---- compaction, points in doubt, migration -------------------------- */
@@ -372,27 +308,22 @@ test_retire_and_requeue(void **state)
 static void
 test_compact_drops_state_of_gone_groups(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_batch b;
     uint64_t n = 0;
 
-    sp_batch_init(&b);
-    put1(f->j, "gone", SP_AGG_SUM, "a", 10, 1);
-    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
-    assert_int_equal(sp_journal_group_park(f->j, b.grp, 1, 2, "x"),
-                     CTSPOOL_OK);
-    assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 60, NULL), CTSPOOL_OK);
+    park_then_ack(f, "gone", &b, 60);
     assert_int_equal(sp_journal_compact(f->j, 1000000, 1, &n), CTSPOOL_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM grp"), 0);
-    assert_int_equal(sql1(f->path, "SELECT count(*) FROM grp_state"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_state"), 0);
     sp_batch_cleanup(&b);
 }
 
 static void
 test_note_doubt(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_stats st;
 
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
@@ -406,7 +337,7 @@ test_note_doubt(void **state)
 static void
 test_upgrade_from_version_2(void **state)
 {
-    struct fx *f = *state;
+    struct tu_journal *f = *state;
     struct sp_stats st;
     sqlite3 *db;
 
@@ -422,12 +353,12 @@ test_upgrade_from_version_2(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    open_journal(f);
-    assert_int_equal(sql1(f->path, "PRAGMA user_version"),
+    tu_journal_open(f);
+    assert_int_equal(tu_sql1(f->path, "PRAGMA user_version"),
                      sp_schema[sp_schema_count - 1].version);
     assert_true(sp_schema[sp_schema_count - 1].version >= 3);
-    assert_int_equal(sql1(f->path, "SELECT v FROM meta WHERE k = "
-                                   "'in_doubt_points'"),
+    assert_int_equal(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                      "'in_doubt_points'"),
                      0);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.pending_points, 2);
@@ -441,7 +372,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, tu_journal_setup, tu_journal_teardown)
         T(test_park_skips_until_due),
         T(test_parked_counts_only_pending),
         T(test_groups_view),

@@ -4,9 +4,12 @@
 #include "testutil.h"
 #include "sp_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 
 char *
 tu_tmpdir(void)
@@ -87,6 +90,125 @@ tu_render_point(const struct sp_point *p, char *buf, size_t cap)
                               p->dims[i].key, (int)p->dims[i].val_len,
                               p->dims[i].val);
     }
+}
+
+/* ---- the journal fixture -------------------------------------------- */
+
+static void
+die(const char *fmt, ...) SP_PRINTF(1, 2);
+
+/* A fixture that cannot go on: says why and aborts (the test fails). */
+static void
+die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+void
+tu_journal_open(struct tu_journal *t)
+{
+    struct sp_journal_opts o = {0};
+    struct sp_err e;
+
+    o.path = t->path;
+    o.durability_full = 1;
+    if (sp_journal_open(&o, &t->j, &e) != CTSPOOL_OK) {
+        die("tu_journal_open %s: %s", t->path, e.msg);
+    }
+}
+
+int
+tu_journal_setup(void **state)
+{
+    struct tu_journal *t = calloc(1, sizeof(*t));
+
+    if (!t) {
+        abort();
+    }
+    t->dir = tu_tmpdir();
+    t->path = tu_path(t->dir, "journal.db");
+    tu_journal_open(t);
+    *state = t;
+    return 0;
+}
+
+int
+tu_journal_teardown(void **state)
+{
+    struct tu_journal *t = *state;
+
+    sp_journal_close(t->j);
+    free(t->path);
+    tu_rmtree(t->dir);
+    free(t);
+    return 0;
+}
+
+struct sp_point
+tu_point(const char *stream, int agg, const char *name, int64_t hour,
+         double v, const char *dim)
+{
+    struct sp_point p;
+    struct sp_err e;
+
+    memset(&p, 0, sizeof(p));
+    p.stream = stream;
+    p.stream_len = strlen(stream);
+    p.agg = agg;
+    p.name = name;
+    p.name_len = strlen(name);
+    p.hour = hour;
+    p.value = v;
+    if (dim) {
+        const char *eq = strchr(dim, '=');
+
+        if (!eq || sp_point_add_dim(&p, dim, (size_t)(eq - dim), eq + 1,
+                                    strlen(eq + 1), &e) != CTSPOOL_OK) {
+            die("tu_point: dimension \"%s\" refused", dim);
+        }
+    }
+    if (sp_point_finish(&p, &e) != CTSPOOL_OK) {
+        die("tu_point: %s", e.msg);
+    }
+    return p;
+}
+
+enum sp_put_result
+tu_put1(struct sp_journal *j, struct sp_point p)
+{
+    enum sp_put_result r = SP_PUT_UNCHANGED;
+
+    if (sp_journal_begin(j) != CTSPOOL_OK ||
+        sp_journal_put(j, &p, &r) != CTSPOOL_OK ||
+        sp_journal_commit(j) != CTSPOOL_OK) {
+        die("tu_put1: %s", sp_journal_errmsg(j));
+    }
+    return r;
+}
+
+int64_t
+tu_sql1(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        die("tu_sql1 %s: %s: %s", path, sql, sqlite3_errmsg(db));
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        v = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
 }
 
 int tu_skipped;

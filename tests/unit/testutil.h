@@ -1,11 +1,15 @@
 /*
  * testutil.h -- helpers shared by the cmocka unit tests: a fresh
- * temporary directory per test, file writing.
+ * temporary directory per test, file writing, a journal fixture.
  */
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "journal.h"
+#include "sp_int.h"
 
 /* mkdtemp under $TMPDIR (or /tmp); returns a malloc'd path. */
 char *tu_tmpdir(void);
@@ -16,9 +20,33 @@ char *tu_path(const char *dir, const char *name);
 /* Write len bytes of data to path (mode 0644); aborts on failure. */
 void tu_write_file(const char *path, const char *data, size_t len);
 
-struct sp_point;
 /* A point as one comparable line: "stream|agg|name|hour|value|k=v,...". */
 void tu_render_point(const struct sp_point *p, char *buf, size_t cap);
+
+/*
+ * The fixture of the journal's tests: a journal (dir/journal.db) in a
+ * temporary directory.  tu_journal_setup and tu_journal_teardown are a
+ * cmocka setup and teardown (*state: a struct tu_journal); the helpers
+ * below abort when the journal refuses.
+ */
+struct tu_journal {
+    char *dir;
+    char *path;
+    struct sp_journal *j;
+};
+int tu_journal_setup(void **state);
+int tu_journal_teardown(void **state);
+/* Opens t->j on t->path (again, after a close), durability full. */
+void tu_journal_open(struct tu_journal *t);
+/* A finished point; dim: none (NULL) or one, as "k=v". */
+struct sp_point tu_point(const char *stream, int agg, const char *name,
+                         int64_t hour, double v, const char *dim);
+/* Puts p in a transaction of its own; what the put did. */
+enum sp_put_result tu_put1(struct sp_journal *j, struct sp_point p);
+/* The first value of sql's first row, or -1 without a row, read with a
+ * connection of its own to the database at path: nothing is taken from
+ * the journal's own state. */
+int64_t tu_sql1(const char *path, const char *sql);
 
 /*
  * msg equals want, or, when want ends in '*', starts with the rest: tests
