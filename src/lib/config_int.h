@@ -7,9 +7,47 @@
 #define CONFIG_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "sp_int.h"
+
+/* ---- config.c: a setting of keys[] ------------------------------------- */
+
+enum kind {
+    K_STRING,  /* char *: a string */
+    K_ENUM,    /* int: a string mapped by parse() */
+    K_LONG,    /* long: an integer in [min, max] */
+    K_INT64,   /* int64_t: an integer in [min, max] */
+    K_BOOL,    /* int: true or false */
+    K_STRLIST  /* char ** (NULL-terminated) and a size_t count: a list or
+                  array of non-empty strings */
+};
+
+/* A non-empty value means the file holds a secret. */
+#define F_SECRET 0x1u
+/* "" means "none" and is stored as NULL. */
+#define F_OPTIONAL 0x2u
+
+/* 0 if s is acceptable, else -1 with the reason ("must ...") in why. */
+typedef int (*check_fn)(const char *s, struct sp_err *why);
+/* The value for s, or -1 if s is not one of the accepted words. */
+typedef int (*parse_fn)(const char *s);
+
+struct key {
+    const char *group; /* NULL: top level */
+    const char *name;
+    enum kind kind;
+    size_t off;        /* offsetof(struct sp_config, field) */
+    size_t count_off;  /* K_STRLIST: offsetof its count */
+    unsigned flags;    /* F_* */
+    const char *def_str;
+    int64_t def_int;   /* K_ENUM, K_LONG, K_INT64, K_BOOL */
+    int64_t min, max;  /* K_LONG, K_INT64 */
+    check_fn check;    /* K_STRING, K_STRLIST (each entry), optional */
+    parse_fn parse;    /* K_ENUM */
+    const char *words; /* K_ENUM: the accepted words, for messages */
+};
 
 /* config_lex.c: the text with int64 suffixes; *out: transferred. */
 ctspool_rc sp_config_promote_int64(const char *path, const char *in,
