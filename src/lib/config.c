@@ -6,8 +6,8 @@
  * config_check.c checks single values, and config_file.c reads the files
  * (the configuration, the API key file) and words the permission warning.
  *
- * Every setting is one row of keys[] below: its name, type, default and
- * bounds live in one place.  Loading goes: defaults -> file (every
+ * Every setting is one row of sp_config_keys[]: its name, type, default
+ * and bounds live in one place.  Loading goes: defaults -> file (every
  * setting in file order; the first error wins) -> cross-field checks ->
  * environment.  The library never prints: problems become E_CONFIG with
  * "FILE:LINE: ..." in the sp_err, and a secret in a file readable by
@@ -48,7 +48,7 @@ static int parse_durability(const char *s);
 #define OFF(field) offsetof(struct sp_config, field)
 
 /* DESIGN.md section 7, with its defaults. */
-static const struct key keys[] = {
+const struct key sp_config_keys[] = {
     {.name = "journal", .kind = K_STRING, .off = OFF(journal),
      .def_str = "/var/lib/ctspool/journal.db",
      .check = sp_config_check_nonempty},
@@ -127,6 +127,7 @@ static const struct key keys[] = {
      .count_off = OFF(n_streams), .flags = F_SECRET,
      .check = sp_config_check_stream},
 };
+const size_t sp_config_n_keys = SP_ARRAY_LEN(sp_config_keys);
 
 static const char *const groups[] = {"upload", "server", "limits"};
 
@@ -256,8 +257,8 @@ parse_durability(const char *s)
 static const struct key *
 find_key(const char *group, const char *name)
 {
-    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
-        const struct key *k = &keys[i];
+    for (size_t i = 0; i < sp_config_n_keys; i++) {
+        const struct key *k = &sp_config_keys[i];
 
         if (strcmp(k->name, name) != 0) {
             continue;
@@ -522,8 +523,8 @@ set_defaults(struct sp_config *c, struct sp_err *e)
 {
     ctspool_rc rc;
 
-    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
-        const struct key *k = &keys[i];
+    for (size_t i = 0; i < sp_config_n_keys; i++) {
+        const struct key *k = &sp_config_keys[i];
 
         switch (k->kind) {
         case K_STRING:
@@ -705,8 +706,8 @@ sp_config_free(struct sp_config *c)
     if (!c) {
         return;
     }
-    for (size_t i = 0; i < SP_ARRAY_LEN(keys); i++) {
-        const struct key *k = &keys[i];
+    for (size_t i = 0; i < sp_config_n_keys; i++) {
+        const struct key *k = &sp_config_keys[i];
         char **list;
 
         if (k->kind == K_STRING) {

@@ -12,7 +12,7 @@
 
 #include "sp_int.h"
 
-/* ---- config.c: a setting of keys[] ------------------------------------- */
+/* ---- config.c: the settings, a row of sp_config_keys[] each ------------ */
 
 enum kind {
     K_STRING,  /* char *: a string */
@@ -48,6 +48,10 @@ struct key {
     parse_fn parse;    /* K_ENUM */
     const char *words; /* K_ENUM: the accepted words, for messages */
 };
+
+/* Every setting (DESIGN.md section 7), with its default. */
+extern const struct key sp_config_keys[];
+extern const size_t sp_config_n_keys;
 
 /* config_lex.c: the text with int64 suffixes; *out: transferred. */
 ctspool_rc sp_config_promote_int64(const char *path, const char *in,
