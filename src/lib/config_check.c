@@ -1,9 +1,9 @@
 /*
  * config_check.c -- checks of one setting's value (a URL, a listen
- * address, an API key, a stream token), for the keys[] table of config.c
- * and the environment overrides.  Each returns 0, or -1 with the reason
- * ("must ...") in why; a reason never quotes the value, which may be a
- * secret.
+ * address, an API key, a stream token), for the settings of
+ * config_keys.c and the environment overrides.  Each returns 0, or -1
+ * with the reason ("must ...") in why; a reason never quotes the value,
+ * which may be a secret.
  */
 #include <ctype.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * config_int.h -- declarations shared by the files of the configuration
- * reader: config.c, config_lex.c, config_check.c and config_file.c.  The
- * interface of the whole is in sp_int.h.
+ * reader: config.c, config_keys.c, config_lex.c, config_check.c and
+ * config_file.c.  The interface of the whole is in sp_int.h.
  */
 #ifndef CONFIG_INT_H
 #define CONFIG_INT_H
@@ -12,7 +12,7 @@
 
 #include "sp_int.h"
 
-/* ---- config.c: the settings, a row of sp_config_keys[] each ------------ */
+/* ---- config_keys.c: the settings, a row of sp_config_keys[] each ------- */
 
 enum kind {
     K_STRING,  /* char *: a string */

@@ -17,8 +17,9 @@
  *               header -> columns, row -> point) and input_src.c (the
  *               bytes: read ahead, then the FILE, or a followed pipe)
  *   config.c    the only libconfig user: file -> struct sp_config; with
- *               config_lex.c (int64 literals), config_check.c (single
- *               values) and config_file.c (the files, permission warning)
+ *               config_keys.c (the settings), config_lex.c (int64
+ *               literals), config_check.c (single values) and
+ *               config_file.c (the files, permission warning)
  *   journal.c   the SQLite journal: open, transactions, limits; with
  *               journal_put.c (upsert), journal_drain.c (take, ack, dead
  *               letters), journal_admin.c (stats, list, compact),

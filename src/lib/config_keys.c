@@ -1,0 +1,117 @@
+/*
+ * config_keys.c -- the settings of a configuration file (DESIGN.md
+ * section 7), one row of sp_config_keys[] each: name, type, default,
+ * bounds and the check of a value.  config.c applies them.
+ */
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config_int.h"
+#include "sp_int.h"
+
+/* Millisecond settings end up in int-typed APIs (poll(2)). */
+#define MS_MAX ((int64_t)INT_MAX)
+/* Keeps retention arithmetic (hours * 3600 s) far from overflow. */
+#define RETAIN_HOURS_MAX ((int64_t)1000000)
+/* 1 GiB: serve's arithmetic on it (a budget of 4 bodies) stays small. */
+#define BODY_BYTES_MAX ((int64_t)1073741824)
+
+static int parse_durability(const char *s);
+
+#define OFF(field) offsetof(struct sp_config, field)
+
+/* DESIGN.md section 7, with its defaults. */
+const struct key sp_config_keys[] = {
+    {.name = "journal", .kind = K_STRING, .off = OFF(journal),
+     .def_str = "/var/lib/ctspool/journal.db",
+     .check = sp_config_check_nonempty},
+    {.name = "durability", .kind = K_ENUM, .off = OFF(durability_full),
+     .def_int = 1, .parse = parse_durability,
+     .words = "\"full\" or \"normal\""},
+    {.name = "retain_acked_hours", .kind = K_LONG,
+     .off = OFF(retain_acked_hours), .def_int = 24, .min = 0,
+     .max = RETAIN_HOURS_MAX},
+    {.name = "log_level", .kind = K_ENUM, .off = OFF(log_level),
+     .def_int = SP_LOG_INFO, .parse = sp_log_level_parse,
+     .words = "one of \"error\", \"warn\", \"info\", \"debug\""},
+
+    {.group = "upload", .name = "endpoint", .kind = K_STRING,
+     .off = OFF(upload.endpoint),
+     .def_str = "https://api.cloudthread.io/streams/ingest",
+     .check = sp_config_check_url},
+    {.group = "upload", .name = "api_key", .kind = K_STRING,
+     .off = OFF(upload.api_key), .flags = F_SECRET | F_OPTIONAL,
+     .check = sp_config_check_secret},
+    /*
+     * The default is "" (none), not the "/etc/ctspool/api_key" of
+     * DESIGN.md's example: a key file that does not exist must not be a
+     * silent default, and `ctspool serve` needs no upload key at all.
+     */
+    {.group = "upload", .name = "api_key_file", .kind = K_STRING,
+     .off = OFF(upload.api_key_file), .flags = F_OPTIONAL},
+    {.group = "upload", .name = "data_stream_token", .kind = K_STRING,
+     .off = OFF(upload.data_stream_token), .flags = F_SECRET | F_OPTIONAL,
+     .check = sp_config_check_stream},
+    {.group = "upload", .name = "batch_max_points", .kind = K_LONG,
+     .off = OFF(upload.batch_max_points), .def_int = 1000, .min = 1,
+     .max = 1000000},
+    {.group = "upload", .name = "batch_max_bytes", .kind = K_LONG,
+     .off = OFF(upload.batch_max_bytes), .def_int = 1048576, .min = 1024,
+     .max = 1073741824},
+    {.group = "upload", .name = "connect_timeout_ms", .kind = K_LONG,
+     .off = OFF(upload.connect_timeout_ms), .def_int = 10000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "request_timeout_ms", .kind = K_LONG,
+     .off = OFF(upload.request_timeout_ms), .def_int = 60000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "retry_base_ms", .kind = K_LONG,
+     .off = OFF(upload.retry_base_ms), .def_int = 1000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "retry_max_ms", .kind = K_LONG,
+     .off = OFF(upload.retry_max_ms), .def_int = 300000, .min = 1,
+     .max = MS_MAX},
+    {.group = "upload", .name = "poll_ms", .kind = K_LONG,
+     .off = OFF(upload.poll_ms), .def_int = 1000, .min = 1, .max = MS_MAX},
+    {.group = "upload", .name = "ca_file", .kind = K_STRING,
+     .off = OFF(upload.ca_file), .flags = F_OPTIONAL},
+
+    {.group = "server", .name = "listen", .kind = K_STRING,
+     .off = OFF(server.listen), .def_str = "127.0.0.1:8765",
+     .check = sp_config_check_listen},
+    {.group = "server", .name = "api_keys", .kind = K_STRLIST,
+     .off = OFF(server.api_keys), .count_off = OFF(server.n_api_keys),
+     .flags = F_SECRET},
+    {.group = "server", .name = "allow_unauthenticated", .kind = K_BOOL,
+     .off = OFF(server.allow_unauthenticated), .def_int = 0},
+    {.group = "server", .name = "max_body_bytes", .kind = K_LONG,
+     .off = OFF(server.max_body_bytes), .def_int = 16777216, .min = 1024,
+     .max = BODY_BYTES_MAX},
+
+    /* 0 means unlimited. */
+    {.group = "limits", .name = "max_pending_points", .kind = K_INT64,
+     .off = OFF(limits.max_pending_points), .def_int = 100000000,
+     .min = 0, .max = INT64_MAX},
+    {.group = "limits", .name = "max_journal_bytes", .kind = K_INT64,
+     .off = OFF(limits.max_journal_bytes), .def_int = INT64_C(17179869184),
+     .min = 0, .max = INT64_MAX},
+
+    /* Empty: producers may use any token. */
+    {.name = "streams", .kind = K_STRLIST, .off = OFF(streams),
+     .count_off = OFF(n_streams), .flags = F_SECRET,
+     .check = sp_config_check_stream},
+};
+const size_t sp_config_n_keys = SP_ARRAY_LEN(sp_config_keys);
+
+static int
+parse_durability(const char *s)
+{
+    if (strcmp(s, "full") == 0) {
+        return 1;
+    }
+    if (strcmp(s, "normal") == 0) {
+        return 0;
+    }
+    return -1;
+}
