@@ -1,0 +1,61 @@
+/*
+ * http_int.h -- what the files of serve's HTTP side (http*.c) share:
+ * the daemon's state, a request and an answer.
+ */
+#ifndef SV_HTTP_INT_H
+#define SV_HTTP_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "serve.h"
+
+enum route { RT_INGEST, RT_HEALTH, RT_METRICS };
+enum rstate { RS_RECEIVING, RS_QUEUED };
+
+struct sv_http {
+    struct MHD_Daemon *d;
+    struct sv_http_opts o;
+    int listen_fd; /* ours once quiesced, else the daemon's */
+    size_t body_budget;
+    atomic_size_t body_bytes; /* http.c invariant 3 */
+    atomic_ulong inflight;
+    atomic_int is_stopping;
+    pthread_rwlock_t live_lock; /* readers: requests; writer: reload */
+    struct sv_live *live;
+};
+
+struct request {
+    struct sv_http *h;
+    struct MHD_Connection *conn;
+    const char *method, *url; /* the connection's, valid for the request */
+    enum route route;
+    enum rstate state;
+    int64_t started_ms;
+
+    struct sp_buf body;  /* as it arrives; body.cap is charged */
+    size_t expected_len; /* Content-Length, 0 if none */
+    size_t charged; /* bytes of h->body_bytes this request holds */
+    int is_too_large, is_over_budget;
+    size_t discarded;
+
+    struct sv_ingest in;
+    struct sv_job job;
+};
+
+/* One answer. */
+struct answer {
+    unsigned code;
+    const char *ctype;
+    char *body; /* malloc()ed, handed to libmicrohttpd */
+    size_t len;
+    unsigned retry_after; /* seconds; 0: no header */
+    const char *allow;    /* Allow header for 405 */
+    int must_close;
+};
+
+#endif
