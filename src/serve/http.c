@@ -57,9 +57,9 @@
 
 /* ---- answers ---------------------------------------------------------- */
 
-static enum MHD_Result
-send_answer(struct sv_http *h, struct MHD_Connection *conn,
-            const char *method, const char *url, struct answer *a)
+enum MHD_Result
+sv_answer_send(struct sv_http *h, struct MHD_Connection *conn,
+               const char *method, const char *url, struct answer *a)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
@@ -95,10 +95,10 @@ send_answer(struct sv_http *h, struct MHD_Connection *conn,
 }
 
 /* {"error": msg} (plus "errors": [] for 400s, like the full form). */
-static enum MHD_Result
-answer_error(struct sv_http *h, struct MHD_Connection *conn,
-             const char *method, const char *url, unsigned code,
-             const char *msg)
+enum MHD_Result
+sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
+                const char *method, const char *url, unsigned code,
+                const char *msg)
 {
     struct answer a = {code, "application/json", NULL, 0, 0, NULL, 0};
     struct sp_buf b;
@@ -123,24 +123,24 @@ answer_error(struct sv_http *h, struct MHD_Connection *conn,
     if (code >= 500) {
         sp_log(SP_LOG_WARN, "%s %s: %u %s", method, url, code, msg);
     }
-    return send_answer(h, conn, method, url, &a);
+    return sv_answer_send(h, conn, method, url, &a);
 }
 
-static enum MHD_Result
-answer_shutdown(struct sv_http *h, struct MHD_Connection *conn,
-                const char *method, const char *url)
+enum MHD_Result
+sv_answer_shutdown(struct sv_http *h, struct MHD_Connection *conn,
+                   const char *method, const char *url)
 {
     struct answer a = {MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
                        NULL, 0, RETRY_BUSY_S, NULL, 1};
 
     a.body = strdup("{\"error\": \"server is shutting down\"}\n");
     a.len = a.body ? strlen(a.body) : 0;
-    return send_answer(h, conn, method, url, &a);
+    return sv_answer_send(h, conn, method, url, &a);
 }
 
 /* The 400 answer listing invalid points (at most SV_MAX_ERRORS). */
-static enum MHD_Result
-answer_invalid(struct request *r)
+enum MHD_Result
+sv_answer_invalid(struct request *r)
 {
     struct answer a = {MHD_HTTP_BAD_REQUEST, "application/json", NULL, 0, 0,
                        NULL, 0};
@@ -175,11 +175,11 @@ answer_invalid(struct request *r)
         sp_buf_adds(&b, "}\n");
     }
     a.body = sv_buf_take(&b, &a.len);
-    return send_answer(r->h, r->conn, r->method, r->url, &a);
+    return sv_answer_send(r->h, r->conn, r->method, r->url, &a);
 }
 
-static enum MHD_Result
-answer_accepted(struct request *r, size_t n)
+enum MHD_Result
+sv_answer_accepted(struct request *r, size_t n)
 {
     struct answer a = {MHD_HTTP_OK, "application/json", NULL, 0, 0, NULL, 0};
     char text[64];
@@ -190,12 +190,12 @@ answer_accepted(struct request *r, size_t n)
         memcpy(a.body, text, (size_t)len + 1);
         a.len = (size_t)len;
     }
-    return send_answer(r->h, r->conn, r->method, r->url, &a);
+    return sv_answer_send(r->h, r->conn, r->method, r->url, &a);
 }
 
 /* Maps a writer outcome onto the HTTP answer. */
-static enum MHD_Result
-answer_job(struct request *r)
+enum MHD_Result
+sv_answer_job(struct request *r)
 {
     const struct sv_job *job = &r->job;
     struct sv_http *h = r->h;
@@ -216,30 +216,30 @@ answer_job(struct request *r)
             sp_log(SP_LOG_WARN, "GET /healthz: 503 %s", job->msg);
         }
         a.body = sv_buf_take(&b, &a.len);
-        return send_answer(h, r->conn, r->method, r->url, &a);
+        return sv_answer_send(h, r->conn, r->method, r->url, &a);
     }
     switch (job->rc) {
     case CTSPOOL_OK:
-        return answer_accepted(r, r->in.n_points);
+        return sv_answer_accepted(r, r->in.n_points);
     case CTSPOOL_E_FULL:
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_TOO_MANY_REQUESTS, job->msg);
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_TOO_MANY_REQUESTS, job->msg);
     case CTSPOOL_E_INVALID:
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_BAD_REQUEST, job->msg);
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_BAD_REQUEST, job->msg);
     case CTSPOOL_E_DISKFULL:
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_INSUFFICIENT_STORAGE, job->msg);
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_INSUFFICIENT_STORAGE, job->msg);
     case CTSPOOL_E_BUSY:
     case CTSPOOL_E_NOMEM:
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_SERVICE_UNAVAILABLE, job->msg);
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_SERVICE_UNAVAILABLE, job->msg);
     default:
         sp_log(SP_LOG_WARN, "%s %s: 500 %s: %s", r->method, r->url,
                ctspool_strerror(job->rc), job->msg);
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            ctspool_strerror(job->rc));
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               ctspool_strerror(job->rc));
     }
 }
 
@@ -377,13 +377,13 @@ complete_ingest(struct request *r)
         snprintf(msg, sizeof(msg),
                  "request body larger than server.max_body_bytes (%ld)",
                  h->o.max_body_bytes);
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_CONTENT_TOO_LARGE, msg);
     }
     if (r->is_over_budget) {
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_SERVICE_UNAVAILABLE,
-                            "too many request bodies in flight; retry");
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "too many request bodies in flight; retry");
     }
     /* Packed points copy what they keep (ingest.c invariant 3): the
      * settings are needed during the parse only. */
@@ -396,15 +396,15 @@ complete_ingest(struct request *r)
     pthread_rwlock_unlock(&h->live_lock);
     keep_packed(r);
     if (rc != CTSPOOL_OK) {
-        return answer_error(h, r->conn, r->method, r->url,
-                            MHD_HTTP_SERVICE_UNAVAILABLE,
-                            "out of memory parsing the request");
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "out of memory parsing the request");
     }
     if (r->in.has_doc_error || r->in.n_invalid) {
-        return answer_invalid(r);
+        return sv_answer_invalid(r);
     }
     if (r->in.n_points == 0) {
-        return answer_accepted(r, 0); /* nothing to store */
+        return sv_answer_accepted(r, 0); /* nothing to store */
     }
     return queue_job(r, SV_JOB_INGEST);
 }
@@ -423,7 +423,7 @@ complete_health(struct request *r)
                  (unsigned long long)ws.busy_ms);
         r->job.rc = CTSPOOL_E_BUSY;
         snprintf(r->job.msg, sizeof(r->job.msg), "%s", msg);
-        return answer_job(r);
+        return sv_answer_job(r);
     }
     return queue_job(r, SV_JOB_PROBE);
 }
@@ -440,11 +440,11 @@ complete_metrics(struct request *r)
     sv_metrics_render(r->h->o.metrics, r->h->o.writer, &b);
     a.body = sv_buf_take(&b, &a.len);
     if (!a.body) {
-        return answer_error(r->h, r->conn, r->method, r->url,
-                            MHD_HTTP_SERVICE_UNAVAILABLE,
-                            "out of memory rendering metrics");
+        return sv_answer_error(r->h, r->conn, r->method, r->url,
+                               MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "out of memory rendering metrics");
     }
-    return send_answer(r->h, r->conn, r->method, r->url, &a);
+    return sv_answer_send(r->h, r->conn, r->method, r->url, &a);
 }
 
 /* First call for a request: headers only.  Refusals are answered here,
@@ -482,24 +482,24 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
     } else if (strcmp(url, "/metrics") == 0) {
         route = RT_METRICS;
     } else {
-        return answer_error(h, conn, method, url, MHD_HTTP_NOT_FOUND,
-                            "not found: the ingest endpoint is POST "
-                            "/streams/ingest");
+        return sv_answer_error(h, conn, method, url, MHD_HTTP_NOT_FOUND,
+                               "not found: the ingest endpoint is POST "
+                               "/streams/ingest");
     }
     if (route == RT_INGEST ? strcmp(method, MHD_HTTP_METHOD_POST) != 0
                            : !is_get) {
-        return answer_error(h, conn, method, url,
-                            MHD_HTTP_METHOD_NOT_ALLOWED,
-                            "method not allowed");
+        return sv_answer_error(h, conn, method, url,
+                               MHD_HTTP_METHOD_NOT_ALLOWED,
+                               "method not allowed");
     }
     if (atomic_load(&h->is_stopping)) {
-        return answer_shutdown(h, conn, method, url);
+        return sv_answer_shutdown(h, conn, method, url);
     }
     if (route == RT_INGEST) {
         if (!key_ok(h, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                    "x-api-key"))) {
-            return answer_error(h, conn, method, url, MHD_HTTP_UNAUTHORIZED,
-                                "missing or invalid x-api-key");
+            return sv_answer_error(h, conn, method, url, MHD_HTTP_UNAUTHORIZED,
+                                   "missing or invalid x-api-key");
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -514,8 +514,8 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                          "request body of %llu bytes is larger than "
                          "server.max_body_bytes (%ld)",
                          v, h->o.max_body_bytes);
-                return answer_error(h, conn, method, url,
-                                    MHD_HTTP_CONTENT_TOO_LARGE, msg);
+                return sv_answer_error(h, conn, method, url,
+                                       MHD_HTTP_CONTENT_TOO_LARGE, msg);
             }
             if (end != cl) {
                 expected = (size_t)v;
@@ -558,7 +558,7 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
         return ret;
     }
     if (r->state == RS_QUEUED) {
-        return answer_job(r); /* resumed by the writer */
+        return sv_answer_job(r); /* resumed by the writer */
     }
     switch (r->route) {
     case RT_INGEST:

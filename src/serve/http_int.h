@@ -58,4 +58,25 @@ struct answer {
     int must_close;
 };
 
+/* ---- answers: the response queued on the connection ------------------- */
+
+/* a (its body transferred) for method url on conn. */
+enum MHD_Result sv_answer_send(struct sv_http *h, struct MHD_Connection *conn,
+                               const char *method, const char *url,
+                               struct answer *a);
+/* {"error": msg} with code, and the headers code calls for. */
+enum MHD_Result sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
+                                const char *method, const char *url,
+                                unsigned code, const char *msg);
+/* 503: the server is shutting down; the connection closes. */
+enum MHD_Result sv_answer_shutdown(struct sv_http *h,
+                                   struct MHD_Connection *conn,
+                                   const char *method, const char *url);
+/* 400 listing r's invalid points. */
+enum MHD_Result sv_answer_invalid(struct request *r);
+/* 200: n points accepted. */
+enum MHD_Result sv_answer_accepted(struct request *r, size_t n);
+/* The outcome of r's job with the writer. */
+enum MHD_Result sv_answer_job(struct request *r);
+
 #endif
