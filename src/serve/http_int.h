@@ -1,6 +1,7 @@
 /*
- * http_int.h -- what the files of serve's HTTP side (http*.c) share:
- * the daemon's state, a request and an answer.
+ * http_int.h -- what the files of serve's HTTP side share: the daemon's
+ * state, a request and an answer.  http.c receives and routes requests,
+ * http_answer.c answers them.
  */
 #ifndef SV_HTTP_INT_H
 #define SV_HTTP_INT_H

@@ -4,7 +4,8 @@
  *
  *   serve.c    cmd_serve: configuration checks, listen socket, signals,
  *              start-up and the shutdown sequence
- *   http.c     the only libmicrohttpd user: routing, bodies, answers
+ *   http.c     with http_answer.c the only libmicrohttpd users (types
+ *              in http_int.h): routing, bodies; http_answer.c: answers
  *   ingest.c   request body -> validated points, packed for the writer
  *   commit.c   the writer thread: group commit, the only user of the
  *              writing journal handle
@@ -12,7 +13,7 @@
  *   auth.c     x-api-key check in constant time (OpenSSL)
  *   buf.c      growable text buffer with JSON string escaping
  *
- * Threads: libmicrohttpd's worker pool runs http.c, ingest.c and the
+ * Threads: libmicrohttpd's worker pool runs http*.c, ingest.c and the
  * rendering of metrics.c; one writer thread runs commit.c; the main
  * thread waits for signals.  Ownership of a request (struct sv_job and
  * what it points to) passes from a worker to the writer on
