@@ -43,6 +43,15 @@ sp_buf_reset(struct sp_buf *b)
     }
 }
 
+void
+sp_buf_truncate(struct sp_buf *b, size_t len)
+{
+    if (len < b->len) {
+        b->len = len;
+        b->p[len] = '\0'; /* invariant 1 */
+    }
+}
+
 int
 sp_buf_reserve(struct sp_buf *b, size_t n)
 {

@@ -145,6 +145,8 @@ struct sp_buf {
 void sp_buf_init(struct sp_buf *b);
 void sp_buf_cleanup(struct sp_buf *b); /* frees; b is then empty */
 void sp_buf_reset(struct sp_buf *b);   /* len 0, keeps the memory */
+/* Keeps the first len bytes (none dropped when it holds no more). */
+void sp_buf_truncate(struct sp_buf *b, size_t len);
 /* Room for n more bytes and the NUL: 0, or -1 (has_failed). */
 int sp_buf_reserve(struct sp_buf *b, size_t n);
 /* The same, growing to exactly that room (for callers that account for

@@ -1,6 +1,7 @@
 /*
  * test_buf.c -- struct sp_buf (buf.c): growth, the NUL after the
- * contents, sticky failure, sizes that would wrap, reset and reuse.
+ * contents, sticky failure, sizes that would wrap, reset and reuse,
+ * truncation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,6 +103,30 @@ test_wrap_refused_and_sticky(void **state)
     sp_buf_cleanup(&b);
 }
 
+static void
+test_truncate(void **state)
+{
+    struct sp_buf b;
+
+    (void)state;
+    sp_buf_init(&b);
+    sp_buf_truncate(&b, 0); /* nothing held, nothing allocated */
+    assert_null(b.p);
+    assert_int_equal(sp_buf_adds(&b, "abcdef"), 0);
+    sp_buf_truncate(&b, 3);
+    assert_int_equal(b.len, 3);
+    assert_string_equal(b.p, "abc");
+    /* Never longer: the bytes after len are not the contents. */
+    sp_buf_truncate(&b, 5);
+    assert_int_equal(b.len, 3);
+    assert_string_equal(b.p, "abc");
+    assert_int_equal(sp_buf_adds(&b, "xy"), 0);
+    assert_string_equal(b.p, "abcxy");
+    sp_buf_truncate(&b, 0);
+    assert_string_equal(b.p, "");
+    sp_buf_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -110,6 +135,7 @@ main(void)
         cmocka_unit_test(test_binary_and_empty),
         cmocka_unit_test(test_addf),
         cmocka_unit_test(test_wrap_refused_and_sticky),
+        cmocka_unit_test(test_truncate),
     };
 
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
