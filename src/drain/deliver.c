@@ -334,7 +334,7 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
 
     while (pos < end && !dr_stop_flag) {
         struct dr_upload_result r;
-        struct sbuf *body = &d->body[0];
+        struct sp_buf *body = &d->body[0];
         size_t k = 0;
 
         rc = dr_body_build(d, d->cur, body, pos,

@@ -640,12 +640,12 @@ out:
     }
     for (size_t i = 0; i < SP_ARRAY_LEN(d.slot); i++) {
         sp_batch_cleanup(&d.slot[i].b);
-        free(d.slot[i].prefix.p);
+        sp_buf_cleanup(&d.slot[i].prefix);
     }
     free(d.parked);
     dr_doubt_free(d.doubt);
-    free(d.body[0].p);
-    free(d.body[1].p);
-    free(d.scratch.p);
+    sp_buf_cleanup(&d.body[0]);
+    sp_buf_cleanup(&d.body[1]);
+    sp_buf_cleanup(&d.scratch);
     return ex;
 }

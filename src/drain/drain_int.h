@@ -12,7 +12,7 @@
  *   reload.c    SIGHUP: the configuration read again between requests
  *   handover.c  this drainer's landing record: announce each request,
  *               wait out the previous drainer's
- *   body.c      request bodies (Cloudthread JSON) in struct sbuf
+ *   body.c      request bodies (Cloudthread JSON) in struct sp_buf
  *   mask.c      text made fit for logs: secrets masked, bytes escaped
  *   upload.c    the only libcurl user: POST, outcome (upload.h)
  *   doubt.c     points whose upload outcome is unknown (doubt.h; its
@@ -36,12 +36,6 @@
 
 #define DR_LOG_BODY_MAX 200 /* bytes of a response body in a log line */
 
-/* A growable byte buffer. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
 /* What the last failed request said (for the log and the backoff). */
 struct dr_failure {
     int status;             /* 0: no answer */
@@ -54,7 +48,7 @@ struct dr_failure {
 /* A batch taken from the journal, and the start of its requests. */
 struct dr_slot {
     struct sp_batch b;
-    struct sbuf prefix; /* {"data_stream_token":...,"data":[ */
+    struct sp_buf prefix; /* {"data_stream_token":...,"data":[ */
 };
 
 struct cli;
@@ -68,8 +62,8 @@ struct dr_drainer {
     char *api_key;          /* secret: owned; in up, and for masking */
     struct dr_slot slot[2]; /* the batch being sent, the one taken after it */
     struct dr_slot *cur;    /* the batch being sent: slot[0] or slot[1] */
-    struct sbuf body[2];    /* the request in flight, the next one */
-    struct sbuf scratch;
+    struct sp_buf body[2];  /* the request in flight, the next one */
+    struct sp_buf scratch;
     int64_t last_hour;
     char last_hour_text[24];
     size_t req_max_points; /* learned from 413, else batch_max_points */
@@ -102,16 +96,11 @@ struct dr_drainer {
 
 /* ---- body.c ---------------------------------------------------------- */
 
-/* Room for extra more bytes, or appending them, keeping s NUL-terminated:
- * 0, or -1 (out of memory). */
-int sbuf_reserve(struct sbuf *s, size_t extra);
-int sbuf_add(struct sbuf *s, const void *data, size_t n);
-int sbuf_adds(struct sbuf *s, const char *str);
 /* The start of sl's requests, up to the data array, into sl->prefix. */
 ctspool_rc dr_body_prefix(struct dr_slot *sl);
 /* The request for sl->b.pts[from ..] into s; see body.c. */
 ctspool_rc dr_body_build(struct dr_drainer *d, const struct dr_slot *sl,
-                         struct sbuf *s, size_t from, size_t max_n,
+                         struct sp_buf *s, size_t from, size_t max_n,
                          size_t *n);
 
 /* ---- mask.c ---------------------------------------------------------- */

@@ -4,7 +4,6 @@
  * bytes escaped, long bodies truncated.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "drain_int.h"
@@ -17,19 +16,15 @@
  * are kept truncated.
  */
 static void
-mask_in(struct sbuf *out, const char *s, size_t len, const char *secret)
+mask_in(struct sp_buf *out, const char *s, size_t len, const char *secret)
 {
     size_t slen = secret ? strlen(secret) : 0;
     size_t i = 0;
 
-    out->len = 0;
-    if (sbuf_reserve(out, len) != 0) {
-        if (out->p) {
-            out->p[0] = '\0';
-        }
-        return;
+    sp_buf_reset(out);
+    if (sp_buf_reserve(out, len) != 0) {
+        return; /* out holds "" when it has memory at all */
     }
-    out->p[0] = '\0';
     while (i < len) {
         size_t rest = len - i;
 
@@ -37,10 +32,10 @@ mask_in(struct sbuf *out, const char *s, size_t len, const char *secret)
                                        : rest >= 4 &&
                                              memcmp(s + i, secret, rest) ==
                                                  0)) {
-            sbuf_adds(out, "****");
+            sp_buf_adds(out, "****");
             i += rest >= slen ? slen : rest;
         } else {
-            sbuf_add(out, s + i, 1);
+            sp_buf_add(out, s + i, 1);
             i++;
         }
     }
@@ -53,11 +48,12 @@ mask_in(struct sbuf *out, const char *s, size_t len, const char *secret)
 const char *
 dr_mask_body(struct dr_drainer *d, const char *body, size_t len)
 {
-    struct sbuf tmp = {0};
+    struct sp_buf tmp;
 
+    sp_buf_init(&tmp);
     mask_in(&tmp, body, len, d->api_key);
     mask_in(&d->scratch, tmp.p ? tmp.p : "", tmp.len, d->cur->b.stream);
-    free(tmp.p);
+    sp_buf_cleanup(&tmp);
     return d->scratch.p ? d->scratch.p : "";
 }
 
