@@ -55,6 +55,12 @@ sp_buf_truncate(struct sp_buf *b, size_t len)
 int
 sp_buf_reserve(struct sp_buf *b, size_t n)
 {
+    return sp_buf_reserve_max(b, n, SIZE_MAX / 2);
+}
+
+int
+sp_buf_reserve_max(struct sp_buf *b, size_t n, size_t max)
+{
     size_t cap;
     char *p;
 
@@ -64,13 +70,20 @@ sp_buf_reserve(struct sp_buf *b, size_t n)
     if (b->cap > b->len && b->cap - b->len > n) {
         return 0;
     }
-    if (n > SIZE_MAX / 2 - b->len) {
-        b->has_failed = 1; /* invariant 2 */
+    if (max > SIZE_MAX / 2) {
+        max = SIZE_MAX / 2; /* invariant 2: max + 1 cannot wrap */
+    }
+    if (b->len > max || n > max - b->len) {
+        b->has_failed = 1;
         return -1;
     }
     cap = b->cap ? b->cap : FIRST_CAP;
+    if (cap > max) {
+        cap = max + 1; /* a first allocation for a small buffer */
+    }
     while (cap - b->len <= n) {
-        cap *= 2; /* cannot wrap: b->len + n < SIZE_MAX / 2 */
+        /* Doubling, up to room for max bytes: b->len + n <= max. */
+        cap = cap <= max / 2 ? cap * 2 : max + 1;
     }
     p = realloc(b->p, cap);
     if (!p) {

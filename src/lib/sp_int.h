@@ -152,6 +152,10 @@ int sp_buf_reserve(struct sp_buf *b, size_t n);
 /* The same, growing to exactly that room (for callers that account for
  * every byte they hold). */
 int sp_buf_reserve_exact(struct sp_buf *b, size_t n);
+/* sp_buf_reserve() for a buffer that never holds more than max bytes:
+ * growth stops at room for max bytes and the NUL; len + n past max is
+ * -1 (has_failed) too. */
+int sp_buf_reserve_max(struct sp_buf *b, size_t n, size_t max);
 int sp_buf_add(struct sp_buf *b, const void *data, size_t n);
 int sp_buf_adds(struct sp_buf *b, const char *s);
 int sp_buf_addf(struct sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);

@@ -1,7 +1,7 @@
 /*
  * test_buf.c -- struct sp_buf (buf.c): growth, the NUL after the
  * contents, sticky failure, sizes that would wrap, reset and reuse,
- * truncation.
+ * truncation, growth bounded by a maximum.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,6 +127,48 @@ test_truncate(void **state)
     sp_buf_cleanup(&b);
 }
 
+static void
+test_reserve_max(void **state)
+{
+    struct sp_buf b;
+    char big[100];
+
+    (void)state;
+    sp_buf_init(&b);
+    /* A first allocation no larger than max bytes and the NUL. */
+    assert_int_equal(sp_buf_reserve_max(&b, 3, 10), 0);
+    assert_int_equal(b.cap, 11);
+    assert_string_equal(b.p, "");
+    sp_buf_cleanup(&b);
+
+    sp_buf_init(&b);
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(sp_buf_reserve_max(&b, 100, 1000), 0);
+    assert_int_equal(b.cap, 256); /* doubling as sp_buf_reserve() */
+    assert_int_equal(sp_buf_add(&b, big, 100), 0);
+    assert_int_equal(sp_buf_reserve_max(&b, 200, 1000), 0);
+    assert_int_equal(b.cap, 512);
+    /* Doubling would pass max: growth stops at room for max bytes. */
+    assert_int_equal(sp_buf_reserve_max(&b, 900, 1000), 0);
+    assert_int_equal(b.cap, 1001);
+    for (int i = 1; i < 10; i++) {
+        assert_int_equal(sp_buf_add(&b, big, sizeof(big)), 0);
+    }
+    assert_int_equal(b.len, 1000);
+    assert_int_equal(b.cap, 1001);
+    assert_int_equal(b.p[1000], '\0');
+    assert_int_equal(sp_buf_reserve_max(&b, 0, 1000), 0);
+    /* Past max: refused, and sticky. */
+    assert_int_equal(sp_buf_reserve_max(&b, 1, 1000), -1);
+    assert_true(b.has_failed);
+    assert_int_equal(sp_buf_adds(&b, "y"), -1);
+    assert_int_equal(b.len, 1000);
+    sp_buf_reset(&b);
+    /* A max past SIZE_MAX / 2 is SIZE_MAX / 2: no wrap. */
+    assert_int_equal(sp_buf_reserve_max(&b, SIZE_MAX - 2, SIZE_MAX), -1);
+    sp_buf_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -136,6 +178,7 @@ main(void)
         cmocka_unit_test(test_addf),
         cmocka_unit_test(test_wrap_refused_and_sticky),
         cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_reserve_max),
     };
 
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
