@@ -48,8 +48,7 @@ struct sp_csv {
     int eof;
     int started; /* BOM check done */
 
-    char *rec; /* unescaped field bytes of the current record */
-    size_t rec_len, rec_cap;
+    struct sp_buf rec; /* unescaped field bytes of the current record */
     size_t *starts; /* field i starts at rec + starts[i] */
     size_t *lens;
     const char **fields;
@@ -72,9 +71,9 @@ csv_new(struct sp_src *src, struct sp_csv **out)
     c->src = src ? src : &c->own;
     c->line = 1;
     c->in = malloc(IN_CAP);
-    c->rec_cap = 4096;
-    c->rec = malloc(c->rec_cap);
-    if (!c->in || !c->rec) {
+    sp_buf_init(&c->rec);
+    /* 4 KiB with the NUL at first. */
+    if (!c->in || sp_buf_reserve_max(&c->rec, 4095, RECORD_MAX) != 0) {
         sp_csv_close(c);
         return CTSPOOL_E_NOMEM;
     }
@@ -106,7 +105,7 @@ sp_csv_close(struct sp_csv *c)
         return;
     }
     free(c->in);
-    free(c->rec);
+    sp_buf_cleanup(&c->rec);
     free(c->starts);
     free(c->lens);
     free(c->fields);
@@ -153,16 +152,13 @@ fill(struct sp_csv *c, struct sp_err *e)
 static size_t
 rec_size(const struct sp_csv *c)
 {
-    return c->rec_len + (c->n_fields > 0 ? c->n_fields - 1 : 0);
+    return c->rec.len + (c->n_fields > 0 ? c->n_fields - 1 : 0);
 }
 
 /* Append n bytes to the record, unless it is already too long. */
 static ctspool_rc
 rec_put(struct sp_csv *c, const char *s, size_t n, int *too_long)
 {
-    size_t need;
-    char *r;
-
     if (*too_long) {
         return CTSPOOL_OK;
     }
@@ -170,22 +166,10 @@ rec_put(struct sp_csv *c, const char *s, size_t n, int *too_long)
         *too_long = 1;
         return CTSPOOL_OK;
     }
-    need = c->rec_len + n;
-    if (need > c->rec_cap) {
-        size_t cap = c->rec_cap * 2;
-
-        while (cap < need) {
-            cap *= 2;
-        }
-        r = realloc(c->rec, cap);
-        if (!r) {
-            return CTSPOOL_E_NOMEM;
-        }
-        c->rec = r;
-        c->rec_cap = cap;
+    if (sp_buf_reserve_max(&c->rec, n, RECORD_MAX) != 0 ||
+        sp_buf_add(&c->rec, s, n) != 0) {
+        return CTSPOOL_E_NOMEM;
     }
-    memcpy(c->rec + c->rec_len, s, n);
-    c->rec_len += n;
     return CTSPOOL_OK;
 }
 
@@ -222,7 +206,7 @@ field_begin(struct sp_csv *c, int *too_long)
         c->fields = fl;
         c->fields_cap = cap;
     }
-    c->starts[c->n_fields++] = c->rec_len;
+    c->starts[c->n_fields++] = c->rec.len;
     return CTSPOOL_OK;
 }
 
@@ -230,7 +214,18 @@ field_begin(struct sp_csv *c, int *too_long)
 static size_t
 field_len(const struct sp_csv *c)
 {
-    return c->rec_len - c->starts[c->n_fields - 1];
+    return c->rec.len - c->starts[c->n_fields - 1];
+}
+
+/* A CR that ends the field ends its line (CRLF, or a last line at the
+ * end of the input): it is not data. */
+static void
+rec_drop_cr(struct sp_csv *c, int too_long)
+{
+    if (!too_long && field_len(c) > 0 &&
+        c->rec.p[c->rec.len - 1] == '\r') {
+        sp_buf_truncate(&c->rec, c->rec.len - 1);
+    }
 }
 
 /*
@@ -288,7 +283,7 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
     const char *p, *end, *q;
     char ch;
 
-    c->rec_len = 0;
+    sp_buf_reset(&c->rec);
     c->n_fields = 0;
     *n_fields = 0;
     *line = start_line;
@@ -363,11 +358,7 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
                 continue;
             }
             if (*q == '\n') {
-                /* CRLF: the CR is not data. */
-                if (!too_long && field_len(c) > 0 &&
-                    c->rec[c->rec_len - 1] == '\r') {
-                    c->rec_len--;
-                }
+                rec_drop_cr(c, too_long);
                 c->line++;
                 goto record;
             }
@@ -450,10 +441,7 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
         }
         break;
     case UNQUOTED:
-        if (!too_long && field_len(c) > 0 &&
-            c->rec[c->rec_len - 1] == '\r') {
-            c->rec_len--;
-        }
+        rec_drop_cr(c, too_long);
         break;
     case QUOTED:
         sp_err_set(e, "line %zu: unterminated quoted field", start_line);
@@ -471,9 +459,9 @@ record:
         return CTSPOOL_E_INVALID;
     }
     for (size_t i = 0; i < c->n_fields; i++) {
-        size_t next = i + 1 < c->n_fields ? c->starts[i + 1] : c->rec_len;
+        size_t next = i + 1 < c->n_fields ? c->starts[i + 1] : c->rec.len;
 
-        c->fields[i] = c->rec + c->starts[i];
+        c->fields[i] = c->rec.p + c->starts[i];
         c->lens[i] = next - c->starts[i];
     }
     *fields = c->fields;
