@@ -1,6 +1,7 @@
 /*
  * buf.c -- the growable byte buffer every part of ctspool builds text
- * and bytes in (request bodies, answers, input lines, batch arenas).
+ * and bytes in (request bodies, answers, input lines, batch arenas), and
+ * reads input into (sp_buf_read()).
  *
  * Invariants:
  * (1) While cap > 0, p[len] == '\0': the contents are always a C string
@@ -19,6 +20,7 @@
 #include "sp_int.h"
 
 #define FIRST_CAP 256
+#define READ_FIRST_CAP ((size_t)64 * 1024) /* sp_buf_read(): one read */
 
 void
 sp_buf_init(struct sp_buf *b)
@@ -50,6 +52,17 @@ sp_buf_truncate(struct sp_buf *b, size_t len)
         b->len = len;
         b->p[len] = '\0'; /* invariant 1 */
     }
+}
+
+void
+sp_buf_drop(struct sp_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        sp_buf_truncate(b, 0);
+        return;
+    }
+    memmove(b->p, b->p + n, b->len - n);
+    sp_buf_truncate(b, b->len - n);
 }
 
 int
@@ -161,4 +174,36 @@ sp_buf_addf(struct sp_buf *b, const char *fmt, ...)
     va_end(again);
     va_end(ap);
     return r;
+}
+
+ctspool_rc
+sp_buf_read(struct sp_buf *b, struct sp_src *s, size_t max, size_t *n)
+{
+    size_t left, room;
+    ssize_t r;
+
+    *n = 0;
+    if (b->has_failed) {
+        return CTSPOOL_E_NOMEM;
+    }
+    if (b->len >= max) {
+        return CTSPOOL_E_FULL;
+    }
+    left = max - b->len;
+    if (b->cap <= b->len + 1) {
+        /* No room: double the capacity, at first to READ_FIRST_CAP. */
+        room = b->cap ? b->cap : READ_FIRST_CAP - 1;
+        if (sp_buf_reserve_max(b, room < left ? room : left, max) != 0) {
+            return CTSPOOL_E_NOMEM;
+        }
+    }
+    room = b->cap - b->len - 1;
+    r = sp_src_read(s, b->p + b->len, room < left ? room : left);
+    if (r < 0) {
+        return CTSPOOL_E_IO; /* errno says why */
+    }
+    b->len += (size_t)r;
+    b->p[b->len] = '\0';
+    *n = (size_t)r;
+    return CTSPOOL_OK;
 }

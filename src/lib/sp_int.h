@@ -147,6 +147,9 @@ void sp_buf_cleanup(struct sp_buf *b); /* frees; b is then empty */
 void sp_buf_reset(struct sp_buf *b);   /* len 0, keeps the memory */
 /* Keeps the first len bytes (none dropped when it holds no more). */
 void sp_buf_truncate(struct sp_buf *b, size_t len);
+/* Drops the first n bytes (all, when it holds no more); the rest moves
+ * to the front. */
+void sp_buf_drop(struct sp_buf *b, size_t n);
 /* Room for n more bytes and the NUL: 0, or -1 (has_failed). */
 int sp_buf_reserve(struct sp_buf *b, size_t n);
 /* The same, growing to exactly that room (for callers that account for
@@ -159,6 +162,17 @@ int sp_buf_reserve_max(struct sp_buf *b, size_t n, size_t max);
 int sp_buf_add(struct sp_buf *b, const void *data, size_t n);
 int sp_buf_adds(struct sp_buf *b, const char *s);
 int sp_buf_addf(struct sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
+struct sp_src;
+/*
+ * sp_buf_read -- one read of s (sp_src_read(), below) onto the end of b,
+ * for a buffer that never holds more than max bytes.  When b has no room
+ * left it grows first: to 64 KiB, then doubling.  Returns OK with *n the
+ * count read (0: the end of the input), E_FULL when b already holds max
+ * bytes (nothing read), E_NOMEM (has_failed), or E_IO (errno says why;
+ * ECANCELED: a following source was woken).  s: borrowed.
+ */
+ctspool_rc sp_buf_read(struct sp_buf *b, struct sp_src *s, size_t max,
+                       size_t *n);
 
 /* ---- owner.c: files created next to the journal ------------------- */
 /*
