@@ -45,6 +45,16 @@ sp_input_read_error(struct sp_err *e)
     return CTSPOOL_E_IO;
 }
 
+ctspool_rc
+sp_input_read_failed(ctspool_rc rc, struct sp_err *e)
+{
+    if (rc != CTSPOOL_E_NOMEM) {
+        return sp_input_read_error(e);
+    }
+    sp_err_set(e, "out of memory");
+    return rc;
+}
+
 /* ---- NDJSON ----------------------------------------------------------- */
 
 struct reader {
@@ -107,88 +117,68 @@ read_ndjson(struct sp_src *s, const struct reader *r, struct sp_err *e)
 {
     struct sp_payload_scratch *scratch = NULL;
     struct sp_err pe;
-    char *buf, *nb, *nl;
-    size_t cap = SP_INPUT_CHUNK, len = 0, pos = 0, lineno = 0;
-    ssize_t n;
+    struct sp_buf b;
+    char *nl;
+    size_t pos = 0, lineno = 0, n;
     int eof = 0, bom_done = 0, skipping = 0;
     ctspool_rc rc = CTSPOOL_OK;
 
-    buf = malloc(cap);
-    if (!buf) {
-        sp_err_set(e, "out of memory");
-        return CTSPOOL_E_NOMEM;
-    }
+    sp_buf_init(&b);
     for (;;) {
         if (bom_done) {
-            nl = memchr(buf + pos, '\n', len - pos);
+            nl = memchr(b.p + pos, '\n', b.len - pos);
             if (nl) {
                 size_t start = pos;
 
-                pos = (size_t)(nl - buf) + 1;
+                pos = (size_t)(nl - b.p) + 1;
                 lineno++;
                 if (skipping) {
                     skipping = 0; /* the tail of a long line */
                     continue;
                 }
-                rc = ndjson_line(r, &scratch, buf + start,
-                                 (size_t)(nl - buf) - start, lineno, e);
+                rc = ndjson_line(r, &scratch, b.p + start,
+                                 (size_t)(nl - b.p) - start, lineno, e);
                 if (rc != CTSPOOL_OK) {
                     goto out;
                 }
                 continue;
             }
             if (eof) {
-                if (pos < len && !skipping) {
-                    rc = ndjson_line(r, &scratch, buf + pos, len - pos,
+                if (pos < b.len && !skipping) {
+                    rc = ndjson_line(r, &scratch, b.p + pos, b.len - pos,
                                      lineno + 1, e);
                 }
                 goto out;
             }
             /* No whole line left: keep the partial one, read more. */
-            if (skipping) {
-                pos = len;
-            }
-            memmove(buf, buf + pos, len - pos);
-            len -= pos;
+            sp_buf_drop(&b, skipping ? b.len : pos);
             pos = 0;
-            if (len == cap) {
-                if (cap < LINE_BUF_MAX) {
-                    cap = cap * 2 < LINE_BUF_MAX ? cap * 2 : LINE_BUF_MAX;
-                    nb = realloc(buf, cap);
-                    if (!nb) {
-                        sp_err_set(e, "out of memory");
-                        rc = CTSPOOL_E_NOMEM;
-                        goto out;
-                    }
-                    buf = nb;
-                } else {
-                    sp_err_set(&pe, "line longer than 1 MiB");
-                    rc = report_line(r, lineno + 1, &pe);
-                    if (rc != CTSPOOL_OK) {
-                        goto out;
-                    }
-                    skipping = 1;
-                    len = 0;
+            if (b.len == LINE_BUF_MAX) {
+                sp_err_set(&pe, "line longer than 1 MiB");
+                rc = report_line(r, lineno + 1, &pe);
+                if (rc != CTSPOOL_OK) {
+                    goto out;
                 }
+                skipping = 1;
+                sp_buf_truncate(&b, 0);
             }
         }
-        n = sp_src_read(s, buf + len, cap - len);
-        if (n < 0) {
-            rc = sp_input_read_error(e);
+        rc = sp_buf_read(&b, s, LINE_BUF_MAX, &n);
+        if (rc != CTSPOOL_OK) {
+            rc = sp_input_read_failed(rc, e);
             goto out;
         }
-        len += (size_t)n;
         eof = n == 0;
-        if (!bom_done && (len >= 3 || eof)) {
+        if (!bom_done && (b.len >= 3 || eof)) {
             bom_done = 1;
-            if (len >= 3 && memcmp(buf, sp_input_bom, 3) == 0) {
+            if (b.len >= 3 && memcmp(b.p, sp_input_bom, 3) == 0) {
                 pos = 3;
             }
         }
     }
 out:
     sp_payload_scratch_free(scratch);
-    free(buf);
+    sp_buf_cleanup(&b);
     return rc;
 }
 
@@ -464,23 +454,23 @@ read_cloudthread_follow(struct sp_src *s, const struct reader *r,
 {
     struct ct_ctx c = {r, 0, 0};
     struct ct_scan sc;
-    char *buf = NULL, *nb;
-    size_t len = 0, cap = 0, pos = 0, base = 0, end, used;
+    struct sp_buf b;
+    size_t pos = 0, base = 0, end, used, n;
     int eof = 0, bom_done = 0;
-    ssize_t n;
     ctspool_rc rc = CTSPOOL_OK;
 
+    sp_buf_init(&b);
     memset(&sc, 0, sizeof(sc));
     for (;;) {
         while (bom_done) {
-            while (pos < len && sp_input_is_ws(buf[pos])) {
+            while (pos < b.len && sp_input_is_ws(b.p[pos])) {
                 pos++;
             }
-            if (pos == len ||
-                (!ct_value_end(buf + pos, len - pos, &sc, &end) && !eof)) {
+            if (pos == b.len ||
+                (!ct_value_end(b.p + pos, b.len - pos, &sc, &end) && !eof)) {
                 break; /* no more, or not all of the next one yet */
             }
-            rc = ct_object(&c, buf, len, pos, base, &used, e);
+            rc = ct_object(&c, b.p, b.len, pos, base, &used, e);
             if (rc != CTSPOOL_OK) {
                 goto out;
             }
@@ -491,46 +481,29 @@ read_cloudthread_follow(struct sp_src *s, const struct reader *r,
             goto out;
         }
         /* Keep the object being read, read more. */
-        if (pos > 0) {
-            memmove(buf, buf + pos, len - pos);
-            base += pos;
-            len -= pos;
-            pos = 0;
-        }
-        if (len == cap) {
-            if (cap > WHOLE_MAX) {
-                sp_err_set(e, "object %zu: larger than 1 GiB", c.k + 1);
-                rc = CTSPOOL_E_INVALID;
-                goto out;
-            }
-            cap = cap ? cap * 2 : SP_INPUT_CHUNK;
-            if (cap > WHOLE_MAX) {
-                cap = WHOLE_MAX + 1;
-            }
-            nb = realloc(buf, cap);
-            if (!nb) {
-                sp_err_set(e, "out of memory");
-                rc = CTSPOOL_E_NOMEM;
-                goto out;
-            }
-            buf = nb;
-        }
-        n = sp_src_read(s, buf + len, cap - len);
-        if (n < 0) {
-            rc = sp_input_read_error(e);
+        sp_buf_drop(&b, pos);
+        base += pos;
+        pos = 0;
+        rc = sp_buf_read(&b, s, WHOLE_MAX + 1, &n);
+        if (rc == CTSPOOL_E_FULL) {
+            sp_err_set(e, "object %zu: larger than 1 GiB", c.k + 1);
+            rc = CTSPOOL_E_INVALID;
             goto out;
         }
-        len += (size_t)n;
+        if (rc != CTSPOOL_OK) {
+            rc = sp_input_read_failed(rc, e);
+            goto out;
+        }
         eof = n == 0;
-        if (!bom_done && (len >= 3 || eof)) {
+        if (!bom_done && (b.len >= 3 || eof)) {
             bom_done = 1;
-            if (len >= 3 && memcmp(buf, sp_input_bom, 3) == 0) {
+            if (b.len >= 3 && memcmp(b.p, sp_input_bom, 3) == 0) {
                 pos = 3;
             }
         }
     }
 out:
-    free(buf);
+    sp_buf_cleanup(&b);
     return rc;
 }
 

@@ -5,7 +5,7 @@
  * rest by the input source (input_src.c), so stdin and pipes work.
  */
 #include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -169,41 +169,24 @@ format_by_content(const char *s, size_t len, int at_eof)
 ctspool_rc
 sp_input_sniff(struct sp_src *s, enum sp_format *fmt, struct sp_err *e)
 {
-    char *buf = NULL, *nb;
-    size_t len = 0, cap = 0;
-    ssize_t n;
-    int eof = 0;
+    struct sp_buf b;
+    size_t n;
     ctspool_rc rc = CTSPOOL_OK;
 
+    sp_buf_init(&b);
     *fmt = SP_FMT_AUTO;
     while (*fmt == SP_FMT_AUTO) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : SP_INPUT_CHUNK;
-            nb = realloc(buf, cap);
-            if (!nb) {
-                sp_err_set(e, "out of memory");
-                rc = CTSPOOL_E_NOMEM;
-                goto out;
-            }
-            buf = nb;
+        rc = sp_buf_read(&b, s, SIZE_MAX, &n);
+        if (rc != CTSPOOL_OK) {
+            rc = sp_input_read_failed(rc, e);
+            break;
         }
-        n = sp_src_read(s, buf + len, cap - len);
-        if (n < 0) {
-            rc = sp_input_read_error(e);
-            goto out;
-        }
-        len += (size_t)n;
-        eof = n == 0;
-        *fmt = format_by_content(buf, len, eof);
+        *fmt = format_by_content(b.p, b.len, n == 0);
     }
-out:
-    if (rc != CTSPOOL_OK || len == 0) {
-        free(buf);
-        buf = NULL;
-        len = 0;
-    }
-    if (buf) {
-        sp_src_unread(s, buf, len);
+    if (rc != CTSPOOL_OK || b.len == 0) {
+        sp_buf_cleanup(&b);
+    } else {
+        sp_src_unread(s, b.p, b.len); /* transferred */
     }
     return rc;
 }

@@ -20,6 +20,9 @@ extern const char sp_input_bom[3];
 int sp_input_is_ws(char c);
 /* "read error: <errno text>"; returns E_IO. */
 ctspool_rc sp_input_read_error(struct sp_err *e);
+/* A failed sp_buf_read() (rc: E_NOMEM or E_IO) as the readers say it:
+ * "out of memory", or as sp_input_read_error(); returns rc. */
+ctspool_rc sp_input_read_failed(ctspool_rc rc, struct sp_err *e);
 
 /* ---- input_detect.c --------------------------------------------------- */
 /* The format a file name's extension implies, else SP_FMT_AUTO. */
