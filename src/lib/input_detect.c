@@ -2,10 +2,10 @@
  * input_detect.c -- which format an append input is in: the name given
  * (--format), else the file name's extension, else the first bytes.
  * Those are read ahead without seeking and handed back in front of the
- * rest by the input source (input_src.c), so stdin and pipes work.
+ * rest by the input source (input_src.c), so stdin and pipes work; at
+ * most SNIFF_MAX bytes, whatever the input.
  */
 #include <stdio.h>
-#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -83,7 +83,8 @@ is_point_key(const char *k, size_t n)
  * '{': the members of the first object decide: "data" makes it a
  * Cloudthread payload; a point's field, or the object ending without
  * "data", makes it NDJSON.  A first object too big to decide (or cut
- * short by the end of input) is taken as a payload.
+ * short by the end of input) is taken as a payload.  Only blanks, to the
+ * end of the input or for SNIFF_MAX bytes: NDJSON.
  */
 static enum sp_format
 format_by_content(const char *s, size_t len, int at_eof)
@@ -99,8 +100,11 @@ format_by_content(const char *s, size_t len, int at_eof)
     }
     if (i == len) {
         /* Nothing but blanks (or nothing): no points in any format;
-         * NDJSON skips blank lines where CSV would want a header. */
-        return at_eof ? SP_FMT_NDJSON : SP_FMT_AUTO;
+         * NDJSON skips blank lines where CSV would want a header.  So
+         * many of them that detection would hold more than SNIFF_MAX
+         * bytes: NDJSON too, which reads on with bounded memory and
+         * answers for an input of blanks only as it would at its end. */
+        return at_eof || len >= SNIFF_MAX ? SP_FMT_NDJSON : SP_FMT_AUTO;
     }
     if (s[i] != '{') {
         return SP_FMT_CSV;
@@ -162,8 +166,9 @@ format_by_content(const char *s, size_t len, int at_eof)
 }
 
 /*
- * Read the start of s until its format is known.  The bytes read are
- * given back to s (sp_src_unread), to be read again before the rest: no
+ * Read the start of s until its format is known, SNIFF_MAX bytes at the
+ * most (format_by_content() decides by then).  The bytes read are given
+ * back to s (sp_src_unread), to be read again before the rest: no
  * seeking, so stdin and pipes work.
  */
 ctspool_rc
@@ -176,7 +181,7 @@ sp_input_sniff(struct sp_src *s, enum sp_format *fmt, struct sp_err *e)
     sp_buf_init(&b);
     *fmt = SP_FMT_AUTO;
     while (*fmt == SP_FMT_AUTO) {
-        rc = sp_buf_read(&b, s, SIZE_MAX, &n);
+        rc = sp_buf_read(&b, s, SNIFF_MAX, &n);
         if (rc != CTSPOOL_OK) {
             rc = sp_input_read_failed(rc, e);
             break;

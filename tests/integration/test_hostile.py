@@ -14,9 +14,10 @@ point.  For each input the test checks:
 - a rejected input leaves the journal exactly as it was; an accepted one
   adds exactly the expected points;
 - peak RSS (wait4's ru_maxrss) stays bounded: under 200 MiB for the
-  streamed formats (NDJSON, CSV) whatever the input size; the
-  cloudthread format is read whole (documented), so its bound is a few
-  times the input size.
+  streamed formats (NDJSON, CSV) whatever the input size, and under
+  64 MiB for 100 MB of blanks on stdin (format detection reads ahead a
+  bounded amount); the cloudthread format is read whole (documented),
+  so its bound is a few times the input size.
 
 Known bugs in code outside this test (reported, with the proposed fix)
 are checked as XFAIL: they print and do not fail the suite unless
@@ -38,6 +39,7 @@ HOSTILE = os.path.join(harness.SOURCE_DIR, "tests", "hostile")
 DOCUMENTED_EXITS = {0, 64, 65, 66, 69, 73, 74, 75, 78}
 MIB = 1024 * 1024
 STREAM_RSS_MAX = 200 * MIB
+BLANK_RSS_MAX = 64 * MIB
 STRICT = os.environ.get("CTSPOOL_STRICT_KNOWN_BUGS") == "1"
 
 
@@ -326,8 +328,8 @@ def test_corpus():
 
 # ---- generated inputs ----------------------------------------------------
 
-def write_big(path, head, size, tail):
-    chunk = b"a" * MIB
+def write_big(path, head, size, tail, fill=b"a"):
+    chunk = (fill * (MIB // len(fill) + 1))[:MIB]
     with open(path, "wb") as f:
         f.write(head)
         for _ in range(size // MIB):
@@ -395,6 +397,21 @@ def test_generated():
                  (65, 4, [r"line 3: line longer than 1 MiB",
                           r"line 6: line longer than 1 MiB", r"4 new"]),
                  args=("--skip-invalid",))
+        os.unlink(path)
+
+        # Only blanks on stdin: format detection (by content) reads ahead
+        # a bounded amount whatever the size, and the answer is that of
+        # any blank input: blank lines are no points; a line of 100 MB of
+        # spaces is too long for NDJSON.
+        path = os.path.join(tmp.dir, "blank-lines-100mb")
+        write_big(path, b"", big, b"", fill=b" " * 1023 + b"\n")
+        run_case("100 MB of blank lines on stdin", None,
+                 (0, 0, [r"appended 0 points"]), stdin_path=path,
+                 rss_max=BLANK_RSS_MAX)
+        write_big(path, b"", big, b"", fill=b" ")
+        run_case("100 MB of spaces on stdin", None,
+                 (65, 0, [r"<stdin>: line 1: line longer than 1 MiB"]),
+                 stdin_path=path, rss_max=BLANK_RSS_MAX)
         os.unlink(path)
 
         # Many invalid lines: errors are counted, not kept.

@@ -2,7 +2,7 @@
  * test_input.c -- input.c: NDJSON, CSV and Cloudthread inputs -> points,
  * the locators of every rejection, the streams list in each format, and
  * format detection by extension and by content (from pipes, which cannot
- * seek).
+ * seek; bounded for an input of blanks only).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "input_int.h"
 #include "sp_int.h"
 #include "testutil.h"
 
@@ -575,6 +576,24 @@ test_auto_by_content_pipe(void **state)
     assert_int_equal(s.n_pts + s.n_errs, 0);
 }
 
+/* data through a pipe, format by content, gives one point, pt, and one
+ * error, matching err (tu_msg_matches). */
+static void
+assert_pipe_gives(const char *data, size_t len, const char *pt,
+                  const char *err)
+{
+    struct seen s;
+    struct sp_err e;
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(read_pipe(data, len, "-", &defaults, &s, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(s.n_pts, 1);
+    assert_string_equal(s.pts[0], pt);
+    assert_int_equal(s.n_errs, 1);
+    assert_msg(s.errs[0], err);
+}
+
 /*
  * Content detection that needs several reads: 200 KB of blank lines
  * before the first byte, and a first NDJSON line of 100 KB.  Every byte
@@ -609,12 +628,7 @@ test_auto_by_content_big(void **state)
                           "\",\"timestamp\":1664604000,\"metric_value\":1}\n"
                           "%s",
                           nd_text);
-    memset(&s, 0, sizeof(s));
-    assert_int_equal(read_pipe(data, o, "-", &defaults, &s, &e), CTSPOOL_OK);
-    assert_int_equal(s.n_pts, 1);
-    assert_string_equal(s.pts[0], "t|Sum|nd|462390|1|");
-    assert_int_equal(s.n_errs, 1);
-    assert_msg(s.errs[0], "line 1: metric_name: *");
+    assert_pipe_gives(data, o, "t|Sum|nd|462390|1|", "line 1: metric_name: *");
 
     /* A payload whose "data" member comes after 100 KB: detection reads
      * on until it sees it.  (The token is too long: one object error.) */
@@ -639,6 +653,64 @@ test_auto_by_content_big(void **state)
     assert_int_equal(read_pipe(data, o, "-", &defaults, &s, &e), CTSPOOL_OK);
     assert_int_equal(s.n_pts, 1);
     assert_int_equal(s.n_errs, 0);
+    free(data);
+}
+
+/*
+ * Only blanks, more than format detection holds (1 MiB and 64 KiB):
+ * what it reads ahead stays bounded whatever the size of the input, and
+ * the answer is that of any blank input, NDJSON (no points).  Nothing
+ * is lost: the source still yields every byte, and a line after such a
+ * run keeps its number.
+ */
+static void
+test_auto_by_content_blanks(void **state)
+{
+    static const char *const runs[] = {"\n", " ", "\r\n", " \t\n"};
+    size_t len = 8 * 1024 * 1024, o;
+    char *data = malloc(len + 1000);
+    char got[65536];
+    struct sp_src src;
+    enum sp_format fmt;
+    struct sp_err e;
+
+    (void)state;
+    assert_non_null(data);
+    for (size_t r = 0; r < SP_ARRAY_LEN(runs); r++) {
+        size_t run = strlen(runs[r]), total = 0;
+        ssize_t n;
+        FILE *f;
+
+        for (o = 0; o < len; o++) {
+            data[o] = runs[r][o % run];
+        }
+        f = mem_file(data, len);
+        sp_src_init(&src, f, 0, -1);
+        memset(&e, 0, sizeof(e));
+        assert_int_equal(sp_input_sniff(&src, &fmt, &e), CTSPOOL_OK);
+        assert_int_equal(fmt, SP_FMT_NDJSON);
+        assert_true(src.pre_len <= 2 * 1024 * 1024);
+        while ((n = sp_src_read(&src, got, sizeof(got))) > 0) {
+            for (ssize_t i = 0; i < n; i++) {
+                if (got[i] != runs[r][(total + (size_t)i) % run]) {
+                    fail_msg("run %zu: byte %zu", r, total + (size_t)i);
+                }
+            }
+            total += (size_t)n;
+        }
+        assert_int_equal(n, 0);
+        assert_int_equal(total, len);
+        sp_src_cleanup(&src);
+        fclose(f);
+    }
+
+    /* 2 MiB of blank lines, then NDJSON: line numbers count them all. */
+    len = 2 * 1024 * 1024;
+    memset(data, '\n', len);
+    o = len;
+    o += (size_t)snprintf(data + o, 1000, "%s{\"metric_name\":\"x\"}\n",
+                          nd_text);
+    assert_pipe_gives(data, o, "t|Sum|nd|462390|1|", "line 2097154: *");
     free(data);
 }
 
@@ -859,6 +931,7 @@ main(void)
         cmocka_unit_test(test_auto_by_extension),
         cmocka_unit_test(test_auto_by_content_pipe),
         cmocka_unit_test(test_auto_by_content_big),
+        cmocka_unit_test(test_auto_by_content_blanks),
         cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_streams_list),
         cmocka_unit_test(test_streams_list_default),
