@@ -2,9 +2,10 @@
 systemd units, Docker entrypoint, install rules and find_package().
 
   config    scripts/ctspool.cfg.example passes `check-config`, which does
-            not open the journal; its keys, the man page's and the keys[]
-            table of src/lib/config.c are the same set, and the man page
-            states each example value as the default.
+            not open the journal; its keys, the man page's and the
+            sp_config_keys[] table of src/lib/config_keys.c are the same
+            set, and the man page states each example value as the
+            default.
   man       renders without warnings; documents every command, option,
             exit code and CTSPOOL_* variable that the program has; each
             `ctspool CMD --help` and the man page list the same options.
@@ -38,7 +39,7 @@ from harness import BIN, SOURCE_DIR, Env, check, finish, skip_part
 
 MAN = os.path.join(SOURCE_DIR, "man", "ctspool.1")
 EXAMPLE = os.path.join(SOURCE_DIR, "scripts", "ctspool.cfg.example")
-CONFIG_C = os.path.join(SOURCE_DIR, "src", "lib", "config.c")
+CONFIG_C = os.path.join(SOURCE_DIR, "src", "lib", "config_keys.c")
 UNITS = os.path.join(SOURCE_DIR, "scripts", "systemd")
 ENTRYPOINT = os.path.join(SOURCE_DIR, "scripts", "docker-entrypoint.sh")
 DOCKERFILE = os.path.join(SOURCE_DIR, "Dockerfile")
@@ -258,17 +259,20 @@ def test_config(man):
     finally:
         env.cleanup()
 
-    # (b) example keys == man page keys == config.c keys; defaults stated.
+    # (b) example keys == man page keys == config_keys.c keys; defaults
+    # stated.
     example = libconfig_settings(read(EXAMPLE))
     entries = man_config_entries(man)
     code = config_c_keys()
-    check(len(code) >= 20, "parsed keys[] of config.c: %r" % sorted(code))
+    check(len(code) >= 20, "parsed sp_config_keys[] of config_keys.c: %r" %
+          sorted(code))
     ex_keys, man_keys = set(example), set(entries)
     check(ex_keys == man_keys,
           "example vs man page keys: only in example %r, only in man %r" %
           (sorted(ex_keys - man_keys), sorted(man_keys - ex_keys)))
     check(ex_keys == code,
-          "example vs config.c keys: only in example %r, only in code %r" %
+          "example vs config_keys.c keys: only in example %r, only in "
+          "code %r" %
           (sorted(ex_keys - code), sorted(code - ex_keys)))
     for key, value in sorted(example.items()):
         text = entries.get(key, "")
