@@ -74,12 +74,30 @@ void sp_err_prefix(struct sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);
 /* ---- logging (log.c) ------------------------------------------------- */
 enum sp_log_level { SP_LOG_ERROR = 0, SP_LOG_WARN, SP_LOG_INFO, SP_LOG_DEBUG };
 
+enum sp_log_format { SP_LOG_LOGFMT = 0, SP_LOG_JSON };
+
 void sp_log_init(const char *component, enum sp_log_level level);
-/* Changes the level while threads log (a reloaded configuration). */
+/* Changes the level while threads log (a reloaded configuration);
+ * nothing once the level is pinned. */
 void sp_log_set_level(enum sp_log_level level);
+/* Sets the level for good (--log-level, $CTSPOOL_LOG_LEVEL): later
+ * sp_log_init() and sp_log_set_level() calls keep it. */
+void sp_log_pin_level(enum sp_log_level level);
+/* Changes the line format while threads log. */
+void sp_log_set_format(enum sp_log_format format);
 void sp_log(enum sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
 /* Parse "error|warn|info|debug"; -1 if unknown. */
 int sp_log_level_parse(const char *s);
+/* Parse "logfmt|json"; -1 if unknown. */
+int sp_log_format_parse(const char *s);
+/*
+ * One log line without its newline: logfmt (ts=... level=...
+ * component=... msg="...", each value quoted and escaped when it needs
+ * it) or a JSON object with those four keys.  Malloc'd; NULL when out
+ * of memory.
+ */
+char *sp_log_line(enum sp_log_format format, const char *ts,
+                  const char *level, const char *component, const char *msg);
 /*
  * Mask a secret for display: "...abcd" (last 4 characters at most; a
  * secret of 8 characters or fewer shows none).  Writes into buf.
@@ -407,7 +425,8 @@ struct sp_config {
     char *journal;
     int durability_full;
     long retain_acked_hours;
-    int log_level; /* enum sp_log_level */
+    int log_level;  /* enum sp_log_level */
+    int log_format; /* enum sp_log_format */
     struct {
         char *endpoint;
         char *api_key;      /* inline key or $CTSPOOL_API_KEY; may be NULL */
