@@ -119,6 +119,7 @@ cli_config(struct cli *c, const char *cmd)
         return cli_exit_code(rc);
     }
     sp_log_init(cmd, (enum sp_log_level)c->cfg->log_level);
+    sp_log_set_format((enum sp_log_format)c->cfg->log_format);
     if (c->cfg->warning) {
         sp_log(SP_LOG_WARN, "%s", c->cfg->warning);
     }

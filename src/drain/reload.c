@@ -117,6 +117,7 @@ dr_reload(struct dr_drainer *d)
     dr_key_file_check(cfg);
     keep_restart_only(old, cfg);
     sp_log_set_level((enum sp_log_level)cfg->log_level);
+    sp_log_set_format((enum sp_log_format)cfg->log_format);
     explicit_bzero(d->api_key, strlen(d->api_key));
     free(d->api_key);
     d->api_key = key;

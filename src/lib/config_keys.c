@@ -36,6 +36,9 @@ const struct key sp_config_keys[] = {
     {.name = "log_level", .kind = K_ENUM, .off = OFF(log_level),
      .def_int = SP_LOG_INFO, .parse = sp_log_level_parse,
      .words = "one of \"error\", \"warn\", \"info\", \"debug\""},
+    {.name = "log_format", .kind = K_ENUM, .off = OFF(log_format),
+     .def_int = SP_LOG_LOGFMT, .parse = sp_log_format_parse,
+     .words = "\"logfmt\" or \"json\""},
 
     {.group = "upload", .name = "endpoint", .kind = K_STRING,
      .off = OFF(upload.endpoint),

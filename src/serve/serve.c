@@ -319,6 +319,7 @@ reload(struct cli *c, struct sv_http *h, int loopback)
                "changed; they take effect at the next restart");
     }
     sp_log_set_level((enum sp_log_level)cfg->log_level);
+    sp_log_set_format((enum sp_log_format)cfg->log_format);
     sv_http_reload(h, live);
     sp_log(SP_LOG_INFO, "SIGHUP: configuration reloaded from %s (%zu API "
            "key%s, %zu stream%s listed)",
