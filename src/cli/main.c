@@ -34,7 +34,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: ctspool [--config FILE] COMMAND [OPTIONS] [ARGS]\n"
+            "usage: ctspool [--config FILE] [--log-level LEVEL] COMMAND "
+            "[OPTIONS] [ARGS]\n"
             "\n"
             "A durable store-and-forward spool for Cloudthread custom data.\n"
             "\n"
@@ -47,6 +48,9 @@ usage(FILE *f)
             "Options:\n"
             "  --config FILE  configuration file (default: $CTSPOOL_CONFIG,\n"
             "                 else /etc/ctspool/ctspool.cfg)\n"
+            "  --log-level LEVEL\n"
+            "                 error, warn, info or debug; wins over\n"
+            "                 $CTSPOOL_LOG_LEVEL and the log_level key\n"
             "  --help         this text; COMMAND --help for a command\n"
             "  --version      print the version\n"
             "\n"
@@ -178,15 +182,54 @@ cli_usage_hint(const char *cmd)
     return EXIT_USAGE;
 }
 
+/*
+ * The level of --log-level (level_arg, NULL if not given), else of
+ * $CTSPOOL_LOG_LEVEL when set and not empty, pinned over the
+ * configuration's log_level.  0 or an exit code (printed).
+ */
+static int
+pin_log_level(const char *level_arg)
+{
+    const char *env = getenv("CTSPOOL_LOG_LEVEL");
+    int level;
+
+    if (level_arg) {
+        level = sp_log_level_parse(level_arg);
+        if (level < 0) {
+            cli_error(NULL,
+                      "--log-level: unknown level '%s' (error, warn, "
+                      "info or debug)",
+                      level_arg);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    } else if (env && *env) {
+        level = sp_log_level_parse(env);
+        if (level < 0) {
+            cli_error(NULL,
+                      "CTSPOOL_LOG_LEVEL: unknown level '%s' (error, "
+                      "warn, info or debug)",
+                      env);
+            return EXIT_CONFIG;
+        }
+    } else {
+        return 0;
+    }
+    sp_log_pin_level((enum sp_log_level)level);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        {"log-level", required_argument, NULL, 'l'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    const char *level_arg = NULL;
     struct cli c;
     int ch, ex;
 
@@ -196,10 +239,13 @@ main(int argc, char **argv)
      * no global mutex on every SQLite allocation. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     /* '+': stop at the command; its options are its own. */
-    while ((ch = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+c:hl:V", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             c.config_path = optarg;
+            break;
+        case 'l':
+            level_arg = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -215,6 +261,10 @@ main(int argc, char **argv)
     if (optind >= argc) {
         usage(stderr);
         return EXIT_USAGE;
+    }
+    ex = pin_log_level(level_arg);
+    if (ex) {
+        return ex;
     }
     for (size_t i = 0; i < SP_ARRAY_LEN(commands); i++) {
         if (strcmp(argv[optind], commands[i].name) == 0) {
