@@ -39,6 +39,33 @@ dr_failure_note(struct dr_drainer *d, int status, const char *what)
     }
 }
 
+void
+dr_outage_begin(struct dr_drainer *d)
+{
+    if (!d->is_in_outage) {
+        d->is_in_outage = 1;
+        d->outage_since = sp_clock_ms();
+    }
+}
+
+/* The first success after failed uploads: "recovered after N s". */
+static void
+outage_end(struct dr_drainer *d)
+{
+    struct sp_stats st;
+    int64_t secs = (sp_clock_ms() - d->outage_since) / 1000;
+    char waiting[48] = "";
+
+    d->is_in_outage = 0;
+    if (sp_journal_stats(d->j, &st) == CTSPOOL_OK) {
+        snprintf(waiting, sizeof(waiting), ", %llu point%s waiting",
+                 (unsigned long long)st.pending_points,
+                 st.pending_points == 1 ? "" : "s");
+    }
+    sp_log(SP_LOG_INFO, "recovered after %lld s%s", (long long)secs,
+           waiting);
+}
+
 /* Short text for status / last_upload_error: "HTTP 503: {...}". */
 void
 dr_failure_text(const struct dr_failure *f, char *out, size_t len)
@@ -138,6 +165,9 @@ acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
     d->n_points += k;
     d->win_points += k;
     d->attempt = 0;
+    if (d->is_in_outage) {
+        outage_end(d);
+    }
     return CTSPOOL_OK;
 }
 

@@ -257,6 +257,7 @@ after_transient(struct dr_drainer *d, const struct dr_failure *f)
 
     dr_failure_text(f, text, sizeof(text));
     dr_failure_note(d, f->status, text);
+    dr_outage_begin(d);
     d->attempt++;
     if (ra >= 0) {
         if (ra > cfg->upload.retry_max_ms) {
@@ -390,6 +391,7 @@ run(struct dr_drainer *d)
 
             dr_failure_text(&f, text, sizeof(text));
             dr_failure_note(d, f.status, text);
+            dr_outage_begin(d);
             log_auth_failure(d, &f, wait);
             if (d->is_once) {
                 ex = EXIT_UNAVAILABLE;

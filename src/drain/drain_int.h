@@ -69,6 +69,8 @@ struct dr_drainer {
     size_t req_max_points; /* learned from 413, else batch_max_points */
     int64_t req_max_until;
     unsigned attempt; /* consecutive transient failures */
+    int is_in_outage; /* an upload failed, none succeeded since */
+    int64_t outage_since; /* its first failure (monotonic ms) */
     int64_t rr_grp;   /* round robin: the group served last */
     int64_t *parked;  /* groups this drainer knows parked (park.c) */
     size_t n_parked, cap_parked;
@@ -159,6 +161,9 @@ int dr_handover_await(struct dr_drainer *d);
 
 /* Records a failed upload in the journal (for status). */
 void dr_failure_note(struct dr_drainer *d, int status, const char *what);
+/* An upload failed and will be retried: an outage starts unless one is
+ * going on; the next upload that succeeds logs its end. */
+void dr_outage_begin(struct dr_drainer *d);
 /* Short text for status / last_upload_error: "HTTP 503: {...}". */
 void dr_failure_text(const struct dr_failure *f, char *out, size_t len);
 /* Points read from the journal at once. */

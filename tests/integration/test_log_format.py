@@ -10,7 +10,9 @@ section 7).
   level    --log-level beats $CTSPOOL_LOG_LEVEL, which beats log_level,
            also across a SIGHUP; a bad --log-level exits 64, a bad
            $CTSPOOL_LOG_LEVEL 78, a bad log_format 78, each saying what
-           is wrong."""
+           is wrong.
+  outage   the first upload that succeeds after failed ones logs
+           "recovered after N s, M points waiting"."""
 
 import http.client
 import json
@@ -183,10 +185,44 @@ def test_bad_values():
         env.cleanup()
 
 
+def test_drain_recovered():
+    """After failed uploads, the first success logs the outage's end."""
+    env = h.Env("log-recovered")
+    try:
+        mock = h.Mock(env)
+        env.write_config(upload={"endpoint": mock.url})
+        h.append_points(env, [h.point("r%d" % i, i, HOUR)
+                              for i in range(3)])
+        mock.fault(fail_next=2, fail_status=429)
+        r = env.run("drain", "--once", timeout=120)
+        h.check(r.returncode == 0, "drain --once after 2 x 429: %d %s" %
+                (r.returncode, r.stderr[-2000:]))
+        lines = logfmt_lines(r.stderr, "drain --once")
+        failed = [i for i, l in enumerate(lines) if "failed" in l[2]]
+        rec = [i for i, l in enumerate(lines)
+               if l[2].startswith("recovered after")]
+        h.check(len(failed) == 2 and len(rec) == 1 and rec[0] > failed[-1],
+                "one 'recovered' line after the 2 failures: %r" % lines)
+        if rec:
+            level, _, msg = lines[rec[0]]
+            h.check(level == "info" and re.match(
+                r"^recovered after \d+ s, 0 points waiting$", msg),
+                "recovered line: %r" % (lines[rec[0]],))
+        # No failure, no such line.
+        h.append_points(env, [h.point("r", 9, HOUR)])
+        r = env.run("drain", "--once", timeout=120)
+        h.check(r.returncode == 0 and "recovered after" not in r.stderr,
+                "no outage, no 'recovered': %d %r" %
+                (r.returncode, r.stderr))
+    finally:
+        env.cleanup()
+
+
 def main():
     test_bad_values()
     test_drain_json()
     test_serve()
+    test_drain_recovered()
     h.finish()
 
 
