@@ -2,7 +2,7 @@
  * httpfloor.c -- the HTTP floors for scripts/bench/serve: a libmicrohttpd
  * server with the daemon set-up of `ctspool serve` (internal threads, a
  * pool of one thread per CPU, suspend/resume allowed, the same
- * connection limits) that reads each POST body and answers 200
+ * connection limits) that reads each POST body and answers 201
  * {"accepted":1} -- no parsing, no validation, no journal.
  *
  *   httpfloor PORT              answers at once: the most any
@@ -128,7 +128,7 @@ on_access(void *cls, struct MHD_Connection *c, const char *url,
     resp = MHD_create_response_from_buffer(sizeof(ok) - 1, (void *)ok,
                                            MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, "Content-Type", "application/json");
-    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    ret = MHD_queue_response(c, MHD_HTTP_CREATED, resp);
     MHD_destroy_response(resp);
     return ret;
 }

@@ -9,7 +9,7 @@
  *   loadgen -p PORT [-H HOST] [-k KEY] [-c CONNS] [-n POINTS_PER_REQ]
  *           [-d SECONDS] [-s SERIES] [-o HOUR0]
  *
- * Prints one line of key=value results: requests, ok (200), errors,
+ * Prints one line of key=value results: requests, ok (2xx), errors,
  * seconds, rps, points_per_s, p50_ms, p99_ms, max_ms, cpu_us_per_req
  * (this process's user + system CPU per answered request: what the
  * load generator takes from the machine it shares with the server),
@@ -249,7 +249,7 @@ record(struct conn *c, int code)
         }
     }
     lat_us[n_lat++] = (uint32_t)(us > UINT32_MAX ? UINT32_MAX : us);
-    if (code == 200) {
+    if (code >= 200 && code < 300) { /* serve: 201 */
         n_ok++;
     } else {
         n_err++;

@@ -20,7 +20,7 @@
  *   answered from the job's outcome
  *
  * Invariants:
- * (1) 200 is sent for an ingest request only when its job's rc is OK,
+ * (1) 201 is sent for an ingest request only when its job's rc is OK,
  *     i.e. after the commit holding its points returned (commit.c (1)).
  * (2) A suspended connection always has exactly one job with the writer,
  *     and the writer's done() is what resumes it; so once the writer is

@@ -141,7 +141,8 @@ sv_answer_invalid(struct request *r)
 enum MHD_Result
 sv_answer_accepted(struct request *r, size_t n)
 {
-    struct answer a = {MHD_HTTP_OK, "application/json", NULL, 0, 0, NULL, 0};
+    struct answer a = {MHD_HTTP_CREATED, "application/json", NULL, 0, 0,
+                       NULL, 0};
     char text[64];
     int len = snprintf(text, sizeof(text), "{\"accepted\": %zu}\n", n);
 

@@ -75,7 +75,7 @@ enum MHD_Result sv_answer_shutdown(struct sv_http *h,
                                    const char *method, const char *url);
 /* 400 listing r's invalid points. */
 enum MHD_Result sv_answer_invalid(struct request *r);
-/* 200: n points accepted. */
+/* 201: n points accepted (201 like upstream). */
 enum MHD_Result sv_answer_accepted(struct request *r, size_t n);
 /* The outcome of r's job with the writer. */
 enum MHD_Result sv_answer_job(struct request *r);

@@ -26,7 +26,7 @@ struct sv_metrics {
 };
 
 /* Codes always shown, so a scrape has every series from the start. */
-static const unsigned shown_codes[] = {200, 400, 401, 404, 405,
+static const unsigned shown_codes[] = {200, 201, 400, 401, 404, 405,
                                        413, 429, 500, 503, 507};
 
 ctspool_rc

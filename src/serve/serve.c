@@ -54,7 +54,8 @@ help(FILE *f)
             "  POST /streams/ingest   (also /api/streams/ingest) body as\n"
             "                         upstream, x-api-key from "
             "server.api_keys;\n"
-            "                         answered once stored per durability\n"
+            "                         answered 201 {\"accepted\": N} once\n"
+            "                         stored per durability\n"
             "  GET  /healthz          200 when the journal is writable\n"
             "  GET  /metrics          Prometheus text format\n"
             "\n"
@@ -516,7 +517,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
     if (sv_http_inflight(h)) {
         sp_log(SP_LOG_WARN,
                "%lu requests still in progress at exit (not stored, not "
-               "answered 200)",
+               "answered 201)",
                sv_http_inflight(h));
     }
     sp_log(SP_LOG_INFO, "stopped");

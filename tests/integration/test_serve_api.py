@@ -33,7 +33,7 @@ def diff(got, exp):
 
 def post_ok(srv, payload, what):
     st, hdrs, body = srv.post(payload)
-    check(st == 200, "%s: status %d, body %r" % (what, st, body))
+    check(st == 201, "%s: status %d, body %r" % (what, st, body))
     check(body == {"accepted": len(payload["data"])},
           "%s: answer %r" % (what, body))
     check(hdrs.get("content-type", "").startswith("application/json"),
@@ -66,13 +66,13 @@ def test_accepted(env, srv, expected):
     p3 = ingest_payload([data_point("temp", 21.5, H0, {"room": "1"})],
                         agg="Maximum", stream="explicit-stream-token-7777")
     st, _, body = srv.post(p3, path="/api/streams/ingest")
-    check(st == 200 and body == {"accepted": 1},
+    check(st == 201 and body == {"accepted": 1},
           "/api/streams/ingest: %d %r" % (st, body))
     expected.update(payload_points(p3))
 
     # An empty data array stores nothing and says so.
     st, _, body = srv.post(ingest_payload([]))
-    check(st == 200 and body == {"accepted": 0},
+    check(st == 201 and body == {"accepted": 0},
           "empty data: %d %r" % (st, body))
 
     got = journal_points(env)
@@ -175,7 +175,7 @@ def test_auth_and_limits(env, srv, expected):
         check(st == 401, "%s: status %d %r" % (what, st, body))
         check(SERVE_KEY not in str(body), "%s: key echoed" % what)
     st, _, _ = srv.post(p, key=OTHER_KEY)
-    check(st == 200, "second configured key: %d" % st)
+    check(st == 201, "second configured key: %d" % st)
     expected.update(payload_points(p))
 
     # Too large, announced by Content-Length: refused before the body.
@@ -211,7 +211,7 @@ def test_auth_and_limits(env, srv, expected):
                   headers={"x-api-key": SERVE_KEY},
                   encode_chunked=True)
         r = c.getresponse()
-        check(r.status == 200, "small chunked body: %d" % r.status)
+        check(r.status == 201, "small chunked body: %d" % r.status)
         r.read()
     finally:
         c.close()
@@ -251,6 +251,7 @@ def test_health_and_metrics(env, srv):
                  'ctspool_upload_requests_total{class="5xx"}',
                  "ctspool_last_upload_success_timestamp_seconds",
                  'ctspool_http_requests_total{code="200"}',
+                 'ctspool_http_requests_total{code="201"}',
                  'ctspool_http_requests_total{code="400"}',
                  'ctspool_http_requests_total{code="401"}',
                  'ctspool_http_requests_total{code="413"}']:
@@ -261,6 +262,9 @@ def test_health_and_metrics(env, srv):
           "pending_points: metrics %r, status %r" %
           (values.get("ctspool_pending_points"),
            st_json["pending_points"]))
+    check(values.get('ctspool_http_requests_total{code="201"}', 0) >= 5,
+          "201s counted: %r" %
+          values.get('ctspool_http_requests_total{code="201"}'))
     check(values.get('ctspool_http_requests_total{code="401"}', 0) >= 6,
           "401s counted: %r" %
           values.get('ctspool_http_requests_total{code="401"}'))
@@ -278,7 +282,7 @@ def test_spool_full():
         check(srv.proc.poll() is None, "serve (full) started: " + srv.log())
         p = ingest_payload([data_point("f", i, H0 + i) for i in range(4)])
         st, _, _ = srv.post(p)
-        check(st == 200, "4 of 5: %d" % st)
+        check(st == 201, "4 of 5: %d" % st)
         over = ingest_payload([data_point("g", i, H0 + i) for i in range(2)])
         st, hdrs, body = srv.post(over)
         check(st == 429, "over the limit: %d %r" % (st, body))
@@ -288,7 +292,7 @@ def test_spool_full():
         check("spool full" in str(body), "429 says spool full: %r" % body)
         one = ingest_payload([data_point("h", 1, H0)])
         st, _, _ = srv.post(one)
-        check(st == 200, "the fifth point still fits: %d" % st)
+        check(st == 201, "the fifth point still fits: %d" % st)
         exp = payload_points(p)
         exp.update(payload_points(one))
         got = journal_points(env)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_serve_concurrency.py -- 32 concurrent clients, each sending 100
 single-point requests over its own keep-alive connection: every request
-is answered 200, every point is in the journal with its value, no error
+is answered 201, every point is in the journal with its value, no error
 or warning is logged, and the requests shared commits (group commit:
 fewer commits than requests).  Then 64 keep-alive connections at once,
 held open together, each answered.
@@ -34,7 +34,7 @@ def client(srv, n, expected, failures, lock):
                 st, body = None, repr(ex)
                 conn.close()
                 conn = srv.connection(timeout=120)
-            if st == 200 and body == {"accepted": 1}:
+            if st == 201 and body == {"accepted": 1}:
                 mine.update(payload_points(p))
             else:
                 with lock:
@@ -60,10 +60,10 @@ def main():
         for t in threads:
             t.join(timeout=300)
         check(not any(t.is_alive() for t in threads), "clients finished")
-        check(not failures, "%d requests not answered 200, e.g. %r" %
+        check(not failures, "%d requests not answered 201, e.g. %r" %
               (len(failures), failures[:3]))
         check(len(expected) == CLIENTS * REQUESTS,
-              "%d points answered 200" % len(expected))
+              "%d points answered 201" % len(expected))
         got = journal_points(env)
         missing = [k for k in expected if got.get(k) != expected[k]]
         check(not missing, "%d answered points missing or wrong, e.g. %r" %
@@ -91,7 +91,7 @@ def main():
                     p = ingest_payload([data_point("ka", k, H0 + rnd,
                                                    {"conn": str(k)})])
                     st, _, _ = srv.post(p, conn=c)
-                    check(st == 200, "keep-alive connection %d round %d: "
+                    check(st == 201, "keep-alive connection %d round %d: "
                           "%r" % (k, rnd, st))
         finally:
             for c in conns:

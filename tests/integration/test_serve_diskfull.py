@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_serve_diskfull.py -- the journal's file system fills up under
 `serve`: the request that does not fit is answered 507 (not 500), the
-server keeps running, /healthz turns 503, every request answered 200
+server keeps running, /healthz turns 503, every request answered 201
 before is in the journal, and SIGTERM still exits 0.
 
 The journal lives on a 1 MiB tmpfs mounted in a private mount namespace
@@ -90,7 +90,7 @@ def main():
                 for k in range(200)])
             st, hdrs, body = srv.post(p)
             statuses.append(st)
-            if st == 200:
+            if st == 201:
                 accepted.update(h.payload_points(p))
             elif st == 507:
                 break
@@ -124,7 +124,7 @@ def main():
         got = {(r["record_id"], r["timestamp"]): r["metric_value"]
                for r in rows}
         missing = [k for k in accepted if got.get(k) != accepted[k]]
-        h.check(not missing, "%d of %d points answered 200 are missing" %
+        h.check(not missing, "%d of %d points answered 201 are missing" %
                 (len(missing), len(accepted)))
         slog = log()
         h.check("507" in slog and "level=warn" in slog,

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """test_serve_kill.py -- `serve` SIGKILLed while 16 clients are posting:
-every request that had been answered 200 before the kill is in the
+every request that had been answered 201 before the kill is in the
 journal afterwards, point by point (the answer is sent only after the
 commit).  Then serve restarts on the same journal and keeps working.
 Done three times, killing at different moments (after 400, 1200 and
 2800 answered requests).  Last, SIGTERM under the same load: serve exits
-0 within seconds, every request it answered 200 is stored, the others
+0 within seconds, every request it answered 201 is stored, the others
 got 503 or a closed connection, nothing is logged as an error.
 """
 
@@ -38,7 +38,7 @@ def client(srv, n, rnd, acked, stop, lock, answered):
                 st, _, body = srv.post(p, conn=conn)
             except Exception:  # noqa: BLE001 -- the server was killed
                 break
-            if st == 200 and body == {"accepted": size}:
+            if st == 201 and body == {"accepted": size}:
                 mine.update(payload_points(p))
                 answered[0] += 1
             i += 1
@@ -61,7 +61,7 @@ def one_round(env, rnd, kill_at, all_acked, sig=signal.SIGKILL):
                for n in range(CLIENTS)]
     for t in threads:
         t.start()
-    # The moment of the kill: once kill_at requests were answered 200
+    # The moment of the kill: once kill_at requests were answered 201
     # (under load, with sanitizers or parallel tests, that takes longer).
     wait_until(lambda: answered[0] >= kill_at, 120,
                "round %d: %d requests answered" % (rnd, kill_at))
@@ -79,7 +79,7 @@ def one_round(env, rnd, kill_at, all_acked, sig=signal.SIGKILL):
     all_acked.update(acked)
     got = journal_points(env)
     lost = [k for k in all_acked if got.get(k) != all_acked[k]]
-    check(not lost, "round %d: %d of %d points answered 200 are missing "
+    check(not lost, "round %d: %d of %d points answered 201 are missing "
           "or wrong after SIGKILL, e.g. %r" %
           (rnd, len(lost), len(all_acked), lost[:3]))
     if sig == signal.SIGTERM:
@@ -88,7 +88,7 @@ def one_round(env, rnd, kill_at, all_acked, sig=signal.SIGKILL):
         check(took < 15, "SIGTERM under load took %.1f s" % took)
         check("level=error" not in log and "level=warn" not in log,
               "SIGTERM under load logged errors:\n" + log[-2000:])
-    print("round %d: %d points answered 200 before signal %d, all "
+    print("round %d: %d points answered 201 before signal %d, all "
           "present; %d in the journal" % (rnd, len(acked), sig, len(got)))
 
 
@@ -103,7 +103,7 @@ def main():
         srv = Serve(env)
         p = ingest_payload([data_point("after", 1, 470000)])
         st, _, _ = srv.post(p)
-        check(st == 200, "after the kills: %r" % st)
+        check(st == 201, "after the kills: %r" % st)
         all_acked.update(payload_points(p))
         got = journal_points(env)
         check(all(got.get(k) == v for k, v in all_acked.items()),

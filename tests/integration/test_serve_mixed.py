@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_serve_mixed.py -- `serve`, several `append` processes, a running
 `drain` and a `status` reader, all at once on one journal: every HTTP
-request is answered 200, every append and status exits 0, nothing is
+request is answered 201, every append and status exits 0, nothing is
 logged as an error (lock contention is waited out), and in the end the
 receiver holds exactly the last value of every point, nothing pending.
 HTTP clients also update their own earlier points while the drainer may
@@ -42,7 +42,7 @@ def http_client(srv, n, expected, problems, lock):
                 st, body = None, repr(ex)
                 conn.close()
                 conn = srv.connection(timeout=120)
-            if st != 200:
+            if st != 201:
                 with lock:
                     problems.append("http client %d request %d: %r %r" %
                                     (n, i, st, body))

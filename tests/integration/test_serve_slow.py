@@ -51,7 +51,7 @@ def main():
                 st, _, _ = srv.post(p, timeout=20)
                 with lock:
                     results.append((st, time.time() - t0))
-                    if st == 200:
+                    if st == 201:
                         expected.update(payload_points(p))
         t0 = time.time()
         threads = [threading.Thread(target=worker, args=(k,))
@@ -61,7 +61,7 @@ def main():
         for t in threads:
             t.join(timeout=60)
         took = time.time() - t0
-        check(len(results) == 200 and all(st == 200 for st, _ in results),
+        check(len(results) == 200 and all(st == 201 for st, _ in results),
               "requests next to stuck clients: %r" %
               sorted({st for st, _ in results}))
         check(took < 15, "200 requests next to %d stuck clients took "

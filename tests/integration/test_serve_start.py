@@ -53,7 +53,7 @@ def main():
               "no authentication: " + srv.log())
         p = ingest_payload([data_point("open", 1.5, 460000)])
         st, _, body = srv.post(p, key=None)
-        check(st == 200, "no key needed: %d %r" % (st, body))
+        check(st == 201, "no key needed: %d %r" % (st, body))
         check(journal_points(env) == payload_points(p), "point stored")
 
         # A second server on the same port: refused with a clear reason.
