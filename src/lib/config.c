@@ -37,7 +37,8 @@
 #include "sp_int.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/ctspool/ctspool.cfg"
-static const char *const groups[] = {"upload", "server", "limits"};
+static const char *const groups[] = {"upload", "server", "limits",
+                                     "health"};
 
 /* State of one sp_config_load(). */
 struct load {

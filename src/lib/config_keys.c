@@ -17,6 +17,8 @@
 #define RETAIN_HOURS_MAX ((int64_t)1000000)
 /* 1 GiB: serve's arithmetic on it (a budget of 4 bodies) stays small. */
 #define BODY_BYTES_MAX ((int64_t)1073741824)
+/* A year: a point undelivered for longer is long past any alert. */
+#define UNDELIVERED_S_MAX ((int64_t)366 * 24 * 3600)
 
 static int parse_durability(const char *s);
 
@@ -99,6 +101,12 @@ const struct key sp_config_keys[] = {
     {.group = "limits", .name = "max_journal_bytes", .kind = K_INT64,
      .off = OFF(limits.max_journal_bytes), .def_int = INT64_C(17179869184),
      .min = 0, .max = INT64_MAX},
+
+    /* GET /healthz/upstream turns 503 past this age of the oldest
+     * pending point. */
+    {.group = "health", .name = "max_undelivered_s", .kind = K_LONG,
+     .off = OFF(health.max_undelivered_s), .def_int = 900, .min = 1,
+     .max = UNDELIVERED_S_MAX},
 
     /* Empty: producers may use any token. */
     {.name = "streams", .kind = K_STRLIST, .off = OFF(streams),

@@ -452,6 +452,9 @@ struct sp_config {
         int64_t max_pending_points;
         int64_t max_journal_bytes;
     } limits;
+    struct {
+        long max_undelivered_s; /* /healthz/upstream: 1 .. 1 year */
+    } health;
     char **streams; /* tokens producers may use; n_streams 0: any */
     size_t n_streams;
 };

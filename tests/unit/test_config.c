@@ -102,6 +102,7 @@ assert_defaults(const struct sp_config *c)
     assert_int_equal(c->server.max_body_bytes, 16777216);
     assert_true(c->limits.max_pending_points == 100000000);
     assert_true(c->limits.max_journal_bytes == INT64_C(17179869184));
+    assert_int_equal(c->health.max_undelivered_s, 900);
     assert_int_equal(c->n_streams, 0);
     assert_null(c->warning);
 }
@@ -187,7 +188,8 @@ test_full_file(void **state)
               "          allow_unauthenticated = true;\n"
               "          max_body_bytes = 1024; };\n"
               "limits: { max_pending_points = 5000000000L;\n"
-              "          max_journal_bytes = 17179869184; };\n");
+              "          max_journal_bytes = 17179869184; };\n"
+              "health: { max_undelivered_s = 60; };\n");
     assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
     assert_string_equal(c->path, f->cfg);
     assert_null(c->warning); /* mode 0600 */
@@ -216,6 +218,7 @@ test_full_file(void **state)
     assert_int_equal(c->server.max_body_bytes, 1024);
     assert_true(c->limits.max_pending_points == INT64_C(5000000000));
     assert_true(c->limits.max_journal_bytes == INT64_C(17179869184));
+    assert_int_equal(c->health.max_undelivered_s, 60);
     sp_config_free(c);
 }
 
@@ -284,6 +287,8 @@ test_unknown_keys(void **state)
                  2, "unknown setting 'server.port'");
     expect_error(f, "limits: { max_points = 1; };\n", 1,
                  "unknown setting 'limits.max_points'");
+    expect_error(f, "health: { max_undelivered = 1; };\n", 1,
+                 "unknown setting 'health.max_undelivered'");
     expect_error(f, "\n\nuploads: { poll_ms = 5; };\n", 3,
                  "unknown setting 'uploads'");
     /* A top-level key inside a group is still unknown there. */
@@ -311,6 +316,9 @@ test_wrong_types(void **state)
                  "'server.api_keys' must be a list of strings");
     expect_error(f, "upload = 5;\n", 1, "'upload' must be a group");
     expect_error(f, "limits = [ 1 ];\n", 1, "'limits' must be a group");
+    expect_error(f, "health = 900;\n", 1, "'health' must be a group");
+    expect_error(f, "health: { max_undelivered_s = \"900\"; };\n", 1,
+                 "'health.max_undelivered_s' must be an integer");
     expect_error(f, "upload: { api_key = 12345; };\n", 1,
                  "'upload.api_key' must be a string");
 }
@@ -362,6 +370,12 @@ test_bad_values(void **state)
                     "1073741824");
     expect_error(f, "limits: { max_pending_points = -1; };\n", 1,
                  "'limits.max_pending_points' must be at least 0");
+    expect_error(f, "health: { max_undelivered_s = 0; };\n", 1,
+                 "'health.max_undelivered_s' must be between 1 and "
+                 "31622400 (got 0)");
+    expect_error(f, "\nhealth: { max_undelivered_s = 31622401; };\n", 2,
+                 "'health.max_undelivered_s' must be between 1 and "
+                 "31622400");
     expect_error(f, "journal = \"\";\n", 1, "'journal' must not be empty");
     expect_error(f, "upload: { endpoint = \"ftp://example.com/\"; };\n", 1,
                  "'upload.endpoint' must start with http:// or https://");
