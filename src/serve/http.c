@@ -5,6 +5,7 @@
  *
  *   POST /streams/ingest, /api/streams/ingest   upstream-compatible ingest
  *   GET  /healthz                               writer can write? 200/503
+ *   GET  /healthz/upstream                      delivered in time? 200/503
  *   GET  /metrics                               Prometheus text
  *
  * A request's life (struct request, one per HTTP request):
@@ -240,6 +241,28 @@ complete_health(struct request *r)
 }
 
 static enum MHD_Result
+complete_upstream(struct request *r)
+{
+    struct answer a = {MHD_HTTP_OK, "application/json", NULL, 0, 0, NULL, 0};
+    struct sv_http *h = r->h;
+    struct sp_buf b;
+    long max_s;
+
+    pthread_rwlock_rdlock(&h->live_lock);
+    max_s = h->live->max_undelivered_s;
+    pthread_rwlock_unlock(&h->live_lock);
+    sp_buf_init(&b);
+    sv_health_upstream(h->o.metrics, max_s, &b, &a.code);
+    a.body = sv_buf_take(&b, &a.len);
+    if (!a.body) {
+        return sv_answer_error(h, r->conn, r->method, r->url,
+                               MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "out of memory checking upstream health");
+    }
+    return sv_answer_send(h, r->conn, r->method, r->url, &a);
+}
+
+static enum MHD_Result
 complete_metrics(struct request *r)
 {
     struct answer a = {MHD_HTTP_OK, "text/plain; version=0.0.4; "
@@ -290,6 +313,8 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
         route = RT_INGEST;
     } else if (strcmp(url, "/healthz") == 0) {
         route = RT_HEALTH;
+    } else if (strcmp(url, "/healthz/upstream") == 0) {
+        route = RT_UPSTREAM;
     } else if (strcmp(url, "/metrics") == 0) {
         route = RT_METRICS;
     } else {
@@ -376,6 +401,8 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
         return complete_ingest(r);
     case RT_HEALTH:
         return complete_health(r);
+    case RT_UPSTREAM:
+        return complete_upstream(r);
     case RT_METRICS:
         return complete_metrics(r);
     }

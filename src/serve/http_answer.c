@@ -76,6 +76,7 @@ sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
     }
     if (code == MHD_HTTP_METHOD_NOT_ALLOWED) {
         a.allow = strcmp(url, "/healthz") == 0 ||
+                          strcmp(url, "/healthz/upstream") == 0 ||
                           strcmp(url, "/metrics") == 0
                       ? "GET, HEAD"
                       : "POST";

@@ -15,7 +15,7 @@
 
 #include "serve.h"
 
-enum route { RT_INGEST, RT_HEALTH, RT_METRICS };
+enum route { RT_INGEST, RT_HEALTH, RT_UPSTREAM, RT_METRICS };
 enum rstate { RS_RECEIVING, RS_QUEUED };
 
 struct sv_http {

@@ -4,10 +4,12 @@
  * their own at most once a second however often anyone scrapes, plus
  * the server's own counters (answers by HTTP status code, group
  * commits).  No secret ever appears: the journal statistics hold counts
- * and times only.
+ * and times only.  The same connection answers health.c's questions
+ * (the cached statistics, the parked upload groups).
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -69,8 +71,8 @@ sv_metrics_count(struct sv_metrics *m, unsigned code)
 }
 
 /* A copy of the journal statistics, refreshed when older than the TTL. */
-static ctspool_rc
-journal_stats(struct sv_metrics *m, struct sp_stats *st)
+ctspool_rc
+sv_metrics_stats(struct sv_metrics *m, struct sp_stats *st)
 {
     int64_t now = sp_clock_ms();
     ctspool_rc rc;
@@ -86,6 +88,21 @@ journal_stats(struct sv_metrics *m, struct sp_stats *st)
     }
     *st = m->st;
     rc = m->st_rc;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+ctspool_rc
+sv_metrics_parked(struct sv_metrics *m, sp_group_cb cb, void *ctx,
+                  char *why, size_t why_len)
+{
+    ctspool_rc rc;
+
+    pthread_mutex_lock(&m->lock);
+    rc = sp_journal_groups(m->ro, SP_GROUPS_PARKED, cb, ctx);
+    if (rc != CTSPOOL_OK) {
+        snprintf(why, why_len, "%s", sp_journal_errmsg(m->ro));
+    }
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -167,7 +184,7 @@ sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
 {
     struct sv_writer_stats ws;
     struct sp_stats st;
-    ctspool_rc rc = journal_stats(m, &st);
+    ctspool_rc rc = sv_metrics_stats(m, &st);
 
     metric_u64(b, "ctspool_journal_stats_ok", "gauge",
                "1 when the journal statistics below could be read.",

@@ -57,13 +57,19 @@ help(FILE *f)
             "                         answered 201 {\"accepted\": N} once\n"
             "                         stored per durability\n"
             "  GET  /healthz          200 when the journal is writable\n"
+            "  GET  /healthz/upstream 503 when the oldest pending point\n"
+            "                         waited longer than\n"
+            "                         health.max_undelivered_s or an upload\n"
+            "                         group is parked (reasons in the JSON\n"
+            "                         body), else 200\n"
             "  GET  /metrics          Prometheus text format\n"
             "\n"
             "SIGTERM or SIGINT: stops accepting, answers what it received,\n"
             "exits 0.  SIGHUP: re-reads the configuration; API keys, the\n"
-            "default data stream and the log level change at once, other\n"
-            "changes need a restart (logged).  A configuration that does\n"
-            "not load leaves the running one in force.\n");
+            "default data stream, health.max_undelivered_s and the log\n"
+            "level change at once, other changes need a restart (logged).\n"
+            "A configuration that does not load leaves the running one in\n"
+            "force.\n");
 }
 
 /* "host:port", "[v6]:port", "host" (default port), "v6" (no brackets,
@@ -250,6 +256,7 @@ build_live(const struct sp_config *cfg, int loopback, struct sv_live **out,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
+    l->max_undelivered_s = cfg->health.max_undelivered_s;
     if (cfg->n_streams) {
         l->streams = calloc(cfg->n_streams, sizeof(*l->streams));
         for (size_t i = 0; l->streams && i < cfg->n_streams; i++) {
@@ -283,7 +290,8 @@ differs(const char *a, const char *b)
 
 /*
  * SIGHUP: re-reads the configuration file.  API keys, the default data
- * stream, the streams list and the log level take effect at once; a
+ * stream, the streams list, health.max_undelivered_s and the log level
+ * take effect at once; a
  * change that needs a restart is logged and ignored; a file that does
  * not load, or settings that serve would refuse, leave everything as it
  * was.

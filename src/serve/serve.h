@@ -10,6 +10,7 @@
  *   commit.c   the writer thread: group commit, the only user of the
  *              writing journal handle
  *   metrics.c  /metrics: counters and cached journal statistics
+ *   health.c   /healthz/upstream: is the journal being delivered?
  *   auth.c     x-api-key check in constant time (OpenSSL)
  *   buf.c      growable text buffer with JSON string escaping
  *
@@ -152,6 +153,26 @@ void sv_metrics_count(struct sv_metrics *m, unsigned code);
  * are read at most once a second, whoever asks. */
 void sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
                        struct sp_buf *b);
+/* The journal statistics as /metrics shows them (at most a second old)
+ * into *st; OK, or the error of their last reading.  Thread-safe. */
+ctspool_rc sv_metrics_stats(struct sv_metrics *m, struct sp_stats *st);
+/* sp_journal_groups(SP_GROUPS_PARKED) on the statistics' connection, a
+ * read transaction that never waits for the writer; cb runs under the
+ * statistics' lock.  On an error other than cb's, the reason goes into
+ * why[0..why_len).  Thread-safe. */
+ctspool_rc sv_metrics_parked(struct sv_metrics *m, sp_group_cb cb,
+                             void *ctx, char *why, size_t why_len);
+
+/* ---- health.c --------------------------------------------------------- */
+
+/*
+ * sv_health_upstream -- GET /healthz/upstream: the JSON body into b and
+ * the status into *code: 503 when the oldest pending point has waited
+ * longer than max_undelivered_s seconds, an upload group is parked, or
+ * the journal cannot be read; else 200.  Thread-safe.
+ */
+void sv_health_upstream(struct sv_metrics *m, long max_undelivered_s,
+                        struct sp_buf *b, unsigned *code);
 
 /* ---- auth.c ----------------------------------------------------------- */
 
@@ -180,6 +201,7 @@ struct sv_live {
     char *default_stream; /* NULL: none */
     char **streams;       /* the streams list; n_streams 0: any token */
     size_t n_streams;
+    long max_undelivered_s; /* health.max_undelivered_s */
 };
 
 void sv_live_free(struct sv_live *l); /* NULL: no-op */

@@ -91,7 +91,8 @@ class Env:
         self.procs = []
         self.write_config(**cfg)
 
-    def write_config(self, top=None, upload=None, server=None, limits=None):
+    def write_config(self, top=None, upload=None, server=None, limits=None,
+                     health=None):
         """Writes the config; each argument is a dict of overrides."""
         t = {"journal": self.journal, "durability": "full",
              "log_level": "info"}
@@ -102,7 +103,8 @@ class Env:
         s = dict(server or {})
         lim = dict(limits or {})
         lines = ["%s = %s;" % (k, cfg_value(v)) for k, v in t.items()]
-        for group, d in (("upload", u), ("server", s), ("limits", lim)):
+        for group, d in (("upload", u), ("server", s), ("limits", lim),
+                         ("health", dict(health or {}))):
             if d:
                 lines.append("%s: {" % group)
                 lines += ["  %s = %s;" % (k, cfg_value(v))
@@ -605,17 +607,18 @@ def payload_points(payload):
 
 class Serve:
     """`ctspool serve` of env on 127.0.0.1 (a free port), its stderr in a
-    file.  server/limits/top/upload: config overrides.  Stopped by
+    file.  server/limits/top/upload/health: config overrides.  Stopped by
     stop() or env.cleanup()."""
 
     def __init__(self, env, server=None, limits=None, top=None, upload=None,
-                 keys=(SERVE_KEY,), start=True, timeout=30):
+                 keys=(SERVE_KEY,), start=True, timeout=30, health=None):
         self.env = env
         self.keys = list(keys)
         self.server = dict(server or {})
         self.limits = limits
         self.top = top
         self.upload = upload
+        self.health = health
         self.proc = None
         self.port = None
         if start:
@@ -630,7 +633,8 @@ class Serve:
                  "api_keys": self.keys}
             s.update(self.server)
             self.env.write_config(top=self.top, upload=self.upload,
-                                  server=s, limits=self.limits)
+                                  server=s, limits=self.limits,
+                                  health=self.health)
             self.proc = start_logged(self.env, "serve", name="serve")
             if wait_for(lambda: "listening on" in self.log() or
                         self.proc.poll() is not None, timeout):
