@@ -3,8 +3,9 @@
  * (version 0.0.4): the journal's statistics, read on a connection of
  * their own at most once a second however often anyone scrapes, plus
  * the server's own counters (answers by HTTP status code, group
- * commits).  No secret ever appears: the journal statistics hold counts
- * and times only.  The same connection answers health.c's questions
+ * commits), the build's version and the standard process_* series
+ * (process.c).  No secret ever appears: the journal statistics hold
+ * counts and times only.  The same connection answers health.c's questions
  * (the cached statistics, the parked upload groups).
  */
 #include <pthread.h>
@@ -186,6 +187,10 @@ sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
     struct sp_stats st;
     ctspool_rc rc = sv_metrics_stats(m, &st);
 
+    family(b, "ctspool_build_info", "gauge",
+           "Always 1; the version of ctspool in its label.");
+    sp_buf_adds(b, "ctspool_build_info{version=\"" CTSPOOL_VERSION_STRING
+                   "\"} 1\n");
     metric_u64(b, "ctspool_journal_stats_ok", "gauge",
                "1 when the journal statistics below could be read.",
                rc == CTSPOOL_OK);
@@ -216,4 +221,5 @@ sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
                ws.jobs_committed);
     metric_u64(b, "ctspool_serve_committed_points_total", "counter",
                "Points stored by group commits.", ws.points_committed);
+    sv_process_render(b);
 }

@@ -11,6 +11,7 @@
  *              writing journal handle
  *   metrics.c  /metrics: counters and cached journal statistics
  *   health.c   /healthz/upstream: is the journal being delivered?
+ *   process.c  /metrics: the standard process_* series, from /proc
  *   auth.c     x-api-key check in constant time (OpenSSL)
  *   buf.c      growable text buffer with JSON string escaping
  *
@@ -162,6 +163,13 @@ ctspool_rc sv_metrics_stats(struct sv_metrics *m, struct sp_stats *st);
  * why[0..why_len).  Thread-safe. */
 ctspool_rc sv_metrics_parked(struct sv_metrics *m, sp_group_cb cb,
                              void *ctx, char *why, size_t why_len);
+
+/* ---- process.c -------------------------------------------------------- */
+
+/* The standard process_* series of this process (CPU, memory, open
+ * descriptors and their limit, start time) into b, with HELP and TYPE;
+ * those that cannot be read are left out.  Thread-safe. */
+void sv_process_render(struct sp_buf *b);
 
 /* ---- health.c --------------------------------------------------------- */
 

@@ -9,12 +9,14 @@ says, checked with real HTTP requests against a running server:
   (announced by Content-Length, and streamed chunked); wrong method: 405;
   unknown path: 404;
 - spool full: 429 with Retry-After, nothing stored;
-- /healthz and /metrics answer, and /metrics parses;
+- /healthz and /metrics answer, and /metrics parses, with the build's
+  version and the standard process_* series;
 - no secret in answers, metrics or the log; SIGTERM: exit 0.
 """
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (API_KEY, SERVE_KEY, STREAM, Env, Serve, check,  # noqa
@@ -271,6 +273,49 @@ def test_health_and_metrics(env, srv):
     check(values.get("ctspool_journal_bytes", 0) > 0, "journal bytes")
     for s in (SERVE_KEY, OTHER_KEY, STREAM, API_KEY):
         check(s not in text, "secret %s... in /metrics" % s[:4])
+    test_build_and_process(env, srv, text, values)
+
+
+def test_build_and_process(env, srv, text, values):
+    """ctspool_build_info and the standard process_* series, each with
+    HELP and TYPE, with values that fit this serve process."""
+    r = env.run("--version")
+    version = r.stdout.split()[-1] if r.returncode == 0 else "?"
+    check(values.get('ctspool_build_info{version="%s"}' % version) == 1,
+          "ctspool_build_info for %s: %r" % (version, [
+              k for k in values if k.startswith("ctspool_build_info")]))
+    types = {"ctspool_build_info": "gauge",
+             "process_cpu_seconds_total": "counter",
+             "process_resident_memory_bytes": "gauge",
+             "process_virtual_memory_bytes": "gauge",
+             "process_open_fds": "gauge", "process_max_fds": "gauge",
+             "process_start_time_seconds": "gauge"}
+    for name, typ in types.items():
+        check("# TYPE %s %s\n" % (name, typ) in text and
+              "# HELP %s " % name in text, "HELP/TYPE of %s" % name)
+        if name != "ctspool_build_info":
+            check(name in values, "metric %s missing" % name)
+    now = time.time()
+    rss = values.get("process_resident_memory_bytes", 0)
+    vm = values.get("process_virtual_memory_bytes", 0)
+    check(rss > 1024 * 1024 and vm >= rss,
+          "memory: resident %r, virtual %r" % (rss, vm))
+    with open("/proc/%d/status" % srv.proc.pid) as f:
+        vmrss = [int(line.split()[1]) * 1024 for line in f
+                 if line.startswith("VmRSS:")]
+    check(vmrss and 0.5 * vmrss[0] < rss < 2 * vmrss[0],
+          "resident memory %r, /proc/PID/status says %r" % (rss, vmrss))
+    start = values.get("process_start_time_seconds", 0)
+    check(now - 3600 < start <= now + 1,
+          "start time %r, now %r" % (start, now))
+    cpu = values.get("process_cpu_seconds_total", -1)
+    check(0 <= cpu < now - start + 60, "cpu seconds %r" % cpu)
+    fds, max_fds = (values.get("process_open_fds", 0),
+                    values.get("process_max_fds", 0))
+    n_fds = len(os.listdir("/proc/%d/fd" % srv.proc.pid))
+    check(3 <= fds <= max_fds and abs(fds - n_fds) <= 8,
+          "open fds %r (of %r), /proc/PID/fd lists %d" %
+          (fds, max_fds, n_fds))
 
 
 def test_spool_full():
