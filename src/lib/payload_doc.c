@@ -383,6 +383,16 @@ static const yajl_callbacks top_callbacks = {
     cb_null,  cb_bool, NULL,          NULL,     cb_number, cb_string,
     cb_start_map, cb_key, cb_close, cb_start_array, cb_close};
 
+/* Ready to read the value at input offset at. */
+static void
+top_init(struct top *t, uint64_t at)
+{
+    memset(t, 0, sizeof(*t));
+    t->obj = at;
+    t->cur = -1;
+    t->data_kind = -1;
+}
+
 static void
 top_free(struct top *t)
 {
@@ -557,10 +567,7 @@ skip_value(struct sp_docsrc *s, uint64_t off, size_t *len, struct sp_err *e)
     uint64_t end = off;
     ctspool_rc rc;
 
-    memset(&t, 0, sizeof(t));
-    t.obj = off;
-    t.cur = -1;
-    t.data_kind = -1;
+    top_init(&t, off);
     rc = top_pass(s, &t, &end, e);
     top_free(&t);
     *len = (size_t)(end - off);
@@ -649,10 +656,7 @@ sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
     uint64_t end = 0;
     ctspool_rc rc;
 
-    memset(&t, 0, sizeof(t));
-    t.obj = at;
-    t.cur = -1;
-    t.data_kind = -1;
+    top_init(&t, at);
     *consumed = 0;
     rc = top_pass(s, &t, &end, e);
     if (rc == CTSPOOL_OK) {
