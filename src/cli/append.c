@@ -273,12 +273,18 @@ summary(const struct append_ctx *a)
 {
     uint64_t total = a->n_new + a->n_updated + a->n_unchanged;
 
-    printf("appended %llu points: %llu new, %llu updated, %llu unchanged",
-           (unsigned long long)total, (unsigned long long)a->n_new,
+    printf("appended %llu point%s: %llu new, %llu updated, %llu unchanged",
+           (unsigned long long)total, total == 1 ? "" : "s",
+           (unsigned long long)a->n_new,
            (unsigned long long)a->n_updated,
            (unsigned long long)a->n_unchanged);
-    if (a->n_invalid) {
-        printf("; %llu invalid skipped", (unsigned long long)a->n_invalid);
+    if (a->n_invalid > a->n_unreadable) {
+        printf("; %llu invalid skipped",
+               (unsigned long long)(a->n_invalid - a->n_unreadable));
+    }
+    if (a->n_unreadable) {
+        printf("; %llu input%s not read", (unsigned long long)a->n_unreadable,
+               a->n_unreadable == 1 ? "" : "s");
     }
     printf("\n");
 }
@@ -543,11 +549,22 @@ cmd_append(struct cli *c, int argc, char **argv)
         goto out;
     }
     if (a.n_invalid && !a.skip_invalid) {
-        cli_error("append",
-                  "%llu invalid point%s; nothing stored (use --skip-invalid "
-                  "to store the valid ones)",
-                  (unsigned long long)a.n_invalid,
-                  a.n_invalid == 1 ? "" : "s");
+        uint64_t pts = a.n_invalid - a.n_unreadable;
+
+        if (a.n_unreadable) {
+            cli_error("append",
+                      "%llu input%s could not be read%s; nothing stored "
+                      "(use --skip-invalid to store the valid points of "
+                      "the others)",
+                      (unsigned long long)a.n_unreadable,
+                      a.n_unreadable == 1 ? "" : "s",
+                      pts ? ", and there are invalid points" : "");
+        } else {
+            cli_error("append",
+                      "%llu invalid point%s; nothing stored (use "
+                      "--skip-invalid to store the valid ones)",
+                      (unsigned long long)pts, pts == 1 ? "" : "s");
+        }
         ex = EXIT_DATAERR;
         goto out;
     }

@@ -58,6 +58,7 @@ struct append_ctx {
     int skip_invalid;
     int progress; /* stderr is a terminal, not --follow */
     uint64_t n_read, n_invalid;
+    uint64_t n_unreadable; /* inputs not read at all, counted in n_invalid */
     uint64_t n_valid; /* points read that passed validation */
     struct timespec last_progress;
     ctspool_rc read_rc;

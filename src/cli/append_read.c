@@ -232,6 +232,7 @@ cli_append_reader(void *arg)
             /* The input as a whole is unreadable (bad header, not JSON). */
             cli_error("append", "%s: %s", a->file, e.msg);
             a->n_invalid++;
+            a->n_unreadable++;
             rc = CTSPOOL_OK; /* keep validating the other inputs */
         } else if (rc != CTSPOOL_OK && !atomic_load(&a->stop)) {
             cli_error("append", "%s: %s", a->file, e.msg);

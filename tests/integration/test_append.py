@@ -119,6 +119,23 @@ def test_atomic_and_skip_invalid():
         check(r.returncode == 66, "missing file exits 66: %d" % r.returncode)
         check("missing.csv" in r.stderr, "names the missing file")
         check(len(env.list()) == 2, "nothing stored on 66")
+        # An input that cannot be read at all is not called a point.
+        hdr = os.path.join(env.dir, "semi.csv")
+        with open(hdr, "w") as f:
+            f.write("timestamp;metric_name;metric_value\n1;m;1\n")
+        r = env.run("append", p, hdr)
+        check(r.returncode == 65, "unreadable input exits 65: %d" %
+              r.returncode)
+        check("1 input could not be read; nothing stored" in r.stderr and
+              "invalid point" not in r.stderr and
+              "columns are separated by ','" in r.stderr,
+              "unreadable input message: " + r.stderr)
+        r = env.run("append", "--skip-invalid", p, hdr)
+        check(r.returncode == 65 and
+              "appended 1 point: 1 new, 0 updated, 0 unchanged; "
+              "1 input not read" in r.stdout,
+              "--skip-invalid with an unreadable input: %d %s" %
+              (r.returncode, r.stdout))
     finally:
         env.cleanup()
 

@@ -83,8 +83,8 @@ CASES = {
                  r"line 3: metric_value: \"-Infinity\" is not a finite"]),
     "timestamp-1e999.ndjson":
         (65, 0, [r"line 1: timestamp: is not a finite number"]),
-    "minus-zero.ndjson": (0, 1, [r"appended 1 points"]),
-    "minus-zero.csv": (0, 1, [r"appended 1 points"]),
+    "minus-zero.ndjson": (0, 1, [r"appended 1 point:"]),
+    "minus-zero.csv": (0, 1, [r"appended 1 point:"]),
     "deep-nesting.json": (65, 0, [r"object 1: invalid JSON"]),
     "deep-nesting-object.json": (65, 0, [r"object 1: invalid JSON"]),
     "deep-nesting.ndjson": (65, 0, [r"line 1: invalid JSON"]),
