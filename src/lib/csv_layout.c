@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "input_int.h"
 #include "sp_int.h"
@@ -39,6 +40,28 @@ sp_csv_layout_cleanup(struct sp_csv_layout *l)
     free(l->names);
     free(l->dims);
     memset(l, 0, sizeof(*l));
+}
+
+/* Why a header that lacks column k may lack it: "" when no reason shows.
+ * A header of one column holding ';' was written for another separator;
+ * a column named like k but for case was written for another tool. */
+static const char *
+header_hint(const char *const *fields, const size_t *lens, size_t n,
+            size_t k)
+{
+    size_t want = strlen(col_names[k]);
+
+    if (n == 1 && memchr(fields[0], ';', lens[0])) {
+        return " (the header is one column holding ';': columns are "
+               "separated by ',')";
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] == want && strncasecmp(fields[i], col_names[k],
+                                           want) == 0) {
+            return " (column names are lower case)";
+        }
+    }
+    return "";
 }
 
 ctspool_rc
@@ -105,8 +128,8 @@ sp_csv_layout_init(struct sp_csv_layout *l, const char *const *fields,
     }
     for (k = 0; k <= SP_COL_VALUE; k++) {
         if (l->col[k] == NO_COL) {
-            sp_err_set(e, "line %zu: CSV header has no '%s' column", line,
-                       col_names[k]);
+            sp_err_set(e, "line %zu: CSV header has no '%s' column%s", line,
+                       col_names[k], header_hint(fields, lens, n, k));
             goto out;
         }
     }

@@ -368,6 +368,13 @@ test_csv_bad_header(void **state)
          "line 1: CSV header column 3 has an empty name"},
         {"timestamp,metric_name,\"metric_value\n",
          "line 1: unterminated quoted field"},
+        /* Hints: another separator, another case. */
+        {"timestamp;metric_name;metric_value\n1664604000;m;1\n",
+         "line 1: CSV header has no 'timestamp' column (the header is one "
+         "column holding ';': columns are separated by ',')"},
+        {"Timestamp,metric_name,metric_value\n",
+         "line 1: CSV header has no 'timestamp' column (column names are "
+         "lower case)"},
     };
     struct seen s;
     struct sp_err e;
