@@ -18,6 +18,9 @@
 
 /* 10000-01-01T00:00:00Z in Unix seconds: timestamps must be below. */
 #define SECS_LIMIT INT64_C(253402300800)
+/* Unix seconds that are a date once divided by 1000 were most likely
+ * written in milliseconds. */
+#define MILLIS_HINT " (it looks like milliseconds: Unix seconds are expected)"
 
 #define TS_EXPECTED                                                       \
     "(expected \"YYYY-MM-DD HH:00:00\", \"YYYY-MM-DDTHH:00:00Z\" or "    \
@@ -110,7 +113,8 @@ static ctspool_rc
 check_secs(int64_t secs, const char *shown, int64_t *hour, struct sp_err *e)
 {
     if (secs >= SECS_LIMIT) {
-        sp_err_set(e, "timestamp: %s is after the year 9999", shown);
+        sp_err_set(e, "timestamp: %s is after the year 9999%s", shown,
+                   secs / 1000 < SECS_LIMIT ? MILLIS_HINT : "");
         return CTSPOOL_E_INVALID;
     }
     if (secs % 3600 != 0) {
@@ -134,7 +138,8 @@ timestamp_secs(const char *s, size_t len, int64_t *hour, struct sp_err *e)
 
     for (size_t i = (size_t)neg; i < len; i++) {
         if (secs >= SECS_LIMIT) {
-            break; /* no overflow: already out of range */
+            secs = INT64_MAX; /* more digits to come: far out of range */
+            break;
         }
         secs = secs * 10 + (s[i] - '0');
     }
@@ -325,7 +330,8 @@ sp_valid_timestamp_num(double v, int64_t *hour, struct sp_err *e)
         return CTSPOOL_E_INVALID;
     }
     if (v >= (double)SECS_LIMIT) {
-        sp_err_set(e, "timestamp: %s is after the year 9999", num);
+        sp_err_set(e, "timestamp: %s is after the year 9999%s", num,
+                   v / 1000 < (double)SECS_LIMIT ? MILLIS_HINT : "");
         return CTSPOOL_E_INVALID;
     }
     if (v != floor(v)) {

@@ -356,6 +356,21 @@ test_timestamp_unix_seconds_range(void **state)
     ts_bad("-1", "before 1970", NULL);
     ts_bad("253402300800", "after the year 9999", NULL);
     ts_bad("99999999999999999999999999999999", "after the year 9999", NULL);
+    /* Milliseconds (13 digits today) are named as such; far larger
+     * numbers are not. */
+    ts_bad("1664604000000", "after the year 9999", "looks like milliseconds");
+    {
+        struct sp_err e = {{0}};
+        int64_t hour;
+
+        assert_int_equal(sp_valid_timestamp_str("99999999999999999999", 20,
+                                                 &hour, &e),
+                         CTSPOOL_E_INVALID);
+        assert_null(strstr(e.msg, "milliseconds"));
+        assert_int_equal(sp_valid_timestamp_num(1e20, &hour, &e),
+                         CTSPOOL_E_INVALID);
+        assert_null(strstr(e.msg, "milliseconds"));
+    }
     /* Only plain digits are Unix seconds. */
     ts_bad("+1664600400", "is not a valid timestamp", NULL);
     ts_bad("1664600400.0", "is not a valid timestamp", NULL);
@@ -471,6 +486,8 @@ test_timestamp_num(void **state)
     tsnum_bad(-3600.0, "before 1970", NULL);
     tsnum_bad(253402300800.0, "after the year 9999", NULL);
     tsnum_bad(1e300, "after the year 9999", NULL);
+    tsnum_bad(1664604000000.0, "after the year 9999",
+              "looks like milliseconds");
     tsnum_bad(NAN, "not a finite number", NULL);
     tsnum_bad(INFINITY, "not a finite number", NULL);
     tsnum_bad(-INFINITY, "not a finite number", NULL);
