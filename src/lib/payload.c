@@ -387,6 +387,12 @@ take_dims(const cJSON *item, struct sp_point *p, struct sp_err *e)
                    type_name(item));
         return CTSPOOL_E_INVALID;
     }
+    if (cJSON_GetArraySize(item) > SP_MAX_DIMS) {
+        sp_err_set(e, "custom_dimensions: more than %d pairs (%d given; "
+                      "upstream accepts at most %d)",
+                   SP_MAX_DIMS, cJSON_GetArraySize(item), SP_MAX_DIMS);
+        return CTSPOOL_E_INVALID;
+    }
     /* cJSON keeps duplicate keys: sp_point_finish() reports them. */
     for (const cJSON *c = item->child; c; c = c->next) {
         if (!cJSON_IsString(c)) {

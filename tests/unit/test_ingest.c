@@ -485,7 +485,8 @@ test_ingest_limits(void **state)
     assert_msg(in.errors[0].msg, "metric_name: *");
     assert_msg(in.errors[1].msg, "custom_dimensions: key *");
     assert_msg(in.errors[2].msg, "custom_dimensions: the value of key *");
-    assert_msg(in.errors[3].msg, "custom_dimensions: more than 10 pairs*");
+    assert_msg(in.errors[3].msg,
+               "custom_dimensions: more than 10 pairs (11 given; *");
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(in.errors[i].index, i);
     }
