@@ -254,6 +254,27 @@ typedef ctspool_rc (*sp_list_cb)(void *ctx, const struct sp_list_row *r);
 
 ctspool_rc sp_journal_list(struct sp_journal *j, unsigned what,
                            sp_list_cb cb, void *ctx);
+
+/* What sp_journal_list_filtered keeps; an unset member keeps all. */
+struct sp_list_filter {
+    const char *stream; /* exact data stream token; NULL: any */
+    const char *metric; /* exact metric name; NULL: any */
+    int agg;            /* enum sp_agg; -1: any */
+    int has_since, has_until;
+    int64_t since_hour; /* hour >= since_hour (inclusive) */
+    int64_t until_hour; /* hour < until_hour (exclusive) */
+    uint64_t limit;     /* at most this many rows in all; 0: no limit */
+};
+#define SP_LIST_FILTER_ALL {NULL, NULL, -1, 0, 0, 0, 0, 0}
+
+/*
+ * sp_journal_list_filtered -- sp_journal_list with the filters of f
+ * applied in the queries (bound parameters), in the same order.  The
+ * limit counts rows over all the states of what.
+ */
+ctspool_rc sp_journal_list_filtered(struct sp_journal *j, unsigned what,
+                                    const struct sp_list_filter *f,
+                                    sp_list_cb cb, void *ctx);
 /* Dead letters by id (all when n_ids == 0) back to pending.  A point
  * whose identity holds a newer value meanwhile keeps the newer value. */
 ctspool_rc sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,

@@ -149,16 +149,93 @@ fail:
     return rc;
 }
 
+/*
+ * One state's list query: base (SELECT ... WHERE ...), then the
+ * conditions of f on hour_col and the grp (g) and series (s) columns,
+ * then order and, with a limit, LIMIT :limit.  Values are bound, never
+ * spliced into the text.
+ */
+static void
+list_sql(char *sql, size_t cap, const char *base, const char *hour_col,
+         const char *order, const struct sp_list_filter *f)
+{
+    size_t o = (size_t)snprintf(sql, cap, "%s", base);
+
+#define LIST_ADD(...)                                                     \
+    o += (size_t)snprintf(sql + o, o < cap ? cap - o : 0, __VA_ARGS__)
+    if (f->stream) {
+        LIST_ADD(" AND g.stream = :stream");
+    }
+    if (f->agg >= 0) {
+        LIST_ADD(" AND g.agg = :agg");
+    }
+    if (f->metric) {
+        LIST_ADD(" AND s.metric_name = :metric");
+    }
+    if (f->has_since) {
+        LIST_ADD(" AND %s >= :since", hour_col);
+    }
+    if (f->has_until) {
+        LIST_ADD(" AND %s < :until", hour_col);
+    }
+    LIST_ADD(" ORDER BY %s", order);
+    if (f->limit) {
+        LIST_ADD(" LIMIT :limit");
+    }
+#undef LIST_ADD
+}
+
+static int
+bind_filter(sqlite3_stmt *s, const struct sp_list_filter *f,
+            uint64_t remaining)
+{
+    int r = SQLITE_OK, i;
+
+    if ((i = sqlite3_bind_parameter_index(s, ":stream")) > 0) {
+        r = sqlite3_bind_text(s, i, f->stream, -1, SQLITE_STATIC);
+    }
+    if (r == SQLITE_OK && (i = sqlite3_bind_parameter_index(s, ":agg")) > 0) {
+        r = sqlite3_bind_int(s, i, f->agg);
+    }
+    if (r == SQLITE_OK &&
+        (i = sqlite3_bind_parameter_index(s, ":metric")) > 0) {
+        r = sqlite3_bind_text(s, i, f->metric, -1, SQLITE_STATIC);
+    }
+    if (r == SQLITE_OK &&
+        (i = sqlite3_bind_parameter_index(s, ":since")) > 0) {
+        r = sqlite3_bind_int64(s, i, f->since_hour);
+    }
+    if (r == SQLITE_OK &&
+        (i = sqlite3_bind_parameter_index(s, ":until")) > 0) {
+        r = sqlite3_bind_int64(s, i, f->until_hour);
+    }
+    if (r == SQLITE_OK &&
+        (i = sqlite3_bind_parameter_index(s, ":limit")) > 0) {
+        r = sqlite3_bind_int64(s, i, remaining > (uint64_t)INT64_MAX
+                                         ? INT64_MAX
+                                         : (int64_t)remaining);
+    }
+    return r;
+}
+
 static ctspool_rc
-list_query(struct sp_journal *j, const char *sql, const char *state,
-           int is_dead, sp_list_cb cb, void *ctx)
+list_query(struct sp_journal *j, const char *sql,
+           const struct sp_list_filter *f, uint64_t *emitted,
+           const char *state, int is_dead, sp_list_cb cb, void *ctx)
 {
     sqlite3_stmt *s = NULL;
     ctspool_rc rc = CTSPOOL_OK;
     int r;
 
+    if (f->limit && *emitted >= f->limit) {
+        return CTSPOOL_OK;
+    }
     r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+    if (r == SQLITE_OK) {
+        r = bind_filter(s, f, f->limit - *emitted);
+    }
     if (r != SQLITE_OK) {
+        sqlite3_finalize(s);
         return sp_jn_db_fail(j, r, "list");
     }
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
@@ -184,6 +261,7 @@ list_query(struct sp_journal *j, const char *sql, const char *state,
             sp_err_set(&j->err, "list: record ID of wrong length");
             break;
         }
+        (*emitted)++;
         rc = cb(ctx, &row);
         if (rc != CTSPOOL_OK) {
             break;
@@ -200,8 +278,27 @@ ctspool_rc
 sp_journal_list(struct sp_journal *j, unsigned what, sp_list_cb cb,
                 void *ctx)
 {
+    static const struct sp_list_filter all = SP_LIST_FILTER_ALL;
+
+    return sp_journal_list_filtered(j, what, &all, cb, ctx);
+}
+
+/*
+ * A stream (and aggregation function) goes through grp's (stream, agg)
+ * key, then queue's (grp, seq) key for pending points; the hour range
+ * through point's (hour, series) key for acknowledged points.  The
+ * metric name is compared on the series row each point joins anyway
+ * (series has no index on it); dead letters are few and scanned.
+ */
+ctspool_rc
+sp_journal_list_filtered(struct sp_journal *j, unsigned what,
+                         const struct sp_list_filter *f, sp_list_cb cb,
+                         void *ctx)
+{
 #define LIST_COLS                                                         \
     "g.stream, g.agg, s.record_id, s.metric_name, s.dims, "
+    char sql[1024];
+    uint64_t emitted = 0;
     ctspool_rc rc = CTSPOOL_OK;
     int r;
 
@@ -210,31 +307,33 @@ sp_journal_list(struct sp_journal *j, unsigned what, sp_list_cb cb,
         return sp_jn_db_fail(j, r, "list");
     }
     if (what & SP_LIST_PENDING) {
-        rc = list_query(j,
-                        "SELECT " LIST_COLS "p.hour, p.value, 0 FROM queue q "
-                        "JOIN point p ON p.hour = q.hour AND "
-                        "p.series = q.series "
-                        "JOIN series s ON s.id = p.series "
-                        "JOIN grp g ON g.id = p.grp ORDER BY q.seq",
-                        "pending", 0, cb, ctx);
+        list_sql(sql, sizeof(sql),
+                 "SELECT " LIST_COLS "p.hour, p.value, 0 FROM queue q "
+                 "JOIN point p ON p.hour = q.hour AND "
+                 "p.series = q.series "
+                 "JOIN series s ON s.id = p.series "
+                 "JOIN grp g ON g.id = q.grp WHERE 1",
+                 "q.hour", "q.seq", f);
+        rc = list_query(j, sql, f, &emitted, "pending", 0, cb, ctx);
     }
     if (rc == CTSPOOL_OK && (what & SP_LIST_ACKED)) {
-        rc = list_query(j,
-                        "SELECT " LIST_COLS "p.hour, p.value, 0 "
-                        "FROM point p JOIN series s ON s.id = p.series "
-                        "JOIN grp g ON g.id = p.grp "
-                        "WHERE NOT EXISTS (SELECT 1 FROM queue q WHERE "
-                        "q.grp = p.grp AND q.seq = p.seq) "
-                        "ORDER BY p.hour, p.series",
-                        "acked", 0, cb, ctx);
+        list_sql(sql, sizeof(sql),
+                 "SELECT " LIST_COLS "p.hour, p.value, 0 "
+                 "FROM point p JOIN series s ON s.id = p.series "
+                 "JOIN grp g ON g.id = p.grp "
+                 "WHERE NOT EXISTS (SELECT 1 FROM queue q WHERE "
+                 "q.grp = p.grp AND q.seq = p.seq)",
+                 "p.hour", "p.hour, p.series", f);
+        rc = list_query(j, sql, f, &emitted, "acked", 0, cb, ctx);
     }
     if (rc == CTSPOOL_OK && (what & SP_LIST_DEAD)) {
-        rc = list_query(j,
-                        "SELECT " LIST_COLS "d.hour, d.value, d.dead_at, "
-                        "d.id, d.status, d.body FROM dead d "
-                        "JOIN series s ON s.id = d.series "
-                        "JOIN grp g ON g.id = s.grp ORDER BY d.id",
-                        "dead", 1, cb, ctx);
+        list_sql(sql, sizeof(sql),
+                 "SELECT " LIST_COLS "d.hour, d.value, d.dead_at, "
+                 "d.id, d.status, d.body FROM dead d "
+                 "JOIN series s ON s.id = d.series "
+                 "JOIN grp g ON g.id = s.grp WHERE 1",
+                 "d.hour", "d.id", f);
+        rc = list_query(j, sql, f, &emitted, "dead", 1, cb, ctx);
     }
     sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
     return rc;

@@ -773,6 +773,103 @@ test_must_exist_creates_nothing(void **state)
     tu_rmtree(dir);
 }
 
+/* sp_list_cb: appends "state stream agg name hour;" to a struct rows. */
+struct rows {
+    char text[2048];
+    size_t n;
+};
+
+static ctspool_rc
+collect_row(void *ctx, const struct sp_list_row *r)
+{
+    struct rows *o = ctx;
+    size_t len = strlen(o->text);
+
+    snprintf(o->text + len, sizeof(o->text) - len, "%s %s %d %s %lld;",
+             r->state, r->stream, r->agg, r->name, (long long)r->hour);
+    o->n++;
+    return CTSPOOL_OK;
+}
+
+static const char *
+list_f(struct tu_journal *t, unsigned what, const struct sp_list_filter *f,
+       struct rows *o)
+{
+    memset(o, 0, sizeof(*o));
+    assert_int_equal(sp_journal_list_filtered(t->j, what, f, collect_row, o),
+                     CTSPOOL_OK);
+    return o->text;
+}
+
+/* Every filter of list, alone and together, over pending and dead. */
+static void
+test_list_filtered(void **state)
+{
+    struct tu_journal *f = *state;
+    const unsigned all = SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
+    struct sp_list_filter q = SP_LIST_FILTER_ALL;
+    struct sp_batch b;
+    size_t idx[1] = {0};
+    struct rows o;
+
+    sp_batch_init(&b);
+    tu_put1(f->j, tu_point("ta", SP_AGG_SUM, "cpu", 10, 1, NULL));
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(sp_journal_dead(f->j, &b, idx, 1, 400, "no", 5),
+                     CTSPOOL_OK);
+    tu_put1(f->j, tu_point("ta", SP_AGG_SUM, "cpu", 11, 2, NULL));
+    tu_put1(f->j, tu_point("ta", SP_AGG_MAXIMUM, "cpu", 12, 3, NULL));
+    tu_put1(f->j, tu_point("tb", SP_AGG_SUM, "mem", 13, 4, NULL));
+    tu_put1(f->j, tu_point("tab", SP_AGG_SUM, "cpu", 14, 5, NULL));
+
+    assert_string_equal(list_f(f, all, &q, &o),
+                        "pending ta 0 cpu 11;pending ta 2 cpu 12;"
+                        "pending tb 0 mem 13;pending tab 0 cpu 14;"
+                        "dead ta 0 cpu 10;");
+    q.stream = "ta";
+    assert_string_equal(list_f(f, all, &q, &o),
+                        "pending ta 0 cpu 11;pending ta 2 cpu 12;"
+                        "dead ta 0 cpu 10;");
+    q.agg = SP_AGG_SUM;
+    assert_string_equal(list_f(f, all, &q, &o),
+                        "pending ta 0 cpu 11;dead ta 0 cpu 10;");
+    q.stream = NULL;
+    q.metric = "cpu";
+    assert_string_equal(list_f(f, all, &q, &o),
+                        "pending ta 0 cpu 11;pending tab 0 cpu 14;"
+                        "dead ta 0 cpu 10;");
+    q.has_since = 1;
+    q.since_hour = 11;
+    q.has_until = 1;
+    q.until_hour = 14;
+    assert_string_equal(list_f(f, all, &q, &o), "pending ta 0 cpu 11;");
+    q.since_hour = 10;
+    assert_string_equal(list_f(f, SP_LIST_DEAD, &q, &o), "dead ta 0 cpu 10;");
+    q.metric = "CPU";
+    assert_string_equal(list_f(f, all, &q, &o), "");
+    /* The limit counts rows over the states. */
+    q = (struct sp_list_filter)SP_LIST_FILTER_ALL;
+    q.limit = 4;
+    assert_string_equal(list_f(f, all, &q, &o),
+                        "pending ta 0 cpu 11;pending ta 2 cpu 12;"
+                        "pending tb 0 mem 13;pending tab 0 cpu 14;");
+    q.limit = 5;
+    assert_int_equal((list_f(f, all, &q, &o), o.n), 5);
+    q.limit = 2;
+    q.metric = "cpu";
+    assert_string_equal(list_f(f, all, &q, &o),
+                        "pending ta 0 cpu 11;pending ta 2 cpu 12;");
+    q.limit = 1;
+    assert_string_equal(list_f(f, SP_LIST_DEAD, &q, &o), "dead ta 0 cpu 10;");
+    /* Unfiltered list is the filtered one with nothing set. */
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(sp_journal_list(f->j, SP_LIST_PENDING, collect_row, &o),
+                     CTSPOOL_OK);
+    assert_int_equal(o.n, 4);
+    check_invariants(f);
+    sp_batch_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -796,6 +893,7 @@ main(void)
         T(test_must_exist_creates_nothing),
         T(test_checker_finds_broken_invariants),
         T(test_commit_hook_aborts),
+        T(test_list_filtered),
 #undef T
     };
 
