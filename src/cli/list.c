@@ -1,9 +1,11 @@
 /*
- * list.c -- `ctspool list [--pending|--acked|--all] [--json]`: the
- * journal's points as NDJSON or a table.  Also the row printer that
+ * list.c -- `ctspool list [--pending|--acked|--all] [--json]` and its
+ * filters: the journal's points as NDJSON or a table.  Also the row printer that
  * `dlq list` shares.  Stream tokens are masked.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,10 +19,29 @@ help(FILE *f)
 {
     fprintf(f, "usage: ctspool list [--pending|--acked|--dead|--all] "
                "[--json]\n"
+               "                    [--stream TOKEN] [--metric NAME] "
+               "[--agg FUNC]\n"
+               "                    [--kind points|events] [--since TS] "
+               "[--until TS]\n"
+               "                    [--limit N]\n"
                "\n"
                "Lists the journal's points (default --all: pending, then\n"
                "acknowledged, then dead letters).  --json prints one JSON\n"
-               "object per line.\n");
+               "object per line.\n"
+               "\n"
+               "Filters (combinable; a point must match them all):\n"
+               "  --stream TOKEN  that data stream token exactly (shown\n"
+               "                  masked)\n"
+               "  --metric NAME   that metric name exactly\n"
+               "  --agg FUNC      Sum, Average, Maximum or Minimum\n"
+               "  --kind KIND     points (all of them) or events (the\n"
+               "                  journal holds no events: lists nothing)\n"
+               "  --since TS      hours at or after TS (inclusive)\n"
+               "  --until TS      hours before TS (exclusive)\n"
+               "  --limit N       at most N rows in all (N >= 1)\n"
+               "TS is a timestamp as input takes it: \"YYYY-MM-DD "
+               "HH:00:00\",\n"
+               "\"YYYY-MM-DDTHH:00:00Z\" or Unix seconds, on the hour.\n");
 }
 
 /*
@@ -116,8 +137,41 @@ cli_print_row(void *ctx, const struct sp_list_row *r)
     return ferror(stdout) ? CTSPOOL_E_IO : CTSPOOL_OK;
 }
 
-int
-cmd_list(struct cli *c, int argc, char **argv)
+/* N of --limit: a positive decimal integer, nothing else.  0 or 64. */
+static int
+parse_limit(const char *arg, uint64_t *n)
+{
+    unsigned long long v;
+    char *end;
+
+    errno = 0;
+    v = arg[0] >= '0' && arg[0] <= '9' ? strtoull(arg, &end, 10) : 0;
+    if (v == 0 || errno || *end || v > (unsigned long long)INT64_MAX) {
+        cli_error("list", "--limit: expected a positive integer, got '%s'",
+                  arg);
+        return EXIT_USAGE;
+    }
+    *n = (uint64_t)v;
+    return 0;
+}
+
+/* The hour of --since/--until's TS into *hour.  0 or 64. */
+static int
+parse_ts(const char *opt, const char *arg, int64_t *hour)
+{
+    struct sp_err e = {0};
+
+    if (sp_valid_timestamp_str(arg, strlen(arg), hour, &e) != CTSPOOL_OK) {
+        cli_error("list", "%s: %s", opt, e.msg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Parses the options into *what and *f; 0, or the exit code (shown). */
+static int
+parse_args(int argc, char **argv, unsigned *what, struct list_opts *o,
+           struct sp_list_filter *f, int *events)
 {
     static const struct option opts[] = {
         {"pending", no_argument, NULL, 'p'},
@@ -125,42 +179,110 @@ cmd_list(struct cli *c, int argc, char **argv)
         {"dead", no_argument, NULL, 'd'},
         {"all", no_argument, NULL, 'A'},
         {"json", no_argument, NULL, 'j'},
+        {"stream", required_argument, NULL, 's'},
+        {"metric", required_argument, NULL, 'm'},
+        {"agg", required_argument, NULL, 'g'},
+        {"kind", required_argument, NULL, 'k'},
+        {"since", required_argument, NULL, 'S'},
+        {"until", required_argument, NULL, 'U'},
+        {"limit", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct list_opts o = {0};
-    struct sp_journal *j = NULL;
-    unsigned what = 0;
-    int ch, ex;
-    ctspool_rc rc;
+    struct sp_err e = {0};
+    int ch, ex = 0;
 
     while ((ch = getopt_long(argc, argv, "padAjh", opts, NULL)) != -1) {
         switch (ch) {
         case 'p':
-            what |= SP_LIST_PENDING;
+            *what |= SP_LIST_PENDING;
             break;
         case 'a':
-            what |= SP_LIST_ACKED;
+            *what |= SP_LIST_ACKED;
             break;
         case 'd':
-            what |= SP_LIST_DEAD;
+            *what |= SP_LIST_DEAD;
             break;
         case 'A':
-            what |= SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
+            *what |= SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
             break;
         case 'j':
-            o.json = 1;
+            o->json = 1;
+            break;
+        case 's':
+            if (!optarg[0]) {
+                cli_error("list", "--stream: empty token");
+                return EXIT_USAGE;
+            }
+            f->stream = optarg;
+            break;
+        case 'm':
+            if (!optarg[0]) {
+                cli_error("list", "--metric: empty name");
+                return EXIT_USAGE;
+            }
+            f->metric = optarg;
+            break;
+        case 'g':
+            if (sp_valid_agg(optarg, strlen(optarg), &f->agg, &e) !=
+                CTSPOOL_OK) {
+                cli_error("list", "--agg: %s", e.msg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'k':
+            if (strcmp(optarg, "points") == 0) {
+                *events = 0;
+            } else if (strcmp(optarg, "events") == 0) {
+                *events = 1;
+            } else {
+                cli_error("list", "--kind: expected points or events, "
+                                  "got '%s'",
+                          optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'S':
+            f->has_since = 1;
+            ex = parse_ts("--since", optarg, &f->since_hour);
+            break;
+        case 'U':
+            f->has_until = 1;
+            ex = parse_ts("--until", optarg, &f->until_hour);
+            break;
+        case 'n':
+            ex = parse_limit(optarg, &f->limit);
             break;
         case 'h':
             help(stdout);
-            return EXIT_OK;
+            return -1;
         default:
             return cli_usage_hint("list");
+        }
+        if (ex) {
+            return ex;
         }
     }
     if (optind != argc) {
         cli_error("list", "unexpected argument '%s'", argv[optind]);
         return cli_usage_hint("list");
+    }
+    return 0;
+}
+
+int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+    struct sp_list_filter f = SP_LIST_FILTER_ALL;
+    struct list_opts o = {0};
+    struct sp_journal *j = NULL;
+    unsigned what = 0;
+    int events = 0, ex;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    ex = parse_args(argc, argv, &what, &o, &f, &events);
+    if (ex) {
+        return ex < 0 ? EXIT_OK : ex;
     }
     if (!what) {
         what = SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
@@ -174,7 +296,10 @@ cmd_list(struct cli *c, int argc, char **argv)
                "TIMESTAMP", "AGG", "METRIC", "VALUE", "DIMENSIONS", "STREAM",
                "RECORD");
     }
-    rc = sp_journal_list(j, what, cli_print_row, &o);
+    /* The journal holds points only: --kind events matches nothing. */
+    if (!events) {
+        rc = sp_journal_list_filtered(j, what, &f, cli_print_row, &o);
+    }
     if (rc != CTSPOOL_OK) {
         cli_error("list", "%s", rc == CTSPOOL_E_IO && ferror(stdout)
                                     ? "cannot write to stdout"
