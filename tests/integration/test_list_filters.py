@@ -13,6 +13,7 @@ No output shows a whole stream token.
 """
 
 import calendar
+import json
 import os
 import sys
 import time
@@ -61,7 +62,6 @@ def rows(env, *flags):
     r = run_list(env, "--json", *flags)
     h.check(r.returncode == 0, "list %s: exit %d: %s" %
             (" ".join(flags), r.returncode, r.stderr))
-    import json
     return [json.loads(x) for x in r.stdout.splitlines() if x]
 
 

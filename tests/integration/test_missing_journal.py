@@ -13,8 +13,11 @@ import harness as h  # noqa: E402
 
 READERS = [
     ["status"], ["status", "--json"], ["list"], ["list", "--json"],
-    ["list", "--pending"], ["dlq", "list"], ["dlq", "requeue", "--all"],
-    ["dlq", "purge", "--all"], ["compact"], ["streams"],
+    ["list", "--pending"],
+    ["list", "--stream", "tok", "--agg", "Sum", "--since",
+     "2026-01-01 00:00:00", "--limit", "5"],
+    ["dlq", "list"], ["dlq", "requeue", "--all"], ["dlq", "purge", "--all"],
+    ["compact"], ["streams"],
     ["streams", "--json"],
 ]
 
