@@ -9,8 +9,9 @@
  *
  * Every setting is one row of sp_config_keys[] (config_keys.c): its
  * name, type, default and bounds live in one place.  Loading goes:
- * defaults -> file (every setting in file order; the first error wins)
- * -> cross-field checks -> environment.  The library never prints:
+ * defaults -> file (every setting in file order; the first error wins,
+ * or, for sp_config_check(), each is reported and loading goes on) ->
+ * cross-field checks -> environment.  The library never prints:
  * problems become E_CONFIG with "FILE:LINE: ..." in the sp_err, and a
  * secret in a file readable by others (or readable and writable by its
  * group) becomes c->warning for the program to log.
@@ -40,13 +41,15 @@
 static const char *const groups[] = {"upload", "server", "limits",
                                      "health"};
 
-/* State of one sp_config_load(). */
+/* State of one sp_config_load() or sp_config_check(). */
 struct load {
     const char *path; /* the file being read */
     config_t cfg;     /* valid during load_file() */
     int has_secret;   /* the file holds a non-empty secret */
     struct sp_config *c;
     struct sp_err *e;
+    sp_config_report_fn report; /* sp_config_check(): NULL otherwise */
+    void *report_arg;
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -147,6 +150,20 @@ fail_at(struct load *l, const config_setting_t *s, const char *fmt, ...)
                       (unsigned)config_setting_source_line(s));
     }
     return CTSPOOL_E_CONFIG;
+}
+
+/*
+ * The outcome rc of one setting or check: for sp_config_check(), a
+ * problem (E_CONFIG) is reported and loading goes on (OK); otherwise rc.
+ */
+static ctspool_rc
+note(struct load *l, ctspool_rc rc)
+{
+    if (rc != CTSPOOL_E_CONFIG || !l->report) {
+        return rc;
+    }
+    l->report(l->report_arg, l->e->msg);
+    return CTSPOOL_OK;
 }
 
 /* ---- applying settings ------------------------------------------------ */
@@ -321,6 +338,81 @@ apply(struct load *l, const struct key *k, const config_setting_t *s)
     return CTSPOOL_E_CONFIG;
 }
 
+/* Edit distance of a and b (each at most 63 characters, else big). */
+static size_t
+distance(const char *a, const char *b)
+{
+    size_t row[64], la = strlen(a), lb = strlen(b), diag, up;
+
+    if (la >= SP_ARRAY_LEN(row) || lb >= SP_ARRAY_LEN(row)) {
+        return SIZE_MAX;
+    }
+    for (size_t j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            up = row[j];
+            row[j] = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < row[j]) {
+                row[j] = up + 1;
+            }
+            if (row[j - 1] + 1 < row[j]) {
+                row[j] = row[j - 1] + 1;
+            }
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/*
+ * The known name (setting or group) closest to the unknown kname, into
+ * buf, when it is close enough to be a typo (at most 2 edits, and fewer
+ * than a third of the name); else "".
+ */
+static void
+suggest(const char *kname, char *buf, size_t buf_len)
+{
+    char cand[128];
+    size_t best = SIZE_MAX, d, limit = strlen(kname) / 3;
+
+    buf[0] = '\0';
+    if (limit > 2) {
+        limit = 2;
+    }
+    for (size_t i = 0; i < sp_config_n_keys + SP_ARRAY_LEN(groups); i++) {
+        if (i < sp_config_n_keys) {
+            full_name(sp_config_keys[i].group, sp_config_keys[i].name, cand,
+                      sizeof(cand));
+        } else {
+            snprintf(cand, sizeof(cand), "%s",
+                     groups[i - sp_config_n_keys]);
+        }
+        d = distance(kname, cand);
+        if (d <= limit && d < best) {
+            best = d;
+            snprintf(buf, buf_len, "%s", cand);
+        }
+    }
+}
+
+/* "unknown setting 'KNAME'", with a suggestion when one is close. */
+static ctspool_rc
+fail_unknown(struct load *l, const config_setting_t *s, const char *kname)
+{
+    char near[128];
+
+    suggest(kname, near, sizeof(near));
+    if (near[0]) {
+        return fail_at(l, s, "unknown setting '%s'; did you mean '%s'?",
+                       kname, near);
+    }
+    return fail_at(l, s, "unknown setting '%s'", kname);
+}
+
 /* Every setting of the parsed file, in file order. */
 static ctspool_rc
 apply_all(struct load *l)
@@ -338,29 +430,32 @@ apply_all(struct load *l)
         gname = config_setting_name(s);
         if (!is_group(gname)) {
             k = find_key(NULL, gname);
-            if (!k) {
-                return fail_at(l, s, "unknown setting '%s'", gname);
-            }
-            rc = apply(l, k, s);
+            rc = note(l, k ? apply(l, k, s) : fail_unknown(l, s, gname));
             if (rc != CTSPOOL_OK) {
                 return rc;
             }
             continue;
         }
         if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-            return fail_at(l, s, "'%s' must be a group", gname);
+            rc = note(l, fail_at(l, s, "'%s' must be a group", gname));
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+            continue;
         }
         g = s;
         m = config_setting_length(g);
         for (int j = 0; j < m; j++) {
             s = config_setting_get_elem(g, (unsigned)j);
             k = find_key(gname, config_setting_name(s));
-            if (!k) {
+            if (k) {
+                rc = apply(l, k, s);
+            } else {
                 full_name(gname, config_setting_name(s), kname,
                           sizeof(kname));
-                return fail_at(l, s, "unknown setting '%s'", kname);
+                rc = fail_unknown(l, s, kname);
             }
-            rc = apply(l, k, s);
+            rc = note(l, rc);
             if (rc != CTSPOOL_OK) {
                 return rc;
             }
@@ -389,6 +484,7 @@ check_all(struct load *l)
     const struct sp_config *c = l->c;
     const config_setting_t *s;
     const char *env = getenv("CTSPOOL_DATA_STREAM_TOKEN");
+    ctspool_rc rc;
 
     if (c->upload.retry_base_ms > c->upload.retry_max_ms) {
         /* Both defaults agree, so at least one was in the file. */
@@ -397,10 +493,14 @@ check_all(struct load *l)
             s = config_lookup(&l->cfg, "upload.retry_max_ms");
         }
         assert(s);
-        return fail_at(l, s,
-                       "'upload.retry_base_ms' (%ld) must not exceed "
-                       "'upload.retry_max_ms' (%ld)",
-                       c->upload.retry_base_ms, c->upload.retry_max_ms);
+        rc = note(l, fail_at(l, s,
+                             "'upload.retry_base_ms' (%ld) must not exceed "
+                             "'upload.retry_max_ms' (%ld)",
+                             c->upload.retry_base_ms,
+                             c->upload.retry_max_ms));
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
     }
     /* A token from the environment replaces the file's: apply_env()
      * checks that one. */
@@ -408,9 +508,10 @@ check_all(struct load *l)
         /* The default has none, so the file set both. */
         s = config_lookup(&l->cfg, "upload.data_stream_token");
         assert(s);
-        return fail_at(l, s,
-                       "'upload.data_stream_token' is not in 'streams': "
-                       "add it to the list, or change the default stream");
+        return note(l, fail_at(l, s,
+                               "'upload.data_stream_token' is not in "
+                               "'streams': add it to the list, or change "
+                               "the default stream"));
     }
     return CTSPOOL_OK;
 }
@@ -449,9 +550,10 @@ set_defaults(struct sp_config *c, struct sp_err *e)
 
 /* $CTSPOOL_API_KEY and $CTSPOOL_DATA_STREAM_TOKEN, when non-empty. */
 static ctspool_rc
-apply_env(struct sp_config *c, struct sp_err *e)
+apply_env(struct load *l)
 {
-    struct sp_err why;
+    struct sp_config *c = l->c;
+    struct sp_err *e = l->e, why;
     const char *v;
     ctspool_rc rc;
 
@@ -459,9 +561,10 @@ apply_env(struct sp_config *c, struct sp_err *e)
     if (v && *v) {
         if (sp_config_check_secret(v, &why) != 0) {
             sp_err_set(e, "$CTSPOOL_API_KEY %s", why.msg);
-            return CTSPOOL_E_CONFIG;
+            rc = note(l, CTSPOOL_E_CONFIG);
+        } else {
+            rc = set_str(&c->upload.api_key, v, e);
         }
-        rc = set_str(&c->upload.api_key, v, e);
         if (rc != CTSPOOL_OK) {
             return rc;
         }
@@ -470,7 +573,7 @@ apply_env(struct sp_config *c, struct sp_err *e)
     if (v && *v) {
         if (sp_config_check_stream(v, &why) != 0) {
             sp_err_set(e, "$CTSPOOL_DATA_STREAM_TOKEN %s", why.msg);
-            return CTSPOOL_E_CONFIG;
+            return note(l, CTSPOOL_E_CONFIG);
         }
         rc = set_str(&c->upload.data_stream_token, v, e);
         if (rc != CTSPOOL_OK) {
@@ -483,7 +586,7 @@ apply_env(struct sp_config *c, struct sp_err *e)
                        "%s: add it to the list, or change the default "
                        "stream",
                        c->path ? c->path : "the configuration");
-            return CTSPOOL_E_CONFIG;
+            return note(l, CTSPOOL_E_CONFIG);
         }
     }
     return CTSPOOL_OK;
@@ -542,8 +645,9 @@ out:
 
 /* ---- the interface ---------------------------------------------------- */
 
-ctspool_rc
-sp_config_load(const char *path, struct sp_config **out, struct sp_err *e)
+static ctspool_rc
+load(const char *path, sp_config_report_fn report, void *arg,
+     struct sp_config **out, struct sp_err *e)
 {
     struct load l;
     char *text = NULL;
@@ -556,6 +660,8 @@ sp_config_load(const char *path, struct sp_config **out, struct sp_err *e)
     *out = NULL;
     memset(&l, 0, sizeof(l));
     l.e = e;
+    l.report = report;
+    l.report_arg = arg;
     l.c = calloc(1, sizeof(*l.c));
     if (!l.c) {
         sp_err_set(e, "out of memory");
@@ -583,7 +689,7 @@ sp_config_load(const char *path, struct sp_config **out, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    rc = apply_env(l.c, e);
+    rc = apply_env(&l);
 out:
     if (text) {
         explicit_bzero(text, text_len);
@@ -595,6 +701,22 @@ out:
     }
     *out = l.c;
     return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_config_load(const char *path, struct sp_config **out, struct sp_err *e)
+{
+    return load(path, NULL, NULL, out, e);
+}
+
+ctspool_rc
+sp_config_check(const char *path, sp_config_report_fn report, void *arg,
+                struct sp_config **out, struct sp_err *e)
+{
+    struct sp_err mine;
+
+    assert(report);
+    return load(path, report, arg, out, e ? e : &mine);
 }
 
 void

@@ -470,6 +470,19 @@ struct sp_config {
  */
 ctspool_rc sp_config_load(const char *path, struct sp_config **out,
                           struct sp_err *e);
+/* One problem of a configuration: "FILE:LINE: ..." (never a secret). */
+typedef void (*sp_config_report_fn)(void *arg, const char *msg);
+/*
+ * sp_config_check -- sp_config_load(), but every problem of the file
+ * (unknown key, wrong type, out of range, a cross-field check) and of
+ * the environment goes to report, and loading goes on with the default
+ * in place of a value refused.  OK with *out when the file could be read
+ * and parsed (whatever was reported); else as sp_config_load() (a syntax
+ * error stops libconfig: one message in e, nothing reported).
+ */
+ctspool_rc sp_config_check(const char *path, sp_config_report_fn report,
+                           void *arg, struct sp_config **out,
+                           struct sp_err *e);
 void sp_config_free(struct sp_config *c);
 /*
  * The upload API key (config_file.c): $CTSPOOL_API_KEY, else

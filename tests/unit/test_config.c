@@ -279,7 +279,7 @@ test_unknown_keys(void **state)
     struct fixture *f = *state;
 
     expect_error(f, "journal = \"/x\";\njournl = \"/y\";\n", 2,
-                 "unknown setting 'journl'");
+                 "unknown setting 'journl'; did you mean 'journal'?");
     expect_error(f,
                  "upload: {\n  poll_ms = 5;\n  batchmax_points = 10;\n};\n",
                  3, "unknown setting 'upload.batchmax_points'");
@@ -290,10 +290,62 @@ test_unknown_keys(void **state)
     expect_error(f, "health: { max_undelivered = 1; };\n", 1,
                  "unknown setting 'health.max_undelivered'");
     expect_error(f, "\n\nuploads: { poll_ms = 5; };\n", 3,
-                 "unknown setting 'uploads'");
+                 "unknown setting 'uploads'; did you mean 'upload'?");
     /* A top-level key inside a group is still unknown there. */
     expect_error(f, "upload: { journal = \"/x\"; };\n", 1,
                  "unknown setting 'upload.journal'");
+}
+
+/* sp_config_check(): the problems reported, one a line. */
+static void
+collect(void *arg, const char *msg)
+{
+    char *all = arg;
+
+    strncat(all, msg, 4096 - strlen(all) - 2);
+    strcat(all, "\n");
+}
+
+static void
+test_check_reports_all(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+    char all[4096] = "", where[512];
+
+    write_cfg(f, "journl = \"/x\";\n"
+                 "upload: {\n  poll_ms = \"5\";\n"
+                 "  api_key = \"" SECRET "\";\n"
+                 "  retry_base_ms = 10;\n  retry_max_ms = 5;\n};\n"
+                 "server: { listen = \"nowhere\"; };\n");
+    assert_int_equal(sp_config_check(f->cfg, collect, all, &c, &e),
+                     CTSPOOL_OK);
+    assert_non_null(c);
+    snprintf(where, sizeof(where), "%s:1: unknown setting 'journl'; did "
+             "you mean 'journal'?\n", f->cfg);
+    assert_non_null(strstr(all, where));
+    snprintf(where, sizeof(where), "%s:3: 'upload.poll_ms' must be an "
+             "integer\n", f->cfg);
+    assert_non_null(strstr(all, where));
+    snprintf(where, sizeof(where), "%s:5: 'upload.retry_base_ms'",
+             f->cfg);
+    assert_non_null(strstr(all, where));
+    snprintf(where, sizeof(where), "%s:8: 'server.listen'", f->cfg);
+    assert_non_null(strstr(all, where));
+    assert_null(strstr(all, SECRET));
+    /* Refused values keep their defaults. */
+    assert_int_equal(c->upload.poll_ms, 1000);
+    assert_string_equal(c->server.listen, "127.0.0.1:8765");
+    sp_config_free(c);
+
+    /* A syntax error stops libconfig: one error, nothing reported. */
+    all[0] = '\0';
+    write_cfg(f, "journal = ;\n");
+    assert_int_equal(sp_config_check(f->cfg, collect, all, &c, &e),
+                     CTSPOOL_E_CONFIG);
+    assert_null(c);
+    assert_string_equal(all, "");
 }
 
 static void
@@ -874,6 +926,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_key_sources, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_check_reports_all, setup,
                                         teardown),
         cmocka_unit_test(test_free_null),
         cmocka_unit_test_setup_teardown(test_example_file, setup, teardown),
