@@ -221,6 +221,17 @@ dr_upload_set_key(struct dr_upload *u, const char *api_key)
 }
 
 ctspool_rc
+dr_upload_check_ca(const char *ca_file, struct sp_err *e)
+{
+    if (ca_file && ca_file[0] && access(ca_file, R_OK) != 0) {
+        sp_err_set(e, "upload.ca_file %s cannot be read: %s", ca_file,
+                   strerror(errno));
+        return CTSPOOL_E_CONFIG;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
 dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
                struct sp_err *e)
 {
@@ -236,11 +247,11 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
         }
         curl_ready = 1;
     }
-    if (o->ca_file && o->ca_file[0] && access(o->ca_file, R_OK) != 0) {
-        sp_err_set(e, "upload.ca_file %s cannot be read: %s", o->ca_file,
-                   strerror(errno));
-        return CTSPOOL_E_CONFIG;
+    rc = dr_upload_check_ca(o->ca_file, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
     }
+    rc = CTSPOOL_E_NOMEM;
     u = calloc(1, sizeof(*u));
     if (!u) {
         sp_err_set(e, "out of memory");

@@ -46,6 +46,9 @@ struct dr_upload_result {
     char reason[DR_UPLOAD_REASON_MAX];
 };
 
+/* OK when ca_file (upload.ca_file; NULL or "": none) can be read, else
+ * E_CONFIG with the reason in e.  dr_upload_open checks it the same. */
+ctspool_rc dr_upload_check_ca(const char *ca_file, struct sp_err *e);
 /*
  * dr_upload_open -- a handle for o->endpoint with the request headers
  * (x-api-key, Content-Type, User-Agent) prepared once.  o: borrowed

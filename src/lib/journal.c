@@ -311,6 +311,33 @@ adopt_dir_owner(int fd, const char *path)
     return r;
 }
 
+ctspool_rc
+sp_journal_check_dir(const char *path, struct sp_err *e)
+{
+    const char *slash = strrchr(path, '/');
+    struct stat sb;
+    char *dir;
+    int ok;
+
+    if (!slash || slash == path) {
+        return CTSPOOL_OK; /* the working directory, or / */
+    }
+    dir = strndup(path, (size_t)(slash - path));
+    if (!dir) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    ok = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+    free(dir);
+    if (!ok) {
+        sp_err_set(e, "cannot create journal %s: directory %.*s does not "
+                      "exist",
+                   path, (int)(slash - path), path);
+        return CTSPOOL_E_CANTCREATE;
+    }
+    return CTSPOOL_OK;
+}
+
 static ctspool_rc
 create_file(const char *path, struct sp_err *e)
 {
@@ -326,16 +353,12 @@ create_file(const char *path, struct sp_err *e)
         return CTSPOOL_OK; /* another process created it meanwhile */
     }
     if (fd < 0) {
-        const char *slash = strrchr(path, '/');
+        int err = errno;
 
-        if (errno == ENOENT && slash) {
-            sp_err_set(e,
-                       "cannot create journal %s: directory %.*s does not "
-                       "exist",
-                       path, (int)(slash - path), path);
-        } else {
+        /* A missing directory is named; else errno's reason. */
+        if (err != ENOENT || sp_journal_check_dir(path, e) == CTSPOOL_OK) {
             sp_err_set(e, "cannot create journal %s: %s", path,
-                       strerror(errno));
+                       strerror(err));
         }
         return CTSPOOL_E_CANTCREATE;
     }

@@ -33,6 +33,12 @@ struct sp_journal_opts {
  */
 ctspool_rc sp_journal_open(const struct sp_journal_opts *o,
                            struct sp_journal **out, struct sp_err *e);
+/*
+ * sp_journal_check_dir -- the directory of the journal at path exists
+ * (sp_journal_open creates the file, never the directory).  OK, else
+ * E_CANTCREATE (with sp_journal_open's reason in e) or E_NOMEM.
+ */
+ctspool_rc sp_journal_check_dir(const char *path, struct sp_err *e);
 void sp_journal_close(struct sp_journal *j);
 /* Detail of the last failure on j. */
 const char *sp_journal_errmsg(const struct sp_journal *j);

@@ -161,12 +161,9 @@ format_addr(int fd, char *buf, size_t len)
     }
 }
 
-/*
- * Resolves server.listen.  *ai: transferred (freeaddrinfo).  Returns 0
- * or an exit code (printed).
- */
-static int
-resolve_listen(const char *listen_addr, struct addrinfo **ai)
+/* Resolves server.listen.  *ai: transferred (freeaddrinfo). */
+static ctspool_rc
+resolve(const char *listen_addr, struct addrinfo **ai, struct sp_err *e)
 {
     struct addrinfo hints;
     char host[256], port[16];
@@ -176,11 +173,11 @@ resolve_listen(const char *listen_addr, struct addrinfo **ai)
     if (!listen_addr ||
         split_listen(listen_addr, host, sizeof(host), port, sizeof(port)) !=
             0) {
-        cli_error("serve",
-                  "server.listen: \"%s\" is not an address (expected "
-                  "HOST:PORT, for example 127.0.0.1:8765 or [::1]:8765)",
-                  listen_addr ? listen_addr : "");
-        return EXIT_CONFIG;
+        sp_err_set(e,
+                   "server.listen: \"%s\" is not an address (expected "
+                   "HOST:PORT, for example 127.0.0.1:8765 or [::1]:8765)",
+                   listen_addr ? listen_addr : "");
+        return CTSPOOL_E_CONFIG;
     }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -188,8 +185,21 @@ resolve_listen(const char *listen_addr, struct addrinfo **ai)
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     r = getaddrinfo(host[0] ? host : NULL, port, &hints, ai);
     if (r != 0) {
-        cli_error("serve", "server.listen: cannot resolve \"%s\": %s",
-                  listen_addr, gai_strerror(r));
+        sp_err_set(e, "server.listen: cannot resolve \"%s\": %s",
+                   listen_addr, gai_strerror(r));
+        return CTSPOOL_E_CONFIG;
+    }
+    return CTSPOOL_OK;
+}
+
+/* resolve(), with the reason printed.  Returns 0 or an exit code. */
+static int
+resolve_listen(const char *listen_addr, struct addrinfo **ai)
+{
+    struct sp_err e;
+
+    if (resolve(listen_addr, ai, &e) != CTSPOOL_OK) {
+        cli_error("serve", "%s", e.msg);
         return EXIT_CONFIG;
     }
     return 0;
@@ -221,6 +231,50 @@ open_listener(const struct addrinfo *ai, const char *listen_addr)
 }
 
 /*
+ * No server.api_keys only with allow_unauthenticated on a loopback
+ * address.  E_CONFIG with the reason in e.
+ */
+static ctspool_rc
+auth_policy(const struct sp_config *cfg, int loopback, struct sp_err *e)
+{
+    if (cfg->server.n_api_keys > 0) {
+        return CTSPOOL_OK;
+    }
+    if (!cfg->server.allow_unauthenticated) {
+        sp_err_set(e,
+                   "server.api_keys is empty: refusing to accept points "
+                   "without authentication (set server.api_keys, or "
+                   "server.allow_unauthenticated = true with a loopback "
+                   "server.listen address)");
+        return CTSPOOL_E_CONFIG;
+    }
+    if (!loopback) {
+        sp_err_set(e,
+                   "server.allow_unauthenticated is only allowed on a "
+                   "loopback address, and server.listen is \"%s\": set "
+                   "server.api_keys or listen on 127.0.0.1 or [::1]",
+                   cfg->server.listen);
+        return CTSPOOL_E_CONFIG;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sv_check_config(const struct sp_config *cfg, struct sp_err *e)
+{
+    struct addrinfo *ai = NULL;
+    ctspool_rc rc;
+
+    rc = resolve(cfg->server.listen, &ai, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = auth_policy(cfg, is_loopback(ai->ai_addr), e);
+    freeaddrinfo(ai);
+    return rc;
+}
+
+/*
  * The settings of cfg that a SIGHUP may change (serve.h), checked: no
  * server.api_keys only with allow_unauthenticated on a loopback address.
  * *out: transferred.  E_CONFIG or E_NOMEM with the reason in e.
@@ -234,23 +288,9 @@ build_live(const struct sp_config *cfg, int loopback, struct sv_live **out,
     ctspool_rc rc;
 
     *out = NULL;
-    if (cfg->server.n_api_keys == 0) {
-        if (!cfg->server.allow_unauthenticated) {
-            sp_err_set(e,
-                       "server.api_keys is empty: refusing to accept points "
-                       "without authentication (set server.api_keys, or "
-                       "server.allow_unauthenticated = true with a loopback "
-                       "server.listen address)");
-            return CTSPOOL_E_CONFIG;
-        }
-        if (!loopback) {
-            sp_err_set(e,
-                       "server.allow_unauthenticated is only allowed on a "
-                       "loopback address, and server.listen is \"%s\": set "
-                       "server.api_keys or listen on 127.0.0.1 or [::1]",
-                       cfg->server.listen);
-            return CTSPOOL_E_CONFIG;
-        }
+    rc = auth_policy(cfg, loopback, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
     }
     l = calloc(1, sizeof(*l));
     if (!l || (ds && ds[0] && !(l->default_stream = strdup(ds)))) {

@@ -214,6 +214,16 @@ struct sv_live {
 
 void sv_live_free(struct sv_live *l); /* NULL: no-op */
 
+/* ---- serve.c ---------------------------------------------------------- */
+
+/*
+ * sv_check_config -- what `ctspool serve` refuses at start, without
+ * binding: server.listen resolves, and no server.api_keys only with
+ * server.allow_unauthenticated on a loopback address.  OK, or E_CONFIG
+ * with the reason (never a key) in e.
+ */
+ctspool_rc sv_check_config(const struct sp_config *cfg, struct sp_err *e);
+
 struct sv_http_opts {
     int listen_fd;       /* bound and listening; still the caller's */
     unsigned n_threads;  /* worker pool size */
