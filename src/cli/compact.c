@@ -1,6 +1,6 @@
 /*
- * compact.c -- `ctspool compact` (acknowledged points past retention are
- * deleted, free pages returned) and `ctspool check-config`.
+ * compact.c -- `ctspool compact`: acknowledged points past retention are
+ * deleted, free pages returned.
  */
 #include <getopt.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 
 #include "cli.h"
 
-/* The only option of these commands: --help. */
+/* The only option of this command: --help. */
 static int
 no_options(int argc, char **argv, const char *cmd, const char *text)
 {
@@ -68,23 +68,4 @@ cmd_compact(struct cli *c, int argc, char **argv)
     }
     sp_journal_close(j);
     return ex;
-}
-
-int
-cmd_check_config(struct cli *c, int argc, char **argv)
-{
-    int ex = no_options(argc, argv, "check-config",
-                        "usage: ctspool check-config\n\n"
-                        "Loads and validates the configuration without "
-                        "starting anything.\n");
-
-    if (ex) {
-        return ex < 0 ? EXIT_OK : ex;
-    }
-    ex = cli_config(c, "check-config");
-    if (ex) {
-        return ex;
-    }
-    printf("%s: ok\n", c->cfg->path ? c->cfg->path : "(built-in defaults)");
-    return EXIT_OK;
 }

@@ -27,7 +27,8 @@ static const struct command commands[] = {
     {"streams", cmd_streams, "show upload groups; retire a stream"},
     {"dlq", cmd_dlq, "inspect, requeue or purge dead letters"},
     {"compact", cmd_compact, "delete old acknowledged points, free space"},
-    {"check-config", cmd_check_config, "validate the configuration file"},
+    {"check-config", cmd_check_config,
+     "validate the configuration, and what a role needs"},
 };
 
 static void
