@@ -135,8 +135,9 @@ sp_buf_reserve_exact(struct sp_buf *b, size_t n)
     return 0;
 }
 
+/* sp_buf_add() (sp_int.h) when b must grow first (or has failed). */
 int
-sp_buf_add(struct sp_buf *b, const void *data, size_t n)
+sp_buf_add_grow(struct sp_buf *b, const void *data, size_t n)
 {
     if (sp_buf_reserve(b, n) != 0) {
         return -1;
@@ -147,12 +148,6 @@ sp_buf_add(struct sp_buf *b, const void *data, size_t n)
     b->len += n;
     b->p[b->len] = '\0';
     return 0;
-}
-
-int
-sp_buf_adds(struct sp_buf *b, const char *s)
-{
-    return sp_buf_add(b, s, strlen(s));
 }
 
 int

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "ctspool.h"
@@ -177,8 +178,28 @@ int sp_buf_reserve_exact(struct sp_buf *b, size_t n);
  * growth stops at room for max bytes and the NUL; len + n past max is
  * -1 (has_failed) too. */
 int sp_buf_reserve_max(struct sp_buf *b, size_t n, size_t max);
-int sp_buf_add(struct sp_buf *b, const void *data, size_t n);
-int sp_buf_adds(struct sp_buf *b, const char *s);
+/* Appends data[0..n): 0, or -1 (has_failed).  The common case, room
+ * already there, is inline: request bodies are built from many small
+ * pieces. */
+int sp_buf_add_grow(struct sp_buf *b, const void *data, size_t n);
+static inline int
+sp_buf_add(struct sp_buf *b, const void *data, size_t n)
+{
+    if (!b->has_failed && b->cap > b->len && b->cap - b->len > n) {
+        if (n) {
+            memcpy(b->p + b->len, data, n); /* data may be NULL when 0 */
+        }
+        b->len += n;
+        b->p[b->len] = '\0';
+        return 0;
+    }
+    return sp_buf_add_grow(b, data, n);
+}
+static inline int
+sp_buf_adds(struct sp_buf *b, const char *s)
+{
+    return sp_buf_add(b, s, strlen(s));
+}
 int sp_buf_addf(struct sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 struct sp_src;
 /*
