@@ -254,6 +254,7 @@ top_value(struct top *t, enum jtype k, const char *s, size_t len)
             : k == J_ARRAY  ? cJSON_CreateArray()
                             : cJSON_CreateObject();
     }
+    cJSON_Delete(t->val[t->cur]); /* none: cb_key takes a member once */
     t->val[t->cur] = v;
     if (!v) {
         sp_err_set(&t->fatal_err, "out of memory");
@@ -356,6 +357,9 @@ cb_key(void *ctx, const unsigned char *key, size_t len)
     }
     t->cur = i < T_N && !t->seen[i] ? i : -1;
     if (t->member_bad) {
+        if (i < T_N) {
+            t->seen[i] = 1; /* a second value is never taken */
+        }
         return 1; /* the first problem is the one reported */
     }
     if (i == T_N) {

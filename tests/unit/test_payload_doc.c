@@ -123,6 +123,10 @@ test_late_problem_hands_nothing_on(void **state)
         "\"metric_name\": \"m\", \"metric_value\": 0}], ",
         "{\"data\": [{\"timestamp\": \"2022-10-01 00:00:00\", "
         "\"metric_name\": \"m\", \"metric_value\": 0}]] ",
+        /* After a first problem, a member given twice is still taken
+         * once (no value leaks: the sanitizer builds check). */
+        "{\"x\": 1, \"data_stream_token\": \"tok_a\", "
+        "\"data_stream_token\": \"tok_b\", \"data\": []}",
     };
     static const char *const want[] = {
         "unknown member \"extra\" in the payload*",
@@ -131,6 +135,7 @@ test_late_problem_hands_nothing_on(void **state)
         ("invalid JSON: parsing stopped at byte offset 88 (the input ends "
          "inside the payload)"),
         "invalid JSON: parsing stopped at byte offset 85",
+        "unknown member \"x\" in the payload*",
     };
     struct seen s;
     struct sp_err e;
@@ -143,7 +148,7 @@ test_late_problem_hands_nothing_on(void **state)
         assert_int_equal(s.n_pts + s.n_errs, 0);
         assert_msg(e.msg, want[i]);
         /* Sound JSON: the caller may go on after it. */
-        assert_int_equal(used > 0, i < 3);
+        assert_int_equal(used > 0, i < 3 || i == 5);
     }
 }
 
