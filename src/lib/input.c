@@ -55,6 +55,19 @@ sp_input_read_failed(ctspool_rc rc, struct sp_err *e)
     return rc;
 }
 
+/* Once b holds 3 bytes (or all there is), a leading UTF-8 byte order
+ * mark is skipped: *pos goes past it.  *bom_done: looked already. */
+static void
+skip_bom(const struct sp_buf *b, int eof, int *bom_done, size_t *pos)
+{
+    if (!*bom_done && (b->len >= 3 || eof)) {
+        *bom_done = 1;
+        if (b->len >= 3 && memcmp(b->p, sp_input_bom, 3) == 0) {
+            *pos = 3;
+        }
+    }
+}
+
 /* ---- NDJSON ----------------------------------------------------------- */
 
 struct reader {
@@ -169,12 +182,7 @@ read_ndjson(struct sp_src *s, const struct reader *r, struct sp_err *e)
             goto out;
         }
         eof = n == 0;
-        if (!bom_done && (b.len >= 3 || eof)) {
-            bom_done = 1;
-            if (b.len >= 3 && memcmp(b.p, sp_input_bom, 3) == 0) {
-                pos = 3;
-            }
-        }
+        skip_bom(&b, eof, &bom_done, &pos);
     }
 out:
     sp_payload_scratch_free(scratch);
@@ -495,12 +503,7 @@ read_cloudthread_follow(struct sp_src *s, const struct reader *r,
             goto out;
         }
         eof = n == 0;
-        if (!bom_done && (b.len >= 3 || eof)) {
-            bom_done = 1;
-            if (b.len >= 3 && memcmp(b.p, sp_input_bom, 3) == 0) {
-                pos = 3;
-            }
-        }
+        skip_bom(&b, eof, &bom_done, &pos);
     }
 out:
     sp_buf_cleanup(&b);
