@@ -255,6 +255,9 @@ commit_all(struct append_ctx *a, int wake_w)
         if (a->store_rc == CTSPOOL_OK) {
             ctspool_rc rc = commit_batch(a, b);
 
+            if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(a->j) == CTSPOOL_OK) {
+                rc = commit_batch(a, b); /* into the fresh journal */
+            }
             if (rc != CTSPOOL_OK) {
                 ssize_t r;
 
@@ -572,6 +575,13 @@ cmd_append(struct cli *c, int argc, char **argv)
         int stage_failed;
 
         rc = merge(&a, &stage_failed);
+        if (rc == CTSPOOL_E_CORRUPT && !stage_failed &&
+            sp_journal_heal(j) == CTSPOOL_OK) {
+            /* The journal was damaged: moved aside, merge into the
+             * fresh one (the staged points are all still there). */
+            a.n_new = a.n_updated = a.n_unchanged = 0;
+            rc = merge(&a, &stage_failed);
+        }
         if (rc != CTSPOOL_OK) {
             cli_error("append", "%s; nothing stored",
                       stage_failed ? a.stage_err.msg : sp_journal_errmsg(j));

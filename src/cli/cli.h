@@ -33,6 +33,13 @@ struct cli {
 
 /* Exit code for a result code. */
 int cli_exit_code(ctspool_rc rc);
+/*
+ * cli_journal_failed -- after an operation on j failed with rc: a
+ * damaged journal (E_CORRUPT) is moved aside as on_corrupt says
+ * (sp_journal_heal).  Returns the rc to report; the message is
+ * sp_journal_errmsg(j).
+ */
+ctspool_rc cli_journal_failed(struct sp_journal *j, ctspool_rc rc);
 /* "ctspool: <command>: message" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) SP_PRINTF(2, 3);
 /* Loads the configuration once; returns 0 or an exit code (printed). */
@@ -75,6 +82,7 @@ int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_dlq(struct cli *c, int argc, char **argv);
 int cmd_streams(struct cli *c, int argc, char **argv);
 int cmd_compact(struct cli *c, int argc, char **argv);
+int cmd_salvage(struct cli *c, int argc, char **argv);
 int cmd_check_config(struct cli *c, int argc, char **argv);
 int cmd_drain(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);

@@ -59,6 +59,7 @@ cmd_compact(struct cli *c, int argc, char **argv)
         rc = sp_journal_stats(j, &st);
     }
     if (rc != CTSPOOL_OK) {
+        rc = cli_journal_failed(j, rc);
         cli_error("compact", "%s", sp_journal_errmsg(j));
         ex = cli_exit_code(rc);
     } else {

@@ -149,6 +149,7 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         }
     }
     if (rc != CTSPOOL_OK) {
+        rc = cli_journal_failed(j, rc);
         cli_error("dlq", "%s%s", sp_journal_errmsg(j),
                   verb[0] == 'l' ? "" : "; nothing changed");
         ex = cli_exit_code(rc);

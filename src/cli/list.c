@@ -301,6 +301,7 @@ cmd_list(struct cli *c, int argc, char **argv)
         rc = sp_journal_list_filtered(j, what, &f, cli_print_row, &o);
     }
     if (rc != CTSPOOL_OK) {
+        rc = cli_journal_failed(j, rc);
         cli_error("list", "%s", rc == CTSPOOL_E_IO && ferror(stdout)
                                     ? "cannot write to stdout"
                                     : sp_journal_errmsg(j));

@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"streams", cmd_streams, "show upload groups; retire a stream"},
     {"dlq", cmd_dlq, "inspect, requeue or purge dead letters"},
     {"compact", cmd_compact, "delete old acknowledged points, free space"},
+    {"salvage", cmd_salvage, "recover a damaged journal's pending points"},
     {"check-config", cmd_check_config,
      "validate the configuration, and what a role needs"},
 };
@@ -149,6 +150,7 @@ open_journal(struct cli *c, const char *cmd, int must_exist,
     o.max_pending_points = (uint64_t)c->cfg->limits.max_pending_points;
     o.max_journal_bytes = (uint64_t)c->cfg->limits.max_journal_bytes;
     o.must_exist = must_exist;
+    o.corrupt_stop = c->cfg->on_corrupt_stop;
     rc = sp_journal_open(&o, j, &e);
     if (rc == CTSPOOL_E_NOINPUT && c->cfg->path) {
         cli_error(cmd, "%s (config key \"journal\" in %s)", e.msg,
@@ -162,6 +164,18 @@ open_journal(struct cli *c, const char *cmd, int must_exist,
         cli_error(cmd, "%s", e.msg);
     }
     return rc == CTSPOOL_OK ? 0 : cli_exit_code(rc);
+}
+
+ctspool_rc
+cli_journal_failed(struct sp_journal *j, ctspool_rc rc)
+{
+    if (rc == CTSPOOL_E_CORRUPT) {
+        rc = sp_journal_heal(j);
+        /* A read-only command never starts a fresh journal: still an
+         * error, now naming where the damaged one went. */
+        return rc == CTSPOOL_OK ? CTSPOOL_E_CORRUPT : rc;
+    }
+    return rc;
 }
 
 int

@@ -1,7 +1,9 @@
 /*
  * status.c -- `ctspool status [--json]`: what is pending, acknowledged
  * and dead, the journal's size and the drainer's last results, points
- * in doubt and parked upload groups.
+ * in doubt and parked upload groups; checks the journal's pages (up to
+ * CHECK_MAX_BYTES unless --check) and lists quarantined journals not yet
+ * salvaged.
  */
 #include <getopt.h>
 #include <string.h>
@@ -11,16 +13,30 @@
 
 #include "cli.h"
 
+/* Above this size the page check takes seconds: only with --check. */
+#define CHECK_MAX_BYTES ((uint64_t)256 << 20)
+
+/* Quarantined journals (NAME.corrupt-*) not yet salvaged. */
+struct quarantined {
+    char **names;
+    size_t n;
+};
+
 static void
 help(FILE *f)
 {
-    fprintf(f, "usage: ctspool status [--json]\n"
+    fprintf(f, "usage: ctspool status [--json] [--check]\n"
                "\n"
                "Shows pending, acknowledged and dead points, the journal's\n"
                "size, the age of the oldest pending point, the last upload\n"
-               "result, points in doubt (uploads of unknown outcome) and the\n"
+               "result, points in doubt (uploads of unknown outcome), the\n"
                "upload groups the drainer parked (upstream answered 404 for\n"
-               "their data stream token).  --json prints one JSON object.\n");
+               "their data stream token) and quarantined journals not yet\n"
+               "salvaged.  --json prints one JSON object.\n"
+               "\n"
+               "It also checks every page of a journal up to 256 MiB (of\n"
+               "any size with --check): a damaged journal is moved aside\n"
+               "as on_corrupt says, and status exits 74.\n");
 }
 
 static void
@@ -71,8 +87,25 @@ parked_row(void *ctx, const struct sp_group_row *g)
     return CTSPOOL_OK;
 }
 
+static void
+print_quarantined(FILE *f, const struct quarantined *q)
+{
+    if (!q->n) {
+        return;
+    }
+    fprintf(f,
+            "quarantined:       %zu damaged journal%s not yet salvaged "
+            "('ctspool salvage FILE'; the drainer does it unless "
+            "auto_salvage = false)\n",
+            q->n, q->n == 1 ? "" : "s");
+    for (size_t i = 0; i < q->n; i++) {
+        fprintf(f, "  %s\n", q->names[i]);
+    }
+}
+
 static int
-print_json(struct sp_journal *j, const struct sp_stats *st, int64_t now)
+print_json(struct sp_journal *j, const struct sp_stats *st,
+           const struct quarantined *q, int64_t now)
 {
     cJSON *o = cJSON_CreateObject();
     struct parked p = {1, NULL};
@@ -115,6 +148,13 @@ print_json(struct sp_journal *j, const struct sp_stats *st, int64_t now)
     NUM("parked_groups", st->parked_groups);
     NUM("in_doubt_points", st->in_doubt_points);
 #undef NUM
+    {
+        cJSON *ql = cJSON_AddArrayToObject(o, "quarantined");
+
+        for (size_t i = 0; ql && i < q->n; i++) {
+            cJSON_AddItemToArray(ql, cJSON_CreateString(q->names[i]));
+        }
+    }
     p.list = cJSON_AddArrayToObject(o, "parked");
     if (st->parked_groups &&
         sp_journal_groups(j, SP_GROUPS_PARKED, parked_row, &p) !=
@@ -136,7 +176,7 @@ print_json(struct sp_journal *j, const struct sp_stats *st, int64_t now)
 
 static int
 print_text(struct sp_journal *j, const struct sp_stats *st,
-           const char *journal, int64_t now)
+           const char *journal, const struct quarantined *q, int64_t now)
 {
     struct parked p = {0, NULL};
     char when[32];
@@ -183,6 +223,7 @@ print_text(struct sp_journal *j, const struct sp_stats *st,
         cli_error("status", "%s", sp_journal_errmsg(j));
         return EXIT_IOERR;
     }
+    print_quarantined(stdout, q);
     return EXIT_OK;
 }
 
@@ -191,18 +232,24 @@ cmd_status(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"check", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct sp_journal *j = NULL;
+    struct quarantined q = {NULL, 0};
     struct sp_stats st;
-    int json = 0, ch, ex;
+    struct sp_err e;
+    int json = 0, check = 0, ch, ex;
     ctspool_rc rc;
 
-    while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "jch", opts, NULL)) != -1) {
         switch (ch) {
         case 'j':
             json = 1;
+            break;
+        case 'c':
+            check = 1;
             break;
         case 'h':
             help(stdout);
@@ -217,17 +264,35 @@ cmd_status(struct cli *c, int argc, char **argv)
     }
     ex = cli_journal_existing(c, "status", &j);
     if (ex) {
+        /* A quarantine may be why there is no journal (yet). */
+        if (c->cfg &&
+            sp_journal_quarantined(c->cfg->journal, &q.names, &q.n, &e) ==
+                CTSPOOL_OK) {
+            print_quarantined(stderr, &q);
+        }
+        sp_journal_quarantined_free(q.names, q.n);
         return ex;
     }
     rc = sp_journal_stats(j, &st);
-    if (rc != CTSPOOL_OK) {
+    if (rc == CTSPOOL_OK && (check || st.journal_bytes <= CHECK_MAX_BYTES)) {
+        rc = sp_journal_check_pages(j);
+    }
+    if (rc == CTSPOOL_OK &&
+        sp_journal_quarantined(c->cfg->journal, &q.names, &q.n, &e) !=
+            CTSPOOL_OK) {
+        cli_error("status", "%s", e.msg);
+        rc = CTSPOOL_E_IO;
+        ex = EXIT_IOERR;
+    } else if (rc != CTSPOOL_OK) {
+        rc = cli_journal_failed(j, rc);
         cli_error("status", "%s", sp_journal_errmsg(j));
         ex = cli_exit_code(rc);
     } else if (json) {
-        ex = print_json(j, &st, (int64_t)time(NULL));
+        ex = print_json(j, &st, &q, (int64_t)time(NULL));
     } else {
-        ex = print_text(j, &st, c->cfg->journal, (int64_t)time(NULL));
+        ex = print_text(j, &st, c->cfg->journal, &q, (int64_t)time(NULL));
     }
+    sp_journal_quarantined_free(q.names, q.n);
     sp_journal_close(j);
     return ex;
 }

@@ -155,6 +155,7 @@ list_groups(struct cli *c, int json)
     }
     rc = sp_journal_groups(j, SP_GROUPS_ALL, print_group, &o);
     if (rc != CTSPOOL_OK) {
+        rc = cli_journal_failed(j, rc);
         cli_error("streams", "%s",
                   rc == CTSPOOL_E_IO && ferror(stdout)
                       ? "cannot write to stdout"
@@ -194,6 +195,7 @@ retire(struct cli *c, const char *token, int agg)
                   mask, which);
         ex = EXIT_NOINPUT;
     } else if (rc != CTSPOOL_OK) {
+        rc = cli_journal_failed(j, rc);
         cli_error("streams", "%s; nothing changed", sp_journal_errmsg(j));
         ex = cli_exit_code(rc);
     } else {

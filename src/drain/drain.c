@@ -192,6 +192,10 @@ maybe_compact(struct dr_drainer *d)
     }
     rc = sp_journal_compact(d->j, (int64_t)time(NULL),
                             d->cfg->retain_acked_hours, &n);
+    if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(d->j) == CTSPOOL_OK) {
+        dr_salvage_soon(d);
+        return;
+    }
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_WARN, "compaction failed (retrying in %d min): %s",
                (int)(COMPACT_RETRY_MS / 60000), sp_journal_errmsg(d->j));
@@ -322,6 +326,7 @@ run(struct dr_drainer *d)
             cfg = d->cfg;
         }
         maybe_compact(d);
+        dr_maybe_salvage(d);
         maybe_summary(d, 0);
         dr_deliver_settle_doubt(d, sp_clock_ms());
         dr_deliver_note_doubt(d);
@@ -403,6 +408,13 @@ run(struct dr_drainer *d)
         /* The journal failed (or memory ran out). */
         if (dr_stop_flag && rc == CTSPOOL_E_BUSY) {
             break;
+        }
+        if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(d->j) == CTSPOOL_OK) {
+            /* Moved aside, a fresh journal in its place (logged): what
+             * was taken from the damaged one is not acknowledged here,
+             * its points come back by salvage. */
+            dr_salvage_soon(d);
+            continue;
         }
         sp_log(SP_LOG_ERROR, "%s",
                rc == CTSPOOL_E_NOMEM ? "out of memory"
@@ -552,6 +564,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     memset(&jo, 0, sizeof(jo));
     jo.path = cfg->journal;
     jo.durability_full = 0;
+    jo.corrupt_stop = cfg->on_corrupt_stop;
     jo.busy_timeout_ms = BUSY_TIMEOUT_MS;
     rc = sp_journal_open(&jo, &d.j, &e);
     if (rc != CTSPOOL_OK) {

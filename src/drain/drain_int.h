@@ -78,6 +78,8 @@ struct dr_drainer {
     uint64_t rng;
     int64_t dv_before_take;
     int64_t next_compact;
+    int64_t next_salvage; /* auto_salvage looks again (monotonic ms) */
+    uint64_t journal_gen; /* sp_journal_gen() auto_salvage last saw */
     struct dr_doubt *doubt; /* points whose upload outcome is unknown */
     int64_t doubt_grace_ms; /* how long a late request may still land */
     int64_t doubt_until;    /* latest doubt deadline (monotonic ms) */
@@ -178,5 +180,10 @@ void dr_deliver_doubt_wait(struct dr_drainer *d);
 void dr_deliver_note_doubt(struct dr_drainer *d);
 /* Uploads the current batch, and more; see deliver.c. */
 ctspool_rc dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f);
+
+/* autosalvage.c: salvage quarantined journals between two requests
+ * (auto_salvage), now if dr_salvage_soon() was called. */
+void dr_maybe_salvage(struct dr_drainer *d);
+void dr_salvage_soon(struct dr_drainer *d);
 
 #endif /* DR_DRAIN_INT_H */

@@ -83,6 +83,7 @@ ctspool_open_config(const char *config_path, ctspool **out)
     memset(&o, 0, sizeof(o));
     o.path = c->journal;
     o.durability_full = c->durability_full;
+    o.corrupt_stop = c->on_corrupt_stop;
     o.max_pending_points = (uint64_t)c->limits.max_pending_points;
     o.max_journal_bytes = (uint64_t)c->limits.max_journal_bytes;
     rc = open_with(&o, out);
@@ -294,20 +295,28 @@ ctspool_append(ctspool *h, const ctspool_point *pts, size_t n,
             return CTSPOOL_E_INVALID;
         }
     }
-    rc = sp_journal_begin(h->j);
-    for (size_t i = 0; rc == CTSPOOL_OK && i < n; i++) {
-        enum sp_put_result r;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        memset(&tmp, 0, sizeof(tmp));
+        rc = sp_journal_begin(h->j);
+        for (size_t i = 0; rc == CTSPOOL_OK && i < n; i++) {
+            enum sp_put_result r;
 
-        convert(h, &pts[i], &p, &e);
-        rc = sp_journal_put(h->j, &p, &r);
-        if (rc == CTSPOOL_OK) {
-            count_put(&tmp, r);
+            convert(h, &pts[i], &p, &e);
+            rc = sp_journal_put(h->j, &p, &r);
+            if (rc == CTSPOOL_OK) {
+                count_put(&tmp, r);
+            }
         }
-    }
-    if (rc == CTSPOOL_OK) {
-        rc = sp_journal_commit(h->j);
-    } else {
-        sp_journal_rollback(h->j);
+        if (rc == CTSPOOL_OK) {
+            rc = sp_journal_commit(h->j);
+        } else {
+            sp_journal_rollback(h->j);
+        }
+        /* A damaged journal is moved aside: once more, into a fresh one. */
+        if (rc != CTSPOOL_E_CORRUPT || attempt ||
+            sp_journal_heal(h->j) != CTSPOOL_OK) {
+            break;
+        }
     }
     if (rc != CTSPOOL_OK) {
         snprintf(h->err.msg, sizeof(h->err.msg), "%s",
@@ -398,23 +407,28 @@ ctspool_append_json(ctspool *h, const char *json, size_t len,
             return CTSPOOL_E_INVALID;
         }
     }
-    rc = sp_journal_begin(h->j);
-    if (rc != CTSPOOL_OK) {
-        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
-                 sp_journal_errmsg(h->j));
-        return rc;
-    }
     c.storing = 1;
-    rc = sp_payload_parse(json, len, &d, json_on_point, json_on_error, &c,
-                          &used, &e);
-    if (rc == CTSPOOL_OK) {
-        rc = sp_journal_commit(h->j);
-        if (rc != CTSPOOL_OK) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        memset(&c.res, 0, sizeof(c.res));
+        rc = sp_journal_begin(h->j);
+        if (rc == CTSPOOL_OK) {
+            rc = sp_payload_parse(json, len, &d, json_on_point,
+                                  json_on_error, &c, &used, &e);
+            if (rc == CTSPOOL_OK) {
+                rc = sp_journal_commit(h->j);
+            } else {
+                sp_journal_rollback(h->j);
+            }
+        }
+        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_INVALID) {
             snprintf(h->err.msg, sizeof(h->err.msg), "%s",
                      sp_journal_errmsg(h->j));
         }
-    } else {
-        sp_journal_rollback(h->j);
+        /* A damaged journal is moved aside: once more, into a fresh one. */
+        if (rc != CTSPOOL_E_CORRUPT || attempt ||
+            sp_journal_heal(h->j) != CTSPOOL_OK) {
+            break;
+        }
     }
     if (rc == CTSPOOL_OK && res) {
         *res = c.res;

@@ -21,6 +21,7 @@
 #define UNDELIVERED_S_MAX ((int64_t)366 * 24 * 3600)
 
 static int parse_durability(const char *s);
+static int parse_on_corrupt(const char *s);
 
 #define OFF(field) offsetof(struct sp_config, field)
 
@@ -41,6 +42,12 @@ const struct key sp_config_keys[] = {
     {.name = "log_format", .kind = K_ENUM, .off = OFF(log_format),
      .def_int = SP_LOG_LOGFMT, .parse = sp_log_format_parse,
      .words = "\"logfmt\" or \"json\""},
+    /* DESIGN.md section 11: a damaged journal is moved aside. */
+    {.name = "on_corrupt", .kind = K_ENUM, .off = OFF(on_corrupt_stop),
+     .def_int = 0, .parse = parse_on_corrupt,
+     .words = "\"quarantine\" or \"stop\""},
+    {.name = "auto_salvage", .kind = K_BOOL, .off = OFF(auto_salvage),
+     .def_int = 1},
 
     {.group = "upload", .name = "endpoint", .kind = K_STRING,
      .off = OFF(upload.endpoint),
@@ -123,6 +130,18 @@ parse_durability(const char *s)
     }
     if (strcmp(s, "normal") == 0) {
         return 0;
+    }
+    return -1;
+}
+
+static int
+parse_on_corrupt(const char *s)
+{
+    if (strcmp(s, "quarantine") == 0) {
+        return 0;
+    }
+    if (strcmp(s, "stop") == 0) {
+        return 1;
     }
     return -1;
 }

@@ -127,6 +127,10 @@ static const char *const stmt_sql[ST_N] = {
     [ST_DEAD_DEL_PT] = "DELETE FROM point WHERE hour = ?1 AND series = ?2 "
                        "AND seq = ?3",
     [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_DEAD_FIND] = "SELECT 1 FROM dead WHERE series = ?1 AND hour = ?2 "
+                     "AND value = ?3 AND status = ?4 AND dead_at = ?5",
+    [ST_DEAD_PUT] = "INSERT INTO dead (hour, series, value, status, body, "
+                    "dead_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 /* ---- errors ---------------------------------------------------------- */
@@ -389,35 +393,37 @@ file_exists(const char *path, struct sp_err *e)
     return CTSPOOL_OK; /* anything else: the open says what is wrong */
 }
 
+/*
+ * Connects j (closed) to the file at j->path: creates it unless
+ * must_exist, opens it in WAL mode, records which file it is (dev, ino:
+ * journal_heal.c notices a rename) and brings the schema up to date.  A
+ * quarantine (journal_heal.c) holds the directory lock exclusively while
+ * it renames the set; the open and the first read of the WAL hold it
+ * shared, so that no connection pairs a main file with a -wal file of
+ * another set.  On failure j->db is closed again, the reason in e.
+ */
 ctspool_rc
-sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
-                struct sp_err *e)
+sp_jn_connect(struct sp_journal *j, struct sp_err *e)
 {
-    struct sp_journal *j = NULL;
+    const struct sp_journal_opts *o = &j->opts;
     ctspool_rc rc;
     char *msg = NULL;
     char pragmas[256];
-    int r;
+    int r, one = 1, dir_fd;
+    struct stat sb;
 
-    *out = NULL;
+    assert(!j->db);
     /* Opened below without SQLITE_OPEN_CREATE: SQLite creates nothing. */
-    rc = o->must_exist ? file_exists(o->path, e) : create_file(o->path, e);
+    rc = o->must_exist ? file_exists(j->path, e) : create_file(j->path, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    j = calloc(1, sizeof(*j));
-    if (!j || !(j->path = strdup(o->path))) {
-        free(j);
-        sp_err_set(e, "out of memory");
-        return CTSPOOL_E_NOMEM;
-    }
-    j->max_pending = o->max_pending_points;
-    j->max_bytes = o->max_journal_bytes;
-    r = sqlite3_open_v2(o->path, &j->db,
+    dir_fd = sp_jn_dir_lock(j->path, LOCK_SH);
+    r = sqlite3_open_v2(j->path, &j->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, o->vfs);
     if (r != SQLITE_OK) {
         rc = r == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_CANTCREATE;
-        sp_err_set(e, "cannot open journal %s: %s", o->path,
+        sp_err_set(e, "cannot open journal %s: %s", j->path,
                    j->db ? sqlite3_errmsg(j->db) : "out of memory");
         goto out;
     }
@@ -425,13 +431,21 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
     sqlite3_busy_timeout(j->db, o->busy_timeout_ms > 0
                                     ? o->busy_timeout_ms
                                     : BUSY_TIMEOUT_MS_DEFAULT);
+    /* The -wal and -shm files stay when the last connection closes: a
+     * connection to a journal renamed away (quarantined) would otherwise
+     * delete, by name, those of the fresh journal now at the path. */
+    sqlite3_file_control(j->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+    if (stat(j->path, &sb) == 0) {
+        j->dev = sb.st_dev;
+        j->ino = sb.st_ino;
+    }
     /* Only takes effect on an empty file, before journal_mode writes
      * the first page: free pages can then be given back (compact). */
     r = sqlite3_exec(j->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL,
                      NULL);
     if (r == SQLITE_NOMEM) {
         rc = CTSPOOL_E_NOMEM; /* else a new journal would lack it for good */
-        sp_err_set(e, "cannot open journal %s: out of memory", o->path);
+        sp_err_set(e, "cannot open journal %s: out of memory", j->path);
         goto out;
     }
     r = sqlite3_exec(j->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
@@ -440,12 +454,14 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
         if (rc == CTSPOOL_E_IO && (r & 0xff) == SQLITE_NOTADB) {
             rc = CTSPOOL_E_CORRUPT;
         }
-        sp_err_set(e, "cannot open journal %s: %s", o->path,
+        sp_err_set(e, "cannot open journal %s: %s", j->path,
                    rc == CTSPOOL_E_DISKFULL
                        ? "disk full"
                        : (msg ? msg : sqlite3_errmsg(j->db)));
         goto out;
     }
+    sp_jn_dir_unlock(dir_fd);
+    dir_fd = -1;
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
              "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
@@ -454,20 +470,71 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
     r = sqlite3_exec(j->db, pragmas, NULL, NULL, &msg);
     if (r != SQLITE_OK) {
         rc = rc_from_sqlite(j->db, r);
-        sp_err_set(e, "cannot configure journal %s: %s", o->path,
+        sp_err_set(e, "cannot configure journal %s: %s", j->path,
                    msg ? msg : sqlite3_errmsg(j->db));
         goto out;
     }
     rc = (ctspool_rc)sp_migrate(j->db, e);
+out:
+    sp_jn_dir_unlock(dir_fd);
+    sqlite3_free(msg);
     if (rc != CTSPOOL_OK) {
-        goto out;
+        sp_jn_disconnect(j);
+    }
+    return rc;
+}
+
+/* Closes j's connection (statements, caches); j->db is NULL after. */
+void
+sp_jn_disconnect(struct sp_journal *j)
+{
+    if (j->in_txn) {
+        sp_journal_rollback(j);
+    }
+    for (int i = 0; i < ST_N; i++) {
+        sqlite3_finalize(j->st[i]);
+        j->st[i] = NULL;
+    }
+    sqlite3_close(j->db);
+    j->db = NULL;
+    sp_jn_cache_clear(j);
+    j->cache_epoch = 0;
+    j->changes_seen = 0;
+}
+
+ctspool_rc
+sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
+                struct sp_err *e)
+{
+    struct sp_journal *j;
+    ctspool_rc rc;
+
+    *out = NULL;
+    j = calloc(1, sizeof(*j));
+    if (!j || !(j->path = strdup(o->path)) ||
+        (o->vfs && !(j->vfs = strdup(o->vfs)))) {
+        if (j) {
+            free(j->path);
+        }
+        free(j);
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    j->opts = *o;
+    j->opts.path = j->path;
+    j->opts.vfs = j->vfs;
+    j->max_pending = o->max_pending_points;
+    j->max_bytes = o->max_journal_bytes;
+    rc = sp_jn_connect(j, e);
+    if (rc == CTSPOOL_E_CORRUPT) {
+        rc = sp_jn_heal_at_open(j, e); /* journal_heal.c */
+    }
+    if (rc != CTSPOOL_OK) {
+        sp_journal_close(j);
+        return rc;
     }
     *out = j;
-    j = NULL;
-out:
-    sqlite3_free(msg);
-    sp_journal_close(j);
-    return rc;
+    return CTSPOOL_OK;
 }
 
 void
@@ -476,16 +543,10 @@ sp_journal_close(struct sp_journal *j)
     if (!j) {
         return;
     }
-    if (j->in_txn) {
-        sp_journal_rollback(j);
-    }
-    for (int i = 0; i < ST_N; i++) {
-        sqlite3_finalize(j->st[i]);
-    }
-    sqlite3_close(j->db);
-    sp_jn_cache_clear(j);
+    sp_jn_disconnect(j);
     free(j->cache);
     free(j->path);
+    free(j->vfs);
     free(j);
 }
 
@@ -542,6 +603,10 @@ sp_journal_begin(struct sp_journal *j)
     ctspool_rc rc;
 
     assert(!j->in_txn);
+    rc = sp_jn_follow(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
     r = exec_stmt(j, ST_BEGIN);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "cannot begin a write transaction");
@@ -549,6 +614,20 @@ sp_journal_begin(struct sp_journal *j)
     j->in_txn = 1;
     j->in_savepoint = 0;
     j->cache_dirty = 0;
+    if (!sp_jn_same_file(j)) {
+        /* Moved aside while we waited for the lock: start again on the
+         * journal now at the path. */
+        sp_journal_rollback(j);
+        rc = sp_jn_follow(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        r = exec_stmt(j, ST_BEGIN);
+        if (r != SQLITE_OK) {
+            return sp_jn_db_fail(j, r, "cannot begin a write transaction");
+        }
+        j->in_txn = 1;
+    }
     j->appended = 0;
     j->qbuf_n = 0;
     if ((r = sp_jn_meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||

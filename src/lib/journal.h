@@ -22,6 +22,9 @@ struct sp_journal_opts {
                                   * use a power-loss simulating VFS) */
     int must_exist;              /* open only an existing journal: never
                                   * create one (read-only commands) */
+    int corrupt_stop;            /* on_corrupt = "stop": a damaged journal
+                                  * is an error (E_CORRUPT), never moved
+                                  * aside (journal_heal.c) */
 };
 
 /*
@@ -44,6 +47,46 @@ void sp_journal_close(struct sp_journal *j);
 const char *sp_journal_errmsg(const struct sp_journal *j);
 void sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
                            uint64_t max_bytes);
+const char *sp_journal_path(const struct sp_journal *j);
+
+/* ---- damaged journals (journal_heal.c) ------------------------------- */
+
+/*
+ * sp_journal_heal -- after an operation on j failed with E_CORRUPT
+ * (outside a transaction, or the transaction is rolled back): with
+ * on_corrupt = "quarantine", moves the journal's file set to
+ * NAME.corrupt-STAMP, logs it, and reconnects j to a fresh journal at
+ * the path (must_exist: does not; E_CORRUPT with the new name in
+ * sp_journal_errmsg()).  OK: j works again, on the fresh journal.  With
+ * "stop", or when the set cannot be moved: E_CORRUPT, the reason in
+ * sp_journal_errmsg().  Opening and every transaction also follow a
+ * journal another process moved aside (reconnect to the path).
+ */
+ctspool_rc sp_journal_heal(struct sp_journal *j);
+/*
+ * sp_journal_check_pages -- SQLite's quick_check of every page: OK, or
+ * E_CORRUPT with the first problem in sp_journal_errmsg().  Reads the
+ * whole file (about 0.1 s per 16 MB).
+ */
+ctspool_rc sp_journal_check_pages(struct sp_journal *j);
+/* Connections so far: changes when j reconnected (sp_journal_heal, or
+ * the journal was moved aside by another process). */
+uint64_t sp_journal_gen(const struct sp_journal *j);
+/*
+ * sp_journal_quarantined -- the quarantined sets of the journal at path
+ * not yet salvaged (NAME.corrupt-*, main files only), sorted: *names
+ * (free with sp_journal_quarantined_free), *n.
+ */
+ctspool_rc sp_journal_quarantined(const char *path, char ***names,
+                                  size_t *n, struct sp_err *e);
+void sp_journal_quarantined_free(char **names, size_t n);
+/*
+ * sp_journal_mark_salvaged -- renames the quarantined set qpath
+ * (NAME.corrupt-STAMP) to NAME.salvaged-STAMP, its new name into dest.
+ * A file not named like a quarantined set is left as it is (dest "").
+ */
+ctspool_rc sp_journal_mark_salvaged(const char *qpath, char *dest,
+                                    size_t destsz, struct sp_err *e);
 
 /* ---- producers ------------------------------------------------------- */
 
@@ -59,6 +102,21 @@ ctspool_rc sp_journal_begin(struct sp_journal *j);
  */
 ctspool_rc sp_journal_put(struct sp_journal *j, const struct sp_point *p,
                           enum sp_put_result *res);
+/*
+ * sp_journal_put_absent -- sp_journal_put, but only for an identity
+ * without a row: then NEW (pending), else UNCHANGED and nothing written
+ * (salvage: what the live journal holds is newer).
+ */
+ctspool_rc sp_journal_put_absent(struct sp_journal *j,
+                                 const struct sp_point *p,
+                                 enum sp_put_result *res);
+/*
+ * sp_journal_put_dead -- adds p as a dead letter (HTTP status, response
+ * body, Unix time dead_at) unless an equal one is there (UNCHANGED).
+ */
+ctspool_rc sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
+                               int status, const char *body, int64_t dead_at,
+                               enum sp_put_result *res);
 /* Commits; "stored" is true only once this returns OK (invariant 1). */
 ctspool_rc sp_journal_commit(struct sp_journal *j);
 void sp_journal_rollback(struct sp_journal *j);
@@ -79,6 +137,7 @@ struct sp_batch_point {
 };
 
 struct sp_batch {
+    uint64_t gen; /* sp_journal_gen() when taken */
     int64_t grp;
     int agg;
     char *stream; /* secret: never log */

@@ -73,6 +73,10 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     int r;
 
     memset(st, 0, sizeof(*st));
+    rc = sp_jn_follow(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "status");
@@ -302,6 +306,10 @@ sp_journal_list_filtered(struct sp_journal *j, unsigned what,
     ctspool_rc rc = CTSPOOL_OK;
     int r;
 
+    rc = sp_jn_follow(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "list");

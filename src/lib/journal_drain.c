@@ -110,6 +110,11 @@ sp_journal_take_next(struct sp_journal *j, size_t max_points,
     b->stream = NULL;
     b->n = 0;
     sp_buf_reset(&b->arena);
+    rc = sp_jn_follow(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    b->gen = j->gen;
     /* One read transaction: the group and its points agree. */
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
@@ -222,6 +227,15 @@ sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
+    if (b->gen != j->gen) {
+        /* Taken from a journal since moved aside (journal_heal.c): its
+         * rows are not these; its points come back by salvage. */
+        sp_journal_rollback(j);
+        if (n_acked) {
+            *n_acked = 0;
+        }
+        return CTSPOOL_OK;
+    }
     /*
      * Invariant (3): the points taken were the first rows of the group's
      * queue, so [first seq, last seq] of the run holds exactly the rows
@@ -293,6 +307,10 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
     rc = sp_journal_begin(j);
     if (rc != CTSPOOL_OK) {
         return rc;
+    }
+    if (b->gen != j->gen) {
+        sp_journal_rollback(j); /* as in sp_journal_ack */
+        return CTSPOOL_OK;
     }
     ins = sp_jn_stmt(j, ST_DEAD_INS);
     del = sp_jn_stmt(j, ST_DEAD_DEL_PT);
@@ -447,15 +465,21 @@ sp_journal_note_failure(struct sp_journal *j, int status, const char *msg,
 ctspool_rc
 sp_journal_data_version(struct sp_journal *j, int64_t *out)
 {
-    sqlite3_stmt *s = sp_jn_stmt(j, ST_DATA_VERSION);
+    sqlite3_stmt *s;
+    ctspool_rc rc = sp_jn_follow(j);
     int r;
 
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    s = sp_jn_stmt(j, ST_DATA_VERSION);
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "data_version");
     }
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
-        *out = sqlite3_column_int64(s, 0);
+        /* A reconnect restarts the count: the generation tells. */
+        *out = sqlite3_column_int64(s, 0) + (int64_t)(j->gen << 40);
     }
     sqlite3_reset(s);
     return r == SQLITE_ROW ? CTSPOOL_OK : sp_jn_db_fail(j, r, "data_version");

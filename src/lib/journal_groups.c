@@ -214,6 +214,10 @@ sp_journal_groups(struct sp_journal *j, enum sp_groups_what what,
     ctspool_rc rc = CTSPOOL_OK;
     int r;
 
+    rc = sp_jn_follow(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
     r = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "upload groups");

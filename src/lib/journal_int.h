@@ -7,6 +7,7 @@
 #define SP_JOURNAL_INT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -43,6 +44,8 @@ enum stmt_id {
     ST_DEAD_INS,
     ST_DEAD_DEL_PT,
     ST_DATA_VERSION,
+    ST_DEAD_FIND,
+    ST_DEAD_PUT,
     ST_N
 };
 
@@ -58,6 +61,12 @@ enum stmt_id {
 struct sp_journal {
     sqlite3 *db;
     char *path;
+    char *vfs;
+    struct sp_journal_opts opts; /* as opened; path, vfs: the copies above */
+    dev_t dev;                   /* the file at path when connected: */
+    ino_t ino;                   /* a rename shows as a change */
+    uint64_t gen;                /* connections so far: a batch taken in
+                                  * an earlier one is not acked here */
     struct sp_err err;
     uint64_t max_pending;
     uint64_t max_bytes;
@@ -101,6 +110,8 @@ struct sp_journal {
  */
 
 /* journal.c */
+ctspool_rc sp_jn_connect(struct sp_journal *j, struct sp_err *e);
+void sp_jn_disconnect(struct sp_journal *j);
 ctspool_rc sp_jn_db_fail(struct sp_journal *j, int code, const char *what);
 sqlite3_stmt *sp_jn_stmt(struct sp_journal *j, enum stmt_id id);
 void sp_jn_done(sqlite3_stmt *s);
@@ -118,6 +129,13 @@ int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
                     int64_t hour, int64_t series, double value);
 int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
 int sp_jn_flush_meta(struct sp_journal *j);
+
+/* journal_heal.c */
+int sp_jn_dir_lock(const char *path, int op);
+void sp_jn_dir_unlock(int fd);
+ctspool_rc sp_jn_heal_at_open(struct sp_journal *j, struct sp_err *e);
+ctspool_rc sp_jn_follow(struct sp_journal *j);
+int sp_jn_same_file(const struct sp_journal *j);
 
 /* journal_check.c */
 void sp_jn_ok(struct sp_journal *j);

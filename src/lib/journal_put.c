@@ -403,15 +403,17 @@ sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
-ctspool_rc
-sp_journal_put(struct sp_journal *j, const struct sp_point *p,
-               enum sp_put_result *res)
+/*
+ * Inserts p as a new pending point if its identity has no row yet:
+ * *res NEW, else UNCHANGED and nothing written.  The ids of its series
+ * and group into *series_out, *grp_out.
+ */
+static ctspool_rc
+put_new(struct sp_journal *j, const struct sp_point *p, int64_t *series_out,
+        int64_t *grp_out, enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
     sqlite3_stmt *s;
-    double old_value = 0;
-    int64_t old_seq = 0;
-    int was_pending = 0;
     ctspool_rc rc;
     int r;
 
@@ -426,8 +428,8 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-
-    /* Fast path: a point never seen. */
+    *series_out = series;
+    *grp_out = grp;
     rc = sp_jn_pending_one_more(j);
     if (rc != CTSPOOL_OK) {
         return rc;
@@ -457,6 +459,36 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
         j->appended++;
         *res = SP_PUT_NEW;
         return CTSPOOL_OK;
+    }
+    *res = SP_PUT_UNCHANGED; /* the identity has a row already */
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
+                      enum sp_put_result *res)
+{
+    int64_t series, grp;
+
+    return put_new(j, p, &series, &grp, res);
+}
+
+ctspool_rc
+sp_journal_put(struct sp_journal *j, const struct sp_point *p,
+               enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    sqlite3_stmt *s;
+    double old_value = 0;
+    int64_t old_seq = 0;
+    int was_pending = 0;
+    ctspool_rc rc;
+    int r;
+
+    /* Fast path: a point never seen. */
+    rc = put_new(j, p, &series, &grp, res);
+    if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
+        return rc;
     }
 
     /* Existing identity: same value changes nothing (invariant 2). */
@@ -561,4 +593,56 @@ sp_jn_flush_meta(struct sp_journal *j)
         }
     }
     return SQLITE_OK;
+}
+
+ctspool_rc
+sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
+                    int status, const char *body, int64_t dead_at,
+                    enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    sqlite3_stmt *s;
+    int r;
+    ctspool_rc rc;
+
+    assert(j->in_txn);
+    rc = series_resolve(j, p, &series, &grp);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    s = sp_jn_stmt(j, ST_DEAD_FIND);
+    if (!s) {
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "dead letter lookup");
+    }
+    sqlite3_bind_int64(s, 1, series);
+    sqlite3_bind_int64(s, 2, p->hour);
+    sqlite3_bind_double(s, 3, p->value);
+    sqlite3_bind_int(s, 4, status);
+    sqlite3_bind_int64(s, 5, dead_at);
+    r = sqlite3_step(s);
+    sp_jn_done(s);
+    if (r == SQLITE_ROW) {
+        *res = SP_PUT_UNCHANGED;
+        return CTSPOOL_OK;
+    }
+    if (r != SQLITE_DONE) {
+        return sp_jn_db_fail(j, r, "dead letter lookup");
+    }
+    s = sp_jn_stmt(j, ST_DEAD_PUT);
+    if (!s) {
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "dead letter insert");
+    }
+    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 2, series);
+    sqlite3_bind_double(s, 3, p->value);
+    sqlite3_bind_int(s, 4, status);
+    sqlite3_bind_text(s, 5, body ? body : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 6, dead_at);
+    r = sqlite3_step(s);
+    sp_jn_done(s);
+    if (r != SQLITE_DONE) {
+        return sp_jn_db_fail(j, r, "dead letter insert");
+    }
+    *res = SP_PUT_NEW;
+    return CTSPOOL_OK;
 }

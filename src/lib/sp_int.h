@@ -448,6 +448,8 @@ struct sp_config {
     long retain_acked_hours;
     int log_level;  /* enum sp_log_level */
     int log_format; /* enum sp_log_format */
+    int on_corrupt_stop; /* on_corrupt = "stop" (else "quarantine") */
+    int auto_salvage;    /* the drainer salvages quarantined journals */
     struct {
         char *endpoint;
         char *api_key;      /* inline key or $CTSPOOL_API_KEY; may be NULL */

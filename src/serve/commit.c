@@ -162,11 +162,27 @@ finish_probes(struct sv_writer *w, struct sv_job **list, ctspool_rc rc,
     }
 }
 
+/*
+ * After the journal failed with rc: a damaged journal is moved aside and
+ * a fresh one started (sp_journal_heal, on_corrupt = "quarantine").  1:
+ * healed, store the batch again (at most twice per batch); else 0.
+ */
+static int
+healed(struct sv_writer *w, ctspool_rc rc, int *tries)
+{
+    if (rc != CTSPOOL_E_CORRUPT || *tries >= 2) {
+        return 0;
+    }
+    ++*tries;
+    return sp_journal_heal(w->j) == CTSPOOL_OK;
+}
+
 /* Stores and answers every job of the list (arrival order). */
 static void
 run_batch(struct sv_writer *w, struct sv_job *pending)
 {
     char msg[256];
+    int tries = 0;
 
     while (pending) {
         struct sv_job *stored = NULL, **stored_tail = &stored;
@@ -174,6 +190,9 @@ run_batch(struct sv_writer *w, struct sv_job *pending)
         uint64_t n_points = 0, n_jobs = 0;
         ctspool_rc rc = sp_journal_begin(w->j);
 
+        if (rc != CTSPOOL_OK && healed(w, rc, &tries)) {
+            continue;
+        }
         if (rc != CTSPOOL_OK) {
             snprintf(msg, sizeof(msg), "%s", sp_journal_errmsg(w->j));
             /* Past max_journal_bytes the journal is full, not broken. */
@@ -203,9 +222,15 @@ run_batch(struct sv_writer *w, struct sv_job *pending)
             }
         }
         if (job) {
+            sp_journal_rollback(w->j);
+            if (healed(w, rc, &tries)) {
+                /* A fresh journal: all of them again, this job too. */
+                *stored_tail = job;
+                pending = stored;
+                continue;
+            }
             /* Invariant 3: lost transaction; retry all but this job. */
             snprintf(msg, sizeof(msg), "%s", sp_journal_errmsg(w->j));
-            sp_journal_rollback(w->j);
             note_write(w, rc);
             *stored_tail = next;
             finish(job, rc, msg);
@@ -213,6 +238,10 @@ run_batch(struct sv_writer *w, struct sv_job *pending)
             continue;
         }
         rc = sp_journal_commit(w->j);
+        if (rc != CTSPOOL_OK && healed(w, rc, &tries)) {
+            pending = stored;
+            continue;
+        }
         snprintf(msg, sizeof(msg), "%s",
                  rc == CTSPOOL_OK ? "" : sp_journal_errmsg(w->j));
         if (n_jobs) {

@@ -417,6 +417,7 @@ open_stats_journal(const struct sp_config *cfg, struct sp_journal **out)
     memset(&o, 0, sizeof(o));
     o.path = cfg->journal;
     o.durability_full = cfg->durability_full;
+    o.corrupt_stop = cfg->on_corrupt_stop;
     rc = sp_journal_open(&o, out, &e);
     if (rc != CTSPOOL_OK) {
         cli_error("serve", "%s", e.msg);

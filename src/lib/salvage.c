@@ -1,0 +1,646 @@
+/*
+ * salvage.c -- recovers the pending points and dead letters of a damaged
+ * journal into the live one (DESIGN.md section 11): `ctspool salvage
+ * FILE` and the drainer's auto_salvage.
+ *
+ * The damaged file is read through SQLite only, table by table in key
+ * order, a bounded run of rows per query.  When SQLite reports damage
+ * the scan looks for the next key it can reach: first the key right
+ * after the last row read (a single unreadable row is skipped alone),
+ * else keys further and further away (doubling), and then back towards
+ * the last failure (bisection), so that a damaged range costs about the
+ * rows in its pages.  No page-format reader: Debian's SQLite lacks the
+ * dbpage virtual table that `.recover` needs.
+ *
+ * Every item read is checked again by the rules producers obey (a
+ * damaged page may also yield rows that look right but are not): an
+ * item that fails is counted unreadable.  Items go to the live journal
+ * in transactions of at most txn_items, so producers wait little; an
+ * identity the live journal already holds is left alone (what is there
+ * is newer: the live journal was started after the damaged one), and a
+ * dead letter already there is not added twice, so running it again
+ * adds nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "journal.h"
+#include "salvage.h"
+
+#define SCAN_ROWS 512
+/* Hours before 10000-01-01T00:00:00Z (days 2932897 since 1970). */
+#define HOUR_END INT64_C(70389528)
+
+/* A table read in key order: key (k1) or (k1, k2). */
+struct scan {
+    sqlite3 *db;
+    const char *rows_sql;  /* cols: the key, then the row's fields;
+                            * ?1, ?2: after this key; ?3: row limit */
+    const char *probe_sql; /* the first key after (?1, ?2) */
+    int two;               /* the key has two columns */
+    int64_t k1_max;        /* two: no key has a larger k1 */
+    int64_t k1, k2;        /* the last key read (or before the first) */
+    uint64_t skips;        /* damaged places skipped */
+    sqlite3_stmt *rows, *probe;
+};
+
+typedef ctspool_rc (*row_fn)(void *ctx, sqlite3_stmt *row);
+
+struct sv_grp {
+    int64_t id;
+    char *stream;
+    int agg;
+};
+
+struct sv {
+    sqlite3 *db; /* the damaged file */
+    struct sp_journal *live;
+    size_t txn_items, in_txn;
+    struct sv_grp *grps;
+    size_t n_grps, cap_grps;
+    sqlite3_stmt *series_get;
+    struct sp_salvage_report *rep;
+    struct sp_err *e;
+};
+
+static int
+is_damage(int r)
+{
+    int p = r & 0xff;
+
+    return p != SQLITE_OK && p != SQLITE_ROW && p != SQLITE_DONE &&
+           p != SQLITE_NOMEM && p != SQLITE_BUSY && p != SQLITE_LOCKED &&
+           p != SQLITE_INTERRUPT;
+}
+
+/* ---- the scanner ----------------------------------------------------- */
+
+static void
+bind_key(sqlite3_stmt *s, int64_t k1, int64_t k2)
+{
+    sqlite3_bind_int64(s, 1, k1);
+    if (sqlite3_bind_parameter_count(s) >= 2) {
+        sqlite3_bind_int64(s, 2, k2);
+    }
+}
+
+/*
+ * The first key after (k1, k2): SQLITE_ROW with it in *f1, *f2,
+ * SQLITE_DONE when there is none, else the error (damage).
+ */
+static int
+probe(struct scan *sc, int64_t k1, int64_t k2, int64_t *f1, int64_t *f2)
+{
+    int r;
+
+    if (!sc->probe &&
+        (r = sqlite3_prepare_v2(sc->db, sc->probe_sql, -1, &sc->probe,
+                                NULL)) != SQLITE_OK) {
+        return r;
+    }
+    bind_key(sc->probe, k1, k2);
+    r = sqlite3_step(sc->probe);
+    if (r == SQLITE_ROW) {
+        *f1 = sqlite3_column_int64(sc->probe, 0);
+        *f2 = sc->two ? sqlite3_column_int64(sc->probe, 1) : 0;
+    }
+    sqlite3_reset(sc->probe);
+    return r;
+}
+
+/* (k1, k2) moved on by step: 0, or -1 past the last possible key. */
+static int
+key_add(const struct scan *sc, int64_t *k1, int64_t *k2, int64_t step)
+{
+    int64_t *k = sc->two ? k2 : k1;
+
+    if (*k > INT64_MAX - step) {
+        if (!sc->two || *k1 >= sc->k1_max) {
+            return -1;
+        }
+        ++*k1;
+        *k2 = INT64_MIN;
+        return 0;
+    }
+    *k += step;
+    return 0;
+}
+
+/*
+ * After damage past the last key read: moves the scan to where it can
+ * go on.  0: go on from (sc->k1, sc->k2); 1: nothing readable follows;
+ * else an SQLite error that is not damage.
+ */
+static int
+skip_damage(struct scan *sc)
+{
+    int64_t f1, f2, lo1 = sc->k1, lo2 = sc->k2;
+    int64_t step = 1;
+    int r;
+
+    sc->skips++;
+    r = probe(sc, sc->k1, sc->k2, &f1, &f2);
+    if (r == SQLITE_ROW) {
+        /* Its key is readable, the rest of the row is not: skip it. */
+        sc->k1 = f1;
+        sc->k2 = f2;
+        return 0;
+    }
+    if (r == SQLITE_DONE) {
+        return 1;
+    }
+    if (!is_damage(r)) {
+        return r;
+    }
+    for (;;) {
+        int64_t c1 = lo1, c2 = lo2;
+
+        if (key_add(sc, &c1, &c2, step) != 0) {
+            return 1;
+        }
+        r = probe(sc, c1, c2, &f1, &f2);
+        if (r == SQLITE_DONE) {
+            return 1;
+        }
+        if (r == SQLITE_ROW) {
+            /* Reachable from (c1, c2): bisect back towards the failure
+             * while the keys stay in one k1. */
+            int64_t bad = c1 == lo1 ? (sc->two ? lo2 : lo1) + step / 2 : 0;
+            int64_t good = sc->two ? c2 : c1;
+
+            while (c1 == lo1 && step > 1 && good - bad > 1) {
+                int64_t mid = bad + (good - bad) / 2;
+                int64_t m1 = sc->two ? c1 : mid, m2 = sc->two ? mid : 0;
+
+                r = probe(sc, m1, m2, &f1, &f2);
+                if (r == SQLITE_ROW || r == SQLITE_DONE) {
+                    good = mid;
+                } else if (is_damage(r)) {
+                    bad = mid;
+                } else {
+                    return r;
+                }
+            }
+            sc->k1 = sc->two ? c1 : good;
+            sc->k2 = sc->two ? good : 0;
+            return 0;
+        }
+        if (!is_damage(r)) {
+            return r;
+        }
+        if (c1 != lo1) {
+            lo1 = c1; /* moved to the next k1: double again from there */
+            lo2 = c2;
+            step = 1;
+        } else {
+            step = step > INT64_MAX / 2 ? INT64_MAX : step * 2;
+        }
+    }
+}
+
+/* Reads every reachable row after (sc->k1, sc->k2) into fn. */
+static ctspool_rc
+scan_run(struct scan *sc, row_fn fn, void *ctx, struct sp_err *e)
+{
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    r = sqlite3_prepare_v2(sc->db, sc->rows_sql, -1, &sc->rows, NULL);
+    for (;;) {
+        int n = 0;
+
+        if (r == SQLITE_OK) {
+            bind_key(sc->rows, sc->k1, sc->k2);
+            sqlite3_bind_int(sc->rows, 3, SCAN_ROWS);
+            while ((r = sqlite3_step(sc->rows)) == SQLITE_ROW) {
+                sc->k1 = sqlite3_column_int64(sc->rows, 0);
+                sc->k2 = sc->two ? sqlite3_column_int64(sc->rows, 1) : 0;
+                n++;
+                rc = fn(ctx, sc->rows);
+                if (rc != CTSPOOL_OK) {
+                    sqlite3_reset(sc->rows);
+                    goto out;
+                }
+            }
+            sqlite3_reset(sc->rows);
+            if (r == SQLITE_DONE) {
+                if (n < SCAN_ROWS) {
+                    break;
+                }
+                r = SQLITE_OK;
+                continue;
+            }
+        }
+        if (!is_damage(r)) {
+            break;
+        }
+        /* The statement cannot even be prepared: the schema is gone. */
+        if (!sc->rows) {
+            break;
+        }
+        r = skip_damage(sc);
+        if (r == 1) {
+            r = SQLITE_DONE;
+            break;
+        }
+        if (r != 0) {
+            break;
+        }
+        r = SQLITE_OK;
+    }
+    if (r != SQLITE_DONE && r != SQLITE_OK && !is_damage(r)) {
+        sp_err_set(e, "reading the damaged journal: %s",
+                   sqlite3_errstr(r));
+        rc = (r & 0xff) == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_IO;
+    }
+out:
+    sqlite3_finalize(sc->rows);
+    sqlite3_finalize(sc->probe);
+    sc->rows = sc->probe = NULL;
+    return rc;
+}
+
+/* ---- the live journal's side ----------------------------------------- */
+
+static ctspool_rc
+live_fail(struct sv *v, ctspool_rc rc)
+{
+    sp_err_set(v->e, "%s", sp_journal_errmsg(v->live));
+    return rc;
+}
+
+/* Commits the open transaction, if any. */
+static ctspool_rc
+live_commit(struct sv *v)
+{
+    ctspool_rc rc;
+
+    if (!v->in_txn) {
+        return CTSPOOL_OK;
+    }
+    v->in_txn = 0;
+    rc = sp_journal_commit(v->live);
+    return rc == CTSPOOL_OK ? rc : live_fail(v, rc);
+}
+
+/* A transaction open for one more item (the previous one committed
+ * after txn_items). */
+static ctspool_rc
+live_ready(struct sv *v)
+{
+    ctspool_rc rc;
+
+    if (v->in_txn >= v->txn_items) {
+        rc = live_commit(v);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    if (!v->in_txn) {
+        rc = sp_journal_begin(v->live);
+        if (rc != CTSPOOL_OK) {
+            return live_fail(v, rc);
+        }
+    }
+    v->in_txn++;
+    return CTSPOOL_OK;
+}
+
+/* ---- items ----------------------------------------------------------- */
+
+static const struct sv_grp *
+grp_find(const struct sv *v, int64_t id)
+{
+    size_t lo = 0, hi = v->n_grps;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (v->grps[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < v->n_grps && v->grps[lo].id == id ? &v->grps[lo] : NULL;
+}
+
+static ctspool_rc
+grp_row(void *ctx, sqlite3_stmt *row)
+{
+    struct sv *v = ctx;
+    const char *stream = (const char *)sqlite3_column_text(row, 1);
+    int agg = sqlite3_column_int(row, 2);
+    struct sp_err e;
+
+    if (!stream ||
+        sp_valid_stream(stream, strlen(stream), &e) != CTSPOOL_OK ||
+        agg < 0 || agg > 3) {
+        return CTSPOOL_OK; /* its items will count as unreadable */
+    }
+    if (v->n_grps == v->cap_grps) {
+        size_t nc = v->cap_grps ? 2 * v->cap_grps : 16;
+        struct sv_grp *ng = realloc(v->grps, nc * sizeof(*ng));
+
+        if (!ng) {
+            return CTSPOOL_E_NOMEM;
+        }
+        v->grps = ng;
+        v->cap_grps = nc;
+    }
+    v->grps[v->n_grps].id = sqlite3_column_int64(row, 0);
+    v->grps[v->n_grps].agg = agg;
+    if (!(v->grps[v->n_grps].stream = strdup(stream))) {
+        return CTSPOOL_E_NOMEM;
+    }
+    v->n_grps++; /* read in id order: stays sorted */
+    return CTSPOOL_OK;
+}
+
+/*
+ * The point (series, hour, value) of group grp (0: the series' own) as
+ * producers would have stored it, into *p; names and dims point into
+ * *json (free with cJSON_Delete) and the series statement, valid until
+ * its next use.  OK, or E_INVALID when any part is unreadable or wrong.
+ */
+static ctspool_rc
+build_point(struct sv *v, int64_t series, int64_t hour, double value,
+            struct sp_point *p, cJSON **json)
+{
+    const struct sv_grp *g;
+    const char *name, *dims;
+    const cJSON *d;
+    struct sp_err e;
+    int r;
+
+    *json = NULL;
+    memset(p, 0, sizeof(*p));
+    if (hour < 0 || hour >= HOUR_END ||
+        sp_valid_value_num(value, &e) != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
+    }
+    sqlite3_reset(v->series_get);
+    sqlite3_bind_int64(v->series_get, 1, series);
+    r = sqlite3_step(v->series_get);
+    if (r != SQLITE_ROW) {
+        return r == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_INVALID;
+    }
+    g = grp_find(v, sqlite3_column_int64(v->series_get, 0));
+    name = (const char *)sqlite3_column_text(v->series_get, 1);
+    dims = (const char *)sqlite3_column_text(v->series_get, 2);
+    if (!g || !name || !dims ||
+        sp_valid_name(name, strlen(name), &e) != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
+    }
+    *json = cJSON_Parse(dims);
+    if (!cJSON_IsObject(*json)) {
+        return CTSPOOL_E_INVALID;
+    }
+    p->stream = g->stream;
+    p->stream_len = strlen(g->stream);
+    p->agg = g->agg;
+    p->name = name;
+    p->name_len = strlen(name);
+    p->hour = hour;
+    p->value = value;
+    cJSON_ArrayForEach(d, *json)
+    {
+        if (!cJSON_IsString(d) || !d->string ||
+            sp_point_add_dim(p, d->string, strlen(d->string),
+                             d->valuestring, strlen(d->valuestring),
+                             &e) != CTSPOOL_OK) {
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    return sp_point_finish(p, &e) == CTSPOOL_OK ? CTSPOOL_OK
+                                                : CTSPOOL_E_INVALID;
+}
+
+/* queue: grp, seq, hour, series, value. */
+static ctspool_rc
+pending_row(void *ctx, sqlite3_stmt *row)
+{
+    struct sv *v = ctx;
+    struct sp_point p;
+    enum sp_put_result res;
+    cJSON *json;
+    ctspool_rc rc;
+
+    rc = build_point(v, sqlite3_column_int64(row, 3),
+                     sqlite3_column_int64(row, 2),
+                     sqlite3_column_double(row, 4), &p, &json);
+    if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
+        rc = sp_journal_put_absent(v->live, &p, &res);
+        if (rc == CTSPOOL_OK) {
+            *(res == SP_PUT_NEW ? &v->rep->pending : &v->rep->present) += 1;
+        } else {
+            live_fail(v, rc);
+        }
+    } else if (rc == CTSPOOL_E_INVALID) {
+        v->rep->unreadable++;
+        rc = CTSPOOL_OK;
+    }
+    cJSON_Delete(json);
+    return rc;
+}
+
+/* dead: id, hour, series, value, status, body, dead_at. */
+static ctspool_rc
+dead_row(void *ctx, sqlite3_stmt *row)
+{
+    struct sv *v = ctx;
+    struct sp_point p;
+    enum sp_put_result res;
+    const char *body = (const char *)sqlite3_column_text(row, 5);
+    int status = sqlite3_column_int(row, 4);
+    cJSON *json;
+    ctspool_rc rc;
+
+    rc = build_point(v, sqlite3_column_int64(row, 2),
+                     sqlite3_column_int64(row, 1),
+                     sqlite3_column_double(row, 3), &p, &json);
+    if (rc == CTSPOOL_OK && (status < 0 || status > 999)) {
+        rc = CTSPOOL_E_INVALID;
+    }
+    if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
+        rc = sp_journal_put_dead(v->live, &p, status, body ? body : "",
+                                 sqlite3_column_int64(row, 6), &res);
+        if (rc == CTSPOOL_OK) {
+            *(res == SP_PUT_NEW ? &v->rep->dead : &v->rep->present) += 1;
+        } else {
+            live_fail(v, rc);
+        }
+    } else if (rc == CTSPOOL_E_INVALID) {
+        v->rep->unreadable++;
+        rc = CTSPOOL_OK;
+    }
+    cJSON_Delete(json);
+    return rc;
+}
+
+/* ---- the whole ------------------------------------------------------- */
+
+/* meta k of the damaged file, -1 when unreadable. */
+static int64_t
+meta_int(sqlite3 *db, const char *k)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = ?1", -1, &s,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW &&
+            sqlite3_column_type(s, 0) == SQLITE_INTEGER) {
+            v = sqlite3_column_int64(s, 0);
+        }
+    }
+    sqlite3_finalize(s);
+    return v;
+}
+
+static ctspool_rc
+open_damaged(const char *file, sqlite3 **db, struct sp_err *e)
+{
+    struct stat sb;
+    int r, one = 1;
+
+    *db = NULL;
+    if (stat(file, &sb) != 0) {
+        sp_err_set(e, "cannot read %s: %s", file, strerror(errno));
+        return errno == ENOENT ? CTSPOOL_E_NOINPUT : CTSPOOL_E_IO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        sp_err_set(e, "%s is not a regular file", file);
+        return CTSPOOL_E_NOINPUT;
+    }
+    /* Read-write for its WAL index, but nothing is written back: no
+     * checkpoint on close, and the -wal stays (PERSIST_WAL). */
+    r = sqlite3_open_v2(file, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL);
+    if (r != SQLITE_OK) {
+        sp_err_set(e, "cannot open %s: %s", file,
+                   *db ? sqlite3_errmsg(*db) : "out of memory");
+        sqlite3_close(*db);
+        *db = NULL;
+        return r == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_IO;
+    }
+    sqlite3_extended_result_codes(*db, 1);
+    sqlite3_busy_timeout(*db, 5000);
+    sqlite3_db_config(*db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    sqlite3_file_control(*db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+    sqlite3_exec(*db, "PRAGMA query_only = 1; PRAGMA cell_size_check = 1",
+                 NULL, NULL, NULL);
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
+           struct sp_salvage_report *rep, struct sp_err *e)
+{
+    struct sv v;
+    struct scan sc;
+    int64_t expect_pending;
+    ctspool_rc rc;
+
+    memset(rep, 0, sizeof(*rep));
+    memset(&v, 0, sizeof(v));
+    v.live = live;
+    v.txn_items = txn_items ? txn_items : 500;
+    v.rep = rep;
+    v.e = e;
+    rc = open_damaged(file, &v.db, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    expect_pending = meta_int(v.db, "pending");
+
+    memset(&sc, 0, sizeof(sc));
+    sc.db = v.db;
+    sc.rows_sql = "SELECT id, stream, agg FROM grp WHERE id > ?1 "
+                  "ORDER BY id LIMIT ?3";
+    sc.probe_sql = "SELECT id FROM grp WHERE id > ?1 ORDER BY id LIMIT 1";
+    sc.k1 = INT64_MIN;
+    rc = scan_run(&sc, grp_row, &v, e);
+    rep->damaged_ranges += sc.skips;
+    if (rc == CTSPOOL_OK && v.n_grps &&
+        sqlite3_prepare_v2(v.db,
+                           "SELECT grp, metric_name, dims FROM series "
+                           "WHERE id = ?1",
+                           -1, &v.series_get, NULL) != SQLITE_OK) {
+        v.n_grps = 0; /* no series: no item can be rebuilt */
+    }
+    if (rc == CTSPOOL_OK && v.n_grps) {
+        memset(&sc, 0, sizeof(sc));
+        sc.db = v.db;
+        sc.two = 1;
+        sc.k1_max = v.grps[v.n_grps - 1].id;
+        sc.rows_sql = "SELECT grp, seq, hour, series, value FROM queue "
+                      "WHERE (grp, seq) > (?1, ?2) ORDER BY grp, seq "
+                      "LIMIT ?3";
+        sc.probe_sql = "SELECT grp, seq FROM queue WHERE (grp, seq) > "
+                       "(?1, ?2) ORDER BY grp, seq LIMIT 1";
+        sc.k1 = INT64_MIN;
+        sc.k2 = INT64_MIN;
+        rc = scan_run(&sc, pending_row, &v, e);
+        rep->damaged_ranges += sc.skips;
+    }
+    if (rc == CTSPOOL_OK && v.n_grps) {
+        memset(&sc, 0, sizeof(sc));
+        sc.db = v.db;
+        sc.rows_sql = "SELECT id, hour, series, value, status, body, "
+                      "dead_at FROM dead WHERE id > ?1 ORDER BY id "
+                      "LIMIT ?3";
+        sc.probe_sql = "SELECT id FROM dead WHERE id > ?1 ORDER BY id "
+                       "LIMIT 1";
+        sc.k1 = INT64_MIN;
+        rc = scan_run(&sc, dead_row, &v, e);
+        rep->damaged_ranges += sc.skips;
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = live_commit(&v);
+    } else if (v.in_txn) {
+        sp_journal_rollback(live); /* the last run is not counted */
+    }
+    /* Pending points the damaged file counted but nobody could read. */
+    if (expect_pending >= 0) {
+        uint64_t got = rep->pending + rep->present;
+
+        rep->pending_expected = expect_pending;
+        if ((uint64_t)expect_pending > got + rep->unreadable) {
+            rep->unreadable = (uint64_t)expect_pending - got;
+        }
+    } else {
+        rep->pending_expected = -1;
+    }
+    rep->read_anything = v.n_grps > 0;
+    for (size_t i = 0; i < v.n_grps; i++) {
+        free(v.grps[i].stream);
+    }
+    free(v.grps);
+    sqlite3_finalize(v.series_get);
+    sqlite3_close(v.db);
+    return rc;
+}
+
+void
+sp_salvage_describe(const struct sp_salvage_report *rep, char *buf,
+                    size_t n)
+{
+    snprintf(buf, n,
+             "recovered %llu pending point%s and %llu dead letter%s; %llu "
+             "already in the journal; %llu could not be read (%llu damaged "
+             "place%s skipped)",
+             (unsigned long long)rep->pending, rep->pending == 1 ? "" : "s",
+             (unsigned long long)rep->dead, rep->dead == 1 ? "" : "s",
+             (unsigned long long)rep->present,
+             (unsigned long long)rep->unreadable,
+             (unsigned long long)rep->damaged_ranges,
+             rep->damaged_ranges == 1 ? "" : "s");
+}
