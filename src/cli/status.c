@@ -281,7 +281,6 @@ cmd_status(struct cli *c, int argc, char **argv)
         sp_journal_quarantined(c->cfg->journal, &q.names, &q.n, &e) !=
             CTSPOOL_OK) {
         cli_error("status", "%s", e.msg);
-        rc = CTSPOOL_E_IO;
         ex = EXIT_IOERR;
     } else if (rc != CTSPOOL_OK) {
         rc = cli_journal_failed(j, rc);

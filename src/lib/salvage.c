@@ -12,6 +12,12 @@
  * rows in its pages.  No page-format reader: Debian's SQLite lacks the
  * dbpage virtual table that `.recover` needs.
  *
+ * A file whose 100-byte header is damaged (SQLite: "not a database") is
+ * read from a copy with a standard header written over it, for each
+ * page size SQLite allows until the schema reads: the header is the only
+ * place SQLite keeps the page size, the pages themselves are untouched.
+ * The -wal file is copied along.
+ *
  * Every item read is checked again by the rules producers obey (a
  * damaged page may also yield rows that look right but are not): an
  * item that fails is counted unreadable.  Items go to the live journal
@@ -22,10 +28,12 @@
  * adds nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -140,7 +148,7 @@ key_add(const struct scan *sc, int64_t *k1, int64_t *k2, int64_t step)
 static int
 skip_damage(struct scan *sc)
 {
-    int64_t f1, f2, lo1 = sc->k1, lo2 = sc->k2;
+    int64_t f1 = 0, f2 = 0, lo1 = sc->k1, lo2 = sc->k2;
     int64_t step = 1;
     int r;
 
@@ -506,20 +514,10 @@ meta_int(sqlite3 *db, const char *k)
 }
 
 static ctspool_rc
-open_damaged(const char *file, sqlite3 **db, struct sp_err *e)
+open_db(const char *file, sqlite3 **db, struct sp_err *e)
 {
-    struct stat sb;
     int r, one = 1;
 
-    *db = NULL;
-    if (stat(file, &sb) != 0) {
-        sp_err_set(e, "cannot read %s: %s", file, strerror(errno));
-        return errno == ENOENT ? CTSPOOL_E_NOINPUT : CTSPOOL_E_IO;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        sp_err_set(e, "%s is not a regular file", file);
-        return CTSPOOL_E_NOINPUT;
-    }
     /* Read-write for its WAL index, but nothing is written back: no
      * checkpoint on close, and the -wal stays (PERSIST_WAL). */
     r = sqlite3_open_v2(file, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
@@ -535,9 +533,208 @@ open_damaged(const char *file, sqlite3 **db, struct sp_err *e)
     sqlite3_busy_timeout(*db, 5000);
     sqlite3_db_config(*db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_file_control(*db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-    sqlite3_exec(*db, "PRAGMA query_only = 1; PRAGMA cell_size_check = 1",
+    /* writable_schema: a file shorter than its header says (truncated)
+     * is read as far as it goes instead of refused whole. */
+    sqlite3_exec(*db,
+                 "PRAGMA query_only = 1; PRAGMA cell_size_check = 1; "
+                 "PRAGMA writable_schema = 1",
                  NULL, NULL, NULL);
     return CTSPOOL_OK;
+}
+
+/* Does db's schema read, with the journal's queue table in it? */
+static int
+schema_reads(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    int ok = 0;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_schema WHERE "
+                           "name = 'queue'",
+                           -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        ok = sqlite3_column_int(s, 0) == 1;
+    }
+    sqlite3_finalize(s);
+    return ok;
+}
+
+/* Copies from to the new file to (created 0600); 0, or -1 with errno. */
+static int
+copy_file(const char *from, const char *to)
+{
+    char buf[1 << 16];
+    int in = open(from, O_RDONLY | O_CLOEXEC), out, err = 0;
+    ssize_t n;
+
+    if (in < 0) {
+        return -1;
+    }
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        err = errno;
+        close(in);
+        errno = err;
+        return -1;
+    }
+    while ((n = read(in, buf, sizeof(buf))) > 0) {
+        if (write(out, buf, (size_t)n) != n) {
+            err = errno ? errno : EIO;
+            break;
+        }
+    }
+    if (n < 0) {
+        err = errno;
+    }
+    close(in);
+    if (close(out) != 0 && !err) {
+        err = errno;
+    }
+    errno = err;
+    return err ? -1 : 0;
+}
+
+/* SQLite's 100-byte file header for page size ps, WAL mode. */
+static void
+std_header(unsigned char h[100], unsigned ps)
+{
+    static const struct {
+        int off;
+        unsigned v;
+    } words[] = {
+        {24, 1}, /* change counter (the size at 28 is then ignored) */
+        {40, 1}, /* schema cookie */
+        {44, 4}, /* schema format */
+        {56, 1}, /* UTF-8 */
+        {96, SQLITE_VERSION_NUMBER},
+    };
+
+    memset(h, 0, 100);
+    memcpy(h, "SQLite format 3", 16);
+    h[16] = (unsigned char)((ps >> 8) & 0xff); /* 65536 is 0x0001 */
+    h[17] = (unsigned char)(ps >> 16 ? 1 : ps & 0xff);
+    h[18] = h[19] = 2; /* WAL */
+    h[21] = 64;
+    h[22] = h[23] = 32;
+    for (size_t i = 0; i < SP_ARRAY_LEN(words); i++) {
+        unsigned char *p = h + words[i].off;
+
+        p[0] = (unsigned char)(words[i].v >> 24);
+        p[1] = (unsigned char)(words[i].v >> 16);
+        p[2] = (unsigned char)(words[i].v >> 8);
+        p[3] = (unsigned char)words[i].v;
+    }
+}
+
+static void
+remove_copy(const char *copy)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char f[4096];
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(suffix); i++) {
+        snprintf(f, sizeof(f), "%s%s", copy, suffix[i]);
+        unlink(f);
+    }
+}
+
+/*
+ * file's header is damaged: a copy (named copy, next to the live
+ * journal) with a standard header, opened into *db once its schema
+ * reads.  OK, or E_NOTFOUND when no page size makes it read.
+ */
+static ctspool_rc
+open_repaired(const char *file, const char *copy, sqlite3 **db,
+              struct sp_err *e)
+{
+    static const unsigned sizes[] = {4096, 1024, 2048, 8192, 16384,
+                                     32768, 65536, 512};
+    char from[4096], to[4096];
+    unsigned char hdr[100];
+    ctspool_rc rc = CTSPOOL_E_NOTFOUND;
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(sizes); i++) {
+        int fd;
+
+        remove_copy(copy);
+        snprintf(from, sizeof(from), "%s-wal", file);
+        snprintf(to, sizeof(to), "%s-wal", copy);
+        if (copy_file(file, copy) != 0 ||
+            (copy_file(from, to) != 0 && errno != ENOENT)) {
+            sp_err_set(e, "cannot copy %s to %s: %s", file, copy,
+                       strerror(errno));
+            rc = errno == ENOSPC ? CTSPOOL_E_DISKFULL : CTSPOOL_E_IO;
+            break;
+        }
+        std_header(hdr, sizes[i]);
+        fd = open(copy, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || pwrite(fd, hdr, sizeof(hdr), 0) != sizeof(hdr)) {
+            sp_err_set(e, "cannot write %s: %s", copy, strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+            }
+            rc = CTSPOOL_E_IO;
+            break;
+        }
+        close(fd);
+        rc = open_db(copy, db, e);
+        if (rc != CTSPOOL_OK) {
+            break;
+        }
+        if (schema_reads(*db)) {
+            return CTSPOOL_OK;
+        }
+        sqlite3_close(*db);
+        *db = NULL;
+        rc = CTSPOOL_E_NOTFOUND;
+    }
+    remove_copy(copy);
+    return rc;
+}
+
+/*
+ * Opens file for reading: *db, and *copy (malloc'd, to be removed with
+ * remove_copy()) when it is read from a copy with a repaired header.
+ */
+static ctspool_rc
+open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
+             char **copy, struct sp_err *e)
+{
+    struct stat sb;
+    ctspool_rc rc;
+    size_t n;
+
+    *db = NULL;
+    *copy = NULL;
+    if (stat(file, &sb) != 0) {
+        sp_err_set(e, "cannot read %s: %s", file, strerror(errno));
+        return errno == ENOENT ? CTSPOOL_E_NOINPUT : CTSPOOL_E_IO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        sp_err_set(e, "%s is not a regular file", file);
+        return CTSPOOL_E_NOINPUT;
+    }
+    rc = open_db(file, db, e);
+    if (rc != CTSPOOL_OK || schema_reads(*db)) {
+        return rc;
+    }
+    sqlite3_close(*db);
+    *db = NULL;
+    n = strlen(sp_journal_path(live)) + sizeof(".salvage-header");
+    if (!(*copy = malloc(n))) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    snprintf(*copy, n, "%s.salvage-header", sp_journal_path(live));
+    rc = open_repaired(file, *copy, db, e);
+    if (rc == CTSPOOL_E_NOTFOUND) {
+        /* Nothing reads: go on with the file itself (reads nothing). */
+        free(*copy);
+        *copy = NULL;
+        rc = open_db(file, db, e);
+    }
+    return rc;
 }
 
 ctspool_rc
@@ -547,6 +744,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     struct sv v;
     struct scan sc;
     int64_t expect_pending;
+    char *copy = NULL;
     ctspool_rc rc;
 
     memset(rep, 0, sizeof(*rep));
@@ -555,8 +753,12 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     v.txn_items = txn_items ? txn_items : 500;
     v.rep = rep;
     v.e = e;
-    rc = open_damaged(file, &v.db, e);
+    rc = open_damaged(live, file, &v.db, &copy, e);
     if (rc != CTSPOOL_OK) {
+        if (copy) {
+            remove_copy(copy);
+            free(copy);
+        }
         return rc;
     }
     expect_pending = meta_int(v.db, "pending");
@@ -626,6 +828,10 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     free(v.grps);
     sqlite3_finalize(v.series_get);
     sqlite3_close(v.db);
+    if (copy) {
+        remove_copy(copy);
+        free(copy);
+    }
     return rc;
 }
 
