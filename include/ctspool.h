@@ -88,6 +88,12 @@ typedef struct ctspool ctspool;
  * opened), E_SCHEMA (journal written by a newer ctspool), E_CORRUPT, E_IO
  * or E_NOMEM.  When it fails with a handle-less error, the reason is in
  * ctspool_errmsg(NULL) of the calling thread.
+ *
+ * A journal SQLite reports damaged, here or in a later append, is moved
+ * aside to PATH.corrupt-YYYYMMDDTHHMMSSZ (logged on stderr) and a fresh
+ * one started in its place, the append then stored there
+ * (`ctspool salvage` recovers the damaged one); with ctspool_open_config
+ * and on_corrupt = "stop", such calls fail with E_CORRUPT instead.
  */
 CTSPOOL_EXTERN ctspool_rc ctspool_open(const char *path, unsigned flags,
                                        ctspool **out);

@@ -30,11 +30,13 @@
  * (5) After done(job) the writer never touches that job again.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "serve.h"
 
@@ -62,6 +64,7 @@ struct sv_writer {
     atomic_uint_fast64_t jobs_committed;
     atomic_uint_fast64_t points_committed;
     atomic_int_fast64_t busy_since_ms; /* 0: idle */
+    atomic_int is_damaged; /* the journal is damaged and stays so */
 };
 
 
@@ -174,7 +177,16 @@ healed(struct sv_writer *w, ctspool_rc rc, int *tries)
         return 0;
     }
     ++*tries;
-    return sp_journal_heal(w->j) == CTSPOOL_OK;
+    if (sp_journal_heal(w->j) == CTSPOOL_OK) {
+        return 1;
+    }
+    /* on_corrupt = "stop" (or the file cannot be moved): serve stops
+     * with exit 74 (sv_writer_damaged), answering 503 meanwhile. */
+    if (!atomic_exchange(&w->is_damaged, 1)) {
+        sp_log(SP_LOG_ERROR, "%s; stopping", sp_journal_errmsg(w->j));
+        kill(getpid(), SIGTERM);
+    }
+    return 0;
 }
 
 /* Stores and answers every job of the list (arrival order). */
@@ -393,6 +405,12 @@ sv_writer_free(struct sv_writer *w)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w);
+}
+
+int
+sv_writer_damaged(struct sv_writer *w)
+{
+    return w && atomic_load(&w->is_damaged);
 }
 
 void

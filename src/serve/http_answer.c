@@ -194,6 +194,7 @@ sv_answer_job(struct request *r)
                                MHD_HTTP_INSUFFICIENT_STORAGE, job->msg);
     case CTSPOOL_E_BUSY:
     case CTSPOOL_E_NOMEM:
+    case CTSPOOL_E_CORRUPT: /* on_corrupt = "stop": not a bug of ours */
         return sv_answer_error(h, r->conn, r->method, r->url,
                                MHD_HTTP_SERVICE_UNAVAILABLE, job->msg);
     default:

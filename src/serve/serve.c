@@ -571,8 +571,8 @@ cmd_serve(struct cli *c, int argc, char **argv)
                "answered 201)",
                sv_http_inflight(h));
     }
-    sp_log(SP_LOG_INFO, "stopped");
-    ex = EXIT_OK;
+    ex = sv_writer_damaged(w) ? EXIT_IOERR : EXIT_OK;
+    sp_log(SP_LOG_INFO, "stopped%s", ex ? ": the journal is damaged" : "");
 out:
     sv_http_stop(h); /* no worker holds w or m after this */
     sv_writer_free(w);

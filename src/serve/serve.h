@@ -139,6 +139,9 @@ void sv_writer_stop(struct sv_writer *w);
 /* Stops w if needed, then frees it: only once nothing can reach w any
  * more (after sv_http_stop).  NULL: no-op. */
 void sv_writer_free(struct sv_writer *w);
+/* The journal is damaged and on_corrupt = "stop" (or it could not be
+ * moved aside): serve was sent SIGTERM and exits 74. */
+int sv_writer_damaged(struct sv_writer *w);
 void sv_writer_stats(struct sv_writer *w, struct sv_writer_stats *st);
 
 /* ---- metrics.c -------------------------------------------------------- */

@@ -220,6 +220,28 @@ def stop_and_list():
                 (r.returncode, r.stderr[-500:]))
         h.check(not quarantined(env) and os.path.exists(env.journal),
                 "on_corrupt = stop leaves the journal in place")
+        # A journal that does not even open: serve and drain exit 74.
+        for suffix in ("-wal", "-shm", ""):
+            if os.path.exists(env.journal + suffix):
+                os.rename(env.journal + suffix,
+                          env.journal + ".keep" + suffix)
+        h.append_points(env, after_points("stop-zero"))
+        damage(env, "zero-header")
+        env.write_config(top={"on_corrupt": "stop"},
+                         server={"listen": "127.0.0.1:%d" % h.free_port(),
+                                 "api_keys": [h.SERVE_KEY]})
+        for args in (("serve",), ("drain", "--once")):
+            r = h.run_logged(env, *args, timeout=60)
+            h.check(r.returncode == 74 and "on_corrupt" in r.stderr,
+                    "%s on a damaged journal, on_corrupt = stop: %d %s" %
+                    (args[0], r.returncode, r.stderr[-500:]))
+        h.check(not quarantined(env), "nothing moved with stop")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(env.journal + ".keep" + suffix):
+                os.replace(env.journal + ".keep" + suffix,
+                           env.journal + suffix)
+            elif os.path.exists(env.journal + suffix):
+                os.unlink(env.journal + suffix)
 
         env.write_config()
         r = h.run_logged(env, "list", "--pending")
