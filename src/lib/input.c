@@ -28,6 +28,8 @@
 
 #define LINE_BUF_MAX (SP_INPUT_LINE_MAX + 2) /* a line with its CR LF */
 #define WHOLE_MAX ((size_t)1024 * 1024 * 1024) /* a cloudthread input */
+/* A following source's object larger than this goes to a file. */
+#define FOLLOW_HOLD ((size_t)8 * 1024 * 1024)
 
 /* The UTF-8 byte order mark, skipped at the start of any input. */
 const char sp_input_bom[3] = {'\xEF', '\xBB', '\xBF'};
@@ -414,37 +416,44 @@ ends_scalar(char c)
  * else before a byte that cannot continue it (broken JSON ends somewhere:
  * the parser then says what is wrong).
  */
+/*
+ * Byte ch at the value's offset sc->at: 0 the value goes on, 1 it ends
+ * after ch, 2 it ended before ch (a scalar).  Does not advance sc->at.
+ */
+static int
+ct_scan_byte(struct ct_scan *sc, char ch)
+{
+    if (sc->at == 0 && ch != '{' && ch != '[' && ch != '"') {
+        sc->is_scalar = 1;
+    } else if (sc->is_scalar) {
+        return ends_scalar(ch) ? 2 : 0;
+    } else if (sc->in_str) {
+        if (sc->esc) {
+            sc->esc = 0;
+        } else if (ch == '\\') {
+            sc->esc = 1;
+        } else if (ch == '"') {
+            sc->in_str = 0;
+            return sc->depth == 0;
+        }
+    } else if (ch == '"') {
+        sc->in_str = 1;
+    } else if (ch == '{' || ch == '[') {
+        sc->depth++;
+    } else if ((ch == '}' || ch == ']') && --sc->depth == 0) {
+        return 1;
+    }
+    return 0;
+}
+
 static int
 ct_value_end(const char *s, size_t len, struct ct_scan *sc, size_t *end)
 {
     for (; sc->at < len; sc->at++) {
-        char ch = s[sc->at];
+        int r = ct_scan_byte(sc, s[sc->at]);
 
-        if (sc->at == 0 && ch != '{' && ch != '[' && ch != '"') {
-            sc->is_scalar = 1;
-        } else if (sc->is_scalar) {
-            if (ends_scalar(ch)) {
-                *end = sc->at;
-                return 1;
-            }
-        } else if (sc->in_str) {
-            if (sc->esc) {
-                sc->esc = 0;
-            } else if (ch == '\\') {
-                sc->esc = 1;
-            } else if (ch == '"') {
-                sc->in_str = 0;
-                if (sc->depth == 0) {
-                    *end = sc->at + 1;
-                    return 1;
-                }
-            }
-        } else if (ch == '"') {
-            sc->in_str = 1;
-        } else if (ch == '{' || ch == '[') {
-            sc->depth++;
-        } else if ((ch == '}' || ch == ']') && --sc->depth == 0) {
-            *end = sc->at + 1;
+        if (r) {
+            *end = r == 1 ? sc->at + 1 : sc->at;
             return 1;
         }
     }
@@ -452,9 +461,99 @@ ct_value_end(const char *s, size_t len, struct ct_scan *sc, size_t *end)
 }
 
 /*
+ * A following source's object larger than FOLLOW_HOLD bytes: the part
+ * read so far, b->p[pos..len) (scanned by sc), and the rest up to its
+ * end go to an unlinked file in s->spill_dir, from which it is parsed
+ * like any document (payload_doc.c: bounded memory).  What was read
+ * past its end is left in b (from b->p[0]).  *size: the object's size.
+ */
+static ctspool_rc
+ct_object_spilled(struct ct_ctx *c, struct sp_src *s, struct sp_buf *b,
+                  size_t pos, struct ct_scan *sc, uint64_t base,
+                  uint64_t *size, struct sp_err *e)
+{
+    const char *dir = s->spill_dir ? s->spill_dir : getenv("TMPDIR");
+    struct sp_docsrc *ds = NULL;
+    char why[128] = "", *chunk = NULL;
+    uint64_t total = b->len - pos, used = 0;
+    size_t n = 0, k = 0;
+    int fd, found = 0;
+    struct sp_err pe;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    if (!dir || !dir[0]) {
+        dir = "/tmp";
+    }
+    fd = sp_tmpfd(dir, why, sizeof(why));
+    if (fd < 0) {
+        sp_err_set(e, "cannot create a file in %s to read the input from: "
+                   "%s", dir, why);
+        return CTSPOOL_E_IO;
+    }
+    if (write_all(fd, b->p + pos, b->len - pos) != 0 ||
+        !(chunk = malloc(SP_INPUT_CHUNK))) {
+        goto write_failed;
+    }
+    sp_buf_reset(b);
+    while (!found) {
+        ssize_t r = sp_src_read(s, chunk, SP_INPUT_CHUNK);
+
+        if (r < 0) {
+            rc = sp_input_read_error(e);
+            goto out;
+        }
+        if (r == 0) {
+            break; /* cut short: the parse says where */
+        }
+        n = (size_t)r;
+        for (k = 0; k < n && !found; k++, sc->at++) {
+            int end = ct_scan_byte(sc, chunk[k]);
+
+            if (end) {
+                found = 1;
+                k += end == 1; /* k: the object's bytes in this chunk */
+                break;
+            }
+        }
+        if (total + k > WHOLE_MAX) {
+            sp_err_set(e, "object %zu: larger than 1 GiB", c->k + 1);
+            rc = CTSPOOL_E_INVALID;
+            goto out;
+        }
+        if (write_all(fd, chunk, k) != 0) {
+            goto write_failed;
+        }
+        total += k;
+    }
+    if (found && sp_buf_add(b, chunk + k, n - k) != 0) {
+        sp_err_set(e, "out of memory");
+        rc = CTSPOOL_E_NOMEM;
+        goto out;
+    }
+    rc = sp_docsrc_open_fd(fd, 0, &ds, e);
+    if (rc == CTSPOOL_OK) {
+        c->k++;
+        rc = sp_payload_parse_at(ds, 0, c->r->d, ct_point, ct_error, c,
+                                 &used, &pe);
+        rc = ct_result(c, rc, base + pos, used, &pe, e);
+    }
+    *size = total;
+    goto out;
+write_failed:
+    sp_err_set(e, "cannot copy the input to %s: %s", dir, strerror(errno));
+    rc = errno == ENOSPC ? CTSPOOL_E_DISKFULL : CTSPOOL_E_IO;
+out:
+    sp_docsrc_close(ds);
+    free(chunk);
+    close(fd);
+    return rc;
+}
+
+/*
  * Payload objects as they arrive (a following source): each is parsed
  * once all of it has been read, so only the object being read is held in
- * memory (at most WHOLE_MAX bytes).  Otherwise as read_cloudthread.
+ * memory, up to FOLLOW_HOLD bytes; a larger one goes on to a file
+ * (ct_object_spilled).  Otherwise as read_cloudthread.
  */
 static ctspool_rc
 read_cloudthread_follow(struct sp_src *s, const struct reader *r,
@@ -492,6 +591,17 @@ read_cloudthread_follow(struct sp_src *s, const struct reader *r,
         sp_buf_drop(&b, pos);
         base += pos;
         pos = 0;
+        if (bom_done && b.len > FOLLOW_HOLD) {
+            uint64_t size = 0;
+
+            rc = ct_object_spilled(&c, s, &b, 0, &sc, base, &size, e);
+            if (rc != CTSPOOL_OK) {
+                goto out;
+            }
+            base += size;
+            memset(&sc, 0, sizeof(sc));
+            continue; /* b: what followed it */
+        }
         rc = sp_buf_read(&b, s, WHOLE_MAX + 1, &n);
         if (rc == CTSPOOL_E_FULL) {
             sp_err_set(e, "object %zu: larger than 1 GiB", c.k + 1);

@@ -453,7 +453,8 @@ def test_list_escapes_controls():
 
 def large_documents(tmpdir):
     """A large payload document, from a file and through a pipe (copied
-    to the journal's directory first): memory stays bounded, not a
+    to the journal's directory first), and with --follow (held in memory
+    up to 8 MiB, then copied likewise): memory stays bounded, not a
     multiple of the document (README.md).  Counted with `status`, not
     listed: the test's own memory must stay small, as wait4() reports
     the largest of the test's RSS (before exec) and the child's."""
@@ -474,7 +475,9 @@ def large_documents(tmpdir):
     for name, args, pipe in (
             ("%d-point cloudthread document" % n_doc, (path,), False),
             ("the same through a pipe", ("--format", "cloudthread", "-"),
-             True)):
+             True),
+            ("the same through a pipe, --follow",
+             ("--follow", "--format", "cloudthread", "-"), True)):
         env = seeded_env(name)
         try:
             r = run_append(env, list(args),
