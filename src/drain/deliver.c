@@ -125,7 +125,7 @@ request_cap(struct dr_drainer *d)
         sp_log(SP_LOG_INFO, "back to requests of up to %zu points",
                d->req_max_points);
     }
-    return d->req_max_points;
+    return dr_pace_cap(d, d->req_max_points);
 }
 
 static size_t
@@ -350,8 +350,9 @@ settle_refused(struct dr_drainer *d, size_t from, size_t k,
 
 /*
  * deliver -- uploads b.pts[from .. from+n), one request at a time, in as
- * many requests as batch_max_bytes and the learned 413 size allow.
- * Returns OK when the whole range is acknowledged or dead (or a stop was
+ * many requests as batch_max_bytes, the learned 413 size and pacing
+ * allow; a reload asked for meanwhile is done between two requests
+ * (d->cfg changes).  Returns OK when the whole range is acknowledged or dead (or a stop was
  * requested), E_TRANSIENT, E_AUTH or E_NOTFOUND (404: the group is
  * refused) with *f filled when a request failed otherwise (what was
  * already acknowledged stays so), or a journal error.
@@ -366,12 +367,21 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
         struct dr_upload_result r;
         struct sp_buf *body = &d->body[0];
         size_t k = 0;
+        int pace;
 
         rc = dr_body_build(d, d->cur, body, pos,
                            min_size(end - pos, request_cap(d)), &k);
         if (rc != CTSPOOL_OK) {
             sp_log(SP_LOG_ERROR, "out of memory building a request");
             return rc;
+        }
+        pace = dr_pace_wait(d, k);
+        if (pace < 0) {
+            break; /* stopped: the rest stays pending */
+        }
+        if (pace > 0) {
+            dr_reload(d); /* nothing in flight; build it again */
+            continue;
         }
         dr_handover_begin(d);
         rc = dr_upload_post(d->up, body->p, body->len, &r);
@@ -428,7 +438,8 @@ take_ahead(struct dr_drainer *d, size_t end)
  * request is only acknowledged after its 2xx.  From the first answer
  * that is not a 2xx on, the rest of that batch goes the one-at-a-time
  * way of deliver() (split, bisect, failure) and a batch taken ahead is
- * dropped.  Returns after about CHAIN_MS, for run()'s housekeeping.
+ * dropped.  Returns after about CHAIN_MS, for run()'s housekeeping, and
+ * before the next request when a stop or a reload is requested.
  */
 ctspool_rc
 dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
@@ -444,6 +455,9 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
     }
     rc = dr_body_build(d, d->cur, &d->body[cur], 0,
                        min_size(d->cur->b.n, request_cap(d)), &fl_k);
+    if (rc == CTSPOOL_OK && dr_pace_wait(d, fl_k) != 0) {
+        return CTSPOOL_OK; /* stopped or reloading (run() does it) */
+    }
     if (rc == CTSPOOL_OK) {
         dr_handover_begin(d);
         rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
@@ -509,6 +523,9 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
             pos = 0;
         }
         cur = !cur;
+        if (dr_pace_wait(d, next_k) != 0) {
+            break; /* stopped or reloading: the next one is taken again */
+        }
         dr_handover_begin(d);
         if (dr_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
             CTSPOOL_OK) {

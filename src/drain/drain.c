@@ -369,6 +369,7 @@ run(struct dr_drainer *d)
         if (rc == CTSPOOL_OK) {
             rc = dr_deliver_batch(d, &f);
             d->rr_grp = d->cur->b.grp; /* the next group's turn */
+            cfg = d->cfg; /* a split may have reloaded it (deliver.c) */
         }
         if (rc == CTSPOOL_OK) {
             continue;
@@ -463,11 +464,16 @@ help(FILE *f)
             "3 x upload.request_timeout_ms + 10 s before its first upload,\n"
             "so that the old request cannot overwrite a newer value.\n"
             "\n"
+            "upload.max_points_per_s and upload.max_requests_per_s (0:\n"
+            "unlimited) pace the uploads: a request carries at most a\n"
+            "second's worth of points, and waits until both rates allow\n"
+            "it.\n"
+            "\n"
             "SIGHUP re-reads the configuration between two requests: the\n"
-            "API key, default stream, log level, batch sizes, retry_* and\n"
-            "poll_ms take effect at once; journal, endpoint, timeouts and\n"
-            "ca_file need a restart (logged); a file that does not load\n"
-            "changes nothing.\n");
+            "API key, default stream, log level, batch sizes, pacing,\n"
+            "retry_* and poll_ms take effect at once; journal, endpoint,\n"
+            "timeouts and ca_file need a restart (logged); a file that\n"
+            "does not load changes nothing.\n");
 }
 
 static uint64_t
@@ -511,7 +517,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     struct sp_err e;
     const struct sp_config *cfg;
     char *api_key = NULL;
-    char stream[32], where[512];
+    char stream[32], where[512], pace[96];
     int lock_fd = -1, ch, ex;
     ctspool_rc rc;
 
@@ -610,12 +616,13 @@ cmd_drain(struct cli *c, int argc, char **argv)
     d.last_hour = -1;
     d.started = d.win_start = sp_clock_ms();
     dr_mask_endpoint(cfg->upload.endpoint, where, sizeof(where));
+    dr_pace_text(cfg, pace, sizeof(pace));
     sp_log(SP_LOG_INFO,
            "ctspool %s draining journal %s to %s (default stream %s; "
-           "batches of up to %ld points, %ld bytes)%s",
+           "batches of up to %ld points, %ld bytes, %s)%s",
            CTSPOOL_VERSION_STRING, cfg->journal, where,
            sp_mask(cfg->upload.data_stream_token, stream, sizeof(stream)),
-           cfg->upload.batch_max_points, cfg->upload.batch_max_bytes,
+           cfg->upload.batch_max_points, cfg->upload.batch_max_bytes, pace,
            d.is_once ? "; --once" : "");
 
     ex = run(&d);

@@ -10,6 +10,7 @@
  *   park.c      groups upstream refuses as a whole (404): parked with
  *               their own backoff, unparked by a 2xx
  *   reload.c    SIGHUP: the configuration read again between requests
+ *   pace.c      upload.max_points_per_s, max_requests_per_s: the waits
  *   handover.c  this drainer's landing record: announce each request,
  *               wait out the previous drainer's
  *   body.c      request bodies (Cloudthread JSON) in struct sp_buf
@@ -51,6 +52,14 @@ struct dr_slot {
     struct sp_buf prefix; /* {"data_stream_token":...,"data":[ */
 };
 
+/* Pacing (pace.c): when the next request may start, by each limit. */
+struct dr_pace {
+    long points_per_s;   /* the limits these dues follow; 0: none */
+    long requests_per_s;
+    double points_due;   /* monotonic ms; in the past: at once */
+    double requests_due;
+};
+
 struct cli;
 
 struct dr_drainer {
@@ -71,6 +80,7 @@ struct dr_drainer {
     unsigned attempt; /* consecutive transient failures */
     int is_in_outage; /* an upload failed, none succeeded since */
     int64_t outage_since; /* its first failure (monotonic ms) */
+    struct dr_pace pace;
     int64_t rr_grp;   /* round robin: the group served last */
     int64_t *parked;  /* groups this drainer knows parked (park.c) */
     size_t n_parked, cap_parked;
@@ -131,6 +141,20 @@ extern volatile sig_atomic_t dr_reload_flag; /* set by SIGHUP */
 void dr_reload(struct dr_drainer *d);
 /* Warns when cfg's API key file is readable by group or others. */
 void dr_key_file_check(const struct sp_config *cfg);
+
+/* ---- pace.c ---------------------------------------------------------- */
+
+/* n points, cut to what one request may carry under the points rate. */
+size_t dr_pace_cap(const struct dr_drainer *d, size_t n);
+/*
+ * Nothing in flight: waits until a request of k points may start by the
+ * rates in force, and counts it (0).  Without counting: -1 when a stop
+ * is requested, 1 when a reload is (the request is to be built again
+ * after it).
+ */
+int dr_pace_wait(struct dr_drainer *d, size_t k);
+/* "at most N points/s and M requests/s", or "unpaced", into out. */
+void dr_pace_text(const struct sp_config *cfg, char *out, size_t len);
 
 /* ---- park.c ---------------------------------------------------------- */
 

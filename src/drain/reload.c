@@ -2,8 +2,8 @@
  * reload.c -- SIGHUP for `ctspool drain` (DESIGN.md section 12): the
  * configuration file is read again between two requests.  The API key
  * (and the key file or CTSPOOL_API_KEY it comes from), the default data
- * stream token, the log level, batch sizes, retry_* and poll_ms take
- * effect at once.  The journal, upload.endpoint, the timeouts and
+ * stream token, the log level, batch sizes, pacing, retry_* and poll_ms
+ * take effect at once.  The journal, upload.endpoint, the timeouts and
  * upload.ca_file need a restart: a change is logged and the running
  * value stays (the endpoint names the upstream whose requests may still
  * be in doubt and whose landing record this drainer keeps: doubt.c,
@@ -87,7 +87,7 @@ dr_reload(struct dr_drainer *d)
 {
     struct sp_config *old = d->cli->cfg, *cfg = NULL;
     char *key = NULL;
-    char mkey[32], mstream[32];
+    char mkey[32], mstream[32], pace[96];
     struct sp_err e;
     size_t batch;
 
@@ -129,14 +129,15 @@ dr_reload(struct dr_drainer *d)
     if (!d->req_max_until || batch < d->req_max_points) {
         d->req_max_points = batch;
     }
+    dr_pace_text(cfg, pace, sizeof(pace));
     sp_log(SP_LOG_INFO,
            "SIGHUP: configuration reloaded from %s (API key %s, default "
-           "stream %s; batches of up to %ld points, %ld bytes; retries "
-           "after %ld to %ld ms; poll every %ld ms)",
+           "stream %s; batches of up to %ld points, %ld bytes, %s; "
+           "retries after %ld to %ld ms; poll every %ld ms)",
            cfg->path ? cfg->path : "defaults",
            sp_mask(key, mkey, sizeof(mkey)),
            sp_mask(cfg->upload.data_stream_token, mstream, sizeof(mstream)),
-           cfg->upload.batch_max_points, cfg->upload.batch_max_bytes,
+           cfg->upload.batch_max_points, cfg->upload.batch_max_bytes, pace,
            cfg->upload.retry_base_ms, cfg->upload.retry_max_ms,
            cfg->upload.poll_ms);
 }

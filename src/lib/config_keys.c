@@ -19,6 +19,8 @@
 #define BODY_BYTES_MAX ((int64_t)1073741824)
 /* A year: a point undelivered for longer is long past any alert. */
 #define UNDELIVERED_S_MAX ((int64_t)366 * 24 * 3600)
+/* A rate above this is no limit anyone means. */
+#define PACE_MAX ((int64_t)1000000000)
 
 static int parse_durability(const char *s);
 static int parse_on_corrupt(const char *s);
@@ -88,6 +90,13 @@ const struct key sp_config_keys[] = {
      .off = OFF(upload.poll_ms), .def_int = 1000, .min = 1, .max = MS_MAX},
     {.group = "upload", .name = "ca_file", .kind = K_STRING,
      .off = OFF(upload.ca_file), .flags = F_OPTIONAL},
+    /* Pacing of the drainer; 0 means unlimited. */
+    {.group = "upload", .name = "max_points_per_s", .kind = K_LONG,
+     .off = OFF(upload.max_points_per_s), .def_int = 0, .min = 0,
+     .max = PACE_MAX},
+    {.group = "upload", .name = "max_requests_per_s", .kind = K_LONG,
+     .off = OFF(upload.max_requests_per_s), .def_int = 0, .min = 0,
+     .max = PACE_MAX},
 
     {.group = "server", .name = "listen", .kind = K_STRING,
      .off = OFF(server.listen), .def_str = "127.0.0.1:8765",

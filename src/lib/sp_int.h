@@ -463,6 +463,8 @@ struct sp_config {
         long retry_max_ms;
         long poll_ms;
         char *ca_file;
+        long max_points_per_s;   /* pacing; 0: unlimited */
+        long max_requests_per_s; /* pacing; 0: unlimited */
     } upload;
     struct {
         char *listen;

@@ -96,6 +96,8 @@ assert_defaults(const struct sp_config *c)
     assert_int_equal(c->upload.retry_max_ms, 300000);
     assert_int_equal(c->upload.poll_ms, 1000);
     assert_null(c->upload.ca_file);
+    assert_int_equal(c->upload.max_points_per_s, 0);
+    assert_int_equal(c->upload.max_requests_per_s, 0);
     assert_string_equal(c->server.listen, "127.0.0.1:8765");
     assert_int_equal(c->server.n_api_keys, 0);
     assert_int_equal(c->server.allow_unauthenticated, 0);
@@ -220,6 +222,28 @@ test_full_file(void **state)
     assert_true(c->limits.max_journal_bytes == INT64_C(17179869184));
     assert_int_equal(c->health.max_undelivered_s, 60);
     sp_config_free(c);
+}
+
+/* The drainer's network settings: pacing. */
+static void
+test_network_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    write_cfg(f, "upload: { max_points_per_s = 1000;\n"
+                 "          max_requests_per_s = 7; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(c->upload.max_points_per_s, 1000);
+    assert_int_equal(c->upload.max_requests_per_s, 7);
+    sp_config_free(c);
+    expect_error(f, "upload: { max_points_per_s = -1; };\n", 1,
+                 "'upload.max_points_per_s' must be between 0 and");
+    expect_error(f, "\nupload: { max_requests_per_s = \"5\"; };\n", 2,
+                 "'upload.max_requests_per_s' must be an integer");
+    expect_error(f, "upload: { max_requests_per_s = 1000000001; };\n", 1,
+                 "'upload.max_requests_per_s' must be between");
 }
 
 static void
@@ -910,6 +934,7 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_int64_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_network_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
