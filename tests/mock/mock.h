@@ -8,7 +8,8 @@
  *               user besides the control API in receiver.c)
  *   store.c     the received state: points keyed by (token, record ID,
  *               hour), counters, deterministic dumps
- *   receiver.c  command line, HTTP (libmicrohttpd), fault injection
+ *   receiver.c  command line, HTTP (libmicrohttpd), fault injection,
+ *               gzip request bodies (zlib)
  *   selftest.c  --selftest: record ID test vectors and format checks
  *
  * Out of memory is not an error a test tool recovers from: allocations go
@@ -154,6 +155,7 @@ struct mock_counters {
     uint64_t points_rewritten_same_value;
     uint64_t connections_dropped;
     uint64_t bytes_received;
+    uint64_t requests_gzip;          /* gzip bodies inflated */
 };
 
 struct mock_store;

@@ -13,6 +13,8 @@
  *
  *   body > max_body -> 413; drop_next -> close; delay; fail_next -> S;
  *   x-api-key -> 401; Content-Type, User-Agent -> 400;
+ *   Content-Encoding other than gzip, or gzip refused -> 415; gzip body
+ *   inflated (over max_body -> 413, broken -> 400);
  *   mock_ingest_parse (400/404/413, see ingest.c); upsert -> 201
  */
 #include "mock.h"
@@ -32,6 +34,7 @@
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <zlib.h>
 
 #define EX_OK 0
 #define EX_USAGE 64
@@ -51,6 +54,7 @@ struct faults {
     long delay_next;                 /* -1: every request */
     long max_points;                 /* 0: off */
     char *poison_prefix;             /* NULL: off */
+    int refuse_gzip;                 /* gzip bodies get 415 */
 };
 
 enum route {
@@ -243,6 +247,67 @@ content_type_ok(const char *ct)
 
 /* ---- ingest ---- */
 
+/* The request's Content-Encoding: 0 none (or identity), 1 gzip, -1
+ * anything else. */
+static int
+content_encoding(struct MHD_Connection *conn)
+{
+    const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 "Content-Encoding");
+
+    if (!ce || !ce[0] || strcasecmp(ce, "identity") == 0) {
+        return 0;
+    }
+    return strcasecmp(ce, "gzip") == 0 ? 1 : -1;
+}
+
+/*
+ * Inflates the gzip body of ctx into out, at most g.cfg.max_body bytes.
+ * Returns 0, 413 when it inflates to more, 400 when it is no whole gzip
+ * stream.
+ */
+static int
+gunzip_body(const struct reqctx *ctx, struct mock_buf *out)
+{
+    z_stream z;
+    int zr = Z_OK, status = 0;
+
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 16) != Z_OK) {
+        return 400;
+    }
+    z.next_in = (Bytef *)ctx->body.p;
+    z.avail_in = (uInt)ctx->body.len;
+    while (zr != Z_STREAM_END) {
+        size_t room;
+
+        mock_buf_reserve(out, 65536);
+        room = out->cap - out->len - 1;
+        z.next_out = (Bytef *)out->p + out->len;
+        z.avail_out = (uInt)room;
+        zr = inflate(&z, Z_NO_FLUSH);
+        out->len += room - z.avail_out;
+        out->p[out->len] = '\0';
+        if (zr != Z_OK && zr != Z_STREAM_END) {
+            status = 400;
+            break;
+        }
+        if (out->len > g.cfg.max_body) {
+            status = 413;
+            break;
+        }
+        if (zr == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
+            status = 400; /* cut short */
+            break;
+        }
+    }
+    if (!status && z.avail_in != 0) {
+        status = 400; /* bytes after the stream */
+    }
+    inflateEnd(&z);
+    return status;
+}
+
 static enum MHD_Result
 handle_ingest(struct MHD_Connection *conn, const char *url,
               struct reqctx *ctx)
@@ -254,8 +319,10 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
     struct mock_error err;
     char *retry_after = NULL, *poison = NULL, what[64];
     const char *key, *hdr;
+    struct mock_buf plain = {0};
+    const struct mock_buf *body = &ctx->body;
     long delay = 0;
-    int fail_status = 0, rc;
+    int fail_status = 0, refuse_gzip, enc, rc;
     size_t i, n;
     enum MHD_Result ret;
 
@@ -290,6 +357,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
         }
     }
     opts.max_points = (size_t)f->max_points;
+    refuse_gzip = f->refuse_gzip;
     if (f->poison_prefix) {
         poison = mock_xstrdup(f->poison_prefix);
     }
@@ -348,8 +416,34 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
         goto out;
     }
 
-    rc = mock_ingest_parse(ctx->body.p ? ctx->body.p : "", ctx->body.len,
-                           &opts, &req, &err);
+    enc = content_encoding(conn);
+    if (enc < 0 || (enc == 1 && refuse_gzip)) {
+        count_status(415);
+        log_line("POST", url, "415", "Content-Encoding refused");
+        ret = send_message(conn, 415, "unsupported content encoding", -1,
+                           NULL);
+        goto out;
+    }
+    if (enc == 1) {
+        rc = gunzip_body(ctx, &plain);
+        if (rc != 0) {
+            count_status((unsigned int)rc);
+            log_line("POST", url, rc == 413 ? "413" : "400",
+                     "gzip body");
+            ret = send_message(conn, (unsigned int)rc,
+                               rc == 413 ? "request body too large"
+                                         : "body is not valid gzip",
+                               -1, NULL);
+            goto out;
+        }
+        pthread_mutex_lock(&g.lock);
+        mock_store_counters(g.store)->requests_gzip++;
+        pthread_mutex_unlock(&g.lock);
+        body = &plain;
+    }
+
+    rc = mock_ingest_parse(body->p ? body->p : "", body->len, &opts, &req,
+                           &err);
     if (rc != 0) {
         count_status((unsigned int)rc);
         snprintf(what, sizeof(what), "%d points=%zu", rc, err.n_points);
@@ -375,6 +469,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
         ret = send_text(conn, 201, buf);
     }
 out:
+    mock_buf_cleanup(&plain);
     free(retry_after);
     free(poison);
     return ret;
@@ -429,9 +524,10 @@ handle_fault(struct MHD_Connection *conn, const char *url,
 {
     static const char *const names[] = {
         "fail_next", "fail_status", "retry_after", "drop_next",
-        "delay_ms", "delay_next", "max_points", "poison_prefix"};
+        "delay_ms", "delay_next", "max_points", "poison_prefix",
+        "refuse_gzip"};
     struct faults nf;
-    const cJSON *m[8] = {NULL};
+    const cJSON *m[9] = {NULL};
     const cJSON *it;
     cJSON *root;
     char *retry_after = NULL, *poison = NULL;
@@ -453,15 +549,15 @@ handle_fault(struct MHD_Connection *conn, const char *url,
                             NULL);
     }
     for (it = root->child; it && !bad; it = it->next) {
-        for (i = 0; i < 8; i++) {
+        for (i = 0; i < 9; i++) {
             if (strcmp(it->string, names[i]) == 0) {
                 break;
             }
         }
-        if (i == 8 || m[i]) {
+        if (i == 9 || m[i]) {
             bad = "unknown or duplicate member; known: fail_next, "
                   "fail_status, retry_after, drop_next, delay_ms, "
-                  "delay_next, max_points, poison_prefix";
+                  "delay_next, max_points, poison_prefix, refuse_gzip";
         } else {
             m[i] = it;
         }
@@ -482,6 +578,9 @@ handle_fault(struct MHD_Connection *conn, const char *url,
     if (!bad && m[7] &&
         !(cJSON_IsString(m[7]) || cJSON_IsNull(m[7]))) {
         bad = "poison_prefix must be a string or null";
+    }
+    if (!bad && m[8] && !cJSON_IsBool(m[8])) {
+        bad = "refuse_gzip must be true or false";
     }
     if (bad) {
         free(retry_after);
@@ -525,6 +624,9 @@ handle_fault(struct MHD_Connection *conn, const char *url,
         g.faults.poison_prefix = poison;
         poison = NULL;
     }
+    if (m[8]) {
+        g.faults.refuse_gzip = cJSON_IsTrue(m[8]);
+    }
     pthread_mutex_unlock(&g.lock);
 
     free(retry_after);
@@ -560,7 +662,8 @@ handle_fault_get(struct MHD_Connection *conn, const char *url)
     } else {
         mock_buf_adds(&b, "null");
     }
-    mock_buf_adds(&b, "}");
+    mock_buf_printf(&b, ",\"refuse_gzip\":%s}",
+                    f->refuse_gzip ? "true" : "false");
     pthread_mutex_unlock(&g.lock);
     log_line("GET", url, "200", NULL);
     return send_body(conn, 200, b.p, b.len, MHD_RESPMEM_MUST_FREE, NULL);
@@ -814,7 +917,7 @@ usage(FILE *out)
         "Fault injection (same as POST /_mock/fault):\n"
         "  --fail-next N --fail-status S [--retry-after VALUE]\n"
         "  --drop-next N   --delay-ms D [--delay-next N]\n"
-        "  --max-points M  --poison-prefix P\n",
+        "  --max-points M  --poison-prefix P  --refuse-gzip\n",
         out);
 }
 
@@ -901,6 +1004,7 @@ enum {
     O_DELAY_NEXT,
     O_MAX_POINTS,
     O_POISON_PREFIX,
+    O_REFUSE_GZIP,
     O_HELP
 };
 
@@ -922,6 +1026,7 @@ static const struct option long_opts[] = {
     {"delay-next", required_argument, NULL, O_DELAY_NEXT},
     {"max-points", required_argument, NULL, O_MAX_POINTS},
     {"poison-prefix", required_argument, NULL, O_POISON_PREFIX},
+    {"refuse-gzip", no_argument, NULL, O_REFUSE_GZIP},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -999,6 +1104,9 @@ parse_args(int argc, char **argv)
         case O_POISON_PREFIX:
             free(f->poison_prefix);
             f->poison_prefix = optarg[0] ? mock_xstrdup(optarg) : NULL;
+            break;
+        case O_REFUSE_GZIP:
+            f->refuse_gzip = 1;
             break;
         case O_HELP:
             usage(stdout);

@@ -396,13 +396,15 @@ mock_store_write_counters(struct mock_store *st, FILE *out)
             "},\"points_accepted\":%llu,\"points_new\":%llu,"
             "\"points_rewritten\":%llu,"
             "\"points_rewritten_same_value\":%llu,"
-            "\"connections_dropped\":%llu,\"bytes_received\":%llu}",
+            "\"connections_dropped\":%llu,\"bytes_received\":%llu,"
+            "\"requests_gzip\":%llu}",
             (unsigned long long)c->points_accepted,
             (unsigned long long)c->points_new,
             (unsigned long long)c->points_rewritten,
             (unsigned long long)c->points_rewritten_same_value,
             (unsigned long long)c->connections_dropped,
-            (unsigned long long)c->bytes_received);
+            (unsigned long long)c->bytes_received,
+            (unsigned long long)c->requests_gzip);
 }
 
 /* qsort() has no context argument; dumps run under receiver.c's mutex. */
