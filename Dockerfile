@@ -20,7 +20,7 @@ RUN apt-get update \
         build-essential cmake pkg-config \
         libsqlite3-dev libcurl4-openssl-dev libcjson-dev libyajl-dev \
         libconfig-dev \
-        libmicrohttpd-dev libssl-dev \
+        libmicrohttpd-dev libssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -52,6 +52,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         libsqlite3-0 libcurl4 libcjson1 libyajl2 libconfig9 libmicrohttpd12 libssl3 \
+        zlib1g \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 

@@ -174,6 +174,18 @@ acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
 static ctspool_rc deliver(struct dr_drainer *d, size_t from, size_t n,
                           struct dr_failure *f);
 
+/* Upstream answered 415 to a compressed body: from now on they go as
+ * they are (upload.c), and the request goes again at once.  Said once:
+ * it can happen once. */
+static void
+gzip_refused(void)
+{
+    sp_log(SP_LOG_WARN,
+           "upstream refuses gzip-compressed request bodies (HTTP 415): "
+           "sending them uncompressed from now on; set upload.compress = "
+           "\"none\" to stop trying");
+}
+
 /*
  * Points read from the journal at once: one request's worth, so that
  * the read of the next batch fits in the time one request is in flight.
@@ -387,6 +399,10 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
         rc = dr_upload_post(d->up, body->p, body->len, &r);
         d->n_requests++;
         d->win_requests++;
+        if (r.is_gzip_refused) {
+            gzip_refused();
+            continue; /* the same points again, uncompressed */
+        }
         if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
             fill_failure(d, &r, k, f);
             doubt_request(d, pos, k, &r);
@@ -499,6 +515,10 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
         }
         if (work != CTSPOOL_OK) {
             return work; /* this answer is dropped: re-sent later */
+        }
+        if (r.is_gzip_refused) {
+            gzip_refused();
+            return deliver(d, fl_from, d->cur->b.n - fl_from, f);
         }
         if (rc == CTSPOOL_E_REJECTED) {
             rc = settle_refused(d, fl_from, fl_k, &r, f);

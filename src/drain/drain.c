@@ -469,11 +469,15 @@ help(FILE *f)
             "second's worth of points, and waits until both rates allow\n"
             "it.\n"
             "\n"
+            "upload.compress = \"gzip\" sends bodies gzip-compressed\n"
+            "(Content-Encoding: gzip) until upstream answers 415; then\n"
+            "they go uncompressed for the rest of the run.\n"
+            "\n"
             "SIGHUP re-reads the configuration between two requests: the\n"
             "API key, default stream, log level, batch sizes, pacing,\n"
             "retry_* and poll_ms take effect at once; journal, endpoint,\n"
-            "timeouts and ca_file need a restart (logged); a file that\n"
-            "does not load changes nothing.\n");
+            "timeouts, ca_file and compress need a restart (logged); a\n"
+            "file that does not load changes nothing.\n");
 }
 
 static uint64_t
@@ -593,6 +597,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     uo.ca_file = cfg->upload.ca_file;
     uo.connect_timeout_ms = cfg->upload.connect_timeout_ms;
     uo.request_timeout_ms = cfg->upload.request_timeout_ms;
+    uo.gzip = cfg->upload.compress == SP_COMPRESS_GZIP;
     uo.stop = &dr_stop_flag;
     rc = dr_upload_open(&uo, &d.up, &e);
     if (rc != CTSPOOL_OK) {
@@ -619,10 +624,11 @@ cmd_drain(struct cli *c, int argc, char **argv)
     dr_pace_text(cfg, pace, sizeof(pace));
     sp_log(SP_LOG_INFO,
            "ctspool %s draining journal %s to %s (default stream %s; "
-           "batches of up to %ld points, %ld bytes, %s)%s",
+           "batches of up to %ld points, %ld bytes%s, %s)%s",
            CTSPOOL_VERSION_STRING, cfg->journal, where,
            sp_mask(cfg->upload.data_stream_token, stream, sizeof(stream)),
-           cfg->upload.batch_max_points, cfg->upload.batch_max_bytes, pace,
+           cfg->upload.batch_max_points, cfg->upload.batch_max_bytes,
+           uo.gzip ? " gzip-compressed" : "", pace,
            d.is_once ? "; --once" : "");
 
     ex = run(&d);

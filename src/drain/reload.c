@@ -3,8 +3,8 @@
  * configuration file is read again between two requests.  The API key
  * (and the key file or CTSPOOL_API_KEY it comes from), the default data
  * stream token, the log level, batch sizes, pacing, retry_* and poll_ms
- * take effect at once.  The journal, upload.endpoint, the timeouts and
- * upload.ca_file need a restart: a change is logged and the running
+ * take effect at once.  The journal, upload.endpoint, the timeouts,
+ * upload.ca_file and upload.compress need a restart: a change is logged and the running
  * value stays (the endpoint names the upstream whose requests may still
  * be in doubt and whose landing record this drainer keeps: doubt.c,
  * landing.c).  A file that does not load, or a key that cannot be read,
@@ -64,6 +64,17 @@ keep_long(long *running, long *loaded, const char *what)
     }
 }
 
+static void
+keep_int(int *running, int *loaded, const char *what)
+{
+    if (*running != *loaded) {
+        sp_log(SP_LOG_WARN,
+               "SIGHUP: %s changed; it takes effect at the next restart",
+               what);
+        *loaded = *running;
+    }
+}
+
 /*
  * The settings that need a restart keep their running values in the
  * loaded configuration (and those loaded go to old, to be freed), so
@@ -80,6 +91,8 @@ keep_restart_only(struct sp_config *old, struct sp_config *cfg)
               &cfg->upload.connect_timeout_ms, "upload.connect_timeout_ms");
     keep_long(&old->upload.request_timeout_ms,
               &cfg->upload.request_timeout_ms, "upload.request_timeout_ms");
+    keep_int(&old->upload.compress, &cfg->upload.compress,
+             "upload.compress");
 }
 
 void

@@ -6,6 +6,10 @@
  * does journal work (dr_upload_start, later dr_upload_finish).  TLS peer and
  * host verification stay on (libcurl's defaults); upload.ca_file is
  * added with CURLOPT_CAINFO (the system CA directory stays in use).
+ * With upload.compress = "gzip", bodies are deflated here (zlib: libcurl
+ * does not compress request bodies) and sent with Content-Encoding:
+ * gzip, until upstream answers one with 415: from then on this handle
+ * sends them as they are.
  * Proxy environment variables (https_proxy, no_proxy, ...) are honoured
  * by libcurl itself.  Redirects are not followed: an endpoint that
  * redirects is a configuration error.
@@ -16,6 +20,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +28,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <zlib.h>
 
 #include "upload.h"
 
@@ -35,6 +41,10 @@ struct dr_upload {
     int is_busy;  /* a request was started and not finished */
     struct curl_slist *headers;
     char *key_header; /* "x-api-key: KEY": secret, wiped on close */
+    int gzip;         /* bodies go compressed */
+    int sent_gzip;    /* the request in flight went compressed */
+    unsigned char *zbody; /* its compressed body */
+    size_t zcap;
     volatile sig_atomic_t *stop;
     int64_t stop_seen_ms; /* when *stop was first seen; 0: not yet */
     char errbuf[CURL_ERROR_SIZE];
@@ -146,6 +156,7 @@ dr_upload_close(struct dr_upload *u)
         explicit_bzero(u->key_header, strlen(u->key_header));
         free(u->key_header);
     }
+    free(u->zbody);
     free(u);
     /* The drainer has one handle at a time: release libcurl with it. */
     if (curl_ready) {
@@ -156,11 +167,11 @@ dr_upload_close(struct dr_upload *u)
 
 /*
  * The request headers with api_key into *headers and *key_header (the
- * secret line, wiped by whoever frees it); 0, or -1 when out of memory
- * (nothing left allocated).
+ * secret line, wiped by whoever frees it), and Content-Encoding: gzip
+ * when gzip; 0, or -1 when out of memory (nothing left allocated).
  */
 static int
-build_headers(const char *api_key, struct curl_slist **headers,
+build_headers(const char *api_key, int gzip, struct curl_slist **headers,
               char **key_header)
 {
     static const char key_prefix[] = "x-api-key: ";
@@ -185,6 +196,10 @@ build_headers(const char *api_key, struct curl_slist **headers,
         l = n;
         n = curl_slist_append(l, fixed[i]);
     }
+    if (n && gzip) {
+        l = n;
+        n = curl_slist_append(l, "Content-Encoding: gzip");
+    }
     if (!n) {
         curl_slist_free_all(l);
         explicit_bzero(kh, strlen(kh));
@@ -196,14 +211,15 @@ build_headers(const char *api_key, struct curl_slist **headers,
     return 0;
 }
 
-ctspool_rc
-dr_upload_set_key(struct dr_upload *u, const char *api_key)
+/* The headers again, with api_key and gzip; see dr_upload_set_key. */
+static ctspool_rc
+set_headers(struct dr_upload *u, const char *api_key, int gzip)
 {
     struct curl_slist *headers = NULL;
     char *key_header = NULL;
 
     assert(!u->is_busy);
-    if (build_headers(api_key, &headers, &key_header) != 0 ||
+    if (build_headers(api_key, gzip, &headers, &key_header) != 0 ||
         curl_easy_setopt(u->curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK) {
         curl_slist_free_all(headers);
         if (key_header) {
@@ -217,7 +233,76 @@ dr_upload_set_key(struct dr_upload *u, const char *api_key)
     free(u->key_header);
     u->headers = headers;
     u->key_header = key_header;
+    u->gzip = gzip;
     return CTSPOOL_OK;
+}
+
+ctspool_rc
+dr_upload_set_key(struct dr_upload *u, const char *api_key)
+{
+    return set_headers(u, api_key, u->gzip);
+}
+
+int
+dr_upload_is_gzip(const struct dr_upload *u)
+{
+    return u->gzip;
+}
+
+/* Upstream refuses compressed bodies: send them as they are from now
+ * on (the key stays; a copy, as set_headers frees the line it is in).
+ * 0, or -1 when out of memory (nothing changed). */
+static int
+gzip_off(struct dr_upload *u)
+{
+    static const char key_prefix[] = "x-api-key: ";
+    char *key = strdup(u->key_header + sizeof(key_prefix) - 1);
+    int r = key && set_headers(u, key, 0) == CTSPOOL_OK ? 0 : -1;
+
+    if (key) {
+        explicit_bzero(key, strlen(key));
+        free(key);
+    }
+    return r;
+}
+
+/*
+ * body (len bytes) gzip-compressed into u->zbody; its length, or 0 when
+ * out of memory.
+ */
+static size_t
+deflate_body(struct dr_upload *u, const char *body, size_t len)
+{
+    z_stream z;
+    size_t bound, out;
+    int zr;
+
+    memset(&z, 0, sizeof(z));
+    /* 15 + 16: a gzip header and trailer; memory level 8 (default). */
+    if (len > UINT_MAX ||
+        deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK) {
+        return 0;
+    }
+    bound = deflateBound(&z, (uLong)len);
+    if (bound > u->zcap) {
+        unsigned char *p = realloc(u->zbody, bound);
+
+        if (!p) {
+            deflateEnd(&z);
+            return 0;
+        }
+        u->zbody = p;
+        u->zcap = bound;
+    }
+    z.next_in = (Bytef *)(uintptr_t)body;
+    z.avail_in = (uInt)len;
+    z.next_out = u->zbody;
+    z.avail_out = (uInt)(bound > UINT_MAX ? UINT_MAX : bound);
+    zr = deflate(&z, Z_FINISH);
+    out = (size_t)z.total_out;
+    deflateEnd(&z);
+    return zr == Z_STREAM_END ? out : 0;
 }
 
 ctspool_rc
@@ -258,7 +343,9 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
         goto out;
     }
     u->stop = o->stop;
-    if (build_headers(o->api_key, &u->headers, &u->key_header) != 0) {
+    u->gzip = o->gzip;
+    if (build_headers(o->api_key, u->gzip, &u->headers, &u->key_header) !=
+        0) {
         sp_err_set(e, "out of memory");
         goto out;
     }
@@ -337,6 +424,14 @@ dr_upload_start(struct dr_upload *u, const char *body, size_t len)
     u->body[0] = '\0';
     u->retry_after[0] = '\0';
     u->errbuf[0] = '\0';
+    u->sent_gzip = u->gzip;
+    if (u->gzip) {
+        len = deflate_body(u, body, len);
+        if (!len) {
+            return CTSPOOL_E_NOMEM;
+        }
+        body = (const char *)u->zbody;
+    }
     curl_easy_setopt(u->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(u->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     u->sending = len;
@@ -431,6 +526,11 @@ dr_upload_finish(struct dr_upload *u, struct dr_upload_result *r)
     curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
     r->status = (int)status;
     snprintf(r->reason, sizeof(r->reason), "HTTP %ld", status);
+    if (status == 415 && u->sent_gzip && gzip_off(u) == 0) {
+        r->is_gzip_refused = 1;
+        r->is_unsent = 1; /* refused: nothing of it was applied */
+        return CTSPOOL_E_TRANSIENT;
+    }
     if (u->retry_after[0]) {
         int64_t ms;
 

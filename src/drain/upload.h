@@ -25,6 +25,7 @@ struct dr_upload_opts {
     const char *ca_file;         /* NULL or "": system CA store only */
     long connect_timeout_ms;
     long request_timeout_ms;
+    int gzip; /* bodies go gzip-compressed (upload.compress) */
     /* Borrowed: once *stop is nonzero, a request in flight gets 0.8 s
      * more for its answer, then is aborted.  May be NULL. */
     volatile sig_atomic_t *stop;
@@ -41,6 +42,8 @@ struct dr_upload_result {
     int is_aborted;         /* stopped because *stop was set */
     int is_unsent;          /* no answer, and the body did not go out
                              * whole: upstream cannot have applied it */
+    int is_gzip_refused;    /* 415 to a compressed body: compression is
+                             * off from now on; send the same again */
     /* Short reason: curl's message when no answer came, else
      * "HTTP <status>". */
     char reason[DR_UPLOAD_REASON_MAX];
@@ -65,6 +68,8 @@ ctspool_rc dr_upload_open(const struct dr_upload_opts *o,
  * E_NOMEM (the old key stays in use).
  */
 ctspool_rc dr_upload_set_key(struct dr_upload *u, const char *api_key);
+/* Are bodies sent gzip-compressed (upload.compress, until a 415)? */
+int dr_upload_is_gzip(const struct dr_upload *u);
 /* Closes the connection, wipes the key and releases libcurl (one handle
  * per process at a time).  NULL: no-op. */
 void dr_upload_close(struct dr_upload *u);
@@ -85,6 +90,9 @@ void dr_upload_close(struct dr_upload *u);
  *   E_AUTH       401, 403, any other status: credentials or
  *                configuration (API key, endpoint) are wrong; never
  *                the points' fault
+ * except that a 415 to a compressed body is E_TRANSIENT with
+ * r->is_gzip_refused and r->is_unsent set: the handle sends every body
+ * uncompressed from then on, and the caller sends this one again.
  * Not thread-safe (one handle per thread).
  */
 ctspool_rc dr_upload_post(struct dr_upload *u, const char *body, size_t len,
@@ -92,7 +100,8 @@ ctspool_rc dr_upload_post(struct dr_upload *u, const char *body, size_t len,
 
 /*
  * dr_upload_post in two halves, so that the caller can work while the
- * request is in flight.  dr_upload_start sends what the connection takes
+ * request is in flight.  dr_upload_start compresses the body when
+ * bodies go gzip-compressed, and sends what the connection takes
  * without waiting; body stays borrowed until dr_upload_finish, which
  * waits for the answer and returns what dr_upload_post returns.  Exactly
  * one finish per successful start; at most one request in flight.

@@ -24,6 +24,7 @@
 
 static int parse_durability(const char *s);
 static int parse_on_corrupt(const char *s);
+static int parse_compress(const char *s);
 
 #define OFF(field) offsetof(struct sp_config, field)
 
@@ -97,6 +98,9 @@ const struct key sp_config_keys[] = {
     {.group = "upload", .name = "max_requests_per_s", .kind = K_LONG,
      .off = OFF(upload.max_requests_per_s), .def_int = 0, .min = 0,
      .max = PACE_MAX},
+    {.group = "upload", .name = "compress", .kind = K_ENUM,
+     .off = OFF(upload.compress), .def_int = SP_COMPRESS_NONE,
+     .parse = parse_compress, .words = "\"none\" or \"gzip\""},
 
     {.group = "server", .name = "listen", .kind = K_STRING,
      .off = OFF(server.listen), .def_str = "127.0.0.1:8765",
@@ -151,6 +155,18 @@ parse_on_corrupt(const char *s)
     }
     if (strcmp(s, "stop") == 0) {
         return 1;
+    }
+    return -1;
+}
+
+static int
+parse_compress(const char *s)
+{
+    if (strcmp(s, "none") == 0) {
+        return SP_COMPRESS_NONE;
+    }
+    if (strcmp(s, "gzip") == 0) {
+        return SP_COMPRESS_GZIP;
     }
     return -1;
 }

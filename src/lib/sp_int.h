@@ -439,6 +439,9 @@ ctspool_rc sp_input_read_src(struct sp_src *src, const char *name,
                              sp_point_cb on_point, sp_error_cb on_error,
                              void *ctx, struct sp_err *e);
 
+/* upload.compress: how request bodies are encoded. */
+enum sp_compress { SP_COMPRESS_NONE = 0, SP_COMPRESS_GZIP = 1 };
+
 /* ---- config.c: the only libconfig user ------------------------------- */
 struct sp_config {
     char *path;    /* file read, NULL when defaults only */
@@ -465,6 +468,7 @@ struct sp_config {
         char *ca_file;
         long max_points_per_s;   /* pacing; 0: unlimited */
         long max_requests_per_s; /* pacing; 0: unlimited */
+        int compress;            /* enum sp_compress */
     } upload;
     struct {
         char *listen;

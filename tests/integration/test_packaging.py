@@ -708,7 +708,7 @@ def test_docker_files():
     runtime_text = " ".join(" ".join(a) for a in runtime)
     for pkg in ("libsqlite3-0", "libcurl4", "libcjson1", "libyajl2",
                 "libconfig9",
-                "libmicrohttpd12", "libssl3", "ca-certificates"):
+                "libmicrohttpd12", "libssl3", "zlib1g", "ca-certificates"):
         check(pkg in runtime_text, "runtime installs %s" % pkg)
     check("-dev" not in runtime_text, "no -dev package at runtime")
     for a in instr:

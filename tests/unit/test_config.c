@@ -98,6 +98,7 @@ assert_defaults(const struct sp_config *c)
     assert_null(c->upload.ca_file);
     assert_int_equal(c->upload.max_points_per_s, 0);
     assert_int_equal(c->upload.max_requests_per_s, 0);
+    assert_int_equal(c->upload.compress, SP_COMPRESS_NONE);
     assert_string_equal(c->server.listen, "127.0.0.1:8765");
     assert_int_equal(c->server.n_api_keys, 0);
     assert_int_equal(c->server.allow_unauthenticated, 0);
@@ -224,7 +225,7 @@ test_full_file(void **state)
     sp_config_free(c);
 }
 
-/* The drainer's network settings: pacing. */
+/* The drainer's network settings: pacing, compression. */
 static void
 test_network_keys(void **state)
 {
@@ -244,6 +245,13 @@ test_network_keys(void **state)
                  "'upload.max_requests_per_s' must be an integer");
     expect_error(f, "upload: { max_requests_per_s = 1000000001; };\n", 1,
                  "'upload.max_requests_per_s' must be between");
+
+    write_cfg(f, "upload: { compress = \"gzip\"; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(c->upload.compress, SP_COMPRESS_GZIP);
+    sp_config_free(c);
+    expect_error(f, "upload: { compress = \"deflate\"; };\n", 1,
+                 "'upload.compress' must be \"none\" or \"gzip\"");
 }
 
 static void
