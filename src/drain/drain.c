@@ -469,6 +469,8 @@ help(FILE *f)
             "second's worth of points, and waits until both rates allow\n"
             "it.\n"
             "\n"
+            "upload.proxy (a URL) is the proxy for every request, in place\n"
+            "of the proxy environment variables (http_proxy, ...).\n"
             "upload.compress = \"gzip\" sends bodies gzip-compressed\n"
             "(Content-Encoding: gzip) until upstream answers 415; then\n"
             "they go uncompressed for the rest of the run.\n"
@@ -476,8 +478,8 @@ help(FILE *f)
             "SIGHUP re-reads the configuration between two requests: the\n"
             "API key, default stream, log level, batch sizes, pacing,\n"
             "retry_* and poll_ms take effect at once; journal, endpoint,\n"
-            "timeouts, ca_file and compress need a restart (logged); a\n"
-            "file that does not load changes nothing.\n");
+            "timeouts, ca_file, compress and proxy need a restart\n"
+            "(logged); a file that does not load changes nothing.\n");
 }
 
 static uint64_t
@@ -521,7 +523,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     struct sp_err e;
     const struct sp_config *cfg;
     char *api_key = NULL;
-    char stream[32], where[512], pace[96];
+    char stream[32], where[512], pace[96], proxy[512] = "";
     int lock_fd = -1, ch, ex;
     ctspool_rc rc;
 
@@ -598,6 +600,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     uo.connect_timeout_ms = cfg->upload.connect_timeout_ms;
     uo.request_timeout_ms = cfg->upload.request_timeout_ms;
     uo.gzip = cfg->upload.compress == SP_COMPRESS_GZIP;
+    uo.proxy = cfg->upload.proxy;
     uo.stop = &dr_stop_flag;
     rc = dr_upload_open(&uo, &d.up, &e);
     if (rc != CTSPOOL_OK) {
@@ -622,10 +625,14 @@ cmd_drain(struct cli *c, int argc, char **argv)
     d.started = d.win_start = sp_clock_ms();
     dr_mask_endpoint(cfg->upload.endpoint, where, sizeof(where));
     dr_pace_text(cfg, pace, sizeof(pace));
+    if (cfg->upload.proxy) {
+        memcpy(proxy, " through proxy ", 16);
+        dr_mask_endpoint(cfg->upload.proxy, proxy + 15, sizeof(proxy) - 15);
+    }
     sp_log(SP_LOG_INFO,
-           "ctspool %s draining journal %s to %s (default stream %s; "
+           "ctspool %s draining journal %s to %s%s (default stream %s; "
            "batches of up to %ld points, %ld bytes%s, %s)%s",
-           CTSPOOL_VERSION_STRING, cfg->journal, where,
+           CTSPOOL_VERSION_STRING, cfg->journal, where, proxy,
            sp_mask(cfg->upload.data_stream_token, stream, sizeof(stream)),
            cfg->upload.batch_max_points, cfg->upload.batch_max_bytes,
            uo.gzip ? " gzip-compressed" : "", pace,

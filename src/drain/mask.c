@@ -79,16 +79,22 @@ dr_mask_snippet(const char *s, char *out, size_t out_len)
     out[o] = '\0';
 }
 
-/* The endpoint for a log line, any user:password@ replaced. */
+/* The endpoint (or proxy) for a log line, any user:password@ replaced
+ * (up to the last '@' before the path: a password may hold one). */
 void
 dr_mask_endpoint(const char *url, char *out, size_t len)
 {
     const char *scheme = strstr(url, "://");
     const char *host = scheme ? scheme + 3 : url;
     const char *slash = strchr(host, '/');
-    const char *at = strchr(host, '@');
+    const char *at = NULL;
 
-    if (at && (!slash || at < slash)) {
+    for (const char *p = host; *p && (!slash || p < slash); p++) {
+        if (*p == '@') {
+            at = p;
+        }
+    }
+    if (at) {
         snprintf(out, len, "%.*s****%s", (int)(host - url), url, at);
     } else {
         snprintf(out, len, "%s", url);

@@ -11,7 +11,7 @@
  * gzip, until upstream answers one with 415: from then on this handle
  * sends them as they are.
  * Proxy environment variables (https_proxy, no_proxy, ...) are honoured
- * by libcurl itself.  Redirects are not followed: an endpoint that
+ * by libcurl itself, unless upload.proxy names one (CURLOPT_PROXY).  Redirects are not followed: an endpoint that
  * redirects is a configuration error.
  *
  * The API key lives only in the header list built here, which is wiped
@@ -379,6 +379,9 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
     SET(CURLOPT_NOPROGRESS, 0L);
     if (o->ca_file && o->ca_file[0]) {
         SET(CURLOPT_CAINFO, o->ca_file);
+    }
+    if (o->proxy && o->proxy[0]) {
+        SET(CURLOPT_PROXY, o->proxy);
     }
 #undef SET
     if (cc != CURLE_OK) {

@@ -26,6 +26,9 @@ struct dr_upload_opts {
     long connect_timeout_ms;
     long request_timeout_ms;
     int gzip; /* bodies go gzip-compressed (upload.compress) */
+    /* NULL or "": the proxy environment variables; else the proxy for
+     * every request (upload.proxy; may hold a password: secret). */
+    const char *proxy;
     /* Borrowed: once *stop is nonzero, a request in flight gets 0.8 s
      * more for its answer, then is aborted.  May be NULL. */
     volatile sig_atomic_t *stop;

@@ -296,7 +296,9 @@ apply(struct load *l, const struct key *k, const config_setting_t *s)
         if (k->check && k->check(str, &why) != 0) {
             return fail_at(l, s, "'%s' %s", kname, why.msg);
         }
-        if ((k->flags & F_SECRET) && *str) {
+        if (((k->flags & F_SECRET) && *str) ||
+            ((k->flags & F_SECRET_USERINFO) &&
+             sp_config_url_has_userinfo(str))) {
             l->has_secret = 1;
         }
         if ((k->flags & F_OPTIONAL) && !*str) {

@@ -1,6 +1,6 @@
 /*
- * config_check.c -- checks of one setting's value (a URL, a listen
- * address, an API key, a stream token), for the settings of
+ * config_check.c -- checks of one setting's value (a URL, a proxy, a
+ * listen address, an API key, a stream token), for the settings of
  * config_keys.c and the environment overrides.  Each returns 0, or -1
  * with the reason ("must ...") in why; a reason never quotes the value,
  * which may be a secret.
@@ -146,4 +146,62 @@ sp_config_check_stream(const char *s, struct sp_err *why)
     }
     sp_err_set(why, "is not a valid token: %s", reason);
     return -1;
+}
+
+int
+sp_config_url_has_userinfo(const char *s)
+{
+    const char *scheme = strstr(s, "://");
+    const char *host = scheme ? scheme + 3 : s;
+    size_t n = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', n);
+
+    return at != NULL;
+}
+
+int
+sp_config_check_proxy(const char *s, struct sp_err *why)
+{
+    static const char *const schemes[] = {"http", "https", "socks4",
+                                          "socks4a", "socks5", "socks5h"};
+    const char *sep = strstr(s, "://");
+    const char *host = s;
+    const char *at;
+    size_t i;
+
+    if (!*s) {
+        return 0; /* none: the proxy environment variables apply */
+    }
+    for (const char *p = s; *p; p++) {
+        if (isspace((unsigned char)*p) || (unsigned char)*p < 0x20 ||
+            *p == 0x7f) {
+            sp_err_set(why, "must not contain spaces or control "
+                            "characters");
+            return -1;
+        }
+    }
+    if (sep) {
+        for (i = 0; i < SP_ARRAY_LEN(schemes); i++) {
+            if (strlen(schemes[i]) == (size_t)(sep - s) &&
+                strncasecmp(s, schemes[i], (size_t)(sep - s)) == 0) {
+                break;
+            }
+        }
+        if (i == SP_ARRAY_LEN(schemes)) {
+            sp_err_set(why, "must be http://, https://, socks4://, "
+                            "socks4a://, socks5:// or socks5h:// "
+                            "followed by a host");
+            return -1;
+        }
+        host = sep + 3;
+    }
+    at = strchr(host, '@');
+    if (at) {
+        host = at + 1;
+    }
+    if (!*host || *host == ':' || *host == '/') {
+        sp_err_set(why, "must name a host");
+        return -1;
+    }
+    return 0;
 }

@@ -28,6 +28,8 @@ enum kind {
 #define F_SECRET 0x1u
 /* "" means "none" and is stored as NULL. */
 #define F_OPTIONAL 0x2u
+/* A URL with user:password@ in it means the file holds a secret. */
+#define F_SECRET_USERINFO 0x4u
 
 /* 0 if s is acceptable, else -1 with the reason ("must ...") in why. */
 typedef int (*check_fn)(const char *s, struct sp_err *why);
@@ -73,5 +75,10 @@ int sp_config_check_url(const char *s, struct sp_err *why);
 int sp_config_check_listen(const char *s, struct sp_err *why);
 int sp_config_check_secret(const char *s, struct sp_err *why);
 int sp_config_check_stream(const char *s, struct sp_err *why);
+/* "" (none), or [SCHEME://][USER:PASSWORD@]HOST[:PORT] for libcurl. */
+int sp_config_check_proxy(const char *s, struct sp_err *why);
+/* 1 if the URL s has user information (USER[:PASSWORD]@) before its
+ * host. */
+int sp_config_url_has_userinfo(const char *s);
 
 #endif /* CONFIG_INT_H */

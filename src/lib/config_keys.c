@@ -101,6 +101,10 @@ const struct key sp_config_keys[] = {
     {.group = "upload", .name = "compress", .kind = K_ENUM,
      .off = OFF(upload.compress), .def_int = SP_COMPRESS_NONE,
      .parse = parse_compress, .words = "\"none\" or \"gzip\""},
+    /* "": libcurl reads the proxy environment variables. */
+    {.group = "upload", .name = "proxy", .kind = K_STRING,
+     .off = OFF(upload.proxy), .flags = F_OPTIONAL | F_SECRET_USERINFO,
+     .check = sp_config_check_proxy},
 
     {.group = "server", .name = "listen", .kind = K_STRING,
      .off = OFF(server.listen), .def_str = "127.0.0.1:8765",

@@ -469,6 +469,8 @@ struct sp_config {
         long max_points_per_s;   /* pacing; 0: unlimited */
         long max_requests_per_s; /* pacing; 0: unlimited */
         int compress;            /* enum sp_compress */
+        char *proxy; /* NULL: the proxy environment variables; may hold
+                      * user:password@ (a secret: dr_mask_endpoint) */
     } upload;
     struct {
         char *listen;

@@ -99,6 +99,7 @@ assert_defaults(const struct sp_config *c)
     assert_int_equal(c->upload.max_points_per_s, 0);
     assert_int_equal(c->upload.max_requests_per_s, 0);
     assert_int_equal(c->upload.compress, SP_COMPRESS_NONE);
+    assert_null(c->upload.proxy);
     assert_string_equal(c->server.listen, "127.0.0.1:8765");
     assert_int_equal(c->server.n_api_keys, 0);
     assert_int_equal(c->server.allow_unauthenticated, 0);
@@ -225,7 +226,7 @@ test_full_file(void **state)
     sp_config_free(c);
 }
 
-/* The drainer's network settings: pacing, compression. */
+/* The drainer's network settings: pacing, compression, proxy. */
 static void
 test_network_keys(void **state)
 {
@@ -252,6 +253,31 @@ test_network_keys(void **state)
     sp_config_free(c);
     expect_error(f, "upload: { compress = \"deflate\"; };\n", 1,
                  "'upload.compress' must be \"none\" or \"gzip\"");
+
+    /* A proxy without a password is no secret; with one, it is. */
+    write_cfg(f, "upload: { proxy = \"http://proxy.example:3128\"; };\n");
+    assert_int_equal(chmod(f->cfg, 0644), 0);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->upload.proxy, "http://proxy.example:3128");
+    assert_null(c->warning);
+    sp_config_free(c);
+    write_cfg(f, "upload: { proxy = \"socks5h://u:" SECRET
+                 "@proxy.example:1080\"; };\n");
+    assert_int_equal(chmod(f->cfg, 0644), 0);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_non_null(c->warning);
+    assert_null(strstr(c->warning, SECRET));
+    sp_config_free(c);
+    write_cfg(f, "upload: { proxy = \"\"; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_null(c->upload.proxy);
+    sp_config_free(c);
+    expect_error(f, "upload: { proxy = \"ftp://u:" SECRET "@h:21\"; };\n",
+                 1, "'upload.proxy' must be http://");
+    expect_error(f, "upload: { proxy = \"http://u:" SECRET "@\"; };\n", 1,
+                 "'upload.proxy' must name a host");
+    expect_error(f, "upload: { proxy = \"http://h :1\"; };\n", 1,
+                 "'upload.proxy' must not contain spaces");
 }
 
 static void
