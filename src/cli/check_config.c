@@ -32,7 +32,8 @@ static const char usage[] =
     "                 drain   an upload API key (upload.api_key, a\n"
     "                         readable upload.api_key_file, or\n"
     "                         CTSPOOL_API_KEY); upload.ca_file readable\n"
-    "                         when set\n"
+    "                         when set; upload.client_cert and\n"
+    "                         upload.client_key readable when set\n"
     "                 append  the journal's directory exists (every\n"
     "                         role checks this)\n"
     "                 all     the three\n";
@@ -90,6 +91,13 @@ check_drain(const struct sp_config *cfg, unsigned *n)
         dr_key_file_check(cfg);
     }
     if (dr_upload_check_ca(cfg->upload.ca_file, &e) != CTSPOOL_OK) {
+        cli_error(CMD, "drain: %s", e.msg);
+        (*n)++;
+    }
+    /* One of the two alone: the file's check has reported it. */
+    if (!cfg->upload.client_cert == !cfg->upload.client_key &&
+        dr_upload_check_client(cfg->upload.client_cert,
+                               cfg->upload.client_key, &e) != CTSPOOL_OK) {
         cli_error(CMD, "drain: %s", e.msg);
         (*n)++;
     }

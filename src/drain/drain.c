@@ -471,6 +471,8 @@ help(FILE *f)
             "\n"
             "upload.proxy (a URL) is the proxy for every request, in place\n"
             "of the proxy environment variables (http_proxy, ...).\n"
+            "upload.client_cert and upload.client_key (both or neither)\n"
+            "give a TLS client certificate.\n"
             "upload.compress = \"gzip\" sends bodies gzip-compressed\n"
             "(Content-Encoding: gzip) until upstream answers 415; then\n"
             "they go uncompressed for the rest of the run.\n"
@@ -478,8 +480,8 @@ help(FILE *f)
             "SIGHUP re-reads the configuration between two requests: the\n"
             "API key, default stream, log level, batch sizes, pacing,\n"
             "retry_* and poll_ms take effect at once; journal, endpoint,\n"
-            "timeouts, ca_file, compress and proxy need a restart\n"
-            "(logged); a file that does not load changes nothing.\n");
+            "timeouts, ca_file, compress, proxy and client_* need a\n"
+            "restart (logged); a file that does not load changes nothing.\n");
 }
 
 static uint64_t
@@ -601,6 +603,8 @@ cmd_drain(struct cli *c, int argc, char **argv)
     uo.request_timeout_ms = cfg->upload.request_timeout_ms;
     uo.gzip = cfg->upload.compress == SP_COMPRESS_GZIP;
     uo.proxy = cfg->upload.proxy;
+    uo.client_cert = cfg->upload.client_cert;
+    uo.client_key = cfg->upload.client_key;
     uo.stop = &dr_stop_flag;
     rc = dr_upload_open(&uo, &d.up, &e);
     if (rc != CTSPOOL_OK) {

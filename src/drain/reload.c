@@ -4,7 +4,8 @@
  * (and the key file or CTSPOOL_API_KEY it comes from), the default data
  * stream token, the log level, batch sizes, pacing, retry_* and poll_ms
  * take effect at once.  The journal, upload.endpoint, the timeouts,
- * upload.ca_file, upload.compress and upload.proxy need a restart: a change is logged and the running
+ * upload.ca_file, upload.compress, upload.proxy and upload.client_*
+ * need a restart: a change is logged and the running
  * value stays (the endpoint names the upstream whose requests may still
  * be in doubt and whose landing record this drainer keeps: doubt.c,
  * landing.c).  A file that does not load, or a key that cannot be read,
@@ -88,6 +89,10 @@ keep_restart_only(struct sp_config *old, struct sp_config *cfg)
              "upload.endpoint");
     keep_str(&old->upload.ca_file, &cfg->upload.ca_file, "upload.ca_file");
     keep_str(&old->upload.proxy, &cfg->upload.proxy, "upload.proxy");
+    keep_str(&old->upload.client_cert, &cfg->upload.client_cert,
+             "upload.client_cert");
+    keep_str(&old->upload.client_key, &cfg->upload.client_key,
+             "upload.client_key");
     keep_long(&old->upload.connect_timeout_ms,
               &cfg->upload.connect_timeout_ms, "upload.connect_timeout_ms");
     keep_long(&old->upload.request_timeout_ms,

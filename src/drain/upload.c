@@ -5,7 +5,9 @@
  * the multi interface lets a request be in flight while the drainer
  * does journal work (dr_upload_start, later dr_upload_finish).  TLS peer and
  * host verification stay on (libcurl's defaults); upload.ca_file is
- * added with CURLOPT_CAINFO (the system CA directory stays in use).
+ * added with CURLOPT_CAINFO (the system CA directory stays in use), and
+ * upload.client_cert/client_key give a client certificate
+ * (CURLOPT_SSLCERT, CURLOPT_SSLKEY).
  * With upload.compress = "gzip", bodies are deflated here (zlib: libcurl
  * does not compress request bodies) and sent with Content-Encoding:
  * gzip, until upstream answers one with 415: from then on this handle
@@ -316,6 +318,35 @@ dr_upload_check_ca(const char *ca_file, struct sp_err *e)
     return CTSPOOL_OK;
 }
 
+/* Is a setting of a file name given? */
+static int
+given(const char *s)
+{
+    return s && s[0];
+}
+
+ctspool_rc
+dr_upload_check_client(const char *client_cert, const char *client_key,
+                       struct sp_err *e)
+{
+    if (given(client_cert) != given(client_key)) {
+        sp_err_set(e, "upload.client_cert and upload.client_key go "
+                      "together: set both, or neither");
+        return CTSPOOL_E_CONFIG;
+    }
+    if (given(client_cert) && access(client_cert, R_OK) != 0) {
+        sp_err_set(e, "upload.client_cert %s cannot be read: %s",
+                   client_cert, strerror(errno));
+        return CTSPOOL_E_CONFIG;
+    }
+    if (given(client_key) && access(client_key, R_OK) != 0) {
+        sp_err_set(e, "upload.client_key %s cannot be read: %s", client_key,
+                   strerror(errno));
+        return CTSPOOL_E_CONFIG;
+    }
+    return CTSPOOL_OK;
+}
+
 ctspool_rc
 dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
                struct sp_err *e)
@@ -333,6 +364,9 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
         curl_ready = 1;
     }
     rc = dr_upload_check_ca(o->ca_file, e);
+    if (rc == CTSPOOL_OK) {
+        rc = dr_upload_check_client(o->client_cert, o->client_key, e);
+    }
     if (rc != CTSPOOL_OK) {
         return rc;
     }
@@ -382,6 +416,10 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
     }
     if (o->proxy && o->proxy[0]) {
         SET(CURLOPT_PROXY, o->proxy);
+    }
+    if (given(o->client_cert)) {
+        SET(CURLOPT_SSLCERT, o->client_cert);
+        SET(CURLOPT_SSLKEY, o->client_key);
     }
 #undef SET
     if (cc != CURLE_OK) {

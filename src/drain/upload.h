@@ -29,6 +29,10 @@ struct dr_upload_opts {
     /* NULL or "": the proxy environment variables; else the proxy for
      * every request (upload.proxy; may hold a password: secret). */
     const char *proxy;
+    /* NULL or "": none; else a TLS client certificate and its key
+     * (PEM files; both or neither). */
+    const char *client_cert;
+    const char *client_key;
     /* Borrowed: once *stop is nonzero, a request in flight gets 0.8 s
      * more for its answer, then is aborted.  May be NULL. */
     volatile sig_atomic_t *stop;
@@ -55,6 +59,11 @@ struct dr_upload_result {
 /* OK when ca_file (upload.ca_file; NULL or "": none) can be read, else
  * E_CONFIG with the reason in e.  dr_upload_open checks it the same. */
 ctspool_rc dr_upload_check_ca(const char *ca_file, struct sp_err *e);
+/* OK when client_cert and client_key (upload.client_*; NULL or "":
+ * none) are both unset, or both set and readable; else E_CONFIG with
+ * the first problem in e.  dr_upload_open checks them the same. */
+ctspool_rc dr_upload_check_client(const char *client_cert,
+                                  const char *client_key, struct sp_err *e);
 /*
  * dr_upload_open -- a handle for o->endpoint with the request headers
  * (x-api-key, Content-Type, User-Agent) prepared once.  o: borrowed

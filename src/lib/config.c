@@ -504,6 +504,19 @@ check_all(struct load *l)
             return rc;
         }
     }
+    if (!c->upload.client_cert != !c->upload.client_key) {
+        /* Both defaults are "", so the file set the one given. */
+        s = config_lookup(&l->cfg, c->upload.client_cert
+                                       ? "upload.client_cert"
+                                       : "upload.client_key");
+        assert(s);
+        rc = note(l, fail_at(l, s,
+                             "'upload.client_cert' and 'upload.client_key' "
+                             "go together: set both, or neither"));
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
     /* A token from the environment replaces the file's: apply_env()
      * checks that one. */
     if (!(env && *env) && !default_stream_listed(c)) {

@@ -105,6 +105,11 @@ const struct key sp_config_keys[] = {
     {.group = "upload", .name = "proxy", .kind = K_STRING,
      .off = OFF(upload.proxy), .flags = F_OPTIONAL | F_SECRET_USERINFO,
      .check = sp_config_check_proxy},
+    /* A TLS client certificate: both or neither (config.c). */
+    {.group = "upload", .name = "client_cert", .kind = K_STRING,
+     .off = OFF(upload.client_cert), .flags = F_OPTIONAL},
+    {.group = "upload", .name = "client_key", .kind = K_STRING,
+     .off = OFF(upload.client_key), .flags = F_OPTIONAL},
 
     {.group = "server", .name = "listen", .kind = K_STRING,
      .off = OFF(server.listen), .def_str = "127.0.0.1:8765",

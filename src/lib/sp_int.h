@@ -471,6 +471,8 @@ struct sp_config {
         int compress;            /* enum sp_compress */
         char *proxy; /* NULL: the proxy environment variables; may hold
                       * user:password@ (a secret: dr_mask_endpoint) */
+        char *client_cert; /* TLS client certificate (PEM); NULL: none */
+        char *client_key;  /* its private key; set with client_cert */
     } upload;
     struct {
         char *listen;

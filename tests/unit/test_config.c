@@ -100,6 +100,8 @@ assert_defaults(const struct sp_config *c)
     assert_int_equal(c->upload.max_requests_per_s, 0);
     assert_int_equal(c->upload.compress, SP_COMPRESS_NONE);
     assert_null(c->upload.proxy);
+    assert_null(c->upload.client_cert);
+    assert_null(c->upload.client_key);
     assert_string_equal(c->server.listen, "127.0.0.1:8765");
     assert_int_equal(c->server.n_api_keys, 0);
     assert_int_equal(c->server.allow_unauthenticated, 0);
@@ -226,7 +228,8 @@ test_full_file(void **state)
     sp_config_free(c);
 }
 
-/* The drainer's network settings: pacing, compression, proxy. */
+/* The drainer's network settings: pacing, compression, proxy, client
+ * certificate. */
 static void
 test_network_keys(void **state)
 {
@@ -278,6 +281,20 @@ test_network_keys(void **state)
                  "'upload.proxy' must name a host");
     expect_error(f, "upload: { proxy = \"http://h :1\"; };\n", 1,
                  "'upload.proxy' must not contain spaces");
+
+    /* A client certificate and its key: both or neither. */
+    write_cfg(f, "upload: { client_cert = \"/c.pem\";\n"
+                 "          client_key = \"/k.pem\"; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_string_equal(c->upload.client_cert, "/c.pem");
+    assert_string_equal(c->upload.client_key, "/k.pem");
+    sp_config_free(c);
+    expect_error(f, "upload: {\n client_cert = \"/c.pem\"; };\n", 2,
+                 "'upload.client_cert' and 'upload.client_key' go "
+                 "together");
+    expect_error(f, "upload: { client_cert = \"\";\n"
+                    "          client_key = \"/k.pem\"; };\n", 2,
+                 "go together: set both, or neither");
 }
 
 static void
