@@ -13,7 +13,8 @@
  * gzip, until upstream answers one with 415: from then on this handle
  * sends them as they are.
  * Proxy environment variables (https_proxy, no_proxy, ...) are honoured
- * by libcurl itself, unless upload.proxy names one (CURLOPT_PROXY).  Redirects are not followed: an endpoint that
+ * by libcurl itself, unless upload.proxy names one (CURLOPT_PROXY; no
+ * host bypasses it).  Redirects are not followed: an endpoint that
  * redirects is a configuration error.
  *
  * The API key lives only in the header list built here, which is wiped
@@ -416,6 +417,7 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
     }
     if (o->proxy && o->proxy[0]) {
         SET(CURLOPT_PROXY, o->proxy);
+        SET(CURLOPT_NOPROXY, ""); /* no_proxy in the environment too */
     }
     if (given(o->client_cert)) {
         SET(CURLOPT_SSLCERT, o->client_cert);

@@ -3,7 +3,8 @@
 real HTTP proxy on 127.0.0.1 that forwards absolute-URI requests and
 alone knows where the endpoint's host is (it does not resolve) carries
 every request, with the credentials of the proxy URL; upload.proxy wins
-over the proxy environment variables (which point at a dead port); the
+over the proxy environment variables (which point at a dead port, and
+whose no_proxy says "*"); the
 proxy's password is never logged (the start line shows the proxy with
 ****); a wrong password (407) keeps the points pending and is not
 logged either.  The receiver's final state is exact."""
@@ -91,7 +92,8 @@ def dead_env_proxy():
     dead = "http://127.0.0.1:%d" % h.free_port()
     e = {k: dead for k in ("http_proxy", "HTTP_PROXY", "https_proxy",
                            "HTTPS_PROXY", "all_proxy", "ALL_PROXY")}
-    e.update({"no_proxy": "", "NO_PROXY": ""})
+    # ... and no_proxy would send everything direct.
+    e.update({"no_proxy": "*", "NO_PROXY": "*"})
     return e
 
 
