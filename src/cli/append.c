@@ -71,6 +71,86 @@ merge_progress(struct append_ctx *a, uint64_t done, uint64_t total,
 }
 
 /*
+ * One point into the open transaction: replaced, or folded
+ * (--accumulate).  A fold whose result is not finite is an invalid
+ * point, named on stderr and counted in n_fold_invalid: E_INVALID,
+ * nothing changed (with --skip-invalid and --follow the caller goes on).
+ * *res: what was done.
+ */
+static ctspool_rc
+store_point(struct append_ctx *a, const struct sp_point *p,
+            enum sp_put_result *res)
+{
+    ctspool_rc rc = a->accumulate ? sp_journal_fold(a->j, p, res)
+                                  : sp_journal_put(a->j, p, res);
+    char hour[24];
+
+    if (rc != CTSPOOL_E_INVALID) {
+        return rc;
+    }
+    sp_hour_format(p->hour, hour, sizeof(hour));
+    cli_error("append", "%s: point \"%.*s\" at %s: %s", a->file,
+              (int)p->name_len, p->name, hour, sp_journal_errmsg(a->j));
+    a->n_fold_invalid++;
+    return CTSPOOL_E_INVALID;
+}
+
+static void
+count_result(struct append_ctx *a, enum sp_put_result res)
+{
+    if (res == SP_PUT_NEW) {
+        a->n_new++;
+    } else if (res == SP_PUT_UPDATED) {
+        a->n_updated++;
+    } else {
+        a->n_unchanged++;
+    }
+}
+
+/* "appended N points: ..." of what a stored, into buf. */
+static void
+summary_text(const struct append_ctx *a, char *buf, size_t n)
+{
+    uint64_t total = a->n_new + a->n_updated + a->n_unchanged;
+    size_t len;
+
+    snprintf(buf, n, "appended %llu point%s: %llu new, %llu updated, %llu "
+             "unchanged",
+             (unsigned long long)total, total == 1 ? "" : "s",
+             (unsigned long long)a->n_new, (unsigned long long)a->n_updated,
+             (unsigned long long)a->n_unchanged);
+    len = strlen(buf);
+    if (a->n_invalid + a->n_fold_invalid > a->n_unreadable && len < n) {
+        snprintf(buf + len, n - len, "; %llu invalid skipped",
+                 (unsigned long long)(a->n_invalid + a->n_fold_invalid -
+                                      a->n_unreadable));
+        len = strlen(buf);
+    }
+    if (a->n_unreadable && len < n) {
+        snprintf(buf + len, n - len, "; %llu input%s not read",
+                 (unsigned long long)a->n_unreadable,
+                 a->n_unreadable == 1 ? "" : "s");
+    }
+}
+
+/*
+ * With --idempotency-key, inside the merge's transaction: E_NOTFOUND
+ * when the key is new (go on), OK when it was applied within
+ * server.idempotency_hours (its answer in a->idem_answer: store
+ * nothing), or a journal error.
+ */
+static ctspool_rc
+idem_check(struct append_ctx *a)
+{
+    int64_t min_at = (int64_t)time(NULL) - (int64_t)a->idem_hours * 3600;
+
+    free(a->idem_answer);
+    a->idem_answer = NULL;
+    return sp_journal_idem_get(a->j, a->idem_key, min_at, &a->idem_answer,
+                               &a->idem_at);
+}
+
+/*
  * Merges the staged points into the journal in one transaction: the only
  * time append holds the write lock.  On failure nothing is stored (the
  * caller reports); *stage_failed says the staging file failed, not the
@@ -97,22 +177,26 @@ merge(struct append_ctx *a, int *stage_failed)
     if (rc != CTSPOOL_OK) {
         return rc;
     }
+    if (a->idem_key) {
+        rc = idem_check(a);
+        if (rc != CTSPOOL_E_NOTFOUND) {
+            sp_journal_rollback(a->j); /* applied before: nothing to do */
+            return rc;
+        }
+    }
     while ((r = cli_stage_next(a->stage, &p, arena, sizeof(arena),
                                &a->stage_err)) == 1) {
         enum sp_put_result res;
 
-        rc = sp_journal_put(a->j, &p, &res);
+        rc = store_point(a, &p, &res);
+        if (rc == CTSPOOL_E_INVALID && a->skip_invalid) {
+            continue; /* listed: nothing of it stored */
+        }
         if (rc != CTSPOOL_OK) {
             sp_journal_rollback(a->j);
             return rc;
         }
-        if (res == SP_PUT_NEW) {
-            a->n_new++;
-        } else if (res == SP_PUT_UPDATED) {
-            a->n_updated++;
-        } else {
-            a->n_unchanged++;
-        }
+        count_result(a, res);
         if (++done % PROGRESS_EVERY == 0) {
             merge_progress(a, done, total, 0);
         }
@@ -121,6 +205,17 @@ merge(struct append_ctx *a, int *stage_failed)
         sp_journal_rollback(a->j);
         *stage_failed = 1;
         return CTSPOOL_E_IO;
+    }
+    if (a->idem_key) {
+        char text[256];
+
+        summary_text(a, text, sizeof(text));
+        rc = sp_journal_idem_put(a->j, a->idem_key, text,
+                                 (int64_t)time(NULL));
+        if (rc != CTSPOOL_OK) {
+            sp_journal_rollback(a->j);
+            return rc;
+        }
     }
     rc = sp_journal_commit(a->j);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -219,7 +314,10 @@ commit_batch(struct append_ctx *a, const struct batch *b)
         return rc;
     }
     for (size_t i = 0; i < b->n; i++) {
-        rc = sp_journal_put(a->j, &b->pts[i], &res);
+        rc = store_point(a, &b->pts[i], &res);
+        if (rc == CTSPOOL_E_INVALID) {
+            continue; /* --follow skips it: listed */
+        }
         if (rc != CTSPOOL_OK) {
             sp_journal_rollback(a->j);
             return rc;
@@ -274,22 +372,10 @@ commit_all(struct append_ctx *a, int wake_w)
 static void
 summary(const struct append_ctx *a)
 {
-    uint64_t total = a->n_new + a->n_updated + a->n_unchanged;
+    char text[256];
 
-    printf("appended %llu point%s: %llu new, %llu updated, %llu unchanged",
-           (unsigned long long)total, total == 1 ? "" : "s",
-           (unsigned long long)a->n_new,
-           (unsigned long long)a->n_updated,
-           (unsigned long long)a->n_unchanged);
-    if (a->n_invalid > a->n_unreadable) {
-        printf("; %llu invalid skipped",
-               (unsigned long long)(a->n_invalid - a->n_unreadable));
-    }
-    if (a->n_unreadable) {
-        printf("; %llu input%s not read", (unsigned long long)a->n_unreadable,
-               a->n_unreadable == 1 ? "" : "s");
-    }
-    printf("\n");
+    summary_text(a, text, sizeof(text));
+    printf("%s\n", text);
 }
 
 /*
@@ -324,7 +410,8 @@ follow(struct append_ctx *a)
         cli_error("append", "%s; the last %llu valid points read were not "
                   "stored",
                   sp_journal_errmsg(a->j),
-                  (unsigned long long)(a->n_valid - n_stored));
+                  (unsigned long long)(a->n_valid - n_stored -
+                                       a->n_fold_invalid));
     }
     if (atomic_load(&stop_signal) && a->store_rc == CTSPOOL_OK) {
         sp_log(SP_LOG_INFO, "stopped by %s; what was read is stored",
@@ -333,7 +420,7 @@ follow(struct append_ctx *a)
     summary(a);
     if (rc != CTSPOOL_OK) {
         ex = cli_exit_code(rc);
-    } else if (a->n_invalid) {
+    } else if (a->n_invalid || a->n_fold_invalid) {
         ex = EXIT_DATAERR;
     }
     return ex;
@@ -346,7 +433,9 @@ help(FILE *f)
             "usage: ctspool append [--format auto|cloudthread|ndjson|csv]\n"
             "                      [--stream TOKEN] [--agg FUNC] "
             "[--skip-invalid]\n"
-            "                      [--follow] [FILE|-]...\n"
+            "                      [--follow] [--accumulate] "
+            "[--idempotency-key KEY]\n"
+            "                      [FILE|-]...\n"
             "\n"
             "Validates points and appends them to the journal; reads stdin\n"
             "when no FILE is given.  By default one call stores all of its\n"
@@ -368,7 +457,14 @@ help(FILE *f)
             "                  65 at the end if any).  Ends at the end of\n"
             "                  the input (several FILEs: read in turn, each\n"
             "                  to its end) or on SIGTERM/SIGINT (what was\n"
-            "                  read is committed; exit 0, or 65)\n");
+            "                  read is committed; exit 0, or 65)\n"
+            "  --accumulate    fold each point into the stored value of its\n"
+            "                  hour: Sum adds, Maximum/Minimum keep the\n"
+            "                  extreme, Average keeps sum and count\n"
+            "  --idempotency-key KEY\n"
+            "                  a KEY (1-255 bytes) applied within\n"
+            "                  server.idempotency_hours changes nothing\n"
+            "                  again: exit 0 and a line saying so\n");
 }
 
 /* Opens every input first so a missing file stores nothing (exit 66). */
@@ -404,6 +500,8 @@ cmd_append(struct cli *c, int argc, char **argv)
         {"agg", required_argument, NULL, 'a'},
         {"skip-invalid", no_argument, NULL, 'k'},
         {"follow", no_argument, NULL, 'F'},
+        {"accumulate", no_argument, NULL, 'A'},
+        {"idempotency-key", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -458,12 +556,28 @@ cmd_append(struct cli *c, int argc, char **argv)
         case 'F':
             a.is_follow = 1;
             break;
+        case 'A':
+            a.accumulate = 1;
+            break;
+        case 'I':
+            if (sp_valid_idem_key(optarg, strlen(optarg), &e) !=
+                CTSPOOL_OK) {
+                cli_error("append", "--idempotency-key: %s", e.msg);
+                return EXIT_USAGE;
+            }
+            a.idem_key = optarg;
+            break;
         case 'h':
             help(stdout);
             return EXIT_OK;
         default:
             return cli_usage_hint("append");
         }
+    }
+    if (a.idem_key && a.is_follow) {
+        cli_error("append", "--idempotency-key names one transaction: not "
+                            "with --follow, which commits many");
+        return cli_usage_hint("append");
     }
     /* --stream must be in the configuration's streams list too. */
     if (stream) {
@@ -511,6 +625,7 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.files = files;
     a.progress = !a.is_follow && isatty(STDERR_FILENO);
     a.skip_invalid |= a.is_follow;
+    a.idem_hours = c->cfg->server.idempotency_hours;
     a.spill_dir = sp_dir_of(c->cfg->journal); /* NULL: $TMPDIR will do */
     if (!a.is_follow) {
         rc = cli_stage_open(c->cfg->journal, &a.stage, &e);
@@ -582,6 +697,12 @@ cmd_append(struct cli *c, int argc, char **argv)
             a.n_new = a.n_updated = a.n_unchanged = 0;
             rc = merge(&a, &stage_failed);
         }
+        if (rc == CTSPOOL_E_INVALID) {
+            cli_error("append", "1 invalid point; nothing stored (use "
+                                "--skip-invalid to store the valid ones)");
+            ex = EXIT_DATAERR;
+            goto out;
+        }
         if (rc != CTSPOOL_OK) {
             cli_error("append", "%s; nothing stored",
                       stage_failed ? a.stage_err.msg : sp_journal_errmsg(j));
@@ -589,8 +710,20 @@ cmd_append(struct cli *c, int argc, char **argv)
             goto out;
         }
     }
+    if (a.idem_answer) {
+        char when[32];
+        time_t at = (time_t)a.idem_at;
+        struct tm tm;
+
+        gmtime_r(&at, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("idempotency key already applied at %s (%s); nothing "
+               "changed\n",
+               when, a.idem_answer);
+        goto out;
+    }
     summary(&a);
-    if (a.n_invalid) {
+    if (a.n_invalid || a.n_fold_invalid) {
         ex = EXIT_DATAERR;
     }
 out:
@@ -605,6 +738,7 @@ out:
     free(files);
     free(batches);
     free(a.spill_dir);
+    free(a.idem_answer);
     cli_stage_close(a.stage);
     sp_journal_close(j);
     return ex;

@@ -56,6 +56,12 @@ struct append_ctx {
     struct sp_defaults d;
     const char *file; /* name for messages */
     int skip_invalid;
+    int accumulate;       /* --accumulate: fold, not replace */
+    const char *idem_key; /* --idempotency-key, or NULL */
+    long idem_hours;      /* server.idempotency_hours */
+    char *idem_answer;    /* the key was applied already: its answer */
+    int64_t idem_at;      /* ... at this Unix time */
+    uint64_t n_fold_invalid; /* writer: folds refused (not finite) */
     int progress; /* stderr is a terminal, not --follow */
     uint64_t n_read, n_invalid;
     uint64_t n_unreadable; /* inputs not read at all, counted in n_invalid */

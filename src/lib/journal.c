@@ -12,6 +12,8 @@
  *   journal_check.c  the invariants below as queries (Debug builds:
  *                    checked at commit)
  *   journal_groups.c upload groups: parked state, per-group view, retire
+ *   journal_idem.c   idempotency keys of producer requests
+ *   journal_heal.c   damaged journals: quarantine, follow a moved journal
  *   journal_int.h    the handle and helpers these files share
  *
  *   put --> PENDING: point(seq s) + queue(grp, s)
@@ -83,9 +85,11 @@ static const char *const stmt_sql[ST_N] = {
                       "dims) VALUES (?1, ?2, ?3, ?4)",
     [ST_PT_INS] = "INSERT INTO point (hour, series, grp, value, seq) "
                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-    [ST_PT_GET] = "SELECT value, seq FROM point WHERE hour = ?1 AND "
-                  "series = ?2",
-    [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4 "
+    [ST_PT_GET] = "SELECT value, seq, avg_sum, avg_n FROM point "
+                  "WHERE hour = ?1 AND series = ?2",
+    [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4, avg_sum = ?5, "
+                  "avg_n = ?6 WHERE hour = ?1 AND series = ?2",
+    [ST_PT_AVG] = "UPDATE point SET avg_sum = ?3, avg_n = ?4 "
                   "WHERE hour = ?1 AND series = ?2",
     [ST_PT_UPD_SEQ] = "UPDATE point SET seq = ?3 WHERE hour = ?1 AND "
                       "series = ?2",
@@ -129,6 +133,11 @@ static const char *const stmt_sql[ST_N] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_DEAD_FIND] = "SELECT 1 FROM dead WHERE series = ?1 AND hour = ?2 "
                      "AND value = ?3 AND status = ?4 AND dead_at = ?5",
+    [ST_IDEM_GET] = "SELECT at, answer FROM idem WHERE key = ?1 AND "
+                    "at >= ?2",
+    [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idem (key, at, answer) "
+                    "VALUES (?1, ?2, ?3)",
+    [ST_IDEM_PRUNE] = "DELETE FROM idem WHERE at < ?1",
     [ST_DEAD_PUT] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };

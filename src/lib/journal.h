@@ -103,6 +103,17 @@ ctspool_rc sp_journal_begin(struct sp_journal *j);
 ctspool_rc sp_journal_put(struct sp_journal *j, const struct sp_point *p,
                           enum sp_put_result *res);
 /*
+ * sp_journal_fold -- accumulate mode (DESIGN.md section 10): folds the
+ * observation p into the stored value of its identity by its
+ * aggregation function (Sum adds, Maximum / Minimum keep the extreme,
+ * Average keeps sum and count); without a stored value p is the value.
+ * A fold that leaves the value to upload unchanged is UNCHANGED and
+ * does not make the point pending.  E_INVALID (errmsg names the field
+ * and why) when the result is not finite: nothing changed.
+ */
+ctspool_rc sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
+                           enum sp_put_result *res);
+/*
  * sp_journal_put_absent -- sp_journal_put, but only for an identity
  * without a row: then NEW (pending), else UNCHANGED and nothing written
  * (salvage: what the live journal holds is newer).
@@ -117,6 +128,20 @@ ctspool_rc sp_journal_put_absent(struct sp_journal *j,
 ctspool_rc sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
                                int status, const char *body, int64_t dead_at,
                                enum sp_put_result *res);
+/*
+ * Idempotency keys (journal_idem.c), inside the caller's transaction:
+ * sp_journal_idem_get -- the answer first given to key (malloc'd) and
+ * when (Unix time), if at or after min_at: OK, or E_NOTFOUND.
+ * sp_journal_idem_put -- key was answered answer at now (replaces an
+ * older entry).  sp_journal_idem_prune -- its own transaction: deletes
+ * the keys older than before; *n how many.
+ */
+ctspool_rc sp_journal_idem_get(struct sp_journal *j, const char *key,
+                               int64_t min_at, char **answer, int64_t *at);
+ctspool_rc sp_journal_idem_put(struct sp_journal *j, const char *key,
+                               const char *answer, int64_t now);
+ctspool_rc sp_journal_idem_prune(struct sp_journal *j, int64_t before,
+                                 uint64_t *n);
 /* Commits; "stored" is true only once this returns OK (invariant 1). */
 ctspool_rc sp_journal_commit(struct sp_journal *j);
 void sp_journal_rollback(struct sp_journal *j);

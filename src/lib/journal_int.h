@@ -30,6 +30,7 @@ enum stmt_id {
     ST_PT_INS,
     ST_PT_GET,
     ST_PT_UPD,
+    ST_PT_AVG,
     ST_Q_INS,
     ST_Q_INS_MANY,
     ST_PT_UPD_SEQ,
@@ -46,6 +47,9 @@ enum stmt_id {
     ST_DATA_VERSION,
     ST_DEAD_FIND,
     ST_DEAD_PUT,
+    ST_IDEM_GET,
+    ST_IDEM_PUT,
+    ST_IDEM_PRUNE,
     ST_N
 };
 

@@ -18,6 +18,7 @@
  * (meta.epoch changes).
  */
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -473,25 +474,86 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
     return put_new(j, p, &series, &grp, res);
 }
 
-ctspool_rc
-sp_journal_put(struct sp_journal *j, const struct sp_point *p,
-               enum sp_put_result *res)
+/* What a fold leaves (fold()): the value, and for Average its parts. */
+struct folded {
+    double value;
+    int has_avg; /* avg_sum, avg_n are stored (else NULL: value, 1) */
+    double avg_sum;
+    int64_t avg_n;
+};
+
+/*
+ * Folds observation v of aggregation function agg into the stored value
+ * old (an Average's parts: has_avg, sum, n) into *f (DESIGN.md section
+ * 10).  E_INVALID (j->err) when the result is not finite.
+ */
+static ctspool_rc
+fold(struct sp_journal *j, int agg, double old, int has_avg, double sum,
+     int64_t n, double v, struct folded *f)
 {
-    int64_t series = 0, grp = 0;
+    memset(f, 0, sizeof(*f));
+    switch (agg) {
+    case SP_AGG_SUM:
+        f->value = old + v;
+        break;
+    case SP_AGG_MAXIMUM:
+        f->value = v > old ? v : old;
+        break;
+    case SP_AGG_MINIMUM:
+        f->value = v < old ? v : old;
+        break;
+    default: /* Average: keeps sum and count */
+        f->has_avg = 1;
+        f->avg_sum = (has_avg ? sum : old) + v;
+        f->avg_n = (has_avg ? n : 1) + 1;
+        f->value = f->avg_sum / (double)f->avg_n;
+        break;
+    }
+    if (!isfinite(f->value) || (f->has_avg && !isfinite(f->avg_sum))) {
+        char a[32], b[32];
+
+        sp_double_format(v, a, sizeof(a));
+        sp_double_format(f->has_avg ? (has_avg ? sum : old) : old, b,
+                         sizeof(b));
+        sp_err_set(&j->err,
+                   "metric_value: folding %s into the stored %s%s (%s) "
+                   "gives a number that is not finite",
+                   a, f->has_avg ? "sum " : "", b, sp_agg_name(agg));
+        return CTSPOOL_E_INVALID;
+    }
+    return CTSPOOL_OK;
+}
+
+/* Binds the Average parts of f (or NULL, NULL) at parameters at, at+1. */
+static void
+bind_avg(sqlite3_stmt *s, int at, const struct folded *f)
+{
+    if (f->has_avg) {
+        sqlite3_bind_double(s, at, f->avg_sum);
+        sqlite3_bind_int64(s, at + 1, f->avg_n);
+    } else {
+        sqlite3_bind_null(s, at);
+        sqlite3_bind_null(s, at + 1);
+    }
+}
+
+/*
+ * p (replace), or p folded into it (is_fold), on the existing point
+ * (hour, series) of group grp.  A value that does not change leaves the
+ * point as it is (invariant 2), but for its Average parts.
+ */
+static ctspool_rc
+put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
+             int64_t grp, int is_fold, enum sp_put_result *res)
+{
     sqlite3_stmt *s;
-    double old_value = 0;
-    int64_t old_seq = 0;
-    int was_pending = 0;
+    double old_value = 0, old_sum = 0;
+    int64_t old_seq = 0, old_n = 0;
+    int was_pending = 0, had_avg = 0;
+    struct folded f;
     ctspool_rc rc;
     int r;
 
-    /* Fast path: a point never seen. */
-    rc = put_new(j, p, &series, &grp, res);
-    if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
-        return rc;
-    }
-
-    /* Existing identity: same value changes nothing (invariant 2). */
     s = sp_jn_stmt(j, ST_PT_GET);
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point lookup");
@@ -502,15 +564,42 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     if (r == SQLITE_ROW) {
         old_value = sqlite3_column_double(s, 0);
         old_seq = sqlite3_column_int64(s, 1);
+        had_avg = sqlite3_column_type(s, 3) != SQLITE_NULL;
+        old_sum = sqlite3_column_double(s, 2);
+        old_n = sqlite3_column_int64(s, 3);
     }
     sqlite3_reset(s);
     if (r != SQLITE_ROW) {
         return sp_jn_db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
                              "point lookup");
     }
-    if (old_value == p->value) {
+    if (is_fold) {
+        rc = fold(j, p->agg, old_value, had_avg, old_sum, old_n, p->value,
+                  &f);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    } else {
+        memset(&f, 0, sizeof(f)); /* Average: sum = value, count = 1 */
+        f.value = p->value;
+    }
+    if (f.value == old_value) {
         *res = SP_PUT_UNCHANGED;
-        return CTSPOOL_OK;
+        if (!f.has_avg && !had_avg) {
+            return CTSPOOL_OK;
+        }
+        /* The value to upload stays: no new version, only the parts. */
+        s = sp_jn_stmt(j, ST_PT_AVG);
+        if (!s) {
+            return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point update");
+        }
+        sqlite3_bind_int64(s, 1, p->hour);
+        sqlite3_bind_int64(s, 2, series);
+        bind_avg(s, 3, &f);
+        r = sqlite3_step(s);
+        sp_jn_done(s);
+        return r == SQLITE_DONE ? CTSPOOL_OK
+                                : sp_jn_db_fail(j, r, "point update");
     }
     /* The old version leaves the queue; the new one joins at the end. */
     r = sp_jn_queue_del(j, grp, old_seq, &was_pending);
@@ -529,12 +618,13 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     }
     sqlite3_bind_int64(s, 1, p->hour);
     sqlite3_bind_int64(s, 2, series);
-    sqlite3_bind_double(s, 3, p->value);
+    sqlite3_bind_double(s, 3, f.value);
     sqlite3_bind_int64(s, 4, j->next_seq);
+    bind_avg(s, 5, &f);
     r = sqlite3_step(s);
-    sqlite3_reset(s);
+    sp_jn_done(s);
     if (r == SQLITE_DONE) {
-        r = sp_jn_queue_add(j, grp, j->next_seq, p->hour, series, p->value);
+        r = sp_jn_queue_add(j, grp, j->next_seq, p->hour, series, f.value);
     } else if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "point update");
     }
@@ -548,6 +638,36 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     j->appended++;
     *res = SP_PUT_UPDATED;
     return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_put(struct sp_journal *j, const struct sp_point *p,
+               enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    ctspool_rc rc;
+
+    /* Fast path: a point never seen. */
+    rc = put_new(j, p, &series, &grp, res);
+    if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
+        return rc;
+    }
+    return put_existing(j, p, series, grp, 0, res);
+}
+
+ctspool_rc
+sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
+                enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    ctspool_rc rc;
+
+    /* Without a stored value the observation is the value. */
+    rc = put_new(j, p, &series, &grp, res);
+    if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
+        return rc;
+    }
+    return put_existing(j, p, series, grp, 1, res);
 }
 
 /* Writes the transaction's counters back into meta (invariants 4, 6). */

@@ -243,6 +243,8 @@ ctspool_rc sp_valid_value_str(const char *s, size_t len, double *v,
 ctspool_rc sp_valid_value_num(double v, struct sp_err *e);
 ctspool_rc sp_valid_name(const char *s, size_t len, struct sp_err *e);
 ctspool_rc sp_valid_stream(const char *s, size_t len, struct sp_err *e);
+/* An idempotency key: 1 to 255 bytes of UTF-8, no control characters. */
+ctspool_rc sp_valid_idem_key(const char *s, size_t len, struct sp_err *e);
 /* Validates one key/value pair (lengths, UTF-8, non-empty key). */
 ctspool_rc sp_valid_dim(const char *k, size_t k_len, const char *v,
                         size_t v_len, struct sp_err *e);
@@ -480,6 +482,7 @@ struct sp_config {
         size_t n_api_keys;
         int allow_unauthenticated;
         long max_body_bytes; /* 1024 .. 1 GiB */
+        long idempotency_hours; /* keys remembered: 1 .. a year */
     } server;
     struct {
         int64_t max_pending_points;

@@ -481,3 +481,23 @@ sp_point_finish(struct sp_point *p, struct sp_err *e)
     }
     return CTSPOOL_OK;
 }
+
+ctspool_rc
+sp_valid_idem_key(const char *s, size_t len, struct sp_err *e)
+{
+    if (len == 0 || len > 255) {
+        sp_err_set(e, "must be 1 to 255 bytes (%zu given)", len);
+        return CTSPOOL_E_INVALID;
+    }
+    if (!sp_utf8_valid(s, len)) {
+        sp_err_set(e, "is not valid UTF-8");
+        return CTSPOOL_E_INVALID;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            sp_err_set(e, "holds a control character (byte %zu)", i);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    return CTSPOOL_OK;
+}

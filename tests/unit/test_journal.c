@@ -525,6 +525,9 @@ test_migration_fills_queue_values(void **state)
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "ALTER TABLE queue DROP COLUMN value; "
+                                  "ALTER TABLE point DROP COLUMN avg_sum; "
+                                  "ALTER TABLE point DROP COLUMN avg_n; "
+                                  "DROP TABLE idem; "
                                   "PRAGMA user_version = 1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);

@@ -347,6 +347,9 @@ test_upgrade_from_version_2(void **state)
     f->j = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE point DROP COLUMN avg_sum; "
+                                  "ALTER TABLE point DROP COLUMN avg_n; "
+                                  "DROP TABLE idem; "
                                   "DROP TABLE grp_state; DELETE FROM meta "
                                   "WHERE k = 'in_doubt_points'; "
                                   "PRAGMA user_version = 2",
