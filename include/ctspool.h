@@ -182,6 +182,32 @@ CTSPOOL_EXTERN ctspool_rc ctspool_append(ctspool *h, const ctspool_point *pts,
                                          size_t n,
                                          ctspool_append_result *res);
 
+/* Flags of ctspool_append_ex() and ctspool_append_json_ex(). */
+#define CTSPOOL_APPEND_ACCUMULATE 0x1u
+
+/*
+ * ctspool_append_ex -- ctspool_append with flags and an idempotency key.
+ * CTSPOOL_APPEND_ACCUMULATE: local hourly rollup, each point is an
+ * observation folded into the stored value of its identity and hour by
+ * its aggregation function (Sum adds, Maximum / Minimum keep the
+ * extreme, Average keeps sum and count and stores their quotient);
+ * without a stored value the point is the value; a fold that leaves the
+ * value unchanged does not make the point pending; one whose result is
+ * not finite fails with E_INVALID naming the point, nothing stored.
+ * idempotency_key: NULL, or 1 to 255 bytes of UTF-8 without control
+ * characters (else E_USAGE), stored with the points in their
+ * transaction: when the journal stored it within the last 24 hours
+ * (server.idempotency_hours with ctspool_open_config), nothing is stored,
+ * OK is returned with *applied_before = 1 and res zeroed.
+ * applied_before: may be NULL.
+ */
+CTSPOOL_EXTERN ctspool_rc ctspool_append_ex(ctspool *h,
+                                            const ctspool_point *pts,
+                                            size_t n, unsigned flags,
+                                            const char *idempotency_key,
+                                            ctspool_append_result *res,
+                                            int *applied_before);
+
 /*
  * ctspool_append_json -- like ctspool_append for a Cloudthread ingest
  * payload ({"data_stream_token":..., "metric_agg_func":..., "data":[...]})
@@ -190,6 +216,11 @@ CTSPOOL_EXTERN ctspool_rc ctspool_append(ctspool *h, const ctspool_point *pts,
 CTSPOOL_EXTERN ctspool_rc ctspool_append_json(ctspool *h, const char *json,
                                               size_t len,
                                               ctspool_append_result *res);
+/* ctspool_append_json with flags and a key, as ctspool_append_ex. */
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
+                       unsigned flags, const char *idempotency_key,
+                       ctspool_append_result *res, int *applied_before);
 
 /* Counts as shown by `ctspool status`. */
 typedef struct ctspool_stats {

@@ -3,8 +3,10 @@
  * layer that validates with validate.c / payload.c and stores with
  * journal.c.  Owns the handle and its error message.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "journal.h"
 #include "sp_int.h"
@@ -14,6 +16,7 @@ struct ctspool {
     char *default_stream;
     char **streams; /* tokens points may use; n_streams 0: any */
     size_t n_streams;
+    long idem_hours; /* idempotency keys are remembered this long */
     struct sp_err err;
 };
 
@@ -42,6 +45,7 @@ open_with(const struct sp_journal_opts *o, ctspool **out)
         free(h);
         return rc;
     }
+    h->idem_hours = 24;
     *out = h;
     return CTSPOOL_OK;
 }
@@ -87,6 +91,9 @@ ctspool_open_config(const char *config_path, ctspool **out)
     o.max_pending_points = (uint64_t)c->limits.max_pending_points;
     o.max_journal_bytes = (uint64_t)c->limits.max_journal_bytes;
     rc = open_with(&o, out);
+    if (rc == CTSPOOL_OK) {
+        (*out)->idem_hours = c->server.idempotency_hours;
+    }
     if (rc == CTSPOOL_OK && c->upload.data_stream_token) {
         rc = ctspool_set_default_stream(*out, c->upload.data_stream_token);
     }
@@ -275,19 +282,126 @@ count_put(ctspool_append_result *res, enum sp_put_result r)
     }
 }
 
-CTSPOOL_EXTERN ctspool_rc
-ctspool_append(ctspool *h, const ctspool_point *pts, size_t n,
-               ctspool_append_result *res)
+/*
+ * One producer call as one transaction: the idempotency key's check,
+ * put(ctx) storing the points (replaced, or folded with
+ * CTSPOOL_APPEND_ACCUMULATE), the key.  A journal found damaged is moved
+ * aside and the call stored once more, into the fresh one.  *applied:
+ * the key was stored before (nothing done).  The failure's detail is in
+ * h->err.
+ */
+static ctspool_rc
+store(ctspool *h, const char *key, size_t n_points,
+      ctspool_rc (*put)(void *ctx), void *ctx, int *applied)
 {
-    ctspool_append_result tmp;
+    int64_t min_at = (int64_t)time(NULL) - (int64_t)h->idem_hours * 3600;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    *applied = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char *answer = NULL, text[64];
+        int64_t at;
+
+        rc = sp_journal_begin(h->j);
+        if (rc == CTSPOOL_OK && key) {
+            rc = sp_journal_idem_get(h->j, key, min_at, &answer, &at);
+            free(answer);
+            if (rc == CTSPOOL_OK) {
+                *applied = 1;
+                sp_journal_rollback(h->j);
+                return CTSPOOL_OK;
+            }
+            if (rc == CTSPOOL_E_NOTFOUND) {
+                rc = CTSPOOL_OK;
+            }
+        }
+        if (rc == CTSPOOL_OK) {
+            rc = put(ctx);
+        }
+        if (rc == CTSPOOL_OK && key) {
+            snprintf(text, sizeof(text), "{\"accepted\": %zu}\n", n_points);
+            rc = sp_journal_idem_put(h->j, key, text, (int64_t)time(NULL));
+        }
+        if (rc == CTSPOOL_OK) {
+            rc = sp_journal_commit(h->j);
+        } else {
+            sp_journal_rollback(h->j);
+        }
+        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_INVALID) {
+            snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                     sp_journal_errmsg(h->j));
+        }
+        if (rc != CTSPOOL_E_CORRUPT || attempt ||
+            sp_journal_heal(h->j) != CTSPOOL_OK) {
+            break;
+        }
+    }
+    return rc;
+}
+
+/* One point into the open transaction, replaced or folded. */
+static ctspool_rc
+put_one(ctspool *h, const struct sp_point *p, int fold,
+        ctspool_append_result *res)
+{
+    enum sp_put_result r;
+    ctspool_rc rc = fold ? sp_journal_fold(h->j, p, &r)
+                         : sp_journal_put(h->j, p, &r);
+
+    if (rc == CTSPOOL_OK) {
+        count_put(res, r);
+    }
+    return rc;
+}
+
+struct points_ctx {
+    ctspool *h;
+    const ctspool_point *pts;
+    size_t n;
+    int fold;
+    ctspool_append_result res;
+};
+
+static ctspool_rc
+put_points(void *ctx)
+{
+    struct points_ctx *c = ctx;
     struct sp_point p;
     struct sp_err e;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    memset(&c->res, 0, sizeof(c->res));
+    for (size_t i = 0; rc == CTSPOOL_OK && i < c->n; i++) {
+        convert(c->h, &c->pts[i], &p, &e); /* valid: checked before */
+        rc = put_one(c->h, &p, c->fold, &c->res);
+        if (rc == CTSPOOL_E_INVALID) {
+            sp_err_set(&c->h->err, "point %zu: %s", i,
+                       sp_journal_errmsg(c->h->j));
+        }
+    }
+    return rc;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append_ex(ctspool *h, const ctspool_point *pts, size_t n,
+                  unsigned flags, const char *idempotency_key,
+                  ctspool_append_result *res, int *applied_before)
+{
+    struct points_ctx c;
+    struct sp_point p;
+    struct sp_err e;
+    int applied = 0;
     ctspool_rc rc;
 
-    if (!h || (n && !pts)) {
+    if (!h || (n && !pts) || (flags & ~CTSPOOL_APPEND_ACCUMULATE)) {
         return CTSPOOL_E_USAGE;
     }
-    memset(&tmp, 0, sizeof(tmp));
+    if (idempotency_key &&
+        sp_valid_idem_key(idempotency_key, strlen(idempotency_key), &e) !=
+            CTSPOOL_OK) {
+        sp_err_set(&h->err, "idempotency key: %s", e.msg);
+        return CTSPOOL_E_USAGE;
+    }
     /* Validate everything first: an invalid point stores nothing. */
     for (size_t i = 0; i < n; i++) {
         if (convert(h, &pts[i], &p, &e) != CTSPOOL_OK) {
@@ -295,38 +409,26 @@ ctspool_append(ctspool *h, const ctspool_point *pts, size_t n,
             return CTSPOOL_E_INVALID;
         }
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        memset(&tmp, 0, sizeof(tmp));
-        rc = sp_journal_begin(h->j);
-        for (size_t i = 0; rc == CTSPOOL_OK && i < n; i++) {
-            enum sp_put_result r;
+    memset(&c, 0, sizeof(c));
+    c.h = h;
+    c.pts = pts;
+    c.n = n;
+    c.fold = (flags & CTSPOOL_APPEND_ACCUMULATE) != 0;
+    rc = store(h, idempotency_key, n, put_points, &c, &applied);
+    if (applied_before) {
+        *applied_before = applied;
+    }
+    if (rc == CTSPOOL_OK && res) {
+        *res = applied ? (ctspool_append_result){0} : c.res;
+    }
+    return rc;
+}
 
-            convert(h, &pts[i], &p, &e);
-            rc = sp_journal_put(h->j, &p, &r);
-            if (rc == CTSPOOL_OK) {
-                count_put(&tmp, r);
-            }
-        }
-        if (rc == CTSPOOL_OK) {
-            rc = sp_journal_commit(h->j);
-        } else {
-            sp_journal_rollback(h->j);
-        }
-        /* A damaged journal is moved aside: once more, into a fresh one. */
-        if (rc != CTSPOOL_E_CORRUPT || attempt ||
-            sp_journal_heal(h->j) != CTSPOOL_OK) {
-            break;
-        }
-    }
-    if (rc != CTSPOOL_OK) {
-        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
-                 sp_journal_errmsg(h->j));
-        return rc;
-    }
-    if (res) {
-        *res = tmp;
-    }
-    return CTSPOOL_OK;
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append(ctspool *h, const ctspool_point *pts, size_t n,
+               ctspool_append_result *res)
+{
+    return ctspool_append_ex(h, pts, n, 0, NULL, res, NULL);
 }
 
 /* Collects a JSON payload's first error, or stores its points. */
@@ -334,27 +436,34 @@ struct json_ctx {
     ctspool *h;
     ctspool_append_result res;
     int storing;
-    size_t n_invalid;
+    int fold;
+    size_t n_invalid, n_points;
+    size_t k; /* storing: data[k] is the point at hand */
+    const char *json;
+    size_t len;
+    const struct sp_defaults *d;
 };
 
 static ctspool_rc
 json_on_point(void *ctx, const struct sp_point *p)
 {
     struct json_ctx *c = ctx;
-    enum sp_put_result r;
     ctspool_rc rc;
 
     if (!c->storing) {
+        c->n_points++;
         return CTSPOOL_OK;
     }
-    rc = sp_journal_put(c->h->j, p, &r);
-    if (rc != CTSPOOL_OK) {
+    rc = put_one(c->h, p, c->fold, &c->res);
+    c->k++;
+    if (rc == CTSPOOL_E_INVALID) {
+        sp_err_set(&c->h->err, "data[%zu]: %s", c->k - 1,
+                   sp_journal_errmsg(c->h->j));
+    } else if (rc != CTSPOOL_OK) {
         snprintf(c->h->err.msg, sizeof(c->h->err.msg), "%s",
                  sp_journal_errmsg(c->h->j));
-        return rc;
     }
-    count_put(&c->res, r);
-    return CTSPOOL_OK;
+    return rc;
 }
 
 static ctspool_rc
@@ -368,17 +477,38 @@ json_on_error(void *ctx, size_t index, const struct sp_err *e)
     return CTSPOOL_OK;
 }
 
+static ctspool_rc
+put_json(void *ctx)
+{
+    struct json_ctx *c = ctx;
+    struct sp_err e;
+    size_t used = 0;
+
+    memset(&c->res, 0, sizeof(c->res));
+    c->k = 0;
+    return sp_payload_parse(c->json, c->len, c->d, json_on_point,
+                            json_on_error, c, &used, &e);
+}
+
 CTSPOOL_EXTERN ctspool_rc
-ctspool_append_json(ctspool *h, const char *json, size_t len,
-                    ctspool_append_result *res)
+ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
+                       unsigned flags, const char *idempotency_key,
+                       ctspool_append_result *res, int *applied_before)
 {
     struct sp_defaults d = {.stream = NULL, .agg = -1};
     struct json_ctx c;
     struct sp_err e;
     size_t used = 0;
+    int applied = 0;
     ctspool_rc rc;
 
-    if (!h || (len && !json)) {
+    if (!h || (len && !json) || (flags & ~CTSPOOL_APPEND_ACCUMULATE)) {
+        return CTSPOOL_E_USAGE;
+    }
+    if (idempotency_key &&
+        sp_valid_idem_key(idempotency_key, strlen(idempotency_key), &e) !=
+            CTSPOOL_OK) {
+        sp_err_set(&h->err, "idempotency key: %s", e.msg);
         return CTSPOOL_E_USAGE;
     }
     d.stream = h->default_stream;
@@ -386,6 +516,10 @@ ctspool_append_json(ctspool *h, const char *json, size_t len,
     d.n_streams = h->n_streams;
     memset(&c, 0, sizeof(c));
     c.h = h;
+    c.json = json;
+    c.len = len;
+    c.d = &d;
+    c.fold = (flags & CTSPOOL_APPEND_ACCUMULATE) != 0;
     /* Pass 1 validates; pass 2 stores (parsing is cheap next to fsync). */
     rc = sp_payload_parse(json, len, &d, json_on_point, json_on_error, &c,
                           &used, &e);
@@ -408,32 +542,21 @@ ctspool_append_json(ctspool *h, const char *json, size_t len,
         }
     }
     c.storing = 1;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        memset(&c.res, 0, sizeof(c.res));
-        rc = sp_journal_begin(h->j);
-        if (rc == CTSPOOL_OK) {
-            rc = sp_payload_parse(json, len, &d, json_on_point,
-                                  json_on_error, &c, &used, &e);
-            if (rc == CTSPOOL_OK) {
-                rc = sp_journal_commit(h->j);
-            } else {
-                sp_journal_rollback(h->j);
-            }
-        }
-        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_INVALID) {
-            snprintf(h->err.msg, sizeof(h->err.msg), "%s",
-                     sp_journal_errmsg(h->j));
-        }
-        /* A damaged journal is moved aside: once more, into a fresh one. */
-        if (rc != CTSPOOL_E_CORRUPT || attempt ||
-            sp_journal_heal(h->j) != CTSPOOL_OK) {
-            break;
-        }
+    rc = store(h, idempotency_key, c.n_points, put_json, &c, &applied);
+    if (applied_before) {
+        *applied_before = applied;
     }
     if (rc == CTSPOOL_OK && res) {
-        *res = c.res;
+        *res = applied ? (ctspool_append_result){0} : c.res;
     }
     return rc;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append_json(ctspool *h, const char *json, size_t len,
+                    ctspool_append_result *res)
+{
+    return ctspool_append_json_ex(h, json, len, 0, NULL, res, NULL);
 }
 
 CTSPOOL_EXTERN ctspool_rc

@@ -196,6 +196,12 @@ sp_journal_errmsg(const struct sp_journal *j)
     return j ? j->err.msg : "no journal";
 }
 
+void
+sp_journal_err_locate(struct sp_journal *j, const char *what, size_t k)
+{
+    sp_err_prefix(&j->err, "%s[%zu]: ", what, k);
+}
+
 /* ---- statements ------------------------------------------------------ */
 
 /* Statement id, prepared on first use and kept until close (borrowed);

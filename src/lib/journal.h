@@ -48,6 +48,9 @@ const char *sp_journal_errmsg(const struct sp_journal *j);
 void sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
                            uint64_t max_bytes);
 const char *sp_journal_path(const struct sp_journal *j);
+/* Prefixes "what[k]: " to the detail of the last failure (an item's
+ * place in its request). */
+void sp_journal_err_locate(struct sp_journal *j, const char *what, size_t k);
 
 /* ---- damaged journals (journal_heal.c) ------------------------------- */
 

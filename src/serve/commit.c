@@ -102,12 +102,13 @@ is_refusal(ctspool_rc rc)
  * back, transaction intact), or another code: the transaction is lost.
  */
 static ctspool_rc
-store_job(struct sv_writer *w, const struct sv_job *job)
+store_job(struct sv_writer *w, struct sv_job *job)
 {
     const struct sv_ingest *in = job->in;
     enum sp_put_result res;
     struct sp_point p;
-    size_t off = 0;
+    size_t off = 0, k = 0;
+    int64_t at;
     ctspool_rc rc, rc2;
 
     if (job->kind == SV_JOB_PROBE) {
@@ -117,11 +118,34 @@ store_job(struct sv_writer *w, const struct sv_job *job)
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    while (sv_ingest_point(in, &off, &p)) {
-        rc = sp_journal_put(w->j, &p, &res);
-        if (rc != CTSPOOL_OK) {
-            break;
+    free(job->replay); /* a batch stored again after a heal */
+    job->replay = NULL;
+    if (job->idem_key[0]) {
+        rc = sp_journal_idem_get(w->j, job->idem_key, job->idem_min_at,
+                                 &job->replay, &at);
+        if (rc == CTSPOOL_OK) {
+            return sp_journal_release(w->j); /* answered before */
         }
+        if (rc == CTSPOOL_E_NOTFOUND) {
+            rc = CTSPOOL_OK;
+        }
+    }
+    while (rc == CTSPOOL_OK && sv_ingest_point(in, &off, &p)) {
+        rc = job->accumulate ? sp_journal_fold(w->j, &p, &res)
+                             : sp_journal_put(w->j, &p, &res);
+        if (rc == CTSPOOL_E_INVALID) {
+            /* A fold that is not finite: a 400 naming the point. */
+            sp_journal_err_locate(w->j, "data", k);
+        }
+        k++;
+    }
+    if (rc == CTSPOOL_OK && job->idem_key[0]) {
+        char answer[64];
+
+        snprintf(answer, sizeof(answer), "{\"accepted\": %zu}\n",
+                 in->n_points);
+        rc = sp_journal_idem_put(w->j, job->idem_key, answer,
+                                 (int64_t)time(NULL));
     }
     if (rc == CTSPOOL_OK) {
         return sp_journal_release(w->j);

@@ -301,8 +301,9 @@ static enum MHD_Result
 on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
            const char *method, void **con_cls)
 {
-    const char *cl;
+    const char *cl, *mode = NULL, *idem = NULL;
     struct request *r;
+    struct sp_err e;
     enum route route;
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -357,10 +358,32 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                 expected = (size_t)v;
             }
         }
+        mode = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+                                           "mode");
+        if (mode && strcmp(mode, "accumulate") != 0 &&
+            strcmp(mode, "replace") != 0) {
+            return sv_answer_error(h, conn, method, url,
+                                   MHD_HTTP_BAD_REQUEST,
+                                   "mode: must be \"replace\" (the default) "
+                                   "or \"accumulate\"");
+        }
+        idem = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           "Idempotency-Key");
+        if (idem && sp_valid_idem_key(idem, strlen(idem), &e) != CTSPOOL_OK) {
+            sp_err_prefix(&e, "Idempotency-Key: ");
+            return sv_answer_error(h, conn, method, url,
+                                   MHD_HTTP_BAD_REQUEST, e.msg);
+        }
     }
     r = calloc(1, sizeof(*r));
     if (!r) {
         return MHD_NO;
+    }
+    r->job.accumulate = mode && strcmp(mode, "accumulate") == 0;
+    if (idem) {
+        snprintf(r->job.idem_key, sizeof(r->job.idem_key), "%s", idem);
+        r->job.idem_min_at =
+            (int64_t)time(NULL) - (int64_t)h->o.idempotency_hours * 3600;
     }
     r->h = h;
     r->conn = conn;
@@ -423,6 +446,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     release_body(r);
     sv_ingest_cleanup(&r->in);
+    free(r->job.replay);
     free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&h->inflight, 1);

@@ -182,6 +182,18 @@ sv_answer_job(struct request *r)
     }
     switch (job->rc) {
     case CTSPOOL_OK:
+        if (job->replay) {
+            /* The Idempotency-Key was answered before: that answer. */
+            struct answer a = {MHD_HTTP_CREATED, "application/json", NULL,
+                               0, 0, NULL, 0};
+
+            a.len = strlen(job->replay);
+            a.body = malloc(a.len + 1);
+            if (a.body) {
+                memcpy(a.body, job->replay, a.len + 1);
+            }
+            return sv_answer_send(h, r->conn, r->method, r->url, &a);
+        }
         return sv_answer_accepted(r, r->in.n_points);
     case CTSPOOL_E_FULL:
         return sv_answer_error(h, r->conn, r->method, r->url,

@@ -519,6 +519,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
         ho.listen_fd = fd;
         ho.n_threads = worker_threads();
         ho.max_body_bytes = cfg->server.max_body_bytes;
+        ho.idempotency_hours = cfg->server.idempotency_hours;
         ho.live = live;
         ho.writer = w;
         ho.metrics = m;

@@ -111,6 +111,13 @@ struct sv_job {
 
     ctspool_rc rc;  /* OK: committed per durability */
     char msg[256];  /* reason when rc != OK */
+
+    /* SV_JOB_INGEST, set by the HTTP side (DESIGN.md section 10). */
+    int accumulate;        /* ?mode=accumulate: fold, not replace */
+    char idem_key[256];    /* Idempotency-Key; "" when none */
+    int64_t idem_min_at;   /* a key stored before this (Unix) is stale */
+    char *replay;          /* set by the writer: the key's first answer
+                            * (malloc'd; the HTTP side frees it) */
 };
 
 struct sv_writer;
@@ -231,6 +238,7 @@ struct sv_http_opts {
     int listen_fd;       /* bound and listening; still the caller's */
     unsigned n_threads;  /* worker pool size */
     long max_body_bytes;
+    long idempotency_hours;
     struct sv_live *live;       /* transferred to the daemon on success */
     struct sv_writer *writer;   /* borrowed */
     struct sv_metrics *metrics; /* borrowed */

@@ -1,0 +1,276 @@
+/*
+ * test_accumulate.c -- local hourly rollup (journal_put.c sp_journal_fold,
+ * DESIGN.md section 10): each aggregation function folds, a fold that
+ * leaves the value unchanged does not re-pend (an Average's parts still
+ * move), a result that is not finite is refused and changes nothing, a
+ * replace resets an Average, a fold while the old value is in flight
+ * stays pending; idempotency keys (journal_idem.c); the C API's
+ * ctspool_append_ex as an embedder uses it.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ctspool.h"
+#include "journal.h"
+#include "testutil.h"
+
+#define HOUR 470000
+
+static enum sp_put_result
+fold1(struct sp_journal *j, int agg, double v)
+{
+    struct sp_point p = tu_point("tok", agg, "m", HOUR, v, "k=v");
+    enum sp_put_result res;
+
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+    return res;
+}
+
+/* The stored value of the test's point of agg. */
+static double
+value_of(struct tu_journal *f, int agg)
+{
+    char sql[256];
+    int64_t milli;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT CAST(round(p.value * 1000) AS INTEGER) FROM point p "
+             "JOIN grp g ON g.id = p.grp WHERE g.agg = %d",
+             agg);
+    milli = tu_sql1(f->path, sql);
+    return (double)milli / 1000.0;
+}
+
+static int64_t
+pending(struct tu_journal *f)
+{
+    return tu_sql1(f->path, "SELECT count(*) FROM queue");
+}
+
+/* Drains everything: the batch taken is acknowledged. */
+static void
+ack_all(struct sp_journal *j)
+{
+    struct sp_batch b;
+
+    sp_batch_init(&b);
+    for (;;) {
+        assert_int_equal(sp_journal_take(j, 100, &b), CTSPOOL_OK);
+        if (b.n == 0) {
+            break;
+        }
+        assert_int_equal(sp_journal_ack(j, &b, 0, b.n, 1700000000, NULL),
+                         CTSPOOL_OK);
+    }
+    sp_batch_cleanup(&b);
+}
+
+static void
+test_fold_each_function(void **state)
+{
+    struct tu_journal *f = *state;
+    static const double obs[] = {4, 10, -2, 7.5, 3};
+
+    for (size_t i = 0; i < 5; i++) {
+        enum sp_put_result want = i == 0 ? SP_PUT_NEW : SP_PUT_UPDATED;
+
+        assert_int_equal(fold1(f->j, SP_AGG_SUM, obs[i]), want);
+        fold1(f->j, SP_AGG_AVERAGE, obs[i]);
+        fold1(f->j, SP_AGG_MAXIMUM, obs[i]);
+        fold1(f->j, SP_AGG_MINIMUM, obs[i]);
+    }
+    assert_true(value_of(f, SP_AGG_SUM) == 22.5);
+    assert_true(value_of(f, SP_AGG_AVERAGE) == 4.5);
+    assert_true(value_of(f, SP_AGG_MAXIMUM) == 10);
+    assert_true(value_of(f, SP_AGG_MINIMUM) == -2);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM point p JOIN grp g "
+                                      "ON g.id = p.grp WHERE g.agg = 1"),
+                     5);
+    assert_int_equal(pending(f), 4);
+}
+
+static void
+test_fold_unchanged_does_not_repend(void **state)
+{
+    struct tu_journal *f = *state;
+
+    fold1(f->j, SP_AGG_MAXIMUM, 10);
+    fold1(f->j, SP_AGG_AVERAGE, 4);
+    fold1(f->j, SP_AGG_AVERAGE, 6);
+    ack_all(f->j);
+    assert_int_equal(pending(f), 0);
+    /* A smaller Maximum; an Average observation equal to the mean. */
+    assert_int_equal(fold1(f->j, SP_AGG_MAXIMUM, 3), SP_PUT_UNCHANGED);
+    assert_int_equal(fold1(f->j, SP_AGG_AVERAGE, 5), SP_PUT_UNCHANGED);
+    assert_int_equal(pending(f), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM point p JOIN grp g "
+                                      "ON g.id = p.grp WHERE g.agg = 1"),
+                     3);
+    /* ... but the next one counts all three before it. */
+    assert_int_equal(fold1(f->j, SP_AGG_AVERAGE, 9), SP_PUT_UPDATED);
+    assert_true(value_of(f, SP_AGG_AVERAGE) == 6);
+    assert_int_equal(pending(f), 1);
+}
+
+static void
+test_fold_not_finite_is_refused(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_point p = tu_point("tok", SP_AGG_SUM, "m", HOUR, 1.5e308,
+                                 "k=v");
+    enum sp_put_result res;
+
+    fold1(f->j, SP_AGG_SUM, 1.5e308);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_fold(f->j, &p, &res), CTSPOOL_E_INVALID);
+    assert_non_null(strstr(sp_journal_errmsg(f->j), "metric_value"));
+    assert_non_null(strstr(sp_journal_errmsg(f->j), "not finite"));
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(tu_sql1(f->path, "SELECT value = 1.5e308 FROM point"),
+                     1);
+}
+
+static void
+test_replace_resets_average(void **state)
+{
+    struct tu_journal *f = *state;
+
+    fold1(f->j, SP_AGG_AVERAGE, 2);
+    fold1(f->j, SP_AGG_AVERAGE, 4);
+    assert_int_equal(tu_put1(f->j, tu_point("tok", SP_AGG_AVERAGE, "m", HOUR,
+                                            3, "k=v")),
+                     SP_PUT_UNCHANGED); /* the mean already: no new version */
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n IS NULL FROM point"), 1);
+    fold1(f->j, SP_AGG_AVERAGE, 5);
+    assert_true(value_of(f, SP_AGG_AVERAGE) == 4); /* (3 + 5) / 2 */
+}
+
+static void
+test_fold_while_in_flight_stays_pending(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_batch b;
+    size_t n = 0;
+
+    fold1(f->j, SP_AGG_SUM, 1);
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 1);
+    fold1(f->j, SP_AGG_SUM, 2); /* while the 1 is being uploaded */
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 1700000000, &n),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(pending(f), 1);
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 1);
+    assert_true(b.pts[0].value == 3);
+    sp_batch_cleanup(&b);
+}
+
+static void
+test_idempotency_keys(void **state)
+{
+    struct tu_journal *f = *state;
+    char *answer = NULL;
+    int64_t at = 0;
+    uint64_t n = 0;
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_idem_get(f->j, "k1", 0, &answer, &at),
+                     CTSPOOL_E_NOTFOUND);
+    assert_int_equal(sp_journal_idem_put(f->j, "k1", "first", 1000),
+                     CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_idem_get(f->j, "k1", 900, &answer, &at),
+                     CTSPOOL_OK);
+    assert_string_equal(answer, "first");
+    assert_int_equal(at, 1000);
+    free(answer);
+    /* Older than the window: as if never seen. */
+    assert_int_equal(sp_journal_idem_get(f->j, "k1", 1001, &answer, &at),
+                     CTSPOOL_E_NOTFOUND);
+    sp_journal_rollback(f->j);
+    assert_int_equal(sp_journal_idem_prune(f->j, 1001, &n), CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM idem"), 0);
+}
+
+static void
+test_api_accumulate_with_key(void **state)
+{
+    struct tu_journal *f = *state;
+    ctspool_point pts[2];
+    ctspool_append_result res;
+    ctspool *h = NULL;
+    int applied = -1;
+
+    sp_journal_close(f->j);
+    f->j = NULL;
+    memset(pts, 0, sizeof(pts));
+    for (size_t i = 0; i < 2; i++) {
+        pts[i].data_stream_token = "tok-embed";
+        pts[i].metric_agg_func = "Sum";
+        pts[i].metric_name = "requests";
+        pts[i].timestamp = 1664600400; /* 2022-10-01 05:00:00 UTC */
+        pts[i].metric_value = 2.5;
+    }
+    assert_int_equal(ctspool_open(f->path, 0, &h), CTSPOOL_OK);
+    assert_int_equal(ctspool_append_ex(h, pts, 2, CTSPOOL_APPEND_ACCUMULATE,
+                                       "req-1", &res, &applied),
+                     CTSPOOL_OK);
+    assert_int_equal(applied, 0);
+    assert_int_equal(res.n_new, 1);
+    assert_int_equal(res.n_updated, 1);
+    /* A retry with the same key changes nothing. */
+    assert_int_equal(ctspool_append_ex(h, pts, 2, CTSPOOL_APPEND_ACCUMULATE,
+                                       "req-1", &res, &applied),
+                     CTSPOOL_OK);
+    assert_int_equal(applied, 1);
+    assert_int_equal(res.n_new + res.n_updated, 0);
+    assert_int_equal(ctspool_append_ex(h, pts, 1, CTSPOOL_APPEND_ACCUMULATE,
+                                       "req-2", &res, NULL),
+                     CTSPOOL_OK);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value * 10 AS INTEGER) "
+                                      "FROM point"),
+                     75);
+    assert_int_equal(ctspool_append_ex(h, pts, 1, 0x80, NULL, &res, NULL),
+                     CTSPOOL_E_USAGE);
+    assert_int_equal(ctspool_append_ex(h, pts, 1, 0, "", &res, NULL),
+                     CTSPOOL_E_USAGE);
+    ctspool_close(h);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fold_each_function,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_fold_unchanged_does_not_repend,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_fold_not_finite_is_refused,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_replace_resets_average,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fold_while_in_flight_stays_pending, tu_journal_setup,
+            tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_keys,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_api_accumulate_with_key,
+                                        tu_journal_setup, tu_journal_teardown),
+    };
+
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
+}
