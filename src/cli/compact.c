@@ -37,15 +37,16 @@ cmd_compact(struct cli *c, int argc, char **argv)
 {
     struct sp_journal *j = NULL;
     struct sp_stats st;
-    uint64_t n = 0;
+    uint64_t n = 0, n_keys = 0;
     ctspool_rc rc;
     int ex;
 
     ex = no_options(argc, argv, "compact",
                     "usage: ctspool compact\n\n"
                     "Deletes acknowledged points older than "
-                    "retain_acked_hours and\ngives free pages back to the "
-                    "file system.\n");
+                    "retain_acked_hours and\nidempotency keys older than "
+                    "server.idempotency_hours, and gives\nfree pages back "
+                    "to the file system.\n");
     if (ex) {
         return ex < 0 ? EXIT_OK : ex;
     }
@@ -56,6 +57,11 @@ cmd_compact(struct cli *c, int argc, char **argv)
     rc = sp_journal_compact(j, (int64_t)time(NULL),
                             c->cfg->retain_acked_hours, &n);
     if (rc == CTSPOOL_OK) {
+        rc = sp_journal_idem_prune(
+            j, (int64_t)time(NULL) - c->cfg->server.idempotency_hours * 3600,
+            &n_keys);
+    }
+    if (rc == CTSPOOL_OK) {
         rc = sp_journal_stats(j, &st);
     }
     if (rc != CTSPOOL_OK) {
@@ -63,8 +69,9 @@ cmd_compact(struct cli *c, int argc, char **argv)
         cli_error("compact", "%s", sp_journal_errmsg(j));
         ex = cli_exit_code(rc);
     } else {
-        printf("deleted %llu acknowledged points; journal is %llu bytes\n",
-               (unsigned long long)n,
+        printf("deleted %llu acknowledged points and %llu expired "
+               "idempotency keys; journal is %llu bytes\n",
+               (unsigned long long)n, (unsigned long long)n_keys,
                (unsigned long long)st.journal_bytes);
     }
     sp_journal_close(j);

@@ -192,6 +192,14 @@ maybe_compact(struct dr_drainer *d)
     }
     rc = sp_journal_compact(d->j, (int64_t)time(NULL),
                             d->cfg->retain_acked_hours, &n);
+    if (rc == CTSPOOL_OK) {
+        uint64_t n_keys = 0;
+
+        rc = sp_journal_idem_prune(
+            d->j,
+            (int64_t)time(NULL) - d->cfg->server.idempotency_hours * 3600,
+            &n_keys);
+    }
     if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(d->j) == CTSPOOL_OK) {
         dr_salvage_soon(d);
         return;
