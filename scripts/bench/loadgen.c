@@ -55,9 +55,12 @@ struct opts {
     double seconds;
     long series;
     long hour0;
+    const char *path; /* -P: the request path ("?mode=accumulate") */
+    int fixed_hour;   /* -F: every point in hour0: the series repeat */
 };
 
-static struct opts o = {"127.0.0.1", 0, "", 64, 1, 10.0, 1000, 460000};
+static struct opts o = {"127.0.0.1", 0, "", 64, 1, 10.0, 1000, 460000,
+                        "/streams/ingest", 0};
 static uint64_t next_req;
 static uint32_t *lat_us;
 static size_t n_lat, cap_lat;
@@ -143,7 +146,8 @@ build_request(struct conn *c)
     for (long i = 0; i < o.points; i++) {
         uint64_t k = r * (uint64_t)o.points + (uint64_t)i;
         long s = (long)(k % (uint64_t)o.series);
-        long hour = o.hour0 + (long)(k / (uint64_t)o.series);
+        long hour = o.fixed_hour ? o.hour0
+                                 : o.hour0 + (long)(k / (uint64_t)o.series);
 
         if (hour != cur_hour) {
             time_t t = (time_t)hour * 3600;
@@ -163,10 +167,10 @@ build_request(struct conn *c)
     append(c, "]}", 2);
     body_len = c->req_len - 512;
     hl = snprintf(hdr, sizeof(hdr),
-                  "POST /streams/ingest HTTP/1.1\r\nHost: %s\r\n"
+                  "POST %s HTTP/1.1\r\nHost: %s\r\n"
                   "x-api-key: %s\r\nContent-Type: application/json\r\n"
                   "Content-Length: %zu\r\n\r\n",
-                  o.host, o.key, body_len);
+                  o.path, o.host, o.key, body_len);
     memcpy(c->req + 512 - hl, hdr, (size_t)hl);
     c->sent = 512 - (size_t)hl;
     c->resp_len = 0;
@@ -309,7 +313,7 @@ main(int argc, char **argv)
     struct rusage ru;
     double secs, cpu_s;
 
-    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:")) != -1) {
+    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:P:F")) != -1) {
         switch (ch) {
         case 'H':
             o.host = optarg;
@@ -335,10 +339,16 @@ main(int argc, char **argv)
         case 'o':
             o.hour0 = strtol(optarg, NULL, 10);
             break;
+        case 'P':
+            o.path = optarg;
+            break;
+        case 'F':
+            o.fixed_hour = 1;
+            break;
         default:
             fprintf(stderr, "usage: loadgen -p PORT [-H HOST] [-k KEY] "
                             "[-c CONNS] [-n POINTS] [-d SECONDS] "
-                            "[-s SERIES] [-o HOUR0]\n");
+                            "[-s SERIES] [-o HOUR0] [-P PATH] [-F]\n");
             return 64;
         }
     }
