@@ -418,8 +418,10 @@ ctspool_append_ex(ctspool *h, const ctspool_point *pts, size_t n,
     if (applied_before) {
         *applied_before = applied;
     }
-    if (rc == CTSPOOL_OK && res) {
-        *res = applied ? (ctspool_append_result){0} : c.res;
+    if (rc == CTSPOOL_OK && res && applied) {
+        memset(res, 0, sizeof(*res));
+    } else if (rc == CTSPOOL_OK && res) {
+        *res = c.res;
     }
     return rc;
 }
@@ -546,8 +548,10 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
     if (applied_before) {
         *applied_before = applied;
     }
-    if (rc == CTSPOOL_OK && res) {
-        *res = applied ? (ctspool_append_result){0} : c.res;
+    if (rc == CTSPOOL_OK && res && applied) {
+        memset(res, 0, sizeof(*res));
+    } else if (rc == CTSPOOL_OK && res) {
+        *res = c.res;
     }
     return rc;
 }

@@ -121,7 +121,7 @@ const struct key sp_config_keys[] = {
      .off = OFF(server.allow_unauthenticated), .def_int = 0},
     {.group = "server", .name = "idempotency_hours", .kind = K_LONG,
      .off = OFF(server.idempotency_hours), .def_int = 24, .min = 1,
-     .max = 366 * 24},
+     .max = (int64_t)366 * 24},
     {.group = "server", .name = "max_body_bytes", .kind = K_LONG,
      .off = OFF(server.max_body_bytes), .def_int = 16777216, .min = 1024,
      .max = BODY_BYTES_MAX},
