@@ -116,6 +116,18 @@ dead_letter(struct dr_drainer *d, size_t idx, const struct dr_upload_result *r)
 
 /* ---- delivery -------------------------------------------------------- */
 
+/* A request started at since (sp_clock_ms) ended with r: its duration
+ * for the latency histogram (journal_drain.c), unless a stop aborted
+ * it. */
+static void
+note_time(struct dr_drainer *d, const struct dr_upload_result *r,
+          int64_t since)
+{
+    if (!r->is_aborted) {
+        sp_journal_note_upload_time(d->j, sp_clock_ms() - since);
+    }
+}
+
 static size_t
 request_cap(struct dr_drainer *d)
 {
@@ -379,6 +391,7 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
         struct dr_upload_result r;
         struct sp_buf *body = &d->body[0];
         size_t k = 0;
+        int64_t started;
         int pace;
 
         rc = dr_body_build(d, d->cur, body, pos,
@@ -396,7 +409,9 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
             continue;
         }
         dr_handover_begin(d);
+        started = sp_clock_ms();
         rc = dr_upload_post(d->up, body->p, body->len, &r);
+        note_time(d, &r, started);
         d->n_requests++;
         d->win_requests++;
         if (r.is_gzip_refused) {
@@ -464,6 +479,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
     size_t pos, fl_from = 0, fl_k = 0, done_from = 0, done_k = 0, next_k;
     int cur = 0; /* d->body[cur] is the request in flight */
     int64_t until = sp_clock_ms() + CHAIN_MS;
+    int64_t started = sp_clock_ms(); /* of the request in flight */
     ctspool_rc rc;
 
     if (dr_stop_flag) {
@@ -476,6 +492,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
     }
     if (rc == CTSPOOL_OK) {
         dr_handover_begin(d);
+        started = sp_clock_ms();
         rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
@@ -508,6 +525,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
             }
         }
         rc = dr_upload_finish(d->up, &r);
+        note_time(d, &r, started);
         d->n_requests++;
         d->win_requests++;
         if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
@@ -547,6 +565,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
             break; /* stopped or reloading: the next one is taken again */
         }
         dr_handover_begin(d);
+        started = sp_clock_ms();
         if (dr_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
             CTSPOOL_OK) {
             rc = acknowledge(d, done_b, done_from, done_k);

@@ -700,6 +700,7 @@ sp_journal_commit(struct sp_journal *j)
         return rc;
     }
     j->in_txn = 0;
+    sp_jn_upload_times_done(j, 1);
     return CTSPOOL_OK;
 }
 
@@ -716,6 +717,7 @@ sp_journal_rollback(struct sp_journal *j)
     j->in_txn = 0;
     j->in_savepoint = 0;
     j->qbuf_n = 0;
+    sp_jn_upload_times_done(j, 0);
     if (j->cache_dirty) {
         sp_jn_cache_clear(j);
     }

@@ -230,6 +230,17 @@ ctspool_rc sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2],
 /* Records a failed upload attempt: status (0: no answer), message. */
 ctspool_rc sp_journal_note_failure(struct sp_journal *j, int status,
                                    const char *msg, int64_t now);
+/* Upper bounds (ms) of the upload latency histogram's buckets. */
+#define SP_UPLOAD_BUCKETS 10
+extern const int64_t sp_upload_bucket_ms[SP_UPLOAD_BUCKETS];
+/*
+ * sp_journal_note_upload_time -- one upload request took ms
+ * milliseconds.  Kept in memory only, and added to the journal's
+ * histogram (schema 0004) by the next transaction j commits (the ack,
+ * failure note, dead letter or parking that follows the request); lost
+ * if none follows before j is closed.  No I/O, cannot fail.
+ */
+void sp_journal_note_upload_time(struct sp_journal *j, int64_t ms);
 /* Cheap change detector: PRAGMA data_version. */
 ctspool_rc sp_journal_data_version(struct sp_journal *j, int64_t *out);
 
@@ -253,7 +264,9 @@ typedef ctspool_rc (*sp_group_cb)(void *ctx, const struct sp_group_row *r);
 /* Which groups sp_journal_groups() reports. */
 enum sp_groups_what {
     SP_GROUPS_ALL,   /* every group, with all its counts */
-    SP_GROUPS_PARKED /* parked groups only; acked and dead left 0 (cheap) */
+    SP_GROUPS_PARKED, /* parked groups only; acked and dead left 0 (cheap) */
+    SP_GROUPS_PENDING /* every group, its pending count only (acked, dead
+                       * 0; oldest pending and parked state unknown) */
 };
 
 /*
@@ -320,6 +333,11 @@ struct sp_stats {
     int64_t last_upload_error_at; /* -1: never */
     uint64_t parked_groups;   /* groups with pending points, parked */
     uint64_t in_doubt_points; /* as the drainer last noted it */
+    /* Upload requests and their durations (sp_journal_note_upload_time):
+     * upload_le[i] counts those of at most sp_upload_bucket_ms[i] and
+     * more than the bound before it. */
+    uint64_t upload_count, upload_sum_ms;
+    uint64_t upload_le[SP_UPLOAD_BUCKETS];
     char last_upload_error[512];  /* "" when none */
 };
 

@@ -133,6 +133,9 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
         goto fail;
     }
     st->in_doubt_points = v > 0 ? (uint64_t)v : 0;
+    if ((r = sp_jn_read_upload_times(j, st)) != SQLITE_OK) {
+        goto fail;
+    }
     r = sqlite3_prepare_v2(j->db,
                            "SELECT v FROM meta WHERE k = "
                            "'last_upload_error'",

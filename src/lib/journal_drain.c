@@ -4,7 +4,8 @@
  * parked groups are skipped: journal_groups.c), then record what
  * upstream answered: ack, dead letters, re-pending of points a late
  * request may have overwritten, and failed attempts (counters, last
- * error).  Owns struct sp_batch's memory.
+ * error), and how long upload requests took (the histogram of
+ * schema 0004).  Owns struct sp_batch's memory.
  *
  * Invariants (journal.c) kept here: (3) a take reads a group's queue in
  * seq order from its start (or from after a batch still in flight), so
@@ -15,6 +16,7 @@
  * out of the queue.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -460,6 +462,96 @@ sp_journal_note_failure(struct sp_journal *j, int status, const char *msg,
         return rc;
     }
     return sp_journal_commit(j);
+}
+
+/* ---- upload durations (the latency histogram) ----------------------- */
+
+const int64_t sp_upload_bucket_ms[SP_UPLOAD_BUCKETS] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
+
+void
+sp_journal_note_upload_time(struct sp_journal *j, int64_t ms)
+{
+    if (ms < 0) {
+        ms = 0;
+    }
+    j->up_n++;
+    j->up_sum_ms += (uint64_t)ms;
+    for (size_t i = 0; i < SP_UPLOAD_BUCKETS; i++) {
+        if (ms <= sp_upload_bucket_ms[i]) {
+            j->up_le[i]++;
+            break;
+        }
+    }
+}
+
+/* Meta key of bucket i: "upload_ms_le_<bound>" (schema 0004). */
+static void
+bucket_key(size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "upload_ms_le_%lld",
+             (long long)sp_upload_bucket_ms[i]);
+}
+
+int
+sp_jn_flush_upload_times(struct sp_journal *j)
+{
+    char k[32];
+    int r;
+
+    if (!j->up_n) {
+        return SQLITE_OK;
+    }
+    r = sp_jn_meta_set_int(j, ST_META_ADD, "upload_count", (int64_t)j->up_n);
+    if (r == SQLITE_OK) {
+        r = sp_jn_meta_set_int(j, ST_META_ADD, "upload_sum_ms",
+                               (int64_t)j->up_sum_ms);
+    }
+    for (size_t i = 0; r == SQLITE_OK && i < SP_UPLOAD_BUCKETS; i++) {
+        if (j->up_le[i]) {
+            bucket_key(i, k, sizeof(k));
+            r = sp_jn_meta_set_int(j, ST_META_ADD, k, (int64_t)j->up_le[i]);
+        }
+    }
+    j->up_flushed = r == SQLITE_OK;
+    return r;
+}
+
+void
+sp_jn_upload_times_done(struct sp_journal *j, int committed)
+{
+    if (committed && j->up_flushed) {
+        j->up_n = j->up_sum_ms = 0;
+        memset(j->up_le, 0, sizeof(j->up_le));
+    }
+    j->up_flushed = 0;
+}
+
+/* The histogram's meta rows into st (inside the caller's read
+ * transaction).  A SQLite result code. */
+int
+sp_jn_read_upload_times(struct sp_journal *j, struct sp_stats *st)
+{
+    char k[32];
+    int64_t v = 0;
+    int r;
+
+    if ((r = sp_jn_meta_get(j, "upload_count", &v)) != SQLITE_OK) {
+        return r;
+    }
+    st->upload_count = v > 0 ? (uint64_t)v : 0;
+    if ((r = sp_jn_meta_get(j, "upload_sum_ms", &v)) != SQLITE_OK) {
+        return r;
+    }
+    st->upload_sum_ms = v > 0 ? (uint64_t)v : 0;
+    for (size_t i = 0; i < SP_UPLOAD_BUCKETS; i++) {
+        bucket_key(i, k, sizeof(k));
+        if ((r = sp_jn_meta_get(j, k, &v)) != SQLITE_OK) {
+            return r;
+        }
+        st->upload_le[i] = v > 0 ? (uint64_t)v : 0;
+    }
+    return SQLITE_OK;
 }
 
 ctspool_rc

@@ -206,6 +206,13 @@ static const char groups_parked_sql[] =
     "LIMIT 1), p.parked_since, p.parked_until_ms, p.reason, p.failures "
     "FROM grp_state p JOIN grp g ON g.id = p.grp ORDER BY g.id";
 
+/* Pending counts only (/metrics): one pass over the queue's index. */
+static const char groups_pending_sql[] =
+    "WITH qc AS (SELECT grp, count(*) AS n FROM queue GROUP BY grp) "
+    "SELECT g.id, g.stream, g.agg, coalesce(qc.n, 0), 0, 0, NULL, NULL, "
+    "NULL, NULL, NULL FROM grp g LEFT JOIN qc ON qc.grp = g.id "
+    "ORDER BY g.id";
+
 ctspool_rc
 sp_journal_groups(struct sp_journal *j, enum sp_groups_what what,
                   sp_group_cb cb, void *ctx)
@@ -223,8 +230,9 @@ sp_journal_groups(struct sp_journal *j, enum sp_groups_what what,
         return sp_jn_db_fail(j, r, "upload groups");
     }
     r = sqlite3_prepare_v2(j->db,
-                           what == SP_GROUPS_PARKED ? groups_parked_sql
-                                                    : groups_all_sql,
+                           what == SP_GROUPS_PARKED    ? groups_parked_sql
+                           : what == SP_GROUPS_PENDING ? groups_pending_sql
+                                                       : groups_all_sql,
                            -1, &s, NULL);
     while (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
         struct sp_group_row g;

@@ -103,6 +103,11 @@ struct sp_journal {
     struct grp_ent *grps;
     size_t n_grps;
 
+    /* Upload durations noted and not yet in meta (journal_drain.c);
+     * up_flushed: written by the transaction being committed. */
+    uint64_t up_n, up_sum_ms, up_le[SP_UPLOAD_BUCKETS];
+    int up_flushed;
+
     /* sqlite3_total_changes64() at the last check (journal_check.c). */
     int64_t changes_seen;
 };
@@ -133,6 +138,14 @@ int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
                     int64_t hour, int64_t series, double value);
 int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
 int sp_jn_flush_meta(struct sp_journal *j);
+/* journal_drain.c: the upload durations noted since the last commit into
+ * meta, inside the transaction; sp_jn_upload_times_done() once it
+ * committed (they are then forgotten) or rolled back (kept). */
+int sp_jn_flush_upload_times(struct sp_journal *j);
+void sp_jn_upload_times_done(struct sp_journal *j, int committed);
+/* journal_drain.c: the histogram's rows into st's upload_* (inside a
+ * read transaction). */
+int sp_jn_read_upload_times(struct sp_journal *j, struct sp_stats *st);
 
 /* journal_heal.c */
 int sp_jn_dir_lock(const char *path, int op);

@@ -712,7 +712,7 @@ sp_jn_flush_meta(struct sp_journal *j)
             return r;
         }
     }
-    return SQLITE_OK;
+    return sp_jn_flush_upload_times(j);
 }
 
 ctspool_rc
