@@ -252,8 +252,9 @@ complete_upstream(struct request *r)
     max_s = h->live->max_undelivered_s;
     pthread_rwlock_unlock(&h->live_lock);
     sp_buf_init(&b);
-    sv_health_upstream(h->o.metrics, max_s, &b, &a.code);
-    a.body = sv_buf_take(&b, &a.len);
+    ob_health_upstream(sv_metrics_obs(h->o.metrics), max_s, &b,
+                       &a.code);
+    a.body = ob_buf_take(&b, &a.len);
     if (!a.body) {
         return sv_answer_error(h, r->conn, r->method, r->url,
                                MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -272,7 +273,7 @@ complete_metrics(struct request *r)
 
     sp_buf_init(&b);
     sv_metrics_render(r->h->o.metrics, r->h->o.writer, &b);
-    a.body = sv_buf_take(&b, &a.len);
+    a.body = ob_buf_take(&b, &a.len);
     if (!a.body) {
         return sv_answer_error(r->h, r->conn, r->method, r->url,
                                MHD_HTTP_SERVICE_UNAVAILABLE,

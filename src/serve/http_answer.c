@@ -65,10 +65,10 @@ sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
 
     sp_buf_init(&b);
     sp_buf_adds(&b, "{\"error\": ");
-    sv_buf_add_json(&b, msg, strlen(msg));
+    ob_buf_add_json(&b, msg, strlen(msg));
     sp_buf_adds(&b, code == MHD_HTTP_BAD_REQUEST ? ", \"errors\": []}\n"
                                                  : "}\n");
-    a.body = sv_buf_take(&b, &a.len);
+    a.body = ob_buf_take(&b, &a.len);
     if (code == MHD_HTTP_TOO_MANY_REQUESTS) {
         a.retry_after = RETRY_FULL_S;
     } else if (code == MHD_HTTP_SERVICE_UNAVAILABLE) {
@@ -112,19 +112,19 @@ sv_answer_invalid(struct request *r)
     sp_buf_init(&b);
     if (in->has_doc_error) {
         sp_buf_adds(&b, "{\"error\": ");
-        sv_buf_add_json(&b, in->doc_error.msg, strlen(in->doc_error.msg));
+        ob_buf_add_json(&b, in->doc_error.msg, strlen(in->doc_error.msg));
         sp_buf_adds(&b, ", \"errors\": []}\n");
     } else {
         snprintf(msg, sizeof(msg),
                  "%zu of %zu points are invalid; nothing was stored",
                  in->n_invalid, in->n_total);
         sp_buf_adds(&b, "{\"error\": ");
-        sv_buf_add_json(&b, msg, strlen(msg));
+        ob_buf_add_json(&b, msg, strlen(msg));
         sp_buf_adds(&b, ", \"errors\": [");
         for (size_t i = 0; i < in->n_errors; i++) {
             sp_buf_addf(&b, "%s{\"index\": %zu, \"message\": ",
                         i ? ", " : "", in->errors[i].index);
-            sv_buf_add_json(&b, in->errors[i].msg,
+            ob_buf_add_json(&b, in->errors[i].msg,
                             strlen(in->errors[i].msg));
             sp_buf_adds(&b, "}");
         }
@@ -135,7 +135,7 @@ sv_answer_invalid(struct request *r)
         }
         sp_buf_adds(&b, "}\n");
     }
-    a.body = sv_buf_take(&b, &a.len);
+    a.body = ob_buf_take(&b, &a.len);
     return sv_answer_send(r->h, r->conn, r->method, r->url, &a);
 }
 
@@ -173,11 +173,11 @@ sv_answer_job(struct request *r)
         } else {
             a.code = MHD_HTTP_SERVICE_UNAVAILABLE;
             sp_buf_adds(&b, "{\"status\": \"unavailable\", \"error\": ");
-            sv_buf_add_json(&b, job->msg, strlen(job->msg));
+            ob_buf_add_json(&b, job->msg, strlen(job->msg));
             sp_buf_adds(&b, "}\n");
             sp_log(SP_LOG_WARN, "GET /healthz: 503 %s", job->msg);
         }
-        a.body = sv_buf_take(&b, &a.len);
+        a.body = ob_buf_take(&b, &a.len);
         return sv_answer_send(h, r->conn, r->method, r->url, &a);
     }
     switch (job->rc) {

@@ -18,17 +18,12 @@
  *      joins every worker), and only then free the writer: a worker may
  *      hold it until the daemon stopped.  Exit 0.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,7 +31,6 @@
 #include "serve.h"
 
 #define DEFAULT_PORT "8765"
-#define LISTEN_BACKLOG 1024
 #define DRAIN_WAIT_MS 10000  /* requests in progress at shutdown */
 #define ANSWER_WAIT_MS 3000  /* answers of the last commits */
 #define MIN_THREADS 2
@@ -63,8 +57,10 @@ help(FILE *f)
             "                         group is parked (reasons in the JSON\n"
             "                         body), else 200\n"
             "  GET  /metrics          Prometheus text format: journal,\n"
-            "                         uploads, answers by status code,\n"
-            "                         ctspool_build_info, process_* series\n"
+            "                         uploads (and their latency), pending\n"
+            "                         points per upload group, answers by\n"
+            "                         status code, ctspool_build_info,\n"
+            "                         process_* series\n"
             "\n"
             "SIGTERM or SIGINT: stops accepting, answers what it received,\n"
             "exits 0.  SIGHUP: re-reads the configuration; API keys, the\n"
@@ -72,162 +68,6 @@ help(FILE *f)
             "level change at once, other changes need a restart (logged).\n"
             "A configuration that does not load leaves the running one in\n"
             "force.\n");
-}
-
-/* "host:port", "[v6]:port", "host" (default port), "v6" (no brackets,
- * default port).  host "" or "*": every address. */
-static int
-split_listen(const char *s, char *host, size_t host_len, char *port,
-             size_t port_len)
-{
-    const char *colon = strrchr(s, ':');
-    const char *hs = s, *ps = DEFAULT_PORT;
-    size_t hl;
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-
-        if (!close || (close[1] != '\0' && close[1] != ':')) {
-            return -1;
-        }
-        hs = s + 1;
-        hl = (size_t)(close - hs);
-        if (close[1] == ':') {
-            ps = close + 2;
-        }
-    } else if (colon && strchr(s, ':') == colon) {
-        hl = (size_t)(colon - s);
-        ps = colon + 1;
-    } else {
-        hl = strlen(s); /* no port, or a bare IPv6 address */
-    }
-    if (hl >= host_len || strlen(ps) >= port_len || !ps[0] ||
-        strspn(ps, "0123456789") != strlen(ps)) {
-        return -1;
-    }
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    if (strcmp(host, "*") == 0) {
-        host[0] = '\0';
-    }
-    snprintf(port, port_len, "%s", ps);
-    return 0;
-}
-
-static int
-is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
-                in6->sin6_addr.s6_addr[12] == 127);
-    }
-    return 0;
-}
-
-/* "127.0.0.1:8765" or "[::1]:8765" of a bound socket. */
-static void
-format_addr(int fd, char *buf, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-
-    memset(&ss, 0, sizeof(ss));
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-        snprintf(buf, len, "?");
-        return;
-    }
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-        snprintf(buf, len, "%s:%u", host, port);
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-        snprintf(buf, len, "[%s]:%u", host, port);
-    }
-}
-
-/* Resolves server.listen.  *ai: transferred (freeaddrinfo). */
-static ctspool_rc
-resolve(const char *listen_addr, struct addrinfo **ai, struct sp_err *e)
-{
-    struct addrinfo hints;
-    char host[256], port[16];
-    int r;
-
-    *ai = NULL;
-    if (!listen_addr ||
-        split_listen(listen_addr, host, sizeof(host), port, sizeof(port)) !=
-            0) {
-        sp_err_set(e,
-                   "server.listen: \"%s\" is not an address (expected "
-                   "HOST:PORT, for example 127.0.0.1:8765 or [::1]:8765)",
-                   listen_addr ? listen_addr : "");
-        return CTSPOOL_E_CONFIG;
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    r = getaddrinfo(host[0] ? host : NULL, port, &hints, ai);
-    if (r != 0) {
-        sp_err_set(e, "server.listen: cannot resolve \"%s\": %s",
-                   listen_addr, gai_strerror(r));
-        return CTSPOOL_E_CONFIG;
-    }
-    return CTSPOOL_OK;
-}
-
-/* resolve(), with the reason printed.  Returns 0 or an exit code. */
-static int
-resolve_listen(const char *listen_addr, struct addrinfo **ai)
-{
-    struct sp_err e;
-
-    if (resolve(listen_addr, ai, &e) != CTSPOOL_OK) {
-        cli_error("serve", "%s", e.msg);
-        return EXIT_CONFIG;
-    }
-    return 0;
-}
-
-/* Bound, listening, non-blocking socket; -1 with the reason printed. */
-static int
-open_listener(const struct addrinfo *ai, const char *listen_addr)
-{
-    int fd, one = 1;
-
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                ai->ai_protocol);
-    if (fd < 0) {
-        cli_error("serve", "cannot create a socket for %s: %s", listen_addr,
-                  strerror(errno));
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-        listen(fd, LISTEN_BACKLOG) != 0 ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
-        cli_error("serve", "cannot listen on %s: %s", listen_addr,
-                  strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /*
@@ -262,16 +102,15 @@ auth_policy(const struct sp_config *cfg, int loopback, struct sp_err *e)
 ctspool_rc
 sv_check_config(const struct sp_config *cfg, struct sp_err *e)
 {
-    struct addrinfo *ai = NULL;
+    int loopback = 0;
     ctspool_rc rc;
 
-    rc = resolve(cfg->server.listen, &ai, e);
+    rc = ob_listen_check("server.listen", cfg->server.listen, DEFAULT_PORT,
+                         &loopback, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    rc = auth_policy(cfg, is_loopback(ai->ai_addr), e);
-    freeaddrinfo(ai);
-    return rc;
+    return auth_policy(cfg, loopback, e);
 }
 
 /*
@@ -435,7 +274,6 @@ cmd_serve(struct cli *c, int argc, char **argv)
     };
     struct sv_live *live = NULL;
     struct sv_http_opts ho;
-    struct addrinfo *ai = NULL;
     struct sp_journal *j = NULL, *ro = NULL;
     struct sv_writer *w = NULL;
     struct sv_metrics *m = NULL;
@@ -481,21 +319,22 @@ cmd_serve(struct cli *c, int argc, char **argv)
         cli_error("serve", "server.max_body_bytes must be positive");
         return EXIT_CONFIG;
     }
-    ex = resolve_listen(cfg->server.listen, &ai);
-    if (ex) {
-        goto out;
+    rc = ob_listen_check("server.listen", cfg->server.listen, DEFAULT_PORT,
+                         &loopback, &e);
+    if (rc == CTSPOOL_OK) {
+        rc = build_live(cfg, loopback, &live, &e);
     }
-    loopback = is_loopback(ai->ai_addr);
-    rc = build_live(cfg, loopback, &live, &e);
     if (rc != CTSPOOL_OK) {
         cli_error("serve", "%s", e.msg);
         ex = cli_exit_code(rc);
         goto out;
     }
     n_keys = live->auth.n_keys;
-    fd = open_listener(ai, cfg->server.listen);
-    if (fd < 0) {
-        ex = EXIT_OSERR;
+    rc = ob_listen_open("server.listen", cfg->server.listen, DEFAULT_PORT,
+                        &fd, NULL, &e);
+    if (rc != CTSPOOL_OK) {
+        cli_error("serve", "%s", e.msg);
+        ex = rc == CTSPOOL_E_IO ? EXIT_OSERR : EXIT_CONFIG;
         goto out;
     }
     ex = cli_journal(c, "serve", &j);
@@ -533,7 +372,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
         ex = cli_exit_code(rc);
         goto out;
     }
-    format_addr(fd, where, sizeof(where));
+    ob_listen_name(fd, where, sizeof(where));
     fd = -1; /* the daemon's now */
     sp_log(SP_LOG_INFO,
            "listening on http://%s (durability %s, journal %s, %u worker "
@@ -584,8 +423,5 @@ out:
         close(fd);
     }
     sv_live_free(live);
-    if (ai) {
-        freeaddrinfo(ai);
-    }
     return ex;
 }

@@ -9,11 +9,12 @@
  *   ingest.c   request body -> validated points, packed for the writer
  *   commit.c   the writer thread: group commit, the only user of the
  *              writing journal handle
- *   metrics.c  /metrics: counters and cached journal statistics
- *   health.c   /healthz/upstream: is the journal being delivered?
- *   process.c  /metrics: the standard process_* series, from /proc
+ *   metrics.c  /metrics: serve's counters around src/obs's rendering
  *   auth.c     x-api-key check in constant time (OpenSSL)
- *   buf.c      growable text buffer with JSON string escaping
+ *
+ * What serve shares with the drainer's metrics server is in src/obs
+ * (obs.h): the journal statistics and their rendering, /healthz/upstream,
+ * the process_* series, JSON strings, the listen address.
  *
  * Threads: libmicrohttpd's worker pool runs http*.c, ingest.c and the
  * rendering of metrics.c; one writer thread runs commit.c; the main
@@ -28,18 +29,8 @@
 #include <stdint.h>
 
 #include "journal.h"
+#include "obs.h"
 #include "sp_int.h"
-
-/* ---- buf.c ------------------------------------------------------------ */
-
-/* Serve's answers are built in an sp_buf (sp_int.h). */
-/* s[0..len) as a JSON string literal, quotes included, escaped by
- * cJSON; s need not be UTF-8 (bad bytes become U+FFFD).  A NUL byte
- * ends s. */
-void sv_buf_add_json(struct sp_buf *b, const char *s, size_t len);
-/* Hands the text over (free()); the buffer is empty afterwards.  NULL
- * after a failure. */
-char *sv_buf_take(struct sp_buf *b, size_t *len);
 
 /* ---- ingest.c --------------------------------------------------------- */
 
@@ -164,33 +155,9 @@ void sv_metrics_count(struct sv_metrics *m, unsigned code);
  * are read at most once a second, whoever asks. */
 void sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
                        struct sp_buf *b);
-/* The journal statistics as /metrics shows them (at most a second old)
- * into *st; OK, or the error of their last reading.  Thread-safe. */
-ctspool_rc sv_metrics_stats(struct sv_metrics *m, struct sp_stats *st);
-/* sp_journal_groups(SP_GROUPS_PARKED) on the statistics' connection, a
- * read transaction that never waits for the writer; cb runs under the
- * statistics' lock.  On an error other than cb's, the reason goes into
- * why[0..why_len).  Thread-safe. */
-ctspool_rc sv_metrics_parked(struct sv_metrics *m, sp_group_cb cb,
-                             void *ctx, char *why, size_t why_len);
-
-/* ---- process.c -------------------------------------------------------- */
-
-/* The standard process_* series of this process (CPU, memory, open
- * descriptors and their limit, start time) into b, with HELP and TYPE;
- * those that cannot be read are left out.  Thread-safe. */
-void sv_process_render(struct sp_buf *b);
-
-/* ---- health.c --------------------------------------------------------- */
-
-/*
- * sv_health_upstream -- GET /healthz/upstream: the JSON body into b and
- * the status into *code: 503 when the oldest pending point has waited
- * longer than max_undelivered_s seconds, an upload group is parked, or
- * the journal cannot be read; else 200.  Thread-safe.
- */
-void sv_health_upstream(struct sv_metrics *m, long max_undelivered_s,
-                        struct sp_buf *b, unsigned *code);
+/* The journal statistics /metrics and /healthz/upstream read (obs.h);
+ * m's. */
+struct ob_stats *sv_metrics_obs(struct sv_metrics *m);
 
 /* ---- auth.c ----------------------------------------------------------- */
 

@@ -28,7 +28,7 @@ TIDY_CHECKS = ",".join([
 
 def sources():
     out = []
-    for sub in ("src/lib", "src/cli", "src/serve", "src/drain"):
+    for sub in ("src/lib", "src/cli", "src/serve", "src/drain", "src/obs"):
         d = os.path.join(SOURCE_DIR, sub)
         out += sorted(os.path.join(d, f) for f in os.listdir(d)
                       if f.endswith(".c"))
@@ -53,7 +53,7 @@ def main():
     if shutil.which("cppcheck"):
         inc = []
         for d in ("include", "src/lib", "src/cli", "src/serve",
-                  "src/drain"):
+                  "src/drain", "src/obs"):
             inc += ["-I", os.path.join(SOURCE_DIR, d)]
         r = subprocess.run(["cppcheck", "--quiet", "--std=c11",
                             "--enable=warning,performance,portability",

@@ -1,6 +1,6 @@
 /*
  * test_answer.c -- serve's answer buffer (src/serve/buf.c, compiled in),
- * above all sv_buf_add_json: every output is valid JSON (and UTF-8)
+ * above all ob_buf_add_json: every output is valid JSON (and UTF-8)
  * that decodes to the text given, bad bytes as U+FFFD; and for text
  * without control characters, DEL or bad bytes -- every message serve
  * answers with -- the bytes are those serve has always sent, checked
@@ -19,7 +19,7 @@
 
 #include "serve.h"
 
-/* s[0..len) through sv_buf_add_json, as a malloc'd C string. */
+/* s[0..len) through ob_buf_add_json, as a malloc'd C string. */
 static char *
 json_of(const char *s, size_t len)
 {
@@ -28,8 +28,8 @@ json_of(const char *s, size_t len)
     char *out;
 
     sp_buf_init(&b);
-    sv_buf_add_json(&b, s, len);
-    out = sv_buf_take(&b, &n);
+    ob_buf_add_json(&b, s, len);
+    out = ob_buf_take(&b, &n);
     assert_non_null(out);
     assert_int_equal(strlen(out), n);
     return out;
@@ -139,9 +139,9 @@ test_buf_json_exact(void **state)
 
         sp_buf_init(&b);
         sp_buf_adds(&b, "{\"error\": ");
-        sv_buf_add_json(&b, msg, strlen(msg));
+        ob_buf_add_json(&b, msg, strlen(msg));
         sp_buf_adds(&b, ", \"errors\": []}\n");
-        body = sv_buf_take(&b, &n);
+        body = ob_buf_take(&b, &n);
         assert_non_null(body);
         assert_string_equal(body,
                             "{\"error\": \"metric_name: \\\"a\\\\\\\"b\\\" is "
@@ -239,8 +239,8 @@ test_buf_failure_sticks(void **state)
     (void)state;
     sp_buf_init(&b);
     sp_buf_addf(&b, "%d-%s", 12, "ab");
-    sv_buf_add_json(&b, "x", 1);
-    s = sv_buf_take(&b, &n);
+    ob_buf_add_json(&b, "x", 1);
+    s = ob_buf_take(&b, &n);
     assert_string_equal(s, "12-ab\"x\"");
     assert_int_equal(n, 8);
     free(s);
@@ -248,11 +248,11 @@ test_buf_failure_sticks(void **state)
     sp_buf_init(&b);
     sp_buf_adds(&b, "abc");
     b.has_failed = 1;
-    sv_buf_add_json(&b, "x", 1);
+    ob_buf_add_json(&b, "x", 1);
     sp_buf_adds(&b, "def");
     assert_int_equal(b.len, 3);
     n = 7;
-    assert_null(sv_buf_take(&b, &n));
+    assert_null(ob_buf_take(&b, &n));
     assert_int_equal(n, 7);
     assert_null(b.p);
 }

@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "serve.h"
+#include "obs.h"
 
 /* Fields of /proc/self/stat (proc(5), counted from 1). */
 #define F_UTIME 14
@@ -152,15 +152,8 @@ open_fds(void)
     return n;
 }
 
-static void
-family(struct sp_buf *b, const char *name, const char *type,
-       const char *help)
-{
-    sp_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 void
-sv_process_render(struct sp_buf *b)
+ob_process_render(struct sp_buf *b)
 {
     struct proc_stat ps;
     struct rlimit rl;
@@ -170,19 +163,19 @@ sv_process_render(struct sp_buf *b)
 
     pthread_once(&boot_once, read_boot_time);
     if (read_stat(&ps) == 0 && ticks > 0 && page > 0) {
-        family(b, "process_cpu_seconds_total", "counter",
+        ob_family(b, "process_cpu_seconds_total", "counter",
                "Total user and system CPU time spent in seconds.");
         sp_buf_addf(b, "process_cpu_seconds_total %.2f\n",
                     (double)(ps.utime + ps.stime) / (double)ticks);
-        family(b, "process_resident_memory_bytes", "gauge",
+        ob_family(b, "process_resident_memory_bytes", "gauge",
                "Resident memory size in bytes.");
         sp_buf_addf(b, "process_resident_memory_bytes %llu\n",
                     ps.rss * (unsigned long long)page);
-        family(b, "process_virtual_memory_bytes", "gauge",
+        ob_family(b, "process_virtual_memory_bytes", "gauge",
                "Virtual memory size in bytes.");
         sp_buf_addf(b, "process_virtual_memory_bytes %llu\n", ps.vsize);
         if (boot_time >= 0) {
-            family(b, "process_start_time_seconds", "gauge",
+            ob_family(b, "process_start_time_seconds", "gauge",
                    "Start time of the process since unix epoch in "
                    "seconds.");
             sp_buf_addf(b, "process_start_time_seconds %.2f\n",
@@ -191,12 +184,12 @@ sv_process_render(struct sp_buf *b)
         }
     }
     if (fds >= 0) {
-        family(b, "process_open_fds", "gauge",
+        ob_family(b, "process_open_fds", "gauge",
                "Number of open file descriptors.");
         sp_buf_addf(b, "process_open_fds %ld\n", fds);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        family(b, "process_max_fds", "gauge",
+        ob_family(b, "process_max_fds", "gauge",
                "Maximum number of open file descriptors.");
         sp_buf_addf(b, "process_max_fds %llu\n",
                     (unsigned long long)rl.rlim_cur);

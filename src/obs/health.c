@@ -11,16 +11,16 @@
  *    "parked_groups": [{"stream": "****abcd", "metric_agg_func": "Sum",
  *                       "pending": N, "since": "...Z", "reason": "..."}]}
  *
- * It reads the journal through metrics.c's connection: the statistics
- * /metrics caches (at most a second old) and, only when some group is
- * parked, the parked groups; read transactions that never wait for the
- * writer.  Data stream tokens are shown masked (last 4 characters).
+ * Serve and the drainer answer it alike.  It reads the journal through
+ * stats.c's connection: the statistics /metrics caches (at most a
+ * second old) and, only when some group is parked, the parked groups;
+ * read transactions that never wait for a writer.  Data stream tokens are shown masked (last 4 characters).
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "serve.h"
+#include "obs.h"
 
 /* What the answer says, gathered before it is written. */
 struct upstream {
@@ -34,7 +34,7 @@ static void
 add_reason(struct upstream *u, const char *msg)
 {
     sp_buf_adds(&u->reasons, u->n_reasons++ ? ", " : "");
-    sv_buf_add_json(&u->reasons, msg, strlen(msg));
+    ob_buf_add_json(&u->reasons, msg, strlen(msg));
 }
 
 static void
@@ -70,19 +70,19 @@ parked_group(void *ctx, const struct sp_group_row *g)
     add_reason(u, msg);
     sp_buf_adds(&u->groups, u->n_groups++ ? ", " : "");
     sp_buf_adds(&u->groups, "{\"stream\": ");
-    sv_buf_add_json(&u->groups, mask, strlen(mask));
+    ob_buf_add_json(&u->groups, mask, strlen(mask));
     sp_buf_adds(&u->groups, ", \"metric_agg_func\": ");
-    sv_buf_add_json(&u->groups, agg, strlen(agg));
+    ob_buf_add_json(&u->groups, agg, strlen(agg));
     sp_buf_addf(&u->groups, ", \"pending\": %llu, \"since\": \"%s\", "
                 "\"reason\": ",
                 (unsigned long long)g->pending, since);
-    sv_buf_add_json(&u->groups, g->reason, strlen(g->reason));
+    ob_buf_add_json(&u->groups, g->reason, strlen(g->reason));
     sp_buf_adds(&u->groups, "}");
     return CTSPOOL_OK;
 }
 
 void
-sv_health_upstream(struct sv_metrics *m, long max_undelivered_s,
+ob_health_upstream(struct ob_stats *m, long max_undelivered_s,
                    struct sp_buf *b, unsigned *code)
 {
     struct upstream u;
@@ -95,7 +95,7 @@ sv_health_upstream(struct sv_metrics *m, long max_undelivered_s,
     memset(&u, 0, sizeof(u));
     sp_buf_init(&u.reasons);
     sp_buf_init(&u.groups);
-    rc = sv_metrics_stats(m, &st);
+    rc = ob_stats_read(m, &st);
     if (rc != CTSPOOL_OK) {
         snprintf(msg, sizeof(msg), "cannot read the journal: %s",
                  ctspool_strerror(rc));
@@ -114,7 +114,7 @@ sv_health_upstream(struct sv_metrics *m, long max_undelivered_s,
             add_reason(&u, msg);
         }
         if (st.parked_groups > 0 &&
-            sv_metrics_parked(m, parked_group, &u, why, sizeof(why)) !=
+            ob_stats_parked(m, parked_group, &u, why, sizeof(why)) !=
                 CTSPOOL_OK) {
             snprintf(msg, sizeof(msg),
                      "cannot read the parked upload groups: %s", why);

@@ -1,16 +1,16 @@
 /*
- * buf.c -- what `serve` adds to the shared byte buffer (struct sp_buf)
- * for its answers (JSON error lists, the Prometheus exposition): JSON
- * strings, escaped by cJSON (answers are not a hot path), and handing
- * the text over to libmicrohttpd.  An allocation failure is sticky, so
- * callers check once, at sv_buf_take().
+ * buf.c -- what the HTTP answers of serve and of the drainer add to the
+ * shared byte buffer (struct sp_buf): JSON strings, escaped by cJSON
+ * (answers are not a hot path), and handing the text over to
+ * libmicrohttpd.  An allocation failure is sticky, so callers check
+ * once, at ob_buf_take().
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "serve.h"
+#include "obs.h"
 
 /* Length of the valid UTF-8 sequence at s[0..len), or 0. */
 static size_t
@@ -37,7 +37,7 @@ utf8_len(const unsigned char *s, size_t len)
 }
 
 void
-sv_buf_add_json(struct sp_buf *b, const char *s, size_t len)
+ob_buf_add_json(struct sp_buf *b, const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
     struct sp_buf clean;
@@ -79,7 +79,7 @@ sv_buf_add_json(struct sp_buf *b, const char *s, size_t len)
 }
 
 char *
-sv_buf_take(struct sp_buf *b, size_t *len)
+ob_buf_take(struct sp_buf *b, size_t *len)
 {
     char *p = NULL;
 
