@@ -33,7 +33,8 @@ static const char usage[] =
     "                         readable upload.api_key_file, or\n"
     "                         CTSPOOL_API_KEY); upload.ca_file readable\n"
     "                         when set; upload.client_cert and\n"
-    "                         upload.client_key readable when set\n"
+    "                         upload.client_key readable when set;\n"
+    "                         drain.metrics_listen resolves when set\n"
     "                 append  the journal's directory exists (every\n"
     "                         role checks this)\n"
     "                 all     the three\n";
@@ -98,6 +99,10 @@ check_drain(const struct sp_config *cfg, unsigned *n)
     if (!cfg->upload.client_cert == !cfg->upload.client_key &&
         dr_upload_check_client(cfg->upload.client_cert,
                                cfg->upload.client_key, &e) != CTSPOOL_OK) {
+        cli_error(CMD, "drain: %s", e.msg);
+        (*n)++;
+    }
+    if (dr_metrics_check(cfg, &e) != CTSPOOL_OK) {
         cli_error(CMD, "drain: %s", e.msg);
         (*n)++;
     }

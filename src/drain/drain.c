@@ -488,8 +488,13 @@ help(FILE *f)
             "SIGHUP re-reads the configuration between two requests: the\n"
             "API key, default stream, log level, batch sizes, pacing,\n"
             "retry_* and poll_ms take effect at once; journal, endpoint,\n"
-            "timeouts, ca_file, compress, proxy and client_* need a\n"
-            "restart (logged); a file that does not load changes nothing.\n");
+            "timeouts, ca_file, compress, proxy, client_* and\n"
+            "drain.metrics_listen need a restart (logged); a file that\n"
+            "does not load changes nothing.\n"
+            "\n"
+            "With drain.metrics_listen (e.g. \"127.0.0.1:8766\") the drainer\n"
+            "answers GET /metrics, /healthz and /healthz/upstream itself,\n"
+            "as serve does; an address that cannot be bound: exit 78.\n");
 }
 
 static uint64_t
@@ -602,6 +607,12 @@ cmd_drain(struct cli *c, int argc, char **argv)
         ex = cli_exit_code(rc);
         goto out;
     }
+    rc = dr_metrics_start(cfg, &d.metrics, &e);
+    if (rc != CTSPOOL_OK) {
+        cli_error("drain", "%s", e.msg);
+        ex = cli_exit_code(rc);
+        goto out;
+    }
 
     memset(&uo, 0, sizeof(uo));
     uo.endpoint = cfg->upload.endpoint;
@@ -676,6 +687,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
         ex = EXIT_OK; /* asked to stop: unacknowledged points stay */
     }
 out:
+    dr_metrics_stop(d.metrics);
     dr_upload_close(d.up);
     sp_journal_close(d.j);
     if (lock_fd >= 0) {

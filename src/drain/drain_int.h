@@ -16,6 +16,9 @@
  *   body.c      request bodies (Cloudthread JSON) in struct sp_buf
  *   mask.c      text made fit for logs: secrets masked, bytes escaped
  *   upload.c    the only libcurl user: POST, outcome (upload.h)
+ *   metrics_http.c  drain.metrics_listen: /metrics, /healthz and
+ *               /healthz/upstream in a thread of their own (src/obs
+ *               renders them), the only libmicrohttpd user
  *   doubt.c     points whose upload outcome is unknown (doubt.h; its
  *               layout doubt_int.h)
  *   doubt_check.c  the invariants of doubt.c, checked (Debug: after
@@ -102,6 +105,7 @@ struct dr_drainer {
     int64_t landing_synced; /* ... and is on disk; -1: not known */
     int landing_warned;
     int has_awaited;        /* dr_handover_await() done */
+    struct dr_metrics *metrics; /* drain.metrics_listen; NULL: none */
     /* Totals and the current summary window. */
     uint64_t n_points, n_requests, n_dead;
     uint64_t win_points, win_requests, win_dead;
@@ -173,6 +177,26 @@ void dr_park_clear(struct dr_drainer *d, const struct sp_batch *b,
 /* Nothing to take: are groups with pending points parked?  *due_ms:
  * when the first of them may be tried again (Unix ms; -1: none). */
 int dr_park_idle(struct dr_drainer *d, int64_t *due_ms);
+
+/* ---- metrics_http.c -------------------------------------------------- */
+
+struct dr_metrics;
+
+/* drain.metrics_listen resolves (when set).  OK or E_CONFIG (e). */
+ctspool_rc dr_metrics_check(const struct sp_config *cfg, struct sp_err *e);
+/*
+ * dr_metrics_start -- with drain.metrics_listen set, bind it and serve
+ * /metrics, /healthz and /healthz/upstream from a thread of their own on
+ * a read-only handle of cfg->journal.  *out: transferred (NULL when the
+ * setting is empty).  OK; E_CONFIG when the address cannot be bound
+ * (e names it); a journal error or E_NOMEM.
+ */
+ctspool_rc dr_metrics_start(const struct sp_config *cfg,
+                            struct dr_metrics **out, struct sp_err *e);
+/* A reloaded configuration: health.max_undelivered_s.  NULL m: no-op. */
+void dr_metrics_reload(struct dr_metrics *m, const struct sp_config *cfg);
+/* Stops the server (joins its thread) and frees.  NULL: no-op. */
+void dr_metrics_stop(struct dr_metrics *m);
 
 /* ---- handover.c ------------------------------------------------------ */
 

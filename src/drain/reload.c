@@ -3,9 +3,11 @@
  * configuration file is read again between two requests.  The API key
  * (and the key file or CTSPOOL_API_KEY it comes from), the default data
  * stream token, the log level, batch sizes, pacing, retry_* and poll_ms
- * take effect at once.  The journal, upload.endpoint, the timeouts,
- * upload.ca_file, upload.compress, upload.proxy and upload.client_*
- * need a restart: a change is logged and the running
+ * take effect at once, and health.max_undelivered_s for
+ * drain.metrics_listen's /healthz/upstream.  The journal,
+ * upload.endpoint, the timeouts, upload.ca_file, upload.compress,
+ * upload.proxy, upload.client_* and drain.metrics_listen need a
+ * restart: a change is logged and the running
  * value stays (the endpoint names the upstream whose requests may still
  * be in doubt and whose landing record this drainer keeps: doubt.c,
  * landing.c).  A file that does not load, or a key that cannot be read,
@@ -93,6 +95,8 @@ keep_restart_only(struct sp_config *old, struct sp_config *cfg)
              "upload.client_cert");
     keep_str(&old->upload.client_key, &cfg->upload.client_key,
              "upload.client_key");
+    keep_str(&old->drain.metrics_listen, &cfg->drain.metrics_listen,
+             "drain.metrics_listen");
     keep_long(&old->upload.connect_timeout_ms,
               &cfg->upload.connect_timeout_ms, "upload.connect_timeout_ms");
     keep_long(&old->upload.request_timeout_ms,
@@ -143,6 +147,7 @@ dr_reload(struct dr_drainer *d)
     d->cli->cfg = cfg;
     d->cfg = cfg;
     sp_config_free(old);
+    dr_metrics_reload(d->metrics, cfg);
     /* A size learned from a 413 stays while it is the smaller one. */
     batch = (size_t)cfg->upload.batch_max_points;
     if (!d->req_max_until || batch < d->req_max_points) {

@@ -39,7 +39,7 @@
 
 #define DEFAULT_CONFIG_PATH "/etc/ctspool/ctspool.cfg"
 static const char *const groups[] = {"upload", "server", "limits",
-                                     "health"};
+                                     "health", "drain"};
 
 /* State of one sp_config_load() or sp_config_check(). */
 struct load {

@@ -25,6 +25,7 @@
 static int parse_durability(const char *s);
 static int parse_on_corrupt(const char *s);
 static int parse_compress(const char *s);
+static int check_listen_or_none(const char *s, struct sp_err *why);
 
 #define OFF(field) offsetof(struct sp_config, field)
 
@@ -140,6 +141,11 @@ const struct key sp_config_keys[] = {
      .off = OFF(health.max_undelivered_s), .def_int = 900, .min = 1,
      .max = UNDELIVERED_S_MAX},
 
+    /* "": the drainer serves no /metrics of its own. */
+    {.group = "drain", .name = "metrics_listen", .kind = K_STRING,
+     .off = OFF(drain.metrics_listen), .flags = F_OPTIONAL,
+     .check = check_listen_or_none},
+
     /* Empty: producers may use any token. */
     {.name = "streams", .kind = K_STRLIST, .off = OFF(streams),
      .count_off = OFF(n_streams), .flags = F_SECRET,
@@ -181,4 +187,11 @@ parse_compress(const char *s)
         return SP_COMPRESS_GZIP;
     }
     return -1;
+}
+
+/* "" (none) or an address. */
+static int
+check_listen_or_none(const char *s, struct sp_err *why)
+{
+    return s[0] ? sp_config_check_listen(s, why) : 0;
 }

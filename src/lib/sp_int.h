@@ -491,6 +491,9 @@ struct sp_config {
     struct {
         long max_undelivered_s; /* /healthz/upstream: 1 .. 1 year */
     } health;
+    struct {
+        char *metrics_listen; /* the drainer's /metrics; NULL: none */
+    } drain;
     char **streams; /* tokens producers may use; n_streams 0: any */
     size_t n_streams;
 };

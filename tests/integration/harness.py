@@ -92,7 +92,7 @@ class Env:
         self.write_config(**cfg)
 
     def write_config(self, top=None, upload=None, server=None, limits=None,
-                     health=None):
+                     health=None, drain=None):
         """Writes the config; each argument is a dict of overrides."""
         t = {"journal": self.journal, "durability": "full",
              "log_level": "info"}
@@ -104,7 +104,8 @@ class Env:
         lim = dict(limits or {})
         lines = ["%s = %s;" % (k, cfg_value(v)) for k, v in t.items()]
         for group, d in (("upload", u), ("server", s), ("limits", lim),
-                         ("health", dict(health or {}))):
+                         ("health", dict(health or {})),
+                         ("drain", dict(drain or {}))):
             if d:
                 lines.append("%s: {" % group)
                 lines += ["  %s = %s;" % (k, cfg_value(v))
