@@ -121,11 +121,12 @@ exposure(mode_t mode)
 
 /*
  * *out: "WHAT PATH[ holds secrets and] is ... (mode 0644); chmod ...",
- * or NULL when mode is fine.  what: "config file" or "API key file".
+ * or NULL when mode is fine.  what: "config file", "API key file" or
+ * "server API keys file".
  */
-static ctspool_rc
-mode_warning(const char *what, const char *path, int holds, mode_t mode,
-             char **out, struct sp_err *e)
+ctspool_rc
+sp_config_mode_warning(const char *what, const char *path, int holds,
+                       mode_t mode, char **out, struct sp_err *e)
 {
     static const char fmt[] = "%s %s%s %s (mode %04o); chmod 600 it, or "
                               "640 with a group of its own";
@@ -158,7 +159,8 @@ sp_config_set_warning(struct sp_config *c, const char *path, mode_t mode,
                       struct sp_err *e)
 {
     free(c->warning);
-    return mode_warning("config file", path, 1, mode, &c->warning, e);
+    return sp_config_mode_warning("config file", path, 1, mode, &c->warning,
+                                  e);
 }
 
 ctspool_rc
@@ -173,8 +175,8 @@ sp_config_key_file_warning(const struct sp_config *c, char **out,
         stat(c->upload.api_key_file, &st) != 0 || !S_ISREG(st.st_mode)) {
         return CTSPOOL_OK;
     }
-    return mode_warning("API key file", c->upload.api_key_file, 0,
-                        st.st_mode, out, e);
+    return sp_config_mode_warning("API key file", c->upload.api_key_file, 0,
+                                  st.st_mode, out, e);
 }
 
 /*

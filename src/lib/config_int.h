@@ -66,6 +66,12 @@ ctspool_rc sp_config_read_file(const char *path, int missing_ok, char **buf,
                                size_t *len, mode_t *mode, struct sp_err *e);
 ctspool_rc sp_config_set_warning(struct sp_config *c, const char *path,
                                  mode_t mode, struct sp_err *e);
+/* config_file.c: *out: "WHAT PATH ... (mode 0644); chmod ..." when a file
+ * of that mode exposes what it holds, else NULL; holds: say "holds
+ * secrets and".  *out: transferred.  OK or E_NOMEM. */
+ctspool_rc sp_config_mode_warning(const char *what, const char *path,
+                                  int holds, mode_t mode, char **out,
+                                  struct sp_err *e);
 
 /* config_check.c: 1 if s holds a control character (< 0x20, 0x7f). */
 int sp_config_has_control(const char *s);

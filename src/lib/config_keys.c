@@ -118,6 +118,9 @@ const struct key sp_config_keys[] = {
     {.group = "server", .name = "api_keys", .kind = K_STRLIST,
      .off = OFF(server.api_keys), .count_off = OFF(server.n_api_keys),
      .flags = F_SECRET},
+    /* One key a line; with api_keys, both are accepted. */
+    {.group = "server", .name = "api_keys_file", .kind = K_STRING,
+     .off = OFF(server.api_keys_file), .flags = F_OPTIONAL},
     {.group = "server", .name = "allow_unauthenticated", .kind = K_BOOL,
      .off = OFF(server.allow_unauthenticated), .def_int = 0},
     {.group = "server", .name = "idempotency_hours", .kind = K_LONG,

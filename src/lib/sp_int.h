@@ -483,6 +483,7 @@ struct sp_config {
         int allow_unauthenticated;
         long max_body_bytes; /* 1024 .. 1 GiB */
         long idempotency_hours; /* keys remembered: 1 .. a year */
+        char *api_keys_file; /* read by sp_config_server_keys() */
     } server;
     struct {
         int64_t max_pending_points;
@@ -541,6 +542,29 @@ ctspool_rc sp_config_api_key(const struct sp_config *c, char **out,
  */
 ctspool_rc sp_config_key_file_warning(const struct sp_config *c, char **out,
                                       struct sp_err *e);
+
+/* The keys serve accepts, and where they came from. */
+struct sp_server_keys {
+    char **keys;         /* secrets: wiped when freed */
+    size_t n;
+    const char *source;  /* static: "server.api_keys", ... */
+    char *warning;       /* the keys file's mode exposes them; NULL */
+};
+
+/*
+ * sp_config_server_keys -- the keys of x-api-key for serve:
+ * $CTSPOOL_SERVER_API_KEYS (comma-separated) when set and not empty, in
+ * place of the others; else server.api_keys and the lines of
+ * server.api_keys_file (blank lines and '#' comments ignored), read now.
+ * *out: its members transferred (sp_server_keys_cleanup).  OK; E_CONFIG
+ * (the file cannot be read, naming it; a key with a control character;
+ * the variable holds no key) or E_NOMEM, with the reason (never a key)
+ * in e.  config_server_keys.c.
+ */
+ctspool_rc sp_config_server_keys(const struct sp_config *c,
+                                 struct sp_server_keys *out,
+                                 struct sp_err *e);
+void sp_server_keys_cleanup(struct sp_server_keys *k);
 
 /* ---- backoff.c: retry delays; pure functions ------------------------- */
 

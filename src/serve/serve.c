@@ -4,7 +4,8 @@
  * (http.c), and waits for SIGTERM/SIGINT; SIGHUP re-reads the
  * configuration (reload()).
  *
- * Refuses to start (exit 78) without server.api_keys unless
+ * Refuses to start (exit 78) without API keys (server.api_keys,
+ * server.api_keys_file or $CTSPOOL_SERVER_API_KEYS) unless
  * server.allow_unauthenticated is true AND the address is loopback.
  *
  * Shutdown, in this order:
@@ -47,7 +48,10 @@ help(FILE *f)
             "\n"
             "  POST /streams/ingest   (also /api/streams/ingest) body as\n"
             "                         upstream, x-api-key from "
-            "server.api_keys;\n"
+            "server.api_keys\n"
+            "                         and server.api_keys_file (or only\n"
+            "                         $CTSPOOL_SERVER_API_KEYS, comma-\n"
+            "                         separated, when set);\n"
             "                         answered 201 {\"accepted\": N} once\n"
             "                         stored per durability\n"
             "  GET  /healthz          200 when the journal is writable\n"
@@ -63,27 +67,31 @@ help(FILE *f)
             "                         process_* series\n"
             "\n"
             "SIGTERM or SIGINT: stops accepting, answers what it received,\n"
-            "exits 0.  SIGHUP: re-reads the configuration; API keys, the\n"
-            "default data stream, health.max_undelivered_s and the log\n"
-            "level change at once, other changes need a restart (logged).\n"
+            "exits 0.  SIGHUP: re-reads the configuration and the keys\n"
+            "file; API keys, the default data stream,\n"
+            "health.max_undelivered_s and the log level change at once,\n"
+            "other changes need a restart (logged).\n"
             "A configuration that does not load leaves the running one in\n"
             "force.\n");
 }
 
 /*
- * No server.api_keys only with allow_unauthenticated on a loopback
- * address.  E_CONFIG with the reason in e.
+ * No API keys (n_keys 0: none in server.api_keys, server.api_keys_file
+ * or $CTSPOOL_SERVER_API_KEYS) only with allow_unauthenticated on a
+ * loopback address.  E_CONFIG with the reason in e.
  */
 static ctspool_rc
-auth_policy(const struct sp_config *cfg, int loopback, struct sp_err *e)
+auth_policy(const struct sp_config *cfg, size_t n_keys, int loopback,
+            struct sp_err *e)
 {
-    if (cfg->server.n_api_keys > 0) {
+    if (n_keys > 0) {
         return CTSPOOL_OK;
     }
     if (!cfg->server.allow_unauthenticated) {
         sp_err_set(e,
                    "server.api_keys is empty: refusing to accept points "
-                   "without authentication (set server.api_keys, or "
+                   "without authentication (set server.api_keys, "
+                   "server.api_keys_file or CTSPOOL_SERVER_API_KEYS, or "
                    "server.allow_unauthenticated = true with a loopback "
                    "server.listen address)");
         return CTSPOOL_E_CONFIG;
@@ -102,6 +110,7 @@ auth_policy(const struct sp_config *cfg, int loopback, struct sp_err *e)
 ctspool_rc
 sv_check_config(const struct sp_config *cfg, struct sp_err *e)
 {
+    struct sp_server_keys k;
     int loopback = 0;
     ctspool_rc rc;
 
@@ -110,7 +119,16 @@ sv_check_config(const struct sp_config *cfg, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    return auth_policy(cfg, loopback, e);
+    rc = sp_config_server_keys(cfg, &k, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (k.warning) {
+        sp_log(SP_LOG_WARN, "%s", k.warning);
+    }
+    rc = auth_policy(cfg, k.n, loopback, e);
+    sp_server_keys_cleanup(&k);
+    return rc;
 }
 
 /*
@@ -123,20 +141,31 @@ build_live(const struct sp_config *cfg, int loopback, struct sv_live **out,
            struct sp_err *e)
 {
     struct sv_live *l;
+    struct sp_server_keys k;
     const char *ds = cfg->upload.data_stream_token;
     ctspool_rc rc;
 
     *out = NULL;
-    rc = auth_policy(cfg, loopback, e);
+    rc = sp_config_server_keys(cfg, &k, e);
     if (rc != CTSPOOL_OK) {
         return rc;
+    }
+    rc = auth_policy(cfg, k.n, loopback, e);
+    if (rc != CTSPOOL_OK) {
+        sp_server_keys_cleanup(&k);
+        return rc;
+    }
+    if (k.warning) {
+        sp_log(SP_LOG_WARN, "%s", k.warning);
     }
     l = calloc(1, sizeof(*l));
     if (!l || (ds && ds[0] && !(l->default_stream = strdup(ds)))) {
         free(l);
+        sp_server_keys_cleanup(&k);
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
+    l->keys_source = k.source;
     l->max_undelivered_s = cfg->health.max_undelivered_s;
     if (cfg->n_streams) {
         l->streams = calloc(cfg->n_streams, sizeof(*l->streams));
@@ -149,12 +178,13 @@ build_live(const struct sp_config *cfg, int loopback, struct sv_live **out,
         }
         if (l->n_streams != cfg->n_streams) {
             sv_live_free(l);
+            sp_server_keys_cleanup(&k);
             sp_err_set(e, "out of memory");
             return CTSPOOL_E_NOMEM;
         }
     }
-    rc = sv_auth_init(&l->auth, cfg->server.api_keys,
-                      cfg->server.n_api_keys, e);
+    rc = sv_auth_init(&l->auth, k.keys, k.n, e);
+    sp_server_keys_cleanup(&k); /* the digests are kept, not the keys */
     if (rc != CTSPOOL_OK) {
         sv_live_free(l);
         return rc;
@@ -170,9 +200,10 @@ differs(const char *a, const char *b)
 }
 
 /*
- * SIGHUP: re-reads the configuration file.  API keys, the default data
- * stream, the streams list, health.max_undelivered_s and the log level
- * take effect at once; a
+ * SIGHUP: re-reads the configuration file.  API keys (server.api_keys,
+ * the file server.api_keys_file, $CTSPOOL_SERVER_API_KEYS), the default
+ * data stream, the streams list, health.max_undelivered_s and the log
+ * level take effect at once; a
  * change that needs a restart is logged and ignored; a file that does
  * not load, or settings that serve would refuse, leave everything as it
  * was.
@@ -183,7 +214,9 @@ reload(struct cli *c, struct sv_http *h, int loopback)
     const struct sp_config *old = c->cfg;
     struct sp_config *cfg = NULL;
     struct sv_live *live = NULL;
+    const char *source;
     struct sp_err e;
+    size_t n_keys;
 
     if (sp_config_load(c->config_path, &cfg, &e) != CTSPOOL_OK ||
         build_live(cfg, loopback, &live, &e) != CTSPOOL_OK) {
@@ -210,11 +243,13 @@ reload(struct cli *c, struct sv_http *h, int loopback)
     }
     sp_log_set_level((enum sp_log_level)cfg->log_level);
     sp_log_set_format((enum sp_log_format)cfg->log_format);
+    n_keys = live->auth.n_keys;
+    source = live->keys_source;
     sv_http_reload(h, live);
     sp_log(SP_LOG_INFO, "SIGHUP: configuration reloaded from %s (%zu API "
-           "key%s, %zu stream%s listed)",
-           cfg->path ? cfg->path : "defaults", cfg->server.n_api_keys,
-           cfg->server.n_api_keys == 1 ? "" : "s", cfg->n_streams,
+           "key%s from %s, %zu stream%s listed)",
+           cfg->path ? cfg->path : "defaults", n_keys,
+           n_keys == 1 ? "" : "s", source, cfg->n_streams,
            cfg->n_streams == 1 ? "" : "s");
     sp_config_free(cfg);
 }

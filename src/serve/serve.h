@@ -187,6 +187,7 @@ struct sv_live {
     char **streams;       /* the streams list; n_streams 0: any token */
     size_t n_streams;
     long max_undelivered_s; /* health.max_undelivered_s */
+    const char *keys_source; /* where the keys came from (static) */
 };
 
 void sv_live_free(struct sv_live *l); /* NULL: no-op */
