@@ -77,6 +77,7 @@ struct reader {
     sp_point_cb on_point;
     sp_error_cb on_error;
     void *ctx;
+    const struct sp_reject_hook *reject; /* NULL: none */
 };
 
 /* Report the invalid point on line n: "line N: <pe->msg>". */
@@ -116,6 +117,9 @@ ndjson_line(const struct reader *r, struct sp_payload_scratch **scratch,
         return r->on_point(r->ctx, &p);
     }
     if (rc == CTSPOOL_E_INVALID) {
+        if (r->reject && r->reject->line) {
+            r->reject->line(r->reject->ctx, line, len);
+        }
         return report_line(r, n, &pe);
     }
     *e = pe;
@@ -264,8 +268,8 @@ ct_object(struct ct_ctx *c, const char *buf, size_t len, size_t pos,
 
     c->k++;
     *used = 0;
-    rc = sp_payload_parse(buf + pos, len - pos, c->r->d, ct_point, ct_error,
-                          c, used, &pe);
+    rc = sp_payload_parse_hooked(buf + pos, len - pos, c->r->d, ct_point,
+                                 ct_error, c, c->r->reject, used, &pe);
     return ct_result(c, rc, base + pos, *used, &pe, e);
 }
 
@@ -359,6 +363,7 @@ read_cloudthread(struct sp_src *s, const struct reader *r, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
+    sp_docsrc_set_reject(ds, r->reject);
     if (sp_docsrc_byte(ds, 0, e) == 0xEF && sp_docsrc_byte(ds, 1, e) == 0xBB &&
         sp_docsrc_byte(ds, 2, e) == 0xBF) {
         off = 3;
@@ -622,6 +627,16 @@ out:
 
 /* ---- CSV -------------------------------------------------------------- */
 
+/* A rejected row's fields to the reject hook, if any. */
+static void
+csv_reject(const struct reader *r, const char *const *fv, const size_t *fl,
+           size_t n)
+{
+    if (r->reject && r->reject->row) {
+        r->reject->row(r->reject->ctx, 0, fv, fl, n);
+    }
+}
+
 static ctspool_rc
 read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
 {
@@ -653,6 +668,9 @@ read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
+    if (r->reject && r->reject->row) {
+        r->reject->row(r->reject->ctx, 1, fv, fl, n);
+    }
     for (;;) {
         rc = sp_csv_next(csv, &fv, &fl, &n, &line, &pe);
         if (rc == CTSPOOL_E_NOTFOUND) {
@@ -666,11 +684,13 @@ read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
         } else if (n != l.n_cols) {
             sp_err_set(&pe, "has %zu field%s, the header has %zu", n,
                        n == 1 ? "" : "s", l.n_cols);
+            csv_reject(r, fv, fl, n);
             rc = report_line(r, line, &pe);
         } else if (sp_csv_layout_point(&l, r->d, &stream_ok, fv, fl, &p, &pe) ==
                    CTSPOOL_OK) {
             rc = r->on_point(r->ctx, &p);
         } else {
+            csv_reject(r, fv, fl, n);
             rc = report_line(r, line, &pe);
         }
         if (rc != CTSPOOL_OK) {
@@ -691,7 +711,7 @@ sp_input_read_src(struct sp_src *s, const char *name, enum sp_format fmt,
                   const struct sp_defaults *d, sp_point_cb on_point,
                   sp_error_cb on_error, void *ctx, struct sp_err *e)
 {
-    struct reader r = {d, on_point, on_error, ctx};
+    struct reader r = {d, on_point, on_error, ctx, s->reject};
     ctspool_rc rc;
 
     if (fmt == SP_FMT_AUTO) {

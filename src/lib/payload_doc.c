@@ -54,6 +54,7 @@ struct sp_docsrc {
     uint64_t win_off;
     size_t win_len;
     int win_to_end; /* the window reaches the end of the input */
+    const struct sp_reject_hook *reject; /* NULL: none */
 };
 
 static void
@@ -637,6 +638,11 @@ elements(struct sp_docsrc *s, const struct top *t, uint64_t end,
             rc = CTSPOOL_E_INVALID;
             break;
         }
+        if (rc != CTSPOOL_OK && s->reject && s->reject->element &&
+            used <= avail) {
+            s->reject->element(s->reject->ctx, at, used, base->stream,
+                               base->stream_len, base->agg);
+        }
         rc = rc == CTSPOOL_OK ? on_point(ctx, &p) : on_error(ctx, index, &pe);
         if (rc != CTSPOOL_OK) {
             break;
@@ -677,17 +683,35 @@ sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
     return rc;
 }
 
+void
+sp_docsrc_set_reject(struct sp_docsrc *s, const struct sp_reject_hook *hook)
+{
+    s->reject = hook;
+}
+
 /* See sp_int.h; the message of broken JSON gives the offset in buf. */
 ctspool_rc
 sp_payload_parse(const char *buf, size_t len, const struct sp_defaults *d,
                  sp_point_cb on_point, sp_error_cb on_error, void *ctx,
                  size_t *consumed, struct sp_err *e)
 {
+    return sp_payload_parse_hooked(buf, len, d, on_point, on_error, ctx,
+                                   NULL, consumed, e);
+}
+
+ctspool_rc
+sp_payload_parse_hooked(const char *buf, size_t len,
+                        const struct sp_defaults *d, sp_point_cb on_point,
+                        sp_error_cb on_error, void *ctx,
+                        const struct sp_reject_hook *hook, size_t *consumed,
+                        struct sp_err *e)
+{
     struct sp_docsrc s;
     uint64_t used = 0;
     ctspool_rc rc;
 
     src_mem(&s, buf, len);
+    s.reject = hook;
     rc = sp_payload_parse_at(&s, 0, d, on_point, on_error, ctx, &used, e);
     *consumed = (size_t)used;
     return rc;

@@ -366,6 +366,38 @@ ctspool_rc sp_payload_parse_line(const char *line, size_t len,
                                  struct sp_point *p, struct sp_err *e);
 void sp_payload_scratch_free(struct sp_payload_scratch *s);
 
+/*
+ * What a reader hands on of each record it rejects, besides the message
+ * (append --rejects): the record as read, for it to be fixed and read
+ * again.  Every member may be NULL; called before on_error, from the
+ * thread that reads, with text valid during the call only.
+ */
+struct sp_reject_hook {
+    void *ctx;
+    /* NDJSON: the rejected line, without its line end. */
+    void (*line)(void *ctx, const char *s, size_t len);
+    /* CSV: the header row (is_header, once, before any row), then each
+     * rejected row's fields as read (unquoted). */
+    void (*row)(void *ctx, int is_header, const char *const *fields,
+                const size_t *lens, size_t n);
+    /* Cloudthread: a rejected element of "data", its JSON text as read;
+     * stream, agg: its payload's (the default stream when it has none;
+     * stream NULL and agg -1 when unknown). */
+    void (*element)(void *ctx, const char *s, size_t len,
+                    const char *stream, size_t stream_len, int agg);
+};
+
+/* sp_payload_parse() handing rejected elements to hook (NULL: none). */
+ctspool_rc sp_payload_parse_hooked(const char *buf, size_t len,
+                                   const struct sp_defaults *d,
+                                   sp_point_cb on_point,
+                                   sp_error_cb on_error, void *ctx,
+                                   const struct sp_reject_hook *hook,
+                                   size_t *consumed, struct sp_err *e);
+/* Rejected elements read through s go to hook (borrowed; NULL: none). */
+void sp_docsrc_set_reject(struct sp_docsrc *s,
+                          const struct sp_reject_hook *hook);
+
 /* ---- input_src.c: the bytes of an append input ---------------------- */
 /*
  * What the readers below read: first pre[pre_pos..pre_len) (bytes read
@@ -384,6 +416,8 @@ struct sp_src {
     /* Where input that must be read twice but cannot be (a pipe) is
      * copied first: NULL is $TMPDIR, else /tmp. */
     const char *spill_dir;
+    /* Rejected records as read (borrowed; NULL: none). */
+    const struct sp_reject_hook *reject;
 };
 
 void sp_src_init(struct sp_src *s, FILE *f, int is_follow, int wake_fd);
