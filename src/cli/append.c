@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "append.h"
+#include "rejects.h"
 
 /* Writer: stages every batch the reader fills, until it is done. */
 static void
@@ -433,9 +434,9 @@ help(FILE *f)
             "usage: ctspool append [--format auto|cloudthread|ndjson|csv]\n"
             "                      [--stream TOKEN] [--agg FUNC] "
             "[--skip-invalid]\n"
-            "                      [--follow] [--accumulate] "
-            "[--idempotency-key KEY]\n"
-            "                      [FILE|-]...\n"
+            "                      [--follow] [--rejects FILE] "
+            "[--accumulate]\n"
+            "                      [--idempotency-key KEY] [FILE|-]...\n"
             "\n"
             "Validates points and appends them to the journal; reads stdin\n"
             "when no FILE is given.  By default one call stores all of its\n"
@@ -449,6 +450,15 @@ help(FILE *f)
             "                  metric_agg_func\n"
             "  --skip-invalid  store the valid points, list the rejected ones\n"
             "                  on stderr (exit 65 if any)\n"
+            "  --rejects FILE  also write each rejected record to FILE as\n"
+            "                  read (mode 0600, truncated first), to fix and\n"
+            "                  append again: NDJSON lines and CSV rows (after\n"
+            "                  the header) as they are; a Cloudthread\n"
+            "                  document's rejected data elements as NDJSON\n"
+            "                  lines with its metric_agg_func and\n"
+            "                  data_stream_token.  Without --skip-invalid\n"
+            "                  nothing is stored, and FILE still lists what\n"
+            "                  to fix before appending the input again\n"
             "  --follow        for endless input (tail -F x.ndjson |\n"
             "                  ctspool append --follow -): commits every\n"
             "                  1,000 points or 200 ms after the first\n"
@@ -502,6 +512,7 @@ cmd_append(struct cli *c, int argc, char **argv)
         {"follow", no_argument, NULL, 'F'},
         {"accumulate", no_argument, NULL, 'A'},
         {"idempotency-key", required_argument, NULL, 'I'},
+        {"rejects", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -511,7 +522,8 @@ cmd_append(struct cli *c, int argc, char **argv)
     pthread_t reader;
     struct sp_defaults d = {.stream = NULL, .agg = -1};
     struct sp_journal *j = NULL;
-    const char *stream = NULL;
+    const char *stream = NULL, *rejects_path = NULL;
+    struct cli_rejects *rejects = NULL;
     enum sp_format fmt = SP_FMT_AUTO;
     FILE **files = NULL;
     char **names;
@@ -521,7 +533,8 @@ cmd_append(struct cli *c, int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     a.wake_fd = -1;
-    while ((ch = getopt_long(argc, argv, "f:s:a:kFh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:s:a:kFr:h", opts, NULL)) !=
+           -1) {
         switch (ch) {
         case 'f': {
             int f = sp_format_parse(optarg);
@@ -566,6 +579,9 @@ cmd_append(struct cli *c, int argc, char **argv)
                 return EXIT_USAGE;
             }
             a.idem_key = optarg;
+            break;
+        case 'r':
+            rejects_path = optarg;
             break;
         case 'h':
             help(stdout);
@@ -627,6 +643,14 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.skip_invalid |= a.is_follow;
     a.idem_hours = c->cfg->server.idempotency_hours;
     a.spill_dir = sp_dir_of(c->cfg->journal); /* NULL: $TMPDIR will do */
+    if (rejects_path) {
+        ex = cli_rejects_open(rejects_path, c->cfg->journal, a.is_follow,
+                              &rejects);
+        if (ex) {
+            goto out;
+        }
+        a.reject = cli_rejects_hook(rejects);
+    }
     if (!a.is_follow) {
         rc = cli_stage_open(c->cfg->journal, &a.stage, &e);
         if (rc != CTSPOOL_OK) {
@@ -727,6 +751,14 @@ cmd_append(struct cli *c, int argc, char **argv)
         ex = EXIT_DATAERR;
     }
 out:
+    if (rejects) {
+        /* After the reader: it alone wrote the file. */
+        int rex = cli_rejects_close(rejects);
+
+        if (rex && (ex == EXIT_OK || ex == EXIT_DATAERR)) {
+            ex = rex;
+        }
+    }
     if (is_init) {
         cli_append_cleanup(&a);
     }

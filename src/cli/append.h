@@ -72,6 +72,8 @@ struct append_ctx {
     /* Where a pipe of payload objects is copied to be read twice (the
      * journal's directory, owned; NULL: $TMPDIR). */
     char *spill_dir;
+    /* --rejects: rejected records go there as read (NULL: nowhere). */
+    const struct sp_reject_hook *reject;
 
     /* --follow (set before the reader starts). */
     int is_follow;

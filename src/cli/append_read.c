@@ -222,6 +222,7 @@ cli_append_reader(void *arg)
         a->file = strcmp(a->names[i], "-") == 0 ? "<stdin>" : a->names[i];
         sp_src_init(&src, a->files[i], a->is_follow, a->wake_fd);
         src.spill_dir = a->spill_dir;
+        src.reject = a->reject;
         rc = sp_input_read_src(&src, a->names[i], a->fmt, &a->d, on_point,
                                on_error, a, &e);
         sp_src_cleanup(&src);

@@ -1,0 +1,287 @@
+/*
+ * rejects.c -- `append --rejects FILE`: every input record append
+ * rejects, written to FILE as it was read, so that the file can be fixed
+ * and appended again:
+ *
+ *   NDJSON       the rejected line, as read
+ *   CSV          the input's header row (before its first rejected
+ *                row), then each rejected row, its fields as read and
+ *                quoted again as RFC 4180 says (only where needed)
+ *   Cloudthread  each rejected element of "data" as one NDJSON line: its
+ *                JSON text as read (line breaks between tokens made
+ *                spaces), with its payload's metric_agg_func and
+ *                data_stream_token put first, so the line stands alone
+ *
+ * The file is created mode 0600 (it may hold data stream tokens),
+ * truncated at each run, and given the journal's owner when root runs
+ * append.  It is written by the reader thread alone.  Records that
+ * cannot be written as read are only listed on stderr: a line over
+ * 1 MiB, a CSV row with broken quoting, a payload object refused as a
+ * whole, an input that cannot be read at all.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "journal.h"
+#include "rejects.h"
+
+struct cli_rejects {
+    FILE *f;
+    char *path;
+    int is_follow;      /* flush each record: an endless run */
+    int has_failed;     /* a write failed: errno_saved says why */
+    int errno_saved;
+    uint64_t n;         /* records written */
+    struct sp_buf header; /* the current CSV input's header row */
+    int header_written;   /* ... is in the file already */
+    struct sp_reject_hook hook;
+};
+
+static void
+put(struct cli_rejects *r, const char *s, size_t len)
+{
+    if (!r->has_failed && len && fwrite(s, 1, len, r->f) != len) {
+        r->has_failed = 1;
+        r->errno_saved = errno;
+    }
+}
+
+static void
+end_record(struct cli_rejects *r)
+{
+    put(r, "\n", 1);
+    r->n++;
+    if (r->is_follow && !r->has_failed && fflush(r->f) != 0) {
+        r->has_failed = 1;
+        r->errno_saved = errno;
+    }
+}
+
+static void
+on_line(void *ctx, const char *s, size_t len)
+{
+    struct cli_rejects *r = ctx;
+
+    put(r, s, len);
+    end_record(r);
+}
+
+/* One CSV field into b, quoted when it must be. */
+static void
+csv_field(struct sp_buf *b, const char *s, size_t len)
+{
+    int quote = len == 0 ? 0 : memchr(s, ',', len) || memchr(s, '"', len) ||
+                                   memchr(s, '\n', len) ||
+                                   memchr(s, '\r', len);
+
+    if (!quote) {
+        sp_buf_add(b, s, len);
+        return;
+    }
+    sp_buf_add(b, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        sp_buf_add(b, s[i] == '"' ? "\"\"" : s + i, s[i] == '"' ? 2 : 1);
+    }
+    sp_buf_add(b, "\"", 1);
+}
+
+static void
+csv_row(struct sp_buf *b, const char *const *fields, const size_t *lens,
+        size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            sp_buf_add(b, ",", 1);
+        }
+        csv_field(b, fields[i], lens[i]);
+    }
+}
+
+static void
+on_row(void *ctx, int is_header, const char *const *fields,
+       const size_t *lens, size_t n)
+{
+    struct cli_rejects *r = ctx;
+    struct sp_buf row;
+
+    if (is_header) {
+        sp_buf_init(&row);
+        csv_row(&row, fields, lens, n);
+        if (r->header_written && row.len == r->header.len &&
+            memcmp(row.p, r->header.p, row.len) == 0) {
+            sp_buf_cleanup(&row); /* the same header: written once */
+            return;
+        }
+        sp_buf_cleanup(&r->header);
+        r->header = row;
+        r->header_written = 0;
+        return;
+    }
+    if (!r->header_written) {
+        put(r, r->header.p ? r->header.p : "", r->header.len);
+        put(r, "\n", 1);
+        r->header_written = 1;
+    }
+    sp_buf_init(&row);
+    csv_row(&row, fields, lens, n);
+    put(r, row.p ? row.p : "", row.len);
+    if (row.has_failed) {
+        r->has_failed = 1;
+        r->errno_saved = ENOMEM;
+    }
+    sp_buf_cleanup(&row);
+    end_record(r);
+}
+
+static void
+on_element(void *ctx, const char *s, size_t len, const char *stream,
+           size_t stream_len, int agg)
+{
+    struct cli_rejects *r = ctx;
+    char *tok = NULL, *copy = NULL;
+    size_t i = 0;
+
+    /* Line breaks of a valid element lie between tokens (JSON strings
+     * hold none raw): spaces keep it one line. */
+    copy = malloc(len + 1);
+    if (!copy) {
+        r->has_failed = 1;
+        r->errno_saved = ENOMEM;
+        return;
+    }
+    for (size_t k = 0; k < len; k++) {
+        copy[k] = s[k] == '\n' || s[k] == '\r' ? ' ' : s[k];
+    }
+    copy[len] = '\0';
+    while (i < len && copy[i] == ' ') {
+        i++;
+    }
+    if (i < len && copy[i] == '{') {
+        size_t j = i + 1;
+
+        while (j < len && (copy[j] == ' ' || copy[j] == '\t')) {
+            j++;
+        }
+        put(r, "{", 1);
+        if (agg >= 0) {
+            put(r, "\"metric_agg_func\":\"", 19);
+            put(r, sp_agg_name(agg), strlen(sp_agg_name(agg)));
+            put(r, "\"", 1);
+        }
+        if (stream && stream_len) {
+            char *t = strndup(stream, stream_len);
+
+            if (t && sp_json_string(t, &tok) == CTSPOOL_OK) {
+                put(r, agg >= 0 ? "," : "", agg >= 0 ? 1 : 0);
+                put(r, "\"data_stream_token\":", 20);
+                put(r, tok, strlen(tok));
+            }
+            if (t) {
+                explicit_bzero(t, stream_len);
+            }
+            free(t);
+        }
+        if ((agg >= 0 || tok) && j < len && copy[j] != '}') {
+            put(r, ",", 1);
+        }
+        put(r, copy + i + 1, len - i - 1);
+    } else {
+        put(r, copy, len); /* not an object: as it is */
+    }
+    if (tok) {
+        explicit_bzero(tok, strlen(tok));
+        free(tok);
+    }
+    free(copy);
+    end_record(r);
+}
+
+int
+cli_rejects_open(const char *path, const char *journal, int is_follow,
+                 struct cli_rejects **out)
+{
+    struct cli_rejects *r = calloc(1, sizeof(*r));
+    int fd;
+
+    *out = NULL;
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        cli_error("append", "out of memory");
+        return EXIT_OSERR;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
+              0600);
+    if (fd >= 0 && (fchmod(fd, 0600) != 0 ||
+                    sp_owner_adopt(fd, journal) != 0)) {
+        int saved = errno;
+
+        close(fd);
+        fd = -1;
+        errno = saved;
+    }
+    if (fd < 0 || !(r->f = fdopen(fd, "w"))) {
+        cli_error("append", "--rejects: cannot create %s: %s", path,
+                  strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        free(r->path);
+        free(r);
+        return EXIT_CANTCREAT;
+    }
+    r->is_follow = is_follow;
+    sp_buf_init(&r->header);
+    r->hook.ctx = r;
+    r->hook.line = on_line;
+    r->hook.row = on_row;
+    r->hook.element = on_element;
+    *out = r;
+    return 0;
+}
+
+const struct sp_reject_hook *
+cli_rejects_hook(const struct cli_rejects *r)
+{
+    return r ? &r->hook : NULL;
+}
+
+int
+cli_rejects_close(struct cli_rejects *r)
+{
+    int ex = 0;
+
+    if (!r) {
+        return 0;
+    }
+    if (fflush(r->f) != 0 && !r->has_failed) {
+        r->has_failed = 1;
+        r->errno_saved = errno;
+    }
+    if (fsync(fileno(r->f)) != 0 && errno != EINVAL && !r->has_failed) {
+        r->has_failed = 1;
+        r->errno_saved = errno;
+    }
+    if (fclose(r->f) != 0 && !r->has_failed) {
+        r->has_failed = 1;
+        r->errno_saved = errno;
+    }
+    if (r->has_failed) {
+        cli_error("append", "--rejects: cannot write %s: %s", r->path,
+                  strerror(r->errno_saved));
+        ex = EXIT_IOERR;
+    } else if (r->n) {
+        fprintf(stderr, "ctspool: append: %llu rejected record%s written "
+                        "to %s\n",
+                (unsigned long long)r->n, r->n == 1 ? "" : "s", r->path);
+    }
+    sp_buf_cleanup(&r->header);
+    free(r->path);
+    free(r);
+    return ex;
+}

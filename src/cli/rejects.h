@@ -1,0 +1,26 @@
+/*
+ * rejects.h -- `append --rejects FILE` (rejects.c): the input records
+ * append rejects, written as read for fix-and-retry.
+ */
+#ifndef CTSPOOL_REJECTS_H
+#define CTSPOOL_REJECTS_H
+
+#include "sp_int.h"
+
+struct cli_rejects;
+
+/*
+ * cli_rejects_open -- create (mode 0600) or truncate path; when root
+ * runs append, give it journal's owner.  is_follow: flush each record.
+ * *out: transferred (cli_rejects_close).  0, or an exit code (73) with
+ * the reason printed.
+ */
+int cli_rejects_open(const char *path, const char *journal, int is_follow,
+                     struct cli_rejects **out);
+/* The hook the readers hand rejected records to; NULL for NULL. */
+const struct sp_reject_hook *cli_rejects_hook(const struct cli_rejects *r);
+/* Flush, sync and close; says how many were written.  0, or 74 (a write
+ * failed, printed).  NULL: 0. */
+int cli_rejects_close(struct cli_rejects *r);
+
+#endif

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""test_append_rejects.py -- `append --rejects FILE` (DESIGN.md section
+4): each rejected input record is written to FILE as read, so that it
+can be fixed and appended again:
+
+- NDJSON: the rejected lines, byte for byte;
+- CSV: the header, then the rejected rows (fields as read, quoted again
+  where RFC 4180 needs it);
+- Cloudthread: each rejected element of "data" as one NDJSON line with
+  its payload's metric_agg_func and data_stream_token;
+- with --skip-invalid the valid points are stored; without it nothing
+  is, and FILE lists the rejects all the same;
+- FILE is mode 0600 and truncated at each run; fixed, it appends
+  cleanly; no rejects: an empty FILE.
+"""
+
+import json
+import os
+import stat
+
+import harness as h
+
+TOKEN = "doc-stream-token-0123456789-SECRETRJ"
+
+
+def run(env, path, rejects, *flags):
+    return h.run_logged(env, "append", "--rejects", rejects, *flags, path)
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def check_common(env, name, good, bad_text, expect, fix, fmt_flags=()):
+    """good: how many valid records; bad_text: the input; expect: the
+    rejects file's exact text; fix: makes the rejects file valid."""
+    path = os.path.join(env.dir, name)
+    rej = os.path.join(env.dir, "rejects-" + name)
+    with open(path, "w") as f:
+        f.write(bad_text)
+    with open(rej, "w") as f:
+        f.write("stale content of an earlier run\n")
+    os.chmod(rej, 0o644)
+
+    # Without --skip-invalid: nothing stored, the rejects written anyway.
+    r = run(env, path, rej, *fmt_flags)
+    h.check(r.returncode == 65, "%s: exit %d: %s" % (name, r.returncode,
+                                                     r.stderr))
+    h.check(env.status()["pending_points"] == 0, "%s: nothing stored" % name)
+    got = h.read_text(rej)
+    h.check(got == expect, "%s: rejects without --skip-invalid:\n%r\n"
+            "expected\n%r" % (name, got, expect))
+    h.check(mode_of(rej) == 0o600, "%s: mode %o" % (name, mode_of(rej)))
+
+    # With it: the valid points stored, the same rejects.
+    r = run(env, path, rej, "--skip-invalid", *fmt_flags)
+    h.check(r.returncode == 65 and "written to %s" % rej in r.stderr,
+            "%s --skip-invalid: exit %d: %s" % (name, r.returncode, r.stderr))
+    h.check(env.status()["pending_points"] == good,
+            "%s: %d valid stored: %r" % (name, good, env.status()))
+    h.check(h.read_text(rej) == expect, "%s: rejects: %r" %
+            (name, h.read_text(rej)))
+
+    # Fixed, they append cleanly; the rejects file is then empty.
+    with open(rej) as f:
+        fixed = fix(f.read())
+    # A Cloudthread document's rejects are NDJSON: named so for auto.
+    fixed_path = os.path.join(env.dir, "fixed-" + name.replace(
+        ".json", ".ndjson"))
+    with open(fixed_path, "w") as f:
+        f.write(fixed)
+    r = run(env, fixed_path, rej, *fmt_flags)
+    h.check(r.returncode == 0, "%s fixed: exit %d: %s" %
+            (name, r.returncode, r.stderr))
+    h.check(h.read_text(rej) == "", "%s: no rejects: %r" %
+            (name, h.read_text(rej)))
+    return env.status()["pending_points"]
+
+
+def part_ndjson():
+    env = h.Env("append-rejects-ndjson")
+    try:
+        ok = json.dumps(h.point("ok", 1, 475000))
+        bad1 = '{"timestamp": "yesterday", "metric_name": "b",  ' \
+               '"metric_value": 2, "metric_agg_func": "Sum"}'
+        bad2 = 'not json at all'
+        text = ok + "\n" + bad1 + "\n" + bad2 + "\n"
+        n = check_common(env, "in.ndjson", 1, text,
+                         bad1 + "\n" + bad2 + "\n",
+                         lambda t: t.replace("yesterday",
+                                             "2024-01-01 10:00:00")
+                         .replace("not json at all\n", ""))
+        h.check(n == 2, "ndjson: the fixed line stored: %d" % n)
+    finally:
+        env.cleanup()
+
+
+def part_csv():
+    env = h.Env("append-rejects-csv")
+    try:
+        text = ("timestamp,metric_name,metric_value,metric_agg_func,region\n"
+                "2024-01-01 10:00:00,ok,1,Sum,eu\n"
+                "2024-01-01 10:00:00,\"b, with comma\",oops,Sum,\"us \"\"w\"\"\"\n"
+                "2024-01-01 10:00:00,c,3,Median,eu\n")
+        expect = ("timestamp,metric_name,metric_value,metric_agg_func,region\n"
+                  "2024-01-01 10:00:00,\"b, with comma\",oops,Sum,"
+                  "\"us \"\"w\"\"\"\n"
+                  "2024-01-01 10:00:00,c,3,Median,eu\n")
+        n = check_common(env, "in.csv", 1, text, expect,
+                         lambda t: t.replace("oops", "2")
+                         .replace("Median", "Maximum"))
+        h.check(n == 3, "csv: the fixed rows stored: %d" % n)
+        rows = {r["metric_name"]: r for r in env.list()}
+        h.check(rows.get("b, with comma", {}).get("custom_dimensions") ==
+                {"region": 'us "w"'}, "quoting survived: %r" %
+                rows.get("b, with comma"))
+    finally:
+        env.cleanup()
+
+
+def part_cloudthread():
+    env = h.Env("append-rejects-cloudthread")
+    try:
+        text = ('{"metric_agg_func": "Average", "data_stream_token": "%s",\n'
+                ' "data": [\n'
+                '  {"timestamp": "2024-01-01 10:00:00", "metric_name": "ok",'
+                ' "metric_value": 1},\n'
+                '  {"timestamp": "2024-01-01 10:00:00",\n'
+                '   "metric_name": "bad", "metric_value": "x"},\n'
+                '  {}\n'
+                ' ]}\n' % TOKEN)
+        expect = ('{"metric_agg_func":"Average","data_stream_token":"%s",'
+                  '"timestamp": "2024-01-01 10:00:00",    "metric_name": '
+                  '"bad", "metric_value": "x"}\n'
+                  '{"metric_agg_func":"Average","data_stream_token":"%s"}\n'
+                  % (TOKEN, TOKEN))
+
+        def fix(t):
+            lines = [json.loads(l) for l in t.splitlines()]
+            lines[0]["metric_value"] = 5
+            lines[1].update(timestamp="2024-01-01 11:00:00",
+                            metric_name="was-empty", metric_value=6)
+            return "".join(json.dumps(l) + "\n" for l in lines)
+        n = check_common(env, "in.json", 1, text, expect, fix,
+                         fmt_flags=("--format", "auto"))
+        h.check(n == 3, "cloudthread: the fixed elements stored: %d" % n)
+        rows = {r["metric_name"]: r for r in env.list()}
+        h.check(rows.get("bad", {}).get("metric_agg_func") == "Average" and
+                rows.get("bad", {}).get("stream") == "****" + TOKEN[-4:],
+                "stream and aggregation kept: %r" % rows.get("bad"))
+    finally:
+        env.cleanup()
+
+
+def part_cannot_create():
+    env = h.Env("append-rejects-create")
+    try:
+        path = os.path.join(env.dir, "in.ndjson")
+        with open(path, "w") as f:
+            f.write(json.dumps(h.point("ok", 1, 475000)) + "\n")
+        r = run(env, path, os.path.join(env.dir, "no-dir", "rejects"))
+        h.check(r.returncode == 73 and "no-dir" in r.stderr,
+                "uncreatable FILE: exit %d: %s" % (r.returncode, r.stderr))
+        h.check(env.run("status").returncode in (0, 66),
+                "status runs")
+    finally:
+        env.cleanup()
+
+
+if __name__ == "__main__":
+    part_ndjson()
+    part_csv()
+    part_cloudthread()
+    part_cannot_create()
+    h.finish()
