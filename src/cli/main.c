@@ -151,6 +151,7 @@ open_journal(struct cli *c, const char *cmd, int must_exist,
     o.max_journal_bytes = (uint64_t)c->cfg->limits.max_journal_bytes;
     o.must_exist = must_exist;
     o.corrupt_stop = c->cfg->on_corrupt_stop;
+    o.file_mode = sp_config_journal_mode(c->cfg);
     rc = sp_journal_open(&o, j, &e);
     if (rc == CTSPOOL_E_NOINPUT && c->cfg->path) {
         cli_error(cmd, "%s (config key \"journal\" in %s)", e.msg,

@@ -590,6 +590,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
      * producers: the drainer only ever shrinks the queue. */
     memset(&jo, 0, sizeof(jo));
     jo.path = cfg->journal;
+    jo.file_mode = sp_config_journal_mode(cfg);
     jo.durability_full = 0;
     jo.corrupt_stop = cfg->on_corrupt_stop;
     jo.busy_timeout_ms = BUSY_TIMEOUT_MS;

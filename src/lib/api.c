@@ -90,6 +90,7 @@ ctspool_open_config(const char *config_path, ctspool **out)
     o.corrupt_stop = c->on_corrupt_stop;
     o.max_pending_points = (uint64_t)c->limits.max_pending_points;
     o.max_journal_bytes = (uint64_t)c->limits.max_journal_bytes;
+    o.file_mode = sp_config_journal_mode(c);
     rc = open_with(&o, out);
     if (rc == CTSPOOL_OK) {
         (*out)->idem_hours = c->server.idempotency_hours;

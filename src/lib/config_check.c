@@ -6,6 +6,7 @@
  * which may be a secret.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -204,4 +205,39 @@ sp_config_check_proxy(const char *s, struct sp_err *why)
         return -1;
     }
     return 0;
+}
+
+/* An octal mode with read and write for the owner, nothing for others,
+ * no execute bit: "0600", "0640" or "0660". */
+int
+sp_config_check_file_mode(const char *s, struct sp_err *why)
+{
+    char *end = NULL;
+    unsigned long m;
+
+    if (strlen(s) < 3 || strlen(s) > 4 || strspn(s, "01234567") !=
+                                               strlen(s)) {
+        goto bad;
+    }
+    m = strtoul(s, &end, 8);
+    if (*end || (m & 0600) != 0600 || (m & ~0660UL) != 0) {
+        goto bad;
+    }
+    return 0;
+bad:
+    sp_err_set(why, "must be an octal file mode giving the owner read and "
+                    "write, others nothing and no execute bit: \"0600\", "
+                    "\"0640\" or \"0660\"");
+    return -1;
+}
+
+unsigned
+sp_config_journal_mode(const struct sp_config *c)
+{
+    const char *s = c->journal_file_mode;
+    struct sp_err why;
+
+    return s && sp_config_check_file_mode(s, &why) == 0
+               ? (unsigned)strtoul(s, NULL, 8)
+               : 0600;
 }

@@ -86,5 +86,6 @@ int sp_config_check_proxy(const char *s, struct sp_err *why);
 /* 1 if the URL s has user information (USER[:PASSWORD]@) before its
  * host. */
 int sp_config_url_has_userinfo(const char *s);
+int sp_config_check_file_mode(const char *s, struct sp_err *why);
 
 #endif /* CONFIG_INT_H */

@@ -34,6 +34,10 @@ const struct key sp_config_keys[] = {
     {.name = "journal", .kind = K_STRING, .off = OFF(journal),
      .def_str = "/var/lib/ctspool/journal.db",
      .check = sp_config_check_nonempty},
+    /* "0660" when serve and drain run as two users sharing a group. */
+    {.name = "journal_file_mode", .kind = K_STRING,
+     .off = OFF(journal_file_mode), .def_str = "0600",
+     .check = sp_config_check_file_mode},
     {.name = "durability", .kind = K_ENUM, .off = OFF(durability_full),
      .def_int = 1, .parse = parse_durability,
      .words = "\"full\" or \"normal\""},

@@ -358,7 +358,7 @@ sp_journal_check_dir(const char *path, struct sp_err *e)
 }
 
 static ctspool_rc
-create_file(const char *path, struct sp_err *e)
+create_file(const char *path, unsigned mode, struct sp_err *e)
 {
     struct stat sb;
     int fd;
@@ -367,7 +367,7 @@ create_file(const char *path, struct sp_err *e)
         return CTSPOOL_OK;
     }
     fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-              0600);
+              (mode_t)mode);
     if (fd < 0 && errno == EEXIST) {
         return CTSPOOL_OK; /* another process created it meanwhile */
     }
@@ -381,12 +381,14 @@ create_file(const char *path, struct sp_err *e)
         }
         return CTSPOOL_E_CANTCREATE;
     }
-    /* Run as root in a service user's directory: the journal is that
-     * user's (SQLite gives its -wal and -shm files the journal's). */
-    if (adopt_dir_owner(fd, path) != 0) {
+    /* The mode asked for, whatever the umask (SQLite gives the -wal and
+     * -shm files the journal's mode); run as root in a service user's
+     * directory, the journal is that user's (and so are they). */
+    if (fchmod(fd, (mode_t)mode) != 0 || adopt_dir_owner(fd, path) != 0) {
         int err = errno;
 
-        sp_err_set(e, "cannot give journal %s its directory's owner: %s",
+        sp_err_set(e, "cannot give journal %s its mode and its directory's "
+                      "owner: %s",
                    path, strerror(err));
         close(fd);
         return err == ENOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_CANTCREATE;
@@ -429,7 +431,9 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
 
     assert(!j->db);
     /* Opened below without SQLITE_OPEN_CREATE: SQLite creates nothing. */
-    rc = o->must_exist ? file_exists(j->path, e) : create_file(j->path, e);
+    rc = o->must_exist ? file_exists(j->path, e)
+                       : create_file(j->path,
+                                     o->file_mode ? o->file_mode : 0600, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }

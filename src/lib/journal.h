@@ -25,10 +25,12 @@ struct sp_journal_opts {
     int corrupt_stop;            /* on_corrupt = "stop": a damaged journal
                                   * is an error (E_CORRUPT), never moved
                                   * aside (journal_heal.c) */
+    unsigned file_mode;          /* of a journal created now (umask
+                                  * aside); 0: 0600 */
 };
 
 /*
- * sp_journal_open -- open or create (mode 0600) the journal and bring its
+ * sp_journal_open -- open or create (mode o->file_mode) the journal and bring its
  * schema up to date.  *out: transferred, NULL on failure, with the reason
  * in e.  Returns OK, E_NOINPUT (must_exist and no file at the path:
  * nothing was created), E_CANTCREATE, E_SCHEMA, E_CORRUPT, E_IO,

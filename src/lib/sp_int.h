@@ -483,6 +483,7 @@ struct sp_config {
     char *path;    /* file read, NULL when defaults only */
     char *warning; /* e.g. secret in a world-readable file; NULL if none */
     char *journal;
+    char *journal_file_mode; /* "0600"; sp_config_journal_mode() */
     int durability_full;
     long retain_acked_hours;
     int log_level;  /* enum sp_log_level */
@@ -532,6 +533,9 @@ struct sp_config {
     char **streams; /* tokens producers may use; n_streams 0: any */
     size_t n_streams;
 };
+
+/* journal_file_mode as a number: the mode of a journal created now. */
+unsigned sp_config_journal_mode(const struct sp_config *c);
 
 /*
  * sp_config_load -- path NULL: $CTSPOOL_CONFIG, else
