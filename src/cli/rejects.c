@@ -156,7 +156,10 @@ on_element(void *ctx, const char *s, size_t len, const char *stream,
         return;
     }
     for (size_t k = 0; k < len; k++) {
-        copy[k] = s[k] == '\n' || s[k] == '\r' ? ' ' : s[k];
+        copy[k] = s[k];
+        if (s[k] == '\n' || s[k] == '\r') {
+            copy[k] = ' ';
+        }
     }
     copy[len] = '\0';
     while (i < len && copy[i] == ' ') {

@@ -61,6 +61,10 @@ add(struct keys *k, const char *s, size_t len, struct sp_err *e)
         k->v = v;
         k->cap = cap;
     }
+    if (len > KEYS_FILE_MAX) {
+        sp_err_set(e, "out of memory"); /* no key is that long */
+        return CTSPOOL_E_NOMEM;
+    }
     copy = malloc(len + 1);
     if (!copy) {
         sp_err_set(e, "out of memory");
