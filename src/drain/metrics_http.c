@@ -246,8 +246,11 @@ dr_metrics_start(const struct sp_config *cfg, struct dr_metrics **out,
         return rc;
     }
     ob_listen_name(m->fd, where, sizeof(where));
-    /* Its thread takes no signal: they are the upload loop's. */
-    sigfillset(&all);
+    /* Its thread takes none of the signals the upload loop acts on. */
+    sigemptyset(&all);
+    sigaddset(&all, SIGTERM);
+    sigaddset(&all, SIGINT);
+    sigaddset(&all, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     m->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
