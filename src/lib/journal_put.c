@@ -404,6 +404,10 @@ sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
+static ctspool_rc insert_new(struct sp_journal *j, const struct sp_point *p,
+                             int64_t series, int64_t grp,
+                             enum sp_put_result *res);
+
 /*
  * Inserts p as a new pending point if its identity has no row yet:
  * *res NEW, else UNCHANGED and nothing written.  The ids of its series
@@ -414,9 +418,7 @@ put_new(struct sp_journal *j, const struct sp_point *p, int64_t *series_out,
         int64_t *grp_out, enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
-    sqlite3_stmt *s;
     ctspool_rc rc;
-    int r;
 
     assert(j->in_txn);
     if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
@@ -431,6 +433,18 @@ put_new(struct sp_journal *j, const struct sp_point *p, int64_t *series_out,
     }
     *series_out = series;
     *grp_out = grp;
+    return insert_new(j, p, series, grp, res);
+}
+
+/* put_new's insert, the series and group resolved. */
+static ctspool_rc
+insert_new(struct sp_journal *j, const struct sp_point *p, int64_t series,
+           int64_t grp, enum sp_put_result *res)
+{
+    sqlite3_stmt *s;
+    ctspool_rc rc;
+    int r;
+
     rc = sp_jn_pending_one_more(j);
     if (rc != CTSPOOL_OK) {
         return rc;
@@ -537,42 +551,72 @@ bind_avg(sqlite3_stmt *s, int at, const struct folded *f)
     }
 }
 
+/* A point's stored row (ST_PT_GET). */
+struct old_row {
+    double value, sum;
+    int64_t seq, n;
+    int had_avg;
+};
+
+/* The row of (hour, series) into *o: SQLITE_ROW, SQLITE_DONE (none), or
+ * an error. */
+static int
+load_row(struct sp_journal *j, int64_t hour, int64_t series,
+         struct old_row *o)
+{
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_PT_GET);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_int64(s, 1, hour);
+    sqlite3_bind_int64(s, 2, series);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        o->value = sqlite3_column_double(s, 0);
+        o->seq = sqlite3_column_int64(s, 1);
+        o->had_avg = sqlite3_column_type(s, 3) != SQLITE_NULL;
+        o->sum = sqlite3_column_double(s, 2);
+        o->n = sqlite3_column_int64(s, 3);
+    }
+    sqlite3_reset(s);
+    return r;
+}
+
 /*
  * p (replace), or p folded into it (is_fold), on the existing point
- * (hour, series) of group grp.  A value that does not change leaves the
- * point as it is (invariant 2), but for its Average parts.
+ * (hour, series) of group grp, whose row is *pre (NULL: read it here).
+ * A value that does not change leaves the point as it is (invariant 2),
+ * but for its Average parts.
  */
 static ctspool_rc
 put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
-             int64_t grp, int is_fold, enum sp_put_result *res)
+             int64_t grp, int is_fold, const struct old_row *pre,
+             enum sp_put_result *res)
 {
     sqlite3_stmt *s;
-    double old_value = 0, old_sum = 0;
-    int64_t old_seq = 0, old_n = 0;
-    int was_pending = 0, had_avg = 0;
+    struct old_row row;
+    double old_value, old_sum;
+    int64_t old_seq, old_n;
+    int was_pending = 0, had_avg;
     struct folded f;
     ctspool_rc rc;
     int r;
 
-    s = sp_jn_stmt(j, ST_PT_GET);
-    if (!s) {
-        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point lookup");
+    if (!pre) {
+        r = load_row(j, p->hour, series, &row);
+        if (r != SQLITE_ROW) {
+            return sp_jn_db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
+                                 "point lookup");
+        }
+        pre = &row;
     }
-    sqlite3_bind_int64(s, 1, p->hour);
-    sqlite3_bind_int64(s, 2, series);
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
-        old_value = sqlite3_column_double(s, 0);
-        old_seq = sqlite3_column_int64(s, 1);
-        had_avg = sqlite3_column_type(s, 3) != SQLITE_NULL;
-        old_sum = sqlite3_column_double(s, 2);
-        old_n = sqlite3_column_int64(s, 3);
-    }
-    sqlite3_reset(s);
-    if (r != SQLITE_ROW) {
-        return sp_jn_db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
-                             "point lookup");
-    }
+    old_value = pre->value;
+    old_sum = pre->sum;
+    old_seq = pre->seq;
+    old_n = pre->n;
+    had_avg = pre->had_avg;
     if (is_fold) {
         rc = fold(j, p->agg, old_value, had_avg, old_sum, old_n, p->value,
                   &f);
@@ -652,7 +696,7 @@ sp_journal_put(struct sp_journal *j, const struct sp_point *p,
     if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
         return rc;
     }
-    return put_existing(j, p, series, grp, 0, res);
+    return put_existing(j, p, series, grp, 0, NULL, res);
 }
 
 ctspool_rc
@@ -660,14 +704,32 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
                 enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
+    struct old_row row;
     ctspool_rc rc;
+    int r;
 
-    /* Without a stored value the observation is the value. */
-    rc = put_new(j, p, &series, &grp, res);
-    if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
+    /* Folds mostly meet a stored value: look it up first (put_new's
+     * insert would only find the conflict). */
+    assert(j->in_txn);
+    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
+        rc = sp_jn_check_bytes(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    rc = series_resolve(j, p, &series, &grp);
+    if (rc != CTSPOOL_OK) {
         return rc;
     }
-    return put_existing(j, p, series, grp, 1, res);
+    r = load_row(j, p->hour, series, &row);
+    if (r == SQLITE_DONE) {
+        /* Without a stored value the observation is the value. */
+        return insert_new(j, p, series, grp, res);
+    }
+    if (r != SQLITE_ROW) {
+        return sp_jn_db_fail(j, r, "point lookup");
+    }
+    return put_existing(j, p, series, grp, 1, &row, res);
 }
 
 /* Writes the transaction's counters back into meta (invariants 4, 6). */
