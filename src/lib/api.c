@@ -340,6 +340,35 @@ store(ctspool *h, const char *key, size_t n_points,
     return rc;
 }
 
+/* key NULL, or a valid idempotency key (else h->err says why). */
+static int
+key_ok(ctspool *h, const char *key)
+{
+    struct sp_err e;
+
+    if (key && sp_valid_idem_key(key, strlen(key), &e) != CTSPOOL_OK) {
+        sp_err_set(&h->err, "idempotency key: %s", e.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* A producer call's results: res (may be NULL) zero when the key was
+ * applied before, else got; *applied_before (may be NULL). */
+static void
+give_result(ctspool_rc rc, int applied, const ctspool_append_result *got,
+            ctspool_append_result *res, int *applied_before)
+{
+    if (applied_before) {
+        *applied_before = applied;
+    }
+    if (rc == CTSPOOL_OK && res && applied) {
+        memset(res, 0, sizeof(*res));
+    } else if (rc == CTSPOOL_OK && res) {
+        *res = *got;
+    }
+}
+
 /* One point into the open transaction, replaced or folded. */
 static ctspool_rc
 put_one(ctspool *h, const struct sp_point *p, int fold,
@@ -397,10 +426,7 @@ ctspool_append_ex(ctspool *h, const ctspool_point *pts, size_t n,
     if (!h || (n && !pts) || (flags & ~CTSPOOL_APPEND_ACCUMULATE)) {
         return CTSPOOL_E_USAGE;
     }
-    if (idempotency_key &&
-        sp_valid_idem_key(idempotency_key, strlen(idempotency_key), &e) !=
-            CTSPOOL_OK) {
-        sp_err_set(&h->err, "idempotency key: %s", e.msg);
+    if (!key_ok(h, idempotency_key)) {
         return CTSPOOL_E_USAGE;
     }
     /* Validate everything first: an invalid point stores nothing. */
@@ -416,14 +442,7 @@ ctspool_append_ex(ctspool *h, const ctspool_point *pts, size_t n,
     c.n = n;
     c.fold = (flags & CTSPOOL_APPEND_ACCUMULATE) != 0;
     rc = store(h, idempotency_key, n, put_points, &c, &applied);
-    if (applied_before) {
-        *applied_before = applied;
-    }
-    if (rc == CTSPOOL_OK && res && applied) {
-        memset(res, 0, sizeof(*res));
-    } else if (rc == CTSPOOL_OK && res) {
-        *res = c.res;
-    }
+    give_result(rc, applied, &c.res, res, applied_before);
     return rc;
 }
 
@@ -508,10 +527,7 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
     if (!h || (len && !json) || (flags & ~CTSPOOL_APPEND_ACCUMULATE)) {
         return CTSPOOL_E_USAGE;
     }
-    if (idempotency_key &&
-        sp_valid_idem_key(idempotency_key, strlen(idempotency_key), &e) !=
-            CTSPOOL_OK) {
-        sp_err_set(&h->err, "idempotency key: %s", e.msg);
+    if (!key_ok(h, idempotency_key)) {
         return CTSPOOL_E_USAGE;
     }
     d.stream = h->default_stream;
@@ -546,14 +562,7 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
     }
     c.storing = 1;
     rc = store(h, idempotency_key, c.n_points, put_json, &c, &applied);
-    if (applied_before) {
-        *applied_before = applied;
-    }
-    if (rc == CTSPOOL_OK && res && applied) {
-        memset(res, 0, sizeof(*res));
-    } else if (rc == CTSPOOL_OK && res) {
-        *res = c.res;
-    }
+    give_result(rc, applied, &c.res, res, applied_before);
     return rc;
 }
 

@@ -288,6 +288,23 @@ sp_jn_heal_at_open(struct sp_journal *j, struct sp_err *e)
     return sp_jn_connect(j, e);
 }
 
+/* Connects j (closed) to the path again; a damaged journal there is
+ * handled as at open.  The failure's detail in j->err. */
+static ctspool_rc
+reconnect(struct sp_journal *j)
+{
+    struct sp_err e;
+    ctspool_rc rc = sp_jn_connect(j, &e);
+
+    if (rc == CTSPOOL_E_CORRUPT) {
+        rc = sp_jn_heal_at_open(j, &e);
+    }
+    if (rc != CTSPOOL_OK) {
+        j->err = e;
+    }
+    return rc;
+}
+
 ctspool_rc
 sp_journal_heal(struct sp_journal *j)
 {
@@ -337,14 +354,7 @@ sp_journal_heal(struct sp_journal *j)
                    *dest ? dest : "FILE");
         return CTSPOOL_E_CORRUPT;
     }
-    rc = sp_jn_connect(j, &e);
-    if (rc == CTSPOOL_E_CORRUPT) {
-        rc = sp_jn_heal_at_open(j, &e);
-    }
-    if (rc != CTSPOOL_OK) {
-        j->err = e;
-    }
-    return rc;
+    return reconnect(j);
 }
 
 /* Is the file at j's path still the one j is connected to?  1 when it
@@ -363,7 +373,6 @@ sp_jn_same_file(const struct sp_journal *j)
 ctspool_rc
 sp_jn_follow(struct sp_journal *j)
 {
-    struct sp_err e;
     int was_open = j->db != NULL;
     ctspool_rc rc;
 
@@ -377,12 +386,8 @@ sp_jn_follow(struct sp_journal *j)
         sp_jn_disconnect(j);
         j->gen++;
     }
-    rc = sp_jn_connect(j, &e);
-    if (rc == CTSPOOL_E_CORRUPT) {
-        rc = sp_jn_heal_at_open(j, &e);
-    }
+    rc = reconnect(j);
     if (rc != CTSPOOL_OK) {
-        j->err = e;
         return rc;
     }
     if (was_open) {

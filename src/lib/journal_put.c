@@ -404,6 +404,24 @@ sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
+/* A put's first step: the journal's size checked now and then, then p's
+ * series and group ids (created when new). */
+static ctspool_rc
+resolve(struct sp_journal *j, const struct sp_point *p, int64_t *series,
+        int64_t *grp)
+{
+    ctspool_rc rc;
+
+    assert(j->in_txn);
+    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
+        rc = sp_jn_check_bytes(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    return series_resolve(j, p, series, grp);
+}
+
 static ctspool_rc insert_new(struct sp_journal *j, const struct sp_point *p,
                              int64_t series, int64_t grp,
                              enum sp_put_result *res);
@@ -420,14 +438,7 @@ put_new(struct sp_journal *j, const struct sp_point *p, int64_t *series_out,
     int64_t series = 0, grp = 0;
     ctspool_rc rc;
 
-    assert(j->in_txn);
-    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
-        rc = sp_jn_check_bytes(j);
-        if (rc != CTSPOOL_OK) {
-            return rc;
-        }
-    }
-    rc = series_resolve(j, p, &series, &grp);
+    rc = resolve(j, p, &series, &grp);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
@@ -710,14 +721,7 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
 
     /* Folds mostly meet a stored value: look it up first (put_new's
      * insert would only find the conflict). */
-    assert(j->in_txn);
-    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
-        rc = sp_jn_check_bytes(j);
-        if (rc != CTSPOOL_OK) {
-            return rc;
-        }
-    }
-    rc = series_resolve(j, p, &series, &grp);
+    rc = resolve(j, p, &series, &grp);
     if (rc != CTSPOOL_OK) {
         return rc;
     }

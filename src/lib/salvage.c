@@ -430,13 +430,34 @@ build_point(struct sv *v, int64_t series, int64_t hour, double value,
                                                 : CTSPOOL_E_INVALID;
 }
 
+/*
+ * What became of one item: rc from building it (E_INVALID: counted
+ * unreadable) or from the live journal (put: OK, *res into *added or
+ * present).  Frees json.  OK to go on, else the live journal's error.
+ */
+static ctspool_rc
+item_done(struct sv *v, ctspool_rc rc, enum sp_put_result res,
+          uint64_t *added, cJSON *json)
+{
+    cJSON_Delete(json);
+    if (rc == CTSPOOL_OK) {
+        *(res == SP_PUT_NEW ? added : &v->rep->present) += 1;
+    } else if (rc == CTSPOOL_E_INVALID) {
+        v->rep->unreadable++;
+        rc = CTSPOOL_OK;
+    } else {
+        live_fail(v, rc);
+    }
+    return rc;
+}
+
 /* queue: grp, seq, hour, series, value. */
 static ctspool_rc
 pending_row(void *ctx, sqlite3_stmt *row)
 {
     struct sv *v = ctx;
     struct sp_point p;
-    enum sp_put_result res;
+    enum sp_put_result res = SP_PUT_UNCHANGED;
     cJSON *json;
     ctspool_rc rc;
 
@@ -445,17 +466,8 @@ pending_row(void *ctx, sqlite3_stmt *row)
                      sqlite3_column_double(row, 4), &p, &json);
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
         rc = sp_journal_put_absent(v->live, &p, &res);
-        if (rc == CTSPOOL_OK) {
-            *(res == SP_PUT_NEW ? &v->rep->pending : &v->rep->present) += 1;
-        } else {
-            live_fail(v, rc);
-        }
-    } else if (rc == CTSPOOL_E_INVALID) {
-        v->rep->unreadable++;
-        rc = CTSPOOL_OK;
     }
-    cJSON_Delete(json);
-    return rc;
+    return item_done(v, rc, res, &v->rep->pending, json);
 }
 
 /* dead: id, hour, series, value, status, body, dead_at. */
@@ -464,7 +476,7 @@ dead_row(void *ctx, sqlite3_stmt *row)
 {
     struct sv *v = ctx;
     struct sp_point p;
-    enum sp_put_result res;
+    enum sp_put_result res = SP_PUT_UNCHANGED;
     const char *body = (const char *)sqlite3_column_text(row, 5);
     int status = sqlite3_column_int(row, 4);
     cJSON *json;
@@ -479,17 +491,8 @@ dead_row(void *ctx, sqlite3_stmt *row)
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
         rc = sp_journal_put_dead(v->live, &p, status, body ? body : "",
                                  sqlite3_column_int64(row, 6), &res);
-        if (rc == CTSPOOL_OK) {
-            *(res == SP_PUT_NEW ? &v->rep->dead : &v->rep->present) += 1;
-        } else {
-            live_fail(v, rc);
-        }
-    } else if (rc == CTSPOOL_E_INVALID) {
-        v->rep->unreadable++;
-        rc = CTSPOOL_OK;
     }
-    cJSON_Delete(json);
-    return rc;
+    return item_done(v, rc, res, &v->rep->dead, json);
 }
 
 /* ---- the whole ------------------------------------------------------- */
