@@ -8,7 +8,8 @@
  *
  *   take (a request's worth of the next group's points -- groups in
  *      |   turn, parked ones skipped -- in journal order)
- *      |   --nothing--> idle: poll data_version every poll_ms, wake when
+ *      |   --nothing--> idle: check data_version when another process
+ *      |                commits (wake.c) or every poll_ms, wake when
  *      |                a parked group is due (--once: exit 0; 75 when
  *      |                parked groups hold points; 65 after dead letters)
  *      |   --in-doubt table full--> wait until its oldest entries expire
@@ -227,7 +228,7 @@ idle_wait(struct dr_drainer *d, int64_t due_ms)
     int64_t dv = d->dv_before_take, doubt_due;
 
     while (!dr_stop_flag && sp_clock_ms() < until) {
-        dr_nap_ms(d->cfg->upload.poll_ms);
+        dr_wake_wait(d->wake, d->cfg->upload.poll_ms);
         if (sp_journal_data_version(d->j, &dv) != CTSPOOL_OK ||
             dv != d->dv_before_take) {
             break;
@@ -633,6 +634,9 @@ cmd_drain(struct cli *c, int argc, char **argv)
         goto out;
     }
 
+    if (!d.is_once) {
+        d.wake = dr_wake_open(cfg->journal);
+    }
     d.doubt = dr_doubt_new();
     if (!d.doubt) {
         cli_error("drain", "out of memory");
@@ -690,6 +694,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
 out:
     dr_metrics_stop(d.metrics);
     dr_upload_close(d.up);
+    dr_wake_close(d.wake);
     sp_journal_close(d.j);
     if (lock_fd >= 0) {
         close(lock_fd);

@@ -25,6 +25,7 @@
  *               each change)
  *   landing.c   the landing record's format (landing.h)
  *   lock.c      one drainer per journal; the record's file (lock.h)
+ *   wake.c      idle: wakes on another process's commit (inotify)
  */
 #ifndef DR_DRAIN_INT_H
 #define DR_DRAIN_INT_H
@@ -64,12 +65,14 @@ struct dr_pace {
 };
 
 struct cli;
+struct dr_wake;
 
 struct dr_drainer {
     struct cli *cli;              /* its cfg is the one in force */
     const struct sp_config *cfg;  /* cli->cfg */
     struct sp_journal *j;
     struct dr_upload *up;
+    struct dr_wake *wake;   /* NULL: idle polls data_version only */
     int is_once;
     char *api_key;          /* secret: owned; in up, and for masking */
     struct dr_slot slot[2]; /* the batch being sent, the one taken after it */
@@ -228,6 +231,20 @@ void dr_deliver_doubt_wait(struct dr_drainer *d);
 void dr_deliver_note_doubt(struct dr_drainer *d);
 /* Uploads the current batch, and more; see deliver.c. */
 ctspool_rc dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f);
+
+/* ---- wake.c --------------------------------------------------------- */
+
+/* Watches the journal's directory for commits to journal (its -wal
+ * file); NULL when that is not possible (the idle drainer polls). */
+struct dr_wake *dr_wake_open(const char *journal);
+void dr_wake_close(struct dr_wake *w);
+/*
+ * Waits up to ms milliseconds, like dr_nap_ms(), or until the journal
+ * may have changed: 1 then (possibly spurious: data_version tells),
+ * else 0.  Shorter for a while after a wake (a commit may still be
+ * under way).  w NULL: a nap.
+ */
+int dr_wake_wait(struct dr_wake *w, int64_t ms);
 
 /* autosalvage.c: salvage quarantined journals between two requests
  * (auto_salvage), now if dr_salvage_soon() was called. */

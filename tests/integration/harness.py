@@ -274,7 +274,9 @@ def wchan_named():
 
 
 def asleep(p):
-    """Is process p asleep in nanosleep() (per /proc/PID/wchan)?"""
+    """Is process p asleep in nanosleep() or epoll_wait() (per
+    /proc/PID/wchan)?  Not in poll(): libcurl waits for an answer
+    there."""
     try:
         with open("/proc/%d/stat" % p.pid) as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
@@ -282,13 +284,15 @@ def asleep(p):
             wchan = f.read()
     except (OSError, IndexError):
         return False
-    return state == "S" and "nanosleep" in wchan
+    return state == "S" and ("nanosleep" in wchan or
+                             "epoll_wait" in wchan)
 
 
 def wait_asleep(p, timeout, what):
-    """Waits until process p sleeps in nanosleep(): a drainer with
-    nothing to do sleeps there between two looks at the journal (and in
-    a backoff, and while it waits out a predecessor's request: the
+    """Waits until process p sleeps in nanosleep() or epoll_wait(): a
+    drainer with nothing to do sleeps in epoll_wait() between two looks
+    at the journal (nanosleep() where it cannot watch the journal, and
+    in a backoff, and while it waits out a predecessor's request: the
     caller knows which it must be).  A failed check at the deadline or
     if p exits; skip_part() where the kernel does not say where a
     process sleeps."""
