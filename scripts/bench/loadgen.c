@@ -7,13 +7,17 @@
  * points rather than recognising unchanged ones.
  *
  *   loadgen -p PORT [-H HOST] [-k KEY] [-c CONNS] [-n POINTS_PER_REQ]
- *           [-d SECONDS] [-s SERIES] [-o HOUR0]
+ *           [-d SECONDS] [-s SERIES] [-o HOUR0] [-r REQUESTS]
+ *
+ * It stops after SECONDS, or once REQUESTS requests (all connections
+ * together) were sent and answered.
  *
  * Prints one line of key=value results: requests, ok (2xx), errors,
  * seconds, rps, points_per_s, p50_ms, p99_ms, max_ms, cpu_us_per_req
  * (this process's user + system CPU per answered request: what the
  * load generator takes from the machine it shares with the server),
- * codes.
+ * peak_rss_kib (VmHWM: the parent's pages, which getrusage()'s figure may
+ * count when it forked us, do not count), codes.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -57,16 +61,37 @@ struct opts {
     long hour0;
     const char *path; /* -P: the request path ("?mode=accumulate") */
     int fixed_hour;   /* -F: every point in hour0: the series repeat */
+    long requests;    /* -r: 0: as many as SECONDS allow */
 };
 
 static struct opts o = {"127.0.0.1", 0, "", 64, 1, 10.0, 1000, 460000,
-                        "/streams/ingest", 0};
+                        "/streams/ingest", 0, 0};
 static uint64_t next_req;
 static uint32_t *lat_us;
 static size_t n_lat, cap_lat;
 static uint64_t n_ok, n_err, codes[600];
 static char **series_tail; /* per series: rest of a point after its ts */
 static size_t *series_tail_len;
+
+/* This process's peak RSS in KiB (VmHWM), 0 if unknown. */
+static long
+peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+
+    if (!f) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmHWM: %ld", &kib) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
 
 static int64_t
 now_ns(void)
@@ -313,7 +338,7 @@ main(int argc, char **argv)
     struct rusage ru;
     double secs, cpu_s;
 
-    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:P:F")) != -1) {
+    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:P:Fr:")) != -1) {
         switch (ch) {
         case 'H':
             o.host = optarg;
@@ -345,14 +370,19 @@ main(int argc, char **argv)
         case 'F':
             o.fixed_hour = 1;
             break;
+        case 'r':
+            o.requests = strtol(optarg, NULL, 10);
+            break;
         default:
             fprintf(stderr, "usage: loadgen -p PORT [-H HOST] [-k KEY] "
                             "[-c CONNS] [-n POINTS] [-d SECONDS] "
-                            "[-s SERIES] [-o HOUR0] [-P PATH] [-F]\n");
+                            "[-s SERIES] [-o HOUR0] [-P PATH] [-F] "
+                            "[-r REQUESTS]\n");
             return 64;
         }
     }
-    if (o.port <= 0 || o.conns <= 0 || o.points <= 0 || o.series <= 0) {
+    if (o.port <= 0 || o.conns <= 0 || o.points <= 0 || o.series <= 0 ||
+        o.requests < 0) {
         fprintf(stderr, "loadgen: -p PORT is required; counts positive\n");
         return 64;
     }
@@ -364,6 +394,9 @@ main(int argc, char **argv)
     }
     t0 = now_ns();
     t_end = t0 + (int64_t)(o.seconds * 1e9);
+    if (o.requests && o.conns > o.requests) {
+        o.conns = (int)o.requests;
+    }
     for (int i = 0; i < o.conns; i++) {
         connect_one(ep, &cs[i]);
         build_request(&cs[i]);
@@ -413,6 +446,10 @@ main(int argc, char **argv)
             }
             record(c, code > 0 ? code : 599);
             busy--;
+            if (o.requests && next_req >= (uint64_t)o.requests) {
+                stopping = 1; /* the last ones are sent */
+                t_end = now < t_end ? now : t_end;
+            }
             if (must_close) {
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
@@ -436,13 +473,13 @@ main(int argc, char **argv)
     qsort(lat_us, n_lat, sizeof(*lat_us), cmp_u32);
     printf("requests=%zu ok=%llu errors=%llu seconds=%.2f rps=%.0f "
            "points_per_s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-           "cpu_us_per_req=%.2f codes=",
+           "cpu_us_per_req=%.2f peak_rss_kib=%ld codes=",
            n_lat, (unsigned long long)n_ok, (unsigned long long)n_err, secs,
            (double)n_ok / secs, (double)n_ok * (double)o.points / secs,
            n_lat ? lat_us[n_lat / 2] / 1000.0 : 0.0,
            n_lat ? lat_us[(size_t)((double)n_lat * 0.99)] / 1000.0 : 0.0,
            n_lat ? lat_us[n_lat - 1] / 1000.0 : 0.0,
-           n_lat ? cpu_s * 1e6 / (double)n_lat : 0.0);
+           n_lat ? cpu_s * 1e6 / (double)n_lat : 0.0, peak_rss_kib());
     for (int i = 0, first = 1; i < 600; i++) {
         if (codes[i]) {
             printf("%s%d:%llu", first ? "" : ",", i,
