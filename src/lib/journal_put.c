@@ -607,7 +607,7 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
              enum sp_put_result *res)
 {
     sqlite3_stmt *s;
-    struct old_row row;
+    struct old_row row = {0, 0, 0, 0, 0};
     double old_value, old_sum;
     int64_t old_seq, old_n;
     int was_pending = 0, had_avg;
@@ -715,7 +715,7 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
                 enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
-    struct old_row row;
+    struct old_row row = {0, 0, 0, 0, 0};
     ctspool_rc rc;
     int r;
 
