@@ -1,0 +1,376 @@
+/*
+ * event.c -- Event Overlay events (DESIGN.md section 9), pure: the
+ * validation of one event, given as upstream's data element
+ * ({"timestamp", "team_id"?, "payload": {"type", "description",
+ * "event_url"?}}) or flat (an NDJSON line: timestamp, type,
+ * description, event_url, team_id), with messages that name the field
+ * and the reason; and its identity, the event ID.  Producers of events
+ * build on it.
+ */
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "event.h"
+#include "utf8.h"
+
+#define TYPE_MAX 256        /* bytes */
+#define DESCRIPTION_MAX 1000 /* code points */
+#define URL_MAX 2048        /* bytes */
+#define TEAM_MAX 9007199254740991.0 /* 2^53 - 1: exact in JSON */
+
+/* ---- fields ---------------------------------------------------------- */
+
+ctspool_rc
+sp_event_check_type(const char *s, size_t len, struct sp_err *e)
+{
+    if (len == 0) {
+        sp_err_set(e, "payload.type: empty");
+        return CTSPOOL_E_INVALID;
+    }
+    if (len > TYPE_MAX) {
+        sp_err_set(e, "payload.type: longer than %d bytes (%zu)", TYPE_MAX,
+                   len);
+        return CTSPOOL_E_INVALID;
+    }
+    if (!sp_utf8_valid(s, len)) {
+        sp_err_set(e, "payload.type: not valid UTF-8 (byte %zu)",
+                   sp_utf8_bad_offset(s, len));
+        return CTSPOOL_E_INVALID;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_event_check_description(const char *s, size_t len, struct sp_err *e)
+{
+    size_t n = 0, off = 0;
+    uint32_t cp;
+
+    while (off < len) {
+        size_t k = sp_utf8_seq((const unsigned char *)s + off, len - off,
+                               &cp);
+
+        if (k == 0) {
+            sp_err_set(e, "payload.description: not valid UTF-8 (byte %zu)",
+                       off);
+            return CTSPOOL_E_INVALID;
+        }
+        off += k;
+        n++;
+    }
+    if (n == 0) {
+        sp_err_set(e, "payload.description: empty (1 to %d characters)",
+                   DESCRIPTION_MAX);
+        return CTSPOOL_E_INVALID;
+    }
+    if (n > DESCRIPTION_MAX) {
+        sp_err_set(e, "payload.description: %zu characters, at most %d",
+                   n, DESCRIPTION_MAX);
+        return CTSPOOL_E_INVALID;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_event_check_url(const char *s, size_t len, struct sp_err *e)
+{
+    size_t host;
+
+    if (len > URL_MAX) {
+        sp_err_set(e, "payload.event_url: longer than %d bytes (%zu)",
+                   URL_MAX, len);
+        return CTSPOOL_E_INVALID;
+    }
+    if (len >= 7 && strncmp(s, "http://", 7) == 0) {
+        host = 7;
+    } else if (len >= 8 && strncmp(s, "https://", 8) == 0) {
+        host = 8;
+    } else {
+        sp_err_set(e, "payload.event_url: must start with http:// or "
+                      "https://");
+        return CTSPOOL_E_INVALID;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c <= 0x20 || c == 0x7f) {
+            sp_err_set(e, "payload.event_url: a space or control "
+                          "character at byte %zu", i);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    if (host == len || strchr("/?#:@", s[host])) {
+        sp_err_set(e, "payload.event_url: no host after the scheme");
+        return CTSPOOL_E_INVALID;
+    }
+    if (!sp_utf8_valid(s, len)) {
+        sp_err_set(e, "payload.event_url: not valid UTF-8 (byte %zu)",
+                   sp_utf8_bad_offset(s, len));
+        return CTSPOOL_E_INVALID;
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_event_team_num(double v, int64_t *team, struct sp_err *e)
+{
+    if (!isfinite(v) || v != floor(v) || v < 1 || v > TEAM_MAX) {
+        sp_err_set(e, "team_id: must be a whole number of at least 1");
+        return CTSPOOL_E_INVALID;
+    }
+    *team = (int64_t)v;
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_event_team_str(const char *s, size_t len, int64_t *team,
+                  struct sp_err *e)
+{
+    int64_t v = 0;
+
+    if (len == 0 || len > 16) {
+        sp_err_set(e, "team_id: must be a whole number of at least 1");
+        return CTSPOOL_E_INVALID;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            sp_err_set(e, "team_id: must be a whole number of at least 1 "
+                          "(decimal digits only)");
+            return CTSPOOL_E_INVALID;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return sp_event_team_num((double)v, team, e);
+}
+
+/* ---- one event from JSON --------------------------------------------- */
+
+static int
+present(const cJSON *item)
+{
+    return item && !cJSON_IsNull(item);
+}
+
+/* A string member, or an error naming it (where: "payload." or ""). */
+static ctspool_rc
+take_string(const cJSON *item, const char *where, const char *name,
+            const char **s, size_t *len, struct sp_err *e)
+{
+    if (!cJSON_IsString(item)) {
+        sp_err_set(e, "%s%s: must be a string", where, name);
+        return CTSPOOL_E_INVALID;
+    }
+    *s = item->valuestring;
+    *len = strlen(item->valuestring);
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+unknown(const char *where, const char *key, const char *known,
+        struct sp_err *e)
+{
+    char q[SP_QUOTE_BUF];
+
+    sp_utf8_quote(key, strlen(key), q, sizeof(q));
+    if (strcmp(key, "decscription") == 0) {
+        sp_err_set(e, "%sdecscription: unknown field; the field is spelled "
+                      "\"description\"", where);
+    } else {
+        sp_err_set(e, "unknown field %s%s (%s)", where, q, known);
+    }
+    return CTSPOOL_E_INVALID;
+}
+
+static ctspool_rc
+take_timestamp(const cJSON *item, int64_t *hour, struct sp_err *e)
+{
+    if (!present(item)) {
+        sp_err_set(e, "timestamp: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    if (cJSON_IsString(item)) {
+        return sp_valid_timestamp_str(item->valuestring,
+                                      strlen(item->valuestring), hour, e);
+    }
+    if (cJSON_IsNumber(item)) {
+        return sp_valid_timestamp_num(item->valuedouble, hour, e);
+    }
+    sp_err_set(e, "timestamp: must be a string or a number of Unix "
+                  "seconds");
+    return CTSPOOL_E_INVALID;
+}
+
+/* type, description, event_url members (where: "payload." or ""). */
+static ctspool_rc
+take_payload_field(const cJSON *m, const char *where, struct sp_event *ev,
+                   int *seen, struct sp_err *e)
+{
+    if (strcmp(m->string, "type") == 0) {
+        *seen |= 1;
+        return take_string(m, where, "type", &ev->type, &ev->type_len, e);
+    }
+    if (strcmp(m->string, "description") == 0) {
+        *seen |= 2;
+        return take_string(m, where, "description", &ev->description,
+                           &ev->description_len, e);
+    }
+    if (strcmp(m->string, "event_url") == 0) {
+        if (!present(m)) {
+            return CTSPOOL_OK;
+        }
+        return take_string(m, where, "event_url", &ev->url, &ev->url_len,
+                           e);
+    }
+    return CTSPOOL_E_NOTFOUND;
+}
+
+static ctspool_rc
+take_team(const cJSON *m, struct sp_event *ev, struct sp_err *e)
+{
+    if (!present(m)) {
+        return CTSPOOL_OK;
+    }
+    if (!cJSON_IsNumber(m)) {
+        sp_err_set(e, "team_id: must be a JSON integer, not a string or "
+                      "other value");
+        return CTSPOOL_E_INVALID;
+    }
+    return sp_event_team_num(m->valuedouble, &ev->team_id, e);
+}
+
+ctspool_rc
+sp_event_from_json(const cJSON *obj, int flat_ok, struct sp_event *ev,
+                   struct sp_err *e)
+{
+    const cJSON *m, *ts = NULL, *payload = NULL;
+    int seen = 0;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    memset(ev, 0, sizeof(*ev));
+    if (!cJSON_IsObject(obj)) {
+        sp_err_set(e, "an event must be a JSON object");
+        return CTSPOOL_E_INVALID;
+    }
+    payload = cJSON_GetObjectItemCaseSensitive(obj, "payload");
+    if (!payload && !flat_ok) {
+        sp_err_set(e, "payload: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    cJSON_ArrayForEach(m, obj)
+    {
+        if (strcmp(m->string, "timestamp") == 0) {
+            ts = m;
+        } else if (strcmp(m->string, "team_id") == 0) {
+            rc = take_team(m, ev, e);
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+        } else if (strcmp(m->string, "payload") == 0) {
+            continue;
+        } else if (payload ||
+                   (rc = take_payload_field(m, "", ev, &seen, e)) ==
+                       CTSPOOL_E_NOTFOUND) {
+            return unknown("", m->string,
+                           payload ? "an event has timestamp, team_id and "
+                                     "payload"
+                                   : "an event has timestamp, type, "
+                                     "description, event_url and team_id",
+                           e);
+        } else if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    rc = take_timestamp(ts, &ev->hour, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (payload) {
+        if (!cJSON_IsObject(payload)) {
+            sp_err_set(e, "payload: must be an object with type, "
+                          "description and event_url");
+            return CTSPOOL_E_INVALID;
+        }
+        cJSON_ArrayForEach(m, payload)
+        {
+            rc = take_payload_field(m, "payload.", ev, &seen, e);
+            if (rc == CTSPOOL_E_NOTFOUND) {
+                return unknown("payload.", m->string,
+                               "a payload has type, description and "
+                               "event_url",
+                               e);
+            }
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+        }
+    }
+    if (!(seen & 1)) {
+        sp_err_set(e, "payload.type: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    if (!(seen & 2)) {
+        sp_err_set(e, "payload.description: missing");
+        return CTSPOOL_E_INVALID;
+    }
+    return sp_event_check(ev, e);
+}
+
+ctspool_rc
+sp_event_check(const struct sp_event *ev, struct sp_err *e)
+{
+    ctspool_rc rc = sp_event_check_type(ev->type, ev->type_len, e);
+
+    if (rc == CTSPOOL_OK) {
+        rc = sp_event_check_description(ev->description,
+                                        ev->description_len, e);
+    }
+    if (rc == CTSPOOL_OK && ev->url) {
+        rc = sp_event_check_url(ev->url, ev->url_len, e);
+    }
+    return rc;
+}
+
+/* ---- identity -------------------------------------------------------- */
+
+/* Appends a 4-byte big-endian length and the bytes to ctx. */
+static int
+digest_item(EVP_MD_CTX *ctx, const char *s, size_t len)
+{
+    unsigned char n[4] = {(unsigned char)(len >> 24),
+                          (unsigned char)(len >> 16),
+                          (unsigned char)(len >> 8), (unsigned char)len};
+
+    return EVP_DigestUpdate(ctx, n, 4) == 1 &&
+           (len == 0 || EVP_DigestUpdate(ctx, s, len) == 1);
+}
+
+ctspool_rc
+sp_event_id(const struct sp_event *ev, uint8_t out[SP_EVENT_ID_LEN])
+{
+    char hour[24], team[24] = "";
+    unsigned int md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok;
+
+    if (!ctx) {
+        return CTSPOOL_E_NOMEM;
+    }
+    sp_hour_format(ev->hour, hour, sizeof(hour));
+    if (ev->team_id > 0) {
+        snprintf(team, sizeof(team), "%lld", (long long)ev->team_id);
+    }
+    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         digest_item(ctx, hour, strlen(hour)) &&
+         digest_item(ctx, team, strlen(team)) &&
+         digest_item(ctx, ev->type, ev->type_len) &&
+         digest_item(ctx, ev->description, ev->description_len) &&
+         digest_item(ctx, ev->url ? ev->url : "", ev->url_len) &&
+         EVP_DigestFinal_ex(ctx, out, &md_len) == 1 &&
+         md_len == SP_EVENT_ID_LEN;
+    EVP_MD_CTX_free(ctx);
+    return ok ? CTSPOOL_OK : CTSPOOL_E_NOMEM;
+}

@@ -1,0 +1,97 @@
+/*
+ * fuzz_event.c -- libFuzzer harness for the Event Overlay event parser
+ * (event.c): the input, parsed as JSON, is handed to sp_event_from_json
+ * in both its forms (upstream's element, and flat too).
+ *
+ * Contracts beyond "no crash, no UB":
+ * - an accepted event has an hour in 1970..9999, a type of 1 to 256
+ *   bytes and a description of 1 to 1,000 code points, both valid UTF-8,
+ *   an event_url (when present) of at most 2,048 bytes starting with
+ *   http:// or https://, a team_id (when present) of at least 1; its ID
+ *   is the same when computed twice;
+ * - an event accepted in the element form is accepted in the flat-ok
+ *   form too, with the same ID;
+ * - every rejection is one printable line.
+ */
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "event.h"
+#include "fuzz_util.h"
+#include "utf8.h"
+
+static void
+check_event(const struct sp_event *ev, uint8_t id[SP_EVENT_ID_LEN])
+{
+    uint8_t again[SP_EVENT_ID_LEN];
+    size_t cps = 0, off = 0;
+    uint32_t cp;
+
+    if (ev->hour < 0 || ev->hour >= INT64_C(70389528)) {
+        fz_fail("event hour %lld out of range", (long long)ev->hour);
+    }
+    if (ev->type_len < 1 || ev->type_len > 256 ||
+        !sp_utf8_valid(ev->type, ev->type_len)) {
+        fz_fail("event type of %zu bytes accepted", ev->type_len);
+    }
+    while (off < ev->description_len) {
+        size_t k = sp_utf8_seq((const unsigned char *)ev->description + off,
+                               ev->description_len - off, &cp);
+
+        if (k == 0) {
+            fz_fail("event description not UTF-8 accepted");
+        }
+        off += k;
+        cps++;
+    }
+    if (cps < 1 || cps > 1000) {
+        fz_fail("event description of %zu code points accepted", cps);
+    }
+    if (ev->url && (ev->url_len > 2048 ||
+                    (strncmp(ev->url, "http://", 7) != 0 &&
+                     strncmp(ev->url, "https://", 8) != 0))) {
+        fz_fail("event_url accepted: %.*s", (int)ev->url_len, ev->url);
+    }
+    if (ev->team_id < 0) {
+        fz_fail("team_id %lld accepted", (long long)ev->team_id);
+    }
+    if (sp_event_id(ev, id) != CTSPOOL_OK ||
+        sp_event_id(ev, again) != CTSPOOL_OK ||
+        memcmp(id, again, SP_EVENT_ID_LEN) != 0) {
+        fz_fail("event ID not stable");
+    }
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t id_el[SP_EVENT_ID_LEN], id_flat[SP_EVENT_ID_LEN];
+    struct sp_event ev;
+    struct sp_err e;
+    cJSON *obj = cJSON_ParseWithLength((const char *)data, size);
+    int el_ok;
+
+    if (!obj) {
+        return 0;
+    }
+    el_ok = sp_event_from_json(obj, 0, &ev, &e) == CTSPOOL_OK;
+    if (el_ok) {
+        check_event(&ev, id_el);
+    } else {
+        fz_check_msg(&e, NULL, data, size);
+    }
+    if (sp_event_from_json(obj, 1, &ev, &e) == CTSPOOL_OK) {
+        check_event(&ev, id_flat);
+        if (el_ok && memcmp(id_el, id_flat, SP_EVENT_ID_LEN) != 0) {
+            fz_fail("the two forms give different IDs");
+        }
+    } else {
+        if (el_ok) {
+            fz_fail("an element accepted, refused when flat is allowed");
+        }
+        fz_check_msg(&e, NULL, data, size);
+    }
+    cJSON_Delete(obj);
+    return 0;
+}

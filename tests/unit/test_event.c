@@ -1,0 +1,222 @@
+/*
+ * test_event.c -- Event Overlay events (event.c, DESIGN.md section 9):
+ * the validation table of both forms (upstream's element, flat), with the
+ * field each rejection names; the event ID against values computed
+ * independently (Python's hashlib over the same canonical encoding), the
+ * same for an event in either form and different when any field differs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "event.h"
+#include "testutil.h"
+
+struct vcase {
+    const char *json;
+    int flat_ok;
+    const char *want; /* NULL: accepted; else the message (tu_msg_matches) */
+};
+
+static const struct vcase cases[] = {
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"team_id\": 7, \"payload\": "
+     "{\"type\": \"deploy\", \"description\": \"v1.2\", \"event_url\": "
+     "\"https://ci.example/1\"}}",
+     0, NULL},
+    {"{\"timestamp\": 1664600400, \"payload\": {\"type\": \"t\", "
+     "\"description\": \"d\"}}",
+     0, NULL},
+    {"{\"timestamp\": \"2022-10-01T05:00:00Z\", \"type\": \"t\", "
+     "\"description\": \"d\", \"team_id\": null}",
+     1, NULL},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"type\": \"t\", "
+     "\"description\": \"d\"}",
+     0, "payload: missing"},
+    {"{\"timestamp\": \"2022-10-01 05:30:00\", \"payload\": {\"type\": "
+     "\"t\", \"description\": \"d\"}}",
+     0, "timestamp: *"},
+    {"{\"payload\": {\"type\": \"t\", \"description\": \"d\"}}", 0,
+     "timestamp: missing"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": {\"type\": "
+     "\"\", \"description\": \"d\"}}",
+     0, "payload.type: empty"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": "
+     "{\"description\": \"d\"}}",
+     0, "payload.type: missing"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": {\"type\": "
+     "\"t\", \"description\": \"\"}}",
+     0, "payload.description: empty*"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": {\"type\": "
+     "\"t\", \"decscription\": \"d\"}}",
+     0, "payload.decscription: unknown field; the field is spelled "
+        "\"description\""},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": {\"type\": "
+     "\"t\", \"description\": \"d\", \"event_url\": \"ftp://x\"}}",
+     0, "payload.event_url: must start with http:// or https://"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": {\"type\": "
+     "\"t\", \"description\": \"d\", \"event_url\": \"https:///x\"}}",
+     0, "payload.event_url: no host after the scheme"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"team_id\": 0, "
+     "\"payload\": {\"type\": \"t\", \"description\": \"d\"}}",
+     0, "team_id: *"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"team_id\": 1.5, "
+     "\"payload\": {\"type\": \"t\", \"description\": \"d\"}}",
+     0, "team_id: *"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"team_id\": \"7\", "
+     "\"payload\": {\"type\": \"t\", \"description\": \"d\"}}",
+     0, "team_id: *"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"colour\": 1, \"payload\": "
+     "{\"type\": \"t\", \"description\": \"d\"}}",
+     0, "unknown field \"colour\"*"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": {\"type\": "
+     "\"t\", \"description\": \"d\", \"extra\": 1}}",
+     0, "unknown field payload.\"extra\"*"},
+    {"{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": [1]}", 0,
+     "payload: must be an object*"},
+    {"[1, 2]", 1, "an event must be a JSON object"},
+};
+
+static void
+test_validation_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *obj = cJSON_Parse(cases[i].json);
+        struct sp_event ev;
+        struct sp_err e;
+        ctspool_rc rc;
+
+        assert_non_null(obj);
+        e.msg[0] = '\0';
+        rc = sp_event_from_json(obj, cases[i].flat_ok, &ev, &e);
+        if (!cases[i].want) {
+            if (rc != CTSPOOL_OK) {
+                fail_msg("case %zu refused: %s", i, e.msg);
+            }
+        } else {
+            assert_int_equal(rc, CTSPOOL_E_INVALID);
+            assert_msg(e.msg, cases[i].want);
+        }
+        cJSON_Delete(obj);
+    }
+}
+
+static void
+test_length_limits(void **state)
+{
+    char type[300], desc[4100], url[2100], json[8000];
+    struct sp_event ev;
+    struct sp_err e;
+    cJSON *obj;
+
+    (void)state;
+    memset(type, 'a', 256);
+    type[256] = '\0';
+    /* 1,000 code points of 4 bytes each: accepted; one more: refused. */
+    for (int i = 0; i < 1000; i++) {
+        memcpy(desc + 4 * i, "\xf0\x9f\x9a\x80", 4);
+    }
+    desc[4000] = '\0';
+    strcpy(url, "https://h/");
+    memset(url + 10, 'p', 2038);
+    url[2048] = '\0';
+    snprintf(json, sizeof(json),
+             "{\"timestamp\": 1664600400, \"type\": \"%s\", "
+             "\"description\": \"%s\", \"event_url\": \"%s\"}",
+             type, desc, url);
+    obj = cJSON_Parse(json);
+    assert_int_equal(sp_event_from_json(obj, 1, &ev, &e), CTSPOOL_OK);
+    cJSON_Delete(obj);
+    assert_int_equal(sp_event_check_type(type, 257, &e), CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "payload.type: longer than 256 bytes*");
+    memcpy(desc + 4000, "x", 2);
+    assert_int_equal(sp_event_check_description(desc, 4001, &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "payload.description: 1001 characters, at most 1000");
+    assert_int_equal(sp_event_check_description("\xc3", 1, &e),
+                     CTSPOOL_E_INVALID);
+    url[2048] = 'p';
+    assert_int_equal(sp_event_check_url(url, 2049, &e), CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "payload.event_url: longer than 2048 bytes*");
+}
+
+static void
+test_team_cells(void **state)
+{
+    struct sp_err e;
+    int64_t team = 0;
+
+    (void)state;
+    assert_int_equal(sp_event_team_str("42", 2, &team, &e), CTSPOOL_OK);
+    assert_int_equal(team, 42);
+    assert_int_equal(sp_event_team_str("0", 1, &team, &e), CTSPOOL_E_INVALID);
+    assert_int_equal(sp_event_team_str("-3", 2, &team, &e),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(sp_event_team_str("4x", 2, &team, &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "team_id: *");
+}
+
+static void
+hex_id(const char *json, int flat_ok, char out[65])
+{
+    uint8_t id[SP_EVENT_ID_LEN];
+    struct sp_event ev;
+    struct sp_err e;
+    cJSON *obj = cJSON_Parse(json);
+
+    assert_int_equal(sp_event_from_json(obj, flat_ok, &ev, &e), CTSPOOL_OK);
+    assert_int_equal(sp_event_id(&ev, id), CTSPOOL_OK);
+    sp_hex(id, sizeof(id), out);
+    cJSON_Delete(obj);
+}
+
+static void
+test_event_id(void **state)
+{
+    char a[65], b[65], c[65];
+
+    (void)state;
+    hex_id("{\"timestamp\": \"2022-10-01 05:00:00\", \"team_id\": 7, "
+           "\"payload\": {\"type\": \"deploy\", \"description\": "
+           "\"v1.2 to prod\", \"event_url\": \"https://ci.example/1\"}}",
+           0, a);
+    assert_string_equal(a, "fdab1d47fe782b52a1896ab94f241b102ae8f4ef289074"
+                           "414699d49ab0e47fa5");
+    /* The same event, flat, another timestamp spelling. */
+    hex_id("{\"event_url\": \"https://ci.example/1\", \"type\": \"deploy\", "
+           "\"team_id\": 7, \"timestamp\": \"2022-10-01T05:00:00Z\", "
+           "\"description\": \"v1.2 to prod\"}",
+           1, b);
+    assert_string_equal(a, b);
+    hex_id("{\"timestamp\": 1664600400, \"type\": \"incident\", "
+           "\"description\": \"db failover\"}",
+           1, c);
+    assert_string_equal(c, "e30eb6e4244108511a0e490a997e99a91ba41014962b41"
+                           "7f6f465cb6db09ac89");
+    /* No team is not team 1; fields do not run into each other. */
+    hex_id("{\"timestamp\": 1664600400, \"type\": \"incidentdb\", "
+           "\"description\": \" failover\"}",
+           1, b);
+    assert_string_not_equal(b, c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validation_table),
+        cmocka_unit_test(test_length_limits),
+        cmocka_unit_test(test_team_cells),
+        cmocka_unit_test(test_event_id),
+    };
+
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
+}
