@@ -16,7 +16,6 @@
  */
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,24 +161,6 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
                      body, len, NULL);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-    SP_PRINTF(2, 0);
-
-static void
-on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-    size_t n;
-
-    (void)cls;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
-        msg[--n] = '\0';
-    }
-    sp_log(SP_LOG_INFO, "metrics: libmicrohttpd: %s", msg);
-}
-
 /* A handle of its own on the journal, for reading statistics. */
 static ctspool_rc
 open_stats(const struct sp_config *cfg, struct ob_stats **out,
@@ -212,6 +193,9 @@ dr_metrics_check(const struct sp_config *cfg, struct sp_err *e)
     return ob_listen_check("drain.metrics_listen", cfg->drain.metrics_listen,
                            DEFAULT_PORT, NULL, e);
 }
+
+/* libmicrohttpd's lines in the log (ob_mhd_log) name this endpoint. */
+static char log_prefix[] = "metrics: ";
 
 ctspool_rc
 dr_metrics_start(const struct sp_config *cfg, struct dr_metrics **out,
@@ -254,7 +238,7 @@ dr_metrics_start(const struct sp_config *cfg, struct dr_metrics **out,
     pthread_sigmask(SIG_BLOCK, &all, &old);
     m->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_access, m, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, m,
+        on_access, m, MHD_OPTION_EXTERNAL_LOGGER, ob_mhd_log, log_prefix,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)m->fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,

@@ -4,7 +4,8 @@
  * (default port) or a bare IPv6 address; HOST "" or "*" means every
  * address.  Resolved numerically for the port, bound with SO_REUSEADDR,
  * listening, non-blocking and close-on-exec.  Messages name the setting
- * and the address as written.
+ * and the address as written.  Also libmicrohttpd's log callback, shared
+ * by serve and the drainer's metrics endpoint.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -187,4 +188,18 @@ ob_listen_name(int fd, char *buf, size_t len)
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
     }
+}
+
+void
+ob_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+        msg[--n] = '\0';
+    }
+    sp_log(SP_LOG_INFO, "%slibmicrohttpd: %s", (const char *)cls, msg);
 }

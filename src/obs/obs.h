@@ -20,6 +20,7 @@
 #ifndef OB_OBS_H
 #define OB_OBS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -106,5 +107,11 @@ ctspool_rc ob_listen_check(const char *what, const char *addr,
                            struct sp_err *e);
 /* "127.0.0.1:8765" or "[::1]:8765" of the bound socket fd, in buf. */
 void ob_listen_name(int fd, char *buf, size_t len);
+/*
+ * ob_mhd_log -- libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER for both HTTP
+ * sides: one info line (client misbehaviour mostly, not a server
+ * error), prefixed by cls (a string, "" for none).
+ */
+void ob_mhd_log(void *cls, const char *fmt, va_list ap) SP_PRINTF(2, 0);
 
 #endif /* OB_OBS_H */

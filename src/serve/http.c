@@ -33,7 +33,6 @@
  */
 #include <assert.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,26 +452,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&h->inflight, 1);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-    SP_PRINTF(2, 0);
-
-static void
-on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-    size_t n;
-
-    (void)cls;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
-        msg[--n] = '\0';
-    }
-    /* Client misbehaviour mostly: not a server error. */
-    sp_log(SP_LOG_INFO, "libmicrohttpd: %s", msg);
-}
-
 /* ---- daemon ------------------------------------------------------------ */
+
+/* libmicrohttpd's lines in the log (ob_mhd_log) carry no prefix. */
+static char log_prefix[] = "";
 
 ctspool_rc
 sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
@@ -506,7 +489,8 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
     atomic_init(&h->is_stopping, 0);
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)o->listen_fd,
+        ob_mhd_log, log_prefix, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket)o->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, o->n_threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
