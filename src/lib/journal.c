@@ -60,7 +60,6 @@
 #include "journal_int.h"
 #include "migrate.h"
 
-#define BUSY_TIMEOUT_MS_DEFAULT (5 * 60 * 1000)
 
 #define QROW "(?,?,?,?,?)"
 #define QROWS_4 QROW "," QROW "," QROW "," QROW
@@ -449,7 +448,7 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     sqlite3_extended_result_codes(j->db, 1);
     sqlite3_busy_timeout(j->db, o->busy_timeout_ms > 0
                                     ? o->busy_timeout_ms
-                                    : BUSY_TIMEOUT_MS_DEFAULT);
+                                    : SP_JN_BUSY_MS_DEFAULT);
     /* The -wal and -shm files stay when the last connection closes: a
      * connection to a journal renamed away (quarantined) would otherwise
      * delete, by name, those of the fresh journal now at the path. */
@@ -622,21 +621,9 @@ sp_journal_begin(struct sp_journal *j)
     ctspool_rc rc;
 
     assert(!j->in_txn);
-    rc = sp_jn_follow(j);
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
-    r = exec_stmt(j, ST_BEGIN);
-    if (r != SQLITE_OK) {
-        return sp_jn_db_fail(j, r, "cannot begin a write transaction");
-    }
-    j->in_txn = 1;
-    j->in_savepoint = 0;
-    j->cache_dirty = 0;
-    if (!sp_jn_same_file(j)) {
-        /* Moved aside while we waited for the lock: start again on the
-         * journal now at the path. */
-        sp_journal_rollback(j);
+    /* A journal moved aside while we waited for the lock: once more, on
+     * the journal now at the path. */
+    for (int tries = 0;; tries++) {
         rc = sp_jn_follow(j);
         if (rc != CTSPOOL_OK) {
             return rc;
@@ -646,7 +633,13 @@ sp_journal_begin(struct sp_journal *j)
             return sp_jn_db_fail(j, r, "cannot begin a write transaction");
         }
         j->in_txn = 1;
+        if (tries || sp_jn_same_file(j)) {
+            break;
+        }
+        sp_journal_rollback(j);
     }
+    j->in_savepoint = 0;
+    j->cache_dirty = 0;
     j->appended = 0;
     j->qbuf_n = 0;
     if ((r = sp_jn_meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||

@@ -241,6 +241,20 @@ log_quarantine(const struct sp_journal *j, const char *why, const char *dest)
            dest);
 }
 
+/* What a read-only command (must_exist) reports once the journal was
+ * moved to dest ("": by another process): it starts no journal. */
+static void
+set_moved_message(struct sp_err *e, const struct sp_journal *j,
+                  const char *dest)
+{
+    sp_err_set(e,
+               "journal %s is damaged: moved to %s; the next producer or "
+               "drainer starts a fresh journal; recover with `ctspool "
+               "salvage %s`",
+               j->path, *dest ? dest : "a quarantine file",
+               *dest ? dest : "FILE");
+}
+
 /* "journal X is damaged": the message for on_corrupt = "stop". */
 static void
 set_stop_message(struct sp_err *e, const char *path, const char *why)
@@ -277,12 +291,7 @@ sp_jn_heal_at_open(struct sp_journal *j, struct sp_err *e)
         j->gen++;
     }
     if (j->opts.must_exist) {
-        sp_err_set(e,
-                   "journal %s is damaged: moved to %s; the next producer or "
-                   "drainer starts a fresh journal; recover with `ctspool "
-                   "salvage %s`",
-                   j->path, *dest ? dest : "a quarantine file",
-                   *dest ? dest : "FILE");
+        set_moved_message(e, j, dest);
         return CTSPOOL_E_CORRUPT;
     }
     return sp_jn_connect(j, e);
@@ -336,7 +345,7 @@ sp_journal_heal(struct sp_journal *j)
         if (j->db) {
             sqlite3_busy_timeout(j->db, j->opts.busy_timeout_ms > 0
                                             ? j->opts.busy_timeout_ms
-                                            : 300000);
+                                            : SP_JN_BUSY_MS_DEFAULT);
         }
         return CTSPOOL_E_CORRUPT;
     }
@@ -346,12 +355,7 @@ sp_journal_heal(struct sp_journal *j)
     sp_jn_disconnect(j);
     j->gen++;
     if (j->opts.must_exist) {
-        sp_err_set(&j->err,
-                   "journal %s is damaged: moved to %s; the next producer or "
-                   "drainer starts a fresh journal; recover with `ctspool "
-                   "salvage %s`",
-                   j->path, *dest ? dest : "a quarantine file",
-                   *dest ? dest : "FILE");
+        set_moved_message(&j->err, j, dest);
         return CTSPOOL_E_CORRUPT;
     }
     return reconnect(j);

@@ -62,6 +62,10 @@ enum stmt_id {
  */
 #define QBUF_ROWS 64
 
+/* SQLite's busy timeout when the opener sets none (journal.c), and what
+ * a quarantine restores after its short wait (journal_heal.c). */
+#define SP_JN_BUSY_MS_DEFAULT (5 * 60 * 1000)
+
 struct sp_journal {
     sqlite3 *db;
     char *path;
