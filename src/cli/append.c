@@ -736,11 +736,8 @@ cmd_append(struct cli *c, int argc, char **argv)
     }
     if (a.idem_answer) {
         char when[32];
-        time_t at = (time_t)a.idem_at;
-        struct tm tm;
 
-        gmtime_r(&at, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cli_fmt_time(a.idem_at, when, sizeof(when));
         printf("idempotency key already applied at %s (%s); nothing "
                "changed\n",
                when, a.idem_answer);

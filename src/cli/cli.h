@@ -40,6 +40,16 @@ int cli_exit_code(ctspool_rc rc);
  * sp_journal_errmsg(j).
  */
 ctspool_rc cli_journal_failed(struct sp_journal *j, ctspool_rc rc);
+/* Unix time t as "YYYY-MM-DDTHH:MM:SSZ" in buf; "never" when t < 0. */
+void cli_fmt_time(int64_t t, char *buf, size_t len);
+/*
+ * cli_compact -- the retention of `compact` and the drainer's hourly
+ * compaction: acknowledged points past retain_acked_hours, then
+ * idempotency keys past server.idempotency_hours.  Counts into
+ * *n_points, *n_keys.
+ */
+ctspool_rc cli_compact(struct sp_journal *j, const struct sp_config *cfg,
+                       uint64_t *n_points, uint64_t *n_keys);
 /* "ctspool: <command>: message" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) SP_PRINTF(2, 3);
 /* Loads the configuration once; returns 0 or an exit code (printed). */

@@ -32,6 +32,21 @@ no_options(int argc, char **argv, const char *cmd, const char *text)
     return 0;
 }
 
+ctspool_rc
+cli_compact(struct sp_journal *j, const struct sp_config *cfg,
+            uint64_t *n_points, uint64_t *n_keys)
+{
+    int64_t now = (int64_t)time(NULL);
+    ctspool_rc rc = sp_journal_compact(j, now, cfg->retain_acked_hours,
+                                       n_points);
+
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_idem_prune(
+            j, now - (int64_t)cfg->server.idempotency_hours * 3600, n_keys);
+    }
+    return rc;
+}
+
 int
 cmd_compact(struct cli *c, int argc, char **argv)
 {
@@ -54,13 +69,7 @@ cmd_compact(struct cli *c, int argc, char **argv)
     if (ex) {
         return ex;
     }
-    rc = sp_journal_compact(j, (int64_t)time(NULL),
-                            c->cfg->retain_acked_hours, &n);
-    if (rc == CTSPOOL_OK) {
-        rc = sp_journal_idem_prune(
-            j, (int64_t)time(NULL) - c->cfg->server.idempotency_hours * 3600,
-            &n_keys);
-    }
+    rc = cli_compact(j, c->cfg, &n, &n_keys);
     if (rc == CTSPOOL_OK) {
         rc = sp_journal_stats(j, &st);
     }

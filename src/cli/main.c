@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -165,6 +166,20 @@ open_journal(struct cli *c, const char *cmd, int must_exist,
         cli_error(cmd, "%s", e.msg);
     }
     return rc == CTSPOOL_OK ? 0 : cli_exit_code(rc);
+}
+
+void
+cli_fmt_time(int64_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t < 0) {
+        snprintf(buf, len, "never");
+        return;
+    }
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 ctspool_rc

@@ -39,20 +39,6 @@ help(FILE *f)
                "as on_corrupt says, and status exits 74.\n");
 }
 
-static void
-fmt_time(int64_t t, char *buf, size_t len)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-
-    if (t < 0) {
-        snprintf(buf, len, "never");
-        return;
-    }
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* The parked groups (with pending points), as status shows them. */
 struct parked {
     int json;
@@ -69,7 +55,7 @@ parked_row(void *ctx, const struct sp_group_row *g)
         return CTSPOOL_OK; /* nothing held back */
     }
     sp_mask(g->stream, mask, sizeof(mask));
-    fmt_time(g->parked_since, since, sizeof(since));
+    cli_fmt_time(g->parked_since, since, sizeof(since));
     if (p->json) {
         cJSON *o = cJSON_CreateObject();
 
@@ -124,7 +110,7 @@ print_json(struct sp_journal *j, const struct sp_stats *st,
         cJSON_AddNullToObject(o, "oldest_pending_age_s");
     }
     if (st->last_upload_ok_at >= 0) {
-        fmt_time(st->last_upload_ok_at, when, sizeof(when));
+        cli_fmt_time(st->last_upload_ok_at, when, sizeof(when));
         cJSON_AddStringToObject(o, "last_upload_ok_at", when);
     } else {
         cJSON_AddNullToObject(o, "last_upload_ok_at");
@@ -132,7 +118,7 @@ print_json(struct sp_journal *j, const struct sp_stats *st,
     if (st->last_upload_error[0]) {
         cJSON_AddStringToObject(o, "last_upload_error",
                                 st->last_upload_error);
-        fmt_time(st->last_upload_error_at, when, sizeof(when));
+        cli_fmt_time(st->last_upload_error_at, when, sizeof(when));
         cJSON_AddStringToObject(o, "last_upload_error_at", when);
     } else {
         cJSON_AddNullToObject(o, "last_upload_error");
@@ -193,10 +179,10 @@ print_text(struct sp_journal *j, const struct sp_stats *st,
     printf("\nacknowledged:      %llu\n",
            (unsigned long long)st->acked_points);
     printf("dead letters:      %llu\n", (unsigned long long)st->dead_letters);
-    fmt_time(st->last_upload_ok_at, when, sizeof(when));
+    cli_fmt_time(st->last_upload_ok_at, when, sizeof(when));
     printf("last upload ok:    %s\n", when);
     if (st->last_upload_error[0]) {
-        fmt_time(st->last_upload_error_at, when, sizeof(when));
+        cli_fmt_time(st->last_upload_error_at, when, sizeof(when));
         printf("last upload error: %s (%s)\n", st->last_upload_error, when);
     } else {
         printf("last upload error: none\n");

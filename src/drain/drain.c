@@ -185,22 +185,13 @@ log_auth_failure(struct dr_drainer *d, const struct dr_failure *f,
 static void
 maybe_compact(struct dr_drainer *d)
 {
-    uint64_t n = 0;
+    uint64_t n = 0, n_keys = 0;
     ctspool_rc rc;
 
     if (sp_clock_ms() < d->next_compact) {
         return;
     }
-    rc = sp_journal_compact(d->j, (int64_t)time(NULL),
-                            d->cfg->retain_acked_hours, &n);
-    if (rc == CTSPOOL_OK) {
-        uint64_t n_keys = 0;
-
-        rc = sp_journal_idem_prune(
-            d->j,
-            (int64_t)time(NULL) - d->cfg->server.idempotency_hours * 3600,
-            &n_keys);
-    }
+    rc = cli_compact(d->j, d->cfg, &n, &n_keys);
     if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(d->j) == CTSPOOL_OK) {
         dr_salvage_soon(d);
         return;
