@@ -15,32 +15,6 @@
 #include "lock.h"
 
 /*
- * Makes the name of a file just created at path durable: fsync of its
- * directory.  Best effort: a failure only weakens what a power loss
- * right after the creation keeps.
- */
-static void
-sync_parent_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int d;
-
-    if (!slash) {
-        snprintf(dir, sizeof(dir), ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof(dir), "/");
-    } else {
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    }
-    d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d >= 0) {
-        fsync(d);
-        close(d);
-    }
-}
-
-/*
  * The drainer lock file also holds the drainer's landing record, which
  * must survive a power loss (landing.c): a newly created one has its
  * name synced too.
@@ -59,7 +33,7 @@ dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)
     }
     f = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f >= 0) {
-        sync_parent_dir(path);
+        sp_sync_dir_of(path); /* the new name */
     } else if (errno == EEXIST) {
         f = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     }

@@ -44,23 +44,6 @@ static const char *const set_suffix[] = {"-wal", "-shm", ""};
 
 /* ---- the directory lock ---------------------------------------------- */
 
-/* The directory of path into dir (size PATH_MAX); 0, or -1 too long. */
-static int
-dir_of(const char *path, char *dir)
-{
-    const char *slash = strrchr(path, '/');
-    int n;
-
-    if (!slash) {
-        n = snprintf(dir, PATH_MAX, ".");
-    } else if (slash == path) {
-        n = snprintf(dir, PATH_MAX, "/");
-    } else {
-        n = snprintf(dir, PATH_MAX, "%.*s", (int)(slash - path), path);
-    }
-    return n >= 0 && n < PATH_MAX ? 0 : -1;
-}
-
 /*
  * flock(op) on the directory of path: an fd to give sp_jn_dir_unlock(),
  * or -1 when the directory cannot be opened or (LOCK_EX) the lock not be
@@ -69,13 +52,8 @@ dir_of(const char *path, char *dir)
 int
 sp_jn_dir_lock(const char *path, int op)
 {
-    char dir[PATH_MAX];
-    int fd, waited = 0;
+    int fd = sp_open_dir_of(path), waited = 0;
 
-    if (dir_of(path, dir) != 0) {
-        return -1;
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         return -1;
     }
@@ -175,19 +153,6 @@ utc_stamp(char *buf, size_t n)
     strftime(buf, n, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static void
-sync_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    int fd;
-
-    if (dir_of(path, dir) == 0 &&
-        (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /*
  * Moves the journal set at path to NAME.corrupt-STAMP (into dest, size
  * PATH_MAX), if the file at path is still (dev, ino) (ino 0: whatever
@@ -221,7 +186,7 @@ quarantine_path(const char *path, dev_t dev, ino_t ino, char *dest,
         rc = CTSPOOL_E_IO;
         goto out;
     }
-    sync_dir(path);
+    sp_sync_dir_of(path);
 out:
     sp_jn_dir_unlock(fd);
     return rc;
@@ -435,29 +400,31 @@ ctspool_rc
 sp_journal_quarantined(const char *path, char ***out, size_t *n_out,
                        struct sp_err *e)
 {
-    char dir[PATH_MAX], prefix[NAME_MAX + 16];
+    char prefix[NAME_MAX + 16], *dir = NULL;
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
-    DIR *d;
+    DIR *d = NULL;
+    ctspool_rc rc = CTSPOOL_OK;
 
     *out = NULL;
     *n_out = 0;
-    if (dir_of(path, dir) != 0 ||
-        (size_t)snprintf(prefix, sizeof(prefix), "%s.corrupt-", base) >=
-            sizeof(prefix)) {
+    if ((size_t)snprintf(prefix, sizeof(prefix), "%s.corrupt-", base) >=
+        sizeof(prefix)) {
         sp_err_set(e, "journal path %s is too long", path);
         return CTSPOOL_E_IO;
     }
-    d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT) {
-            return CTSPOOL_OK;
+    if (!(dir = sp_dir_of(path))) {
+        goto nomem;
+    }
+    if (!(d = opendir(dir))) {
+        if (errno != ENOENT) {
+            sp_err_set(e, "cannot list %s: %s", dir, strerror(errno));
+            rc = CTSPOOL_E_IO;
         }
-        sp_err_set(e, "cannot list %s: %s", dir, strerror(errno));
-        return CTSPOOL_E_IO;
+        goto out;
     }
     while ((de = readdir(d))) {
         char full[PATH_MAX];
@@ -486,18 +453,24 @@ sp_journal_quarantined(const char *path, char ***out, size_t *n_out,
         }
         n++;
     }
-    closedir(d);
     if (n) {
         qsort(names, n, sizeof(*names), cmp_str);
     }
     *out = names;
     *n_out = n;
-    return CTSPOOL_OK;
+    names = NULL;
+    n = 0;
+    goto out;
 nomem:
-    closedir(d);
-    sp_journal_quarantined_free(names, n);
     sp_err_set(e, "out of memory");
-    return CTSPOOL_E_NOMEM;
+    rc = CTSPOOL_E_NOMEM;
+out:
+    if (d) {
+        closedir(d);
+    }
+    sp_journal_quarantined_free(names, n);
+    free(dir);
+    return rc;
 }
 
 void
@@ -537,7 +510,7 @@ sp_journal_mark_salvaged(const char *qpath, char *dest, size_t destsz,
                    set_exists(to) ? "that name is taken" : strerror(errno));
         rc = CTSPOOL_E_IO;
     } else {
-        sync_dir(qpath);
+        sp_sync_dir_of(qpath);
         snprintf(dest, destsz, "%s", to);
     }
     sp_jn_dir_unlock(fd);

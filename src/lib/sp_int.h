@@ -351,6 +351,11 @@ ctspool_rc sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
 /* tmpfile.c: the directory part of path ("." when none; NULL: no
  * memory), and an anonymous file in dir (-1: why says why). */
 char *sp_dir_of(const char *path);
+/* An O_RDONLY descriptor of path's directory, or -1 (errno). */
+int sp_open_dir_of(const char *path);
+/* fsync of path's directory: the names just made there are durable.
+ * Best effort: a failure only weakens what a power loss keeps. */
+void sp_sync_dir_of(const char *path);
 int sp_tmpfd(const char *dir, char *why, size_t why_len);
 
 /*

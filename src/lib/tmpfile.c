@@ -2,7 +2,8 @@
  * tmpfile.c -- anonymous scratch files: created in a chosen directory
  * (on the journal's file system, so a full disk shows before the journal
  * is touched, and never in a RAM-backed /tmp by accident) and gone with
- * the process, whatever ends it.
+ * the process, whatever ends it; and the directory of a path, opened or
+ * synced (a name just created or renamed there made durable).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,31 @@ sp_dir_of(const char *path)
         return strdup("/");
     }
     return strndup(path, (size_t)(slash - path));
+}
+
+int
+sp_open_dir_of(const char *path)
+{
+    char *dir = sp_dir_of(path);
+    int fd;
+
+    if (!dir) {
+        return -1;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    return fd;
+}
+
+void
+sp_sync_dir_of(const char *path)
+{
+    int fd = sp_open_dir_of(path);
+
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }
 
 int
