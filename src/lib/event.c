@@ -10,6 +10,7 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -373,4 +374,65 @@ sp_event_id(const struct sp_event *ev, uint8_t out[SP_EVENT_ID_LEN])
          md_len == SP_EVENT_ID_LEN;
     EVP_MD_CTX_free(ctx);
     return ok ? CTSPOOL_OK : CTSPOOL_E_NOMEM;
+}
+
+/* ---- the stored form ------------------------------------------------- */
+
+/* A cJSON string of s[0..len) (not NUL-terminated), added to obj. */
+static int
+add_string(cJSON *obj, const char *key, const char *s, size_t len)
+{
+    char *copy = strndup(s, len);
+    cJSON *item = copy ? cJSON_CreateString(copy) : NULL;
+
+    free(copy);
+    return item && cJSON_AddItemToObject(obj, key, item);
+}
+
+ctspool_rc
+sp_event_element_json(const struct sp_event *ev, char **out)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *payload = cJSON_CreateObject();
+    int ok = obj && payload;
+
+    *out = NULL;
+    if (ok && ev->team_id > 0) {
+        ok = cJSON_AddNumberToObject(obj, "team_id",
+                                     (double)ev->team_id) != NULL;
+    }
+    ok = ok && add_string(payload, "type", ev->type, ev->type_len) &&
+         add_string(payload, "description", ev->description,
+                    ev->description_len) &&
+         (!ev->url || add_string(payload, "event_url", ev->url, ev->url_len));
+    if (ok) {
+        ok = cJSON_AddItemToObject(obj, "payload", payload);
+        payload = NULL;
+    }
+    if (ok) {
+        *out = cJSON_PrintUnformatted(obj);
+    }
+    cJSON_Delete(payload);
+    cJSON_Delete(obj);
+    return *out ? CTSPOOL_OK : CTSPOOL_E_NOMEM;
+}
+
+ctspool_rc
+sp_event_from_element(const char *text, int64_t hour, cJSON **hold,
+                      struct sp_event *ev, struct sp_err *e)
+{
+    cJSON *obj = cJSON_Parse(text);
+    ctspool_rc rc;
+
+    *hold = obj;
+    if (!cJSON_IsObject(obj)) {
+        sp_err_set(e, "stored event is not a JSON object");
+        return CTSPOOL_E_INVALID;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "timestamp");
+    if (!cJSON_AddNumberToObject(obj, "timestamp", (double)hour * 3600.0)) {
+        return CTSPOOL_E_NOMEM;
+    }
+    rc = sp_event_from_json(obj, 0, ev, e);
+    return rc;
 }

@@ -56,4 +56,62 @@ ctspool_rc sp_event_team_str(const char *s, size_t len, int64_t *team,
 ctspool_rc sp_event_id(const struct sp_event *ev,
                        uint8_t out[SP_EVENT_ID_LEN]);
 
+/*
+ * sp_event_element_json -- ev as upstream's data element without its
+ * timestamp, {"team_id"?, "payload": {"type", "description",
+ * "event_url"?}}: what the journal stores (schema 0007) and the drainer
+ * sends after the timestamp.  *out malloc'd; OK or E_NOMEM.
+ */
+ctspool_rc sp_event_element_json(const struct sp_event *ev, char **out);
+/*
+ * sp_event_from_element -- the event stored as text (the form above) at
+ * hour, validated again (salvage, list).  *hold: the parsed document the
+ * strings of ev point into, to cJSON_Delete (also on failure).
+ */
+ctspool_rc sp_event_from_element(const char *text, int64_t hour,
+                                 cJSON **hold, struct sp_event *ev,
+                                 struct sp_err *e);
+
+/* ---- input formats (event_input.c) ----------------------------------- */
+
+/*
+ * The carrier point of an event: how a validated event travels through
+ * `append`'s reader, staging file and batches, which move points.  agg
+ * SP_KIND_EVENTS, stream "", name: type, value: team_id (0: none),
+ * dims[0]: description, dims[1]: event_url when present; the strings
+ * are ev's.  Never stored or sent as a point: whoever stores it turns it
+ * back (sp_event_uncarry: 1, or 0 when p is not a carrier).
+ */
+void sp_event_carry(const struct sp_event *ev, struct sp_point *p);
+int sp_event_uncarry(const struct sp_point *p, struct sp_event *ev);
+/*
+ * sp_event_parse_line -- one NDJSON line (element or flat form) into
+ * its carrier *p, whose strings point into *hold (cJSON_Delete it, also
+ * on failure).  OK, E_INVALID (e: field and reason), E_NOMEM.
+ */
+ctspool_rc sp_event_parse_line(const char *line, size_t len,
+                               struct sp_point *p, cJSON **hold,
+                               struct sp_err *e);
+/*
+ * sp_event_parse_doc -- ONE {"data": [...]} events document at buf:
+ * each valid element's carrier to on_point, each invalid one to on_error
+ * (index: its place in data) and to hook->element.  *consumed: the
+ * bytes the object used.  E_INVALID (e) when the document itself is
+ * bad; a callback's code; OK.
+ */
+ctspool_rc sp_event_parse_doc(const char *buf, size_t len,
+                              sp_point_cb on_point, sp_error_cb on_error,
+                              void *ctx, const struct sp_reject_hook *hook,
+                              size_t *consumed, struct sp_err *e);
+/* CSV: the header's columns (cols[]: each field's column or -1); an
+ * unknown or repeated column, or a missing timestamp, type or
+ * description, is E_INVALID.  Then one row into its carrier *p. */
+#define SP_EVENT_CSV_COLS 5
+ctspool_rc sp_event_csv_header(const char *const *fields, const size_t *lens,
+                               size_t n, size_t cols[SP_EVENT_CSV_COLS],
+                               struct sp_err *e);
+ctspool_rc sp_event_csv_row(const size_t cols[SP_EVENT_CSV_COLS],
+                            const char *const *fv, const size_t *fl,
+                            struct sp_point *p, struct sp_err *e);
+
 #endif

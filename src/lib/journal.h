@@ -119,6 +119,16 @@ ctspool_rc sp_journal_put(struct sp_journal *j, const struct sp_point *p,
 ctspool_rc sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
                            enum sp_put_result *res);
 /*
+ * sp_journal_put_event -- stores one validated Event Overlay event
+ * (event.h) as pending inside the transaction: NEW, or UNCHANGED when
+ * the journal holds that event already (same event ID: events are never
+ * updated).  E_FULL as sp_journal_put.
+ */
+struct sp_event;
+ctspool_rc sp_journal_put_event(struct sp_journal *j,
+                                const struct sp_event *ev,
+                                enum sp_put_result *res);
+/*
  * sp_journal_put_absent -- sp_journal_put, but only for an identity
  * without a row: then NEW (pending), else UNCHANGED and nothing written
  * (salvage: what the live journal holds is newer).
@@ -324,9 +334,10 @@ ctspool_rc sp_journal_note_doubt(struct sp_journal *j, uint64_t n);
 /* ---- operators ------------------------------------------------------- */
 
 struct sp_stats {
-    uint64_t pending_points;
+    uint64_t pending_points; /* points only: events are counted below */
     uint64_t acked_points;
     uint64_t dead_letters;
+    uint64_t pending_events, acked_events, dead_events;
     uint64_t journal_bytes;
     int64_t oldest_pending_at; /* Unix time; -1 when nothing pending */
     uint64_t appended_total, uploaded_total, dead_total;

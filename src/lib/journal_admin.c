@@ -52,6 +52,42 @@ file_size(const char *path, const char *suffix)
     return stat(buf, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 }
 
+/*
+ * Moves the events out of st's point counts into its event counts
+ * (schema 0007: the events group is grp -1; the partial index
+ * point_event holds its point rows).
+ */
+static int
+count_events(struct sp_journal *j, struct sp_stats *st)
+{
+    int64_t rows = 0, pending = 0, dead = 0;
+    int r;
+
+    if ((r = query_int(j, "SELECT count(*) FROM point WHERE grp = -1",
+                       &rows)) != SQLITE_OK ||
+        (r = query_int(j, "SELECT count(*) FROM queue WHERE grp = -1",
+                       &pending)) != SQLITE_OK ||
+        (r = query_int(j,
+                       "SELECT count(*) FROM dead WHERE series IN "
+                       "(SELECT id FROM series WHERE grp = -1)",
+                       &dead)) != SQLITE_OK) {
+        return r;
+    }
+    st->pending_events = (uint64_t)pending;
+    st->acked_events = rows > pending ? (uint64_t)(rows - pending) : 0;
+    st->dead_events = (uint64_t)dead;
+    st->pending_points -= st->pending_points >= st->pending_events
+                              ? st->pending_events
+                              : st->pending_points;
+    st->acked_points -= st->acked_points >= st->acked_events
+                            ? st->acked_events
+                            : st->acked_points;
+    st->dead_letters -= st->dead_letters >= st->dead_events
+                            ? st->dead_events
+                            : st->dead_letters;
+    return SQLITE_OK;
+}
+
 ctspool_rc
 sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
 {
@@ -109,6 +145,10 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
         goto fail;
     }
     st->dead_letters = (uint64_t)v;
+    r = count_events(j, st);
+    if (r != SQLITE_OK) {
+        goto fail;
+    }
     r = query_int(j,
                   "SELECT (SELECT at FROM seqtime WHERE seq <= m.s "
                   "ORDER BY seq DESC LIMIT 1) FROM (SELECT min((SELECT seq "
@@ -118,7 +158,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     if (r != SQLITE_OK) {
         goto fail;
     }
-    if (st->pending_points == 0) {
+    if (st->pending_points + st->pending_events == 0) {
         st->oldest_pending_at = -1;
     }
     r = query_int(j,

@@ -136,6 +136,20 @@ ctspool_rc sp_jn_check_bytes(struct sp_journal *j);
 
 /* journal_put.c */
 void sp_jn_cache_clear(struct sp_journal *j);
+int sp_jn_cache_get(struct sp_journal *j, const uint8_t *key, size_t key_len,
+                    int64_t *series, int64_t *grp);
+void sp_jn_cache_put(struct sp_journal *j, const uint8_t *key, size_t key_len,
+                     int64_t series, int64_t grp);
+ctspool_rc sp_jn_grp_resolve(struct sp_journal *j, const char *stream,
+                             size_t stream_len, int agg, int64_t *out);
+ctspool_rc sp_jn_series_get(struct sp_journal *j, int64_t grp,
+                            const uint8_t *rid, const char *name,
+                            size_t name_len, const char *dims,
+                            const struct sp_point *p, int64_t *series);
+ctspool_rc sp_jn_put_check(struct sp_journal *j);
+ctspool_rc sp_jn_insert_new(struct sp_journal *j, int64_t hour, double value,
+                            int64_t series, int64_t grp,
+                            enum sp_put_result *res);
 ctspool_rc sp_jn_pending_one_more(struct sp_journal *j);
 int sp_jn_queue_flush(struct sp_journal *j);
 int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,

@@ -147,8 +147,13 @@ cache_add(struct sp_journal *j, uint64_t h, const uint8_t *key,
 
 /* ---- producers ------------------------------------------------------- */
 
-static ctspool_rc
-grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
+/*
+ * The id of group (stream, agg) into *out, inserted when new; the events
+ * group (agg SP_KIND_EVENTS) with its fixed id SP_GRP_EVENTS_ID.
+ */
+ctspool_rc
+sp_jn_grp_resolve(struct sp_journal *j, const char *stream,
+                  size_t stream_len, int agg, int64_t *out)
 {
     sqlite3_stmt *s;
     struct grp_ent *g;
@@ -157,8 +162,8 @@ grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
 
     for (size_t i = 0; i < j->n_grps; i++) {
         g = &j->grps[i];
-        if (g->agg == p->agg && strlen(g->stream) == p->stream_len &&
-            memcmp(g->stream, p->stream, p->stream_len) == 0) {
+        if (g->agg == agg && strlen(g->stream) == stream_len &&
+            memcmp(g->stream, stream, stream_len) == 0) {
             *out = g->id;
             return CTSPOOL_OK;
         }
@@ -167,8 +172,8 @@ grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "group lookup");
     }
-    sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, p->agg);
+    sqlite3_bind_text(s, 1, stream, (int)stream_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, agg);
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         id = sqlite3_column_int64(s, 0);
@@ -182,9 +187,13 @@ grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
         if (!s) {
             return sp_jn_db_fail(j, sqlite3_errcode(j->db), "group insert");
         }
-        sqlite3_bind_text(s, 1, p->stream, (int)p->stream_len,
-                          SQLITE_STATIC);
-        sqlite3_bind_int(s, 2, p->agg);
+        sqlite3_bind_text(s, 1, stream, (int)stream_len, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, agg);
+        if (agg == SP_KIND_EVENTS) {
+            sqlite3_bind_int64(s, 3, SP_GRP_EVENTS_ID);
+        } else {
+            sqlite3_bind_null(s, 3);
+        }
         r = sqlite3_step(s);
         sp_jn_done(s);
         if (r != SQLITE_DONE) {
@@ -197,15 +206,101 @@ grp_resolve(struct sp_journal *j, const struct sp_point *p, int64_t *out)
     if (g) {
         j->grps = g;
         g = &j->grps[j->n_grps];
-        g->stream = strndup(p->stream, p->stream_len);
+        g->stream = strndup(stream, stream_len);
         if (g->stream) {
-            g->agg = p->agg;
+            g->agg = agg;
             g->id = id;
             j->n_grps++;
         }
     }
     *out = id;
     return CTSPOOL_OK;
+}
+
+/*
+ * The series of (grp, rid) into *series, inserted with name and the
+ * custom dimensions dims (JSON text; NULL: those of p) when new.
+ */
+ctspool_rc
+sp_jn_series_get(struct sp_journal *j, int64_t grp, const uint8_t *rid,
+                 const char *name, size_t name_len, const char *dims,
+                 const struct sp_point *p, int64_t *series)
+{
+    sqlite3_stmt *s;
+    char *owned = NULL;
+    ctspool_rc rc;
+    int r;
+
+    s = sp_jn_stmt(j, ST_SERIES_FIND);
+    if (!s) {
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record lookup");
+    }
+    sqlite3_bind_int64(s, 1, grp);
+    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *series = sqlite3_column_int64(s, 0);
+    }
+    sp_jn_done(s);
+    if (r == SQLITE_ROW) {
+        return CTSPOOL_OK;
+    }
+    if (r != SQLITE_DONE) {
+        return sp_jn_db_fail(j, r, "record lookup");
+    }
+    if (!dims) {
+        rc = sp_payload_dims_json(p, &owned);
+        if (rc != CTSPOOL_OK) {
+            sp_err_set(&j->err, "cannot encode custom_dimensions: %s",
+                       ctspool_strerror(rc));
+            return rc;
+        }
+        dims = owned;
+    }
+    s = sp_jn_stmt(j, ST_SERIES_INS);
+    if (!s) {
+        free(owned);
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record insert");
+    }
+    sqlite3_bind_int64(s, 1, grp);
+    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, name, (int)name_len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    sp_jn_done(s);
+    free(owned);
+    if (r != SQLITE_DONE) {
+        return sp_jn_db_fail(j, r, "record insert");
+    }
+    *series = sqlite3_last_insert_rowid(j->db);
+    j->cache_dirty = 1;
+    return CTSPOOL_OK;
+}
+
+/*
+ * The cached series and group of key (*series, *grp): 1, else 0.
+ * sp_jn_cache_put remembers them; a cache failure is never an error.
+ */
+int
+sp_jn_cache_get(struct sp_journal *j, const uint8_t *key, size_t key_len,
+                int64_t *series, int64_t *grp)
+{
+    struct cache_ent *c = cache_find(j, key_hash(key, key_len), key,
+                                     key_len);
+
+    if (!c || !c->key) {
+        return 0;
+    }
+    *series = c->series;
+    *grp = c->grp;
+    return 1;
+}
+
+void
+sp_jn_cache_put(struct sp_journal *j, const uint8_t *key, size_t key_len,
+                int64_t series, int64_t grp)
+{
+    cache_add(j, key_hash(key, key_len), key, key_len, series, grp);
 }
 
 static ctspool_rc
@@ -216,12 +311,7 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
     uint8_t rid[SP_RECORD_ID_LEN];
     size_t enc_len, key_len;
     uint32_t sl = (uint32_t)p->stream_len;
-    struct cache_ent *c;
-    sqlite3_stmt *s;
-    char *dims = NULL;
-    uint64_t h;
     ctspool_rc rc;
-    int r;
 
     /* key = stream length, stream, canonical encoding (name, agg, dims) */
     if (p->stream_len > SP_STREAM_MAX) {
@@ -236,15 +326,10 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
         return CTSPOOL_E_INVALID;
     }
     key_len = 4 + p->stream_len + enc_len;
-    h = key_hash(key, key_len);
-    c = cache_find(j, h, key, key_len);
-    if (c && c->key) {
-        *series = c->series;
-        *grp = c->grp;
+    if (sp_jn_cache_get(j, key, key_len, series, grp)) {
         return CTSPOOL_OK;
     }
-
-    rc = grp_resolve(j, p, grp);
+    rc = sp_jn_grp_resolve(j, p->stream, p->stream_len, p->agg, grp);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
@@ -254,47 +339,12 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
                    ctspool_strerror(rc));
         return rc;
     }
-    s = sp_jn_stmt(j, ST_SERIES_FIND);
-    if (!s) {
-        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record lookup");
+    rc = sp_jn_series_get(j, *grp, rid, p->name, p->name_len, NULL, p,
+                          series);
+    if (rc == CTSPOOL_OK) {
+        sp_jn_cache_put(j, key, key_len, *series, *grp);
     }
-    sqlite3_bind_int64(s, 1, *grp);
-    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
-        *series = sqlite3_column_int64(s, 0);
-    }
-    sp_jn_done(s);
-    if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        return sp_jn_db_fail(j, r, "record lookup");
-    }
-    if (r == SQLITE_DONE) {
-        rc = sp_payload_dims_json(p, &dims);
-        if (rc != CTSPOOL_OK) {
-            sp_err_set(&j->err, "cannot encode custom_dimensions: %s",
-                       ctspool_strerror(rc));
-            return rc;
-        }
-        s = sp_jn_stmt(j, ST_SERIES_INS);
-        if (!s) {
-            free(dims);
-            return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record insert");
-        }
-        sqlite3_bind_int64(s, 1, *grp);
-        sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, p->name, (int)p->name_len, SQLITE_STATIC);
-        sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
-        r = sqlite3_step(s);
-        sp_jn_done(s);
-        free(dims);
-        if (r != SQLITE_DONE) {
-            return sp_jn_db_fail(j, r, "record insert");
-        }
-        *series = sqlite3_last_insert_rowid(j->db);
-        j->cache_dirty = 1;
-    }
-    cache_add(j, h, key, key_len, *series, *grp);
-    return CTSPOOL_OK;
+    return rc;
 }
 
 /* E_FULL (j->err set) when one more pending point would pass
@@ -404,27 +454,27 @@ sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
-/* A put's first step: the journal's size checked now and then, then p's
- * series and group ids (created when new). */
+/* A put's first step: the journal's size checked now and then
+ * (limits.max_journal_bytes). */
+ctspool_rc
+sp_jn_put_check(struct sp_journal *j)
+{
+    assert(j->in_txn);
+    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
+        return sp_jn_check_bytes(j);
+    }
+    return CTSPOOL_OK;
+}
+
+/* sp_jn_put_check, then p's series and group ids (created when new). */
 static ctspool_rc
 resolve(struct sp_journal *j, const struct sp_point *p, int64_t *series,
         int64_t *grp)
 {
-    ctspool_rc rc;
+    ctspool_rc rc = sp_jn_put_check(j);
 
-    assert(j->in_txn);
-    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
-        rc = sp_jn_check_bytes(j);
-        if (rc != CTSPOOL_OK) {
-            return rc;
-        }
-    }
-    return series_resolve(j, p, series, grp);
+    return rc == CTSPOOL_OK ? series_resolve(j, p, series, grp) : rc;
 }
-
-static ctspool_rc insert_new(struct sp_journal *j, const struct sp_point *p,
-                             int64_t series, int64_t grp,
-                             enum sp_put_result *res);
 
 /*
  * Inserts p as a new pending point if its identity has no row yet:
@@ -444,13 +494,17 @@ put_new(struct sp_journal *j, const struct sp_point *p, int64_t *series_out,
     }
     *series_out = series;
     *grp_out = grp;
-    return insert_new(j, p, series, grp, res);
+    return sp_jn_insert_new(j, p->hour, p->value, series, grp, res);
 }
 
-/* put_new's insert, the series and group resolved. */
-static ctspool_rc
-insert_new(struct sp_journal *j, const struct sp_point *p, int64_t series,
-           int64_t grp, enum sp_put_result *res)
+/*
+ * Inserts the point (hour, series) of group grp with value as a new
+ * pending version if it has no row yet: *res NEW, else UNCHANGED and
+ * nothing written.  The series and group are resolved.
+ */
+ctspool_rc
+sp_jn_insert_new(struct sp_journal *j, int64_t hour, double value,
+                 int64_t series, int64_t grp, enum sp_put_result *res)
 {
     sqlite3_stmt *s;
     ctspool_rc rc;
@@ -464,10 +518,10 @@ insert_new(struct sp_journal *j, const struct sp_point *p, int64_t series,
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point insert");
     }
-    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 1, hour);
     sqlite3_bind_int64(s, 2, series);
     sqlite3_bind_int64(s, 3, grp);
-    sqlite3_bind_double(s, 4, p->value);
+    sqlite3_bind_double(s, 4, value);
     sqlite3_bind_int64(s, 5, j->next_seq);
     r = sqlite3_step(s);
     sqlite3_reset(s);
@@ -475,7 +529,7 @@ insert_new(struct sp_journal *j, const struct sp_point *p, int64_t series,
         return sp_jn_db_fail(j, r, "point insert");
     }
     if (sqlite3_changes(j->db) == 1) {
-        r = sp_jn_queue_add(j, grp, j->next_seq, p->hour, series, p->value);
+        r = sp_jn_queue_add(j, grp, j->next_seq, hour, series, value);
         if (r != SQLITE_OK) {
             return sp_jn_db_fail(j, r, "queue insert");
         }
@@ -728,7 +782,7 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
     r = load_row(j, p->hour, series, &row);
     if (r == SQLITE_DONE) {
         /* Without a stored value the observation is the value. */
-        return insert_new(j, p, series, grp, res);
+        return sp_jn_insert_new(j, p->hour, p->value, series, grp, res);
     }
     if (r != SQLITE_ROW) {
         return sp_jn_db_fail(j, r, "point lookup");

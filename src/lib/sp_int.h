@@ -122,6 +122,14 @@ enum sp_agg {
     SP_AGG_N = 4
 };
 
+/*
+ * The one upload group of Event Overlay events (DESIGN.md section 9,
+ * schema 0007): grp.agg SP_KIND_EVENTS (not an aggregation function:
+ * sp_agg_name() gives NULL) and grp.id SP_GRP_EVENTS_ID.
+ */
+#define SP_KIND_EVENTS 4
+#define SP_GRP_EVENTS_ID (-1)
+
 /* Upstream spelling of an aggregation function. */
 const char *sp_agg_name(int agg);
 
@@ -286,6 +294,8 @@ struct sp_defaults {
     int agg;              /* -1: none */
     char *const *streams; /* borrowed; n_streams 0: any token */
     size_t n_streams;
+    int events; /* the input holds Event Overlay events (append --kind
+                 * events): each goes on as its carrier point (event.h) */
 };
 
 /*
