@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "append.h"
+#include "event.h"
 #include "rejects.h"
 
 /* Writer: stages every batch the reader fills, until it is done. */
@@ -66,8 +67,8 @@ merge_progress(struct append_ctx *a, uint64_t done, uint64_t total,
         return;
     }
     a->last_progress = now;
-    fprintf(stderr, "\rstoring: %llu of %llu points%s",
-            (unsigned long long)done, (unsigned long long)total,
+    fprintf(stderr, "\rstoring: %llu of %llu %ss%s",
+            (unsigned long long)done, (unsigned long long)total, NOUN(a),
             final ? "\n" : "");
 }
 
@@ -82,9 +83,15 @@ static ctspool_rc
 store_point(struct append_ctx *a, const struct sp_point *p,
             enum sp_put_result *res)
 {
-    ctspool_rc rc = a->accumulate ? sp_journal_fold(a->j, p, res)
-                                  : sp_journal_put(a->j, p, res);
+    struct sp_event ev;
+    ctspool_rc rc;
     char hour[24];
+
+    if (sp_event_uncarry(p, &ev)) {
+        return sp_journal_put_event(a->j, &ev, res);
+    }
+    rc = a->accumulate ? sp_journal_fold(a->j, p, res)
+                       : sp_journal_put(a->j, p, res);
 
     if (rc != CTSPOOL_E_INVALID) {
         return rc;
@@ -115,9 +122,9 @@ summary_text(const struct append_ctx *a, char *buf, size_t n)
     uint64_t total = a->n_new + a->n_updated + a->n_unchanged;
     size_t len;
 
-    snprintf(buf, n, "appended %llu point%s: %llu new, %llu updated, %llu "
+    snprintf(buf, n, "appended %llu %s%s: %llu new, %llu updated, %llu "
              "unchanged",
-             (unsigned long long)total, total == 1 ? "" : "s",
+             (unsigned long long)total, NOUN(a), total == 1 ? "" : "s",
              (unsigned long long)a->n_new, (unsigned long long)a->n_updated,
              (unsigned long long)a->n_unchanged);
     len = strlen(buf);
@@ -432,6 +439,7 @@ help(FILE *f)
 {
     fprintf(f,
             "usage: ctspool append [--format auto|cloudthread|ndjson|csv]\n"
+            "                      [--kind points|events]\n"
             "                      [--stream TOKEN] [--agg FUNC] "
             "[--skip-invalid]\n"
             "                      [--follow] [--rejects FILE] "
@@ -444,6 +452,11 @@ help(FILE *f)
             "\n"
             "  --format F      input format (default auto: by extension,\n"
             "                  else by content)\n"
+            "  --kind K        points (default) or events: Event Overlay\n"
+            "                  events, as upstream's {\"data\": [...]}\n"
+            "                  document, NDJSON (upstream's element or flat:\n"
+            "                  timestamp, type, description, event_url,\n"
+            "                  team_id) or CSV with those columns\n"
             "  --stream TOKEN  data stream token for points without one\n"
             "                  (default: upload.data_stream_token)\n"
             "  --agg FUNC      Sum|Average|Maximum|Minimum for points without\n"
@@ -513,6 +526,7 @@ cmd_append(struct cli *c, int argc, char **argv)
         {"accumulate", no_argument, NULL, 'A'},
         {"idempotency-key", required_argument, NULL, 'I'},
         {"rejects", required_argument, NULL, 'r'},
+        {"kind", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -583,12 +597,30 @@ cmd_append(struct cli *c, int argc, char **argv)
         case 'r':
             rejects_path = optarg;
             break;
+        case 'K':
+            if (strcmp(optarg, "points") != 0 &&
+                strcmp(optarg, "events") != 0) {
+                cli_error("append", "--kind: '%s' is neither points nor "
+                                    "events", optarg);
+                return cli_usage_hint("append");
+            }
+            d.events = strcmp(optarg, "events") == 0;
+            break;
         case 'h':
             help(stdout);
             return EXIT_OK;
         default:
             return cli_usage_hint("append");
         }
+    }
+    if (d.events && (a.accumulate || stream || d.agg >= 0)) {
+        cli_error("append", "%s is for points: events have no %s",
+                  a.accumulate ? "--accumulate"
+                               : stream ? "--stream" : "--agg",
+                  a.accumulate ? "hourly value to fold"
+                               : stream ? "data stream token"
+                                        : "aggregation function");
+        return cli_usage_hint("append");
     }
     if (a.idem_key && a.is_follow) {
         cli_error("append", "--idempotency-key names one transaction: not "
@@ -679,8 +711,9 @@ cmd_append(struct cli *c, int argc, char **argv)
     pthread_join(reader, NULL);
     rc = a.store_rc != CTSPOOL_OK ? a.store_rc : a.read_rc;
     if (a.n_invalid > MAX_ERRORS_SHOWN) {
-        cli_error("append", "... and %llu more invalid points",
-                  (unsigned long long)(a.n_invalid - MAX_ERRORS_SHOWN));
+        cli_error("append", "... and %llu more invalid %ss",
+                  (unsigned long long)(a.n_invalid - MAX_ERRORS_SHOWN),
+                  NOUN(&a));
     }
     if (rc != CTSPOOL_OK) {
         if (a.store_rc != CTSPOOL_OK) {
@@ -696,16 +729,17 @@ cmd_append(struct cli *c, int argc, char **argv)
         if (a.n_unreadable) {
             cli_error("append",
                       "%llu input%s could not be read%s; nothing stored "
-                      "(use --skip-invalid to store the valid points of "
+                      "(use --skip-invalid to store the valid %ss of "
                       "the others)",
                       (unsigned long long)a.n_unreadable,
                       a.n_unreadable == 1 ? "" : "s",
-                      pts ? ", and there are invalid points" : "");
+                      pts ? ", and some are invalid" : "", NOUN(&a));
         } else {
             cli_error("append",
-                      "%llu invalid point%s; nothing stored (use "
+                      "%llu invalid %s%s; nothing stored (use "
                       "--skip-invalid to store the valid ones)",
-                      (unsigned long long)pts, pts == 1 ? "" : "s");
+                      (unsigned long long)pts, NOUN(&a),
+                      pts == 1 ? "" : "s");
         }
         ex = EXIT_DATAERR;
         goto out;
@@ -722,8 +756,9 @@ cmd_append(struct cli *c, int argc, char **argv)
             rc = merge(&a, &stage_failed);
         }
         if (rc == CTSPOOL_E_INVALID) {
-            cli_error("append", "1 invalid point; nothing stored (use "
-                                "--skip-invalid to store the valid ones)");
+            cli_error("append", "1 invalid %s; nothing stored (use "
+                                "--skip-invalid to store the valid ones)",
+                      NOUN(&a));
             ex = EXIT_DATAERR;
             goto out;
         }

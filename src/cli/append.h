@@ -47,6 +47,9 @@ struct queue {
     size_t head, n;
 };
 
+/* What a's input holds, for messages: "point" or "event". */
+#define NOUN(a) ((a)->d.events ? "event" : "point")
+
 struct append_ctx {
     /* Reader side (only the reader thread touches these until join). */
     int n_files;

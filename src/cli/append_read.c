@@ -45,8 +45,8 @@ progress(struct append_ctx *a, int final)
         return;
     }
     a->last_progress = now;
-    fprintf(stderr, "\r%s: %llu points read, %llu invalid%s", a->file,
-            (unsigned long long)a->n_read,
+    fprintf(stderr, "\r%s: %llu %ss read, %llu invalid%s", a->file,
+            (unsigned long long)a->n_read, NOUN(a),
             (unsigned long long)a->n_invalid, final ? "\n" : "");
 }
 

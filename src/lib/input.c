@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "input_int.h"
 #include "sp_int.h"
 
@@ -30,6 +31,8 @@
 #define WHOLE_MAX ((size_t)1024 * 1024 * 1024) /* a cloudthread input */
 /* A following source's object larger than this goes to a file. */
 #define FOLLOW_HOLD ((size_t)8 * 1024 * 1024)
+/* An events document is held whole, up to this size. */
+#define EVENTS_DOC_MAX ((size_t)64 * 1024 * 1024)
 
 /* The UTF-8 byte order mark, skipped at the start of any input. */
 const char sp_input_bom[3] = {'\xEF', '\xBB', '\xBF'};
@@ -112,9 +115,21 @@ ndjson_line(const struct reader *r, struct sp_payload_scratch **scratch,
         sp_err_set(&pe, "line longer than 1 MiB");
         return report_line(r, n, &pe);
     }
-    rc = sp_payload_parse_line(line, len, r->d, scratch, &p, &pe);
-    if (rc == CTSPOOL_OK) {
-        return r->on_point(r->ctx, &p);
+    if (r->d && r->d->events) {
+        cJSON *hold = NULL;
+
+        rc = sp_event_parse_line(line, len, &p, &hold, &pe);
+        if (rc == CTSPOOL_OK) {
+            rc = r->on_point(r->ctx, &p);
+            cJSON_Delete(hold);
+            return rc;
+        }
+        cJSON_Delete(hold);
+    } else {
+        rc = sp_payload_parse_line(line, len, r->d, scratch, &p, &pe);
+        if (rc == CTSPOOL_OK) {
+            return r->on_point(r->ctx, &p);
+        }
     }
     if (rc == CTSPOOL_E_INVALID) {
         if (r->reject && r->reject->line) {
@@ -268,8 +283,14 @@ ct_object(struct ct_ctx *c, const char *buf, size_t len, size_t pos,
 
     c->k++;
     *used = 0;
-    rc = sp_payload_parse_hooked(buf + pos, len - pos, c->r->d, ct_point,
-                                 ct_error, c, c->r->reject, used, &pe);
+    if (c->r->d && c->r->d->events) {
+        rc = sp_event_parse_doc(buf + pos, len - pos, ct_point, ct_error, c,
+                                c->r->reject, used, &pe);
+    } else {
+        rc = sp_payload_parse_hooked(buf + pos, len - pos, c->r->d,
+                                     ct_point, ct_error, c, c->r->reject,
+                                     used, &pe);
+    }
     return ct_result(c, rc, base + pos, *used, &pe, e);
 }
 
@@ -596,7 +617,14 @@ read_cloudthread_follow(struct sp_src *s, const struct reader *r,
         sp_buf_drop(&b, pos);
         base += pos;
         pos = 0;
-        if (bom_done && b.len > FOLLOW_HOLD) {
+        if (bom_done && r->d && r->d->events && b.len > EVENTS_DOC_MAX) {
+            sp_err_set(e, "object %zu: an events document larger than "
+                          "64 MiB; split it, or give the events as NDJSON",
+                       c.k + 1);
+            rc = CTSPOOL_E_INVALID;
+            goto out;
+        }
+        if (bom_done && b.len > FOLLOW_HOLD && !(r->d && r->d->events)) {
             uint64_t size = 0;
 
             rc = ct_object_spilled(&c, s, &b, 0, &sc, base, &size, e);
@@ -646,8 +674,8 @@ read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
     struct sp_err pe;
     const char *const *fv;
     const size_t *fl;
-    size_t n, line;
-    int stream_ok = 0;
+    size_t n, line, ev_cols[SP_EVENT_CSV_COLS];
+    int stream_ok = 0, events = r->d && r->d->events;
     ctspool_rc rc;
 
     memset(&l, 0, sizeof(l));
@@ -664,7 +692,15 @@ read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    rc = sp_csv_layout_init(&l, fv, fl, n, line, e);
+    if (events) {
+        rc = sp_event_csv_header(fv, fl, n, ev_cols, e);
+        if (rc != CTSPOOL_OK) {
+            sp_err_prefix(e, "line %zu: ", line);
+        }
+        l.n_cols = n;
+    } else {
+        rc = sp_csv_layout_init(&l, fv, fl, n, line, e);
+    }
     if (rc != CTSPOOL_OK) {
         goto out;
     }
@@ -686,7 +722,9 @@ read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
                        n == 1 ? "" : "s", l.n_cols);
             csv_reject(r, fv, fl, n);
             rc = report_line(r, line, &pe);
-        } else if (sp_csv_layout_point(&l, r->d, &stream_ok, fv, fl, &p, &pe) ==
+        } else if ((events ? sp_event_csv_row(ev_cols, fv, fl, &p, &pe)
+                           : sp_csv_layout_point(&l, r->d, &stream_ok, fv,
+                                                 fl, &p, &pe)) ==
                    CTSPOOL_OK) {
             rc = r->on_point(r->ctx, &p);
         } else {
@@ -725,7 +763,7 @@ sp_input_read_src(struct sp_src *s, const char *name, enum sp_format fmt,
     }
     switch (fmt) {
     case SP_FMT_CLOUDTHREAD:
-        if (s->is_follow) {
+        if (s->is_follow || (d && d->events)) {
             return read_cloudthread_follow(s, &r, e);
         }
         return read_cloudthread(s, &r, e);
