@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "serve.h"
 
 /* Points per transaction at most (a job is never split): bounds the
@@ -131,8 +132,14 @@ store_job(struct sv_writer *w, struct sv_job *job)
         }
     }
     while (rc == CTSPOOL_OK && sv_ingest_point(in, &off, &p)) {
-        rc = job->accumulate ? sp_journal_fold(w->j, &p, &res)
-                             : sp_journal_put(w->j, &p, &res);
+        struct sp_event ev;
+
+        if (sp_event_uncarry(&p, &ev)) {
+            rc = sp_journal_put_event(w->j, &ev, &res);
+        } else {
+            rc = job->accumulate ? sp_journal_fold(w->j, &p, &res)
+                                 : sp_journal_put(w->j, &p, &res);
+        }
         if (rc == CTSPOOL_E_INVALID) {
             /* A fold that is not finite: a 400 naming the point. */
             sp_journal_err_locate(w->j, "data", k);

@@ -202,6 +202,7 @@ complete_ingest(struct request *r)
     d.stream = h->live->default_stream;
     d.streams = h->live->streams;
     d.n_streams = h->live->n_streams;
+    d.events = r->is_events;
     rc = sv_ingest_parse(&r->in, r->body.p ? r->body.p : "", r->body.len,
                          &d);
     pthread_rwlock_unlock(&h->live_lock);
@@ -305,6 +306,7 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
     struct request *r;
     struct sp_err e;
     enum route route;
+    int is_events = 0;
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     size_t expected = 0;
@@ -312,6 +314,10 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
     if (strcmp(url, "/streams/ingest") == 0 ||
         strcmp(url, "/api/streams/ingest") == 0) {
         route = RT_INGEST;
+    } else if (strcmp(url, "/events") == 0 ||
+               strcmp(url, "/api/events") == 0) {
+        route = RT_INGEST; /* Event Overlay (DESIGN.md section 9) */
+        is_events = 1;
     } else if (strcmp(url, "/healthz") == 0) {
         route = RT_HEALTH;
     } else if (strcmp(url, "/healthz/upstream") == 0) {
@@ -320,8 +326,8 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
         route = RT_METRICS;
     } else {
         return sv_answer_error(h, conn, method, url, MHD_HTTP_NOT_FOUND,
-                               "not found: the ingest endpoint is POST "
-                               "/streams/ingest");
+                               "not found: the ingest endpoints are POST "
+                               "/streams/ingest and POST /events");
     }
     if (route == RT_INGEST ? strcmp(method, MHD_HTTP_METHOD_POST) != 0
                            : !is_get) {
@@ -367,6 +373,12 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                                    "mode: must be \"replace\" (the default) "
                                    "or \"accumulate\"");
         }
+        if (is_events && mode && strcmp(mode, "accumulate") == 0) {
+            return sv_answer_error(h, conn, method, url,
+                                   MHD_HTTP_BAD_REQUEST,
+                                   "mode: accumulate is for points; events "
+                                   "have no value to fold");
+        }
         idem = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            "Idempotency-Key");
         if (idem && sp_valid_idem_key(idem, strlen(idem), &e) != CTSPOOL_OK) {
@@ -380,6 +392,7 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
         return MHD_NO;
     }
     r->job.accumulate = mode && strcmp(mode, "accumulate") == 0;
+    r->is_events = is_events;
     if (idem) {
         snprintf(r->job.idem_key, sizeof(r->job.idem_key), "%s", idem);
         r->job.idem_min_at =

@@ -116,8 +116,9 @@ sv_answer_invalid(struct request *r)
         sp_buf_adds(&b, ", \"errors\": []}\n");
     } else {
         snprintf(msg, sizeof(msg),
-                 "%zu of %zu points are invalid; nothing was stored",
-                 in->n_invalid, in->n_total);
+                 "%zu of %zu %s are invalid; nothing was stored",
+                 in->n_invalid, in->n_total,
+                 r->is_events ? "events" : "points");
         sp_buf_adds(&b, "{\"error\": ");
         ob_buf_add_json(&b, msg, strlen(msg));
         sp_buf_adds(&b, ", \"errors\": [");

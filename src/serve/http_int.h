@@ -42,6 +42,7 @@ struct request {
     size_t expected_len; /* Content-Length, 0 if none */
     size_t charged; /* bytes of h->body_bytes this request holds */
     int is_too_large, is_over_budget;
+    int is_events; /* POST /events: the body holds events */
     size_t discarded;
 
     struct sv_ingest in;

@@ -1,6 +1,7 @@
 /*
  * ingest.c -- one POST /streams/ingest body -> validated points, packed
- * for the writer thread.  Runs on the HTTP worker that received the
+ * for the writer thread (POST /events: events, as their carrier points,
+ * event.h).  Runs on the HTTP worker that received the
  * body, so parsing and validation (the CPU-heavy part) happen in
  * parallel and the writer only stores.
  *
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "serve.h"
 
 #define FIXED_LEN (8 + 8 + 2 + 1)
@@ -168,8 +170,18 @@ sv_ingest_parse(struct sv_ingest *in, const char *body, size_t len,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    rc = sp_payload_parse(body, len, d, on_point, on_error, in, &consumed,
-                          &in->doc_error);
+    if (d->events) {
+        in->stream = strdup(""); /* the carriers' (event.h) */
+        in->agg = SP_KIND_EVENTS;
+        if (!in->stream) {
+            return CTSPOOL_E_NOMEM;
+        }
+        rc = sp_event_parse_doc(body, len, on_point, on_error, in, NULL,
+                                &consumed, &in->doc_error);
+    } else {
+        rc = sp_payload_parse(body, len, d, on_point, on_error, in,
+                              &consumed, &in->doc_error);
+    }
     if (rc == CTSPOOL_E_INVALID) {
         in->has_doc_error = 1;
         rc = CTSPOOL_OK;
