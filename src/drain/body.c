@@ -1,6 +1,6 @@
 /*
  * body.c -- the drainer's request bodies: a batch's points as the
- * Cloudthread JSON upstream takes, built in the shared growable byte
+ * Cloudthread JSON upstream takes (its events as the Event Overlay's), built in the shared growable byte
  * buffer (struct sp_buf).  A hot path: a name with nothing to escape is
  * copied straight in.
  */
@@ -43,13 +43,17 @@ add_json_string(struct sp_buf *s, const char *str)
 
 /* ---- request bodies -------------------------------------------------- */
 
-/* {"data_stream_token":TOKEN,"metric_agg_func":"Sum","data":[ */
+/* {"data_stream_token":TOKEN,"metric_agg_func":"Sum","data":[ , or for
+ * the events group upstream's {"data":[ */
 ctspool_rc
 dr_body_prefix(struct dr_slot *sl)
 {
     struct sp_buf *s = &sl->prefix;
 
     sp_buf_reset(s);
+    if (sl->b.agg == SP_KIND_EVENTS) {
+        return sp_buf_adds(s, "{\"data\":[") ? CTSPOOL_E_NOMEM : CTSPOOL_OK;
+    }
     if (sp_buf_adds(s, "{\"data_stream_token\":") ||
         add_json_string(s, sl->b.stream) ||
         sp_buf_adds(s, ",\"metric_agg_func\":\"") ||
@@ -62,7 +66,7 @@ dr_body_prefix(struct dr_slot *sl)
 
 static int
 add_point(struct dr_drainer *d, struct sp_buf *s,
-          const struct sp_batch_point *bp)
+          const struct sp_batch_point *bp, int is_event)
 {
     char num[40];
 
@@ -70,6 +74,13 @@ add_point(struct dr_drainer *d, struct sp_buf *s,
         sp_hour_format(bp->hour, d->last_hour_text,
                        sizeof(d->last_hour_text));
         d->last_hour = bp->hour;
+    }
+    if (is_event) {
+        /* The stored element without its timestamp (schema 0007):
+         * {"team_id":7,"payload":{...}} goes on after it. */
+        return sp_buf_adds(s, "{\"timestamp\":\"") ||
+               sp_buf_add(s, d->last_hour_text, 19) ||
+               sp_buf_adds(s, "\",") || sp_buf_adds(s, bp->dims + 1);
     }
     sp_double_format(bp->value, num, sizeof(num));
     return sp_buf_adds(s, "{\"timestamp\":\"") ||
@@ -102,7 +113,8 @@ dr_body_build(struct dr_drainer *d, const struct dr_slot *sl,
         size_t mark = s->len;
 
         if ((k > 0 && sp_buf_add(s, ",", 1)) ||
-            add_point(d, s, &sl->b.pts[from + k])) {
+            add_point(d, s, &sl->b.pts[from + k],
+                      sl->b.agg == SP_KIND_EVENTS)) {
             return CTSPOOL_E_NOMEM;
         }
         if (k > 0 && s->len + 2 > limit) {

@@ -16,6 +16,51 @@
 #define CHAIN_MS 1000         /* dr_deliver_batch() goes on this long */
 #define DOUBT_NAP_MS 100      /* in-doubt table full: looks this often */
 
+/* ---- endpoints ------------------------------------------------------- */
+
+/*
+ * Aims the upload handle at the endpoint of b's group: upload.endpoint,
+ * or for the events group upload.events_endpoint.  OK; E_NOTFOUND with
+ * *f saying why when events have no endpoint (run() parks the group:
+ * the points flow on); E_NOMEM.
+ */
+static ctspool_rc
+aim(struct dr_drainer *d, const struct sp_batch *b, struct dr_failure *f)
+{
+    const char *url = d->cfg->upload.endpoint;
+
+    if (b->agg == SP_KIND_EVENTS) {
+        url = d->cfg->upload.events_endpoint;
+        if (!url || !url[0]) {
+            memset(f, 0, sizeof(*f));
+            f->retry_after_ms = -1;
+            f->n_points = b->n;
+            snprintf(f->reason, sizeof(f->reason),
+                     "upload.events_endpoint is not set, and "
+                     "upload.endpoint does not end in streams/ingest to "
+                     "derive it from");
+            return CTSPOOL_E_NOTFOUND;
+        }
+    }
+    if (dr_upload_set_url(d->up, url) != CTSPOOL_OK) {
+        sp_log(SP_LOG_ERROR, "out of memory setting the upload URL");
+        return CTSPOOL_E_NOMEM;
+    }
+    return CTSPOOL_OK;
+}
+
+/*
+ * A 404 from the events endpoint ("no team found") concerns single
+ * events: it is bisected like a 400 (DESIGN.md section 6), not parked.
+ */
+static ctspool_rc
+events_404(const struct dr_drainer *d, ctspool_rc rc)
+{
+    return rc == CTSPOOL_E_NOTFOUND && d->cur->b.agg == SP_KIND_EVENTS
+               ? CTSPOOL_E_REJECTED
+               : rc;
+}
+
 /* ---- journal updates ------------------------------------------------- */
 
 /*
@@ -408,9 +453,13 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
             dr_reload(d); /* nothing in flight; build it again */
             continue;
         }
+        rc = aim(d, &d->cur->b, f);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
         dr_handover_begin(d);
         started = sp_clock_ms();
-        rc = dr_upload_post(d->up, body->p, body->len, &r);
+        rc = events_404(d, dr_upload_post(d->up, body->p, body->len, &r));
         note_time(d, &r, started);
         d->n_requests++;
         d->win_requests++;
@@ -491,6 +540,12 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
         return CTSPOOL_OK; /* stopped or reloading (run() does it) */
     }
     if (rc == CTSPOOL_OK) {
+        rc = aim(d, &d->cur->b, f);
+        if (rc == CTSPOOL_E_NOTFOUND) {
+            return rc;
+        }
+    }
+    if (rc == CTSPOOL_OK) {
         dr_handover_begin(d);
         started = sp_clock_ms();
         rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
@@ -524,7 +579,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
                 }
             }
         }
-        rc = dr_upload_finish(d->up, &r);
+        rc = events_404(d, dr_upload_finish(d->up, &r));
         note_time(d, &r, started);
         d->n_requests++;
         d->win_requests++;
@@ -564,13 +619,20 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
         if (dr_pace_wait(d, next_k) != 0) {
             break; /* stopped or reloading: the next one is taken again */
         }
-        dr_handover_begin(d);
-        started = sp_clock_ms();
-        if (dr_upload_start(d->up, d->body[cur].p, d->body[cur].len) !=
-            CTSPOOL_OK) {
+        rc = aim(d, &d->cur->b, f);
+        if (rc == CTSPOOL_OK) {
+            dr_handover_begin(d);
+            started = sp_clock_ms();
+            rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
+        }
+        if (rc != CTSPOOL_OK) {
+            ctspool_rc why = rc;
+
             rc = acknowledge(d, done_b, done_from, done_k);
-            return rc == CTSPOOL_OK ? deliver(d, pos, d->cur->b.n - pos, f)
-                                    : rc;
+            if (rc != CTSPOOL_OK || why == CTSPOOL_E_NOTFOUND) {
+                return rc != CTSPOOL_OK ? rc : why;
+            }
+            return deliver(d, pos, d->cur->b.n - pos, f);
         }
         fl_from = pos;
         fl_k = next_k;

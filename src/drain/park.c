@@ -34,6 +34,10 @@ group_name(const struct sp_batch *b, char *out, size_t len)
 {
     char stream[32];
 
+    if (b->agg == SP_KIND_EVENTS) {
+        snprintf(out, len, "events");
+        return out;
+    }
     snprintf(out, len, "%s/%s", sp_mask(b->stream, stream, sizeof(stream)),
              sp_agg_name(b->agg));
     return out;
@@ -113,8 +117,12 @@ dr_park(struct dr_drainer *d, const struct sp_batch *b,
 
     dr_failure_text(f, text, sizeof(text));
     dr_failure_note(d, f->status, text);
-    snprintf(reason, sizeof(reason), "%d no stream found: %s", f->status,
-             f->snippet[0] ? f->snippet : "(empty body)");
+    if (f->status == 0) {
+        snprintf(reason, sizeof(reason), "%s", f->reason); /* local */
+    } else {
+        snprintf(reason, sizeof(reason), "%d no stream found: %s",
+                 f->status, f->snippet[0] ? f->snippet : "(empty body)");
+    }
     if (sp_journal_group_failures(d->j, b->grp, &failures) != CTSPOOL_OK) {
         failures = 0;
     }

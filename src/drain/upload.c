@@ -56,6 +56,7 @@ struct dr_upload {
     size_t body_len;
     char retry_after[64]; /* raw header value; "" when absent */
     size_t sending;       /* length of the request body in flight */
+    char *url;            /* where requests go now (a copy) */
 };
 
 static int curl_ready;
@@ -160,6 +161,7 @@ dr_upload_close(struct dr_upload *u)
         free(u->key_header);
     }
     free(u->zbody);
+    free(u->url);
     free(u);
     /* The drainer has one handle at a time: release libcurl with it. */
     if (curl_ready) {
@@ -244,6 +246,28 @@ ctspool_rc
 dr_upload_set_key(struct dr_upload *u, const char *api_key)
 {
     return set_headers(u, api_key, u->gzip);
+}
+
+ctspool_rc
+dr_upload_set_url(struct dr_upload *u, const char *url)
+{
+    char *copy;
+
+    assert(!u->is_busy);
+    if (u->url && strcmp(u->url, url) == 0) {
+        return CTSPOOL_OK;
+    }
+    copy = strdup(url);
+    if (!copy) {
+        return CTSPOOL_E_NOMEM;
+    }
+    if (curl_easy_setopt(u->curl, CURLOPT_URL, copy) != CURLE_OK) {
+        free(copy);
+        return CTSPOOL_E_NOMEM;
+    }
+    free(u->url);
+    u->url = copy;
+    return CTSPOOL_OK;
 }
 
 int
@@ -396,6 +420,11 @@ dr_upload_open(const struct dr_upload_opts *o, struct dr_upload **out,
             cc = curl_easy_setopt(u->curl, opt, val);                     \
         }                                                                 \
     } while (0)
+    u->url = strdup(o->endpoint);
+    if (!u->url) {
+        sp_err_set(e, "out of memory");
+        goto out;
+    }
     SET(CURLOPT_URL, o->endpoint);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_HTTPHEADER, u->headers);

@@ -81,6 +81,10 @@ ctspool_rc dr_upload_open(const struct dr_upload_opts *o,
  */
 ctspool_rc dr_upload_set_key(struct dr_upload *u, const char *api_key);
 /* Are bodies sent gzip-compressed (upload.compress, until a 415)? */
+/* dr_upload_set_url -- the next requests go to url (copied; the same
+ * connection is kept when the host is): OK or E_NOMEM.  Not while a
+ * request is in flight. */
+ctspool_rc dr_upload_set_url(struct dr_upload *u, const char *url);
 int dr_upload_is_gzip(const struct dr_upload *u);
 /* Closes the connection, wipes the key and releases libcurl (one handle
  * per process at a time).  NULL: no-op. */

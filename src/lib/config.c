@@ -608,6 +608,39 @@ apply_env(struct load *l)
 }
 
 /*
+ * upload.events_endpoint when not set: upload.endpoint with its trailing
+ * "streams/ingest" replaced by "events" (DESIGN.md section 7); left
+ * unset when the endpoint does not end so (the drainer then says so).
+ */
+static ctspool_rc
+derive_events_endpoint(struct load *l)
+{
+    static const char tail[] = "streams/ingest";
+    struct sp_config *c = l->c;
+    const char *ep = c->upload.endpoint;
+    size_t n, t = sizeof(tail) - 1;
+    char *s;
+
+    if ((c->upload.events_endpoint && c->upload.events_endpoint[0]) || !ep) {
+        return CTSPOOL_OK;
+    }
+    n = strlen(ep);
+    if (n < t || strcmp(ep + n - t, tail) != 0) {
+        return CTSPOOL_OK;
+    }
+    s = malloc(n - t + sizeof("events"));
+    if (!s) {
+        sp_err_set(l->e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    memcpy(s, ep, n - t);
+    memcpy(s + n - t, "events", sizeof("events"));
+    free(c->upload.events_endpoint);
+    c->upload.events_endpoint = s;
+    return CTSPOOL_OK;
+}
+
+/*
  * load_file -- parse the text of l->path (mode: its permissions) into
  * l->c, over the defaults already there.
  */
@@ -705,6 +738,9 @@ load(const char *path, sp_config_report_fn report, void *arg,
         goto out;
     }
     rc = apply_env(&l);
+    if (rc == CTSPOOL_OK) {
+        rc = derive_events_endpoint(&l);
+    }
 out:
     if (text) {
         explicit_bzero(text, text_len);

@@ -507,6 +507,9 @@ struct sp_config {
     int auto_salvage;    /* the drainer salvages quarantined journals */
     struct {
         char *endpoint;
+        char *events_endpoint; /* Event Overlay; unset: endpoint with its
+                                * trailing streams/ingest made events
+                                * (NULL when it has none) */
         char *api_key;      /* inline key or $CTSPOOL_API_KEY; may be NULL */
         char *api_key_file; /* read only by sp_config_api_key() */
         char *data_stream_token; /* $CTSPOOL_DATA_STREAM_TOKEN wins */
