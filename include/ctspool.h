@@ -222,6 +222,44 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
                        unsigned flags, const char *idempotency_key,
                        ctspool_append_result *res, int *applied_before);
 
+/*
+ * One Event Overlay event (a deploy, an incident, a release), overlaid
+ * upstream on the unit metrics.  Strings borrowed, NUL-terminated UTF-8.
+ * timestamp: Unix seconds, a multiple of 3600.  team_id: >= 1, or 0 for
+ * none.  type: 1 to 256 bytes.  description: 1 to 1,000 characters.
+ * event_url: NULL for none, else an http:// or https:// URL with a host,
+ * at most 2,048 bytes.
+ */
+typedef struct ctspool_event {
+    int64_t timestamp;
+    int64_t team_id;
+    const char *type;
+    const char *description;
+    const char *event_url;
+} ctspool_event;
+
+/*
+ * ctspool_append_events -- validate n events and store them as one
+ * transaction, all or none, as ctspool_append does points; they are
+ * uploaded to upload.events_endpoint.  An event identical to one stored
+ * (same hour, team, type, description and URL: the same event ID) is
+ * counted in res->n_unchanged and not sent again; events are never
+ * updated (n_updated stays 0).  Returns as ctspool_append; E_INVALID
+ * names the first offending event by index, its field and the reason.
+ */
+CTSPOOL_EXTERN ctspool_rc ctspool_append_events(ctspool *h,
+                                                const ctspool_event *evs,
+                                                size_t n,
+                                                ctspool_append_result *res);
+/*
+ * ctspool_append_events_json -- ctspool_append_events for upstream's
+ * Event Overlay body, {"data": [{"timestamp", "team_id"?, "payload":
+ * {"type", "description", "event_url"?}}, ...]}, of len bytes.
+ */
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append_events_json(ctspool *h, const char *json, size_t len,
+                           ctspool_append_result *res);
+
 /* Counts as shown by `ctspool status`. */
 typedef struct ctspool_stats {
     uint64_t pending_points;
@@ -232,6 +270,16 @@ typedef struct ctspool_stats {
 } ctspool_stats;
 
 CTSPOOL_EXTERN ctspool_rc ctspool_get_stats(ctspool *h, ctspool_stats *out);
+
+/* The events in the journal (ctspool_stats counts points only). */
+typedef struct ctspool_event_stats {
+    uint64_t pending_events;
+    uint64_t acked_events;
+    uint64_t dead_events;
+} ctspool_event_stats;
+
+CTSPOOL_EXTERN ctspool_rc ctspool_get_event_stats(ctspool *h,
+                                                  ctspool_event_stats *out);
 
 #ifdef __cplusplus
 }

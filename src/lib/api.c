@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "event.h"
 #include "journal.h"
 #include "sp_int.h"
 
@@ -573,6 +574,190 @@ ctspool_append_json(ctspool *h, const char *json, size_t len,
     return ctspool_append_json_ex(h, json, len, 0, NULL, res, NULL);
 }
 
+/* ---- events ---------------------------------------------------------- */
+
+/* One ctspool_event -> a validated event (strings borrowed). */
+static ctspool_rc
+convert_event(const ctspool_event *in, struct sp_event *ev, struct sp_err *e)
+{
+    ctspool_rc rc;
+
+    memset(ev, 0, sizeof(*ev));
+    if (!in->type || !in->description) {
+        sp_err_set(e, "%s: missing (NULL)",
+                   in->type ? "description" : "type");
+        return CTSPOOL_E_INVALID;
+    }
+    rc = sp_valid_timestamp_num((double)in->timestamp, &ev->hour, e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (in->team_id != 0) {
+        rc = sp_event_team_num((double)in->team_id, &ev->team_id, e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    ev->type = in->type;
+    ev->type_len = strlen(in->type);
+    ev->description = in->description;
+    ev->description_len = strlen(in->description);
+    if (in->event_url) {
+        ev->url = in->event_url;
+        ev->url_len = strlen(in->event_url);
+    }
+    return sp_event_check(ev, e);
+}
+
+struct events_ctx {
+    ctspool *h;
+    const ctspool_event *evs; /* or, for a JSON body: */
+    size_t n;
+    const char *json;
+    size_t len;
+    int storing;
+    size_t n_invalid, n_events;
+    ctspool_append_result res;
+};
+
+static ctspool_rc
+put_event(struct events_ctx *c, const struct sp_event *ev)
+{
+    enum sp_put_result r;
+    ctspool_rc rc = sp_journal_put_event(c->h->j, ev, &r);
+
+    if (rc == CTSPOOL_OK) {
+        count_put(&c->res, r);
+    }
+    return rc;
+}
+
+static ctspool_rc
+put_events(void *ctx)
+{
+    struct events_ctx *c = ctx;
+    struct sp_event ev;
+    struct sp_err e;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    memset(&c->res, 0, sizeof(c->res));
+    for (size_t i = 0; rc == CTSPOOL_OK && i < c->n; i++) {
+        convert_event(&c->evs[i], &ev, &e); /* valid: checked before */
+        rc = put_event(c, &ev);
+    }
+    return rc;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append_events(ctspool *h, const ctspool_event *evs, size_t n,
+                      ctspool_append_result *res)
+{
+    struct events_ctx c;
+    struct sp_event ev;
+    struct sp_err e;
+    int applied = 0;
+    ctspool_rc rc;
+
+    if (!h || (n && !evs)) {
+        return CTSPOOL_E_USAGE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (convert_event(&evs[i], &ev, &e) != CTSPOOL_OK) {
+            sp_err_set(&h->err, "event %zu: %s", i, e.msg);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    memset(&c, 0, sizeof(c));
+    c.h = h;
+    c.evs = evs;
+    c.n = n;
+    rc = store(h, NULL, n, put_events, &c, &applied);
+    give_result(rc, applied, &c.res, res, NULL);
+    return rc;
+}
+
+static ctspool_rc
+events_json_point(void *ctx, const struct sp_point *p)
+{
+    struct events_ctx *c = ctx;
+    struct sp_event ev;
+
+    if (!c->storing) {
+        c->n_events++;
+        return CTSPOOL_OK;
+    }
+    sp_event_uncarry(p, &ev);
+    return put_event(c, &ev);
+}
+
+static ctspool_rc
+events_json_error(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct events_ctx *c = ctx;
+
+    if (c->n_invalid++ == 0) {
+        sp_err_set(&c->h->err, "data[%zu]: %s", index, e->msg);
+    }
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+put_events_json(void *ctx)
+{
+    struct events_ctx *c = ctx;
+    struct sp_err e;
+    size_t used = 0;
+
+    memset(&c->res, 0, sizeof(c->res));
+    return sp_event_parse_doc(c->json, c->len, events_json_point,
+                              events_json_error, c, NULL, &used, &e);
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_append_events_json(ctspool *h, const char *json, size_t len,
+                           ctspool_append_result *res)
+{
+    struct events_ctx c;
+    struct sp_err e;
+    size_t used = 0;
+    int applied = 0;
+    ctspool_rc rc;
+
+    if (!h || (len && !json)) {
+        return CTSPOOL_E_USAGE;
+    }
+    memset(&c, 0, sizeof(c));
+    c.h = h;
+    c.json = json;
+    c.len = len;
+    /* Pass 1 validates; pass 2 stores. */
+    rc = sp_event_parse_doc(json, len, events_json_point, events_json_error,
+                            &c, NULL, &used, &e);
+    if (rc == CTSPOOL_E_INVALID) {
+        sp_err_set(&h->err, "%s", e.msg);
+        return rc;
+    }
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (c.n_invalid) {
+        return CTSPOOL_E_INVALID;
+    }
+    for (size_t i = used; i < len; i++) {
+        if (!strchr(" \t\r\n", json[i])) {
+            sp_err_set(&h->err,
+                       "unexpected data after the events document at byte "
+                       "%zu",
+                       i);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    c.storing = 1;
+    rc = store(h, NULL, c.n_events, put_events_json, &c, &applied);
+    give_result(rc, applied, &c.res, res, NULL);
+    return rc;
+}
+
 CTSPOOL_EXTERN ctspool_rc
 ctspool_get_stats(ctspool *h, ctspool_stats *out)
 {
@@ -593,5 +778,26 @@ ctspool_get_stats(ctspool *h, ctspool_stats *out)
     out->dead_letters = st.dead_letters;
     out->journal_bytes = st.journal_bytes;
     out->oldest_pending_unix = st.oldest_pending_at;
+    return CTSPOOL_OK;
+}
+
+CTSPOOL_EXTERN ctspool_rc
+ctspool_get_event_stats(ctspool *h, ctspool_event_stats *out)
+{
+    struct sp_stats st;
+    ctspool_rc rc;
+
+    if (!h || !out) {
+        return CTSPOOL_E_USAGE;
+    }
+    rc = sp_journal_stats(h->j, &st);
+    if (rc != CTSPOOL_OK) {
+        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                 sp_journal_errmsg(h->j));
+        return rc;
+    }
+    out->pending_events = st.pending_events;
+    out->acked_events = st.acked_events;
+    out->dead_events = st.dead_events;
     return CTSPOOL_OK;
 }

@@ -256,6 +256,64 @@ test_errors_and_names(void **state)
     ctspool_close(NULL);
 }
 
+static void
+test_append_events(void **state)
+{
+    struct fx *f = *state;
+    ctspool_event ev[2] = {
+        {1664600400, 7, "deploy", "v1.2 to prod", "https://ci.example/1"},
+        {1664604000, 0, "incident", "db failover", NULL},
+    };
+    ctspool_event bad[2] = {
+        {1664600400, 0, "deploy", "ok", NULL},
+        {1664600400, 0, "deploy", "fine", "ftp://x"},
+    };
+    const char *json =
+        "{\"data\": [{\"timestamp\": \"2022-10-01 05:00:00\", "
+        "\"team_id\": 7, \"payload\": {\"type\": \"deploy\", "
+        "\"description\": \"v1.2 to prod\", \"event_url\": "
+        "\"https://ci.example/1\"}}, {\"timestamp\": 1664607600, "
+        "\"payload\": {\"type\": \"release\", \"description\": "
+        "\"2.0\"}}]}";
+    ctspool_append_result res;
+    ctspool_event_stats es;
+    ctspool_stats st;
+
+    (void)state;
+    assert_int_equal(ctspool_append_events(f->h, ev, 2, &res), CTSPOOL_OK);
+    assert_int_equal(res.n_new, 2);
+    /* The same events again: the same IDs, nothing to send. */
+    assert_int_equal(ctspool_append_events(f->h, ev, 2, &res), CTSPOOL_OK);
+    assert_int_equal(res.n_new, 0);
+    assert_int_equal(res.n_unchanged, 2);
+    /* All or none, the first offender named. */
+    assert_int_equal(ctspool_append_events(f->h, bad, 2, &res),
+                     CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "event 1: payload.event_url"));
+    ev[1].timestamp = 1664604001;
+    assert_int_equal(ctspool_append_events(f->h, &ev[1], 1, &res),
+                     CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "event 0: timestamp"));
+    /* Upstream's body: the first element is the event stored above. */
+    assert_int_equal(ctspool_append_events_json(f->h, json, strlen(json),
+                                                &res),
+                     CTSPOOL_OK);
+    assert_int_equal(res.n_new, 1);
+    assert_int_equal(res.n_unchanged, 1);
+    assert_int_equal(ctspool_append_events_json(f->h, "{\"data\": [{}]}",
+                                                14, &res),
+                     CTSPOOL_E_INVALID);
+    assert_non_null(strstr(ctspool_errmsg(f->h), "data[0]: "));
+    assert_int_equal(ctspool_get_event_stats(f->h, &es), CTSPOOL_OK);
+    assert_int_equal(es.pending_events, 3);
+    assert_int_equal(es.acked_events, 0);
+    assert_int_equal(es.dead_events, 0);
+    /* Events are not points. */
+    assert_int_equal(ctspool_get_stats(f->h, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, 0);
+    assert_true(st.oldest_pending_unix > 0);
+}
+
 int
 main(void)
 {
@@ -268,6 +326,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_streams_from_config, setup,
                                         teardown),
         cmocka_unit_test(test_errors_and_names),
+        cmocka_unit_test_setup_teardown(test_append_events, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
