@@ -128,6 +128,11 @@ struct sp_event;
 ctspool_rc sp_journal_put_event(struct sp_journal *j,
                                 const struct sp_event *ev,
                                 enum sp_put_result *res);
+/* sp_journal_put_dead for an event (salvage). */
+ctspool_rc sp_journal_put_event_dead(struct sp_journal *j,
+                                     const struct sp_event *ev, int status,
+                                     const char *body, int64_t dead_at,
+                                     enum sp_put_result *res);
 /*
  * sp_journal_put_absent -- sp_journal_put, but only for an identity
  * without a row: then NEW (pending), else UNCHANGED and nothing written

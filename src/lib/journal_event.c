@@ -72,3 +72,18 @@ sp_journal_put_event(struct sp_journal *j, const struct sp_event *ev,
     }
     return sp_jn_insert_new(j, ev->hour, 0.0, series, grp, res);
 }
+
+ctspool_rc
+sp_journal_put_event_dead(struct sp_journal *j, const struct sp_event *ev,
+                          int status, const char *body, int64_t dead_at,
+                          enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    ctspool_rc rc = event_resolve(j, ev, &series, &grp);
+
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    return sp_jn_dead_add(j, series, ev->hour, 0.0, status, body, dead_at,
+                          res);
+}

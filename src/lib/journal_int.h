@@ -147,6 +147,9 @@ ctspool_rc sp_jn_series_get(struct sp_journal *j, int64_t grp,
                             size_t name_len, const char *dims,
                             const struct sp_point *p, int64_t *series);
 ctspool_rc sp_jn_put_check(struct sp_journal *j);
+ctspool_rc sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
+                          double value, int status, const char *body,
+                          int64_t dead_at, enum sp_put_result *res);
 ctspool_rc sp_jn_insert_new(struct sp_journal *j, int64_t hour, double value,
                             int64_t series, int64_t grp,
                             enum sp_put_result *res);

@@ -835,28 +835,25 @@ sp_jn_flush_meta(struct sp_journal *j)
     return sp_jn_flush_upload_times(j);
 }
 
+/*
+ * Adds the dead letter (series, hour, value, status, body, dead_at)
+ * unless an equal one is there (UNCHANGED).
+ */
 ctspool_rc
-sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
-                    int status, const char *body, int64_t dead_at,
-                    enum sp_put_result *res)
+sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
+               double value, int status, const char *body, int64_t dead_at,
+               enum sp_put_result *res)
 {
-    int64_t series = 0, grp = 0;
     sqlite3_stmt *s;
     int r;
-    ctspool_rc rc;
 
-    assert(j->in_txn);
-    rc = series_resolve(j, p, &series, &grp);
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
     s = sp_jn_stmt(j, ST_DEAD_FIND);
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "dead letter lookup");
     }
     sqlite3_bind_int64(s, 1, series);
-    sqlite3_bind_int64(s, 2, p->hour);
-    sqlite3_bind_double(s, 3, p->value);
+    sqlite3_bind_int64(s, 2, hour);
+    sqlite3_bind_double(s, 3, value);
     sqlite3_bind_int(s, 4, status);
     sqlite3_bind_int64(s, 5, dead_at);
     r = sqlite3_step(s);
@@ -872,9 +869,9 @@ sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "dead letter insert");
     }
-    sqlite3_bind_int64(s, 1, p->hour);
+    sqlite3_bind_int64(s, 1, hour);
     sqlite3_bind_int64(s, 2, series);
-    sqlite3_bind_double(s, 3, p->value);
+    sqlite3_bind_double(s, 3, value);
     sqlite3_bind_int(s, 4, status);
     sqlite3_bind_text(s, 5, body ? body : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 6, dead_at);
@@ -885,4 +882,21 @@ sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
     }
     *res = SP_PUT_NEW;
     return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
+                    int status, const char *body, int64_t dead_at,
+                    enum sp_put_result *res)
+{
+    int64_t series = 0, grp = 0;
+    ctspool_rc rc;
+
+    assert(j->in_txn);
+    rc = series_resolve(j, p, &series, &grp);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    return sp_jn_dead_add(j, series, p->hour, p->value, status, body,
+                          dead_at, res);
 }

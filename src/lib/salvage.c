@@ -38,6 +38,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "event.h"
 #include "journal.h"
 #include "salvage.h"
 
@@ -347,9 +348,13 @@ grp_row(void *ctx, sqlite3_stmt *row)
     int agg = sqlite3_column_int(row, 2);
     struct sp_err e;
 
-    if (!stream ||
-        sp_valid_stream(stream, strlen(stream), &e) != CTSPOOL_OK ||
-        agg < 0 || agg > 3) {
+    if (agg == SP_KIND_EVENTS) {
+        if (!stream || stream[0]) {
+            return CTSPOOL_OK; /* the events group has no stream */
+        }
+    } else if (!stream ||
+               sp_valid_stream(stream, strlen(stream), &e) != CTSPOOL_OK ||
+               agg < 0 || agg > 3) {
         return CTSPOOL_OK; /* its items will count as unreadable */
     }
     if (v->n_grps == v->cap_grps) {
@@ -405,6 +410,17 @@ build_point(struct sv *v, int64_t series, int64_t hour, double value,
     if (!g || !name || !dims ||
         sp_valid_name(name, strlen(name), &e) != CTSPOOL_OK) {
         return CTSPOOL_E_INVALID;
+    }
+    if (g->agg == SP_KIND_EVENTS) {
+        struct sp_event ev;
+
+        /* An event: its carrier point (event.h), validated again. */
+        if (sp_event_from_element(dims, hour, json, &ev, &e) != CTSPOOL_OK ||
+            value != 0.0) {
+            return CTSPOOL_E_INVALID;
+        }
+        sp_event_carry(&ev, p);
+        return CTSPOOL_OK;
     }
     *json = cJSON_Parse(dims);
     if (!cJSON_IsObject(*json)) {
@@ -465,7 +481,11 @@ pending_row(void *ctx, sqlite3_stmt *row)
                      sqlite3_column_int64(row, 2),
                      sqlite3_column_double(row, 4), &p, &json);
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
-        rc = sp_journal_put_absent(v->live, &p, &res);
+        struct sp_event ev;
+
+        rc = sp_event_uncarry(&p, &ev)
+                 ? sp_journal_put_event(v->live, &ev, &res)
+                 : sp_journal_put_absent(v->live, &p, &res);
     }
     return item_done(v, rc, res, &v->rep->pending, json);
 }
@@ -489,8 +509,17 @@ dead_row(void *ctx, sqlite3_stmt *row)
         rc = CTSPOOL_E_INVALID;
     }
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
-        rc = sp_journal_put_dead(v->live, &p, status, body ? body : "",
-                                 sqlite3_column_int64(row, 6), &res);
+        struct sp_event ev;
+
+        if (sp_event_uncarry(&p, &ev)) {
+            rc = sp_journal_put_event_dead(v->live, &ev, status,
+                                           body ? body : "",
+                                           sqlite3_column_int64(row, 6),
+                                           &res);
+        } else {
+            rc = sp_journal_put_dead(v->live, &p, status, body ? body : "",
+                                     sqlite3_column_int64(row, 6), &res);
+        }
     }
     return item_done(v, rc, res, &v->rep->dead, json);
 }
