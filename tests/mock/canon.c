@@ -1,6 +1,7 @@
 /*
  * canon.c -- canonical forms the mock receiver agrees on with upstream:
- * the record ID (SHA-256 of a length-prefixed encoding), the hourly
+ * the record and event IDs (SHA-256 of a length-prefixed encoding), the
+ * hourly
  * timestamp "YYYY-MM-DD HH:00:00", numbers printed so they read back to
  * the same double, and JSON string escaping.  Also the abort-on-OOM
  * allocation helpers and the growable buffer every other file uses.
@@ -226,6 +227,37 @@ mock_record_id(const char *name, size_t name_len, const char *agg,
     }
 }
 
+void
+mock_event_id(int32_t hour, int64_t team_id, const char *type,
+              size_t type_len, const char *desc, size_t desc_len,
+              const char *url, size_t url_len, uint8_t out[MOCK_RID_LEN])
+{
+    /* Bounded by the limits: 4+19, 4+20, 4+256, 4+4000, 4+2048. */
+    unsigned char enc[8192];
+    char ts[MOCK_TS_LEN + 1], team[24] = "";
+    size_t len = 0;
+    unsigned int md_len = 0;
+
+    if (type_len > MOCK_MAX_TYPE_LEN ||
+        desc_len > 4 * MOCK_MAX_DESC_CHARS || url_len > MOCK_MAX_URL_LEN) {
+        abort();
+    }
+    mock_format_hour(hour, ts);
+    if (team_id > 0) {
+        snprintf(team, sizeof(team), "%lld", (long long)team_id);
+    }
+    len += put_item(enc + len, ts, MOCK_TS_LEN);
+    len += put_item(enc + len, team, strlen(team));
+    len += put_item(enc + len, type, type_len);
+    len += put_item(enc + len, desc, desc_len);
+    len += put_item(enc + len, url ? url : "", url ? url_len : 0);
+    if (!EVP_Digest(enc, len, out, &md_len, sha256_md, NULL) ||
+        md_len != MOCK_RID_LEN) {
+        fprintf(stderr, "ctspool-mock-receiver: SHA-256 failed\n");
+        abort();
+    }
+}
+
 static int
 dim_cmp(const struct mock_dim *a, const struct mock_dim *b)
 {
@@ -401,4 +433,17 @@ mock_utf8_valid(const char *str, size_t len)
         i += n + 1;
     }
     return 1;
+}
+
+size_t
+mock_utf8_count(const char *s, size_t len)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char)s[i] & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+    return n;
 }

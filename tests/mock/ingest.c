@@ -1,7 +1,9 @@
 /*
- * ingest.c -- strict validation of one POST /streams/ingest body, as
- * upstream applies it.  The body must be a JSON object with exactly the
- * members data_stream_token, metric_agg_func and data; each data element
+ * ingest.c -- strict validation of one POST /streams/ingest or POST
+ * /events body, as upstream applies it.
+ *
+ * Ingest: the body must be a JSON object with exactly the members
+ * data_stream_token, metric_agg_func and data; each data element
  * exactly timestamp, metric_name, metric_value and, optionally,
  * custom_dimensions.  Checks, in order (the first failure answers):
  *
@@ -12,11 +14,22 @@
  *   each element, in index order        -> 400 {"message", "index"}
  *     (the poison_prefix fault is checked right after metric_name)
  *
+ * Events (Event Overlay): exactly the member data; each element exactly
+ * timestamp, payload and, optionally, team_id; payload exactly type,
+ * description and, optionally, event_url.  Checks, in order:
+ *
+ *   body is JSON, an object             -> 400
+ *   max_points fault: len(data) > M     -> 413
+ *   top-level members                   -> 400
+ *   each element, in index order        -> 400 {"message", "index"}
+ *     (the poison_event_type fault is checked right after type)
+ *   first element of an unknown team    -> 404 {"message", "index"}
+ *
  * A request either validates completely or yields nothing to store.
  *
  * Parse arena: cJSON allocates one node per value and malloc/free of ~15k
  * nodes per 1000-point request dominated the profile.  While a thread
- * parses an ingest body, cJSON's hooks bump-allocate from that thread's
+ * parses a request body, cJSON's hooks bump-allocate from that thread's
  * arena and free nothing; mock_request_cleanup() drops the whole tree at
  * once.  Outside such a parse the hooks are plain malloc/free, so other
  * cJSON users (the control API) are unaffected.  Invariant: a tree built
@@ -458,20 +471,23 @@ check_point(const cJSON *el, long idx, const struct mock_ingest_opts *opts,
     return 0;
 }
 
-int
-mock_ingest_parse(const char *body, size_t len,
-                  const struct mock_ingest_opts *opts,
-                  struct mock_request *req, struct mock_error *err)
+/*
+ * Parses body in the calling thread's arena: one JSON object and nothing
+ * after it.  Counts the elements of its "data" array (when it is one)
+ * and applies the max_points fault.  On success returns 0 and *root;
+ * otherwise the status (err filled) and the arena is reset.
+ */
+static int
+parse_body(const char *body, size_t len, const struct mock_ingest_opts *opts,
+           struct arena *a, const cJSON **root_out, size_t *n_out,
+           struct mock_error *err)
 {
-    struct arena *a = arena_get();
-    cJSON *root = NULL;
+    cJSON *root;
     const cJSON *data, *el;
     const char *end = NULL;
     size_t n = 0;
-    long idx = 0;
     int rc;
 
-    memset(req, 0, sizeof(*req));
     err->status = 0;
     err->index = -1;
     err->n_points = 0;
@@ -509,10 +525,35 @@ mock_ingest_parse(const char *body, size_t len,
             goto out;
         }
     }
+    *root_out = root;
+    *n_out = n;
+    return 0;
+out:
+    arena_reset(a);
+    return rc;
+}
+
+int
+mock_ingest_parse(const char *body, size_t len,
+                  const struct mock_ingest_opts *opts,
+                  struct mock_request *req, struct mock_error *err)
+{
+    struct arena *a = arena_get();
+    const cJSON *root = NULL, *data, *el;
+    size_t n = 0;
+    long idx = 0;
+    int rc;
+
+    memset(req, 0, sizeof(*req));
+    rc = parse_body(body, len, opts, a, &root, &n, err);
+    if (rc != 0) {
+        return rc;
+    }
     rc = check_top(root, opts, req, err);
     if (rc != 0) {
         goto out;
     }
+    data = cJSON_GetObjectItemCaseSensitive(root, "data");
     req->points = mock_xmalloc(n * sizeof(*req->points));
     for (el = data->child; el; el = el->next, idx++) {
         rc = check_point(el, idx, opts, req->agg, &req->points[idx], err);
@@ -535,6 +576,278 @@ void
 mock_request_cleanup(struct mock_request *req)
 {
     free(req->points);
+    if (req->tree) {
+        arena_reset(req->tree);
+    }
+    memset(req, 0, sizeof(*req));
+}
+
+/* ---- events ---- */
+
+/* "http://" or "https://", then a non-empty host (after any user@ and
+ * before any :port) ending at "/", "?", "#" or the end. */
+static int
+url_ok(const char *s, size_t len)
+{
+    size_t i, end, host;
+
+    if (len >= 7 && strncmp(s, "http://", 7) == 0) {
+        i = 7;
+    } else if (len >= 8 && strncmp(s, "https://", 8) == 0) {
+        i = 8;
+    } else {
+        return 0;
+    }
+    for (end = i; end < len; end++) {
+        if (s[end] == '/' || s[end] == '?' || s[end] == '#') {
+            break;
+        }
+    }
+    host = i;
+    for (; i < end; i++) {
+        if (s[i] == '@') {
+            host = i + 1;
+        }
+    }
+    return host < end && s[host] != ':';
+}
+
+static int
+check_payload(const cJSON *obj, long idx, const struct mock_ingest_opts *opts,
+              struct mock_event *ev, struct mock_error *err)
+{
+    static const char *const names[] = {"type", "description", "event_url"};
+    const cJSON *m[3];
+    const char *bad, *poison = opts->poison_event_type;
+    int dup;
+    size_t i;
+
+    if (!cJSON_IsObject(obj)) {
+        return fail(err, 400, idx, "data[%ld].payload must be an object",
+                    idx);
+    }
+    bad = members(obj, names, 3, m, &dup);
+    if (bad && !dup && strcmp(bad, "decscription") == 0) {
+        return fail(err, 400, idx,
+                    "data[%ld].payload: unknown member \"decscription\"; "
+                    "the spelling is \"description\"",
+                    idx);
+    }
+    if (bad) {
+        return fail(err, 400, idx,
+                    dup ? "data[%ld].payload: duplicate member \"%s\""
+                        : "data[%ld].payload: unknown member \"%s\"; "
+                          "expected type, description and event_url",
+                    idx, echo(bad));
+    }
+    for (i = 0; i < 2; i++) {
+        if (!m[i]) {
+            return fail(err, 400, idx, "data[%ld].payload: missing \"%s\"",
+                        idx, names[i]);
+        }
+    }
+    if (!cJSON_IsString(m[0]) || !m[0]->valuestring[0]) {
+        return fail(err, 400, idx,
+                    "data[%ld].payload.type must be a non-empty string",
+                    idx);
+    }
+    ev->type = m[0]->valuestring;
+    ev->type_len = strlen(ev->type);
+    if (ev->type_len > MOCK_MAX_TYPE_LEN ||
+        !mock_utf8_valid(ev->type, ev->type_len)) {
+        return fail(err, 400, idx,
+                    "data[%ld].payload.type must be UTF-8 of at most %d "
+                    "bytes",
+                    idx, MOCK_MAX_TYPE_LEN);
+    }
+    if (poison && poison[0] &&
+        strncmp(ev->type, poison, strlen(poison)) == 0) {
+        return fail(err, 400, idx, "invalid type");
+    }
+    if (!cJSON_IsString(m[1])) {
+        return fail(err, 400, idx,
+                    "data[%ld].payload.description must be a string", idx);
+    }
+    ev->description = m[1]->valuestring;
+    ev->description_len = strlen(ev->description);
+    if (ev->description_len == 0 ||
+        ev->description_len > 4 * MOCK_MAX_DESC_CHARS ||
+        !mock_utf8_valid(ev->description, ev->description_len) ||
+        mock_utf8_count(ev->description, ev->description_len) >
+            MOCK_MAX_DESC_CHARS) {
+        return fail(err, 400, idx,
+                    "data[%ld].payload.description must be UTF-8 of 1 to "
+                    "%d characters",
+                    idx, MOCK_MAX_DESC_CHARS);
+    }
+    ev->event_url = NULL;
+    ev->url_len = 0;
+    if (m[2]) {
+        if (!cJSON_IsString(m[2])) {
+            return fail(err, 400, idx,
+                        "data[%ld].payload.event_url must be a string",
+                        idx);
+        }
+        ev->event_url = m[2]->valuestring;
+        ev->url_len = strlen(ev->event_url);
+        if (ev->url_len > MOCK_MAX_URL_LEN ||
+            !mock_utf8_valid(ev->event_url, ev->url_len) ||
+            !url_ok(ev->event_url, ev->url_len)) {
+            return fail(err, 400, idx,
+                        "data[%ld].payload.event_url must be an http:// "
+                        "or https:// URL with a host, UTF-8 of at most %d "
+                        "bytes",
+                        idx, MOCK_MAX_URL_LEN);
+        }
+    }
+    return 0;
+}
+
+static int
+check_event(const cJSON *el, long idx, const struct mock_ingest_opts *opts,
+            struct mock_event *ev, struct mock_error *err)
+{
+    static const char *const names[] = {"timestamp", "team_id", "payload"};
+    const cJSON *m[3];
+    const char *bad;
+    int dup, rc;
+    double v;
+
+    if (!cJSON_IsObject(el)) {
+        return fail(err, 400, idx, "data[%ld] must be an object", idx);
+    }
+    bad = members(el, names, 3, m, &dup);
+    if (bad) {
+        return fail(err, 400, idx,
+                    dup ? "data[%ld]: duplicate member \"%s\""
+                        : "data[%ld]: unknown member \"%s\"; expected "
+                          "timestamp, team_id and payload",
+                    idx, echo(bad));
+    }
+    if (!m[0] || !m[2]) {
+        return fail(err, 400, idx, "data[%ld]: missing \"%s\"", idx,
+                    m[0] ? "payload" : "timestamp");
+    }
+    if (!cJSON_IsString(m[0])) {
+        return fail(err, 400, idx,
+                    "data[%ld].timestamp must be a string "
+                    "\"YYYY-MM-DD HH:00:00\"",
+                    idx);
+    }
+    rc = mock_parse_hour(m[0]->valuestring, strlen(m[0]->valuestring),
+                         &ev->hour);
+    if (rc == -1) {
+        return fail(err, 400, idx,
+                    "data[%ld].timestamp \"%s\" is not of the form "
+                    "\"YYYY-MM-DD HH:00:00\"",
+                    idx, echo(m[0]->valuestring));
+    } else if (rc != 0) {
+        return fail(err, 400, idx,
+                    "data[%ld].timestamp \"%s\" names no real date and "
+                    "hour",
+                    idx, echo(m[0]->valuestring));
+    }
+    ev->team_id = 0;
+    if (m[1]) {
+        /* cJSON keeps no number text: 7.0 and 7e0 read as 7. */
+        v = cJSON_IsNumber(m[1]) ? m[1]->valuedouble : 0.0;
+        if (!(v >= 1.0 && v <= (double)MOCK_MAX_TEAM) || v != floor(v)) {
+            return fail(err, 400, idx,
+                        "data[%ld].team_id must be a JSON integer from 1 "
+                        "to %lld",
+                        idx, MOCK_MAX_TEAM);
+        }
+        ev->team_id = (int64_t)v;
+    }
+    rc = check_payload(m[2], idx, opts, ev, err);
+    if (rc != 0) {
+        return rc;
+    }
+    mock_event_id(ev->hour, ev->team_id, ev->type, ev->type_len,
+                  ev->description, ev->description_len, ev->event_url,
+                  ev->url_len, ev->eid);
+    return 0;
+}
+
+static int
+team_known(const struct mock_ingest_opts *opts, int64_t team)
+{
+    size_t i;
+
+    for (i = 0; i < opts->n_teams; i++) {
+        if (opts->teams[i] == team) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+mock_events_parse(const char *body, size_t len,
+                  const struct mock_ingest_opts *opts,
+                  struct mock_event_request *req, struct mock_error *err)
+{
+    static const char *const names[] = {"data"};
+    struct arena *a = arena_get();
+    const cJSON *root = NULL, *m[1], *el;
+    const char *bad;
+    size_t n = 0, i;
+    long idx = 0;
+    int dup, rc;
+
+    memset(req, 0, sizeof(*req));
+    rc = parse_body(body, len, opts, a, &root, &n, err);
+    if (rc != 0) {
+        return rc;
+    }
+    bad = members(root, names, 1, m, &dup);
+    if (bad) {
+        rc = fail(err, 400, -1,
+                  dup ? "duplicate member \"%s\" in request object"
+                      : "unknown member \"%s\" in request object; "
+                        "expected only data",
+                  echo(bad));
+        goto out;
+    }
+    if (!m[0]) {
+        rc = fail(err, 400, -1, "missing \"data\" in request object");
+        goto out;
+    }
+    if (!cJSON_IsArray(m[0]) || !m[0]->child) {
+        rc = fail(err, 400, -1, "data must be a non-empty array");
+        goto out;
+    }
+    req->events = mock_xmalloc(n * sizeof(*req->events));
+    for (el = m[0]->child; el; el = el->next, idx++) {
+        rc = check_event(el, idx, opts, &req->events[idx], err);
+        if (rc != 0) {
+            goto out;
+        }
+    }
+    if (opts->n_teams > 0) {
+        for (i = 0; i < n; i++) {
+            if (req->events[i].team_id > 0 &&
+                !team_known(opts, req->events[i].team_id)) {
+                rc = fail(err, 404, (long)i, "no team found");
+                goto out;
+            }
+        }
+    }
+    req->n_events = n;
+    req->tree = a;
+out:
+    if (rc != 0) {
+        free(req->events);
+        memset(req, 0, sizeof(*req));
+        arena_reset(a);
+    }
+    return rc;
+}
+
+void
+mock_event_request_cleanup(struct mock_event_request *req)
+{
+    free(req->events);
     if (req->tree) {
         arena_reset(req->tree);
     }

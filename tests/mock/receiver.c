@@ -7,15 +7,17 @@
  * both for users.
  *
  * One mutex (g.lock) guards the store, the counters and the fault knobs.
- * An ingest request takes it twice: once to count itself and consume
- * fault knobs, once to upsert its points; parsing and hashing happen
- * outside it.  Order of handling for an ingest request:
+ * An ingest or events request takes it twice: once to count itself and
+ * consume fault knobs, once to store what it carries; parsing and
+ * hashing happen outside it.  Order of handling for both (they share
+ * the fault knobs, each has its own counters):
  *
  *   body > max_body -> 413; drop_next -> close; delay; fail_next -> S;
  *   x-api-key -> 401; Content-Type, User-Agent -> 400;
  *   Content-Encoding other than gzip, or gzip refused -> 415; gzip body
  *   inflated (over max_body -> 413, broken -> 400);
- *   mock_ingest_parse (400/404/413, see ingest.c); upsert -> 201
+ *   mock_ingest_parse or mock_events_parse (400/404/413, see ingest.c);
+ *   store -> 201
  */
 #include "mock.h"
 
@@ -44,6 +46,7 @@
 #define DEFAULT_MAX_BODY (64u << 20)
 #define CONTROL_MAX_BODY (1u << 20)
 #define ALT_INGEST_PATH "/api/streams/ingest"
+#define ALT_EVENTS_PATH "/api/events"
 
 struct faults {
     long fail_next;
@@ -54,11 +57,13 @@ struct faults {
     long delay_next;                 /* -1: every request */
     long max_points;                 /* 0: off */
     char *poison_prefix;             /* NULL: off */
+    char *poison_event_type;         /* NULL: off */
     int refuse_gzip;                 /* gzip bodies get 415 */
 };
 
 enum route {
     R_INGEST,
+    R_EVENTS,
     R_FAULT,
     R_FAULT_GET,
     R_RESET,
@@ -82,10 +87,13 @@ struct config {
     const char *port_file;
     const char *state_file;
     const char *path;
+    const char *events_path;
     char **api_keys;
     size_t n_api_keys;
     char **tokens;
     size_t n_tokens;
+    int64_t *teams;
+    size_t n_teams;
     size_t max_body;
     int quiet;
 };
@@ -108,6 +116,7 @@ faults_clear(struct faults *f)
 {
     free(f->retry_after);
     free(f->poison_prefix);
+    free(f->poison_event_type);
     memset(f, 0, sizeof(*f));
     f->fail_status = 503;
 }
@@ -175,12 +184,19 @@ send_message(struct MHD_Connection *conn, unsigned int status,
                      retry_after);
 }
 
+/* The by-status counters of ingest requests or of events requests. */
+static uint64_t *
+by_status(struct mock_counters *c, int is_events)
+{
+    return is_events ? c->event_by_status : c->by_status;
+}
+
 static void
-count_status(unsigned int status)
+count_status(int is_events, unsigned int status)
 {
     pthread_mutex_lock(&g.lock);
     if (status < MOCK_STATUS_MAX) {
-        mock_store_counters(g.store)->by_status[status]++;
+        by_status(mock_store_counters(g.store), is_events)[status]++;
     }
     pthread_mutex_unlock(&g.lock);
 }
@@ -308,16 +324,21 @@ gunzip_body(const struct reqctx *ctx, struct mock_buf *out)
     return status;
 }
 
+/* POST to the ingest path or (ctx->route R_EVENTS) an events path. */
 static enum MHD_Result
-handle_ingest(struct MHD_Connection *conn, const char *url,
-              struct reqctx *ctx)
+handle_post(struct MHD_Connection *conn, const char *url,
+            struct reqctx *ctx)
 {
     struct mock_counters *c;
     struct faults *f = &g.faults;
     struct mock_ingest_opts opts = {0};
     struct mock_request req;
+    struct mock_event_request ereq;
     struct mock_error err;
-    char *retry_after = NULL, *poison = NULL, what[64];
+    char *retry_after = NULL, *poison = NULL, *poison_ev = NULL;
+    char what[64];
+    const char *kind;
+    int is_events = ctx->route == R_EVENTS;
     const char *key, *hdr;
     struct mock_buf plain = {0};
     const struct mock_buf *body = &ctx->body;
@@ -326,19 +347,26 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
     size_t i, n;
     enum MHD_Result ret;
 
+    kind = is_events ? "events" : "points";
     pthread_mutex_lock(&g.lock);
     c = mock_store_counters(g.store);
-    c->requests_total++;
-    c->bytes_received += ctx->received;
+    if (is_events) {
+        c->event_requests_total++;
+    } else {
+        c->requests_total++;
+        c->bytes_received += ctx->received;
+    }
     if (ctx->too_large) {
-        c->by_status[413]++;
+        by_status(c, is_events)[413]++;
         pthread_mutex_unlock(&g.lock);
         log_line("POST", url, "413", "body too large");
         return send_message(conn, 413, "request body too large", -1, NULL);
     }
     if (f->drop_next > 0) {
         f->drop_next--;
-        c->connections_dropped++;
+        if (!is_events) {
+            c->connections_dropped++;
+        }
         pthread_mutex_unlock(&g.lock);
         log_line("POST", url, "dropped", "injected");
         return MHD_NO;
@@ -361,16 +389,22 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
     if (f->poison_prefix) {
         poison = mock_xstrdup(f->poison_prefix);
     }
+    if (f->poison_event_type) {
+        poison_ev = mock_xstrdup(f->poison_event_type);
+    }
     pthread_mutex_unlock(&g.lock);
     opts.poison_prefix = poison;
     opts.tokens = g.cfg.tokens;
     opts.n_tokens = g.cfg.n_tokens;
+    opts.poison_event_type = poison_ev;
+    opts.teams = g.cfg.teams;
+    opts.n_teams = g.cfg.n_teams;
 
     if (delay > 0) {
         pause_ms(delay);
     }
     if (fail_status) {
-        count_status((unsigned int)fail_status);
+        count_status(is_events, (unsigned int)fail_status);
         snprintf(what, sizeof(what), "%d", fail_status);
         log_line("POST", url, what, "injected");
         ret = send_message(conn, (unsigned int)fail_status,
@@ -380,7 +414,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
 
     key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
     if (!key || !key[0]) {
-        count_status(401);
+        count_status(is_events, 401);
         log_line("POST", url, "401", "missing x-api-key");
         ret = send_message(conn, 401, "missing x-api-key header", -1, NULL);
         goto out;
@@ -391,7 +425,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
         }
     }
     if (g.cfg.n_api_keys > 0 && i == g.cfg.n_api_keys) {
-        count_status(401);
+        count_status(is_events, 401);
         log_line("POST", url, "401", "x-api-key not accepted");
         ret = send_message(conn, 401, "invalid api key", -1, NULL);
         goto out;
@@ -399,7 +433,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
     hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                       MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!content_type_ok(hdr)) {
-        count_status(400);
+        count_status(is_events, 400);
         log_line("POST", url, "400", "bad Content-Type");
         ret = send_message(conn, 400,
                            "Content-Type must be application/json", -1,
@@ -409,7 +443,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
     hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                       MHD_HTTP_HEADER_USER_AGENT);
     if (!hdr || strncmp(hdr, "ctspool/", 8) != 0) {
-        count_status(400);
+        count_status(is_events, 400);
         log_line("POST", url, "400", "bad User-Agent");
         ret = send_message(conn, 400, "User-Agent must start with ctspool/",
                            -1, NULL);
@@ -418,7 +452,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
 
     enc = content_encoding(conn);
     if (enc < 0 || (enc == 1 && refuse_gzip)) {
-        count_status(415);
+        count_status(is_events, 415);
         log_line("POST", url, "415", "Content-Encoding refused");
         ret = send_message(conn, 415, "unsupported content encoding", -1,
                            NULL);
@@ -427,7 +461,7 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
     if (enc == 1) {
         rc = gunzip_body(ctx, &plain);
         if (rc != 0) {
-            count_status((unsigned int)rc);
+            count_status(is_events, (unsigned int)rc);
             log_line("POST", url, rc == 413 ? "413" : "400",
                      "gzip body");
             ret = send_message(conn, (unsigned int)rc,
@@ -436,31 +470,46 @@ handle_ingest(struct MHD_Connection *conn, const char *url,
                                -1, NULL);
             goto out;
         }
-        pthread_mutex_lock(&g.lock);
-        mock_store_counters(g.store)->requests_gzip++;
-        pthread_mutex_unlock(&g.lock);
+        if (!is_events) {
+            pthread_mutex_lock(&g.lock);
+            mock_store_counters(g.store)->requests_gzip++;
+            pthread_mutex_unlock(&g.lock);
+        }
         body = &plain;
     }
 
-    rc = mock_ingest_parse(body->p ? body->p : "", body->len, &opts, &req,
-                           &err);
+    if (is_events) {
+        rc = mock_events_parse(body->p ? body->p : "", body->len, &opts,
+                               &ereq, &err);
+    } else {
+        rc = mock_ingest_parse(body->p ? body->p : "", body->len, &opts,
+                               &req, &err);
+    }
     if (rc != 0) {
-        count_status((unsigned int)rc);
-        snprintf(what, sizeof(what), "%d points=%zu", rc, err.n_points);
+        count_status(is_events, (unsigned int)rc);
+        snprintf(what, sizeof(what), "%d %s=%zu", rc, kind, err.n_points);
         log_line("POST", url, what, err.message);
         ret = send_message(conn, (unsigned int)rc, err.message, err.index,
                            NULL);
         goto out;
     }
 
-    n = req.n_points;
+    n = is_events ? ereq.n_events : req.n_points;
     pthread_mutex_lock(&g.lock);
-    mock_store_upsert(g.store, &req);
-    mock_store_counters(g.store)->by_status[201]++;
+    if (is_events) {
+        mock_store_add_events(g.store, &ereq);
+    } else {
+        mock_store_upsert(g.store, &req);
+    }
+    by_status(mock_store_counters(g.store), is_events)[201]++;
     pthread_mutex_unlock(&g.lock);
-    mock_request_cleanup(&req);
+    if (is_events) {
+        mock_event_request_cleanup(&ereq);
+    } else {
+        mock_request_cleanup(&req);
+    }
 
-    snprintf(what, sizeof(what), "201 points=%zu", n);
+    snprintf(what, sizeof(what), "201 %s=%zu", kind, n);
     log_line("POST", url, what, NULL);
     {
         char buf[80];
@@ -472,6 +521,7 @@ out:
     mock_buf_cleanup(&plain);
     free(retry_after);
     free(poison);
+    free(poison_ev);
     return ret;
 }
 
@@ -525,12 +575,13 @@ handle_fault(struct MHD_Connection *conn, const char *url,
     static const char *const names[] = {
         "fail_next", "fail_status", "retry_after", "drop_next",
         "delay_ms", "delay_next", "max_points", "poison_prefix",
-        "refuse_gzip"};
+        "refuse_gzip", "poison_event_type"};
+    enum { N_KNOBS = sizeof(names) / sizeof(names[0]) };
     struct faults nf;
-    const cJSON *m[9] = {NULL};
+    const cJSON *m[N_KNOBS] = {NULL};
     const cJSON *it;
     cJSON *root;
-    char *retry_after = NULL, *poison = NULL;
+    char *retry_after = NULL, *poison = NULL, *poison_ev = NULL;
     const char *bad = NULL;
     long status = 0;
     size_t i;
@@ -549,15 +600,16 @@ handle_fault(struct MHD_Connection *conn, const char *url,
                             NULL);
     }
     for (it = root->child; it && !bad; it = it->next) {
-        for (i = 0; i < 9; i++) {
+        for (i = 0; i < N_KNOBS; i++) {
             if (strcmp(it->string, names[i]) == 0) {
                 break;
             }
         }
-        if (i == 9 || m[i]) {
+        if (i == N_KNOBS || m[i]) {
             bad = "unknown or duplicate member; known: fail_next, "
                   "fail_status, retry_after, drop_next, delay_ms, "
-                  "delay_next, max_points, poison_prefix, refuse_gzip";
+                  "delay_next, max_points, poison_prefix, refuse_gzip, "
+                  "poison_event_type";
         } else {
             m[i] = it;
         }
@@ -582,6 +634,10 @@ handle_fault(struct MHD_Connection *conn, const char *url,
     if (!bad && m[8] && !cJSON_IsBool(m[8])) {
         bad = "refuse_gzip must be true or false";
     }
+    if (!bad && m[9] &&
+        !(cJSON_IsString(m[9]) || cJSON_IsNull(m[9]))) {
+        bad = "poison_event_type must be a string or null";
+    }
     if (bad) {
         free(retry_after);
         cJSON_Delete(root);
@@ -590,6 +646,9 @@ handle_fault(struct MHD_Connection *conn, const char *url,
     }
     if (m[7] && cJSON_IsString(m[7]) && m[7]->valuestring[0]) {
         poison = mock_xstrdup(m[7]->valuestring);
+    }
+    if (m[9] && cJSON_IsString(m[9]) && m[9]->valuestring[0]) {
+        poison_ev = mock_xstrdup(m[9]->valuestring);
     }
 
     pthread_mutex_lock(&g.lock);
@@ -627,10 +686,16 @@ handle_fault(struct MHD_Connection *conn, const char *url,
     if (m[8]) {
         g.faults.refuse_gzip = cJSON_IsTrue(m[8]);
     }
+    if (m[9]) {
+        free(g.faults.poison_event_type);
+        g.faults.poison_event_type = poison_ev;
+        poison_ev = NULL;
+    }
     pthread_mutex_unlock(&g.lock);
 
     free(retry_after);
     free(poison);
+    free(poison_ev);
     cJSON_Delete(root);
     log_line("POST", url, "200", NULL);
     return send_text(conn, 200, "{\"ok\":true}");
@@ -662,8 +727,15 @@ handle_fault_get(struct MHD_Connection *conn, const char *url)
     } else {
         mock_buf_adds(&b, "null");
     }
-    mock_buf_printf(&b, ",\"refuse_gzip\":%s}",
+    mock_buf_printf(&b, ",\"refuse_gzip\":%s,\"poison_event_type\":",
                     f->refuse_gzip ? "true" : "false");
+    if (f->poison_event_type) {
+        mock_buf_json_string(&b, f->poison_event_type,
+                             strlen(f->poison_event_type));
+    } else {
+        mock_buf_adds(&b, "null");
+    }
+    mock_buf_adds(&b, "}");
     pthread_mutex_unlock(&g.lock);
     log_line("GET", url, "200", NULL);
     return send_body(conn, 200, b.p, b.len, MHD_RESPMEM_MUST_FREE, NULL);
@@ -711,6 +783,10 @@ route_of(const char *url, const char *method)
     if (strcmp(url, g.cfg.path) == 0 || strcmp(url, ALT_INGEST_PATH) == 0) {
         return is_post ? R_INGEST : R_BAD_METHOD;
     }
+    if (strcmp(url, g.cfg.events_path) == 0 ||
+        strcmp(url, ALT_EVENTS_PATH) == 0) {
+        return is_post ? R_EVENTS : R_BAD_METHOD;
+    }
     if (strcmp(url, "/_mock/fault") == 0) {
         return is_post ? R_FAULT : is_get ? R_FAULT_GET : R_BAD_METHOD;
     }
@@ -739,12 +815,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         const char *cl;
         char *end;
         unsigned long long want = 0;
+        int is_post;
 
         ctx = mock_xmalloc(sizeof(*ctx));
         memset(ctx, 0, sizeof(*ctx));
         ctx->route = route_of(url, method);
-        ctx->limit = ctx->route == R_INGEST ? g.cfg.max_body
-                                            : CONTROL_MAX_BODY;
+        is_post = ctx->route == R_INGEST || ctx->route == R_EVENTS;
+        ctx->limit = is_post ? g.cfg.max_body : CONTROL_MAX_BODY;
         *con_cls = ctx;
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -758,17 +835,25 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         if (want > ctx->limit) {
             /* Answer before the body: MHD then closes the connection. */
             ctx->too_large = 1;
-            if (ctx->route == R_INGEST) {
+            if (is_post) {
+                int is_events = ctx->route == R_EVENTS;
+                struct mock_counters *c;
+
                 pthread_mutex_lock(&g.lock);
-                mock_store_counters(g.store)->requests_total++;
-                mock_store_counters(g.store)->by_status[413]++;
+                c = mock_store_counters(g.store);
+                if (is_events) {
+                    c->event_requests_total++;
+                } else {
+                    c->requests_total++;
+                }
+                by_status(c, is_events)[413]++;
                 pthread_mutex_unlock(&g.lock);
             }
             log_line(method, url, "413", "Content-Length over the limit");
             return send_message(conn, 413, "request body too large", -1,
                                 NULL);
         }
-        if (want > 0 && (ctx->route == R_INGEST || ctx->route == R_FAULT)) {
+        if (want > 0 && (is_post || ctx->route == R_FAULT)) {
             mock_buf_reserve(&ctx->body, (size_t)want);
         }
         return MHD_YES;
@@ -791,7 +876,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
     switch (ctx->route) {
     case R_INGEST:
-        return handle_ingest(conn, url, ctx);
+    case R_EVENTS:
+        return handle_post(conn, url, ctx);
     case R_FAULT:
         return handle_fault(conn, url, ctx);
     case R_FAULT_GET:
@@ -911,13 +997,18 @@ usage(FILE *out)
         "  --path PATH           ingest path (default /streams/ingest; "
         "/api/streams/ingest\n"
         "                        is always accepted too)\n"
+        "  --events-path PATH    events path (default /events; /api/events "
+        "is\n"
+        "                        always accepted too)\n"
+        "  --team N              known team ID (repeatable; none: any)\n"
         "  --max-body-bytes N    largest accepted body (default 64 MiB)\n"
         "  --quiet               no per-request log lines on stderr\n"
         "  --selftest            check record IDs and formats, then exit\n"
         "Fault injection (same as POST /_mock/fault):\n"
         "  --fail-next N --fail-status S [--retry-after VALUE]\n"
         "  --drop-next N   --delay-ms D [--delay-next N]\n"
-        "  --max-points M  --poison-prefix P  --refuse-gzip\n",
+        "  --max-points M  --poison-prefix P  --refuse-gzip\n"
+        "  --poison-event-type P\n",
         out);
 }
 
@@ -1005,6 +1096,9 @@ enum {
     O_MAX_POINTS,
     O_POISON_PREFIX,
     O_REFUSE_GZIP,
+    O_EVENTS_PATH,
+    O_TEAM,
+    O_POISON_EVENT_TYPE,
     O_HELP
 };
 
@@ -1027,6 +1121,9 @@ static const struct option long_opts[] = {
     {"max-points", required_argument, NULL, O_MAX_POINTS},
     {"poison-prefix", required_argument, NULL, O_POISON_PREFIX},
     {"refuse-gzip", no_argument, NULL, O_REFUSE_GZIP},
+    {"events-path", required_argument, NULL, O_EVENTS_PATH},
+    {"team", required_argument, NULL, O_TEAM},
+    {"poison-event-type", required_argument, NULL, O_POISON_EVENT_TYPE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -1042,6 +1139,7 @@ parse_args(int argc, char **argv)
 
     parse_listen("127.0.0.1:0", &cfg->addr);
     cfg->path = "/streams/ingest";
+    cfg->events_path = "/events";
     cfg->max_body = DEFAULT_MAX_BODY;
     while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
         int bad = 0;
@@ -1107,6 +1205,20 @@ parse_args(int argc, char **argv)
             break;
         case O_REFUSE_GZIP:
             f->refuse_gzip = 1;
+            break;
+        case O_EVENTS_PATH:
+            bad = optarg[0] != '/';
+            cfg->events_path = optarg;
+            break;
+        case O_TEAM:
+            bad = parse_long(optarg, 1, MOCK_MAX_TEAM, &v);
+            cfg->teams = mock_xrealloc(cfg->teams, (cfg->n_teams + 1) *
+                                                       sizeof(*cfg->teams));
+            cfg->teams[cfg->n_teams++] = v;
+            break;
+        case O_POISON_EVENT_TYPE:
+            free(f->poison_event_type);
+            f->poison_event_type = optarg[0] ? mock_xstrdup(optarg) : NULL;
             break;
         case O_HELP:
             usage(stdout);
@@ -1220,6 +1332,7 @@ out:
     faults_clear(&g.faults);
     free_list(g.cfg.api_keys, g.cfg.n_api_keys);
     free_list(g.cfg.tokens, g.cfg.n_tokens);
+    free(g.cfg.teams);
     mock_ingest_cleanup();
     mock_canon_cleanup();
     return rc;

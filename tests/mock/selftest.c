@@ -1,8 +1,9 @@
 /*
- * selftest.c -- `ctspool-mock-receiver --selftest`: checks the record ID
- * against the published test vectors, the timestamp and number formats,
- * request validation and the store's upsert counting, so a broken mock
- * is caught before it judges the code under test.
+ * selftest.c -- `ctspool-mock-receiver --selftest`: checks the record and
+ * event IDs against the published test vectors, the timestamp and number
+ * formats, ingest and events request validation and the store's
+ * counting, so a broken mock is caught before it judges the code under
+ * test.
  */
 #include "mock.h"
 
@@ -231,6 +232,189 @@ test_ingest_and_store(void)
           "poison_prefix is 400 naming index 0");
 }
 
+struct event_vector {
+    const char *ts;
+    int64_t team_id;                 /* 0: absent */
+    const char *type;
+    const char *description;
+    const char *event_url;           /* NULL: absent */
+    const char *hex;
+};
+
+static const struct event_vector event_vectors[] = {
+    {"2022-10-01 05:00:00", 7, "deploy", "v1.2 to prod",
+     "https://ci.example/1",
+     "fdab1d47fe782b52a1896ab94f241b102ae8f4ef289074414699d49ab0e47fa5"},
+    {"2022-10-01 05:00:00", 0, "incident", "db failover", NULL,
+     "e30eb6e4244108511a0e490a997e99a91ba41014962b417f6f465cb6db09ac89"},
+};
+
+static void
+test_event_ids(void)
+{
+    size_t v;
+
+    for (v = 0; v < sizeof(event_vectors) / sizeof(event_vectors[0]);
+         v++) {
+        const struct event_vector *t = &event_vectors[v];
+        uint8_t eid[MOCK_RID_LEN];
+        char hex[MOCK_RID_HEX_LEN + 1];
+        int32_t hour = 0;
+
+        check(mock_parse_hour(t->ts, strlen(t->ts), &hour) == 0,
+              "event vector timestamp parses");
+        mock_event_id(hour, t->team_id, t->type, strlen(t->type),
+                      t->description, strlen(t->description), t->event_url,
+                      t->event_url ? strlen(t->event_url) : 0, eid);
+        mock_hex(eid, MOCK_RID_LEN, hex);
+        if (strcmp(hex, t->hex) != 0) {
+            fprintf(stderr, "selftest: event id %zu: got %s\n", v, hex);
+        }
+        check(strcmp(hex, t->hex) == 0, "event id test vector");
+    }
+}
+
+static int
+parse_events(const char *body, const struct mock_ingest_opts *opts,
+             struct mock_event_request *req, struct mock_error *err)
+{
+    return mock_events_parse(body, strlen(body), opts, req, err);
+}
+
+#define EV_TS "\"timestamp\":\"2022-10-01 05:00:00\""
+#define EV_DEPLOY "{" EV_TS ",\"team_id\":7,\"payload\":{\"type\":" \
+    "\"deploy\",\"description\":\"v1.2 to prod\",\"event_url\":"    \
+    "\"https://ci.example/1\"}}"
+#define EV_INCIDENT "{" EV_TS ",\"payload\":{\"description\":"        \
+    "\"db failover\",\"type\":\"incident\"}}"
+
+static void
+test_events_and_store(void)
+{
+    static const char ok[] =
+        "{\"data\":[" EV_DEPLOY "," EV_INCIDENT "," EV_DEPLOY "]}";
+    static const char *const bad[] = {
+        "{\"data\":[]}",
+        "{\"data\":[" EV_INCIDENT "],\"extra\":1}",
+        "{\"data\":[" EV_INCIDENT "],\"data\":[" EV_INCIDENT "]}",
+        "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+        "\"decscription\":\"d\"}}]}",
+        "{\"data\":[{" EV_TS ",\"team_id\":1.5,\"payload\":{"
+        "\"type\":\"t\",\"description\":\"d\"}}]}",
+        "{\"data\":[{" EV_TS ",\"team_id\":\"7\",\"payload\":{"
+        "\"type\":\"t\",\"description\":\"d\"}}]}",
+        "{\"data\":[{" EV_TS ",\"team_id\":0,\"payload\":{"
+        "\"type\":\"t\",\"description\":\"d\"}}]}",
+        "{\"data\":[{" EV_TS ",\"team_id\":null,\"payload\":{"
+        "\"type\":\"t\",\"description\":\"d\"}}]}",
+        "{\"data\":[{" EV_TS "}]}",
+        "{\"data\":[{\"timestamp\":\"2022-02-29 00:00:00\",\"payload\":"
+        "{\"type\":\"t\",\"description\":\"d\"}}]}",
+        "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"\","
+        "\"description\":\"d\"}}]}",
+        "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+        "\"description\":\"\"}}]}",
+        "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+        "\"description\":\"d\",\"event_url\":\"ftp://x\"}}]}",
+        "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+        "\"description\":\"d\",\"event_url\":\"https://\"}}]}",
+        "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+        "\"description\":\"d\",\"event_url\":\"http:///a\"}}]}",
+        "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+        "\"description\":\"d\",\"extra\":1}}]}",
+        "{\"data\":[" EV_INCIDENT ",{" EV_TS ",\"payload\":{\"type\":"
+        "\"t\",\"type\":\"u\",\"description\":\"d\"}}]}",
+    };
+    static const int64_t teams[] = {7};
+    struct mock_ingest_opts opts = {0};
+    struct mock_event_request req;
+    struct mock_error err;
+    struct mock_store *st;
+    struct mock_counters *c;
+    char hex[MOCK_RID_HEX_LEN + 1], desc[1100 * 2 + 64], *body;
+    size_t i;
+    int rc;
+
+    opts.teams = teams;
+    opts.n_teams = 1;
+    check(parse_events(ok, &opts, &req, &err) == 0, "valid events accepted");
+    check(req.n_events == 3, "valid events request has three events");
+    if (req.n_events == 3) {
+        mock_hex(req.events[0].eid, MOCK_RID_LEN, hex);
+        check(strcmp(hex, event_vectors[0].hex) == 0,
+              "event id of a parsed event");
+        mock_hex(req.events[1].eid, MOCK_RID_LEN, hex);
+        check(strcmp(hex, event_vectors[1].hex) == 0,
+              "event id of a parsed event without team and url");
+    }
+    st = mock_store_new();
+    mock_store_add_events(st, &req);
+    mock_event_request_cleanup(&req);
+    c = mock_store_counters(st);
+    check(mock_store_n_events(st) == 2, "two events stored");
+    check(c->events_new == 2 && c->events_rewritten == 1 &&
+              c->events_accepted == 3 && c->points_accepted == 0,
+          "event counters");
+    mock_store_clear(st);
+    check(mock_store_n_events(st) == 0 && c->events_new == 0,
+          "clear forgets events");
+    mock_store_free(st);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rc = parse_events(bad[i], &opts, &req, &err);
+        if (rc != 400) {
+            fprintf(stderr, "selftest: bad event body %zu: %d\n", i, rc);
+        }
+        check(rc == 400, "invalid events request rejected with 400");
+        check(req.events == NULL, "rejected events request yields nothing");
+    }
+    rc = parse_events(bad[3], &opts, &req, &err);
+    check(strstr(err.message, "\"description\"") != NULL,
+          "decscription gets a spelling hint");
+    rc = parse_events(bad[sizeof(bad) / sizeof(bad[0]) - 1], &opts, &req,
+                      &err);
+    check(err.index == 1 && strncmp(err.message, "data[1]", 7) == 0,
+          "a bad element is named by its index");
+
+    /* 1000 code points (2 bytes each) pass, 1001 do not. */
+    for (i = 0; i < 1001; i++) {
+        memcpy(desc + 2 * i, "\xc3\xa9", 2);
+    }
+    body = mock_xmalloc(sizeof(desc) + 128);
+    snprintf(body, sizeof(desc) + 128,
+             "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+             "\"description\":\"%.*s\"}}]}", 2000, desc);
+    check(parse_events(body, &opts, &req, &err) == 0,
+          "1000-character description accepted");
+    mock_event_request_cleanup(&req);
+    snprintf(body, sizeof(desc) + 128,
+             "{\"data\":[{" EV_TS ",\"payload\":{\"type\":\"t\","
+             "\"description\":\"%.*s\"}}]}", 2002, desc);
+    check(parse_events(body, &opts, &req, &err) == 400,
+          "1001-character description rejected");
+    free(body);
+
+    /* Every element is validated before any team is looked up. */
+    opts.teams = (const int64_t[]){8};
+    check(parse_events(ok, &opts, &req, &err) == 404 && err.index == 0 &&
+              strcmp(err.message, "no team found") == 0,
+          "unknown team is 404 naming index 0");
+    rc = parse_events("{\"data\":[" EV_DEPLOY ",{" EV_TS "}]}", &opts, &req,
+                      &err);
+    check(rc == 400 && err.index == 1, "400 before 404");
+    opts.n_teams = 0;
+    check(parse_events(ok, &opts, &req, &err) == 0,
+          "any team accepted with no --team");
+    mock_event_request_cleanup(&req);
+    opts.max_points = 2;
+    check(parse_events(ok, &opts, &req, &err) == 413, "max_points is 413");
+    opts.max_points = 0;
+    opts.poison_event_type = "inc";
+    check(parse_events(ok, &opts, &req, &err) == 400 && err.index == 1 &&
+              strcmp(err.message, "invalid type") == 0,
+          "poison_event_type is 400 naming index 1");
+}
+
 int
 mock_selftest(void)
 {
@@ -240,6 +424,8 @@ mock_selftest(void)
     test_numbers();
     test_utf8();
     test_ingest_and_store();
+    test_event_ids();
+    test_events_and_store();
     if (n_failed) {
         fprintf(stderr, "selftest: %d check(s) failed\n", n_failed);
         return 1;

@@ -1,19 +1,21 @@
 /*
  * store.c -- what the mock receiver has been sent: points keyed by
- * (data_stream_token, record ID, hour), the counters, and deterministic
- * JSON dumps of both.  Not thread-safe: receiver.c holds one mutex around
- * every call.
+ * (data_stream_token, record ID, hour), events keyed by event ID, the
+ * counters, and deterministic JSON dumps of them.  Not thread-safe:
+ * receiver.c holds one mutex around every call.
  *
  * Layout, sized for tens of millions of points:
  *   tokens   small array of distinct tokens (one per stream)
  *   recs     dense array, one per (token, record ID); the JSON text of
  *            its agg/name/dimensions lives in an append-only arena
  *   pts      dense array, one per (record, hour): value and write count
- *   rec_idx, pt_idx  open-addressing tables (linear probing) of
+ *   evs      dense array, one per event ID: hour, team, write count; the
+ *            JSON text of its type/description/event_url in the arena
+ *   rec_idx, pt_idx, ev_idx  open-addressing tables (linear probing) of
  *            64-bit slots: low 32 bits = array index + 1 (0 = empty),
  *            high 32 bits = the key's hash, compared before the entry.
  *
- * Invariants: (1) every entry of recs/pts is in its table exactly once;
+ * Invariants: (1) every entry of recs/pts/evs is in its table exactly once;
  * (2) tables are at most 70% full and their size is a power of two;
  * (3) nothing is ever removed except by mock_store_clear().
  */
@@ -44,6 +46,15 @@ struct pt {
     uint32_t writes;
 };
 
+struct ev {
+    uint8_t eid[MOCK_RID_LEN];
+    int32_t hour;
+    uint32_t writes;
+    int64_t team_id;                 /* 0: absent */
+    uint32_t blob_len;
+    const char *blob;                /* "type":..,"description":.. */
+};
+
 struct chunk {
     struct chunk *next;
     size_t used;
@@ -65,6 +76,9 @@ struct mock_store {
     size_t n_pts, cap_pts;
     struct table rec_idx;
     struct table pt_idx;
+    struct ev *evs;
+    size_t n_evs, cap_evs;
+    struct table ev_idx;
     struct chunk *arena;
     struct mock_counters counters;
 };
@@ -94,6 +108,15 @@ static uint64_t
 pt_hash(uint32_t rec, int32_t hour)
 {
     return mix64(((uint64_t)rec << 32) | (uint32_t)hour);
+}
+
+static uint64_t
+ev_hash(const uint8_t *eid)
+{
+    uint64_t h;
+
+    memcpy(&h, eid, sizeof(h));
+    return mix64(h);
 }
 
 static void
@@ -147,6 +170,20 @@ grow_pts_table(struct mock_store *st)
     st->pt_idx = t;
 }
 
+static void
+grow_evs_table(struct mock_store *st)
+{
+    struct table t;
+    size_t i;
+
+    table_init(&t, (st->ev_idx.mask + 1) * 2);
+    for (i = 0; i < st->n_evs; i++) {
+        table_put(&t, ev_hash(st->evs[i].eid), i);
+    }
+    free(st->ev_idx.slots);
+    st->ev_idx = t;
+}
+
 static const char *
 arena_copy(struct mock_store *st, const char *s, size_t len)
 {
@@ -173,6 +210,7 @@ store_init(struct mock_store *st)
     memset(st, 0, sizeof(*st));
     table_init(&st->rec_idx, 1024);
     table_init(&st->pt_idx, 1024);
+    table_init(&st->ev_idx, 1024);
 }
 
 static void
@@ -189,6 +227,8 @@ store_cleanup(struct mock_store *st)
     free(st->pts);
     free(st->rec_idx.slots);
     free(st->pt_idx.slots);
+    free(st->evs);
+    free(st->ev_idx.slots);
     while (st->arena) {
         struct chunk *next = st->arena->next;
         free(st->arena);
@@ -232,6 +272,12 @@ size_t
 mock_store_n_points(const struct mock_store *st)
 {
     return st->n_pts;
+}
+
+size_t
+mock_store_n_events(const struct mock_store *st)
+{
+    return st->n_evs;
 }
 
 static uint32_t
@@ -376,35 +422,120 @@ mock_store_upsert(struct mock_store *st, const struct mock_request *req)
     mock_buf_cleanup(&scratch);
 }
 
+static void
+ev_put(struct mock_store *st, const struct mock_event *e,
+       struct mock_buf *scratch)
+{
+    uint64_t h = ev_hash(e->eid);
+    uint64_t tag = h & 0xffffffff00000000ULL;
+    size_t i = (size_t)h & st->ev_idx.mask;
+    struct ev *p;
+
+    while (st->ev_idx.slots[i]) {
+        uint64_t s = st->ev_idx.slots[i];
+        if ((s & 0xffffffff00000000ULL) == tag) {
+            p = &st->evs[(uint32_t)s - 1];
+            if (memcmp(p->eid, e->eid, MOCK_RID_LEN) == 0) {
+                p->writes++;
+                st->counters.events_rewritten++;
+                return;
+            }
+        }
+        i = (i + 1) & st->ev_idx.mask;
+    }
+    if (st->n_evs >= UINT32_MAX - 1) {
+        fprintf(stderr, "ctspool-mock-receiver: too many events\n");
+        abort();
+    }
+    scratch->len = 0;
+    mock_buf_adds(scratch, "\"type\":");
+    mock_buf_json_string(scratch, e->type, e->type_len);
+    mock_buf_adds(scratch, ",\"description\":");
+    mock_buf_json_string(scratch, e->description, e->description_len);
+    if (e->event_url) {
+        mock_buf_adds(scratch, ",\"event_url\":");
+        mock_buf_json_string(scratch, e->event_url, e->url_len);
+    }
+    if (st->n_evs == st->cap_evs) {
+        st->cap_evs = st->cap_evs ? st->cap_evs * 2 : 1024;
+        st->evs = mock_xrealloc(st->evs, st->cap_evs * sizeof(*st->evs));
+    }
+    p = &st->evs[st->n_evs];
+    memcpy(p->eid, e->eid, MOCK_RID_LEN);
+    p->hour = e->hour;
+    p->writes = 1;
+    p->team_id = e->team_id;
+    p->blob_len = (uint32_t)scratch->len;
+    p->blob = arena_copy(st, scratch->p, scratch->len);
+    st->ev_idx.slots[i] = tag | (uint64_t)(st->n_evs + 1);
+    st->n_evs++;
+    st->counters.events_new++;
+    if (st->n_evs * 10 > (st->ev_idx.mask + 1) * 7) {
+        grow_evs_table(st);
+    }
+}
+
+void
+mock_store_add_events(struct mock_store *st,
+                      const struct mock_event_request *req)
+{
+    struct mock_buf scratch = {0};
+    size_t i;
+
+    for (i = 0; i < req->n_events; i++) {
+        ev_put(st, &req->events[i], &scratch);
+    }
+    st->counters.events_accepted += req->n_events;
+    mock_buf_cleanup(&scratch);
+}
+
+/* "name":{"status":count,...} */
+static void
+write_by_status(FILE *out, const char *name, const uint64_t *by_status)
+{
+    const char *sep = "";
+    int s;
+
+    fprintf(out, "\"%s\":{", name);
+    for (s = 0; s < MOCK_STATUS_MAX; s++) {
+        if (by_status[s]) {
+            fprintf(out, "%s\"%d\":%llu", sep, s,
+                    (unsigned long long)by_status[s]);
+            sep = ",";
+        }
+    }
+    fputc('}', out);
+}
+
 void
 mock_store_write_counters(struct mock_store *st, FILE *out)
 {
     const struct mock_counters *c = &st->counters;
-    const char *sep = "";
-    int s;
 
-    fprintf(out, "{\"requests_total\":%llu,\"requests_by_status\":{",
+    fprintf(out, "{\"requests_total\":%llu,",
             (unsigned long long)c->requests_total);
-    for (s = 0; s < MOCK_STATUS_MAX; s++) {
-        if (c->by_status[s]) {
-            fprintf(out, "%s\"%d\":%llu", sep, s,
-                    (unsigned long long)c->by_status[s]);
-            sep = ",";
-        }
-    }
+    write_by_status(out, "requests_by_status", c->by_status);
     fprintf(out,
-            "},\"points_accepted\":%llu,\"points_new\":%llu,"
+            ",\"points_accepted\":%llu,\"points_new\":%llu,"
             "\"points_rewritten\":%llu,"
             "\"points_rewritten_same_value\":%llu,"
             "\"connections_dropped\":%llu,\"bytes_received\":%llu,"
-            "\"requests_gzip\":%llu}",
+            "\"requests_gzip\":%llu,\"event_requests_total\":%llu,",
             (unsigned long long)c->points_accepted,
             (unsigned long long)c->points_new,
             (unsigned long long)c->points_rewritten,
             (unsigned long long)c->points_rewritten_same_value,
             (unsigned long long)c->connections_dropped,
             (unsigned long long)c->bytes_received,
-            (unsigned long long)c->requests_gzip);
+            (unsigned long long)c->requests_gzip,
+            (unsigned long long)c->event_requests_total);
+    write_by_status(out, "event_requests_by_status", c->event_by_status);
+    fprintf(out,
+            ",\"events_accepted\":%llu,\"events_new\":%llu,"
+            "\"events_rewritten\":%llu}",
+            (unsigned long long)c->events_accepted,
+            (unsigned long long)c->events_new,
+            (unsigned long long)c->events_rewritten);
 }
 
 /* qsort() has no context argument; dumps run under receiver.c's mutex. */
@@ -425,6 +556,54 @@ rec_order(const void *a, const void *b)
         }
     }
     return memcmp(ra->rid, rb->rid, MOCK_RID_LEN);
+}
+
+static int
+ev_order(const void *a, const void *b)
+{
+    return memcmp(sort_store->evs[*(const uint32_t *)a].eid,
+                  sort_store->evs[*(const uint32_t *)b].eid, MOCK_RID_LEN);
+}
+
+/* ,\n"events":[...] sorted by event ID.  Returns 0 or -1. */
+static int
+write_events(struct mock_store *st, FILE *out, struct mock_buf *line)
+{
+    uint32_t *order = mock_xmalloc(st->n_evs * sizeof(*order));
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < st->n_evs; i++) {
+        order[i] = (uint32_t)i;
+    }
+    sort_store = st;
+    qsort(order, st->n_evs, sizeof(*order), ev_order);
+    sort_store = NULL;
+    fputs(",\n\"events\":[", out);
+    for (i = 0; i < st->n_evs; i++) {
+        const struct ev *e = &st->evs[order[i]];
+        char hex[MOCK_RID_HEX_LEN + 1], ts[MOCK_TS_LEN + 1];
+
+        mock_hex(e->eid, MOCK_RID_LEN, hex);
+        mock_format_hour(e->hour, ts);
+        line->len = 0;
+        mock_buf_printf(line,
+                        "%s{\"event_id\":\"%s\",\"timestamp\":\"%s\",",
+                        i ? ",\n" : "\n", hex, ts);
+        if (e->team_id > 0) {
+            mock_buf_printf(line, "\"team_id\":%lld,",
+                            (long long)e->team_id);
+        }
+        mock_buf_add(line, e->blob, e->blob_len);
+        mock_buf_printf(line, ",\"writes\":%lu}", (unsigned long)e->writes);
+        if (fwrite(line->p, 1, line->len, out) != line->len) {
+            rc = -1;
+            break;
+        }
+    }
+    fputs("\n]", out);
+    free(order);
+    return rc;
 }
 
 struct sort_key {
@@ -496,7 +675,11 @@ mock_store_write_state(struct mock_store *st, FILE *out)
             break;
         }
     }
-    fputs("\n]}\n", out);
+    fputs("\n]", out);
+    if (rc == 0) {
+        rc = write_events(st, out, &line);
+    }
+    fputs("}\n", out);
     if (ferror(out)) {
         if (!errno) {
             errno = EIO;
