@@ -170,7 +170,7 @@ sv_ingest_parse(struct sv_ingest *in, const char *body, size_t len,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    if (d->events) {
+    if (d && d->events) {
         in->stream = strdup(""); /* the carriers' (event.h) */
         in->agg = SP_KIND_EVENTS;
         if (!in->stream) {
