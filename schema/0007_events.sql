@@ -21,8 +21,3 @@ CREATE TABLE grp_new (
 INSERT INTO grp_new (id, stream, agg) SELECT id, stream, agg FROM grp;
 DROP TABLE grp;
 ALTER TABLE grp_new RENAME TO grp;
-
--- The event rows of point, for counting them (status) without a scan:
--- only events are in this index, so points pay nothing for it but the
--- test of grp.
-CREATE INDEX IF NOT EXISTS point_event ON point (series) WHERE grp = -1;

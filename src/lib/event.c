@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "event.h"
+#include "journal.h" /* sp_json_string */
 #include "utf8.h"
 
 #define TYPE_MAX 256        /* bytes */
@@ -378,43 +379,65 @@ sp_event_id(const struct sp_event *ev, uint8_t out[SP_EVENT_ID_LEN])
 
 /* ---- the stored form ------------------------------------------------- */
 
-/* A cJSON string of s[0..len) (not NUL-terminated), added to obj. */
+/*
+ * Appends s[0..len) (not NUL-terminated) to b as a JSON string, escaped
+ * as cJSON escapes it: the usual text, with nothing to escape, is copied
+ * straight in; anything else goes through cJSON.  0, or -1 when out of
+ * memory.
+ */
 static int
-add_string(cJSON *obj, const char *key, const char *s, size_t len)
+add_string(struct sp_buf *b, const char *s, size_t len)
 {
-    char *copy = strndup(s, len);
-    cJSON *item = copy ? cJSON_CreateString(copy) : NULL;
+    char *copy, *lit = NULL;
+    size_t i;
+    int r;
 
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c == '"' || c == '\\') {
+            break;
+        }
+    }
+    if (i == len) {
+        return sp_buf_add(b, "\"", 1) || sp_buf_add(b, s, len) ||
+                       sp_buf_add(b, "\"", 1)
+                   ? -1
+                   : 0;
+    }
+    copy = strndup(s, len);
+    if (!copy || sp_json_string(copy, &lit) != CTSPOOL_OK) {
+        free(copy);
+        return -1;
+    }
+    r = sp_buf_adds(b, lit);
+    free(lit);
     free(copy);
-    return item && cJSON_AddItemToObject(obj, key, item);
+    return r;
 }
 
 ctspool_rc
-sp_event_element_json(const struct sp_event *ev, char **out)
+sp_event_element_json(const struct sp_event *ev, struct sp_buf *b)
 {
-    cJSON *obj = cJSON_CreateObject();
-    cJSON *payload = cJSON_CreateObject();
-    int ok = obj && payload;
+    char team[32];
 
-    *out = NULL;
-    if (ok && ev->team_id > 0) {
-        ok = cJSON_AddNumberToObject(obj, "team_id",
-                                     (double)ev->team_id) != NULL;
+    sp_buf_reset(b);
+    if (ev->team_id > 0) {
+        snprintf(team, sizeof(team), "{\"team_id\":%lld,",
+                 (long long)ev->team_id);
+    } else {
+        snprintf(team, sizeof(team), "{");
     }
-    ok = ok && add_string(payload, "type", ev->type, ev->type_len) &&
-         add_string(payload, "description", ev->description,
-                    ev->description_len) &&
-         (!ev->url || add_string(payload, "event_url", ev->url, ev->url_len));
-    if (ok) {
-        ok = cJSON_AddItemToObject(obj, "payload", payload);
-        payload = NULL;
+    if (sp_buf_adds(b, team) || sp_buf_adds(b, "\"payload\":{\"type\":") ||
+        add_string(b, ev->type, ev->type_len) ||
+        sp_buf_adds(b, ",\"description\":") ||
+        add_string(b, ev->description, ev->description_len) ||
+        (ev->url && (sp_buf_adds(b, ",\"event_url\":") ||
+                     add_string(b, ev->url, ev->url_len))) ||
+        sp_buf_adds(b, "}}")) {
+        return CTSPOOL_E_NOMEM;
     }
-    if (ok) {
-        *out = cJSON_PrintUnformatted(obj);
-    }
-    cJSON_Delete(payload);
-    cJSON_Delete(obj);
-    return *out ? CTSPOOL_OK : CTSPOOL_E_NOMEM;
+    return CTSPOOL_OK;
 }
 
 ctspool_rc

@@ -60,9 +60,11 @@ ctspool_rc sp_event_id(const struct sp_event *ev,
  * sp_event_element_json -- ev as upstream's data element without its
  * timestamp, {"team_id"?, "payload": {"type", "description",
  * "event_url"?}}: what the journal stores (schema 0007) and the drainer
- * sends after the timestamp.  *out malloc'd; OK or E_NOMEM.
+ * sends after the timestamp, as cJSON would print it, into b (reset
+ * first; NUL-terminated).  OK or E_NOMEM.
  */
-ctspool_rc sp_event_element_json(const struct sp_event *ev, char **out);
+ctspool_rc sp_event_element_json(const struct sp_event *ev,
+                                 struct sp_buf *b);
 /*
  * sp_event_from_element -- the event stored as text (the form above) at
  * hour, validated again (salvage, list).  *hold: the parsed document the

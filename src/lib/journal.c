@@ -82,6 +82,9 @@ static const char *const stmt_sql[ST_N] = {
                        "record_id = ?2",
     [ST_SERIES_INS] = "INSERT INTO series (grp, record_id, metric_name, "
                       "dims) VALUES (?1, ?2, ?3, ?4)",
+    [ST_SERIES_ADD] = "INSERT INTO series (grp, record_id, metric_name, "
+                      "dims) VALUES (?1, ?2, ?3, ?4) "
+                      "ON CONFLICT (grp, record_id) DO NOTHING",
     [ST_PT_INS] = "INSERT INTO point (hour, series, grp, value, seq) "
                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
     [ST_PT_GET] = "SELECT value, seq, avg_sum, avg_n FROM point "
@@ -563,6 +566,7 @@ sp_journal_close(struct sp_journal *j)
     }
     sp_jn_disconnect(j);
     free(j->cache);
+    sp_buf_cleanup(&j->scratch);
     free(j->path);
     free(j->vfs);
     free(j);

@@ -16,45 +16,57 @@
 #include "event.h"
 #include "journal_int.h"
 
-/* The series cache's key of an event: a stream length no point can
- * have (points' keys start with theirs), then the event ID. */
-#define EVENT_KEY_LEN (4 + SP_EVENT_ID_LEN)
-
+/*
+ * The series and group of ev, created when new.  Not cached as points'
+ * series are: an event's series has one point, it is seldom met again.
+ */
 static ctspool_rc
 event_resolve(struct sp_journal *j, const struct sp_event *ev,
               int64_t *series, int64_t *grp)
 {
-    uint8_t key[EVENT_KEY_LEN];
-    char *text = NULL;
+    uint8_t id[SP_EVENT_ID_LEN];
+    sqlite3_stmt *s;
     ctspool_rc rc;
+    int r;
 
-    memset(key, 0xff, 4);
-    rc = sp_event_id(ev, key + 4);
+    rc = sp_event_id(ev, id);
     if (rc != CTSPOOL_OK) {
         sp_err_set(&j->err, "cannot compute the event ID: %s",
                    ctspool_strerror(rc));
         return rc;
     }
-    if (sp_jn_cache_get(j, key, sizeof(key), series, grp)) {
-        return CTSPOOL_OK;
-    }
     rc = sp_jn_grp_resolve(j, "", 0, SP_KIND_EVENTS, grp);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    rc = sp_event_element_json(ev, &text);
+    rc = sp_event_element_json(ev, &j->scratch);
     if (rc != CTSPOOL_OK) {
         sp_err_set(&j->err, "cannot encode the event: %s",
                    ctspool_strerror(rc));
         return rc;
     }
-    rc = sp_jn_series_get(j, *grp, key + 4, ev->type, ev->type_len, text,
-                          NULL, series);
-    free(text);
-    if (rc == CTSPOOL_OK) {
-        sp_jn_cache_put(j, key, sizeof(key), *series, *grp);
+    /* Mostly a new event: insert first, look up only on a conflict. */
+    s = sp_jn_stmt(j, ST_SERIES_ADD);
+    if (!s) {
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "event insert");
     }
-    return rc;
+    sqlite3_bind_int64(s, 1, *grp);
+    sqlite3_bind_blob(s, 2, id, SP_EVENT_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, ev->type, (int)ev->type_len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, j->scratch.p, (int)j->scratch.len,
+                      SQLITE_STATIC);
+    r = sqlite3_step(s);
+    sp_jn_done(s);
+    if (r != SQLITE_DONE) {
+        return sp_jn_db_fail(j, r, "event insert");
+    }
+    if (sqlite3_changes(j->db) == 1) {
+        *series = sqlite3_last_insert_rowid(j->db);
+        j->cache_dirty = 1;
+        return CTSPOOL_OK;
+    }
+    return sp_jn_series_get(j, *grp, id, ev->type, ev->type_len,
+                            j->scratch.p, NULL, series);
 }
 
 ctspool_rc

@@ -27,6 +27,7 @@ enum stmt_id {
     ST_GRP_INS,
     ST_SERIES_FIND,
     ST_SERIES_INS,
+    ST_SERIES_ADD,
     ST_PT_INS,
     ST_PT_GET,
     ST_PT_UPD,
@@ -111,6 +112,9 @@ struct sp_journal {
      * up_flushed: written by the transaction being committed. */
     uint64_t up_n, up_sum_ms, up_le[SP_UPLOAD_BUCKETS];
     int up_flushed;
+
+    /* Text being built for a row (journal_event.c). */
+    struct sp_buf scratch;
 
     /* sqlite3_total_changes64() at the last check (journal_check.c). */
     int64_t changes_seen;
