@@ -2,10 +2,12 @@
 --
 -- Events are spooled in the tables of points: one upload group for all
 -- events, grp.id = -1 and grp.agg = 4 (not an aggregation function),
--- stream ''.  An event is one series row (record_id: the event ID,
--- metric_name: payload.type, dims: the upstream data element without
--- its timestamp, as JSON) and one point row (its hour, value 0), so it
--- is pending, acknowledged, dead, requeued and compacted like a point.
+-- stream ''.  An event is one series row (record_id: its hour as 4
+-- bytes big-endian, then the event ID -- time order keeps the index's
+-- new entries together; metric_name: payload.type; dims: the upstream
+-- data element without its timestamp, as JSON) and one point row (its
+-- hour, value 0), so it is pending, acknowledged, dead, requeued and
+-- compacted like a point.
 -- An identical event has the same ID: appending it again changes
 -- nothing.
 --

@@ -7,8 +7,11 @@
  * points rather than recognising unchanged ones.
  *
  *   loadgen -p PORT [-H HOST] [-k KEY] [-c CONNS] [-n POINTS_PER_REQ]
- *           [-d SECONDS] [-s SERIES] [-o HOUR0] [-r REQUESTS]
+ *           [-d SECONDS] [-s SERIES] [-o HOUR0] [-r REQUESTS] [-E]
  *
+ * -E: Event Overlay bodies ({"data": [events]}, POST /events unless -P
+ * says otherwise), events of about the size of the points, each never
+ * sent before (its description names the event's number).
  * It stops after SECONDS, or once REQUESTS requests (all connections
  * together) were sent and answered.
  *
@@ -62,10 +65,11 @@ struct opts {
     const char *path; /* -P: the request path ("?mode=accumulate") */
     int fixed_hour;   /* -F: every point in hour0: the series repeat */
     long requests;    /* -r: 0: as many as SECONDS allow */
+    int events;       /* -E: Event Overlay events, not points */
 };
 
 static struct opts o = {"127.0.0.1", 0, "", 64, 1, 10.0, 1000, 460000,
-                        "/streams/ingest", 0, 0};
+                        "/streams/ingest", 0, 0, 0};
 static uint64_t next_req;
 static uint32_t *lat_us;
 static size_t n_lat, cap_lat;
@@ -152,12 +156,31 @@ build_tails(void)
     }
 }
 
+/* One event, number k, at ts, into c. */
+static void
+append_event(struct conn *c, uint64_t k, const char *ts)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof(buf),
+                     "{\"timestamp\": \"%s\", \"team_id\": %llu, "
+                     "\"payload\": {\"type\": \"deploy\", "
+                     "\"description\": \"release %llu of service-%03llu "
+                     "to eu-west-1\", \"event_url\": "
+                     "\"https://ci.example/r/%llu\"}}",
+                     ts, (unsigned long long)(k % 7 + 1),
+                     (unsigned long long)k, (unsigned long long)(k % 500),
+                     (unsigned long long)k);
+
+    append(c, buf, (size_t)n);
+}
+
 /* Next request: body of o.points fresh points, then the headers. */
 static void
 build_request(struct conn *c)
 {
     static const char head[] =
         "{\"metric_agg_func\": \"Sum\", \"data\": [";
+    static const char ev_head[] = "{\"data\": [";
     uint64_t r = next_req++;
     char hdr[512], ts[32];
     size_t body_len;
@@ -167,7 +190,11 @@ build_request(struct conn *c)
     /* Body first at a fixed offset; headers are prepended after. */
     c->req_len = 0;
     append(c, NULL, 512); /* room for the headers */
-    append(c, head, sizeof(head) - 1);
+    if (o.events) {
+        append(c, ev_head, sizeof(ev_head) - 1);
+    } else {
+        append(c, head, sizeof(head) - 1);
+    }
     for (long i = 0; i < o.points; i++) {
         uint64_t k = r * (uint64_t)o.points + (uint64_t)i;
         long s = (long)(k % (uint64_t)o.series);
@@ -184,6 +211,10 @@ build_request(struct conn *c)
         }
         if (i) {
             append(c, ", ", 2);
+        }
+        if (o.events) {
+            append_event(c, k, ts);
+            continue;
         }
         append(c, "{\"timestamp\": \"", 15);
         append(c, ts, 19);
@@ -338,7 +369,7 @@ main(int argc, char **argv)
     struct rusage ru;
     double secs, cpu_s;
 
-    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:P:Fr:")) != -1) {
+    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:P:Fr:E")) != -1) {
         switch (ch) {
         case 'H':
             o.host = optarg;
@@ -373,11 +404,17 @@ main(int argc, char **argv)
         case 'r':
             o.requests = strtol(optarg, NULL, 10);
             break;
+        case 'E':
+            o.events = 1;
+            if (strcmp(o.path, "/streams/ingest") == 0) {
+                o.path = "/events";
+            }
+            break;
         default:
             fprintf(stderr, "usage: loadgen -p PORT [-H HOST] [-k KEY] "
                             "[-c CONNS] [-n POINTS] [-d SECONDS] "
                             "[-s SERIES] [-o HOUR0] [-P PATH] [-F] "
-                            "[-r REQUESTS]\n");
+                            "[-r REQUESTS] [-E]\n");
             return 64;
         }
     }

@@ -13,6 +13,9 @@
 #include "sp_int.h"
 
 #define SP_EVENT_ID_LEN 32
+/* series.record_id of an event (journal_event.c): the hour, 4 bytes
+ * big-endian, then the event ID. */
+#define SP_EVENT_KEY_LEN (4 + SP_EVENT_ID_LEN)
 
 /* An event; the strings are borrowed, not NUL-terminated. */
 struct sp_event {

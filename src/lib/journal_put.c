@@ -218,13 +218,14 @@ sp_jn_grp_resolve(struct sp_journal *j, const char *stream,
 }
 
 /*
- * The series of (grp, rid) into *series, inserted with name and the
- * custom dimensions dims (JSON text; NULL: those of p) when new.
+ * The series of (grp, rid[0..rid_len)) into *series, inserted with name
+ * and the custom dimensions dims (JSON text; NULL: those of p) when new.
  */
 ctspool_rc
 sp_jn_series_get(struct sp_journal *j, int64_t grp, const uint8_t *rid,
-                 const char *name, size_t name_len, const char *dims,
-                 const struct sp_point *p, int64_t *series)
+                 size_t rid_len, const char *name, size_t name_len,
+                 const char *dims, const struct sp_point *p,
+                 int64_t *series)
 {
     sqlite3_stmt *s;
     char *owned = NULL;
@@ -236,7 +237,7 @@ sp_jn_series_get(struct sp_journal *j, int64_t grp, const uint8_t *rid,
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record lookup");
     }
     sqlite3_bind_int64(s, 1, grp);
-    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, rid, (int)rid_len, SQLITE_STATIC);
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         *series = sqlite3_column_int64(s, 0);
@@ -263,7 +264,7 @@ sp_jn_series_get(struct sp_journal *j, int64_t grp, const uint8_t *rid,
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record insert");
     }
     sqlite3_bind_int64(s, 1, grp);
-    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, rid, (int)rid_len, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, name, (int)name_len, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
     r = sqlite3_step(s);
@@ -339,7 +340,8 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
                    ctspool_strerror(rc));
         return rc;
     }
-    rc = sp_jn_series_get(j, *grp, rid, p->name, p->name_len, NULL, p,
+    rc = sp_jn_series_get(j, *grp, rid, SP_RECORD_ID_LEN, p->name,
+                          p->name_len, NULL, p,
                           series);
     if (rc == CTSPOOL_OK) {
         sp_jn_cache_put(j, key, key_len, *series, *grp);
