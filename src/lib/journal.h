@@ -368,7 +368,8 @@ struct sp_list_row {
     const char *state; /* "pending", "acked", "dead" */
     const char *stream;
     int agg;
-    const uint8_t *record_id;
+    const uint8_t *record_id; /* SP_RECORD_ID_LEN bytes; an event's: its
+                               * event ID */
     const char *name;
     const char *dims; /* JSON object text */
     int64_t hour;

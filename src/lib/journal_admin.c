@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "event.h"
 #include "journal_int.h"
 
 #define COMPACT_CHUNK 10000
@@ -310,7 +311,10 @@ list_query(struct sp_journal *j, const char *sql,
             row.status = sqlite3_column_int(s, 9);
             row.body = (const char *)sqlite3_column_text(s, 10);
         }
-        if (sqlite3_column_bytes(s, 2) != SP_RECORD_ID_LEN) {
+        if (row.agg == SP_KIND_EVENTS &&
+            sqlite3_column_bytes(s, 2) == SP_EVENT_KEY_LEN) {
+            row.record_id += 4; /* the event ID, after the hour */
+        } else if (sqlite3_column_bytes(s, 2) != SP_RECORD_ID_LEN) {
             rc = CTSPOOL_E_CORRUPT;
             sp_err_set(&j->err, "list: record ID of wrong length");
             break;
