@@ -530,7 +530,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     struct sp_err e;
     const struct sp_config *cfg;
     char *api_key = NULL;
-    char stream[32], where[512], pace[96], proxy[512] = "";
+    char stream[32], where[512], pace[96], proxy[512] = "", events[560];
     int lock_fd = -1, ch, ex;
     ctspool_rc rc;
 
@@ -648,10 +648,18 @@ cmd_drain(struct cli *c, int argc, char **argv)
         memcpy(proxy, " through proxy ", 16);
         dr_mask_endpoint(cfg->upload.proxy, proxy + 15, sizeof(proxy) - 15);
     }
+    if (cfg->upload.events_endpoint && cfg->upload.events_endpoint[0]) {
+        memcpy(events, ", events to ", 13);
+        dr_mask_endpoint(cfg->upload.events_endpoint, events + 12,
+                         sizeof(events) - 12);
+    } else {
+        snprintf(events, sizeof(events),
+                 ", events held (no upload.events_endpoint)");
+    }
     sp_log(SP_LOG_INFO,
-           "ctspool %s draining journal %s to %s%s (default stream %s; "
+           "ctspool %s draining journal %s to %s%s%s (default stream %s; "
            "batches of up to %ld points, %ld bytes%s, %s)%s",
-           CTSPOOL_VERSION_STRING, cfg->journal, where, proxy,
+           CTSPOOL_VERSION_STRING, cfg->journal, where, events, proxy,
            sp_mask(cfg->upload.data_stream_token, stream, sizeof(stream)),
            cfg->upload.batch_max_points, cfg->upload.batch_max_bytes,
            uo.gzip ? " gzip-compressed" : "", pace,

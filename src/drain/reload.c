@@ -5,7 +5,7 @@
  * stream token, the log level, batch sizes, pacing, retry_* and poll_ms
  * take effect at once, and health.max_undelivered_s for
  * drain.metrics_listen's /healthz/upstream.  The journal,
- * upload.endpoint, the timeouts, upload.ca_file, upload.compress,
+ * upload.endpoint, upload.events_endpoint, the timeouts, upload.ca_file, upload.compress,
  * upload.proxy, upload.client_* and drain.metrics_listen need a
  * restart: a change is logged and the running
  * value stays (the endpoint names the upstream whose requests may still
@@ -89,6 +89,8 @@ keep_restart_only(struct sp_config *old, struct sp_config *cfg)
     keep_str(&old->journal, &cfg->journal, "journal");
     keep_str(&old->upload.endpoint, &cfg->upload.endpoint,
              "upload.endpoint");
+    keep_str(&old->upload.events_endpoint, &cfg->upload.events_endpoint,
+             "upload.events_endpoint");
     keep_str(&old->upload.ca_file, &cfg->upload.ca_file, "upload.ca_file");
     keep_str(&old->upload.proxy, &cfg->upload.proxy, "upload.proxy");
     keep_str(&old->upload.client_cert, &cfg->upload.client_cert,
