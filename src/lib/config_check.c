@@ -61,6 +61,13 @@ sp_config_check_url(const char *s, struct sp_err *why)
     return 0;
 }
 
+/* sp_config_check_url, or "" (unset: a default applies). */
+int
+sp_config_check_url_or_empty(const char *s, struct sp_err *why)
+{
+    return s[0] == '\0' ? 0 : sp_config_check_url(s, why);
+}
+
 /* "HOST:PORT" or "[IPV6]:PORT", port 1..65535. */
 int
 sp_config_check_listen(const char *s, struct sp_err *why)

@@ -78,6 +78,7 @@ int sp_config_has_control(const char *s);
 /* 0 if s is acceptable, else -1 with the reason ("must ...") in why. */
 int sp_config_check_nonempty(const char *s, struct sp_err *why);
 int sp_config_check_url(const char *s, struct sp_err *why);
+int sp_config_check_url_or_empty(const char *s, struct sp_err *why);
 int sp_config_check_listen(const char *s, struct sp_err *why);
 int sp_config_check_secret(const char *s, struct sp_err *why);
 int sp_config_check_stream(const char *s, struct sp_err *why);

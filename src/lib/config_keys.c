@@ -63,7 +63,7 @@ const struct key sp_config_keys[] = {
      .check = sp_config_check_url},
     {.group = "upload", .name = "events_endpoint", .kind = K_STRING,
      .off = OFF(upload.events_endpoint), .flags = F_OPTIONAL,
-     .check = sp_config_check_url},
+     .check = sp_config_check_url_or_empty},
     {.group = "upload", .name = "api_key", .kind = K_STRING,
      .off = OFF(upload.api_key), .flags = F_SECRET | F_OPTIONAL,
      .check = sp_config_check_secret},
