@@ -11,8 +11,14 @@
  *   is the same when computed twice;
  * - an event accepted in the element form is accepted in the flat-ok
  *   form too, with the same ID;
- * - every rejection is one printable line.
+ * - every rejection is one printable line;
+ * - an accepted event survives its stored form (sp_event_element_json,
+ *   read back by sp_event_from_element) and its carrier point with the
+ *   same ID;
+ * - the input as an events document (sp_event_parse_doc) reports each
+ *   element once, valid or not, or the document as bad.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -63,6 +69,71 @@ check_event(const struct sp_event *ev, uint8_t id[SP_EVENT_ID_LEN])
     }
 }
 
+/* The stored form and the carrier point give the event back. */
+static void
+check_round_trips(const struct sp_event *ev, const uint8_t id[SP_EVENT_ID_LEN])
+{
+    uint8_t again[SP_EVENT_ID_LEN];
+    struct sp_event back;
+    struct sp_point p;
+    struct sp_buf b;
+    struct sp_err e;
+    cJSON *hold = NULL;
+
+    sp_buf_init(&b);
+    if (sp_event_element_json(ev, &b) != CTSPOOL_OK) {
+        fz_fail("cannot encode an accepted event");
+    }
+    if (sp_event_from_element(b.p, ev->hour, &hold, &back, &e) !=
+            CTSPOOL_OK ||
+        sp_event_id(&back, again) != CTSPOOL_OK ||
+        memcmp(id, again, SP_EVENT_ID_LEN) != 0) {
+        fz_fail("stored form does not read back: %s", b.p);
+    }
+    cJSON_Delete(hold);
+    sp_buf_cleanup(&b);
+    sp_event_carry(ev, &p);
+    if (!sp_event_uncarry(&p, &back) ||
+        sp_event_id(&back, again) != CTSPOOL_OK ||
+        memcmp(id, again, SP_EVENT_ID_LEN) != 0) {
+        fz_fail("carrier point does not give the event back");
+    }
+}
+
+struct doc_count {
+    size_t valid, invalid, next;
+};
+
+static ctspool_rc
+doc_point(void *ctx, const struct sp_point *p)
+{
+    struct doc_count *c = ctx;
+    struct sp_event ev;
+    uint8_t id[SP_EVENT_ID_LEN];
+
+    if (!sp_event_uncarry(p, &ev)) {
+        fz_fail("a document gave a point that carries no event");
+    }
+    check_event(&ev, id);
+    c->valid++;
+    c->next++;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+doc_error(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct doc_count *c = ctx;
+
+    if (index != c->next) {
+        fz_fail("document error index %zu, expected %zu", index, c->next);
+    }
+    fz_check_msg(e, NULL, NULL, 0);
+    c->invalid++;
+    c->next++;
+    return CTSPOOL_OK;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -75,9 +146,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!obj) {
         return 0;
     }
+    {
+        struct doc_count c = {0, 0, 0};
+        char *copy = fz_dup(data, size);
+        size_t used = 0;
+
+        if (sp_event_parse_doc(copy, size, doc_point, doc_error, &c, NULL,
+                               &used, &e) == CTSPOOL_OK &&
+            used > size) {
+            fz_fail("document used %zu of %zu bytes", used, size);
+        }
+        free(copy);
+    }
     el_ok = sp_event_from_json(obj, 0, &ev, &e) == CTSPOOL_OK;
     if (el_ok) {
         check_event(&ev, id_el);
+        check_round_trips(&ev, id_el);
     } else {
         fz_check_msg(&e, NULL, data, size);
     }
