@@ -135,8 +135,11 @@ sp_event_parse_doc(const char *buf, size_t len, sp_point_cb on_point,
     cJSON_ArrayForEach(m, doc)
     {
         if (strcmp(m->string, "data") != 0) {
-            sp_err_set(e, "unknown field \"%.64s\" (an events document "
-                          "has only \"data\")", m->string);
+            char q[SP_QUOTE_BUF];
+
+            sp_utf8_quote(m->string, strlen(m->string), q, sizeof(q));
+            sp_err_set(e, "unknown field %s (an events document has only "
+                          "\"data\")", q);
             rc = CTSPOOL_E_INVALID;
             goto out;
         }

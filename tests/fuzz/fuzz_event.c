@@ -151,10 +151,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *copy = fz_dup(data, size);
         size_t used = 0;
 
-        if (sp_event_parse_doc(copy, size, doc_point, doc_error, &c, NULL,
-                               &used, &e) == CTSPOOL_OK &&
-            used > size) {
+        ctspool_rc rc = sp_event_parse_doc(copy, size, doc_point, doc_error,
+                                           &c, NULL, &used, &e);
+
+        if (rc == CTSPOOL_OK && used > size) {
             fz_fail("document used %zu of %zu bytes", used, size);
+        }
+        if (rc == CTSPOOL_E_INVALID) {
+            fz_check_msg(&e, NULL, data, size);
         }
         free(copy);
     }

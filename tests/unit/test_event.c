@@ -3,7 +3,10 @@
  * the validation table of both forms (upstream's element, flat), with the
  * field each rejection names; the event ID against values computed
  * independently (Python's hashlib over the same canonical encoding), the
- * same for an event in either form and different when any field differs.
+ * same for an event in either form and different when any field differs;
+ * the input forms of `append --kind events` (event_input.c): CSV header
+ * and rows, upstream's document with its error indexes, the stored form
+ * read back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -208,6 +211,142 @@ test_event_id(void **state)
     assert_string_not_equal(b, c);
 }
 
+static void
+test_csv(void **state)
+{
+    const char *hdr[] = {"team_id", "timestamp", "description", "type"};
+    const size_t hl[] = {7, 9, 11, 4};
+    const char *bad[] = {"timestamp", "type", "decscription"};
+    const size_t bl[] = {9, 4, 12};
+    const char *row[] = {"7", "2022-10-01 05:00:00", "v1.2 to prod",
+                         "deploy"};
+    const size_t rl[] = {1, 19, 12, 6};
+    const char *row2[] = {"", "2022-10-01 05:00:00", "d", "x"};
+    const size_t rl2[] = {0, 19, 1, 1};
+    const char *row3[] = {"0", "2022-10-01 05:00:00", "d", "x"};
+    const size_t rl3[] = {1, 19, 1, 1};
+    size_t cols[SP_EVENT_CSV_COLS];
+    struct sp_event ev;
+    struct sp_point p;
+    struct sp_err e;
+
+    (void)state;
+    assert_int_equal(sp_event_csv_header(bad, bl, 3, cols, &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "unknown column \"decscription\" (events have "
+                      "timestamp, type, description, event_url and "
+                      "team_id); the column is spelled \"description\"");
+    assert_int_equal(sp_event_csv_header(hdr, hl, 3, cols, &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "no \"type\" column");
+    assert_int_equal(sp_event_csv_header(hdr, hl, 4, cols, &e), CTSPOOL_OK);
+    assert_int_equal(sp_event_csv_row(cols, row, rl, &p, &e), CTSPOOL_OK);
+    assert_true(sp_event_uncarry(&p, &ev));
+    assert_int_equal(ev.team_id, 7);
+    assert_int_equal(ev.hour, 462389);
+    assert_null(ev.url);
+    assert_int_equal(sp_event_csv_row(cols, row2, rl2, &p, &e), CTSPOOL_OK);
+    assert_true(sp_event_uncarry(&p, &ev));
+    assert_int_equal(ev.team_id, 0);
+    assert_int_equal(sp_event_csv_row(cols, row3, rl3, &p, &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "team_id: *");
+}
+
+struct doc_seen {
+    size_t ok, bad, last_bad;
+    char msg[sizeof(((struct sp_err *)0)->msg)];
+};
+
+static ctspool_rc
+doc_ok(void *ctx, const struct sp_point *p)
+{
+    struct doc_seen *d = ctx;
+
+    assert_int_equal(p->agg, SP_KIND_EVENTS);
+    d->ok++;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+doc_bad(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct doc_seen *d = ctx;
+
+    d->bad++;
+    d->last_bad = index;
+    snprintf(d->msg, sizeof(d->msg), "%s", e->msg);
+    return CTSPOOL_OK;
+}
+
+static void
+test_document(void **state)
+{
+    const char *doc =
+        "{\"data\": [{\"timestamp\": \"2022-10-01 05:00:00\", "
+        "\"payload\": {\"type\": \"a\", \"description\": \"b\"}}, "
+        "{\"timestamp\": \"2022-10-01 05:00:00\", \"type\": \"a\", "
+        "\"description\": \"flat is not upstream's\"}, "
+        "{\"timestamp\": \"2022-10-01 05:00:00\", \"payload\": "
+        "{\"type\": \"tab\\there\", \"description\": \"\\\"q\\\"\"}}]}  {";
+    struct doc_seen d;
+    struct sp_err e;
+    size_t used = 0;
+
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(sp_event_parse_doc(doc, strlen(doc), doc_ok, doc_bad,
+                                        &d, NULL, &used, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(d.ok, 2);
+    assert_int_equal(d.bad, 1);
+    assert_int_equal(d.last_bad, 1);
+    assert_msg(d.msg, "payload: missing");
+    assert_int_equal(doc[used], ' '); /* the next object starts later */
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(sp_event_parse_doc("{\"data\": {}}", 12, doc_ok,
+                                        doc_bad, &d, NULL, &used, &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "data: must be an array of events");
+    assert_int_equal(sp_event_parse_doc("{\"data\": [], \"x\": 1}", 20,
+                                        doc_ok, doc_bad, &d, NULL, &used,
+                                        &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "unknown field \"x\" (an events document has only "
+                      "\"data\")");
+}
+
+static void
+test_stored_form(void **state)
+{
+    const char *json =
+        "{\"timestamp\": \"2022-10-01 05:00:00\", \"team_id\": 7, "
+        "\"payload\": {\"type\": \"de\\\"ploy\", \"description\": "
+        "\"line\\none \\u00e9\", \"event_url\": \"https://ci.example/1\"}}";
+    uint8_t a[SP_EVENT_ID_LEN], b[SP_EVENT_ID_LEN];
+    struct sp_event ev, back;
+    struct sp_buf buf;
+    struct sp_err e;
+    cJSON *obj = cJSON_Parse(json), *hold = NULL;
+
+    (void)state;
+    assert_int_equal(sp_event_from_json(obj, 0, &ev, &e), CTSPOOL_OK);
+    sp_buf_init(&buf);
+    assert_int_equal(sp_event_element_json(&ev, &buf), CTSPOOL_OK);
+    assert_string_equal(buf.p,
+                        "{\"team_id\":7,\"payload\":{\"type\":\"de\\\"ploy\","
+                        "\"description\":\"line\\none \xc3\xa9\","
+                        "\"event_url\":\"https://ci.example/1\"}}");
+    assert_int_equal(sp_event_from_element(buf.p, ev.hour, &hold, &back, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(sp_event_id(&ev, a), CTSPOOL_OK);
+    assert_int_equal(sp_event_id(&back, b), CTSPOOL_OK);
+    assert_memory_equal(a, b, SP_EVENT_ID_LEN);
+    cJSON_Delete(hold);
+    cJSON_Delete(obj);
+    sp_buf_cleanup(&buf);
+}
+
 int
 main(void)
 {
@@ -216,6 +355,9 @@ main(void)
         cmocka_unit_test(test_length_limits),
         cmocka_unit_test(test_team_cells),
         cmocka_unit_test(test_event_id),
+        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_document),
+        cmocka_unit_test(test_stored_form),
     };
 
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
