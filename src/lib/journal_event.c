@@ -76,8 +76,12 @@ event_resolve(struct sp_journal *j, const struct sp_event *ev,
         j->cache_dirty = 1;
         return CTSPOOL_OK;
     }
-    return sp_jn_series_get(j, *grp, key, SP_EVENT_KEY_LEN, ev->type,
-                            ev->type_len, j->scratch.p, NULL, series);
+    rc = sp_jn_series_find(j, *grp, key, SP_EVENT_KEY_LEN, series);
+    if (rc == CTSPOOL_E_NOTFOUND) {
+        /* The insert met a row the lookup does not see. */
+        return sp_jn_db_fail(j, SQLITE_CORRUPT, "event lookup");
+    }
+    return rc;
 }
 
 ctspool_rc

@@ -146,11 +146,9 @@ void sp_jn_cache_put(struct sp_journal *j, const uint8_t *key, size_t key_len,
                      int64_t series, int64_t grp);
 ctspool_rc sp_jn_grp_resolve(struct sp_journal *j, const char *stream,
                              size_t stream_len, int agg, int64_t *out);
-ctspool_rc sp_jn_series_get(struct sp_journal *j, int64_t grp,
-                            const uint8_t *rid, size_t rid_len,
-                            const char *name, size_t name_len,
-                            const char *dims, const struct sp_point *p,
-                            int64_t *series);
+ctspool_rc sp_jn_series_find(struct sp_journal *j, int64_t grp,
+                             const uint8_t *rid, size_t rid_len,
+                             int64_t *series);
 ctspool_rc sp_jn_put_check(struct sp_journal *j);
 ctspool_rc sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
                           double value, int status, const char *body,

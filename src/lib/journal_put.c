@@ -218,21 +218,16 @@ sp_jn_grp_resolve(struct sp_journal *j, const char *stream,
 }
 
 /*
- * The series of (grp, rid[0..rid_len)) into *series, inserted with name
- * and the custom dimensions dims (JSON text; NULL: those of p) when new.
+ * sp_jn_series_find -- the series of (grp, rid[0..rid_len)) into
+ * *series: OK, E_NOTFOUND (none), or a journal error.
  */
 ctspool_rc
-sp_jn_series_get(struct sp_journal *j, int64_t grp, const uint8_t *rid,
-                 size_t rid_len, const char *name, size_t name_len,
-                 const char *dims, const struct sp_point *p,
-                 int64_t *series)
+sp_jn_series_find(struct sp_journal *j, int64_t grp, const uint8_t *rid,
+                  size_t rid_len, int64_t *series)
 {
-    sqlite3_stmt *s;
-    char *owned = NULL;
-    ctspool_rc rc;
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_SERIES_FIND);
     int r;
 
-    s = sp_jn_stmt(j, ST_SERIES_FIND);
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record lookup");
     }
@@ -246,30 +241,29 @@ sp_jn_series_get(struct sp_journal *j, int64_t grp, const uint8_t *rid,
     if (r == SQLITE_ROW) {
         return CTSPOOL_OK;
     }
-    if (r != SQLITE_DONE) {
-        return sp_jn_db_fail(j, r, "record lookup");
-    }
-    if (!dims) {
-        rc = sp_payload_dims_json(p, &owned);
-        if (rc != CTSPOOL_OK) {
-            sp_err_set(&j->err, "cannot encode custom_dimensions: %s",
-                       ctspool_strerror(rc));
-            return rc;
-        }
-        dims = owned;
-    }
-    s = sp_jn_stmt(j, ST_SERIES_INS);
+    return r == SQLITE_DONE ? CTSPOOL_E_NOTFOUND
+                            : sp_jn_db_fail(j, r, "record lookup");
+}
+
+/* Inserts the series (grp, rid, name, dims: JSON text): its id into
+ * *series. */
+static ctspool_rc
+series_insert(struct sp_journal *j, int64_t grp, const uint8_t *rid,
+              const char *name, size_t name_len, const char *dims,
+              int64_t *series)
+{
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_SERIES_INS);
+    int r;
+
     if (!s) {
-        free(owned);
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record insert");
     }
     sqlite3_bind_int64(s, 1, grp);
-    sqlite3_bind_blob(s, 2, rid, (int)rid_len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, name, (int)name_len, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
     r = sqlite3_step(s);
     sp_jn_done(s);
-    free(owned);
     if (r != SQLITE_DONE) {
         return sp_jn_db_fail(j, r, "record insert");
     }
@@ -340,9 +334,20 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
                    ctspool_strerror(rc));
         return rc;
     }
-    rc = sp_jn_series_get(j, *grp, rid, SP_RECORD_ID_LEN, p->name,
-                          p->name_len, NULL, p,
-                          series);
+    rc = sp_jn_series_find(j, *grp, rid, SP_RECORD_ID_LEN, series);
+    if (rc == CTSPOOL_E_NOTFOUND) {
+        char *dims = NULL;
+
+        rc = sp_payload_dims_json(p, &dims);
+        if (rc != CTSPOOL_OK) {
+            sp_err_set(&j->err, "cannot encode custom_dimensions: %s",
+                       ctspool_strerror(rc));
+            return rc;
+        }
+        rc = series_insert(j, *grp, rid, p->name, p->name_len, dims,
+                           series);
+        free(dims);
+    }
     if (rc == CTSPOOL_OK) {
         sp_jn_cache_put(j, key, key_len, *series, *grp);
     }
