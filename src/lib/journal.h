@@ -385,6 +385,13 @@ typedef ctspool_rc (*sp_list_cb)(void *ctx, const struct sp_list_row *r);
 ctspool_rc sp_journal_list(struct sp_journal *j, unsigned what,
                            sp_list_cb cb, void *ctx);
 
+/* Which kind of item sp_journal_list_filtered keeps. */
+enum sp_list_kind {
+    SP_LIST_KIND_ANY = 0,
+    SP_LIST_KIND_POINTS, /* the point groups' rows */
+    SP_LIST_KIND_EVENTS  /* the events group's rows (agg SP_KIND_EVENTS) */
+};
+
 /* What sp_journal_list_filtered keeps; an unset member keeps all. */
 struct sp_list_filter {
     const char *stream; /* exact data stream token; NULL: any */
@@ -394,8 +401,9 @@ struct sp_list_filter {
     int64_t since_hour; /* hour >= since_hour (inclusive) */
     int64_t until_hour; /* hour < until_hour (exclusive) */
     uint64_t limit;     /* at most this many rows in all; 0: no limit */
+    int kind;           /* enum sp_list_kind */
 };
-#define SP_LIST_FILTER_ALL {NULL, NULL, -1, 0, 0, 0, 0, 0}
+#define SP_LIST_FILTER_ALL {NULL, NULL, -1, 0, 0, 0, 0, 0, SP_LIST_KIND_ANY}
 
 /*
  * sp_journal_list_filtered -- sp_journal_list with the filters of f

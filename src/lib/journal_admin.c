@@ -206,9 +206,10 @@ fail:
 
 /*
  * One state's list query: base (SELECT ... WHERE ...), then the
- * conditions of f on hour_col and the grp (g) and series (s) columns,
- * then order and, with a limit, LIMIT :limit.  Values are bound, never
- * spliced into the text.
+ * conditions of f on hour_col and the grp (g) and series (s) columns
+ * (the kind: the events group's id or any other), then order and, with
+ * a limit, LIMIT :limit.  Values are bound, never spliced into the text
+ * (the events group's id is a constant).
  */
 static void
 list_sql(char *sql, size_t cap, const char *base, const char *hour_col,
@@ -218,6 +219,11 @@ list_sql(char *sql, size_t cap, const char *base, const char *hour_col,
 
 #define LIST_ADD(...)                                                     \
     o += (size_t)snprintf(sql + o, o < cap ? cap - o : 0, __VA_ARGS__)
+    if (f->kind == SP_LIST_KIND_POINTS) {
+        LIST_ADD(" AND g.id <> %d", SP_GRP_EVENTS_ID);
+    } else if (f->kind == SP_LIST_KIND_EVENTS) {
+        LIST_ADD(" AND g.id = %d", SP_GRP_EVENTS_ID);
+    }
     if (f->stream) {
         LIST_ADD(" AND g.stream = :stream");
     }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "event.h"
 #include "journal.h"
 #include "migrate.h"
 #include "testutil.h"
@@ -43,8 +44,10 @@ check_invariants(struct tu_journal *f)
                              "AND p.value = q.value"),
                      pending);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
-    assert_int_equal(st.pending_points, (uint64_t)pending);
-    assert_int_equal(st.acked_points, (uint64_t)(points - pending));
+    assert_int_equal(st.pending_points + st.pending_events,
+                     (uint64_t)pending);
+    assert_int_equal(st.acked_points + st.acked_events,
+                     (uint64_t)(points - pending));
     /* The checker agrees (journal_check.c). */
     assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
 }
@@ -873,6 +876,40 @@ test_list_filtered(void **state)
     sp_batch_cleanup(&b);
 }
 
+/* --kind of list: the events group's rows, or every other group's. */
+static void
+test_list_kind(void **state)
+{
+    struct tu_journal *f = *state;
+    const unsigned all = SP_LIST_PENDING | SP_LIST_ACKED | SP_LIST_DEAD;
+    struct sp_list_filter q = SP_LIST_FILTER_ALL;
+    struct sp_event ev;
+    enum sp_put_result res;
+    struct rows o;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.hour = 12;
+    ev.type = "deploy";
+    ev.type_len = 6;
+    ev.description = "v1";
+    ev.description_len = 2;
+    tu_put1(f->j, tu_point("ta", SP_AGG_SUM, "cpu", 11, 2, NULL));
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_put_event(f->j, &ev, &res), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(res, SP_PUT_NEW);
+
+    assert_string_equal(list_f(f, all, &q, &o),
+                        "pending ta 0 cpu 11;pending  4 deploy 12;");
+    q.kind = SP_LIST_KIND_POINTS;
+    assert_string_equal(list_f(f, all, &q, &o), "pending ta 0 cpu 11;");
+    q.kind = SP_LIST_KIND_EVENTS;
+    assert_string_equal(list_f(f, all, &q, &o), "pending  4 deploy 12;");
+    q.stream = "ta";
+    assert_string_equal(list_f(f, all, &q, &o), "");
+    check_invariants(f);
+}
+
 int
 main(void)
 {
@@ -897,6 +934,7 @@ main(void)
         T(test_checker_finds_broken_invariants),
         T(test_commit_hook_aborts),
         T(test_list_filtered),
+        T(test_list_kind),
 #undef T
     };
 
