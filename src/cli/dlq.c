@@ -1,6 +1,6 @@
 /*
  * dlq.c -- `ctspool dlq list|requeue [--all|ID...]|purge [--all|ID...]`:
- * dead letters are points upstream rejected as invalid, kept with the
+ * dead letters are points and events upstream rejected, kept with the
  * answer it gave.
  */
 #include <errno.h>
@@ -20,11 +20,13 @@ help(FILE *f)
             "       ctspool dlq purge --all | ID...\n"
             "\n"
             "Dead letters are points upstream rejected as invalid (HTTP 400\n"
-            "or 422), kept with its status and response, and points an\n"
-            "operator retired ('ctspool streams retire': status 0).\n"
-            "'requeue' makes them pending again (a point whose value\n"
-            "changed meanwhile keeps the newer value); 'purge' deletes\n"
-            "them.\n");
+            "or 422), kept with its status and response, points an\n"
+            "operator retired ('ctspool streams retire': status 0), and\n"
+            "events upstream refused (404: no team found).  'list' shows\n"
+            "each one's kind, point or event (--json: as 'ctspool list\n"
+            "--json' with id, status, response and dead_at).  'requeue'\n"
+            "makes them pending again (a point whose value changed\n"
+            "meanwhile keeps the newer value); 'purge' deletes them.\n");
 }
 
 static int
@@ -130,9 +132,9 @@ cmd_dlq(struct cli *c, int argc, char **argv)
     }
     if (verb[0] == 'l') {
         if (!o.json) {
-            printf("%-6s %-4s %-19s %-8s %-24s %14s %s  %s\n", "ID", "HTTP",
-                   "TIMESTAMP", "AGG", "METRIC", "VALUE", "DIMENSIONS",
-                   "RESPONSE");
+            printf("%-6s %-4s %-5s %-19s %-8s %-24s %14s %s  %s\n", "ID",
+                   "HTTP", "KIND", "TIMESTAMP", "AGG", "METRIC/TYPE", "VALUE",
+                   "DIMENSIONS/DETAILS", "RESPONSE");
         }
         rc = sp_journal_list(j, SP_LIST_DEAD, cli_print_row, &o);
     } else if (verb[0] == 'r') {

@@ -1,7 +1,7 @@
 /*
  * list.c -- `ctspool list [--pending|--acked|--all] [--json]` and its
- * filters: the journal's points as NDJSON or a table.  Also the row printer that
- * `dlq list` shares.  Stream tokens are masked.
+ * filters: the journal's points and events as NDJSON or a table.  Also
+ * the row printer that `dlq list` shares.  Stream tokens are masked.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "event.h"
 #include "list.h"
 
 static void
@@ -25,17 +26,20 @@ help(FILE *f)
                "[--until TS]\n"
                "                    [--limit N]\n"
                "\n"
-               "Lists the journal's points (default --all: pending, then\n"
-               "acknowledged, then dead letters).  --json prints one JSON\n"
-               "object per line.\n"
+               "Lists the journal's points and events (default --all:\n"
+               "pending, then acknowledged, then dead letters), each with\n"
+               "its kind, point or event.  --json prints one JSON object\n"
+               "per line: a point's metric_* fields, custom_dimensions,\n"
+               "metric_value and stream (masked); an event's event_id,\n"
+               "team_id, type, description and event_url.\n"
                "\n"
-               "Filters (combinable; a point must match them all):\n"
+               "Filters (combinable; a row must match them all; --stream,\n"
+               "--metric and --agg match points only):\n"
                "  --stream TOKEN  that data stream token exactly (shown\n"
                "                  masked)\n"
                "  --metric NAME   that metric name exactly\n"
                "  --agg FUNC      Sum, Average, Maximum or Minimum\n"
-               "  --kind KIND     points (all of them) or events (the\n"
-               "                  journal holds no events: lists nothing)\n"
+               "  --kind KIND     points or events only\n"
                "  --since TS      hours at or after TS (inclusive)\n"
                "  --until TS      hours before TS (exclusive)\n"
                "  --limit N       at most N rows in all (N >= 1)\n"
@@ -79,6 +83,132 @@ safe_text(const char *s, char *buf, size_t cap)
     return buf;
 }
 
+/* s[0..len) under key k of o; null when s is NULL. */
+static void
+add_text_n(cJSON *o, const char *k, const char *s, size_t len)
+{
+    char *copy = s ? strndup(s, len) : NULL;
+
+    if (copy) {
+        cJSON_AddStringToObject(o, k, copy);
+    } else {
+        cJSON_AddNullToObject(o, k);
+    }
+    free(copy);
+}
+
+/*
+ * The event of a row of the events group (stored as upstream's element,
+ * schema 0007) into ev, the strings pointing into *hold; a row that
+ * does not parse keeps its type (the series' name) and nothing else.
+ */
+static void
+row_event(const struct sp_list_row *r, cJSON **hold, struct sp_event *ev)
+{
+    struct sp_err e = {0};
+
+    if (sp_event_from_element(r->dims, r->hour, hold, ev, &e) !=
+        CTSPOOL_OK) {
+        memset(ev, 0, sizeof(*ev));
+        ev->hour = r->hour;
+        ev->type = r->name;
+        ev->type_len = strlen(r->name);
+    }
+}
+
+/* ev's team_id (null when none), then with_type its type, then its
+ * description and event_url (null when none), into o. */
+static void
+add_event(cJSON *o, const struct sp_event *ev, int with_type)
+{
+    if (ev->team_id > 0) {
+        cJSON_AddNumberToObject(o, "team_id", (double)ev->team_id);
+    } else {
+        cJSON_AddNullToObject(o, "team_id");
+    }
+    if (with_type) {
+        add_text_n(o, "type", ev->type, ev->type_len);
+    }
+    add_text_n(o, "description", ev->description, ev->description_len);
+    add_text_n(o, "event_url", ev->url, ev->url_len);
+}
+
+/* Prints obj as one line of NDJSON and deletes it. */
+static ctspool_rc
+put_json(cJSON *obj)
+{
+    char *text = cJSON_PrintUnformatted(obj);
+
+    cJSON_Delete(obj);
+    if (!text) {
+        return CTSPOOL_E_NOMEM;
+    }
+    puts(text);
+    cJSON_free(text);
+    return CTSPOOL_OK;
+}
+
+/* A dead letter's fields (after the row's own). */
+static void
+add_dead(cJSON *obj, const struct sp_list_row *r)
+{
+    cJSON_AddNumberToObject(obj, "status", r->status);
+    cJSON_AddStringToObject(obj, "response", r->body ? r->body : "");
+    cJSON_AddNumberToObject(obj, "dead_at", (double)r->at);
+}
+
+/* A row of the events group: an event, in JSON or as a table row. */
+static ctspool_rc
+print_event(const struct list_opts *o, const struct sp_list_row *r,
+            const char *rid, const char *ts)
+{
+    cJSON *hold = NULL;
+    struct sp_event ev;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    row_event(r, &hold, &ev);
+    if (o->json) {
+        cJSON *obj = cJSON_CreateObject();
+
+        if (r->dead_id) {
+            cJSON_AddNumberToObject(obj, "id", (double)r->dead_id);
+        }
+        cJSON_AddStringToObject(obj, "kind", "event");
+        cJSON_AddStringToObject(obj, "event_id", rid);
+        cJSON_AddStringToObject(obj, "timestamp", ts);
+        add_event(obj, &ev, 1);
+        cJSON_AddStringToObject(obj, "state", r->state);
+        if (r->dead_id) {
+            add_dead(obj, r);
+        }
+        rc = put_json(obj);
+    } else {
+        /* The description, team_id and event_url as DIMENSIONS. */
+        char type[4 * SP_NAME_MAX], text[8192], body[256];
+        cJSON *details = cJSON_CreateObject();
+        char *dt;
+
+        add_event(details, &ev, 0);
+        dt = cJSON_PrintUnformatted(details);
+        cJSON_Delete(details);
+        snprintf(text, sizeof(text), "%.*s", (int)ev.type_len, ev.type);
+        safe_text(text, type, sizeof(type));
+        safe_text(dt ? dt : "{}", text, sizeof(text));
+        cJSON_free(dt);
+        if (r->dead_id) {
+            printf("%-6lld %-4d %-5s %-19s %-8s %-24s %14s %s  %.60s\n",
+                   (long long)r->dead_id, r->status, "event", ts, "-", type,
+                   "-", text,
+                   safe_text(r->body ? r->body : "", body, sizeof(body)));
+        } else {
+            printf("%-5s %-8s %-19s %-8s %-24s %14s %s %s %.12s\n", "event",
+                   r->state, ts, "-", type, "-", text, "-", rid);
+        }
+    }
+    cJSON_Delete(hold);
+    return rc;
+}
+
 ctspool_rc
 cli_print_row(void *ctx, const struct sp_list_row *r)
 {
@@ -88,16 +218,22 @@ cli_print_row(void *ctx, const struct sp_list_row *r)
 
     sp_hex(r->record_id, SP_RECORD_ID_LEN, rid);
     sp_hour_format(r->hour, ts, sizeof(ts));
+    if (r->agg == SP_KIND_EVENTS) {
+        ctspool_rc rc = print_event(o, r, rid, ts);
+
+        return rc != CTSPOOL_OK ? rc : ferror(stdout) ? CTSPOOL_E_IO : rc;
+    }
     sp_double_format(r->value, val, sizeof(val));
     sp_mask(r->stream, mask, sizeof(mask));
     if (o->json) {
         cJSON *obj = cJSON_CreateObject();
         cJSON *dims = cJSON_Parse(r->dims);
-        char *text;
+        ctspool_rc rc;
 
         if (r->dead_id) {
             cJSON_AddNumberToObject(obj, "id", (double)r->dead_id);
         }
+        cJSON_AddStringToObject(obj, "kind", "point");
         cJSON_AddStringToObject(obj, "record_id", rid);
         cJSON_AddStringToObject(obj, "metric_name", r->name);
         cJSON_AddStringToObject(obj, "metric_agg_func", sp_agg_name(r->agg));
@@ -108,30 +244,26 @@ cli_print_row(void *ctx, const struct sp_list_row *r)
         cJSON_AddStringToObject(obj, "state", r->state);
         cJSON_AddStringToObject(obj, "stream", mask);
         if (r->dead_id) {
-            cJSON_AddNumberToObject(obj, "status", r->status);
-            cJSON_AddStringToObject(obj, "response", r->body ? r->body : "");
-            cJSON_AddNumberToObject(obj, "dead_at", (double)r->at);
+            add_dead(obj, r);
         }
-        text = cJSON_PrintUnformatted(obj);
-        cJSON_Delete(obj);
-        if (!text) {
-            return CTSPOOL_E_NOMEM;
+        rc = put_json(obj);
+        if (rc != CTSPOOL_OK) {
+            return rc;
         }
-        puts(text);
-        cJSON_free(text);
     } else {
         char name[4 * SP_NAME_MAX], dims[8192], body[256];
 
         safe_text(r->name, name, sizeof(name));
         safe_text(r->dims, dims, sizeof(dims));
         if (r->dead_id) {
-            printf("%-6lld %-4d %-19s %-8s %-24s %14s %s  %.60s\n",
-                   (long long)r->dead_id, r->status, ts, sp_agg_name(r->agg),
-                   name, val, dims,
+            printf("%-6lld %-4d %-5s %-19s %-8s %-24s %14s %s  %.60s\n",
+                   (long long)r->dead_id, r->status, "point", ts,
+                   sp_agg_name(r->agg), name, val, dims,
                    safe_text(r->body ? r->body : "", body, sizeof(body)));
         } else {
-            printf("%-8s %-19s %-8s %-24s %14s %s %s %.12s\n", r->state, ts,
-                   sp_agg_name(r->agg), name, val, dims, mask, rid);
+            printf("%-5s %-8s %-19s %-8s %-24s %14s %s %s %.12s\n", "point",
+                   r->state, ts, sp_agg_name(r->agg), name, val, dims, mask,
+                   rid);
         }
     }
     return ferror(stdout) ? CTSPOOL_E_IO : CTSPOOL_OK;
@@ -171,7 +303,7 @@ parse_ts(const char *opt, const char *arg, int64_t *hour)
 /* Parses the options into *what and *f; 0, or the exit code (shown). */
 static int
 parse_args(int argc, char **argv, unsigned *what, struct list_opts *o,
-           struct sp_list_filter *f, int *events)
+           struct sp_list_filter *f)
 {
     static const struct option opts[] = {
         {"pending", no_argument, NULL, 'p'},
@@ -232,9 +364,9 @@ parse_args(int argc, char **argv, unsigned *what, struct list_opts *o,
             break;
         case 'k':
             if (strcmp(optarg, "points") == 0) {
-                *events = 0;
+                f->kind = SP_LIST_KIND_POINTS;
             } else if (strcmp(optarg, "events") == 0) {
-                *events = 1;
+                f->kind = SP_LIST_KIND_EVENTS;
             } else {
                 cli_error("list", "--kind: expected points or events, "
                                   "got '%s'",
@@ -277,10 +409,10 @@ cmd_list(struct cli *c, int argc, char **argv)
     struct list_opts o = {0};
     struct sp_journal *j = NULL;
     unsigned what = 0;
-    int events = 0, ex;
+    int ex;
     ctspool_rc rc = CTSPOOL_OK;
 
-    ex = parse_args(argc, argv, &what, &o, &f, &events);
+    ex = parse_args(argc, argv, &what, &o, &f);
     if (ex) {
         return ex < 0 ? EXIT_OK : ex;
     }
@@ -292,14 +424,11 @@ cmd_list(struct cli *c, int argc, char **argv)
         return ex;
     }
     if (!o.json) {
-        printf("%-8s %-19s %-8s %-24s %14s %s %s %s\n", "STATE",
-               "TIMESTAMP", "AGG", "METRIC", "VALUE", "DIMENSIONS", "STREAM",
-               "RECORD");
+        printf("%-5s %-8s %-19s %-8s %-24s %14s %s %s %s\n", "KIND",
+               "STATE", "TIMESTAMP", "AGG", "METRIC/TYPE", "VALUE",
+               "DIMENSIONS/DETAILS", "STREAM", "RECORD");
     }
-    /* The journal holds points only: --kind events matches nothing. */
-    if (!events) {
-        rc = sp_journal_list_filtered(j, what, &f, cli_print_row, &o);
-    }
+    rc = sp_journal_list_filtered(j, what, &f, cli_print_row, &o);
     if (rc != CTSPOOL_OK) {
         rc = cli_journal_failed(j, rc);
         cli_error("list", "%s", rc == CTSPOOL_E_IO && ferror(stdout)

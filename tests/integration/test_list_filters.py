@@ -182,7 +182,7 @@ def test_filters():
         r = run_list(env, "--stream", S2, "--agg", "Sum", "--limit", "2")
         lines = r.stdout.splitlines()
         h.check(r.returncode == 0 and len(lines) == 3 and
-                lines[0].startswith("STATE") and
+                lines[0].startswith("KIND") and
                 all("****2222" in x for x in lines[1:]),
                 "table: header and 2 rows: %r" % r.stdout)
         r = run_list(env, "--kind", "events")
