@@ -1,9 +1,9 @@
 /*
  * status.c -- `ctspool status [--json]`: what is pending, acknowledged
- * and dead, the journal's size and the drainer's last results, points
- * in doubt and parked upload groups; checks the journal's pages (up to
- * CHECK_MAX_BYTES unless --check) and lists quarantined journals not yet
- * salvaged.
+ * and dead (points and events), the journal's size and the drainer's
+ * last results, points in doubt and parked upload groups; checks the
+ * journal's pages (up to CHECK_MAX_BYTES unless --check) and lists
+ * quarantined journals not yet salvaged.
  */
 #include <getopt.h>
 #include <string.h>
@@ -27,12 +27,14 @@ help(FILE *f)
 {
     fprintf(f, "usage: ctspool status [--json] [--check]\n"
                "\n"
-               "Shows pending, acknowledged and dead points, the journal's\n"
-               "size, the age of the oldest pending point, the last upload\n"
-               "result, points in doubt (uploads of unknown outcome), the\n"
-               "upload groups the drainer parked (upstream answered 404 for\n"
-               "their data stream token) and quarantined journals not yet\n"
-               "salvaged.  --json prints one JSON object.\n"
+               "Shows pending, acknowledged and dead points (and events,\n"
+               "when the journal holds any), the journal's size, the age of\n"
+               "the oldest pending point or event, the last upload result,\n"
+               "points in doubt (uploads of unknown outcome), the upload\n"
+               "groups the drainer parked (upstream answered 404 for their\n"
+               "data stream token) and quarantined journals not yet\n"
+               "salvaged.  --json prints one JSON object (pending_events,\n"
+               "acked_events and dead_events always).\n"
                "\n"
                "It also checks every page of a journal up to 256 MiB (of\n"
                "any size with --check): a damaged journal is moved aside\n"
@@ -50,21 +52,33 @@ parked_row(void *ctx, const struct sp_group_row *g)
 {
     struct parked *p = ctx;
     char mask[32], since[32];
+    int is_events;
 
     if (g->pending == 0) {
         return CTSPOOL_OK; /* nothing held back */
     }
+    is_events = g->agg == SP_KIND_EVENTS;
     sp_mask(g->stream, mask, sizeof(mask));
     cli_fmt_time(g->parked_since, since, sizeof(since));
     if (p->json) {
         cJSON *o = cJSON_CreateObject();
 
-        cJSON_AddStringToObject(o, "stream", mask);
-        cJSON_AddStringToObject(o, "metric_agg_func", sp_agg_name(g->agg));
+        cJSON_AddStringToObject(o, "kind", is_events ? "events" : "points");
+        if (is_events) {
+            cJSON_AddNullToObject(o, "stream");
+            cJSON_AddNullToObject(o, "metric_agg_func");
+        } else {
+            cJSON_AddStringToObject(o, "stream", mask);
+            cJSON_AddStringToObject(o, "metric_agg_func",
+                                    sp_agg_name(g->agg));
+        }
         cJSON_AddNumberToObject(o, "pending", (double)g->pending);
         cJSON_AddStringToObject(o, "reason", g->reason);
         cJSON_AddStringToObject(o, "since", since);
         cJSON_AddItemToArray(p->list, o);
+    } else if (is_events) {
+        printf("  events: %llu pending, parked since %s: %s\n",
+               (unsigned long long)g->pending, since, g->reason);
     } else {
         printf("  %s/%s: %llu pending, parked since %s: %s\n", mask,
                sp_agg_name(g->agg), (unsigned long long)g->pending, since,
@@ -102,6 +116,9 @@ print_json(struct sp_journal *j, const struct sp_stats *st,
     NUM("pending_points", st->pending_points);
     NUM("acked_points", st->acked_points);
     NUM("dead_letters", st->dead_letters);
+    NUM("pending_events", st->pending_events);
+    NUM("acked_events", st->acked_events);
+    NUM("dead_events", st->dead_events);
     NUM("journal_bytes", st->journal_bytes);
     if (st->oldest_pending_at >= 0) {
         NUM("oldest_pending_age_s",
@@ -179,6 +196,13 @@ print_text(struct sp_journal *j, const struct sp_stats *st,
     printf("\nacknowledged:      %llu\n",
            (unsigned long long)st->acked_points);
     printf("dead letters:      %llu\n", (unsigned long long)st->dead_letters);
+    if (st->pending_events + st->acked_events + st->dead_events) {
+        printf("events:            %llu pending, %llu acknowledged, "
+               "%llu dead\n",
+               (unsigned long long)st->pending_events,
+               (unsigned long long)st->acked_events,
+               (unsigned long long)st->dead_events);
+    }
     cli_fmt_time(st->last_upload_ok_at, when, sizeof(when));
     printf("last upload ok:    %s\n", when);
     if (st->last_upload_error[0]) {
