@@ -1,10 +1,11 @@
 /*
  * streams.c -- `ctspool streams [--json]`: one line per upload group
- * (data stream token, masked, and aggregation function) with its
- * pending, acknowledged and dead points, the age of its oldest pending
- * point and whether the drainer parked it; and `ctspool streams retire
- * TOKEN [--agg FUNC]`, which moves a stream's pending points to the dead
- * letters (status 0, "retired by operator") in one transaction.
+ * (data stream token, masked, and aggregation function; or the events
+ * group) with its pending, acknowledged and dead items, the age of its
+ * oldest pending one and whether the drainer parked it; and `ctspool
+ * streams retire TOKEN [--agg FUNC]`, which moves a stream's pending
+ * points to the dead letters (status 0, "retired by operator") in one
+ * transaction.
  */
 #include <getopt.h>
 #include <string.h>
@@ -27,19 +28,22 @@ help(FILE *f)
             "usage: ctspool streams [--json]\n"
             "       ctspool streams retire TOKEN [--agg FUNC]\n"
             "\n"
-            "Lists the upload groups (data stream token, masked, and\n"
-            "aggregation function): pending, acknowledged and dead points,\n"
-            "the age of the oldest pending point, and the state: 'ok', or\n"
-            "'parked' when upstream answered 404 (no stream found) for the\n"
-            "token; the drainer then retries that group with a backoff of\n"
-            "its own while the others go on.  --json prints one JSON object\n"
-            "per group and line.\n"
+            "Lists the upload groups: those of points (data stream token,\n"
+            "masked, and aggregation function) and the one of events\n"
+            "(kind events, no stream or function): pending, acknowledged\n"
+            "and dead items, the age of the oldest pending one, and the\n"
+            "state: 'ok', or 'parked' when upstream answered 404 (no\n"
+            "stream found) for the token; the drainer then retries that\n"
+            "group with a backoff of its own while the others go on.\n"
+            "--json prints one JSON object per group and line (kind,\n"
+            "stream and metric_agg_func null for events).\n"
             "\n"
             "'retire' moves every pending point of the stream TOKEN (of\n"
             "its FUNC group only, with --agg) to the dead letters with\n"
             "status 0 and the reason \"retired by operator\", in one\n"
             "transaction, and prints how many; 'ctspool dlq requeue'\n"
-            "brings them back.  A token with no upload group exits 66.\n");
+            "brings them back.  A token with no upload group exits 66.\n"
+            "Events have no data stream token and are never retired.\n");
 }
 
 static void
@@ -66,9 +70,16 @@ print_json(const struct show *o, const struct sp_group_row *g,
     char since[32];
     char *text;
 
-    cJSON_AddStringToObject(obj, "kind", "points");
-    cJSON_AddStringToObject(obj, "stream", mask);
-    cJSON_AddStringToObject(obj, "metric_agg_func", sp_agg_name(g->agg));
+    if (g->agg == SP_KIND_EVENTS) {
+        cJSON_AddStringToObject(obj, "kind", "events");
+        cJSON_AddNullToObject(obj, "stream");
+        cJSON_AddNullToObject(obj, "metric_agg_func");
+    } else {
+        cJSON_AddStringToObject(obj, "kind", "points");
+        cJSON_AddStringToObject(obj, "stream", mask);
+        cJSON_AddStringToObject(obj, "metric_agg_func",
+                                sp_agg_name(g->agg));
+    }
     cJSON_AddNumberToObject(obj, "pending", (double)g->pending);
     cJSON_AddNumberToObject(obj, "acked", (double)g->acked);
     cJSON_AddNumberToObject(obj, "dead", (double)g->dead);
@@ -115,9 +126,14 @@ print_group(void *ctx, const struct sp_group_row *g)
     } else {
         snprintf(oldest, sizeof(oldest), "-");
     }
-    printf("%-12s %-8s %10llu %10llu %8llu %8s ", mask, sp_agg_name(g->agg),
-           (unsigned long long)g->pending, (unsigned long long)g->acked,
-           (unsigned long long)g->dead, oldest);
+    if (g->agg == SP_KIND_EVENTS) {
+        printf("%-6s %-12s %-8s ", "events", "-", "-");
+    } else {
+        printf("%-6s %-12s %-8s ", "points", mask, sp_agg_name(g->agg));
+    }
+    printf("%10llu %10llu %8llu %8s ", (unsigned long long)g->pending,
+           (unsigned long long)g->acked, (unsigned long long)g->dead,
+           oldest);
     if (!g->is_parked) {
         printf("ok\n");
     } else {
@@ -150,8 +166,8 @@ list_groups(struct cli *c, int json)
     o.now = (int64_t)ts.tv_sec;
     o.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     if (!json) {
-        printf("%-12s %-8s %10s %10s %8s %8s %s\n", "STREAM", "AGG",
-               "PENDING", "ACKED", "DEAD", "OLDEST", "STATE");
+        printf("%-6s %-12s %-8s %10s %10s %8s %8s %s\n", "KIND", "STREAM",
+               "AGG", "PENDING", "ACKED", "DEAD", "OLDEST", "STATE");
     }
     rc = sp_journal_groups(j, SP_GROUPS_ALL, print_group, &o);
     if (rc != CTSPOOL_OK) {
