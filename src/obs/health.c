@@ -8,8 +8,11 @@
  *
  *   {"status": "ok" | "unhealthy", "reasons": ["..."],
  *    "oldest_pending_age_s": N | null, "max_undelivered_s": N,
- *    "parked_groups": [{"stream": "****abcd", "metric_agg_func": "Sum",
- *                       "pending": N, "since": "...Z", "reason": "..."}]}
+ *    "parked_groups": [{"kind": "points", "stream": "****abcd",
+ *                       "metric_agg_func": "Sum", "pending": N,
+ *                       "since": "...Z", "reason": "..."}]}
+ *
+ * (the events group: "kind": "events", stream and metric_agg_func null).
  *
  * Serve and the drainer answer it alike.  It reads the journal through
  * stats.c's connection: the statistics /metrics caches (at most a
@@ -54,25 +57,36 @@ static ctspool_rc
 parked_group(void *ctx, const struct sp_group_row *g)
 {
     struct upstream *u = ctx;
-    char mask[32], since[32], msg[768];
+    char mask[32], since[32], name[64], msg[768];
     const char *agg = sp_agg_name(g->agg);
+    int is_events = g->agg == SP_KIND_EVENTS || !agg;
 
     if (g->pending == 0) {
         return CTSPOOL_OK; /* nothing held back */
     }
     sp_mask(g->stream, mask, sizeof(mask));
     fmt_time(g->parked_since, since, sizeof(since));
+    if (is_events) {
+        snprintf(name, sizeof(name), "upload group events");
+    } else {
+        snprintf(name, sizeof(name), "upload group %s/%s", mask, agg);
+    }
     snprintf(msg, sizeof(msg),
-             "upload group %s/%s is parked since %s with %llu point%s "
-             "pending: %s",
-             mask, agg, since, (unsigned long long)g->pending,
-             g->pending == 1 ? "" : "s", g->reason);
+             "%s is parked since %s with %llu %s%s pending: %s", name,
+             since, (unsigned long long)g->pending,
+             is_events ? "event" : "point", g->pending == 1 ? "" : "s",
+             g->reason);
     add_reason(u, msg);
     sp_buf_adds(&u->groups, u->n_groups++ ? ", " : "");
-    sp_buf_adds(&u->groups, "{\"stream\": ");
-    ob_buf_add_json(&u->groups, mask, strlen(mask));
-    sp_buf_adds(&u->groups, ", \"metric_agg_func\": ");
-    ob_buf_add_json(&u->groups, agg, strlen(agg));
+    if (is_events) {
+        sp_buf_adds(&u->groups, "{\"kind\": \"events\", \"stream\": null, "
+                                "\"metric_agg_func\": null");
+    } else {
+        sp_buf_adds(&u->groups, "{\"kind\": \"points\", \"stream\": ");
+        ob_buf_add_json(&u->groups, mask, strlen(mask));
+        sp_buf_adds(&u->groups, ", \"metric_agg_func\": ");
+        ob_buf_add_json(&u->groups, agg, strlen(agg));
+    }
     sp_buf_addf(&u->groups, ", \"pending\": %llu, \"since\": \"%s\", "
                 "\"reason\": ",
                 (unsigned long long)g->pending, since);

@@ -12,6 +12,8 @@
  * pending points of all other groups are summed in one series with
  * stream="other" and agg="other".  The stream label is the masked token
  * (its last 4 characters); groups whose labels coincide are summed.
+ * Those series have kind="points"; the events group has a series of its
+ * own, kind="events" without stream or agg, outside that bound.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +43,8 @@ struct ob_stats {
     size_t n_groups;
     uint64_t other_pending;  /* groups past OB_GROUPS_MAX */
     int has_other;
+    uint64_t events_pending; /* the events group's */
+    int has_events;
     ctspool_rc groups_rc;
     int64_t groups_at_ms; /* 0: never */
 };
@@ -117,6 +121,11 @@ add_group(void *ctx, const struct sp_group_row *g)
     const char *agg = sp_agg_name(g->agg);
     struct group_series *s;
 
+    if (g->agg == SP_KIND_EVENTS || !agg) {
+        m->events_pending += g->pending;
+        m->has_events = 1;
+        return CTSPOOL_OK;
+    }
     sp_mask(g->stream, mask, sizeof(mask));
     for (size_t i = 0; i < m->n_groups; i++) {
         s = &m->groups[i];
@@ -150,6 +159,8 @@ refresh_groups(struct ob_stats *m)
     m->n_groups = 0;
     m->other_pending = 0;
     m->has_other = 0;
+    m->events_pending = 0;
+    m->has_events = 0;
     m->groups_rc = sp_journal_groups(m->ro, SP_GROUPS_PENDING, add_group, m);
     m->groups_at_ms = now;
     if (m->groups_rc != CTSPOOL_OK) {
@@ -195,21 +206,27 @@ group_metrics(struct ob_stats *m, struct sp_buf *b)
     refresh_groups(m);
     if (m->groups_rc == CTSPOOL_OK) {
         ob_family(b, "ctspool_group_pending", "gauge",
-                  "Pending points of an upload group (data stream token "
-                  "masked, aggregation function); groups past the first "
-                  "50 are summed in stream=\"other\".");
+                  "Pending items of an upload group: kind=\"points\" "
+                  "(data stream token masked, aggregation function; "
+                  "groups past the first 50 are summed in "
+                  "stream=\"other\") or the events group, "
+                  "kind=\"events\".");
+        if (m->has_events) {
+            sp_buf_addf(b, "ctspool_group_pending{kind=\"events\"} %llu\n",
+                        (unsigned long long)m->events_pending);
+        }
         for (size_t i = 0; i < m->n_groups; i++) {
             sp_buf_adds(b, "ctspool_group_pending{stream=\"");
             label_value(b, m->groups[i].stream);
             sp_buf_adds(b, "\",agg=\"");
             label_value(b, m->groups[i].agg);
-            sp_buf_addf(b, "\"} %llu\n",
+            sp_buf_addf(b, "\",kind=\"points\"} %llu\n",
                         (unsigned long long)m->groups[i].pending);
         }
         if (m->has_other) {
             sp_buf_addf(b,
                         "ctspool_group_pending{stream=\"other\","
-                        "agg=\"other\"} %llu\n",
+                        "agg=\"other\",kind=\"points\"} %llu\n",
                         (unsigned long long)m->other_pending);
         }
     }
@@ -265,8 +282,17 @@ journal_metrics(struct sp_buf *b, const struct sp_stats *st)
                st->acked_points);
     metric_u64(b, "ctspool_dead_letters", "gauge",
                "Points in the dead-letter table.", st->dead_letters);
+    metric_u64(b, "ctspool_pending_events", "gauge",
+               "Event Overlay events waiting to be uploaded.",
+               st->pending_events);
+    metric_u64(b, "ctspool_acked_events", "gauge",
+               "Acknowledged events still kept in the journal.",
+               st->acked_events);
+    metric_u64(b, "ctspool_dead_events", "gauge",
+               "Events in the dead-letter table.", st->dead_events);
     metric_u64(b, "ctspool_oldest_pending_age_seconds", "gauge",
-               "Age of the oldest pending point (0 when none is pending).",
+               "Age of the oldest pending point or event (0 when none is "
+               "pending).",
                age);
     metric_u64(b, "ctspool_journal_bytes", "gauge",
                "Size of the journal file and its write-ahead log.",

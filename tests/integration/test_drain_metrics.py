@@ -153,7 +153,8 @@ def part_metrics():
                 {k: x for k, x in v.items() if "duration" in k})
         # Per-group gauges are read at most every 10 s.
         h.wait_until(lambda: metrics(port)[0].get(
-            'ctspool_group_pending{stream="%s",agg="Sum"}' %
+            'ctspool_group_pending{stream="%s",agg="Sum",'
+            'kind="points"}' %
             masked(h.STREAM)) == 0, 30, "the group's pending gauge")
         mock.fault(delay_ms=0, delay_next=0)
 
@@ -169,7 +170,8 @@ def part_metrics():
                   "ctspool_points_uploaded_total"):
             h.check(sv.get(k) == v.get(k), "serve and drain agree on %s: "
                     "%r %r" % (k, sv.get(k), v.get(k)))
-        h.check(sv.get('ctspool_group_pending{stream="%s",agg="Sum"}' %
+        h.check(sv.get('ctspool_group_pending{stream="%s",agg="Sum",'
+                       'kind="points"}' %
                        masked(h.STREAM)) == 0, "serve's group gauge: %r" %
                 [k for k in sv if "group_pending" in k])
         h.check(srv.stop() == 0, "serve: SIGTERM exit 0")
@@ -193,7 +195,8 @@ def part_metrics():
         def gauges():
             last["v"], _ = metrics(port)
             return last["v"].get('ctspool_group_pending{stream="%s",'
-                                 'agg="Sum"}' % masked(BAD)) == 3
+                                 'agg="Sum",kind="points"}' %
+                                 masked(BAD)) == 3
         h.wait_until(gauges, 30, "the parked group's pending gauge")
         v = last["v"]
         h.check(v.get("ctspool_upload_groups_parked") == 1 and
