@@ -395,7 +395,7 @@ enum sp_list_kind {
 /* What sp_journal_list_filtered keeps; an unset member keeps all. */
 struct sp_list_filter {
     const char *stream; /* exact data stream token; NULL: any */
-    const char *metric; /* exact metric name; NULL: any */
+    const char *metric; /* exact metric name (points only); NULL: any */
     int agg;            /* enum sp_agg; -1: any */
     int has_since, has_until;
     int64_t since_hour; /* hour >= since_hour (inclusive) */

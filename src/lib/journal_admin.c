@@ -230,8 +230,9 @@ list_sql(char *sql, size_t cap, const char *base, const char *hour_col,
     if (f->agg >= 0) {
         LIST_ADD(" AND g.agg = :agg");
     }
-    if (f->metric) {
-        LIST_ADD(" AND s.metric_name = :metric");
+    if (f->metric) { /* an event's series is named by its type */
+        LIST_ADD(" AND s.metric_name = :metric AND g.id <> %d",
+                 SP_GRP_EVENTS_ID);
     }
     if (f->has_since) {
         LIST_ADD(" AND %s >= :since", hour_col);

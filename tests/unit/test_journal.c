@@ -907,6 +907,11 @@ test_list_kind(void **state)
     assert_string_equal(list_f(f, all, &q, &o), "pending  4 deploy 12;");
     q.stream = "ta";
     assert_string_equal(list_f(f, all, &q, &o), "");
+    /* The metric name filter is for points: an event's type is no
+     * metric name. */
+    q = (struct sp_list_filter)SP_LIST_FILTER_ALL;
+    q.metric = "deploy";
+    assert_string_equal(list_f(f, all, &q, &o), "");
     check_invariants(f);
 }
 
