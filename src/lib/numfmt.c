@@ -36,6 +36,10 @@ put_u64(char *tmp, size_t tmp_len, uint64_t u)
  * such a text has at most 15 significant digits and lies within half an
  * ulp of v, so it is what %.15g prints (|v| in [1e-4, 1e15): no
  * exponent).  Returns 0 to let the caller take the general path.
+ *
+ * "Parses back" needs no strtod(): the text is the decimal m / 10^n with
+ * m < 2^53 and 10^n <= 1e6, both exact doubles, so the double strtod()
+ * rounds it to is the correctly rounded quotient IEEE division gives.
  */
 static int
 format_short_decimal(double v, char *buf)
@@ -44,6 +48,7 @@ format_short_decimal(double v, char *buf)
     double a = fabs(v), m = 0, back;
     char tmp[40];
     size_t o, n_digits, n_frac = 0, len = 0;
+    uint64_t mi;
 
     if (!(a >= 1e-4 && a < 1e15)) {
         return 0;
@@ -61,7 +66,8 @@ format_short_decimal(double v, char *buf)
     if (n_frac == 0) {
         return 0;
     }
-    o = put_u64(tmp, sizeof(tmp), (uint64_t)m);
+    mi = (uint64_t)m;
+    o = put_u64(tmp, sizeof(tmp), mi);
     n_digits = sizeof(tmp) - o;
     while (n_frac > 0 && tmp[sizeof(tmp) - 1] == '0') {
         /* 12.50: a rounding artefact of a * 10^n; drop the zero. */
@@ -69,6 +75,7 @@ format_short_decimal(double v, char *buf)
         o++;
         n_digits--;
         n_frac--;
+        mi /= 10;
     }
     if (signbit(v)) {
         buf[len++] = '-';
@@ -91,10 +98,8 @@ format_short_decimal(double v, char *buf)
         }
     }
     buf[len] = '\0';
-    back = strtod(buf, NULL);
-    /* Bitwise on purpose: -0.0 must not pass for 0.0. */
-    /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
-    return memcmp(&back, &v, sizeof(v)) == 0;
+    back = n_frac ? (double)mi / pow10[n_frac - 1] : (double)mi;
+    return back == a; /* a > 0: no -0.0 to tell apart */
 }
 
 /*
