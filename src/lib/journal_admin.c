@@ -55,10 +55,8 @@ file_size(const char *path, const char *suffix)
 
 /*
  * Moves the events out of st's point counts into its event counts
- * (schema 0007: the events group is grp -1).  An event's series has one
- * point row (journal_event.c) unless the event is only a dead letter
- * now: the point rows are the group's series less those; a dead row has
- * the hour of its point.
+ * (schema 0007: the events group is grp -1; the partial index
+ * point_event holds its point rows).
  */
 static int
 count_events(struct sp_journal *j, struct sp_stats *st)
@@ -66,12 +64,7 @@ count_events(struct sp_journal *j, struct sp_stats *st)
     int64_t rows = 0, pending = 0, dead = 0;
     int r;
 
-    if ((r = query_int(j,
-                       "SELECT (SELECT count(*) FROM series WHERE grp = -1)"
-                       " - (SELECT count(DISTINCT d.series) FROM dead d "
-                       "JOIN series s ON s.id = d.series WHERE s.grp = -1 "
-                       "AND NOT EXISTS (SELECT 1 FROM point p WHERE "
-                       "p.hour = d.hour AND p.series = d.series))",
+    if ((r = query_int(j, "SELECT count(*) FROM point WHERE grp = -1",
                        &rows)) != SQLITE_OK ||
         (r = query_int(j, "SELECT count(*) FROM queue WHERE grp = -1",
                        &pending)) != SQLITE_OK ||
