@@ -119,7 +119,7 @@ def round_trip(env, mock):
     h.append_points(env, pts)
 
     # serve: both routes; a bad event stores nothing of its request.
-    srv = h.Serve(env, upload={"endpoint": mock.url})
+    srv = h.Serve(env, upload=upload_cfg(mock))
     h.check(srv.proc.poll() is None, "serve did not start: " + srv.log())
     body = {"data": [element(HOUR0 + 3, "deploy", "via serve %d" % k, 7)
                      for k in range(5)]}
@@ -259,9 +259,15 @@ def kill_during_upload(env, mock, exp):
             "status at the end: %s" % st)
 
 
+def upload_cfg(mock):
+    """Small batches; a short request timeout keeps the wait of a
+    restarted drainer for the killed one's request short."""
+    return {"endpoint": mock.url, "batch_max_points": 100, "poll_ms": 20,
+            "request_timeout_ms": 2000}
+
+
 def run(env, mock):
-    env.write_config(upload={"endpoint": mock.url, "batch_max_points": 100,
-                             "poll_ms": 20, "request_timeout_ms": 2000})
+    env.write_config(upload=upload_cfg(mock))
     exp, pts = round_trip(env, mock)
     exp = dead_letters(env, mock, exp)
     # After the requeue, team 8 is still unknown: its event dies again;
@@ -272,7 +278,7 @@ def run(env, mock):
     exp[event_id(HOUR0 + 4, None, "poison", "bad", None)] = (
         h.hour_str(HOUR0 + 4), None, "poison", "bad", None)
     h.check(env.status()["dead_events"] == 1, "one event stays dead")
-    r = h.run_logged(env, "dlq", "purge")
+    r = h.run_logged(env, "dlq", "purge", "--all")
     h.check(r.returncode == 0, "dlq purge: " + r.stderr)
     kill_during_upload(env, mock, exp)
     return h.expected_state([pts])
