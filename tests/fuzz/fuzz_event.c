@@ -102,6 +102,8 @@ check_round_trips(const struct sp_event *ev, const uint8_t id[SP_EVENT_ID_LEN])
 
 struct doc_count {
     size_t valid, invalid, next;
+    const uint8_t *in; /* the input: it may spell the token itself */
+    size_t in_len;
 };
 
 static ctspool_rc
@@ -128,7 +130,7 @@ doc_error(void *ctx, size_t index, const struct sp_err *e)
     if (index != c->next) {
         fz_fail("document error index %zu, expected %zu", index, c->next);
     }
-    fz_check_msg(e, NULL, NULL, 0);
+    fz_check_msg(e, NULL, c->in, c->in_len);
     c->invalid++;
     c->next++;
     return CTSPOOL_OK;
@@ -147,7 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     {
-        struct doc_count c = {0, 0, 0};
+        struct doc_count c = {0, 0, 0, data, size};
         char *copy = fz_dup(data, size);
         size_t used = 0;
 
