@@ -351,30 +351,40 @@ digest_item(EVP_MD_CTX *ctx, const char *s, size_t len)
 }
 
 ctspool_rc
-sp_event_id(const struct sp_event *ev, uint8_t out[SP_EVENT_ID_LEN])
+sp_event_id_with(EVP_MD_CTX *ctx, const struct sp_event *ev,
+                 uint8_t out[SP_EVENT_ID_LEN])
 {
     char hour[24], team[24] = "";
     unsigned int md_len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok;
 
-    if (!ctx) {
-        return CTSPOOL_E_NOMEM;
-    }
     sp_hour_format(ev->hour, hour, sizeof(hour));
     if (ev->team_id > 0) {
         snprintf(team, sizeof(team), "%lld", (long long)ev->team_id);
     }
-    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-         digest_item(ctx, hour, strlen(hour)) &&
-         digest_item(ctx, team, strlen(team)) &&
-         digest_item(ctx, ev->type, ev->type_len) &&
-         digest_item(ctx, ev->description, ev->description_len) &&
-         digest_item(ctx, ev->url ? ev->url : "", ev->url_len) &&
-         EVP_DigestFinal_ex(ctx, out, &md_len) == 1 &&
-         md_len == SP_EVENT_ID_LEN;
+    return EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+                   digest_item(ctx, hour, strlen(hour)) &&
+                   digest_item(ctx, team, strlen(team)) &&
+                   digest_item(ctx, ev->type, ev->type_len) &&
+                   digest_item(ctx, ev->description, ev->description_len) &&
+                   digest_item(ctx, ev->url ? ev->url : "", ev->url_len) &&
+                   EVP_DigestFinal_ex(ctx, out, &md_len) == 1 &&
+                   md_len == SP_EVENT_ID_LEN
+               ? CTSPOOL_OK
+               : CTSPOOL_E_NOMEM;
+}
+
+ctspool_rc
+sp_event_id(const struct sp_event *ev, uint8_t out[SP_EVENT_ID_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    ctspool_rc rc;
+
+    if (!ctx) {
+        return CTSPOOL_E_NOMEM;
+    }
+    rc = sp_event_id_with(ctx, ev, out);
     EVP_MD_CTX_free(ctx);
-    return ok ? CTSPOOL_OK : CTSPOOL_E_NOMEM;
+    return rc;
 }
 
 /* ---- the stored form ------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "sp_int.h"
 
@@ -58,6 +59,10 @@ ctspool_rc sp_event_team_str(const char *s, size_t len, int64_t *team,
  */
 ctspool_rc sp_event_id(const struct sp_event *ev,
                        uint8_t out[SP_EVENT_ID_LEN]);
+/* sp_event_id with a digest context the caller keeps for many events
+ * (no allocation per event once it has been used). */
+ctspool_rc sp_event_id_with(EVP_MD_CTX *ctx, const struct sp_event *ev,
+                            uint8_t out[SP_EVENT_ID_LEN]);
 
 /*
  * sp_event_element_json -- ev as upstream's data element without its

@@ -55,6 +55,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "journal_int.h"
@@ -567,6 +568,7 @@ sp_journal_close(struct sp_journal *j)
     sp_jn_disconnect(j);
     free(j->cache);
     sp_buf_cleanup(&j->scratch);
+    EVP_MD_CTX_free(j->md_ctx);
     free(j->path);
     free(j->vfs);
     free(j);

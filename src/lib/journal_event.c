@@ -40,7 +40,11 @@ event_resolve(struct sp_journal *j, const struct sp_event *ev,
     key[1] = (uint8_t)((uint64_t)ev->hour >> 16);
     key[2] = (uint8_t)((uint64_t)ev->hour >> 8);
     key[3] = (uint8_t)ev->hour;
-    rc = sp_event_id(ev, id);
+    if (!j->md_ctx && !(j->md_ctx = EVP_MD_CTX_new())) {
+        sp_err_set(&j->err, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    rc = sp_event_id_with(j->md_ctx, ev, id);
     if (rc != CTSPOOL_OK) {
         sp_err_set(&j->err, "cannot compute the event ID: %s",
                    ctspool_strerror(rc));

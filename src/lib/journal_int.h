@@ -113,8 +113,10 @@ struct sp_journal {
     uint64_t up_n, up_sum_ms, up_le[SP_UPLOAD_BUCKETS];
     int up_flushed;
 
-    /* Text being built for a row (journal_event.c). */
+    /* Text being built for a row, and the digest context of event IDs
+     * (journal_event.c; EVP_MD_CTX, NULL until the first event). */
     struct sp_buf scratch;
+    struct evp_md_ctx_st *md_ctx;
 
     /* sqlite3_total_changes64() at the last check (journal_check.c). */
     int64_t changes_seen;
