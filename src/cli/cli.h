@@ -40,6 +40,9 @@ int cli_exit_code(ctspool_rc rc);
  * sp_journal_errmsg(j).
  */
 ctspool_rc cli_journal_failed(struct sp_journal *j, ctspool_rc rc);
+/* Prints obj as one line of JSON and deletes it: OK, or E_NOMEM. */
+struct cJSON;
+ctspool_rc cli_print_json(struct cJSON *obj);
 /* Unix time t as "YYYY-MM-DDTHH:MM:SSZ" in buf; "never" when t < 0. */
 void cli_fmt_time(int64_t t, char *buf, size_t len);
 /*

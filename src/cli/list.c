@@ -133,21 +133,6 @@ add_event(cJSON *o, const struct sp_event *ev, int with_type)
     add_text_n(o, "event_url", ev->url, ev->url_len);
 }
 
-/* Prints obj as one line of NDJSON and deletes it. */
-static ctspool_rc
-put_json(cJSON *obj)
-{
-    char *text = cJSON_PrintUnformatted(obj);
-
-    cJSON_Delete(obj);
-    if (!text) {
-        return CTSPOOL_E_NOMEM;
-    }
-    puts(text);
-    cJSON_free(text);
-    return CTSPOOL_OK;
-}
-
 /* A dead letter's fields (after the row's own). */
 static void
 add_dead(cJSON *obj, const struct sp_list_row *r)
@@ -181,7 +166,7 @@ print_event(const struct list_opts *o, const struct sp_list_row *r,
         if (r->dead_id) {
             add_dead(obj, r);
         }
-        rc = put_json(obj);
+        rc = cli_print_json(obj);
     } else {
         /* The description, team_id and event_url as DIMENSIONS. */
         char type[4 * SP_NAME_MAX], text[8192], body[256];
@@ -246,7 +231,7 @@ cli_print_row(void *ctx, const struct sp_list_row *r)
         if (r->dead_id) {
             add_dead(obj, r);
         }
-        rc = put_json(obj);
+        rc = cli_print_json(obj);
         if (rc != CTSPOOL_OK) {
             return rc;
         }

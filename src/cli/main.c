@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "cli.h"
@@ -166,6 +167,20 @@ open_journal(struct cli *c, const char *cmd, int must_exist,
         cli_error(cmd, "%s", e.msg);
     }
     return rc == CTSPOOL_OK ? 0 : cli_exit_code(rc);
+}
+
+ctspool_rc
+cli_print_json(cJSON *obj)
+{
+    char *text = cJSON_PrintUnformatted(obj);
+
+    cJSON_Delete(obj);
+    if (!text) {
+        return CTSPOOL_E_NOMEM;
+    }
+    puts(text);
+    cJSON_free(text);
+    return CTSPOOL_OK;
 }
 
 void

@@ -110,7 +110,6 @@ print_json(struct sp_journal *j, const struct sp_stats *st,
     cJSON *o = cJSON_CreateObject();
     struct parked p = {1, NULL};
     char when[32];
-    char *text;
 
 #define NUM(k, v) cJSON_AddNumberToObject(o, k, (double)(v))
     NUM("pending_points", st->pending_points);
@@ -166,14 +165,10 @@ print_json(struct sp_journal *j, const struct sp_stats *st,
         cJSON_Delete(o);
         return EXIT_IOERR;
     }
-    text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text) {
+    if (cli_print_json(o) != CTSPOOL_OK) {
         cli_error("status", "out of memory");
         return EXIT_OSERR;
     }
-    printf("%s\n", text);
-    cJSON_free(text);
     return EXIT_OK;
 }
 

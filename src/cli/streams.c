@@ -68,7 +68,6 @@ print_json(const struct show *o, const struct sp_group_row *g,
 {
     cJSON *obj = cJSON_CreateObject();
     char since[32];
-    char *text;
 
     if (g->agg == SP_KIND_EVENTS) {
         cJSON_AddStringToObject(obj, "kind", "events");
@@ -98,14 +97,7 @@ print_json(const struct show *o, const struct sp_group_row *g,
         cJSON_AddNullToObject(obj, "reason");
         cJSON_AddNullToObject(obj, "since");
     }
-    text = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
-    if (!text) {
-        return CTSPOOL_E_NOMEM;
-    }
-    puts(text);
-    cJSON_free(text);
-    return CTSPOOL_OK;
+    return cli_print_json(obj);
 }
 
 static ctspool_rc
