@@ -489,15 +489,39 @@ json_on_point(void *ctx, const struct sp_point *p)
     return rc;
 }
 
+/* One more invalid element of a JSON body; the first one is h's error. */
+static ctspool_rc
+note_invalid(ctspool *h, size_t *n_invalid, size_t index,
+             const struct sp_err *e)
+{
+    if ((*n_invalid)++ == 0) {
+        sp_err_set(&h->err, "data[%zu]: %s", index, e->msg);
+    }
+    return CTSPOOL_OK;
+}
+
+/* OK when json[used..len) is blank, else E_INVALID naming the byte
+ * (what: the object json held). */
+static ctspool_rc
+blank_after(ctspool *h, const char *json, size_t used, size_t len,
+            const char *what)
+{
+    for (size_t i = used; i < len; i++) {
+        if (!strchr(" \t\r\n", json[i])) {
+            sp_err_set(&h->err, "unexpected data after the %s at byte %zu",
+                       what, i);
+            return CTSPOOL_E_INVALID;
+        }
+    }
+    return CTSPOOL_OK;
+}
+
 static ctspool_rc
 json_on_error(void *ctx, size_t index, const struct sp_err *e)
 {
     struct json_ctx *c = ctx;
 
-    if (c->n_invalid++ == 0) {
-        sp_err_set(&c->h->err, "data[%zu]: %s", index, e->msg);
-    }
-    return CTSPOOL_OK;
+    return note_invalid(c->h, &c->n_invalid, index, e);
 }
 
 static ctspool_rc
@@ -553,13 +577,8 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
     if (c.n_invalid) {
         return CTSPOOL_E_INVALID;
     }
-    for (size_t i = used; i < len; i++) {
-        if (!strchr(" \t\r\n", json[i])) {
-            sp_err_set(&h->err,
-                       "unexpected data after the payload object at byte %zu",
-                       i);
-            return CTSPOOL_E_INVALID;
-        }
+    if (blank_after(h, json, used, len, "payload object") != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
     }
     c.storing = 1;
     rc = store(h, idempotency_key, c.n_points, put_json, &c, &applied);
@@ -695,10 +714,7 @@ events_json_error(void *ctx, size_t index, const struct sp_err *e)
 {
     struct events_ctx *c = ctx;
 
-    if (c->n_invalid++ == 0) {
-        sp_err_set(&c->h->err, "data[%zu]: %s", index, e->msg);
-    }
-    return CTSPOOL_OK;
+    return note_invalid(c->h, &c->n_invalid, index, e);
 }
 
 static ctspool_rc
@@ -743,18 +759,25 @@ ctspool_append_events_json(ctspool *h, const char *json, size_t len,
     if (c.n_invalid) {
         return CTSPOOL_E_INVALID;
     }
-    for (size_t i = used; i < len; i++) {
-        if (!strchr(" \t\r\n", json[i])) {
-            sp_err_set(&h->err,
-                       "unexpected data after the events document at byte "
-                       "%zu",
-                       i);
-            return CTSPOOL_E_INVALID;
-        }
+    if (blank_after(h, json, used, len, "events document") != CTSPOOL_OK) {
+        return CTSPOOL_E_INVALID;
     }
     c.storing = 1;
     rc = store(h, NULL, c.n_events, put_events_json, &c, &applied);
     give_result(rc, applied, &c.res, res, NULL);
+    return rc;
+}
+
+/* The journal's counts into *st; on failure the reason is h's error. */
+static ctspool_rc
+read_stats(ctspool *h, struct sp_stats *st)
+{
+    ctspool_rc rc = sp_journal_stats(h->j, st);
+
+    if (rc != CTSPOOL_OK) {
+        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                 sp_journal_errmsg(h->j));
+    }
     return rc;
 }
 
@@ -767,10 +790,8 @@ ctspool_get_stats(ctspool *h, ctspool_stats *out)
     if (!h || !out) {
         return CTSPOOL_E_USAGE;
     }
-    rc = sp_journal_stats(h->j, &st);
+    rc = read_stats(h, &st);
     if (rc != CTSPOOL_OK) {
-        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
-                 sp_journal_errmsg(h->j));
         return rc;
     }
     out->pending_points = st.pending_points;
@@ -790,10 +811,8 @@ ctspool_get_event_stats(ctspool *h, ctspool_event_stats *out)
     if (!h || !out) {
         return CTSPOOL_E_USAGE;
     }
-    rc = sp_journal_stats(h->j, &st);
+    rc = read_stats(h, &st);
     if (rc != CTSPOOL_OK) {
-        snprintf(h->err.msg, sizeof(h->err.msg), "%s",
-                 sp_journal_errmsg(h->j));
         return rc;
     }
     out->pending_events = st.pending_events;
