@@ -4,21 +4,19 @@
 --kind filter), `streams`, `dlq list|requeue|purge`, serve's /metrics and
 /healthz/upstream.
 
-Events and points are appended; the drainer uploads the points to the
-mock receiver and the events to a fake events endpoint of this test,
-which answers 404 "no team found" for a request holding team 99 (the
-drainer bisects it down to that event, which becomes a dead letter) and
-201 for the others.  Every view must then count and show each kind
+Events and points are appended; the drainer uploads them to the mock
+receiver, which knows team 7 only: it answers 404 "no team found" for a
+request holding team 99 (the drainer bisects it down to that event,
+which becomes a dead letter) and 201 for the others.  The events
+endpoint is given explicitly (upload.events_endpoint).  Every view must then count and show each kind
 apart, and name the events group as such.  No output shows a whole
 secret.
 """
 
-import http.server
 import json
 import os
 import sqlite3
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,50 +27,6 @@ HOUR0 = 493100
 EVENT_KEYS = {"kind", "event_id", "timestamp", "team_id", "type",
               "description", "event_url", "state"}
 DEAD_KEYS = {"id", "status", "response", "dead_at"}
-
-
-class EventsEndpoint:
-    """Upstream's events endpoint: 404 for a request holding BAD_TEAM,
-    else 201; records how many events it accepted."""
-
-    def __init__(self):
-        self.accepted = []
-        self.lock = threading.Lock()
-        ep = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                data = json.loads(self.rfile.read(n) or b"{}")
-                items = data.get("data", [])
-                if any(x.get("team_id") == BAD_TEAM for x in items):
-                    status, body = 404, b'{"message":"no team found"}'
-                else:
-                    status, body = 201, b'{"message":"created"}'
-                    with ep.lock:
-                        ep.accepted += items
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d/events" % self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def event(hour, typ, desc, team=None, url=None):
@@ -231,7 +185,7 @@ def make_dead_again(env):
                  "dead_letters": 0})
 
 
-def check_metrics(env, mock, ep):
+def check_metrics(env, mock):
     """serve's /metrics and /healthz/upstream with a parked events group
     (parked here by hand: a 404 of events is bisected, never parked)."""
     dead = ndjson(run_ok(env, "dlq", "list", "--json"))
@@ -263,7 +217,7 @@ def check_metrics(env, mock, ep):
                 for x in text.splitlines()), "streams parked:\n" + text)
 
     srv = h.Serve(env, upload={"endpoint": mock.url,
-                               "events_endpoint": ep.url})
+                               "events_endpoint": mock.base + "/events"})
     try:
         h.check(srv.proc.poll() is None, "serve started: " + srv.log())
         code, _, text = srv.get("/metrics")
@@ -299,11 +253,10 @@ def check_metrics(env, mock, ep):
 
 def main():
     env = h.Env("events-views")
-    ep = EventsEndpoint()
     try:
-        mock = h.Mock(env)
+        mock = h.Mock(env, "--team", "7")
         env.write_config(upload={"endpoint": mock.url,
-                                 "events_endpoint": ep.url})
+                                 "events_endpoint": mock.base + "/events"})
         base = HOUR0
         ev = [event(base, "deploy", "v1.2 to prod", team=7,
                     url="https://ci.example.com/run/1"),
@@ -320,17 +273,16 @@ def main():
         d = h.run_logged(env, "drain", "--once", timeout=120)
         h.check(d.returncode == 65, "drain --once: %d %s" %
                 (d.returncode, d.stderr[-1500:]))
-        h.check(len(ep.accepted) == 2, "events accepted upstream: %r" %
-                ep.accepted)
+        got = mock.state()["events"]
+        h.check(len(got) == 2, "events accepted upstream: %r" % got)
         append_events(env, ev[3:])
         h.append_points(env, [h.point("cpu", 3, base + 3)])
         check_views(env, ev)
         check_dlq(env, ev)
         make_dead_again(env)
-        check_metrics(env, mock, ep)
+        check_metrics(env, mock)
         h.check_no_secrets(env, [h.STREAM, h.API_KEY])
     finally:
-        ep.stop()
         env.cleanup()
     h.finish()
 
