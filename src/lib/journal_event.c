@@ -32,9 +32,7 @@ event_resolve(struct sp_journal *j, const struct sp_event *ev,
 {
     uint8_t key[SP_EVENT_KEY_LEN];
     uint8_t *id = key + 4;
-    sqlite3_stmt *s;
     ctspool_rc rc;
-    int r;
 
     key[0] = (uint8_t)((uint64_t)ev->hour >> 24);
     key[1] = (uint8_t)((uint64_t)ev->hour >> 16);
@@ -61,24 +59,11 @@ event_resolve(struct sp_journal *j, const struct sp_event *ev,
         return rc;
     }
     /* Mostly a new event: insert first, look up only on a conflict. */
-    s = sp_jn_stmt(j, ST_SERIES_ADD);
-    if (!s) {
-        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "event insert");
-    }
-    sqlite3_bind_int64(s, 1, *grp);
-    sqlite3_bind_blob(s, 2, key, SP_EVENT_KEY_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, ev->type, (int)ev->type_len, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, j->scratch.p, (int)j->scratch.len,
-                      SQLITE_STATIC);
-    r = sqlite3_step(s);
-    sp_jn_done(s);
-    if (r != SQLITE_DONE) {
-        return sp_jn_db_fail(j, r, "event insert");
-    }
-    if (sqlite3_changes(j->db) == 1) {
-        *series = sqlite3_last_insert_rowid(j->db);
-        j->cache_dirty = 1;
-        return CTSPOOL_OK;
+    rc = sp_jn_series_insert(j, ST_SERIES_ADD, *grp, key, SP_EVENT_KEY_LEN,
+                             ev->type, ev->type_len, j->scratch.p,
+                             (int)j->scratch.len, series);
+    if (rc != CTSPOOL_E_NOTFOUND) {
+        return rc;
     }
     rc = sp_jn_series_find(j, *grp, key, SP_EVENT_KEY_LEN, series);
     if (rc == CTSPOOL_E_NOTFOUND) {

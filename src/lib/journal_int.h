@@ -142,12 +142,13 @@ ctspool_rc sp_jn_check_bytes(struct sp_journal *j);
 
 /* journal_put.c */
 void sp_jn_cache_clear(struct sp_journal *j);
-int sp_jn_cache_get(struct sp_journal *j, const uint8_t *key, size_t key_len,
-                    int64_t *series, int64_t *grp);
-void sp_jn_cache_put(struct sp_journal *j, const uint8_t *key, size_t key_len,
-                     int64_t series, int64_t grp);
 ctspool_rc sp_jn_grp_resolve(struct sp_journal *j, const char *stream,
                              size_t stream_len, int agg, int64_t *out);
+ctspool_rc sp_jn_series_insert(struct sp_journal *j, enum stmt_id id,
+                               int64_t grp, const uint8_t *rid,
+                               size_t rid_len, const char *name,
+                               size_t name_len, const char *dims,
+                               int dims_len, int64_t *series);
 ctspool_rc sp_jn_series_find(struct sp_journal *j, int64_t grp,
                              const uint8_t *rid, size_t rid_len,
                              int64_t *series);

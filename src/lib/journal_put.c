@@ -245,57 +245,40 @@ sp_jn_series_find(struct sp_journal *j, int64_t grp, const uint8_t *rid,
                             : sp_jn_db_fail(j, r, "record lookup");
 }
 
-/* Inserts the series (grp, rid, name, dims: JSON text): its id into
- * *series. */
-static ctspool_rc
-series_insert(struct sp_journal *j, int64_t grp, const uint8_t *rid,
-              const char *name, size_t name_len, const char *dims,
-              int64_t *series)
+/*
+ * sp_jn_series_insert -- inserts the series (grp, rid[0..rid_len), name,
+ * dims: JSON text of dims_len bytes, -1: NUL-terminated) by statement id
+ * (ST_SERIES_INS, or ST_SERIES_ADD: nothing on a conflict): its id into
+ * *series.  OK, E_NOTFOUND (ST_SERIES_ADD met the series), or a journal
+ * error.
+ */
+ctspool_rc
+sp_jn_series_insert(struct sp_journal *j, enum stmt_id id, int64_t grp,
+                    const uint8_t *rid, size_t rid_len, const char *name,
+                    size_t name_len, const char *dims, int dims_len,
+                    int64_t *series)
 {
-    sqlite3_stmt *s = sp_jn_stmt(j, ST_SERIES_INS);
+    sqlite3_stmt *s = sp_jn_stmt(j, id);
     int r;
 
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "record insert");
     }
     sqlite3_bind_int64(s, 1, grp);
-    sqlite3_bind_blob(s, 2, rid, SP_RECORD_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, rid, (int)rid_len, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, name, (int)name_len, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, dims, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, dims, dims_len, SQLITE_STATIC);
     r = sqlite3_step(s);
     sp_jn_done(s);
     if (r != SQLITE_DONE) {
         return sp_jn_db_fail(j, r, "record insert");
     }
+    if (sqlite3_changes(j->db) != 1) {
+        return CTSPOOL_E_NOTFOUND;
+    }
     *series = sqlite3_last_insert_rowid(j->db);
     j->cache_dirty = 1;
     return CTSPOOL_OK;
-}
-
-/*
- * The cached series and group of key (*series, *grp): 1, else 0.
- * sp_jn_cache_put remembers them; a cache failure is never an error.
- */
-int
-sp_jn_cache_get(struct sp_journal *j, const uint8_t *key, size_t key_len,
-                int64_t *series, int64_t *grp)
-{
-    struct cache_ent *c = cache_find(j, key_hash(key, key_len), key,
-                                     key_len);
-
-    if (!c || !c->key) {
-        return 0;
-    }
-    *series = c->series;
-    *grp = c->grp;
-    return 1;
-}
-
-void
-sp_jn_cache_put(struct sp_journal *j, const uint8_t *key, size_t key_len,
-                int64_t series, int64_t grp)
-{
-    cache_add(j, key_hash(key, key_len), key, key_len, series, grp);
 }
 
 static ctspool_rc
@@ -306,6 +289,8 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
     uint8_t rid[SP_RECORD_ID_LEN];
     size_t enc_len, key_len;
     uint32_t sl = (uint32_t)p->stream_len;
+    struct cache_ent *c;
+    uint64_t h;
     ctspool_rc rc;
 
     /* key = stream length, stream, canonical encoding (name, agg, dims) */
@@ -321,7 +306,11 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
         return CTSPOOL_E_INVALID;
     }
     key_len = 4 + p->stream_len + enc_len;
-    if (sp_jn_cache_get(j, key, key_len, series, grp)) {
+    h = key_hash(key, key_len);
+    c = cache_find(j, h, key, key_len);
+    if (c && c->key) {
+        *series = c->series;
+        *grp = c->grp;
         return CTSPOOL_OK;
     }
     rc = sp_jn_grp_resolve(j, p->stream, p->stream_len, p->agg, grp);
@@ -344,12 +333,13 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
                        ctspool_strerror(rc));
             return rc;
         }
-        rc = series_insert(j, *grp, rid, p->name, p->name_len, dims,
-                           series);
+        rc = sp_jn_series_insert(j, ST_SERIES_INS, *grp, rid,
+                                 SP_RECORD_ID_LEN, p->name, p->name_len,
+                                 dims, -1, series);
         free(dims);
     }
     if (rc == CTSPOOL_OK) {
-        sp_jn_cache_put(j, key, key_len, *series, *grp);
+        cache_add(j, h, key, key_len, *series, *grp);
     }
     return rc;
 }
