@@ -500,12 +500,26 @@ note_invalid(ctspool *h, size_t *n_invalid, size_t index,
     return CTSPOOL_OK;
 }
 
-/* OK when json[used..len) is blank, else E_INVALID naming the byte
- * (what: the object json held). */
+/*
+ * What the validating pass over a JSON body (rc, its document error e,
+ * n_invalid elements, used bytes of json[0..len)) allows: OK to store,
+ * else the code to return with h's error set (what: the object json
+ * holds, for data after it).
+ */
 static ctspool_rc
-blank_after(ctspool *h, const char *json, size_t used, size_t len,
-            const char *what)
+validated(ctspool *h, ctspool_rc rc, const struct sp_err *e,
+          size_t n_invalid, const char *json, size_t used, size_t len,
+          const char *what)
 {
+    if (rc == CTSPOOL_E_INVALID) {
+        sp_err_set(&h->err, "%s", e->msg);
+    }
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (n_invalid) {
+        return CTSPOOL_E_INVALID; /* the first one is h's error */
+    }
     for (size_t i = used; i < len; i++) {
         if (!strchr(" \t\r\n", json[i])) {
             sp_err_set(&h->err, "unexpected data after the %s at byte %zu",
@@ -567,18 +581,10 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
     /* Pass 1 validates; pass 2 stores (parsing is cheap next to fsync). */
     rc = sp_payload_parse(json, len, &d, json_on_point, json_on_error, &c,
                           &used, &e);
-    if (rc == CTSPOOL_E_INVALID) {
-        sp_err_set(&h->err, "%s", e.msg);
-        return rc;
-    }
+    rc = validated(h, rc, &e, c.n_invalid, json, used, len,
+                   "payload object");
     if (rc != CTSPOOL_OK) {
         return rc;
-    }
-    if (c.n_invalid) {
-        return CTSPOOL_E_INVALID;
-    }
-    if (blank_after(h, json, used, len, "payload object") != CTSPOOL_OK) {
-        return CTSPOOL_E_INVALID;
     }
     c.storing = 1;
     rc = store(h, idempotency_key, c.n_points, put_json, &c, &applied);
@@ -749,18 +755,10 @@ ctspool_append_events_json(ctspool *h, const char *json, size_t len,
     /* Pass 1 validates; pass 2 stores. */
     rc = sp_event_parse_doc(json, len, events_json_point, events_json_error,
                             &c, NULL, &used, &e);
-    if (rc == CTSPOOL_E_INVALID) {
-        sp_err_set(&h->err, "%s", e.msg);
-        return rc;
-    }
+    rc = validated(h, rc, &e, c.n_invalid, json, used, len,
+                   "events document");
     if (rc != CTSPOOL_OK) {
         return rc;
-    }
-    if (c.n_invalid) {
-        return CTSPOOL_E_INVALID;
-    }
-    if (blank_after(h, json, used, len, "events document") != CTSPOOL_OK) {
-        return CTSPOOL_E_INVALID;
     }
     c.storing = 1;
     rc = store(h, NULL, c.n_events, put_events_json, &c, &applied);
