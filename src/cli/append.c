@@ -167,7 +167,6 @@ idem_check(struct append_ctx *a)
 static ctspool_rc
 merge(struct append_ctx *a, int *stage_failed)
 {
-    static char arena[SP_STAGE_ARENA];
     uint64_t total = cli_stage_count(a->stage), done = 0;
     struct timespec t0, t1;
     struct sp_point p;
@@ -192,8 +191,7 @@ merge(struct append_ctx *a, int *stage_failed)
             return rc;
         }
     }
-    while ((r = cli_stage_next(a->stage, &p, arena, sizeof(arena),
-                               &a->stage_err)) == 1) {
+    while ((r = cli_stage_next(a->stage, &p, &a->stage_err)) == 1) {
         enum sp_put_result res;
 
         rc = store_point(a, &p, &res);

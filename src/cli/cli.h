@@ -74,19 +74,16 @@ struct cli_stage;
 ctspool_rc cli_stage_open(const char *journal_path, struct cli_stage **out,
                           struct sp_err *e);
 void cli_stage_close(struct cli_stage *s); /* NULL: no-op */
-/* Appends p (copied).  E_IO, E_DISKFULL (e). */
+/* Appends p (copied).  E_IO, E_DISKFULL, E_INVALID: too large (e). */
 ctspool_rc cli_stage_put(struct cli_stage *s, const struct sp_point *p,
                          struct sp_err *e);
 uint64_t cli_stage_count(const struct cli_stage *s);
 /* Flushes and rewinds for reading back every record put so far. */
 ctspool_rc cli_stage_rewind(struct cli_stage *s, struct sp_err *e);
-/* The next record into p, its strings in arena (at least
- * SP_STAGE_ARENA bytes): 1, 0 at the end, -1 on error (e). */
-int cli_stage_next(struct cli_stage *s, struct sp_point *p, char *arena,
-                   size_t arena_len, struct sp_err *e);
-#define SP_STAGE_ARENA                                                     \
-    (SP_STREAM_MAX + SP_NAME_MAX + SP_MAX_DIMS * (SP_DIM_KEY_MAX +          \
-                                                  SP_DIM_VAL_MAX))
+/* The next record into p, its strings in the stage's buffer until the
+ * next call: 1, 0 at the end, -1 on error (e). */
+int cli_stage_next(struct cli_stage *s, struct sp_point *p,
+                   struct sp_err *e);
 
 /* Commands: argv[0] is the command name. */
 int cmd_append(struct cli *c, int argc, char **argv);

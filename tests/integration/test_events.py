@@ -6,7 +6,8 @@ knows teams 7 and 9 only:
 1. round trip: events from `append --kind events` (NDJSON in both
    forms, upstream's document, CSV) and from `serve` (POST /events and
    /api/events), among points; `drain --once` delivers every event once,
-   with the ID computed here independently, and every point;
+   with the ID computed here independently, and every point; one event
+   is at every size limit;
 2. an identical event appended again is not sent again;
 3. an event of an unknown team (404 no team found) and one the receiver
    refuses (400) become dead letters, the others of their requests are
@@ -113,6 +114,13 @@ def round_trip(env, mock):
         want(HOUR0 + 2, "release", desc, 9 if k % 3 else None,
              "https://rel.example/%d" % k if k % 2 else None)
     append_events(env, "ev.csv", "\n".join(csv) + "\n")
+    # An event at every limit of section 9 (a 256-byte type, 1,000 code
+    # points of 4 bytes, a 2,048-byte URL): larger than a point can be.
+    typ, desc = "t" * 256, "\U0001F680" * 1000
+    url = "https://max.example/" + "u" * (2048 - 20)
+    want(HOUR0 + 4, typ, desc, 9, url)
+    append_events(env, "ev-max.ndjson",
+                  json.dumps(element(HOUR0 + 4, typ, desc, 9, url)) + "\n")
     # Points in the same journal, in two groups.
     pts = [h.point("cpu", float(k), HOUR0 + k % 3, "Sum" if k % 2 else
                    "Maximum", {"host": "h%d" % k}) for k in range(50)]
