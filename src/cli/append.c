@@ -238,6 +238,16 @@ merge(struct append_ctx *a, int *stage_failed)
     return rc;
 }
 
+/* Threads to parse NDJSON with: one per CPU, up to 4; none on one CPU,
+ * where the reader parses as fast alone. */
+static unsigned
+parse_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 2 ? 0 : n > 4 ? 4 : (unsigned)n;
+}
+
 /* ---- --follow --------------------------------------------------------- */
 
 /* Lock-free (checked below), so async-signal-safe, and seen by threads. */
@@ -673,6 +683,7 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.skip_invalid |= a.is_follow;
     a.idem_hours = c->cfg->server.idempotency_hours;
     a.spill_dir = sp_dir_of(c->cfg->journal); /* NULL: $TMPDIR will do */
+    a.parse_threads = parse_threads();
     if (rejects_path) {
         ex = cli_rejects_open(rejects_path, c->cfg->journal, a.is_follow,
                               &rejects);

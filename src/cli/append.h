@@ -75,6 +75,9 @@ struct append_ctx {
     /* Where a pipe of payload objects is copied to be read twice (the
      * journal's directory, owned; NULL: $TMPDIR). */
     char *spill_dir;
+    /* NDJSON is parsed by this many threads besides the reader's (0:
+     * by the reader: one CPU). */
+    unsigned parse_threads;
     /* --rejects: rejected records go there as read (NULL: nowhere). */
     const struct sp_reject_hook *reject;
 

@@ -223,6 +223,7 @@ cli_append_reader(void *arg)
         sp_src_init(&src, a->files[i], a->is_follow, a->wake_fd);
         src.spill_dir = a->spill_dir;
         src.reject = a->reject;
+        src.threads = a->parse_threads;
         rc = sp_input_read_src(&src, a->names[i], a->fmt, &a->d, on_point,
                                on_error, a, &e);
         sp_src_cleanup(&src);

@@ -75,26 +75,18 @@ skip_bom(const struct sp_buf *b, int eof, int *bom_done, size_t *pos)
 
 /* ---- NDJSON ----------------------------------------------------------- */
 
-struct reader {
-    const struct sp_defaults *d;
-    sp_point_cb on_point;
-    sp_error_cb on_error;
-    void *ctx;
-    const struct sp_reject_hook *reject; /* NULL: none */
-};
-
 /* Report the invalid point on line n: "line N: <pe->msg>". */
 static ctspool_rc
-report_line(const struct reader *r, size_t n, struct sp_err *pe)
+report_line(const struct sp_reader *r, size_t n, struct sp_err *pe)
 {
     sp_err_prefix(pe, "line %zu: ", n);
     return r->on_error(r->ctx, n, pe);
 }
 
-/* One NDJSON line (without its LF) number n. */
-static ctspool_rc
-ndjson_line(const struct reader *r, struct sp_payload_scratch **scratch,
-            const char *line, size_t len, size_t n, struct sp_err *e)
+ctspool_rc
+sp_input_ndjson_line(const struct sp_reader *r,
+                     struct sp_payload_scratch **scratch, const char *line,
+                     size_t len, size_t n, struct sp_err *e)
 {
     struct sp_point p;
     struct sp_err pe;
@@ -141,22 +133,40 @@ ndjson_line(const struct reader *r, struct sp_payload_scratch **scratch,
     return rc;
 }
 
+/* Line n to r: parsed here, or queued for the helper threads (par). */
+static ctspool_rc
+one_line(struct sp_par *par, const struct sp_reader *r,
+         struct sp_payload_scratch **scratch, const char *line, size_t len,
+         size_t n, struct sp_err *e)
+{
+    if (par) {
+        return sp_par_line(par, line, len, n, e);
+    }
+    return sp_input_ndjson_line(r, scratch, line, len, n, e);
+}
+
 /*
  * Lines are cut from a buffer refilled in 64 KiB reads; it grows to hold
  * one line of at most 1 MiB.  A longer line is reported and skipped up
- * to its LF; reading goes on with the next line.
+ * to its LF; reading goes on with the next line.  With s->threads (not
+ * following), the lines are parsed by that many helper threads
+ * (input_par.c); every result still reaches r in input order.
  */
 static ctspool_rc
-read_ndjson(struct sp_src *s, const struct reader *r, struct sp_err *e)
+read_ndjson(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
 {
     struct sp_payload_scratch *scratch = NULL;
+    struct sp_par *par = NULL;
     struct sp_err pe;
     struct sp_buf b;
     char *nl;
     size_t pos = 0, lineno = 0, n;
     int eof = 0, bom_done = 0, skipping = 0;
-    ctspool_rc rc = CTSPOOL_OK;
+    ctspool_rc rc = CTSPOOL_OK, read_rc = CTSPOOL_OK;
 
+    if (s->threads && !s->is_follow) {
+        par = sp_par_start(r, s->threads);
+    }
     sp_buf_init(&b);
     for (;;) {
         if (bom_done) {
@@ -170,8 +180,8 @@ read_ndjson(struct sp_src *s, const struct reader *r, struct sp_err *e)
                     skipping = 0; /* the tail of a long line */
                     continue;
                 }
-                rc = ndjson_line(r, &scratch, b.p + start,
-                                 (size_t)(nl - b.p) - start, lineno, e);
+                rc = one_line(par, r, &scratch, b.p + start,
+                              (size_t)(nl - b.p) - start, lineno, e);
                 if (rc != CTSPOOL_OK) {
                     goto out;
                 }
@@ -179,15 +189,20 @@ read_ndjson(struct sp_src *s, const struct reader *r, struct sp_err *e)
             }
             if (eof) {
                 if (pos < b.len && !skipping) {
-                    rc = ndjson_line(r, &scratch, b.p + pos, b.len - pos,
-                                     lineno + 1, e);
+                    rc = one_line(par, r, &scratch, b.p + pos, b.len - pos,
+                                  lineno + 1, e);
                 }
-                goto out;
+                goto done;
             }
             /* No whole line left: keep the partial one, read more. */
             sp_buf_drop(&b, skipping ? b.len : pos);
             pos = 0;
             if (b.len == LINE_BUF_MAX) {
+                /* The lines before it first, then its report. */
+                rc = par ? sp_par_flush(par, e) : CTSPOOL_OK;
+                if (rc != CTSPOOL_OK) {
+                    goto out;
+                }
                 sp_err_set(&pe, "line longer than 1 MiB");
                 rc = report_line(r, lineno + 1, &pe);
                 if (rc != CTSPOOL_OK) {
@@ -199,13 +214,24 @@ read_ndjson(struct sp_src *s, const struct reader *r, struct sp_err *e)
         }
         rc = sp_buf_read(&b, s, LINE_BUF_MAX, &n);
         if (rc != CTSPOOL_OK) {
-            rc = sp_input_read_failed(rc, e);
-            goto out;
+            read_rc = sp_input_read_failed(rc, &pe);
+            rc = CTSPOOL_OK;
+            goto done;
         }
         eof = n == 0;
         skip_bom(&b, eof, &bom_done, &pos);
     }
+done:
+    /* Every line read reaches r before the end (or a read error). */
+    if (rc == CTSPOOL_OK && par) {
+        rc = sp_par_flush(par, e);
+    }
+    if (rc == CTSPOOL_OK && read_rc != CTSPOOL_OK) {
+        *e = pe;
+        rc = read_rc;
+    }
 out:
+    sp_par_end(par);
     sp_payload_scratch_free(scratch);
     sp_buf_cleanup(&b);
     return rc;
@@ -214,7 +240,7 @@ out:
 /* ---- Cloudthread payloads ---------------------------------------------- */
 
 struct ct_ctx {
-    const struct reader *r;
+    const struct sp_reader *r;
     size_t k;        /* 1-based number of the current object */
     int stopped;     /* a callback returned non-OK */
 };
@@ -368,7 +394,7 @@ rereadable(struct sp_src *s, int *fd, int *own, uint64_t *base,
 /* Payload objects, whitespace-separated, each read twice in bounded
  * memory (payload_doc.c). */
 static ctspool_rc
-read_cloudthread(struct sp_src *s, const struct reader *r, struct sp_err *e)
+read_cloudthread(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
 {
     struct ct_ctx c = {r, 0, 0};
     struct sp_docsrc *ds = NULL;
@@ -582,7 +608,7 @@ out:
  * (ct_object_spilled).  Otherwise as read_cloudthread.
  */
 static ctspool_rc
-read_cloudthread_follow(struct sp_src *s, const struct reader *r,
+read_cloudthread_follow(struct sp_src *s, const struct sp_reader *r,
                         struct sp_err *e)
 {
     struct ct_ctx c = {r, 0, 0};
@@ -657,7 +683,7 @@ out:
 
 /* A rejected row's fields to the reject hook, if any. */
 static void
-csv_reject(const struct reader *r, const char *const *fv, const size_t *fl,
+csv_reject(const struct sp_reader *r, const char *const *fv, const size_t *fl,
            size_t n)
 {
     if (r->reject && r->reject->row) {
@@ -666,7 +692,7 @@ csv_reject(const struct reader *r, const char *const *fv, const size_t *fl,
 }
 
 static ctspool_rc
-read_csv(struct sp_src *s, const struct reader *r, struct sp_err *e)
+read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
 {
     struct sp_csv *csv = NULL;
     struct sp_csv_layout l;
@@ -749,7 +775,7 @@ sp_input_read_src(struct sp_src *s, const char *name, enum sp_format fmt,
                   const struct sp_defaults *d, sp_point_cb on_point,
                   sp_error_cb on_error, void *ctx, struct sp_err *e)
 {
-    struct reader r = {d, on_point, on_error, ctx, s->reject};
+    struct sp_reader r = {d, on_point, on_error, ctx, s->reject};
     ctspool_rc rc;
 
     if (fmt == SP_FMT_AUTO) {

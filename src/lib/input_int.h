@@ -24,6 +24,46 @@ ctspool_rc sp_input_read_error(struct sp_err *e);
  * "out of memory", or as sp_input_read_error(); returns rc. */
 ctspool_rc sp_input_read_failed(ctspool_rc rc, struct sp_err *e);
 
+/* What a reader hands every point and every error of its input to. */
+struct sp_reader {
+    const struct sp_defaults *d;
+    sp_point_cb on_point;
+    sp_error_cb on_error;
+    void *ctx;
+    const struct sp_reject_hook *reject; /* NULL: none */
+};
+
+/*
+ * sp_input_ndjson_line -- one NDJSON line (without its LF) number n to
+ * r: a point to on_point; an invalid one to the reject hook and to
+ * on_error as "line N: <why>"; a blank line nowhere.  What a callback
+ * returns, else OK; a failure of the parser itself (E_NOMEM) in e.
+ * *scratch: the parser's, kept between calls (one per thread).
+ */
+ctspool_rc sp_input_ndjson_line(const struct sp_reader *r,
+                                struct sp_payload_scratch **scratch,
+                                const char *line, size_t len, size_t n,
+                                struct sp_err *e);
+
+/* ---- input_par.c: NDJSON lines parsed by helper threads --------------- */
+/*
+ * The lines given to sp_par_line() are parsed by n helper threads; r's
+ * callbacks are called by the caller of sp_par_line() and
+ * sp_par_flush(), with the same arguments, in the same order, as
+ * sp_input_ndjson_line() on each line in turn would.  A line's results
+ * are handed on at the latest by the sp_par_flush() after it; what a
+ * callback returns (non-OK) or a parser failure (e) is returned by the
+ * call handing it on, and then the caller stops (sp_par_end()).
+ */
+struct sp_par;
+/* NULL when no thread could be started: parse in the caller. */
+struct sp_par *sp_par_start(const struct sp_reader *r, unsigned n);
+ctspool_rc sp_par_line(struct sp_par *par, const char *line, size_t len,
+                       size_t lineno, struct sp_err *e);
+ctspool_rc sp_par_flush(struct sp_par *par, struct sp_err *e);
+/* Stops the threads; results not handed on are dropped.  NULL: no-op. */
+void sp_par_end(struct sp_par *par);
+
 /* ---- input_detect.c --------------------------------------------------- */
 /* The format a file name's extension implies, else SP_FMT_AUTO. */
 enum sp_format sp_input_format_by_name(const char *name);

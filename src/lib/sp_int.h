@@ -433,6 +433,9 @@ struct sp_src {
     const char *spill_dir;
     /* Rejected records as read (borrowed; NULL: none). */
     const struct sp_reject_hook *reject;
+    /* NDJSON not followed: parsed by this many threads of its own, the
+     * results still in input order (0: by the calling thread). */
+    unsigned threads;
 };
 
 void sp_src_init(struct sp_src *s, FILE *f, int is_follow, int wake_fd);
