@@ -72,6 +72,20 @@ merge_progress(struct append_ctx *a, uint64_t done, uint64_t total,
             final ? "\n" : "");
 }
 
+/* The journal refused valid point p (E_INVALID: a fold not finite, a
+ * record too large to store): says so, counted; returns E_INVALID. */
+static ctspool_rc
+refused(struct append_ctx *a, const struct sp_point *p)
+{
+    char hour[24];
+
+    sp_hour_format(p->hour, hour, sizeof(hour));
+    cli_error("append", "%s: point \"%.*s\" at %s: %s", a->file,
+              (int)p->name_len, p->name, hour, sp_journal_errmsg(a->j));
+    a->n_fold_invalid++;
+    return CTSPOOL_E_INVALID;
+}
+
 /*
  * One point into the open transaction: replaced, or folded
  * (--accumulate).  A fold whose result is not finite is an invalid
@@ -85,22 +99,13 @@ store_point(struct append_ctx *a, const struct sp_point *p,
 {
     struct sp_event ev;
     ctspool_rc rc;
-    char hour[24];
 
     if (sp_event_uncarry(p, &ev)) {
         return sp_journal_put_event(a->j, &ev, res);
     }
     rc = a->accumulate ? sp_journal_fold(a->j, p, res)
                        : sp_journal_put(a->j, p, res);
-
-    if (rc != CTSPOOL_E_INVALID) {
-        return rc;
-    }
-    sp_hour_format(p->hour, hour, sizeof(hour));
-    cli_error("append", "%s: point \"%.*s\" at %s: %s", a->file,
-              (int)p->name_len, p->name, hour, sp_journal_errmsg(a->j));
-    a->n_fold_invalid++;
-    return CTSPOOL_E_INVALID;
+    return rc == CTSPOOL_E_INVALID ? refused(a, p) : rc;
 }
 
 static void
@@ -113,6 +118,46 @@ count_result(struct append_ctx *a, enum sp_put_result res)
     } else {
         a->n_unchanged++;
     }
+}
+
+/* Points put in batches (sp_journal_put_resolved): not events, not
+ * folded. */
+static int
+batchable(const struct append_ctx *a, const struct sp_point *p)
+{
+    return !a->accumulate && p->agg != SP_KIND_EVENTS;
+}
+
+/* Puts the batched points; counted. */
+static ctspool_rc
+flush_batch(struct append_ctx *a)
+{
+    enum sp_put_result res[SP_PUT_BATCH];
+    size_t n = a->n_batch;
+    ctspool_rc rc;
+
+    a->n_batch = 0;
+    if (!n) {
+        return CTSPOOL_OK;
+    }
+    rc = sp_journal_put_resolved(a->j, a->batch, n, res);
+    for (size_t i = 0; i < n && rc == CTSPOOL_OK; i++) {
+        count_result(a, res[i]);
+    }
+    return rc;
+}
+
+/* p resolved into the batch (put once it is full): E_INVALID reported
+ * as store_point does. */
+static ctspool_rc
+batch_point(struct append_ctx *a, const struct sp_point *p)
+{
+    ctspool_rc rc = sp_journal_resolve(a->j, p, &a->batch[a->n_batch]);
+
+    if (rc != CTSPOOL_OK) {
+        return rc == CTSPOOL_E_INVALID ? refused(a, p) : rc;
+    }
+    return ++a->n_batch == SP_PUT_BATCH ? flush_batch(a) : CTSPOOL_OK;
 }
 
 /* "appended N points: ..." of what a stored, into buf. */
@@ -174,6 +219,7 @@ merge(struct append_ctx *a, int *stage_failed)
     int r;
 
     *stage_failed = 0;
+    a->n_batch = 0;
     rc = cli_stage_rewind(a->stage, &a->stage_err);
     if (rc != CTSPOOL_OK) {
         *stage_failed = 1;
@@ -194,7 +240,17 @@ merge(struct append_ctx *a, int *stage_failed)
     while ((r = cli_stage_next(a->stage, &p, &a->stage_err)) == 1) {
         enum sp_put_result res;
 
-        rc = store_point(a, &p, &res);
+        if (batchable(a, &p)) {
+            rc = batch_point(a, &p);
+        } else {
+            rc = flush_batch(a); /* in order */
+            if (rc == CTSPOOL_OK) {
+                rc = store_point(a, &p, &res);
+                if (rc == CTSPOOL_OK) {
+                    count_result(a, res);
+                }
+            }
+        }
         if (rc == CTSPOOL_E_INVALID && a->skip_invalid) {
             continue; /* listed: nothing of it stored */
         }
@@ -202,9 +258,15 @@ merge(struct append_ctx *a, int *stage_failed)
             sp_journal_rollback(a->j);
             return rc;
         }
-        count_result(a, res);
         if (++done % PROGRESS_EVERY == 0) {
             merge_progress(a, done, total, 0);
+        }
+    }
+    if (r == 0) {
+        rc = flush_batch(a);
+        if (rc != CTSPOOL_OK) {
+            sp_journal_rollback(a->j);
+            return rc;
         }
     }
     if (r < 0) {

@@ -75,6 +75,9 @@ struct append_ctx {
     /* Where a pipe of payload objects is copied to be read twice (the
      * journal's directory, owned; NULL: $TMPDIR). */
     char *spill_dir;
+    /* The merge's points resolved and not yet put (append.c). */
+    struct sp_resolved batch[SP_PUT_BATCH];
+    size_t n_batch;
     /* NDJSON is parsed by this many threads besides the reader's (0:
      * by the reader: one CPU). */
     unsigned parse_threads;

@@ -66,6 +66,7 @@
 #define QROWS_4 QROW "," QROW "," QROW "," QROW
 #define QROWS_16 QROWS_4 "," QROWS_4 "," QROWS_4 "," QROWS_4
 #define QROWS_64 QROWS_16 "," QROWS_16 "," QROWS_16 "," QROWS_16
+_Static_assert(SP_PUT_BATCH == 64 && QBUF_ROWS == 64, "QROWS_64 rows");
 
 static const char *const stmt_sql[ST_N] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -88,6 +89,9 @@ static const char *const stmt_sql[ST_N] = {
                       "ON CONFLICT (grp, record_id) DO NOTHING",
     [ST_PT_INS] = "INSERT INTO point (hour, series, grp, value, seq) "
                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    /* SP_PUT_BATCH (64) rows of ST_PT_INS at once. */
+    [ST_PT_INS_MANY] = "INSERT INTO point (hour, series, grp, value, seq) "
+                       "VALUES " QROWS_64 " ON CONFLICT DO NOTHING",
     [ST_PT_GET] = "SELECT value, seq, avg_sum, avg_n FROM point "
                   "WHERE hour = ?1 AND series = ?2",
     [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4, avg_sum = ?5, "

@@ -107,6 +107,30 @@ ctspool_rc sp_journal_begin(struct sp_journal *j);
  */
 ctspool_rc sp_journal_put(struct sp_journal *j, const struct sp_point *p,
                           enum sp_put_result *res);
+
+/*
+ * The same upsert in two steps, for a producer with many points: each
+ * point is resolved to its record and group as it comes (its strings
+ * are not needed after), then up to SP_PUT_BATCH resolved points are
+ * put at once, in order, each with the result sp_journal_put would
+ * have given it: a point's identity met again later in the same call is
+ * an update of the earlier one.  Faster than sp_journal_put when
+ * n == SP_PUT_BATCH (one statement inserts them all).
+ *
+ * sp_journal_resolve: E_INVALID (the point cannot be stored, nothing
+ * was), or as sp_journal_put.  sp_journal_put_resolved: res[0..n) set;
+ * on failure (as sp_journal_put) the transaction must be rolled back.
+ */
+#define SP_PUT_BATCH 64
+struct sp_resolved {
+    int64_t hour, series, grp;
+    double value;
+};
+ctspool_rc sp_journal_resolve(struct sp_journal *j, const struct sp_point *p,
+                              struct sp_resolved *out);
+ctspool_rc sp_journal_put_resolved(struct sp_journal *j,
+                                   const struct sp_resolved *r, size_t n,
+                                   enum sp_put_result *res);
 /*
  * sp_journal_fold -- accumulate mode (DESIGN.md section 10): folds the
  * observation p into the stored value of its identity by its

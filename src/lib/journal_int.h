@@ -29,6 +29,7 @@ enum stmt_id {
     ST_SERIES_INS,
     ST_SERIES_ADD,
     ST_PT_INS,
+    ST_PT_INS_MANY,
     ST_PT_GET,
     ST_PT_UPD,
     ST_PT_AVG,

@@ -787,6 +787,142 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
     return put_existing(j, p, series, grp, 1, &row, res);
 }
 
+ctspool_rc
+sp_journal_resolve(struct sp_journal *j, const struct sp_point *p,
+                   struct sp_resolved *out)
+{
+    out->hour = p->hour;
+    out->value = p->value;
+    return resolve(j, p, &out->series, &out->grp);
+}
+
+/* sp_journal_put of one resolved point. */
+static ctspool_rc
+put_one(struct sp_journal *j, const struct sp_resolved *r,
+        enum sp_put_result *res)
+{
+    struct sp_point p;
+    ctspool_rc rc;
+
+    rc = sp_jn_insert_new(j, r->hour, r->value, r->series, r->grp, res);
+    if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
+        return rc;
+    }
+    memset(&p, 0, sizeof(p)); /* put_existing reads hour and value */
+    p.hour = r->hour;
+    p.value = r->value;
+    return put_existing(j, &p, r->series, r->grp, 0, NULL, res);
+}
+
+/*
+ * SP_PUT_BATCH resolved points, first all inserted by one statement
+ * (each as a new version, seq first + i, unless its identity has a row:
+ * then nothing).  When every one was new, that is all.  Else a point
+ * whose stored seq is its own was inserted (new); the others (their
+ * identity existed, or came earlier in the batch) are then put one by
+ * one, in order, as updates: each sees what the points before it left,
+ * as sp_journal_put would.  The seqs of points not inserted stay unused
+ * (invariant 6 asks only that seqs increase).
+ */
+static ctspool_rc
+put_many(struct sp_journal *j, const struct sp_resolved *r,
+         enum sp_put_result *res)
+{
+    const size_t n = SP_PUT_BATCH;
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_PT_INS_MANY);
+    int64_t first = j->next_seq;
+    uint64_t is_new = 0; /* bit i: point i was inserted */
+    size_t inserted;
+    ctspool_rc rc;
+    int q;
+
+    if (!s) {
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point insert");
+    }
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(5 * i);
+
+        sqlite3_bind_int64(s, b + 1, r[i].hour);
+        sqlite3_bind_int64(s, b + 2, r[i].series);
+        sqlite3_bind_int64(s, b + 3, r[i].grp);
+        sqlite3_bind_double(s, b + 4, r[i].value);
+        sqlite3_bind_int64(s, b + 5, first + (int64_t)i);
+    }
+    q = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (q != SQLITE_DONE) {
+        return sp_jn_db_fail(j, q, "point insert");
+    }
+    inserted = (size_t)sqlite3_changes(j->db);
+    j->next_seq += (int64_t)n;
+    if (inserted == n) {
+        is_new = ~(uint64_t)0;
+    } else {
+        for (size_t i = 0; i < n && inserted; i++) {
+            struct old_row row;
+
+            q = load_row(j, r[i].hour, r[i].series, &row);
+            if (q != SQLITE_ROW) {
+                return sp_jn_db_fail(j, q == SQLITE_DONE ? SQLITE_CORRUPT : q,
+                                     "point lookup");
+            }
+            if (row.seq == first + (int64_t)i) {
+                is_new |= (uint64_t)1 << i;
+                inserted--;
+            }
+        }
+    }
+    /* The new versions' queue rows, in seq order. */
+    for (size_t i = 0; i < n; i++) {
+        if (is_new >> i & 1) {
+            q = sp_jn_queue_add(j, r[i].grp, first + (int64_t)i, r[i].hour,
+                                r[i].series, r[i].value);
+            if (q != SQLITE_OK) {
+                return sp_jn_db_fail(j, q, "queue insert");
+            }
+            j->pending++;
+            j->points++;
+            j->appended++;
+            res[i] = SP_PUT_NEW;
+        }
+    }
+    /* Then the others, in order, each a version after all of those. */
+    for (size_t i = 0; i < n; i++) {
+        if (!(is_new >> i & 1)) {
+            struct sp_point p;
+
+            memset(&p, 0, sizeof(p));
+            p.hour = r[i].hour;
+            p.value = r[i].value;
+            rc = put_existing(j, &p, r[i].series, r[i].grp, 0, NULL,
+                              &res[i]);
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+        }
+    }
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_put_resolved(struct sp_journal *j, const struct sp_resolved *r,
+                        size_t n, enum sp_put_result *res)
+{
+    ctspool_rc rc = CTSPOOL_OK;
+
+    assert(j->in_txn);
+    /* With a pending limit that n new points might pass, one by one:
+     * each then meets the limit exactly where sp_journal_put would. */
+    if (n == SP_PUT_BATCH &&
+        (!j->max_pending || (uint64_t)j->pending + n <= j->max_pending)) {
+        return put_many(j, r, res);
+    }
+    for (size_t i = 0; i < n && rc == CTSPOOL_OK; i++) {
+        rc = put_one(j, &r[i], &res[i]);
+    }
+    return rc;
+}
+
 /* Writes the transaction's counters back into meta (invariants 4, 6). */
 int
 sp_jn_flush_meta(struct sp_journal *j)
