@@ -97,6 +97,17 @@ is_refusal(ctspool_rc rc)
     return rc == CTSPOOL_E_FULL || rc == CTSPOOL_E_INVALID;
 }
 
+/* Puts the *nb resolved points of rv (none: nothing); *nb = 0. */
+static ctspool_rc
+put_batch(struct sv_writer *w, const struct sp_resolved *rv, size_t *nb)
+{
+    enum sp_put_result res[SP_PUT_BATCH];
+    size_t n = *nb;
+
+    *nb = 0;
+    return n ? sp_journal_put_resolved(w->j, rv, n, res) : CTSPOOL_OK;
+}
+
 /*
  * Stores one job inside the open transaction under its own savepoint.
  * Returns OK (stored, savepoint released), a refusal (savepoint rolled
@@ -106,9 +117,10 @@ static ctspool_rc
 store_job(struct sv_writer *w, struct sv_job *job)
 {
     const struct sv_ingest *in = job->in;
+    struct sp_resolved rv[SP_PUT_BATCH];
     enum sp_put_result res;
     struct sp_point p;
-    size_t off = 0, k = 0;
+    size_t off = 0, k = 0, nb = 0;
     int64_t at;
     ctspool_rc rc, rc2;
 
@@ -131,20 +143,31 @@ store_job(struct sv_writer *w, struct sv_job *job)
             rc = CTSPOOL_OK;
         }
     }
+    /* Replaced points go in batches of SP_PUT_BATCH (journal.h). */
     while (rc == CTSPOOL_OK && sv_ingest_point(in, &off, &p)) {
         struct sp_event ev;
 
         if (sp_event_uncarry(&p, &ev)) {
-            rc = sp_journal_put_event(w->j, &ev, &res);
+            rc = put_batch(w, rv, &nb);
+            if (rc == CTSPOOL_OK) {
+                rc = sp_journal_put_event(w->j, &ev, &res);
+            }
+        } else if (job->accumulate) {
+            rc = sp_journal_fold(w->j, &p, &res);
         } else {
-            rc = job->accumulate ? sp_journal_fold(w->j, &p, &res)
-                                 : sp_journal_put(w->j, &p, &res);
+            rc = sp_journal_resolve(w->j, &p, &rv[nb]);
+            if (rc == CTSPOOL_OK && ++nb == SP_PUT_BATCH) {
+                rc = put_batch(w, rv, &nb);
+            }
         }
         if (rc == CTSPOOL_E_INVALID) {
             /* A fold that is not finite: a 400 naming the point. */
             sp_journal_err_locate(w->j, "data", k);
         }
         k++;
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = put_batch(w, rv, &nb);
     }
     if (rc == CTSPOOL_OK && job->idem_key[0]) {
         char answer[64];
