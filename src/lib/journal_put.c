@@ -796,22 +796,31 @@ sp_journal_resolve(struct sp_journal *j, const struct sp_point *p,
     return resolve(j, p, &out->series, &out->grp);
 }
 
+/* A resolved point whose identity has a row: the value replaced. */
+static ctspool_rc
+put_update(struct sp_journal *j, const struct sp_resolved *r,
+           enum sp_put_result *res)
+{
+    struct sp_point p;
+
+    memset(&p, 0, sizeof(p)); /* put_existing reads hour and value */
+    p.hour = r->hour;
+    p.value = r->value;
+    return put_existing(j, &p, r->series, r->grp, 0, NULL, res);
+}
+
 /* sp_journal_put of one resolved point. */
 static ctspool_rc
 put_one(struct sp_journal *j, const struct sp_resolved *r,
         enum sp_put_result *res)
 {
-    struct sp_point p;
     ctspool_rc rc;
 
     rc = sp_jn_insert_new(j, r->hour, r->value, r->series, r->grp, res);
     if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
         return rc;
     }
-    memset(&p, 0, sizeof(p)); /* put_existing reads hour and value */
-    p.hour = r->hour;
-    p.value = r->value;
-    return put_existing(j, &p, r->series, r->grp, 0, NULL, res);
+    return put_update(j, r, res);
 }
 
 /*
@@ -889,13 +898,7 @@ put_many(struct sp_journal *j, const struct sp_resolved *r,
     /* Then the others, in order, each a version after all of those. */
     for (size_t i = 0; i < n; i++) {
         if (!(is_new >> i & 1)) {
-            struct sp_point p;
-
-            memset(&p, 0, sizeof(p));
-            p.hour = r[i].hour;
-            p.value = r[i].value;
-            rc = put_existing(j, &p, r[i].series, r[i].grp, 0, NULL,
-                              &res[i]);
+            rc = put_update(j, &r[i], &res[i]);
             if (rc != CTSPOOL_OK) {
                 return rc;
             }

@@ -147,6 +147,21 @@ read_with(const struct sp_buf *in, unsigned threads, struct trace *t,
     return rc;
 }
 
+/* Both traces are the same; then frees them. */
+static void
+assert_same_and_free(struct trace *one, struct trace *many)
+{
+    assert_int_equal(many->n_pts, one->n_pts);
+    assert_int_equal(many->n_errs, one->n_errs);
+    assert_int_equal(many->n_rej, one->n_rej);
+    assert_int_equal(many->log.len, one->log.len);
+    if (one->log.len) {
+        assert_memory_equal(many->log.p, one->log.p, one->log.len);
+    }
+    sp_buf_cleanup(&one->log);
+    sp_buf_cleanup(&many->log);
+}
+
 static void
 test_same_results(void **state)
 {
@@ -167,13 +182,7 @@ test_same_results(void **state)
     assert_int_equal(one.n_rej, one.n_errs - 1); /* the long line: none */
     assert_non_null(strstr(one.log.p, "line longer than 1 MiB"));
     assert_non_null(strstr(one.log.p, "|last|"));
-    assert_int_equal(many.n_pts, one.n_pts);
-    assert_int_equal(many.n_errs, one.n_errs);
-    assert_int_equal(many.n_rej, one.n_rej);
-    assert_int_equal(many.log.len, one.log.len);
-    assert_memory_equal(many.log.p, one.log.p, one.log.len);
-    sp_buf_cleanup(&one.log);
-    sp_buf_cleanup(&many.log);
+    assert_same_and_free(&one, &many);
     sp_buf_cleanup(&in);
 }
 
@@ -193,11 +202,7 @@ test_callback_stops(void **state)
     assert_int_equal(read_with(&in, 0, &one, &e1), CTSPOOL_E_IO);
     assert_int_equal(read_with(&in, 2, &many, &e2), CTSPOOL_E_IO);
     assert_int_equal(one.n_pts, 12345);
-    assert_int_equal(many.n_pts, 12345);
-    assert_int_equal(many.log.len, one.log.len);
-    assert_memory_equal(many.log.p, one.log.p, one.log.len);
-    sp_buf_cleanup(&one.log);
-    sp_buf_cleanup(&many.log);
+    assert_same_and_free(&one, &many);
     sp_buf_cleanup(&in);
 }
 
@@ -226,12 +231,7 @@ test_small_inputs(void **state)
         memset(&many, 0, sizeof(many));
         assert_int_equal(read_with(&in, 0, &one, &e1),
                          read_with(&in, 2, &many, &e2));
-        assert_int_equal(many.log.len, one.log.len);
-        if (one.log.len) {
-            assert_memory_equal(many.log.p, one.log.p, one.log.len);
-        }
-        sp_buf_cleanup(&one.log);
-        sp_buf_cleanup(&many.log);
+        assert_same_and_free(&one, &many);
         sp_buf_cleanup(&in);
     }
 }
