@@ -338,16 +338,39 @@ sp_event_check(const struct sp_event *ev, struct sp_err *e)
 
 /* ---- identity -------------------------------------------------------- */
 
-/* Appends a 4-byte big-endian length and the bytes to ctx. */
+/* The ID's message: each item as a 4-byte big-endian length and its
+ * bytes, given to ctx in one update when it fits buf (the usual event),
+ * else item by item. */
 static int
-digest_item(EVP_MD_CTX *ctx, const char *s, size_t len)
+digest_items(EVP_MD_CTX *ctx, const char *const *item, const size_t *len,
+             size_t n)
 {
-    unsigned char n[4] = {(unsigned char)(len >> 24),
-                          (unsigned char)(len >> 16),
-                          (unsigned char)(len >> 8), (unsigned char)len};
+    unsigned char buf[1024];
+    size_t total = 0, o = 0;
 
-    return EVP_DigestUpdate(ctx, n, 4) == 1 &&
-           (len == 0 || EVP_DigestUpdate(ctx, s, len) == 1);
+    for (size_t i = 0; i < n; i++) {
+        total += 4 + len[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char be[4] = {(unsigned char)(len[i] >> 24),
+                               (unsigned char)(len[i] >> 16),
+                               (unsigned char)(len[i] >> 8),
+                               (unsigned char)len[i]};
+
+        if (total > sizeof(buf)) {
+            if (EVP_DigestUpdate(ctx, be, 4) != 1 ||
+                (len[i] && EVP_DigestUpdate(ctx, item[i], len[i]) != 1)) {
+                return 0;
+            }
+            continue;
+        }
+        memcpy(buf + o, be, 4);
+        if (len[i]) {
+            memcpy(buf + o + 4, item[i], len[i]);
+        }
+        o += 4 + len[i];
+    }
+    return total > sizeof(buf) || EVP_DigestUpdate(ctx, buf, total) == 1;
 }
 
 ctspool_rc
@@ -356,17 +379,29 @@ sp_event_id_with(EVP_MD_CTX *ctx, const struct sp_event *ev,
 {
     char hour[24], team[24] = "";
     unsigned int md_len = 0;
+    const char *item[5];
+    size_t len[5];
 
     sp_hour_format(ev->hour, hour, sizeof(hour));
     if (ev->team_id > 0) {
         snprintf(team, sizeof(team), "%lld", (long long)ev->team_id);
     }
-    return EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-                   digest_item(ctx, hour, strlen(hour)) &&
-                   digest_item(ctx, team, strlen(team)) &&
-                   digest_item(ctx, ev->type, ev->type_len) &&
-                   digest_item(ctx, ev->description, ev->description_len) &&
-                   digest_item(ctx, ev->url ? ev->url : "", ev->url_len) &&
+    item[0] = hour;
+    len[0] = strlen(hour);
+    item[1] = team;
+    len[1] = strlen(team);
+    item[2] = ev->type;
+    len[2] = ev->type_len;
+    item[3] = ev->description;
+    len[3] = ev->description_len;
+    item[4] = ev->url ? ev->url : "";
+    len[4] = ev->url_len;
+    /* A context used before keeps its digest: NULL spares the lookup
+     * of SHA-256 among the providers on every event. */
+    return EVP_DigestInit_ex(ctx, EVP_MD_CTX_get0_md(ctx) ? NULL
+                                                          : EVP_sha256(),
+                             NULL) == 1 &&
+                   digest_items(ctx, item, len, 5) &&
                    EVP_DigestFinal_ex(ctx, out, &md_len) == 1 &&
                    md_len == SP_EVENT_ID_LEN
                ? CTSPOOL_OK
