@@ -300,8 +300,8 @@ merge(struct append_ctx *a, int *stage_failed)
     return rc;
 }
 
-/* Threads to parse NDJSON with: one per CPU, up to 4; none on one CPU,
- * where the reader parses as fast alone. */
+/* Threads to judge NDJSON and CSV with: one per CPU, up to 4; none on
+ * one CPU, where the reader does it as fast alone. */
 static unsigned
 parse_threads(void)
 {

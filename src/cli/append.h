@@ -78,8 +78,8 @@ struct append_ctx {
     /* The merge's points resolved and not yet put (append.c). */
     struct sp_resolved batch[SP_PUT_BATCH];
     size_t n_batch;
-    /* NDJSON is parsed by this many threads besides the reader's (0:
-     * by the reader: one CPU). */
+    /* NDJSON and CSV are judged by this many threads besides the
+     * reader's (0: by the reader: one CPU). */
     unsigned parse_threads;
     /* --rejects: rejected records go there as read (NULL: nowhere). */
     const struct sp_reject_hook *reject;

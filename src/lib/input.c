@@ -691,20 +691,49 @@ csv_reject(const struct sp_reader *r, const char *const *fv, const size_t *fl,
     }
 }
 
+ctspool_rc
+sp_input_csv_row(const struct sp_reader *r, const struct sp_csv_rows *c,
+                 int *stream_ok, const char *const *fv, const size_t *fl,
+                 size_t n, size_t line)
+{
+    struct sp_point p;
+    struct sp_err pe;
+
+    if (n != c->l->n_cols) {
+        sp_err_set(&pe, "has %zu field%s, the header has %zu", n,
+                   n == 1 ? "" : "s", c->l->n_cols);
+    } else if ((c->events ? sp_event_csv_row(c->ev_cols, fv, fl, &p, &pe)
+                          : sp_csv_layout_point(c->l, r->d, stream_ok, fv,
+                                                fl, &p, &pe)) ==
+               CTSPOOL_OK) {
+        return r->on_point(r->ctx, &p);
+    }
+    csv_reject(r, fv, fl, n);
+    return report_line(r, line, &pe);
+}
+
+/*
+ * The header row, then every record.  With s->threads (not following),
+ * the records, cut here, are judged by that many helper threads
+ * (input_par.c); every result still reaches r in input order.
+ */
 static ctspool_rc
 read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
 {
     struct sp_csv *csv = NULL;
     struct sp_csv_layout l;
-    struct sp_point p;
+    struct sp_csv_rows rows = {&l, 0, NULL};
+    struct sp_par *par = NULL;
     struct sp_err pe;
     const char *const *fv;
     const size_t *fl;
     size_t n, line, ev_cols[SP_EVENT_CSV_COLS];
-    int stream_ok = 0, events = r->d && r->d->events;
+    int stream_ok = 0;
     ctspool_rc rc;
 
     memset(&l, 0, sizeof(l));
+    rows.events = r->d && r->d->events;
+    rows.ev_cols = ev_cols;
     rc = sp_csv_open_src(s, &csv);
     if (rc != CTSPOOL_OK) {
         sp_err_set(e, "out of memory");
@@ -718,7 +747,7 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    if (events) {
+    if (rows.events) {
         rc = sp_event_csv_header(fv, fl, n, ev_cols, e);
         if (rc != CTSPOOL_OK) {
             sp_err_prefix(e, "line %zu: ", line);
@@ -733,36 +762,34 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
     if (r->reject && r->reject->row) {
         r->reject->row(r->reject->ctx, 1, fv, fl, n);
     }
+    if (s->threads && !s->is_follow) {
+        par = sp_par_start_csv(r, &rows, s->threads);
+    }
     for (;;) {
         rc = sp_csv_next(csv, &fv, &fl, &n, &line, &pe);
         if (rc == CTSPOOL_E_NOTFOUND) {
             break;
         }
         if (rc == CTSPOOL_E_INVALID) {
-            /* csv.c names the line already. */
-            rc = r->on_error(r->ctx, line, &pe);
+            /* csv.c names the line already; the records before first. */
+            rc = par ? sp_par_flush(par, e) : CTSPOOL_OK;
+            if (rc == CTSPOOL_OK) {
+                rc = r->on_error(r->ctx, line, &pe);
+            }
         } else if (rc != CTSPOOL_OK) {
             *e = pe;
-        } else if (n != l.n_cols) {
-            sp_err_set(&pe, "has %zu field%s, the header has %zu", n,
-                       n == 1 ? "" : "s", l.n_cols);
-            csv_reject(r, fv, fl, n);
-            rc = report_line(r, line, &pe);
-        } else if ((events ? sp_event_csv_row(ev_cols, fv, fl, &p, &pe)
-                           : sp_csv_layout_point(&l, r->d, &stream_ok, fv,
-                                                 fl, &p, &pe)) ==
-                   CTSPOOL_OK) {
-            rc = r->on_point(r->ctx, &p);
+        } else if (par) {
+            rc = sp_par_row(par, fv, fl, n, line, e);
         } else {
-            csv_reject(r, fv, fl, n);
-            rc = report_line(r, line, &pe);
+            rc = sp_input_csv_row(r, &rows, &stream_ok, fv, fl, n, line);
         }
         if (rc != CTSPOOL_OK) {
             goto out;
         }
     }
-    rc = CTSPOOL_OK;
+    rc = par ? sp_par_flush(par, e) : CTSPOOL_OK;
 out:
+    sp_par_end(par);
     sp_csv_layout_cleanup(&l);
     sp_csv_close(csv);
     return rc;

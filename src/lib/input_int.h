@@ -45,7 +45,27 @@ ctspool_rc sp_input_ndjson_line(const struct sp_reader *r,
                                 const char *line, size_t len, size_t n,
                                 struct sp_err *e);
 
-/* ---- input_par.c: NDJSON lines parsed by helper threads --------------- */
+/* What a CSV input's records are judged by once its header is read. */
+struct sp_csv_rows {
+    const struct sp_csv_layout *l; /* points: the header's layout; events:
+                                    * only l->n_cols */
+    int events;
+    const size_t *ev_cols; /* events: sp_event_csv_header()'s columns */
+};
+
+/*
+ * sp_input_csv_row -- one CSV record (n fields, starting on line line)
+ * to r as sp_input_ndjson_line does a line: a point, or the record to
+ * the reject hook and "line N: <why>" to on_error.  *stream_ok: the
+ * layout's note that the default stream passed (one per thread).
+ */
+ctspool_rc sp_input_csv_row(const struct sp_reader *r,
+                            const struct sp_csv_rows *c, int *stream_ok,
+                            const char *const *fv, const size_t *fl,
+                            size_t n, size_t line);
+
+/* ---- input_par.c: NDJSON lines and CSV records judged by helper
+ * threads --------------------------------------------------------------- */
 /*
  * The lines given to sp_par_line() are parsed by n helper threads; r's
  * callbacks are called by the caller of sp_par_line() and
@@ -60,6 +80,12 @@ struct sp_par;
 struct sp_par *sp_par_start(const struct sp_reader *r, unsigned n);
 ctspool_rc sp_par_line(struct sp_par *par, const char *line, size_t len,
                        size_t lineno, struct sp_err *e);
+/* The same for CSV records (sp_input_csv_row() with c, borrowed). */
+struct sp_par *sp_par_start_csv(const struct sp_reader *r,
+                                const struct sp_csv_rows *c, unsigned n);
+ctspool_rc sp_par_row(struct sp_par *par, const char *const *fv,
+                      const size_t *fl, size_t n, size_t lineno,
+                      struct sp_err *e);
 ctspool_rc sp_par_flush(struct sp_par *par, struct sp_err *e);
 /* Stops the threads; results not handed on are dropped.  NULL: no-op. */
 void sp_par_end(struct sp_par *par);

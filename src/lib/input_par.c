@@ -1,16 +1,20 @@
 /*
- * input_par.c -- NDJSON lines parsed by helper threads, their results
- * handed on in input order: what the reader calls (on_point, on_error,
- * the reject hook) and when, is exactly what parsing every line itself
- * would have called, only the parsing happens on other CPUs.
+ * input_par.c -- NDJSON lines and CSV records judged by helper threads,
+ * their results handed on in input order: what the reader calls
+ * (on_point, on_error, the reject hook) and when, is exactly what
+ * judging every line or record itself would have called, only the work
+ * happens on other CPUs.
  *
- * The reader (the calling thread) cuts lines as before and copies them
- * into jobs of up to JOB_BYTES; a job goes to the helpers once full.
- * A helper parses every line of a job with sp_input_ndjson_line() into
- * the job's results: points copied (their strings as offsets into the
- * job's arena), errors with their messages, rejected lines as offsets
- * into the job's text.  The reader hands a job's results on once the
- * job is parsed, oldest job first, and only then reuses its slot.
+ * The reader (the calling thread) cuts lines, or has csv.c cut records
+ * (quoting makes that sequential), and copies them into jobs of up to
+ * JOB_BYTES; a job goes to the helpers once full.  A helper judges every
+ * item of a job (sp_input_ndjson_line(), sp_input_csv_row()) into the
+ * job's results: points copied (their strings as offsets into the job's
+ * arena), errors with their messages, rejected lines and records as
+ * places in the job's text.  The reader hands a job's results on once
+ * the job is done, oldest job first, and only then reuses its slot.
+ * What the reader itself reports (a line over 1 MiB, a record csv.c
+ * refuses) goes after everything before it is handed on (sp_par_flush).
  *
  * Invariants: (1) jobs are numbered in input order; slot = number %
  * N_JOBS, and a slot is reused only after its job was handed on.
@@ -38,9 +42,12 @@ enum job_state { J_FREE, J_FILLING, J_QUEUED, J_PARSING, J_DONE };
 /* What one line gave. */
 enum res_kind { R_NONE, R_POINT, R_ERROR };
 
+/* A line (NDJSON), or a record whose fields are back to back in text
+ * with their lengths at flens[field0 ..] (CSV). */
 struct line {
     size_t off, len; /* in text */
     size_t lineno;
+    size_t field0, n_fields;
 };
 
 struct res {
@@ -53,6 +60,7 @@ struct jerr {
     struct sp_err e;      /* prefixed "line N: " */
     long rej_off;         /* the rejected line in text; -1: none given */
     size_t rej_len;
+    int rej_row;          /* CSV: the record goes to the reject hook */
 };
 
 struct job {
@@ -61,6 +69,8 @@ struct job {
     struct sp_buf text;
     struct line *lines;
     size_t n_lines, cap_lines;
+    size_t *flens; /* CSV: field lengths */
+    size_t n_flens, cap_flens;
     /* Results, filled by the helper. */
     struct res *res;        /* one per line */
     struct sp_point *pts;   /* strings as offsets into arena */
@@ -74,8 +84,17 @@ struct job {
     size_t cur;             /* the line being parsed */
 };
 
+/* Room for the fields of one CSV record (a thread's own). */
+struct fields {
+    const char **fv;
+    size_t *fl;
+    size_t cap;
+};
+
 struct sp_par {
     const struct sp_reader *r; /* the reader's callbacks */
+    const struct sp_csv_rows *csv; /* NULL: NDJSON lines */
+    struct fields emit_f;          /* the reader's, for rejected records */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct job jobs[N_JOBS];
@@ -176,6 +195,7 @@ cur_err(struct job *jb)
     rs->idx = jb->n_errs++;
     errs[rs->idx].rej_off = -1;
     errs[rs->idx].rej_len = 0;
+    errs[rs->idx].rej_row = 0;
     return &errs[rs->idx];
 }
 
@@ -207,12 +227,71 @@ collect_reject(void *ctx, const char *s, size_t len)
     }
 }
 
+/* The CSV reject hook of the helpers' reader: the record is in the job
+ * (is_header never: the header is the reader's). */
+static void
+collect_reject_row(void *ctx, int is_header, const char *const *fields,
+                   const size_t *lens, size_t n)
+{
+    struct job *jb = ctx;
+    struct jerr *je = cur_err(jb);
+
+    (void)is_header;
+    (void)fields;
+    (void)lens;
+    (void)n;
+    if (je) {
+        je->rej_row = 1;
+    }
+}
+
+/* The fields of CSV record ln of jb, into f (grown to hold them); 0, or
+ * -1 when out of memory. */
+static int
+record_fields(const struct job *jb, const struct line *ln, struct fields *f)
+{
+    size_t off = ln->off;
+
+    if (ln->n_fields > f->cap) {
+        size_t cap = ln->n_fields + 16;
+        const char **fv = realloc(f->fv, cap * sizeof(*fv));
+        size_t *fl;
+
+        if (!fv) {
+            return -1;
+        }
+        f->fv = fv;
+        fl = realloc(f->fl, cap * sizeof(*fl));
+        if (!fl) {
+            return -1;
+        }
+        f->fl = fl;
+        f->cap = cap;
+    }
+    for (size_t k = 0; k < ln->n_fields; k++) {
+        f->fl[k] = jb->flens[ln->field0 + k];
+        f->fv[k] = jb->text.p + off;
+        off += f->fl[k];
+    }
+    return 0;
+}
+
+static void
+fields_free(struct fields *f)
+{
+    free(f->fv);
+    free(f->fl);
+    memset(f, 0, sizeof(*f));
+}
+
 /* Parses every line of jb (a helper, invariant 3). */
 static void
 parse_job(const struct sp_par *par, struct job *jb,
-          struct sp_payload_scratch **scratch)
+          struct sp_payload_scratch **scratch, int *stream_ok,
+          struct fields *f)
 {
-    struct sp_reject_hook hook = {jb, collect_reject, NULL, NULL};
+    struct sp_reject_hook hook = {jb, collect_reject, collect_reject_row,
+                                  NULL};
     struct sp_reader r = {par->r->d, collect_point, collect_error, jb,
                           par->r->reject ? &hook : NULL};
 
@@ -231,8 +310,15 @@ parse_job(const struct sp_par *par, struct job *jb,
         const struct line *ln = &jb->lines[jb->cur];
         ctspool_rc rc;
 
-        rc = sp_input_ndjson_line(&r, scratch, jb->text.p + ln->off, ln->len,
-                                  ln->lineno, &jb->fatal_e);
+        if (par->csv && record_fields(jb, ln, f) != 0) {
+            rc = CTSPOOL_E_NOMEM;
+        } else if (par->csv) {
+            rc = sp_input_csv_row(&r, par->csv, stream_ok, f->fv, f->fl,
+                                  ln->n_fields, ln->lineno);
+        } else {
+            rc = sp_input_ndjson_line(&r, scratch, jb->text.p + ln->off,
+                                      ln->len, ln->lineno, &jb->fatal_e);
+        }
         if (rc != CTSPOOL_OK) {
             /* A collector's own failure is out of memory; else rc is
              * what the line gave the reader. */
@@ -251,6 +337,8 @@ helper_main(void *arg)
 {
     struct sp_par *par = arg;
     struct sp_payload_scratch *scratch = NULL;
+    struct fields f = {NULL, NULL, 0};
+    int stream_ok = 0;
 
     pthread_mutex_lock(&par->lock);
     for (;;) {
@@ -266,13 +354,14 @@ helper_main(void *arg)
         jb->state = J_PARSING;
         par->next_parse++;
         pthread_mutex_unlock(&par->lock);
-        parse_job(par, jb, &scratch);
+        parse_job(par, jb, &scratch, &stream_ok, &f);
         pthread_mutex_lock(&par->lock);
         jb->state = J_DONE;
         pthread_cond_broadcast(&par->cond);
     }
     pthread_mutex_unlock(&par->lock);
     sp_payload_scratch_free(scratch);
+    fields_free(&f);
     return NULL;
 }
 
@@ -284,6 +373,7 @@ job_free(struct job *jb)
     sp_buf_cleanup(&jb->text);
     sp_buf_cleanup(&jb->arena);
     free(jb->lines);
+    free(jb->flens);
     free(jb->res);
     free(jb->pts);
     free(jb->errs);
@@ -331,6 +421,18 @@ sp_par_start(const struct sp_reader *r, unsigned n_threads)
     return par;
 }
 
+struct sp_par *
+sp_par_start_csv(const struct sp_reader *r, const struct sp_csv_rows *c,
+                 unsigned n_threads)
+{
+    struct sp_par *par = sp_par_start(r, n_threads);
+
+    if (par) {
+        par->csv = c; /* before any job: no helper reads it yet */
+    }
+    return par;
+}
+
 void
 sp_par_end(struct sp_par *par)
 {
@@ -341,6 +443,7 @@ sp_par_end(struct sp_par *par)
     for (size_t i = 0; i < N_JOBS; i++) {
         job_free(&par->jobs[i]);
     }
+    fields_free(&par->emit_f);
     pthread_cond_destroy(&par->cond);
     pthread_mutex_destroy(&par->lock);
     free(par);
@@ -374,6 +477,14 @@ emit(struct sp_par *par, struct job *jb, struct sp_err *e)
                 r->reject->line(r->reject->ctx, jb->text.p + je->rej_off,
                                 je->rej_len);
             }
+            if (je->rej_row && r->reject && r->reject->row) {
+                if (record_fields(jb, &jb->lines[i], &par->emit_f) != 0) {
+                    sp_err_set(e, "out of memory");
+                    return CTSPOOL_E_NOMEM;
+                }
+                r->reject->row(r->reject->ctx, 0, par->emit_f.fv,
+                               par->emit_f.fl, jb->lines[i].n_fields);
+            }
             rc = r->on_error(r->ctx, je->lineno, &je->e);
         }
     }
@@ -400,6 +511,7 @@ emit_oldest(struct sp_par *par, struct sp_err *e)
     free(jb->res);
     jb->res = NULL;
     jb->n_lines = 0;
+    jb->n_flens = 0;
     sp_buf_reset(&jb->text);
     pthread_mutex_lock(&par->lock);
     jb->state = J_FREE;
@@ -454,6 +566,45 @@ sp_par_line(struct sp_par *par, const char *line, size_t len, size_t lineno,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
+    jb->n_lines++;
+    return jb->text.len >= JOB_BYTES ? dispatch(par, e) : CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_par_row(struct sp_par *par, const char *const *fv, const size_t *fl,
+           size_t n, size_t lineno, struct sp_err *e)
+{
+    struct job *jb = &par->jobs[par->next_fill % N_JOBS];
+    struct line *lines;
+    size_t *flens;
+    size_t off = jb->text.len;
+
+    lines = grow(jb->lines, &jb->cap_lines, jb->n_lines + 1, sizeof(*lines));
+    if (lines) {
+        jb->lines = lines;
+    }
+    flens = grow(jb->flens, &jb->cap_flens, jb->n_flens + n + 1,
+                 sizeof(*flens));
+    if (flens) {
+        jb->flens = flens;
+    }
+    if (!lines || !flens) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (sp_buf_add(&jb->text, fv[k], fl[k]) != 0) {
+            sp_err_set(e, "out of memory");
+            return CTSPOOL_E_NOMEM;
+        }
+        flens[jb->n_flens + k] = fl[k];
+    }
+    lines[jb->n_lines].off = off;
+    lines[jb->n_lines].len = jb->text.len - off;
+    lines[jb->n_lines].lineno = lineno;
+    lines[jb->n_lines].field0 = jb->n_flens;
+    lines[jb->n_lines].n_fields = n;
+    jb->n_flens += n;
     jb->n_lines++;
     return jb->text.len >= JOB_BYTES ? dispatch(par, e) : CTSPOOL_OK;
 }

@@ -433,8 +433,9 @@ struct sp_src {
     const char *spill_dir;
     /* Rejected records as read (borrowed; NULL: none). */
     const struct sp_reject_hook *reject;
-    /* NDJSON not followed: parsed by this many threads of its own, the
-     * results still in input order (0: by the calling thread). */
+    /* NDJSON and CSV not followed: judged by this many threads of its
+     * own, the results still in input order (0: by the calling
+     * thread). */
     unsigned threads;
 };
 

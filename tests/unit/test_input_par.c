@@ -1,11 +1,14 @@
 /*
- * test_input_par.c -- input_par.c: NDJSON parsed by helper threads must
- * reach the reader exactly as parsed by the reader itself: the same
- * points, errors (with their line numbers), rejected lines and return
- * code, in the same order.  The input spans many jobs and mixes good
- * points, invalid lines, blanks, CRLF, a line longer than 1 MiB and a
- * last line without LF; a callback that stops the reading stops it at
- * the same point in both.
+ * test_input_par.c -- input_par.c: NDJSON lines and CSV records judged
+ * by helper threads must reach the reader exactly as judged by the
+ * reader itself: the same points, errors (with their line numbers),
+ * rejected lines and records and return code, in the same order.  The
+ * inputs span many jobs; NDJSON mixes good points, invalid lines,
+ * blanks, CRLF, a line longer than 1 MiB and a last line without LF;
+ * CSV mixes invalid values, records with a field too few or too many,
+ * quoted fields with commas and line breaks, and bare quotes (refused
+ * by the tokenizer, in the reader).  A callback that stops the reading
+ * stops it at the same point in both.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +58,22 @@ on_error(void *ctx, size_t index, const struct sp_err *e)
     assert_int_equal(sp_buf_adds(&t->log, "\n"), 0);
     t->n_errs++;
     return CTSPOOL_OK;
+}
+
+static void
+on_reject_row(void *ctx, int is_header, const char *const *fields,
+              const size_t *lens, size_t n)
+{
+    struct trace *t = ctx;
+
+    assert_int_equal(sp_buf_adds(&t->log, is_header ? "H" : "R"), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(sp_buf_adds(&t->log, " ["), 0);
+        assert_int_equal(sp_buf_add(&t->log, fields[i], lens[i]), 0);
+        assert_int_equal(sp_buf_adds(&t->log, "]"), 0);
+    }
+    assert_int_equal(sp_buf_adds(&t->log, "\n"), 0);
+    t->n_rej += !is_header;
 }
 
 static void
@@ -125,12 +144,52 @@ make_input(struct sp_buf *in, size_t n)
         0);
 }
 
+/* A CSV input of n records of every kind, in a pattern. */
+static void
+make_csv(struct sp_buf *in, size_t n)
+{
+    char row[512];
+
+    assert_int_equal(sp_buf_adds(in, "timestamp,metric_name,metric_value,"
+                                     "region\n"),
+                     0);
+    for (size_t k = 0; k < n; k++) {
+        switch (k % 13) {
+        case 2: /* invalid value */
+            snprintf(row, sizeof(row), "2026-02-16 %02zu:00:00,m,x%zu,eu\n",
+                     k % 24, k);
+            break;
+        case 4: /* a field too few */
+            snprintf(row, sizeof(row), "2026-02-16 00:00:00,m,%zu\n", k);
+            break;
+        case 6: /* quoted: a comma and a line break inside, CRLF */
+            snprintf(row, sizeof(row),
+                     "2026-02-16 01:00:00,\"q,%zu\",1.5,\"eu\nwest\"\r\n",
+                     k);
+            break;
+        case 8: /* a bare quote: csv.c refuses the record */
+            snprintf(row, sizeof(row), "2026-02-16 01:00:00,a\"b,1,eu\n");
+            break;
+        case 10: /* a field too many, quoted */
+            snprintf(row, sizeof(row),
+                     "2026-02-16 02:00:00,m,2,eu,\"%zu\"\n", k);
+            break;
+        default:
+            snprintf(row, sizeof(row),
+                     "2026-02-16 %02zu:00:00,req.%zu,%zu.25,r-%zu\n",
+                     k % 24, k % 31, k, k % 7);
+            break;
+        }
+        assert_int_equal(sp_buf_adds(in, row), 0);
+    }
+}
+
 /* Reads in through sp_input_read_src with threads; the trace into t. */
 static ctspool_rc
-read_with(const struct sp_buf *in, unsigned threads, struct trace *t,
-          struct sp_err *e)
+read_fmt(const struct sp_buf *in, enum sp_format fmt, unsigned threads,
+         struct trace *t, struct sp_err *e)
 {
-    struct sp_reject_hook hook = {t, on_reject, NULL, NULL};
+    struct sp_reject_hook hook = {t, on_reject, on_reject_row, NULL};
     FILE *f = fmemopen(in->p, in->len, "r");
     struct sp_src src;
     ctspool_rc rc;
@@ -140,11 +199,18 @@ read_with(const struct sp_buf *in, unsigned threads, struct trace *t,
     src.reject = &hook;
     src.threads = threads;
     memset(e, 0, sizeof(*e));
-    rc = sp_input_read_src(&src, "in.ndjson", SP_FMT_NDJSON, &defaults,
-                           on_point, on_error, t, e);
+    rc = sp_input_read_src(&src, "in", fmt, &defaults, on_point, on_error,
+                           t, e);
     sp_src_cleanup(&src);
     fclose(f);
     return rc;
+}
+
+static ctspool_rc
+read_with(const struct sp_buf *in, unsigned threads, struct trace *t,
+          struct sp_err *e)
+{
+    return read_fmt(in, SP_FMT_NDJSON, threads, t, e);
 }
 
 /* Both traces are the same; then frees them. */
@@ -236,6 +302,38 @@ test_small_inputs(void **state)
     }
 }
 
+static void
+test_csv_same_results(void **state)
+{
+    struct sp_buf in;
+    struct trace one, many;
+    struct sp_err e1, e2;
+
+    (void)state;
+    sp_buf_init(&in);
+    make_csv(&in, 60000); /* about 2.6 MiB: many jobs */
+    memset(&one, 0, sizeof(one));
+    memset(&many, 0, sizeof(many));
+    assert_int_equal(read_fmt(&in, SP_FMT_CSV, 0, &one, &e1), CTSPOOL_OK);
+    assert_int_equal(read_fmt(&in, SP_FMT_CSV, 3, &many, &e2), CTSPOOL_OK);
+    assert_true(one.n_pts > 40000);
+    assert_true(one.n_errs > 15000);
+    assert_non_null(strstr(one.log.p, "a quote (\") inside"));
+    assert_non_null(strstr(one.log.p, "has 3 fields, the header has 4"));
+    assert_non_null(strstr(one.log.p, "|q,6|"));
+    assert_non_null(strstr(one.log.p, "region=eu\nwest"));
+    assert_same_and_free(&one, &many);
+    /* A callback that stops: the same place in both. */
+    memset(&one, 0, sizeof(one));
+    memset(&many, 0, sizeof(many));
+    one.stop_after = many.stop_after = 23456;
+    assert_int_equal(read_fmt(&in, SP_FMT_CSV, 0, &one, &e1), CTSPOOL_E_IO);
+    assert_int_equal(read_fmt(&in, SP_FMT_CSV, 2, &many, &e2), CTSPOOL_E_IO);
+    assert_int_equal(one.n_pts, 23456);
+    assert_same_and_free(&one, &many);
+    sp_buf_cleanup(&in);
+}
+
 int
 main(void)
 {
@@ -243,6 +341,7 @@ main(void)
         cmocka_unit_test(test_same_results),
         cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_small_inputs),
+        cmocka_unit_test(test_csv_same_results),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
