@@ -120,12 +120,12 @@ count_result(struct append_ctx *a, enum sp_put_result res)
     }
 }
 
-/* Points put in batches (sp_journal_put_resolved): not events, not
- * folded. */
+/* Points and events put in batches (sp_journal_put_resolved): all but
+ * folds. */
 static int
-batchable(const struct append_ctx *a, const struct sp_point *p)
+batchable(const struct append_ctx *a)
 {
-    return !a->accumulate && p->agg != SP_KIND_EVENTS;
+    return !a->accumulate;
 }
 
 /* Puts the batched points; counted. */
@@ -147,12 +147,16 @@ flush_batch(struct append_ctx *a)
     return rc;
 }
 
-/* p resolved into the batch (put once it is full): E_INVALID reported
- * as store_point does. */
+/* p (a point, or an event's carrier) resolved into the batch (put once
+ * it is full): E_INVALID reported as store_point does. */
 static ctspool_rc
 batch_point(struct append_ctx *a, const struct sp_point *p)
 {
-    ctspool_rc rc = sp_journal_resolve(a->j, p, &a->batch[a->n_batch]);
+    struct sp_resolved *r = &a->batch[a->n_batch];
+    struct sp_event ev;
+    ctspool_rc rc = sp_event_uncarry(p, &ev)
+                        ? sp_journal_resolve_event(a->j, &ev, r)
+                        : sp_journal_resolve(a->j, p, r);
 
     if (rc != CTSPOOL_OK) {
         return rc == CTSPOOL_E_INVALID ? refused(a, p) : rc;
@@ -240,7 +244,7 @@ merge(struct append_ctx *a, int *stage_failed)
     while ((r = cli_stage_next(a->stage, &p, &a->stage_err)) == 1) {
         enum sp_put_result res;
 
-        if (batchable(a, &p)) {
+        if (batchable(a)) {
             rc = batch_point(a, &p);
         } else {
             rc = flush_batch(a); /* in order */

@@ -152,6 +152,12 @@ struct sp_event;
 ctspool_rc sp_journal_put_event(struct sp_journal *j,
                                 const struct sp_event *ev,
                                 enum sp_put_result *res);
+/* ev resolved for sp_journal_put_resolved(), which then stores it as
+ * sp_journal_put_event would (its value is 0: a stored one is
+ * UNCHANGED). */
+ctspool_rc sp_journal_resolve_event(struct sp_journal *j,
+                                    const struct sp_event *ev,
+                                    struct sp_resolved *out);
 /* sp_journal_put_dead for an event (salvage). */
 ctspool_rc sp_journal_put_event_dead(struct sp_journal *j,
                                      const struct sp_event *ev, int status,

@@ -74,19 +74,28 @@ event_resolve(struct sp_journal *j, const struct sp_event *ev,
 }
 
 ctspool_rc
+sp_journal_resolve_event(struct sp_journal *j, const struct sp_event *ev,
+                         struct sp_resolved *out)
+{
+    ctspool_rc rc = sp_jn_put_check(j);
+
+    out->hour = ev->hour;
+    out->value = 0.0;
+    return rc == CTSPOOL_OK ? event_resolve(j, ev, &out->series, &out->grp)
+                            : rc;
+}
+
+ctspool_rc
 sp_journal_put_event(struct sp_journal *j, const struct sp_event *ev,
                      enum sp_put_result *res)
 {
-    int64_t series = 0, grp = 0;
-    ctspool_rc rc = sp_jn_put_check(j);
+    struct sp_resolved r;
+    ctspool_rc rc = sp_journal_resolve_event(j, ev, &r);
 
-    if (rc == CTSPOOL_OK) {
-        rc = event_resolve(j, ev, &series, &grp);
-    }
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    return sp_jn_insert_new(j, ev->hour, 0.0, series, grp, res);
+    return sp_jn_insert_new(j, r.hour, r.value, r.series, r.grp, res);
 }
 
 ctspool_rc

@@ -6,7 +6,8 @@
  * take the same pseudo-random transactions, one point by point, one in
  * batches: identities repeat within a batch and across batches, values
  * repeat (unchanged), acknowledged points come back, batches are full
- * (one statement) or not; then both meet a pending limit.
+ * (one statement) or not; then both meet a pending limit.  Events
+ * (sp_journal_resolve_event) likewise against sp_journal_put_event.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "event.h"
 #include "journal.h"
 #include "testutil.h"
 
@@ -204,6 +206,74 @@ test_pending_limit(void **state)
     same_state(p);
 }
 
+/* n pseudo-random events (a small pool: they repeat) into both
+ * journals in one transaction each, one by one and batched. */
+static void
+both_put_events(struct pair *p, size_t n)
+{
+    static char desc[200][32];
+    struct sp_event ev[200];
+    enum sp_put_result r1[200], r2[200];
+    struct sp_resolved rv[SP_PUT_BATCH];
+    size_t nb = 0, base = 0;
+
+    assert_true(n <= 200);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = next();
+
+        memset(&ev[i], 0, sizeof(ev[i]));
+        snprintf(desc[i], sizeof(desc[i]), "deploy %u", (unsigned)(r % 60));
+        ev[i].hour = 490000 + (int64_t)(r >> 8 & 1);
+        ev[i].team_id = (int64_t)(r >> 9 & 1) + 7;
+        ev[i].type = "deploy";
+        ev[i].type_len = 6;
+        ev[i].description = desc[i];
+        ev[i].description_len = strlen(desc[i]);
+    }
+    assert_int_equal(sp_journal_begin(p->one->j), CTSPOOL_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(sp_journal_put_event(p->one->j, &ev[i], &r1[i]),
+                         CTSPOOL_OK);
+    }
+    assert_int_equal(sp_journal_begin(p->many->j), CTSPOOL_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(sp_journal_resolve_event(p->many->j, &ev[i],
+                                                  &rv[nb++]),
+                         CTSPOOL_OK);
+        if (nb == SP_PUT_BATCH || i == n - 1) {
+            assert_int_equal(sp_journal_put_resolved(p->many->j, rv, nb,
+                                                     &r2[base]),
+                             CTSPOOL_OK);
+            base += nb;
+            nb = 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(r1[i], r2[i]);
+    }
+    assert_int_equal(sp_journal_commit(p->one->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(p->many->j), CTSPOOL_OK);
+}
+
+static void
+test_events_batched(void **state)
+{
+    struct pair *p = *state;
+    static const size_t sizes[] = {64, 200, 64, 13, 128};
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        both_put_events(p, sizes[i]);
+        same_state(p);
+        ack_some(p->one->j, 40); /* acknowledged events stay so */
+        ack_some(p->many->j, 40);
+        same_state(p);
+    }
+    /* 469 events from a pool of 240: many were met again (unchanged). */
+    assert_true(tu_sql1(p->many->path, "SELECT count(*) FROM point") > 150);
+    assert_true(tu_sql1(p->many->path, "SELECT count(*) FROM point") <=
+                240);
+}
+
 int
 main(void)
 {
@@ -211,6 +281,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_batches_equal_single_puts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pending_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_batched, setup,
+                                        teardown),
     };
 
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
