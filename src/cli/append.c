@@ -120,14 +120,6 @@ count_result(struct append_ctx *a, enum sp_put_result res)
     }
 }
 
-/* Points and events put in batches (sp_journal_put_resolved): all but
- * folds. */
-static int
-batchable(const struct append_ctx *a)
-{
-    return !a->accumulate;
-}
-
 /* Puts the batched points; counted. */
 static ctspool_rc
 flush_batch(struct append_ctx *a)
@@ -244,16 +236,13 @@ merge(struct append_ctx *a, int *stage_failed)
     while ((r = cli_stage_next(a->stage, &p, &a->stage_err)) == 1) {
         enum sp_put_result res;
 
-        if (batchable(a)) {
-            rc = batch_point(a, &p);
-        } else {
-            rc = flush_batch(a); /* in order */
+        if (a->accumulate) {
+            rc = store_point(a, &p, &res); /* folds: one by one */
             if (rc == CTSPOOL_OK) {
-                rc = store_point(a, &p, &res);
-                if (rc == CTSPOOL_OK) {
-                    count_result(a, res);
-                }
+                count_result(a, res);
             }
+        } else {
+            rc = batch_point(a, &p); /* points and events: in batches */
         }
         if (rc == CTSPOOL_E_INVALID && a->skip_invalid) {
             continue; /* listed: nothing of it stored */
