@@ -144,11 +144,7 @@ flush_batch(struct append_ctx *a)
 static ctspool_rc
 batch_point(struct append_ctx *a, const struct sp_point *p)
 {
-    struct sp_resolved *r = &a->batch[a->n_batch];
-    struct sp_event ev;
-    ctspool_rc rc = sp_event_uncarry(p, &ev)
-                        ? sp_journal_resolve_event(a->j, &ev, r)
-                        : sp_journal_resolve(a->j, p, r);
+    ctspool_rc rc = sp_journal_resolve(a->j, p, &a->batch[a->n_batch]);
 
     if (rc != CTSPOOL_OK) {
         return rc == CTSPOOL_E_INVALID ? refused(a, p) : rc;

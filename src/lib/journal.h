@@ -117,8 +117,9 @@ ctspool_rc sp_journal_put(struct sp_journal *j, const struct sp_point *p,
  * an update of the earlier one.  Faster than sp_journal_put when
  * n == SP_PUT_BATCH (one statement inserts them all).
  *
- * sp_journal_resolve: E_INVALID (the point cannot be stored, nothing
- * was), or as sp_journal_put.  sp_journal_put_resolved: res[0..n) set;
+ * sp_journal_resolve takes an event's carrier point (event.h) as well:
+ * it is then sp_journal_resolve_event (below).  E_INVALID (the point
+ * cannot be stored, nothing was), or as sp_journal_put.  sp_journal_put_resolved: res[0..n) set;
  * on failure (as sp_journal_put) the transaction must be rolled back.
  */
 #define SP_PUT_BATCH 64

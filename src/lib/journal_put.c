@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "event.h"
 #include "journal_int.h"
 
 #define CACHE_SLOTS (1u << 17)       /* power of two */
@@ -474,27 +475,6 @@ resolve(struct sp_journal *j, const struct sp_point *p, int64_t *series,
 }
 
 /*
- * Inserts p as a new pending point if its identity has no row yet:
- * *res NEW, else UNCHANGED and nothing written.  The ids of its series
- * and group into *series_out, *grp_out.
- */
-static ctspool_rc
-put_new(struct sp_journal *j, const struct sp_point *p, int64_t *series_out,
-        int64_t *grp_out, enum sp_put_result *res)
-{
-    int64_t series = 0, grp = 0;
-    ctspool_rc rc;
-
-    rc = resolve(j, p, &series, &grp);
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
-    *series_out = series;
-    *grp_out = grp;
-    return sp_jn_insert_new(j, p->hour, p->value, series, grp, res);
-}
-
-/*
  * Inserts the point (hour, series) of group grp with value as a new
  * pending version if it has no row yet: *res NEW, else UNCHANGED and
  * nothing written.  The series and group are resolved.
@@ -545,9 +525,12 @@ ctspool_rc
 sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
                       enum sp_put_result *res)
 {
-    int64_t series, grp;
+    int64_t series = 0, grp = 0;
+    ctspool_rc rc = resolve(j, p, &series, &grp);
 
-    return put_new(j, p, &series, &grp, res);
+    return rc == CTSPOOL_OK
+               ? sp_jn_insert_new(j, p->hour, p->value, series, grp, res)
+               : rc;
 }
 
 /* What a fold leaves (fold()): the value, and for Average its parts. */
@@ -746,20 +729,6 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
     return CTSPOOL_OK;
 }
 
-ctspool_rc
-sp_journal_put(struct sp_journal *j, const struct sp_point *p,
-               enum sp_put_result *res)
-{
-    int64_t series = 0, grp = 0;
-    ctspool_rc rc;
-
-    /* Fast path: a point never seen. */
-    rc = put_new(j, p, &series, &grp, res);
-    if (rc != CTSPOOL_OK || *res == SP_PUT_NEW) {
-        return rc;
-    }
-    return put_existing(j, p, series, grp, 0, NULL, res);
-}
 
 ctspool_rc
 sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
@@ -791,6 +760,11 @@ ctspool_rc
 sp_journal_resolve(struct sp_journal *j, const struct sp_point *p,
                    struct sp_resolved *out)
 {
+    struct sp_event ev;
+
+    if (sp_event_uncarry(p, &ev)) {
+        return sp_journal_resolve_event(j, &ev, out);
+    }
     out->hour = p->hour;
     out->value = p->value;
     return resolve(j, p, &out->series, &out->grp);
@@ -809,7 +783,8 @@ put_update(struct sp_journal *j, const struct sp_resolved *r,
     return put_existing(j, &p, r->series, r->grp, 0, NULL, res);
 }
 
-/* sp_journal_put of one resolved point. */
+/* sp_journal_put of one resolved point: inserted if its identity is
+ * new (the usual case), else its value replaced. */
 static ctspool_rc
 put_one(struct sp_journal *j, const struct sp_resolved *r,
         enum sp_put_result *res)
@@ -821,6 +796,16 @@ put_one(struct sp_journal *j, const struct sp_resolved *r,
         return rc;
     }
     return put_update(j, r, res);
+}
+
+ctspool_rc
+sp_journal_put(struct sp_journal *j, const struct sp_point *p,
+               enum sp_put_result *res)
+{
+    struct sp_resolved r = {p->hour, 0, 0, p->value};
+    ctspool_rc rc = resolve(j, p, &r.series, &r.grp);
+
+    return rc == CTSPOOL_OK ? put_one(j, &r, res) : rc;
 }
 
 /*

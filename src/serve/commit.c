@@ -38,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "event.h"
 #include "serve.h"
 
 /* Points per transaction at most (a job is never split): bounds the
@@ -146,14 +145,10 @@ store_job(struct sv_writer *w, struct sv_job *job)
     /* Points (replaced) and events go in batches of SP_PUT_BATCH
      * (journal.h); folds one by one. */
     while (rc == CTSPOOL_OK && sv_ingest_point(in, &off, &p)) {
-        struct sp_event ev;
-
         if (job->accumulate) {
             rc = sp_journal_fold(w->j, &p, &res);
         } else {
-            rc = sp_event_uncarry(&p, &ev)
-                     ? sp_journal_resolve_event(w->j, &ev, &rv[nb])
-                     : sp_journal_resolve(w->j, &p, &rv[nb]);
+            rc = sp_journal_resolve(w->j, &p, &rv[nb]);
             if (rc == CTSPOOL_OK && ++nb == SP_PUT_BATCH) {
                 rc = put_batch(w, rv, &nb);
             }
