@@ -164,9 +164,7 @@ read_ndjson(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
     int eof = 0, bom_done = 0, skipping = 0;
     ctspool_rc rc = CTSPOOL_OK, read_rc = CTSPOOL_OK;
 
-    if (s->threads && !s->is_follow) {
-        par = sp_par_start(r, s->threads);
-    }
+    par = sp_par_start(s, r, NULL);
     sp_buf_init(&b);
     for (;;) {
         if (bom_done) {
@@ -762,22 +760,23 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
     if (r->reject && r->reject->row) {
         r->reject->row(r->reject->ctx, 1, fv, fl, n);
     }
-    if (s->threads && !s->is_follow) {
-        par = sp_par_start_csv(r, &rows, s->threads);
-    }
+    par = sp_par_start(s, r, &rows);
     for (;;) {
         rc = sp_csv_next(csv, &fv, &fl, &n, &line, &pe);
         if (rc == CTSPOOL_E_NOTFOUND) {
             break;
         }
-        if (rc == CTSPOOL_E_INVALID) {
-            /* csv.c names the line already; the records before first. */
+        if (rc != CTSPOOL_OK) {
+            /* What csv.c says comes after the records before it. */
+            ctspool_rc csv_rc = rc;
+
             rc = par ? sp_par_flush(par, e) : CTSPOOL_OK;
-            if (rc == CTSPOOL_OK) {
-                rc = r->on_error(r->ctx, line, &pe);
+            if (rc == CTSPOOL_OK && csv_rc == CTSPOOL_E_INVALID) {
+                rc = r->on_error(r->ctx, line, &pe); /* it names the line */
+            } else if (rc == CTSPOOL_OK) {
+                *e = pe;
+                rc = csv_rc;
             }
-        } else if (rc != CTSPOOL_OK) {
-            *e = pe;
         } else if (par) {
             rc = sp_par_row(par, fv, fl, n, line, e);
         } else {

@@ -76,13 +76,13 @@ ctspool_rc sp_input_csv_row(const struct sp_reader *r,
  * call handing it on, and then the caller stops (sp_par_end()).
  */
 struct sp_par;
-/* NULL when no thread could be started: parse in the caller. */
-struct sp_par *sp_par_start(const struct sp_reader *r, unsigned n);
+/* s->threads helpers for the lines of s (csv NULL), or for its CSV
+ * records (sp_input_csv_row() with csv, borrowed); NULL: parse in the
+ * caller (no threads asked for, s followed, or none could start). */
+struct sp_par *sp_par_start(const struct sp_src *s, const struct sp_reader *r,
+                            const struct sp_csv_rows *csv);
 ctspool_rc sp_par_line(struct sp_par *par, const char *line, size_t len,
                        size_t lineno, struct sp_err *e);
-/* The same for CSV records (sp_input_csv_row() with c, borrowed). */
-struct sp_par *sp_par_start_csv(const struct sp_reader *r,
-                                const struct sp_csv_rows *c, unsigned n);
 ctspool_rc sp_par_row(struct sp_par *par, const char *const *fv,
                       const size_t *fl, size_t n, size_t lineno,
                       struct sp_err *e);

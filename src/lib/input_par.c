@@ -394,19 +394,23 @@ stop_helpers(struct sp_par *par)
 }
 
 struct sp_par *
-sp_par_start(const struct sp_reader *r, unsigned n_threads)
+sp_par_start(const struct sp_src *s, const struct sp_reader *r,
+             const struct sp_csv_rows *csv)
 {
-    struct sp_par *par = calloc(1, sizeof(*par));
+    unsigned n_threads = s->threads > MAX_THREADS ? MAX_THREADS : s->threads;
+    struct sp_par *par;
 
+    if (!n_threads || s->is_follow) {
+        return NULL; /* a followed line goes on as it arrives */
+    }
+    par = calloc(1, sizeof(*par));
     if (!par) {
         return NULL;
     }
     par->r = r;
+    par->csv = csv;
     pthread_mutex_init(&par->lock, NULL);
     pthread_cond_init(&par->cond, NULL);
-    if (n_threads > MAX_THREADS) {
-        n_threads = MAX_THREADS;
-    }
     par->jobs[0].state = J_FILLING; /* before any helper looks */
     for (unsigned i = 0; i < n_threads; i++) {
         if (pthread_create(&par->tid[par->n_threads], NULL, helper_main,
@@ -417,18 +421,6 @@ sp_par_start(const struct sp_reader *r, unsigned n_threads)
     if (par->n_threads == 0) {
         sp_par_end(par);
         return NULL; /* the caller parses itself */
-    }
-    return par;
-}
-
-struct sp_par *
-sp_par_start_csv(const struct sp_reader *r, const struct sp_csv_rows *c,
-                 unsigned n_threads)
-{
-    struct sp_par *par = sp_par_start(r, n_threads);
-
-    if (par) {
-        par->csv = c; /* before any job: no helper reads it yet */
     }
     return par;
 }
@@ -546,11 +538,13 @@ dispatch(struct sp_par *par, struct sp_err *e)
     return rc;
 }
 
-ctspool_rc
-sp_par_line(struct sp_par *par, const char *line, size_t len, size_t lineno,
-            struct sp_err *e)
+/* Adds an item of the job being filled: its bytes text[off ..] (added
+ * already), its line, its fields (CSV); the job goes to the helpers
+ * once it holds JOB_BYTES. */
+static ctspool_rc
+add_item(struct sp_par *par, struct job *jb, size_t off, size_t lineno,
+         size_t n_fields, struct sp_err *e)
 {
-    struct job *jb = &par->jobs[par->next_fill % N_JOBS];
     struct line *lines;
 
     lines = grow(jb->lines, &jb->cap_lines, jb->n_lines + 1, sizeof(*lines));
@@ -559,15 +553,27 @@ sp_par_line(struct sp_par *par, const char *line, size_t len, size_t lineno,
         return CTSPOOL_E_NOMEM;
     }
     jb->lines = lines;
-    lines[jb->n_lines].off = jb->text.len;
-    lines[jb->n_lines].len = len;
+    lines[jb->n_lines].off = off;
+    lines[jb->n_lines].len = jb->text.len - off;
     lines[jb->n_lines].lineno = lineno;
+    lines[jb->n_lines].field0 = jb->n_flens - n_fields;
+    lines[jb->n_lines].n_fields = n_fields;
+    jb->n_lines++;
+    return jb->text.len >= JOB_BYTES ? dispatch(par, e) : CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_par_line(struct sp_par *par, const char *line, size_t len, size_t lineno,
+            struct sp_err *e)
+{
+    struct job *jb = &par->jobs[par->next_fill % N_JOBS];
+    size_t off = jb->text.len;
+
     if (sp_buf_add(&jb->text, line, len) != 0) {
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
-    jb->n_lines++;
-    return jb->text.len >= JOB_BYTES ? dispatch(par, e) : CTSPOOL_OK;
+    return add_item(par, jb, off, lineno, 0, e);
 }
 
 ctspool_rc
@@ -575,23 +581,15 @@ sp_par_row(struct sp_par *par, const char *const *fv, const size_t *fl,
            size_t n, size_t lineno, struct sp_err *e)
 {
     struct job *jb = &par->jobs[par->next_fill % N_JOBS];
-    struct line *lines;
-    size_t *flens;
     size_t off = jb->text.len;
+    size_t *flens;
 
-    lines = grow(jb->lines, &jb->cap_lines, jb->n_lines + 1, sizeof(*lines));
-    if (lines) {
-        jb->lines = lines;
-    }
-    flens = grow(jb->flens, &jb->cap_flens, jb->n_flens + n + 1,
-                 sizeof(*flens));
-    if (flens) {
-        jb->flens = flens;
-    }
-    if (!lines || !flens) {
+    flens = grow(jb->flens, &jb->cap_flens, jb->n_flens + n, sizeof(*flens));
+    if (!flens) {
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
+    jb->flens = flens;
     for (size_t k = 0; k < n; k++) {
         if (sp_buf_add(&jb->text, fv[k], fl[k]) != 0) {
             sp_err_set(e, "out of memory");
@@ -599,14 +597,8 @@ sp_par_row(struct sp_par *par, const char *const *fv, const size_t *fl,
         }
         flens[jb->n_flens + k] = fl[k];
     }
-    lines[jb->n_lines].off = off;
-    lines[jb->n_lines].len = jb->text.len - off;
-    lines[jb->n_lines].lineno = lineno;
-    lines[jb->n_lines].field0 = jb->n_flens;
-    lines[jb->n_lines].n_fields = n;
     jb->n_flens += n;
-    jb->n_lines++;
-    return jb->text.len >= JOB_BYTES ? dispatch(par, e) : CTSPOOL_OK;
+    return add_item(par, jb, off, lineno, n, e);
 }
 
 ctspool_rc
