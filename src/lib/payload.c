@@ -1,129 +1,28 @@
 /*
- * payload.c -- the only cJSON user for incoming points: one Cloudthread
- * ingest payload object, or one NDJSON line, -> struct sp_point.  This
- * file maps JSON types onto the checks of validate.c; every field rule
- * lives there, so all producer paths reject exactly the same points.
+ * payload.c -- incoming points: one Cloudthread ingest payload element,
+ * or one NDJSON line, read by jscan.c -> struct sp_point.  This file
+ * maps JSON types onto the checks of validate.c; every field rule lives
+ * there, so all producer paths reject exactly the same points.
  *
  * Invariants:
- * (1) A point's strings borrow from the cJSON tree: valid during the
- *     on_point callback (payload) or until the next line / the scratch is
- *     freed (NDJSON).
+ * (1) A point's strings borrow from the scratch's scan: valid until the
+ *     next line or element, or until the scratch is freed.
  * (2) Unknown fields are rejected, in a data element and at the top of a
  *     payload: upstream is strict, and a misspelled "custom_dimension"
  *     silently dropped would change the record ID of every point.
  * (3) A data_stream_token value never appears in a message, but masked
  *     when it is not in the streams list (validate.c).
- * (4) Input holding a NUL byte, raw or as \u0000, is rejected: in
- *     cJSON's NUL-terminated strings it would silently cut a string
- *     short.
- *
- * Memory: cJSON's own allocator; the library installs no cJSON hooks,
- * so a program that embeds it keeps cJSON's global state to itself.
+ * (4) Input holding a NUL character, raw or as \u0000, is rejected
+ *     (jscan.c): strings are NUL-terminated everywhere after this.
  */
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
+#include "jscan.h"
 #include "payload_int.h"
 #include "sp_int.h"
 
-/* ---- documents -------------------------------------------------------- */
-
-/*
- * A parsed document.  cJSON allocates with its own (default) hooks: the
- * library never calls cJSON_InitHooks(), which would change the
- * allocator of every cJSON user in a program that embeds it.
- */
-struct doc {
-    cJSON *root;
-};
-
-static void
-doc_release(struct doc *d)
-{
-    cJSON_Delete(d->root);
-    d->root = NULL;
-}
-
-static void
-doc_cleanup(struct doc *d)
-{
-    doc_release(d);
-}
-
-/*
- * Parse JSON at buf[0..len) into d (released first).  *end: where
- * parsing stopped (success: just after the value).  Returns OK or
- * E_INVALID (syntax, or no memory for the tree: cJSON does not tell the
- * two apart; e says where it stopped).
- */
-static ctspool_rc
-doc_parse(struct doc *d, const char *buf, size_t len, size_t *end,
-          struct sp_err *e)
-{
-    const char *stop = buf;
-
-    doc_release(d);
-    d->root = cJSON_ParseWithLengthOpts(buf, len, &stop, 0);
-    *end = stop ? (size_t)(stop - buf) : 0;
-    if (!d->root) {
-        sp_err_set(e, "invalid JSON: parsing stopped at byte offset %zu",
-                   *end);
-        return CTSPOOL_E_INVALID;
-    }
-    return CTSPOOL_OK;
-}
-
 /* ---- helpers ---------------------------------------------------------- */
-
-/*
- * Offset of the first \u0000 escape in s[0..len), or len.  Any other
- * backslash escape is skipped whole, so "\\u0000" (an escaped backslash)
- * is not mistaken for one.
- */
-static size_t
-find_nul_escape(const char *s, size_t len)
-{
-    const char *p = s, *end = s + len;
-
-    while (p < end) {
-        p = memchr(p, '\\', (size_t)(end - p));
-        if (!p) {
-            break;
-        }
-        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0) {
-            return (size_t)(p - s);
-        }
-        p += 2;
-    }
-    return len;
-}
-
-/* Invariant (4): no NUL byte, raw or escaped, may reach cJSON's
- * NUL-terminated strings. */
-static ctspool_rc
-reject_nul(const char *s, size_t len, struct sp_err *e)
-{
-    const char *raw = len > 0 ? memchr(s, '\0', len) : NULL;
-    size_t at;
-
-    if (raw) {
-        sp_err_set(e, "the input contains a NUL byte at byte offset %zu",
-                   (size_t)(raw - s));
-        return CTSPOOL_E_INVALID;
-    }
-    at = find_nul_escape(s, len);
-    if (at == len) {
-        return CTSPOOL_OK;
-    }
-    sp_err_set(e,
-               "a string contains \\u0000 (a NUL character) at byte offset "
-               "%zu; NUL characters are not accepted",
-               at);
-    return CTSPOOL_E_INVALID;
-}
 
 /*
  * A key from the input, fit for a message: at most 64 bytes, quotes,
@@ -174,31 +73,6 @@ sp_payload_show(const char *s, char *buf)
     }
     buf[o] = '\0';
     return buf;
-}
-
-/* How a message names the JSON type of item. */
-static const char *
-type_name(const cJSON *item)
-{
-    if (cJSON_IsNull(item)) {
-        return "null";
-    }
-    if (cJSON_IsBool(item)) {
-        return "a boolean";
-    }
-    if (cJSON_IsNumber(item)) {
-        return "a number";
-    }
-    if (cJSON_IsString(item)) {
-        return "a string";
-    }
-    if (cJSON_IsArray(item)) {
-        return "an array";
-    }
-    if (cJSON_IsObject(item)) {
-        return "an object";
-    }
-    return "an invalid value";
 }
 
 /* Only JSON whitespace remains in s[0..len). */
@@ -305,75 +179,86 @@ unknown_field(const char *key, enum origin o, struct sp_err *e)
 
 /* item, when not NULL, is a present non-null member. */
 static int
-present(const cJSON *item)
+present(const struct sp_jnode *item)
 {
-    return item && !cJSON_IsNull(item);
+    return item && item->type != SP_J_NULL;
+}
+
+/*
+ * The double a JSON number (its text, as yajl read it) stands for:
+ * strtod(), rounding as it does; out of range gives an infinity, which
+ * validate.c refuses.  XXX: strtod() follows LC_NUMERIC, as in
+ * validate.c; ctspool's programs never set it.
+ */
+static double
+json_number(const struct sp_jnode *item)
+{
+    return strtod(item->s, NULL);
 }
 
 static ctspool_rc
-take_timestamp(const cJSON *item, struct sp_point *p, struct sp_err *e)
+take_timestamp(const struct sp_jnode *item, struct sp_point *p, struct sp_err *e)
 {
     if (!present(item)) {
         sp_err_set(e, "timestamp: missing");
         return CTSPOOL_E_INVALID;
     }
-    if (cJSON_IsString(item)) {
-        return sp_valid_timestamp_str(item->valuestring,
-                                      strlen(item->valuestring), &p->hour,
+    if (item->type == SP_J_STRING) {
+        return sp_valid_timestamp_str(item->s, item->len, &p->hour,
                                       e);
     }
     /* The contract says "a JSON integer": any number whose value is a
      * whole multiple of 3600 is the same integer, so 1.6646004e9 passes;
      * validate.c rejects fractions. */
-    if (cJSON_IsNumber(item)) {
-        return sp_valid_timestamp_num(item->valuedouble, &p->hour, e);
+    if (item->type == SP_J_NUMBER) {
+        return sp_valid_timestamp_num(json_number(item), &p->hour, e);
     }
     sp_err_set(e,
                "timestamp: must be a string or a number of Unix seconds, "
                "not %s",
-               type_name(item));
+               sp_jtype_name(item->type));
     return CTSPOOL_E_INVALID;
 }
 
 static ctspool_rc
-take_name(const cJSON *item, struct sp_point *p, struct sp_err *e)
+take_name(const struct sp_jnode *item, struct sp_point *p, struct sp_err *e)
 {
     if (!present(item)) {
         sp_err_set(e, "metric_name: missing");
         return CTSPOOL_E_INVALID;
     }
-    if (!cJSON_IsString(item)) {
+    if (item->type != SP_J_STRING) {
         sp_err_set(e, "metric_name: must be a string, not %s",
-                   type_name(item));
+                   sp_jtype_name(item->type));
         return CTSPOOL_E_INVALID;
     }
-    p->name = item->valuestring;
-    p->name_len = strlen(item->valuestring);
+    p->name = item->s;
+    p->name_len = item->len;
     return sp_valid_name(p->name, p->name_len, e);
 }
 
 static ctspool_rc
-take_value(const cJSON *item, struct sp_point *p, struct sp_err *e)
+take_value(const struct sp_jnode *item, struct sp_point *p, struct sp_err *e)
 {
     if (!present(item)) {
         sp_err_set(e, "metric_value: missing");
         return CTSPOOL_E_INVALID;
     }
-    if (cJSON_IsNumber(item)) {
-        p->value = item->valuedouble;
+    if (item->type == SP_J_NUMBER) {
+        p->value = json_number(item);
         return sp_valid_value_num(p->value, e);
     }
-    if (cJSON_IsString(item)) {
-        return sp_valid_value_str(item->valuestring,
-                                  strlen(item->valuestring), &p->value, e);
+    if (item->type == SP_J_STRING) {
+        return sp_valid_value_str(item->s, item->len, &p->value, e);
     }
     sp_err_set(e, "metric_value: must be a number or a numeric string, not %s",
-               type_name(item));
+               sp_jtype_name(item->type));
     return CTSPOOL_E_INVALID;
 }
 
 static ctspool_rc
-take_dims(const cJSON *item, struct sp_point *p, struct sp_err *e)
+take_dims(const struct sp_jscan *js, const struct sp_jnode *item,
+          struct sp_point *p, struct sp_err *e)
 {
     char q[SHOW_BUF];
     ctspool_rc rc;
@@ -382,28 +267,30 @@ take_dims(const cJSON *item, struct sp_point *p, struct sp_err *e)
     if (!present(item)) {
         return CTSPOOL_OK;
     }
-    if (!cJSON_IsObject(item)) {
+    if (item->type != SP_J_OBJECT) {
         sp_err_set(e, "custom_dimensions: must be an object, not %s",
-                   type_name(item));
+                   sp_jtype_name(item->type));
         return CTSPOOL_E_INVALID;
     }
-    if (cJSON_GetArraySize(item) > SP_MAX_DIMS) {
-        sp_err_set(e, "custom_dimensions: more than %d pairs (%d given; "
+    if (item->n_members > SP_MAX_DIMS) {
+        sp_err_set(e, "custom_dimensions: more than %d pairs (%zu given; "
                       "upstream accepts at most %d)",
-                   SP_MAX_DIMS, cJSON_GetArraySize(item), SP_MAX_DIMS);
+                   SP_MAX_DIMS, item->n_members, SP_MAX_DIMS);
         return CTSPOOL_E_INVALID;
     }
-    /* cJSON keeps duplicate keys: sp_point_finish() reports them. */
-    for (const cJSON *c = item->child; c; c = c->next) {
-        if (!cJSON_IsString(c)) {
+    /* All members are kept (SP_MAX_DIMS < SP_JSCAN_KEEP), duplicate keys
+     * too: sp_point_finish() reports them. */
+    for (size_t i = 0; i < item->n_kept; i++) {
+        const struct sp_jnode *c = sp_jscan_member(js, item, i);
+
+        if (c->type != SP_J_STRING) {
             sp_err_set(e,
                        "custom_dimensions: value of %s must be a string, "
                        "not %s",
-                       sp_payload_show(c->string, q), type_name(c));
+                       sp_payload_show(c->key, q), sp_jtype_name(c->type));
             return CTSPOOL_E_INVALID;
         }
-        rc = sp_point_add_dim(p, c->string, strlen(c->string),
-                              c->valuestring, strlen(c->valuestring), e);
+        rc = sp_point_add_dim(p, c->key, c->key_len, c->s, c->len, e);
         if (rc != CTSPOOL_OK) {
             return rc;
         }
@@ -413,7 +300,7 @@ take_dims(const cJSON *item, struct sp_point *p, struct sp_err *e)
 
 /* An optional string member of a line or a payload: agg or stream. */
 static ctspool_rc
-take_agg(const cJSON *item, int dflt, enum origin o, int *agg,
+take_agg(const struct sp_jnode *item, int dflt, enum origin o, int *agg,
          struct sp_err *e)
 {
     if (!present(item)) {
@@ -427,12 +314,12 @@ take_agg(const cJSON *item, int dflt, enum origin o, int *agg,
                    o == IN_LINE ? "line" : "payload");
         return CTSPOOL_E_INVALID;
     }
-    if (!cJSON_IsString(item)) {
+    if (item->type != SP_J_STRING) {
         sp_err_set(e, "metric_agg_func: must be a string, not %s",
-                   type_name(item));
+                   sp_jtype_name(item->type));
         return CTSPOOL_E_INVALID;
     }
-    return sp_valid_agg(item->valuestring, strlen(item->valuestring), agg,
+    return sp_valid_agg(item->s, item->len, agg,
                         e);
 }
 
@@ -449,7 +336,7 @@ default_stream(const struct sp_defaults *d)
  * none; payloads pass NULL and check it once per payload anyway).
  */
 static ctspool_rc
-take_stream(const cJSON *item, const struct sp_defaults *d, enum origin o,
+take_stream(const struct sp_jnode *item, const struct sp_defaults *d, enum origin o,
             const char **ok, struct sp_point *p, struct sp_err *e)
 {
     ctspool_rc rc;
@@ -473,12 +360,12 @@ take_stream(const cJSON *item, const struct sp_defaults *d, enum origin o,
         }
         return rc;
     }
-    if (cJSON_IsString(item)) {
-        p->stream = item->valuestring;
-        p->stream_len = strlen(item->valuestring);
+    if (item->type == SP_J_STRING) {
+        p->stream = item->s;
+        p->stream_len = item->len;
     } else {
         sp_err_set(e, "data_stream_token: must be a string, not %s",
-                   type_name(item));
+                   sp_jtype_name(item->type));
         return CTSPOOL_E_INVALID;
     }
     return sp_valid_stream(p->stream, p->stream_len, e);
@@ -491,24 +378,29 @@ take_stream(const cJSON *item, const struct sp_defaults *d, enum origin o,
  * in d's streams list.
  */
 static ctspool_rc
-element_point(const cJSON *obj, enum origin o, const struct sp_defaults *d,
-              const char **stream_ok, struct sp_point *p, struct sp_err *e)
+element_point(const struct sp_jscan *js, enum origin o,
+              const struct sp_defaults *d, const char **stream_ok,
+              struct sp_point *p, struct sp_err *e)
 {
-    const cJSON *f[F_N] = {NULL};
+    const struct sp_jnode *obj = &js->root;
+    const struct sp_jnode *f[F_N] = {NULL};
     int n_fields = o == IN_LINE ? F_N : F_DIMS + 1;
     ctspool_rc rc;
     int i;
 
-    if (!cJSON_IsObject(obj)) {
+    if (obj->type != SP_J_OBJECT) {
         sp_err_set(e, "%s must be a JSON object, not %s",
                    o == IN_LINE ? "the line" : "a data element",
-                   type_name(obj));
+                   sp_jtype_name(obj->type));
         return CTSPOOL_E_INVALID;
     }
-    for (const cJSON *c = obj->child; c; c = c->next) {
-        i = field_lookup(c->string);
+    /* More members than kept: one of those kept is unknown or twice. */
+    for (size_t m = 0; m < obj->n_kept; m++) {
+        const struct sp_jnode *c = sp_jscan_member(js, obj, m);
+
+        i = field_lookup(c->key);
         if (i < 0 || i >= n_fields) {
-            return unknown_field(c->string, o, e);
+            return unknown_field(c->key, o, e);
         }
         if (f[i]) {
             sp_err_set(e, "%s: appears twice", field_names[i]);
@@ -528,7 +420,7 @@ element_point(const cJSON *obj, enum origin o, const struct sp_defaults *d,
         rc = take_value(f[F_VALUE], p, e);
     }
     if (rc == CTSPOOL_OK) {
-        rc = take_dims(f[F_DIMS], p, e);
+        rc = take_dims(js, f[F_DIMS], p, e);
     }
     if (rc == CTSPOOL_OK) {
         rc = sp_point_finish(p, e);
@@ -547,7 +439,7 @@ element_point(const cJSON *obj, enum origin o, const struct sp_defaults *d,
 /* ---- payload elements (payload_doc.c reads the objects) -------------- */
 
 ctspool_rc
-sp_payload_base(const cJSON *agg, const cJSON *stream,
+sp_payload_base(const struct sp_jnode *agg, const struct sp_jnode *stream,
                 const struct sp_defaults *d, struct sp_point *base,
                 struct sp_err *e)
 {
@@ -569,7 +461,7 @@ sp_payload_base(const cJSON *agg, const cJSON *stream,
  * the text d->stream points to while it uses this scratch.
  */
 struct sp_payload_scratch {
-    struct doc doc;
+    struct sp_jscan scan;
     const char *stream_ok; /* default stream that passed the check */
 };
 
@@ -580,6 +472,8 @@ scratch_get(struct sp_payload_scratch **scratch, struct sp_err *e)
         *scratch = calloc(1, sizeof(**scratch));
         if (!*scratch) {
             sp_err_set(e, "out of memory");
+        } else {
+            sp_jscan_init(&(*scratch)->scan);
         }
     }
     return *scratch;
@@ -598,7 +492,7 @@ sp_payload_parse_line(const char *line, size_t len,
     if (!s) {
         return CTSPOOL_E_NOMEM;
     }
-    rc = doc_parse(&s->doc, line, len, &end, e);
+    rc = sp_jscan_value(&s->scan, line, len, &end, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
@@ -609,15 +503,10 @@ sp_payload_parse_line(const char *line, size_t len,
                    end);
         return CTSPOOL_E_INVALID;
     }
-    rc = reject_nul(line, len, e);
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
-    return element_point(s->doc.root, IN_LINE, d, &s->stream_ok, p, e);
+    return element_point(&s->scan, IN_LINE, d, &s->stream_ok, p, e);
 }
 
-/* See payload_int.h.  payload_doc.c has already rejected NUL bytes and
- * escapes in the whole payload (invariant 4). */
+/* See payload_int.h. */
 ctspool_rc
 sp_payload_element(const char *buf, size_t len, size_t *end,
                    const struct sp_defaults *d,
@@ -631,12 +520,11 @@ sp_payload_element(const char *buf, size_t len, size_t *end,
     if (!s) {
         return CTSPOOL_E_NOMEM;
     }
-    rc = doc_parse(&s->doc, buf, len, end, e);
+    rc = sp_jscan_value(&s->scan, buf, len, end, e);
     if (rc != CTSPOOL_OK) {
-        *end = 0;
         return rc;
     }
-    return element_point(s->doc.root, IN_PAYLOAD, d, NULL, p, e);
+    return element_point(&s->scan, IN_PAYLOAD, d, NULL, p, e);
 }
 
 void
@@ -645,6 +533,6 @@ sp_payload_scratch_free(struct sp_payload_scratch *s)
     if (!s) {
         return;
     }
-    doc_cleanup(&s->doc);
+    sp_jscan_cleanup(&s->scan);
     free(s);
 }

@@ -1,7 +1,7 @@
 /*
  * payload_doc.c -- Cloudthread payload objects of any size in bounded
- * memory: yajl reads the object's structure, payload.c's cJSON rules
- * read each element of "data", one at a time.
+ * memory: yajl reads the object's structure, payload.c's rules read
+ * each element of "data", one at a time.
  *
  * An object is read twice.  The first pass (yajl, events only) checks
  * the JSON of the whole object and its top level: members, their types,
@@ -13,12 +13,12 @@
  *
  * Invariants:
  * (1) Memory is bounded by WINDOW (when reading a file), the longest
- *     string (yajl holds one string whole) and one element's cJSON tree,
+ *     string (yajl holds one string whole) and one element's text,
  *     whatever the size of the object.
- * (2) Every byte the second pass hands to cJSON passed the first pass,
- *     so cJSON fails only on what yajl allows and cJSON does not (a lone
- *     UTF-16 surrogate), on an element over ELEMENT_MAX, or without
- *     memory: all three end the input like broken JSON.
+ * (2) Every byte the second pass hands to jscan.c passed the first
+ *     pass, so an element fails to scan only when it is over
+ *     ELEMENT_MAX (one invalid point) or without memory (the end of the
+ *     input).  A lone UTF-16 surrogate makes its element invalid.
  * (3) NUL bytes, raw or as \u0000, are rejected in the first pass
  *     (payload.c, invariant 4), before any point is handed on.
  * (4) Offsets in messages count from the object's first byte.
@@ -157,23 +157,19 @@ enum top_member { T_STREAM, T_AGG, T_DATA, T_N };
 static const char *const top_names[T_N] = {"data_stream_token",
                                            "metric_agg_func", "data"};
 
-/* JSON types as the first pass sees them, named as payload.c names them. */
-enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
-static const char *const jtype_names[] = {"null",     "a boolean",
-                                          "a number", "a string",
-                                          "an array", "an object"};
-
 struct top {
     yajl_handle h;
     uint64_t obj;       /* input offset of the object's first byte */
     uint64_t chunk;     /* input offset of the chunk yajl is given */
     size_t depth;
     int done;           /* the value at depth 0 is complete */
-    enum jtype kind;    /* ... and its type */
+    enum sp_jtype kind; /* ... and its type */
     int cur;            /* member whose value is read (depth 1), or -1 */
     int seen[T_N];
-    cJSON *val[T_N];    /* stand-ins for the stream and agg values */
-    int data_kind;      /* enum jtype of data's value, -1: none */
+    struct sp_jnode val[T_N]; /* stand-ins for the stream and agg */
+    int has_val[T_N];
+    char *own[T_N];     /* the text of a string val */
+    int data_kind;      /* enum sp_jtype of data's value, -1: none */
     uint64_t data_at;   /* input offset just after data's '[' */
     int member_bad;     /* member_err holds the first member problem */
     struct sp_err member_err;
@@ -223,9 +219,9 @@ top_nul(struct top *t, const char *s, size_t len)
 
 /* A value of type k starts (or is, for a scalar) at the current depth. */
 static int
-top_value(struct top *t, enum jtype k, const char *s, size_t len)
+top_value(struct top *t, enum sp_jtype k, const char *s, size_t len)
 {
-    cJSON *v = NULL;
+    struct sp_jnode *v;
 
     if (t->depth == 0) {
         t->kind = k;
@@ -239,28 +235,24 @@ top_value(struct top *t, enum jtype k, const char *s, size_t len)
         t->cur = -1;
         return 1;
     }
-    if (k == J_STRING) {
+    /* cb_key takes a member once: nothing to free here. */
+    v = &t->val[t->cur];
+    memset(v, 0, sizeof(*v));
+    v->type = (int)k;
+    if (k == SP_J_STRING) {
         char *copy = malloc(len + 1);
 
-        if (copy) {
-            memcpy(copy, s, len);
-            copy[len] = '\0';
-            v = cJSON_CreateString(copy);
-            free(copy);
+        if (!copy) {
+            sp_err_set(&t->fatal_err, "out of memory");
+            return top_fail(t, CTSPOOL_E_NOMEM);
         }
-    } else {
-        v = k == J_NULL     ? cJSON_CreateNull()
-            : k == J_BOOL   ? cJSON_CreateFalse()
-            : k == J_NUMBER ? cJSON_CreateNumber(0)
-            : k == J_ARRAY  ? cJSON_CreateArray()
-                            : cJSON_CreateObject();
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+        t->own[t->cur] = copy;
+        v->s = copy;
+        v->len = len;
     }
-    cJSON_Delete(t->val[t->cur]); /* none: cb_key takes a member once */
-    t->val[t->cur] = v;
-    if (!v) {
-        sp_err_set(&t->fatal_err, "out of memory");
-        return top_fail(t, CTSPOOL_E_NOMEM);
-    }
+    t->has_val[t->cur] = 1;
     t->cur = -1;
     return 1;
 }
@@ -270,7 +262,7 @@ cb_null(void *ctx)
 {
     struct top *t = ctx;
 
-    return top_value(t, J_NULL, NULL, 0) && top_value_end(t);
+    return top_value(t, SP_J_NULL, NULL, 0) && top_value_end(t);
 }
 
 static int
@@ -279,7 +271,7 @@ cb_bool(void *ctx, int b)
     struct top *t = ctx;
 
     (void)b;
-    return top_value(t, J_BOOL, NULL, 0) && top_value_end(t);
+    return top_value(t, SP_J_BOOL, NULL, 0) && top_value_end(t);
 }
 
 static int
@@ -287,7 +279,7 @@ cb_number(void *ctx, const char *s, size_t len)
 {
     struct top *t = ctx;
 
-    return top_value(t, J_NUMBER, s, len) && top_value_end(t);
+    return top_value(t, SP_J_NUMBER, s, len) && top_value_end(t);
 }
 
 static int
@@ -296,11 +288,11 @@ cb_string(void *ctx, const unsigned char *s, size_t len)
     struct top *t = ctx;
 
     return top_nul(t, (const char *)s, len) &&
-           top_value(t, J_STRING, (const char *)s, len) && top_value_end(t);
+           top_value(t, SP_J_STRING, (const char *)s, len) && top_value_end(t);
 }
 
 static int
-cb_open(struct top *t, enum jtype k)
+cb_open(struct top *t, enum sp_jtype k)
 {
     if (t->depth >= SP_PAYLOAD_DEPTH_MAX) {
         sp_err_set(&t->fatal_err,
@@ -319,13 +311,13 @@ cb_open(struct top *t, enum jtype k)
 static int
 cb_start_map(void *ctx)
 {
-    return cb_open(ctx, J_OBJECT);
+    return cb_open(ctx, SP_J_OBJECT);
 }
 
 static int
 cb_start_array(void *ctx)
 {
-    return cb_open(ctx, J_ARRAY);
+    return cb_open(ctx, SP_J_ARRAY);
 }
 
 static int
@@ -405,7 +397,7 @@ top_free(struct top *t)
         yajl_free(t->h);
     }
     for (int i = 0; i < T_N; i++) {
-        cJSON_Delete(t->val[i]);
+        free(t->own[i]);
     }
 }
 
@@ -501,16 +493,18 @@ top_check(const struct top *t, const struct sp_defaults *d,
 {
     ctspool_rc rc;
 
-    if (t->kind != J_OBJECT) {
+    if (t->kind != SP_J_OBJECT) {
         sp_err_set(e, "the payload must be a JSON object, not %s",
-                   jtype_names[t->kind]);
+                   sp_jtype_name(t->kind));
         return CTSPOOL_E_INVALID;
     }
     if (t->member_bad) {
         *e = t->member_err;
         return CTSPOOL_E_INVALID;
     }
-    rc = sp_payload_base(t->val[T_AGG], t->val[T_STREAM], d, base, e);
+    rc = sp_payload_base(t->has_val[T_AGG] ? &t->val[T_AGG] : NULL,
+                         t->has_val[T_STREAM] ? &t->val[T_STREAM] : NULL, d,
+                         base, e);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
@@ -518,9 +512,9 @@ top_check(const struct top *t, const struct sp_defaults *d,
         sp_err_set(e, "data: missing (the payload has no \"data\" array)");
         return CTSPOOL_E_INVALID;
     }
-    if (t->data_kind != J_ARRAY) {
+    if (t->data_kind != SP_J_ARRAY) {
         sp_err_set(e, "data: must be an array, not %s",
-                   jtype_names[t->data_kind]);
+                   sp_jtype_name(t->data_kind));
         return CTSPOOL_E_INVALID;
     }
     return CTSPOOL_OK;
@@ -633,7 +627,7 @@ elements(struct sp_docsrc *s, const struct top *t, uint64_t end,
         if (used == 0) {
             sp_err_set(e,
                        "invalid JSON: data[%zu] at byte offset %zu cannot "
-                       "be read (a lone UTF-16 surrogate?)",
+                       "be read",
                        index, (size_t)(off - t->obj));
             rc = CTSPOOL_E_INVALID;
             break;

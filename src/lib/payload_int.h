@@ -1,6 +1,6 @@
 /*
  * payload_int.h -- what payload.c (one data element or NDJSON line,
- * cJSON) lends payload_doc.c (whole payload objects, streamed with yajl).
+ * jscan.c) lends payload_doc.c (whole payload objects, streamed).
  * Private to the library.
  */
 #ifndef CTSPOOL_PAYLOAD_INT_H
@@ -8,13 +8,12 @@
 
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
-
+#include "jscan.h"
 #include "sp_int.h"
 
-/* Deepest nesting accepted anywhere in a payload: cJSON's own limit, so
- * the streamed document and its elements agree. */
-#define SP_PAYLOAD_DEPTH_MAX CJSON_NESTING_LIMIT
+/* Deepest nesting accepted anywhere in a payload: jscan.c's, so the
+ * streamed document and its elements agree. */
+#define SP_PAYLOAD_DEPTH_MAX SP_JSON_DEPTH_MAX
 
 /* A key fit for a message (see payload.c); buf holds SP_SHOW_BUF. */
 #define SP_SHOW_BUF (4 * 64 + 8)
@@ -22,11 +21,12 @@ const char *sp_payload_show(const char *s, char *buf);
 
 /*
  * The point every element of a payload starts from: metric_agg_func and
- * data_stream_token taken from the payload's own members (cJSON items
- * standing for them, NULL when absent) or from d.  base->stream borrows
- * from stream or d.
+ * data_stream_token taken from the payload's own members (nodes standing
+ * for them, NULL when absent) or from d.  base->stream borrows from
+ * stream or d.
  */
-ctspool_rc sp_payload_base(const cJSON *agg, const cJSON *stream,
+ctspool_rc sp_payload_base(const struct sp_jnode *agg,
+                           const struct sp_jnode *stream,
                            const struct sp_defaults *d,
                            struct sp_point *base, struct sp_err *e);
 
@@ -35,7 +35,8 @@ ctspool_rc sp_payload_base(const cJSON *agg, const cJSON *stream,
  * into *p, whose stream and agg the caller has set from the base.
  * *end: where the element's JSON ended (0 when it is not JSON: returns
  * E_INVALID, e says where).  E_INVALID with *end > 0: the element is
- * JSON but not a valid point (e says why).  p borrows from *scratch.
+ * JSON but not a valid point, or holds a lone UTF-16 surrogate (e says
+ * why).  p borrows from *scratch.
  */
 ctspool_rc sp_payload_element(const char *buf, size_t len, size_t *end,
                               const struct sp_defaults *d,

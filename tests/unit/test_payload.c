@@ -551,7 +551,8 @@ test_line_errors(void **state)
          "invalid JSON: unexpected text after the object at byte offset 59 "
          "(one point per line)"},
         {"{\"timestamp\":1664604000,", "invalid JSON: parsing stopped at "
-                                       "byte offset 23"},
+                                       "byte offset 24 (the input ends "
+                                       "inside the value)"},
         {"[1,2]", "the line must be a JSON object, not an array"},
         {"{\"metric_agg_func\":\"Sum\",\"data_stream_token\":\"t\",\"data\":"
          "[]}",
@@ -614,6 +615,145 @@ test_line_errors(void **state)
                      CTSPOOL_OK);
     assert_string_equal(out, "tok-def|Sum|a\\u0000|462390|4|");
     sp_payload_scratch_free(sc);
+}
+
+/* What the JSON scanner (jscan.c) must refuse, keep apart or get right
+ * that a tree parser would have given for free. */
+static void
+test_scan_edges(void **state)
+{
+    static const struct {
+        const char *line;
+        const char *msg; /* NULL: accepted, out == point */
+        const char *point;
+    } cases[] = {
+        /* A surrogate pair is one character; lone halves are refused
+         * (yajl alone would turn them into '?' or into non-UTF-8). */
+        {"{\"timestamp\":1664604000,\"metric_name\":\"a\\ud83d\\ude00\","
+         "\"metric_value\":1}",
+         NULL, "tok-def|Sum|a\xf0\x9f\x98\x80|462390|1|"},
+        {"{\"timestamp\":1664604000,\"metric_name\":\"a\\ud800\","
+         "\"metric_value\":1}",
+         "invalid JSON: a string holds a lone UTF-16 surrogate (\\ud800), "
+         "which is not a character", NULL},
+        {"{\"timestamp\":1664604000,\"metric_name\":\"a\\uD800\\u0041\","
+         "\"metric_value\":1}",
+         "invalid JSON: a string holds a lone UTF-16 surrogate (\\ud800)*",
+         NULL},
+        {"{\"timestamp\":1664604000,\"metric_name\":\"m\","
+         "\"custom_dimensions\":{\"k\":\"\\udc00\"},\"metric_value\":1}",
+         "invalid JSON: a string holds a lone UTF-16 surrogate (\\udc00)*",
+         NULL},
+        /* Numbers: strict JSON, read as strtod() reads them. */
+        {"{\"timestamp\":1.6646004e9,\"metric_name\":\"m\","
+         "\"metric_value\":-5e-1}",
+         NULL, "tok-def|Sum|m|462389|-0.5|"},
+        {"{\"timestamp\":1664604000,\"metric_name\":\"m\","
+         "\"metric_value\":01}",
+         "invalid JSON: parsing stopped at byte offset 57", NULL},
+        /* The root is not an object. */
+        {"123", "the line must be a JSON object, not a number", NULL},
+        {" \"s\" ", "the line must be a JSON object, not a string", NULL},
+        {"null", "the line must be a JSON object, not null", NULL},
+        /* Members of a dimension's value are not dimensions. */
+        {"{\"timestamp\":1664604000,\"metric_name\":\"m\","
+         "\"custom_dimensions\":{\"a\":{\"b\":\"c\"}},\"metric_value\":1}",
+         "custom_dimensions: value of \"a\" must be a string, not an object",
+         NULL},
+        {"{\"timestamp\":1664604000,\"metric_name\":\"m\","
+         "\"custom_dimensions\":{\"a\":\"x\",\"b\":[\"c\",{\"d\":\"e\"}]},"
+         "\"metric_value\":1}",
+         "custom_dimensions: value of \"b\" must be a string, not an array",
+         NULL},
+        /* The count is of all pairs, not only of those kept. */
+        {"{\"timestamp\":1664604000,\"metric_name\":\"m\","
+         "\"custom_dimensions\":{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\",\"d\":"
+         "\"1\",\"e\":\"1\",\"f\":\"1\",\"g\":\"1\",\"h\":\"1\",\"i\":\"1\","
+         "\"j\":\"1\",\"k\":\"1\",\"l\":\"1\"},\"metric_value\":1}",
+         "custom_dimensions: more than 10 pairs (12 given; upstream accepts "
+         "at most 10)",
+         NULL},
+        {"{\"timestamp\":1664604000,\"metric_name\":\"m\","
+         "\"metric_value\":1,\"custom_dimensions\":{}}",
+         NULL, "tok-def|Sum|m|462390|1|"},
+    };
+    struct sp_payload_scratch *sc = NULL;
+    struct sp_defaults d = {.stream = "tok-def", .agg = SP_AGG_SUM};
+    struct sp_err e;
+    char out[512], big[8192];
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
+        ctspool_rc rc = line(&sc, cases[i].line, &d, out, sizeof(out), &e);
+
+        if (cases[i].msg) {
+            if (rc != CTSPOOL_E_INVALID ||
+                !tu_msg_matches(e.msg, cases[i].msg)) {
+                print_error("case %zu: rc %d msg %s\n", i, (int)rc, e.msg);
+            }
+            assert_int_equal(rc, CTSPOOL_E_INVALID);
+            assert_msg(e.msg, cases[i].msg);
+        } else {
+            if (rc != CTSPOOL_OK) {
+                print_error("case %zu: %s\n", i, e.msg);
+            }
+            assert_int_equal(rc, CTSPOOL_OK);
+            assert_string_equal(out, cases[i].point);
+        }
+    }
+    /* 100 members: the first unknown one is named, though not all are
+     * kept. */
+    n = (size_t)snprintf(big, sizeof(big), "{\"timestamp\":1664604000,"
+                         "\"metric_name\":\"m\",\"metric_value\":1");
+    for (int i = 0; i < 100; i++) {
+        n += (size_t)snprintf(big + n, sizeof(big) - n, ",\"x%d\":%d", i, i);
+    }
+    snprintf(big + n, sizeof(big) - n, "}");
+    assert_int_equal(line(&sc, big, &d, out, sizeof(out), &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "unknown field \"x0\" *");
+    /* 1,000 levels are JSON; 1,001 are refused. */
+    for (int depth = 1000; depth <= 1001; depth++) {
+        n = (size_t)snprintf(big, sizeof(big), "{\"timestamp\":1664604000,"
+                             "\"metric_name\":\"m\",\"metric_value\":");
+        for (int i = 1; i < depth; i++) {
+            big[n++] = '[';
+        }
+        for (int i = 1; i < depth; i++) {
+            big[n++] = ']';
+        }
+        snprintf(big + n, sizeof(big) - n, "}");
+        assert_int_equal(line(&sc, big, &d, out, sizeof(out), &e),
+                         CTSPOOL_E_INVALID);
+        assert_msg(e.msg, depth == 1000
+                              ? "metric_value: must be a number or a "
+                                "numeric string, not an array"
+                              : "invalid JSON: nested deeper than 1000 "
+                                "levels at byte offset *");
+    }
+    sp_payload_scratch_free(sc);
+    /* In a payload a lone surrogate makes its element invalid, and only
+     * it: the elements around it are stored. */
+    {
+        struct seen s;
+        size_t used;
+
+        assert_int_equal(
+            parse("{\"data_stream_token\":\"t\",\"metric_agg_func\":\"Sum\","
+                  "\"data\":[{\"timestamp\":1664604000,\"metric_name\":\"a\","
+                  "\"metric_value\":1},{\"timestamp\":1664604000,"
+                  "\"metric_name\":\"\\udfff\",\"metric_value\":1},"
+                  "{\"timestamp\":1664604000,\"metric_name\":\"c\","
+                  "\"metric_value\":3}]}",
+                  NULL, &s, &used, &e),
+            CTSPOOL_OK);
+        assert_int_equal(s.n_pts, 2);
+        assert_int_equal(s.n_errs, 1);
+        assert_int_equal(s.err_index[0], 1);
+        assert_msg(s.errs[0], "invalid JSON: a string holds a lone UTF-16 "
+                              "surrogate (\\udfff)*");
+    }
 }
 
 /* A line's token, or the default, must be in the streams list. */
@@ -728,6 +868,7 @@ main(void)
         cmocka_unit_test(test_line_streams_list),
         cmocka_unit_test(test_line_fields_and_defaults),
         cmocka_unit_test(test_line_errors),
+        cmocka_unit_test(test_scan_edges),
         cmocka_unit_test(test_line_scratch_reuse),
     };
 
