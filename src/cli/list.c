@@ -99,15 +99,16 @@ add_text_n(cJSON *o, const char *k, const char *s, size_t len)
 
 /*
  * The event of a row of the events group (stored as upstream's element,
- * schema 0007) into ev, the strings pointing into *hold; a row that
+ * schema 0007) into ev, the strings pointing into js; a row that
  * does not parse keeps its type (the series' name) and nothing else.
  */
 static void
-row_event(const struct sp_list_row *r, cJSON **hold, struct sp_event *ev)
+row_event(const struct sp_list_row *r, struct sp_jscan *js,
+          struct sp_event *ev)
 {
     struct sp_err e = {0};
 
-    if (sp_event_from_element(r->dims, r->hour, hold, ev, &e) !=
+    if (sp_event_from_element(r->dims, r->hour, js, ev, &e) !=
         CTSPOOL_OK) {
         memset(ev, 0, sizeof(*ev));
         ev->hour = r->hour;
@@ -147,11 +148,12 @@ static ctspool_rc
 print_event(const struct list_opts *o, const struct sp_list_row *r,
             const char *rid, const char *ts)
 {
-    cJSON *hold = NULL;
+    struct sp_jscan js;
     struct sp_event ev;
     ctspool_rc rc = CTSPOOL_OK;
 
-    row_event(r, &hold, &ev);
+    sp_jscan_init(&js);
+    row_event(r, &js, &ev);
     if (o->json) {
         cJSON *obj = cJSON_CreateObject();
 
@@ -190,7 +192,7 @@ print_event(const struct list_opts *o, const struct sp_list_row *r,
                    r->state, ts, "-", type, "-", text, "-", rid);
         }
     }
-    cJSON_Delete(hold);
+    sp_jscan_cleanup(&js);
     return rc;
 }
 

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "event.h"
 #include "journal.h" /* sp_json_string */
 #include "utf8.h"
@@ -152,22 +150,22 @@ sp_event_team_str(const char *s, size_t len, int64_t *team,
 /* ---- one event from JSON --------------------------------------------- */
 
 static int
-present(const cJSON *item)
+present(const struct sp_jnode *item)
 {
-    return item && !cJSON_IsNull(item);
+    return item && item->type != SP_J_NULL;
 }
 
 /* A string member, or an error naming it (where: "payload." or ""). */
 static ctspool_rc
-take_string(const cJSON *item, const char *where, const char *name,
+take_string(const struct sp_jnode *item, const char *where, const char *name,
             const char **s, size_t *len, struct sp_err *e)
 {
-    if (!cJSON_IsString(item)) {
+    if (item->type != SP_J_STRING) {
         sp_err_set(e, "%s%s: must be a string", where, name);
         return CTSPOOL_E_INVALID;
     }
-    *s = item->valuestring;
-    *len = strlen(item->valuestring);
+    *s = item->s;
+    *len = item->len;
     return CTSPOOL_OK;
 }
 
@@ -188,18 +186,17 @@ unknown(const char *where, const char *key, const char *known,
 }
 
 static ctspool_rc
-take_timestamp(const cJSON *item, int64_t *hour, struct sp_err *e)
+take_timestamp(const struct sp_jnode *item, int64_t *hour, struct sp_err *e)
 {
     if (!present(item)) {
         sp_err_set(e, "timestamp: missing");
         return CTSPOOL_E_INVALID;
     }
-    if (cJSON_IsString(item)) {
-        return sp_valid_timestamp_str(item->valuestring,
-                                      strlen(item->valuestring), hour, e);
+    if (item->type == SP_J_STRING) {
+        return sp_valid_timestamp_str(item->s, item->len, hour, e);
     }
-    if (cJSON_IsNumber(item)) {
-        return sp_valid_timestamp_num(item->valuedouble, hour, e);
+    if (item->type == SP_J_NUMBER) {
+        return sp_valid_timestamp_num(strtod(item->s, NULL), hour, e);
     }
     sp_err_set(e, "timestamp: must be a string or a number of Unix "
                   "seconds");
@@ -208,19 +205,19 @@ take_timestamp(const cJSON *item, int64_t *hour, struct sp_err *e)
 
 /* type, description, event_url members (where: "payload." or ""). */
 static ctspool_rc
-take_payload_field(const cJSON *m, const char *where, struct sp_event *ev,
-                   int *seen, struct sp_err *e)
+take_payload_field(const struct sp_jnode *m, const char *where,
+                   struct sp_event *ev, int *seen, struct sp_err *e)
 {
-    if (strcmp(m->string, "type") == 0) {
+    if (strcmp(m->key, "type") == 0) {
         *seen |= 1;
         return take_string(m, where, "type", &ev->type, &ev->type_len, e);
     }
-    if (strcmp(m->string, "description") == 0) {
+    if (strcmp(m->key, "description") == 0) {
         *seen |= 2;
         return take_string(m, where, "description", &ev->description,
                            &ev->description_len, e);
     }
-    if (strcmp(m->string, "event_url") == 0) {
+    if (strcmp(m->key, "event_url") == 0) {
         if (!present(m)) {
             return CTSPOOL_OK;
         }
@@ -231,52 +228,80 @@ take_payload_field(const cJSON *m, const char *where, struct sp_event *ev,
 }
 
 static ctspool_rc
-take_team(const cJSON *m, struct sp_event *ev, struct sp_err *e)
+take_team(const struct sp_jnode *m, struct sp_event *ev, struct sp_err *e)
 {
     if (!present(m)) {
         return CTSPOOL_OK;
     }
-    if (!cJSON_IsNumber(m)) {
+    if (m->type != SP_J_NUMBER) {
         sp_err_set(e, "team_id: must be a JSON integer, not a string or "
                       "other value");
         return CTSPOOL_E_INVALID;
     }
-    return sp_event_team_num(m->valuedouble, &ev->team_id, e);
+    return sp_event_team_num(strtod(m->s, NULL), &ev->team_id, e);
 }
 
-ctspool_rc
-sp_event_from_json(const cJSON *obj, int flat_ok, struct sp_event *ev,
-                   struct sp_err *e)
+/* An object with more members than a scan keeps has far more than an
+ * event has: refused rather than judged on a part. */
+static ctspool_rc
+too_many(const struct sp_jnode *o, const char *what, struct sp_err *e)
 {
-    const cJSON *m, *ts = NULL, *payload = NULL;
+    if (o->n_members <= o->n_kept) {
+        return CTSPOOL_OK;
+    }
+    sp_err_set(e, "%s has %zu members (an event has at most 5)", what,
+               o->n_members);
+    return CTSPOOL_E_INVALID;
+}
+
+/*
+ * The event of js's root: with hour NULL its timestamp member is read;
+ * else *hour is the event's and a timestamp member is ignored (the
+ * stored form, which has none).  A member given twice counts as its
+ * last, as before.
+ */
+static ctspool_rc
+from_scan(const struct sp_jscan *js, int flat_ok, const int64_t *hour,
+          struct sp_event *ev, struct sp_err *e)
+{
+    const struct sp_jnode *obj = &js->root, *m, *ts = NULL, *payload = NULL;
     int seen = 0;
     ctspool_rc rc = CTSPOOL_OK;
 
     memset(ev, 0, sizeof(*ev));
-    if (!cJSON_IsObject(obj)) {
+    if (obj->type != SP_J_OBJECT) {
         sp_err_set(e, "an event must be a JSON object");
         return CTSPOOL_E_INVALID;
     }
-    payload = cJSON_GetObjectItemCaseSensitive(obj, "payload");
+    rc = too_many(obj, "the event", e);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < obj->n_kept && !payload; i++) {
+        m = sp_jscan_member(js, obj, i);
+        if (strcmp(m->key, "payload") == 0) {
+            payload = m;
+        }
+    }
     if (!payload && !flat_ok) {
         sp_err_set(e, "payload: missing");
         return CTSPOOL_E_INVALID;
     }
-    cJSON_ArrayForEach(m, obj)
-    {
-        if (strcmp(m->string, "timestamp") == 0) {
+    for (size_t i = 0; i < obj->n_kept; i++) {
+        m = sp_jscan_member(js, obj, i);
+        if (strcmp(m->key, "timestamp") == 0) {
             ts = m;
-        } else if (strcmp(m->string, "team_id") == 0) {
+        } else if (strcmp(m->key, "team_id") == 0) {
             rc = take_team(m, ev, e);
             if (rc != CTSPOOL_OK) {
                 return rc;
             }
-        } else if (strcmp(m->string, "payload") == 0) {
+        } else if (strcmp(m->key, "payload") == 0) {
             continue;
         } else if (payload ||
                    (rc = take_payload_field(m, "", ev, &seen, e)) ==
                        CTSPOOL_E_NOTFOUND) {
-            return unknown("", m->string,
+            return unknown("", m->key,
                            payload ? "an event has timestamp, team_id and "
                                      "payload"
                                    : "an event has timestamp, type, "
@@ -286,21 +311,29 @@ sp_event_from_json(const cJSON *obj, int flat_ok, struct sp_event *ev,
             return rc;
         }
     }
-    rc = take_timestamp(ts, &ev->hour, e);
-    if (rc != CTSPOOL_OK) {
-        return rc;
+    if (hour) {
+        ev->hour = *hour;
+    } else {
+        rc = take_timestamp(ts, &ev->hour, e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
     }
     if (payload) {
-        if (!cJSON_IsObject(payload)) {
+        if (payload->type != SP_J_OBJECT) {
             sp_err_set(e, "payload: must be an object with type, "
                           "description and event_url");
             return CTSPOOL_E_INVALID;
         }
-        cJSON_ArrayForEach(m, payload)
-        {
+        rc = too_many(payload, "payload", e);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        for (size_t i = 0; i < payload->n_kept; i++) {
+            m = sp_jscan_member(js, payload, i);
             rc = take_payload_field(m, "payload.", ev, &seen, e);
             if (rc == CTSPOOL_E_NOTFOUND) {
-                return unknown("payload.", m->string,
+                return unknown("payload.", m->key,
                                "a payload has type, description and "
                                "event_url",
                                e);
@@ -319,6 +352,13 @@ sp_event_from_json(const cJSON *obj, int flat_ok, struct sp_event *ev,
         return CTSPOOL_E_INVALID;
     }
     return sp_event_check(ev, e);
+}
+
+ctspool_rc
+sp_event_from_scan(const struct sp_jscan *js, int flat_ok,
+                   struct sp_event *ev, struct sp_err *e)
+{
+    return from_scan(js, flat_ok, NULL, ev, e);
 }
 
 ctspool_rc
@@ -486,21 +526,23 @@ sp_event_element_json(const struct sp_event *ev, struct sp_buf *b)
 }
 
 ctspool_rc
-sp_event_from_element(const char *text, int64_t hour, cJSON **hold,
+sp_event_from_element(const char *text, int64_t hour, struct sp_jscan *js,
                       struct sp_event *ev, struct sp_err *e)
 {
-    cJSON *obj = cJSON_Parse(text);
-    ctspool_rc rc;
+    size_t end = 0;
+    ctspool_rc rc = sp_jscan_value(js, text, strlen(text), &end, e);
 
-    *hold = obj;
-    if (!cJSON_IsObject(obj)) {
+    if (rc == CTSPOOL_E_INVALID) {
+        sp_err_set(e, "stored event is not valid JSON");
+    }
+    if (rc != CTSPOOL_OK) {
+        memset(ev, 0, sizeof(*ev));
+        return rc;
+    }
+    if (js->root.type != SP_J_OBJECT) {
+        memset(ev, 0, sizeof(*ev));
         sp_err_set(e, "stored event is not a JSON object");
         return CTSPOOL_E_INVALID;
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(obj, "timestamp");
-    if (!cJSON_AddNumberToObject(obj, "timestamp", (double)hour * 3600.0)) {
-        return CTSPOOL_E_NOMEM;
-    }
-    rc = sp_event_from_json(obj, 0, ev, e);
-    return rc;
+    return from_scan(js, 0, &hour, ev, e);
 }

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
+#include "jscan.h"
 #include "sp_int.h"
 
 #define SP_EVENT_ID_LEN 32
@@ -31,14 +31,14 @@ struct sp_event {
 };
 
 /*
- * sp_event_from_json -- the event of obj: upstream's data element
- * ({"timestamp", "team_id"?, "payload": {"type", "description",
- * "event_url"?}}), or with flat_ok also the flat form (timestamp, type,
- * description, event_url, team_id at the top).  The strings point into
- * obj.  OK, or E_INVALID with "FIELD: reason" in e (an unknown field is
- * named; "decscription" gets the right spelling).
+ * sp_event_from_scan -- the event of js's value (jscan.h): upstream's
+ * data element ({"timestamp", "team_id"?, "payload": {"type",
+ * "description", "event_url"?}}), or with flat_ok also the flat form
+ * (timestamp, type, description, event_url, team_id at the top).  The
+ * strings point into js.  OK, or E_INVALID with "FIELD: reason" in e (an
+ * unknown field is named; "decscription" gets the right spelling).
  */
-ctspool_rc sp_event_from_json(const cJSON *obj, int flat_ok,
+ctspool_rc sp_event_from_scan(const struct sp_jscan *js, int flat_ok,
                               struct sp_event *ev, struct sp_err *e);
 /* The rules of each string field (for inputs built field by field, such
  * as CSV); OK or E_INVALID with "FIELD: reason". */
@@ -75,11 +75,11 @@ ctspool_rc sp_event_element_json(const struct sp_event *ev,
                                  struct sp_buf *b);
 /*
  * sp_event_from_element -- the event stored as text (the form above) at
- * hour, validated again (salvage, list).  *hold: the parsed document the
- * strings of ev point into, to cJSON_Delete (also on failure).
+ * hour, validated again (salvage, list).  The strings of ev point into
+ * js (sp_jscan_init()ed by the caller).
  */
 ctspool_rc sp_event_from_element(const char *text, int64_t hour,
-                                 cJSON **hold, struct sp_event *ev,
+                                 struct sp_jscan *js, struct sp_event *ev,
                                  struct sp_err *e);
 
 /* ---- input formats (event_input.c) ----------------------------------- */
@@ -96,11 +96,11 @@ void sp_event_carry(const struct sp_event *ev, struct sp_point *p);
 int sp_event_uncarry(const struct sp_point *p, struct sp_event *ev);
 /*
  * sp_event_parse_line -- one NDJSON line (element or flat form) into
- * its carrier *p, whose strings point into *hold (cJSON_Delete it, also
- * on failure).  OK, E_INVALID (e: field and reason), E_NOMEM.
+ * its carrier *p, whose strings point into js until its next scan.  OK,
+ * E_INVALID (e: field and reason), E_NOMEM.
  */
 ctspool_rc sp_event_parse_line(const char *line, size_t len,
-                               struct sp_point *p, cJSON **hold,
+                               struct sp_point *p, struct sp_jscan *js,
                                struct sp_err *e);
 /*
  * sp_event_parse_doc -- ONE {"data": [...]} events document at buf:

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "event.h"
 #include "input_int.h"
 #include "utf8.h"
@@ -69,111 +67,45 @@ sp_event_uncarry(const struct sp_point *p, struct sp_event *ev)
 
 /* ---- JSON ------------------------------------------------------------ */
 
+/* Only JSON whitespace in s[0..len). */
+static int
+blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 ctspool_rc
 sp_event_parse_line(const char *line, size_t len, struct sp_point *p,
-                    cJSON **hold, struct sp_err *e)
+                    struct sp_jscan *js, struct sp_err *e)
 {
     struct sp_event ev;
-    ctspool_rc rc;
+    size_t end = 0;
+    ctspool_rc rc = sp_jscan_value(js, line, len, &end, e);
 
-    *hold = cJSON_ParseWithLength(line, len);
-    if (!*hold) {
-        if (!cJSON_GetErrorPtr()) {
-            sp_err_set(e, "out of memory");
-            return CTSPOOL_E_NOMEM;
-        }
-        sp_err_set(e, "not valid JSON");
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    if (!blank(line + end, len - end)) {
+        sp_err_set(e,
+                   "invalid JSON: unexpected text after the object at byte "
+                   "offset %zu (one event per line)",
+                   end);
         return CTSPOOL_E_INVALID;
     }
-    rc = sp_event_from_json(*hold, 1, &ev, e);
+    rc = sp_event_from_scan(js, 1, &ev, e);
     if (rc == CTSPOOL_OK) {
         sp_event_carry(&ev, p);
     }
     return rc;
 }
 
-/* A rejected element to the hook, as JSON text. */
-static void
-reject_element(const struct sp_reject_hook *hook, const cJSON *el)
-{
-    char *text;
-
-    if (!hook || !hook->element) {
-        return;
-    }
-    text = cJSON_PrintUnformatted(el);
-    if (text) {
-        hook->element(hook->ctx, text, strlen(text), NULL, 0, -1);
-        cJSON_free(text);
-    }
-}
-
-ctspool_rc
-sp_event_parse_doc(const char *buf, size_t len, sp_point_cb on_point,
-                   sp_error_cb on_error, void *ctx,
-                   const struct sp_reject_hook *hook, size_t *consumed,
-                   struct sp_err *e)
-{
-    const char *end = NULL;
-    cJSON *doc, *data = NULL, *m, *el;
-    size_t i = 0;
-    ctspool_rc rc = CTSPOOL_OK;
-
-    *consumed = 0;
-    doc = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!doc) {
-        sp_err_set(e, "not valid JSON");
-        return CTSPOOL_E_INVALID;
-    }
-    *consumed = (size_t)(end - buf);
-    if (!cJSON_IsObject(doc)) {
-        sp_err_set(e, "an events document is a JSON object {\"data\": "
-                      "[...]}");
-        rc = CTSPOOL_E_INVALID;
-        goto out;
-    }
-    cJSON_ArrayForEach(m, doc)
-    {
-        if (strcmp(m->string, "data") != 0) {
-            char q[SP_QUOTE_BUF];
-
-            sp_utf8_quote(m->string, strlen(m->string), q, sizeof(q));
-            sp_err_set(e, "unknown field %s (an events document has only "
-                          "\"data\")", q);
-            rc = CTSPOOL_E_INVALID;
-            goto out;
-        }
-        data = m;
-    }
-    if (!cJSON_IsArray(data)) {
-        sp_err_set(e, "data: %s", data ? "must be an array of events"
-                                       : "missing");
-        rc = CTSPOOL_E_INVALID;
-        goto out;
-    }
-    cJSON_ArrayForEach(el, data)
-    {
-        struct sp_event ev;
-        struct sp_point p;
-        struct sp_err pe;
-
-        rc = sp_event_from_json(el, 0, &ev, &pe);
-        if (rc == CTSPOOL_OK) {
-            sp_event_carry(&ev, &p);
-            rc = on_point(ctx, &p);
-        } else if (rc == CTSPOOL_E_INVALID) {
-            reject_element(hook, el);
-            rc = on_error(ctx, i, &pe);
-        }
-        if (rc != CTSPOOL_OK) {
-            goto out;
-        }
-        i++;
-    }
-out:
-    cJSON_Delete(doc);
-    return rc;
-}
+/* sp_event_parse_doc() is payload_doc.c's: events documents are read as
+ * Cloudthread payloads are, in bounded memory. */
 
 /* ---- CSV ------------------------------------------------------------- */
 

@@ -25,14 +25,13 @@
 
 #include "event.h"
 #include "input_int.h"
+#include "payload_int.h"
 #include "sp_int.h"
 
 #define LINE_BUF_MAX (SP_INPUT_LINE_MAX + 2) /* a line with its CR LF */
 #define WHOLE_MAX ((size_t)1024 * 1024 * 1024) /* a cloudthread input */
 /* A following source's object larger than this goes to a file. */
 #define FOLLOW_HOLD ((size_t)8 * 1024 * 1024)
-/* An events document is held whole, up to this size. */
-#define EVENTS_DOC_MAX ((size_t)64 * 1024 * 1024)
 
 /* The UTF-8 byte order mark, skipped at the start of any input. */
 const char sp_input_bom[3] = {'\xEF', '\xBB', '\xBF'};
@@ -108,15 +107,13 @@ sp_input_ndjson_line(const struct sp_reader *r,
         return report_line(r, n, &pe);
     }
     if (r->d && r->d->events) {
-        cJSON *hold = NULL;
+        struct sp_jscan *js = sp_payload_scan(scratch, &pe);
 
-        rc = sp_event_parse_line(line, len, &p, &hold, &pe);
+        rc = js ? sp_event_parse_line(line, len, &p, js, &pe)
+                : CTSPOOL_E_NOMEM;
         if (rc == CTSPOOL_OK) {
-            rc = r->on_point(r->ctx, &p);
-            cJSON_Delete(hold);
-            return rc;
+            return r->on_point(r->ctx, &p);
         }
-        cJSON_Delete(hold);
     } else {
         rc = sp_payload_parse_line(line, len, r->d, scratch, &p, &pe);
         if (rc == CTSPOOL_OK) {
@@ -641,14 +638,7 @@ read_cloudthread_follow(struct sp_src *s, const struct sp_reader *r,
         sp_buf_drop(&b, pos);
         base += pos;
         pos = 0;
-        if (bom_done && r->d && r->d->events && b.len > EVENTS_DOC_MAX) {
-            sp_err_set(e, "object %zu: an events document larger than "
-                          "64 MiB; split it, or give the events as NDJSON",
-                       c.k + 1);
-            rc = CTSPOOL_E_INVALID;
-            goto out;
-        }
-        if (bom_done && b.len > FOLLOW_HOLD && !(r->d && r->d->events)) {
+        if (bom_done && b.len > FOLLOW_HOLD) {
             uint64_t size = 0;
 
             rc = ct_object_spilled(&c, s, &b, 0, &sc, base, &size, e);
@@ -815,7 +805,7 @@ sp_input_read_src(struct sp_src *s, const char *name, enum sp_format fmt,
     }
     switch (fmt) {
     case SP_FMT_CLOUDTHREAD:
-        if (s->is_follow || (d && d->events)) {
+        if (s->is_follow) {
             return read_cloudthread_follow(s, &r, e);
         }
         return read_cloudthread(s, &r, e);

@@ -527,6 +527,14 @@ sp_payload_element(const char *buf, size_t len, size_t *end,
     return element_point(&s->scan, IN_PAYLOAD, d, NULL, p, e);
 }
 
+struct sp_jscan *
+sp_payload_scan(struct sp_payload_scratch **scratch, struct sp_err *e)
+{
+    struct sp_payload_scratch *s = scratch_get(scratch, e);
+
+    return s ? &s->scan : NULL;
+}
+
 void
 sp_payload_scratch_free(struct sp_payload_scratch *s)
 {

@@ -1,7 +1,9 @@
 /*
  * payload_doc.c -- Cloudthread payload objects of any size in bounded
  * memory: yajl reads the object's structure, payload.c's rules read
- * each element of "data", one at a time.
+ * each element of "data", one at a time.  Event Overlay documents
+ * ({"data": [...]}, nothing else at the top) are read the same way, each
+ * element by event.c's rules.
  *
  * An object is read twice.  The first pass (yajl, events only) checks
  * the JSON of the whole object and its top level: members, their types,
@@ -31,6 +33,7 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "event.h"
 #include "input_int.h"
 #include "payload_int.h"
 #include "sp_int.h"
@@ -171,6 +174,7 @@ struct top {
     char *own[T_N];     /* the text of a string val */
     int data_kind;      /* enum sp_jtype of data's value, -1: none */
     uint64_t data_at;   /* input offset just after data's '[' */
+    int events;         /* an events document: {"data": [...]} only */
     int member_bad;     /* member_err holds the first member problem */
     struct sp_err member_err;
     int fatal;          /* fatal_err ends the input (rc) */
@@ -342,7 +346,7 @@ cb_key(void *ctx, const unsigned char *key, size_t len)
     if (t->depth != 1) {
         return 1;
     }
-    for (i = 0; i < T_N; i++) {
+    for (i = t->events ? T_DATA : 0; i < T_N; i++) {
         if (strlen(top_names[i]) == len &&
             memcmp(key, top_names[i], len) == 0) {
             break;
@@ -360,14 +364,21 @@ cb_key(void *ctx, const unsigned char *key, size_t len)
 
         memcpy(name, key, n);
         name[n] = '\0';
-        sp_err_set(&t->member_err,
-                   "unknown member %s in the payload (it has "
-                   "data_stream_token, metric_agg_func and data)",
-                   sp_payload_show(name, q));
+        if (t->events) {
+            sp_err_set(&t->member_err,
+                       "unknown field %s (an events document has only "
+                       "\"data\")",
+                       sp_payload_show(name, q));
+        } else {
+            sp_err_set(&t->member_err,
+                       "unknown member %s in the payload (it has "
+                       "data_stream_token, metric_agg_func and data)",
+                       sp_payload_show(name, q));
+        }
         t->member_bad = 1;
     } else if (t->seen[i]) {
-        sp_err_set(&t->member_err, "%s: appears twice in the payload",
-                   top_names[i]);
+        sp_err_set(&t->member_err, "%s: appears twice in the %s",
+                   top_names[i], t->events ? "document" : "payload");
         t->member_bad = 1;
     }
     if (i < T_N) {
@@ -494,13 +505,28 @@ top_check(const struct top *t, const struct sp_defaults *d,
     ctspool_rc rc;
 
     if (t->kind != SP_J_OBJECT) {
-        sp_err_set(e, "the payload must be a JSON object, not %s",
-                   sp_jtype_name(t->kind));
+        if (t->events) {
+            sp_err_set(e, "an events document is a JSON object {\"data\": "
+                          "[...]}");
+        } else {
+            sp_err_set(e, "the payload must be a JSON object, not %s",
+                       sp_jtype_name(t->kind));
+        }
         return CTSPOOL_E_INVALID;
     }
     if (t->member_bad) {
         *e = t->member_err;
         return CTSPOOL_E_INVALID;
+    }
+    if (t->events) {
+        memset(base, 0, sizeof(*base));
+        if (t->data_kind != SP_J_ARRAY) {
+            sp_err_set(e, "data: %s", t->data_kind < 0
+                                          ? "missing"
+                                          : "must be an array of events");
+            return CTSPOOL_E_INVALID;
+        }
+        return CTSPOOL_OK;
     }
     rc = sp_payload_base(t->has_val[T_AGG] ? &t->val[T_AGG] : NULL,
                          t->has_val[T_STREAM] ? &t->val[T_STREAM] : NULL, d,
@@ -573,6 +599,31 @@ skip_value(struct sp_docsrc *s, uint64_t off, size_t *len, struct sp_err *e)
     return rc;
 }
 
+/* One event of an events document's "data": as sp_payload_element(),
+ * into its carrier point. */
+static ctspool_rc
+event_element(const char *buf, size_t len, size_t *end,
+              struct sp_payload_scratch **scratch, struct sp_point *p,
+              struct sp_err *e)
+{
+    struct sp_jscan *js = sp_payload_scan(scratch, e);
+    struct sp_event ev;
+    ctspool_rc rc;
+
+    *end = 0;
+    if (!js) {
+        return CTSPOOL_E_NOMEM;
+    }
+    rc = sp_jscan_value(js, buf, len, end, e);
+    if (rc == CTSPOOL_OK) {
+        rc = sp_event_from_scan(js, 0, &ev, e);
+    }
+    if (rc == CTSPOOL_OK) {
+        sp_event_carry(&ev, p);
+    }
+    return rc;
+}
+
 /*
  * Every element of "data" (from t->data_at up to the object's end) to
  * on_point or on_error.  E_INVALID ends the input (invariant 2).
@@ -609,7 +660,10 @@ elements(struct sp_docsrc *s, const struct top *t, uint64_t end,
             break;
         }
         p = *base;
-        rc = sp_payload_element(at, avail, &used, d, &scratch, &p, &pe);
+        rc = t->events
+                 ? event_element(at, avail, &used, &scratch, &p, &pe)
+                 : sp_payload_element(at, avail, &used, d, &scratch, &p,
+                                      &pe);
         if (rc == CTSPOOL_E_NOMEM) {
             *e = pe;
             break;
@@ -635,7 +689,7 @@ elements(struct sp_docsrc *s, const struct top *t, uint64_t end,
         if (rc != CTSPOOL_OK && s->reject && s->reject->element &&
             used <= avail) {
             s->reject->element(s->reject->ctx, at, used, base->stream,
-                               base->stream_len, base->agg);
+                               base->stream_len, t->events ? -1 : base->agg);
         }
         rc = rc == CTSPOOL_OK ? on_point(ctx, &p) : on_error(ctx, index, &pe);
         if (rc != CTSPOOL_OK) {
@@ -649,11 +703,13 @@ elements(struct sp_docsrc *s, const struct top *t, uint64_t end,
 
 /* ---- one object ------------------------------------------------------- */
 
-ctspool_rc
-sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
-                    const struct sp_defaults *d, sp_point_cb on_point,
-                    sp_error_cb on_error, void *ctx, uint64_t *consumed,
-                    struct sp_err *e)
+/* A payload object, or with events an events document, at input offset
+ * at: see sp_payload_parse(). */
+static ctspool_rc
+parse_object(struct sp_docsrc *s, uint64_t at, int events,
+             const struct sp_defaults *d, sp_point_cb on_point,
+             sp_error_cb on_error, void *ctx, uint64_t *consumed,
+             struct sp_err *e)
 {
     struct top t;
     struct sp_point base;
@@ -661,6 +717,7 @@ sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
     ctspool_rc rc;
 
     top_init(&t, at);
+    t.events = events;
     *consumed = 0;
     rc = top_pass(s, &t, &end, e);
     if (rc == CTSPOOL_OK) {
@@ -674,6 +731,34 @@ sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
         }
     }
     top_free(&t);
+    return rc;
+}
+
+ctspool_rc
+sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
+                    const struct sp_defaults *d, sp_point_cb on_point,
+                    sp_error_cb on_error, void *ctx, uint64_t *consumed,
+                    struct sp_err *e)
+{
+    return parse_object(s, at, d && d->events, d, on_point, on_error, ctx,
+                        consumed, e);
+}
+
+/* See event.h: the elements are events, the rest as for payloads. */
+ctspool_rc
+sp_event_parse_doc(const char *buf, size_t len, sp_point_cb on_point,
+                   sp_error_cb on_error, void *ctx,
+                   const struct sp_reject_hook *hook, size_t *consumed,
+                   struct sp_err *e)
+{
+    struct sp_docsrc s;
+    uint64_t used = 0;
+    ctspool_rc rc;
+
+    src_mem(&s, buf, len);
+    s.reject = hook;
+    rc = parse_object(&s, 0, 1, NULL, on_point, on_error, ctx, &used, e);
+    *consumed = (size_t)used;
     return rc;
 }
 

@@ -43,4 +43,9 @@ ctspool_rc sp_payload_element(const char *buf, size_t len, size_t *end,
                               struct sp_payload_scratch **scratch,
                               struct sp_point *p, struct sp_err *e);
 
+/* The scan of *scratch (allocated on first use; NULL: out of memory,
+ * e says so), for other values than points: events. */
+struct sp_jscan *sp_payload_scan(struct sp_payload_scratch **scratch,
+                                 struct sp_err *e);
+
 #endif

@@ -76,6 +76,7 @@ struct sv {
     sqlite3_stmt *series_get;
     struct sp_salvage_report *rep;
     struct sp_err *e;
+    struct sp_jscan ev_scan; /* the event of the last build_point() */
 };
 
 static int
@@ -379,8 +380,8 @@ grp_row(void *ctx, sqlite3_stmt *row)
 /*
  * The point (series, hour, value) of group grp (0: the series' own) as
  * producers would have stored it, into *p; names and dims point into
- * *json (free with cJSON_Delete) and the series statement, valid until
- * its next use.  OK, or E_INVALID when any part is unreadable or wrong.
+ * *json (free with cJSON_Delete), v->ev_scan (an event) and the series
+ * statement, valid until the next call.  OK, or E_INVALID when any part is unreadable or wrong.
  */
 static ctspool_rc
 build_point(struct sv *v, int64_t series, int64_t hour, double value,
@@ -415,7 +416,8 @@ build_point(struct sv *v, int64_t series, int64_t hour, double value,
         struct sp_event ev;
 
         /* An event: its carrier point (event.h), validated again. */
-        if (sp_event_from_element(dims, hour, json, &ev, &e) != CTSPOOL_OK ||
+        if (sp_event_from_element(dims, hour, &v->ev_scan, &ev, &e) !=
+                CTSPOOL_OK ||
             value != 0.0) {
             return CTSPOOL_E_INVALID;
         }
@@ -781,12 +783,14 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
 
     memset(rep, 0, sizeof(*rep));
     memset(&v, 0, sizeof(v));
+    sp_jscan_init(&v.ev_scan);
     v.live = live;
     v.txn_items = txn_items ? txn_items : 500;
     v.rep = rep;
     v.e = e;
     rc = open_damaged(live, file, &v.db, &copy, e);
     if (rc != CTSPOOL_OK) {
+        sp_jscan_cleanup(&v.ev_scan);
         if (copy) {
             remove_copy(copy);
             free(copy);
@@ -858,6 +862,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
         free(v.grps[i].stream);
     }
     free(v.grps);
+    sp_jscan_cleanup(&v.ev_scan);
     sqlite3_finalize(v.series_get);
     sqlite3_close(v.db);
     if (copy) {

@@ -1,7 +1,8 @@
 /*
  * fuzz_event.c -- libFuzzer harness for the Event Overlay event parser
- * (event.c): the input, parsed as JSON, is handed to sp_event_from_json
- * in both its forms (upstream's element, and flat too).
+ * (event.c): the input, read by sp_jscan_value, is handed to
+ * sp_event_from_scan in both its forms (upstream's element, and flat
+ * too).
  *
  * Contracts beyond "no crash, no UB":
  * - an accepted event has an hour in 1970..9999, a type of 1 to 256
@@ -20,8 +21,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-
-#include <cjson/cJSON.h>
 
 #include "event.h"
 #include "fuzz_util.h"
@@ -78,8 +77,9 @@ check_round_trips(const struct sp_event *ev, const uint8_t id[SP_EVENT_ID_LEN])
     struct sp_point p;
     struct sp_buf b;
     struct sp_err e;
-    cJSON *hold = NULL;
+    struct sp_jscan hold;
 
+    sp_jscan_init(&hold);
     sp_buf_init(&b);
     if (sp_event_element_json(ev, &b) != CTSPOOL_OK) {
         fz_fail("cannot encode an accepted event");
@@ -90,7 +90,7 @@ check_round_trips(const struct sp_event *ev, const uint8_t id[SP_EVENT_ID_LEN])
         memcmp(id, again, SP_EVENT_ID_LEN) != 0) {
         fz_fail("stored form does not read back: %s", b.p);
     }
-    cJSON_Delete(hold);
+    sp_jscan_cleanup(&hold);
     sp_buf_cleanup(&b);
     sp_event_carry(ev, &p);
     if (!sp_event_uncarry(&p, &back) ||
@@ -142,10 +142,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t id_el[SP_EVENT_ID_LEN], id_flat[SP_EVENT_ID_LEN];
     struct sp_event ev;
     struct sp_err e;
-    cJSON *obj = cJSON_ParseWithLength((const char *)data, size);
+    struct sp_jscan js;
+    size_t end = 0;
     int el_ok;
 
-    if (!obj) {
+    sp_jscan_init(&js);
+    if (sp_jscan_value(&js, (const char *)data, size, &end, &e) !=
+        CTSPOOL_OK) {
+        fz_check_msg(&e, NULL, data, size);
+        sp_jscan_cleanup(&js);
         return 0;
     }
     {
@@ -164,14 +169,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         free(copy);
     }
-    el_ok = sp_event_from_json(obj, 0, &ev, &e) == CTSPOOL_OK;
+    el_ok = sp_event_from_scan(&js, 0, &ev, &e) == CTSPOOL_OK;
     if (el_ok) {
         check_event(&ev, id_el);
         check_round_trips(&ev, id_el);
     } else {
         fz_check_msg(&e, NULL, data, size);
     }
-    if (sp_event_from_json(obj, 1, &ev, &e) == CTSPOOL_OK) {
+    if (sp_event_from_scan(&js, 1, &ev, &e) == CTSPOOL_OK) {
         check_event(&ev, id_flat);
         if (el_ok && memcmp(id_el, id_flat, SP_EVENT_ID_LEN) != 0) {
             fz_fail("the two forms give different IDs");
@@ -182,6 +187,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         fz_check_msg(&e, NULL, data, size);
     }
-    cJSON_Delete(obj);
+    sp_jscan_cleanup(&js);
     return 0;
 }

@@ -381,6 +381,46 @@ def test_generated():
         os.unlink(path)
 
 
+        # An events document larger than the 64 MiB it used to be held
+        # whole up to: read in bounded memory, from a file and on stdin
+        # (spilled to a file), every event stored.
+        path = os.path.join(tmp.dir, "events-76mb.json")
+        n_events = 25000
+        with open(path, "w") as f:
+            f.write('{"data": [')
+            for i in range(n_events):
+                f.write(("," if i else "") + json.dumps(
+                    {"timestamp": "2022-10-01 05:00:00", "team_id": 7,
+                     "payload": {"type": "deploy",
+                                 "description": "%07d" % i + "d" * 993,
+                                 "event_url": "https://ci.example/" +
+                                 "u" * 1982}}))
+            f.write("]}\n")
+        check(os.path.getsize(path) > 70 * MIB, "events document too small")
+        for name, args, stdin in (
+                ("76 MB events document", ("--kind", "events", path), None),
+                ("76 MB events document on stdin",
+                 ("--kind", "events", "--format", "cloudthread", "-"),
+                 path)):
+            # Counted by status: listing 76 MB of events would grow this
+            # process, and wait4's peak RSS of the next children with it.
+            env = seeded_env(name)
+            try:
+                r = run_append(env, list(args), stdin_path=stdin,
+                               stdin_pipe=bool(stdin))
+                ok = check_outcome(name, r, 0,
+                                   [r"appended %d" % n_events],
+                                   STREAM_RSS_MAX)
+                got = env.status().get("pending_events")
+                ok &= check(got == n_events, "%s: %r events pending, "
+                            "expected %d" % (name, got, n_events))
+                print("%-34s exit %-3s %6.2fs  rss %6.1f MiB  %s" %
+                      (name, r.code, r.seconds, r.maxrss / MIB,
+                       "ok" if ok else "FAILED"))
+            finally:
+                env.cleanup()
+        os.unlink(path)
+
         # The NDJSON line bound, exactly: 1 MiB (with or without its CR)
         # is a line, one byte more is not, also as the last line.
         base = ('{"timestamp": "2022-10-01 05:00:00", "metric_name": '

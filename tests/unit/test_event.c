@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <cjson/cJSON.h>
 
 #include "event.h"
 #include "testutil.h"
@@ -86,19 +85,33 @@ static const struct vcase cases[] = {
     {"[1, 2]", 1, "an event must be a JSON object"},
 };
 
+/* json into js, which must take it. */
+static void
+scan(struct sp_jscan *js, const char *json)
+{
+    struct sp_err e;
+    size_t end;
+
+    if (sp_jscan_value(js, json, strlen(json), &end, &e) != CTSPOOL_OK) {
+        fail_msg("not scanned: %s", e.msg);
+    }
+}
+
 static void
 test_validation_table(void **state)
 {
+    struct sp_jscan js;
+
     (void)state;
+    sp_jscan_init(&js);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        cJSON *obj = cJSON_Parse(cases[i].json);
         struct sp_event ev;
         struct sp_err e;
         ctspool_rc rc;
 
-        assert_non_null(obj);
+        scan(&js, cases[i].json);
         e.msg[0] = '\0';
-        rc = sp_event_from_json(obj, cases[i].flat_ok, &ev, &e);
+        rc = sp_event_from_scan(&js, cases[i].flat_ok, &ev, &e);
         if (!cases[i].want) {
             if (rc != CTSPOOL_OK) {
                 fail_msg("case %zu refused: %s", i, e.msg);
@@ -107,8 +120,54 @@ test_validation_table(void **state)
             assert_int_equal(rc, CTSPOOL_E_INVALID);
             assert_msg(e.msg, cases[i].want);
         }
-        cJSON_Delete(obj);
     }
+    sp_jscan_cleanup(&js);
+}
+
+/* More members than a scan keeps; a line with text after its event. */
+static void
+test_scan_limits(void **state)
+{
+    static const char line_bad[] = "{\"timestamp\": 1664600400, \"type\": "
+                                   "\"t\", \"description\": \"d\"} {}";
+    static const char line_cr[] = "{\"timestamp\": 1664600400, \"type\": "
+                                  "\"t\", \"description\": \"d\"}\r";
+    char json[4096];
+    struct sp_jscan js;
+    struct sp_event ev;
+    struct sp_point p;
+    struct sp_err e;
+    size_t n;
+
+    (void)state;
+    sp_jscan_init(&js);
+    n = (size_t)snprintf(json, sizeof(json), "{\"timestamp\": 1664600400, "
+                         "\"payload\": {\"type\": \"t\", \"description\": "
+                         "\"d\"}");
+    for (int i = 0; i < 70; i++) {
+        n += (size_t)snprintf(json + n, sizeof(json) - n, ", \"team_id\": 7");
+    }
+    snprintf(json + n, sizeof(json) - n, "}");
+    scan(&js, json);
+    assert_int_equal(sp_event_from_scan(&js, 0, &ev, &e), CTSPOOL_E_INVALID);
+    assert_string_equal(e.msg, "the event has 72 members (an event has at "
+                               "most 5)");
+    /* Given twice: the last counts, as it always did. */
+    scan(&js, "{\"timestamp\": 1664600400, \"team_id\": 7, \"team_id\": 8, "
+              "\"payload\": {\"type\": \"t\", \"description\": \"d\"}}");
+    assert_int_equal(sp_event_from_scan(&js, 0, &ev, &e), CTSPOOL_OK);
+    assert_int_equal(ev.team_id, 8);
+    assert_int_equal(sp_event_parse_line(line_bad, strlen(line_bad), &p,
+                                         &js, &e),
+                     CTSPOOL_E_INVALID);
+    assert_string_equal(e.msg, "invalid JSON: unexpected text after the "
+                               "object at byte offset 58 (one event per "
+                               "line)");
+    assert_int_equal(sp_event_parse_line(line_cr, strlen(line_cr), &p, &js,
+                                         &e),
+                     CTSPOOL_OK);
+    assert_int_equal(p.agg, SP_KIND_EVENTS);
+    sp_jscan_cleanup(&js);
 }
 
 static void
@@ -117,9 +176,10 @@ test_length_limits(void **state)
     char type[300], desc[4100], url[2100], json[8000];
     struct sp_event ev;
     struct sp_err e;
-    cJSON *obj;
+    struct sp_jscan js;
 
     (void)state;
+    sp_jscan_init(&js);
     memset(type, 'a', 256);
     type[256] = '\0';
     /* 1,000 code points of 4 bytes each: accepted; one more: refused. */
@@ -134,9 +194,9 @@ test_length_limits(void **state)
              "{\"timestamp\": 1664600400, \"type\": \"%s\", "
              "\"description\": \"%s\", \"event_url\": \"%s\"}",
              type, desc, url);
-    obj = cJSON_Parse(json);
-    assert_int_equal(sp_event_from_json(obj, 1, &ev, &e), CTSPOOL_OK);
-    cJSON_Delete(obj);
+    scan(&js, json);
+    assert_int_equal(sp_event_from_scan(&js, 1, &ev, &e), CTSPOOL_OK);
+    sp_jscan_cleanup(&js);
     assert_int_equal(sp_event_check_type(type, 257, &e), CTSPOOL_E_INVALID);
     assert_msg(e.msg, "payload.type: longer than 256 bytes*");
     memcpy(desc + 4000, "x", 2);
@@ -173,12 +233,14 @@ hex_id(const char *json, int flat_ok, char out[65])
     uint8_t id[SP_EVENT_ID_LEN];
     struct sp_event ev;
     struct sp_err e;
-    cJSON *obj = cJSON_Parse(json);
+    struct sp_jscan js;
 
-    assert_int_equal(sp_event_from_json(obj, flat_ok, &ev, &e), CTSPOOL_OK);
+    sp_jscan_init(&js);
+    scan(&js, json);
+    assert_int_equal(sp_event_from_scan(&js, flat_ok, &ev, &e), CTSPOOL_OK);
     assert_int_equal(sp_event_id(&ev, id), CTSPOOL_OK);
     sp_hex(id, sizeof(id), out);
-    cJSON_Delete(obj);
+    sp_jscan_cleanup(&js);
 }
 
 static void
@@ -327,10 +389,13 @@ test_stored_form(void **state)
     struct sp_event ev, back;
     struct sp_buf buf;
     struct sp_err e;
-    cJSON *obj = cJSON_Parse(json), *hold = NULL;
+    struct sp_jscan js, hold;
 
     (void)state;
-    assert_int_equal(sp_event_from_json(obj, 0, &ev, &e), CTSPOOL_OK);
+    sp_jscan_init(&js);
+    sp_jscan_init(&hold);
+    scan(&js, json);
+    assert_int_equal(sp_event_from_scan(&js, 0, &ev, &e), CTSPOOL_OK);
     sp_buf_init(&buf);
     assert_int_equal(sp_event_element_json(&ev, &buf), CTSPOOL_OK);
     assert_string_equal(buf.p,
@@ -342,8 +407,8 @@ test_stored_form(void **state)
     assert_int_equal(sp_event_id(&ev, a), CTSPOOL_OK);
     assert_int_equal(sp_event_id(&back, b), CTSPOOL_OK);
     assert_memory_equal(a, b, SP_EVENT_ID_LEN);
-    cJSON_Delete(hold);
-    cJSON_Delete(obj);
+    sp_jscan_cleanup(&hold);
+    sp_jscan_cleanup(&js);
     sp_buf_cleanup(&buf);
 }
 
@@ -352,6 +417,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation_table),
+        cmocka_unit_test(test_scan_limits),
         cmocka_unit_test(test_length_limits),
         cmocka_unit_test(test_team_cells),
         cmocka_unit_test(test_event_id),
