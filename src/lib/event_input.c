@@ -67,18 +67,6 @@ sp_event_uncarry(const struct sp_point *p, struct sp_event *ev)
 
 /* ---- JSON ------------------------------------------------------------ */
 
-/* Only JSON whitespace in s[0..len). */
-static int
-blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 ctspool_rc
 sp_event_parse_line(const char *line, size_t len, struct sp_point *p,
                     struct sp_jscan *js, struct sp_err *e)
@@ -90,7 +78,7 @@ sp_event_parse_line(const char *line, size_t len, struct sp_point *p,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    if (!blank(line + end, len - end)) {
+    if (!sp_json_blank(line + end, len - end)) {
         sp_err_set(e,
                    "invalid JSON: unexpected text after the object at byte "
                    "offset %zu (one event per line)",

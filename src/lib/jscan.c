@@ -35,6 +35,17 @@ sp_jtype_name(int type)
     return type_names[type];
 }
 
+int
+sp_json_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void
 sp_jscan_init(struct sp_jscan *js)
 {

@@ -80,6 +80,9 @@ void sp_jscan_cleanup(struct sp_jscan *js);
 ctspool_rc sp_jscan_value(struct sp_jscan *js, const char *buf, size_t len,
                           size_t *end, struct sp_err *e);
 
+/* Only JSON whitespace (space, tab, CR, LF) in s[0..len). */
+int sp_json_blank(const char *s, size_t len);
+
 /* Member number i (0-based, i < o->n_kept) of the object o: the root
  * or a member of it. */
 static inline const struct sp_jnode *

@@ -75,18 +75,6 @@ sp_payload_show(const char *s, char *buf)
     return buf;
 }
 
-/* Only JSON whitespace remains in s[0..len). */
-static int
-json_blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* ---- one data element / NDJSON line ----------------------------------- */
 
 enum field {
@@ -496,7 +484,7 @@ sp_payload_parse_line(const char *line, size_t len,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    if (!json_blank(line + end, len - end)) {
+    if (!sp_json_blank(line + end, len - end)) {
         sp_err_set(e,
                    "invalid JSON: unexpected text after the object at byte "
                    "offset %zu (one point per line)",

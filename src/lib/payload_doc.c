@@ -744,12 +744,12 @@ sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
                         consumed, e);
 }
 
-/* See event.h: the elements are events, the rest as for payloads. */
-ctspool_rc
-sp_event_parse_doc(const char *buf, size_t len, sp_point_cb on_point,
-                   sp_error_cb on_error, void *ctx,
-                   const struct sp_reject_hook *hook, size_t *consumed,
-                   struct sp_err *e)
+/* parse_object() of the object at buf[0..len). */
+static ctspool_rc
+parse_mem(const char *buf, size_t len, int events,
+          const struct sp_defaults *d, sp_point_cb on_point,
+          sp_error_cb on_error, void *ctx, const struct sp_reject_hook *hook,
+          size_t *consumed, struct sp_err *e)
 {
     struct sp_docsrc s;
     uint64_t used = 0;
@@ -757,9 +757,20 @@ sp_event_parse_doc(const char *buf, size_t len, sp_point_cb on_point,
 
     src_mem(&s, buf, len);
     s.reject = hook;
-    rc = parse_object(&s, 0, 1, NULL, on_point, on_error, ctx, &used, e);
+    rc = parse_object(&s, 0, events, d, on_point, on_error, ctx, &used, e);
     *consumed = (size_t)used;
     return rc;
+}
+
+/* See event.h: the elements are events, the rest as for payloads. */
+ctspool_rc
+sp_event_parse_doc(const char *buf, size_t len, sp_point_cb on_point,
+                   sp_error_cb on_error, void *ctx,
+                   const struct sp_reject_hook *hook, size_t *consumed,
+                   struct sp_err *e)
+{
+    return parse_mem(buf, len, 1, NULL, on_point, on_error, ctx, hook,
+                     consumed, e);
 }
 
 void
@@ -785,13 +796,6 @@ sp_payload_parse_hooked(const char *buf, size_t len,
                         const struct sp_reject_hook *hook, size_t *consumed,
                         struct sp_err *e)
 {
-    struct sp_docsrc s;
-    uint64_t used = 0;
-    ctspool_rc rc;
-
-    src_mem(&s, buf, len);
-    s.reject = hook;
-    rc = sp_payload_parse_at(&s, 0, d, on_point, on_error, ctx, &used, e);
-    *consumed = (size_t)used;
-    return rc;
+    return parse_mem(buf, len, d && d->events, d, on_point, on_error, ctx,
+                     hook, consumed, e);
 }

@@ -146,17 +146,6 @@ on_error(void *ctx, size_t index, const struct sp_err *e)
     return CTSPOOL_OK;
 }
 
-static int
-blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 ctspool_rc
 sv_ingest_parse(struct sv_ingest *in, const char *body, size_t len,
                 const struct sp_defaults *d)
@@ -185,7 +174,7 @@ sv_ingest_parse(struct sv_ingest *in, const char *body, size_t len,
     if (rc == CTSPOOL_E_INVALID) {
         in->has_doc_error = 1;
         rc = CTSPOOL_OK;
-    } else if (rc == CTSPOOL_OK && !blank(body + consumed, len - consumed)) {
+    } else if (rc == CTSPOOL_OK && !sp_json_blank(body + consumed, len - consumed)) {
         in->has_doc_error = 1;
         sp_err_set(&in->doc_error,
                    "unexpected data after the payload object at byte offset "
