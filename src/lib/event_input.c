@@ -72,20 +72,11 @@ sp_event_parse_line(const char *line, size_t len, struct sp_point *p,
                     struct sp_jscan *js, struct sp_err *e)
 {
     struct sp_event ev;
-    size_t end = 0;
-    ctspool_rc rc = sp_jscan_value(js, line, len, &end, e);
+    ctspool_rc rc = sp_jscan_line(js, line, len, "event", e);
 
-    if (rc != CTSPOOL_OK) {
-        return rc;
+    if (rc == CTSPOOL_OK) {
+        rc = sp_event_from_scan(js, 1, &ev, e);
     }
-    if (!sp_json_blank(line + end, len - end)) {
-        sp_err_set(e,
-                   "invalid JSON: unexpected text after the object at byte "
-                   "offset %zu (one event per line)",
-                   end);
-        return CTSPOOL_E_INVALID;
-    }
-    rc = sp_event_from_scan(js, 1, &ev, e);
     if (rc == CTSPOOL_OK) {
         sp_event_carry(&ev, p);
     }

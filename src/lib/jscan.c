@@ -46,6 +46,23 @@ sp_json_blank(const char *s, size_t len)
     return 1;
 }
 
+ctspool_rc
+sp_jscan_line(struct sp_jscan *js, const char *line, size_t len,
+              const char *item, struct sp_err *e)
+{
+    size_t end = 0;
+    ctspool_rc rc = sp_jscan_value(js, line, len, &end, e);
+
+    if (rc == CTSPOOL_OK && !sp_json_blank(line + end, len - end)) {
+        sp_err_set(e,
+                   "invalid JSON: unexpected text after the object at byte "
+                   "offset %zu (one %s per line)",
+                   end, item);
+        return CTSPOOL_E_INVALID;
+    }
+    return rc;
+}
+
 void
 sp_jscan_init(struct sp_jscan *js)
 {

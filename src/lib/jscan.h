@@ -80,6 +80,14 @@ void sp_jscan_cleanup(struct sp_jscan *js);
 ctspool_rc sp_jscan_value(struct sp_jscan *js, const char *buf, size_t len,
                           size_t *end, struct sp_err *e);
 
+/*
+ * sp_jscan_value() of a whole NDJSON line: the value, then only
+ * whitespace, else E_INVALID "unexpected text after the object ...
+ * (one ITEM per line)".
+ */
+ctspool_rc sp_jscan_line(struct sp_jscan *js, const char *line, size_t len,
+                         const char *item, struct sp_err *e);
+
 /* Only JSON whitespace (space, tab, CR, LF) in s[0..len). */
 int sp_json_blank(const char *s, size_t len);
 

@@ -474,22 +474,14 @@ sp_payload_parse_line(const char *line, size_t len,
                       struct sp_point *p, struct sp_err *e)
 {
     struct sp_payload_scratch *s = scratch_get(scratch, e);
-    size_t end = 0;
     ctspool_rc rc;
 
     if (!s) {
         return CTSPOOL_E_NOMEM;
     }
-    rc = sp_jscan_value(&s->scan, line, len, &end, e);
+    rc = sp_jscan_line(&s->scan, line, len, "point", e);
     if (rc != CTSPOOL_OK) {
         return rc;
-    }
-    if (!sp_json_blank(line + end, len - end)) {
-        sp_err_set(e,
-                   "invalid JSON: unexpected text after the object at byte "
-                   "offset %zu (one point per line)",
-                   end);
-        return CTSPOOL_E_INVALID;
     }
     return element_point(&s->scan, IN_LINE, d, &s->stream_ok, p, e);
 }
