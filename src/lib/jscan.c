@@ -229,7 +229,8 @@ cb_close(void *ctx)
     return 1;
 }
 
-/* A new member node of the root (depth 1) or of sc->parent (depth 2). */
+/* A new member node of the root (depth 1) or of sc->parent (depth 2);
+ * NULL when the member is not kept, or without memory (sc->fatal). */
 static struct sp_jnode *
 new_member(struct scan *sc)
 {
@@ -243,19 +244,20 @@ new_member(struct scan *sc)
     if (o->n_kept >= SP_JSCAN_KEEP) {
         return NULL;
     }
-    o->n_kept++;
-    if (o == &js->root) {
-        return &js->top[js->n_top++]; /* SP_JSCAN_KEEP allocated */
-    }
-    if (js->n_sub == js->cap_sub) {
+    if (o != &js->root && js->n_sub == js->cap_sub) {
         size_t cap = js->cap_sub ? 2 * js->cap_sub : SP_JSCAN_KEEP;
         struct sp_jnode *p = realloc(js->sub, cap * sizeof(*p));
 
         if (!p) {
+            nomem(sc);
             return NULL;
         }
         js->sub = p;
         js->cap_sub = cap;
+    }
+    o->n_kept++;
+    if (o == &js->root) {
+        return &js->top[js->n_top++]; /* SP_JSCAN_KEEP allocated */
     }
     return &js->sub[js->n_sub++];
 }
@@ -264,8 +266,6 @@ static int
 cb_key(void *ctx, const unsigned char *key, size_t len)
 {
     struct scan *sc = ctx;
-    struct sp_jnode *o = sc->depth == 1 ? &sc->js->root : sc->parent;
-    size_t kept = o ? o->n_kept : 0;
     struct sp_jnode *n;
 
     if (sc->depth > 2) {
@@ -273,11 +273,8 @@ cb_key(void *ctx, const unsigned char *key, size_t len)
     }
     n = new_member(sc);
     if (!n) {
-        if (o && o->n_kept > kept) {
-            return nomem(sc); /* counted as kept: realloc failed */
-        }
         sc->want = NULL;
-        return 1;
+        return !sc->fatal;
     }
     memset(n, 0, sizeof(*n));
     n->key_len = len;
