@@ -66,12 +66,6 @@ sp_buf_drop(struct sp_buf *b, size_t n)
 }
 
 int
-sp_buf_reserve(struct sp_buf *b, size_t n)
-{
-    return sp_buf_reserve_max(b, n, SIZE_MAX / 2);
-}
-
-int
 sp_buf_reserve_max(struct sp_buf *b, size_t n, size_t max)
 {
     size_t cap;

@@ -115,8 +115,7 @@ keep_text(struct scan *sc, const void *s, size_t len)
     struct sp_buf *t = &sc->js->text;
     size_t at = t->len;
 
-    if (!(t->cap > at && t->cap - at > len + 1) &&
-        sp_buf_reserve(t, len + 1) != 0) {
+    if (sp_buf_reserve(t, len + 1) != 0) {
         return SIZE_MAX;
     }
     if (len) {

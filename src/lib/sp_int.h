@@ -177,15 +177,23 @@ void sp_buf_truncate(struct sp_buf *b, size_t len);
 /* Drops the first n bytes (all, when it holds no more); the rest moves
  * to the front. */
 void sp_buf_drop(struct sp_buf *b, size_t n);
-/* Room for n more bytes and the NUL: 0, or -1 (has_failed). */
-int sp_buf_reserve(struct sp_buf *b, size_t n);
-/* The same, growing to exactly that room (for callers that account for
- * every byte they hold). */
+/* sp_buf_reserve() (below), growing to exactly that room (for callers
+ * that account for every byte they hold). */
 int sp_buf_reserve_exact(struct sp_buf *b, size_t n);
 /* sp_buf_reserve() for a buffer that never holds more than max bytes:
  * growth stops at room for max bytes and the NUL; len + n past max is
  * -1 (has_failed) too. */
 int sp_buf_reserve_max(struct sp_buf *b, size_t n, size_t max);
+/* Room for n more bytes and the NUL: 0, or -1 (has_failed).  The common
+ * case, room already there, is inline. */
+static inline int
+sp_buf_reserve(struct sp_buf *b, size_t n)
+{
+    if (!b->has_failed && b->cap > b->len && b->cap - b->len > n) {
+        return 0;
+    }
+    return sp_buf_reserve_max(b, n, SIZE_MAX / 2);
+}
 /* Appends data[0..n): 0, or -1 (has_failed).  The common case, room
  * already there, is inline: request bodies are built from many small
  * pieces. */
