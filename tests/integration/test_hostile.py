@@ -226,6 +226,13 @@ def check_outcome(what, r, exp_code, regexes, rss_max):
     return ok
 
 
+def print_result(name, r, ok):
+    """One line per case: exit code, time, peak RSS, verdict."""
+    print("%-34s exit %-3s %6.2fs  rss %6.1f MiB  %s" %
+          (name, r.code, r.seconds, r.maxrss / MIB,
+           "ok" if ok else "FAILED"))
+
+
 def run_case(name, path, exp, args=(), stdin_path=None,
              rss_max=STREAM_RSS_MAX, stdin_pipe=False):
     """Appends path (or stdin_path on stdin) to a seeded journal and
@@ -249,9 +256,7 @@ def run_case(name, path, exp, args=(), stdin_path=None,
                         "%s: %d points before, %d after, expected %d "
                         "added" % (name, len(before), len(after),
                                    exp_added))
-        print("%-34s exit %-3s %6.2fs  rss %6.1f MiB  %s" %
-              (name, r.code, r.seconds, r.maxrss / MIB,
-               "ok" if ok else "FAILED"))
+        print_result(name, r, ok)
         return ok, after
     finally:
         env.cleanup()
@@ -417,9 +422,7 @@ def test_generated():
                 got = env.status().get("pending_events")
                 ok &= check(got == n_events, "%s: %r events pending, "
                             "expected %d" % (name, got, n_events))
-                print("%-34s exit %-3s %6.2fs  rss %6.1f MiB  %s" %
-                      (name, r.code, r.seconds, r.maxrss / MIB,
-                       "ok" if ok else "FAILED"))
+                print_result(name, r, ok)
             finally:
                 env.cleanup()
         os.unlink(path)
@@ -534,9 +537,7 @@ def large_documents(tmpdir):
             good &= check(not [n for n in os.listdir(env.dir)
                                if n.startswith(".ctspool-tmp")],
                           "%s: a scratch file was left behind" % name)
-            print("%-34s exit %-3s %6.2fs  rss %6.1f MiB  %s" %
-                  (name, r.code, r.seconds, r.maxrss / MIB,
-                   "ok" if good else "FAILED"))
+            print_result(name, r, good)
         finally:
             env.cleanup()
     os.unlink(path)
