@@ -13,6 +13,13 @@
  *                               writer thread takes everything queued,
  *                               appends a byte per request to FILE,
  *                               fdatasync()s it, and resumes them all
+ *   httpfloor PORT --sync-threads FILE
+ *                               the same group commit with a thread per
+ *                               connection (libmicrohttpd's
+ *                               MHD_USE_THREAD_PER_CONNECTION): the
+ *                               request's thread queues it and blocks
+ *                               until the writer's fdatasync covered it,
+ *                               then answers; no suspend/resume
  *
  * The second is the floor of serve's design on this disk: what serve
  * would answer if parsing and SQLite cost nothing.  Runs until SIGTERM.
@@ -37,11 +44,14 @@ struct req {
 };
 
 static struct {
-    int fd; /* --sync FILE; -1: answer at once */
+    int fd;      /* --sync FILE; -1: answer at once */
+    int threads; /* --sync-threads: block the connection's thread */
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    pthread_cond_t synced; /* --sync-threads: a batch was synced */
     struct req *queue;
-} g = {-1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL};
+} g = {-1, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+       PTHREAD_COND_INITIALIZER, NULL};
 
 static void
 on_signal(int sig)
@@ -76,6 +86,15 @@ writer_main(void *arg)
             fdatasync(g.fd) != 0) {
             perror("httpfloor: --sync");
             exit(70);
+        }
+        if (g.threads) {
+            pthread_mutex_lock(&g.lock);
+            for (struct req *r = list; r; r = r->next) {
+                r->is_synced = 1;
+            }
+            pthread_cond_broadcast(&g.synced);
+            pthread_mutex_unlock(&g.lock);
+            continue;
         }
         while (list) {
             struct req *next = list->next;
@@ -116,7 +135,16 @@ on_access(void *cls, struct MHD_Connection *c, const char *url,
         *data_len = 0; /* body bytes read and dropped */
         return MHD_YES;
     }
-    if (g.fd >= 0 && !r->is_synced) {
+    if (g.fd >= 0 && g.threads) {
+        pthread_mutex_lock(&g.lock);
+        r->next = g.queue;
+        g.queue = r;
+        pthread_cond_signal(&g.cond);
+        while (!r->is_synced) {
+            pthread_cond_wait(&g.synced, &g.lock);
+        }
+        pthread_mutex_unlock(&g.lock);
+    } else if (g.fd >= 0 && !r->is_synced) {
         MHD_suspend_connection(c);
         pthread_mutex_lock(&g.lock);
         r->next = g.queue;
@@ -152,7 +180,9 @@ main(int argc, char **argv)
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = n_cpu < 2 ? 2 : n_cpu > 16 ? 16 : (unsigned)n_cpu;
 
-    if (argc == 4 && strcmp(argv[2], "--sync") == 0) {
+    if (argc == 4 && (strcmp(argv[2], "--sync") == 0 ||
+                      strcmp(argv[2], "--sync-threads") == 0)) {
+        g.threads = strcmp(argv[2], "--sync-threads") == 0;
         g.fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (g.fd < 0) {
             perror(argv[3]);
@@ -162,15 +192,21 @@ main(int argc, char **argv)
             return 71;
         }
     } else if (argc != 2) {
-        fprintf(stderr, "usage: httpfloor PORT [--sync FILE]\n");
+        fprintf(stderr,
+                "usage: httpfloor PORT [--sync FILE | --sync-threads FILE]\n");
         return 64;
     }
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
-                             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+    d = MHD_start_daemon(g.threads ? MHD_USE_AUTO_INTERNAL_THREAD |
+                                         MHD_USE_THREAD_PER_CONNECTION |
+                                         MHD_USE_ERROR_LOG
+                                   : MHD_USE_AUTO_INTERNAL_THREAD |
+                                         MHD_ALLOW_SUSPEND_RESUME |
+                                         MHD_USE_ERROR_LOG,
                          (uint16_t)atoi(argv[1]), NULL, NULL, on_access,
-                         NULL, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                         NULL, MHD_OPTION_THREAD_POOL_SIZE,
+                         g.threads ? 0u : threads,
                          MHD_OPTION_CONNECTION_LIMIT, 1024u,
                          MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT,
