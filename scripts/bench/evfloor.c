@@ -36,12 +36,15 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "floorsync.h"
+
 #define MAX_LOOPS 16
 
 struct req {
+    struct fs_req link; /* first: the writer's queue */
     struct evhttp_request *er;
     struct loop *lp;
-    struct req *next;
+    struct req *next; /* its loop's list of synced requests */
 };
 
 struct loop {
@@ -54,15 +57,8 @@ struct loop {
     pthread_t thread;
 };
 
-static struct {
-    int fd; /* --sync FILE; -1: answer at once */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct req *queue;
-    int n_loops;
-    struct loop loops[MAX_LOOPS];
-} g = {-1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0,
-       {{0}}};
+static int n_loops;
+static struct loop loops[MAX_LOOPS];
 
 static void
 answer(struct evhttp_request *er)
@@ -84,7 +80,7 @@ on_request(struct evhttp_request *er, void *arg)
     struct req *r;
 
     evbuffer_drain(in, evbuffer_get_length(in)); /* body read, dropped */
-    if (g.fd < 0) {
+    if (fs.fd < 0) {
         answer(er);
         return;
     }
@@ -95,11 +91,7 @@ on_request(struct evhttp_request *er, void *arg)
     }
     r->er = er;
     r->lp = lp;
-    pthread_mutex_lock(&g.lock);
-    r->next = g.queue;
-    g.queue = r;
-    pthread_cond_signal(&g.cond);
-    pthread_mutex_unlock(&g.lock);
+    fs_submit(&r->link);
 }
 
 /* The loop's eventfd: answer every request the writer gave back. */
@@ -128,53 +120,31 @@ on_done(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void *
-writer_main(void *arg)
+/* The writer synced list: to each request's loop, one wake-up per loop. */
+static void
+release(struct fs_req *list)
 {
-    char buf[1024];
+    int woke[MAX_LOOPS] = {0};
 
-    (void)arg;
-    memset(buf, 'x', sizeof(buf));
-    for (;;) {
-        struct req *list, *next;
-        int woke[MAX_LOOPS] = {0};
-        size_t n = 0;
+    while (list) {
+        struct req *r = (struct req *)list;
+        struct loop *lp = r->lp;
 
-        pthread_mutex_lock(&g.lock);
-        while (!g.queue) {
-            pthread_cond_wait(&g.cond, &g.lock);
-        }
-        list = g.queue;
-        g.queue = NULL;
-        pthread_mutex_unlock(&g.lock);
-        for (struct req *r = list; r; r = r->next) {
-            n++;
-        }
-        if (write(g.fd, buf, n < sizeof(buf) ? n : sizeof(buf)) < 0 ||
-            fdatasync(g.fd) != 0) {
-            perror("evfloor: --sync");
+        list = list->next;
+        pthread_mutex_lock(&lp->lock);
+        r->next = lp->done;
+        lp->done = r;
+        pthread_mutex_unlock(&lp->lock);
+        woke[lp - loops] = 1;
+    }
+    for (int i = 0; i < n_loops; i++) {
+        uint64_t one = 1;
+
+        if (woke[i] && write(loops[i].efd, &one, sizeof(one)) < 0) {
+            perror("evfloor: eventfd");
             exit(70);
         }
-        for (struct req *r = list; r; r = next) {
-            struct loop *lp = r->lp;
-
-            next = r->next;
-            pthread_mutex_lock(&lp->lock);
-            r->next = lp->done;
-            lp->done = r;
-            pthread_mutex_unlock(&lp->lock);
-            woke[lp - g.loops] = 1;
-        }
-        for (int i = 0; i < g.n_loops; i++) {
-            uint64_t one = 1;
-
-            if (woke[i] && write(g.loops[i].efd, &one, sizeof(one)) < 0) {
-                perror("evfloor: eventfd");
-                exit(70);
-            }
-        }
     }
-    return NULL;
 }
 
 static void *
@@ -190,7 +160,7 @@ int
 main(int argc, char **argv)
 {
     struct sockaddr_in sa;
-    pthread_t writer;
+    const char *sync_path = NULL;
     int lfd, one = 1, argi = 2;
     sigset_t set;
     int sig;
@@ -199,21 +169,16 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: evfloor PORT [THREADS] [--sync FILE]\n");
         return 64;
     }
-    g.n_loops = 1;
+    n_loops = 1;
     if (argc > argi && argv[argi][0] != '-') {
-        g.n_loops = atoi(argv[argi++]);
-        if (g.n_loops < 1 || g.n_loops > MAX_LOOPS) {
+        n_loops = atoi(argv[argi++]);
+        if (n_loops < 1 || n_loops > MAX_LOOPS) {
             fprintf(stderr, "evfloor: THREADS: 1 to %d\n", MAX_LOOPS);
             return 64;
         }
     }
     if (argc == argi + 2 && strcmp(argv[argi], "--sync") == 0) {
-        g.fd = open(argv[argi + 1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                    0600);
-        if (g.fd < 0) {
-            perror(argv[argi + 1]);
-            return 73;
-        }
+        sync_path = argv[argi + 1];
     } else if (argc != argi) {
         fprintf(stderr, "usage: evfloor PORT [THREADS] [--sync FILE]\n");
         return 64;
@@ -236,8 +201,8 @@ main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    for (int i = 0; i < g.n_loops; i++) {
-        struct loop *lp = &g.loops[i];
+    for (int i = 0; i < n_loops; i++) {
+        struct loop *lp = &loops[i];
 
         pthread_mutex_init(&lp->lock, NULL);
         lp->base = event_base_new();
@@ -257,8 +222,12 @@ main(int argc, char **argv)
             return 71;
         }
     }
-    if (g.fd >= 0 && pthread_create(&writer, NULL, writer_main, NULL) != 0) {
-        return 71;
+    if (sync_path) {
+        int rc = fs_start(sync_path, release);
+
+        if (rc != 0) {
+            return rc;
+        }
     }
     sigwait(&set, &sig);
     _exit(0);

@@ -33,6 +33,8 @@
 
 #include <h2o.h>
 
+#include "floorsync.h"
+
 #define MAX_LOOPS 16
 
 struct loop {
@@ -44,24 +46,16 @@ struct loop {
 
 /* A request waiting for the writer; lives in the request's pool. */
 struct req {
-    h2o_multithread_message_t msg; /* first: the queue's link */
+    struct fs_req link;            /* first: the writer's queue */
+    h2o_multithread_message_t msg; /* back to its loop */
     h2o_req_t *hr;
     struct loop *lp;
-    struct req *next;
 };
 
 static h2o_globalconf_t config;
-static struct {
-    int fd; /* --sync FILE; -1: answer at once */
-    unsigned short port;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct req *queue;
-    int n_loops;
-    struct loop loops[MAX_LOOPS];
-} g = {.fd = -1,
-       .lock = PTHREAD_MUTEX_INITIALIZER,
-       .cond = PTHREAD_COND_INITIALIZER};
+static unsigned short port;
+static int n_loops;
+static struct loop loops[MAX_LOOPS];
 
 static void
 answer(h2o_req_t *hr)
@@ -89,7 +83,7 @@ on_req(h2o_handler_t *self, h2o_req_t *hr)
     if (!h2o_memis(hr->method.base, hr->method.len, H2O_STRLIT("POST"))) {
         return -1;
     }
-    if (g.fd < 0) {
+    if (fs.fd < 0) {
         answer(hr);
         return 0;
     }
@@ -98,11 +92,7 @@ on_req(h2o_handler_t *self, h2o_req_t *hr)
     memset(r, 0, sizeof(*r));
     r->hr = hr;
     r->lp = lp;
-    pthread_mutex_lock(&g.lock);
-    r->next = g.queue;
-    g.queue = r;
-    pthread_cond_signal(&g.cond);
-    pthread_mutex_unlock(&g.lock);
+    fs_submit(&r->link);
     return 0;
 }
 
@@ -112,45 +102,25 @@ on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
     while (!h2o_linklist_is_empty(messages)) {
-        struct req *r = (struct req *)messages->next;
+        struct req *r = (struct req *)((char *)messages->next -
+                                       offsetof(struct req, msg.link));
 
         h2o_linklist_unlink(&r->msg.link);
         answer(r->hr);
     }
 }
 
-static void *
-writer_main(void *arg)
+/* The writer synced list: each request back to its loop (h2o wakes a
+ * loop once for all the messages queued while it was busy). */
+static void
+release(struct fs_req *list)
 {
-    char buf[1024];
+    while (list) {
+        struct req *r = (struct req *)list;
 
-    (void)arg;
-    memset(buf, 'x', sizeof(buf));
-    for (;;) {
-        struct req *list, *next;
-        size_t n = 0;
-
-        pthread_mutex_lock(&g.lock);
-        while (!g.queue) {
-            pthread_cond_wait(&g.cond, &g.lock);
-        }
-        list = g.queue;
-        g.queue = NULL;
-        pthread_mutex_unlock(&g.lock);
-        for (struct req *r = list; r; r = r->next) {
-            n++;
-        }
-        if (write(g.fd, buf, n < sizeof(buf) ? n : sizeof(buf)) < 0 ||
-            fdatasync(g.fd) != 0) {
-            perror("h2ofloor: --sync");
-            exit(70);
-        }
-        for (struct req *r = list; r; r = next) {
-            next = r->next;
-            h2o_multithread_send_message(&r->lp->done, &r->msg);
-        }
+        list = list->next;
+        h2o_multithread_send_message(&r->lp->done, &r->msg);
     }
-    return NULL;
 }
 
 static void
@@ -181,7 +151,7 @@ loop_main(void *arg)
     h2o_multithread_register_receiver(lp->ctx.queue, &lp->done, on_done);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons(g.port);
+    sa.sin_port = htons(port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 ||
@@ -205,7 +175,7 @@ main(int argc, char **argv)
 {
     h2o_hostconf_t *host;
     h2o_handler_t *handler;
-    pthread_t writer;
+    const char *sync_path = NULL;
     int argi = 2, sig;
     sigset_t set;
 
@@ -213,22 +183,17 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: h2ofloor PORT [THREADS] [--sync FILE]\n");
         return 64;
     }
-    g.port = (unsigned short)atoi(argv[1]);
-    g.n_loops = 2;
+    port = (unsigned short)atoi(argv[1]);
+    n_loops = 2;
     if (argc > argi && argv[argi][0] != '-') {
-        g.n_loops = atoi(argv[argi++]);
-        if (g.n_loops < 1 || g.n_loops > MAX_LOOPS) {
+        n_loops = atoi(argv[argi++]);
+        if (n_loops < 1 || n_loops > MAX_LOOPS) {
             fprintf(stderr, "h2ofloor: THREADS: 1 to %d\n", MAX_LOOPS);
             return 64;
         }
     }
     if (argc == argi + 2 && strcmp(argv[argi], "--sync") == 0) {
-        g.fd = open(argv[argi + 1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                    0600);
-        if (g.fd < 0) {
-            perror(argv[argi + 1]);
-            return 73;
-        }
+        sync_path = argv[argi + 1];
     } else if (argc != argi) {
         fprintf(stderr, "usage: h2ofloor PORT [THREADS] [--sync FILE]\n");
         return 64;
@@ -245,14 +210,18 @@ main(int argc, char **argv)
     handler = h2o_create_handler(h2o_config_register_path(host, "/", 0),
                                  sizeof(*handler));
     handler->on_req = on_req;
-    for (int i = 0; i < g.n_loops; i++) {
-        if (pthread_create(&g.loops[i].thread, NULL, loop_main,
-                           &g.loops[i]) != 0) {
-            return 71;
+    if (sync_path) {
+        int rc = fs_start(sync_path, release);
+
+        if (rc != 0) {
+            return rc;
         }
     }
-    if (g.fd >= 0 && pthread_create(&writer, NULL, writer_main, NULL) != 0) {
-        return 71;
+    for (int i = 0; i < n_loops; i++) {
+        if (pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]) !=
+            0) {
+            return 71;
+        }
     }
     sigwait(&set, &sig);
     _exit(0);

@@ -24,9 +24,9 @@
  * The second is the floor of serve's design on this disk: what serve
  * would answer if parsing and SQLite cost nothing.  Runs until SIGTERM.
  */
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,24 +34,18 @@
 
 #include <microhttpd.h>
 
+#include "floorsync.h"
+
 static volatile sig_atomic_t stop;
+static int threads_mode; /* --sync-threads */
+static pthread_cond_t synced = PTHREAD_COND_INITIALIZER;
 
 /* One request; with --sync, queued for the writer while suspended. */
 struct req {
+    struct fs_req link; /* first: the writer's queue */
     struct MHD_Connection *conn;
     int is_synced; /* the writer's fdatasync covered it */
-    struct req *next;
 };
-
-static struct {
-    int fd;      /* --sync FILE; -1: answer at once */
-    int threads; /* --sync-threads: block the connection's thread */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    pthread_cond_t synced; /* --sync-threads: a batch was synced */
-    struct req *queue;
-} g = {-1, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-       PTHREAD_COND_INITIALIZER, NULL};
 
 static void
 on_signal(int sig)
@@ -60,51 +54,27 @@ on_signal(int sig)
     stop = 1;
 }
 
-/* Group commit with nothing to commit: one write + fdatasync per batch. */
-static void *
-writer_main(void *arg)
+/* The writer synced list: resume the suspended connections, or wake
+ * the connections' threads (--sync-threads). */
+static void
+release(struct fs_req *list)
 {
-    char buf[1024];
-
-    (void)arg;
-    memset(buf, 'x', sizeof(buf));
-    for (;;) {
-        struct req *list;
-        size_t n = 0;
-
-        pthread_mutex_lock(&g.lock);
-        while (!g.queue) {
-            pthread_cond_wait(&g.cond, &g.lock);
+    if (threads_mode) {
+        pthread_mutex_lock(&fs.lock);
+        for (struct fs_req *r = list; r; r = r->next) {
+            ((struct req *)r)->is_synced = 1;
         }
-        list = g.queue;
-        g.queue = NULL;
-        pthread_mutex_unlock(&g.lock);
-        for (struct req *r = list; r; r = r->next) {
-            n++;
-        }
-        if (write(g.fd, buf, n < sizeof(buf) ? n : sizeof(buf)) < 0 ||
-            fdatasync(g.fd) != 0) {
-            perror("httpfloor: --sync");
-            exit(70);
-        }
-        if (g.threads) {
-            pthread_mutex_lock(&g.lock);
-            for (struct req *r = list; r; r = r->next) {
-                r->is_synced = 1;
-            }
-            pthread_cond_broadcast(&g.synced);
-            pthread_mutex_unlock(&g.lock);
-            continue;
-        }
-        while (list) {
-            struct req *next = list->next;
-
-            list->is_synced = 1;
-            MHD_resume_connection(list->conn);
-            list = next;
-        }
+        pthread_cond_broadcast(&synced);
+        pthread_mutex_unlock(&fs.lock);
+        return;
     }
-    return NULL;
+    while (list) {
+        struct req *r = (struct req *)list;
+
+        list = list->next;
+        r->is_synced = 1;
+        MHD_resume_connection(r->conn); /* r may be freed from here */
+    }
 }
 
 static enum MHD_Result
@@ -135,22 +105,16 @@ on_access(void *cls, struct MHD_Connection *c, const char *url,
         *data_len = 0; /* body bytes read and dropped */
         return MHD_YES;
     }
-    if (g.fd >= 0 && g.threads) {
-        pthread_mutex_lock(&g.lock);
-        r->next = g.queue;
-        g.queue = r;
-        pthread_cond_signal(&g.cond);
+    if (fs.fd >= 0 && threads_mode) {
+        fs_submit(&r->link);
+        pthread_mutex_lock(&fs.lock);
         while (!r->is_synced) {
-            pthread_cond_wait(&g.synced, &g.lock);
+            pthread_cond_wait(&synced, &fs.lock);
         }
-        pthread_mutex_unlock(&g.lock);
-    } else if (g.fd >= 0 && !r->is_synced) {
+        pthread_mutex_unlock(&fs.lock);
+    } else if (fs.fd >= 0 && !r->is_synced) {
         MHD_suspend_connection(c);
-        pthread_mutex_lock(&g.lock);
-        r->next = g.queue;
-        g.queue = r;
-        pthread_cond_signal(&g.cond);
-        pthread_mutex_unlock(&g.lock);
+        fs_submit(&r->link);
         return MHD_YES;
     }
     resp = MHD_create_response_from_buffer(sizeof(ok) - 1, (void *)ok,
@@ -176,20 +140,17 @@ int
 main(int argc, char **argv)
 {
     struct MHD_Daemon *d;
-    pthread_t writer;
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = n_cpu < 2 ? 2 : n_cpu > 16 ? 16 : (unsigned)n_cpu;
 
     if (argc == 4 && (strcmp(argv[2], "--sync") == 0 ||
                       strcmp(argv[2], "--sync-threads") == 0)) {
-        g.threads = strcmp(argv[2], "--sync-threads") == 0;
-        g.fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (g.fd < 0) {
-            perror(argv[3]);
-            return 73;
-        }
-        if (pthread_create(&writer, NULL, writer_main, NULL) != 0) {
-            return 71;
+        int rc;
+
+        threads_mode = strcmp(argv[2], "--sync-threads") == 0;
+        rc = fs_start(argv[3], release);
+        if (rc != 0) {
+            return rc;
         }
     } else if (argc != 2) {
         fprintf(stderr,
@@ -198,20 +159,23 @@ main(int argc, char **argv)
     }
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    d = MHD_start_daemon(g.threads ? MHD_USE_AUTO_INTERNAL_THREAD |
+    /* A thread per connection takes no pool: it starts at opts[1]. */
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 1024, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_END, 0, NULL}};
+    d = MHD_start_daemon(threads_mode ? MHD_USE_AUTO_INTERNAL_THREAD |
                                          MHD_USE_THREAD_PER_CONNECTION |
                                          MHD_USE_ERROR_LOG
                                    : MHD_USE_AUTO_INTERNAL_THREAD |
                                          MHD_ALLOW_SUSPEND_RESUME |
                                          MHD_USE_ERROR_LOG,
                          (uint16_t)atoi(argv[1]), NULL, NULL, on_access,
-                         NULL, MHD_OPTION_THREAD_POOL_SIZE,
-                         g.threads ? 0u : threads,
-                         MHD_OPTION_CONNECTION_LIMIT, 1024u,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)16 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, NULL, MHD_OPTION_END);
+                         NULL, MHD_OPTION_ARRAY,
+                         threads_mode ? &opts[1] : opts, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "httpfloor: cannot listen on port %s\n", argv[1]);
         return 69;
