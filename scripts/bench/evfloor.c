@@ -19,7 +19,6 @@
  * SIGTERM.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -160,28 +159,14 @@ int
 main(int argc, char **argv)
 {
     struct sockaddr_in sa;
-    const char *sync_path = NULL;
-    int lfd, one = 1, argi = 2;
+    const char *sync_path;
+    int lfd, one = 1, sig;
     sigset_t set;
-    int sig;
+    int rc = fs_loop_args(argc, argv, "evfloor", 1, MAX_LOOPS, &n_loops,
+                          &sync_path);
 
-    if (argc < 2) {
-        fprintf(stderr, "usage: evfloor PORT [THREADS] [--sync FILE]\n");
-        return 64;
-    }
-    n_loops = 1;
-    if (argc > argi && argv[argi][0] != '-') {
-        n_loops = atoi(argv[argi++]);
-        if (n_loops < 1 || n_loops > MAX_LOOPS) {
-            fprintf(stderr, "evfloor: THREADS: 1 to %d\n", MAX_LOOPS);
-            return 64;
-        }
-    }
-    if (argc == argi + 2 && strcmp(argv[argi], "--sync") == 0) {
-        sync_path = argv[argi + 1];
-    } else if (argc != argi) {
-        fprintf(stderr, "usage: evfloor PORT [THREADS] [--sync FILE]\n");
-        return 64;
+    if (rc != 0) {
+        return rc;
     }
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     memset(&sa, 0, sizeof(sa));
@@ -195,12 +180,7 @@ main(int argc, char **argv)
         perror("evfloor: listen");
         return 69;
     }
-    /* SIGTERM/SIGINT taken by sigwait() below, in no other thread. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    fs_block_signals(&set);
     for (int i = 0; i < n_loops; i++) {
         struct loop *lp = &loops[i];
 
@@ -222,12 +202,8 @@ main(int argc, char **argv)
             return 71;
         }
     }
-    if (sync_path) {
-        int rc = fs_start(sync_path, release);
-
-        if (rc != 0) {
-            return rc;
-        }
+    if (sync_path && (rc = fs_start(sync_path, release)) != 0) {
+        return rc;
     }
     sigwait(&set, &sig);
     _exit(0);

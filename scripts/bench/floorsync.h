@@ -5,13 +5,16 @@
  * thread takes everything queued, appends a byte per request to the
  * file, fdatasync()s it, and hands the whole batch to the floor's
  * release function, which answers each request the way its library
- * allows.  Header-only: each floor is one cc command.
+ * allows.  Also the command line and signal set-up of the event-loop
+ * floors (evfloor.c, h2ofloor.c).  Header-only: each floor is one cc
+ * command.
  */
 #ifndef FLOORSYNC_H
 #define FLOORSYNC_H
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +93,47 @@ fs_start(const char *path, void (*release)(struct fs_req *list))
         return 71;
     }
     return 0;
+}
+
+/*
+ * NAME PORT [THREADS] [--sync FILE] of an event-loop floor: *n_loops
+ * (default dflt, 1 to max) and *sync_path (NULL: answer at once).
+ * 0, or the exit code after a message.
+ */
+static inline int
+fs_loop_args(int argc, char **argv, const char *name, int dflt, int max,
+             int *n_loops, const char **sync_path)
+{
+    int argi = 2;
+
+    *n_loops = dflt;
+    *sync_path = NULL;
+    if (argc > argi && argv[argi][0] != '-') {
+        *n_loops = atoi(argv[argi++]);
+        if (*n_loops < 1 || *n_loops > max) {
+            fprintf(stderr, "%s: THREADS: 1 to %d\n", name, max);
+            return 64;
+        }
+    }
+    if (argc == argi + 2 && strcmp(argv[argi], "--sync") == 0) {
+        *sync_path = argv[argi + 1];
+    } else if (argc < 2 || argc != argi) {
+        fprintf(stderr, "usage: %s PORT [THREADS] [--sync FILE]\n", name);
+        return 64;
+    }
+    return 0;
+}
+
+/* SIGTERM and SIGINT blocked in every thread started after this, to be
+ * taken by sigwait(set) in main; SIGPIPE ignored. */
+static inline void
+fs_block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 #endif

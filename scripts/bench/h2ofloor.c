@@ -21,7 +21,6 @@
  */
 #define H2O_USE_LIBUV 0
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -175,34 +174,17 @@ main(int argc, char **argv)
 {
     h2o_hostconf_t *host;
     h2o_handler_t *handler;
-    const char *sync_path = NULL;
-    int argi = 2, sig;
+    const char *sync_path;
     sigset_t set;
+    int sig;
+    int rc = fs_loop_args(argc, argv, "h2ofloor", 2, MAX_LOOPS, &n_loops,
+                          &sync_path);
 
-    if (argc < 2) {
-        fprintf(stderr, "usage: h2ofloor PORT [THREADS] [--sync FILE]\n");
-        return 64;
+    if (rc != 0) {
+        return rc;
     }
     port = (unsigned short)atoi(argv[1]);
-    n_loops = 2;
-    if (argc > argi && argv[argi][0] != '-') {
-        n_loops = atoi(argv[argi++]);
-        if (n_loops < 1 || n_loops > MAX_LOOPS) {
-            fprintf(stderr, "h2ofloor: THREADS: 1 to %d\n", MAX_LOOPS);
-            return 64;
-        }
-    }
-    if (argc == argi + 2 && strcmp(argv[argi], "--sync") == 0) {
-        sync_path = argv[argi + 1];
-    } else if (argc != argi) {
-        fprintf(stderr, "usage: h2ofloor PORT [THREADS] [--sync FILE]\n");
-        return 64;
-    }
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    fs_block_signals(&set);
     h2o_config_init(&config);
     host = h2o_config_register_host(&config,
                                     h2o_iovec_init(H2O_STRLIT("default")),
@@ -210,12 +192,8 @@ main(int argc, char **argv)
     handler = h2o_create_handler(h2o_config_register_path(host, "/", 0),
                                  sizeof(*handler));
     handler->on_req = on_req;
-    if (sync_path) {
-        int rc = fs_start(sync_path, release);
-
-        if (rc != 0) {
-            return rc;
-        }
+    if (sync_path && (rc = fs_start(sync_path, release)) != 0) {
+        return rc;
     }
     for (int i = 0; i < n_loops; i++) {
         if (pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]) !=
