@@ -36,12 +36,6 @@
 /* The UTF-8 byte order mark, skipped at the start of any input. */
 const char sp_input_bom[3] = {'\xEF', '\xBB', '\xBF'};
 
-int
-sp_input_is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 ctspool_rc
 sp_input_read_error(struct sp_err *e)
 {
@@ -95,7 +89,7 @@ sp_input_ndjson_line(const struct sp_reader *r,
     if (len > 0 && line[len - 1] == '\r') {
         len--;
     }
-    for (i = 0; i < len && (sp_input_is_ws(line[i]) || line[i] == '\f' ||
+    for (i = 0; i < len && (sp_json_ws(line[i]) || line[i] == '\f' ||
                             line[i] == '\v');
          i++) {
     }
@@ -412,7 +406,7 @@ read_cloudthread(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
     }
     for (;;) {
         while ((ch = sp_docsrc_byte(ds, off, e)) >= 0 &&
-               sp_input_is_ws((char)ch)) {
+               sp_json_ws((char)ch)) {
             off++;
         }
         if (ch == -2) {
@@ -451,7 +445,7 @@ struct ct_scan {
 static int
 ends_scalar(char c)
 {
-    return sp_input_is_ws(c) || c == '{' || c == '}' || c == '[' ||
+    return sp_json_ws(c) || c == '{' || c == '}' || c == '[' ||
            c == ']' || c == '"' || c == ',' || c == ':';
 }
 
@@ -617,7 +611,7 @@ read_cloudthread_follow(struct sp_src *s, const struct sp_reader *r,
     memset(&sc, 0, sizeof(sc));
     for (;;) {
         while (bom_done) {
-            while (pos < b.len && sp_input_is_ws(b.p[pos])) {
+            while (pos < b.len && sp_json_ws(b.p[pos])) {
                 pos++;
             }
             if (pos == b.len ||

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "input_int.h"
+#include "jscan.h"
 #include "sp_int.h"
 
 #define SNIFF_MAX (SP_INPUT_LINE_MAX + SP_INPUT_CHUNK)
@@ -95,7 +96,7 @@ format_by_content(const char *s, size_t len, int at_eof)
     if (len >= 3 && memcmp(s, sp_input_bom, 3) == 0) {
         i = 3;
     }
-    while (i < len && sp_input_is_ws(s[i])) {
+    while (i < len && sp_json_ws(s[i])) {
         i++;
     }
     if (i == len) {

@@ -16,8 +16,6 @@
 
 /* ---- input.c ---------------------------------------------------------- */
 extern const char sp_input_bom[3];
-/* JSON whitespace. */
-int sp_input_is_ws(char c);
 /* "read error: <errno text>"; returns E_IO. */
 ctspool_rc sp_input_read_error(struct sp_err *e);
 /* A failed sp_buf_read() (rc: E_NOMEM or E_IO) as the readers say it:

@@ -39,7 +39,7 @@ int
 sp_json_blank(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+        if (!sp_json_ws(s[i])) {
             return 0;
         }
     }

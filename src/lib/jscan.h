@@ -88,7 +88,14 @@ ctspool_rc sp_jscan_value(struct sp_jscan *js, const char *buf, size_t len,
 ctspool_rc sp_jscan_line(struct sp_jscan *js, const char *line, size_t len,
                          const char *item, struct sp_err *e);
 
-/* Only JSON whitespace (space, tab, CR, LF) in s[0..len). */
+/* JSON whitespace: space, tab, CR, LF. */
+static inline int
+sp_json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Only JSON whitespace in s[0..len). */
 int sp_json_blank(const char *s, size_t len);
 
 /* Member number i (0-based, i < o->n_kept) of the object o: the root

@@ -548,12 +548,6 @@ top_check(const struct top *t, const struct sp_defaults *d,
 
 /* ---- second pass: the elements ---------------------------------------- */
 
-static int
-is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* *off past whitespace (and one sep, when given), up to end. */
 static ctspool_rc
 skip_ws(struct sp_docsrc *s, uint64_t *off, uint64_t end, char sep,
@@ -569,7 +563,7 @@ skip_ws(struct sp_docsrc *s, uint64_t *off, uint64_t end, char sep,
         if (avail > end - *off) {
             avail = (size_t)(end - *off);
         }
-        while (i < avail && (is_ws(p[i]) || (sep && p[i] == sep))) {
+        while (i < avail && (sp_json_ws(p[i]) || (sep && p[i] == sep))) {
             if (p[i] == sep) {
                 sep = 0;
             }

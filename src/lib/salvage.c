@@ -381,7 +381,8 @@ grp_row(void *ctx, sqlite3_stmt *row)
  * The point (series, hour, value) of group grp (0: the series' own) as
  * producers would have stored it, into *p; names and dims point into
  * *json (free with cJSON_Delete), v->ev_scan (an event) and the series
- * statement, valid until the next call.  OK, or E_INVALID when any part is unreadable or wrong.
+ * statement, valid until the next call.  OK, or E_INVALID when any part
+ * is unreadable or wrong.
  */
 static ctspool_rc
 build_point(struct sv *v, int64_t series, int64_t hour, double value,

@@ -174,7 +174,8 @@ sv_ingest_parse(struct sv_ingest *in, const char *body, size_t len,
     if (rc == CTSPOOL_E_INVALID) {
         in->has_doc_error = 1;
         rc = CTSPOOL_OK;
-    } else if (rc == CTSPOOL_OK && !sp_json_blank(body + consumed, len - consumed)) {
+    } else if (rc == CTSPOOL_OK &&
+               !sp_json_blank(body + consumed, len - consumed)) {
         in->has_doc_error = 1;
         sp_err_set(&in->doc_error,
                    "unexpected data after the payload object at byte offset "
