@@ -505,6 +505,9 @@ ctspool_rc sp_input_read_src(struct sp_src *src, const char *name,
 /* upload.compress: how request bodies are encoded. */
 enum sp_compress { SP_COMPRESS_NONE = 0, SP_COMPRESS_GZIP = 1 };
 
+/* server.event_loop: what serve's HTTP threads wait on connections with. */
+enum sp_event_loop { SP_EVENT_LOOP_POLL = 0, SP_EVENT_LOOP_EPOLL = 1 };
+
 /* ---- config.c: the only libconfig user ------------------------------- */
 struct sp_config {
     char *path;    /* file read, NULL when defaults only */
@@ -549,6 +552,7 @@ struct sp_config {
         long max_body_bytes; /* 1024 .. 1 GiB */
         long idempotency_hours; /* keys remembered: 1 .. a year */
         char *api_keys_file; /* read by sp_config_server_keys() */
+        int event_loop;      /* enum sp_event_loop */
     } server;
     struct {
         int64_t max_pending_points;

@@ -475,8 +475,16 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
               struct sp_err *e)
 {
     struct sv_http *h;
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    /*
+     * poll(2) by default: a request that waits for the commit is
+     * suspended and resumed, which under epoll costs two epoll_ctl()
+     * calls each; a poll thread pays instead per open connection and
+     * wake-up (README, "serve's event loop", has the figures).
+     */
+    unsigned flags = (o->event_loop == SP_EVENT_LOOP_EPOLL
+                          ? MHD_USE_EPOLL_INTERNAL_THREAD
+                          : MHD_USE_POLL_INTERNAL_THREAD) |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
     *out = NULL;
     h = calloc(1, sizeof(*h));

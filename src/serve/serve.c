@@ -237,9 +237,11 @@ reload(struct cli *c, struct sv_http *h, int loopback)
                "effect at the next restart");
     }
     if (old->durability_full != cfg->durability_full ||
-        old->server.max_body_bytes != cfg->server.max_body_bytes) {
-        sp_log(SP_LOG_WARN, "SIGHUP: durability or server.max_body_bytes "
-               "changed; they take effect at the next restart");
+        old->server.max_body_bytes != cfg->server.max_body_bytes ||
+        old->server.event_loop != cfg->server.event_loop) {
+        sp_log(SP_LOG_WARN, "SIGHUP: durability, server.max_body_bytes or "
+               "server.event_loop changed; they take effect at the next "
+               "restart");
     }
     sp_log_set_level((enum sp_log_level)cfg->log_level);
     sp_log_set_format((enum sp_log_format)cfg->log_format);
@@ -392,6 +394,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
         memset(&ho, 0, sizeof(ho));
         ho.listen_fd = fd;
         ho.n_threads = worker_threads();
+        ho.event_loop = cfg->server.event_loop;
         ho.max_body_bytes = cfg->server.max_body_bytes;
         ho.idempotency_hours = cfg->server.idempotency_hours;
         ho.live = live;
@@ -411,9 +414,10 @@ cmd_serve(struct cli *c, int argc, char **argv)
     fd = -1; /* the daemon's now */
     sp_log(SP_LOG_INFO,
            "listening on http://%s (durability %s, journal %s, %u worker "
-           "threads, %s)",
+           "threads on %s, %s)",
            where, cfg->durability_full ? "full" : "normal", cfg->journal,
            ho.n_threads,
+           cfg->server.event_loop == SP_EVENT_LOOP_EPOLL ? "epoll" : "poll",
            n_keys ? "x-api-key required" : "NO AUTHENTICATION");
 
     for (;;) {

@@ -205,6 +205,7 @@ ctspool_rc sv_check_config(const struct sp_config *cfg, struct sp_err *e);
 struct sv_http_opts {
     int listen_fd;       /* bound and listening; still the caller's */
     unsigned n_threads;  /* worker pool size */
+    int event_loop;      /* enum sp_event_loop (server.event_loop) */
     long max_body_bytes;
     long idempotency_hours;
     struct sv_live *live;       /* transferred to the daemon on success */

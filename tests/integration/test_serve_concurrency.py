@@ -4,7 +4,9 @@ single-point requests over its own keep-alive connection: every request
 is answered 201, every point is in the journal with its value, no error
 or warning is logged, and the requests shared commits (group commit:
 fewer commits than requests).  Then 64 keep-alive connections at once,
-held open together, each answered.
+held open together, each answered.  All of it once for each of
+serve's event loops (server.event_loop "poll", the default, and
+"epoll"), and the log names the loop in use.
 """
 
 import os
@@ -45,12 +47,16 @@ def client(srv, n, expected, failures, lock):
         expected.update(mine)
 
 
-def main():
-    env = Env("serve-conc")
+def run(loop):
+    """The whole test against serve on event loop loop (None: the
+    default)."""
+    env = Env("serve-conc-%s" % (loop or "default"))
     try:
-        srv = Serve(env)
+        srv = Serve(env, server={"event_loop": loop} if loop else None)
         if not check(srv.proc.poll() is None, "serve started: " + srv.log()):
-            finish()
+            return
+        check("worker threads on %s," % (loop or "poll") in srv.log(),
+              "the log names the event loop: " + srv.log())
         expected, failures, lock = {}, [], threading.Lock()
         threads = [threading.Thread(target=client,
                                     args=(srv, n, expected, failures, lock))
@@ -79,7 +85,8 @@ def main():
               "committed requests %r" % reqs)
         check(0 < commits < reqs, "group commit: %r commits for %r "
               "requests" % (commits, reqs))
-        print("%d requests in %d commits" % (reqs, commits))
+        print("%s: %d requests in %d commits" % (loop or "poll", reqs,
+                                                 commits))
 
         # 64 keep-alive connections open at once, each used twice.
         conns = [srv.connection(timeout=60) for _ in range(64)]
@@ -104,6 +111,11 @@ def main():
               "errors logged:\n" + log[-3000:])
     finally:
         env.cleanup()
+
+
+def main():
+    for loop in (None, "epoll"):
+        run(loop)
     finish()
 
 

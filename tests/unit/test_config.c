@@ -106,6 +106,7 @@ assert_defaults(const struct sp_config *c)
     assert_int_equal(c->server.n_api_keys, 0);
     assert_int_equal(c->server.allow_unauthenticated, 0);
     assert_int_equal(c->server.max_body_bytes, 16777216);
+    assert_int_equal(c->server.event_loop, SP_EVENT_LOOP_POLL);
     assert_true(c->limits.max_pending_points == 100000000);
     assert_true(c->limits.max_journal_bytes == INT64_C(17179869184));
     assert_int_equal(c->health.max_undelivered_s, 900);
@@ -256,6 +257,13 @@ test_network_keys(void **state)
     sp_config_free(c);
     expect_error(f, "upload: { compress = \"deflate\"; };\n", 1,
                  "'upload.compress' must be \"none\" or \"gzip\"");
+
+    write_cfg(f, "server: { event_loop = \"epoll\"; };\n");
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    assert_int_equal(c->server.event_loop, SP_EVENT_LOOP_EPOLL);
+    sp_config_free(c);
+    expect_error(f, "\nserver: { event_loop = \"select\"; };\n", 2,
+                 "'server.event_loop' must be \"poll\" or \"epoll\"");
 
     /* A proxy without a password is no secret; with one, it is. */
     write_cfg(f, "upload: { proxy = \"http://proxy.example:3128\"; };\n");
