@@ -3,7 +3,9 @@
  * server with the daemon set-up of `ctspool serve` (internal threads, a
  * pool of one thread per CPU, suspend/resume allowed, the same
  * connection limits) that reads each POST body and answers 201
- * {"accepted":1} -- no parsing, no validation, no journal.
+ * {"accepted":1} -- no parsing, no validation, no journal.  Its threads
+ * wait with epoll, or with poll(2) after --poll (serve's default
+ * server.event_loop; the option comes first).
  *
  *   httpfloor PORT              answers at once: the most any
  *                               libmicrohttpd endpoint answers here
@@ -21,7 +23,7 @@
  *                               until the writer's fdatasync covered it,
  *                               then answers; no suspend/resume
  *
- * The second is the floor of serve's design on this disk: what serve
+ * --poll --sync is the floor of serve's design on this disk: what serve
  * would answer if parsing and SQLite cost nothing.  Runs until SIGTERM.
  */
 #include <pthread.h>
@@ -38,6 +40,7 @@
 
 static volatile sig_atomic_t stop;
 static int threads_mode; /* --sync-threads */
+static int poll_mode;    /* --poll */
 static pthread_cond_t synced = PTHREAD_COND_INITIALIZER;
 
 /* One request; with --sync, queued for the writer while suspended. */
@@ -143,6 +146,12 @@ main(int argc, char **argv)
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = n_cpu < 2 ? 2 : n_cpu > 16 ? 16 : (unsigned)n_cpu;
 
+    if (argc >= 3 && strcmp(argv[2], "--poll") == 0) {
+        poll_mode = 1;
+        argv[2] = argv[1]; /* the rest reads as without it */
+        argv++;
+        argc--;
+    }
     if (argc == 4 && (strcmp(argv[2], "--sync") == 0 ||
                       strcmp(argv[2], "--sync-threads") == 0)) {
         int rc;
@@ -153,8 +162,8 @@ main(int argc, char **argv)
             return rc;
         }
     } else if (argc != 2) {
-        fprintf(stderr,
-                "usage: httpfloor PORT [--sync FILE | --sync-threads FILE]\n");
+        fprintf(stderr, "usage: httpfloor PORT [--poll] "
+                        "[--sync FILE | --sync-threads FILE]\n");
         return 64;
     }
     signal(SIGTERM, on_signal);
@@ -170,7 +179,9 @@ main(int argc, char **argv)
     d = MHD_start_daemon(threads_mode ? MHD_USE_AUTO_INTERNAL_THREAD |
                                          MHD_USE_THREAD_PER_CONNECTION |
                                          MHD_USE_ERROR_LOG
-                                   : MHD_USE_AUTO_INTERNAL_THREAD |
+                                   : (poll_mode
+                                          ? MHD_USE_POLL_INTERNAL_THREAD
+                                          : MHD_USE_AUTO_INTERNAL_THREAD) |
                                          MHD_ALLOW_SUSPEND_RESUME |
                                          MHD_USE_ERROR_LOG,
                          (uint16_t)atoi(argv[1]), NULL, NULL, on_access,

@@ -8,10 +8,14 @@
  *
  *   loadgen -p PORT [-H HOST] [-k KEY] [-c CONNS] [-n POINTS_PER_REQ]
  *           [-d SECONDS] [-s SERIES] [-o HOUR0] [-r REQUESTS] [-E]
+ *           [-i IDLE]
  *
  * -E: Event Overlay bodies ({"data": [events]}, POST /events unless -P
  * says otherwise), events of about the size of the points, each never
  * sent before (its description names the event's number).
+ * -i: IDLE more connections are opened first and held open, idle, to
+ * the end: what a server pays for connections it keeps but that send
+ * nothing.
  * It stops after SECONDS, or once REQUESTS requests (all connections
  * together) were sent and answered.
  *
@@ -66,10 +70,11 @@ struct opts {
     int fixed_hour;   /* -F: every point in hour0: the series repeat */
     long requests;    /* -r: 0: as many as SECONDS allow */
     int events;       /* -E: Event Overlay events, not points */
+    int idle;         /* -i: connections held open, idle */
 };
 
 static struct opts o = {"127.0.0.1", 0, "", 64, 1, 10.0, 1000, 460000,
-                        "/streams/ingest", 0, 0, 0};
+                        "/streams/ingest", 0, 0, 0, 0};
 static uint64_t next_req;
 static uint32_t *lat_us;
 static size_t n_lat, cap_lat;
@@ -263,6 +268,22 @@ connect_one(int ep, struct conn *c)
     return 0;
 }
 
+/* -i: a connection that stays open and idle until we exit. */
+static void
+connect_idle(void)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)o.port);
+    inet_pton(AF_INET, o.host, &sa.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        die("connect (idle)");
+    }
+}
+
 /*
  * Sends what the socket takes of the request in flight.  epoll watches
  * for EPOLLOUT only while a send is blocked, so a request that goes out
@@ -369,7 +390,7 @@ main(int argc, char **argv)
     struct rusage ru;
     double secs, cpu_s;
 
-    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:P:Fr:E")) != -1) {
+    while ((ch = getopt(argc, argv, "H:p:k:c:n:d:s:o:P:Fr:Ei:")) != -1) {
         switch (ch) {
         case 'H':
             o.host = optarg;
@@ -410,20 +431,26 @@ main(int argc, char **argv)
                 o.path = "/events";
             }
             break;
+        case 'i':
+            o.idle = (int)strtol(optarg, NULL, 10);
+            break;
         default:
             fprintf(stderr, "usage: loadgen -p PORT [-H HOST] [-k KEY] "
                             "[-c CONNS] [-n POINTS] [-d SECONDS] "
                             "[-s SERIES] [-o HOUR0] [-P PATH] [-F] "
-                            "[-r REQUESTS] [-E]\n");
+                            "[-r REQUESTS] [-E] [-i IDLE]\n");
             return 64;
         }
     }
     if (o.port <= 0 || o.conns <= 0 || o.points <= 0 || o.series <= 0 ||
-        o.requests < 0) {
+        o.requests < 0 || o.idle < 0) {
         fprintf(stderr, "loadgen: -p PORT is required; counts positive\n");
         return 64;
     }
     build_tails();
+    for (int i = 0; i < o.idle; i++) {
+        connect_idle();
+    }
     ep = epoll_create1(0);
     cs = calloc((size_t)o.conns, sizeof(*cs));
     if (ep < 0 || !cs) {
