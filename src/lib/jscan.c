@@ -197,6 +197,9 @@ scan_open(struct scan *sc, int k)
         sc->parent = n;
     }
     sc->depth++;
+    if (sc->depth > sc->js->max_depth) {
+        sc->js->max_depth = sc->depth;
+    }
     return 1;
 }
 
@@ -496,6 +499,7 @@ sp_jscan_value(struct sp_jscan *js, const char *buf, size_t len,
     memset(&js->root, 0, sizeof(js->root));
     js->n_top = 0;
     js->n_sub = 0;
+    js->max_depth = 0;
     sp_buf_reset(&js->text);
     if (!js->top && !(js->top = malloc(SP_JSCAN_KEEP * sizeof(*js->top)))) {
         sp_err_set(e, "out of memory");

@@ -61,6 +61,8 @@ struct sp_jscan {
                             * object's contiguous */
     size_t n_sub, cap_sub;
     struct sp_buf text;    /* keys and strings, while they are read */
+    size_t max_depth;      /* deepest nesting of the value read (0: a
+                            * scalar, 1: an object of scalars, ...) */
     yajl_alloc_funcs afs;  /* yajl's memory, from arena (jscan.c) */
     size_t arena_used;
     _Alignas(16) char arena[SP_JSCAN_ARENA];

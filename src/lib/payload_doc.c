@@ -5,8 +5,9 @@
  * ({"data": [...]}, nothing else at the top) are read the same way, each
  * element by event.c's rules.
  *
- * An object is read twice.  The first pass (yajl, events only) checks
- * the JSON of the whole object and its top level: members, their types,
+ * An object is read twice (but see one_pass(): a plain object in memory
+ * is read once).  The first pass (yajl, events only) checks the JSON of
+ * the whole object and its top level: members, their types,
  * metric_agg_func and data_stream_token, where "data" starts, where the
  * object ends.  Only then does the second pass hand elements on, so a
  * payload that is invalid as a whole reports nothing to on_point, as the
@@ -180,6 +181,8 @@ struct top {
     int fatal;          /* fatal_err ends the input (rc) */
     ctspool_rc fatal_rc;
     struct sp_err fatal_err;
+    int stop_at_data;   /* pause at data's '[' (one_pass()) */
+    int paused;         /* ... and did: the parse is abandoned there */
 };
 
 /* Offset (from the object's start) just after the current token. */
@@ -237,6 +240,10 @@ top_value(struct top *t, enum sp_jtype k, const char *s, size_t len)
         t->data_kind = (int)k;
         t->data_at = t->chunk + yajl_get_bytes_consumed(t->h);
         t->cur = -1;
+        if (t->stop_at_data && k == SP_J_ARRAY) {
+            t->paused = 1;
+            return 0; /* cancels the parse */
+        }
         return 1;
     }
     /* cb_key takes a member once: nothing to free here. */
@@ -453,7 +460,7 @@ top_pass(struct sp_docsrc *s, struct top *t, uint64_t *end,
     }
     /* Strings are checked as UTF-8 by validate.c, field by field. */
     yajl_config(t->h, yajl_dont_validate_strings, 1);
-    while (!t->done && !t->fatal) {
+    while (!t->done && !t->fatal && !t->paused) {
         size_t avail, n;
         const char *p = src_at(s, off, PASS_CHUNK, &avail, e);
         const char *nul;
@@ -479,7 +486,7 @@ top_pass(struct sp_docsrc *s, struct top *t, uint64_t *end,
         if (st == yajl_status_error) {
             return top_syntax(t, 0, e);
         }
-        if (nul && !t->done && !t->fatal) {
+        if (nul && !t->done && !t->fatal && !t->paused) {
             sp_err_set(e, "the input contains a NUL byte at byte offset %zu",
                        (size_t)(off + (size_t)(nul - p) - t->obj));
             return CTSPOOL_E_INVALID;
@@ -489,6 +496,10 @@ top_pass(struct sp_docsrc *s, struct top *t, uint64_t *end,
     if (t->fatal) {
         *e = t->fatal_err;
         return t->fatal_rc;
+    }
+    if (t->paused) {
+        *end = 0;
+        return CTSPOOL_OK;
     }
     if (st == yajl_status_error) {
         return top_syntax(t, 1, e);
@@ -695,6 +706,146 @@ elements(struct sp_docsrc *s, const struct top *t, uint64_t end,
     return rc;
 }
 
+/* ---- one pass over an object in memory --------------------------------- */
+
+/*
+ * The two passes read every element twice.  An object in memory of at
+ * most ONE_PASS_MAX bytes is read once when it is plain: the first pass
+ * stops at data's '[' with the top level complete, "data" is the last
+ * member, and every element reads as JSON.  Its points and errors are
+ * held, then handed on in order once the object's '}' is reached, so a
+ * broken object still hands nothing on.  Anything else (broken JSON, a
+ * member after "data", an element that cannot be read, a NUL byte,
+ * nesting near the limit) makes one_pass() give up, having handed
+ * nothing on, and parse_object() reads the object in two passes, which
+ * report it as they always did.
+ */
+#define ONE_PASS_MAX ((size_t)1 << 20)
+/*
+ * From buf[*off], past JSON whitespace: the elements of "data" to h and
+ * *off just after its ']'.  0; -1 to give up; -2 without memory.
+ */
+static int
+one_pass_elements(const char *buf, size_t len, size_t *off, int events,
+                  const struct sp_point *base, const struct sp_defaults *d,
+                  struct sp_payload_scratch **scratch, struct sp_hold *h)
+{
+    size_t o = *off;
+
+    for (size_t index = 0;; index++) {
+        size_t used = 0, avail;
+        struct sp_point p = *base;
+        struct sp_err pe;
+        struct sp_jscan *js;
+        ctspool_rc rc;
+
+        while (o < len && sp_json_ws(buf[o])) {
+            o++;
+        }
+        if (o < len && buf[o] == ']') {
+            *off = o + 1;
+            return 0;
+        }
+        if (index > 0) {
+            if (o == len || buf[o] != ',') {
+                return -1;
+            }
+            o++;
+            while (o < len && sp_json_ws(buf[o])) {
+                o++;
+            }
+        }
+        avail = len - o;
+        rc = events ? event_element(buf + o, avail, &used, scratch, &p, &pe)
+                    : sp_payload_element(buf + o, avail, &used, d, scratch,
+                                         &p, &pe);
+        if (rc == CTSPOOL_E_NOMEM) {
+            return -2;
+        }
+        js = sp_payload_scan(scratch, &pe);
+        /* The first pass counts the object and "data" too. */
+        if (used == 0 || !js || js->max_depth + 2 >= SP_PAYLOAD_DEPTH_MAX) {
+            return -1;
+        }
+        if (sp_hold_add(h, index, rc == CTSPOOL_OK ? &p : NULL, &pe) != 0) {
+            return -2;
+        }
+        o += used;
+    }
+}
+
+/* A NUL byte, raw or as \u0000 (perhaps "\\u0000": the two passes
+ * tell), in s[0..len). */
+static int
+has_nul(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) || memmem(s, len, "\\u0000", 6);
+}
+
+/*
+ * parse_object() in one pass where it can (above): 1 when it gave up
+ * (nothing handed on), else 0 with the result in *rc and *consumed (and
+ * e, for E_NOMEM).
+ */
+static int
+one_pass(struct sp_docsrc *s, uint64_t at, int events,
+         const struct sp_defaults *d, sp_point_cb on_point,
+         sp_error_cb on_error, void *ctx, uint64_t *consumed,
+         ctspool_rc *rc, struct sp_err *e)
+{
+    struct sp_payload_scratch *scratch = NULL;
+    struct sp_point base;
+    struct sp_hold h;
+    struct top t;
+    struct sp_err pe;
+    uint64_t unused;
+    size_t off, len = s->mem_len;
+    int gave_up = 1;
+
+    if (!s->mem || s->reject || at >= len || len - at > ONE_PASS_MAX) {
+        return 1;
+    }
+    sp_hold_init(&h);
+    top_init(&t, at);
+    t.events = events;
+    t.stop_at_data = 1;
+    if (top_pass(s, &t, &unused, &pe) != CTSPOOL_OK || !t.paused ||
+        top_check(&t, d, &base, &pe) != CTSPOOL_OK) {
+        goto out;
+    }
+    off = (size_t)t.data_at;
+    switch (one_pass_elements(s->mem, len, &off, events, &base, d, &scratch,
+                              &h)) {
+    case 0:
+        break;
+    case -2:
+        sp_err_set(e, "out of memory");
+        *rc = CTSPOOL_E_NOMEM;
+        gave_up = 0;
+        goto out;
+    default:
+        goto out;
+    }
+    while (off < len && sp_json_ws(s->mem[off])) {
+        off++;
+    }
+    if (off == len || s->mem[off] != '}' ||
+        has_nul(s->mem + at, off - (size_t)at)) {
+        goto out;
+    }
+    gave_up = 0;
+    *consumed = off + 1 - at;
+    *rc = sp_hold_flush(&h, on_point, on_error, ctx);
+    if (*rc == CTSPOOL_E_INVALID) {
+        *consumed = 0; /* cannot go on after it */
+    }
+out:
+    sp_payload_scratch_free(scratch);
+    sp_hold_free(&h);
+    top_free(&t);
+    return gave_up;
+}
+
 /* ---- one object ------------------------------------------------------- */
 
 /* A payload object, or with events an events document, at input offset
@@ -710,9 +861,13 @@ parse_object(struct sp_docsrc *s, uint64_t at, int events,
     uint64_t end = 0;
     ctspool_rc rc;
 
+    *consumed = 0;
+    if (one_pass(s, at, events, d, on_point, on_error, ctx, consumed, &rc,
+                 e) == 0) {
+        return rc;
+    }
     top_init(&t, at);
     t.events = events;
-    *consumed = 0;
     rc = top_pass(s, &t, &end, e);
     if (rc == CTSPOOL_OK) {
         *consumed = end - at;

@@ -1,6 +1,7 @@
 /*
  * payload_int.h -- what payload.c (one data element or NDJSON line,
- * jscan.c) lends payload_doc.c (whole payload objects, streamed).
+ * jscan.c) and payload_hold.c lend payload_doc.c (whole payload
+ * objects, streamed).
  * Private to the library.
  */
 #ifndef CTSPOOL_PAYLOAD_INT_H
@@ -47,5 +48,26 @@ ctspool_rc sp_payload_element(const char *buf, size_t len, size_t *end,
  * e says so), for other values than points: events. */
 struct sp_jscan *sp_payload_scan(struct sp_payload_scratch **scratch,
                                  struct sp_err *e);
+
+/*
+ * payload_hold.c: an object's points and element errors, held in their
+ * order until sp_hold_flush() hands them on (on_point, on_error) as the
+ * elements were read, stopping at the first callback that is not OK.
+ * A held point keeps its own copy of its name and dimensions; its
+ * stream must outlive the hold.  sp_hold_add() holds element index: p,
+ * or (p NULL) its error pe; 0, or -1 without memory.
+ */
+struct sp_hold {
+    struct sp_buf rec;
+    struct sp_err *errs;
+    size_t n_errs, cap_errs;
+};
+
+void sp_hold_init(struct sp_hold *h);
+void sp_hold_free(struct sp_hold *h);
+int sp_hold_add(struct sp_hold *h, size_t index, const struct sp_point *p,
+                const struct sp_err *pe);
+ctspool_rc sp_hold_flush(const struct sp_hold *h, sp_point_cb on_point,
+                         sp_error_cb on_error, void *ctx);
 
 #endif

@@ -17,7 +17,9 @@
  *   read back by sp_event_from_element) and its carrier point with the
  *   same ID;
  * - the input as an events document (sp_event_parse_doc) reports each
- *   element once, valid or not, or the document as bad.
+ *   element once, valid or not, or the document as bad; read in one pass
+ *   and in two (forced by a reject hook), the same events and errors,
+ *   result, consumed bytes and message.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (rc == CTSPOOL_E_INVALID) {
             fz_check_msg(&e, NULL, data, size);
+        }
+        {
+            struct fz_trace t1 = {0, 0}, t2 = {0, 0};
+            struct sp_err e1, e2;
+            size_t used1 = 0, used2 = 0;
+            ctspool_rc rc1, rc2;
+
+            rc1 = sp_event_parse_doc(copy, size, fz_trace_point,
+                                     fz_trace_error, &t1, NULL, &used1, &e1);
+            rc2 = sp_event_parse_doc(copy, size, fz_trace_point,
+                                     fz_trace_error, &t2, &fz_two_passes,
+                                     &used2, &e2);
+            fz_trace_agree(rc1, rc2, used1, used2, &t1, &t2, &e1, &e2);
         }
         free(copy);
     }

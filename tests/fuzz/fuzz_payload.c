@@ -12,7 +12,11 @@
  * - *consumed never exceeds the input and a failed parse of broken JSON
  *   reports no point;
  * - sp_input_read() in cloudthread format reports exactly the points and
- *   errors that calling sp_payload_parse() object by object does.
+ *   errors that calling sp_payload_parse() object by object does;
+ * - an object read in one pass (payload_doc.c's one_pass()) hands on the
+ *   same points and errors, in the same order, with the same result,
+ *   consumed bytes and message, as read in two passes (forced by a
+ *   reject hook, with which one_pass() steps aside).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +106,23 @@ parse_all(const char *buf, size_t len, const struct sp_defaults *d,
     }
 }
 
+/* The first object of buf read in one pass and in two agree. */
+static void
+one_pass_agrees(const char *buf, size_t len, const struct sp_defaults *d)
+{
+    struct fz_trace t1 = {0, 0}, t2 = {0, 0};
+    struct sp_err e1, e2;
+    size_t used1 = 0, used2 = 0;
+    ctspool_rc rc1, rc2;
+
+    rc1 = sp_payload_parse(buf, len, d, fz_trace_point, fz_trace_error, &t1,
+                           &used1, &e1);
+    rc2 = sp_payload_parse_hooked(buf, len, d, fz_trace_point,
+                                  fz_trace_error, &t2, &fz_two_passes,
+                                  &used2, &e2);
+    fz_trace_agree(rc1, rc2, used1, used2, &t1, &t2, &e1, &e2);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -115,6 +136,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f;
 
     complete = parse_all(buf, size, &with, &direct);
+    one_pass_agrees(buf, size, &with);
+    one_pass_agrees(buf, size, &agg_only);
 
     f = fz_fmemopen(buf, size);
     rc = sp_input_read(f, "fuzz.json", SP_FMT_CLOUDTHREAD, &with, on_point,

@@ -342,3 +342,78 @@ fz_check_point(const struct sp_point *p)
     check_value(p->value);
     check_ndjson_roundtrip(p);
 }
+
+/* ---- traces (fuzz_util.h) ---- */
+
+static void
+mix(struct fz_trace *t, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+
+    for (size_t i = 0; i < n; i++) {
+        t->h = (t->h ^ s[i]) * UINT64_C(1099511628211);
+    }
+}
+
+static void
+mix_str(struct fz_trace *t, const char *s, size_t n)
+{
+    mix(t, &n, sizeof(n));
+    mix(t, s, n);
+}
+
+ctspool_rc
+fz_trace_point(void *ctx, const struct sp_point *p)
+{
+    struct fz_trace *t = ctx;
+
+    mix(t, "P", 1);
+    mix_str(t, p->stream, p->stream_len);
+    mix(t, &p->agg, sizeof(p->agg));
+    mix_str(t, p->name, p->name_len);
+    mix(t, &p->hour, sizeof(p->hour));
+    mix(t, &p->value, sizeof(p->value));
+    mix(t, &p->n_dims, sizeof(p->n_dims));
+    for (size_t i = 0; i < p->n_dims; i++) {
+        mix_str(t, p->dims[i].key, p->dims[i].key_len);
+        mix_str(t, p->dims[i].val, p->dims[i].val_len);
+    }
+    t->n++;
+    return CTSPOOL_OK;
+}
+
+ctspool_rc
+fz_trace_error(void *ctx, size_t index, const struct sp_err *e)
+{
+    struct fz_trace *t = ctx;
+
+    mix(t, "E", 1);
+    mix(t, &index, sizeof(index));
+    mix_str(t, e->msg, strlen(e->msg));
+    t->n++;
+    return CTSPOOL_OK;
+}
+
+static void
+ignore_element(void *ctx, const char *s, size_t len, const char *stream,
+               size_t stream_len, int agg)
+{
+    (void)ctx, (void)s, (void)len, (void)stream, (void)stream_len, (void)agg;
+}
+
+const struct sp_reject_hook fz_two_passes = {.element = ignore_element};
+
+void
+fz_trace_agree(ctspool_rc rc1, ctspool_rc rc2, size_t used1, size_t used2,
+               const struct fz_trace *t1, const struct fz_trace *t2,
+               const struct sp_err *e1, const struct sp_err *e2)
+{
+    if (rc1 != rc2 || used1 != used2 || t1->n != t2->n || t1->h != t2->h ||
+        (rc1 != CTSPOOL_OK && strcmp(e1->msg, e2->msg) != 0)) {
+        fz_fail("one pass and two disagree: rc %d/%d, consumed %zu/%zu, "
+                "%zu/%zu reports, %s / %s",
+                (int)rc1, (int)rc2, used1, used2, t1->n, t2->n,
+                rc1 != CTSPOOL_OK ? e1->msg : "-",
+                rc2 != CTSPOOL_OK ? e2->msg : "-");
+    }
+}

@@ -52,6 +52,27 @@ void fz_check_msg(const struct sp_err *e, const char *prefix,
  * least 1), so ASan sees any read past the end.  Free with free(). */
 char *fz_dup(const uint8_t *data, size_t size);
 
+/*
+ * A reading's points and errors, in order, folded into a digest:
+ * fz_trace_point() and fz_trace_error() as on_point and on_error, ctx a
+ * zeroed struct fz_trace.  fz_two_passes: a reject hook that does
+ * nothing, with which payload_doc.c reads every object in two passes.
+ * fz_trace_agree() fails unless two readings (rc, consumed bytes,
+ * traces, and the message of a failure) are the same.
+ */
+struct fz_trace {
+    uint64_t h;
+    size_t n;
+};
+
+ctspool_rc fz_trace_point(void *ctx, const struct sp_point *p);
+ctspool_rc fz_trace_error(void *ctx, size_t index, const struct sp_err *e);
+extern const struct sp_reject_hook fz_two_passes;
+void fz_trace_agree(ctspool_rc rc1, ctspool_rc rc2, size_t used1,
+                    size_t used2, const struct fz_trace *t1,
+                    const struct fz_trace *t2, const struct sp_err *e1,
+                    const struct sp_err *e2);
+
 /* A FILE reading data[0..size) (fmemopen; size 0 works). */
 FILE *fz_fmemopen(const char *data, size_t size);
 

@@ -558,12 +558,23 @@ static void
 test_ingest_nomem(void **state)
 {
     static const char good[] = HEAD PT("m", "1") "]}";
+    /* "data" first: read in two passes, nothing held (payload_doc.c) */
+    static const char good2[] = "{\"data\": [" PT("m", "1") "], "
+                                "\"data_stream_token\": \"" TOK "\", "
+                                "\"metric_agg_func\": \"Sum\"}";
     static const char bad[] = HEAD "1]}";
     struct sv_ingest in;
 
     (void)state;
-    fail_realloc = 1; /* the packed buffer */
+    fail_realloc = 1; /* the points held until the object is read */
     assert_int_equal(parse(&in, good, NULL), CTSPOOL_E_NOMEM);
+    assert_int_equal(in.n_total, 0);
+    sv_ingest_cleanup(&in);
+    fail_realloc = 1; /* the packed buffer */
+    assert_int_equal(parse(&in, good2, NULL), CTSPOOL_E_NOMEM);
+    sv_ingest_cleanup(&in);
+    assert_int_equal(parse(&in, good2, NULL), CTSPOOL_OK);
+    assert_int_equal(in.n_total, 1);
     sv_ingest_cleanup(&in);
     fail_calloc = 1; /* the error list */
     assert_int_equal(parse(&in, bad, NULL), CTSPOOL_E_NOMEM);

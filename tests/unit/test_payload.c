@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "jscan.h"
 #include "sp_int.h"
 #include "testutil.h"
 
@@ -405,6 +406,115 @@ test_payload_callback_stops(void **state)
                                       on_error, &s, &used, &e),
                      CTSPOOL_E_FULL);
     assert_int_equal(s.n_pts, 1);
+}
+
+/*
+ * A plain object in memory is read in one pass, its points held until
+ * its '}' (payload_doc.c); "data" first makes it two passes.  Both
+ * readings hand on the same points and errors, in the same order, and a
+ * problem anywhere in the object hands on nothing.
+ */
+#define OP_EL(i)                                                          \
+    "{\"timestamp\":\"2022-10-01 0" #i ":00:00\",\"metric_name\":"      \
+    "\"caf\\u00e9 \\\"q\\\" " #i "\",\"metric_value\":" #i ".5,"        \
+    "\"custom_dimensions\":{\"host\":\"h\\/" #i "\",\"dc\":\"x\"}}"
+#define OP_BAD "{\"timestamp\":\"2022-02-30 05:00:00\",\"metric_name\":" \
+               "\"b\",\"metric_value\":2}"
+#define OP_DATA "[" OP_EL(1) ", " OP_BAD ",\n" OP_EL(2) "," OP_EL(3) ", 7 ]"
+#define OP_TOP "\"metric_agg_func\":\"Maximum\",\"data_stream_token\":\"tk\""
+
+static void
+test_payload_one_pass(void **state)
+{
+    static const char one[] = "{" OP_TOP ",\"data\":" OP_DATA "}";
+    static const char two[] = "{\"data\":" OP_DATA "," OP_TOP "}";
+    static const struct {
+        const char *json;
+        const char *msg;
+    } broken[] = {
+        {"{" OP_TOP ",\"data\":" OP_DATA ",\"x\":1}",
+         "unknown member \"x\" in the payload*"},
+        {"{" OP_TOP ",\"data\":" OP_DATA, "invalid JSON: *"},
+        {"{" OP_TOP ",\"data\":" OP_DATA " 1}", "invalid JSON: *"},
+        {"{" OP_TOP ",\"data\":[" OP_EL(1) " " OP_EL(2) "]}",
+         "invalid JSON: *"},
+        {"{" OP_TOP ",\"data\":[" OP_EL(1) ",]}", "invalid JSON: *"},
+        {"{" OP_TOP ",\"data\":[" OP_EL(1) ",{\"metric_name\":\"\\u0000\"}]}",
+         "a string contains \\u0000*"},
+        {"{" OP_TOP ",\"data\":" OP_DATA ",\"data\":[]}",
+         "data: appears twice in the payload"},
+    };
+    static struct seen a, b;
+    struct sp_err e;
+    size_t used;
+
+    (void)state;
+    assert_int_equal(parse(one, NULL, &a, &used, &e), CTSPOOL_OK);
+    assert_int_equal(used, strlen(one));
+    assert_int_equal(parse(two, NULL, &b, &used, &e), CTSPOOL_OK);
+    assert_int_equal(used, strlen(two));
+    assert_int_equal(a.n_pts, 3);
+    assert_int_equal(a.n_errs, 2);
+    assert_int_equal(a.n_pts, b.n_pts);
+    assert_int_equal(a.n_errs, b.n_errs);
+    for (size_t i = 0; i < a.n_pts; i++) {
+        assert_string_equal(a.pts[i], b.pts[i]);
+    }
+    for (size_t i = 0; i < a.n_errs; i++) {
+        assert_int_equal(a.err_index[i], b.err_index[i]);
+        assert_string_equal(a.errs[i], b.errs[i]);
+    }
+    assert_int_equal(a.err_index[0], 1);
+    assert_int_equal(a.err_index[1], 4);
+    assert_non_null(strstr(a.pts[2], "caf\xc3\xa9 \"q\" 3"));
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(broken); i++) {
+        ctspool_rc rc = parse(broken[i].json, NULL, &a, &used, &e);
+
+        if (rc != CTSPOOL_E_INVALID || !tu_msg_matches(e.msg, broken[i].msg)) {
+            print_error("case %zu: rc %d msg %s\n", i, (int)rc, e.msg);
+        }
+        assert_int_equal(rc, CTSPOOL_E_INVALID);
+        assert_int_equal(a.n_pts + a.n_errs, 0);
+    }
+}
+
+/* Nesting: an element as deep as the first pass allows is read; one
+ * level more fails the object, as in two passes. */
+static void
+test_payload_one_pass_depth(void **state)
+{
+    static char json[8192];
+    static struct seen s;
+    const char *head = "{" OP_TOP ",\"data\":[" OP_EL(1) ",";
+    struct sp_err e;
+    size_t used;
+
+    (void)state;
+    for (int extra = 0; extra < 2; extra++) {
+        /* Object and "data" are 2 levels; the element's object 1 more. */
+        int arrays = SP_JSON_DEPTH_MAX - 3 + extra;
+        size_t n = (size_t)snprintf(json, sizeof(json), "%s{\"x\":", head);
+
+        for (int i = 0; i < arrays; i++) {
+            json[n++] = '[';
+        }
+        for (int i = 0; i < arrays; i++) {
+            json[n++] = ']';
+        }
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "}]}");
+        assert_true(n < sizeof(json));
+        if (extra == 0) {
+            assert_int_equal(parse(json, NULL, &s, &used, &e), CTSPOOL_OK);
+            assert_int_equal(s.n_pts, 1);
+            assert_int_equal(s.n_errs, 1);
+        } else {
+            assert_int_equal(parse(json, NULL, &s, &used, &e),
+                             CTSPOOL_E_INVALID);
+            assert_msg(e.msg, "invalid JSON: nested deeper than *");
+            assert_int_equal(s.n_pts + s.n_errs, 0);
+        }
+    }
 }
 
 /* The payload's token not in the streams list: each point is rejected
@@ -864,6 +974,8 @@ main(void)
         cmocka_unit_test(test_payload_empty_data),
         cmocka_unit_test(test_payload_concatenated),
         cmocka_unit_test(test_payload_callback_stops),
+        cmocka_unit_test(test_payload_one_pass),
+        cmocka_unit_test(test_payload_one_pass_depth),
         cmocka_unit_test(test_payload_streams_list),
         cmocka_unit_test(test_line_streams_list),
         cmocka_unit_test(test_line_fields_and_defaults),
