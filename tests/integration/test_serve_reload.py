@@ -5,8 +5,8 @@ Under a steady load of ingest requests, serve is sent SIGHUP after its
 config file changed the API keys: from then on the new key is accepted
 and the old one refused with 401, no request fails otherwise, and serve
 never exits.  A config that does not load keeps the running one in
-force; a changed listen address is logged as needing a restart; many
-SIGHUPs in a row under load change nothing else.  Every point answered
+force; a changed listen address or event loop is logged as needing a
+restart; many SIGHUPs in a row under load change nothing else.  Every point answered
 201 is in the journal.
 """
 
@@ -105,6 +105,14 @@ def main():
                             key=NEW_KEY)
         h.check(st == 201, "still listening on the old address (%s)"
                 % st)
+
+        # So does a change of event loop.
+        env.write_config(server=dict(srv.server, event_loop="epoll"))
+        n = reloads(srv)
+        srv.proc.send_signal(signal.SIGHUP)
+        h.check(h.wait_for(lambda: reloads(srv) >= n + 1 and
+                           "server.event_loop changed" in srv.log(), 30),
+                "an event loop change is logged as needing a restart")
 
         stop.set()
         for t in threads:
