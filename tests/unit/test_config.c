@@ -114,6 +114,18 @@ assert_defaults(const struct sp_config *c)
     assert_null(c->warning);
 }
 
+/* Load f->cfg holding text, which must load: the configuration. */
+static struct sp_config *
+load_ok(const struct fixture *f, const char *text)
+{
+    struct sp_config *c = NULL;
+    struct sp_err e;
+
+    write_cfg(f, text);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    return c;
+}
+
 /* Load f->cfg holding text; expect E_CONFIG with all of needles. */
 static void
 expect_error(const struct fixture *f, const char *text, unsigned line,
@@ -251,15 +263,13 @@ test_network_keys(void **state)
     expect_error(f, "upload: { max_requests_per_s = 1000000001; };\n", 1,
                  "'upload.max_requests_per_s' must be between");
 
-    write_cfg(f, "upload: { compress = \"gzip\"; };\n");
-    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    c = load_ok(f, "upload: { compress = \"gzip\"; };\n");
     assert_int_equal(c->upload.compress, SP_COMPRESS_GZIP);
     sp_config_free(c);
     expect_error(f, "upload: { compress = \"deflate\"; };\n", 1,
                  "'upload.compress' must be \"none\" or \"gzip\"");
 
-    write_cfg(f, "server: { event_loop = \"epoll\"; };\n");
-    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    c = load_ok(f, "server: { event_loop = \"epoll\"; };\n");
     assert_int_equal(c->server.event_loop, SP_EVENT_LOOP_EPOLL);
     sp_config_free(c);
     expect_error(f, "\nserver: { event_loop = \"select\"; };\n", 2,
