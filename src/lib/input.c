@@ -611,9 +611,7 @@ read_cloudthread_follow(struct sp_src *s, const struct sp_reader *r,
     memset(&sc, 0, sizeof(sc));
     for (;;) {
         while (bom_done) {
-            while (pos < b.len && sp_json_ws(b.p[pos])) {
-                pos++;
-            }
+            pos = sp_json_ws_end(b.p, b.len, pos);
             if (pos == b.len ||
                 (!ct_value_end(b.p + pos, b.len - pos, &sc, &end) && !eof)) {
                 break; /* no more, or not all of the next one yet */

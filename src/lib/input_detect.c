@@ -96,9 +96,7 @@ format_by_content(const char *s, size_t len, int at_eof)
     if (len >= 3 && memcmp(s, sp_input_bom, 3) == 0) {
         i = 3;
     }
-    while (i < len && sp_json_ws(s[i])) {
-        i++;
-    }
+    i = sp_json_ws_end(s, len, i);
     if (i == len) {
         /* Nothing but blanks (or nothing): no points in any format;
          * NDJSON skips blank lines where CSV would want a header.  So

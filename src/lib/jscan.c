@@ -38,12 +38,7 @@ sp_jtype_name(int type)
 int
 sp_json_blank(const char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        if (!sp_json_ws(s[i])) {
-            return 0;
-        }
-    }
-    return 1;
+    return sp_json_ws_end(s, len, 0) == len;
 }
 
 ctspool_rc

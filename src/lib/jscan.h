@@ -97,6 +97,16 @@ sp_json_ws(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* The first i' >= i with s[i'] not JSON whitespace, or len. */
+static inline size_t
+sp_json_ws_end(const char *s, size_t len, size_t i)
+{
+    while (i < len && sp_json_ws(s[i])) {
+        i++;
+    }
+    return i;
+}
+
 /* Only JSON whitespace in s[0..len). */
 int sp_json_blank(const char *s, size_t len);
 

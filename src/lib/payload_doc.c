@@ -739,9 +739,7 @@ one_pass_elements(const char *buf, size_t len, size_t *off, int events,
         struct sp_jscan *js;
         ctspool_rc rc;
 
-        while (o < len && sp_json_ws(buf[o])) {
-            o++;
-        }
+        o = sp_json_ws_end(buf, len, o);
         if (o < len && buf[o] == ']') {
             *off = o + 1;
             return 0;
@@ -750,10 +748,7 @@ one_pass_elements(const char *buf, size_t len, size_t *off, int events,
             if (o == len || buf[o] != ',') {
                 return -1;
             }
-            o++;
-            while (o < len && sp_json_ws(buf[o])) {
-                o++;
-            }
+            o = sp_json_ws_end(buf, len, o + 1);
         }
         avail = len - o;
         rc = events ? event_element(buf + o, avail, &used, scratch, &p, &pe)
@@ -826,9 +821,7 @@ one_pass(struct sp_docsrc *s, uint64_t at, int events,
     default:
         goto out;
     }
-    while (off < len && sp_json_ws(s->mem[off])) {
-        off++;
-    }
+    off = sp_json_ws_end(s->mem, len, off);
     if (off == len || s->mem[off] != '}' ||
         has_nul(s->mem + at, off - (size_t)at)) {
         goto out;
