@@ -454,9 +454,7 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
         goto out;
     }
     sqlite3_extended_result_codes(j->db, 1);
-    sqlite3_busy_timeout(j->db, o->busy_timeout_ms > 0
-                                    ? o->busy_timeout_ms
-                                    : SP_JN_BUSY_MS_DEFAULT);
+    sp_jn_busy_set(j, o->busy_timeout_ms);
     /* The -wal and -shm files stay when the last connection closes: a
      * connection to a journal renamed away (quarantined) would otherwise
      * delete, by name, those of the fresh journal now at the path. */

@@ -297,7 +297,7 @@ sp_journal_heal(struct sp_journal *j)
     }
     held = 0;
     if (j->db) {
-        sqlite3_busy_timeout(j->db, HEAL_LOCK_MS);
+        sp_jn_busy_set(j, HEAL_LOCK_MS);
         held = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
                SQLITE_OK;
     }
@@ -308,9 +308,7 @@ sp_journal_heal(struct sp_journal *j)
     if (rc != CTSPOOL_OK) {
         j->err = e;
         if (j->db) {
-            sqlite3_busy_timeout(j->db, j->opts.busy_timeout_ms > 0
-                                            ? j->opts.busy_timeout_ms
-                                            : SP_JN_BUSY_MS_DEFAULT);
+            sp_jn_busy_set(j, j->opts.busy_timeout_ms);
         }
         return CTSPOOL_E_CORRUPT;
     }

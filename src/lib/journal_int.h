@@ -64,7 +64,7 @@ enum stmt_id {
  */
 #define QBUF_ROWS 64
 
-/* SQLite's busy timeout when the opener sets none (journal.c), and what
+/* The lock wait when the opener sets none (journal_busy.c), and what
  * a quarantine restores after its short wait (journal_heal.c). */
 #define SP_JN_BUSY_MS_DEFAULT (5 * 60 * 1000)
 
@@ -78,6 +78,8 @@ struct sp_journal {
     uint64_t gen;                /* connections so far: a batch taken in
                                   * an earlier one is not acked here */
     struct sp_err err;
+    int busy_ms;                 /* lock wait (journal_busy.c) */
+    int64_t busy_since_us;       /* its current wait began */
     uint64_t max_pending;
     uint64_t max_bytes;
     sqlite3_stmt *st[ST_N];
@@ -174,6 +176,9 @@ void sp_jn_upload_times_done(struct sp_journal *j, int committed);
 /* journal_drain.c: the histogram's rows into st's upload_* (inside a
  * read transaction). */
 int sp_jn_read_upload_times(struct sp_journal *j, struct sp_stats *st);
+
+/* journal_busy.c */
+void sp_jn_busy_set(struct sp_journal *j, int ms);
 
 /* journal_heal.c */
 int sp_jn_dir_lock(const char *path, int op);

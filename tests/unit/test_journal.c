@@ -3,6 +3,7 @@
  * (journal.c): upsert, race-safe ack, groups, limits, dead letters,
  * retention, savepoints, schema refusal.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -915,6 +917,104 @@ test_list_kind(void **state)
     check_invariants(f);
 }
 
+/* ---- waiting for another writer (journal_busy.c) ---------------------- */
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A second writer: takes the write lock of the database at path and
+ * gives it back hold_ms later. */
+struct holder {
+    const char *path;
+    int hold_ms;
+    int fd; /* written once the lock is held */
+};
+
+static void *
+hold_lock(void *arg)
+{
+    struct holder *h = arg;
+    struct timespec nap = {h->hold_ms / 1000, (h->hold_ms % 1000) * 1000000L};
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open(h->path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        write(h->fd, "x", 1) != 1) {
+        abort();
+    }
+    nanosleep(&nap, NULL); /* the lock is held this long: the subject */
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return NULL;
+}
+
+static struct sp_journal *
+open_with_wait(const char *path, int busy_ms)
+{
+    struct sp_journal_opts o = {0};
+    struct sp_journal *j = NULL;
+    struct sp_err e;
+
+    o.path = path;
+    o.durability_full = 1;
+    o.busy_timeout_ms = busy_ms;
+    assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_OK);
+    return j;
+}
+
+/*
+ * A writer waits for the lock as long as its timeout and no longer; a
+ * lock given back meanwhile is taken.
+ */
+static void
+test_lock_wait(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_journal *j = open_with_wait(f->path, 300);
+    struct holder h = {f->path, 0, -1};
+    pthread_t th;
+    int64_t t0, waited;
+    int fds[2];
+    char c;
+
+    assert_int_equal(pipe(fds), 0);
+    h.fd = fds[1];
+
+    /* Held longer than the timeout: E_BUSY, not before 300 ms. */
+    h.hold_ms = 1500;
+    assert_int_equal(pthread_create(&th, NULL, hold_lock, &h), 0);
+    assert_int_equal(read(fds[0], &c, 1), 1);
+    t0 = mono_ms();
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_E_BUSY);
+    waited = mono_ms() - t0;
+    assert_true(waited >= 300);
+    assert_true(waited < 1500); /* gave up: did not wait for the holder */
+    pthread_join(th, NULL);
+
+    /* Held a while, well within the timeout: the lock is had. */
+    sp_journal_close(j);
+    j = open_with_wait(f->path, 10000);
+    h.hold_ms = 60;
+    assert_int_equal(pthread_create(&th, NULL, hold_lock, &h), 0);
+    assert_int_equal(read(fds[0], &c, 1), 1);
+    t0 = mono_ms();
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
+    waited = mono_ms() - t0;
+    assert_true(waited < 10000);
+    sp_journal_rollback(j);
+    pthread_join(th, NULL);
+
+    sp_journal_close(j);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int
 main(void)
 {
@@ -940,6 +1040,7 @@ main(void)
         T(test_commit_hook_aborts),
         T(test_list_filtered),
         T(test_list_kind),
+        T(test_lock_wait),
 #undef T
     };
 
