@@ -53,6 +53,9 @@
 #define BODY_BUDGET_MIN ((size_t)64 * 1024 * 1024)
 #define BODY_FIRST ((size_t)256 * 1024) /* body buffer before growing */
 #define HEALTH_BUSY_MS 5000          /* writer stuck this long: 503 */
+#define POLL_MANY_CONNS 256          /* open at once: epoll would serve
+                                      * better (README, "serve's event
+                                      * loop") */
 
 /* ---- the writer hand-off ---------------------------------------------- */
 
@@ -272,7 +275,8 @@ complete_metrics(struct request *r)
     struct sp_buf b;
 
     sp_buf_init(&b);
-    sv_metrics_render(r->h->o.metrics, r->h->o.writer, &b);
+    sv_metrics_render(r->h->o.metrics, r->h->o.writer,
+                      sv_http_connections(r->h), &b);
     a.body = ob_buf_take(&b, &a.len);
     if (!a.body) {
         return sv_answer_error(r->h, r->conn, r->method, r->url,
@@ -465,6 +469,45 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&h->inflight, 1);
 }
 
+/*
+ * Counts open connections for /metrics.  On poll(2) a worker thread
+ * looks at every open connection on each wake-up: the first time
+ * POLL_MANY_CONNS are open at once, the log says that epoll would serve
+ * them better (once per process: a warning per connection would flood
+ * the log exactly when the server is busiest).
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    struct sv_http *h = cls;
+    unsigned long open;
+
+    (void)conn;
+    (void)socket_ctx;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&h->conns, 1);
+        return;
+    }
+    open = atomic_fetch_add(&h->conns, 1) + 1;
+    if (open >= POLL_MANY_CONNS &&
+        h->o.event_loop == SP_EVENT_LOOP_POLL &&
+        !atomic_exchange(&h->is_many_said, 1)) {
+        sp_log(SP_LOG_WARN,
+               "%lu connections are open at once; with server.event_loop "
+               "= \"poll\" every wake-up of a worker thread looks at each "
+               "of them: set it to \"epoll\" where hundreds of "
+               "connections stay open",
+               open);
+    }
+}
+
+unsigned long
+sv_http_connections(struct sv_http *h)
+{
+    return atomic_load(&h->conns);
+}
+
 /* ---- daemon ------------------------------------------------------------ */
 
 /* libmicrohttpd's lines in the log (ob_mhd_log) carry no prefix. */
@@ -507,6 +550,8 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
     }
     atomic_init(&h->body_bytes, 0);
     atomic_init(&h->inflight, 0);
+    atomic_init(&h->conns, 0);
+    atomic_init(&h->is_many_said, 0);
     atomic_init(&h->is_stopping, 0);
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
@@ -516,7 +561,8 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->d) {
         sp_err_set(e, "cannot start the HTTP server (libmicrohttpd)");
         pthread_rwlock_destroy(&h->live_lock);

@@ -25,6 +25,8 @@ struct sv_http {
     size_t body_budget;
     atomic_size_t body_bytes; /* http.c invariant 3 */
     atomic_ulong inflight;
+    atomic_ulong conns;       /* open connections */
+    atomic_int is_many_said;  /* the poll(2) warning was logged */
     atomic_int is_stopping;
     pthread_rwlock_t live_lock; /* readers: requests; writer: reload */
     struct sv_live *live;

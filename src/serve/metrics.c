@@ -80,7 +80,7 @@ metric_u64(struct sp_buf *b, const char *name, const char *type,
 
 void
 sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
-                  struct sp_buf *b)
+                  unsigned long conns, struct sp_buf *b)
 {
     struct sv_writer_stats ws;
 
@@ -109,5 +109,7 @@ sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
                ws.jobs_committed);
     metric_u64(b, "ctspool_serve_committed_points_total", "counter",
                "Points stored by group commits.", ws.points_committed);
+    metric_u64(b, "ctspool_serve_connections", "gauge",
+               "HTTP connections open now.", conns);
     ob_process_render(b);
 }

@@ -151,10 +151,11 @@ ctspool_rc sv_metrics_new(struct sp_journal *ro, struct sv_metrics **out);
 void sv_metrics_free(struct sv_metrics *m);
 /* Counts one HTTP answer.  Thread-safe, lock-free. */
 void sv_metrics_count(struct sv_metrics *m, unsigned code);
-/* Renders the Prometheus text into b.  Thread-safe; journal statistics
- * are read at most once a second, whoever asks. */
+/* Renders the Prometheus text into b; conns: HTTP connections open now.
+ * Thread-safe; journal statistics are read at most once a second,
+ * whoever asks. */
 void sv_metrics_render(struct sv_metrics *m, struct sv_writer *w,
-                       struct sp_buf *b);
+                       unsigned long conns, struct sp_buf *b);
 /* The journal statistics /metrics and /healthz/upstream read (obs.h);
  * m's. */
 struct ob_stats *sv_metrics_obs(struct sv_metrics *m);
@@ -223,6 +224,8 @@ void sv_http_reload(struct sv_http *h, struct sv_live *live);
 void sv_http_quiesce(struct sv_http *h);
 /* Requests received but not yet answered and sent. */
 unsigned long sv_http_inflight(struct sv_http *h);
+/* HTTP connections open now. */
+unsigned long sv_http_connections(struct sv_http *h);
 /* Close every connection, join the workers and free.  The writer must be
  * stopped first (no connection may wait on it) and freed only after this
  * returns (a worker may still submit to it, and be refused).  NULL: no-op. */

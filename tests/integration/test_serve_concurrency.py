@@ -4,23 +4,62 @@ single-point requests over its own keep-alive connection: every request
 is answered 201, every point is in the journal with its value, no error
 or warning is logged, and the requests shared commits (group commit:
 fewer commits than requests).  Then 64 keep-alive connections at once,
-held open together, each answered.  All of it once for each of
+held open together, each answered.  Then 300 idle connections: /metrics
+counts them (ctspool_serve_connections) while they are open and not
+after; on poll(2) the log says once that "epoll" would serve them
+better, on epoll it says nothing.  All of it once for each of
 serve's event loops (server.event_loop "poll", the default, and
 "epoll"), and the log names the loop in use.
 """
 
 import os
+import socket
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Env, Serve, check, data_point, finish,  # noqa: E402
                      ingest_payload, journal_points, parse_metrics,
-                     payload_points)
+                     payload_points, wait_for)
 
 CLIENTS = 32
 REQUESTS = 100
 H0 = 463000
+IDLE = 300  # above http.c's POLL_MANY_CONNS
+MANY_SAID = "connections are open at once"
+
+
+def open_connections(srv):
+    """serve's gauge of open connections (the asking one included)."""
+    _, _, text = srv.get("/metrics")
+    values, _ = parse_metrics(text)
+    return values.get("ctspool_serve_connections", -1)
+
+
+def idle_connections(srv, loop):
+    """IDLE connections held open and idle: counted, and on poll(2) the
+    one warning; none of them counted once closed."""
+    socks = []
+    try:
+        for _ in range(IDLE):
+            socks.append(socket.create_connection(("127.0.0.1", srv.port),
+                                                  timeout=30))
+        check(wait_for(lambda: open_connections(srv) >= IDLE, 60),
+              "%d idle connections counted: %r" % (IDLE,
+                                                   open_connections(srv)))
+        if loop == "epoll":
+            check(MANY_SAID not in srv.log(), "epoll: no warning about "
+                  "many connections: " + srv.log()[-2000:])
+        else:
+            check(wait_for(lambda: MANY_SAID in srv.log(), 30),
+                  "poll: the log says epoll would serve many connections "
+                  "better: " + srv.log()[-2000:])
+    finally:
+        for s in socks:
+            s.close()
+    check(wait_for(lambda: open_connections(srv) <= 1, 60),
+          "closed connections no longer counted: %r" %
+          open_connections(srv))
 
 
 def client(srv, n, expected, failures, lock):
@@ -104,10 +143,18 @@ def run(loop):
             for c in conns:
                 c.close()
 
+        idle_connections(srv, loop)
+
         rc = srv.stop()
         check(rc == 0, "serve exit code %r" % rc)
         log = srv.log()
-        check("level=error" not in log and "level=warn" not in log,
+        warned = [ln for ln in log.splitlines() if "level=warn" in ln]
+        check(len([ln for ln in warned if MANY_SAID in ln]) ==
+              (0 if loop == "epoll" else 1),
+              "the warning about many connections, once on poll:\n" +
+              "\n".join(warned))
+        check("level=error" not in log and
+              all(MANY_SAID in ln for ln in warned),
               "errors logged:\n" + log[-3000:])
     finally:
         env.cleanup()
