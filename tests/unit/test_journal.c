@@ -968,6 +968,35 @@ open_with_wait(const char *path, int busy_ms)
     return j;
 }
 
+/* sp_journal_begin(j) while another connection holds the write lock
+ * for hold_ms: its result, and in *waited how long it took (ms). */
+static ctspool_rc
+begin_while_held(struct sp_journal *j, const char *path, int hold_ms,
+                 int64_t *waited)
+{
+    struct holder h = {path, hold_ms, -1};
+    pthread_t th;
+    ctspool_rc rc;
+    int64_t t0;
+    int fds[2];
+    char c;
+
+    assert_int_equal(pipe(fds), 0);
+    h.fd = fds[1];
+    assert_int_equal(pthread_create(&th, NULL, hold_lock, &h), 0);
+    assert_int_equal(read(fds[0], &c, 1), 1); /* the lock is held */
+    t0 = mono_ms();
+    rc = sp_journal_begin(j);
+    *waited = mono_ms() - t0;
+    if (rc == CTSPOOL_OK) {
+        sp_journal_rollback(j);
+    }
+    pthread_join(th, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    return rc;
+}
+
 /*
  * A writer waits for the lock as long as its timeout and no longer; a
  * lock given back meanwhile is taken.
@@ -977,42 +1006,22 @@ test_lock_wait(void **state)
 {
     struct tu_journal *f = *state;
     struct sp_journal *j = open_with_wait(f->path, 300);
-    struct holder h = {f->path, 0, -1};
-    pthread_t th;
-    int64_t t0, waited;
-    int fds[2];
-    char c;
+    int64_t waited;
 
-    assert_int_equal(pipe(fds), 0);
-    h.fd = fds[1];
-
-    /* Held longer than the timeout: E_BUSY, not before 300 ms. */
-    h.hold_ms = 1500;
-    assert_int_equal(pthread_create(&th, NULL, hold_lock, &h), 0);
-    assert_int_equal(read(fds[0], &c, 1), 1);
-    t0 = mono_ms();
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_E_BUSY);
-    waited = mono_ms() - t0;
+    /* Held longer than the timeout: E_BUSY, not before 300 ms, and not
+     * only when the holder lets go. */
+    assert_int_equal(begin_while_held(j, f->path, 1500, &waited),
+                     CTSPOOL_E_BUSY);
     assert_true(waited >= 300);
-    assert_true(waited < 1500); /* gave up: did not wait for the holder */
-    pthread_join(th, NULL);
+    assert_true(waited < 1500);
+    sp_journal_close(j);
 
     /* Held a while, well within the timeout: the lock is had. */
-    sp_journal_close(j);
     j = open_with_wait(f->path, 10000);
-    h.hold_ms = 60;
-    assert_int_equal(pthread_create(&th, NULL, hold_lock, &h), 0);
-    assert_int_equal(read(fds[0], &c, 1), 1);
-    t0 = mono_ms();
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    waited = mono_ms() - t0;
+    assert_int_equal(begin_while_held(j, f->path, 60, &waited),
+                     CTSPOOL_OK);
     assert_true(waited < 10000);
-    sp_journal_rollback(j);
-    pthread_join(th, NULL);
-
     sp_journal_close(j);
-    close(fds[0]);
-    close(fds[1]);
 }
 
 int
