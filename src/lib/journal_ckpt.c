@@ -8,14 +8,14 @@
  * automatic checkpoint), in the thread that committed.
  *
  * serve's writer thread is the serial path of every request: a
- * checkpoint there holds up every request queued behind it (11% of the
- * writer's time on 1,000-event bodies).  So a connection can hand its
- * checkpoints on: sp_journal_on_wal() turns its automatic checkpoints
- * off and reports the WAL's size after each of its commits instead;
- * sp_journal_checkpoint(), on another connection in another thread,
- * then runs them.  A PASSIVE checkpoint neither waits for nor blocks
- * writers and readers: it copies what no reader still needs, and the
- * next commit after a complete one starts the WAL over.
+ * checkpoint there holds up every request queued behind it (a tenth
+ * of serve's CPU samples on 1,000-event bodies).  So a connection can
+ * hand its checkpoints on: sp_journal_on_wal() turns its automatic
+ * checkpoints off and reports the WAL's size after each of its commits
+ * instead; sp_journal_checkpoint(), on another connection in another
+ * thread, then runs them.  A PASSIVE checkpoint neither waits for nor
+ * blocks writers and readers: it copies what no reader still needs, and
+ * the next commit after a complete one starts the WAL over.
  *
  * Invariants:
  * (1) A connection either checkpoints automatically or has an on_wal
