@@ -455,7 +455,6 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     }
     sqlite3_extended_result_codes(j->db, 1);
     sp_jn_busy_set(j, o->busy_timeout_ms);
-    sp_jn_wal_setup(j);
     /* The -wal and -shm files stay when the last connection closes: a
      * connection to a journal renamed away (quarantined) would otherwise
      * delete, by name, those of the fresh journal now at the path. */

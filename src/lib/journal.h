@@ -50,24 +50,6 @@ const char *sp_journal_errmsg(const struct sp_journal *j);
 void sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
                            uint64_t max_bytes);
 const char *sp_journal_path(const struct sp_journal *j);
-/*
- * sp_journal_on_wal -- j no longer checkpoints its WAL itself: after each
- * commit on j, fn(ctx, pages) is told how many pages the WAL holds, and
- * someone runs sp_journal_checkpoint() (journal_ckpt.c).  fn NULL: j
- * checkpoints itself again (SQLite's automatic checkpoint).  fn runs in
- * the committing thread, inside the commit: it must not use j.
- */
-void sp_journal_on_wal(struct sp_journal *j, void (*fn)(void *ctx, int pages),
-                       void *ctx);
-/*
- * sp_journal_checkpoint -- a PASSIVE checkpoint of j's journal (outside a
- * transaction): copies the WAL's pages no reader needs into the
- * database.  *wal_pages, *copied (may be NULL): the WAL's pages and how
- * many of them are now copied.  OK, E_BUSY (another checkpoint runs), or
- * a journal error.
- */
-ctspool_rc sp_journal_checkpoint(struct sp_journal *j, int *wal_pages,
-                                 int *copied);
 /* Prefixes "what[k]: " to the detail of the last failure (an item's
  * place in its request). */
 void sp_journal_err_locate(struct sp_journal *j, const char *what, size_t k);

@@ -79,9 +79,6 @@ struct sp_journal {
                                   * an earlier one is not acked here */
     struct sp_err err;
     int busy_ms;                 /* lock wait (journal_busy.c) */
-    /* Checkpoints handed on (journal_ckpt.c); NULL: automatic. */
-    void (*on_wal)(void *ctx, int pages);
-    void *on_wal_ctx;
     int64_t busy_since_us;       /* its current wait began */
     uint64_t max_pending;
     uint64_t max_bytes;
@@ -182,9 +179,6 @@ int sp_jn_read_upload_times(struct sp_journal *j, struct sp_stats *st);
 
 /* journal_busy.c */
 void sp_jn_busy_set(struct sp_journal *j, int ms);
-
-/* journal_ckpt.c */
-void sp_jn_wal_setup(struct sp_journal *j);
 
 /* journal_heal.c */
 int sp_jn_dir_lock(const char *path, int op);

@@ -58,9 +58,6 @@ struct sv_writer {
     /* Writer thread only. */
     ctspool_rc last_write_rc;
     char last_write_msg[256];
-    struct sv_ckpt *ckpt; /* NULL: the writer checkpoints as SQLite does */
-    int wal_pages;        /* after the last commit (on_wal) */
-    int ckpt_at;          /* WAL pages that ask for the next checkpoint */
 
     /* Read by /metrics and /healthz from any thread. */
     atomic_uint_fast64_t commits;
@@ -239,46 +236,6 @@ healed(struct sv_writer *w, ctspool_rc rc, int *tries)
     return 0;
 }
 
-/*
- * After each commit of the writer (sp_journal_on_wal, inside the commit):
- * every SV_CKPT_PAGES pages the WAL grew ask the checkpointer for a
- * checkpoint.  Not after every commit over the threshold: the WAL
- * starts over only once a checkpoint has copied all of it, and until
- * then each checkpoint would copy a few pages and fsync the database.
- */
-static void
-on_wal(void *ctx, int pages)
-{
-    struct sv_writer *w = ctx;
-
-    if (pages < w->wal_pages || w->ckpt_at == 0) {
-        w->ckpt_at = SV_CKPT_PAGES; /* the WAL started over */
-    }
-    w->wal_pages = pages;
-    if (pages >= w->ckpt_at) {
-        w->ckpt_at = pages + SV_CKPT_PAGES;
-        sv_ckpt_want(w->ckpt);
-    }
-}
-
-/* The checkpointer is behind (or failing) and the WAL keeps growing:
- * the writer checkpoints it itself (ckpt.c). */
-static void
-checkpoint_valve(struct sv_writer *w)
-{
-    int pages = 0, copied = 0;
-
-    if (!w->ckpt || w->wal_pages < SV_CKPT_VALVE_PAGES) {
-        return;
-    }
-    if (sp_journal_checkpoint(w->j, &pages, &copied) == CTSPOOL_OK) {
-        sp_log(SP_LOG_DEBUG, "checkpoint by the writer: %d of %d WAL pages "
-               "in the journal", copied, pages);
-    }
-    w->wal_pages = 0; /* the next commit says how large it still is */
-    w->ckpt_at = 0;
-}
-
 /* Stores and answers every job of the list (arrival order). */
 static void
 run_batch(struct sv_writer *w, struct sv_job *pending)
@@ -357,7 +314,6 @@ run_batch(struct sv_writer *w, struct sv_job *pending)
         finish_probes(w, &stored, rc, msg);
         finish_list(stored, rc, msg);
         pending = NULL;
-        checkpoint_valve(w); /* after the answers: nobody waits for it */
     }
 }
 
@@ -412,8 +368,8 @@ writer_main(void *arg)
 }
 
 ctspool_rc
-sv_writer_start(struct sp_journal *j, struct sp_journal *ckpt_j,
-                struct sv_writer **out, struct sp_err *e)
+sv_writer_start(struct sp_journal *j, struct sv_writer **out,
+                struct sp_err *e)
 {
     struct sv_writer *w;
     int r;
@@ -422,19 +378,10 @@ sv_writer_start(struct sp_journal *j, struct sp_journal *ckpt_j,
     w = calloc(1, sizeof(*w));
     if (!w) {
         sp_journal_close(j);
-        sp_journal_close(ckpt_j);
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
     w->j = j;
-    if (ckpt_j) {
-        if (sv_ckpt_start(ckpt_j, &w->ckpt, e) == CTSPOOL_OK) {
-            sp_journal_on_wal(j, on_wal, w);
-        } else {
-            sp_log(SP_LOG_WARN, "%s: the writer checkpoints the journal "
-                   "itself", e->msg);
-        }
-    }
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     atomic_init(&w->commits, 0);
@@ -490,8 +437,6 @@ sv_writer_stop(struct sv_writer *w)
     if (w->has_thread) {
         pthread_join(w->thread, NULL); /* invariant 4: queue drained */
     }
-    sv_ckpt_stop(w->ckpt);
-    w->ckpt = NULL;
     sp_journal_close(w->j);
     w->j = NULL;
     w->is_stopped = 1;

@@ -281,10 +281,10 @@ wait_inflight(struct sv_http *h, long ms)
     }
 }
 
-/* Another journal handle: for /metrics, whose reads never queue behind
- * the writer's transactions, and for the checkpointer (ckpt.c). */
+/* A second journal handle, for /metrics: reads never queue behind the
+ * writer's transactions. */
 static int
-open_side_journal(const struct sp_config *cfg, struct sp_journal **out)
+open_stats_journal(const struct sp_config *cfg, struct sp_journal **out)
 {
     struct sp_journal_opts o;
     struct sp_err e;
@@ -311,7 +311,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
     };
     struct sv_live *live = NULL;
     struct sv_http_opts ho;
-    struct sp_journal *j = NULL, *ro = NULL, *cj = NULL;
+    struct sp_journal *j = NULL, *ro = NULL;
     struct sv_writer *w = NULL;
     struct sv_metrics *m = NULL;
     struct sv_http *h = NULL;
@@ -378,17 +378,13 @@ cmd_serve(struct cli *c, int argc, char **argv)
     if (ex) {
         goto out;
     }
-    ex = open_side_journal(cfg, &ro);
-    if (!ex) {
-        ex = open_side_journal(cfg, &cj);
-    }
+    ex = open_stats_journal(cfg, &ro);
     if (ex) {
         goto out;
     }
 
-    rc = sv_writer_start(j, cj, &w, &e);
-    j = NULL; /* the writer's now, and cj its checkpointer's */
-    cj = NULL;
+    rc = sv_writer_start(j, &w, &e);
+    j = NULL; /* the writer's now */
     if (rc == CTSPOOL_OK) {
         rc = sv_metrics_new(ro, &m);
         ro = NULL;
@@ -461,7 +457,6 @@ out:
     sv_writer_free(w);
     sv_metrics_free(m);
     sp_journal_close(ro);
-    sp_journal_close(cj);
     sp_journal_close(j);
     if (fd >= 0) {
         close(fd);

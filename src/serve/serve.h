@@ -112,28 +112,6 @@ struct sv_job {
 };
 
 struct sv_writer;
-struct sv_ckpt;
-
-/* ---- ckpt.c ----------------------------------------------------------- */
-
-/* WAL pages after a commit that ask the checkpointer for a checkpoint
- * (SQLite's own threshold), and past which the writer checkpoints
- * itself (the checkpointer is behind or failing). */
-#define SV_CKPT_PAGES 1000
-#define SV_CKPT_VALVE_PAGES 8000
-
-/*
- * sv_ckpt_start -- the checkpoint thread, on j (a connection of its own
- * to the writer's journal; transferred, closed by sv_ckpt_stop).
- */
-ctspool_rc sv_ckpt_start(struct sp_journal *j, struct sv_ckpt **out,
-                         struct sp_err *e);
-/* Asks for a checkpoint (soon, in the thread).  Thread-safe. */
-void sv_ckpt_want(struct sv_ckpt *c);
-/* Joins the thread, closes its journal, frees c.  NULL: no-op. */
-void sv_ckpt_stop(struct sv_ckpt *c);
-
-/* ---- commit.c --------------------------------------------------------- */
 
 /* Counters the writer keeps, for /metrics. */
 struct sv_writer_stats {
@@ -146,12 +124,9 @@ struct sv_writer_stats {
 /*
  * sv_writer_start -- start the writer thread on j (transferred: the
  * writer is its only user from now on, closed by sv_writer_stop).
- * ckpt_j: NULL, or a second connection to the same journal (transferred
- * too), on which a thread of its own checkpoints the WAL for the writer
- * (ckpt.c); without it the writer checkpoints as SQLite does.
  */
-ctspool_rc sv_writer_start(struct sp_journal *j, struct sp_journal *ckpt_j,
-                           struct sv_writer **out, struct sp_err *e);
+ctspool_rc sv_writer_start(struct sp_journal *j, struct sv_writer **out,
+                           struct sp_err *e);
 /* Queues job; 0, or -1 when the writer no longer takes work (job is
  * then untouched and still the caller's). */
 int sv_writer_submit(struct sv_writer *w, struct sv_job *job);

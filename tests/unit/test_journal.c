@@ -1024,86 +1024,6 @@ test_lock_wait(void **state)
     sp_journal_close(j);
 }
 
-/* ---- checkpoints handed on (journal_ckpt.c) ---------------------------- */
-
-struct wal_seen {
-    int calls, last, restarts;
-};
-
-static void
-note_wal(void *ctx, int pages)
-{
-    struct wal_seen *s = ctx;
-
-    s->calls++;
-    if (pages < s->last) {
-        s->restarts++; /* the WAL started over: someone checkpointed */
-    }
-    s->last = pages;
-}
-
-/* n new points (hours *hour, *hour + 1, ...) in one transaction. */
-static void
-commit_run(struct sp_journal *j, int64_t *hour, int n)
-{
-    enum sp_put_result r;
-
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    for (int i = 0; i < n; i++) {
-        struct sp_point p = tu_point("tok1", SP_AGG_SUM, "wal", (*hour)++,
-                                     1.0, NULL);
-
-        assert_int_equal(sp_journal_put(j, &p, &r), CTSPOOL_OK);
-    }
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
-}
-
-/*
- * A journal whose checkpoints are handed on lets its WAL grow past
- * SQLite's automatic threshold (1,000 pages) and reports its size after
- * each commit; a checkpoint on another connection copies it all, and the
- * next commit starts the WAL over.  Handed back, it checkpoints itself.
- */
-static void
-test_checkpoint_handed_on(void **state)
-{
-    struct tu_journal *f = *state;
-    struct sp_journal *k = open_with_wait(f->path, 0);
-    struct wal_seen s = {0, 0, 0};
-    int64_t hour = 400000;
-    int pages = 0, copied = 0, runs, calls;
-
-    sp_journal_on_wal(f->j, note_wal, &s);
-    for (runs = 0; s.last < 1200 && runs < 400; runs++) {
-        commit_run(f->j, &hour, 1000);
-    }
-    assert_true(s.last >= 1200);
-    assert_int_equal(s.calls, runs);
-    assert_int_equal(s.restarts, 0); /* nobody checkpointed */
-
-    assert_int_equal(sp_journal_checkpoint(k, &pages, &copied), CTSPOOL_OK);
-    assert_int_equal(pages, s.last);
-    assert_int_equal(copied, pages);
-    commit_run(f->j, &hour, 10);
-    assert_int_equal(s.restarts, 1);
-    assert_true(s.last < 100);
-
-    /* Handed back: no more reports, and the WAL stays near 1,000 pages
-     * however much is committed. */
-    sp_journal_on_wal(f->j, NULL, NULL);
-    calls = s.calls;
-    for (int i = 0; i < runs; i++) {
-        commit_run(f->j, &hour, 1000);
-    }
-    assert_int_equal(s.calls, calls);
-    assert_int_equal(sp_journal_checkpoint(k, &pages, &copied), CTSPOOL_OK);
-    assert_true(pages < 1100);
-    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"),
-                     hour - 400000);
-    check_invariants(f);
-    sp_journal_close(k);
-}
-
 int
 main(void)
 {
@@ -1130,7 +1050,6 @@ main(void)
         T(test_list_filtered),
         T(test_list_kind),
         T(test_lock_wait),
-        T(test_checkpoint_handed_on),
 #undef T
     };
 
