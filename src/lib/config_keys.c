@@ -170,52 +170,39 @@ const struct key sp_config_keys[] = {
 };
 const size_t sp_config_n_keys = SP_ARRAY_LEN(sp_config_keys);
 
+/* The value of word s among two: a (va) or b (vb); -1 for any other. */
+static int
+one_of_two(const char *s, const char *a, int va, const char *b, int vb)
+{
+    if (strcmp(s, a) == 0) {
+        return va;
+    }
+    return strcmp(s, b) == 0 ? vb : -1;
+}
+
 static int
 parse_durability(const char *s)
 {
-    if (strcmp(s, "full") == 0) {
-        return 1;
-    }
-    if (strcmp(s, "normal") == 0) {
-        return 0;
-    }
-    return -1;
+    return one_of_two(s, "full", 1, "normal", 0);
 }
 
 static int
 parse_on_corrupt(const char *s)
 {
-    if (strcmp(s, "quarantine") == 0) {
-        return 0;
-    }
-    if (strcmp(s, "stop") == 0) {
-        return 1;
-    }
-    return -1;
+    return one_of_two(s, "quarantine", 0, "stop", 1);
 }
 
 static int
 parse_compress(const char *s)
 {
-    if (strcmp(s, "none") == 0) {
-        return SP_COMPRESS_NONE;
-    }
-    if (strcmp(s, "gzip") == 0) {
-        return SP_COMPRESS_GZIP;
-    }
-    return -1;
+    return one_of_two(s, "none", SP_COMPRESS_NONE, "gzip", SP_COMPRESS_GZIP);
 }
 
 static int
 parse_event_loop(const char *s)
 {
-    if (strcmp(s, "poll") == 0) {
-        return SP_EVENT_LOOP_POLL;
-    }
-    if (strcmp(s, "epoll") == 0) {
-        return SP_EVENT_LOOP_EPOLL;
-    }
-    return -1;
+    return one_of_two(s, "poll", SP_EVENT_LOOP_POLL, "epoll",
+                      SP_EVENT_LOOP_EPOLL);
 }
 
 /* "" (none) or an address. */
