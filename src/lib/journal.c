@@ -53,6 +53,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -472,7 +473,23 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
         sp_err_set(e, "cannot open journal %s: out of memory", j->path);
         goto out;
     }
-    r = sqlite3_exec(j->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
+    /* Processes opening a new journal at once all ask for WAL mode; when
+     * waiting could deadlock (the switch needs the exclusive lock that
+     * another's shared lock holds off), SQLite answers one of them BUSY
+     * at once, without its lock wait.  The switch is idempotent: tried
+     * again, within that wait. */
+    for (int64_t until = sp_clock_ms() + j->busy_ms;;) {
+        struct timespec nap = {0, 1000000L}; /* 1 ms */
+
+        sqlite3_free(msg);
+        msg = NULL;
+        r = sqlite3_exec(j->db, "PRAGMA journal_mode = WAL", NULL, NULL,
+                         &msg);
+        if ((r & 0xff) != SQLITE_BUSY || sp_clock_ms() >= until) {
+            break;
+        }
+        nanosleep(&nap, NULL);
+    }
     if (r != SQLITE_OK) {
         rc = rc_from_sqlite(j->db, sqlite3_extended_errcode(j->db));
         if (rc == CTSPOOL_E_IO && (r & 0xff) == SQLITE_NOTADB) {
