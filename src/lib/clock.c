@@ -8,6 +8,15 @@
 #include "sp_int.h"
 
 int64_t
+sp_clock_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 sp_clock_ms(void)
 {
     struct timespec ts;

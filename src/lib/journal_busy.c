@@ -36,22 +36,13 @@
 #define FAST_NAP_US 100     /* us between them */
 #define SLOW_NAP_US 2000    /* us between tries after that */
 
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* sqlite3_busy_handler()'s callback: n is the number of earlier calls
  * for the same wait.  Returns 1 to try again, 0 to give up. */
 static int
 on_busy(void *ud, int n)
 {
     struct sp_journal *j = ud;
-    int64_t now = now_us(), waited;
+    int64_t now = sp_clock_us(), waited;
     struct timespec nap = {0, 0};
 
     if (n == 0) {

@@ -112,6 +112,7 @@ const char *sp_mask_n(const char *secret, size_t len, char *buf,
 /* ---- clock.c --------------------------------------------------------- */
 /* Milliseconds of CLOCK_MONOTONIC: for intervals, never for dates. */
 int64_t sp_clock_ms(void);
+int64_t sp_clock_us(void); /* the same clock, in microseconds */
 
 /* ---- points ---------------------------------------------------------- */
 enum sp_agg {

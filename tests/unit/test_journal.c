@@ -919,15 +919,6 @@ test_list_kind(void **state)
 
 /* ---- waiting for another writer (journal_busy.c) ---------------------- */
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A second writer: takes the write lock of the database at path and
  * gives it back hold_ms later. */
 struct holder {
@@ -985,9 +976,9 @@ begin_while_held(struct sp_journal *j, const char *path, int hold_ms,
     h.fd = fds[1];
     assert_int_equal(pthread_create(&th, NULL, hold_lock, &h), 0);
     assert_int_equal(read(fds[0], &c, 1), 1); /* the lock is held */
-    t0 = mono_ms();
+    t0 = sp_clock_ms();
     rc = sp_journal_begin(j);
-    *waited = mono_ms() - t0;
+    *waited = sp_clock_ms() - t0;
     if (rc == CTSPOOL_OK) {
         sp_journal_rollback(j);
     }
