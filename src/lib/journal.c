@@ -90,9 +90,15 @@ static const char *const stmt_sql[ST_N] = {
                       "ON CONFLICT (grp, record_id) DO NOTHING",
     [ST_PT_INS] = "INSERT INTO point (hour, series, grp, value, seq) "
                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-    /* SP_PUT_BATCH (64) rows of ST_PT_INS at once. */
-    [ST_PT_INS_MANY] = "INSERT INTO point (hour, series, grp, value, seq) "
-                       "VALUES " QROWS_64 " ON CONFLICT DO NOTHING",
+    /*
+     * SP_PUT_BATCH (64) rows of ST_PT_INS at once.  OR FAIL (here and in
+     * ST_Q_INS_MANY): a failed row ends the statement and the caller
+     * rolls back (journal.h), so SQLite need not keep a statement
+     * journal, a copy of each page the 64 rows touch.
+     */
+    [ST_PT_INS_MANY] = "INSERT OR FAIL INTO point (hour, series, grp, "
+                       "value, seq) VALUES " QROWS_64
+                       " ON CONFLICT DO NOTHING",
     [ST_PT_GET] = "SELECT value, seq, avg_sum, avg_n FROM point "
                   "WHERE hour = ?1 AND series = ?2",
     [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4, avg_sum = ?5, "
@@ -106,8 +112,8 @@ static const char *const stmt_sql[ST_N] = {
                     "WHERE q.grp = p.grp AND q.seq = p.seq)",
     [ST_Q_INS] = "INSERT INTO queue (grp, seq, hour, series, value) "
                  "VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_Q_INS_MANY] = "INSERT INTO queue (grp, seq, hour, series, value) "
-                      "VALUES " QROWS_64,
+    [ST_Q_INS_MANY] = "INSERT OR FAIL INTO queue (grp, seq, hour, series, "
+                      "value) VALUES " QROWS_64,
     [ST_Q_DEL] = "DELETE FROM queue WHERE grp = ?1 AND seq = ?2",
     [ST_ACKLOG] = "INSERT INTO acklog (grp, minute, hi) VALUES (?1, ?2, ?3) "
                   "ON CONFLICT (grp, minute) DO UPDATE SET "
