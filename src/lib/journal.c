@@ -105,6 +105,9 @@ static const char *const stmt_sql[ST_N] = {
                   "avg_n = ?6 WHERE hour = ?1 AND series = ?2",
     [ST_PT_AVG] = "UPDATE point SET avg_sum = ?3, avg_n = ?4 "
                   "WHERE hour = ?1 AND series = ?2",
+    [ST_PT_INS_AVG] = "INSERT INTO point (hour, series, value, seq, "
+                      "avg_sum, avg_n, grp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                      "?7)",
     [ST_PT_UPD_SEQ] = "UPDATE point SET seq = ?3 WHERE hour = ?1 AND "
                       "series = ?2",
     [ST_PT_ACKED] = "SELECT grp, value FROM point p WHERE hour = ?1 AND "
@@ -592,6 +595,7 @@ sp_journal_close(struct sp_journal *j)
     }
     sp_jn_disconnect(j);
     free(j->cache);
+    sp_jn_fold_free(j);
     sp_buf_cleanup(&j->scratch);
     EVP_MD_CTX_free(j->md_ctx);
     free(j->path);
@@ -673,6 +677,7 @@ sp_journal_begin(struct sp_journal *j)
     j->cache_dirty = 0;
     j->appended = 0;
     j->qbuf_n = 0;
+    sp_jn_fold_reset(j);
     if ((r = sp_jn_meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||
         (r = sp_jn_meta_get(j, "pending", &j->pending)) != SQLITE_OK ||
         (r = sp_jn_meta_get(j, "points", &j->points)) != SQLITE_OK ||
@@ -709,7 +714,10 @@ sp_journal_commit(struct sp_journal *j)
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = sp_jn_queue_flush(j);
+    r = sp_jn_fold_settle(j);
+    if (r == SQLITE_OK) {
+        r = sp_jn_queue_flush(j);
+    }
     if (r == SQLITE_OK) {
         r = sp_jn_flush_meta(j);
     }
@@ -745,6 +753,7 @@ sp_journal_rollback(struct sp_journal *j)
     j->in_txn = 0;
     j->in_savepoint = 0;
     j->qbuf_n = 0;
+    sp_jn_fold_reset(j);
     sp_jn_upload_times_done(j, 0);
     if (j->cache_dirty) {
         sp_jn_cache_clear(j);
@@ -757,7 +766,11 @@ sp_journal_savepoint(struct sp_journal *j)
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = sp_jn_queue_flush(j); /* what is buffered now is before the savepoint */
+    r = sp_jn_fold_savepoint(j);
+    if (r == SQLITE_OK) {
+        /* what is buffered now is before the savepoint */
+        r = sp_jn_queue_flush(j);
+    }
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_SAVEPOINT);
     }
@@ -786,6 +799,7 @@ sp_journal_release(struct sp_journal *j)
         return sp_jn_db_fail(j, r, "release savepoint");
     }
     j->in_savepoint = 0;
+    sp_jn_fold_release(j);
     return CTSPOOL_OK;
 }
 
@@ -807,6 +821,9 @@ sp_journal_rollback_to(struct sp_journal *j)
     j->appended = j->sv_appended;
     if (j->cache_dirty) {
         sp_jn_cache_clear(j);
+    }
+    if (r == SQLITE_OK) {
+        r = sp_jn_fold_rollback_to(j);
     }
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "rollback to savepoint");

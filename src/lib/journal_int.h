@@ -33,6 +33,7 @@ enum stmt_id {
     ST_PT_GET,
     ST_PT_UPD,
     ST_PT_AVG,
+    ST_PT_INS_AVG,
     ST_Q_INS,
     ST_Q_INS_MANY,
     ST_PT_UPD_SEQ,
@@ -123,6 +124,29 @@ struct sp_journal {
 
     /* sqlite3_total_changes64() at the last check (journal_check.c). */
     int64_t changes_seen;
+
+    /* Folds of the transaction not yet written (journal_fold.c): a hash
+     * table of fold_cap slots (a power of two, 0: none yet) holding
+     * fold_n identities, and the undo records of the savepoint. */
+    struct fold_ent *fold;
+    size_t fold_cap, fold_n;
+    struct fold_undo *fold_undo;
+    size_t fold_undo_n, fold_undo_cap;
+    uint64_t fold_sv; /* savepoints so far: an entry's undo record is
+                       * written once per savepoint */
+};
+
+/* A point's stored row (ST_PT_GET). */
+struct sp_row {
+    double value, sum;
+    int64_t seq, n;
+    int had_avg;
+};
+
+/* An Average's parts: the sum of its observations, and their number. */
+struct sp_avg {
+    double sum;
+    int64_t n;
 };
 
 /*
@@ -168,6 +192,23 @@ int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
                     int64_t hour, int64_t series, double value);
 int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
 int sp_jn_flush_meta(struct sp_journal *j);
+int sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
+                   struct sp_row *o);
+int sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
+                      int64_t hour, int64_t series, double value,
+                      const struct sp_avg *avg);
+
+/* journal_fold.c: sp_jn_fold_settle writes the folds held and forgets
+ * them (before a put that is not a fold, and at commit); the others
+ * follow the transaction (begin/rollback: reset; savepoint, release,
+ * rollback to it). */
+int sp_jn_fold_settle(struct sp_journal *j);
+ctspool_rc sp_jn_folds_written(struct sp_journal *j); /* settle, or E_* */
+int sp_jn_fold_savepoint(struct sp_journal *j);
+void sp_jn_fold_release(struct sp_journal *j);
+int sp_jn_fold_rollback_to(struct sp_journal *j);
+void sp_jn_fold_reset(struct sp_journal *j);
+void sp_jn_fold_free(struct sp_journal *j);
 /* journal_drain.c: the upload durations noted since the last commit into
  * meta, inside the transaction; sp_jn_upload_times_done() once it
  * committed (they are then forgotten) or rolled back (kept). */

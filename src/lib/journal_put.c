@@ -18,7 +18,6 @@
  * (meta.epoch changes).
  */
 #include <assert.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -487,7 +486,10 @@ sp_jn_insert_new(struct sp_journal *j, int64_t hour, double value,
     ctspool_rc rc;
     int r;
 
-    rc = sp_jn_pending_one_more(j);
+    rc = sp_jn_folds_written(j); /* a fold held may be of this point */
+    if (rc == CTSPOOL_OK) {
+        rc = sp_jn_pending_one_more(j);
+    }
     if (rc != CTSPOOL_OK) {
         return rc;
     }
@@ -533,81 +535,11 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
                : rc;
 }
 
-/* What a fold leaves (fold()): the value, and for Average its parts. */
-struct folded {
-    double value;
-    int has_avg; /* avg_sum, avg_n are stored (else NULL: value, 1) */
-    double avg_sum;
-    int64_t avg_n;
-};
-
-/*
- * Folds observation v of aggregation function agg into the stored value
- * old (an Average's parts: has_avg, sum, n) into *f (DESIGN.md section
- * 10).  E_INVALID (j->err) when the result is not finite.
- */
-static ctspool_rc
-fold(struct sp_journal *j, int agg, double old, int has_avg, double sum,
-     int64_t n, double v, struct folded *f)
-{
-    memset(f, 0, sizeof(*f));
-    switch (agg) {
-    case SP_AGG_SUM:
-        f->value = old + v;
-        break;
-    case SP_AGG_MAXIMUM:
-        f->value = v > old ? v : old;
-        break;
-    case SP_AGG_MINIMUM:
-        f->value = v < old ? v : old;
-        break;
-    default: /* Average: keeps sum and count */
-        f->has_avg = 1;
-        f->avg_sum = (has_avg ? sum : old) + v;
-        f->avg_n = (has_avg ? n : 1) + 1;
-        f->value = f->avg_sum / (double)f->avg_n;
-        break;
-    }
-    if (!isfinite(f->value) || (f->has_avg && !isfinite(f->avg_sum))) {
-        char a[32], b[32];
-
-        sp_double_format(v, a, sizeof(a));
-        sp_double_format(f->has_avg ? (has_avg ? sum : old) : old, b,
-                         sizeof(b));
-        sp_err_set(&j->err,
-                   "metric_value: folding %s into the stored %s%s (%s) "
-                   "gives a number that is not finite",
-                   a, f->has_avg ? "sum " : "", b, sp_agg_name(agg));
-        return CTSPOOL_E_INVALID;
-    }
-    return CTSPOOL_OK;
-}
-
-/* Binds the Average parts of f (or NULL, NULL) at parameters at, at+1. */
-static void
-bind_avg(sqlite3_stmt *s, int at, const struct folded *f)
-{
-    if (f->has_avg) {
-        sqlite3_bind_double(s, at, f->avg_sum);
-        sqlite3_bind_int64(s, at + 1, f->avg_n);
-    } else {
-        sqlite3_bind_null(s, at);
-        sqlite3_bind_null(s, at + 1);
-    }
-}
-
-/* A point's stored row (ST_PT_GET). */
-struct old_row {
-    double value, sum;
-    int64_t seq, n;
-    int had_avg;
-};
-
 /* The row of (hour, series) into *o: SQLITE_ROW, SQLITE_DONE (none), or
  * an error. */
-static int
-load_row(struct sp_journal *j, int64_t hour, int64_t series,
-         struct old_row *o)
+int
+sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
+               struct sp_row *o)
 {
     sqlite3_stmt *s = sp_jn_stmt(j, ST_PT_GET);
     int r;
@@ -630,51 +562,32 @@ load_row(struct sp_journal *j, int64_t hour, int64_t series,
 }
 
 /*
- * p (replace), or p folded into it (is_fold), on the existing point
- * (hour, series) of group grp, whose row is *pre (NULL: read it here).
- * A value that does not change leaves the point as it is (invariant 2),
- * but for its Average parts.
+ * p replaces the value of the existing point (hour, series) of group
+ * grp.  A value that does not change leaves the point as it is
+ * (invariant 2), but that a replace ends an Average's parts.
  */
 static ctspool_rc
 put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
-             int64_t grp, int is_fold, const struct old_row *pre,
-             enum sp_put_result *res)
+             int64_t grp, enum sp_put_result *res)
 {
     sqlite3_stmt *s;
-    struct old_row row = {0, 0, 0, 0, 0};
-    double old_value, old_sum;
-    int64_t old_seq, old_n;
-    int was_pending = 0, had_avg;
-    struct folded f;
+    struct sp_row row = {0, 0, 0, 0, 0};
+    int was_pending = 0;
     ctspool_rc rc;
     int r;
 
-    if (!pre) {
-        r = load_row(j, p->hour, series, &row);
-        if (r != SQLITE_ROW) {
-            return sp_jn_db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
-                                 "point lookup");
-        }
-        pre = &row;
+    rc = sp_jn_folds_written(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
     }
-    old_value = pre->value;
-    old_sum = pre->sum;
-    old_seq = pre->seq;
-    old_n = pre->n;
-    had_avg = pre->had_avg;
-    if (is_fold) {
-        rc = fold(j, p->agg, old_value, had_avg, old_sum, old_n, p->value,
-                  &f);
-        if (rc != CTSPOOL_OK) {
-            return rc;
-        }
-    } else {
-        memset(&f, 0, sizeof(f)); /* Average: sum = value, count = 1 */
-        f.value = p->value;
+    r = sp_jn_load_row(j, p->hour, series, &row);
+    if (r != SQLITE_ROW) {
+        return sp_jn_db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
+                             "point lookup");
     }
-    if (f.value == old_value) {
+    if (p->value == row.value) {
         *res = SP_PUT_UNCHANGED;
-        if (!f.has_avg && !had_avg) {
+        if (!row.had_avg) {
             return CTSPOOL_OK;
         }
         /* The value to upload stays: no new version, only the parts. */
@@ -684,14 +597,15 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
         }
         sqlite3_bind_int64(s, 1, p->hour);
         sqlite3_bind_int64(s, 2, series);
-        bind_avg(s, 3, &f);
+        sqlite3_bind_null(s, 3);
+        sqlite3_bind_null(s, 4);
         r = sqlite3_step(s);
         sp_jn_done(s);
         return r == SQLITE_DONE ? CTSPOOL_OK
                                 : sp_jn_db_fail(j, r, "point update");
     }
     /* The old version leaves the queue; the new one joins at the end. */
-    r = sp_jn_queue_del(j, grp, old_seq, &was_pending);
+    r = sp_jn_queue_del(j, grp, row.seq, &was_pending);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "queue delete");
     }
@@ -701,26 +615,11 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
             return rc; /* nothing changed: the caller rolls back anyway */
         }
     }
-    s = sp_jn_stmt(j, ST_PT_UPD);
-    if (!s) {
-        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point update");
-    }
-    sqlite3_bind_int64(s, 1, p->hour);
-    sqlite3_bind_int64(s, 2, series);
-    sqlite3_bind_double(s, 3, f.value);
-    sqlite3_bind_int64(s, 4, j->next_seq);
-    bind_avg(s, 5, &f);
-    r = sqlite3_step(s);
-    sp_jn_done(s);
-    if (r == SQLITE_DONE) {
-        r = sp_jn_queue_add(j, grp, j->next_seq, p->hour, series, f.value);
-    } else if (r != SQLITE_OK) {
+    r = sp_jn_point_write(j, ST_PT_UPD, grp, p->hour, series, p->value,
+                          NULL);
+    if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "point update");
     }
-    if (r != SQLITE_OK) {
-        return sp_jn_db_fail(j, r, "queue insert");
-    }
-    j->next_seq++;
     if (!was_pending) {
         j->pending++;
     }
@@ -729,31 +628,53 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
     return CTSPOOL_OK;
 }
 
-
-ctspool_rc
-sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
-                enum sp_put_result *res)
+/*
+ * Writes the point (hour, series) of group grp as a new pending version:
+ * its row by statement id (ST_PT_UPD: the row exists; ST_PT_INS_AVG: it
+ * is new) with value, seq next_seq and the Average parts avg (NULL: none),
+ * and its queue row; next_seq moves on.  The counters are the caller's.
+ */
+int
+sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
+                  int64_t hour, int64_t series, double value,
+                  const struct sp_avg *avg)
 {
-    int64_t series = 0, grp = 0;
-    struct old_row row = {0, 0, 0, 0, 0};
-    ctspool_rc rc;
+    sqlite3_stmt *s = sp_jn_stmt(j, id);
     int r;
 
-    /* Folds mostly meet a stored value: look it up first (put_new's
-     * insert would only find the conflict). */
-    rc = resolve(j, p, &series, &grp);
-    if (rc != CTSPOOL_OK) {
-        return rc;
+    assert(id == ST_PT_UPD || id == ST_PT_INS_AVG);
+    if (!s) {
+        return sqlite3_errcode(j->db);
     }
-    r = load_row(j, p->hour, series, &row);
-    if (r == SQLITE_DONE) {
-        /* Without a stored value the observation is the value. */
-        return sp_jn_insert_new(j, p->hour, p->value, series, grp, res);
+    /* Both statements: ?1 hour, ?2 series, ?3 value, ?4 seq, ?5 ?6 the
+     * Average parts; ST_PT_INS_AVG also ?7 grp. */
+    sqlite3_bind_int64(s, 1, hour);
+    sqlite3_bind_int64(s, 2, series);
+    sqlite3_bind_double(s, 3, value);
+    sqlite3_bind_int64(s, 4, j->next_seq);
+    if (avg) {
+        sqlite3_bind_double(s, 5, avg->sum);
+        sqlite3_bind_int64(s, 6, avg->n);
+    } else {
+        sqlite3_bind_null(s, 5);
+        sqlite3_bind_null(s, 6);
     }
-    if (r != SQLITE_ROW) {
-        return sp_jn_db_fail(j, r, "point lookup");
+    if (id == ST_PT_INS_AVG) {
+        sqlite3_bind_int64(s, 7, grp);
     }
-    return put_existing(j, p, series, grp, 1, &row, res);
+    r = sqlite3_step(s);
+    sp_jn_done(s);
+    if (r != SQLITE_DONE) {
+        return r;
+    }
+    if (sqlite3_changes(j->db) != 1) {
+        return SQLITE_CORRUPT; /* the row was (not) there after all */
+    }
+    r = sp_jn_queue_add(j, grp, j->next_seq, hour, series, value);
+    if (r == SQLITE_OK) {
+        j->next_seq++;
+    }
+    return r;
 }
 
 ctspool_rc
@@ -780,7 +701,7 @@ put_update(struct sp_journal *j, const struct sp_resolved *r,
     memset(&p, 0, sizeof(p)); /* put_existing reads hour and value */
     p.hour = r->hour;
     p.value = r->value;
-    return put_existing(j, &p, r->series, r->grp, 0, NULL, res);
+    return put_existing(j, &p, r->series, r->grp, res);
 }
 
 /* sp_journal_put of one resolved point: inserted if its identity is
@@ -824,7 +745,7 @@ put_many(struct sp_journal *j, const struct sp_resolved *r,
 {
     const size_t n = SP_PUT_BATCH;
     sqlite3_stmt *s = sp_jn_stmt(j, ST_PT_INS_MANY);
-    int64_t first = j->next_seq;
+    int64_t first;
     uint64_t is_new = 0; /* bit i: point i was inserted */
     size_t inserted;
     ctspool_rc rc;
@@ -833,6 +754,11 @@ put_many(struct sp_journal *j, const struct sp_resolved *r,
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point insert");
     }
+    rc = sp_jn_folds_written(j); /* a fold held may be of these points */
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    first = j->next_seq;
     for (size_t i = 0; i < n; i++) {
         int b = (int)(5 * i);
 
@@ -853,9 +779,9 @@ put_many(struct sp_journal *j, const struct sp_resolved *r,
         is_new = ~(uint64_t)0;
     } else {
         for (size_t i = 0; i < n && inserted; i++) {
-            struct old_row row;
+            struct sp_row row;
 
-            q = load_row(j, r[i].hour, r[i].series, &row);
+            q = sp_jn_load_row(j, r[i].hour, r[i].series, &row);
             if (q != SQLITE_ROW) {
                 return sp_jn_db_fail(j, q == SQLITE_DONE ? SQLITE_CORRUPT : q,
                                      "point lookup");
@@ -966,8 +892,13 @@ sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
                enum sp_put_result *res)
 {
     sqlite3_stmt *s;
+    ctspool_rc rc;
     int r;
 
+    rc = sp_jn_folds_written(j);
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
     s = sp_jn_stmt(j, ST_DEAD_FIND);
     if (!s) {
         return sp_jn_db_fail(j, sqlite3_errcode(j->db), "dead letter lookup");

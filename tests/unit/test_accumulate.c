@@ -1,11 +1,15 @@
 /*
- * test_accumulate.c -- local hourly rollup (journal_put.c sp_journal_fold,
+ * test_accumulate.c -- local hourly rollup (journal_fold.c sp_journal_fold,
  * DESIGN.md section 10): each aggregation function folds, a fold that
  * leaves the value unchanged does not re-pend (an Average's parts still
  * move), a result that is not finite is refused and changes nothing, a
  * replace resets an Average, a fold while the old value is in flight
- * stays pending; idempotency keys (journal_idem.c); the C API's
- * ctspool_append_ex as an embedder uses it.
+ * stays pending; folds held in memory until their transaction writes
+ * them (journal_fold.c): many in one transaction, back to the stored
+ * value, a replace between folds, a savepoint rolled back (also after a
+ * put wrote the folds inside it), more identities than are held at once;
+ * idempotency keys (journal_idem.c); the C API's ctspool_append_ex as an
+ * embedder uses it.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -177,6 +181,198 @@ test_fold_while_in_flight_stays_pending(void **state)
     sp_batch_cleanup(&b);
 }
 
+/* Folds v into the point named name (inside the caller's transaction). */
+static enum sp_put_result
+fold_in(struct sp_journal *j, int agg, const char *name, double v)
+{
+    struct sp_point p = tu_point("tok", agg, name, HOUR, v, "k=v");
+    enum sp_put_result res = SP_PUT_NEW;
+
+    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
+    return res;
+}
+
+/* The stored value of the point named name, times 1000 (-1: none). */
+static int64_t
+milli_of(struct tu_journal *f, const char *name)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce((SELECT CAST(round(p.value * 1000) AS INTEGER) "
+             "FROM point p JOIN series s ON s.id = p.series "
+             "WHERE s.metric_name = '%s'), -1)",
+             name);
+    return tu_sql1(f->path, sql);
+}
+
+static int64_t
+meta_of(struct tu_journal *f, const char *k)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT v FROM meta WHERE k = '%s'", k);
+    return tu_sql1(f->path, sql);
+}
+
+/* The counters agree with the rows. */
+static void
+assert_counted(struct tu_journal *f)
+{
+    assert_int_equal(meta_of(f, "pending"), pending(f));
+    assert_int_equal(meta_of(f, "points"),
+                     tu_sql1(f->path, "SELECT count(*) FROM point"));
+}
+
+static void
+test_folds_in_one_transaction(void **state)
+{
+    struct tu_journal *f = *state;
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 1), SP_PUT_NEW);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 2), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 3), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_AVERAGE, "b", 2), SP_PUT_NEW);
+    assert_int_equal(fold_in(f->j, SP_AGG_AVERAGE, "b", 4), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_AVERAGE, "b", 6), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_MAXIMUM, "c", 5), SP_PUT_NEW);
+    assert_int_equal(fold_in(f->j, SP_AGG_MAXIMUM, "c", 1), SP_PUT_UNCHANGED);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(milli_of(f, "a"), 6000);
+    assert_int_equal(milli_of(f, "b"), 4000);
+    assert_int_equal(milli_of(f, "c"), 5000);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_sum * 10 + avg_n FROM "
+                                      "point WHERE avg_n IS NOT NULL"),
+                     123);
+    assert_int_equal(pending(f), 3);
+    assert_int_equal(meta_of(f, "appended_total"), 7); /* as one by one */
+    assert_counted(f);
+
+    /* Onto the stored rows: one new version each, the old ones gone. */
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 4), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 0), SP_PUT_UNCHANGED);
+    assert_int_equal(fold_in(f->j, SP_AGG_AVERAGE, "b", 4), SP_PUT_UNCHANGED);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(milli_of(f, "a"), 10000);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM point WHERE "
+                                      "avg_n IS NOT NULL"),
+                     4); /* the unchanged mean still counts */
+    assert_int_equal(pending(f), 3);
+    assert_counted(f);
+}
+
+static void
+test_fold_back_to_stored_value(void **state)
+{
+    struct tu_journal *f = *state;
+
+    fold1(f->j, SP_AGG_SUM, 5);
+    ack_all(f->j);
+    assert_int_equal(pending(f), 0);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "m", 1), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "m", -1), SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    /* Row by row the 5 was sent again: so it is here. */
+    assert_int_equal(milli_of(f, "m"), 5000);
+    assert_int_equal(pending(f), 1);
+    assert_counted(f);
+}
+
+static void
+test_replace_between_folds(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_point p = tu_point("tok", SP_AGG_SUM, "a", HOUR, 10, "k=v");
+    enum sp_put_result res;
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 1), SP_PUT_NEW);
+    assert_int_equal(sp_journal_put(f->j, &p, &res), CTSPOOL_OK);
+    assert_int_equal(res, SP_PUT_UPDATED); /* it sees the fold */
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 1), SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(milli_of(f, "a"), 11000);
+    assert_int_equal(pending(f), 1);
+    assert_counted(f);
+}
+
+static void
+test_savepoint_rolls_folds_back(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_point d = tu_point("tok", SP_AGG_SUM, "d", HOUR, 9, "k=v");
+    enum sp_put_result res;
+
+    fold1(f->j, SP_AGG_SUM, 1); /* "m" stored: 1 */
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    /* The first request stays. */
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 1), SP_PUT_NEW);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "b", 10), SP_PUT_NEW);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "m", 1), SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
+    /* The second changes them, writes them (a replace put), changes
+     * them again, and is rolled back. */
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 2), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "c", 7), SP_PUT_NEW);
+    assert_int_equal(sp_journal_put(f->j, &d, &res), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "a", 100), SP_PUT_UPDATED);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "m", 100), SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_rollback_to(f->j), CTSPOOL_OK);
+    /* The third folds on what the first left. */
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "b", 5), SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_rollback_to(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    assert_int_equal(fold_in(f->j, SP_AGG_SUM, "b", 1), SP_PUT_UPDATED);
+    assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(milli_of(f, "a"), 1000);
+    assert_int_equal(milli_of(f, "b"), 11000);
+    assert_int_equal(milli_of(f, "m"), 2000);
+    assert_int_equal(milli_of(f, "c"), -1);
+    assert_int_equal(milli_of(f, "d"), -1);
+    assert_int_equal(pending(f), 3);
+    assert_counted(f);
+}
+
+/* More identities than one transaction holds (journal_fold.c FOLD_MAX),
+ * outside and inside a savepoint. */
+static void
+test_many_identities(void **state)
+{
+    struct tu_journal *f = *state;
+    enum { N = 20000 };
+    char name[32];
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i += round ? 7 : 1) {
+            snprintf(name, sizeof(name), "m%d", i);
+            assert_int_equal(fold_in(f->j, SP_AGG_SUM, name, 1),
+                             round ? SP_PUT_UPDATED : SP_PUT_NEW);
+        }
+    }
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "m%d", i);
+        fold_in(f->j, SP_AGG_SUM, name, 1000);
+        snprintf(name, sizeof(name), "n%d", i);
+        fold_in(f->j, SP_AGG_SUM, name, 1000);
+    }
+    assert_int_equal(sp_journal_rollback_to(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), N);
+    assert_int_equal(tu_sql1(f->path, "SELECT sum(value) FROM point"),
+                     N + (N + 6) / 7);
+    assert_int_equal(pending(f), N);
+    assert_counted(f);
+}
+
 static void
 test_idempotency_keys(void **state)
 {
@@ -266,6 +462,16 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fold_while_in_flight_stays_pending, tu_journal_setup,
             tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_folds_in_one_transaction,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_fold_back_to_stored_value,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_replace_between_folds,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_savepoint_rolls_folds_back,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_many_identities,
+                                        tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_keys,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_api_accumulate_with_key,
