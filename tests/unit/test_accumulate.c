@@ -7,7 +7,8 @@
  * stays pending; folds held in memory until their transaction writes
  * them (journal_fold.c): many in one transaction, back to the stored
  * value, a replace between folds, a savepoint rolled back (also after a
- * put wrote the folds inside it), more identities than are held at once;
+ * put wrote the folds inside it), more identities than are held at once,
+ * and random sequences of all of these against a model;
  * idempotency keys (journal_idem.c); the C API's ctspool_append_ex as an
  * embedder uses it.
  */
@@ -373,6 +374,146 @@ test_many_identities(void **state)
     assert_counted(f);
 }
 
+/* ---- random operations against a model ------------------------------ */
+
+enum { M_IDS = 12, M_STEPS = 4000 };
+
+/* What one record's point should hold. */
+struct model_pt {
+    int exists;
+    double value;
+    int has_avg;
+    double sum;
+    int64_t n;
+};
+
+/* DESIGN.md section 10, written out once more for the test. */
+static void
+model_fold(struct model_pt *m, int agg, double v)
+{
+    if (!m->exists) {
+        m->exists = 1;
+        m->value = v;
+        return;
+    }
+    switch (agg) {
+    case SP_AGG_SUM:
+        m->value += v;
+        break;
+    case SP_AGG_MAXIMUM:
+        m->value = v > m->value ? v : m->value;
+        break;
+    case SP_AGG_MINIMUM:
+        m->value = v < m->value ? v : m->value;
+        break;
+    default:
+        m->sum = (m->has_avg ? m->sum : m->value) + v;
+        m->n = (m->has_avg ? m->n : 1) + 1;
+        m->has_avg = 1;
+        m->value = m->sum / (double)m->n;
+        break;
+    }
+}
+
+static void
+model_check(struct tu_journal *f, const struct model_pt *m)
+{
+    char name[16], sql[256];
+
+    for (int id = 0; id < M_IDS; id++) {
+        snprintf(name, sizeof(name), "r%d", id);
+        assert_int_equal(milli_of(f, name),
+                         m[id].exists ? llround(m[id].value * 1000) : -1);
+        if (!m[id].exists) {
+            continue;
+        }
+        snprintf(sql, sizeof(sql),
+                 "SELECT coalesce(p.avg_n, 0) FROM point p JOIN series s ON "
+                 "s.id = p.series WHERE s.metric_name = '%s'",
+                 name);
+        assert_int_equal(tu_sql1(f->path, sql), m[id].has_avg ? m[id].n : 0);
+    }
+    assert_counted(f);
+}
+
+/*
+ * Folds, replace puts, savepoints released or rolled back to, commits,
+ * rollbacks and acknowledgements in a random order (a fixed seed): after
+ * every commit the journal holds what the model says.
+ */
+static void
+test_folds_against_a_model(void **state)
+{
+    struct tu_journal *f = *state;
+    struct model_pt now[M_IDS], at_sp[M_IDS], committed[M_IDS];
+    uint64_t rng = 0x5eed;
+    int in_txn = 0, in_sp = 0, commits = 0;
+
+    memset(now, 0, sizeof(now));
+    memset(committed, 0, sizeof(committed));
+    for (int step = 0; step < M_STEPS; step++) {
+        unsigned op, id;
+        double v;
+        char name[16];
+        enum sp_put_result res;
+
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        op = (unsigned)(rng >> 33) % 100;
+        id = (unsigned)(rng >> 45) % M_IDS;
+        v = (double)((int)((rng >> 55) % 9) - 2);
+        snprintf(name, sizeof(name), "r%u", id);
+        if (!in_txn) {
+            assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+            in_txn = 1;
+        }
+        if (op < 60) {
+            fold_in(f->j, (int)(id % 4), name, v);
+            model_fold(&now[id], (int)(id % 4), v);
+        } else if (op < 66) {
+            struct sp_point p = tu_point("tok", (int)(id % 4), name, HOUR, v,
+                                         "k=v");
+
+            assert_int_equal(sp_journal_put(f->j, &p, &res), CTSPOOL_OK);
+            memset(&now[id], 0, sizeof(now[id]));
+            now[id].exists = 1;
+            now[id].value = v;
+        } else if (op < 76 && !in_sp) {
+            assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+            memcpy(at_sp, now, sizeof(now));
+            in_sp = 1;
+        } else if (op < 82 && in_sp) {
+            assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
+            in_sp = 0;
+        } else if (op < 88 && in_sp) {
+            assert_int_equal(sp_journal_rollback_to(f->j), CTSPOOL_OK);
+            memcpy(now, at_sp, sizeof(now));
+            in_sp = 0;
+        } else if (op < 97 && !in_sp) {
+            assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+            in_txn = 0;
+            commits++;
+            memcpy(committed, now, sizeof(now));
+            model_check(f, now);
+            if (op >= 94) {
+                ack_all(f->j); /* folds then bring acknowledged ones back */
+                assert_int_equal(pending(f), 0);
+            }
+        } else if (!in_sp) {
+            sp_journal_rollback(f->j);
+            in_txn = 0;
+            memcpy(now, committed, sizeof(now));
+        }
+    }
+    if (in_sp) {
+        assert_int_equal(sp_journal_release(f->j), CTSPOOL_OK);
+    }
+    if (in_txn) {
+        assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    }
+    model_check(f, now);
+    assert_true(commits > 100);
+}
+
 static void
 test_idempotency_keys(void **state)
 {
@@ -471,6 +612,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_savepoint_rolls_folds_back,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_many_identities,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_folds_against_a_model,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_keys,
                                         tu_journal_setup, tu_journal_teardown),
