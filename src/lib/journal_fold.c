@@ -6,7 +6,7 @@
  * The folds of a transaction are held in memory, one entry per identity
  * (hour, series), and their rows are written once: at commit, before any
  * put that is not a fold (it may read or write the same rows), and when
- * more than FOLD_MAX identities are held outside a savepoint.  Under load
+ * FOLD_MAX identities are held.  Under load
  * many folds of one identity fall into one transaction (serve's group
  * commit, an append of a log file); each then costs a hash lookup instead
  * of a row lookup, a queue delete, a row update and a queue insert.
@@ -20,8 +20,10 @@
  *
  * Savepoints (serve: one per request): the first change of an entry
  * after a savepoint, a write included, copies it into the undo log; an
- * entry first held after it is logged as new.  Rolling back to the
- * savepoint restores them, as SQLite restores the rows written since.
+ * entry first held after it is logged as new (until the entries are
+ * written and forgotten: SQLite then undoes their rows).  Rolling back to
+ * the savepoint restores them, as SQLite restores the rows written since.
+ * Memory: at most FOLD_MAX entries, and as many copies.
  */
 #include <assert.h>
 #include <math.h>
@@ -30,7 +32,7 @@
 
 #include "journal_int.h"
 
-#define FOLD_MAX 8192u     /* identities held outside a savepoint */
+#define FOLD_MAX 8192u     /* identities held at most */
 #define FOLD_MIN_CAP 1024u /* slots of a new table (a power of two) */
 
 struct fold_ent {
@@ -210,28 +212,93 @@ write_ent(struct sp_journal *j, struct fold_ent *e)
     return SQLITE_OK;
 }
 
+/* Order of writing: by (hour, series), as the rows lie. */
+static int
+by_key(const void *a, const void *b)
+{
+    const struct fold_ent *x = *(const struct fold_ent *const *)a;
+    const struct fold_ent *y = *(const struct fold_ent *const *)b;
+
+    if (x->hour != y->hour) {
+        return x->hour < y->hour ? -1 : 1;
+    }
+    return x->series < y->series ? -1 : x->series > y->series;
+}
+
+/* Logs (in a savepoint) and writes entry e when it has changes. */
+static int
+settle_ent(struct sp_journal *j, struct fold_ent *e)
+{
+    int r;
+
+    if (!e->versioned && !e->parts_moved && e->in_db) {
+        return SQLITE_OK;
+    }
+    r = note_change(j, e);
+    return r == SQLITE_OK ? write_ent(j, e) : r;
+}
+
 int
 sp_jn_fold_settle(struct sp_journal *j)
 {
+    struct fold_ent **order = NULL;
+    size_t n = 0;
     int r = SQLITE_OK;
 
-    for (size_t i = 0; i < j->fold_cap && j->fold_n; i++) {
-        struct fold_ent *e = &j->fold[i];
+    if (!j->fold_n) {
+        return SQLITE_OK;
+    }
+    /* In key order the rows go where the last one went; in the table's
+     * order they would be spread over the whole index.  Without memory
+     * for the order, the table's. */
+    order = malloc(j->fold_n * sizeof(*order));
+    for (size_t i = 0; order && i < j->fold_cap; i++) {
+        if (j->fold[i].used) {
+            order[n++] = &j->fold[i];
+        }
+    }
+    if (order) {
+        qsort(order, n, sizeof(*order), by_key);
+        for (size_t i = 0; i < n && r == SQLITE_OK; i++) {
+            r = settle_ent(j, order[i]);
+        }
+    } else {
+        for (size_t i = 0; i < j->fold_cap && r == SQLITE_OK; i++) {
+            if (j->fold[i].used) {
+                r = settle_ent(j, &j->fold[i]);
+            }
+        }
+    }
+    if (r != SQLITE_OK) {
+        free(order);
+        return r; /* the caller rolls back */
+    }
+    if (j->fold_cap > FOLD_MIN_CAP && j->fold_n < j->fold_cap / 16) {
+        /* A large transaction is over: small ones need a small table
+         * (it is scanned at every commit). */
+        free(j->fold);
+        j->fold = NULL;
+        j->fold_cap = 0;
+    } else if (order) {
+        for (size_t i = 0; i < n; i++) {
+            order[i]->used = 0;
+        }
+    } else {
+        memset(j->fold, 0, j->fold_cap * sizeof(*j->fold));
+    }
+    free(order);
+    j->fold_n = 0;
+    if (j->in_savepoint) {
+        /* Entries first held since the savepoint are no longer held;
+         * what they wrote, SQLite undoes.  The copies stay. */
+        size_t k = 0;
 
-        if (!e->used) {
-            continue;
-        }
-        if (e->versioned || e->parts_moved || !e->in_db) {
-            r = note_change(j, e);
-            if (r == SQLITE_OK) {
-                r = write_ent(j, e);
-            }
-            if (r != SQLITE_OK) {
-                return r; /* the caller rolls back */
+        for (size_t i = 0; i < j->fold_undo_n; i++) {
+            if (!j->fold_undo[i].was_new) {
+                j->fold_undo[k++] = j->fold_undo[i];
             }
         }
-        e->used = 0;
-        j->fold_n--;
+        j->fold_undo_n = k;
     }
     return r;
 }
@@ -249,15 +316,10 @@ sp_jn_folds_written(struct sp_journal *j)
 int
 sp_jn_fold_savepoint(struct sp_journal *j)
 {
-    int r = SQLITE_OK;
-
     assert(!j->in_savepoint);
-    if (j->fold_n >= FOLD_MAX) {
-        r = sp_jn_fold_settle(j);
-    }
     j->fold_sv++;
     j->fold_undo_n = 0;
-    return r;
+    return SQLITE_OK;
 }
 
 void
@@ -443,7 +505,7 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
     ctspool_rc rc;
     int done = 0, r;
 
-    if (!j->in_savepoint && j->fold_n >= FOLD_MAX) {
+    if (j->fold_n >= FOLD_MAX) {
         r = sp_jn_fold_settle(j);
         if (r != SQLITE_OK) {
             return sp_jn_db_fail(j, r, "fold");
