@@ -1,7 +1,7 @@
 /*
  * test_journal.c -- the journal's state machine and invariants
  * (journal.c): upsert, race-safe ack, groups, limits, dead letters,
- * retention, savepoints, schema refusal.
+ * retention, savepoints, schema refusal; the names a take reads.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -1015,6 +1015,72 @@ test_lock_wait(void **state)
     sp_journal_close(j);
 }
 
+/* Puts the points named "s<i>" for i in [from, to) step step, each at
+ * hours HOUR0 .. HOUR0 + hours - 1, value v, in one transaction. */
+static void
+put_named(struct sp_journal *j, int from, int to, int step, int hours,
+          double v)
+{
+    char name[16], dim[32];
+    enum sp_put_result res;
+
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
+    for (int i = from; i < to; i += step) {
+        for (int h = 0; h < hours; h++) {
+            struct sp_point p;
+
+            snprintf(name, sizeof(name), "s%d", i);
+            snprintf(dim, sizeof(dim), "d=%d", i);
+            p = tu_point("tok", SP_AGG_SUM, name, 470000 + h, v, dim);
+            assert_int_equal(sp_journal_put(j, &p, &res), CTSPOOL_OK);
+        }
+    }
+    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+}
+
+/* Every point of a take names its own series: read as a run of ids or
+ * one by one, a series shared by several points, ids of the run that
+ * are not in the take. */
+static void
+test_take_names_points(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_batch b;
+    char want[32];
+    /* from, to, step, hours: one run with gaps; spread ids */
+    static const int takes[][4] = {{10, 40, 2, 3}, {0, 100, 33, 2}};
+
+    put_named(f->j, 0, 100, 1, 1, 1); /* series ids 1 .. 100 */
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_take(f->j, 1000, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 100);
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, 1700000000, NULL),
+                     CTSPOOL_OK);
+    for (size_t t = 0; t < 2; t++) {
+        const int *k = takes[t];
+        size_t n = 0;
+
+        put_named(f->j, k[0], k[1], k[2], k[3], 2 + (double)t);
+        assert_int_equal(sp_journal_take(f->j, 1000, &b), CTSPOOL_OK);
+        for (int i = k[0]; i < k[1]; i += k[2]) {
+            n += (size_t)k[3];
+        }
+        assert_int_equal(b.n, n);
+        for (size_t i = 0; i < b.n; i++) {
+            int id = atoi(b.pts[i].name + 1);
+
+            assert_true(b.pts[i].name[0] == 's');
+            assert_true(id >= k[0] && id < k[1] && (id - k[0]) % k[2] == 0);
+            snprintf(want, sizeof(want), "{\"d\":\"%d\"}", id);
+            assert_string_equal(b.pts[i].dims, want);
+            assert_int_equal(b.pts[i].series, id + 1);
+        }
+        assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, 1700000000, NULL),
+                         CTSPOOL_OK);
+    }
+    sp_batch_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -1041,6 +1107,7 @@ main(void)
         T(test_list_filtered),
         T(test_list_kind),
         T(test_lock_wait),
+        T(test_take_names_points),
 #undef T
     };
 
