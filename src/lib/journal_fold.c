@@ -212,12 +212,17 @@ write_ent(struct sp_journal *j, struct fold_ent *e)
     return SQLITE_OK;
 }
 
-/* Order of writing: by (hour, series), as the rows lie. */
+/* An entry's place in the order of writing: by (hour, series), as the
+ * rows lie. */
+struct fold_key {
+    int64_t hour, series;
+    size_t slot;
+};
+
 static int
 by_key(const void *a, const void *b)
 {
-    const struct fold_ent *x = *(const struct fold_ent *const *)a;
-    const struct fold_ent *y = *(const struct fold_ent *const *)b;
+    const struct fold_key *x = a, *y = b;
 
     if (x->hour != y->hour) {
         return x->hour < y->hour ? -1 : 1;
@@ -241,7 +246,7 @@ settle_ent(struct sp_journal *j, struct fold_ent *e)
 int
 sp_jn_fold_settle(struct sp_journal *j)
 {
-    struct fold_ent **order = NULL;
+    struct fold_key *order = NULL;
     size_t n = 0;
     int r = SQLITE_OK;
 
@@ -254,13 +259,15 @@ sp_jn_fold_settle(struct sp_journal *j)
     order = malloc(j->fold_n * sizeof(*order));
     for (size_t i = 0; order && i < j->fold_cap; i++) {
         if (j->fold[i].used) {
-            order[n++] = &j->fold[i];
+            order[n].hour = j->fold[i].hour;
+            order[n].series = j->fold[i].series;
+            order[n++].slot = i;
         }
     }
     if (order) {
         qsort(order, n, sizeof(*order), by_key);
         for (size_t i = 0; i < n && r == SQLITE_OK; i++) {
-            r = settle_ent(j, order[i]);
+            r = settle_ent(j, &j->fold[order[i].slot]);
         }
     } else {
         for (size_t i = 0; i < j->fold_cap && r == SQLITE_OK; i++) {
@@ -281,7 +288,7 @@ sp_jn_fold_settle(struct sp_journal *j)
         j->fold_cap = 0;
     } else if (order) {
         for (size_t i = 0; i < n; i++) {
-            order[i]->used = 0;
+            j->fold[order[i].slot].used = 0;
         }
     } else {
         memset(j->fold, 0, j->fold_cap * sizeof(*j->fold));
