@@ -766,11 +766,8 @@ sp_journal_savepoint(struct sp_journal *j)
     int r;
 
     assert(j->in_txn && !j->in_savepoint);
-    r = sp_jn_fold_savepoint(j);
-    if (r == SQLITE_OK) {
-        /* what is buffered now is before the savepoint */
-        r = sp_jn_queue_flush(j);
-    }
+    sp_jn_fold_savepoint(j);
+    r = sp_jn_queue_flush(j); /* what is buffered now is before the savepoint */
     if (r == SQLITE_OK) {
         r = exec_stmt(j, ST_SAVEPOINT);
     }

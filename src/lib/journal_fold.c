@@ -38,9 +38,8 @@
 struct fold_ent {
     int used;
     int in_db;       /* the point has a row (as SQLite holds it now) */
-    int db_queued;   /* ... whose version may be in the queue */
     int versioned;   /* a fold changed the value: a new version is due
-                      * (and the old one left the queue) */
+                      * (and the stored one left the queue) */
     int parts_moved; /* an Average's parts changed, its value did not */
     int has_avg;     /* avg holds the Average parts (else: value, 1) */
     int64_t hour, series, grp;
@@ -56,6 +55,24 @@ struct fold_undo {
 };
 
 /* ---- the table ------------------------------------------------------- */
+
+/* An entry's place in the order of writing: by (hour, series), as the
+ * rows lie. */
+struct fold_key {
+    int64_t hour, series;
+    size_t slot;
+};
+
+static int
+by_key(const void *a, const void *b)
+{
+    const struct fold_key *x = a, *y = b;
+
+    if (x->hour != y->hour) {
+        return x->hour < y->hour ? -1 : 1;
+    }
+    return x->series < y->series ? -1 : x->series > y->series;
+}
 
 static size_t
 slot_of(const struct sp_journal *j, int64_t hour, int64_t series)
@@ -81,18 +98,25 @@ find(const struct sp_journal *j, int64_t hour, int64_t series)
     return i;
 }
 
-/* Room for one more entry: the table grows to stay at most half full.
- * SQLITE_OK or SQLITE_NOMEM. */
+/* Room for one more entry: the table grows to stay at most half full,
+ * and the order of writing (sp_jn_fold_settle) with it.  SQLITE_OK or
+ * SQLITE_NOMEM. */
 static int
 reserve(struct sp_journal *j)
 {
     struct fold_ent *old = j->fold;
     size_t old_cap = j->fold_cap, cap;
+    struct fold_key *order;
 
     if ((j->fold_n + 1) * 2 <= j->fold_cap) {
         return SQLITE_OK;
     }
     cap = old_cap ? old_cap * 2 : FOLD_MIN_CAP;
+    order = realloc(j->fold_order, cap / 2 * sizeof(*order));
+    if (!order) {
+        return SQLITE_NOMEM;
+    }
+    j->fold_order = order;
     j->fold = calloc(cap, sizeof(*j->fold));
     if (!j->fold) {
         j->fold = old;
@@ -127,6 +151,17 @@ slot_clear(struct sp_journal *j, size_t i)
             i = k;
         }
     }
+}
+
+/* Frees the table and the order of writing (reserve() makes them anew). */
+static void
+fold_free_table(struct sp_journal *j)
+{
+    free(j->fold);
+    free(j->fold_order);
+    j->fold = NULL;
+    j->fold_order = NULL;
+    j->fold_cap = 0;
 }
 
 /* ---- the undo log ---------------------------------------------------- */
@@ -179,13 +214,12 @@ write_ent(struct sp_journal *j, struct fold_ent *e)
     int r;
 
     if (!e->in_db || e->versioned) {
-        assert(!e->in_db || !e->db_queued);
         r = sp_jn_point_write(j, e->in_db ? ST_PT_UPD : ST_PT_INS_AVG, e->grp,
                               e->hour, e->series, e->value, avg);
         if (r != SQLITE_OK) {
             return r;
         }
-        e->in_db = e->db_queued = 1;
+        e->in_db = 1;
         e->db_seq = j->next_seq - 1;
     } else if (e->parts_moved) {
         /* The value to upload stays: no new version, only the parts. */
@@ -212,24 +246,6 @@ write_ent(struct sp_journal *j, struct fold_ent *e)
     return SQLITE_OK;
 }
 
-/* An entry's place in the order of writing: by (hour, series), as the
- * rows lie. */
-struct fold_key {
-    int64_t hour, series;
-    size_t slot;
-};
-
-static int
-by_key(const void *a, const void *b)
-{
-    const struct fold_key *x = a, *y = b;
-
-    if (x->hour != y->hour) {
-        return x->hour < y->hour ? -1 : 1;
-    }
-    return x->series < y->series ? -1 : x->series > y->series;
-}
-
 /* Logs (in a savepoint) and writes entry e when it has changes. */
 static int
 settle_ent(struct sp_journal *j, struct fold_ent *e)
@@ -246,7 +262,7 @@ settle_ent(struct sp_journal *j, struct fold_ent *e)
 int
 sp_jn_fold_settle(struct sp_journal *j)
 {
-    struct fold_key *order = NULL;
+    struct fold_key *order = j->fold_order;
     size_t n = 0;
     int r = SQLITE_OK;
 
@@ -254,46 +270,30 @@ sp_jn_fold_settle(struct sp_journal *j)
         return SQLITE_OK;
     }
     /* In key order the rows go where the last one went; in the table's
-     * order they would be spread over the whole index.  Without memory
-     * for the order, the table's. */
-    order = malloc(j->fold_n * sizeof(*order));
-    for (size_t i = 0; order && i < j->fold_cap; i++) {
+     * order they would be spread over the whole index. */
+    for (size_t i = 0; i < j->fold_cap; i++) {
         if (j->fold[i].used) {
             order[n].hour = j->fold[i].hour;
             order[n].series = j->fold[i].series;
             order[n++].slot = i;
         }
     }
-    if (order) {
-        qsort(order, n, sizeof(*order), by_key);
-        for (size_t i = 0; i < n && r == SQLITE_OK; i++) {
-            r = settle_ent(j, &j->fold[order[i].slot]);
-        }
-    } else {
-        for (size_t i = 0; i < j->fold_cap && r == SQLITE_OK; i++) {
-            if (j->fold[i].used) {
-                r = settle_ent(j, &j->fold[i]);
-            }
-        }
+    qsort(order, n, sizeof(*order), by_key);
+    for (size_t i = 0; i < n && r == SQLITE_OK; i++) {
+        r = settle_ent(j, &j->fold[order[i].slot]);
     }
     if (r != SQLITE_OK) {
-        free(order);
         return r; /* the caller rolls back */
     }
-    if (j->fold_cap > FOLD_MIN_CAP && j->fold_n < j->fold_cap / 16) {
+    if (j->fold_cap > FOLD_MIN_CAP && n < j->fold_cap / 16) {
         /* A large transaction is over: small ones need a small table
          * (it is scanned at every commit). */
-        free(j->fold);
-        j->fold = NULL;
-        j->fold_cap = 0;
-    } else if (order) {
+        fold_free_table(j);
+    } else {
         for (size_t i = 0; i < n; i++) {
             j->fold[order[i].slot].used = 0;
         }
-    } else {
-        memset(j->fold, 0, j->fold_cap * sizeof(*j->fold));
     }
-    free(order);
     j->fold_n = 0;
     if (j->in_savepoint) {
         /* Entries first held since the savepoint are no longer held;
@@ -313,20 +313,19 @@ sp_jn_fold_settle(struct sp_journal *j)
 ctspool_rc
 sp_jn_folds_written(struct sp_journal *j)
 {
-    int r = j->fold_n ? sp_jn_fold_settle(j) : SQLITE_OK;
+    int r = sp_jn_fold_settle(j);
 
     return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "fold");
 }
 
 /* ---- the transaction ------------------------------------------------- */
 
-int
+void
 sp_jn_fold_savepoint(struct sp_journal *j)
 {
     assert(!j->in_savepoint);
     j->fold_sv++;
     j->fold_undo_n = 0;
-    return SQLITE_OK;
 }
 
 void
@@ -376,11 +375,10 @@ sp_jn_fold_reset(struct sp_journal *j)
 void
 sp_jn_fold_free(struct sp_journal *j)
 {
-    free(j->fold);
+    fold_free_table(j);
     free(j->fold_undo);
-    j->fold = NULL;
     j->fold_undo = NULL;
-    j->fold_cap = j->fold_n = j->fold_undo_n = j->fold_undo_cap = 0;
+    j->fold_n = j->fold_undo_n = j->fold_undo_cap = 0;
 }
 
 /* ---- folding --------------------------------------------------------- */
@@ -476,7 +474,6 @@ hold(struct sp_journal *j, const struct sp_resolved *rv, size_t *slot,
         e.has_avg = row.had_avg;
         e.avg.sum = row.sum;
         e.avg.n = row.n;
-        e.db_queued = 1;
     }
     if (r == SQLITE_ROW || r == SQLITE_DONE) {
         r = reserve(j);
@@ -510,7 +507,7 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
     struct folded f;
     size_t slot = 0;
     ctspool_rc rc;
-    int done = 0, r;
+    int done = 0, changed, r;
 
     if (j->fold_n >= FOLD_MAX) {
         r = sp_jn_fold_settle(j);
@@ -530,26 +527,23 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
     if (rc != CTSPOOL_OK) {
         return rc; /* nothing changed */
     }
-    if (f.value == e->value) {
-        if (!f.has_avg && !e->has_avg) {
-            *res = SP_PUT_UNCHANGED;
-            return CTSPOOL_OK;
-        }
+    changed = f.value != e->value;
+    if (!changed && !f.has_avg && !e->has_avg) {
+        *res = SP_PUT_UNCHANGED;
+        return CTSPOOL_OK;
     }
     r = note_change(j, e);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "fold");
     }
-    if (f.value != e->value && e->in_db && !e->versioned) {
+    if (changed && e->in_db && !e->versioned) {
         /* The stored version leaves the queue now, as row by row; if it
          * was acknowledged, the point is pending again. */
         int was = 0;
 
-        if (e->db_queued) {
-            r = sp_jn_queue_del(j, e->grp, e->db_seq, &was);
-            if (r != SQLITE_OK) {
-                return sp_jn_db_fail(j, r, "queue delete");
-            }
+        r = sp_jn_queue_del(j, e->grp, e->db_seq, &was);
+        if (r != SQLITE_OK) {
+            return sp_jn_db_fail(j, r, "queue delete");
         }
         if (!was) {
             rc = sp_jn_pending_one_more(j);
@@ -558,10 +552,9 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
             }
             j->pending++;
         }
-        e->db_queued = 0;
     }
-    *res = f.value == e->value ? SP_PUT_UNCHANGED : SP_PUT_UPDATED;
-    if (*res == SP_PUT_UPDATED) {
+    *res = changed ? SP_PUT_UPDATED : SP_PUT_UNCHANGED;
+    if (changed) {
         e->versioned = 1;
         j->appended++;
     } else {

@@ -130,6 +130,7 @@ struct sp_journal {
      * fold_n identities, and the undo records of the savepoint. */
     struct fold_ent *fold;
     size_t fold_cap, fold_n;
+    struct fold_key *fold_order; /* fold_cap / 2 of them */
     struct fold_undo *fold_undo;
     size_t fold_undo_n, fold_undo_cap;
     uint64_t fold_sv; /* savepoints so far: an entry's undo record is
@@ -204,7 +205,7 @@ int sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
  * rollback to it). */
 int sp_jn_fold_settle(struct sp_journal *j);
 ctspool_rc sp_jn_folds_written(struct sp_journal *j); /* settle, or E_* */
-int sp_jn_fold_savepoint(struct sp_journal *j);
+void sp_jn_fold_savepoint(struct sp_journal *j);
 void sp_jn_fold_release(struct sp_journal *j);
 int sp_jn_fold_rollback_to(struct sp_journal *j);
 void sp_jn_fold_reset(struct sp_journal *j);
