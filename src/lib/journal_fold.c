@@ -210,7 +210,6 @@ static int
 write_ent(struct sp_journal *j, struct fold_ent *e)
 {
     const struct sp_avg *avg = e->has_avg ? &e->avg : NULL;
-    sqlite3_stmt *s;
     int r;
 
     if (!e->in_db || e->versioned) {
@@ -223,22 +222,8 @@ write_ent(struct sp_journal *j, struct fold_ent *e)
         e->db_seq = j->next_seq - 1;
     } else if (e->parts_moved) {
         /* The value to upload stays: no new version, only the parts. */
-        s = sp_jn_stmt(j, ST_PT_AVG);
-        if (!s) {
-            return sqlite3_errcode(j->db);
-        }
-        sqlite3_bind_int64(s, 1, e->hour);
-        sqlite3_bind_int64(s, 2, e->series);
-        if (avg) {
-            sqlite3_bind_double(s, 3, avg->sum);
-            sqlite3_bind_int64(s, 4, avg->n);
-        } else {
-            sqlite3_bind_null(s, 3);
-            sqlite3_bind_null(s, 4);
-        }
-        r = sqlite3_step(s);
-        sp_jn_done(s);
-        if (r != SQLITE_DONE) {
+        r = sp_jn_point_parts(j, e->hour, e->series, avg);
+        if (r != SQLITE_OK) {
             return r;
         }
     }
@@ -489,9 +474,7 @@ hold(struct sp_journal *j, const struct sp_resolved *rv, size_t *slot,
     j->fold[*slot] = e;
     j->fold_n++;
     if (!e.in_db) {
-        j->pending++;
-        j->points++;
-        j->appended++;
+        sp_jn_count_new(j);
         *res = SP_PUT_NEW;
         *done = 1;
     }
@@ -537,20 +520,10 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
         return sp_jn_db_fail(j, r, "fold");
     }
     if (changed && e->in_db && !e->versioned) {
-        /* The stored version leaves the queue now, as row by row; if it
-         * was acknowledged, the point is pending again. */
-        int was = 0;
-
-        r = sp_jn_queue_del(j, e->grp, e->db_seq, &was);
-        if (r != SQLITE_OK) {
-            return sp_jn_db_fail(j, r, "queue delete");
-        }
-        if (!was) {
-            rc = sp_jn_pending_one_more(j);
-            if (rc != CTSPOOL_OK) {
-                return rc; /* nothing changed */
-            }
-            j->pending++;
+        /* The stored version leaves the queue now, as row by row. */
+        rc = sp_jn_unqueue(j, e->grp, e->db_seq);
+        if (rc != CTSPOOL_OK) {
+            return rc; /* E_FULL: nothing changed */
         }
     }
     *res = changed ? SP_PUT_UPDATED : SP_PUT_UNCHANGED;

@@ -198,6 +198,10 @@ int sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
 int sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
                       int64_t hour, int64_t series, double value,
                       const struct sp_avg *avg);
+int sp_jn_point_parts(struct sp_journal *j, int64_t hour, int64_t series,
+                      const struct sp_avg *avg);
+ctspool_rc sp_jn_unqueue(struct sp_journal *j, int64_t grp, int64_t seq);
+void sp_jn_count_new(struct sp_journal *j);
 
 /* journal_fold.c: sp_jn_fold_settle writes the folds held and forgets
  * them (before a put that is not a fold, and at commit); the others

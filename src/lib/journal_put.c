@@ -513,14 +513,21 @@ sp_jn_insert_new(struct sp_journal *j, int64_t hour, double value,
             return sp_jn_db_fail(j, r, "queue insert");
         }
         j->next_seq++;
-        j->pending++;
-        j->points++;
-        j->appended++;
+        sp_jn_count_new(j);
         *res = SP_PUT_NEW;
         return CTSPOOL_OK;
     }
     *res = SP_PUT_UNCHANGED; /* the identity has a row already */
     return CTSPOOL_OK;
+}
+
+/* The counters of a point made new by a put (invariant 4). */
+void
+sp_jn_count_new(struct sp_journal *j)
+{
+    j->pending++;
+    j->points++;
+    j->appended++;
 }
 
 ctspool_rc
@@ -570,9 +577,7 @@ static ctspool_rc
 put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
              int64_t grp, enum sp_put_result *res)
 {
-    sqlite3_stmt *s;
     struct sp_row row = {0, 0, 0, 0, 0};
-    int was_pending = 0;
     ctspool_rc rc;
     int r;
 
@@ -591,37 +596,19 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
             return CTSPOOL_OK;
         }
         /* The value to upload stays: no new version, only the parts. */
-        s = sp_jn_stmt(j, ST_PT_AVG);
-        if (!s) {
-            return sp_jn_db_fail(j, sqlite3_errcode(j->db), "point update");
-        }
-        sqlite3_bind_int64(s, 1, p->hour);
-        sqlite3_bind_int64(s, 2, series);
-        sqlite3_bind_null(s, 3);
-        sqlite3_bind_null(s, 4);
-        r = sqlite3_step(s);
-        sp_jn_done(s);
-        return r == SQLITE_DONE ? CTSPOOL_OK
-                                : sp_jn_db_fail(j, r, "point update");
+        r = sp_jn_point_parts(j, p->hour, series, NULL);
+        return r == SQLITE_OK ? CTSPOOL_OK
+                              : sp_jn_db_fail(j, r, "point update");
     }
     /* The old version leaves the queue; the new one joins at the end. */
-    r = sp_jn_queue_del(j, grp, row.seq, &was_pending);
-    if (r != SQLITE_OK) {
-        return sp_jn_db_fail(j, r, "queue delete");
-    }
-    if (!was_pending) {
-        rc = sp_jn_pending_one_more(j); /* acknowledged: pending again */
-        if (rc != CTSPOOL_OK) {
-            return rc; /* nothing changed: the caller rolls back anyway */
-        }
+    rc = sp_jn_unqueue(j, grp, row.seq);
+    if (rc != CTSPOOL_OK) {
+        return rc; /* nothing changed: the caller rolls back anyway */
     }
     r = sp_jn_point_write(j, ST_PT_UPD, grp, p->hour, series, p->value,
                           NULL);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "point update");
-    }
-    if (!was_pending) {
-        j->pending++;
     }
     j->appended++;
     *res = SP_PUT_UPDATED;
@@ -675,6 +662,58 @@ sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
         j->next_seq++;
     }
     return r;
+}
+
+/* Sets the Average parts of the point (hour, series) to avg (NULL: none),
+ * its value and version as they are. */
+int
+sp_jn_point_parts(struct sp_journal *j, int64_t hour, int64_t series,
+                  const struct sp_avg *avg)
+{
+    sqlite3_stmt *s = sp_jn_stmt(j, ST_PT_AVG);
+    int r;
+
+    if (!s) {
+        return sqlite3_errcode(j->db);
+    }
+    sqlite3_bind_int64(s, 1, hour);
+    sqlite3_bind_int64(s, 2, series);
+    if (avg) {
+        sqlite3_bind_double(s, 3, avg->sum);
+        sqlite3_bind_int64(s, 4, avg->n);
+    } else {
+        sqlite3_bind_null(s, 3);
+        sqlite3_bind_null(s, 4);
+    }
+    r = sqlite3_step(s);
+    sp_jn_done(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+/*
+ * The stored version seq of group grp leaves the queue before a new one
+ * is written.  If it had left already (acknowledged), the point becomes
+ * pending again: the pending limit is checked, then counted.  E_FULL
+ * (nothing changed) or a failure (j->err).
+ */
+ctspool_rc
+sp_jn_unqueue(struct sp_journal *j, int64_t grp, int64_t seq)
+{
+    int was = 0;
+    int r = sp_jn_queue_del(j, grp, seq, &was);
+    ctspool_rc rc;
+
+    if (r != SQLITE_OK) {
+        return sp_jn_db_fail(j, r, "queue delete");
+    }
+    if (!was) {
+        rc = sp_jn_pending_one_more(j);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        j->pending++;
+    }
+    return CTSPOOL_OK;
 }
 
 ctspool_rc
