@@ -149,6 +149,7 @@ print_json(struct sp_journal *j, const struct sp_stats *st,
     NUM("upload_requests_failed", st->requests_failed);
     NUM("parked_groups", st->parked_groups);
     NUM("in_doubt_points", st->in_doubt_points);
+    NUM("resend_points", st->resend_points);
 #undef NUM
     {
         cJSON *ql = cJSON_AddArrayToObject(o, "quarantined");
@@ -215,8 +216,10 @@ print_text(struct sp_journal *j, const struct sp_stats *st,
            (unsigned long long)st->requests_4xx,
            (unsigned long long)st->requests_5xx,
            (unsigned long long)st->requests_failed);
-    printf("in doubt:          %llu points (uploads of unknown outcome)\n",
-           (unsigned long long)st->in_doubt_points);
+    printf("in doubt:          %llu points (uploads of unknown outcome), "
+           "%llu to send again\n",
+           (unsigned long long)st->in_doubt_points,
+           (unsigned long long)st->resend_points);
     printf("parked groups:     %llu%s\n",
            (unsigned long long)st->parked_groups,
            st->parked_groups ? " (upstream answers 404 for their stream; "

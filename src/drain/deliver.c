@@ -6,6 +6,7 @@
  * (doubt.c).  The invariants are drain.c's.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -62,15 +63,6 @@ events_404(const struct dr_drainer *d, ctspool_rc rc)
 }
 
 /* ---- journal updates ------------------------------------------------- */
-
-/*
- * Runs a journal write, waiting out other writers (each attempt waits up
- * to drain.c's BUSY_TIMEOUT_MS) until it succeeds or a stop is requested.
- */
-#define JOURNAL_RETRY(rc, call)                                           \
-    do {                                                                  \
-        (rc) = (call);                                                    \
-    } while ((rc) == CTSPOOL_E_BUSY && !dr_stop_flag)
 
 void
 dr_failure_note(struct dr_drainer *d, int status, const char *what)
@@ -191,16 +183,65 @@ min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* Marks b->pts[from .. from+k) acknowledged after a 2xx (invariant 1). */
+/*
+ * The points of b->pts[from .. from+k) whose ack makes them hits of the
+ * in-doubt table, into d->hits; *n := how many.  -1: out of memory.
+ */
+static int
+collect_hits(struct dr_drainer *d, const struct sp_batch *b, size_t from,
+             size_t k, size_t *n)
+{
+    *n = 0;
+    if (!dr_doubt_count(d->doubt)) {
+        return 0;
+    }
+    for (size_t i = from; i < from + k; i++) {
+        const struct sp_batch_point *p = &b->pts[i];
+
+        if (!dr_doubt_would_hit(d->doubt, p->hour, p->series, p->value)) {
+            continue;
+        }
+        if (*n == d->hits_cap) {
+            size_t cap = d->hits_cap ? 2 * d->hits_cap : 64;
+            int64_t(*nh)[2] = realloc(d->hits, cap * sizeof(*nh));
+
+            if (!nh) {
+                return -1;
+            }
+            d->hits = nh;
+            d->hits_cap = cap;
+        }
+        d->hits[*n][0] = p->hour;
+        d->hits[*n][1] = p->series;
+        (*n)++;
+    }
+    return 0;
+}
+
+/*
+ * Marks b->pts[from .. from+k) acknowledged after a 2xx (invariant 1).
+ * Those acknowledged while another value of theirs is in doubt are
+ * noted in the journal in the same transaction, so that they are sent
+ * again even if this drainer dies before their doubt expires
+ * (journal_resend.c, invariant 6).
+ */
 static ctspool_rc
 acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
             size_t k)
 {
-    size_t acked = 0;
+    size_t acked = 0, n_hits;
     ctspool_rc rc;
 
-    JOURNAL_RETRY(rc, sp_journal_ack(d->j, b, from, k,
-                                     (int64_t)time(NULL), &acked));
+    if (collect_hits(d, b, from, k, &n_hits) != 0) {
+        sp_log(SP_LOG_ERROR,
+               "upstream took %zu points but there is no memory to record "
+               "it (they will be sent again)",
+               k);
+        return CTSPOOL_E_NOMEM;
+    }
+    JOURNAL_RETRY(rc, sp_journal_ack_resend(
+                          d->j, b, from, k, (int64_t)time(NULL),
+                          (const int64_t(*)[2])d->hits, n_hits, &acked));
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_ERROR,
                "upstream took %zu points but the journal cannot record "
@@ -208,7 +249,7 @@ acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
                k, sp_journal_errmsg(d->j));
         return rc;
     }
-    if (dr_doubt_count(d->doubt)) {
+    if (n_hits) {
         for (size_t i = from; i < from + k; i++) {
             dr_doubt_acked(d->doubt, b->pts[i].hour, b->pts[i].series,
                            b->pts[i].value);

@@ -247,12 +247,25 @@ dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series, double value,
 #endif
 }
 
+static int
+would_hit(const struct dr_doubt_entry *e, double value)
+{
+    return e && !e->hit && (e->several || e->value != value);
+}
+
+int
+dr_doubt_would_hit(const struct dr_doubt *t, int64_t hour, int64_t series,
+                   double value)
+{
+    return would_hit(dr_doubt_find(t, hour, series), value);
+}
+
 void
 dr_doubt_acked(struct dr_doubt *t, int64_t hour, int64_t series, double value)
 {
     struct dr_doubt_entry *e = dr_doubt_find(t, hour, series);
 
-    if (e && !e->hit && (e->several || e->value != value)) {
+    if (would_hit(e, value)) {
         e->hit = 1;
         t->n_hit++;
         t->n_changes++;

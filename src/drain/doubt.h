@@ -28,6 +28,11 @@ int64_t dr_doubt_next_deadline(const struct dr_doubt *t);
  * outcome is unknown; remember it until deadline (ms, monotonic). */
 void dr_doubt_add(struct dr_doubt *t, int64_t hour, int64_t series,
                   double value, int64_t deadline);
+/* Would an ack of (hour, series) with value make it a hit (another value
+ * of it in doubt, and not a hit yet)?  The drainer notes such points in
+ * the journal in the ack's transaction (journal_resend.c). */
+int dr_doubt_would_hit(const struct dr_doubt *t, int64_t hour,
+                       int64_t series, double value);
 /* (hour, series) was acknowledged with value: if another value of it is
  * in doubt, it must be sent again once the doubt expires. */
 void dr_doubt_acked(struct dr_doubt *t, int64_t hour, int64_t series,

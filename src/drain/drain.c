@@ -47,7 +47,11 @@
  *     journal may still land upstream (landing.c), and every request of
  *     this one is announced in the lock file before it is sent.
  * (6) Every point of a request of unknown outcome is remembered until it
- *     can no longer land (doubt.c): no batch is taken without room.
+ *     can no longer land (doubt.c): no batch is taken without room.  A
+ *     point acknowledged meanwhile with another value is also noted in
+ *     the journal, in the ack's transaction, and made pending again once
+ *     the doubt is over: by this drainer, or, if it dies first, by the
+ *     next one after its wait of (5) (journal_resend.c).
  *
  * The drainer's journal connection commits with synchronous=NORMAL: an
  * ack lost to a power failure only means a re-send, which is safe.
@@ -315,6 +319,12 @@ run(struct dr_drainer *d)
     int ex = EXIT_OK, parked_left = 0;
 
     dr_park_start(d);
+    if (dr_handover_left(d)) {
+        if (dr_handover_await(d) != 0) {
+            return EXIT_OK; /* stopped: the notes stay for the next one */
+        }
+        d->has_awaited = 1;
+    }
     while (!dr_stop_flag) {
         const struct sp_config *cfg = d->cfg;
         struct sp_take_from from = {d->rr_grp, 0, 0};
@@ -708,6 +718,7 @@ out:
     }
     free(d.parked);
     dr_doubt_free(d.doubt);
+    free(d.hits);
     sp_buf_cleanup(&d.body[0]);
     sp_buf_cleanup(&d.body[1]);
     sp_buf_cleanup(&d.scratch);

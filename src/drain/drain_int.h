@@ -102,6 +102,8 @@ struct dr_drainer {
     uint64_t doubt_noted;   /* count last written to the journal */
     int doubt_full_said;    /* "in-doubt table full" logged */
     uint64_t doubt_dropped_said;
+    int64_t (*hits)[2];     /* an ack's points to send again (deliver.c) */
+    size_t hits_cap;
     int lock_fd;            /* the drainer lock file: landing record */
     int64_t window_ms;      /* a request may land this long after sent */
     int64_t landing_said;   /* what the record says; -1: unknown */
@@ -201,14 +203,27 @@ void dr_metrics_reload(struct dr_metrics *m, const struct sp_config *cfg);
 /* Stops the server (joins its thread) and frees.  NULL: no-op. */
 void dr_metrics_stop(struct dr_metrics *m);
 
+/*
+ * Runs a journal write, waiting out other writers (each attempt waits up
+ * to drain.c's BUSY_TIMEOUT_MS) until it succeeds or a stop is requested.
+ */
+#define JOURNAL_RETRY(rc, call)                                           \
+    do {                                                                  \
+        (rc) = (call);                                                    \
+    } while ((rc) == CTSPOOL_E_BUSY && !dr_stop_flag)
+
 /* ---- handover.c ------------------------------------------------------ */
 
 /* A request is about to be sent: the landing record covers it. */
 void dr_handover_begin(struct dr_drainer *d);
 /* Nothing in flight: the record says what may still land. */
 void dr_handover_settle(struct dr_drainer *d);
-/* Before the first upload; 0, or -1 when stopped meanwhile. */
+/* Before the first upload; 0, or -1 when stopped meanwhile.  Then makes
+ * pending what an earlier drainer noted to send again. */
 int dr_handover_await(struct dr_drainer *d);
+/* Did an earlier drainer leave points noted to send again?  Then there
+ * is something to upload even with nothing pending. */
+int dr_handover_left(struct dr_drainer *d);
 
 /* ---- deliver.c ------------------------------------------------------- */
 

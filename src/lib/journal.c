@@ -155,6 +155,12 @@ static const char *const stmt_sql[ST_N] = {
     [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idem (key, at, answer) "
                     "VALUES (?1, ?2, ?3)",
     [ST_IDEM_PRUNE] = "DELETE FROM idem WHERE at < ?1",
+    [ST_RESEND_INS] = "INSERT OR IGNORE INTO resend (hour, series) "
+                      "VALUES (?1, ?2)",
+    [ST_RESEND_DEL] = "DELETE FROM resend WHERE hour = ?1 AND series = ?2",
+    [ST_RESEND_SOME] = "SELECT hour, series FROM resend ORDER BY hour, "
+                       "series LIMIT ?1",
+    [ST_RESEND_ANY] = "SELECT EXISTS (SELECT 1 FROM resend)",
     [ST_DEAD_PUT] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };

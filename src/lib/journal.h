@@ -260,6 +260,13 @@ ctspool_rc sp_journal_take(struct sp_journal *j, size_t max_points,
 ctspool_rc sp_journal_ack(struct sp_journal *j, const struct sp_batch *b,
                           size_t from, size_t n, int64_t now,
                           size_t *n_acked);
+/* sp_journal_ack that also notes resend[0 .. n_resend) = (hour, series)
+ * as points to send again (journal_resend.c), in the same transaction. */
+ctspool_rc sp_journal_ack_resend(struct sp_journal *j,
+                                 const struct sp_batch *b, size_t from,
+                                 size_t n, int64_t now,
+                                 const int64_t (*resend)[2],
+                                 size_t n_resend, size_t *n_acked);
 /*
  * sp_journal_dead -- move b->pts[idx[i]] (still at the taken version) to
  * the dead letters with the HTTP status and response body.
@@ -270,11 +277,22 @@ ctspool_rc sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
 /*
  * sp_journal_repend -- make the points keys[i] = (hour, series) pending
  * again with their current value, if they are acknowledged (one whose
- * upload may have been overwritten upstream by a late request).  One
- * transaction.  *n_done: how many became pending (may be NULL).
+ * upload may have been overwritten upstream by a late request), and drop
+ * their notes to send again.  One transaction.  *n_done: how many became
+ * pending (may be NULL).  (journal_resend.c)
  */
 ctspool_rc sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2],
                              size_t n, size_t *n_done);
+/*
+ * sp_journal_resend_all -- sp_journal_repend of every point noted to be
+ * sent again (by a drainer that stopped before it could): for a drainer
+ * once no request of the last one can land any more.  One transaction.
+ * *n_notes: the notes found, *n_done: the points made pending.
+ */
+ctspool_rc sp_journal_resend_all(struct sp_journal *j, size_t *n_notes,
+                                 size_t *n_done);
+/* *any := whether any point is noted to be sent again. */
+ctspool_rc sp_journal_resend_noted(struct sp_journal *j, int *any);
 /* Records a failed upload attempt: status (0: no answer), message. */
 ctspool_rc sp_journal_note_failure(struct sp_journal *j, int status,
                                    const char *msg, int64_t now);
@@ -382,6 +400,7 @@ struct sp_stats {
     int64_t last_upload_error_at; /* -1: never */
     uint64_t parked_groups;   /* groups with pending points, parked */
     uint64_t in_doubt_points; /* as the drainer last noted it */
+    uint64_t resend_points;   /* noted to be sent again (schema 0008) */
     /* Upload requests and their durations (sp_journal_note_upload_time):
      * upload_le[i] counts those of at most sp_upload_bucket_ms[i] and
      * more than the bound before it. */

@@ -174,6 +174,10 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
         goto fail;
     }
     st->in_doubt_points = v > 0 ? (uint64_t)v : 0;
+    if ((r = query_int(j, "SELECT count(*) FROM resend", &v)) != SQLITE_OK) {
+        goto fail;
+    }
+    st->resend_points = (uint64_t)v;
     if ((r = sp_jn_read_upload_times(j, st)) != SQLITE_OK) {
         goto fail;
     }

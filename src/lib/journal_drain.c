@@ -2,8 +2,8 @@
  * journal_drain.c -- the drainer's side of the journal: take the oldest
  * pending run of the next group, round robin, as a batch (read only;
  * parked groups are skipped: journal_groups.c), then record what
- * upstream answered: ack, dead letters, re-pending of points a late
- * request may have overwritten, and failed attempts (counters, last
+ * upstream answered: ack (with the points to send again:
+ * journal_resend.c), dead letters, and failed attempts (counters, last
  * error), and how long upload requests took (the histogram of
  * schema 0004).  Owns struct sp_batch's memory.
  *
@@ -212,6 +212,15 @@ ctspool_rc
 sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
                size_t n, int64_t now, size_t *n_acked)
 {
+    return sp_journal_ack_resend(j, b, from, n, now, NULL, 0, n_acked);
+}
+
+ctspool_rc
+sp_journal_ack_resend(struct sp_journal *j, const struct sp_batch *b,
+                      size_t from, size_t n, int64_t now,
+                      const int64_t (*resend)[2], size_t n_resend,
+                      size_t *n_acked)
+{
     sqlite3_stmt *s;
     size_t acked = 0;
     ctspool_rc rc;
@@ -269,6 +278,11 @@ sp_journal_ack(struct sp_journal *j, const struct sp_batch *b, size_t from,
     r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r != SQLITE_DONE) {
+        rc = sp_jn_db_fail(j, r, "ack");
+        goto out;
+    }
+    r = sp_jn_resend_note(j, resend, n_resend);
+    if (r != SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "ack");
         goto out;
     }
@@ -369,74 +383,6 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
 out:
     if (rc != CTSPOOL_OK) {
         sp_journal_rollback(j);
-    }
-    return rc;
-}
-
-ctspool_rc
-sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
-                  size_t *n_done)
-{
-    sqlite3_stmt *s;
-    size_t done_n = 0;
-    ctspool_rc rc;
-    int r = SQLITE_OK;
-
-    rc = sp_journal_begin(j);
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
-    s = sp_jn_stmt(j, ST_PT_ACKED);
-    if (!s) {
-        r = sqlite3_errcode(j->db);
-    }
-    for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
-        int64_t grp;
-        double value;
-        sqlite3_stmt *u;
-
-        sqlite3_bind_int64(s, 1, keys[i][0]);
-        sqlite3_bind_int64(s, 2, keys[i][1]);
-        r = sqlite3_step(s);
-        if (r != SQLITE_ROW) {
-            sqlite3_reset(s);
-            r = r == SQLITE_DONE ? SQLITE_OK : r; /* pending or gone */
-            continue;
-        }
-        grp = sqlite3_column_int64(s, 0);
-        value = sqlite3_column_double(s, 1);
-        sqlite3_reset(s);
-        /* A new seq: it joins the queue like an update (invariant 3). */
-        u = sp_jn_stmt(j, ST_PT_UPD_SEQ);
-        if (!u) {
-            r = sqlite3_errcode(j->db);
-            break;
-        }
-        sqlite3_bind_int64(u, 1, keys[i][0]);
-        sqlite3_bind_int64(u, 2, keys[i][1]);
-        sqlite3_bind_int64(u, 3, j->next_seq);
-        r = sqlite3_step(u);
-        sqlite3_reset(u);
-        if (r != SQLITE_DONE) {
-            break;
-        }
-        r = sp_jn_queue_add(j, grp, j->next_seq, keys[i][0], keys[i][1], value);
-        if (r != SQLITE_OK) {
-            break;
-        }
-        j->next_seq++;
-        j->pending++;
-        done_n++;
-    }
-    sp_jn_done(s);
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "re-queue");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    rc = sp_journal_commit(j);
-    if (rc == CTSPOOL_OK && n_done) {
-        *n_done = done_n;
     }
     return rc;
 }

@@ -53,6 +53,10 @@ enum stmt_id {
     ST_IDEM_GET,
     ST_IDEM_PUT,
     ST_IDEM_PRUNE,
+    ST_RESEND_INS,
+    ST_RESEND_DEL,
+    ST_RESEND_SOME,
+    ST_RESEND_ANY,
     ST_N
 };
 
@@ -222,6 +226,10 @@ void sp_jn_upload_times_done(struct sp_journal *j, int committed);
 /* journal_drain.c: the histogram's rows into st's upload_* (inside a
  * read transaction). */
 int sp_jn_read_upload_times(struct sp_journal *j, struct sp_stats *st);
+/* journal_resend.c: notes keys as points to send again, inside the
+ * transaction (an ack's). */
+int sp_jn_resend_note(struct sp_journal *j, const int64_t (*keys)[2],
+                      size_t n);
 
 /* journal_busy.c */
 void sp_jn_busy_set(struct sp_journal *j, int ms);

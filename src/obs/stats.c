@@ -317,6 +317,11 @@ journal_metrics(struct sp_buf *b, const struct sp_stats *st)
                "Points of uploads of unknown outcome, as the drainer last "
                "noted them.",
                st->in_doubt_points);
+    metric_u64(b, "ctspool_points_to_resend", "gauge",
+               "Points acknowledged while an older value of theirs was in "
+               "an upload of unknown outcome: sent again once it can no "
+               "longer land.",
+               st->resend_points);
     metric_u64(b, "ctspool_last_upload_success_timestamp_seconds", "gauge",
                "Unix time of the last successful upload (0: never).",
                st->last_upload_ok_at > 0 ? (uint64_t)st->last_upload_ok_at

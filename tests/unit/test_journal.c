@@ -532,7 +532,7 @@ test_migration_fills_queue_values(void **state)
                                   "ALTER TABLE queue DROP COLUMN value; "
                                   "ALTER TABLE point DROP COLUMN avg_sum; "
                                   "ALTER TABLE point DROP COLUMN avg_n; "
-                                  "DROP TABLE idem; "
+                                  "DROP TABLE idem; DROP TABLE resend; "
                                   "PRAGMA user_version = 1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
