@@ -453,6 +453,16 @@ def wait_pending(env, n, timeout):
     return ok, last.get("st")
 
 
+def quick_drain_config(env, mock, request_timeout_ms):
+    """A configuration whose drainer uploads to mock with that request
+    timeout, retries within 200 ms and polls every 50 ms: for tests of
+    requests of unknown outcome (late answers, landing records)."""
+    env.write_config(upload={"endpoint": mock.url,
+                             "request_timeout_ms": request_timeout_ms,
+                             "retry_base_ms": 50, "retry_max_ms": 200,
+                             "poll_ms": 50})
+
+
 def drain_test(name, body, secrets=(API_KEY, STREAM), mock_args=None):
     """Runs body(env, mock), one drain test, in a fresh Env with a mock
     receiver (Mock(env, **mock_args): e.g. tokens= for the streams it

@@ -46,10 +46,7 @@ def once_without_wait(env, what):
 
 
 def run(env, mock):
-    env.write_config(upload={"endpoint": mock.url,
-                             "request_timeout_ms": TIMEOUT_MS,
-                             "retry_base_ms": 50, "retry_max_ms": 200,
-                             "poll_ms": 50})
+    h.quick_drain_config(env, mock, TIMEOUT_MS)
     hour = int(time.time()) // 3600 - 1
     lock = env.journal + "-drain.lock"
 

@@ -10,10 +10,7 @@ import harness as h
 
 
 def run(env, mock):
-    env.write_config(upload={"endpoint": mock.url,
-                             "request_timeout_ms": 1500,
-                             "retry_base_ms": 50, "retry_max_ms": 200,
-                             "poll_ms": 50})
+    h.quick_drain_config(env, mock, 1500)
     hour = int(time.time()) // 3600 - 1
     h.append_points(env, [h.point("late", 1.0, hour)])
     mock.fault(delay_ms=3000, delay_next=1)  # upstream slow once

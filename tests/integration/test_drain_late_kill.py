@@ -20,10 +20,7 @@ def values(mock):
 
 
 def run(env, mock):
-    env.write_config(upload={"endpoint": mock.url,
-                             "request_timeout_ms": TIMEOUT_MS,
-                             "retry_base_ms": 50, "retry_max_ms": 200,
-                             "poll_ms": 50})
+    h.quick_drain_config(env, mock, TIMEOUT_MS)
     hour = int(time.time()) // 3600 - 1
     h.append_points(env, [h.point("late", 1.0, hour)])
     mock.fault(delay_ms=HELD_MS, delay_next=1)  # upstream slow once
