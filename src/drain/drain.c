@@ -79,6 +79,15 @@
 #define BUSY_TIMEOUT_MS 1000  /* journal lock waits, between stop checks */
 #define ONCE_RETRIES 3        /* --once: quick retries of a transient error */
 #define ONCE_WAIT_MAX_MS 5000 /* --once: longest wait before giving up */
+/*
+ * The drainer's SQLite page cache.  What it reads once (series, queue
+ * rows) and the queue's head that acks shrink fit in far less than a
+ * producer needs, and a page cache SQLite empties whenever another
+ * connection commits (serve's, every few ms under load) is refilled by
+ * a malloc and a first touch per page: the smaller it is, the less that
+ * costs (scripts/bench/drain and e2e in the commit that set it).
+ */
+#define CACHE_KIB 2048
 
 volatile sig_atomic_t dr_stop_flag;
 
@@ -596,6 +605,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     jo.durability_full = 0;
     jo.corrupt_stop = cfg->on_corrupt_stop;
     jo.busy_timeout_ms = BUSY_TIMEOUT_MS;
+    jo.cache_kib = CACHE_KIB;
     rc = sp_journal_open(&jo, &d.j, &e);
     if (rc != CTSPOOL_OK) {
         cli_error("drain", "%s", e.msg);

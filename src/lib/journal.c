@@ -63,6 +63,8 @@
 #include "migrate.h"
 
 
+#define CACHE_KIB_DEFAULT 16384 /* PRAGMA cache_size, unless opts say */
+
 #define QROW "(?,?,?,?,?)"
 #define QROWS_4 QROW "," QROW "," QROW "," QROW
 #define QROWS_16 QROWS_4 "," QROWS_4 "," QROWS_4 "," QROWS_4
@@ -520,9 +522,10 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     dir_fd = -1;
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
-             "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
+             "PRAGMA cache_size = -%d; PRAGMA temp_store = MEMORY;"
              "PRAGMA journal_size_limit = 67108864;",
-             o->durability_full ? "FULL" : "NORMAL");
+             o->durability_full ? "FULL" : "NORMAL",
+             o->cache_kib > 0 ? o->cache_kib : CACHE_KIB_DEFAULT);
     r = sqlite3_exec(j->db, pragmas, NULL, NULL, &msg);
     if (r != SQLITE_OK) {
         rc = rc_from_sqlite(j->db, r);

@@ -27,6 +27,9 @@ struct sp_journal_opts {
                                   * aside (journal_heal.c) */
     unsigned file_mode;          /* of a journal created now (umask
                                   * aside); 0: 0600 */
+    int cache_kib;               /* SQLite page cache; 0: 16 MiB (a
+                                  * producer's transactions dirty many
+                                  * pages: less would spill them) */
 };
 
 /*
