@@ -12,7 +12,8 @@ import time
 import harness as h
 
 TIMEOUT_MS = 3000   # grace: 2 x 3 s after the timeout
-HELD_MS = 3500      # upstream applies the first request this late
+HELD_MS = 4500      # upstream applies the first request this late: 1.5 s
+                    # after the timeout, 4.5 s before the grace ends
 
 
 def values(mock):
@@ -35,8 +36,11 @@ def run(env, mock):
             "the ack of 2.0 noted the point to send again: %r" %
             st.get("resend_points"))
     # The slow request lands and writes 1.0 over 2.0 upstream.
-    h.check(h.wait_for(lambda: values(mock) == [1.0], 10),
-            "the late request landed: %r" % values(mock))
+    if not h.wait_for(lambda: values(mock) == [1.0], 10):
+        if values(mock) == [2.0]:
+            h.skip("2.0 reached upstream only after the late request "
+                   "(a slow machine): nothing was overwritten")
+        h.check(False, "the late request landed: %r" % values(mock))
     h.stop_proc(d, signal.SIGKILL)
     if "sending 1 point again" in h.read_text(d.log_path):
         h.skip("the grace period (%d ms) was over before the drainer "
