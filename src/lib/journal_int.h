@@ -109,8 +109,8 @@ struct sp_journal {
 
     /* Caches; cleared when a rollback may have removed their rows, or
      * when another process compacted (epoch changed). */
-    struct cache_ent *cache;
-    size_t cache_n;
+    struct cache_ent *cache; /* cache_slots slots; NULL: none yet */
+    size_t cache_slots, cache_n;
     int cache_dirty; /* rows inserted since begin: clear on rollback */
     int64_t cache_epoch;
     struct grp_ent *grps;

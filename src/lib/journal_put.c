@@ -25,7 +25,16 @@
 #include "event.h"
 #include "journal_int.h"
 
-#define CACHE_SLOTS (1u << 17)       /* power of two */
+/*
+ * The series cache is an open-addressing table that doubles from
+ * CACHE_SLOTS_MIN up to CACHE_SLOTS as entries come, keeping at most
+ * half its slots used.  A few thousand series then live in a table that
+ * stays in the CPU's cache, where the full-size table (5 MiB) spread
+ * them over as many cache lines and pages as there were lookups (the
+ * commit that made it grow says what that cost).
+ */
+#define CACHE_SLOTS_MIN 4096u        /* first table; power of two */
+#define CACHE_SLOTS (1u << 17)       /* largest table; power of two */
 #define CACHE_MAX (CACHE_SLOTS / 2u) /* entries before the cache resets */
 #define BYTES_CHECK_EVERY 1024u      /* puts between journal size checks */
 #define ENCODE_MAX                                                        \
@@ -76,7 +85,7 @@ void
 sp_jn_cache_clear(struct sp_journal *j)
 {
     if (j->cache) {
-        for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        for (size_t i = 0; i < j->cache_slots; i++) {
             free(j->cache[i].key);
             j->cache[i].key = NULL;
         }
@@ -94,7 +103,7 @@ static struct cache_ent *
 cache_find(struct sp_journal *j, uint64_t h, const uint8_t *key,
            size_t key_len)
 {
-    size_t i = (size_t)h & (CACHE_SLOTS - 1);
+    size_t i = (size_t)h & (j->cache_slots - 1);
 
     if (!j->cache) {
         return NULL;
@@ -109,8 +118,34 @@ cache_find(struct sp_journal *j, uint64_t h, const uint8_t *key,
             memcmp(c->key, key, key_len) == 0) {
             return c;
         }
-        i = (i + 1) & (CACHE_SLOTS - 1);
+        i = (i + 1) & (j->cache_slots - 1);
     }
+}
+
+/* Doubles the table (or makes the first one); -1: out of memory. */
+static int
+cache_grow(struct sp_journal *j)
+{
+    size_t n = j->cache_slots ? 2 * j->cache_slots : CACHE_SLOTS_MIN;
+    struct cache_ent *t = calloc(n, sizeof(*t));
+
+    if (!t) {
+        return -1;
+    }
+    for (size_t i = 0; i < j->cache_slots; i++) {
+        if (j->cache[i].key) {
+            size_t k = (size_t)j->cache[i].hash & (n - 1);
+
+            while (t[k].key) {
+                k = (k + 1) & (n - 1);
+            }
+            t[k] = j->cache[i];
+        }
+    }
+    free(j->cache);
+    j->cache = t;
+    j->cache_slots = n;
+    return 0;
 }
 
 /* Remembers key -> (series, grp); a cache failure is never an error. */
@@ -120,14 +155,12 @@ cache_add(struct sp_journal *j, uint64_t h, const uint8_t *key,
 {
     struct cache_ent *c;
 
-    if (!j->cache) {
-        j->cache = calloc(CACHE_SLOTS, sizeof(*j->cache));
-        if (!j->cache) {
-            return;
-        }
-    }
     if (j->cache_n >= CACHE_MAX) {
         sp_jn_cache_clear(j); /* bounded memory: start over */
+    }
+    /* At most half the slots used (then at CACHE_SLOTS, by CACHE_MAX). */
+    if (2 * (j->cache_n + 1) > j->cache_slots && cache_grow(j) != 0) {
+        return;
     }
     c = cache_find(j, h, key, key_len);
     if (c->key) {
