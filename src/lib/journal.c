@@ -215,6 +215,21 @@ sp_jn_db_fail(struct sp_journal *j, int code, const char *what)
     return rc;
 }
 
+/* Ends the transaction of a change: COMMIT when r (a SQLite result code)
+ * is SQLITE_OK, else a rollback and the error, what failed in it. */
+ctspool_rc
+sp_jn_finish(struct sp_journal *j, int r, const char *what)
+{
+    ctspool_rc rc;
+
+    if (r != SQLITE_OK) {
+        rc = sp_jn_db_fail(j, r, what);
+        sp_journal_rollback(j);
+        return rc;
+    }
+    return sp_journal_commit(j);
+}
+
 const char *
 sp_journal_errmsg(const struct sp_journal *j)
 {

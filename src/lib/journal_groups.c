@@ -60,21 +60,6 @@ run_ints(struct sp_journal *j, const char *sql, const int64_t *v, int n_v,
     return r;
 }
 
-/* Ends the transaction of a change: COMMIT when r (a SQLite result code)
- * is SQLITE_OK, else a rollback and the error, what failed in it. */
-static ctspool_rc
-finish(struct sp_journal *j, int r, const char *what)
-{
-    ctspool_rc rc;
-
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, what);
-        sp_journal_rollback(j);
-        return rc;
-    }
-    return sp_journal_commit(j);
-}
-
 /* ---- parking (the drainer) ------------------------------------------- */
 
 ctspool_rc
@@ -119,7 +104,7 @@ sp_journal_group_park(struct sp_journal *j, int64_t grp, int64_t now,
         r = r == SQLITE_DONE ? SQLITE_OK : r;
     }
     sqlite3_finalize(s);
-    return finish(j, r, "park a group");
+    return sp_jn_finish(j, r, "park a group");
 }
 
 ctspool_rc
@@ -134,7 +119,7 @@ sp_journal_group_unpark(struct sp_journal *j, int64_t grp, int *was)
         return rc;
     }
     r = run_ints(j, UNPARK_SQL, &grp, 1, NULL, 0, &changes);
-    rc = finish(j, r, "unpark a group");
+    rc = sp_jn_finish(j, r, "unpark a group");
     if (rc == CTSPOOL_OK && was) {
         *was = changes > 0;
     }
@@ -158,7 +143,7 @@ sp_journal_groups_retry_now(struct sp_journal *j, uint64_t *n)
         r = run_ints(j, "SELECT count(*) FROM grp_state", NULL, 0, &count, 1,
                      NULL);
     }
-    rc = finish(j, r, "group state");
+    rc = sp_jn_finish(j, r, "group state");
     if (rc == CTSPOOL_OK && n) {
         *n = (uint64_t)count;
     }
@@ -351,7 +336,7 @@ sp_journal_retire(struct sp_journal *j, const char *stream, int agg,
         j->pending -= (int64_t)points;
         j->points -= (int64_t)points;
     }
-    rc = finish(j, r, "retire");
+    rc = sp_jn_finish(j, r, "retire");
     if (rc == CTSPOOL_OK) {
         if (n_groups) {
             *n_groups = groups;
@@ -376,5 +361,5 @@ sp_journal_note_doubt(struct sp_journal *j, uint64_t n)
         return rc;
     }
     r = sp_jn_meta_set_int(j, ST_META_SET, "in_doubt_points", (int64_t)n);
-    return finish(j, r, "record points in doubt");
+    return sp_jn_finish(j, r, "record points in doubt");
 }

@@ -164,6 +164,7 @@ struct sp_avg {
 ctspool_rc sp_jn_connect(struct sp_journal *j, struct sp_err *e);
 void sp_jn_disconnect(struct sp_journal *j);
 ctspool_rc sp_jn_db_fail(struct sp_journal *j, int code, const char *what);
+ctspool_rc sp_jn_finish(struct sp_journal *j, int r, const char *what);
 sqlite3_stmt *sp_jn_stmt(struct sp_journal *j, enum stmt_id id);
 void sp_jn_done(sqlite3_stmt *s);
 int sp_jn_meta_get(struct sp_journal *j, const char *k, int64_t *v);

@@ -106,30 +106,35 @@ repend_one(struct sp_journal *j, int64_t hour, int64_t series, int *done)
     return SQLITE_OK;
 }
 
+/* Inside a transaction: repend_one of keys[0 .. n); *done_n counts
+ * the points made pending. */
+static int
+repend_keys(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
+            size_t *done_n)
+{
+    int r = SQLITE_OK;
+
+    for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
+        int done;
+
+        r = repend_one(j, keys[i][0], keys[i][1], &done);
+        *done_n += (size_t)done;
+    }
+    return r;
+}
+
 ctspool_rc
 sp_journal_repend(struct sp_journal *j, const int64_t (*keys)[2], size_t n,
                   size_t *n_done)
 {
     size_t done_n = 0;
     ctspool_rc rc;
-    int r = SQLITE_OK;
 
     rc = sp_journal_begin(j);
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
-        int done;
-
-        r = repend_one(j, keys[i][0], keys[i][1], &done);
-        done_n += (size_t)done;
-    }
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "re-queue");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    rc = sp_journal_commit(j);
+    rc = sp_jn_finish(j, repend_keys(j, keys, n, &done_n), "re-queue");
     if (rc == CTSPOOL_OK && n_done) {
         *n_done = done_n;
     }
@@ -171,23 +176,13 @@ sp_journal_resend_all(struct sp_journal *j, size_t *n_notes, size_t *n_done)
     }
     /* Each round drops the notes it read: the next one reads others. */
     while ((r = some_notes(j, keys, &n)) == SQLITE_OK && n > 0) {
-        for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
-            int done;
-
-            r = repend_one(j, keys[i][0], keys[i][1], &done);
-            done_n += (size_t)done;
-        }
+        r = repend_keys(j, (const int64_t(*)[2])keys, n, &done_n);
         if (r != SQLITE_OK) {
             break;
         }
         notes += n;
     }
-    if (r != SQLITE_OK) {
-        rc = sp_jn_db_fail(j, r, "re-queue");
-        sp_journal_rollback(j);
-        return rc;
-    }
-    rc = sp_journal_commit(j);
+    rc = sp_jn_finish(j, r, "re-queue");
     if (rc == CTSPOOL_OK) {
         *n_notes = notes;
         *n_done = done_n;
