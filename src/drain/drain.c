@@ -328,11 +328,8 @@ run(struct dr_drainer *d)
     int ex = EXIT_OK, parked_left = 0;
 
     dr_park_start(d);
-    if (dr_handover_left(d)) {
-        if (dr_handover_await(d) != 0) {
-            return EXIT_OK; /* stopped: the notes stay for the next one */
-        }
-        d->has_awaited = 1;
+    if (dr_handover_resend(d) != 0) {
+        return EXIT_OK; /* stopped: the notes stay for the next one */
     }
     while (!dr_stop_flag) {
         const struct sp_config *cfg = d->cfg;

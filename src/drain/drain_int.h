@@ -218,12 +218,11 @@ void dr_metrics_stop(struct dr_metrics *m);
 void dr_handover_begin(struct dr_drainer *d);
 /* Nothing in flight: the record says what may still land. */
 void dr_handover_settle(struct dr_drainer *d);
-/* Before the first upload; 0, or -1 when stopped meanwhile.  Then makes
- * pending what an earlier drainer noted to send again. */
+/* Before the first upload; 0, or -1 when stopped meanwhile. */
 int dr_handover_await(struct dr_drainer *d);
-/* Did an earlier drainer leave points noted to send again?  Then there
- * is something to upload even with nothing pending. */
-int dr_handover_left(struct dr_drainer *d);
+/* At start: what an earlier drainer noted to send again, pending after
+ * that wait; 0, or -1 when stopped meanwhile. */
+int dr_handover_resend(struct dr_drainer *d);
 
 /* ---- deliver.c ------------------------------------------------------- */
 

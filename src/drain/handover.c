@@ -2,9 +2,10 @@
  * handover.c -- the drainer's side of the landing record (landing.c):
  * announces each request there before it is sent, lowers the record
  * when nothing is in flight, and before the first upload waits out what
- * a previous drainer of the journal left in flight (drain.c invariant 5),
- * then makes pending what that drainer noted to send again and could not
- * (journal_resend.c: it died inside a doubt, invariant 6).
+ * a previous drainer of the journal left in flight (drain.c invariant 5);
+ * at start, after that same wait, makes pending what that drainer noted
+ * to send again and could not (journal_resend.c: it died inside a doubt,
+ * invariant 6).
  */
 #include <errno.h>
 #include <string.h>
@@ -72,31 +73,6 @@ dr_handover_settle(struct dr_drainer *d)
     promise(d, left > 0 ? dr_landing_now_ms() + left : 0, 0);
 }
 
-/* What an earlier drainer noted to send again: pending now (nothing of
- * it can land any more).  A failure leaves the notes for the next
- * drainer (they are no loss: the points are delivered, maybe with an
- * older value upstream, as before notes existed). */
-static void
-resend_left(struct dr_drainer *d)
-{
-    size_t notes = 0, done_n = 0;
-    ctspool_rc rc;
-
-    JOURNAL_RETRY(rc, sp_journal_resend_all(d->j, &notes, &done_n));
-    if (rc != CTSPOOL_OK) {
-        sp_log(SP_LOG_ERROR,
-               "cannot queue again the points the previous drainer noted "
-               "to send again: %s",
-               sp_journal_errmsg(d->j));
-    } else if (notes) {
-        sp_log(SP_LOG_INFO,
-               "sending %zu point%s again: the previous drainer stopped "
-               "before it could, after an upload of unknown outcome that "
-               "could have overwritten their newer value upstream",
-               done_n, done_n == 1 ? "" : "s");
-    }
-}
-
 /*
  * Before the first upload (not at start: a drainer with nothing to send
  * has nothing to wait for): waits until no request of an earlier drainer
@@ -128,15 +104,45 @@ dr_handover_await(struct dr_drainer *d)
             return -1; /* the record stays for the next drainer */
         }
     }
-    resend_left(d);
     promise(d, 0, 0);
     return 0;
 }
 
+/*
+ * At start: points an earlier drainer noted to send again and could not
+ * are something to upload even with nothing pending.  Waits as before
+ * any first upload (nothing of that drainer can land after it), then
+ * makes them pending.  A failure to read or re-queue them leaves the
+ * notes for the next drainer (no loss: the points are delivered, maybe
+ * with an older value upstream, as before notes existed).  0, or -1
+ * when a stop was requested meanwhile (the notes stay).
+ */
 int
-dr_handover_left(struct dr_drainer *d)
+dr_handover_resend(struct dr_drainer *d)
 {
+    size_t notes = 0, done_n = 0;
+    ctspool_rc rc;
     int any = 0;
 
-    return sp_journal_resend_noted(d->j, &any) == CTSPOOL_OK && any;
+    if (sp_journal_resend_noted(d->j, &any) != CTSPOOL_OK || !any) {
+        return 0;
+    }
+    if (dr_handover_await(d) != 0) {
+        return -1;
+    }
+    d->has_awaited = 1;
+    JOURNAL_RETRY(rc, sp_journal_resend_all(d->j, &notes, &done_n));
+    if (rc != CTSPOOL_OK) {
+        sp_log(SP_LOG_ERROR,
+               "cannot queue again the points the previous drainer noted "
+               "to send again: %s",
+               sp_journal_errmsg(d->j));
+    } else if (notes) {
+        sp_log(SP_LOG_INFO,
+               "sending %zu point%s again: the previous drainer stopped "
+               "before it could, after an upload of unknown outcome that "
+               "could have overwritten their newer value upstream",
+               done_n, done_n == 1 ? "" : "s");
+    }
+    return 0;
 }
