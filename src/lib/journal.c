@@ -123,8 +123,14 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ACKLOG] = "INSERT INTO acklog (grp, minute, hi) VALUES (?1, ?2, ?3) "
                   "ON CONFLICT (grp, minute) DO UPDATE SET "
                   "hi = max(hi, excluded.hi)",
+    /* A transaction's first seq ?1 at Unix time ?2, unless the newest
+     * row says that second already: the age of a seq is read from the
+     * row with the largest seq at or below it, so a row per second
+     * answers exactly as a row per transaction would, and a small
+     * commit writes one page less. */
     [ST_SEQTIME_INS] = "INSERT OR REPLACE INTO seqtime (seq, at) "
-                       "VALUES (?1, ?2)",
+                       "SELECT ?1, ?2 WHERE ?2 IS NOT (SELECT at FROM "
+                       "seqtime ORDER BY seq DESC LIMIT 1)",
     [ST_PAGE_COUNT] = "SELECT page_count * page_size FROM "
                       "pragma_page_count(), pragma_page_size()",
     /* ?1, ?2: group ?1's rows up to seq ?2 are in flight; ?3, ?4: the

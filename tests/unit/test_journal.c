@@ -380,6 +380,56 @@ test_compact_retention(void **state)
     sp_batch_cleanup(&b);
 }
 
+/* Sets the newest seqtime row's time to at; returns its seq. */
+static int64_t
+seqtime_newest_at(struct tu_journal *f, int64_t at)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "UPDATE seqtime SET at = %lld WHERE seq = (SELECT max(seq) "
+             "FROM seqtime) RETURNING seq",
+             (long long)at);
+    return tu_sql1(f->path, sql);
+}
+
+/* seqtime gets a row per second, not per transaction, and still dates
+ * every pending seq as a row per transaction would. */
+static void
+test_seqtime_row_per_second(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_stats st;
+    int64_t rows, first, t0, t1;
+    int tries = 0;
+
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "a", 1, 1.0, NULL));
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM seqtime"), 1);
+    /* An older newest row: the next transaction adds its own. */
+    first = seqtime_newest_at(f, 1000);
+    assert_true(first > 0);
+    t0 = (int64_t)time(NULL);
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "a", 2, 1.0, NULL));
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM seqtime"), 2);
+    assert_true(tu_sql1(f->path, "SELECT at FROM seqtime ORDER BY seq "
+                                 "DESC LIMIT 1") >= t0);
+    /* A newest row of this second: the next transaction adds none (a
+     * try whose put crossed into the next second is made again). */
+    do {
+        assert_true(++tries < 1000);
+        rows = tu_sql1(f->path, "SELECT count(*) FROM seqtime");
+        t0 = (int64_t)time(NULL);
+        seqtime_newest_at(f, t0);
+        tu_put1(f->j, tu_point("t", SP_AGG_SUM, "b", tries, 1.0, NULL));
+        t1 = (int64_t)time(NULL);
+    } while (t1 != t0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM seqtime"), rows);
+    /* The oldest pending point still reads its own transaction's time. */
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, 1000);
+    check_invariants(f);
+}
+
 static void
 test_savepoint_rollback(void **state)
 {
@@ -1095,6 +1145,7 @@ main(void)
         T(test_spool_full_keeps_stored),
         T(test_dead_letters),
         T(test_compact_retention),
+        T(test_seqtime_row_per_second),
         T(test_savepoint_rollback),
         T(test_rollback_stores_nothing),
         T(test_queue_rows_buffered),
