@@ -1,7 +1,8 @@
 /*
- * salvage.c -- recovers the pending points and dead letters of a damaged
- * journal into the live one (DESIGN.md section 11): `ctspool salvage
- * FILE` and the drainer's auto_salvage.
+ * salvage.c -- recovers the pending points, the points noted to send
+ * again (they become pending) and the dead letters of a damaged journal
+ * into the live one (DESIGN.md section 11): `ctspool salvage FILE` and
+ * the drainer's auto_salvage.
  *
  * The damaged file is read through SQLite only, table by table in key
  * order, a bounded run of rows per query.  When SQLite reports damage
@@ -470,19 +471,18 @@ item_done(struct sv *v, ctspool_rc rc, enum sp_put_result res,
     return rc;
 }
 
-/* queue: grp, seq, hour, series, value. */
+/* The point (series, hour, value) pending in the live journal unless it
+ * holds that identity; *added counts it. */
 static ctspool_rc
-pending_row(void *ctx, sqlite3_stmt *row)
+put_pending(struct sv *v, int64_t series, int64_t hour, double value,
+            uint64_t *added)
 {
-    struct sv *v = ctx;
     struct sp_point p;
     enum sp_put_result res = SP_PUT_UNCHANGED;
     cJSON *json;
     ctspool_rc rc;
 
-    rc = build_point(v, sqlite3_column_int64(row, 3),
-                     sqlite3_column_int64(row, 2),
-                     sqlite3_column_double(row, 4), &p, &json);
+    rc = build_point(v, series, hour, value, &p, &json);
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
         struct sp_event ev;
 
@@ -490,7 +490,43 @@ pending_row(void *ctx, sqlite3_stmt *row)
                  ? sp_journal_put_event(v->live, &ev, &res)
                  : sp_journal_put_absent(v->live, &p, &res);
     }
-    return item_done(v, rc, res, &v->rep->pending, json);
+    return item_done(v, rc, res, added, json);
+}
+
+/* queue: grp, seq, hour, series, value. */
+static ctspool_rc
+pending_row(void *ctx, sqlite3_stmt *row)
+{
+    struct sv *v = ctx;
+
+    return put_pending(v, sqlite3_column_int64(row, 3),
+                       sqlite3_column_int64(row, 2),
+                       sqlite3_column_double(row, 4), &v->rep->pending);
+}
+
+/*
+ * resend (a point to send again, schema 0008) and its point's value:
+ * hour, series, value (NULL: the point is gone, nothing to send).  The
+ * damaged journal's drainer acknowledged that value while an older one
+ * was in an upload of unknown outcome; sending it again is what keeps
+ * upstream from ending with the older value, so it becomes pending.
+ */
+static ctspool_rc
+resend_row(void *ctx, sqlite3_stmt *row)
+{
+    struct sv *v = ctx;
+    uint64_t added = 0;
+    ctspool_rc rc;
+
+    if (sqlite3_column_type(row, 2) == SQLITE_NULL) {
+        return CTSPOOL_OK;
+    }
+    rc = put_pending(v, sqlite3_column_int64(row, 1),
+                     sqlite3_column_int64(row, 0),
+                     sqlite3_column_double(row, 2), &added);
+    v->rep->pending += added;
+    v->rep->resend += added;
+    return rc;
 }
 
 /* dead: id, hour, series, value, status, body, dead_at. */
@@ -831,6 +867,23 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
         rep->damaged_ranges += sc.skips;
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
+        /* Absent before schema 0008: the scan then reads nothing. */
+        memset(&sc, 0, sizeof(sc));
+        sc.db = v.db;
+        sc.two = 1;
+        sc.k1_max = HOUR_END;
+        sc.rows_sql = "SELECT r.hour, r.series, p.value FROM resend r "
+                      "LEFT JOIN point p ON p.hour = r.hour AND "
+                      "p.series = r.series WHERE (r.hour, r.series) > "
+                      "(?1, ?2) ORDER BY r.hour, r.series LIMIT ?3";
+        sc.probe_sql = "SELECT hour, series FROM resend WHERE (hour, "
+                       "series) > (?1, ?2) ORDER BY hour, series LIMIT 1";
+        sc.k1 = INT64_MIN;
+        sc.k2 = INT64_MIN;
+        rc = scan_run(&sc, resend_row, &v, e);
+        rep->damaged_ranges += sc.skips;
+    }
+    if (rc == CTSPOOL_OK && v.n_grps) {
         memset(&sc, 0, sizeof(sc));
         sc.db = v.db;
         sc.rows_sql = "SELECT id, hour, series, value, status, body, "
@@ -849,7 +902,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     }
     /* Pending points the damaged file counted but nobody could read. */
     if (expect_pending >= 0) {
-        uint64_t got = rep->pending + rep->present;
+        uint64_t got = rep->pending - rep->resend + rep->present;
 
         rep->pending_expected = expect_pending;
         if ((uint64_t)expect_pending > got + rep->unreadable) {
@@ -877,12 +930,18 @@ void
 sp_salvage_describe(const struct sp_salvage_report *rep, char *buf,
                     size_t n)
 {
+    char again[64] = "";
+
+    if (rep->resend) {
+        snprintf(again, sizeof(again), " (%llu of them to send again)",
+                 (unsigned long long)rep->resend);
+    }
     snprintf(buf, n,
-             "recovered %llu pending point%s and %llu dead letter%s; %llu "
+             "recovered %llu pending point%s%s and %llu dead letter%s; %llu "
              "already in the journal; %llu could not be read (%llu damaged "
              "place%s skipped)",
              (unsigned long long)rep->pending, rep->pending == 1 ? "" : "s",
-             (unsigned long long)rep->dead, rep->dead == 1 ? "" : "s",
+             again, (unsigned long long)rep->dead, rep->dead == 1 ? "" : "s",
              (unsigned long long)rep->present,
              (unsigned long long)rep->unreadable,
              (unsigned long long)rep->damaged_ranges,

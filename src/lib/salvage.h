@@ -13,6 +13,9 @@
 
 struct sp_salvage_report {
     uint64_t pending;         /* points added to the live journal, pending */
+    uint64_t resend;          /* of those, noted to send again (table
+                               * resend): acknowledged, not pending, in
+                               * the damaged journal */
     uint64_t dead;            /* dead letters added */
     uint64_t present;         /* items the live journal holds already */
     uint64_t unreadable;      /* items lost: unreadable or not valid */

@@ -1,6 +1,7 @@
 /*
  * test_salvage.c -- damaged journals (journal_heal.c, salvage.c): salvage
- * recovers pending points and dead letters but not acknowledged points,
+ * recovers pending points, points noted to send again and dead letters
+ * but not other acknowledged points,
  * leaves what the live journal holds alone and adds nothing when run
  * again; garbage over pages in the middle costs only the rows there; a
  * quarantine renames the set, the other handle follows it to the fresh
@@ -114,6 +115,70 @@ test_salvage_pending_and_dead(void **state)
     assert_int_equal(rep.present, 903);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 900);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 3);
+    free(src_path);
+}
+
+/* Points the damaged journal's drainer noted to send again (acknowledged
+ * there, not pending) become pending, unless the live journal holds
+ * them; a note whose point is gone adds nothing. */
+static void
+test_salvage_resend_notes(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_batch b;
+    struct sp_err e;
+    int64_t notes[4][2];
+    const int64_t(*cnotes)[2] = (const int64_t(*)[2])notes;
+    size_t n_acked = 0;
+    char words[256];
+
+    for (int k = 0; k < 10; k++) {
+        char name[8];
+
+        snprintf(name, sizeof(name), "m%d", k);
+        tu_put1(src, tu_point("tok-a", SP_AGG_SUM, name, HOUR0, k, NULL));
+    }
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_take(src, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 10);
+    for (int i = 0; i < 4; i++) {
+        notes[i][0] = b.pts[i].hour;
+        notes[i][1] = b.pts[i].series;
+    }
+    notes[3][0] = HOUR0 + 99; /* no such point */
+    assert_int_equal(sp_journal_ack_resend(src, &b, 0, 10, 1700000000,
+                                           cnotes, 4, &n_acked),
+                     CTSPOOL_OK);
+    assert_int_equal(n_acked, 10);
+    assert_int_equal(tu_sql1(src_path, "SELECT count(*) FROM resend"), 4);
+    /* The live journal holds a newer value of the first noted point. */
+    tu_put1(f->j, tu_point("tok-a", SP_AGG_SUM, b.pts[0].name,
+                           b.pts[0].hour, 4242.0, NULL));
+    sp_journal_close(src);
+
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 2);
+    assert_int_equal(rep.resend, 2);
+    assert_int_equal(rep.present, 1);
+    assert_int_equal(rep.unreadable, 0);
+    assert_int_equal(rep.pending_expected, 0);
+    sp_salvage_describe(&rep, words, sizeof(words));
+    assert_non_null(strstr(words, "recovered 2 pending points (2 of them "
+                                  "to send again) and 0 dead letters"));
+    /* The newer value stays; the other two are pending at their value. */
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 3);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue "
+                                      "WHERE value IN (1, 2, 4242)"),
+                     3);
+    /* Again: nothing new. */
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 0);
+    assert_int_equal(rep.resend, 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 3);
+    sp_batch_cleanup(&b);
     free(src_path);
 }
 
@@ -249,6 +314,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_salvage_pending_and_dead,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_resend_notes,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_garbage_mid_file,
                                         tu_journal_setup, tu_journal_teardown),
