@@ -3,8 +3,8 @@
  * unattended edge host delivers what was readable in a quarantined
  * journal without anyone logging in.  Between two requests the drainer
  * looks for quarantined sets of its journal (NAME.corrupt-*: at start,
- * after it quarantined one itself, and every SALVAGE_EVERY_MS for those
- * other processes set aside), salvages each into the live journal in
+ * when its journal was replaced (dr_handover_moved), and every
+ * SALVAGE_EVERY_MS for those other processes set aside), salvages each into the live journal in
  * small transactions (producers wait at most one of them) and renames
  * it NAME.salvaged-*.  The points become pending like any other.
  */
@@ -68,11 +68,6 @@ dr_maybe_salvage(struct dr_drainer *d)
     struct sp_err e;
     int failed = 0;
 
-    if (sp_journal_gen(d->j) != d->journal_gen) {
-        /* Reconnected: a journal was moved aside, by us or another. */
-        d->journal_gen = sp_journal_gen(d->j);
-        d->next_salvage = 0;
-    }
     if (!d->cfg->auto_salvage || sp_clock_ms() < d->next_salvage) {
         return;
     }

@@ -529,8 +529,9 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
  * Takes into the other slot the batch after the request in flight,
  * cur->b.pts[.. end), which ends the current batch: the next group's
  * turn (round robin; the same group when it is the only one).  Returns
- * that slot, or NULL when nothing else is pending or the in-doubt table
- * has no room for it.  A failed read only means no batch is taken ahead
+ * that slot, or NULL when nothing else is pending, the in-doubt table
+ * has no room for it, or the journal was replaced (dr_handover_moved()
+ * sees to that first).  A failed read only means no batch is taken ahead
  * (run() takes again and reports it).
  */
 static struct dr_slot *
@@ -543,7 +544,8 @@ take_ahead(struct dr_drainer *d, size_t end)
     if (!dr_deliver_may_take(d) ||
         sp_journal_take_next(d->j, dr_deliver_take_size(d->cfg), &from,
                              &o->b) != CTSPOOL_OK ||
-        o->b.n == 0 || dr_body_prefix(o) != CTSPOOL_OK) {
+        o->b.n == 0 || o->b.gen != d->journal_gen ||
+        dr_body_prefix(o) != CTSPOOL_OK) {
         return NULL;
     }
     return o;

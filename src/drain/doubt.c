@@ -168,6 +168,17 @@ dr_doubt_free(struct dr_doubt *t)
     }
 }
 
+void
+dr_doubt_clear(struct dr_doubt *t)
+{
+    uint64_t dropped = t->n_dropped;
+
+    free(t->slots);
+    free(t->fifo);
+    memset(t, 0, sizeof(*t));
+    t->n_dropped = dropped;
+}
+
 size_t
 dr_doubt_count(const struct dr_doubt *t)
 {

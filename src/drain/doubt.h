@@ -14,6 +14,8 @@ struct dr_doubt;
 struct dr_doubt *dr_doubt_new(void);
 void dr_doubt_free(struct dr_doubt *t);
 size_t dr_doubt_count(const struct dr_doubt *t);
+/* Forgets every entry (the dropped count stays). */
+void dr_doubt_clear(struct dr_doubt *t);
 /* Entries acknowledged with another value: to be sent again later. */
 size_t dr_doubt_hits(const struct dr_doubt *t);
 /* Entries not remembered because memory or DR_DOUBT_MAX ran out. */

@@ -325,7 +325,7 @@ static int
 run(struct dr_drainer *d)
 {
     ctspool_rc rc;
-    int ex = EXIT_OK, parked_left = 0;
+    int ex = EXIT_OK, parked_left = 0, held;
 
     dr_park_start(d);
     if (dr_handover_resend(d) != 0) {
@@ -342,7 +342,12 @@ run(struct dr_drainer *d)
             cfg = d->cfg;
         }
         maybe_compact(d);
+        held = dr_handover_moved(d); /* before salvage: it sees the move */
         dr_maybe_salvage(d);
+        if (held) {
+            dr_nap_ms(NAP_STEP_MS);
+            continue;
+        }
         maybe_summary(d, 0);
         dr_deliver_settle_doubt(d, sp_clock_ms());
         dr_deliver_note_doubt(d);
@@ -357,6 +362,9 @@ run(struct dr_drainer *d)
         from.now_ms = dr_park_now_ms();
         rc = sp_journal_take_next(d->j, dr_deliver_take_size(cfg), &from,
                                   &d->cur->b);
+        if (rc == CTSPOOL_OK && d->cur->b.gen != d->journal_gen) {
+            continue; /* from a fresh journal: dr_handover_moved() first */
+        }
         if (rc == CTSPOOL_OK && d->cur->b.n == 0) {
             if (d->is_once && dr_doubt_hits(d->doubt)) {
                 dr_nap_ms(NAP_STEP_MS); /* a re-send is due: wait for it */

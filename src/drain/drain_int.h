@@ -95,7 +95,9 @@ struct dr_drainer {
     int64_t dv_before_take;
     int64_t next_compact;
     int64_t next_salvage; /* auto_salvage looks again (monotonic ms) */
-    uint64_t journal_gen; /* sp_journal_gen() auto_salvage last saw */
+    uint64_t journal_gen; /* sp_journal_gen() last seen (handover.c) */
+    int64_t moved_hold_until; /* the journal was replaced: nothing is
+                               * uploaded before (monotonic ms) */
     struct dr_doubt *doubt; /* points whose upload outcome is unknown */
     int64_t doubt_grace_ms; /* how long a late request may still land */
     int64_t doubt_until;    /* latest doubt deadline (monotonic ms) */
@@ -223,6 +225,9 @@ int dr_handover_await(struct dr_drainer *d);
 /* At start: what an earlier drainer noted to send again, pending after
  * that wait; 0, or -1 when stopped meanwhile. */
 int dr_handover_resend(struct dr_drainer *d);
+/* Between requests: 1 while nothing may be uploaded because the journal
+ * was replaced (a damaged one moved aside) while points were in doubt. */
+int dr_handover_moved(struct dr_drainer *d);
 
 /* ---- deliver.c ------------------------------------------------------- */
 

@@ -5,7 +5,8 @@
  * a previous drainer of the journal left in flight (drain.c invariant 5);
  * at start, after that same wait, makes pending what that drainer noted
  * to send again and could not (journal_resend.c: it died inside a doubt,
- * invariant 6).
+ * invariant 6); and when the journal is replaced under it, waits out its
+ * own doubt before uploading from the fresh one (dr_handover_moved).
  */
 #include <errno.h>
 #include <string.h>
@@ -145,4 +146,42 @@ dr_handover_resend(struct dr_drainer *d)
                done_n, done_n == 1 ? "" : "s");
     }
     return 0;
+}
+
+/*
+ * The journal was moved aside as damaged and a fresh one started at its
+ * path, by this drainer or by another process (sp_journal_gen() moved
+ * on).  The in-doubt table names points by the old file's ids, which
+ * name other points, or none, in the fresh one; and its requests may
+ * still land upstream.  Salvage brings their points into the fresh file
+ * at their newest values (the noted re-sends too).  So the table is
+ * emptied, and nothing is uploaded until no request sent from the old
+ * file can land any more (d->doubt_until): what is sent from the fresh
+ * file then cannot be overwritten by one of them.  Journal work
+ * (salvage, compaction) goes on meanwhile.  Returns 1 while that lasts.
+ */
+int
+dr_handover_moved(struct dr_drainer *d)
+{
+    uint64_t gen = sp_journal_gen(d->j);
+    int64_t now = sp_clock_ms();
+
+    if (gen != d->journal_gen) {
+        d->journal_gen = gen;
+        dr_salvage_soon(d);
+        if (d->doubt_until > now) {
+            d->moved_hold_until = d->doubt_until;
+            size_t n = dr_doubt_count(d->doubt);
+
+            sp_log(SP_LOG_WARN,
+                   "the journal was replaced while %zu point%s in doubt "
+                   "(uploads of unknown outcome); uploading nothing from "
+                   "the fresh journal for %.1f s, until none of them can "
+                   "land upstream any more",
+                   n, n == 1 ? " was" : "s were",
+                   (double)(d->doubt_until - now) / 1000.0);
+        }
+        dr_doubt_clear(d->doubt);
+    }
+    return now < d->moved_hold_until;
 }

@@ -128,6 +128,36 @@ test_ack_with_another_value_is_a_hit(void **state)
     dr_doubt_free(t);
 }
 
+/* A cleared table forgets entries and hits (the journal they named was
+ * replaced) and works as a new one afterwards. */
+static void
+test_clear(void **state)
+{
+    struct dr_doubt *t = dr_doubt_new();
+    int64_t keys[2048][2], hour, series;
+
+    (void)state;
+    for (size_t i = 0; i < 1500; i++) { /* past the first sizes */
+        key_of(i, &hour, &series);
+        dr_doubt_add(t, hour, series, 1.0, 100);
+    }
+    key_of(7, &hour, &series);
+    dr_doubt_acked(t, hour, series, 2.0);
+    assert_int_equal(dr_doubt_hits(t), 1);
+    dr_doubt_clear(t);
+    assert_int_equal(dr_doubt_count(t), 0);
+    assert_int_equal(dr_doubt_hits(t), 0);
+    assert_int_equal(dr_doubt_check(t, NULL, 0), 0);
+    dr_doubt_acked(t, hour, series, 3.0); /* forgotten: no hit */
+    assert_int_equal(dr_doubt_hits(t), 0);
+    assert_int_equal(expire_all(t, INT64_MAX, keys), 0);
+    dr_doubt_add(t, hour, series, 1.0, 200);
+    dr_doubt_acked(t, hour, series, 2.0);
+    assert_int_equal(expire_all(t, 200, keys), 1);
+    assert_key(keys[0], hour, series);
+    dr_doubt_free(t);
+}
+
 /* Two values in doubt: an ack of either may be undone by the other. */
 static void
 test_two_values_in_doubt(void **state)
@@ -715,6 +745,7 @@ main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_expires_at_deadline),
         cmocka_unit_test(test_ack_with_another_value_is_a_hit),
+        cmocka_unit_test(test_clear),
         cmocka_unit_test(test_two_values_in_doubt),
         cmocka_unit_test(test_readd_renews_deadline),
         cmocka_unit_test(test_expiry_order_and_max),
