@@ -808,12 +808,34 @@ open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
     return rc;
 }
 
+/* Reads one table of the damaged file in key order (struct scan: two,
+ * k1_max, rows_sql, probe_sql), each row to fn; counts the damaged
+ * places skipped. */
+static ctspool_rc
+scan_table(struct sv *v, int two, int64_t k1_max, const char *rows_sql,
+           const char *probe_sql, row_fn fn)
+{
+    struct scan sc;
+    ctspool_rc rc;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.db = v->db;
+    sc.two = two;
+    sc.k1_max = k1_max;
+    sc.rows_sql = rows_sql;
+    sc.probe_sql = probe_sql;
+    sc.k1 = INT64_MIN;
+    sc.k2 = two ? INT64_MIN : 0;
+    rc = scan_run(&sc, fn, v, v->e);
+    v->rep->damaged_ranges += sc.skips;
+    return rc;
+}
+
 ctspool_rc
 sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
            struct sp_salvage_report *rep, struct sp_err *e)
 {
     struct sv v;
-    struct scan sc;
     int64_t expect_pending;
     char *copy = NULL;
     ctspool_rc rc;
@@ -836,14 +858,11 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     }
     expect_pending = meta_int(v.db, "pending");
 
-    memset(&sc, 0, sizeof(sc));
-    sc.db = v.db;
-    sc.rows_sql = "SELECT id, stream, agg FROM grp WHERE id > ?1 "
-                  "ORDER BY id LIMIT ?3";
-    sc.probe_sql = "SELECT id FROM grp WHERE id > ?1 ORDER BY id LIMIT 1";
-    sc.k1 = INT64_MIN;
-    rc = scan_run(&sc, grp_row, &v, e);
-    rep->damaged_ranges += sc.skips;
+    rc = scan_table(&v, 0, 0,
+                    "SELECT id, stream, agg FROM grp WHERE id > ?1 "
+                    "ORDER BY id LIMIT ?3",
+                    "SELECT id FROM grp WHERE id > ?1 ORDER BY id LIMIT 1",
+                    grp_row);
     if (rc == CTSPOOL_OK && v.n_grps &&
         sqlite3_prepare_v2(v.db,
                            "SELECT grp, metric_name, dims FROM series "
@@ -852,48 +871,33 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
         v.n_grps = 0; /* no series: no item can be rebuilt */
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
-        memset(&sc, 0, sizeof(sc));
-        sc.db = v.db;
-        sc.two = 1;
-        sc.k1_max = v.grps[v.n_grps - 1].id;
-        sc.rows_sql = "SELECT grp, seq, hour, series, value FROM queue "
-                      "WHERE (grp, seq) > (?1, ?2) ORDER BY grp, seq "
-                      "LIMIT ?3";
-        sc.probe_sql = "SELECT grp, seq FROM queue WHERE (grp, seq) > "
-                       "(?1, ?2) ORDER BY grp, seq LIMIT 1";
-        sc.k1 = INT64_MIN;
-        sc.k2 = INT64_MIN;
-        rc = scan_run(&sc, pending_row, &v, e);
-        rep->damaged_ranges += sc.skips;
+        rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
+                        "SELECT grp, seq, hour, series, value FROM queue "
+                        "WHERE (grp, seq) > (?1, ?2) ORDER BY grp, seq "
+                        "LIMIT ?3",
+                        "SELECT grp, seq FROM queue WHERE (grp, seq) > "
+                        "(?1, ?2) ORDER BY grp, seq LIMIT 1",
+                        pending_row);
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         /* Absent before schema 0008: the scan then reads nothing. */
-        memset(&sc, 0, sizeof(sc));
-        sc.db = v.db;
-        sc.two = 1;
-        sc.k1_max = HOUR_END;
-        sc.rows_sql = "SELECT r.hour, r.series, p.value FROM resend r "
-                      "LEFT JOIN point p ON p.hour = r.hour AND "
-                      "p.series = r.series WHERE (r.hour, r.series) > "
-                      "(?1, ?2) ORDER BY r.hour, r.series LIMIT ?3";
-        sc.probe_sql = "SELECT hour, series FROM resend WHERE (hour, "
-                       "series) > (?1, ?2) ORDER BY hour, series LIMIT 1";
-        sc.k1 = INT64_MIN;
-        sc.k2 = INT64_MIN;
-        rc = scan_run(&sc, resend_row, &v, e);
-        rep->damaged_ranges += sc.skips;
+        rc = scan_table(&v, 1, HOUR_END,
+                        "SELECT r.hour, r.series, p.value FROM resend r "
+                        "LEFT JOIN point p ON p.hour = r.hour AND "
+                        "p.series = r.series WHERE (r.hour, r.series) > "
+                        "(?1, ?2) ORDER BY r.hour, r.series LIMIT ?3",
+                        "SELECT hour, series FROM resend WHERE (hour, "
+                        "series) > (?1, ?2) ORDER BY hour, series LIMIT 1",
+                        resend_row);
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
-        memset(&sc, 0, sizeof(sc));
-        sc.db = v.db;
-        sc.rows_sql = "SELECT id, hour, series, value, status, body, "
-                      "dead_at FROM dead WHERE id > ?1 ORDER BY id "
-                      "LIMIT ?3";
-        sc.probe_sql = "SELECT id FROM dead WHERE id > ?1 ORDER BY id "
-                       "LIMIT 1";
-        sc.k1 = INT64_MIN;
-        rc = scan_run(&sc, dead_row, &v, e);
-        rep->damaged_ranges += sc.skips;
+        rc = scan_table(&v, 0, 0,
+                        "SELECT id, hour, series, value, status, body, "
+                        "dead_at FROM dead WHERE id > ?1 ORDER BY id "
+                        "LIMIT ?3",
+                        "SELECT id FROM dead WHERE id > ?1 ORDER BY id "
+                        "LIMIT 1",
+                        dead_row);
     }
     if (rc == CTSPOOL_OK) {
         rc = live_commit(&v);
