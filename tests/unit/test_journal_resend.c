@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "journal.h"
 #include "testutil.h"
