@@ -4,9 +4,10 @@
  * journal without anyone logging in.  Between two requests the drainer
  * looks for quarantined sets of its journal (NAME.corrupt-*: at start,
  * when its journal was replaced (dr_handover_moved), and every
- * SALVAGE_EVERY_MS for those other processes set aside), salvages each into the live journal in
- * small transactions (producers wait at most one of them) and renames
- * it NAME.salvaged-*.  The points become pending like any other.
+ * SALVAGE_EVERY_MS for those other processes set aside), salvages each
+ * into the live journal in small transactions (producers wait at most
+ * one of them) and renames it NAME.salvaged-*.  The points become
+ * pending like any other.
  */
 #include "drain_int.h"
 #include "salvage.h"

@@ -165,14 +165,13 @@ dr_handover_moved(struct dr_drainer *d)
 {
     uint64_t gen = sp_journal_gen(d->j);
     int64_t now = sp_clock_ms();
+    size_t n = dr_doubt_count(d->doubt);
 
     if (gen != d->journal_gen) {
         d->journal_gen = gen;
         dr_salvage_soon(d);
         if (d->doubt_until > now) {
             d->moved_hold_until = d->doubt_until;
-            size_t n = dr_doubt_count(d->doubt);
-
             sp_log(SP_LOG_WARN,
                    "the journal was replaced while %zu point%s in doubt "
                    "(uploads of unknown outcome); uploading nothing from "
