@@ -206,8 +206,7 @@ maybe_compact(struct dr_drainer *d)
     }
     rc = cli_compact(d->j, d->cfg, &n, &n_keys);
     if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(d->j) == CTSPOOL_OK) {
-        dr_salvage_soon(d);
-        return;
+        return; /* a fresh journal: dr_handover_moved() sees to it */
     }
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_WARN, "compaction failed (retrying in %d min): %s",
@@ -437,8 +436,8 @@ run(struct dr_drainer *d)
         if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(d->j) == CTSPOOL_OK) {
             /* Moved aside, a fresh journal in its place (logged): what
              * was taken from the damaged one is not acknowledged here,
-             * its points come back by salvage. */
-            dr_salvage_soon(d);
+             * its points come back by salvage (dr_handover_moved() asks
+             * for it at the next turn). */
             continue;
         }
         sp_log(SP_LOG_ERROR, "%s",

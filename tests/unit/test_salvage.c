@@ -131,7 +131,6 @@ test_salvage_resend_notes(void **state)
     struct sp_batch b;
     struct sp_err e;
     int64_t notes[4][2];
-    const int64_t(*cnotes)[2] = (const int64_t(*)[2])notes;
     size_t n_acked = 0;
     char words[256];
 
@@ -150,7 +149,8 @@ test_salvage_resend_notes(void **state)
     }
     notes[3][0] = HOUR0 + 99; /* no such point */
     assert_int_equal(sp_journal_ack_resend(src, &b, 0, 10, 1700000000,
-                                           cnotes, 4, &n_acked),
+                                           (const int64_t(*)[2])notes, 4,
+                                           &n_acked),
                      CTSPOOL_OK);
     assert_int_equal(n_acked, 10);
     assert_int_equal(tu_sql1(src_path, "SELECT count(*) FROM resend"), 4);
