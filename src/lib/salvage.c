@@ -72,6 +72,7 @@ struct sv {
     sqlite3 *db; /* the damaged file */
     struct sp_journal *live;
     size_t txn_items, in_txn;
+    uint64_t queue_rows; /* pending rows read, whatever became of them */
     struct sv_grp *grps;
     size_t n_grps, cap_grps;
     sqlite3_stmt *series_get;
@@ -499,6 +500,7 @@ pending_row(void *ctx, sqlite3_stmt *row)
 {
     struct sv *v = ctx;
 
+    v->queue_rows++;
     return put_pending(v, sqlite3_column_int64(row, 3),
                        sqlite3_column_int64(row, 2),
                        sqlite3_column_double(row, 4), &v->rep->pending);
@@ -904,13 +906,12 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     } else if (v.in_txn) {
         sp_journal_rollback(live); /* the last run is not counted */
     }
-    /* Pending points the damaged file counted but nobody could read. */
+    /* Pending rows the damaged file counted but the scan never reached
+     * (those it read but could not use are in rep->unreadable already). */
     if (expect_pending >= 0) {
-        uint64_t got = rep->pending - rep->resend + rep->present;
-
         rep->pending_expected = expect_pending;
-        if ((uint64_t)expect_pending > got + rep->unreadable) {
-            rep->unreadable = (uint64_t)expect_pending - got;
+        if ((uint64_t)expect_pending > v.queue_rows) {
+            rep->unreadable += (uint64_t)expect_pending - v.queue_rows;
         }
     } else {
         rep->pending_expected = -1;
