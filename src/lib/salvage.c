@@ -102,9 +102,20 @@ bind_key(sqlite3_stmt *s, int64_t k1, int64_t k2)
     }
 }
 
+/* (a1, a2) comes after (b1, b2) in key order (two: both columns). */
+static int
+key_after(const struct scan *sc, int64_t a1, int64_t a2, int64_t b1,
+          int64_t b2)
+{
+    return a1 > b1 || (sc->two && a1 == b1 && a2 > b2);
+}
+
 /*
  * The first key after (k1, k2): SQLITE_ROW with it in *f1, *f2,
- * SQLITE_DONE when there is none, else the error (damage).
+ * SQLITE_DONE when there is none, else the error (damage).  A key that
+ * does not come after (k1, k2) is damage too: garbage over a B-tree
+ * page can put keys out of order, and a scan that followed one back
+ * could go round for ever.
  */
 static int
 probe(struct scan *sc, int64_t k1, int64_t k2, int64_t *f1, int64_t *f2)
@@ -121,27 +132,89 @@ probe(struct scan *sc, int64_t k1, int64_t k2, int64_t *f1, int64_t *f2)
     if (r == SQLITE_ROW) {
         *f1 = sqlite3_column_int64(sc->probe, 0);
         *f2 = sc->two ? sqlite3_column_int64(sc->probe, 1) : 0;
+        if (!key_after(sc, *f1, *f2, k1, k2)) {
+            r = SQLITE_CORRUPT;
+        }
     }
     sqlite3_reset(sc->probe);
     return r;
 }
 
-/* (k1, k2) moved on by step: 0, or -1 past the last possible key. */
+/* probe() at c in key column col (1: k2, k1 staying sc->k1; 0: k1,
+ * with k2 before any). */
 static int
-key_add(const struct scan *sc, int64_t *k1, int64_t *k2, int64_t step)
+probe_at(struct scan *sc, int col, int64_t c, int64_t *f1, int64_t *f2)
 {
-    int64_t *k = sc->two ? k2 : k1;
+    return col ? probe(sc, sc->k1, c, f1, f2)
+               : probe(sc, c, sc->two ? INT64_MIN : 0, f1, f2);
+}
 
-    if (*k > INT64_MAX - step) {
-        if (!sc->two || *k1 >= sc->k1_max) {
-            return -1;
-        }
-        ++*k1;
-        *k2 = INT64_MIN;
-        return 0;
+/*
+ * Past damage at (sc->k1, sc->k2), along one key column (col as in
+ * probe_at()): probes at 1, 2, 4, ... keys further until one reads,
+ * then bisects back between it and the last damaged probe, so that the
+ * scan goes on from the first place a seek gets past the damage.  A
+ * column runs from its value now to INT64_MAX, k1 of a two-column key
+ * to sc->k1_max.  0: (sc->k1, sc->k2) moved there; 1: nothing readable
+ * follows; 2: damaged to the column's end; else an SQLite error that
+ * is not damage.
+ *
+ * Invariant: the scan only moves forward, and at most about 128 probes
+ * per call, whatever the keys: a damaged place at the very start of a
+ * table (k1 = INT64_MIN) is passed as quickly as one anywhere else.
+ */
+static int
+skip_along(struct scan *sc, int col)
+{
+    int64_t lo = col ? sc->k2 : sc->k1;
+    int64_t end = col || !sc->two ? INT64_MAX : sc->k1_max;
+    uint64_t step = 1;
+    int64_t f1 = 0, f2 = 0;
+    int r;
+
+    if (lo >= end) {
+        return 2;
     }
-    *k += step;
-    return 0;
+    for (;;) {
+        uint64_t dist = (uint64_t)end - (uint64_t)lo;
+        int64_t c = step >= dist ? end : (int64_t)((uint64_t)lo + step);
+
+        r = probe_at(sc, col, c, &f1, &f2);
+        if (r == SQLITE_DONE) {
+            return 1;
+        }
+        if (r == SQLITE_ROW) {
+            int64_t bad = (int64_t)((uint64_t)lo + step / 2), good = c;
+
+            while ((uint64_t)good - (uint64_t)bad > 1) {
+                int64_t mid = (int64_t)((uint64_t)bad +
+                                        ((uint64_t)good - (uint64_t)bad) / 2);
+
+                r = probe_at(sc, col, mid, &f1, &f2);
+                if (r == SQLITE_ROW || r == SQLITE_DONE) {
+                    good = mid;
+                } else if (is_damage(r)) {
+                    bad = mid;
+                } else {
+                    return r;
+                }
+            }
+            if (col) {
+                sc->k2 = good;
+            } else {
+                sc->k1 = good;
+                sc->k2 = sc->two ? INT64_MIN : 0;
+            }
+            return 0;
+        }
+        if (!is_damage(r)) {
+            return r;
+        }
+        if (c == end) {
+            return 2;
+        }
+        step = step > UINT64_MAX / 2 ? UINT64_MAX : step * 2;
+    }
 }
 
 /*
@@ -152,8 +225,7 @@ key_add(const struct scan *sc, int64_t *k1, int64_t *k2, int64_t step)
 static int
 skip_damage(struct scan *sc)
 {
-    int64_t f1 = 0, f2 = 0, lo1 = sc->k1, lo2 = sc->k2;
-    int64_t step = 1;
+    int64_t f1 = 0, f2 = 0;
     int r;
 
     sc->skips++;
@@ -170,50 +242,12 @@ skip_damage(struct scan *sc)
     if (!is_damage(r)) {
         return r;
     }
-    for (;;) {
-        int64_t c1 = lo1, c2 = lo2;
-
-        if (key_add(sc, &c1, &c2, step) != 0) {
-            return 1;
-        }
-        r = probe(sc, c1, c2, &f1, &f2);
-        if (r == SQLITE_DONE) {
-            return 1;
-        }
-        if (r == SQLITE_ROW) {
-            /* Reachable from (c1, c2): bisect back towards the failure
-             * while the keys stay in one k1. */
-            int64_t bad = c1 == lo1 ? (sc->two ? lo2 : lo1) + step / 2 : 0;
-            int64_t good = sc->two ? c2 : c1;
-
-            while (c1 == lo1 && step > 1 && good - bad > 1) {
-                int64_t mid = bad + (good - bad) / 2;
-                int64_t m1 = sc->two ? c1 : mid, m2 = sc->two ? mid : 0;
-
-                r = probe(sc, m1, m2, &f1, &f2);
-                if (r == SQLITE_ROW || r == SQLITE_DONE) {
-                    good = mid;
-                } else if (is_damage(r)) {
-                    bad = mid;
-                } else {
-                    return r;
-                }
-            }
-            sc->k1 = sc->two ? c1 : good;
-            sc->k2 = sc->two ? good : 0;
-            return 0;
-        }
-        if (!is_damage(r)) {
-            return r;
-        }
-        if (c1 != lo1) {
-            lo1 = c1; /* moved to the next k1: double again from there */
-            lo2 = c2;
-            step = 1;
-        } else {
-            step = step > INT64_MAX / 2 ? INT64_MAX : step * 2;
-        }
+    /* On along the last column of the key, then along the first. */
+    r = skip_along(sc, sc->two);
+    if (r == 2 && sc->two) {
+        r = skip_along(sc, 0);
     }
+    return r == 2 ? 1 : r;
 }
 
 /* Reads every reachable row after (sc->k1, sc->k2) into fn. */
@@ -231,8 +265,16 @@ scan_run(struct scan *sc, row_fn fn, void *ctx, struct sp_err *e)
             bind_key(sc->rows, sc->k1, sc->k2);
             sqlite3_bind_int(sc->rows, 3, SCAN_ROWS);
             while ((r = sqlite3_step(sc->rows)) == SQLITE_ROW) {
-                sc->k1 = sqlite3_column_int64(sc->rows, 0);
-                sc->k2 = sc->two ? sqlite3_column_int64(sc->rows, 1) : 0;
+                int64_t r1 = sqlite3_column_int64(sc->rows, 0);
+                int64_t r2 = sc->two ? sqlite3_column_int64(sc->rows, 1)
+                                     : 0;
+
+                if (!key_after(sc, r1, r2, sc->k1, sc->k2)) {
+                    r = SQLITE_CORRUPT; /* out of order: as in probe() */
+                    break;
+                }
+                sc->k1 = r1;
+                sc->k2 = r2;
                 n++;
                 rc = fn(ctx, sc->rows);
                 if (rc != CTSPOOL_OK) {
