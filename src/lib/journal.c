@@ -198,6 +198,15 @@ rc_from_sqlite(sqlite3 *db, int code)
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
         return CTSPOOL_E_CORRUPT;
+    case SQLITE_ERROR:
+        /* A file format past any SQLite 3 has written (garbage over the
+         * header's format numbers): no SQLite reads the file, so it is
+         * as damaged as one that is not a database.  SQLite has no code
+         * of its own for it, only this message. */
+        if (db && strcmp(sqlite3_errmsg(db), "unsupported file format") == 0) {
+            return CTSPOOL_E_CORRUPT;
+        }
+        return CTSPOOL_E_IO;
     case SQLITE_CANTOPEN:
         return CTSPOOL_E_CANTCREATE;
     default:

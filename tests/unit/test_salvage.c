@@ -539,6 +539,40 @@ test_heal_moves_and_others_follow(void **state)
     sp_journal_close(other);
 }
 
+/* Garbage over the header's schema format number: SQLite answers
+ * "unsupported file format" (SQLITE_ERROR), which is damage too: the
+ * journal is moved aside at open, and salvage reads the points back. */
+static void
+test_heal_unsupported_format(void **state)
+{
+    struct tu_journal *f = *state;
+    static const unsigned char junk[4] = {0x8c, 0x8c, 0x8c, 0x8c};
+    struct sp_salvage_report rep;
+    char **names = NULL;
+    size_t n = 0;
+    struct sp_err e;
+    FILE *fp;
+
+    fill(f->j, 10);
+    sp_journal_close(f->j); /* checkpointed into the file */
+    f->j = NULL;
+    fp = fopen(f->path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 44, SEEK_SET), 0); /* schema format */
+    assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+    assert_int_equal(fclose(fp), 0);
+
+    tu_journal_open(f); /* fails the test unless it opens */
+    assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
+    assert_int_equal(sp_salvage(f->j, names[0], 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 10);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 10);
+    sp_journal_quarantined_free(names, n);
+}
+
 static void
 test_heal_stop_leaves_it(void **state)
 {
@@ -576,6 +610,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_salvage_nothing_readable,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_moves_and_others_follow,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_heal_unsupported_format,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_stop_leaves_it,
                                         tu_journal_setup, tu_journal_teardown),
