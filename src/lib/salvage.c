@@ -421,6 +421,16 @@ grp_row(void *ctx, sqlite3_stmt *row)
     return CTSPOOL_OK;
 }
 
+/* Forgets the upload groups read (v->grps stays allocated). */
+static void
+drop_grps(struct sv *v)
+{
+    for (size_t i = 0; i < v->n_grps; i++) {
+        free(v->grps[i].stream);
+    }
+    v->n_grps = 0;
+}
+
 /*
  * The point (series, hour, value) of group grp (0: the series' own) as
  * producers would have stored it, into *p; names and dims point into
@@ -912,7 +922,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
                            "SELECT grp, metric_name, dims FROM series "
                            "WHERE id = ?1",
                            -1, &v.series_get, NULL) != SQLITE_OK) {
-        v.n_grps = 0; /* no series: no item can be rebuilt */
+        drop_grps(&v); /* no series: no item can be rebuilt */
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
@@ -959,9 +969,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
         rep->pending_expected = -1;
     }
     rep->read_anything = v.n_grps > 0;
-    for (size_t i = 0; i < v.n_grps; i++) {
-        free(v.grps[i].stream);
-    }
+    drop_grps(&v);
     free(v.grps);
     sp_jscan_cleanup(&v.ev_scan);
     sqlite3_finalize(v.series_get);
