@@ -485,7 +485,7 @@ sp_journal_mark_salvaged(const char *qpath, char *dest, size_t destsz,
                          struct sp_err *e)
 {
     const char *mark = strstr(qpath, ".corrupt-");
-    char to[PATH_MAX];
+    char base[PATH_MAX], to[PATH_MAX];
     int fd;
     ctspool_rc rc = CTSPOOL_OK;
 
@@ -495,17 +495,21 @@ sp_journal_mark_salvaged(const char *qpath, char *dest, size_t destsz,
     if (!mark || strchr(mark, '/')) {
         return CTSPOOL_OK; /* not a quarantined set: left as it is */
     }
-    if ((size_t)snprintf(to, sizeof(to), "%.*s.salvaged-%s",
-                         (int)(mark - qpath), qpath,
-                         mark + strlen(".corrupt-")) + sizeof("-wal") >
-        sizeof(to)) {
+    if ((size_t)(mark - qpath) >= sizeof(base)) {
         sp_err_set(e, "path %s is too long", qpath);
         return CTSPOOL_E_IO;
     }
+    snprintf(base, sizeof(base), "%.*s", (int)(mark - qpath), qpath);
     fd = sp_jn_dir_lock(qpath, LOCK_EX);
-    if (set_exists(to) || rename_set(qpath, to) != 0) {
+    /* NAME.salvaged-STAMP, or -2, -3, ... when the journal was moved
+     * aside, salvaged and moved aside again within one second. */
+    if (fresh_name(base, "salvaged", mark + strlen(".corrupt-"), to,
+                   sizeof(to)) != 0) {
+        sp_err_set(e, "cannot name a place for salvaged journal %s", qpath);
+        rc = CTSPOOL_E_IO;
+    } else if (rename_set(qpath, to) != 0) {
         sp_err_set(e, "cannot rename %s to %s: %s", qpath, to,
-                   set_exists(to) ? "that name is taken" : strerror(errno));
+                   strerror(errno));
         rc = CTSPOOL_E_IO;
     } else {
         sp_sync_dir_of(qpath);

@@ -539,6 +539,34 @@ test_heal_moves_and_others_follow(void **state)
     sp_journal_close(other);
 }
 
+/* Moved aside, salvaged, moved aside and salvaged again within one
+ * second: the second set gets a name of its own (NAME.salvaged-STAMP-2),
+ * not a failure that would leave it listed as quarantined. */
+static void
+test_heal_twice_in_a_second(void **state)
+{
+    struct tu_journal *f = *state;
+    char renamed[2][4096];
+    struct sp_err e;
+
+    for (int i = 0; i < 2; i++) {
+        char **names = NULL;
+        size_t n = 0;
+
+        fill(f->j, 3);
+        assert_int_equal(sp_journal_heal(f->j), CTSPOOL_OK);
+        assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
+                         CTSPOOL_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(sp_journal_mark_salvaged(names[0], renamed[i],
+                                                  sizeof(renamed[i]), &e),
+                         CTSPOOL_OK);
+        assert_int_equal(access(renamed[i], F_OK), 0);
+        sp_journal_quarantined_free(names, n);
+    }
+    assert_string_not_equal(renamed[0], renamed[1]);
+}
+
 /* Garbage over the header's schema format number: SQLite answers
  * "unsupported file format" (SQLITE_ERROR), which is damage too: the
  * journal is moved aside at open, and salvage reads the points back. */
@@ -610,6 +638,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_salvage_nothing_readable,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_moves_and_others_follow,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_heal_twice_in_a_second,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_unsupported_format,
                                         tu_journal_setup, tu_journal_teardown),
