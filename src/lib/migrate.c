@@ -4,11 +4,21 @@
  * journal written by a newer ctspool.  Each migration is one
  * transaction, re-checked under the write lock so that processes opening
  * a new journal at the same time migrate it once.
+ *
+ * A version no ctspool writes (below 0, or so far ahead that it cannot
+ * be a newer ctspool's), and a migration that SQLite refuses as SQL
+ * (a table or column that is already there: the version says fewer
+ * migrations than the tables show), mean a damaged header: E_CORRUPT,
+ * which the journal's open turns into a quarantine (journal_heal.c)
+ * instead of a journal no process can open.
  */
 #include <sqlite3.h>
 
 #include "migrate.h"
 #include "sp_int.h"
+
+/* More migrations ahead of this binary than any newer ctspool has. */
+#define AHEAD_MAX 1000
 
 static ctspool_rc
 user_version(sqlite3 *db, int *out, struct sp_err *e)
@@ -48,6 +58,13 @@ sp_migrate(sqlite3 *db, struct sp_err *e)
     rc = user_version(db, &have, e);
     if (rc != CTSPOOL_OK) {
         return rc;
+    }
+    if (have < 0 || have - latest > AHEAD_MAX) {
+        sp_err_set(e,
+                   "journal schema version %d is not one any ctspool "
+                   "writes: the file header is damaged",
+                   have);
+        return CTSPOOL_E_CORRUPT;
     }
     if (have > latest) {
         sp_err_set(e,
@@ -94,6 +111,16 @@ sp_migrate(sqlite3 *db, struct sp_err *e)
     }
     return CTSPOOL_OK;
 fail:
+    code &= 0xff; /* the connection may give extended codes */
+    if (code == SQLITE_ERROR || code == SQLITE_CORRUPT ||
+        code == SQLITE_NOTADB) {
+        sp_err_set(e,
+                   "journal schema version %d does not match its tables "
+                   "(%s): the file is damaged",
+                   have, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return CTSPOOL_E_CORRUPT;
+    }
     sp_err_set(e, "cannot migrate the journal schema: %s",
                msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
