@@ -20,7 +20,8 @@
  *   a second salvage adds nothing;
  * - the damaged file opened as a journal either works or heals to a
  *   fresh journal, and either way takes a new point (unless the damage
- *   is one SQLite cannot see: sound pages, broken invariants).
+ *   is one SQLite cannot see: sound pages, broken invariants; or one it
+ *   answers with "out of memory", see open_damaged()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -280,6 +281,16 @@ open_damaged(void)
     rc = sp_journal_open(&o, &j, &e);
     if (rc == CTSPOOL_E_CORRUPT) {
         return; /* refused at open: the programs quarantine it there */
+    }
+    /*
+     * XXX: SQLite answers some damaged schema pages with "out of memory"
+     * (SQLITE_NOMEM) while loading the schema, which cannot be told from
+     * memory really running out: the open fails with E_NOMEM and the
+     * journal is not moved aside (salvage still reads it).  Accepted
+     * here, known (README, Damaged journals).
+     */
+    if (rc == CTSPOOL_E_NOMEM) {
+        return;
     }
     if (rc != CTSPOOL_OK) {
         fz_fail("open: %s: %s", ctspool_strerror(rc), e.msg);
