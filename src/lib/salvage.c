@@ -81,14 +81,20 @@ struct sv {
     struct sp_jscan ev_scan; /* the event of the last build_point() */
 };
 
+/*
+ * An answer of SQLite reading the damaged file that says "skip this
+ * place".  SQLITE_NOMEM too: SQLite answers some damage (a garbled table
+ * declaration or record) with "out of memory", and in a file known to
+ * be damaged that is by far the likelier cause; a place skipped for a
+ * real shortage of memory stays in the file, for another run.
+ */
 static int
 is_damage(int r)
 {
     int p = r & 0xff;
 
     return p != SQLITE_OK && p != SQLITE_ROW && p != SQLITE_DONE &&
-           p != SQLITE_NOMEM && p != SQLITE_BUSY && p != SQLITE_LOCKED &&
-           p != SQLITE_INTERRUPT;
+           p != SQLITE_BUSY && p != SQLITE_LOCKED && p != SQLITE_INTERRUPT;
 }
 
 /* ---- the scanner ----------------------------------------------------- */
@@ -311,7 +317,7 @@ scan_run(struct scan *sc, row_fn fn, void *ctx, struct sp_err *e)
     if (r != SQLITE_DONE && r != SQLITE_OK && !is_damage(r)) {
         sp_err_set(e, "reading the damaged journal: %s",
                    sqlite3_errstr(r));
-        rc = (r & 0xff) == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_IO;
+        rc = CTSPOOL_E_IO; /* busy, locked, interrupted: not damage */
     }
 out:
     sqlite3_finalize(sc->rows);
@@ -458,7 +464,7 @@ build_point(struct sv *v, int64_t series, int64_t hour, double value,
     sqlite3_bind_int64(v->series_get, 1, series);
     r = sqlite3_step(v->series_get);
     if (r != SQLITE_ROW) {
-        return r == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_INVALID;
+        return CTSPOOL_E_INVALID; /* gone, or damaged (is_damage()) */
     }
     g = grp_find(v, sqlite3_column_int64(v->series_get, 0));
     name = (const char *)sqlite3_column_text(v->series_get, 1);
