@@ -567,38 +567,58 @@ test_heal_twice_in_a_second(void **state)
     assert_string_not_equal(renamed[0], renamed[1]);
 }
 
-/* Garbage over the header's schema format number: SQLite answers
- * "unsupported file format" (SQLITE_ERROR), which is damage too: the
- * journal is moved aside at open, and salvage reads the points back. */
+/* Garbage over the header's schema format number (SQLite: "unsupported
+ * file format") or over its text encoding and the fields around it
+ * (SQLite: "attached databases must use the same text encoding ..."):
+ * damage too, the journal is moved aside at open, and salvage reads the
+ * points back. */
 static void
-test_heal_unsupported_format(void **state)
+test_heal_bad_header_fields(void **state)
 {
+    static const struct {
+        long at;
+        size_t len;
+        unsigned char bytes[32];
+    } damage[] = {
+        {44, 4, {0x8c, 0x8c, 0x8c, 0x8c}}, /* schema format */
+        /* Bytes 52-83 as fuzz_salvage garbled them (largest root page,
+         * text encoding, user version, incremental vacuum, ...). */
+        {52, 32, {0x00, 0x00, 0x00, 0x6b, 0x00, 0x13, 0x7d, 0x00,
+                  0x2e, 0x00, 0x24, 0xad, 0x00, 0x86, 0x00, 0x65,
+                  0x46, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f,
+                  0x6e, 0x6f, 0x2a, 0x20, 0x2e, 0x61, 0x00, 0x00}}};
     struct tu_journal *f = *state;
-    static const unsigned char junk[4] = {0x8c, 0x8c, 0x8c, 0x8c};
-    struct sp_salvage_report rep;
-    char **names = NULL;
-    size_t n = 0;
-    struct sp_err e;
-    FILE *fp;
 
-    fill(f->j, 10);
-    sp_journal_close(f->j); /* checkpointed into the file */
-    f->j = NULL;
-    fp = fopen(f->path, "r+b");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 44, SEEK_SET), 0); /* schema format */
-    assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
-    assert_int_equal(fclose(fp), 0);
+    for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        struct sp_salvage_report rep;
+        char **names = NULL, renamed[4096];
+        size_t n = 0;
+        struct sp_err e;
+        FILE *fp;
 
-    tu_journal_open(f); /* fails the test unless it opens */
-    assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
-                     CTSPOOL_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
-    assert_int_equal(sp_salvage(f->j, names[0], 0, &rep, &e), CTSPOOL_OK);
-    assert_int_equal(rep.pending, 10);
-    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 10);
-    sp_journal_quarantined_free(names, n);
+        fill(f->j, 10);
+        sp_journal_close(f->j); /* checkpointed into the file */
+        f->j = NULL;
+        fp = fopen(f->path, "r+b");
+        assert_non_null(fp);
+        assert_int_equal(fseek(fp, damage[i].at, SEEK_SET), 0);
+        assert_int_equal(fwrite(damage[i].bytes, 1, damage[i].len, fp),
+                         damage[i].len);
+        assert_int_equal(fclose(fp), 0);
+
+        tu_journal_open(f); /* fails the test unless it opens */
+        assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
+                         CTSPOOL_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
+        assert_int_equal(sp_salvage(f->j, names[0], 0, &rep, &e),
+                         CTSPOOL_OK);
+        assert_int_equal(rep.pending, 10);
+        assert_int_equal(sp_journal_mark_salvaged(names[0], renamed,
+                                                  sizeof(renamed), &e),
+                         CTSPOOL_OK);
+        sp_journal_quarantined_free(names, n);
+    }
 }
 
 /* A schema version no ctspool writes, or one that says fewer
@@ -676,7 +696,7 @@ main(void)
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_twice_in_a_second,
                                         tu_journal_setup, tu_journal_teardown),
-        cmocka_unit_test_setup_teardown(test_heal_unsupported_format,
+        cmocka_unit_test_setup_teardown(test_heal_bad_header_fields,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_schema_version,
                                         tu_journal_setup, tu_journal_teardown),
