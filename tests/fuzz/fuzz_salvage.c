@@ -20,8 +20,9 @@
  *   a second salvage adds nothing;
  * - the damaged file opened as a journal either works or heals to a
  *   fresh journal, and either way takes a new point (unless the damage
- *   is one SQLite cannot see: sound pages, broken invariants; or one it
- *   answers with "out of memory", see open_damaged()).
+ *   is one SQLite cannot see: sound pages, broken invariants; one it
+ *   answers with "out of memory"; or a schema version a newer ctspool
+ *   could have written: see open_damaged()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -290,6 +291,12 @@ open_damaged(void)
      * here, known (README, Damaged journals).
      */
     if (rc == CTSPOOL_E_NOMEM) {
+        return;
+    }
+    /* A schema version a little ahead of this binary's: what a newer
+     * ctspool writes, refused by design (migrate.c; README, Upgrades),
+     * damaged or not. */
+    if (rc == CTSPOOL_E_SCHEMA) {
         return;
     }
     if (rc != CTSPOOL_OK) {
