@@ -567,6 +567,32 @@ test_heal_twice_in_a_second(void **state)
     assert_string_not_equal(renamed[0], renamed[1]);
 }
 
+/*
+ * Opens f's journal, which a damaged header makes the open move aside:
+ * the journal at the path is fresh, one set is quarantined, and salvage
+ * brings back its n_pending points; the set is then marked salvaged.
+ */
+static void
+reopen_moved_aside(struct tu_journal *f, uint64_t n_pending)
+{
+    struct sp_salvage_report rep;
+    char **names = NULL, renamed[4096];
+    size_t n = 0;
+    struct sp_err e;
+
+    tu_journal_open(f); /* fails the test unless it opens */
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
+    assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sp_salvage(f->j, names[0], 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, n_pending);
+    assert_int_equal(sp_journal_mark_salvaged(names[0], renamed,
+                                              sizeof(renamed), &e),
+                     CTSPOOL_OK);
+    sp_journal_quarantined_free(names, n);
+}
+
 /* Garbage over the header's schema format number (SQLite: "unsupported
  * file format") or over its text encoding and the fields around it
  * (SQLite: "attached databases must use the same text encoding ..."):
@@ -590,10 +616,6 @@ test_heal_bad_header_fields(void **state)
     struct tu_journal *f = *state;
 
     for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
-        struct sp_salvage_report rep;
-        char **names = NULL, renamed[4096];
-        size_t n = 0;
-        struct sp_err e;
         FILE *fp;
 
         fill(f->j, 10);
@@ -606,18 +628,7 @@ test_heal_bad_header_fields(void **state)
                          damage[i].len);
         assert_int_equal(fclose(fp), 0);
 
-        tu_journal_open(f); /* fails the test unless it opens */
-        assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
-                         CTSPOOL_OK);
-        assert_int_equal(n, 1);
-        assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
-        assert_int_equal(sp_salvage(f->j, names[0], 0, &rep, &e),
-                         CTSPOOL_OK);
-        assert_int_equal(rep.pending, 10);
-        assert_int_equal(sp_journal_mark_salvaged(names[0], renamed,
-                                                  sizeof(renamed), &e),
-                         CTSPOOL_OK);
-        sp_journal_quarantined_free(names, n);
+        reopen_moved_aside(f, 10);
     }
 }
 
@@ -631,28 +642,14 @@ test_heal_schema_version(void **state)
     struct tu_journal *f = *state;
 
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
-        struct sp_salvage_report rep;
-        char **names = NULL, sql[64], renamed[4096];
-        size_t n = 0;
-        struct sp_err e;
+        char sql[64];
 
         fill(f->j, 10);
         sp_journal_close(f->j);
         f->j = NULL;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %s", versions[i]);
         tu_sql1(f->path, sql);
-        tu_journal_open(f); /* fails the test unless it opens */
-        assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
-        assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
-                         CTSPOOL_OK);
-        assert_int_equal(n, 1);
-        assert_int_equal(sp_salvage(f->j, names[0], 0, &rep, &e),
-                         CTSPOOL_OK);
-        assert_int_equal(rep.pending, 10);
-        assert_int_equal(sp_journal_mark_salvaged(names[0], renamed,
-                                                  sizeof(renamed), &e),
-                         CTSPOOL_OK);
-        sp_journal_quarantined_free(names, n);
+        reopen_moved_aside(f, 10);
     }
 }
 
