@@ -539,12 +539,14 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     }
     if (r != SQLITE_OK) {
         rc = rc_from_sqlite(j->db, sqlite3_extended_errcode(j->db));
-        /* This PRAGMA is the first to read the file.  It fails as SQL
-         * only when the file is not what its header says: a text
-         * encoding or a file format no SQLite wrote, garbled table
-         * declarations.  That is damage, like "not a database". */
+        /* This PRAGMA is the first to read the file.  It fails as SQL,
+         * or with "string or blob too big", only when the file is not
+         * what its header says: a text encoding or a file format no
+         * SQLite wrote, garbled table declarations.  That is damage,
+         * like "not a database". */
         if (rc == CTSPOOL_E_IO && ((r & 0xff) == SQLITE_NOTADB ||
-                                   (r & 0xff) == SQLITE_ERROR)) {
+                                   (r & 0xff) == SQLITE_ERROR ||
+                                   (r & 0xff) == SQLITE_TOOBIG)) {
             rc = CTSPOOL_E_CORRUPT;
         }
         sp_err_set(e, "cannot open journal %s: %s", j->path,
