@@ -214,31 +214,30 @@ write_damaged(const uint8_t *data, size_t size)
     free(buf);
 }
 
-/* One new point into j as the programs store it: a transaction that
- * meets damage is rolled back, j heals, the point goes to the fresh
- * journal. */
-static ctspool_rc
-put_after(struct sp_journal *j)
+/* One new point into the journal at dmg through the C library, as an
+ * embedding producer stores it: an append that meets damage moves the
+ * journal aside and is stored in the fresh one (api.c). */
+static void
+append_after(void)
 {
-    struct sp_point p = point(0);
-    enum sp_put_result res;
-    ctspool_rc rc = CTSPOOL_OK;
+    char json[256];
+    ctspool *h = NULL;
+    ctspool_rc rc = ctspool_open(dmg, CTSPOOL_DURABILITY_NORMAL, &h);
 
-    p.hour = HOUR0 + 1000;
-    for (int tries = 0; tries < 2; tries++) {
-        rc = sp_journal_begin(j);
-        if (rc == CTSPOOL_OK) {
-            rc = sp_journal_put(j, &p, &res);
-            rc = rc == CTSPOOL_OK ? sp_journal_commit(j) : rc;
-            if (rc != CTSPOOL_OK) {
-                sp_journal_rollback(j);
-            }
-        }
-        if (rc != CTSPOOL_E_CORRUPT || sp_journal_heal(j) != CTSPOOL_OK) {
-            break;
-        }
+    snprintf(json, sizeof(json),
+             "{\"data_stream_token\": \"tok-b\", \"metric_agg_func\": "
+             "\"Sum\", \"data\": [{\"timestamp\": %lld, \"metric_name\": "
+             "\"m0\", \"metric_value\": 0, \"custom_dimensions\": "
+             "{\"host\": \"h1\"}}]}",
+             (long long)(HOUR0 + 1000) * 3600);
+    if (rc == CTSPOOL_OK) {
+        rc = ctspool_append_json(h, json, strlen(json), NULL);
     }
-    return rc;
+    if (rc != CTSPOOL_OK) {
+        fz_fail("a point after the damage: %s: %s", ctspool_strerror(rc),
+                ctspool_errmsg(h));
+    }
+    ctspool_close(h);
 }
 
 static void
@@ -310,12 +309,8 @@ open_damaged(void)
     if (rc == CTSPOOL_E_CORRUPT && sp_journal_heal(j) != CTSPOOL_OK) {
         fz_fail("heal: %s", sp_journal_errmsg(j));
     }
-    rc = put_after(j);
-    if (rc != CTSPOOL_OK) {
-        fz_fail("a point after the damage: %s: %s", ctspool_strerror(rc),
-                sp_journal_errmsg(j));
-    }
     sp_journal_close(j);
+    append_after();
 }
 
 int
