@@ -202,7 +202,9 @@ rc_from_sqlite(sqlite3 *db, int code)
         /* A file format past any SQLite 3 has written (garbage over the
          * header's format numbers): no SQLite reads the file, so it is
          * as damaged as one that is not a database.  SQLite has no code
-         * of its own for it, only this message. */
+         * of its own for it, only this message.  At open every SQL error
+         * of the first read is damage (sp_jn_connect()); this one also
+         * comes when a running process reloads the schema. */
         if (db && strcmp(sqlite3_errmsg(db), "unsupported file format") == 0) {
             return CTSPOOL_E_CORRUPT;
         }
@@ -543,9 +545,8 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
          * or with "string or blob too big", only when the file is not
          * what its header says: a text encoding or a file format no
          * SQLite wrote, garbled table declarations.  That is damage,
-         * like "not a database". */
-        if (rc == CTSPOOL_E_IO && ((r & 0xff) == SQLITE_NOTADB ||
-                                   (r & 0xff) == SQLITE_ERROR ||
+         * like "not a database" (which rc_from_sqlite() maps already). */
+        if (rc == CTSPOOL_E_IO && ((r & 0xff) == SQLITE_ERROR ||
                                    (r & 0xff) == SQLITE_TOOBIG)) {
             rc = CTSPOOL_E_CORRUPT;
         }
