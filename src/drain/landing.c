@@ -31,8 +31,10 @@
  * (1) While a request is in flight, the record on disk says at least the
  *     time it may land until (written and synced before it is sent).
  * (2) A record that cannot be parsed (an older ctspool's empty lock
- *     file, a damaged one) reads as "nothing in flight": the lock file is
- *     never a reason for a drainer not to start.
+ *     file, a damaged one), or whose window is longer than any drainer
+ *     writes (DR_LANDING_WINDOW_MAX), reads as "nothing in flight": the
+ *     lock file is never a reason for a drainer not to start, nor to
+ *     wait longer than a request of its predecessor could land.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -67,7 +69,7 @@ dr_landing_read(int fd, int64_t *window_ms)
     buf[n] = '\0';
     if (sscanf(buf, "landing_until_ms=%" SCNd64 " window_ms=%" SCNd64,
                &until, &window) != 2 ||
-        until < 0 || window < 0) {
+        until < 0 || window < 0 || window > DR_LANDING_WINDOW_MAX) {
         return 0; /* invariant 2 */
     }
     *window_ms = window;

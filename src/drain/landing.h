@@ -7,12 +7,21 @@
 
 #include <stdint.h>
 
+/* The longest window a drainer writes: drain.c's request timeout plus
+ * twice it as the doubt grace, with upload.request_timeout_ms at its
+ * largest (INT_MAX ms).  A record with a longer one was not written by
+ * a drainer (a damaged file that still parses) and reads as nothing in
+ * flight (landing.c invariant 2): it must not make every later drainer
+ * wait for months. */
+#define DR_LANDING_WINDOW_MAX (3 * (int64_t)2147483647)
+
 /* Wall-clock time in ms since the epoch (CLOCK_REALTIME). */
 int64_t dr_landing_now_ms(void);
 
 /* Reads the record of fd: the time until which a request of the last
  * drainer may still land (0: none, or no readable record), and into
- * *window_ms how long one request could land after it was sent. */
+ * *window_ms how long one request could land after it was sent (0 with
+ * it: a window over DR_LANDING_WINDOW_MAX is no readable record). */
 int64_t dr_landing_read(int fd, int64_t *window_ms);
 
 /* How long a drainer must wait at now_ms (wall clock) before it

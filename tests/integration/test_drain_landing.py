@@ -123,6 +123,14 @@ def run(env, mock):
     once_without_wait(env, "with a damaged lock file")
     h.check(values(mock) == [5.0], "5.0 delivered: %r" % values(mock))
 
+    # 5b. Nor is one that parses but claims a window no drainer writes
+    # (over 3 x the largest request timeout): damage, not a month's wait.
+    write_record(lock, int((time.time() + 86400 * 60) * 1000),
+                 3 * 2147483647 + 1)
+    h.append_points(env, [h.point("landing", 5.5, hour)])
+    once_without_wait(env, "with a window no drainer writes")
+    h.check(values(mock) == [5.5], "5.5 delivered: %r" % values(mock))
+
     # 6. A record far in the future (the clock was set back): the
     # wait is bounded by the window the record gives.
     write_record(lock, int((time.time() + 86400) * 1000), 1000)

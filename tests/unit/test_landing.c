@@ -133,15 +133,21 @@ test_rewrite_in_place(void **state)
 static void
 test_too_long_refused(void **state)
 {
+    static const char longest[] =
+        "landing_until_ms=100000000000000000 window_ms=10000000000000000";
     struct fx *f = *state;
     int64_t window = -7;
+    char buf[256];
+    size_t len;
 
     /* The longest that fits: 63 characters and the newline. */
     assert_int_equal(dr_landing_write(f->fd, 100000000000000000,
                                       10000000000000000, 0),
                      0);
-    assert_int_equal(dr_landing_read(f->fd, &window), 100000000000000000);
-    assert_int_equal(window, 10000000000000000);
+    file_text(f, buf, sizeof(buf), &len);
+    assert_int_equal(len, RECORD_LEN);
+    assert_memory_equal(buf, longest, strlen(longest));
+    assert_int_equal(buf[RECORD_LEN - 1], '\n');
     assert_int_equal(dr_landing_write(f->fd, 5, 7, 0), 0);
     /* One digit more. */
     assert_int_equal(dr_landing_write(f->fd, 100000000000000000,
@@ -190,6 +196,10 @@ test_unreadable_reads_as_nothing(void **state)
         "landing_until_ms=5 window_ms=-6\n",
         "window_ms=6 landing_until_ms=5\n",    /* order */
         "LANDING_UNTIL_MS=5 WINDOW_MS=6\n",
+        /* A window no drainer writes (3 x the largest request timeout),
+         * with a time that would make the next drainer wait for it. */
+        "landing_until_ms=99999999999999 window_ms=6442450942\n",
+        "landing_until_ms=99999999999999 window_ms=10000000000000000\n",
     };
     struct fx *f = *state;
 
@@ -208,6 +218,10 @@ test_unreadable_reads_as_nothing(void **state)
         put_text(f, "landing_until_ms=5 window_ms=6\n");
         assert_int_equal(dr_landing_read(f->fd, &window), 5);
         assert_int_equal(window, 6);
+        /* The longest window a drainer writes. */
+        put_text(f, "landing_until_ms=99999999999999 window_ms=6442450941\n");
+        assert_int_equal(dr_landing_read(f->fd, &window), 99999999999999);
+        assert_int_equal(window, DR_LANDING_WINDOW_MAX);
     }
 }
 
