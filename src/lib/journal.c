@@ -572,6 +572,12 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
         goto out;
     }
     rc = (ctspool_rc)sp_migrate(j->db, e);
+    /* Prepared now: a rollback must not need memory to run. */
+    if (rc == CTSPOOL_OK && !sp_jn_stmt(j, ST_ROLLBACK)) {
+        rc = rc_from_sqlite(j->db, sqlite3_errcode(j->db));
+        sp_err_set(e, "cannot open journal %s: %s", j->path,
+                   sqlite3_errmsg(j->db));
+    }
 out:
     sp_jn_dir_unlock(dir_fd);
     sqlite3_free(msg);
@@ -710,6 +716,13 @@ sp_journal_begin(struct sp_journal *j)
         if (rc != CTSPOOL_OK) {
             return rc;
         }
+        /* A transaction this handle ended but SQLite did not (the
+         * rollback could not run): ended now, or nothing can begin. */
+        if (!sqlite3_get_autocommit(j->db) &&
+            (r = exec_stmt(j, ST_ROLLBACK)) != SQLITE_OK &&
+            !sqlite3_get_autocommit(j->db)) {
+            return sp_jn_db_fail(j, r, "cannot end an unfinished transaction");
+        }
         r = exec_stmt(j, ST_BEGIN);
         if (r != SQLITE_OK) {
             return sp_jn_db_fail(j, r, "cannot begin a write transaction");
@@ -793,7 +806,11 @@ sp_journal_rollback(struct sp_journal *j)
     if (!j->in_txn) {
         return;
     }
-    /* A failed COMMIT may already have ended the transaction. */
+    /* A failed COMMIT may already have ended the transaction.  The
+     * statement is prepared at connect (sp_jn_connect()), so that a
+     * shortage of memory cannot keep it from running; should it still
+     * fail, the transaction (and the write lock) stays open until the
+     * next sp_journal_begin() ends it. */
     if (!sqlite3_get_autocommit(j->db)) {
         exec_stmt(j, ST_ROLLBACK);
     }
