@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "cli.h"
+#include "memwatch.h"
 
 struct command {
     const char *name;
@@ -284,6 +285,9 @@ main(int argc, char **argv)
     /* Before any other SQLite call: no global allocation statistics, so
      * no global mutex on every SQLite allocation. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* Counts SQLite's failed allocations, so that "out of memory" can be
+     * told from damage (the journal's open, salvage). */
+    sp_memwatch_install(NULL);
     /* '+': stop at the command; its options are its own. */
     while ((ch = getopt_long(argc, argv, "+c:hl:V", opts, NULL)) != -1) {
         switch (ch) {

@@ -60,6 +60,7 @@
 #include <sqlite3.h>
 
 #include "journal_int.h"
+#include "memwatch.h"
 #include "migrate.h"
 
 
@@ -480,6 +481,7 @@ ctspool_rc
 sp_jn_connect(struct sp_journal *j, struct sp_err *e)
 {
     const struct sp_journal_opts *o = &j->opts;
+    uint64_t mem0 = sp_memwatch_failures();
     ctspool_rc rc;
     char *msg = NULL;
     char pragmas[256];
@@ -579,6 +581,16 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
                    sqlite3_errmsg(j->db));
     }
 out:
+    /* Damage SQLite answers with "out of memory" while it loads the
+     * schema (memwatch.c): no allocation failed meanwhile. */
+    if (rc == CTSPOOL_E_NOMEM && sp_memwatch_spurious(mem0)) {
+        rc = CTSPOOL_E_CORRUPT;
+        sp_err_set(e,
+                   "cannot open journal %s: SQLite answered \"out of "
+                   "memory\" with no allocation failing: the file is "
+                   "damaged",
+                   j->path);
+    }
     sp_jn_dir_unlock(dir_fd);
     sqlite3_free(msg);
     if (rc != CTSPOOL_OK) {

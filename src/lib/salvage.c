@@ -41,6 +41,7 @@
 
 #include "event.h"
 #include "journal.h"
+#include "memwatch.h"
 #include "salvage.h"
 
 #define SCAN_ROWS 512
@@ -85,8 +86,10 @@ struct sv {
  * An answer of SQLite reading the damaged file that says "skip this
  * place".  SQLITE_NOMEM too: SQLite answers some damage (a garbled table
  * declaration or record) with "out of memory", and in a file known to
- * be damaged that is by far the likelier cause; a place skipped for a
- * real shortage of memory stays in the file, for another run.
+ * be damaged that is by far the likelier cause.  Where the program
+ * counts failed allocations (memwatch.c), sp_salvage() answers E_NOMEM
+ * when one failed, so a place skipped for a real shortage is read again
+ * by the next run.
  */
 static int
 is_damage(int r)
@@ -895,6 +898,7 @@ ctspool_rc
 sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
            struct sp_salvage_report *rep, struct sp_err *e)
 {
+    uint64_t mem0 = sp_memwatch_failures();
     struct sv v;
     int64_t expect_pending;
     char *copy = NULL;
@@ -963,6 +967,17 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
         rc = live_commit(&v);
     } else if (v.in_txn) {
         sp_journal_rollback(live); /* the last run is not counted */
+    }
+    /* is_damage() took each "out of memory" for damage; with the counter
+     * on (memwatch.c), an allocation that failed meanwhile says some may
+     * have been a real shortage: what was added stays, and the file must
+     * be read again (adding nothing twice), not set aside as done. */
+    if (rc == CTSPOOL_OK && sp_memwatch_failures() != mem0) {
+        sp_err_set(e,
+                   "ran out of memory reading %s: places may have been "
+                   "skipped for it; salvage it again",
+                   file);
+        rc = CTSPOOL_E_NOMEM;
     }
     /* Pending rows the damaged file counted but the scan never reached
      * (those it read but could not use are in rep->unreadable already). */

@@ -31,8 +31,10 @@ struct sp_salvage_report {
  * adds to live those it does not hold, in transactions of at most
  * txn_items (0: 500).  Nothing is written to file.  OK with the counts
  * in *rep (rep->read_anything 0: nothing could be read); E_NOINPUT (no
- * such file), E_IO, E_NOMEM, or a live journal error (E_FULL, ...: what
- * was committed before stays, a second run goes on from there).
+ * such file), E_IO, E_NOMEM (also when an allocation failed during the
+ * run, memwatch.c: places may have been skipped for it), or a live
+ * journal error (E_FULL, ...: what was committed before stays, a second
+ * run goes on from there).
  */
 ctspool_rc sp_salvage(struct sp_journal *live, const char *file,
                       size_t txn_items, struct sp_salvage_report *rep,

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "failmalloc.h"
+#include "memwatch.h"
 
 void *__real_malloc(size_t n);
 void *__real_realloc(void *p, size_t n);
@@ -321,5 +322,7 @@ fm_install_sqlite(void)
         sq_roundup, sq_init, sq_shutdown, NULL,
     };
 
-    return sqlite3_config(SQLITE_CONFIG_MALLOC, &m) == SQLITE_OK ? 0 : -1;
+    /* Under the counter the programs put there (memwatch.c), so that a
+     * failure here is a real shortage to it, as in the programs. */
+    return sp_memwatch_install(&m);
 }
