@@ -20,9 +20,9 @@
  *   a second salvage adds nothing;
  * - the damaged file opened as a journal either works or heals to a
  *   fresh journal, and either way takes a new point (unless the damage
- *   is one SQLite cannot see: sound pages, broken invariants; one it
- *   answers with "out of memory"; or a schema version a newer ctspool
- *   could have written: see open_damaged()).
+ *   is one SQLite cannot see: sound pages, broken invariants; memory
+ *   really running out; or a schema version a newer ctspool could have
+ *   written: see open_damaged()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +32,7 @@
 
 #include "fuzz_util.h"
 #include "journal.h"
+#include "memwatch.h"
 #include "salvage.h"
 
 #define HOUR0 470000
@@ -121,6 +122,11 @@ init(void)
     FILE *f;
     long n;
 
+    /* As the programs do (main.c): SQLite's "out of memory" with no
+     * allocation failing is damage. */
+    if (sp_memwatch_install(NULL) != 0) {
+        fz_fail("cannot install the allocation counter");
+    }
     if (!mkdtemp(dir)) {
         fz_fail("mkdtemp: %s", strerror(errno));
     }
@@ -274,22 +280,19 @@ open_damaged(void)
     struct sp_journal *j = NULL;
     struct sp_err e;
     char why[128];
+    uint64_t mem0;
     ctspool_rc rc;
 
     memset(&o, 0, sizeof(o));
     o.path = dmg;
+    mem0 = sp_memwatch_failures();
     rc = sp_journal_open(&o, &j, &e);
     if (rc == CTSPOOL_E_CORRUPT) {
         return; /* refused at open: the programs quarantine it there */
     }
-    /*
-     * XXX: SQLite answers some damaged schema pages with "out of memory"
-     * (SQLITE_NOMEM) while loading the schema, which cannot be told from
-     * memory really running out: the open fails with E_NOMEM and the
-     * journal is not moved aside (salvage still reads it).  Accepted
-     * here, known (README, Damaged journals).
-     */
-    if (rc == CTSPOOL_E_NOMEM) {
+    /* Memory really ran out (a size the sanitizer's allocator refused):
+     * the open fails and leaves the journal in place, by design. */
+    if (rc == CTSPOOL_E_NOMEM && sp_memwatch_failures() != mem0) {
         return;
     }
     /* A schema version a little ahead of this binary's: what a newer
