@@ -167,13 +167,22 @@ ctspool_rc sp_journal_put_event_dead(struct sp_journal *j,
                                      const struct sp_event *ev, int status,
                                      const char *body, int64_t dead_at,
                                      enum sp_put_result *res);
+/* An Average's parts in accumulate mode (DESIGN.md section 10): the sum
+ * of its observations, and their number; the value is their quotient. */
+struct sp_avg {
+    double sum;
+    int64_t n;
+};
+
 /*
  * sp_journal_put_absent -- sp_journal_put, but only for an identity
- * without a row: then NEW (pending), else UNCHANGED and nothing written
- * (salvage: what the live journal holds is newer).
+ * without a row: then NEW (pending) with the Average parts avg (NULL:
+ * none; an accumulate fold then goes on from them), else UNCHANGED and
+ * nothing written (salvage: what the live journal holds is newer).
  */
 ctspool_rc sp_journal_put_absent(struct sp_journal *j,
                                  const struct sp_point *p,
+                                 const struct sp_avg *avg,
                                  enum sp_put_result *res);
 /*
  * sp_journal_put_dead -- adds p as a dead letter (HTTP status, response

@@ -148,12 +148,6 @@ struct sp_row {
     int had_avg;
 };
 
-/* An Average's parts: the sum of its observations, and their number. */
-struct sp_avg {
-    double sum;
-    int64_t n;
-};
-
 /*
  * Helpers one journal file uses from another (contracts at their
  * definitions).  Those returning int return a SQLite result code

@@ -565,14 +565,20 @@ sp_jn_count_new(struct sp_journal *j)
 
 ctspool_rc
 sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
-                      enum sp_put_result *res)
+                      const struct sp_avg *avg, enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
     ctspool_rc rc = resolve(j, p, &series, &grp);
+    int r;
 
-    return rc == CTSPOOL_OK
-               ? sp_jn_insert_new(j, p->hour, p->value, series, grp, res)
-               : rc;
+    if (rc == CTSPOOL_OK) {
+        rc = sp_jn_insert_new(j, p->hour, p->value, series, grp, res);
+    }
+    if (rc == CTSPOOL_OK && *res == SP_PUT_NEW && avg &&
+        (r = sp_jn_point_parts(j, p->hour, series, avg)) != SQLITE_OK) {
+        rc = sp_jn_db_fail(j, r, "point update");
+    }
+    return rc;
 }
 
 /* The row of (hour, series) into *o: SQLITE_ROW, SQLITE_DONE (none), or

@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@ struct sv {
     struct sv_grp *grps;
     size_t n_grps, cap_grps;
     sqlite3_stmt *series_get;
+    sqlite3_stmt *avg_get; /* NULL: the file has no Average parts */
     struct sp_salvage_report *rep;
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
@@ -533,8 +535,39 @@ item_done(struct sv *v, ctspool_rc rc, enum sp_put_result res,
     return rc;
 }
 
+/*
+ * The Average parts (DESIGN.md section 10) the damaged file holds for the
+ * point p at (series, hour) into *avg: 1, or 0 when it has none, or none
+ * that reads, or none whose quotient is the value salvaged (a replace
+ * ends them; a damaged row is not to be trusted).  Without them the next
+ * accumulate fold would average against the value as one observation.
+ */
+static int
+avg_parts(struct sv *v, const struct sp_point *p, int64_t series,
+          int64_t hour, struct sp_avg *avg)
+{
+    sqlite3_stmt *s = v->avg_get;
+    int ok = 0;
+
+    if (!s || p->agg != SP_AGG_AVERAGE) {
+        return 0;
+    }
+    sqlite3_bind_int64(s, 1, hour);
+    sqlite3_bind_int64(s, 2, series);
+    if (sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) == SQLITE_FLOAT &&
+        sqlite3_column_type(s, 1) == SQLITE_INTEGER) {
+        avg->sum = sqlite3_column_double(s, 0);
+        avg->n = sqlite3_column_int64(s, 1);
+        ok = avg->n >= 1 && isfinite(avg->sum) &&
+             avg->sum / (double)avg->n == p->value;
+    }
+    sqlite3_reset(s);
+    return ok;
+}
+
 /* The point (series, hour, value) pending in the live journal unless it
- * holds that identity; *added counts it. */
+ * holds that identity, with its Average parts; *added counts it. */
 static ctspool_rc
 put_pending(struct sv *v, int64_t series, int64_t hour, double value,
             uint64_t *added)
@@ -547,10 +580,15 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
     rc = build_point(v, series, hour, value, &p, &json);
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
         struct sp_event ev;
+        struct sp_avg avg;
 
-        rc = sp_event_uncarry(&p, &ev)
-                 ? sp_journal_put_event(v->live, &ev, &res)
-                 : sp_journal_put_absent(v->live, &p, &res);
+        if (sp_event_uncarry(&p, &ev)) {
+            rc = sp_journal_put_event(v->live, &ev, &res);
+        } else {
+            rc = sp_journal_put_absent(
+                v->live, &p, avg_parts(v, &p, series, hour, &avg) ? &avg : NULL,
+                &res);
+        }
     }
     return item_done(v, rc, res, added, json);
 }
@@ -934,6 +972,14 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
                            -1, &v.series_get, NULL) != SQLITE_OK) {
         drop_grps(&v); /* no series: no item can be rebuilt */
     }
+    /* Absent before schema 0005 (or unreadable): no Average parts. */
+    if (rc == CTSPOOL_OK && v.n_grps &&
+        sqlite3_prepare_v2(v.db,
+                           "SELECT avg_sum, avg_n FROM point WHERE hour = ?1 "
+                           "AND series = ?2",
+                           -1, &v.avg_get, NULL) != SQLITE_OK) {
+        v.avg_get = NULL;
+    }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
                         "SELECT grp, seq, hour, series, value FROM queue "
@@ -994,6 +1040,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     free(v.grps);
     sp_jscan_cleanup(&v.ev_scan);
     sqlite3_finalize(v.series_get);
+    sqlite3_finalize(v.avg_get);
     sqlite3_close(v.db);
     if (copy) {
         remove_copy(copy);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "journal.h"
 #include "salvage.h"
@@ -115,6 +116,71 @@ test_salvage_pending_and_dead(void **state)
     assert_int_equal(rep.present, 903);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 900);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 3);
+    free(src_path);
+}
+
+/* Folds v into the Average of "lat" at HOUR0 (accumulate mode). */
+static void
+fold_avg(struct sp_journal *j, double v)
+{
+    struct sp_point p = tu_point("tok-a", SP_AGG_AVERAGE, "lat", HOUR0, v,
+                                 "host=h1");
+    enum sp_put_result res;
+
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+}
+
+/* An Average folded from several observations keeps its sum and count
+ * through salvage (DESIGN.md section 10): the next observation averages
+ * against all of them, not against the value as a single one.  Parts
+ * whose quotient is not the value (a damaged row) are not taken. */
+static void
+test_salvage_keeps_average_parts(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+    sqlite3 *db = NULL;
+
+    fold_avg(src, 2);
+    fold_avg(src, 4);
+    fold_avg(src, 6);
+    /* A second identity whose parts disagree with its value. */
+    {
+        struct sp_point p = tu_point("tok-a", SP_AGG_AVERAGE, "lat2",
+                                     HOUR0, 1, "host=h1");
+        enum sp_put_result res;
+
+        assert_int_equal(sp_journal_begin(src), CTSPOOL_OK);
+        assert_int_equal(sp_journal_fold(src, &p, &res), CTSPOOL_OK);
+        assert_int_equal(sp_journal_commit(src), CTSPOOL_OK);
+    }
+    sp_journal_close(src);
+    assert_int_equal(sqlite3_open(src_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE point SET avg_sum = 7, avg_n = 2 "
+                                  "WHERE value = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 2);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM point WHERE "
+                                      "value = 4"),
+                     3);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point WHERE "
+                                      "value = 1 AND avg_n IS NULL"),
+                     1);
+    fold_avg(f->j, 8);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point WHERE "
+                                      "value = 5 AND avg_sum = 20 AND "
+                                      "avg_n = 4"),
+                     1);
     free(src_path);
 }
 
@@ -679,6 +745,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_salvage_pending_and_dead,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_keeps_average_parts,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_resend_notes,
                                         tu_journal_setup, tu_journal_teardown),
