@@ -523,6 +523,20 @@ sp_jn_insert_new(struct sp_journal *j, int64_t hour, double value,
     if (rc == CTSPOOL_OK) {
         rc = sp_jn_pending_one_more(j);
     }
+    /* At the limit, only a point that would be new is refused: an
+     * identity with a row is the caller's update (or nothing at all). */
+    if (rc == CTSPOOL_E_FULL) {
+        struct sp_row row;
+
+        r = sp_jn_load_row(j, hour, series, &row);
+        if (r == SQLITE_ROW) {
+            *res = SP_PUT_UNCHANGED;
+            return CTSPOOL_OK;
+        }
+        if (r != SQLITE_DONE) {
+            return sp_jn_db_fail(j, r, "point lookup");
+        }
+    }
     if (rc != CTSPOOL_OK) {
         return rc;
     }

@@ -280,6 +280,18 @@ test_spool_full_keeps_stored(void **state)
                      SP_PUT_UPDATED);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 2);
     check_invariants(f);
+    /* Nor at the limit: an update, or a point put again as it is. */
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 3, 1, NULL));
+    assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 1, 6, NULL)),
+                     SP_PUT_UPDATED);
+    assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 2, 1, NULL)),
+                     SP_PUT_UNCHANGED);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    p = tu_point("t", SP_AGG_SUM, "m", 4, 1, NULL);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
+    sp_journal_rollback(f->j);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 3);
+    check_invariants(f);
     /* Byte limit: the journal is already larger than 1 KiB. */
     sp_journal_set_limits(f->j, 0, 1024);
     assert_int_equal(sp_journal_begin(f->j), CTSPOOL_E_FULL);
