@@ -8,7 +8,8 @@
  *   journal.c        open/close, transactions, limits, drainer lock
  *   journal_put.c    producers: upsert one point (sp_journal_put)
  *   journal_drain.c  the drainer: take a batch, ack, dead-letter, repend
- *   journal_admin.c  operators: stats, list, dead letters, compact
+ *   journal_admin.c  operators: stats, list, compact
+ *   journal_dlq.c    operators: dead letters requeued or purged
  *   journal_check.c  the invariants below as queries (Debug builds:
  *                    checked at commit)
  *   journal_groups.c upload groups: parked state, per-group view, retire
@@ -22,7 +23,8 @@
  *    +-upsert--+ (new value: new     |      value has a new seq: stays)
  *                seq, queue row      +--400/422 isolated--> dead
  *                moved)                     (status, body kept)
- *   dead --requeue--> PENDING (unless a newer value arrived meanwhile)
+ *   dead --requeue--> PENDING (unless a newer value arrived meanwhile;
+ *                     in accumulate mode the two fold: journal_dlq.c)
  *   acked (point row, no queue row) --retention passed--> compact
  *
  * Invariants:
@@ -102,15 +104,19 @@ static const char *const stmt_sql[ST_N] = {
     [ST_PT_INS_MANY] = "INSERT OR FAIL INTO point (hour, series, grp, "
                        "value, seq) VALUES " QROWS_64
                        " ON CONFLICT DO NOTHING",
-    [ST_PT_GET] = "SELECT value, seq, avg_sum, avg_n FROM point "
+    [ST_PT_GET] = "SELECT value, seq, avg_sum, avg_n, folded FROM point "
                   "WHERE hour = ?1 AND series = ?2",
+    /* ?8: the mark "folded from nothing" (schema 0009): -1 kept, 1 set,
+     * 0 cleared (a replace). */
     [ST_PT_UPD] = "UPDATE point SET value = ?3, seq = ?4, avg_sum = ?5, "
-                  "avg_n = ?6 WHERE hour = ?1 AND series = ?2",
-    [ST_PT_AVG] = "UPDATE point SET avg_sum = ?3, avg_n = ?4 "
+                  "avg_n = ?6, folded = CASE ?8 WHEN -1 THEN folded "
+                  "WHEN 1 THEN 1 END WHERE hour = ?1 AND series = ?2",
+    [ST_PT_AVG] = "UPDATE point SET avg_sum = ?3, avg_n = ?4, folded = "
+                  "CASE ?5 WHEN -1 THEN folded WHEN 1 THEN 1 END "
                   "WHERE hour = ?1 AND series = ?2",
     [ST_PT_INS_AVG] = "INSERT INTO point (hour, series, value, seq, "
-                      "avg_sum, avg_n, grp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                      "?7)",
+                      "avg_sum, avg_n, grp, folded) VALUES (?1, ?2, ?3, ?4, "
+                      "?5, ?6, ?7, CASE ?8 WHEN 1 THEN 1 END)",
     [ST_PT_UPD_SEQ] = "UPDATE point SET seq = ?3 WHERE hour = ?1 AND "
                       "series = ?2",
     [ST_PT_ACKED] = "SELECT grp, value FROM point p WHERE hour = ?1 AND "
@@ -150,7 +156,8 @@ static const char *const stmt_sql[ST_N] = {
                     "WHERE q.grp = ?1 AND q.seq > ?3 ORDER BY q.seq LIMIT ?2",
     [ST_ACK] = "DELETE FROM queue WHERE grp = ?1 AND seq BETWEEN ?2 AND ?3",
     [ST_DEAD_INS] = "INSERT INTO dead (hour, series, value, status, body, "
-                    "dead_at) SELECT hour, series, value, ?4, ?5, ?6 "
+                    "dead_at, folded, avg_sum, avg_n) SELECT hour, series, "
+                    "value, ?4, ?5, ?6, folded, avg_sum, avg_n "
                     "FROM point WHERE hour = ?1 AND series = ?2 AND "
                     "seq = ?3 AND EXISTS (SELECT 1 FROM queue WHERE "
                     "grp = point.grp AND seq = ?3)",

@@ -1,15 +1,13 @@
 /*
  * journal_admin.c -- what operators do to the journal: stats (status),
- * list, requeue or purge of dead letters, and compaction of points
- * acknowledged before the retention cutoff.
+ * list, and compaction of points acknowledged before the retention
+ * cutoff (dead letters: journal_dlq.c).
  *
  * Invariants (journal.c) kept here: (3) a point is acknowledged iff it
  * has no queue row; compaction deletes only such points, and only once
- * their seq was acknowledged before the cutoff (acklog).  (4) a requeue
- * or purge is one transaction, and compaction one per chunk of
- * COMPACT_CHUNK points, so producers go on in between.  A requeued dead
- * letter whose identity got a newer value meanwhile keeps the newer
- * value (invariant 2).
+ * their seq was acknowledged before the cutoff (acklog).  (4) compaction
+ * is one transaction per chunk of COMPACT_CHUNK points, so producers go
+ * on in between.
  */
 #include <limits.h>
 #include <stddef.h>
@@ -406,38 +404,6 @@ sp_journal_list_filtered(struct sp_journal *j, unsigned what,
 #undef LIST_COLS
 }
 
-/* Binds ids to a statement of one parameter and steps it for each (or
- * for every dead letter when n_ids == 0, using all_sql to list them). */
-static ctspool_rc
-dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
-         ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
-         uint64_t *count)
-{
-    sqlite3_stmt *s = NULL;
-    ctspool_rc rc = CTSPOOL_OK;
-    int r;
-
-    if (n_ids) {
-        for (size_t i = 0; i < n_ids && rc == CTSPOOL_OK; i++) {
-            rc = fn(j, ids[i], count);
-        }
-        return rc;
-    }
-    r = sqlite3_prepare_v2(j->db, "SELECT id FROM dead ORDER BY id", -1, &s,
-                           NULL);
-    if (r != SQLITE_OK) {
-        return sp_jn_db_fail(j, r, "dead letters");
-    }
-    while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        rc = fn(j, sqlite3_column_int64(s, 0), count);
-    }
-    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
-        rc = sp_jn_db_fail(j, r, "dead letters");
-    }
-    sqlite3_finalize(s);
-    return rc;
-}
-
 static ctspool_rc
 exec_id(struct sp_journal *j, const char *sql, int64_t id, int64_t seq,
         int *changes)
@@ -462,100 +428,6 @@ exec_id(struct sp_journal *j, const char *sql, int64_t id, int64_t seq,
     return CTSPOOL_OK;
 }
 
-static ctspool_rc
-requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
-{
-    int ins = 0, del = 0;
-    ctspool_rc rc;
-
-    rc = sp_jn_pending_one_more(j);
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
-    rc = exec_id(j,
-                 "INSERT INTO point (hour, series, grp, value, seq) "
-                 "SELECT d.hour, d.series, s.grp, d.value, ?2 FROM dead d "
-                 "JOIN series s ON s.id = d.series WHERE d.id = ?1 "
-                 "ON CONFLICT DO NOTHING",
-                 id, j->next_seq, &ins);
-    if (rc == CTSPOOL_OK && ins) {
-        rc = exec_id(j,
-                     "INSERT INTO queue (grp, seq, hour, series, value) "
-                     "SELECT grp, seq, hour, series, value FROM point "
-                     "WHERE seq = ?2 AND "
-                     "(hour, series) = (SELECT hour, series FROM dead "
-                     "WHERE id = ?1)",
-                     id, j->next_seq, &ins);
-    }
-    if (rc == CTSPOOL_OK) {
-        rc = exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0, &del);
-    }
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
-    if (!del) {
-        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
-        return CTSPOOL_E_NOTFOUND;
-    }
-    if (ins) {
-        j->next_seq++;
-        j->pending++;
-        j->points++;
-    }
-    (*count)++;
-    return CTSPOOL_OK;
-}
-
-static ctspool_rc
-purge_one(struct sp_journal *j, int64_t id, uint64_t *count)
-{
-    int del = 0;
-    ctspool_rc rc = exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0, &del);
-
-    if (rc == CTSPOOL_OK && !del) {
-        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
-        return CTSPOOL_E_NOTFOUND;
-    }
-    *count += (uint64_t)del;
-    return rc;
-}
-
-static ctspool_rc
-dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids,
-        ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
-        uint64_t *count)
-{
-    uint64_t n = 0;
-    ctspool_rc rc = sp_journal_begin(j);
-
-    if (rc != CTSPOOL_OK) {
-        return rc;
-    }
-    rc = dlq_each(j, ids, n_ids, fn, &n);
-    if (rc == CTSPOOL_OK) {
-        rc = sp_journal_commit(j);
-    } else {
-        sp_journal_rollback(j);
-    }
-    if (count) {
-        *count = rc == CTSPOOL_OK ? n : 0;
-    }
-    return rc;
-}
-
-ctspool_rc
-sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
-                       size_t n_ids, uint64_t *n_requeued)
-{
-    return dlq_txn(j, ids, n_ids, requeue_one, n_requeued);
-}
-
-ctspool_rc
-sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids, size_t n_ids,
-                     uint64_t *n_purged)
-{
-    return dlq_txn(j, ids, n_ids, purge_one, n_purged);
-}
 
 /*
  * Deletes, in the key range (lo, hi] of point, the acknowledged points

@@ -213,8 +213,11 @@ write_ent(struct sp_journal *j, struct fold_ent *e)
     int r;
 
     if (!e->in_db || e->versioned) {
+        /* A fold keeps the row's mark; a new row is folded from
+         * nothing. */
         r = sp_jn_point_write(j, e->in_db ? ST_PT_UPD : ST_PT_INS_AVG, e->grp,
-                              e->hour, e->series, e->value, avg);
+                              e->hour, e->series, e->value, avg,
+                              e->in_db ? SP_MARK_KEEP : SP_MARK_SET);
         if (r != SQLITE_OK) {
             return r;
         }
@@ -222,7 +225,7 @@ write_ent(struct sp_journal *j, struct fold_ent *e)
         e->db_seq = j->next_seq - 1;
     } else if (e->parts_moved) {
         /* The value to upload stays: no new version, only the parts. */
-        r = sp_jn_point_parts(j, e->hour, e->series, avg);
+        r = sp_jn_point_parts(j, e->hour, e->series, avg, SP_MARK_KEEP);
         if (r != SQLITE_OK) {
             return r;
         }
@@ -368,12 +371,33 @@ sp_jn_fold_free(struct sp_journal *j)
 
 /* ---- folding --------------------------------------------------------- */
 
-/* What a fold leaves: the value, and for Average its parts. */
-struct folded {
-    double value;
-    int has_avg;
-    struct sp_avg avg;
-};
+int
+sp_jn_fold_merge(int agg, double base, const struct sp_avg *base_avg,
+                 double later, const struct sp_avg *later_avg,
+                 struct sp_folded *f)
+{
+    memset(f, 0, sizeof(*f));
+    switch (agg) {
+    case SP_AGG_SUM:
+        f->value = base + later;
+        break;
+    case SP_AGG_MAXIMUM:
+        f->value = later > base ? later : base;
+        break;
+    case SP_AGG_MINIMUM:
+        f->value = later < base ? later : base;
+        break;
+    default: /* Average: keeps sum and count */
+        f->has_avg = 1;
+        f->avg.sum = (base_avg ? base_avg->sum : base) +
+                     (later_avg ? later_avg->sum : later);
+        f->avg.n = (base_avg ? base_avg->n : 1) + (later_avg ? later_avg->n : 1);
+        f->value = f->avg.sum / (double)f->avg.n;
+        break;
+    }
+    return isfinite(f->value) && (!f->has_avg || isfinite(f->avg.sum)) ? 0
+                                                                      : -1;
+}
 
 /*
  * Folds observation v of aggregation function agg into entry e's value
@@ -382,29 +406,12 @@ struct folded {
  */
 static ctspool_rc
 fold(struct sp_journal *j, int agg, const struct fold_ent *e, double v,
-     struct folded *f)
+     struct sp_folded *f)
 {
     double old = e->value;
 
-    memset(f, 0, sizeof(*f));
-    switch (agg) {
-    case SP_AGG_SUM:
-        f->value = old + v;
-        break;
-    case SP_AGG_MAXIMUM:
-        f->value = v > old ? v : old;
-        break;
-    case SP_AGG_MINIMUM:
-        f->value = v < old ? v : old;
-        break;
-    default: /* Average: keeps sum and count */
-        f->has_avg = 1;
-        f->avg.sum = (e->has_avg ? e->avg.sum : old) + v;
-        f->avg.n = (e->has_avg ? e->avg.n : 1) + 1;
-        f->value = f->avg.sum / (double)f->avg.n;
-        break;
-    }
-    if (!isfinite(f->value) || (f->has_avg && !isfinite(f->avg.sum))) {
+    if (sp_jn_fold_merge(agg, old, e->has_avg ? &e->avg : NULL, v, NULL,
+                         f) != 0) {
         char a[32], b[32];
 
         sp_double_format(v, a, sizeof(a));
@@ -428,7 +435,7 @@ static ctspool_rc
 hold(struct sp_journal *j, const struct sp_resolved *rv, size_t *slot,
      enum sp_put_result *res, int *done)
 {
-    struct sp_row row = {0, 0, 0, 0, 0};
+    struct sp_row row = {0, 0, 0, 0, 0, 0};
     struct fold_ent e;
     ctspool_rc rc;
     int r;
@@ -487,7 +494,7 @@ sp_journal_fold(struct sp_journal *j, const struct sp_point *p,
 {
     struct sp_resolved rv;
     struct fold_ent *e;
-    struct folded f;
+    struct sp_folded f;
     size_t slot = 0;
     ctspool_rc rc;
     int done = 0, changed, r;

@@ -267,9 +267,11 @@ sp_journal_groups(struct sp_journal *j, enum sp_groups_what what,
  * them (invariant (3): its rows are their current versions), then the
  * queue rows and the group's parked state. */
 static const char *const retire_sql[] = {
-    ("INSERT INTO dead (hour, series, value, status, body, dead_at) "
-     "SELECT hour, series, value, 0, '" RETIRE_BODY "', ?2 FROM queue "
-     "WHERE grp = ?1 ORDER BY seq"),
+    ("INSERT INTO dead (hour, series, value, status, body, dead_at, "
+     "folded, avg_sum, avg_n) SELECT q.hour, q.series, q.value, 0, '"
+     RETIRE_BODY "', ?2, p.folded, p.avg_sum, p.avg_n FROM queue q "
+     "LEFT JOIN point p ON p.hour = q.hour AND p.series = q.series "
+     "WHERE q.grp = ?1 ORDER BY q.seq"),
     ("DELETE FROM point WHERE (hour, series) IN "
      "(SELECT hour, series FROM queue WHERE grp = ?1)"),
     "DELETE FROM queue WHERE grp = ?1",

@@ -146,6 +146,7 @@ struct sp_row {
     double value, sum;
     int64_t seq, n;
     int had_avg;
+    int folded; /* the value was folded from nothing (schema 0009) */
 };
 
 /*
@@ -194,11 +195,30 @@ int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
 int sp_jn_flush_meta(struct sp_journal *j);
 int sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
                    struct sp_row *o);
+/* What a fold leaves: the value, and for Average its parts. */
+struct sp_folded {
+    double value;
+    int has_avg;
+    struct sp_avg avg;
+};
+
+/*
+ * sp_jn_fold_merge -- what folding the observations behind later into
+ * base gives, by aggregation function agg (DESIGN.md section 10): each
+ * a value with, for an Average, its parts (NULL: the value is one
+ * observation).  0, or -1 when the result is not finite.
+ */
+int sp_jn_fold_merge(int agg, double base, const struct sp_avg *base_avg,
+                     double later, const struct sp_avg *later_avg,
+                     struct sp_folded *f);
+
+/* The mark "folded from nothing" (point.folded) a write leaves. */
+enum sp_fold_mark { SP_MARK_KEEP = -1, SP_MARK_CLEAR = 0, SP_MARK_SET = 1 };
 int sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
                       int64_t hour, int64_t series, double value,
-                      const struct sp_avg *avg);
+                      const struct sp_avg *avg, enum sp_fold_mark mark);
 int sp_jn_point_parts(struct sp_journal *j, int64_t hour, int64_t series,
-                      const struct sp_avg *avg);
+                      const struct sp_avg *avg, enum sp_fold_mark mark);
 ctspool_rc sp_jn_unqueue(struct sp_journal *j, int64_t grp, int64_t seq);
 void sp_jn_count_new(struct sp_journal *j);
 

@@ -589,7 +589,8 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
         rc = sp_jn_insert_new(j, p->hour, p->value, series, grp, res);
     }
     if (rc == CTSPOOL_OK && *res == SP_PUT_NEW && avg &&
-        (r = sp_jn_point_parts(j, p->hour, series, avg)) != SQLITE_OK) {
+        (r = sp_jn_point_parts(j, p->hour, series, avg, SP_MARK_KEEP)) !=
+            SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "point update");
     }
     return rc;
@@ -614,6 +615,7 @@ sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
         o->value = sqlite3_column_double(s, 0);
         o->seq = sqlite3_column_int64(s, 1);
         o->had_avg = sqlite3_column_type(s, 3) != SQLITE_NULL;
+        o->folded = sqlite3_column_int(s, 4) == 1;
         o->sum = sqlite3_column_double(s, 2);
         o->n = sqlite3_column_int64(s, 3);
     }
@@ -630,7 +632,7 @@ static ctspool_rc
 put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
              int64_t grp, enum sp_put_result *res)
 {
-    struct sp_row row = {0, 0, 0, 0, 0};
+    struct sp_row row = {0, 0, 0, 0, 0, 0};
     ctspool_rc rc;
     int r;
 
@@ -645,11 +647,12 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
     }
     if (p->value == row.value) {
         *res = SP_PUT_UNCHANGED;
-        if (!row.had_avg) {
+        if (!row.had_avg && !row.folded) {
             return CTSPOOL_OK;
         }
-        /* The value to upload stays: no new version, only the parts. */
-        r = sp_jn_point_parts(j, p->hour, series, NULL);
+        /* The value to upload stays: no new version, only the parts and
+         * the mark (a replace set it now). */
+        r = sp_jn_point_parts(j, p->hour, series, NULL, SP_MARK_CLEAR);
         return r == SQLITE_OK ? CTSPOOL_OK
                               : sp_jn_db_fail(j, r, "point update");
     }
@@ -659,7 +662,7 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
         return rc; /* nothing changed: the caller rolls back anyway */
     }
     r = sp_jn_point_write(j, ST_PT_UPD, grp, p->hour, series, p->value,
-                          NULL);
+                          NULL, SP_MARK_CLEAR);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "point update");
     }
@@ -671,13 +674,14 @@ put_existing(struct sp_journal *j, const struct sp_point *p, int64_t series,
 /*
  * Writes the point (hour, series) of group grp as a new pending version:
  * its row by statement id (ST_PT_UPD: the row exists; ST_PT_INS_AVG: it
- * is new) with value, seq next_seq and the Average parts avg (NULL: none),
- * and its queue row; next_seq moves on.  The counters are the caller's.
+ * is new) with value, seq next_seq, the Average parts avg (NULL: none)
+ * and the mark (SP_MARK_KEEP: as the row has it; a new row has none), and
+ * its queue row; next_seq moves on.  The counters are the caller's.
  */
 int
 sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
                   int64_t hour, int64_t series, double value,
-                  const struct sp_avg *avg)
+                  const struct sp_avg *avg, enum sp_fold_mark mark)
 {
     sqlite3_stmt *s = sp_jn_stmt(j, id);
     int r;
@@ -702,6 +706,7 @@ sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
     if (id == ST_PT_INS_AVG) {
         sqlite3_bind_int64(s, 7, grp);
     }
+    sqlite3_bind_int(s, 8, (int)mark);
     r = sqlite3_step(s);
     sp_jn_done(s);
     if (r != SQLITE_DONE) {
@@ -717,11 +722,11 @@ sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
     return r;
 }
 
-/* Sets the Average parts of the point (hour, series) to avg (NULL: none),
- * its value and version as they are. */
+/* Sets the Average parts of the point (hour, series) to avg (NULL: none)
+ * and its mark, its value and version as they are. */
 int
 sp_jn_point_parts(struct sp_journal *j, int64_t hour, int64_t series,
-                  const struct sp_avg *avg)
+                  const struct sp_avg *avg, enum sp_fold_mark mark)
 {
     sqlite3_stmt *s = sp_jn_stmt(j, ST_PT_AVG);
     int r;
@@ -738,6 +743,7 @@ sp_jn_point_parts(struct sp_journal *j, int64_t hour, int64_t series,
         sqlite3_bind_null(s, 3);
         sqlite3_bind_null(s, 4);
     }
+    sqlite3_bind_int(s, 5, (int)mark);
     r = sqlite3_step(s);
     sp_jn_done(s);
     return r == SQLITE_DONE ? SQLITE_OK : r;

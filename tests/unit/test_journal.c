@@ -594,6 +594,7 @@ test_migration_fills_queue_values(void **state)
                                   "ALTER TABLE queue DROP COLUMN value; "
                                   "ALTER TABLE point DROP COLUMN avg_sum; "
                                   "ALTER TABLE point DROP COLUMN avg_n; "
+                                  TU_UNDO_0009
                                   "DROP TABLE idem; DROP TABLE resend; "
                                   "PRAGMA user_version = 1",
                                   NULL, NULL, NULL),

@@ -157,7 +157,7 @@ test_upgrade_from_6(void **state)
                      "AND 3), UNIQUE (stream, agg));"
                      "INSERT INTO g6 SELECT id, stream, agg FROM grp;"
                      "DROP TABLE grp; ALTER TABLE g6 RENAME TO grp;"
-                     "DROP TABLE resend;"
+                     "DROP TABLE resend;" TU_UNDO_0009
                      "PRAGMA user_version = 6",
                      NULL, NULL, NULL),
         SQLITE_OK);

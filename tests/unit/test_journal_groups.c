@@ -349,6 +349,7 @@ test_upgrade_from_version_2(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "ALTER TABLE point DROP COLUMN avg_sum; "
                                   "ALTER TABLE point DROP COLUMN avg_n; "
+                                  TU_UNDO_0009
                                   "DROP TABLE idem; DROP TABLE resend; "
                                   "DROP TABLE grp_state; DELETE FROM meta "
                                   "WHERE k = 'in_doubt_points'; "

@@ -23,6 +23,14 @@ void tu_write_file(const char *path, const char *data, size_t len);
 /* A point as one comparable line: "stream|agg|name|hour|value|k=v,...". */
 void tu_render_point(const struct sp_point *p, char *buf, size_t cap);
 
+/* SQL undoing migration 0009 (schema/0009_fold_origin.sql): tests that
+ * make a journal of an older version drop what it added. */
+#define TU_UNDO_0009                                                      \
+    "ALTER TABLE point DROP COLUMN folded; "                              \
+    "ALTER TABLE dead DROP COLUMN folded; "                               \
+    "ALTER TABLE dead DROP COLUMN avg_sum; "                              \
+    "ALTER TABLE dead DROP COLUMN avg_n; "
+
 /*
  * The fixture of the journal's tests: a journal (dir/journal.db) in a
  * temporary directory.  tu_journal_setup and tu_journal_teardown are a

@@ -1,0 +1,286 @@
+/*
+ * journal_dlq.c -- dead letters brought back (`dlq requeue`) or dropped
+ * (`dlq purge`), each call one transaction (invariant 4 of journal.c).
+ *
+ * A dead letter whose identity has no point row becomes pending with its
+ * value, its Average parts and its mark "folded from nothing" (schema
+ * 0009).  Where the identity has a row, the two values meet, and what an
+ * operator expects depends on how each came to be:
+ *
+ *   the row is older than the call (dead-lettering deletes the row, so it
+ *   was written after the letter died):
+ *     folded from nothing    it does not hold the letter's observations
+ *                            (accumulate mode): the two are folded, the
+ *                            letter first;
+ *     a replace set it       it is newer and stays; the letter is dropped
+ *                            (invariant 2: the newer value wins);
+ *   the row was brought back by this call from an older letter of the
+ *   same identity (letters are taken in ID order, the order they died):
+ *     the letter folded      folded onto the row;
+ *     from nothing
+ *     else                   the letter replaces it.
+ *
+ * Events (their value is 0, nothing to fold) keep the row, as before.
+ * Known limit: a letter brought back by an earlier call, while an older
+ * one of the same identity stays behind, counts as newer than that one.
+ */
+#include <string.h>
+
+#include "journal_int.h"
+
+/* A dead letter as requeue reads it. */
+struct letter {
+    int64_t hour, series, grp;
+    int agg;
+    double value;
+    int folded, has_avg;
+    struct sp_avg avg;
+};
+
+/* Dead letter id into *d: SQLITE_ROW, SQLITE_DONE (no such letter), or an
+ * error.  *d->grp 0: its series is gone (the letter can only go). */
+static int
+letter_load(struct sp_journal *j, int64_t id, struct letter *d)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(
+        j->db,
+        "SELECT d.hour, d.series, s.grp, g.agg, d.value, d.folded, "
+        "d.avg_sum, d.avg_n FROM dead d LEFT JOIN series s ON "
+        "s.id = d.series LEFT JOIN grp g ON g.id = s.grp WHERE d.id = ?1",
+        -1, &s, NULL);
+
+    memset(d, 0, sizeof(*d));
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        r = sqlite3_step(s);
+    }
+    if (r == SQLITE_ROW) {
+        d->hour = sqlite3_column_int64(s, 0);
+        d->series = sqlite3_column_int64(s, 1);
+        d->grp = sqlite3_column_int64(s, 2);
+        d->agg = sqlite3_column_int(s, 3);
+        d->value = sqlite3_column_double(s, 4);
+        d->folded = sqlite3_column_int(s, 5) == 1;
+        d->has_avg = sqlite3_column_type(s, 7) == SQLITE_INTEGER &&
+                     sqlite3_column_int64(s, 7) >= 1;
+        d->avg.sum = sqlite3_column_double(s, 6);
+        d->avg.n = sqlite3_column_int64(s, 7);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static int
+letter_delete(struct sp_journal *j, int64_t id)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db, "DELETE FROM dead WHERE id = ?1", -1,
+                               &s, NULL);
+
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        r = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+static enum sp_fold_mark
+mark_of(int folded)
+{
+    return folded ? SP_MARK_SET : SP_MARK_CLEAR;
+}
+
+/* The letter d and the row of its identity meet (see the top). */
+static ctspool_rc
+meet(struct sp_journal *j, int64_t id, const struct letter *d,
+     const struct sp_row *row)
+{
+    const struct sp_avg row_parts = {row->sum, row->n};
+    const struct sp_avg *row_avg = row->had_avg ? &row_parts : NULL;
+    const struct sp_avg *d_avg = d->has_avg ? &d->avg : NULL;
+    struct sp_folded f;
+    int folded, r;
+
+    if (d->agg == SP_KIND_EVENTS) {
+        return CTSPOOL_OK;
+    }
+    if (row->seq < j->first_seq) { /* the row is the newer */
+        if (!row->folded) {
+            return CTSPOOL_OK;
+        }
+        r = sp_jn_fold_merge(d->agg, d->value, d_avg, row->value, row_avg,
+                             &f);
+        folded = d->folded;
+    } else if (d->folded) { /* the letter is the newer */
+        r = sp_jn_fold_merge(d->agg, row->value, row_avg, d->value, d_avg,
+                             &f);
+        folded = row->folded;
+    } else {
+        r = 0;
+        f.value = d->value;
+        f.has_avg = d->has_avg;
+        f.avg = d->avg;
+        folded = 0;
+    }
+    if (r != 0) {
+        sp_err_set(&j->err,
+                   "dead letter %lld: folding it with the stored value "
+                   "gives a number that is not finite",
+                   (long long)id);
+        return CTSPOOL_E_INVALID;
+    }
+    if (f.value == row->value) {
+        /* The value to upload stays: only the parts and the mark. */
+        r = sp_jn_point_parts(j, d->hour, d->series,
+                              f.has_avg ? &f.avg : NULL, mark_of(folded));
+    } else {
+        ctspool_rc rc = sp_jn_unqueue(j, d->grp, row->seq);
+
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        r = sp_jn_point_write(j, ST_PT_UPD, d->grp, d->hour, d->series,
+                              f.value, f.has_avg ? &f.avg : NULL,
+                              mark_of(folded));
+    }
+    return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "requeue");
+}
+
+static ctspool_rc
+requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
+{
+    struct letter d;
+    struct sp_row row;
+    ctspool_rc rc;
+    int r;
+
+    r = letter_load(j, id, &d);
+    if (r == SQLITE_DONE) {
+        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
+        return CTSPOOL_E_NOTFOUND;
+    }
+    if (r != SQLITE_ROW) {
+        return sp_jn_db_fail(j, r, "dead letters");
+    }
+    if (d.grp != 0) {
+        r = sp_jn_load_row(j, d.hour, d.series, &row);
+        if (r == SQLITE_ROW) {
+            rc = meet(j, id, &d, &row);
+        } else if (r == SQLITE_DONE) {
+            rc = sp_jn_pending_one_more(j);
+            if (rc == CTSPOOL_OK) {
+                r = sp_jn_point_write(j, ST_PT_INS_AVG, d.grp, d.hour,
+                                      d.series, d.value,
+                                      d.has_avg ? &d.avg : NULL,
+                                      mark_of(d.folded));
+                rc = r == SQLITE_OK ? CTSPOOL_OK
+                                    : sp_jn_db_fail(j, r, "requeue");
+            }
+            if (rc == CTSPOOL_OK) {
+                j->pending++;
+                j->points++;
+            }
+        } else {
+            rc = sp_jn_db_fail(j, r, "point lookup");
+        }
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    r = letter_delete(j, id);
+    if (r != SQLITE_OK) {
+        return sp_jn_db_fail(j, r, "dead letters");
+    }
+    (*count)++;
+    return CTSPOOL_OK;
+}
+
+static ctspool_rc
+purge_one(struct sp_journal *j, int64_t id, uint64_t *count)
+{
+    int r = letter_delete(j, id);
+
+    if (r != SQLITE_OK) {
+        return sp_jn_db_fail(j, r, "dead letters");
+    }
+    if (sqlite3_changes(j->db) == 0) {
+        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
+        return CTSPOOL_E_NOTFOUND;
+    }
+    (*count)++;
+    return CTSPOOL_OK;
+}
+
+/* fn for each of ids, or for every dead letter in ID order when n_ids is
+ * 0, inside the caller's transaction. */
+static ctspool_rc
+dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+         ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+         uint64_t *count)
+{
+    sqlite3_stmt *s = NULL;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    if (n_ids) {
+        for (size_t i = 0; i < n_ids && rc == CTSPOOL_OK; i++) {
+            rc = fn(j, ids[i], count);
+        }
+        return rc;
+    }
+    r = sqlite3_prepare_v2(j->db, "SELECT id FROM dead ORDER BY id", -1, &s,
+                           NULL);
+    if (r != SQLITE_OK) {
+        return sp_jn_db_fail(j, r, "dead letters");
+    }
+    while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = fn(j, sqlite3_column_int64(s, 0), count);
+    }
+    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
+        rc = sp_jn_db_fail(j, r, "dead letters");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static ctspool_rc
+dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+        ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+        uint64_t *count)
+{
+    uint64_t n = 0;
+    ctspool_rc rc = sp_journal_begin(j);
+
+    if (rc != CTSPOOL_OK) {
+        return rc;
+    }
+    rc = sp_jn_folds_written(j);
+    if (rc == CTSPOOL_OK) {
+        rc = dlq_each(j, ids, n_ids, fn, &n);
+    }
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_commit(j);
+    } else {
+        sp_journal_rollback(j);
+    }
+    if (count) {
+        *count = rc == CTSPOOL_OK ? n : 0;
+    }
+    return rc;
+}
+
+ctspool_rc
+sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
+                       size_t n_ids, uint64_t *n_requeued)
+{
+    return dlq_txn(j, ids, n_ids, requeue_one, n_requeued);
+}
+
+ctspool_rc
+sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids, size_t n_ids,
+                     uint64_t *n_purged)
+{
+    return dlq_txn(j, ids, n_ids, purge_one, n_purged);
+}

@@ -1,0 +1,227 @@
+/*
+ * test_dlq_fold.c -- dead letters brought back where their identity got a
+ * value meanwhile (journal_dlq.c): in accumulate mode the value folded
+ * from nothing since is folded with the letter, an Average by its sum
+ * and count; a value a replace set is newer and stays; letters of one
+ * identity come back in the order they died.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "journal.h"
+#include "testutil.h"
+
+#define HOUR 470000
+
+static struct sp_point
+pt(int agg, double v)
+{
+    return tu_point("tok", agg, "m", HOUR, v, "k=v");
+}
+
+static void
+fold1(struct sp_journal *j, int agg, double v)
+{
+    struct sp_point p = pt(agg, v);
+    enum sp_put_result res;
+
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+}
+
+static void
+retire(struct sp_journal *j)
+{
+    uint64_t groups = 0, points = 0;
+
+    assert_int_equal(sp_journal_retire(j, "tok", -1, 1700000000, &groups,
+                                       &points),
+                     CTSPOOL_OK);
+    assert_int_equal(points, 1);
+}
+
+static void
+requeue_all(struct sp_journal *j, uint64_t want)
+{
+    uint64_t n = 0;
+
+    assert_int_equal(sp_journal_dlq_requeue(j, NULL, 0, &n), CTSPOOL_OK);
+    assert_int_equal(n, want);
+}
+
+/* The one point's value, in thousandths, and what is pending and dead. */
+static void
+check(struct tu_journal *f, int64_t milli, int64_t avg_n)
+{
+    char sql[128];
+
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(round(value * 1000) AS "
+                                      "INTEGER) FROM point"),
+                     milli);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                      "'pending'"),
+                     1);
+    if (avg_n) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM point WHERE avg_n = %lld",
+                 (long long)avg_n);
+    } else {
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM point WHERE avg_n IS NULL");
+    }
+    assert_int_equal(tu_sql1(f->path, sql), 1);
+    assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
+}
+
+/* The README's own advice: a stream upstream did not know is retired,
+ * observations go on, and `dlq requeue` brings the retired ones back. */
+static void
+test_sum_retired_then_folded(void **state)
+{
+    struct tu_journal *f = *state;
+
+    fold1(f->j, SP_AGG_SUM, 10);
+    fold1(f->j, SP_AGG_SUM, 20);
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 5); /* from nothing: 5 */
+    requeue_all(f->j, 1);
+    check(f, 35000, 0);
+    fold1(f->j, SP_AGG_SUM, 1); /* and folds go on from there */
+    check(f, 36000, 0);
+}
+
+/* An Average dead-lettered by upstream (400), observed again, brought
+ * back: its sum and count travel with the letter. */
+static void
+test_average_dead_then_folded(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_batch b;
+    size_t idx = 0;
+
+    fold1(f->j, SP_AGG_AVERAGE, 2);
+    fold1(f->j, SP_AGG_AVERAGE, 4);
+    fold1(f->j, SP_AGG_AVERAGE, 6);
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(sp_journal_dead(f->j, &b, &idx, 1, 400, "{}",
+                                     1700000000),
+                     CTSPOOL_OK);
+    sp_batch_cleanup(&b);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM dead"), 3);
+    fold1(f->j, SP_AGG_AVERAGE, 8);
+    requeue_all(f->j, 1);
+    check(f, 5000, 4); /* (2 + 4 + 6 + 8) / 4 */
+}
+
+/* Without a row the letter comes back whole: value, parts and mark. */
+static void
+test_average_back_alone(void **state)
+{
+    struct tu_journal *f = *state;
+
+    fold1(f->j, SP_AGG_AVERAGE, 2);
+    fold1(f->j, SP_AGG_AVERAGE, 4);
+    fold1(f->j, SP_AGG_AVERAGE, 6);
+    retire(f->j);
+    requeue_all(f->j, 1);
+    check(f, 4000, 3);
+    fold1(f->j, SP_AGG_AVERAGE, 8);
+    check(f, 5000, 4);
+    assert_int_equal(tu_sql1(f->path, "SELECT folded FROM point"), 1);
+}
+
+/* Maximum and Minimum fold too. */
+static void
+test_max_min(void **state)
+{
+    struct tu_journal *f = *state;
+
+    fold1(f->j, SP_AGG_MAXIMUM, 9);
+    retire(f->j);
+    fold1(f->j, SP_AGG_MAXIMUM, 3);
+    requeue_all(f->j, 1);
+    check(f, 9000, 0);
+    tu_journal_teardown(state);
+    tu_journal_setup(state);
+    f = *state;
+    fold1(f->j, SP_AGG_MINIMUM, 9);
+    retire(f->j);
+    fold1(f->j, SP_AGG_MINIMUM, 3);
+    requeue_all(f->j, 1);
+    check(f, 3000, 0);
+}
+
+/* Replace mode: the value put since is newer and stays (as before). */
+static void
+test_replace_newer_stays(void **state)
+{
+    struct tu_journal *f = *state;
+
+    tu_put1(f->j, pt(SP_AGG_SUM, 30));
+    retire(f->j);
+    tu_put1(f->j, pt(SP_AGG_SUM, 5));
+    requeue_all(f->j, 1);
+    check(f, 5000, 0);
+    /* A replace after a fold ends the mark: the letter does not fold. */
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 2);
+    tu_put1(f->j, pt(SP_AGG_SUM, 7));
+    requeue_all(f->j, 1);
+    check(f, 7000, 0);
+}
+
+/* Two letters of one identity, in one call: the later one replaces the
+ * earlier, or, folded from nothing, folds onto it. */
+static void
+test_two_letters_in_order(void **state)
+{
+    struct tu_journal *f = *state;
+
+    tu_put1(f->j, pt(SP_AGG_SUM, 30));
+    retire(f->j);
+    tu_put1(f->j, pt(SP_AGG_SUM, 5));
+    retire(f->j);
+    requeue_all(f->j, 2);
+    check(f, 5000, 0);
+
+    tu_journal_teardown(state);
+    tu_journal_setup(state);
+    f = *state;
+    fold1(f->j, SP_AGG_SUM, 30);
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 5);
+    retire(f->j);
+    requeue_all(f->j, 2);
+    check(f, 35000, 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_journal_setup, \
+                                              tu_journal_teardown)
+        T(test_sum_retired_then_folded),
+        T(test_average_dead_then_folded),
+        T(test_average_back_alone),
+        T(test_max_min),
+        T(test_replace_newer_stays),
+        T(test_two_letters_in_order),
+#undef T
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
