@@ -219,6 +219,43 @@ collect_hits(struct dr_drainer *d, const struct sp_batch *b, size_t from,
 }
 
 /*
+ * Keeps the acknowledgement of b->pts[from .. from+k) that the journal
+ * could not record (a full disk, an I/O error, a lock held too long), to
+ * record it before anything more is uploaded (dr_deliver_owed()):
+ * upstream holds those points, and sending them again each time round
+ * would repeat what it has while the disk stays full.  0, or -1 when
+ * there is no memory for it (the points are then sent again).
+ */
+static int
+owe(struct dr_drainer *d, const struct sp_batch *b, size_t from, size_t k)
+{
+    struct sp_batch *o = &d->owed;
+    struct sp_batch_point *pts;
+
+    if (b == o) {
+        return 0; /* owed already */
+    }
+    sp_batch_cleanup(o);
+    pts = malloc(k * sizeof(*pts));
+    o->stream = b->stream ? strdup(b->stream) : NULL;
+    if (!pts || (b->stream && !o->stream)) {
+        free(pts);
+        sp_batch_cleanup(o);
+        return -1;
+    }
+    for (size_t i = 0; i < k; i++) {
+        pts[i] = b->pts[from + i];
+        pts[i].name = pts[i].dims = NULL; /* in b's arena */
+    }
+    o->gen = b->gen;
+    o->grp = b->grp;
+    o->agg = b->agg;
+    o->pts = pts;
+    o->n = o->cap = k;
+    return 0;
+}
+
+/*
  * Marks b->pts[from .. from+k) acknowledged after a 2xx (invariant 1).
  * Those acknowledged while another value of theirs is in doubt are
  * noted in the journal in the same transaction, so that they are sent
@@ -243,10 +280,17 @@ acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
                           d->j, b, from, k, (int64_t)time(NULL),
                           (const int64_t(*)[2])d->hits, n_hits, &acked));
     if (rc != CTSPOOL_OK) {
+        int kept = (rc == CTSPOOL_E_DISKFULL || rc == CTSPOOL_E_IO ||
+                    rc == CTSPOOL_E_BUSY) &&
+                   owe(d, b, from, k) == 0;
+
         sp_log(SP_LOG_ERROR,
                "upstream took %zu points but the journal cannot record "
-               "it (they will be sent again): %s",
-               k, sp_journal_errmsg(d->j));
+               "it (%s): %s",
+               k,
+               kept ? "recorded again before anything more is uploaded"
+                    : "they will be sent again",
+               sp_journal_errmsg(d->j));
         return rc;
     }
     if (n_hits) {
@@ -267,6 +311,26 @@ acknowledge(struct dr_drainer *d, const struct sp_batch *b, size_t from,
         outage_end(d);
     }
     return CTSPOOL_OK;
+}
+
+ctspool_rc
+dr_deliver_owed(struct dr_drainer *d)
+{
+    size_t k = d->owed.n;
+    ctspool_rc rc;
+
+    if (!k) {
+        return CTSPOOL_OK;
+    }
+    rc = acknowledge(d, &d->owed, 0, k);
+    if (rc == CTSPOOL_OK) {
+        sp_log(SP_LOG_INFO,
+               "recorded the acknowledgement of %zu point%s upstream took "
+               "before the journal could write",
+               k, k == 1 ? "" : "s");
+        sp_batch_cleanup(&d->owed);
+    }
+    return rc;
 }
 
 static ctspool_rc deliver(struct dr_drainer *d, size_t from, size_t n,

@@ -358,9 +358,13 @@ run(struct dr_drainer *d)
             CTSPOOL_OK) {
             d->dv_before_take = -1;
         }
+        /* An acknowledgement the journal owes first: no upload before. */
+        rc = dr_deliver_owed(d);
         from.now_ms = dr_park_now_ms();
-        rc = sp_journal_take_next(d->j, dr_deliver_take_size(cfg), &from,
-                                  &d->cur->b);
+        if (rc == CTSPOOL_OK) {
+            rc = sp_journal_take_next(d->j, dr_deliver_take_size(cfg),
+                                      &from, &d->cur->b);
+        }
         if (rc == CTSPOOL_OK && d->cur->b.gen != d->journal_gen) {
             continue; /* from a fresh journal: dr_handover_moved() first */
         }
@@ -561,6 +565,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     for (size_t i = 0; i < SP_ARRAY_LEN(d.slot); i++) {
         sp_batch_init(&d.slot[i].b);
     }
+    sp_batch_init(&d.owed);
     d.cur = &d.slot[0];
     d.lock_fd = -1;
     d.landing_said = d.landing_synced = -1;
@@ -730,6 +735,7 @@ out:
         sp_batch_cleanup(&d.slot[i].b);
         sp_buf_cleanup(&d.slot[i].prefix);
     }
+    sp_batch_cleanup(&d.owed);
     free(d.parked);
     dr_doubt_free(d.doubt);
     free(d.hits);

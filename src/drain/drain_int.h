@@ -105,6 +105,9 @@ struct dr_drainer {
     int doubt_full_said;    /* "in-doubt table full" logged */
     uint64_t doubt_dropped_said;
     int64_t (*hits)[2];     /* an ack's points to send again (deliver.c) */
+    struct sp_batch owed;   /* points upstream took whose acknowledgement
+                             * the journal could not record yet (n 0:
+                             * none; names and dims not kept) */
     size_t hits_cap;
     int lock_fd;            /* the drainer lock file: landing record */
     int64_t window_ms;      /* a request may land this long after sent */
@@ -250,6 +253,10 @@ void dr_deliver_doubt_wait(struct dr_drainer *d);
 void dr_deliver_note_doubt(struct dr_drainer *d);
 /* Uploads the current batch, and more; see deliver.c. */
 ctspool_rc dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f);
+/* Records the acknowledgement the journal could not record before (OK
+ * when none is owed), or the journal's error: nothing is uploaded until
+ * it is recorded. */
+ctspool_rc dr_deliver_owed(struct dr_drainer *d);
 
 /* ---- wake.c --------------------------------------------------------- */
 
