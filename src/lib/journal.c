@@ -51,6 +51,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -224,6 +225,8 @@ rc_from_sqlite(sqlite3 *db, int code)
     }
 }
 
+static void why_not_writable(const char *path, char *why, size_t n);
+
 /* Sets j->err from the connection's last error; returns the rc. */
 ctspool_rc
 sp_jn_db_fail(struct sp_journal *j, int code, const char *what)
@@ -233,6 +236,12 @@ sp_jn_db_fail(struct sp_journal *j, int code, const char *what)
     if (rc == CTSPOOL_E_DISKFULL) {
         sp_err_set(&j->err, "%s: disk full writing journal %s", what,
                    j->path);
+    } else if ((code & 0xff) == SQLITE_READONLY) {
+        char why[PATH_MAX + 128];
+
+        why_not_writable(j->path, why, sizeof(why));
+        sp_err_set(&j->err, "%s: %s (journal %s)", what,
+                   *why ? why : sqlite3_errmsg(j->db), j->path);
     } else {
         sp_err_set(&j->err, "%s: %s (journal %s)", what,
                    sqlite3_errmsg(j->db), j->path);
@@ -395,28 +404,71 @@ adopt_dir_owner(int fd, const char *path)
     return r;
 }
 
+/* The directory of the journal at path into dir (n bytes): "." for a
+ * bare name. */
+static void
+dir_of(const char *path, char *dir, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash) {
+        snprintf(dir, n, ".");
+    } else if (slash == path) {
+        snprintf(dir, n, "/");
+    } else {
+        snprintf(dir, n, "%.*s", (int)(slash - path), path);
+    }
+}
+
+/* Why this process cannot write the journal at path: its directory (where
+ * the -wal and -shm files, the drainer's lock file and quarantined sets
+ * are created), the file itself, or its -wal or -shm file, into why; ""
+ * when all of them look writable. */
+static void
+why_not_writable(const char *path, char *why, size_t n)
+{
+    char dir[PATH_MAX], side[PATH_MAX + 8];
+
+    *why = '\0';
+    dir_of(path, dir, sizeof(dir));
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(why, n,
+                 "directory %s is not writable for this user (%s): the "
+                 "journal's -wal and -shm files are created there",
+                 dir, strerror(errno));
+        return;
+    }
+    if (access(path, R_OK | W_OK) != 0 && errno != ENOENT) {
+        snprintf(why, n, "%s is not writable for this user (%s)", path,
+                 strerror(errno));
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof(side), "%s%s", path, i ? "-shm" : "-wal");
+        if (access(side, R_OK | W_OK) != 0 && errno != ENOENT) {
+            snprintf(why, n, "%s is not writable for this user (%s)", side,
+                     strerror(errno));
+            return;
+        }
+    }
+}
+
 ctspool_rc
 sp_journal_check_dir(const char *path, struct sp_err *e)
 {
-    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX], why[PATH_MAX + 128];
     struct stat sb;
-    char *dir;
-    int ok;
 
-    if (!slash || slash == path) {
-        return CTSPOOL_OK; /* the working directory, or / */
-    }
-    dir = strndup(path, (size_t)(slash - path));
-    if (!dir) {
-        sp_err_set(e, "out of memory");
-        return CTSPOOL_E_NOMEM;
-    }
-    ok = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
-    free(dir);
-    if (!ok) {
-        sp_err_set(e, "cannot create journal %s: directory %.*s does not "
+    dir_of(path, dir, sizeof(dir));
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        sp_err_set(e, "cannot create journal %s: directory %s does not "
                       "exist",
-                   path, (int)(slash - path), path);
+                   path, dir);
+        return CTSPOOL_E_CANTCREATE;
+    }
+    why_not_writable(path, why, sizeof(why));
+    if (*why) {
+        sp_err_set(e, "cannot write journal %s: %s", path, why);
         return CTSPOOL_E_CANTCREATE;
     }
     return CTSPOOL_OK;
@@ -558,6 +610,15 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
         if (rc == CTSPOOL_E_IO && ((r & 0xff) == SQLITE_ERROR ||
                                    (r & 0xff) == SQLITE_TOOBIG)) {
             rc = CTSPOOL_E_CORRUPT;
+        }
+        if ((r & 0xff) == SQLITE_READONLY) {
+            char why[PATH_MAX + 128];
+
+            why_not_writable(j->path, why, sizeof(why));
+            if (*why) {
+                sp_err_set(e, "cannot open journal %s: %s", j->path, why);
+                goto out;
+            }
         }
         sp_err_set(e, "cannot open journal %s: %s", j->path,
                    rc == CTSPOOL_E_DISKFULL

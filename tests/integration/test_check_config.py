@@ -15,10 +15,17 @@
            readable key file passes
   append   a journal in a directory that does not exist: refused with
            --role append (and every role), not without a role
+  writable (root, user nobody) the service user's journal in a directory
+           it cannot write (where the -wal and -shm files go): refused
+           with --role append naming the directory, and `append` fails
+           naming it too, not "attempt to write a readonly database";
+           with the directory the user's, both pass
   usage    an unknown role: exit 64
 """
 
 import os
+import pwd
+import subprocess
 
 import harness as h
 
@@ -187,6 +194,59 @@ def test_append():
         env.cleanup()
 
 
+def test_writable():
+    if os.geteuid() != 0:
+        h.skip_part("writable: needs root (to act as user nobody)")
+        return
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        h.skip_part("writable: no user 'nobody' here")
+        return
+    env = h.Env("chk-writable")
+    try:
+        ro = os.path.join(env.dir, "ro")
+        os.mkdir(ro, 0o755)
+        journal = os.path.join(ro, "j.db")
+        env.write_config(top={"journal": journal})
+        h.append_points(env, [h.point("w", 1.0, 470000)])
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(journal + suffix):
+                os.unlink(journal + suffix)
+        os.chown(journal, pw.pw_uid, pw.pw_gid)
+        os.chown(env.config, pw.pw_uid, pw.pw_gid)
+        os.chmod(env.dir, 0o755)
+
+        def as_nobody(*args, stdin=None):
+            def drop():
+                os.setgroups([])
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+            return subprocess.run(env.cmd(*args), input=stdin,
+                                  capture_output=True, text=True,
+                                  timeout=120, preexec_fn=drop)
+
+        needle = "directory %s is not writable" % ro
+        r = as_nobody("check-config", "--role", "append")
+        h.check(r.returncode == 78 and needle in r.stderr,
+                "check-config --role append as nobody: %d %r" %
+                (r.returncode, r.stderr))
+        line = ('{"timestamp":"2023-08-17 12:00:00","metric_name":"w2",'
+                '"metric_value":2,"metric_agg_func":"Sum"}\n')
+        r = as_nobody("append", "-", stdin=line)
+        h.check(r.returncode == 74 and needle in r.stderr,
+                "append as nobody: %d %r" % (r.returncode, r.stderr))
+        os.chown(ro, pw.pw_uid, pw.pw_gid)
+        r = as_nobody("check-config", "--role", "append")
+        h.check(r.returncode == 0, "with the directory nobody's: %d %r" %
+                (r.returncode, r.stderr))
+        r = as_nobody("append", "-", stdin=line)
+        h.check(r.returncode == 0, "append with the directory nobody's: "
+                "%d %r" % (r.returncode, r.stderr))
+    finally:
+        env.cleanup()
+
+
 def test_usage():
     env = h.Env("chk-usage")
     try:
@@ -203,6 +263,7 @@ def main():
     test_serve()
     test_drain()
     test_append()
+    test_writable()
     test_usage()
     h.finish()
 
