@@ -29,6 +29,17 @@ ctspool_errmsg(const ctspool *h)
     return h ? h->err.msg : open_err.msg;
 }
 
+/* A call the library refuses as made (CTSPOOL_E_USAGE): the reason goes
+ * to h's message, so that ctspool_errmsg() never shows an older call's. */
+static ctspool_rc
+usage_error(ctspool *h, const char *fn, const char *why)
+{
+    if (h) {
+        sp_err_set(&h->err, "%s: %s", fn, why);
+    }
+    return CTSPOOL_E_USAGE;
+}
+
 static ctspool_rc
 open_with(const struct sp_journal_opts *o, ctspool **out)
 {
@@ -163,7 +174,7 @@ ctspool_set_streams(ctspool *h, const char *const *tokens, size_t n)
     size_t i;
 
     if (!h || (n && !tokens)) {
-        return CTSPOOL_E_USAGE;
+        return usage_error(h, "ctspool_set_streams", "tokens is NULL");
     }
     for (i = 0; i < n; i++) {
         if (!tokens[i]) {
@@ -424,8 +435,11 @@ ctspool_append_ex(ctspool *h, const ctspool_point *pts, size_t n,
     int applied = 0;
     ctspool_rc rc;
 
-    if (!h || (n && !pts) || (flags & ~CTSPOOL_APPEND_ACCUMULATE)) {
-        return CTSPOOL_E_USAGE;
+    if (!h || (n && !pts)) {
+        return usage_error(h, "ctspool_append", "points is NULL");
+    }
+    if (flags & ~CTSPOOL_APPEND_ACCUMULATE) {
+        return usage_error(h, "ctspool_append", "unknown flags");
     }
     if (!key_ok(h, idempotency_key)) {
         return CTSPOOL_E_USAGE;
@@ -563,8 +577,11 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
     int applied = 0;
     ctspool_rc rc;
 
-    if (!h || (len && !json) || (flags & ~CTSPOOL_APPEND_ACCUMULATE)) {
-        return CTSPOOL_E_USAGE;
+    if (!h || (len && !json)) {
+        return usage_error(h, "ctspool_append_json", "json is NULL");
+    }
+    if (flags & ~CTSPOOL_APPEND_ACCUMULATE) {
+        return usage_error(h, "ctspool_append_json", "unknown flags");
     }
     if (!key_ok(h, idempotency_key)) {
         return CTSPOOL_E_USAGE;
@@ -684,7 +701,7 @@ ctspool_append_events(ctspool *h, const ctspool_event *evs, size_t n,
     ctspool_rc rc;
 
     if (!h || (n && !evs)) {
-        return CTSPOOL_E_USAGE;
+        return usage_error(h, "ctspool_append_events", "events is NULL");
     }
     for (size_t i = 0; i < n; i++) {
         if (convert_event(&evs[i], &ev, &e) != CTSPOOL_OK) {
@@ -746,7 +763,7 @@ ctspool_append_events_json(ctspool *h, const char *json, size_t len,
     ctspool_rc rc;
 
     if (!h || (len && !json)) {
-        return CTSPOOL_E_USAGE;
+        return usage_error(h, "ctspool_append_events_json", "json is NULL");
     }
     memset(&c, 0, sizeof(c));
     c.h = h;

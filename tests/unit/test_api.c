@@ -190,8 +190,19 @@ test_streams_list(void **state)
     assert_int_equal(ctspool_set_streams(f->h, null_list, 2),
                      CTSPOOL_E_USAGE);
     assert_int_equal(ctspool_set_streams(f->h, NULL, 1), CTSPOOL_E_USAGE);
+    assert_string_equal(ctspool_errmsg(f->h),
+                        "ctspool_set_streams: tokens is NULL");
     assert_int_equal(ctspool_append_json(f->h, json, strlen(json), &res),
                      CTSPOOL_E_INVALID);
+    /* A refused call says why, never an older call's reason. */
+    assert_int_equal(ctspool_append(f->h, NULL, 3, &res), CTSPOOL_E_USAGE);
+    assert_string_equal(ctspool_errmsg(f->h),
+                        "ctspool_append: points is NULL");
+    assert_int_equal(ctspool_append_json_ex(f->h, json, strlen(json), 0x80,
+                                            NULL, &res, NULL),
+                     CTSPOOL_E_USAGE);
+    assert_string_equal(ctspool_errmsg(f->h),
+                        "ctspool_append_json: unknown flags");
 
     /* No list: any token. */
     assert_int_equal(ctspool_set_streams(f->h, NULL, 0), CTSPOOL_OK);
