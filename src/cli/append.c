@@ -831,11 +831,18 @@ cmd_append(struct cli *c, int argc, char **argv)
     }
     if (a.idem_answer) {
         char when[32];
+        int len = (int)strlen(a.idem_answer);
 
+        /* The answer as stored (serve's ends with a newline): one line. */
+        while (len > 0 && (a.idem_answer[len - 1] == '\n' ||
+                           a.idem_answer[len - 1] == '\r' ||
+                           a.idem_answer[len - 1] == ' ')) {
+            len--;
+        }
         cli_fmt_time(a.idem_at, when, sizeof(when));
-        printf("idempotency key already applied at %s (%s); nothing "
+        printf("idempotency key already applied at %s (%.*s); nothing "
                "changed\n",
-               when, a.idem_answer);
+               when, len, a.idem_answer);
         goto out;
     }
     summary(&a);

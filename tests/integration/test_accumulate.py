@@ -151,8 +151,10 @@ def idempotent_retries(env, srv):
     p[0]["custom_dimensions"] = {}
     r1 = h.append_points(env, p, "--accumulate", "--idempotency-key", "cli-1")
     r2 = h.append_points(env, p, "--accumulate", "--idempotency-key", "cli-1")
-    h.check("already applied" in r2.stdout and r2.returncode == 0,
-            "CLI retry: %s / %s" % (r1.stdout, r2.stdout))
+    h.check("already applied" in r2.stdout and r2.returncode == 0 and
+            r2.stdout.count("\n") == 1 and
+            r2.stdout.endswith("); nothing changed\n"),
+            "CLI retry, said in one line: %r / %r" % (r1.stdout, r2.stdout))
     rows = [x for x in env.list() if x["metric_name"] == "idem"]
     h.check(len(rows) == 1 and rows[0]["metric_value"] == 12.0,
             "idem: 5 + 7 once each: %s" % rows)
