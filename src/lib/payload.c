@@ -15,12 +15,14 @@
  * (4) Input holding a NUL character, raw or as \u0000, is rejected
  *     (jscan.c): strings are NUL-terminated everywhere after this.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jscan.h"
 #include "payload_int.h"
 #include "sp_int.h"
+#include "utf8.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -234,7 +236,15 @@ take_value(const struct sp_jnode *item, struct sp_point *p, struct sp_err *e)
     }
     if (item->type == SP_J_NUMBER) {
         p->value = json_number(item);
-        return sp_valid_value_num(p->value, e);
+        if (!isfinite(p->value)) {
+            char q[64];
+
+            /* A JSON number is finite as written: only its size fails. */
+            sp_err_set(e, "metric_value: %s is out of range for a double",
+                       sp_utf8_quote(item->s, item->len, q, sizeof(q)));
+            return CTSPOOL_E_INVALID;
+        }
+        return CTSPOOL_OK;
     }
     if (item->type == SP_J_STRING) {
         return sp_valid_value_str(item->s, item->len, &p->value, e);
