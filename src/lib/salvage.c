@@ -43,6 +43,7 @@
 #include "event.h"
 #include "journal.h"
 #include "memwatch.h"
+#include "migrate.h"
 #include "salvage.h"
 
 #define SCAN_ROWS 512
@@ -812,9 +813,172 @@ remove_copy(const char *copy)
 }
 
 /*
- * file's header is damaged: a copy (named copy, next to the live
- * journal) with a standard header, opened into *db once its schema
- * reads.  OK, or E_NOTFOUND when no page size makes it read.
+ * A copy of file (and its -wal), named copy, with head[0 .. len) written
+ * over its start, opened into *db when its schema reads: OK, E_NOTFOUND
+ * when it does not (the copy is removed), or the error of making it.
+ */
+static ctspool_rc
+open_copy_with(const char *file, const char *copy, const unsigned char *head,
+               size_t len, sqlite3 **db, struct sp_err *e)
+{
+    char from[4096], to[4096];
+    ctspool_rc rc;
+    int fd;
+
+    remove_copy(copy);
+    snprintf(from, sizeof(from), "%s-wal", file);
+    snprintf(to, sizeof(to), "%s-wal", copy);
+    if (copy_file(file, copy) != 0 ||
+        (copy_file(from, to) != 0 && errno != ENOENT)) {
+        sp_err_set(e, "cannot copy %s to %s: %s", file, copy,
+                   strerror(errno));
+        rc = errno == ENOSPC ? CTSPOOL_E_DISKFULL : CTSPOOL_E_IO;
+        remove_copy(copy);
+        return rc;
+    }
+    fd = open(copy, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || pwrite(fd, head, len, 0) != (ssize_t)len) {
+        sp_err_set(e, "cannot write %s: %s", copy, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        remove_copy(copy);
+        return CTSPOOL_E_IO;
+    }
+    close(fd);
+    rc = open_db(copy, db, e);
+    if (rc == CTSPOOL_OK && schema_reads(*db)) {
+        return CTSPOOL_OK;
+    }
+    sqlite3_close(*db);
+    *db = NULL;
+    remove_copy(copy);
+    return rc == CTSPOOL_OK ? CTSPOOL_E_NOTFOUND : rc;
+}
+
+static uint32_t
+be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Page 1 of a journal made fresh by this ctspool's migrations, in a
+ * scratch database named ref, into *page (malloc'd, *ps bytes).
+ * Journals are made in auto-vacuum mode (journal.c), where SQLite gives a
+ * new table the page after the largest root so far: a table's root page
+ * follows from the order the tables were made in, which the migrations
+ * fix, not from what the journal holds.  0, or -1.
+ */
+static int
+fresh_page1(const char *ref, unsigned char **page, unsigned *ps)
+{
+    char journal[4096 + 16];
+    unsigned char hdr[100];
+    struct sp_err e;
+    sqlite3 *db = NULL;
+    int ok, fd;
+
+    *page = NULL;
+    remove_copy(ref);
+    ok = sqlite3_open_v2(ref, &db, SQLITE_OPEN_READWRITE |
+                                        SQLITE_OPEN_CREATE |
+                                        SQLITE_OPEN_NOMUTEX,
+                         NULL) == SQLITE_OK &&
+         sqlite3_exec(db,
+                      "PRAGMA auto_vacuum = INCREMENTAL; "
+                      "PRAGMA journal_mode = DELETE",
+                      NULL, NULL, NULL) == SQLITE_OK &&
+         sp_migrate(db, &e) == CTSPOOL_OK;
+    sqlite3_close(db);
+    fd = ok ? open(ref, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0 && pread(fd, hdr, sizeof(hdr), 0) == sizeof(hdr)) {
+        *ps = hdr[16] << 8 | hdr[17];
+        *ps = *ps == 1 ? 65536 : *ps;
+        *page = malloc(*ps);
+        if (*page && pread(fd, *page, *ps, 0) != (ssize_t)*ps) {
+            free(*page);
+            *page = NULL;
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    remove_copy(ref);
+    snprintf(journal, sizeof(journal), "%s-journal", ref);
+    unlink(journal);
+    return *page ? 0 : -1;
+}
+
+/*
+ * file's schema does not read (page 1 damaged beyond its header): a copy
+ * with page 1 of a fresh journal (fresh_page1()) in its place, when the
+ * damaged header still says what that page does of the tables (auto-
+ * vacuum, the same largest root page): the same migrations made them, so
+ * the fresh page names them at their roots.  Salvage then reads the
+ * tables as it reads any damaged file.  OK, E_NOTFOUND, or an error.
+ */
+static ctspool_rc
+open_transplanted(const char *file, const char *copy, sqlite3 **db,
+                  struct sp_err *e)
+{
+    char ref[4096];
+    unsigned char hdr[100], *page = NULL;
+    unsigned ps = 0;
+    ctspool_rc rc = CTSPOOL_E_NOTFOUND;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    int ok = fd >= 0 && pread(fd, hdr, sizeof(hdr), 0) == sizeof(hdr);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    snprintf(ref, sizeof(ref), "%s-ref", copy);
+    if (!ok || fresh_page1(ref, &page, &ps) != 0) {
+        return CTSPOOL_E_NOTFOUND;
+    }
+    if (be32(page + 52) != 0 && memcmp(hdr + 52, page + 52, 4) == 0 &&
+        memcmp(hdr + 64, page + 64, 4) == 0) {
+        /* The size in the header is then ignored: the file's is used. */
+        std_header(page, ps);
+        rc = open_copy_with(file, copy, page, ps, db, e);
+    }
+    free(page);
+    return rc;
+}
+
+/* The page size file's header gives, or 0 when it gives none that
+ * SQLite writes (a power of two from 512 to 65536). */
+static unsigned
+claimed_page_size(const char *file)
+{
+    unsigned char h[18];
+    unsigned ps = 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0 && pread(fd, h, sizeof(h), 0) == sizeof(h)) {
+        ps = (unsigned)h[16] << 8 | h[17];
+        ps = ps == 1 ? 65536 : ps;
+        if (ps < 512 || (ps & (ps - 1)) != 0) {
+            ps = 0;
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ps;
+}
+
+/*
+ * file's schema does not read: a copy (named copy, next to the live
+ * journal) opened into *db once its schema reads, tried in this order:
+ *   a standard header with the page size the damaged one gives;
+ *   page 1 of a fresh journal (open_transplanted()): the header read,
+ *   the table declarations did not;
+ *   a standard header with each other page size (a garbled header).
+ * The page size the header gives comes first: another size can make a
+ * garbled page 1 read as a schema whose tables are not where it says.
+ * OK, or E_NOTFOUND when nothing makes it read.
  */
 static ctspool_rc
 open_repaired(const char *file, const char *copy, sqlite3 **db,
@@ -822,46 +986,24 @@ open_repaired(const char *file, const char *copy, sqlite3 **db,
 {
     static const unsigned sizes[] = {4096, 1024, 2048, 8192, 16384,
                                      32768, 65536, 512};
-    char from[4096], to[4096];
     unsigned char hdr[100];
+    unsigned claimed = claimed_page_size(file);
     ctspool_rc rc = CTSPOOL_E_NOTFOUND;
 
-    for (size_t i = 0; i < SP_ARRAY_LEN(sizes); i++) {
-        int fd;
-
-        remove_copy(copy);
-        snprintf(from, sizeof(from), "%s-wal", file);
-        snprintf(to, sizeof(to), "%s-wal", copy);
-        if (copy_file(file, copy) != 0 ||
-            (copy_file(from, to) != 0 && errno != ENOENT)) {
-            sp_err_set(e, "cannot copy %s to %s: %s", file, copy,
-                       strerror(errno));
-            rc = errno == ENOSPC ? CTSPOOL_E_DISKFULL : CTSPOOL_E_IO;
-            break;
-        }
-        std_header(hdr, sizes[i]);
-        fd = open(copy, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || pwrite(fd, hdr, sizeof(hdr), 0) != sizeof(hdr)) {
-            sp_err_set(e, "cannot write %s: %s", copy, strerror(errno));
-            if (fd >= 0) {
-                close(fd);
-            }
-            rc = CTSPOOL_E_IO;
-            break;
-        }
-        close(fd);
-        rc = open_db(copy, db, e);
-        if (rc != CTSPOOL_OK) {
-            break;
-        }
-        if (schema_reads(*db)) {
-            return CTSPOOL_OK;
-        }
-        sqlite3_close(*db);
-        *db = NULL;
-        rc = CTSPOOL_E_NOTFOUND;
+    if (claimed) {
+        std_header(hdr, claimed);
+        rc = open_copy_with(file, copy, hdr, sizeof(hdr), db, e);
     }
-    remove_copy(copy);
+    if (rc == CTSPOOL_E_NOTFOUND) {
+        rc = open_transplanted(file, copy, db, e);
+    }
+    for (size_t i = 0; i < SP_ARRAY_LEN(sizes) && rc == CTSPOOL_E_NOTFOUND;
+         i++) {
+        if (sizes[i] != claimed) {
+            std_header(hdr, sizes[i]);
+            rc = open_copy_with(file, copy, hdr, sizeof(hdr), db, e);
+        }
+    }
     return rc;
 }
 

@@ -174,11 +174,16 @@ test_counts_failed_allocations(void **state)
 /* ---- the journal's open ----------------------------------------------- */
 
 /* Damage SQLite answers with "out of memory": moved aside at open, and
- * the fresh journal takes points. */
+ * the fresh journal takes points; salvage reads every point back, through
+ * page 1 of a fresh journal in place of the damaged one (salvage.c). */
 static void
 test_spurious_nomem_at_open_is_damage(void **state)
 {
     struct tu_journal *f = *state;
+    struct sp_salvage_report rep;
+    char **names = NULL;
+    size_t n = 0;
+    struct sp_err e;
 
     fill(f->j, 20);
     sp_journal_close(f->j); /* checkpointed into the file */
@@ -199,6 +204,17 @@ test_spurious_nomem_at_open_is_damage(void **state)
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
     fill(f->j, 3);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 3);
+
+    assert_int_equal(sp_journal_quarantined(f->path, &names, &n, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sp_salvage(f->j, names[0], 0, &rep, &e), CTSPOOL_OK);
+    sp_journal_quarantined_free(names, n);
+    assert_true(rep.read_anything);
+    assert_int_equal(rep.pending + rep.present, 20);
+    assert_int_equal(rep.unreadable, 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 20);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 20);
 }
 
 /* A real shortage at open: E_NOMEM, whichever allocation fails, and the
