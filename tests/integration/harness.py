@@ -229,6 +229,20 @@ def record_id(name, agg, dims):
     return hashlib.sha256(enc).hexdigest()
 
 
+def fill_fs(path):
+    """Writes zeros to the new file path until its file system is full."""
+    chunk = b"\0" * 4096
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while True:
+            try:
+                os.write(fd, chunk)
+            except OSError:
+                break
+    finally:
+        os.close(fd)
+
+
 def hour_str(h):
     return time.strftime("%Y-%m-%d %H:00:00", time.gmtime(h * 3600))
 

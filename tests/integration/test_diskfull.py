@@ -123,20 +123,6 @@ def integrity(path, what):
     check(res == [("ok",)], "%s: integrity_check says %r" % (what, res[:3]))
 
 
-def fill(path):
-    """Writes zeros to path until the file system is full."""
-    chunk = b"\0" * 4096
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        while True:
-            try:
-                os.write(fd, chunk)
-            except OSError:
-                break
-    finally:
-        os.close(fd)
-
-
 def mount_tmpfs(mnt, size):
     r = subprocess.run(["mount", "-t", "tmpfs", "-o",
                         "size=%s,mode=0700" % size, "tmpfs", mnt],
@@ -226,7 +212,7 @@ def run_tmpfs2(env, env2, mnt, journal):
 
     # 100 % full: appends to both journals fail with 74; the second one
     # has no WAL index (-shm) to reuse, so opening it needs space.
-    fill(filler2)
+    harness.fill_fs(filler2)
     r = pts.append(env, pts.batch(1))
     check(r.returncode == 74, "append on a 100%% full disk exited %d, not "
           "74: %s" % (r.returncode, r.stderr[-500:]))

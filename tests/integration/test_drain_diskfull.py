@@ -35,19 +35,6 @@ BATCH = 100
 HOUR = 470100
 
 
-def fill(path):
-    chunk = b"\0" * 4096
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        while True:
-            try:
-                os.write(fd, chunk)
-            except OSError:
-                break
-    finally:
-        os.close(fd)
-
-
 def tries(p):
     return h.read_text(p.log_path).count("cannot record it (recorded again")
 
@@ -86,7 +73,7 @@ def run_full(env, mock, mnt, db, journal):
     held = len(mock.points())
 
     filler = os.path.join(mnt, "filler")
-    fill(filler)
+    h.fill_fs(filler)
     d = h.start_logged(env, "drain", name="drain-full")
     h.wait_until(lambda: tries(d) >= 4, 60,
                  "the drainer tries to record the acknowledgement 4 times")

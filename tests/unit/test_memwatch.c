@@ -56,24 +56,10 @@ t_realloc(void *p, int n)
     return must_fail() ? NULL : real_mem.xRealloc(p, n);
 }
 
-/* ---- helpers ---------------------------------------------------------- */
-
 static void
 fill(struct sp_journal *j, int n)
 {
-    enum sp_put_result res;
-
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    for (int k = 0; k < n; k++) {
-        char name[32];
-        struct sp_point p;
-
-        snprintf(name, sizeof(name), "m%d", k % 100);
-        p = tu_point(k % 2 ? "tok-a" : "tok-b", k % 4, name,
-                     HOUR0 + k / 100, (double)k, "host=h1");
-        assert_int_equal(sp_journal_put(j, &p, &res), CTSPOOL_OK);
-    }
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+    tu_fill(j, n, HOUR0);
 }
 
 static size_t

@@ -179,6 +179,30 @@ tu_point(const char *stream, int agg, const char *name, int64_t hour,
     return p;
 }
 
+void
+tu_fill(struct sp_journal *j, int n, int64_t hour0)
+{
+    enum sp_put_result res;
+
+    if (sp_journal_begin(j) != CTSPOOL_OK) {
+        die("tu_fill: %s", sp_journal_errmsg(j));
+    }
+    for (int k = 0; k < n; k++) {
+        char name[32];
+        struct sp_point p;
+
+        snprintf(name, sizeof(name), "m%d", k % 100);
+        p = tu_point(k % 2 ? "tok-a" : "tok-b", k % 4, name,
+                     hour0 + k / 100, (double)k, "host=h1");
+        if (sp_journal_put(j, &p, &res) != CTSPOOL_OK) {
+            die("tu_fill: %s", sp_journal_errmsg(j));
+        }
+    }
+    if (sp_journal_commit(j) != CTSPOOL_OK) {
+        die("tu_fill: %s", sp_journal_errmsg(j));
+    }
+}
+
 enum sp_put_result
 tu_put1(struct sp_journal *j, struct sp_point p)
 {

@@ -51,6 +51,10 @@ struct sp_point tu_point(const char *stream, int agg, const char *name,
                          int64_t hour, double v, const char *dim);
 /* Puts p in a transaction of its own; what the put did. */
 enum sp_put_result tu_put1(struct sp_journal *j, struct sp_point p);
+/* n distinct points in one transaction: streams "tok-a"/"tok-b" in turn,
+ * the four aggregation functions, metric "m<k % 100>", hour
+ * hour0 + k / 100, value k, dimension host=h1. */
+void tu_fill(struct sp_journal *j, int n, int64_t hour0);
 /* The first value of sql's first row, or -1 without a row, read with a
  * connection of its own to the database at path: nothing is taken from
  * the journal's own state. */
