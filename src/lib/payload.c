@@ -237,7 +237,7 @@ take_value(const struct sp_jnode *item, struct sp_point *p, struct sp_err *e)
     if (item->type == SP_J_NUMBER) {
         p->value = json_number(item);
         if (!isfinite(p->value)) {
-            char q[64];
+            char q[SP_QUOTE_BUF];
 
             /* A JSON number is finite as written: only its size fails. */
             sp_err_set(e, "metric_value: %s is out of range for a double",
