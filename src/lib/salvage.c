@@ -863,6 +863,31 @@ be32(const unsigned char *p)
            (uint32_t)p[2] << 8 | p[3];
 }
 
+/* The first len bytes of the file at path into buf: 0, or -1. */
+static int
+read_start(const char *path, unsigned char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int ok = fd >= 0 && pread(fd, buf, len, 0) == (ssize_t)len;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok ? 0 : -1;
+}
+
+/* The page size a 100-byte header gives, or 0 when it gives none that
+ * SQLite writes (a power of two from 512 to 65536; std_header()'s
+ * encoding). */
+static unsigned
+header_page_size(const unsigned char *h)
+{
+    unsigned ps = (unsigned)h[16] << 8 | h[17];
+
+    ps = ps == 1 ? 65536 : ps;
+    return ps >= 512 && (ps & (ps - 1)) == 0 ? ps : 0;
+}
+
 /*
  * Page 1 of a journal made fresh by this ctspool's migrations, in a
  * scratch database named ref, into *page (malloc'd, *ps bytes).
@@ -878,7 +903,7 @@ fresh_page1(const char *ref, unsigned char **page, unsigned *ps)
     unsigned char hdr[100];
     struct sp_err e;
     sqlite3 *db = NULL;
-    int ok, fd;
+    int ok;
 
     *page = NULL;
     remove_copy(ref);
@@ -892,18 +917,13 @@ fresh_page1(const char *ref, unsigned char **page, unsigned *ps)
                       NULL, NULL, NULL) == SQLITE_OK &&
          sp_migrate(db, &e) == CTSPOOL_OK;
     sqlite3_close(db);
-    fd = ok ? open(ref, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd >= 0 && pread(fd, hdr, sizeof(hdr), 0) == sizeof(hdr)) {
-        *ps = hdr[16] << 8 | hdr[17];
-        *ps = *ps == 1 ? 65536 : *ps;
+    if (ok && read_start(ref, hdr, sizeof(hdr)) == 0 &&
+        (*ps = header_page_size(hdr)) != 0) {
         *page = malloc(*ps);
-        if (*page && pread(fd, *page, *ps, 0) != (ssize_t)*ps) {
+        if (*page && read_start(ref, *page, *ps) != 0) {
             free(*page);
             *page = NULL;
         }
-    }
-    if (fd >= 0) {
-        close(fd);
     }
     remove_copy(ref);
     snprintf(journal, sizeof(journal), "%s-journal", ref);
@@ -912,29 +932,24 @@ fresh_page1(const char *ref, unsigned char **page, unsigned *ps)
 }
 
 /*
- * file's schema does not read (page 1 damaged beyond its header): a copy
- * with page 1 of a fresh journal (fresh_page1()) in its place, when the
- * damaged header still says what that page does of the tables (auto-
- * vacuum, the same largest root page): the same migrations made them, so
- * the fresh page names them at their roots.  Salvage then reads the
- * tables as it reads any damaged file.  OK, E_NOTFOUND, or an error.
+ * file's schema does not read (page 1 damaged beyond its header hdr): a
+ * copy with page 1 of a fresh journal (fresh_page1()) in its place, when
+ * hdr still says what that page does of the tables (auto-vacuum, the
+ * same largest root page): the same migrations made them, so the fresh
+ * page names them at their roots.  Salvage then reads the tables as it
+ * reads any damaged file.  OK, E_NOTFOUND, or an error.
  */
 static ctspool_rc
-open_transplanted(const char *file, const char *copy, sqlite3 **db,
-                  struct sp_err *e)
+open_transplanted(const char *file, const unsigned char *hdr,
+                  const char *copy, sqlite3 **db, struct sp_err *e)
 {
     char ref[4096];
-    unsigned char hdr[100], *page = NULL;
+    unsigned char *page = NULL;
     unsigned ps = 0;
     ctspool_rc rc = CTSPOOL_E_NOTFOUND;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    int ok = fd >= 0 && pread(fd, hdr, sizeof(hdr), 0) == sizeof(hdr);
 
-    if (fd >= 0) {
-        close(fd);
-    }
     snprintf(ref, sizeof(ref), "%s-ref", copy);
-    if (!ok || fresh_page1(ref, &page, &ps) != 0) {
+    if (fresh_page1(ref, &page, &ps) != 0) {
         return CTSPOOL_E_NOTFOUND;
     }
     if (be32(page + 52) != 0 && memcmp(hdr + 52, page + 52, 4) == 0 &&
@@ -945,28 +960,6 @@ open_transplanted(const char *file, const char *copy, sqlite3 **db,
     }
     free(page);
     return rc;
-}
-
-/* The page size file's header gives, or 0 when it gives none that
- * SQLite writes (a power of two from 512 to 65536). */
-static unsigned
-claimed_page_size(const char *file)
-{
-    unsigned char h[18];
-    unsigned ps = 0;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-
-    if (fd >= 0 && pread(fd, h, sizeof(h), 0) == sizeof(h)) {
-        ps = (unsigned)h[16] << 8 | h[17];
-        ps = ps == 1 ? 65536 : ps;
-        if (ps < 512 || (ps & (ps - 1)) != 0) {
-            ps = 0;
-        }
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return ps;
 }
 
 /*
@@ -986,16 +979,17 @@ open_repaired(const char *file, const char *copy, sqlite3 **db,
 {
     static const unsigned sizes[] = {4096, 1024, 2048, 8192, 16384,
                                      32768, 65536, 512};
-    unsigned char hdr[100];
-    unsigned claimed = claimed_page_size(file);
+    unsigned char was[100], hdr[100];
+    int has_header = read_start(file, was, sizeof(was)) == 0;
+    unsigned claimed = has_header ? header_page_size(was) : 0;
     ctspool_rc rc = CTSPOOL_E_NOTFOUND;
 
     if (claimed) {
         std_header(hdr, claimed);
         rc = open_copy_with(file, copy, hdr, sizeof(hdr), db, e);
     }
-    if (rc == CTSPOOL_E_NOTFOUND) {
-        rc = open_transplanted(file, copy, db, e);
+    if (rc == CTSPOOL_E_NOTFOUND && has_header) {
+        rc = open_transplanted(file, was, copy, db, e);
     }
     for (size_t i = 0; i < SP_ARRAY_LEN(sizes) && rc == CTSPOOL_E_NOTFOUND;
          i++) {
