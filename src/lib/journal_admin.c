@@ -404,9 +404,11 @@ sp_journal_list_filtered(struct sp_journal *j, unsigned what,
 #undef LIST_COLS
 }
 
-static ctspool_rc
-exec_id(struct sp_journal *j, const char *sql, int64_t id, int64_t seq,
-        int *changes)
+/* Runs sql with ?1 id and ?2 seq (those it has); *changes: the rows it
+ * changed.  OK, or a journal error (j->err). */
+ctspool_rc
+sp_jn_exec_id(struct sp_journal *j, const char *sql, int64_t id,
+              int64_t seq, int *changes)
 {
     sqlite3_stmt *s = NULL;
     int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
@@ -543,17 +545,17 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
         return rc;
     }
     if (total) {
-        rc = exec_id(j,
+        rc = sp_jn_exec_id(j,
                      "DELETE FROM series WHERE id NOT IN (SELECT series "
                      "FROM point UNION SELECT series FROM dead)",
                      0, 0, &changes);
         if (rc == CTSPOOL_OK && changes) {
-            rc = exec_id(j,
+            rc = sp_jn_exec_id(j,
                          "DELETE FROM grp WHERE id NOT IN (SELECT grp FROM "
                          "series)",
                          0, 0, &changes);
             if (rc == CTSPOOL_OK) {
-                rc = exec_id(j,
+                rc = sp_jn_exec_id(j,
                              "DELETE FROM grp_state WHERE grp NOT IN "
                              "(SELECT id FROM grp)",
                              0, 0, &changes);
@@ -570,7 +572,7 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
     }
     if (rc == CTSPOOL_OK) {
         /* seqtime rows older than the oldest pending point's are unused */
-        rc = exec_id(j,
+        rc = sp_jn_exec_id(j,
                      "DELETE FROM seqtime WHERE seq < coalesce((SELECT "
                      "max(seq) FROM seqtime WHERE seq <= coalesce((SELECT "
                      "min((SELECT seq FROM queue WHERE grp = g.id "
@@ -580,7 +582,7 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
     if (rc == CTSPOOL_OK) {
         /* Per group, only the newest acklog row before the cutoff still
          * matters (it bounds every older one). */
-        rc = exec_id(j,
+        rc = sp_jn_exec_id(j,
                      "DELETE FROM acklog WHERE minute <= ?1 AND hi < "
                      "(SELECT max(hi) FROM acklog a WHERE a.grp = "
                      "acklog.grp AND a.minute <= ?1)",

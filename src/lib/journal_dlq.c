@@ -71,19 +71,20 @@ letter_load(struct sp_journal *j, int64_t id, struct letter *d)
     return r;
 }
 
-static int
+/* Deletes dead letter id: OK, E_NOTFOUND (j->err: no such letter), or a
+ * journal error. */
+static ctspool_rc
 letter_delete(struct sp_journal *j, int64_t id)
 {
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(j->db, "DELETE FROM dead WHERE id = ?1", -1,
-                               &s, NULL);
+    int del = 0;
+    ctspool_rc rc = sp_jn_exec_id(j, "DELETE FROM dead WHERE id = ?1", id, 0,
+                                  &del);
 
-    if (r == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, id);
-        r = sqlite3_step(s);
+    if (rc == CTSPOOL_OK && !del) {
+        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
+        return CTSPOOL_E_NOTFOUND;
     }
-    sqlite3_finalize(s);
-    return r == SQLITE_DONE ? SQLITE_OK : r;
+    return rc;
 }
 
 static enum sp_fold_mark
@@ -189,28 +190,22 @@ requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
             return rc;
         }
     }
-    r = letter_delete(j, id);
-    if (r != SQLITE_OK) {
-        return sp_jn_db_fail(j, r, "dead letters");
+    rc = letter_delete(j, id); /* found above: E_NOTFOUND cannot be */
+    if (rc == CTSPOOL_OK) {
+        (*count)++;
     }
-    (*count)++;
-    return CTSPOOL_OK;
+    return rc;
 }
 
 static ctspool_rc
 purge_one(struct sp_journal *j, int64_t id, uint64_t *count)
 {
-    int r = letter_delete(j, id);
+    ctspool_rc rc = letter_delete(j, id);
 
-    if (r != SQLITE_OK) {
-        return sp_jn_db_fail(j, r, "dead letters");
+    if (rc == CTSPOOL_OK) {
+        (*count)++;
     }
-    if (sqlite3_changes(j->db) == 0) {
-        sp_err_set(&j->err, "no dead letter with ID %lld", (long long)id);
-        return CTSPOOL_E_NOTFOUND;
-    }
-    (*count)++;
-    return CTSPOOL_OK;
+    return rc;
 }
 
 /* fn for each of ids, or for every dead letter in ID order when n_ids is

@@ -195,6 +195,8 @@ int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
 int sp_jn_flush_meta(struct sp_journal *j);
 int sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
                    struct sp_row *o);
+ctspool_rc sp_jn_exec_id(struct sp_journal *j, const char *sql, int64_t id,
+                         int64_t seq, int *changes);
 /* What a fold leaves: the value, and for Average its parts. */
 struct sp_folded {
     double value;
