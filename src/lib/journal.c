@@ -543,7 +543,8 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     uint64_t mem0 = sp_memwatch_failures();
     ctspool_rc rc;
     char *msg = NULL;
-    char pragmas[256];
+    const char *reason;
+    char pragmas[256], why[PATH_MAX + 128];
     int r, one = 1, dir_fd;
     struct stat sb;
 
@@ -611,19 +612,14 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
                                    (r & 0xff) == SQLITE_TOOBIG)) {
             rc = CTSPOOL_E_CORRUPT;
         }
+        reason = rc == CTSPOOL_E_DISKFULL ? "disk full"
+                 : msg                    ? msg
+                                          : sqlite3_errmsg(j->db);
         if ((r & 0xff) == SQLITE_READONLY) {
-            char why[PATH_MAX + 128];
-
             why_not_writable(j->path, why, sizeof(why));
-            if (*why) {
-                sp_err_set(e, "cannot open journal %s: %s", j->path, why);
-                goto out;
-            }
+            reason = *why ? why : reason;
         }
-        sp_err_set(e, "cannot open journal %s: %s", j->path,
-                   rc == CTSPOOL_E_DISKFULL
-                       ? "disk full"
-                       : (msg ? msg : sqlite3_errmsg(j->db)));
+        sp_err_set(e, "cannot open journal %s: %s", j->path, reason);
         goto out;
     }
     sp_jn_dir_unlock(dir_fd);
