@@ -143,25 +143,28 @@ test_average_back_alone(void **state)
     assert_int_equal(tu_sql1(f->path, "SELECT folded FROM point"), 1);
 }
 
+/* A letter of agg 9, then 3 folded from nothing, brought back: want. */
+static void
+retired_9_then_3(struct tu_journal *f, int agg, int64_t want)
+{
+    fold1(f->j, agg, 9);
+    retire(f->j);
+    fold1(f->j, agg, 3);
+    requeue_all(f->j, 1);
+    check(f, want, 0);
+}
+
 /* Maximum and Minimum fold too. */
 static void
-test_max_min(void **state)
+test_maximum(void **state)
 {
-    struct tu_journal *f = *state;
+    retired_9_then_3(*state, SP_AGG_MAXIMUM, 9000);
+}
 
-    fold1(f->j, SP_AGG_MAXIMUM, 9);
-    retire(f->j);
-    fold1(f->j, SP_AGG_MAXIMUM, 3);
-    requeue_all(f->j, 1);
-    check(f, 9000, 0);
-    tu_journal_teardown(state);
-    tu_journal_setup(state);
-    f = *state;
-    fold1(f->j, SP_AGG_MINIMUM, 9);
-    retire(f->j);
-    fold1(f->j, SP_AGG_MINIMUM, 3);
-    requeue_all(f->j, 1);
-    check(f, 3000, 0);
+static void
+test_minimum(void **state)
+{
+    retired_9_then_3(*state, SP_AGG_MINIMUM, 3000);
 }
 
 /* Replace mode: the value put since is newer and stays (as before). */
@@ -183,29 +186,35 @@ test_replace_newer_stays(void **state)
     check(f, 7000, 0);
 }
 
-/* Two letters of one identity, in one call: the later one replaces the
- * earlier, or, folded from nothing, folds onto it. */
+/* Two letters of one identity (30, then 5), in one call: the later one
+ * replaces the earlier (put), or, folded from nothing, folds onto it. */
 static void
-test_two_letters_in_order(void **state)
+two_letters(struct tu_journal *f, int folded, int64_t want)
 {
-    struct tu_journal *f = *state;
+    for (int i = 0; i < 2; i++) {
+        double v = i ? 5 : 30;
 
-    tu_put1(f->j, pt(SP_AGG_SUM, 30));
-    retire(f->j);
-    tu_put1(f->j, pt(SP_AGG_SUM, 5));
-    retire(f->j);
+        if (folded) {
+            fold1(f->j, SP_AGG_SUM, v);
+        } else {
+            tu_put1(f->j, pt(SP_AGG_SUM, v));
+        }
+        retire(f->j);
+    }
     requeue_all(f->j, 2);
-    check(f, 5000, 0);
+    check(f, want, 0);
+}
 
-    tu_journal_teardown(state);
-    tu_journal_setup(state);
-    f = *state;
-    fold1(f->j, SP_AGG_SUM, 30);
-    retire(f->j);
-    fold1(f->j, SP_AGG_SUM, 5);
-    retire(f->j);
-    requeue_all(f->j, 2);
-    check(f, 35000, 0);
+static void
+test_two_letters_replaced(void **state)
+{
+    two_letters(*state, 0, 5000);
+}
+
+static void
+test_two_letters_folded(void **state)
+{
+    two_letters(*state, 1, 35000);
 }
 
 int
@@ -217,9 +226,11 @@ main(void)
         T(test_sum_retired_then_folded),
         T(test_average_dead_then_folded),
         T(test_average_back_alone),
-        T(test_max_min),
+        T(test_maximum),
+        T(test_minimum),
         T(test_replace_newer_stays),
-        T(test_two_letters_in_order),
+        T(test_two_letters_replaced),
+        T(test_two_letters_folded),
 #undef T
     };
 
