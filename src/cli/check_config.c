@@ -38,8 +38,9 @@ static const char usage[] =
     "                         when set; upload.client_cert and\n"
     "                         upload.client_key readable when set;\n"
     "                         drain.metrics_listen resolves when set\n"
-    "                 append  the journal's directory exists (every\n"
-    "                         role checks this)\n"
+    "                 append  the journal's directory exists and\n"
+    "                         this user can write there and to the\n"
+    "                         journal's files (every role checks this)\n"
     "                 all     the three\n";
 
 /* Reports one problem: the count lives in *arg. */

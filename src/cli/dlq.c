@@ -25,8 +25,10 @@ help(FILE *f)
             "events upstream refused (404: no team found).  'list' shows\n"
             "each one's kind, point or event (--json: as 'ctspool list\n"
             "--json' with id, status, response and dead_at).  'requeue'\n"
-            "makes them pending again (a point whose value changed\n"
-            "meanwhile keeps the newer value); 'purge' deletes them.\n");
+            "makes them pending again (a point whose value was replaced\n"
+            "meanwhile keeps the newer value; one folded from nothing\n"
+            "meanwhile, in accumulate mode, is folded with the letter);\n"
+            "'purge' deletes them.\n");
 }
 
 static int
