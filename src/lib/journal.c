@@ -179,7 +179,8 @@ static const char *const stmt_sql[ST_N] = {
                        "series LIMIT ?1",
     [ST_RESEND_ANY] = "SELECT EXISTS (SELECT 1 FROM resend)",
     [ST_DEAD_PUT] = "INSERT INTO dead (hour, series, value, status, body, "
-                    "dead_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "dead_at, folded, avg_sum, avg_n) VALUES (?1, ?2, ?3, "
+                    "?4, ?5, ?6, CASE ?7 WHEN 1 THEN 1 END, ?8, ?9)",
 };
 
 /* ---- errors ---------------------------------------------------------- */

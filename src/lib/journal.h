@@ -174,22 +174,34 @@ struct sp_avg {
     int64_t n;
 };
 
+/* How a value came to be in accumulate mode (schema 0009), as salvage
+ * carries it over: folded, it was built by folds alone from no stored
+ * value; has_avg, an Average's parts (the value is their quotient). */
+struct sp_origin {
+    int folded;
+    int has_avg;
+    struct sp_avg avg;
+};
+
 /*
  * sp_journal_put_absent -- sp_journal_put, but only for an identity
- * without a row: then NEW (pending) with the Average parts avg (NULL:
- * none; an accumulate fold then goes on from them), else UNCHANGED and
- * nothing written (salvage: what the live journal holds is newer).
+ * without a row: then NEW (pending) with the origin o (NULL: a value
+ * set by a replace; an accumulate fold goes on from o's parts), else
+ * UNCHANGED and nothing written (salvage: what the live journal holds
+ * is newer).
  */
 ctspool_rc sp_journal_put_absent(struct sp_journal *j,
                                  const struct sp_point *p,
-                                 const struct sp_avg *avg,
+                                 const struct sp_origin *o,
                                  enum sp_put_result *res);
 /*
- * sp_journal_put_dead -- adds p as a dead letter (HTTP status, response
- * body, Unix time dead_at) unless an equal one is there (UNCHANGED).
+ * sp_journal_put_dead -- adds p as a dead letter with the origin o
+ * (NULL: as for put_absent), HTTP status, response body and Unix time
+ * dead_at, unless an equal one is there (UNCHANGED).
  */
 ctspool_rc sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
-                               int status, const char *body, int64_t dead_at,
+                               const struct sp_origin *o, int status,
+                               const char *body, int64_t dead_at,
                                enum sp_put_result *res);
 /*
  * Idempotency keys (journal_idem.c), inside the caller's transaction:

@@ -109,6 +109,6 @@ sp_journal_put_event_dead(struct sp_journal *j, const struct sp_event *ev,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    return sp_jn_dead_add(j, series, ev->hour, 0.0, status, body, dead_at,
-                          res);
+    return sp_jn_dead_add(j, series, ev->hour, 0.0, NULL, status, body,
+                          dead_at, res);
 }

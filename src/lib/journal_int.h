@@ -182,8 +182,9 @@ ctspool_rc sp_jn_series_find(struct sp_journal *j, int64_t grp,
                              int64_t *series);
 ctspool_rc sp_jn_put_check(struct sp_journal *j);
 ctspool_rc sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
-                          double value, int status, const char *body,
-                          int64_t dead_at, enum sp_put_result *res);
+                          double value, const struct sp_origin *o,
+                          int status, const char *body, int64_t dead_at,
+                          enum sp_put_result *res);
 ctspool_rc sp_jn_insert_new(struct sp_journal *j, int64_t hour, double value,
                             int64_t series, int64_t grp,
                             enum sp_put_result *res);

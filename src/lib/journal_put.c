@@ -579,7 +579,7 @@ sp_jn_count_new(struct sp_journal *j)
 
 ctspool_rc
 sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
-                      const struct sp_avg *avg, enum sp_put_result *res)
+                      const struct sp_origin *o, enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
     ctspool_rc rc = resolve(j, p, &series, &grp);
@@ -588,8 +588,11 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
     if (rc == CTSPOOL_OK) {
         rc = sp_jn_insert_new(j, p->hour, p->value, series, grp, res);
     }
-    if (rc == CTSPOOL_OK && *res == SP_PUT_NEW && avg &&
-        (r = sp_jn_point_parts(j, p->hour, series, avg, SP_MARK_KEEP)) !=
+    if (rc == CTSPOOL_OK && *res == SP_PUT_NEW && o &&
+        (o->has_avg || o->folded) &&
+        (r = sp_jn_point_parts(j, p->hour, series,
+                               o->has_avg ? &o->avg : NULL,
+                               o->folded ? SP_MARK_SET : SP_MARK_KEEP)) !=
             SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "point update");
     }
@@ -981,13 +984,13 @@ sp_jn_flush_meta(struct sp_journal *j)
 }
 
 /*
- * Adds the dead letter (series, hour, value, status, body, dead_at)
- * unless an equal one is there (UNCHANGED).
+ * Adds the dead letter (series, hour, value, origin o, status, body,
+ * dead_at) unless an equal one is there (UNCHANGED).
  */
 ctspool_rc
 sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
-               double value, int status, const char *body, int64_t dead_at,
-               enum sp_put_result *res)
+               double value, const struct sp_origin *o, int status,
+               const char *body, int64_t dead_at, enum sp_put_result *res)
 {
     sqlite3_stmt *s;
     ctspool_rc rc;
@@ -1025,6 +1028,14 @@ sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
     sqlite3_bind_int(s, 4, status);
     sqlite3_bind_text(s, 5, body ? body : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 6, dead_at);
+    sqlite3_bind_int(s, 7, o && o->folded);
+    if (o && o->has_avg) {
+        sqlite3_bind_double(s, 8, o->avg.sum);
+        sqlite3_bind_int64(s, 9, o->avg.n);
+    } else {
+        sqlite3_bind_null(s, 8);
+        sqlite3_bind_null(s, 9);
+    }
     r = sqlite3_step(s);
     sp_jn_done(s);
     if (r != SQLITE_DONE) {
@@ -1036,8 +1047,8 @@ sp_jn_dead_add(struct sp_journal *j, int64_t series, int64_t hour,
 
 ctspool_rc
 sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
-                    int status, const char *body, int64_t dead_at,
-                    enum sp_put_result *res)
+                    const struct sp_origin *o, int status, const char *body,
+                    int64_t dead_at, enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
     ctspool_rc rc;
@@ -1047,6 +1058,6 @@ sp_journal_put_dead(struct sp_journal *j, const struct sp_point *p,
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    return sp_jn_dead_add(j, series, p->hour, p->value, status, body,
+    return sp_jn_dead_add(j, series, p->hour, p->value, o, status, body,
                           dead_at, res);
 }

@@ -79,7 +79,7 @@ struct sv {
     struct sv_grp *grps;
     size_t n_grps, cap_grps;
     sqlite3_stmt *series_get;
-    sqlite3_stmt *avg_get; /* NULL: the file has no Average parts */
+    sqlite3_stmt *origin_get; /* NULL: the file has no point origins */
     struct sp_salvage_report *rep;
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
@@ -537,34 +537,60 @@ item_done(struct sv *v, ctspool_rc rc, enum sp_put_result res,
 }
 
 /*
- * The Average parts (DESIGN.md section 10) the damaged file holds for the
- * point p at (series, hour) into *avg: 1, or 0 when it has none, or none
- * that reads, or none whose quotient is the value salvaged (a replace
- * ends them; a damaged row is not to be trusted).  Without them the next
- * accumulate fold would average against the value as one observation.
+ * Whether avg are an Average's parts of value: a count of at least one
+ * and a finite sum whose quotient is the value (a replace ends the
+ * parts; a damaged row is not to be trusted).
  */
 static int
-avg_parts(struct sv *v, const struct sp_point *p, int64_t series,
-          int64_t hour, struct sp_avg *avg)
+parts_fit(int agg, double value, const struct sp_avg *avg)
 {
-    sqlite3_stmt *s = v->avg_get;
-    int ok = 0;
+    return agg == SP_AGG_AVERAGE && avg->n >= 1 && isfinite(avg->sum) &&
+           avg->sum / (double)avg->n == value;
+}
 
-    if (!s || p->agg != SP_AGG_AVERAGE) {
-        return 0;
+/*
+ * The origin (schema 0009, DESIGN.md section 10) of the damaged file's
+ * columns c (avg_sum), c + 1 (avg_n) and c + 2 (folded) of row, for a
+ * value of aggregation function agg, into *o: what of it reads and fits.
+ * Without it the next accumulate fold would average against the value
+ * as one observation, and a dead letter brought back would not be folded
+ * with what was observed since.
+ */
+static void
+origin_read(sqlite3_stmt *row, int c, int agg, double value,
+            struct sp_origin *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (sqlite3_column_type(row, c) == SQLITE_FLOAT &&
+        sqlite3_column_type(row, c + 1) == SQLITE_INTEGER) {
+        o->avg.sum = sqlite3_column_double(row, c);
+        o->avg.n = sqlite3_column_int64(row, c + 1);
+        o->has_avg = parts_fit(agg, value, &o->avg);
+    }
+    o->folded = sqlite3_column_type(row, c + 2) == SQLITE_INTEGER &&
+                sqlite3_column_int64(row, c + 2) == 1;
+}
+
+/* The origin the damaged file's point row at (series, hour) gives the
+ * pending value of p: none unless the row holds that value. */
+static void
+point_origin(struct sv *v, const struct sp_point *p, int64_t series,
+             int64_t hour, struct sp_origin *o)
+{
+    sqlite3_stmt *s = v->origin_get;
+
+    memset(o, 0, sizeof(*o));
+    if (!s) {
+        return;
     }
     sqlite3_bind_int64(s, 1, hour);
     sqlite3_bind_int64(s, 2, series);
     if (sqlite3_step(s) == SQLITE_ROW &&
         sqlite3_column_type(s, 0) == SQLITE_FLOAT &&
-        sqlite3_column_type(s, 1) == SQLITE_INTEGER) {
-        avg->sum = sqlite3_column_double(s, 0);
-        avg->n = sqlite3_column_int64(s, 1);
-        ok = avg->n >= 1 && isfinite(avg->sum) &&
-             avg->sum / (double)avg->n == p->value;
+        sqlite3_column_double(s, 0) == p->value) {
+        origin_read(s, 1, p->agg, p->value, o);
     }
     sqlite3_reset(s);
-    return ok;
 }
 
 /* The point (series, hour, value) pending in the live journal unless it
@@ -581,14 +607,13 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
     rc = build_point(v, series, hour, value, &p, &json);
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
         struct sp_event ev;
-        struct sp_avg avg;
+        struct sp_origin o;
 
         if (sp_event_uncarry(&p, &ev)) {
             rc = sp_journal_put_event(v->live, &ev, &res);
         } else {
-            rc = sp_journal_put_absent(
-                v->live, &p, avg_parts(v, &p, series, hour, &avg) ? &avg : NULL,
-                &res);
+            point_origin(v, &p, series, hour, &o);
+            rc = sp_journal_put_absent(v->live, &p, &o, &res);
         }
     }
     return item_done(v, rc, res, added, json);
@@ -631,7 +656,8 @@ resend_row(void *ctx, sqlite3_stmt *row)
     return rc;
 }
 
-/* dead: id, hour, series, value, status, body, dead_at. */
+/* dead: id, hour, series, value, status, body, dead_at and, from schema
+ * 0009 on, avg_sum, avg_n, folded (NULL before). */
 static ctspool_rc
 dead_row(void *ctx, sqlite3_stmt *row)
 {
@@ -658,7 +684,11 @@ dead_row(void *ctx, sqlite3_stmt *row)
                                            sqlite3_column_int64(row, 6),
                                            &res);
         } else {
-            rc = sp_journal_put_dead(v->live, &p, status, body ? body : "",
+            struct sp_origin o;
+
+            origin_read(row, 7, p.agg, p.value, &o);
+            rc = sp_journal_put_dead(v->live, &p, &o, status,
+                                     body ? body : "",
                                      sqlite3_column_int64(row, 6), &res);
         }
     }
@@ -666,6 +696,44 @@ dead_row(void *ctx, sqlite3_stmt *row)
 }
 
 /* ---- the whole ------------------------------------------------------- */
+
+/* The first of the n statements sql that db prepares, or NULL. */
+static sqlite3_stmt *
+prepare_first(sqlite3 *db, const char *const *sql, size_t n)
+{
+    sqlite3_stmt *s = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        if (sqlite3_prepare_v2(db, sql[i], -1, &s, NULL) == SQLITE_OK) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Whether the damaged file's table has column (and its declaration
+ * reads). */
+static int
+has_column(sqlite3 *db, const char *table, const char *column)
+{
+    char sql[128];
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    snprintf(sql, sizeof(sql), "SELECT \"%s\" FROM \"%s\"", column, table);
+    r = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    sqlite3_finalize(s);
+    return r == SQLITE_OK;
+}
+
+/* A point row's value and origin (point_origin()): from schema 0009 on,
+ * from 0005 on (no mark), before (nothing to carry). */
+static const char *const origin_sql[] = {
+    "SELECT value, avg_sum, avg_n, folded FROM point WHERE hour = ?1 AND "
+    "series = ?2",
+    "SELECT value, avg_sum, avg_n, NULL FROM point WHERE hour = ?1 AND "
+    "series = ?2",
+};
 
 /* meta k of the damaged file, -1 when unreadable. */
 static int64_t
@@ -1108,13 +1176,11 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
                            -1, &v.series_get, NULL) != SQLITE_OK) {
         drop_grps(&v); /* no series: no item can be rebuilt */
     }
-    /* Absent before schema 0005 (or unreadable): no Average parts. */
-    if (rc == CTSPOOL_OK && v.n_grps &&
-        sqlite3_prepare_v2(v.db,
-                           "SELECT avg_sum, avg_n FROM point WHERE hour = ?1 "
-                           "AND series = ?2",
-                           -1, &v.avg_get, NULL) != SQLITE_OK) {
-        v.avg_get = NULL;
+    /* The origins: the mark is absent before schema 0009, the Average
+     * parts before 0005 (or either is unreadable). */
+    if (rc == CTSPOOL_OK && v.n_grps) {
+        v.origin_get = prepare_first(
+            v.db, origin_sql, sizeof(origin_sql) / sizeof(origin_sql[0]));
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
@@ -1138,9 +1204,13 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 0, 0,
-                        "SELECT id, hour, series, value, status, body, "
-                        "dead_at FROM dead WHERE id > ?1 ORDER BY id "
-                        "LIMIT ?3",
+                        has_column(v.db, "dead", "folded")
+                            ? "SELECT id, hour, series, value, status, "
+                              "body, dead_at, avg_sum, avg_n, folded FROM "
+                              "dead WHERE id > ?1 ORDER BY id LIMIT ?3"
+                            : "SELECT id, hour, series, value, status, "
+                              "body, dead_at, NULL, NULL, NULL FROM dead "
+                              "WHERE id > ?1 ORDER BY id LIMIT ?3",
                         "SELECT id FROM dead WHERE id > ?1 ORDER BY id "
                         "LIMIT 1",
                         dead_row);
@@ -1176,7 +1246,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     free(v.grps);
     sp_jscan_cleanup(&v.ev_scan);
     sqlite3_finalize(v.series_get);
-    sqlite3_finalize(v.avg_get);
+    sqlite3_finalize(v.origin_get);
     sqlite3_close(v.db);
     if (copy) {
         remove_copy(copy);

@@ -171,6 +171,92 @@ test_salvage_keeps_average_parts(void **state)
     free(src_path);
 }
 
+static void
+fold_at(struct sp_journal *j, int agg, double v)
+{
+    struct sp_point p = tu_point("tok-f", agg, "m", HOUR0, v, "k=v");
+    enum sp_put_result res;
+
+    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+}
+
+static void
+retire_f(struct sp_journal *j)
+{
+    uint64_t groups = 0, points = 0;
+
+    assert_int_equal(sp_journal_retire(j, "tok-f", -1, 1700000000, &groups,
+                                       &points),
+                     CTSPOOL_OK);
+    assert_int_equal(points, 1);
+}
+
+/* Salvages src (closed here, at src_path) into the fixture's journal, then
+ * brings every dead letter back; the one point's value in thousandths. */
+static int64_t
+salvage_requeue(struct tu_journal *f, struct sp_journal *src,
+                const char *src_path, uint64_t pending, uint64_t dead)
+{
+    struct sp_salvage_report rep;
+    struct sp_err e;
+    uint64_t n = 0;
+
+    sp_journal_close(src);
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, pending);
+    assert_int_equal(rep.dead, dead);
+    assert_int_equal(sp_journal_dlq_requeue(f->j, NULL, 0, &n), CTSPOOL_OK);
+    assert_int_equal(n, dead);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 1);
+    assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
+    return tu_sql1(f->path, "SELECT CAST(round(value * 1000) AS INTEGER) "
+                            "FROM point");
+}
+
+/* Accumulate mode (schema 0009): an Average retired, then observed again
+ * from nothing, comes out of salvage as it went in, so `dlq requeue`
+ * still folds the two by their sums and counts: (2 + 4 + 10) / 3. */
+static void
+test_salvage_keeps_fold_origin(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+
+    fold_at(src, SP_AGG_AVERAGE, 2);
+    fold_at(src, SP_AGG_AVERAGE, 4);
+    retire_f(src);
+    fold_at(src, SP_AGG_AVERAGE, 10);
+    assert_int_equal(salvage_requeue(f, src, src_path, 1, 1), 5333);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM point"), 3);
+    fold_at(f->j, SP_AGG_AVERAGE, 1); /* folds go on: 17 / 4 */
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(round(value * 1000) AS "
+                                      "INTEGER) FROM point"),
+                     4250);
+    free(src_path);
+}
+
+/* Two letters of one Sum, each folded from nothing (10 + 20, retired;
+ * 5, retired): salvaged, they come back in the order they died and the
+ * later one is folded onto the earlier, as without the damage. */
+static void
+test_salvage_keeps_letter_marks(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+
+    fold_at(src, SP_AGG_SUM, 10);
+    fold_at(src, SP_AGG_SUM, 20);
+    retire_f(src);
+    fold_at(src, SP_AGG_SUM, 5);
+    retire_f(src);
+    assert_int_equal(salvage_requeue(f, src, src_path, 0, 2), 35000);
+    free(src_path);
+}
+
 /* Points the damaged journal's drainer noted to send again (acknowledged
  * there, not pending) become pending, unless the live journal holds
  * them; a note whose point is gone adds nothing. */
@@ -734,6 +820,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_salvage_pending_and_dead,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_average_parts,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_keeps_fold_origin,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_keeps_letter_marks,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_resend_notes,
                                         tu_journal_setup, tu_journal_teardown),
