@@ -287,7 +287,8 @@ sp_journal_heal(struct sp_journal *j)
     int held;
     ctspool_rc rc;
 
-    snprintf(why, sizeof(why), "%s", j->err.msg);
+    snprintf(why, sizeof(why), "%s",
+             *j->err.msg ? j->err.msg : "the caller found it damaged");
     if (j->opts.corrupt_stop) {
         set_stop_message(&j->err, j->path, why);
         return CTSPOOL_E_CORRUPT;
