@@ -115,10 +115,21 @@ sp_event_check_url(const char *s, size_t len, struct sp_err *e)
     return CTSPOOL_OK;
 }
 
+static ctspool_rc
+team_too_large(struct sp_err *e)
+{
+    sp_err_set(e, "team_id: larger than 9007199254740991 (2^53 - 1), the "
+                  "largest whole number a JSON number carries exactly");
+    return CTSPOOL_E_INVALID;
+}
+
 ctspool_rc
 sp_event_team_num(double v, int64_t *team, struct sp_err *e)
 {
-    if (!isfinite(v) || v != floor(v) || v < 1 || v > TEAM_MAX) {
+    if (v > TEAM_MAX) {
+        return team_too_large(e);
+    }
+    if (!isfinite(v) || v != floor(v) || v < 1) {
         sp_err_set(e, "team_id: must be a whole number of at least 1");
         return CTSPOOL_E_INVALID;
     }
@@ -132,7 +143,7 @@ sp_event_team_str(const char *s, size_t len, int64_t *team,
 {
     int64_t v = 0;
 
-    if (len == 0 || len > 16) {
+    if (len == 0) {
         sp_err_set(e, "team_id: must be a whole number of at least 1");
         return CTSPOOL_E_INVALID;
     }
@@ -142,6 +153,15 @@ sp_event_team_str(const char *s, size_t len, int64_t *team,
                           "(decimal digits only)");
             return CTSPOOL_E_INVALID;
         }
+    }
+    while (len > 1 && *s == '0') { /* leading zeros */
+        s++;
+        len--;
+    }
+    if (len > 16) {
+        return team_too_large(e);
+    }
+    for (size_t i = 0; i < len; i++) {
         v = v * 10 + (s[i] - '0');
     }
     return sp_event_team_num((double)v, team, e);

@@ -225,6 +225,24 @@ test_team_cells(void **state)
     assert_int_equal(sp_event_team_str("4x", 2, &team, &e),
                      CTSPOOL_E_INVALID);
     assert_msg(e.msg, "team_id: *");
+    /* Too large says so, by digits or by value; leading zeros count as
+     * nothing. */
+    assert_int_equal(sp_event_team_str("99999999999999999999", 20, &team,
+                                       &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "team_id: larger than 9007199254740991*");
+    assert_int_equal(sp_event_team_str("9007199254740992", 16, &team, &e),
+                     CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "team_id: larger than 9007199254740991*");
+    assert_int_equal(sp_event_team_num(1e300, &team, &e), CTSPOOL_E_INVALID);
+    assert_msg(e.msg, "team_id: larger than 9007199254740991*");
+    assert_int_equal(sp_event_team_str("00000000000000000042", 20, &team,
+                                       &e),
+                     CTSPOOL_OK);
+    assert_int_equal(team, 42);
+    assert_int_equal(sp_event_team_str("9007199254740991", 16, &team, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(team, 9007199254740991LL);
 }
 
 static void
