@@ -32,13 +32,7 @@
 static enum sp_put_result
 fold1(struct sp_journal *j, int agg, double v)
 {
-    struct sp_point p = tu_point("tok", agg, "m", HOUR, v, "k=v");
-    enum sp_put_result res;
-
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
-    return res;
+    return tu_fold1(j, tu_point("tok", agg, "m", HOUR, v, "k=v"));
 }
 
 /* The stored value of the test's point of agg. */

@@ -29,23 +29,13 @@ pt(int agg, double v)
 static void
 fold1(struct sp_journal *j, int agg, double v)
 {
-    struct sp_point p = pt(agg, v);
-    enum sp_put_result res;
-
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+    tu_fold1(j, pt(agg, v));
 }
 
 static void
 retire(struct sp_journal *j)
 {
-    uint64_t groups = 0, points = 0;
-
-    assert_int_equal(sp_journal_retire(j, "tok", -1, 1700000000, &groups,
-                                       &points),
-                     CTSPOOL_OK);
-    assert_int_equal(points, 1);
+    tu_retire(j, "tok", 1);
 }
 
 static void

@@ -110,13 +110,7 @@ test_salvage_pending_and_dead(void **state)
 static void
 fold_avg(struct sp_journal *j, double v)
 {
-    struct sp_point p = tu_point("tok-a", SP_AGG_AVERAGE, "lat", HOUR0, v,
-                                 "host=h1");
-    enum sp_put_result res;
-
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
+    tu_fold1(j, tu_point("tok-a", SP_AGG_AVERAGE, "lat", HOUR0, v, "host=h1"));
 }
 
 /* An Average folded from several observations keeps its sum and count
@@ -174,23 +168,7 @@ test_salvage_keeps_average_parts(void **state)
 static void
 fold_at(struct sp_journal *j, int agg, double v)
 {
-    struct sp_point p = tu_point("tok-f", agg, "m", HOUR0, v, "k=v");
-    enum sp_put_result res;
-
-    assert_int_equal(sp_journal_begin(j), CTSPOOL_OK);
-    assert_int_equal(sp_journal_fold(j, &p, &res), CTSPOOL_OK);
-    assert_int_equal(sp_journal_commit(j), CTSPOOL_OK);
-}
-
-static void
-retire_f(struct sp_journal *j)
-{
-    uint64_t groups = 0, points = 0;
-
-    assert_int_equal(sp_journal_retire(j, "tok-f", -1, 1700000000, &groups,
-                                       &points),
-                     CTSPOOL_OK);
-    assert_int_equal(points, 1);
+    tu_fold1(j, tu_point("tok-f", agg, "m", HOUR0, v, "k=v"));
 }
 
 /* Salvages src (closed here, at src_path) into the fixture's journal, then
@@ -227,7 +205,7 @@ test_salvage_keeps_fold_origin(void **state)
 
     fold_at(src, SP_AGG_AVERAGE, 2);
     fold_at(src, SP_AGG_AVERAGE, 4);
-    retire_f(src);
+    tu_retire(src, "tok-f", 1);
     fold_at(src, SP_AGG_AVERAGE, 10);
     assert_int_equal(salvage_requeue(f, src, src_path, 1, 1), 5333);
     assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM point"), 3);
@@ -250,9 +228,9 @@ test_salvage_keeps_letter_marks(void **state)
 
     fold_at(src, SP_AGG_SUM, 10);
     fold_at(src, SP_AGG_SUM, 20);
-    retire_f(src);
+    tu_retire(src, "tok-f", 1);
     fold_at(src, SP_AGG_SUM, 5);
-    retire_f(src);
+    tu_retire(src, "tok-f", 1);
     assert_int_equal(salvage_requeue(f, src, src_path, 0, 2), 35000);
     free(src_path);
 }

@@ -216,6 +216,34 @@ tu_put1(struct sp_journal *j, struct sp_point p)
     return r;
 }
 
+enum sp_put_result
+tu_fold1(struct sp_journal *j, struct sp_point p)
+{
+    enum sp_put_result r = SP_PUT_UNCHANGED;
+
+    if (sp_journal_begin(j) != CTSPOOL_OK ||
+        sp_journal_fold(j, &p, &r) != CTSPOOL_OK ||
+        sp_journal_commit(j) != CTSPOOL_OK) {
+        die("tu_fold1: %s", sp_journal_errmsg(j));
+    }
+    return r;
+}
+
+void
+tu_retire(struct sp_journal *j, const char *token, uint64_t points)
+{
+    uint64_t groups = 0, n = 0;
+
+    if (sp_journal_retire(j, token, -1, 1700000000, &groups, &n) !=
+        CTSPOOL_OK) {
+        die("tu_retire: %s", sp_journal_errmsg(j));
+    }
+    if (n != points) {
+        die("tu_retire: %llu points retired, not %llu",
+            (unsigned long long)n, (unsigned long long)points);
+    }
+}
+
 int64_t
 tu_sql1(const char *path, const char *sql)
 {

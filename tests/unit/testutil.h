@@ -51,6 +51,10 @@ struct sp_point tu_point(const char *stream, int agg, const char *name,
                          int64_t hour, double v, const char *dim);
 /* Puts p in a transaction of its own; what the put did. */
 enum sp_put_result tu_put1(struct sp_journal *j, struct sp_point p);
+/* Folds p (accumulate mode) in a transaction of its own; what it did. */
+enum sp_put_result tu_fold1(struct sp_journal *j, struct sp_point p);
+/* Retires every group of stream token, which must hold points points. */
+void tu_retire(struct sp_journal *j, const char *token, uint64_t points);
 /* n distinct points in one transaction: streams "tok-a"/"tok-b" in turn,
  * the four aggregation functions, metric "m<k % 100>", hour
  * hour0 + k / 100, value k, dimension host=h1. */
