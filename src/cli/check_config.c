@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "drain_int.h"
+#include "lock.h"
 #include "serve.h"
 
 #define CMD "check-config"
@@ -107,6 +108,10 @@ check_drain(const struct sp_config *cfg, unsigned *n)
         (*n)++;
     }
     if (dr_metrics_check(cfg, &e) != CTSPOOL_OK) {
+        cli_error(CMD, "drain: %s", e.msg);
+        (*n)++;
+    }
+    if (dr_lock_check(cfg->journal, &e) != CTSPOOL_OK) {
         cli_error(CMD, "drain: %s", e.msg);
         (*n)++;
     }

@@ -1,8 +1,8 @@
 /*
  * lock.c -- one drainer per journal: the drainer lock file
  * "<journal>-drain.lock", which also holds the landing record
- * (landing.c).  Run as root, the file gets the journal's owner and
- * group, so the service user's drainer can still open it afterwards.
+ * (landing.c).  It gets the journal's mode, and run as root its owner
+ * and group, so the service user's drainer can still open it afterwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,35 @@
 #include <unistd.h>
 
 #include "lock.h"
+
+/* "<journal>-drain.lock" into path (PATH_MAX); -1 when too long. */
+static int
+lock_path(const char *journal_path, char *path)
+{
+    return (size_t)snprintf(path, PATH_MAX, "%s-drain.lock", journal_path) >=
+                   PATH_MAX
+               ? -1
+               : 0;
+}
+
+ctspool_rc
+dr_lock_check(const char *journal_path, struct sp_err *e)
+{
+    char path[PATH_MAX];
+
+    if (lock_path(journal_path, path) != 0) {
+        sp_err_set(e, "journal path too long");
+        return CTSPOOL_E_CANTCREATE;
+    }
+    if (access(path, R_OK | W_OK) != 0 && errno != ENOENT) {
+        sp_err_set(e, "cannot open drainer lock %s: %s (give it the "
+                      "journal's owner, group and mode, or remove it while "
+                      "no drainer runs)",
+                   path, strerror(errno));
+        return CTSPOOL_E_CANTCREATE;
+    }
+    return CTSPOOL_OK;
+}
 
 /*
  * The drainer lock file also holds the drainer's landing record, which
@@ -26,8 +55,7 @@ dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)
     int f;
 
     *fd = -1;
-    if ((size_t)snprintf(path, sizeof(path), "%s-drain.lock",
-                         journal_path) >= sizeof(path)) {
+    if (lock_path(journal_path, path) != 0) {
         sp_err_set(e, "journal path too long");
         return CTSPOOL_E_CANTCREATE;
     }
@@ -42,17 +70,22 @@ dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)
 
         sp_err_set(e, "cannot open drainer lock %s: %s%s", path,
                    strerror(err),
-                   err == EACCES ? " (it belongs to another user: give it "
-                                   "the journal's owner, or remove it while "
-                                   "no drainer runs)"
+                   err == EACCES ? " (give it the journal's owner, group "
+                                   "and mode, or remove it while no "
+                                   "drainer runs)"
                    : err == ELOOP ? " (a symbolic link: refused)"
                                   : "");
         return CTSPOOL_E_CANTCREATE;
     }
     /* Run as root: the file is the journal's owner's, also one that an
-     * older version left root's (section 12 of the contract). */
-    if (sp_owner_adopt(f, journal_path) != 0) {
-        sp_err_set(e, "cannot give drainer lock %s the journal's owner: %s",
+     * older version left root's (section 12 of the contract); and it has
+     * the journal's mode, also one that an older version left 0600, so
+     * a drain user of the journal's group can open it. */
+    if (sp_owner_adopt(f, journal_path) != 0 ||
+        sp_mode_adopt(f, journal_path) != 0) {
+        sp_err_set(e,
+                   "cannot give drainer lock %s the journal's owner and "
+                   "mode: %s",
                    path, strerror(errno));
         close(f);
         return CTSPOOL_E_CANTCREATE;

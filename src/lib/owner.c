@@ -33,3 +33,23 @@ sp_owner_adopt(int fd, const char *like)
     }
     return fchown(fd, want.st_uid, want.st_gid);
 }
+
+int
+sp_mode_adopt(int fd, const char *journal)
+{
+    struct stat want, have;
+    mode_t mode;
+
+    if (stat(journal, &want) != 0) {
+        return errno == ENOENT ? 0 : -1;
+    }
+    if (fstat(fd, &have) != 0) {
+        return -1;
+    }
+    mode = want.st_mode & 0666;
+    if ((have.st_mode & 07777) == mode ||
+        (geteuid() != 0 && have.st_uid != geteuid())) {
+        return 0;
+    }
+    return fchmod(fd, mode);
+}

@@ -238,6 +238,14 @@ ctspool_rc sp_buf_read(struct sp_buf *b, struct sp_src *s, size_t max,
  * nothing.  0, or -1 with errno.
  */
 int sp_owner_adopt(int fd, const char *like);
+/*
+ * sp_mode_adopt -- gives fd the read and write bits of the journal at
+ * journal, as SQLite gives its -wal and -shm files, so that whoever may
+ * open the journal may open fd too (a group's drain user, say).  Only
+ * the owner (or root) can: otherwise, or when the journal does not
+ * exist, does nothing.  0, or -1 with errno.
+ */
+int sp_mode_adopt(int fd, const char *journal);
 
 /* ---- validate.c, timefmt.c, utf8.c, numfmt.c: pure, no I/O ----------- */
 /*

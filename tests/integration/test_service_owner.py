@@ -9,13 +9,22 @@ user, and the service user's own `drain --once` and `append` work
 a restart loop).  A drainer lock left root-owned by an older version is
 given back to the journal's owner by the next root run; a journal root
 creates in the service user's directory is the service user's.  A lock file
-that is a symbolic link is refused.  Skipped unless run as root.
+that is a symbolic link is refused.
+
+The group layout (DESIGN section 12): serve's user owns a journal of mode
+0660 in a setgid directory, and the drain user (here `daemon`) is in its
+group.  A drainer lock of mode 0600 (what root's `drain --once` left
+before) is named by `check-config --role drain` as the drain user; root's
+next `drain --once` gives the lock the journal's mode, and the drain
+user's `drain --once` then works.  Skipped unless run as root.
 """
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -47,6 +56,77 @@ def owners(env):
     return out
 
 
+def shared_group(env, mock, serve_pw, drain_uid):
+    """The group layout (above); the points it drained."""
+    gid = serve_pw.pw_gid
+    top = tempfile.mkdtemp(prefix="ctspool-shared-")
+    try:
+        os.chmod(top, 0o711)
+        d = os.path.join(top, "spool")
+        os.mkdir(d)
+        os.chown(d, 0, gid)
+        os.chmod(d, 0o2770)
+        journal = os.path.join(d, "journal.db")
+        cfg = os.path.join(d, "ctspool.cfg")
+        with open(cfg, "w") as f:
+            f.write('journal = "%s";\njournal_file_mode = "0660";\n'
+                    'log_level = "info";\n'
+                    'upload: { endpoint = "%s"; api_key = "%s";\n'
+                    '  data_stream_token = "%s"; retry_base_ms = 50;\n'
+                    '  retry_max_ms = 1000; };\n' %
+                    (journal, mock.url, h.API_KEY, h.STREAM))
+        os.chown(cfg, 0, gid)
+        os.chmod(cfg, 0o640)
+        pts = [h.point("grp", i + 0.75, HOUR0 + i) for i in range(7)]
+        src = os.path.join(d, "in.ndjson")
+        with open(src, "w") as f:
+            f.write("".join(h.json.dumps(p) + "\n" for p in pts))
+        os.chown(src, serve_pw.pw_uid, gid)
+
+        def run(uid, *args):
+            return subprocess.run([h.BIN, "--config", cfg] + list(args),
+                                  capture_output=True, text=True,
+                                  timeout=120,
+                                  preexec_fn=as_user(uid, gid))
+
+        r = run(serve_pw.pw_uid, "append", src)
+        h.check(r.returncode == 0, "serve's user appends: " + r.stderr)
+        h.check(os.stat(journal).st_mode & 0o777 == 0o660,
+                "the journal has journal_file_mode")
+        # What root's drain --once left before: a lock of mode 0600.
+        lock = journal + "-drain.lock"
+        fd = os.open(lock, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.chmod(lock, 0o600)
+        os.chown(lock, serve_pw.pw_uid, gid)
+        r = run(drain_uid, "check-config", "--role", "drain")
+        h.check(r.returncode == 78 and "drain.lock" in r.stderr,
+                "check-config --role drain names the lock the drain user "
+                "cannot open: %d %s" % (r.returncode, r.stderr))
+        r = subprocess.run([h.BIN, "--config", cfg, "drain", "--once"],
+                           capture_output=True, text=True, timeout=120)
+        h.check(r.returncode == 0, "root's drain --once: " + r.stderr)
+        st = os.stat(lock)
+        h.check(st.st_mode & 0o777 == 0o660 and
+                (st.st_uid, st.st_gid) == (serve_pw.pw_uid, gid),
+                "root's drain gives the lock the journal's owner and mode: "
+                "%o %d:%d" % (st.st_mode & 0o777, st.st_uid, st.st_gid))
+        r = run(drain_uid, "check-config", "--role", "drain")
+        h.check(r.returncode == 0, "check-config --role drain as the drain "
+                "user: %d %s" % (r.returncode, r.stderr))
+        more = [h.point("grp2", i + 0.125, HOUR0 + i) for i in range(3)]
+        with open(src, "w") as f:
+            f.write("".join(h.json.dumps(p) + "\n" for p in more))
+        r = run(serve_pw.pw_uid, "append", src)
+        h.check(r.returncode == 0, "serve's user appends again: " + r.stderr)
+        r = run(drain_uid, "drain", "--once")
+        h.check(r.returncode == 0, "the drain user's drain --once: %d %s" %
+                (r.returncode, r.stderr))
+        return [pts, more]
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def main():
     if os.geteuid() != 0:
         h.skip("needs root (to act as root on another user's journal)")
@@ -55,6 +135,10 @@ def main():
     except KeyError:
         h.skip("no user 'nobody' here")
     uid, gid = pw.pw_uid, pw.pw_gid
+    try:
+        drain_uid = pwd.getpwnam("daemon").pw_uid
+    except KeyError:
+        h.skip("no user 'daemon' here")
 
     def body(env, mock):
         env.write_config(upload={"endpoint": mock.url})
@@ -121,7 +205,8 @@ def main():
                 "a symlinked lock is refused: %d %s" % (d.returncode,
                                                        d.stderr))
         h.check(not os.path.exists(target), "the link was not followed")
-        return h.expected_state([pts, more, late])
+        return h.expected_state([pts, more, late] +
+                                shared_group(env, mock, pw, drain_uid))
 
     h.drain_test("service-owner", body)
 
