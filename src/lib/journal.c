@@ -744,7 +744,8 @@ sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
 /* ---- transactions ---------------------------------------------------- */
 
 /* E_FULL when the journal file has reached limits.max_journal_bytes (0:
- * no limit).  Restarts the count of puts until the next check. */
+ * no limit).  Restarts the count of puts until the next check, which is
+ * the next put once the journal was found full. */
 ctspool_rc
 sp_jn_check_bytes(struct sp_journal *j)
 {
@@ -752,7 +753,7 @@ sp_jn_check_bytes(struct sp_journal *j)
     int64_t bytes = 0;
     int r;
 
-    j->puts_since_check = 0;
+    j->puts_since_check = 1;
     if (!j->max_bytes) {
         return CTSPOOL_OK;
     }
@@ -769,6 +770,7 @@ sp_jn_check_bytes(struct sp_journal *j)
         return sp_jn_db_fail(j, r, "journal size");
     }
     if ((uint64_t)bytes >= j->max_bytes) {
+        j->puts_since_check = 0;
         sp_err_set(&j->err,
                    "spool full: journal is %lld bytes, "
                    "limits.max_journal_bytes is %llu",
@@ -835,10 +837,10 @@ sp_journal_begin(struct sp_journal *j)
         sp_jn_cache_clear(j); /* another process compacted series away */
         j->cache_epoch = epoch;
     }
-    rc = sp_jn_check_bytes(j);
-    if (rc != CTSPOOL_OK) {
-        goto fail;
-    }
+    /* The first put checks the size: past limits.max_journal_bytes only
+     * what adds points is refused, not what gives space back (compact,
+     * dlq purge) or records what was sent. */
+    j->puts_since_check = 0;
     return CTSPOOL_OK;
 fail:
     sp_journal_rollback(j);

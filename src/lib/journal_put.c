@@ -484,13 +484,14 @@ sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
-/* A put's first step: the journal's size checked now and then
- * (limits.max_journal_bytes). */
+/* A put's first step: the journal's size checked at a transaction's
+ * first put and then now and then (limits.max_journal_bytes). */
 ctspool_rc
 sp_jn_put_check(struct sp_journal *j)
 {
     assert(j->in_txn);
-    if (++j->puts_since_check >= BYTES_CHECK_EVERY) {
+    if (j->puts_since_check == 0 ||
+        ++j->puts_since_check > BYTES_CHECK_EVERY) {
         return sp_jn_check_bytes(j);
     }
     return CTSPOOL_OK;

@@ -23,7 +23,8 @@ unless a check of the other part failed.
 
 Always (no root needed): the spool limits.  limits.max_journal_bytes and
 limits.max_pending_points refuse appends with exit 75 "spool full", never
-drop stored points, and appends continue once the limit is raised.
+drop stored points, and appends continue once the limit is raised;
+`compact` and `dlq purge` still run past the byte limit.
 
 Known bugs in code outside this test (reported, with the proposed fix)
 are checked as XFAIL, as in test_hostile.py (CTSPOOL_STRICT_KNOWN_BUGS=1
@@ -299,6 +300,12 @@ def test_limits():
                   "no clear 'spool full' message: %s" % failed.stderr[-500:])
         pts.check_listed(env, "max_journal_bytes reached")
         integrity(env.journal, "max_journal_bytes reached")
+        # Past the limit, what gives space back is not refused.
+        for args in (("compact",), ("dlq", "purge", "--all")):
+            r = env.run(*args)
+            check(r.returncode == 0, "`%s` past max_journal_bytes exited "
+                  "%d: %s" % (" ".join(args), r.returncode, r.stderr[-500:]))
+        pts.check_listed(env, "compact and dlq purge past the limit")
         n = len(pts.acked)
         env.write_config(limits={"max_journal_bytes": 64 * 1024 * 1024})
         r = pts.append(env, pts.batch())

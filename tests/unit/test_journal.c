@@ -292,10 +292,26 @@ test_spool_full_keeps_stored(void **state)
     sp_journal_rollback(f->j);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 3);
     check_invariants(f);
-    /* Byte limit: the journal is already larger than 1 KiB. */
+    /* Byte limit: the journal is already larger than 1 KiB.  What adds
+     * points is refused at its first put, and every put after it; what
+     * gives space back is not refused. */
     sp_journal_set_limits(f->j, 0, 1024);
-    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_E_FULL);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    p = tu_point("t", SP_AGG_SUM, "m", 1, 7, NULL);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
     assert_non_null(strstr(sp_journal_errmsg(f->j), "max_journal_bytes"));
+    p = tu_point("t", SP_AGG_SUM, "m", 8, 1, NULL);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
+    sp_journal_rollback(f->j);
+    {
+        uint64_t n_deleted = 0, n_purged = 0;
+
+        assert_int_equal(sp_journal_compact(f->j, 0, 0, &n_deleted),
+                         CTSPOOL_OK);
+        assert_int_equal(sp_journal_dlq_purge(f->j, NULL, 0, &n_purged),
+                         CTSPOOL_OK);
+    }
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 3);
     sp_journal_set_limits(f->j, 0, 0);
     assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 9, 1, NULL)),
                      SP_PUT_NEW);
