@@ -433,7 +433,9 @@ sp_jn_exec_id(struct sp_journal *j, const char *sql, int64_t id,
 
 /*
  * Deletes, in the key range (lo, hi] of point, the acknowledged points
- * (no queue row) whose seq was acknowledged by minute cut_min.  One
+ * (no queue row) whose seq was acknowledged by minute cut_min, but for
+ * those with a dead letter: `dlq requeue` must find the newer value
+ * there, or it would make the letter's older one pending again.  One
  * transaction.  *n: rows deleted.
  */
 static ctspool_rc
@@ -445,7 +447,8 @@ compact_chunk(struct sp_journal *j, const int64_t lo[2], const int64_t hi[2],
         "(hour, series) <= (?3, ?4) AND seq <= coalesce((SELECT max(hi) "
         "FROM acklog a WHERE a.grp = point.grp AND a.minute <= ?5), 0) "
         "AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.grp = point.grp "
-        "AND q.seq = point.seq)";
+        "AND q.seq = point.seq) AND NOT EXISTS (SELECT 1 FROM dead d "
+        "WHERE d.series = point.series AND d.hour = point.hour)";
     sqlite3_stmt *s = NULL;
     ctspool_rc rc;
     int r;
@@ -472,6 +475,35 @@ compact_chunk(struct sp_journal *j, const int64_t lo[2], const int64_t hi[2],
     *n = sqlite3_changes(j->db);
     j->points -= *n;
     return sp_journal_commit(j);
+}
+
+/*
+ * Whether a quarantined set of the journal waits for salvage (or the
+ * sets cannot be listed): it may hold older values of points
+ * acknowledged since, which salvage would bring back once compaction
+ * deleted them (salvage adds only what the journal does not hold), so
+ * acknowledged points are kept until then.
+ */
+static int
+salvage_waits(struct sp_journal *j)
+{
+    struct sp_err e;
+    char **names = NULL;
+    size_t n = 0;
+
+    if (sp_journal_quarantined(j->path, &names, &n, &e) != CTSPOOL_OK) {
+        sp_log(SP_LOG_WARN, "compaction keeps acknowledged points: %s",
+               e.msg);
+        return 1;
+    }
+    if (n) {
+        sp_log(SP_LOG_WARN,
+               "compaction keeps acknowledged points while %s%s waits "
+               "for salvage: it may hold older values of them",
+               names[0], n > 1 ? " (and more)" : "");
+    }
+    sp_journal_quarantined_free(names, n);
+    return n > 0;
 }
 
 /* The key COMPACT_CHUNK rows after lo, or +infinity: *last set. */
@@ -522,11 +554,15 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
     /*
      * Walk point in key order, a chunk per short transaction so
      * producers keep going in between.  Skipped when nothing was
-     * acknowledged before the cutoff.
+     * acknowledged before the cutoff, and while a quarantined set waits
+     * for salvage.
      */
     r = query_int(j, "SELECT count(*) FROM acklog", &n_old);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "compact");
+    }
+    if (n_old > 0 && salvage_waits(j)) {
+        n_old = 0;
     }
     while (n_old > 0 && !last) {
         rc = chunk_end(j, lo, hi, &last);
