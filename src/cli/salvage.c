@@ -28,21 +28,94 @@ help(FILE *f)
             "again become pending too.  A point the journal already holds is\n"
             "left as it is there (it is newer), so running it again adds\n"
             "nothing.  FILE is never written; a quarantined one is renamed\n"
-            "NAME.salvaged-... when done.  The drainer does this by itself\n"
-            "unless auto_salvage = false.\n"
+            "NAME.salvaged-... when done.  The sets quarantined after FILE\n"
+            "are salvaged before it, newest first: their values are newer.\n"
+            "The drainer does this by itself unless auto_salvage = false.\n"
             "\n"
             "Exit 0 when something could be read, 74 when nothing could,\n"
             "66 when FILE does not exist.\n");
 }
 
-/* Is file the journal j has open? */
+/* Are a and b the same file? */
 static int
-is_live_journal(const char *file, const char *journal)
+same_file(const char *a, const char *b)
 {
-    struct stat a, b;
+    struct stat sa, sb;
 
-    return stat(file, &a) == 0 && stat(journal, &b) == 0 &&
-           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Salvages file into j and renames it when quarantined: an exit code;
+ * *nothing set when it could read nothing from it. */
+static int
+salvage_file(struct sp_journal *j, const char *file, int *nothing)
+{
+    struct sp_salvage_report rep;
+    struct sp_err e;
+    char words[256], renamed[4096];
+    ctspool_rc rc;
+
+    rc = sp_salvage(j, file, SALVAGE_TXN_ITEMS, &rep, &e);
+    sp_salvage_describe(&rep, words, sizeof(words));
+    if (rc != CTSPOOL_OK) {
+        rc = cli_journal_failed(j, rc);
+        cli_error("salvage", "%s: %s (so far: %s)", file, e.msg, words);
+        return cli_exit_code(rc);
+    }
+    if (!rep.read_anything) {
+        *nothing = 1;
+        cli_error("salvage",
+                  "%s: could read nothing from it (not a ctspool journal, or "
+                  "damaged beyond what SQLite can read: %s)",
+                  file, words);
+        return EXIT_IOERR;
+    }
+    printf("%s: %s\n", file, words);
+    if (sp_journal_mark_salvaged(file, renamed, sizeof(renamed), &e) !=
+        CTSPOOL_OK) {
+        cli_error("salvage", "%s", e.msg);
+    } else if (*renamed) {
+        printf("renamed it to %s\n", renamed);
+    }
+    return EXIT_OK;
+}
+
+/*
+ * The sets of the journal quarantined after file, if file is one: each
+ * salvaged before it, newest first, since salvage keeps what the
+ * journal holds and their values are newer.  An exit code: that of the
+ * first failure, or 0; a set that reads nothing stops nothing (what it
+ * held is lost either way).
+ */
+static int
+salvage_newer(struct cli *c, struct sp_journal *j, const char *file)
+{
+    char **names = NULL;
+    size_t n = 0, k;
+    struct sp_err e;
+    int ex = EXIT_OK;
+
+    if (sp_journal_quarantined(c->cfg->journal, &names, &n, &e) !=
+        CTSPOOL_OK) {
+        cli_error("salvage", "%s", e.msg);
+        return EXIT_IOERR;
+    }
+    for (k = 0; k < n && !same_file(names[k], file); k++) {
+    }
+    for (size_t i = n; k < n && i > k + 1 && ex == EXIT_OK; i--) {
+        int nothing = 0;
+
+        printf("salvaging %s first: quarantined later, its values are "
+               "newer\n",
+               names[i - 1]);
+        ex = salvage_file(j, names[i - 1], &nothing);
+        if (nothing) {
+            ex = EXIT_OK;
+        }
+    }
+    sp_journal_quarantined_free(names, n);
+    return ex;
 }
 
 int
@@ -52,12 +125,8 @@ cmd_salvage(struct cli *c, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sp_salvage_report rep;
     struct sp_journal *j = NULL;
-    struct sp_err e;
-    char words[256], renamed[4096];
     const char *file;
-    ctspool_rc rc;
     int ch, ex;
 
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -77,7 +146,7 @@ cmd_salvage(struct cli *c, int argc, char **argv)
     if (ex) {
         return ex;
     }
-    if (is_live_journal(file, c->cfg->journal)) {
+    if (same_file(file, c->cfg->journal)) {
         cli_error("salvage",
                   "%s is the configured journal itself; salvage reads a "
                   "damaged or quarantined copy into it",
@@ -85,26 +154,11 @@ cmd_salvage(struct cli *c, int argc, char **argv)
         sp_journal_close(j);
         return EXIT_USAGE;
     }
-    rc = sp_salvage(j, file, SALVAGE_TXN_ITEMS, &rep, &e);
-    sp_salvage_describe(&rep, words, sizeof(words));
-    if (rc != CTSPOOL_OK) {
-        rc = cli_journal_failed(j, rc);
-        cli_error("salvage", "%s: %s (so far: %s)", file, e.msg, words);
-        ex = cli_exit_code(rc);
-    } else if (!rep.read_anything) {
-        cli_error("salvage",
-                  "%s: could read nothing from it (not a ctspool journal, or "
-                  "damaged beyond what SQLite can read)",
-                  file);
-        ex = EXIT_IOERR;
-    } else {
-        printf("%s: %s\n", file, words);
-        if (sp_journal_mark_salvaged(file, renamed, sizeof(renamed), &e) !=
-            CTSPOOL_OK) {
-            cli_error("salvage", "%s", e.msg);
-        } else if (*renamed) {
-            printf("renamed it to %s\n", renamed);
-        }
+    ex = salvage_newer(c, j, file);
+    if (ex == EXIT_OK) {
+        int nothing = 0;
+
+        ex = salvage_file(j, file, &nothing);
     }
     sp_journal_close(j);
     return ex;

@@ -38,8 +38,8 @@ salvage_one(struct dr_drainer *d, const char *file)
     if (!rep.read_anything) {
         sp_log(SP_LOG_ERROR,
                "salvage of %s: could read nothing from it (damaged beyond "
-               "what SQLite can read); setting it aside as salvaged",
-               file);
+               "what SQLite can read: %s); setting it aside as salvaged",
+               file, words);
     } else {
         sp_log(SP_LOG_INFO, "salvaged %s: %s", file, words);
     }
@@ -79,8 +79,10 @@ dr_maybe_salvage(struct dr_drainer *d)
         n = 0;
         failed = 1;
     }
-    for (size_t i = 0; i < n && !dr_stop_flag; i++) {
-        failed |= salvage_one(d, names[i]) != 0;
+    /* Newest first: its values of a point are newer than an older
+     * set's, and salvage keeps what the journal holds. */
+    for (size_t i = n; i > 0 && !dr_stop_flag; i--) {
+        failed |= salvage_one(d, names[i - 1]) != 0;
     }
     sp_journal_quarantined_free(names, n);
     d->next_salvage = sp_clock_ms() + (failed ? SALVAGE_RETRY_MS

@@ -82,8 +82,10 @@ ctspool_rc sp_journal_check_pages(struct sp_journal *j);
 uint64_t sp_journal_gen(const struct sp_journal *j);
 /*
  * sp_journal_quarantined -- the quarantined sets of the journal at path
- * not yet salvaged (NAME.corrupt-*, main files only), sorted: *names
- * (free with sp_journal_quarantined_free), *n.
+ * not yet salvaged (NAME.corrupt-*, main files only), oldest first: *names
+ * (free with sp_journal_quarantined_free), *n.  A set's points were all
+ * written after those of every older set, so salvage takes the newest
+ * first (it adds only what the journal does not hold).
  */
 ctspool_rc sp_journal_quarantined(const char *path, char ***names,
                                   size_t *n, struct sp_err *e);

@@ -384,7 +384,8 @@ sp_journal_path(const struct sp_journal *j)
 static int
 cmp_str(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    /* Version order: NAME.corrupt-STAMP-10 after NAME.corrupt-STAMP-9. */
+    return strverscmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int

@@ -1241,7 +1241,10 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     } else {
         rep->pending_expected = -1;
     }
-    rep->read_anything = v.n_grps > 0;
+    /* Groups read but none of the items the file holds: nothing. */
+    rep->read_anything = v.n_grps > 0 &&
+                         (rep->pending || rep->dead || rep->present ||
+                          !rep->unreadable);
     drop_grps(&v);
     free(v.grps);
     sp_jscan_cleanup(&v.ev_scan);

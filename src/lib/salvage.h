@@ -22,7 +22,8 @@ struct sp_salvage_report {
     uint64_t damaged_ranges;  /* places where SQLite reported damage */
     int64_t pending_expected; /* the damaged file's pending count; -1:
                                * unreadable */
-    int read_anything;        /* the file's upload groups could be read */
+    int read_anything;        /* the file's upload groups could be read,
+                               * and some of its items if it has any */
 };
 
 /*

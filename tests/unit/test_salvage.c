@@ -603,6 +603,26 @@ test_salvage_nothing_readable(void **state)
     free(path);
 }
 
+/* A file whose groups read but none of its pending points (their pages
+ * lost): it read nothing of what it holds. */
+static void
+test_salvage_none_of_its_points(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    fill(src, 40);
+    sp_journal_close(src);
+    tu_sql1(src_path, "DELETE FROM queue");
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.unreadable, 40);
+    assert_false(rep.read_anything);
+    free(src_path);
+}
+
 static void
 test_heal_moves_and_others_follow(void **state)
 {
@@ -810,6 +830,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_salvage_random_damage,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_nothing_readable,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_none_of_its_points,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_moves_and_others_follow,
                                         tu_journal_setup, tu_journal_teardown),
