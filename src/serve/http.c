@@ -302,6 +302,22 @@ key_ok(struct sv_http *h, const char *presented)
     return ok;
 }
 
+/* 1 when a Content-Encoding header value (NULL: none) leaves the body
+ * as it is: none, or "identity". */
+static int
+identity_encoding(const char *v)
+{
+    size_t n;
+
+    if (!v) {
+        return 1;
+    }
+    v += strspn(v, " \t");
+    n = strcspn(v, " \t");
+    return (n == 0 || (n == 8 && strncasecmp(v, "identity", 8) == 0)) &&
+           v[n + strspn(v + n, " \t")] == '\0';
+}
+
 static enum MHD_Result
 on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
            const char *method, void **con_cls)
@@ -347,6 +363,15 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                                                    "x-api-key"))) {
             return sv_answer_error(h, conn, method, url, MHD_HTTP_UNAUTHORIZED,
                                    "missing or invalid x-api-key");
+        }
+        if (!identity_encoding(MHD_lookup_connection_value(
+                conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING))) {
+            /* As upstream: a client that compresses (a chained ctspool
+             * drainer, upload.compress) sends it plain after a 415. */
+            return sv_answer_error(h, conn, method, url,
+                                   MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                   "Content-Encoding: only identity is "
+                                   "accepted; send the body uncompressed");
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -5,7 +5,8 @@ says, checked with real HTTP requests against a running server:
 - accepted payloads are in the journal exactly (point by point);
 - every validation failure gives 400 naming the right index, and nothing
   of the payload is stored;
-- missing or wrong x-api-key: 401; body over server.max_body_bytes: 413
+- missing or wrong x-api-key: 401 (whitespace around it is not part of
+  it); a compressed body: 415; body over server.max_body_bytes: 413
   (announced by Content-Length, and streamed chunked); wrong method: 405;
   unknown path: 404;
 - spool full: 429 with Retry-After, nothing stored;
@@ -14,6 +15,8 @@ says, checked with real HTTP requests against a running server:
 - no secret in answers, metrics or the log; SIGTERM: exit 0.
 """
 
+import gzip
+import json
 import os
 import sys
 import time
@@ -179,6 +182,24 @@ def test_auth_and_limits(env, srv, expected):
     st, _, _ = srv.post(p, key=OTHER_KEY)
     check(st == 201, "second configured key: %d" % st)
     expected.update(payload_points(p))
+    # Whitespace around the key is not part of it (RFC 9110 5.5).
+    ws = ingest_payload([data_point("auth-ws", 2, H0 + 30)])
+    st, _, body = srv.post(ws, key=SERVE_KEY + " \t")
+    check(st == 201, "key with trailing whitespace: %d %r" % (st, body))
+    expected.update(payload_points(ws))
+
+    # A compressed body is refused with 415, as upstream does (a
+    # chained drainer then sends it plain); identity is no encoding.
+    gz = ingest_payload([data_point("gzip", 3, H0 + 30)])
+    st, _, body = srv.request("POST", "/streams/ingest",
+                              gzip.compress(json.dumps(gz).encode()),
+                              headers={"Content-Encoding": "gzip",
+                                       "Content-Type": "application/json"})
+    check(st == 415 and "Content-Encoding" in body,
+          "gzip body: %d %r" % (st, body))
+    st, _, body = srv.post(gz, headers={"Content-Encoding": "identity"})
+    check(st == 201, "Content-Encoding: identity: %d %r" % (st, body))
+    expected.update(payload_points(gz))
 
     # Too large, announced by Content-Length: refused before the body.
     big = ingest_payload([data_point("big-%d" % i, i, H0 + 31)
