@@ -74,7 +74,7 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct list_opts o = {0};
+    struct list_opts o = {.dlq = 1};
     struct sp_journal *j = NULL;
     int64_t *ids = NULL;
     size_t n_ids = 0;

@@ -123,7 +123,11 @@ static void
 add_event(cJSON *o, const struct sp_event *ev, int with_type)
 {
     if (ev->team_id > 0) {
-        cJSON_AddNumberToObject(o, "team_id", (double)ev->team_id);
+        char team[24];
+
+        /* Exact: a cJSON number would print 5000000000000001 as 5e+15. */
+        snprintf(team, sizeof(team), "%lld", (long long)ev->team_id);
+        cJSON_AddItemToObject(o, "team_id", cJSON_CreateRaw(team));
     } else {
         cJSON_AddNullToObject(o, "team_id");
     }
@@ -182,7 +186,7 @@ print_event(const struct list_opts *o, const struct sp_list_row *r,
         safe_text(text, type, sizeof(type));
         safe_text(dt ? dt : "{}", text, sizeof(text));
         cJSON_free(dt);
-        if (r->dead_id) {
+        if (r->dead_id && o->dlq) {
             printf("%-6lld %-4d %-5s %-19s %-8s %-24s %14s %s  %.60s\n",
                    (long long)r->dead_id, r->status, "event", ts, "-", type,
                    "-", text,
@@ -242,7 +246,7 @@ cli_print_row(void *ctx, const struct sp_list_row *r)
 
         safe_text(r->name, name, sizeof(name));
         safe_text(r->dims, dims, sizeof(dims));
-        if (r->dead_id) {
+        if (r->dead_id && o->dlq) {
             printf("%-6lld %-4d %-5s %-19s %-8s %-24s %14s %s  %.60s\n",
                    (long long)r->dead_id, r->status, "point", ts,
                    sp_agg_name(r->agg), name, val, dims,

@@ -8,6 +8,7 @@
 
 struct list_opts {
     int json;
+    int dlq; /* a dead letter as a row of `dlq list`, not of `list` */
 };
 
 /* sp_list_cb printing one row; ctx: struct list_opts. */

@@ -127,13 +127,15 @@ def check_views(env, ev):
         got = ndjson(run_ok(env, "list", "--json", *flags))
         h.check(all(r.get("kind") == "point" for r in got),
                 "list %s shows events: %r" % (" ".join(flags), got))
-    # A dead letter's row has dlq's layout: ID and HTTP status first.
+    # A dead letter's row has list's columns, state "dead" (`dlq list`
+    # shows its ID and upstream's answer).
     table = run_ok(env, "list").stdout.splitlines()
     h.check(table and table[0].split()[0] == "KIND" and
-            sum(1 for x in table if x.startswith("event ")) == 3 and
+            sum(1 for x in table if x.startswith("event ")) == 4 and
             sum(1 for x in table if x.startswith("point ")) == 3 and
-            sum(1 for x in table if x.split()[2:3] == ["event"]) == 1,
+            sum(1 for x in table if x.split()[:2] == ["event", "dead"]) == 1,
             "list table:\n" + "\n".join(table))
+
 
     groups = ndjson(run_ok(env, "streams", "--json"))
     eg = [g for g in groups if g.get("kind") == "events"]
@@ -282,6 +284,12 @@ def main():
         make_dead_again(env)
         check_metrics(env, mock)
         h.check_no_secrets(env, [h.STREAM, h.API_KEY])
+        # A team ID beyond a double's 15 digits is listed exactly.
+        append_events(env, [event(HOUR0 + 50, "deploy", "big team",
+                                  team=5000000000000001)])
+        got = run_ok(env, "list", "--json", "--kind", "events", "--pending")
+        h.check('"team_id":5000000000000001,' in got.stdout,
+                "a large team_id listed exactly: " + got.stdout)
     finally:
         env.cleanup()
     h.finish()
