@@ -78,7 +78,8 @@ sp_event_check_description(const char *s, size_t len, struct sp_err *e)
 ctspool_rc
 sp_event_check_url(const char *s, size_t len, struct sp_err *e)
 {
-    size_t host;
+    size_t host, end;
+    const char *at;
 
     if (len > URL_MAX) {
         sp_err_set(e, "payload.event_url: longer than %d bytes (%zu)",
@@ -103,7 +104,17 @@ sp_event_check_url(const char *s, size_t len, struct sp_err *e)
             return CTSPOOL_E_INVALID;
         }
     }
-    if (host == len || strchr("/?#:@", s[host])) {
+    /* The authority runs to the first of "/?#"; its host follows the
+     * last '@' (user information before it) and comes before a port. */
+    end = host;
+    while (end < len && !strchr("/?#", s[end])) {
+        end++;
+    }
+    at = memrchr(s + host, '@', end - host);
+    if (at) {
+        host = (size_t)(at - s) + 1;
+    }
+    if (host == end || s[host] == ':') {
         sp_err_set(e, "payload.event_url: no host after the scheme");
         return CTSPOOL_E_INVALID;
     }

@@ -208,6 +208,25 @@ test_length_limits(void **state)
     url[2048] = 'p';
     assert_int_equal(sp_event_check_url(url, 2049, &e), CTSPOOL_E_INVALID);
     assert_msg(e.msg, "payload.event_url: longer than 2048 bytes*");
+    /* The host follows user information and comes before a port. */
+    {
+        static const char *const bad[] = {"https://ci@/job/1", "https://u@:80/",
+                                          "http://u@", "https://a@b@/",
+                                          "https://:80/x", "http://?q"};
+        static const char *const good[] = {"https://ci@host/job/1",
+                                           "http://h:8080", "https://[::1]/",
+                                           "https://u:p@h.example/x#f"};
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            assert_int_equal(sp_event_check_url(bad[i], strlen(bad[i]), &e),
+                             CTSPOOL_E_INVALID);
+            assert_msg(e.msg, "payload.event_url: no host after the scheme");
+        }
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            assert_int_equal(
+                sp_event_check_url(good[i], strlen(good[i]), &e), CTSPOOL_OK);
+        }
+    }
 }
 
 static void
