@@ -819,10 +819,16 @@ copy_file(const char *from, const char *to)
         errno = err;
         return -1;
     }
-    while ((n = read(in, buf, sizeof(buf))) > 0) {
-        if (write(out, buf, (size_t)n) != n) {
-            err = errno ? errno : EIO;
-            break;
+    while (!err && (n = read(in, buf, sizeof(buf))) > 0) {
+        /* A short write is retried: the next one says why (ENOSPC). */
+        for (ssize_t done = 0, w; done < n; done += w) {
+            w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) {
+                w = 0;
+            } else if (w <= 0) {
+                err = w < 0 ? errno : EIO;
+                break;
+            }
         }
     }
     if (n < 0) {
