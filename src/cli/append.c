@@ -263,7 +263,12 @@ merge(struct append_ctx *a, int *stage_failed)
         *stage_failed = 1;
         return CTSPOOL_E_IO;
     }
-    if (a->idem_key) {
+    /* A run that stored nothing of its input (every item invalid and
+     * skipped) applied nothing: its fixed retry must not find the key
+     * used up. */
+    if (a->idem_key &&
+        (a->n_new + a->n_updated + a->n_unchanged > 0 ||
+         (a->n_invalid == 0 && a->n_fold_invalid == 0))) {
         char text[256];
 
         summary_text(a, text, sizeof(text));

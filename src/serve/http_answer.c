@@ -183,6 +183,16 @@ sv_answer_job(struct request *r)
     }
     switch (job->rc) {
     case CTSPOOL_OK:
+        if (job->replay && job->replay[0] != '{') {
+            /* Answered before by `append --idempotency-key`, whose
+             * answer is its summary ("appended N points: ..."). */
+            unsigned long long n = 0;
+
+            if (sscanf(job->replay, "appended %llu", &n) != 1) {
+                n = 0;
+            }
+            return sv_answer_accepted(r, (size_t)n);
+        }
         if (job->replay) {
             /* The Idempotency-Key was answered before: that answer. */
             struct answer a = {MHD_HTTP_CREATED, "application/json", NULL,

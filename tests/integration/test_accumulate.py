@@ -158,6 +158,25 @@ def idempotent_retries(env, srv):
     rows = [x for x in env.list() if x["metric_name"] == "idem"]
     h.check(len(rows) == 1 and rows[0]["metric_value"] == 12.0,
             "idem: 5 + 7 once each: %s" % rows)
+    # The CLI's key replayed over HTTP: the JSON answer HTTP gives.
+    st, hdrs, body = srv.request("POST", path, payload,
+                                 headers={"Idempotency-Key": "cli-1"})
+    h.check(st == 201 and body.startswith("{") and
+            json.loads(body) == {"accepted": 1},
+            "HTTP replay of the CLI's key: %s %r" % (st, body))
+    # A run that stored nothing (its only line invalid, skipped) does not
+    # use its key up: the fixed retry is applied.
+    bad = "".join(json.dumps(x) + "\n" for x in p)[:-3] + "\n"
+    r = env.run("append", "--accumulate", "--skip-invalid",
+                "--idempotency-key", "cli-2", "-", input=bad)
+    h.check(r.returncode == 65, "the broken run: %d %s" % (r.returncode,
+                                                           r.stderr))
+    r = h.append_points(env, p, "--accumulate", "--idempotency-key", "cli-2")
+    h.check("already applied" not in r.stdout, "the fixed retry: %r" %
+            r.stdout)
+    rows = [x for x in env.list() if x["metric_name"] == "idem"]
+    h.check(len(rows) == 1 and rows[0]["metric_value"] == 19.0,
+            "idem: the fixed retry adds 7: %s" % rows)
 
 
 def kill_during_traffic(env, mock, srv):
