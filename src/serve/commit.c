@@ -132,6 +132,7 @@ store_job(struct sv_writer *w, struct sv_job *job)
     }
     free(job->replay); /* a batch stored again after a heal */
     job->replay = NULL;
+    job->bad_index = -1;
     if (job->idem_key[0]) {
         rc = sp_journal_idem_get(w->j, job->idem_key, job->idem_min_at,
                                  &job->replay, &at);
@@ -156,6 +157,7 @@ store_job(struct sv_writer *w, struct sv_job *job)
         if (rc == CTSPOOL_E_INVALID) {
             /* A fold that is not finite: a 400 naming the point. */
             sp_journal_err_locate(w->j, "data", k);
+            job->bad_index = (long)k;
         }
         k++;
     }

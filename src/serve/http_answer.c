@@ -99,6 +99,31 @@ sv_answer_shutdown(struct sv_http *h, struct MHD_Connection *conn,
     return sv_answer_send(h, conn, method, url, &a);
 }
 
+/* The 400 answer for a point the journal refused (a fold whose result
+ * is not finite): the full form, with that one point listed. */
+static enum MHD_Result
+answer_refused(struct request *r, const struct sv_job *job)
+{
+    struct answer a = {MHD_HTTP_BAD_REQUEST, "application/json", NULL, 0, 0,
+                       NULL, 0};
+    const char *what = job->msg;
+    const char *colon = strstr(what, "]: ");
+    struct sp_buf b;
+
+    if (strncmp(what, "data[", 5) == 0 && colon) {
+        what = colon + 3; /* the index is its own field */
+    }
+    sp_buf_init(&b);
+    sp_buf_adds(&b, "{\"error\": ");
+    ob_buf_add_json(&b, job->msg, strlen(job->msg));
+    sp_buf_addf(&b, ", \"errors\": [{\"index\": %ld, \"message\": ",
+                job->bad_index);
+    ob_buf_add_json(&b, what, strlen(what));
+    sp_buf_adds(&b, "}]}\n");
+    a.body = ob_buf_take(&b, &a.len);
+    return sv_answer_send(r->h, r->conn, r->method, r->url, &a);
+}
+
 /* The 400 answer listing invalid points (at most SV_MAX_ERRORS). */
 enum MHD_Result
 sv_answer_invalid(struct request *r)
@@ -210,6 +235,9 @@ sv_answer_job(struct request *r)
         return sv_answer_error(h, r->conn, r->method, r->url,
                                MHD_HTTP_TOO_MANY_REQUESTS, job->msg);
     case CTSPOOL_E_INVALID:
+        if (job->bad_index >= 0) {
+            return answer_refused(r, job);
+        }
         return sv_answer_error(h, r->conn, r->method, r->url,
                                MHD_HTTP_BAD_REQUEST, job->msg);
     case CTSPOOL_E_DISKFULL:

@@ -102,6 +102,8 @@ struct sv_job {
 
     ctspool_rc rc;  /* OK: committed per durability */
     char msg[256];  /* reason when rc != OK */
+    long bad_index; /* E_INVALID: the point refused (a fold not finite),
+                     * its data[] index; -1 when none */
 
     /* SV_JOB_INGEST, set by the HTTP side (DESIGN.md section 10). */
     int accumulate;        /* ?mode=accumulate: fold, not replace */

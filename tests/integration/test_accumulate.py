@@ -179,6 +179,26 @@ def idempotent_retries(env, srv):
             "idem: the fixed retry adds 7: %s" % rows)
 
 
+def refused_fold(env, srv):
+    """A fold whose result is not finite: 400 in the full form, naming
+    its index in "errors"; nothing of the request stored."""
+    path = "/streams/ingest?mode=accumulate"
+    big = h.data_point("huge", 1e308, HOUR0 + 5)
+    st, _, _ = srv.request("POST", path, h.ingest_payload([big], agg="Sum"))
+    h.check(st == 201, "1e308 folded from nothing: %d" % st)
+    st, _, body = srv.request("POST", path, h.ingest_payload(
+        [h.data_point("fine", 1, HOUR0 + 5), big], agg="Sum"))
+    ans = json.loads(body) if body.startswith("{") else {}
+    errs = ans.get("errors") or [{}]
+    h.check(st == 400 and len(ans.get("errors", [])) == 1 and
+            errs[0].get("index") == 1 and
+            "not finite" in errs[0].get("message", "") and
+            not errs[0]["message"].startswith("data["),
+            "a fold not finite: %d %r" % (st, body))
+    h.check(not [x for x in env.list() if x["metric_name"] == "fine"],
+            "nothing of the refused request is stored")
+
+
 def kill_during_traffic(env, mock, srv):
     n_threads, per = 4, 150
     answered, lock = set(), threading.Lock()
@@ -253,6 +273,7 @@ def main():
         h.check(srv.proc.poll() is None, "serve started: " + srv.log())
         concurrent_producers(env, mock, srv)
         idempotent_retries(env, srv)
+        refused_fold(env, srv)
         kill_during_traffic(env, mock, srv)
         rc = srv.stop()
         h.check(rc == 0, "serve exited %s on SIGTERM" % rc)
