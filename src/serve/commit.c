@@ -65,6 +65,10 @@ struct sv_writer {
     atomic_uint_fast64_t points_committed;
     atomic_int_fast64_t busy_since_ms; /* 0: idle */
     atomic_int is_damaged; /* the journal is damaged and stays so */
+
+    /* limits.* from a SIGHUP, applied before the next batch. */
+    atomic_uint_fast64_t max_pending, max_bytes;
+    atomic_int limits_changed;
 };
 
 
@@ -362,6 +366,10 @@ writer_main(void *arg)
         }
         batch = take_batch(w);
         pthread_mutex_unlock(&w->lock);
+        if (atomic_exchange(&w->limits_changed, 0)) {
+            sp_journal_set_limits(w->j, atomic_load(&w->max_pending),
+                                  atomic_load(&w->max_bytes));
+        }
         atomic_store(&w->busy_since_ms, sp_clock_ms());
         run_batch(w, batch);
         atomic_store(&w->busy_since_ms, 0);
@@ -472,4 +480,13 @@ sv_writer_stats(struct sv_writer *w, struct sv_writer_stats *st)
     st->jobs_committed = atomic_load(&w->jobs_committed);
     st->points_committed = atomic_load(&w->points_committed);
     st->busy_ms = since && now > since ? (uint64_t)(now - since) : 0;
+}
+
+void
+sv_writer_set_limits(struct sv_writer *w, uint64_t max_pending,
+                     uint64_t max_bytes)
+{
+    atomic_store(&w->max_pending, max_pending);
+    atomic_store(&w->max_bytes, max_bytes);
+    atomic_store(&w->limits_changed, 1);
 }

@@ -69,8 +69,8 @@ help(FILE *f)
             "SIGTERM or SIGINT: stops accepting, answers what it received,\n"
             "exits 0.  SIGHUP: re-reads the configuration and the keys\n"
             "file; API keys, the default data stream,\n"
-            "health.max_undelivered_s and the log level change at once,\n"
-            "other changes need a restart (logged).\n"
+            "health.max_undelivered_s, limits.* and the log level change\n"
+            "at once, other changes need a restart (logged).\n"
             "A configuration that does not load leaves the running one in\n"
             "force.\n");
 }
@@ -202,14 +202,15 @@ differs(const char *a, const char *b)
 /*
  * SIGHUP: re-reads the configuration file.  API keys (server.api_keys,
  * the file server.api_keys_file, $CTSPOOL_SERVER_API_KEYS), the default
- * data stream, the streams list, health.max_undelivered_s and the log
- * level take effect at once; a
+ * data stream, the streams list, health.max_undelivered_s, the log
+ * level and limits.* take effect at once (limits from the writer's next
+ * batch); a
  * change that needs a restart is logged and ignored; a file that does
  * not load, or settings that serve would refuse, leave everything as it
  * was.
  */
 static void
-reload(struct cli *c, struct sv_http *h, int loopback)
+reload(struct cli *c, struct sv_http *h, struct sv_writer *w, int loopback)
 {
     const struct sp_config *old = c->cfg;
     struct sp_config *cfg = NULL;
@@ -245,6 +246,8 @@ reload(struct cli *c, struct sv_http *h, int loopback)
     }
     sp_log_set_level((enum sp_log_level)cfg->log_level);
     sp_log_set_format((enum sp_log_format)cfg->log_format);
+    sv_writer_set_limits(w, (uint64_t)cfg->limits.max_pending_points,
+                         (uint64_t)cfg->limits.max_journal_bytes);
     n_keys = live->auth.n_keys;
     source = live->keys_source;
     sv_http_reload(h, live);
@@ -425,7 +428,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
             continue;
         }
         if (sig == SIGHUP) {
-            reload(c, h, loopback);
+            reload(c, h, w, loopback);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {

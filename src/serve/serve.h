@@ -143,6 +143,10 @@ void sv_writer_free(struct sv_writer *w);
  * moved aside): serve was sent SIGTERM and exits 74. */
 int sv_writer_damaged(struct sv_writer *w);
 void sv_writer_stats(struct sv_writer *w, struct sv_writer_stats *st);
+/* limits.max_pending_points and max_journal_bytes (SIGHUP), in force
+ * from the writer's next batch on; any thread. */
+void sv_writer_set_limits(struct sv_writer *w, uint64_t max_pending,
+                          uint64_t max_bytes);
 
 /* ---- metrics.c -------------------------------------------------------- */
 

@@ -129,6 +129,24 @@ def main():
         h.check(not [a for a in before if a[1] == 401],
                 "before it the old key was never refused: %s" %
                 [a for a in before if a[1] == 401][:3])
+
+        # limits.* change at once: lowered below what is pending, a new
+        # point is refused (429); raised again, it is stored.
+        cfg = dict(srv.server, event_loop="epoll")
+        for limit, want in ((1, 429), (1000000, 201)):
+            env.write_config(server=cfg,
+                             limits={"max_pending_points": limit})
+            n = reloads(srv)
+            srv.proc.send_signal(signal.SIGHUP)
+            h.check(h.wait_for(lambda: reloads(srv) >= n + 1, 30),
+                    "reloaded with max_pending_points = %d" % limit)
+            pt = h.ingest_payload([h.data_point("lim-%d" % limit, 1,
+                                                HOUR0)])
+            st, _, body = srv.post(pt, key=NEW_KEY)
+            h.check(st == want, "max_pending_points = %d after SIGHUP: %d "
+                    "%r" % (limit, st, body))
+            if st == 201:
+                stored.update(h.payload_points(pt))
         rc = srv.stop()
         h.check(rc == 0, "serve exits 0 on SIGTERM (%s)" % rc)
         got = h.journal_points(env)
