@@ -828,9 +828,13 @@ cmd_append(struct cli *c, int argc, char **argv)
             goto out;
         }
         if (rc != CTSPOOL_OK) {
+            /* More new points than the limit takes at all: no retry can
+             * succeed, so not 75 ("try again later"). */
+            ex = rc == CTSPOOL_E_FULL && sp_journal_full_alone(j, a.n_valid)
+                     ? EXIT_DATAERR
+                     : cli_exit_code(rc);
             cli_error("append", "%s; nothing stored",
                       stage_failed ? a.stage_err.msg : sp_journal_errmsg(j));
-            ex = cli_exit_code(rc);
             goto out;
         }
     }

@@ -771,6 +771,7 @@ sp_jn_check_bytes(struct sp_journal *j)
     }
     if ((uint64_t)bytes >= j->max_bytes) {
         j->puts_since_check = 0;
+        j->full_pending = j->full_alone = 0;
         sp_err_set(&j->err,
                    "spool full: journal is %lld bytes, "
                    "limits.max_journal_bytes is %llu",

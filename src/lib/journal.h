@@ -176,6 +176,13 @@ struct sp_avg {
     int64_t n;
 };
 
+/* After E_FULL: 1 when the write (the transaction, or its savepoint)
+ * of n_items items alone adds more new points than
+ * limits.max_pending_points (it did, or it holds more items than that),
+ * so that a retry can never succeed (the error says so); 0 when waiting
+ * for the drainer helps. */
+int sp_journal_full_alone(struct sp_journal *j, uint64_t n_items);
+
 /* How a value came to be in accumulate mode (schema 0009), as salvage
  * carries it over: folded, it was built by folds alone from no stored
  * value; has_avg, an Average's parts (the value is their quotient). */

@@ -96,6 +96,8 @@ struct sp_journal {
     int64_t pending;      /* meta.pending as of now in the transaction */
     int64_t points;       /* meta.points likewise */
     int64_t pending_begin, points_begin; /* both as BEGIN read them */
+    int full_pending; /* the last E_FULL was limits.max_pending_points' */
+    int full_alone;   /* ... and the write alone passed it */
     int64_t appended;     /* points made pending by puts in this txn */
     unsigned puts_since_check;
     /* Saved at the savepoint, restored by rollback_to. */

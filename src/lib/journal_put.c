@@ -377,20 +377,55 @@ series_resolve(struct sp_journal *j, const struct sp_point *p,
     return rc;
 }
 
-/* E_FULL (j->err set) when one more pending point would pass
- * limits.max_pending_points. */
+/*
+ * E_FULL (j->err set) when one more pending point would pass
+ * limits.max_pending_points.  The message counts what was pending
+ * before this write (the savepoint's, else the transaction's), and says
+ * when the write alone adds more than the limit: waiting cannot help
+ * that one (sp_journal_full_alone()).
+ */
 ctspool_rc
 sp_jn_pending_one_more(struct sp_journal *j)
 {
+    int64_t before = j->in_savepoint ? j->sv_pending : j->pending_begin;
+
+    j->full_alone = 0;
     if (j->max_pending && (uint64_t)j->pending + 1 > j->max_pending) {
-        sp_err_set(&j->err,
-                   "spool full: %lld points pending, "
-                   "limits.max_pending_points is %llu",
-                   (long long)j->pending,
-                   (unsigned long long)j->max_pending);
+        j->full_pending = 1;
+        if ((uint64_t)(j->pending - before) + 1 > j->max_pending) {
+            j->full_alone = 1;
+            sp_err_set(&j->err,
+                       "spool full: this write alone adds more than "
+                       "limits.max_pending_points (%llu) new points; "
+                       "split it, or raise the limit",
+                       (unsigned long long)j->max_pending);
+        } else {
+            sp_err_set(&j->err,
+                       "spool full: %lld points pending, "
+                       "limits.max_pending_points is %llu",
+                       (long long)before,
+                       (unsigned long long)j->max_pending);
+        }
         return CTSPOOL_E_FULL;
     }
     return CTSPOOL_OK;
+}
+
+int
+sp_journal_full_alone(struct sp_journal *j, uint64_t n_items)
+{
+    if (!j->full_pending || !(j->full_alone || n_items > j->max_pending)) {
+        return 0;
+    }
+    if (!j->full_alone) {
+        sp_err_set(&j->err,
+                   "spool full: this write holds %llu items, more than "
+                   "limits.max_pending_points (%llu) takes at once; split "
+                   "it, or raise the limit",
+                   (unsigned long long)n_items,
+                   (unsigned long long)j->max_pending);
+    }
+    return 1;
 }
 
 /* Binds row q at parameters base+1 .. base+5. */

@@ -137,6 +137,7 @@ store_job(struct sv_writer *w, struct sv_job *job)
     free(job->replay); /* a batch stored again after a heal */
     job->replay = NULL;
     job->bad_index = -1;
+    job->too_large = 0;
     if (job->idem_key[0]) {
         rc = sp_journal_idem_get(w->j, job->idem_key, job->idem_min_at,
                                  &job->replay, &at);
@@ -182,6 +183,8 @@ store_job(struct sv_writer *w, struct sv_job *job)
     if (!is_refusal(rc)) {
         return rc; /* the caller rolls the whole transaction back */
     }
+    job->too_large = rc == CTSPOOL_E_FULL &&
+                     sp_journal_full_alone(w->j, in->n_points);
     rc2 = sp_journal_rollback_to(w->j);
     return rc2 == CTSPOOL_OK ? rc : rc2;
 }

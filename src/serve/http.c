@@ -80,6 +80,7 @@ queue_job(struct request *r, enum sv_job_kind kind)
     r->job.rc = CTSPOOL_OK;
     r->job.msg[0] = '\0';
     r->job.bad_index = -1;
+    r->job.too_large = 0;
     /* Suspend first: the writer may finish the job at once. */
     MHD_suspend_connection(r->conn);
     if (sv_writer_submit(r->h->o.writer, &r->job) != 0) {

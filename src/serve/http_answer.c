@@ -233,7 +233,9 @@ sv_answer_job(struct request *r)
         return sv_answer_accepted(r, r->in.n_points);
     case CTSPOOL_E_FULL:
         return sv_answer_error(h, r->conn, r->method, r->url,
-                               MHD_HTTP_TOO_MANY_REQUESTS, job->msg);
+                               job->too_large ? MHD_HTTP_CONTENT_TOO_LARGE
+                                              : MHD_HTTP_TOO_MANY_REQUESTS,
+                               job->msg);
     case CTSPOOL_E_INVALID:
         if (job->bad_index >= 0) {
             return answer_refused(r, job);

@@ -104,6 +104,8 @@ struct sv_job {
     char msg[256];  /* reason when rc != OK */
     long bad_index; /* E_INVALID: the point refused (a fold not finite),
                      * its data[] index; -1 when none */
+    int too_large;  /* E_FULL: the request alone passes the pending
+                     * limit (413: retrying cannot help) */
 
     /* SV_JOB_INGEST, set by the HTTP side (DESIGN.md section 10). */
     int accumulate;        /* ?mode=accumulate: fold, not replace */

@@ -320,6 +320,14 @@ def test_limits():
         check(r.returncode == 75 and "max_pending_points" in r.stderr,
               "max_pending_points: exit %d: %s" %
               (r.returncode, r.stderr[-500:]))
+        # The batch that alone holds more new points than the limit can
+        # never fit: exit 65 (not 75, "try later"), saying so.
+        env.write_config(limits={"max_pending_points": 200})
+        r = pts.append(env, pts.batch(300))
+        check(r.returncode == 65 and "split it" in r.stderr,
+              "a batch over max_pending_points by itself: exit %d: %s" %
+              (r.returncode, r.stderr[-500:]))
+        env.write_config(limits={"max_pending_points": len(pts.acked) + 300})
         r = pts.append(env, pts.batch(300))
         check(r.returncode == 0, "300 points up to the limit: exit %d: %s" %
               (r.returncode, r.stderr[-500:]))

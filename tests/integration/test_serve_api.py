@@ -340,8 +340,9 @@ def test_build_and_process(env, srv, text, values):
 
 
 def test_spool_full():
-    """limits.max_pending_points reached: 429 + Retry-After, nothing of
-    the refused request stored, other requests unaffected."""
+    """limits.max_pending_points reached: 429 + Retry-After (413 for a
+    request over the limit by itself), nothing of the refused request
+    stored, other requests unaffected."""
     env = Env("serve-full")
     try:
         srv = Serve(env, limits={"max_pending_points": 5})
@@ -355,7 +356,16 @@ def test_spool_full():
         check(hdrs.get("retry-after", "").isdigit() and
               int(hdrs["retry-after"]) > 0,
               "Retry-After: %r" % hdrs.get("retry-after"))
-        check("spool full" in str(body), "429 says spool full: %r" % body)
+        check("spool full" in str(body) and "4 points pending" in str(body),
+              "429 says spool full, with what is pending: %r" % body)
+        # A request that alone holds more new points than the limit can
+        # never fit: 413, no Retry-After.
+        huge = ingest_payload([data_point("k", i, H0 + i) for i in range(6)])
+        st, hdrs, body = srv.post(huge)
+        check(st == 413 and "retry-after" not in hdrs and
+              "split it" in str(body),
+              "a request over the limit by itself: %d %r %r" %
+              (st, hdrs.get("retry-after"), body))
         one = ingest_payload([data_point("h", 1, H0)])
         st, _, _ = srv.post(one)
         check(st == 201, "the fifth point still fits: %d" % st)

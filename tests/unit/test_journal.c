@@ -273,8 +273,20 @@ test_spool_full_keeps_stored(void **state)
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
     p = tu_point("t", SP_AGG_SUM, "m", 4, 1, NULL);
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
-    assert_non_null(strstr(sp_journal_errmsg(f->j), "spool full"));
+    /* What was pending before the write, not counting its own. */
+    assert_non_null(strstr(sp_journal_errmsg(f->j),
+                           "spool full: 2 points pending"));
+    assert_false(sp_journal_full_alone(f->j, 1));
+    assert_true(sp_journal_full_alone(f->j, 4)); /* 4 items, limit 3 */
     sp_journal_rollback(f->j);
+    /* A write that alone adds more than the limit says so. */
+    sp_journal_set_limits(f->j, 1, 0);
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_savepoint(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
+    assert_false(sp_journal_full_alone(f->j, 1)); /* 2 pending: wait */
+    sp_journal_rollback(f->j);
+    sp_journal_set_limits(f->j, 3, 0);
     /* Updating a pending point needs no room. */
     assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 1, 5, NULL)),
                      SP_PUT_UPDATED);
