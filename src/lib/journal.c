@@ -440,8 +440,21 @@ why_not_writable(const char *path, char *why, size_t n)
         return;
     }
     if (access(path, R_OK | W_OK) != 0 && errno != ENOENT) {
-        snprintf(why, n, "%s is not writable for this user (%s)", path,
-                 strerror(errno));
+        struct stat sb;
+        int err = errno;
+
+        if (stat(path, &sb) == 0) {
+            snprintf(why, n,
+                     "%s is not readable and writable for this user (%s: "
+                     "owner uid %u, group gid %u, mode %04o; this process "
+                     "runs as uid %u)",
+                     path, strerror(err), (unsigned)sb.st_uid,
+                     (unsigned)sb.st_gid, (unsigned)(sb.st_mode & 07777),
+                     (unsigned)geteuid());
+        } else {
+            snprintf(why, n, "%s is not writable for this user (%s)", path,
+                     strerror(err));
+        }
         return;
     }
     for (int i = 0; i < 2; i++) {
@@ -562,8 +575,11 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, o->vfs);
     if (r != SQLITE_OK) {
         rc = r == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : CTSPOOL_E_CANTCREATE;
+        why_not_writable(j->path, why, sizeof(why));
         sp_err_set(e, "cannot open journal %s: %s", j->path,
-                   j->db ? sqlite3_errmsg(j->db) : "out of memory");
+                   !j->db ? "out of memory"
+                   : *why ? why
+                          : sqlite3_errmsg(j->db));
         goto out;
     }
     sqlite3_extended_result_codes(j->db, 1);

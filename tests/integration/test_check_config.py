@@ -243,6 +243,18 @@ def test_writable():
         r = as_nobody("append", "-", stdin=line)
         h.check(r.returncode == 0, "append with the directory nobody's: "
                 "%d %r" % (r.returncode, r.stderr))
+        # The journal given to root (a restore as root, say): every
+        # command names the file, its owner and mode, not SQLite's
+        # "unable to open database file".
+        os.chown(journal, 0, 0)
+        os.chmod(journal, 0o600)
+        for args in (("status",), ("list",), ("append", "-")):
+            r = as_nobody(*args, stdin=line if args[0] == "append" else None)
+            h.check(r.returncode == 73 and
+                    "%s is not readable and writable for this user" %
+                    journal in r.stderr and "owner uid 0" in r.stderr,
+                    "%s on root's journal as nobody: %d %r" %
+                    (args[0], r.returncode, r.stderr))
     finally:
         env.cleanup()
 
