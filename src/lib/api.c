@@ -68,11 +68,16 @@ ctspool_open(const char *path, unsigned flags, ctspool **out)
     struct sp_journal_opts o;
 
     if (!out) {
+        sp_err_set(&open_err, "ctspool_open: out is NULL");
         return CTSPOOL_E_USAGE;
     }
     *out = NULL;
     if (!path || !*path) {
         sp_err_set(&open_err, "no journal path given");
+        return CTSPOOL_E_USAGE;
+    }
+    if (flags & ~CTSPOOL_DURABILITY_NORMAL) {
+        sp_err_set(&open_err, "ctspool_open: unknown flags");
         return CTSPOOL_E_USAGE;
     }
     memset(&o, 0, sizeof(o));
@@ -89,6 +94,7 @@ ctspool_open_config(const char *config_path, ctspool **out)
     ctspool_rc rc;
 
     if (!out) {
+        sp_err_set(&open_err, "ctspool_open_config: out is NULL");
         return CTSPOOL_E_USAGE;
     }
     *out = NULL;
@@ -577,7 +583,7 @@ ctspool_append_json_ex(ctspool *h, const char *json, size_t len,
     int applied = 0;
     ctspool_rc rc;
 
-    if (!h || (len && !json)) {
+    if (!h || !json) {
         return usage_error(h, "ctspool_append_json", "json is NULL");
     }
     if (flags & ~CTSPOOL_APPEND_ACCUMULATE) {
@@ -762,7 +768,7 @@ ctspool_append_events_json(ctspool *h, const char *json, size_t len,
     int applied = 0;
     ctspool_rc rc;
 
-    if (!h || (len && !json)) {
+    if (!h || !json) {
         return usage_error(h, "ctspool_append_events_json", "json is NULL");
     }
     memset(&c, 0, sizeof(c));

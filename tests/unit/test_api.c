@@ -203,6 +203,27 @@ test_streams_list(void **state)
                      CTSPOOL_E_USAGE);
     assert_string_equal(ctspool_errmsg(f->h),
                         "ctspool_append_json: unknown flags");
+    /* NULL text is a usage error at any length, not a parse failure. */
+    assert_int_equal(ctspool_append_json(f->h, NULL, 0, &res),
+                     CTSPOOL_E_USAGE);
+    assert_string_equal(ctspool_errmsg(f->h),
+                        "ctspool_append_json: json is NULL");
+    assert_int_equal(ctspool_append_events_json(f->h, NULL, 0, &res),
+                     CTSPOOL_E_USAGE);
+    /* ctspool_open says what it refused. */
+    {
+        ctspool *h2 = NULL;
+
+        assert_int_equal(ctspool_open("/nonexistent/x.db", 0, NULL),
+                         CTSPOOL_E_USAGE);
+        assert_string_equal(ctspool_errmsg(NULL),
+                            "ctspool_open: out is NULL");
+        assert_int_equal(ctspool_open("/nonexistent/x.db", 0xff, &h2),
+                         CTSPOOL_E_USAGE);
+        assert_null(h2);
+        assert_string_equal(ctspool_errmsg(NULL),
+                            "ctspool_open: unknown flags");
+    }
 
     /* No list: any token. */
     assert_int_equal(ctspool_set_streams(f->h, NULL, 0), CTSPOOL_OK);
