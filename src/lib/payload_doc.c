@@ -895,12 +895,15 @@ parse_mem(const char *buf, size_t len, int events,
 {
     struct sp_docsrc s;
     uint64_t used = 0;
+    /* A UTF-8 byte order mark first is skipped, as append's readers do
+     * (every producer path applies the same rules); offsets stay buf's. */
+    uint64_t at = len >= 3 && memcmp(buf, sp_input_bom, 3) == 0 ? 3 : 0;
     ctspool_rc rc;
 
     src_mem(&s, buf, len);
     s.reject = hook;
-    rc = parse_object(&s, 0, events, d, on_point, on_error, ctx, &used, e);
-    *consumed = (size_t)used;
+    rc = parse_object(&s, at, events, d, on_point, on_error, ctx, &used, e);
+    *consumed = used ? (size_t)(at + used) : 0;
     return rc;
 }
 

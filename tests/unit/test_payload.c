@@ -114,6 +114,15 @@ test_payload_fields(void **state)
     assert_string_equal(s.pts[3], "tok-A|Sum|\xc3\xa9t\xc3\xa9|462389|7|");
     /* Parsing stops right after the object: trailing blanks are left. */
     assert_int_equal(used, strlen(json) - 2);
+    /* A byte order mark first is skipped, as append's readers do. */
+    {
+        char bom[1024];
+
+        snprintf(bom, sizeof(bom), "\xEF\xBB\xBF%s", json);
+        assert_int_equal(parse(bom, NULL, &s, &used, &e), CTSPOOL_OK);
+        assert_int_equal(s.n_pts, 4);
+        assert_int_equal(used, strlen(bom) - 2);
+    }
 }
 
 static void
@@ -301,6 +310,12 @@ test_payload_malformed(void **state)
         {"{\"metric_agg_func\":\"Sum\",\"data_stream_token\":\"t\","
          "\"data\":[],\"data\":[]}",
          "data: appears twice in the payload", 1},
+        /* After a byte order mark (skipped, as append's readers do),
+         * offsets count from the object, as append's do. */
+        {"\xEF\xBB\xBF{\"data\": [1, }",
+         "invalid JSON: parsing stopped at byte offset 13", 0},
+        {"\xEF\xBB\xBF[]", "the payload must be a JSON object, not an array",
+         1},
         {"{\"metric_agg_func\":\"Sum\",\"data_stream_token\":\"t\","
          "\"data\":[{\"timestamp\":\"2022-10-01 05:00:00\",\"metric_name\":"
          "\"a\\u0000b\",\"metric_value\":1}]}",
