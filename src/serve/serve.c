@@ -14,7 +14,8 @@
  *      has been answered;
  *   3. stop the writer: it commits and answers whatever is still queued
  *      (commit.c invariant 4), so no connection stays suspended; a body
- *      still arriving is refused with 503 once whole;
+ *      still arriving is refused with 503 once whole, if that is within
+ *      ANSWER_WAIT_MS (else its connection closes unanswered);
  *   4. wait briefly for those answers to go out, stop the daemon (which
  *      joins every worker), and only then free the writer: a worker may
  *      hold it until the daemon stopped.  Exit 0.
@@ -442,9 +443,11 @@ cmd_serve(struct cli *c, int argc, char **argv)
     sv_writer_stop(w); /* commits and answers what is still queued */
     if (sv_http_inflight(h)) {
         sp_log(SP_LOG_WARN,
-               "%lu requests still arriving after %d s: they are refused "
-               "(503) and nothing of them is stored",
-               sv_http_inflight(h), DRAIN_WAIT_MS / 1000);
+               "%lu requests still arriving after %d s: nothing of them is "
+               "stored; those whose body ends within %d s are refused "
+               "(503), the others' connections close unanswered",
+               sv_http_inflight(h), DRAIN_WAIT_MS / 1000,
+               ANSWER_WAIT_MS / 1000);
     }
     wait_inflight(h, ANSWER_WAIT_MS);
     if (sv_http_inflight(h)) {
