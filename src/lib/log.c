@@ -295,20 +295,33 @@ sp_mask(const char *secret, char *buf, size_t buf_len)
     return sp_mask_n(secret, secret ? strlen(secret) : 0, buf, buf_len);
 }
 
+/* The number of characters (UTF-8 sequences) in s[0..len). */
+static size_t
+utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
+    return n;
+}
+
 const char *
 sp_mask_n(const char *secret, size_t len, char *buf, size_t buf_len)
 {
-    size_t start;
+    size_t start, chars = len ? utf8_chars(secret, len) : 0;
 
     if (len == 0) {
         snprintf(buf, buf_len, "(none)");
-    } else if (len <= 8) {
+    } else if (chars <= 8) {
         snprintf(buf, buf_len, "****");
     } else {
-        /* The last 4 bytes, less a cut-off start of a UTF-8 sequence. */
-        start = len - 4;
-        while (start < len && ((unsigned char)secret[start] & 0xC0) == 0x80) {
-            start++;
+        /* The last 4 characters (not bytes: a table stays aligned). */
+        start = len;
+        for (int k = 0; k < 4 && start > 0;) {
+            start--;
+            k += ((unsigned char)secret[start] & 0xC0) != 0x80;
         }
         snprintf(buf, buf_len, "****%.*s", (int)(len - start),
                  secret + start);

@@ -138,6 +138,27 @@ test_parse_words(void **state)
     assert_int_equal(sp_log_format_parse("text"), -1);
 }
 
+/* A secret masked: at most its last 4 characters, none of one of 8 or
+ * fewer characters, counted in characters, not bytes. */
+static void
+test_mask(void **state)
+{
+    char buf[64];
+
+    (void)state;
+    assert_string_equal(sp_mask("", buf, sizeof(buf)), "(none)");
+    assert_string_equal(sp_mask("abcdefgh", buf, sizeof(buf)), "****");
+    assert_string_equal(sp_mask("abcdefghi", buf, sizeof(buf)), "****fghi");
+    /* 5 characters of 2 bytes each: short, so nothing shows. */
+    assert_string_equal(sp_mask("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+                                buf, sizeof(buf)),
+                        "****");
+    /* 9 characters, the last 4 of them 2 bytes each. */
+    assert_string_equal(sp_mask("abcde\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", buf,
+                                sizeof(buf)),
+                        "****\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+}
+
 int
 main(void)
 {
@@ -149,6 +170,7 @@ main(void)
         cmocka_unit_test(test_json_valid_and_exact),
         cmocka_unit_test(test_json_bad_utf8_replaced),
         cmocka_unit_test(test_parse_words),
+        cmocka_unit_test(test_mask),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
