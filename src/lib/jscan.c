@@ -15,6 +15,7 @@
  *     only once the value is read, as text may move while it grows.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,14 +425,36 @@ set_text(struct sp_jscan *js, struct sp_jnode *n)
                : NULL;
 }
 
+void
+sp_jscan_reason(void *h, char *buf, size_t n)
+{
+    unsigned char *msg = yajl_get_error((yajl_handle)h, 0, NULL, 0);
+    size_t len;
+
+    snprintf(buf, n, "%s", msg ? (const char *)msg : "");
+    if (msg) {
+        yajl_free_error((yajl_handle)h, msg);
+    }
+    len = strcspn(buf, "\r\n");
+    while (len > 0 && (buf[len - 1] == '.' || buf[len - 1] == ' ')) {
+        len--;
+    }
+    buf[len] = '\0';
+    if (strcmp(buf, "unknown error") == 0) {
+        *buf = '\0';
+    }
+}
+
 /* yajl stopped on an error: name the offending byte (yajl counts it as
- * consumed), or the end of the text when that came too early. */
+ * consumed) and yajl's reason, or the end of the text when that came
+ * too early. */
 static ctspool_rc
 syntax(struct scan *sc, const char *buf, int at_end, size_t len,
        struct sp_err *e)
 {
     size_t at = yajl_get_bytes_consumed(sc->h);
     const char *nul;
+    char why[128];
 
     if (at_end) {
         sp_err_set(e,
@@ -447,8 +470,9 @@ syntax(struct scan *sc, const char *buf, int at_end, size_t len,
                    (size_t)(nul - buf));
         return CTSPOOL_E_INVALID;
     }
-    sp_err_set(e, "invalid JSON: parsing stopped at byte offset %zu",
-               at > 0 ? at - 1 : 0);
+    sp_jscan_reason(sc->h, why, sizeof(why));
+    sp_err_set(e, "invalid JSON: parsing stopped at byte offset %zu%s%s%s",
+               at > 0 ? at - 1 : 0, *why ? " (" : "", why, *why ? ")" : "");
     return CTSPOOL_E_INVALID;
 }
 

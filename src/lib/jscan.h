@@ -22,6 +22,11 @@ enum sp_jtype { SP_J_NULL, SP_J_BOOL, SP_J_NUMBER, SP_J_STRING, SP_J_ARRAY,
 /* "null", "a boolean", "a number", "a string", "an array", "an object". */
 const char *sp_jtype_name(int type);
 
+/* yajl's reason for the error its handle h (a yajl_handle) stopped at,
+ * one line without the final period ("parse error: trailing garbage"),
+ * into buf; "" when it gives none. */
+void sp_jscan_reason(void *h, char *buf, size_t n);
+
 /* Bytes yajl's handle, lexer and stack take from a scan's arena. */
 #define SP_JSCAN_ARENA 4096
 

@@ -426,6 +426,7 @@ static ctspool_rc
 top_syntax(struct top *t, int at_end, struct sp_err *e)
 {
     size_t at = top_at(t);
+    char why[128];
 
     if (at_end) {
         sp_err_set(e,
@@ -437,7 +438,9 @@ top_syntax(struct top *t, int at_end, struct sp_err *e)
     if (yajl_get_bytes_consumed(t->h) > 0) {
         at--;
     }
-    sp_err_set(e, "invalid JSON: parsing stopped at byte offset %zu", at);
+    sp_jscan_reason(t->h, why, sizeof(why));
+    sp_err_set(e, "invalid JSON: parsing stopped at byte offset %zu%s%s%s",
+               at, *why ? " (" : "", why, *why ? ")" : "");
     return CTSPOOL_E_INVALID;
 }
 

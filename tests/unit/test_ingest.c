@@ -321,7 +321,8 @@ test_ingest_doc_errors(void **state)
                 "ends inside the payload)"},
         {"{", "invalid JSON: parsing stopped at byte offset 1 (the input "
               "ends inside the payload)"},
-        {"{\"data\": [1,]}", "invalid JSON: parsing stopped at byte offset 12"},
+        {"{\"data\": [1,]}", "invalid JSON: parsing stopped at byte offset 12 "
+         "(parse error: unallowed token at this point in JSON text)"},
         {"nul", "invalid JSON: parsing stopped at byte offset 3 (the input "
                 "ends inside the payload)"},
         {"[]", "the payload must be a JSON object, not an array"},

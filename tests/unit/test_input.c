@@ -183,7 +183,8 @@ test_ndjson(void **state)
     assert_int_equal(s.err_index[1], 6);
     assert_string_equal(s.errs[1],
                         "line 6: invalid JSON: parsing stopped at byte "
-                        "offset 0");
+                        "offset 0 (lexical error: invalid string in json "
+                        "text)");
     assert_int_equal(s.err_index[2], 7);
     assert_string_equal(s.errs[2], "line 7: custom_dimensions: value of "
                                    "\"r\" must be a string, not a number");
@@ -450,13 +451,15 @@ test_cloudthread_broken(void **state)
     assert_int_equal(s.n_pts, 1);
     assert_string_equal(e.msg, "object 2 (starting at byte offset 119): "
                                "invalid JSON: parsing stopped at byte "
-                               "offset 10");
+                               "offset 10 (parse error: unallowed token at "
+                               "this point in JSON text)");
     memset(&s, 0, sizeof(s));
     assert_int_equal(READ(first, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
                      CTSPOOL_E_INVALID);
     assert_string_equal(e.msg, "object 1 (starting at byte offset 3): "
                                "invalid JSON: parsing stopped at byte "
-                               "offset 10");
+                               "offset 10 (parse error: unallowed token at "
+                               "this point in JSON text)");
     memset(&s, 0, sizeof(s));
     assert_int_equal(READ(bom_only, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
                      CTSPOOL_OK);
@@ -502,7 +505,8 @@ test_auto_by_extension(void **state)
          "object 1: unknown member \"timestamp\" in the payload (it has "
          "data_stream_token, metric_agg_func and data)"},
         {"csv.ndjson", "timestamp,metric_name,metric_value\n",
-         "line 1: invalid JSON: parsing stopped at byte offset 0"},
+         "line 1: invalid JSON: parsing stopped at byte offset 0 (lexical "
+         "error: invalid string in json text)"},
         /* No known extension: the content decides. */
         {"dir.v1/data", ct_text, "t|Sum|ct|462390|1|"},
         {"x.txt", nd_text, "t|Sum|nd|462390|1|"},

@@ -283,9 +283,11 @@ test_payload_malformed(void **state)
         const char *msg;
         int sound; /* JSON itself is well-formed: consumed > 0 */
     } cases[] = {
-        {"{\"data\": [1, }", "invalid JSON: parsing stopped at byte offset 13",
+        {"{\"data\": [1, }", "invalid JSON: parsing stopped at byte offset 13 "
+         "(parse error: unallowed token at this point in JSON text)",
          0},
-        {"hello", "invalid JSON: parsing stopped at byte offset 0", 0},
+        {"hello", "invalid JSON: parsing stopped at byte offset 0 (lexical "
+         "error: invalid char in json text)", 0},
         {"", "invalid JSON: parsing stopped at byte offset 0 (the input ends "
              "inside the payload)", 0},
         {"[]", "the payload must be a JSON object, not an array", 1},
@@ -313,7 +315,8 @@ test_payload_malformed(void **state)
         /* After a byte order mark (skipped, as append's readers do),
          * offsets count from the object, as append's do. */
         {"\xEF\xBB\xBF{\"data\": [1, }",
-         "invalid JSON: parsing stopped at byte offset 13", 0},
+         "invalid JSON: parsing stopped at byte offset 13 (parse error: "
+         "unallowed token at this point in JSON text)", 0},
         {"\xEF\xBB\xBF[]", "the payload must be a JSON object, not an array",
          1},
         {"{\"metric_agg_func\":\"Sum\",\"data_stream_token\":\"t\","
@@ -776,7 +779,8 @@ test_scan_edges(void **state)
          NULL, "tok-def|Sum|m|462389|-0.5|"},
         {"{\"timestamp\":1664604000,\"metric_name\":\"m\","
          "\"metric_value\":01}",
-         "invalid JSON: parsing stopped at byte offset 57", NULL},
+         "invalid JSON: parsing stopped at byte offset 57 (parse error: "
+         "after key and value, inside map, I expect ',' or '}')", NULL},
         /* The root is not an object. */
         {"123", "the line must be a JSON object, not a number", NULL},
         {" \"s\" ", "the line must be a JSON object, not a string", NULL},

@@ -134,7 +134,8 @@ test_late_problem_hands_nothing_on(void **state)
         "data: appears twice in the payload",
         ("invalid JSON: parsing stopped at byte offset 88 (the input ends "
          "inside the payload)"),
-        "invalid JSON: parsing stopped at byte offset 85",
+        "invalid JSON: parsing stopped at byte offset 85 (parse error: after "
+        "key and value, inside map, I expect ',' or '}')",
         "unknown member \"x\" in the payload*",
     };
     struct seen s;
