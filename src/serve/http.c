@@ -295,12 +295,27 @@ complete_metrics(struct request *r)
 static int
 key_ok(struct sv_http *h, const char *presented)
 {
+    size_t len = presented ? strlen(presented) : 0, n = len;
+    char *trimmed = NULL;
     int ok;
 
+    /* Whitespace around a header value is not part of it (RFC 9110
+     * section 5.5); libmicrohttpd drops what leads, not what trails. */
+    while (n > 0 && (presented[n - 1] == ' ' || presented[n - 1] == '\t')) {
+        n--;
+    }
+    if (n < len && n > 0 && !(trimmed = strndup(presented, n))) {
+        return 0;
+    }
     pthread_rwlock_rdlock(&h->live_lock);
     ok = h->live->auth.n_keys == 0 ||
-         sv_auth_check(&h->live->auth, presented);
+         (n > 0 && sv_auth_check(&h->live->auth,
+                                 trimmed ? trimmed : presented));
     pthread_rwlock_unlock(&h->live_lock);
+    if (trimmed) {
+        explicit_bzero(trimmed, n);
+        free(trimmed);
+    }
     return ok;
 }
 

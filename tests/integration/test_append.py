@@ -153,10 +153,17 @@ def test_exit_codes_config_and_full():
                     input=ndjson_lines(5))
         check(r.returncode == 0, "5 fit: " + r.stderr)
         r = env.run("append", "--format", "ndjson", "-",
-                    input=ndjson_lines(20, name="more"))
+                    input=ndjson_lines(6, name="more"))
         check(r.returncode == 75, "spool full exits 75: %d" % r.returncode)
         check("spool full" in r.stderr, "says spool full: " + r.stderr)
         check(len(env.list()) == 5, "stored points kept after spool full")
+        # More new points than the limit takes at all: 65, not "later".
+        r = env.run("append", "--format", "ndjson", "-",
+                    input=ndjson_lines(20, name="more"))
+        check(r.returncode == 65 and "split it" in r.stderr,
+              "over the limit by itself exits 65: %d %s" %
+              (r.returncode, r.stderr))
+        check(len(env.list()) == 5, "stored points kept after that")
         env.write_config(top={"journal": os.path.join(env.dir, "no", "j.db")})
         r = env.run("append", "--format", "ndjson", "-",
                     input=ndjson_lines(1))
