@@ -67,8 +67,13 @@ salvage_file(struct sp_journal *j, const char *file, int *nothing)
         *nothing = 1;
         cli_error("salvage",
                   "%s: could read nothing from it (not a ctspool journal, or "
-                  "damaged beyond what SQLite can read: %s)",
-                  file, words);
+                  "damaged beyond what SQLite can read: %s)%s",
+                  file, words,
+                  strstr(file, ".corrupt-")
+                      ? "; while it stays there compaction keeps every "
+                        "acknowledged point: move it elsewhere once you are "
+                        "done with it"
+                      : "");
         return EXIT_IOERR;
     }
     printf("%s: %s\n", file, words);
