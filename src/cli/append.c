@@ -741,7 +741,8 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.spill_dir = sp_dir_of(c->cfg->journal); /* NULL: $TMPDIR will do */
     a.parse_threads = parse_threads();
     if (rejects_path) {
-        ex = cli_rejects_open(rejects_path, c->cfg->journal, a.is_follow,
+        ex = cli_rejects_open(rejects_path, c->cfg->journal,
+                              (FILE *const *)files, n_files, a.is_follow,
                               &rejects);
         if (ex) {
             goto out;

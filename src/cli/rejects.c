@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,23 +206,70 @@ on_element(void *ctx, const char *s, size_t len, const char *stream,
     end_record(r);
 }
 
+/* What sb (the file at path) is that --rejects must not write over:
+ * "the journal", "an input", or NULL. */
+static const char *
+taken(const struct stat *sb, const char *journal, FILE *const *inputs,
+      int n_inputs)
+{
+    static const char *const sides[] = {"", "-wal", "-shm", "-drain.lock"};
+    char side[PATH_MAX + 16];
+    struct stat o;
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(sides); i++) {
+        snprintf(side, sizeof(side), "%s%s", journal, sides[i]);
+        if (stat(side, &o) == 0 && o.st_dev == sb->st_dev &&
+            o.st_ino == sb->st_ino) {
+            return "the journal's";
+        }
+    }
+    for (int i = 0; i < n_inputs; i++) {
+        if (inputs[i] && fstat(fileno(inputs[i]), &o) == 0 &&
+            S_ISREG(o.st_mode) && o.st_dev == sb->st_dev &&
+            o.st_ino == sb->st_ino) {
+            return "an input";
+        }
+    }
+    return NULL;
+}
+
 int
-cli_rejects_open(const char *path, const char *journal, int is_follow,
+cli_rejects_open(const char *path, const char *journal,
+                 FILE *const *inputs, int n_inputs, int is_follow,
                  struct cli_rejects **out)
 {
-    struct cli_rejects *r = calloc(1, sizeof(*r));
-    int fd;
+    struct cli_rejects *r;
+    struct stat sb;
+    const char *what;
+    int fd, exists = stat(path, &sb) == 0, regular = 1;
 
     *out = NULL;
-    if (!r || !(r->path = strdup(path))) {
+    if (exists && (what = taken(&sb, journal, inputs, n_inputs))) {
+        cli_error("append", "--rejects: %s is %s file; name another file",
+                  path, what);
+        return EXIT_USAGE;
+    }
+    if (!(r = calloc(1, sizeof(*r))) || !(r->path = strdup(path))) {
         free(r);
         cli_error("append", "out of memory");
         return EXIT_OSERR;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
-              0600);
-    if (fd >= 0 && (fchmod(fd, 0600) != 0 ||
-                    sp_owner_adopt(fd, journal) != 0)) {
+    if (exists && !S_ISREG(sb.st_mode)) {
+        /* A device or a pipe (/dev/stderr): written as it is. */
+        regular = 0;
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    } else {
+        fd = open(path,
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY |
+                      (exists ? 0 : O_EXCL),
+                  0600);
+    }
+    /* Mode 0600 whatever the umask or an existing file's mode (it may
+     * hold data stream tokens); made here by root, the journal's owner
+     * (an existing file keeps its own). */
+    if (fd >= 0 && regular &&
+        (fchmod(fd, 0600) != 0 ||
+         (!exists && sp_owner_adopt(fd, journal) != 0))) {
         int saved = errno;
 
         close(fd);

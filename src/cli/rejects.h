@@ -10,12 +10,15 @@
 struct cli_rejects;
 
 /*
- * cli_rejects_open -- create (mode 0600) or truncate path; when root
- * runs append, give it journal's owner.  is_follow: flush each record.
- * *out: transferred (cli_rejects_close).  0, or an exit code (73) with
- * the reason printed.
+ * cli_rejects_open -- create path (mode 0600; when root runs append,
+ * with the journal's owner), or truncate the regular file there (mode
+ * 0600, its owner kept), or write to the device or pipe there.  Never
+ * the journal's files or one of the n_inputs inputs: refused (64).
+ * is_follow: flush each record.  *out: transferred (cli_rejects_close).
+ * 0, or an exit code (64, 73) with the reason printed.
  */
-int cli_rejects_open(const char *path, const char *journal, int is_follow,
+int cli_rejects_open(const char *path, const char *journal,
+                     FILE *const *inputs, int n_inputs, int is_follow,
                      struct cli_rejects **out);
 /* The hook the readers hand rejected records to; NULL for NULL. */
 const struct sp_reject_hook *cli_rejects_hook(const struct cli_rejects *r);

@@ -167,9 +167,55 @@ def part_cannot_create():
         env.cleanup()
 
 
+def part_never_over():
+    """--rejects never writes over the journal's files or an input (64,
+    both intact); an existing file keeps its owner (mode 0600 as any)."""
+    env = h.Env("append-rejects-taken")
+    try:
+        h.append_points(env, [h.point("kept", 1, 475000)])
+        path = os.path.join(env.dir, "in.ndjson")
+        text = json.dumps(h.point("in", 2, 475001)) + "\n"
+        with open(path, "w") as f:
+            f.write(text)
+        size = os.path.getsize(env.journal)
+        for target, what in ((env.journal, "the journal's"),
+                             (env.journal + "-wal", "the journal's"),
+                             (path, "an input")):
+            if not os.path.exists(target):
+                continue
+            r = run(env, path, target)
+            h.check(r.returncode == 64 and what in r.stderr,
+                    "--rejects %s: exit %d: %s" % (target, r.returncode,
+                                                   r.stderr))
+        h.check(os.path.getsize(env.journal) >= size and
+                [p["metric_name"] for p in env.list()] == ["kept"],
+                "the journal is intact")
+        with open(path) as f:
+            h.check(f.read() == text, "the input is intact")
+        other = os.path.join(env.dir, "other")
+        with open(other, "w") as f:
+            f.write("old\n")
+        os.chmod(other, 0o640)
+        owner = (65534, 65534) if os.geteuid() == 0 else None
+        if owner:
+            os.chown(other, *owner)
+        r = run(env, path, other)
+        st = os.stat(other)
+        h.check(r.returncode == 0 and mode_of(other) == 0o600 and
+                st.st_size == 0 and
+                (owner is None or (st.st_uid, st.st_gid) == owner),
+                "an existing FILE is truncated, its owner kept: exit %d, "
+                "mode %o, owner %d:%d: %s" %
+                (r.returncode, mode_of(other), st.st_uid, st.st_gid,
+                 r.stderr))
+    finally:
+        env.cleanup()
+
+
 if __name__ == "__main__":
     part_ndjson()
     part_csv()
     part_cloudthread()
     part_cannot_create()
+    part_never_over()
     h.finish()
