@@ -24,6 +24,7 @@
  * Known limit: a letter brought back by an earlier call, while an older
  * one of the same identity stays behind, counts as newer than that one.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "journal_int.h"
@@ -208,7 +209,16 @@ purge_one(struct sp_journal *j, int64_t id, uint64_t *count)
     return rc;
 }
 
-/* fn for each of ids, or for every dead letter in ID order when n_ids is
+static int
+cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* fn for each of ids (in ID order, the order the letters died; an ID
+ * given twice once), or for every dead letter in ID order when n_ids is
  * 0, inside the caller's transaction. */
 static ctspool_rc
 dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
@@ -220,9 +230,20 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
     int r;
 
     if (n_ids) {
-        for (size_t i = 0; i < n_ids && rc == CTSPOOL_OK; i++) {
-            rc = fn(j, ids[i], count);
+        int64_t *sorted = malloc(n_ids * sizeof(*sorted));
+
+        if (!sorted) {
+            sp_err_set(&j->err, "out of memory");
+            return CTSPOOL_E_NOMEM;
         }
+        memcpy(sorted, ids, n_ids * sizeof(*sorted));
+        qsort(sorted, n_ids, sizeof(*sorted), cmp_id);
+        for (size_t i = 0; i < n_ids && rc == CTSPOOL_OK; i++) {
+            if (i == 0 || sorted[i] != sorted[i - 1]) {
+                rc = fn(j, sorted[i], count);
+            }
+        }
+        free(sorted);
         return rc;
     }
     r = sqlite3_prepare_v2(j->db, "SELECT id FROM dead ORDER BY id", -1, &s,

@@ -207,6 +207,24 @@ test_two_letters_folded(void **state)
     two_letters(*state, 1, 35000);
 }
 
+/* The same by ID, given out of order and one twice (`dlq requeue 2 1
+ * 2`): each letter once, in the order they died. */
+static void
+test_two_letters_by_id(void **state)
+{
+    struct tu_journal *f = *state;
+    const int64_t ids[] = {2, 1, 2};
+    uint64_t n = 0;
+
+    for (int i = 0; i < 2; i++) {
+        tu_put1(f->j, pt(SP_AGG_SUM, i ? 5 : 30));
+        retire(f->j);
+    }
+    assert_int_equal(sp_journal_dlq_requeue(f->j, ids, 3, &n), CTSPOOL_OK);
+    assert_int_equal(n, 2);
+    check(f, 5000, 0);
+}
+
 int
 main(void)
 {
@@ -221,6 +239,7 @@ main(void)
         T(test_replace_newer_stays),
         T(test_two_letters_replaced),
         T(test_two_letters_folded),
+        T(test_two_letters_by_id),
 #undef T
     };
 
