@@ -430,7 +430,15 @@ why_not_writable(const char *path, char *why, size_t n)
 {
     char dir[PATH_MAX], side[PATH_MAX + 8];
 
+    struct stat sb;
+
     *why = '\0';
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        snprintf(why, n, "%s is not a regular file (%s)", path,
+                 S_ISDIR(sb.st_mode) ? "a directory" : "a device, pipe or "
+                                                       "socket");
+        return;
+    }
     dir_of(path, dir, sizeof(dir));
     if (access(dir, W_OK | X_OK) != 0) {
         snprintf(why, n,
@@ -440,7 +448,6 @@ why_not_writable(const char *path, char *why, size_t n)
         return;
     }
     if (access(path, R_OK | W_OK) != 0 && errno != ENOENT) {
-        struct stat sb;
         int err = errno;
 
         if (stat(path, &sb) == 0) {
@@ -475,9 +482,14 @@ sp_journal_check_dir(const char *path, struct sp_err *e)
 
     dir_of(path, dir, sizeof(dir));
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        sp_err_set(e, "cannot create journal %s: directory %s does not "
-                      "exist",
-                   path, dir);
+        if (stat(dir, &sb) == 0) {
+            sp_err_set(e, "cannot create journal %s: %s is not a directory",
+                       path, dir);
+        } else {
+            sp_err_set(e, "cannot create journal %s: directory %s does not "
+                          "exist",
+                       path, dir);
+        }
         return CTSPOOL_E_CANTCREATE;
     }
     why_not_writable(path, why, sizeof(why));

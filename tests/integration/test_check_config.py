@@ -190,6 +190,15 @@ def test_append():
         expect_ok(env, "--role", "append")
         h.check(not os.path.exists(env.journal),
                 "check-config does not create the journal")
+        # A directory where the journal should be is named as such, by
+        # check-config and by the command it would refuse.
+        os.mkdir(env.journal)
+        expect_refused(env, ["--role", "append"],
+                       ["is not a regular file (a directory)"])
+        r = env.run("status")
+        h.check(r.returncode == 73 and "not a regular file" in r.stderr,
+                "status on a directory: %d %s" % (r.returncode, r.stderr))
+        os.rmdir(env.journal)
     finally:
         env.cleanup()
 
