@@ -568,6 +568,36 @@ run_transfer(struct dr_upload *u)
     }
 }
 
+/*
+ * Masks, in place, the user information of every URL in s (curl's
+ * error text quotes a proxy or endpoint URL as given, password and
+ * all): what comes between the scheme's "://" and the last '@' of the
+ * authority becomes four stars.
+ */
+static void
+hide_userinfo(char *s)
+{
+    for (char *p = strstr(s, "://"); p; p = strstr(p, "://")) {
+        char *start = p + 3, *end = start, *at = NULL;
+
+        /* Not stopping at '?' or '#': a password that holds one is
+         * what makes curl quote the URL (it cannot parse it). */
+        while (*end && !strchr("/'\" \t\r\n", *end)) {
+            if (*end == '@') {
+                at = end;
+            }
+            end++;
+        }
+        if (at && at - start > 4) {
+            memcpy(start, "****", 4);
+            memmove(start + 4, at, strlen(at) + 1);
+        } else if (at) {
+            memset(start, '*', (size_t)(at - start));
+        }
+        p = start;
+    }
+}
+
 ctspool_rc
 dr_upload_finish(struct dr_upload *u, struct dr_upload_result *r)
 {
@@ -593,6 +623,7 @@ dr_upload_finish(struct dr_upload *u, struct dr_upload_result *r)
         /* The error buffer is the more precise text when it is set. */
         snprintf(r->reason, sizeof(r->reason), "no answer: %s",
                  u->errbuf[0] ? u->errbuf : curl_easy_strerror(cc));
+        hide_userinfo(r->reason);
         return CTSPOOL_E_TRANSIENT;
     }
     curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
