@@ -305,11 +305,18 @@ after_transient(struct dr_drainer *d, const struct dr_failure *f)
  * The exit code of `drain --once` from how run() ended (ex) and what it
  * left: 65 when it dead-lettered anything (only this run can report
  * that; 75 and the like are reported again by the next run), else 75
- * when parked groups hold pending points, else ex.
+ * when a signal stopped it or parked groups hold pending points, else
+ * ex.
  */
 static int
 once_exit(struct dr_drainer *d, int ex, int parked_left)
 {
+    if (ex == EXIT_OK && dr_stop_flag) {
+        /* Stopped by a signal before it found nothing left to take. */
+        sp_log(SP_LOG_WARN, "stopped before everything was delivered: "
+               "what is left stays pending (--once: exit 75)");
+        ex = EXIT_TEMPFAIL;
+    }
     if (ex == EXIT_OK && parked_left) {
         ex = EXIT_TEMPFAIL;
     }
@@ -328,7 +335,8 @@ run(struct dr_drainer *d)
 
     dr_park_start(d);
     if (dr_handover_resend(d) != 0) {
-        return EXIT_OK; /* stopped: the notes stay for the next one */
+        /* stopped: the notes stay for the next one */
+        return d->is_once ? once_exit(d, EXIT_OK, 0) : EXIT_OK;
     }
     while (!dr_stop_flag) {
         const struct sp_config *cfg = d->cfg;
@@ -481,9 +489,9 @@ help(FILE *f)
             "\n"
             "  --once   stop when nothing is pending (exit 0); exit 65 when\n"
             "           points were dead-lettered in this run, 75 when\n"
-            "           transient failures or parked groups leave points\n"
-            "           pending, 69 when upstream rejects the credentials\n"
-            "           or configuration\n"
+            "           transient failures, parked groups or a SIGTERM or\n"
+            "           SIGINT leave points pending, 69 when upstream\n"
+            "           rejects the credentials or configuration\n"
             "\n"
             "Only one drainer runs per journal: a second one exits 75.\n"
             "After a drainer that left a request of unknown outcome (killed,\n"
@@ -716,7 +724,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
                dr_doubt_hits(d.doubt), dr_doubt_hits(d.doubt) == 1 ? "" : "s");
         dr_deliver_settle_doubt(&d, INT64_MAX);
     }
-    if (dr_stop_flag) {
+    if (dr_stop_flag && !d.is_once) {
         ex = EXIT_OK; /* asked to stop: unacknowledged points stay */
     }
 out:

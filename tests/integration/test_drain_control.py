@@ -80,6 +80,18 @@ def run(env, mock):
             "SIGINT in flight: exit %s after %.2f s" % (rc, secs))
     st = env.status()
     h.check(st["pending_points"] == 50, "pending after abort: %s" % st)
+    # The same for drain --once: it did not finish, so not exit 0.
+    mock.fault(delay_ms=60000, delay_next=1)
+    n0 = mock.counters()["requests_total"]
+    d = h.start_logged(env, "drain", "--once")
+    h.check(h.wait_for(lambda: mock.counters()["requests_total"] > n0,
+                       10), "request not sent (--once)")
+    rc, secs = h.stop_proc(d, h.signal.SIGINT)
+    h.check(rc == 75 and secs < 3,
+            "SIGINT in flight, --once: exit %s after %.2f s" % (rc, secs))
+    st = env.status()
+    h.check(st["pending_points"] == 50, "pending after --once abort: %s" %
+            st)
 
     # SIGTERM during a long backoff.
     env.write_config(upload={"endpoint": mock.url, "poll_ms": 200,
