@@ -677,9 +677,7 @@ load_file(struct load *l, const char *text, size_t text_len, mode_t mode)
     if (rc != CTSPOOL_OK) {
         goto out;
     }
-    if (l->has_secret) {
-        rc = sp_config_set_warning(l->c, l->path, mode, l->e);
-    }
+    rc = sp_config_set_warning(l->c, l->path, l->has_secret, mode, l->e);
 out:
     if (has_cfg) {
         config_destroy(&l->cfg);

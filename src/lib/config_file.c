@@ -8,14 +8,18 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "config_int.h"
 #include "sp_int.h"
+
+#define KEY_FILE_MAX ((size_t)64 * 1024) /* upload.api_key_file */
 
 /* A configuration file is small; refuse to slurp anything huge. */
 #define CONFIG_MAX_BYTES ((size_t)1024 * 1024)
@@ -103,13 +107,18 @@ out:
 
 /*
  * What is wrong with mode for a file holding a secret (DESIGN.md section
- * 7), or NULL.  Readable by others: always.  Readable by the group: only
+ * 7), or NULL.  Writable or readable by others: always.  Readable by the
+ * group: only
  * when the group may also write it; 0640 with a group of the service's
  * own (root:ctspool) is the documented setup.
  */
 static const char *
 exposure(mode_t mode)
 {
+    if (mode & S_IWOTH) {
+        return "is writable by others (anyone may change where points "
+               "and keys go)";
+    }
     if (mode & S_IROTH) {
         return "is readable by others";
     }
@@ -153,14 +162,19 @@ sp_config_mode_warning(const char *what, const char *path, int holds,
     return CTSPOOL_OK;
 }
 
-/* For a configuration file that holds a secret. */
+/* For a configuration file: one that holds a secret, or that others may
+ * write (it says where points and the API key go). */
 ctspool_rc
-sp_config_set_warning(struct sp_config *c, const char *path, mode_t mode,
-                      struct sp_err *e)
+sp_config_set_warning(struct sp_config *c, const char *path, int holds,
+                      mode_t mode, struct sp_err *e)
 {
     free(c->warning);
-    return sp_config_mode_warning("config file", path, 1, mode, &c->warning,
-                                  e);
+    c->warning = NULL;
+    if (!holds && !(mode & S_IWOTH)) {
+        return CTSPOOL_OK;
+    }
+    return sp_config_mode_warning("config file", path, holds, mode,
+                                  &c->warning, e);
 }
 
 ctspool_rc
@@ -179,6 +193,38 @@ sp_config_key_file_warning(const struct sp_config *c, char **out,
                                   st.st_mode, out, e);
 }
 
+FILE *
+sp_config_open_small(const char *what, const char *path, size_t max,
+                     struct stat *st, struct sp_err *e)
+{
+    /* Not blocking in the open: a FIFO at path would wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    FILE *f;
+
+    if (fd < 0 || fstat(fd, st) != 0) {
+        sp_err_set(e, "cannot read %s %s: %s", what, path, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        sp_err_set(e, "cannot read %s %s: not a regular file", what, path);
+        goto fail;
+    }
+    if ((size_t)st->st_size > max) {
+        sp_err_set(e, "%s %s is larger than %zu bytes", what, path, max);
+        goto fail;
+    }
+    if (fcntl(fd, F_SETFL, 0) != 0 || !(f = fdopen(fd, "r"))) {
+        sp_err_set(e, "cannot read %s %s: %s", what, path, strerror(errno));
+        goto fail;
+    }
+    return f;
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return NULL;
+}
+
 /*
  * The first line of the key file, without surrounding whitespace.  The
  * key itself never appears in a message.
@@ -191,6 +237,7 @@ sp_config_api_key(const struct sp_config *c, char **out, struct sp_err *e)
     char *line = NULL, *start, *end;
     size_t cap = 0;
     ssize_t n;
+    struct stat st;
     ctspool_rc rc = CTSPOOL_E_CONFIG;
 
     assert(c && out);
@@ -210,10 +257,8 @@ sp_config_api_key(const struct sp_config *c, char **out, struct sp_err *e)
                       "upload.api_key_file or CTSPOOL_API_KEY");
         return CTSPOOL_E_CONFIG;
     }
-    f = fopen(file, "re");
+    f = sp_config_open_small("API key file", file, KEY_FILE_MAX, &st, e);
     if (!f) {
-        sp_err_set(e, "cannot read API key file %s: %s", file,
-                   strerror(errno));
         goto out;
     }
     errno = 0;
@@ -237,6 +282,11 @@ sp_config_api_key(const struct sp_config *c, char **out, struct sp_err *e)
     }
     if (start == end) {
         sp_err_set(e, "API key file %s is empty (its first line is blank)",
+                   file);
+        goto out;
+    }
+    if (memchr(start, '\0', (size_t)(end - start))) {
+        sp_err_set(e, "the key in API key file %s contains a NUL byte",
                    file);
         goto out;
     }

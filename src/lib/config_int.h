@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "sp_int.h"
@@ -59,13 +60,18 @@ extern const size_t sp_config_n_keys;
 ctspool_rc sp_config_promote_int64(const char *path, const char *in,
                                    size_t len, char **out, struct sp_err *e);
 
+/* config_file.c: path opened for reading ("cannot read WHAT PATH: ..."),
+ * once it is a regular file of at most max bytes (*st); never blocks on
+ * a FIFO.  NULL with e set. */
+FILE *sp_config_open_small(const char *what, const char *path, size_t max,
+                           struct stat *st, struct sp_err *e);
 /* config_file.c: the file read whole (*buf: transferred), and the
  * permission warning into c->warning (NULL when mode is fine) for a
- * file that holds a secret. */
+ * file that holds a secret (holds) or that others may write. */
 ctspool_rc sp_config_read_file(const char *path, int missing_ok, char **buf,
                                size_t *len, mode_t *mode, struct sp_err *e);
 ctspool_rc sp_config_set_warning(struct sp_config *c, const char *path,
-                                 mode_t mode, struct sp_err *e);
+                                 int holds, mode_t mode, struct sp_err *e);
 /* config_file.c: *out: "WHAT PATH ... (mode 0644); chmod ..." when a file
  * of that mode exposes what it holds, else NULL; holds: say "holds
  * secrets and".  *out: transferred.  OK or E_NOMEM. */

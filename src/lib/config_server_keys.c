@@ -130,31 +130,15 @@ static ctspool_rc
 read_keys_file(struct keys *k, const char *path, char **warning,
                struct sp_err *e)
 {
-    FILE *f = fopen(path, "re");
     struct stat st;
+    FILE *f = sp_config_open_small("server.api_keys_file", path,
+                                   KEYS_FILE_MAX, &st, e);
     char *buf = NULL;
     size_t got = 0;
     ctspool_rc rc = CTSPOOL_E_CONFIG;
 
     if (!f) {
-        sp_err_set(e, "server.api_keys_file: cannot read %s: %s", path,
-                   strerror(errno));
         return CTSPOOL_E_CONFIG;
-    }
-    if (fstat(fileno(f), &st) != 0) {
-        sp_err_set(e, "server.api_keys_file: cannot read %s: %s", path,
-                   strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        sp_err_set(e, "server.api_keys_file: cannot read %s: not a regular "
-                      "file", path);
-        goto out;
-    }
-    if ((size_t)st.st_size > KEYS_FILE_MAX) {
-        sp_err_set(e, "server.api_keys_file: %s is larger than %zu bytes",
-                   path, KEYS_FILE_MAX);
-        goto out;
     }
     buf = calloc(1, (size_t)st.st_size + 1);
     if (!buf) {

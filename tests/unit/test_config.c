@@ -677,6 +677,10 @@ static const struct {
     {0644, "is readable by others (mode 0644)"},
     {0604, "is readable by others (mode 0604)"},
     {0664, "is readable by others (mode 0664)"},
+    {0602, "is writable by others (anyone may change where points and "
+           "keys go) (mode 0602)"},
+    {0666, "is writable by others (anyone may change where points and "
+           "keys go) (mode 0666)"},
 };
 
 static void
@@ -716,10 +720,11 @@ test_secret_warning(void **state)
         }
     }
 
-    /* No secret (a key file path is not one): no warning. */
+    /* No secret (a key file path is not one): no warning while others
+     * may only read it. */
     write_mode(f->cfg,
                "upload: { api_key = \"\"; api_key_file = \"/k\"; };\n"
-               "streams = [ ];\n", 0666);
+               "streams = [ ];\n", 0644);
     assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
     assert_null(c->warning);
     sp_config_free(c);
@@ -728,6 +733,19 @@ test_secret_warning(void **state)
     setenv("CTSPOOL_API_KEY", SECRET, 1);
     assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
     assert_null(c->warning);
+    sp_config_free(c);
+
+    /* Writable by others, secret or not: anyone may send the points and
+     * the key (even one from the environment) elsewhere. */
+    chmod(f->cfg, 0646);
+    assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+    snprintf(want, sizeof(want),
+             "config file %s is writable by others (anyone may change "
+             "where points and keys go) (mode 0646); chmod 600 it, or 640 "
+             "with a group of its own",
+             f->cfg);
+    assert_non_null(c->warning);
+    assert_string_equal(c->warning, want);
     sp_config_free(c);
 }
 
@@ -921,6 +939,27 @@ test_api_key_sources(void **state)
              "cannot read API key file %s: No such file or directory",
              key_file);
     assert_string_equal(e.msg, text);
+    /* Not a regular file (a FIFO would block the open), a NUL in the
+     * key, a file too large to be a key: refused, saying so. */
+    assert_int_equal(mkfifo(key_file, 0600), 0);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_E_CONFIG);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    assert_int_equal(unlink(key_file), 0);
+    tu_write_file(key_file, "ABCD\0EFGHIJKL\n", 14);
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_E_CONFIG);
+    assert_non_null(strstr(e.msg, "contains a NUL byte"));
+    {
+        char *big = calloc(1, 70000);
+
+        assert_non_null(big);
+        memset(big, 'k', 69999);
+        tu_write_file(key_file, big, 69999);
+        free(big);
+    }
+    assert_int_equal(sp_config_api_key(c, &key, &e), CTSPOOL_E_CONFIG);
+    assert_non_null(strstr(e.msg, "is larger than 65536 bytes"));
+    assert_null(key);
+    assert_int_equal(unlink(key_file), 0);
     sp_config_free(c);
 
     /* The environment (and the inline key) win over the file. */
