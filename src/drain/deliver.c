@@ -51,13 +51,18 @@ aim(struct dr_drainer *d, const struct sp_batch *b, struct dr_failure *f)
 }
 
 /*
- * A 404 from the events endpoint ("no team found") concerns single
- * events: it is bisected like a 400 (DESIGN.md section 6), not parked.
+ * A 404 from the events endpoint that says "no team found" concerns
+ * single events: it is bisected like a 400 (DESIGN.md section 6), not
+ * parked.  Any other 404 there (a wrong events path: "not found") says
+ * nothing of the events, and parks the group like an unknown stream:
+ * bisecting it would dead-letter every event.
  */
 static ctspool_rc
-events_404(const struct dr_drainer *d, ctspool_rc rc)
+events_404(const struct dr_drainer *d, const struct dr_upload_result *r,
+           ctspool_rc rc)
 {
-    return rc == CTSPOOL_E_NOTFOUND && d->cur->b.agg == SP_KIND_EVENTS
+    return rc == CTSPOOL_E_NOTFOUND && d->cur->b.agg == SP_KIND_EVENTS &&
+                   r->body && strcasestr(r->body, "team")
                ? CTSPOOL_E_REJECTED
                : rc;
 }
@@ -564,7 +569,8 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
         }
         dr_handover_begin(d);
         started = sp_clock_ms();
-        rc = events_404(d, dr_upload_post(d->up, body->p, body->len, &r));
+        rc = dr_upload_post(d->up, body->p, body->len, &r);
+        rc = events_404(d, &r, rc);
         note_time(d, &r, started);
         d->n_requests++;
         d->win_requests++;
@@ -686,7 +692,8 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
                 }
             }
         }
-        rc = events_404(d, dr_upload_finish(d->up, &r));
+        rc = dr_upload_finish(d->up, &r);
+        rc = events_404(d, &r, rc);
         note_time(d, &r, started);
         d->n_requests++;
         d->win_requests++;

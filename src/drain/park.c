@@ -120,8 +120,10 @@ dr_park(struct dr_drainer *d, const struct sp_batch *b,
     if (f->status == 0) {
         snprintf(reason, sizeof(reason), "%s", f->reason); /* local */
     } else {
-        snprintf(reason, sizeof(reason), "%d no stream found: %s",
-                 f->status, f->snippet[0] ? f->snippet : "(empty body)");
+        snprintf(reason, sizeof(reason), "%d %s: %s", f->status,
+                 b->agg == SP_KIND_EVENTS ? "from the events endpoint"
+                                          : "no stream found",
+                 f->snippet[0] ? f->snippet : "(empty body)");
     }
     if (sp_journal_group_failures(d->j, b->grp, &failures) != CTSPOOL_OK) {
         failures = 0;
@@ -143,11 +145,15 @@ dr_park(struct dr_drainer *d, const struct sp_batch *b,
     }
     remember(d, b->grp);
     sp_log(SP_LOG_WARN,
-           "group %s parked for %.1f s: %s (refusal %lld in a row; the "
-           "data stream token is unknown upstream; its points stay "
-           "pending, the other groups go on)",
+           "group %s parked for %.1f s: %s (refusal %lld in a row; %s; "
+           "its %s stay pending, the other groups go on)",
            group_name(b, name, sizeof(name)), (double)wait / 1000.0, reason,
-           (long long)failures + 1);
+           (long long)failures + 1,
+           b->agg == SP_KIND_EVENTS
+               ? "upstream's events endpoint is not there: check "
+                 "upload.events_endpoint"
+               : "the data stream token is unknown upstream",
+           b->agg == SP_KIND_EVENTS ? "events" : "points");
 }
 
 void
