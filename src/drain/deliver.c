@@ -485,6 +485,9 @@ dr_deliver_note_doubt(struct dr_drainer *d)
     }
 }
 
+static ctspool_rc split_413(struct dr_drainer *d, size_t from, size_t k,
+                            struct dr_failure *f);
+
 /*
  * Acts on a 400/413/422 for the request of b.pts[from .. from+k): a lone
  * point becomes a dead letter, more are split in halves and delivered
@@ -503,6 +506,7 @@ settle_refused(struct dr_drainer *d, size_t from, size_t k,
                       "upstream knows its stream (it refuses single points)");
     }
     if (k == 1) {
+        d->n_lone_413 += r->status == 413;
         return dead_letter(d, from, r);
     }
     fill_failure(d, r, k, f);
@@ -512,17 +516,46 @@ settle_refused(struct dr_drainer *d, size_t from, size_t k,
            "to isolate the cause",
            k, text);
     dr_failure_note(d, r->status, text);
-    if (r->status == 413) {
-        d->req_max_points = half;
-        d->req_max_until = sp_clock_ms() + SPLIT_HOLD_MS;
-        sp_log(SP_LOG_INFO,
-               "sending at most %zu points per request for the next hour "
-               "(HTTP 413)",
-               half);
+    if (r->status != 413) {
+        rc = deliver(d, from, half, f);
+        return rc == CTSPOOL_OK ? deliver(d, from + half, k - half, f) : rc;
     }
+    return split_413(d, from, k, f);
+}
+
+/*
+ * A 413 for the request of b.pts[from .. from+k), k > 1: halves, and at
+ * most half as many points per request for an hour.  When the halves
+ * all went through but for one point too large alone (now a dead
+ * letter), that point was the cause, not the request's size: the size
+ * from before is back (a request too large after all says so again).
+ */
+static ctspool_rc
+split_413(struct dr_drainer *d, size_t from, size_t k, struct dr_failure *f)
+{
+    size_t half = k / 2, cap0 = d->req_max_points;
+    int64_t until0 = d->req_max_until;
+    uint64_t lone0 = d->n_lone_413;
+    ctspool_rc rc;
+
+    d->req_max_points = half;
+    d->req_max_until = sp_clock_ms() + SPLIT_HOLD_MS;
+    sp_log(SP_LOG_INFO,
+           "sending at most %zu points per request for the next hour "
+           "(HTTP 413)",
+           half);
     rc = deliver(d, from, half, f);
     if (rc == CTSPOOL_OK) {
         rc = deliver(d, from + half, k - half, f);
+    }
+    if (rc == CTSPOOL_OK && d->n_lone_413 > lone0 && d->req_max_points < cap0) {
+        d->req_max_points = cap0;
+        d->req_max_until = until0;
+        sp_log(SP_LOG_INFO,
+               "back to requests of up to %zu points: the 413 was a "
+               "single point too large (dead-lettered), not the request's "
+               "size",
+               cap0);
     }
     return rc;
 }

@@ -83,6 +83,7 @@ struct dr_drainer {
     char last_hour_text[24];
     size_t req_max_points; /* learned from 413, else batch_max_points */
     int64_t req_max_until;
+    uint64_t n_lone_413;   /* points dead-lettered for a 413 alone */
     unsigned attempt; /* consecutive transient failures */
     int is_in_outage; /* an upload failed, none succeeded since */
     int64_t outage_since; /* its first failure (monotonic ms) */

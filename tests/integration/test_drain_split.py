@@ -5,7 +5,8 @@ the drainer splits them and delivers everything without dead letters,
 learning the size so that only a handful of requests are refused.  Then a
 receiver with a small body limit: ordinary points are delivered by
 splitting, and a single point too large even alone becomes a dead letter
-with status 413 (`drain --once` exits 65)."""
+with status 413 (`drain --once` exits 65); when that point alone was the
+cause, the learned request size comes back."""
 
 import json
 import sys
@@ -72,9 +73,36 @@ def part_body_limit():
         env.cleanup()
 
 
+def part_lone_point():
+    """Batches that fit, but for one point too large alone: it becomes a
+    dead letter, and the request size it drove down comes back (the 413s
+    were its own), so the rest does not go one point per request."""
+    env = h.Env("drain-413c")
+    try:
+        mock = h.Mock(env, "--max-body-bytes", "2048")
+        env.write_config(upload={"endpoint": mock.url,
+                                 "batch_max_points": 20})
+        pts = [h.point("m%d" % k, float(k), HOUR0, "Sum") for k in range(200)]
+        huge = h.point("huge", 1.0, HOUR0 + 1, "Sum",
+                       {"d%d" % i: "x" * 250 for i in range(10)})
+        h.append_points(env, [huge] + pts)
+        r = h.run_logged(env, "drain", "--once", timeout=120)
+        h.check(r.returncode == 65, "drain --once exited %d: %s" %
+                (r.returncode, r.stderr[-2000:]))
+        h.check("back to requests of up to 20 points" in r.stderr,
+                "the size comes back: " + r.stderr[-2000:])
+        h.compare_state(mock.points(), h.expected_state([pts]))
+        n = mock.counters()["requests_total"]
+        h.check(n <= 30, "%d requests for 200 points in batches of 20" % n)
+    finally:
+        h.check_no_secrets(env, [h.API_KEY, h.STREAM])
+        env.cleanup()
+
+
 def main():
     part_max_points()
     part_body_limit()
+    part_lone_point()
     h.finish()
 
 
