@@ -178,24 +178,28 @@ print_text(struct sp_journal *j, const struct sp_stats *st,
            const char *journal, const struct quarantined *q, int64_t now)
 {
     struct parked p = {0, NULL};
-    char when[32];
+    char when[32], age[48] = "";
 
     printf("journal:           %s (%llu bytes)\n", journal,
            (unsigned long long)st->journal_bytes);
-    printf("pending points:    %llu", (unsigned long long)st->pending_points);
+    /* The oldest pending item, on the line of what is pending: points,
+     * else events. */
     if (st->oldest_pending_at >= 0) {
-        printf(" (oldest %llds old)",
-               (long long)(now > st->oldest_pending_at
-                               ? now - st->oldest_pending_at
-                               : 0));
+        snprintf(age, sizeof(age), " (oldest %llds old)",
+                 (long long)(now > st->oldest_pending_at
+                                 ? now - st->oldest_pending_at
+                                 : 0));
     }
-    printf("\nacknowledged:      %llu\n",
-           (unsigned long long)st->acked_points);
+    printf("pending points:    %llu%s\n",
+           (unsigned long long)st->pending_points,
+           st->pending_points ? age : "");
+    printf("acknowledged:      %llu\n", (unsigned long long)st->acked_points);
     printf("dead letters:      %llu\n", (unsigned long long)st->dead_letters);
     if (st->pending_events + st->acked_events + st->dead_events) {
-        printf("events:            %llu pending, %llu acknowledged, "
+        printf("events:            %llu pending%s, %llu acknowledged, "
                "%llu dead\n",
                (unsigned long long)st->pending_events,
+               st->pending_points ? "" : age,
                (unsigned long long)st->acked_events,
                (unsigned long long)st->dead_events);
     }

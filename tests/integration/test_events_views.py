@@ -292,6 +292,16 @@ def main():
                 "a large team_id listed exactly: " + got.stdout)
     finally:
         env.cleanup()
+    # Only events pending: the oldest's age is on the events line.
+    env = h.Env("events-age")
+    try:
+        append_events(env, [event(HOUR0, "deploy", "alone")])
+        text = run_ok(env, "status").stdout
+        h.check("pending points:    0\n" in text and
+                "events:            1 pending (oldest " in text,
+                "status text, only an event pending:\n" + text)
+    finally:
+        env.cleanup()
     h.finish()
 
 
