@@ -345,12 +345,15 @@ static ctspool_rc deliver(struct dr_drainer *d, size_t from, size_t n,
  * they are (upload.c), and the request goes again at once.  Said once:
  * it can happen once. */
 static void
-gzip_refused(void)
+gzip_refused(struct dr_drainer *d)
 {
     sp_log(SP_LOG_WARN,
            "upstream refuses gzip-compressed request bodies (HTTP 415): "
            "sending them uncompressed from now on; set upload.compress = "
            "\"none\" to stop trying");
+    /* A request upstream answered: counted with the 4xx (status). */
+    dr_failure_note(d, 415, "HTTP 415: gzip-compressed bodies refused; "
+                            "sending them uncompressed");
 }
 
 /*
@@ -608,7 +611,7 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
         d->n_requests++;
         d->win_requests++;
         if (r.is_gzip_refused) {
-            gzip_refused();
+            gzip_refused(d);
             continue; /* the same points again, uncompressed */
         }
         if (rc != CTSPOOL_OK && rc != CTSPOOL_E_REJECTED) {
@@ -737,7 +740,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
             return work; /* this answer is dropped: re-sent later */
         }
         if (r.is_gzip_refused) {
-            gzip_refused();
+            gzip_refused(d);
             return deliver(d, fl_from, d->cur->b.n - fl_from, f);
         }
         if (rc == CTSPOOL_E_REJECTED) {

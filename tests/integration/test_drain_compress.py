@@ -107,6 +107,8 @@ def run(env, mock):
                 __import__("gzip").decompress(reqs[0]["body"])),
                 "the refused body was not sent again as it was")
         st = env.status()
+        h.check(st.get("upload_requests_4xx", 0) >= 1,
+                "the 415 is counted with the 4xx: %s" % st)
         h.check(st["pending_points"] == 0 and st["dead_letters"] == 0,
                 "pending %s, dead %s" % (st["pending_points"],
                                           st["dead_letters"]))
