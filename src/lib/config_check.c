@@ -36,6 +36,53 @@ sp_config_check_nonempty(const char *s, struct sp_err *why)
     return 0;
 }
 
+/*
+ * The authority of a URL, a (up to the first of "/?#"): a host after any
+ * user information ('@'), then an optional port of 1 to 65535 (empty:
+ * the scheme's).  0, or -1 with why set.
+ */
+static int
+authority_check(const char *a, struct sp_err *why)
+{
+    size_t n = strcspn(a, "/?#");
+    const char *host = a, *end = a + n, *colon;
+
+    for (const char *p = a; p < end; p++) {
+        if (*p == '@') {
+            host = p + 1;
+        }
+    }
+    if (host < end && *host == '[') { /* an IPv6 address */
+        const char *close = memchr(host, ']', (size_t)(end - host));
+
+        colon = close && close + 1 < end && close[1] == ':' ? close + 1
+                                                             : NULL;
+        if (!close || close == host + 1 || (close + 1 < end && !colon)) {
+            sp_err_set(why, "must name a host: an IPv6 address in [ ]");
+            return -1;
+        }
+    } else {
+        colon = memchr(host, ':', (size_t)(end - host));
+        if (host == end || host == colon) {
+            sp_err_set(why, "must name a host after the scheme");
+            return -1;
+        }
+    }
+    if (colon) {
+        unsigned long port = 0;
+        const char *p = colon + 1;
+
+        for (; p < end && *p >= '0' && *p <= '9' && port <= 65535; p++) {
+            port = port * 10 + (unsigned long)(*p - '0');
+        }
+        if (p != end || (colon + 1 < end && (port < 1 || port > 65535))) {
+            sp_err_set(why, "must have a port from 1 to 65535");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 sp_config_check_url(const char *s, struct sp_err *why)
 {
@@ -49,6 +96,9 @@ sp_config_check_url(const char *s, struct sp_err *why)
     if (skip == 0 || s[skip] == '\0') {
         sp_err_set(why, "must start with http:// or https:// and name a "
                         "host");
+        return -1;
+    }
+    if (authority_check(s + skip, why) != 0) {
         return -1;
     }
     for (; *s; s++) {

@@ -528,6 +528,18 @@ test_bad_values(void **state)
                  "'upload.endpoint'");
     expect_error(f, "upload: { endpoint = \"\"; };\n", 1,
                  "'upload.endpoint'");
+    /* What curl would take another way: no host, a port out of range. */
+    expect_error(f, "upload: { endpoint = \"http:///streams/ingest\"; };\n",
+                 1, "'upload.endpoint' must name a host after the scheme");
+    expect_error(f, "upload: { endpoint = \"http://u:p@/x\"; };\n", 1,
+                 "'upload.endpoint' must name a host after the scheme");
+    expect_error(f,
+                 "upload: { endpoint = \"http://127.0.0.1:99999/x\"; };\n",
+                 1, "'upload.endpoint' must have a port from 1 to 65535");
+    expect_error(f, "upload: { endpoint = \"http://h:0/x\"; };\n", 1,
+                 "'upload.endpoint' must have a port from 1 to 65535");
+    expect_error(f, "upload: { endpoint = \"http://[]/x\"; };\n", 1,
+                 "'upload.endpoint' must name a host: an IPv6 address");
     expect_error(f, "upload: { api_key = \"" SECRET "\\n\"; };\n", 1,
                  "'upload.api_key' must not contain control characters");
     expect_error(f,
@@ -535,6 +547,23 @@ test_bad_values(void **state)
                  "'upload.data_stream_token' is not a valid token");
     expect_error(f, "server: { api_keys = [ \"a-key\", \"\" ]; };\n", 1,
                  "'server.api_keys' entry 2 is empty");
+    /* Hosts curl takes: an IPv6 address, user information, an empty
+     * port (the scheme's). */
+    {
+        static const char *const good[] = {
+            "upload: { endpoint = \"https://[::1]:8443/x\"; };\n",
+            "upload: { endpoint = \"http://u:p@h.example/x\"; };\n",
+            "upload: { endpoint = \"http://h:/x\"; };\n",
+        };
+        struct sp_config *c = NULL;
+        struct sp_err e;
+
+        for (size_t i = 0; i < SP_ARRAY_LEN(good); i++) {
+            write_mode(f->cfg, good[i], 0600);
+            assert_int_equal(sp_config_load(f->cfg, &c, &e), CTSPOOL_OK);
+            sp_config_free(c);
+        }
+    }
 }
 
 static void
