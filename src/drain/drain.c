@@ -183,6 +183,14 @@ log_auth_failure(struct dr_drainer *d, const struct dr_failure *f,
                "upload.api_key, upload.api_key_file or CTSPOOL_API_KEY "
                "(key %s); nothing is dropped, %s",
                f->status, snip, key, retry);
+    } else if (f->status == 407) {
+        /* Proxy Authentication Required: the proxy's answer, not
+         * upstream's. */
+        sp_log(SP_LOG_ERROR,
+               "the proxy refuses our credentials (HTTP 407): check the "
+               "user and password of upload.proxy (or http_proxy / "
+               "https_proxy); nothing is dropped, %s",
+               retry);
     } else {
         sp_log(SP_LOG_ERROR,
                "upstream answers HTTP %d (%s), which points to a "

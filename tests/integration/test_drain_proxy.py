@@ -134,6 +134,9 @@ def run(env, mock):
                          env=dead_env_proxy())
         h.check(r.returncode == 69, "407 from the proxy: exit %d: %s" %
                 (r.returncode, r.stderr[-1000:]))
+        h.check("the proxy refuses our credentials" in r.stderr and
+                "upload.proxy" in r.stderr,
+                "the 407 names the proxy: " + r.stderr[-1000:])
         h.check(len(proxy.requests) > n, "no request reached the proxy")
         h.check(env.status()["pending_points"] == 1, "point not pending")
 
