@@ -589,7 +589,7 @@ hide_userinfo(char *s)
             end++;
         }
         if (at && at - start > 4) {
-            memcpy(start, "****", 4);
+            memset(start, '*', 4);
             memmove(start + 4, at, strlen(at) + 1);
         } else if (at) {
             memset(start, '*', (size_t)(at - start));
