@@ -372,16 +372,28 @@ distance(const char *a, const char *b)
 
 /*
  * The known name (setting or group) closest to the unknown kname, into
- * buf, when it is close enough to be a typo (at most 2 edits, and fewer
- * than a third of the name); else "".
+ * buf: the setting of that name in another group, else one close enough
+ * to be a typo (at most 2 edits, and fewer than a third of the name);
+ * else "".
  */
 static void
 suggest(const char *kname, char *buf, size_t buf_len)
 {
     char cand[128];
+    const char *dot = strrchr(kname, '.');
+    const char *bare = dot ? dot + 1 : kname;
     size_t best = SIZE_MAX, d, limit = strlen(kname) / 3;
 
     buf[0] = '\0';
+    /* A known setting put in the wrong group ("api_key" at the top for
+     * upload.api_key): that setting. */
+    for (size_t i = 0; i < sp_config_n_keys; i++) {
+        if (strcmp(sp_config_keys[i].name, bare) == 0) {
+            full_name(sp_config_keys[i].group, sp_config_keys[i].name, buf,
+                      buf_len);
+            return;
+        }
+    }
     if (limit > 2) {
         limit = 2;
     }

@@ -384,9 +384,16 @@ test_unknown_keys(void **state)
                  "unknown setting 'health.max_undelivered'");
     expect_error(f, "\n\nuploads: { poll_ms = 5; };\n", 3,
                  "unknown setting 'uploads'; did you mean 'upload'?");
-    /* A top-level key inside a group is still unknown there. */
+    /* A top-level key inside a group is still unknown there; a known
+     * setting in the wrong group is named where it belongs. */
     expect_error(f, "upload: { journal = \"/x\"; };\n", 1,
-                 "unknown setting 'upload.journal'");
+                 "unknown setting 'upload.journal'; did you mean "
+                 "'journal'?");
+    expect_error(f, "api_key = \"k\";\n", 1,
+                 "unknown setting 'api_key'; did you mean 'upload.api_key'?");
+    expect_error(f, "upload: { listen = \"127.0.0.1:1\"; };\n", 1,
+                 "unknown setting 'upload.listen'; did you mean "
+                 "'server.listen'?");
 }
 
 /* sp_config_check(): the problems reported, one a line. */
