@@ -24,9 +24,11 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,7 @@
 
 #define POLL_MS 100        /* longest wait between checks of *stop */
 #define STOP_GRACE_MS 800  /* an answer this close may still be taken */
+#define CA_FILE_MAX ((size_t)16 * 1024 * 1024) /* upload.ca_file */
 
 struct dr_upload {
     CURLM *multi; /* holds the connection between requests */
@@ -335,9 +338,43 @@ deflate_body(struct dr_upload *u, const char *body, size_t len)
 ctspool_rc
 dr_upload_check_ca(const char *ca_file, struct sp_err *e)
 {
-    if (ca_file && ca_file[0] && access(ca_file, R_OK) != 0) {
+    static const char pem[] = "-----BEGIN CERTIFICATE-----";
+    char *buf;
+    size_t n = 0;
+    FILE *f;
+    struct stat st;
+    int found;
+
+    if (!ca_file || !ca_file[0]) {
+        return CTSPOOL_OK;
+    }
+    if (access(ca_file, R_OK) != 0 || stat(ca_file, &st) != 0) {
         sp_err_set(e, "upload.ca_file %s cannot be read: %s", ca_file,
                    strerror(errno));
+        return CTSPOOL_E_CONFIG;
+    }
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > CA_FILE_MAX) {
+        sp_err_set(e, "upload.ca_file %s is not a PEM file of certificates "
+                      "(%s)",
+                   ca_file, S_ISREG(st.st_mode) ? "larger than 16 MiB"
+                                                : "not a regular file");
+        return CTSPOOL_E_CONFIG;
+    }
+    /* What curl reads: PEM certificates (a DER file or a key is not). */
+    if (!(buf = malloc((size_t)st.st_size + 1))) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    if ((f = fopen(ca_file, "re"))) {
+        n = fread(buf, 1, (size_t)st.st_size, f);
+        fclose(f);
+    }
+    found = memmem(buf, n, pem, sizeof(pem) - 1) != NULL;
+    free(buf);
+    if (!found) {
+        sp_err_set(e, "upload.ca_file %s holds no PEM certificate (a line "
+                      "%s)",
+                   ca_file, pem);
         return CTSPOOL_E_CONFIG;
     }
     return CTSPOOL_OK;

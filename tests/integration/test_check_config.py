@@ -171,6 +171,18 @@ def test_drain():
         env.write_config(upload={"ca_file": ca})
         expect_refused(env, ["--role", "drain"],
                        ["drain: upload.ca_file " + ca + " cannot be read"])
+        # A directory, or a file without a PEM certificate, is no file
+        # curl can take as ca_file.
+        env.write_config(upload={"ca_file": env.dir})
+        expect_refused(env, ["--role", "drain"],
+                       ["drain: upload.ca_file " + env.dir +
+                        " is not a PEM file of certificates"])
+        with open(ca, "w") as f:
+            f.write("not a certificate\n")
+        env.write_config(upload={"ca_file": ca})
+        expect_refused(env, ["--role", "drain"],
+                       ["drain: upload.ca_file " + ca +
+                        " holds no PEM certificate"])
     finally:
         env.cleanup()
 
