@@ -168,8 +168,7 @@ sp_csv_layout_point(const struct sp_csv_layout *l,
     } else if (d && d->agg >= 0 && d->agg < SP_AGG_N) {
         p->agg = d->agg;
     } else {
-        sp_err_set(e, "metric_agg_func: missing (%s and no default "
-                      "configured)",
+        sp_err_set(e, "metric_agg_func: missing (%s, and no --agg default)",
                    c == NO_COL ? "no metric_agg_func column"
                                : "the cell is empty");
         return CTSPOOL_E_INVALID;

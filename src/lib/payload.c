@@ -306,10 +306,11 @@ take_agg(const struct sp_jnode *item, int dflt, enum origin o, int *agg,
             *agg = dflt;
             return CTSPOOL_OK;
         }
-        sp_err_set(e,
-                   "metric_agg_func: missing (not in the %s and no default "
-                   "configured)",
-                   o == IN_LINE ? "line" : "payload");
+        /* A line's default comes from `append --agg`; a payload has
+         * none but its own. */
+        sp_err_set(e, "metric_agg_func: missing (not in the %s%s)",
+                   o == IN_LINE ? "line" : "payload",
+                   o == IN_LINE ? ", and no --agg default" : "");
         return CTSPOOL_E_INVALID;
     }
     if (item->type != SP_J_STRING) {

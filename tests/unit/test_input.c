@@ -206,7 +206,7 @@ test_ndjson_no_defaults(void **state)
     assert_int_equal(s.n_pts, 0);
     assert_int_equal(s.n_errs, 1);
     assert_string_equal(s.errs[0], "line 1: metric_agg_func: missing (not "
-                                   "in the line and no default configured)");
+                                   "in the line, and no --agg default)");
 }
 
 /* Lines up to 1 MiB pass; longer ones are reported and skipped. */
@@ -329,16 +329,15 @@ test_csv_defaults_missing(void **state)
     assert_int_equal(s.n_pts, 0);
     assert_int_equal(s.n_errs, 1);
     assert_string_equal(s.errs[0], "line 2: metric_agg_func: missing (no "
-                                   "metric_agg_func column and no default "
-                                   "configured)");
+                                   "metric_agg_func column, and no --agg "
+                                   "default)");
     memset(&s, 0, sizeof(s));
     assert_int_equal(read_mem(empty_cells, sizeof(empty_cells) - 1, NULL,
                               SP_FMT_CSV, &none, &s, &e),
                      CTSPOOL_OK);
     assert_int_equal(s.n_errs, 2);
     assert_string_equal(s.errs[0], "line 2: metric_agg_func: missing (the "
-                                   "cell is empty and no default "
-                                   "configured)");
+                                   "cell is empty, and no --agg default)");
     assert_string_equal(s.errs[1], "line 3: data_stream_token: missing (the "
                                    "cell is empty and no default "
                                    "configured)");

@@ -152,7 +152,7 @@ test_payload_defaults(void **state)
     assert_int_equal(parse(no_top, &none, &s, &used, &e),
                      CTSPOOL_E_INVALID);
     assert_string_equal(e.msg, "metric_agg_func: missing (not in the "
-                               "payload and no default configured)");
+                               "payload)");
     assert_int_equal(used, strlen(no_top)); /* JSON sound: skippable */
     assert_int_equal(s.n_pts + s.n_errs, 0);
 
@@ -650,8 +650,8 @@ test_line_fields_and_defaults(void **state)
                           "\"metric_value\":4}",
                           &none, out, sizeof(out), &e),
                      CTSPOOL_E_INVALID);
-    assert_string_equal(e.msg, "metric_agg_func: missing (not in the line "
-                               "and no default configured)");
+    assert_string_equal(e.msg, "metric_agg_func: missing (not in the line, "
+                               "and no --agg default)");
     assert_int_equal(line(&sc,
                           "{\"metric_agg_func\":\"Sum\",\"timestamp\":"
                           "1664604000,\"metric_name\":\"m\","
