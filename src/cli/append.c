@@ -737,6 +737,17 @@ cmd_append(struct cli *c, int argc, char **argv)
     a.files = files;
     a.progress = !a.is_follow && isatty(STDERR_FILENO);
     a.skip_invalid |= a.is_follow;
+    /* A commit never holds more than half the pending limit: pieces of
+     * endless input the user cannot split fit once the drainer catches
+     * up. */
+    a.follow_points = FOLLOW_POINTS;
+    if (c->cfg->limits.max_pending_points > 0 &&
+        (uint64_t)c->cfg->limits.max_pending_points / 2 < FOLLOW_POINTS) {
+        a.follow_points = (uint64_t)c->cfg->limits.max_pending_points / 2;
+        if (a.follow_points == 0) {
+            a.follow_points = 1;
+        }
+    }
     a.idem_hours = c->cfg->server.idempotency_hours;
     a.spill_dir = sp_dir_of(c->cfg->journal); /* NULL: $TMPDIR will do */
     a.parse_threads = parse_threads();

@@ -86,6 +86,9 @@ struct append_ctx {
 
     /* --follow (set before the reader starts). */
     int is_follow;
+    size_t follow_points; /* a commit at the latest after this many:
+                           * FOLLOW_POINTS, less under a small
+                           * limits.max_pending_points */
     int wake_fd;                            /* readable: stop reading */
     const atomic_int *signalled; /* the stop signal that came, or 0 */
 

@@ -145,7 +145,7 @@ follow_point(struct append_ctx *a, const struct sp_point *p)
         a->cur_since = sp_clock_ms();
         pthread_cond_broadcast(&a->cond); /* the writer starts the clock */
     }
-    if (a->cur->n >= FOLLOW_POINTS) {
+    if (a->cur->n >= a->follow_points) {
         q_push(&a->full_q, a->cur);
         a->cur = NULL;
         pthread_cond_broadcast(&a->cond);

@@ -180,7 +180,29 @@ def main():
         h.compare_state(stored(env), exp, "journal")
     finally:
         env.cleanup()
+    small_limit()
     h.finish()
+
+
+def small_limit():
+    """Under a limits.max_pending_points smaller than follow's pieces,
+    follow commits pieces of at most half the limit: what fits is stored,
+    then "spool full" (exit 75) with what is pending, not a piece too
+    large to ever fit."""
+    env = h.Env("follow-limit")
+    try:
+        env.write_config(limits={"max_pending_points": 100})
+        pts = [h.point("lim%d" % i, float(i), 470000) for i in range(150)]
+        r = env.run("append", "--follow", "--format", "ndjson", "-",
+                    input=ndjson(pts).decode())
+        h.check(r.returncode == 75 and
+                "spool full: 100 points pending" in r.stderr,
+                "follow past the limit: exit %d: %s" % (r.returncode,
+                                                        r.stderr[-500:]))
+        h.check(len(stored(env)) == 100, "100 points stored: %d" %
+                len(stored(env)))
+    finally:
+        env.cleanup()
 
 
 if __name__ == "__main__":
