@@ -64,15 +64,15 @@ sv_auth_cleanup(struct sv_auth *a)
 }
 
 int
-sv_auth_check(const struct sv_auth *a, const char *presented)
+sv_auth_check(const struct sv_auth *a, const char *presented, size_t len)
 {
     unsigned char d[32];
     unsigned match = 0;
 
-    if (!presented || !presented[0] || a->n_keys == 0) {
+    if (!presented || len == 0 || a->n_keys == 0) {
         return 0;
     }
-    if (digest(presented, strlen(presented), d) != 0) {
+    if (digest(presented, len, d) != 0) {
         return 0;
     }
     for (size_t i = 0; i < a->n_keys; i++) {

@@ -295,8 +295,7 @@ complete_metrics(struct request *r)
 static int
 key_ok(struct sv_http *h, const char *presented)
 {
-    size_t len = presented ? strlen(presented) : 0, n = len;
-    char *trimmed = NULL;
+    size_t n = presented ? strlen(presented) : 0;
     int ok;
 
     /* Whitespace around a header value is not part of it (RFC 9110
@@ -304,18 +303,10 @@ key_ok(struct sv_http *h, const char *presented)
     while (n > 0 && (presented[n - 1] == ' ' || presented[n - 1] == '\t')) {
         n--;
     }
-    if (n < len && n > 0 && !(trimmed = strndup(presented, n))) {
-        return 0;
-    }
     pthread_rwlock_rdlock(&h->live_lock);
     ok = h->live->auth.n_keys == 0 ||
-         (n > 0 && sv_auth_check(&h->live->auth,
-                                 trimmed ? trimmed : presented));
+         sv_auth_check(&h->live->auth, presented, n);
     pthread_rwlock_unlock(&h->live_lock);
-    if (trimmed) {
-        explicit_bzero(trimmed, n);
-        free(trimmed);
-    }
     return ok;
 }
 

@@ -179,9 +179,11 @@ struct sv_auth {
 ctspool_rc sv_auth_init(struct sv_auth *a, char *const *keys, size_t n,
                         struct sp_err *e);
 void sv_auth_cleanup(struct sv_auth *a);
-/* 1 when presented (may be NULL) equals one of the keys.  Time does not
- * depend on where or whether it matches, nor on the keys' lengths. */
-int sv_auth_check(const struct sv_auth *a, const char *presented);
+/* 1 when the len bytes at presented (may be NULL) equal one of the keys.
+ * Time does not depend on where or whether it matches, nor on the keys'
+ * lengths. */
+int sv_auth_check(const struct sv_auth *a, const char *presented,
+                  size_t len);
 
 /* ---- http.c ----------------------------------------------------------- */
 

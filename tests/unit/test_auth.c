@@ -94,14 +94,15 @@ init_ok(struct sv_auth *a, char *const *keys, size_t n)
 }
 
 /*
- * sv_auth_check(a, presented) == want, having hashed presented once and
- * compared its digest with every key's, 32 bytes at a time.
+ * sv_auth_check(a, presented, its length) == want, having hashed
+ * presented once and compared its digest with every key's, 32 bytes at
+ * a time.
  */
 static void
 check(const struct sv_auth *a, const char *presented, int want)
 {
     reset_counts();
-    assert_int_equal(sv_auth_check(a, presented), want);
+    assert_int_equal(sv_auth_check(a, presented, strlen(presented)), want);
     assert_int_equal(n_digest, 1);
     assert_int_equal(digest_len, strlen(presented));
     assert_int_equal(n_memcmp, a->n_keys);
@@ -134,8 +135,8 @@ test_auth_missing_or_empty(void **state)
     (void)state;
     init_ok(&a, keys, 1);
     reset_counts();
-    assert_int_equal(sv_auth_check(&a, NULL), 0);
-    assert_int_equal(sv_auth_check(&a, ""), 0);
+    assert_int_equal(sv_auth_check(&a, NULL, 0), 0);
+    assert_int_equal(sv_auth_check(&a, "", 0), 0);
     assert_int_equal(n_digest + n_memcmp, 0);
     sv_auth_cleanup(&a);
 }
@@ -149,9 +150,9 @@ test_auth_no_keys(void **state)
     (void)state;
     init_ok(&a, NULL, 0);
     assert_null(a.digests);
-    assert_int_equal(sv_auth_check(&a, "anything"), 0);
-    assert_int_equal(sv_auth_check(&a, ""), 0);
-    assert_int_equal(sv_auth_check(&a, NULL), 0);
+    assert_int_equal(sv_auth_check(&a, "anything", 8), 0);
+    assert_int_equal(sv_auth_check(&a, "", 0), 0);
+    assert_int_equal(sv_auth_check(&a, NULL, 0), 0);
     sv_auth_cleanup(&a);
 }
 
@@ -247,7 +248,7 @@ test_auth_empty_key(void **state)
     assert_string_equal(e.msg, "server.api_keys: key 2 is empty");
     assert_int_equal(a.n_keys, 0);
     assert_null(a.digests);
-    assert_int_equal(sv_auth_check(&a, "good"), 0);
+    assert_int_equal(sv_auth_check(&a, "good", 4), 0);
 
     assert_int_equal(sv_auth_init(&a, null_first, 2, &e), CTSPOOL_E_CONFIG);
     assert_string_equal(e.msg, "server.api_keys: key 1 is empty");
@@ -278,7 +279,7 @@ test_auth_failures(void **state)
 
     init_ok(&a, keys, 3);
     fail_digest_at = 1;
-    assert_int_equal(sv_auth_check(&a, "b"), 0);
+    assert_int_equal(sv_auth_check(&a, "b", 1), 0);
     check(&a, "b", 1);
     sv_auth_cleanup(&a);
 }
