@@ -14,6 +14,11 @@
 
 #include "lock.h"
 
+/* What to do about a lock this user cannot open. */
+#define LOCK_HINT                                                          \
+    "give it the journal's owner, group and mode, or remove it while no " \
+    "drainer runs"
+
 /* "<journal>-drain.lock" into path (PATH_MAX); -1 when too long. */
 static int
 lock_path(const char *journal_path, char *path)
@@ -34,10 +39,8 @@ dr_lock_check(const char *journal_path, struct sp_err *e)
         return CTSPOOL_E_CANTCREATE;
     }
     if (access(path, R_OK | W_OK) != 0 && errno != ENOENT) {
-        sp_err_set(e, "cannot open drainer lock %s: %s (give it the "
-                      "journal's owner, group and mode, or remove it while "
-                      "no drainer runs)",
-                   path, strerror(errno));
+        sp_err_set(e, "cannot open drainer lock %s: %s (" LOCK_HINT ")", path,
+                   strerror(errno));
         return CTSPOOL_E_CANTCREATE;
     }
     return CTSPOOL_OK;
@@ -70,9 +73,7 @@ dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)
 
         sp_err_set(e, "cannot open drainer lock %s: %s%s", path,
                    strerror(err),
-                   err == EACCES ? " (give it the journal's owner, group "
-                                   "and mode, or remove it while no "
-                                   "drainer runs)"
+                   err == EACCES ? " (" LOCK_HINT ")"
                    : err == ELOOP ? " (a symbolic link: refused)"
                                   : "");
         return CTSPOOL_E_CANTCREATE;
