@@ -429,11 +429,11 @@ static void
 why_not_writable(const char *path, char *why, size_t n)
 {
     char dir[PATH_MAX], side[PATH_MAX + 8];
-
     struct stat sb;
+    int exists = stat(path, &sb) == 0;
 
     *why = '\0';
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    if (exists && !S_ISREG(sb.st_mode)) {
         snprintf(why, n, "%s is not a regular file (%s)", path,
                  S_ISDIR(sb.st_mode) ? "a directory" : "a device, pipe or "
                                                        "socket");
@@ -450,7 +450,7 @@ why_not_writable(const char *path, char *why, size_t n)
     if (access(path, R_OK | W_OK) != 0 && errno != ENOENT) {
         int err = errno;
 
-        if (stat(path, &sb) == 0) {
+        if (exists) {
             snprintf(why, n,
                      "%s is not readable and writable for this user (%s: "
                      "owner uid %u, group gid %u, mode %04o; this process "
@@ -479,10 +479,12 @@ sp_journal_check_dir(const char *path, struct sp_err *e)
 {
     char dir[PATH_MAX], why[PATH_MAX + 128];
     struct stat sb;
+    int found;
 
     dir_of(path, dir, sizeof(dir));
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        if (stat(dir, &sb) == 0) {
+    found = stat(dir, &sb) == 0;
+    if (!found || !S_ISDIR(sb.st_mode)) {
+        if (found) {
             sp_err_set(e, "cannot create journal %s: %s is not a directory",
                        path, dir);
         } else {
