@@ -47,7 +47,7 @@ same_file(const char *a, const char *b)
 }
 
 /* Salvages file into j and renames it when quarantined: an exit code;
- * *nothing set when it could read nothing from it. */
+ * *nothing (when not NULL) set when it could read nothing from it. */
 static int
 salvage_file(struct sp_journal *j, const char *file, int *nothing)
 {
@@ -64,7 +64,9 @@ salvage_file(struct sp_journal *j, const char *file, int *nothing)
         return cli_exit_code(rc);
     }
     if (!rep.read_anything) {
-        *nothing = 1;
+        if (nothing) {
+            *nothing = 1;
+        }
         cli_error("salvage",
                   "%s: could read nothing from it (not a ctspool journal, or "
                   "damaged beyond what SQLite can read: %s)%s",
@@ -161,9 +163,7 @@ cmd_salvage(struct cli *c, int argc, char **argv)
     }
     ex = salvage_newer(c, j, file);
     if (ex == EXIT_OK) {
-        int nothing = 0;
-
-        ex = salvage_file(j, file, &nothing);
+        ex = salvage_file(j, file, NULL);
     }
     sp_journal_close(j);
     return ex;

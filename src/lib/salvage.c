@@ -1185,8 +1185,8 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     /* The origins: the mark is absent before schema 0009, the Average
      * parts before 0005 (or either is unreadable). */
     if (rc == CTSPOOL_OK && v.n_grps) {
-        v.origin_get = prepare_first(
-            v.db, origin_sql, sizeof(origin_sql) / sizeof(origin_sql[0]));
+        v.origin_get = prepare_first(v.db, origin_sql,
+                                     SP_ARRAY_LEN(origin_sql));
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
