@@ -21,6 +21,24 @@ def started(d):
     return "draining journal" in h.read_text(d.log_path)
 
 
+def sigint_in_flight(env, mock, args, want_rc):
+    """SIGINT to `ctspool ARGS` while its request is in flight (the
+    receiver counts a request once it has it whole, then holds it):
+    exit want_rc within 3 s, the 50 points still pending."""
+    what = " ".join(args)
+    mock.fault(delay_ms=60000, delay_next=1)
+    n0 = mock.counters()["requests_total"]
+    d = h.start_logged(env, *args)
+    h.check(h.wait_for(lambda: mock.counters()["requests_total"] > n0,
+                       10), "request not sent (%s)" % what)
+    rc, secs = h.stop_proc(d, h.signal.SIGINT)
+    h.check(rc == want_rc and secs < 3,
+            "SIGINT in flight (%s): exit %s after %.2f s" % (what, rc, secs))
+    st = env.status()
+    h.check(st["pending_points"] == 50, "pending after abort (%s): %s" %
+            (what, st))
+
+
 def run(env, mock):
     # A short request timeout: a drainer started after one that left
     # a request in flight or in doubt waits up to 3 x the timeout.
@@ -66,32 +84,12 @@ def run(env, mock):
     h.check(rc == 0 and secs < 2, "idle SIGTERM: exit %s after %.2f s" %
             (rc, secs))
 
-    # SIGINT while a request is in flight: aborted, points stay pending.
-    # The receiver counts a request once it has it whole, then holds it.
-    mock.fault(delay_ms=60000, delay_next=1)
+    # SIGINT while a request is in flight: aborted, points stay pending;
+    # the daemon exits 0, drain --once (it did not finish) 75.
     b = pts(50, "inflight")
     h.append_points(env, b)
-    n0 = mock.counters()["requests_total"]
-    d = h.start_logged(env, "drain")
-    h.check(h.wait_for(lambda: mock.counters()["requests_total"] > n0,
-                       10), "request not sent")
-    rc, secs = h.stop_proc(d, h.signal.SIGINT)
-    h.check(rc == 0 and secs < 3,
-            "SIGINT in flight: exit %s after %.2f s" % (rc, secs))
-    st = env.status()
-    h.check(st["pending_points"] == 50, "pending after abort: %s" % st)
-    # The same for drain --once: it did not finish, so not exit 0.
-    mock.fault(delay_ms=60000, delay_next=1)
-    n0 = mock.counters()["requests_total"]
-    d = h.start_logged(env, "drain", "--once")
-    h.check(h.wait_for(lambda: mock.counters()["requests_total"] > n0,
-                       10), "request not sent (--once)")
-    rc, secs = h.stop_proc(d, h.signal.SIGINT)
-    h.check(rc == 75 and secs < 3,
-            "SIGINT in flight, --once: exit %s after %.2f s" % (rc, secs))
-    st = env.status()
-    h.check(st["pending_points"] == 50, "pending after --once abort: %s" %
-            st)
+    sigint_in_flight(env, mock, ["drain"], 0)
+    sigint_in_flight(env, mock, ["drain", "--once"], 75)
 
     # SIGTERM during a long backoff.
     env.write_config(upload={"endpoint": mock.url, "poll_ms": 200,
