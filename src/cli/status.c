@@ -226,9 +226,7 @@ print_text(struct sp_journal *j, const struct sp_stats *st,
            (unsigned long long)st->resend_points);
     printf("parked groups:     %llu%s\n",
            (unsigned long long)st->parked_groups,
-           st->parked_groups ? " (upstream answers 404 for their stream; "
-                               "see 'ctspool streams')"
-                             : "");
+           st->parked_groups ? " (each with its reason below)" : "");
     if (st->parked_groups &&
         sp_journal_groups(j, SP_GROUPS_PARKED, parked_row, &p) !=
             CTSPOOL_OK) {

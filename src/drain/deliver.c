@@ -34,6 +34,7 @@ aim(struct dr_drainer *d, const struct sp_batch *b, struct dr_failure *f)
         url = d->cfg->upload.events_endpoint;
         if (!url || !url[0]) {
             memset(f, 0, sizeof(*f));
+            f->status = -1; /* nothing was sent: no request counted */
             f->retry_after_ms = -1;
             f->n_points = b->n;
             snprintf(f->reason, sizeof(f->reason),

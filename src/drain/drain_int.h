@@ -43,7 +43,7 @@
 
 /* What the last failed request said (for the log and the backoff). */
 struct dr_failure {
-    int status;             /* 0: no answer */
+    int status;             /* 0: no answer; -1: no request sent */
     int64_t retry_after_ms; /* -1: none */
     size_t n_points;
     char reason[DR_UPLOAD_REASON_MAX];

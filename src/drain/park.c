@@ -117,7 +117,7 @@ dr_park(struct dr_drainer *d, const struct sp_batch *b,
 
     dr_failure_text(f, text, sizeof(text));
     dr_failure_note(d, f->status, text);
-    if (f->status == 0) {
+    if (f->status <= 0) {
         snprintf(reason, sizeof(reason), "%s", f->reason); /* local */
     } else {
         snprintf(reason, sizeof(reason), "%d %s: %s", f->status,
@@ -149,7 +149,8 @@ dr_park(struct dr_drainer *d, const struct sp_batch *b,
            "its %s stay pending, the other groups go on)",
            group_name(b, name, sizeof(name)), (double)wait / 1000.0, reason,
            (long long)failures + 1,
-           b->agg == SP_KIND_EVENTS
+           f->status < 0 ? "set upload.events_endpoint and restart the drainer"
+           : b->agg == SP_KIND_EVENTS
                ? "upstream's events endpoint is not there: check "
                  "upload.events_endpoint"
                : "the data stream token is unknown upstream",
@@ -195,8 +196,8 @@ dr_park_idle(struct dr_drainer *d, int64_t *due_ms)
         dr_mask_endpoint(d->cfg->upload.endpoint, where, sizeof(where));
         sp_log(SP_LOG_WARN,
                "every upload group with pending points is parked (%llu "
-               "group%s, HTTP 404); if no data stream token is accepted, "
-               "check upload.endpoint %s",
+               "group%s; 'ctspool streams' says why); if upstream accepts "
+               "no data stream token, check upload.endpoint %s",
                (unsigned long long)n, n == 1 ? "" : "s", where);
         d->parked_all_said = 1;
     }

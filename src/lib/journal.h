@@ -326,7 +326,8 @@ ctspool_rc sp_journal_resend_all(struct sp_journal *j, size_t *n_notes,
                                  size_t *n_done);
 /* *any := whether any point is noted to be sent again. */
 ctspool_rc sp_journal_resend_noted(struct sp_journal *j, int *any);
-/* Records a failed upload attempt: status (0: no answer), message. */
+/* Records a failed upload attempt: status (0: no answer; -1: refused
+ * before any request, counted in no class), message. */
 ctspool_rc sp_journal_note_failure(struct sp_journal *j, int status,
                                    const char *msg, int64_t now);
 /* Upper bounds (ms) of the upload latency histogram's buckets. */

@@ -401,8 +401,9 @@ sp_journal_note_failure(struct sp_journal *j, int status, const char *msg,
     if ((r = sp_jn_meta_set_text(j, "last_upload_error", msg)) != SQLITE_OK ||
         (r = sp_jn_meta_set_int(j, ST_META_SET, "last_upload_error_at", now)) !=
             SQLITE_OK ||
-        (r = sp_jn_meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
-            SQLITE_OK) {
+        (status >= 0 && (r = sp_jn_meta_set_int(j, ST_META_ADD,
+                                                status_counter(status), 1)) !=
+                            SQLITE_OK)) {
         rc = sp_jn_db_fail(j, r, "record upload failure");
         sp_journal_rollback(j);
         return rc;

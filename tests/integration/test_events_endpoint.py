@@ -5,7 +5,11 @@ found" for the path) says nothing of the events: the events group is
 parked, saying to check upload.events_endpoint, its events stay pending
 (none dead-lettered, `drain --once` exits 75), the points go on; once
 the endpoint is right, every event is delivered.  (A 404 "no team
-found" is bisected to the events of the unknown team: test_events.)"""
+found" is bisected to the events of the unknown team: test_events.)
+
+With no events endpoint at all (upload.endpoint does not end in
+streams/ingest to derive it from), the events group is parked too, and
+status counts no upload request: none was sent."""
 
 import json
 import os
@@ -55,7 +59,42 @@ def main():
         h.check_no_secrets(env, (h.API_KEY, h.STREAM))
     finally:
         env.cleanup()
+    no_endpoint()
     h.finish()
+
+
+def no_endpoint():
+    env = h.Env("events-no-endpoint")
+    try:
+        mock = h.Mock(env)
+        env.write_config(upload={"endpoint": mock.base + "/v2/ingest"})
+        r = env.run("append", "--kind", "events", "--format", "ndjson", "-",
+                    input=json.dumps({"timestamp": h.hour_str(HOUR0),
+                                      "type": "deploy",
+                                      "description": "d"}) + "\n")
+        h.check(r.returncode == 0, "append an event: " + r.stderr)
+        d = h.run_logged(env, "drain", "--once", timeout=120)
+        h.check(d.returncode == 75, "drain --once with no events endpoint: "
+                "exit %d: %s" % (d.returncode, d.stderr[-800:]))
+        h.check("set upload.events_endpoint" in d.stderr and
+                "HTTP 404" not in d.stderr,
+                "the log says to set upload.events_endpoint, and blames no "
+                "404: " + d.stderr[-800:])
+        st = env.status()
+        sent = {k: st.get(k) for k in st if k.startswith("upload_requests")}
+        h.check(st.get("pending_events") == 1 and
+                st.get("parked_groups") == 1 and
+                set(sent.values()) == {0},
+                "the event stays pending, its group parked, no request "
+                "counted: %s" % st)
+        h.check("events_endpoint" in (st.get("last_upload_error") or ""),
+                "the last error names the setting: %s" % st)
+        h.check(mock.state()["events"] == [], "nothing reached upstream")
+        text = env.run("status")
+        h.check("404" not in text.stdout,
+                "status blames no 404: " + text.stdout)
+    finally:
+        env.cleanup()
 
 
 if __name__ == "__main__":
