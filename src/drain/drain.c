@@ -183,6 +183,12 @@ log_auth_failure(struct dr_drainer *d, const struct dr_failure *f,
                "upload.api_key, upload.api_key_file or CTSPOOL_API_KEY "
                "(key %s); nothing is dropped, %s",
                f->status, snip, key, retry);
+    } else if (f->status >= 300 && f->status < 400) {
+        sp_log(SP_LOG_ERROR,
+               "upstream redirects upload.endpoint %s (%s); redirects are "
+               "not followed: set upload.endpoint to where it points; "
+               "nothing is dropped, %s",
+               where, f->reason, retry);
     } else if (f->status == 407) {
         /* Proxy Authentication Required: the proxy's answer, not
          * upstream's. */

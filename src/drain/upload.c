@@ -666,6 +666,19 @@ dr_upload_finish(struct dr_upload *u, struct dr_upload_result *r)
     curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
     r->status = (int)status;
     snprintf(r->reason, sizeof(r->reason), "HTTP %ld", status);
+    if (status >= 300 && status < 400) {
+        char *to = NULL;
+
+        /* Not followed (a POST would not be re-sent as one by every
+         * hop); where it points goes in the reason, credentials hidden. */
+        if (curl_easy_getinfo(u->curl, CURLINFO_REDIRECT_URL, &to) ==
+                CURLE_OK &&
+            to) {
+            snprintf(r->reason, sizeof(r->reason),
+                     "HTTP %ld, a redirect to %s", status, to);
+            hide_userinfo(r->reason);
+        }
+    }
     if (status == 415 && u->sent_gzip && gzip_off(u) == 0) {
         r->is_gzip_refused = 1;
         r->is_unsent = 1; /* refused: nothing of it was applied */

@@ -3,9 +3,14 @@
 401 (`drain --once` exits 69, nothing dead-lettered or dropped, delivery
 resumes with the right key), a running drainer keeps retrying at the
 maximum backoff, 403 likewise, and 404 (unknown data stream token) parks
-the group and is reported as such (`drain --once` exits 75).  No key or token ever appears in any output."""
+the group and is reported as such (`drain --once` exits 75).  A redirect
+(not followed) names where it points, credentials hidden, and says to
+set upload.endpoint (exits 69, nothing dropped).  No key or token ever
+appears in any output."""
 
+import http.server
 import sys
+import threading
 import time
 
 import harness as h
@@ -13,6 +18,7 @@ import harness as h
 HOUR0 = 470000
 WRONG_KEY = "wrong-api-key-0123456789-NOPE"
 UNKNOWN = "unknown-stream-token-0000-SECRET3"
+REDIRECT_PW = "redirect-password-SECRET4"
 
 
 def pts(n, name="auth", stream=None):
@@ -98,6 +104,55 @@ def part_403(env, mock, before):
                     "after 403")
 
 
+class Redirect(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with 308 to a URL holding credentials."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(308)
+        self.send_header("Location", "https://ops:%s@api.example.net/v2/"
+                         "streams/ingest" % REDIRECT_PW)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def part_redirect(env, mock, before):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        env.write_config(upload={"endpoint": "http://127.0.0.1:%d/streams/"
+                                 "ingest" % srv.server_address[1]})
+        p = pts(10, "auth-308")
+        h.append_points(env, p)
+        r = h.run_logged(env, "drain", "--once", timeout=60)
+        h.check(r.returncode == 69, "308: exit %d" % r.returncode)
+        h.check("upstream redirects upload.endpoint" in r.stderr and
+                "a redirect to https://****@api.example.net/v2/streams/"
+                "ingest" in r.stderr and
+                "set upload.endpoint" in r.stderr,
+                "308 not explained:\n" + r.stderr[-1000:])
+        h.check(REDIRECT_PW not in r.stderr, "the redirect's password "
+                "was logged")
+        st = env.status()
+        h.check("a redirect to" in (st["last_upload_error"] or "") and
+                REDIRECT_PW not in (st["last_upload_error"] or ""),
+                "last error after 308: %s" % st["last_upload_error"])
+        no_dead(env, "308")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    env.write_config(upload={"endpoint": mock.url})
+    r = h.run_logged(env, "drain", "--once", timeout=60)
+    h.check(r.returncode == 0, "after 308: exit %d" % r.returncode)
+    h.compare_state(mock.points(), h.expected_state(before + [p]),
+                    "after 308")
+    return p
+
+
 def part_404():
     env = h.Env("drain-404")
     try:
@@ -128,10 +183,13 @@ def main():
         a = part_401_once(env, mock)
         b = pts(300, "auth-daemon")
         part_401_daemon(env, mock, a)
+        c = pts(10, "auth-403")
         part_403(env, mock, [a, b])
+        part_redirect(env, mock, [a, b, c])
         env404 = part_404()
         for e in (env, env404):
-            h.check_no_secrets(e, [h.API_KEY, h.STREAM, WRONG_KEY, UNKNOWN])
+            h.check_no_secrets(e, [h.API_KEY, h.STREAM, WRONG_KEY, UNKNOWN,
+                                   REDIRECT_PW])
     finally:
         env.cleanup()
         if env404:
