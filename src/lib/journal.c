@@ -846,6 +846,7 @@ sp_journal_begin(struct sp_journal *j)
     j->in_savepoint = 0;
     j->cache_dirty = 0;
     j->appended = 0;
+    j->written_at = 0;
     j->qbuf_n = 0;
     sp_jn_fold_reset(j);
     if ((r = sp_jn_meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||

@@ -228,6 +228,14 @@ ctspool_rc sp_journal_idem_prune(struct sp_journal *j, int64_t before,
                                  uint64_t *n);
 /* Commits; "stored" is true only once this returns OK (invariant 1). */
 ctspool_rc sp_journal_commit(struct sp_journal *j);
+/*
+ * sp_journal_set_written_at -- inside a write transaction: what it makes
+ * pending was first written at Unix time at, not now (salvage: as the
+ * damaged journal recorded it), so that the age of the oldest pending
+ * point stays true.  The earliest time given before the commit counts; a
+ * time in the future is ignored.
+ */
+void sp_journal_set_written_at(struct sp_journal *j, int64_t at);
 void sp_journal_rollback(struct sp_journal *j);
 /* Nested units inside a transaction (group commit in `serve`). */
 ctspool_rc sp_journal_savepoint(struct sp_journal *j);

@@ -99,6 +99,7 @@ struct sp_journal {
     int full_pending; /* the last E_FULL was limits.max_pending_points' */
     int full_alone;   /* ... and the write alone passed it */
     int64_t appended;     /* points made pending by puts in this txn */
+    int64_t written_at;   /* 0: now; else sp_journal_set_written_at's */
     unsigned puts_since_check;
     /* Saved at the savepoint, restored by rollback_to. */
     int64_t sv_next_seq, sv_pending, sv_points, sv_appended;

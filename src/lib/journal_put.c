@@ -974,12 +974,26 @@ sp_journal_put_resolved(struct sp_journal *j, const struct sp_resolved *r,
     return rc;
 }
 
+void
+sp_journal_set_written_at(struct sp_journal *j, int64_t at)
+{
+    assert(j->in_txn);
+    if (at > 0 && (j->written_at == 0 || at < j->written_at)) {
+        j->written_at = at;
+    }
+}
+
 /* Writes the transaction's counters back into meta (invariants 4, 6). */
 int
 sp_jn_flush_meta(struct sp_journal *j)
 {
+    int64_t at = (int64_t)time(NULL);
     sqlite3_stmt *s;
     int r;
+
+    if (j->written_at > 0 && j->written_at < at) {
+        at = j->written_at; /* salvaged: as first written */
+    }
 
     if (j->next_seq != j->first_seq) {
         r = sp_jn_meta_set_int(j, ST_META_SET, "next_seq", j->next_seq);
@@ -991,7 +1005,7 @@ sp_jn_flush_meta(struct sp_journal *j)
             return sqlite3_errcode(j->db);
         }
         sqlite3_bind_int64(s, 1, j->first_seq);
-        sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+        sqlite3_bind_int64(s, 2, at);
         r = sqlite3_step(s);
         sp_jn_done(s);
         if (r != SQLITE_DONE) {

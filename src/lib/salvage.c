@@ -80,6 +80,7 @@ struct sv {
     size_t n_grps, cap_grps;
     sqlite3_stmt *series_get;
     sqlite3_stmt *origin_get; /* NULL: the file has no point origins */
+    sqlite3_stmt *seqtime_get; /* NULL: no seqtime table readable */
     struct sp_salvage_report *rep;
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
@@ -619,16 +620,44 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
     return item_done(v, rc, res, added, json);
 }
 
+/*
+ * A pending point added keeps the time the damaged journal says its seq
+ * was first written (seqtime), so the age of the oldest pending point
+ * does not restart at the salvage.  A time that does not read (damage,
+ * or a schema without it) leaves the salvage's own.
+ */
+static void
+keep_written_at(struct sv *v, int64_t seq)
+{
+    sqlite3_stmt *s = v->seqtime_get;
+
+    if (!s) {
+        return;
+    }
+    sqlite3_bind_int64(s, 1, seq);
+    if (sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) == SQLITE_INTEGER) {
+        sp_journal_set_written_at(v->live, sqlite3_column_int64(s, 0));
+    }
+    sqlite3_reset(s);
+}
+
 /* queue: grp, seq, hour, series, value. */
 static ctspool_rc
 pending_row(void *ctx, sqlite3_stmt *row)
 {
     struct sv *v = ctx;
+    uint64_t before = v->rep->pending;
+    ctspool_rc rc;
 
     v->queue_rows++;
-    return put_pending(v, sqlite3_column_int64(row, 3),
-                       sqlite3_column_int64(row, 2),
-                       sqlite3_column_double(row, 4), &v->rep->pending);
+    rc = put_pending(v, sqlite3_column_int64(row, 3),
+                     sqlite3_column_int64(row, 2),
+                     sqlite3_column_double(row, 4), &v->rep->pending);
+    if (rc == CTSPOOL_OK && v->rep->pending != before) {
+        keep_written_at(v, sqlite3_column_int64(row, 1));
+    }
+    return rc;
 }
 
 /*
@@ -1187,6 +1216,12 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     if (rc == CTSPOOL_OK && v.n_grps) {
         v.origin_get = prepare_first(v.db, origin_sql,
                                      SP_ARRAY_LEN(origin_sql));
+        if (sqlite3_prepare_v2(v.db,
+                               "SELECT at FROM seqtime WHERE seq <= ?1 "
+                               "ORDER BY seq DESC LIMIT 1",
+                               -1, &v.seqtime_get, NULL) != SQLITE_OK) {
+            v.seqtime_get = NULL;
+        }
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
@@ -1256,6 +1291,7 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
     sp_jscan_cleanup(&v.ev_scan);
     sqlite3_finalize(v.series_get);
     sqlite3_finalize(v.origin_get);
+    sqlite3_finalize(v.seqtime_get);
     sqlite3_close(v.db);
     if (copy) {
         remove_copy(copy);

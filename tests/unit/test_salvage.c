@@ -1,7 +1,7 @@
 /*
  * test_salvage.c -- damaged journals (journal_heal.c, salvage.c): salvage
- * recovers pending points, points noted to send again and dead letters
- * but not other acknowledged points,
+ * recovers pending points (with the time they were first written), points
+ * noted to send again and dead letters but not other acknowledged points,
  * leaves what the live journal holds alone and adds nothing when run
  * again; garbage over pages in the middle costs only the rows there; a
  * quarantine renames the set, the other handle follows it to the fresh
@@ -103,6 +103,34 @@ test_salvage_pending_and_dead(void **state)
     assert_int_equal(rep.present, 903);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 900);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 3);
+    free(src_path);
+}
+
+/* Salvaged points keep the time the damaged journal first wrote them:
+ * the age of the oldest pending point does not restart at the salvage,
+ * and a point written after it does not make the oldest younger. */
+static void
+test_salvage_keeps_age(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_stats st;
+    struct sp_err e;
+
+    fill(src, 100);
+    sp_journal_close(src);
+    tu_sql1(src_path, "UPDATE seqtime SET at = 1700000000");
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 100);
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, 1700000000);
+    tu_put1(f->j, tu_point("tok-a", 0, "later", HOUR0, 1.0, "host=h1"));
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, 1700000000);
+    assert_true(tu_sql1(f->path, "SELECT max(at) FROM seqtime") >
+                1700000000);
     free(src_path);
 }
 
@@ -816,6 +844,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_salvage_pending_and_dead,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_keeps_age,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_average_parts,
                                         tu_journal_setup, tu_journal_teardown),
