@@ -27,8 +27,10 @@ help(FILE *f)
             "--json' with id, status, response and dead_at).  'requeue'\n"
             "makes them pending again (a point whose value was replaced\n"
             "meanwhile keeps the newer value; one folded from nothing\n"
-            "meanwhile, in accumulate mode, is folded with the letter);\n"
-            "'purge' deletes them.\n");
+            "meanwhile, in accumulate mode, is folded with the letter;\n"
+            "a letter whose point has a later letter left behind is\n"
+            "refused: requeue them together, or the later one); 'purge'\n"
+            "deletes them.\n");
 }
 
 static int

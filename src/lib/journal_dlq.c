@@ -21,8 +21,12 @@
  *     else                   the letter replaces it.
  *
  * Events (their value is 0, nothing to fold) keep the row, as before.
- * Known limit: a letter brought back by an earlier call, while an older
- * one of the same identity stays behind, counts as newer than that one.
+ *
+ * A row brought back by an earlier call from an older letter would count
+ * as newer than the letters of its identity left behind (nothing records
+ * where a row came from), so a call that would leave a newer letter of
+ * an identity behind is refused: letters of one identity come back
+ * together, or the newer ones first.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -150,11 +154,61 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
     return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "requeue");
 }
 
+/* The IDs of one call, sorted and unique; NULL: every dead letter. */
+struct dlq_set {
+    const int64_t *ids;
+    size_t n;
+};
+
+static int
+cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/*
+ * A letter of d's identity that died after letter id and is not in set:
+ * its ID into *newer (0: none).  SQLITE_OK or an error.
+ */
+static int
+newer_left(struct sp_journal *j, int64_t id, const struct letter *d,
+           const struct dlq_set *set, int64_t *newer)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db,
+                               "SELECT id FROM dead WHERE series = ?1 AND "
+                               "hour = ?2 AND id > ?3 ORDER BY id",
+                               -1, &s, NULL);
+
+    *newer = 0;
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, d->series);
+        sqlite3_bind_int64(s, 2, d->hour);
+        sqlite3_bind_int64(s, 3, id);
+        while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+            int64_t other = sqlite3_column_int64(s, 0);
+
+            if (!bsearch(&other, set->ids, set->n, sizeof(*set->ids),
+                         cmp_id)) {
+                *newer = other;
+                break;
+            }
+        }
+        r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 static ctspool_rc
-requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
+requeue_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
+            uint64_t *count)
 {
     struct letter d;
     struct sp_row row;
+    int64_t newer = 0;
     ctspool_rc rc;
     int r;
 
@@ -165,6 +219,21 @@ requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
     }
     if (r != SQLITE_ROW) {
         return sp_jn_db_fail(j, r, "dead letters");
+    }
+    if (set && d.grp != 0 && d.agg != SP_KIND_EVENTS) {
+        r = newer_left(j, id, &d, set, &newer);
+        if (r != SQLITE_OK) {
+            return sp_jn_db_fail(j, r, "dead letters");
+        }
+        if (newer) {
+            sp_err_set(&j->err,
+                       "dead letter %lld: dead letter %lld is a later "
+                       "value of the same point; requeue them together "
+                       "(dlq requeue %lld %lld), or only the later one",
+                       (long long)id, (long long)newer, (long long)id,
+                       (long long)newer);
+            return CTSPOOL_E_INVALID;
+        }
     }
     if (d.grp != 0) {
         r = sp_jn_load_row(j, d.hour, d.series, &row);
@@ -199,30 +268,28 @@ requeue_one(struct sp_journal *j, int64_t id, uint64_t *count)
 }
 
 static ctspool_rc
-purge_one(struct sp_journal *j, int64_t id, uint64_t *count)
+purge_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
+          uint64_t *count)
 {
     ctspool_rc rc = letter_delete(j, id);
 
+    (void)set;
     if (rc == CTSPOOL_OK) {
         (*count)++;
     }
     return rc;
 }
 
-static int
-cmp_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-    return (x > y) - (x < y);
-}
+/* What a call does to one letter: its ID, the call's set, the count. */
+typedef ctspool_rc (*dlq_fn)(struct sp_journal *, int64_t,
+                             const struct dlq_set *, uint64_t *);
 
 /* fn for each of ids (in ID order, the order the letters died; an ID
  * given twice once), or for every dead letter in ID order when n_ids is
  * 0, inside the caller's transaction. */
+
 static ctspool_rc
-dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
-         ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
          uint64_t *count)
 {
     sqlite3_stmt *s = NULL;
@@ -231,6 +298,7 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
 
     if (n_ids) {
         int64_t *sorted = malloc(n_ids * sizeof(*sorted));
+        struct dlq_set set = {sorted, 0};
 
         if (!sorted) {
             sp_err_set(&j->err, "out of memory");
@@ -238,10 +306,13 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
         }
         memcpy(sorted, ids, n_ids * sizeof(*sorted));
         qsort(sorted, n_ids, sizeof(*sorted), cmp_id);
-        for (size_t i = 0; i < n_ids && rc == CTSPOOL_OK; i++) {
-            if (i == 0 || sorted[i] != sorted[i - 1]) {
-                rc = fn(j, sorted[i], count);
+        for (size_t i = 0; i < n_ids; i++) {
+            if (set.n == 0 || sorted[i] != sorted[set.n - 1]) {
+                sorted[set.n++] = sorted[i];
             }
+        }
+        for (size_t i = 0; i < set.n && rc == CTSPOOL_OK; i++) {
+            rc = fn(j, sorted[i], &set, count);
         }
         free(sorted);
         return rc;
@@ -252,7 +323,7 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
         return sp_jn_db_fail(j, r, "dead letters");
     }
     while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        rc = fn(j, sqlite3_column_int64(s, 0), count);
+        rc = fn(j, sqlite3_column_int64(s, 0), NULL, count);
     }
     if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
         rc = sp_jn_db_fail(j, r, "dead letters");
@@ -262,8 +333,7 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids,
 }
 
 static ctspool_rc
-dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids,
-        ctspool_rc (*fn)(struct sp_journal *, int64_t, uint64_t *),
+dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
         uint64_t *count)
 {
     uint64_t n = 0;

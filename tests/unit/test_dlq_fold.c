@@ -3,7 +3,8 @@
  * value meanwhile (journal_dlq.c): in accumulate mode the value folded
  * from nothing since is folded with the letter, an Average by its sum
  * and count; a value a replace set is newer and stays; letters of one
- * identity come back in the order they died.
+ * identity come back in the order they died, and a call that would leave
+ * a later letter of an identity behind is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -225,6 +226,36 @@ test_two_letters_by_id(void **state)
     check(f, 5000, 0);
 }
 
+/* `dlq requeue 1`, then `dlq requeue 2`: the first would bring back the
+ * older value, which the second would then take for newer than its own
+ * and keep.  It is refused, naming the later letter; the later one alone
+ * comes back, and then the older one finds it newer and goes. */
+static void
+test_older_letter_alone_refused(void **state)
+{
+    struct tu_journal *f = *state;
+    const int64_t one = 1, two = 2;
+    uint64_t n = 9;
+
+    for (int i = 0; i < 2; i++) {
+        tu_put1(f->j, pt(SP_AGG_SUM, i ? 5 : 30));
+        retire(f->j);
+    }
+    assert_int_equal(sp_journal_dlq_requeue(f->j, &one, 1, &n),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(n, 0);
+    assert_true(tu_msg_matches(sp_journal_errmsg(f->j),
+                               "dead letter 1: dead letter 2 is a later "
+                               "value of the same point*"));
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 2);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 0);
+    assert_int_equal(sp_journal_dlq_requeue(f->j, &two, 1, &n), CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sp_journal_dlq_requeue(f->j, &one, 1, &n), CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    check(f, 5000, 0);
+}
+
 int
 main(void)
 {
@@ -240,6 +271,7 @@ main(void)
         T(test_two_letters_replaced),
         T(test_two_letters_folded),
         T(test_two_letters_by_id),
+        T(test_older_letter_alone_refused),
 #undef T
     };
 
