@@ -670,10 +670,18 @@ load_file(struct load *l, const char *text, size_t text_len, mode_t mode)
     config_init(&l->cfg);
     has_cfg = 1;
     if (config_read_string(&l->cfg, promoted) != CONFIG_TRUE) {
-        sp_err_set(l->e, "%s:%d: %s",
+        char names[256];
+        int line = config_error_line(&l->cfg);
+
+        /* libconfig gives the line, not the setting: name it. */
+        sp_config_names_on_line(text, text_len, line > 0 ? (unsigned)line : 0,
+                                names, sizeof(names));
+        sp_err_set(l->e, "%s:%d: %s%s%s%s",
                    config_error_file(&l->cfg) ? config_error_file(&l->cfg)
                                               : l->path,
-                   config_error_line(&l->cfg), config_error_text(&l->cfg));
+                   line, config_error_text(&l->cfg),
+                   names[0] ? " (the line sets " : "", names,
+                   names[0] ? ")" : "");
         rc = CTSPOOL_E_CONFIG;
         goto out;
     }

@@ -59,6 +59,10 @@ extern const size_t sp_config_n_keys;
 /* config_lex.c: the text with int64 suffixes; *out: transferred. */
 ctspool_rc sp_config_promote_int64(const char *path, const char *in,
                                    size_t len, char **out, struct sp_err *e);
+/* The names of the settings set on line at_line of the text, ", "
+ * between them, into out ("" when none; never a value). */
+void sp_config_names_on_line(const char *in, size_t len, unsigned at_line,
+                             char *out, size_t out_len);
 
 /* config_file.c: path opened for reading ("cannot read WHAT PATH: ..."),
  * once it is a regular file of at most max bytes (*st); never blocks on

@@ -1,8 +1,10 @@
 /*
  * config_lex.c -- the pre-lexer run over the text of a configuration file
  * before libconfig parses it: integer literals beyond 32 bits get
- * libconfig's int64 suffix, and @include is refused.  It knows strings,
- * comments, names and numbers, and nothing of the settings.
+ * libconfig's int64 suffix, and @include is refused; and the names of
+ * the settings on a line, for libconfig's errors, which give only the
+ * line.  It knows strings, comments, names and numbers, and nothing of
+ * the settings.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -97,6 +99,71 @@ int_literal_big(const char *tok, size_t len, int *big)
     return 0;
 }
 
+/* What the pre-lexer tells apart. */
+enum tok {
+    TOK_STRING,  /* "...", a backslash escaping the next character */
+    TOK_COMMENT, /* # or // to the end of the line, or slash-star */
+    TOK_AT,      /* @ (@include) */
+    TOK_NAME,
+    TOK_NUMBER,
+    TOK_OTHER    /* one character */
+};
+
+/*
+ * The token that starts at in[i]: its kind, its length into *n (at least
+ * 1) and the newlines in it into *newlines.  A line comment ends before
+ * its newline.
+ */
+static enum tok
+token(const char *in, size_t len, size_t i, size_t *n, unsigned *newlines)
+{
+    char ch = in[i];
+    char next = (char)(i + 1 < len ? in[i + 1] : '\0');
+    size_t j = i + 1;
+    enum tok t = TOK_OTHER;
+
+    *newlines = 0;
+    if (ch == '"') {
+        t = TOK_STRING;
+        while (j < len && in[j] != '"') {
+            j += in[j] == '\\' && j + 1 < len;
+            *newlines += in[j] == '\n';
+            j++;
+        }
+        j += j < len;
+    } else if (ch == '#' || (ch == '/' && next == '/')) {
+        t = TOK_COMMENT;
+        while (j < len && in[j] != '\n') {
+            j++;
+        }
+    } else if (ch == '/' && next == '*') {
+        t = TOK_COMMENT;
+        for (j = i + 2; j < len; j++) {
+            if (in[j] == '*' && j + 1 < len && in[j + 1] == '/') {
+                j += 2;
+                break;
+            }
+            *newlines += in[j] == '\n';
+        }
+    } else if (ch == '@') {
+        t = TOK_AT;
+    } else if (is_name_start((unsigned char)ch)) {
+        t = TOK_NAME;
+        while (j < len && is_name_char((unsigned char)in[j])) {
+            j++;
+        }
+    } else if (isdigit((unsigned char)ch) ||
+               ((ch == '-' || ch == '+' || ch == '.') &&
+                isdigit((unsigned char)next))) {
+        t = TOK_NUMBER;
+        j = i + number_len(in + i, len - i);
+    } else {
+        *newlines = ch == '\n';
+    }
+    *n = j - i;
+    return t;
+}
+
 /*
  * sp_config_promote_int64 -- copy the text in[0..len) to a new buffer
  * *out, appending the int64 suffix "L" to every integer literal that does
@@ -116,7 +183,7 @@ sp_config_promote_int64(const char *path, const char *in, size_t len,
 {
     char *b;
     size_t i = 0, o = 0, n;
-    unsigned line = 1;
+    unsigned line = 1, newlines;
     int big;
     ctspool_rc rc = CTSPOOL_E_CONFIG;
 
@@ -127,64 +194,22 @@ sp_config_promote_int64(const char *path, const char *in, size_t len,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
-    while (i < len) {
-        char ch = in[i];
-        char next = (char)(i + 1 < len ? in[i + 1] : '\0');
+    for (; i < len; i += n, line += newlines) {
+        enum tok t = token(in, len, i, &n, &newlines);
 
-        if (ch == '"') {
-            /* A string; a backslash escapes the next character. */
-            b[o++] = in[i++];
-            while (i < len && in[i] != '"') {
-                if (in[i] == '\\' && i + 1 < len) {
-                    b[o++] = in[i++];
-                }
-                line += in[i] == '\n';
-                b[o++] = in[i++];
-            }
-            if (i < len) {
-                b[o++] = in[i++];
-            }
-        } else if (ch == '#' || (ch == '/' && next == '/')) {
-            while (i < len && in[i] != '\n') {
-                b[o++] = in[i++];
-            }
-        } else if (ch == '/' && next == '*') {
-            b[o++] = in[i++];
-            b[o++] = in[i++];
-            while (i < len) {
-                if (in[i] == '*' && i + 1 < len && in[i + 1] == '/') {
-                    b[o++] = in[i++];
-                    b[o++] = in[i++];
-                    break;
-                }
-                line += in[i] == '\n';
-                b[o++] = in[i++];
-            }
-        } else if (ch == '@') {
+        if (t == TOK_AT) {
             sp_err_set(e, "%s:%u: @include is not supported", path, line);
             goto out;
-        } else if (is_name_start((unsigned char)ch)) {
-            while (i < len && is_name_char((unsigned char)in[i])) {
-                b[o++] = in[i++];
-            }
-        } else if (isdigit((unsigned char)ch) ||
-                   ((ch == '-' || ch == '+' || ch == '.') &&
-                    isdigit((unsigned char)next))) {
-            n = number_len(in + i, len - i);
-            if (int_literal_big(in + i, n, &big) != 0) {
-                sp_err_set(e, "%s:%u: integer %.*s is out of range", path,
-                           line, (int)(n > 40 ? 40 : n), in + i);
-                goto out;
-            }
-            memcpy(b + o, in + i, n);
-            o += n;
-            i += n;
-            if (big) {
-                b[o++] = 'L';
-            }
-        } else {
-            line += ch == '\n';
-            b[o++] = in[i++];
+        }
+        if (t == TOK_NUMBER && int_literal_big(in + i, n, &big) != 0) {
+            sp_err_set(e, "%s:%u: integer %.*s is out of range", path, line,
+                       (int)(n > 40 ? 40 : n), in + i);
+            goto out;
+        }
+        memcpy(b + o, in + i, n);
+        o += n;
+        if (t == TOK_NUMBER && big) {
+            b[o++] = 'L';
         }
     }
     b[o] = '\0';
@@ -197,4 +222,32 @@ out:
         free(b);
     }
     return rc;
+}
+
+void
+sp_config_names_on_line(const char *in, size_t len, unsigned at_line,
+                        char *out, size_t out_len)
+{
+    size_t i = 0, n, o = 0;
+    unsigned line = 1, newlines;
+
+    if (out_len) {
+        out[0] = '\0';
+    }
+    for (; i < len && line <= at_line; i += n, line += newlines) {
+        size_t k;
+
+        if (token(in, len, i, &n, &newlines) != TOK_NAME ||
+            line != at_line) {
+            continue;
+        }
+        /* A name is a setting's where '=' or ':' follows it. */
+        for (k = i + n; k < len && (in[k] == ' ' || in[k] == '\t'); k++) {
+        }
+        if (k < len && (in[k] == '=' || in[k] == ':') &&
+            o + n + 3 < out_len) {
+            o += (size_t)snprintf(out + o, out_len - o, "%s%.*s",
+                                  o ? ", " : "", (int)n, in + i);
+        }
+    }
 }

@@ -361,7 +361,15 @@ test_syntax_error(void **state)
     expect_error(f, "journal = \"/x\";\n\nupload: { poll_ms = ; };\n", 3,
                  "syntax error");
     expect_error(f, "journal = \"/x\";\njournal = \"/y\";\n", 2,
-                 "duplicate setting");
+                 "duplicate setting name (the line sets journal)");
+    /* libconfig names the line only; the names set there are added,
+     * never a value (a key's own text holding '=' or ':' is no name). */
+    expect_error(f,
+                 "upload: {\n  api_key = \"" SECRET "\";\n"
+                 "  api_key = \"x = y: z\"; # poll_ms = 1\n};\n",
+                 3, "duplicate setting name (the line sets api_key)");
+    expect_error(f, "streams = [\"a\",\n /* s: */ 1];\n", 2,
+                 "mismatched element type in array");
     expect_error(f, "journal = \"/x\";\n@include \"/etc/passwd\"\n", 2,
                  "@include is not supported");
 }
