@@ -155,6 +155,13 @@ cmd_check_config(struct cli *c, int argc, char **argv)
         cli_error(CMD, "unexpected argument '%s'", argv[optind]);
         return cli_usage_hint(CMD);
     }
+    if (c->bad_log_env) {
+        cli_error(NULL,
+                  "CTSPOOL_LOG_LEVEL: unknown level '%s' (error, warn, "
+                  "info or debug)",
+                  c->bad_log_env);
+        n++;
+    }
     rc = sp_config_check(c->config_path, report, &n, &cfg, &e);
     if (rc != CTSPOOL_OK) {
         cli_error(CMD, "%s", e.msg);

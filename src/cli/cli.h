@@ -29,6 +29,9 @@ enum {
 struct cli {
     const char *config_path; /* --config, or NULL */
     struct sp_config *cfg;   /* loaded by cli_config() */
+    /* $CTSPOOL_LOG_LEVEL when it names no level: check-config reports
+     * it with the rest (every other command stops at it). */
+    const char *bad_log_env;
 };
 
 /* Exit code for a result code. */

@@ -232,10 +232,11 @@ cli_usage_hint(const char *cmd)
 /*
  * The level of --log-level (level_arg, NULL if not given), else of
  * $CTSPOOL_LOG_LEVEL when set and not empty, pinned over the
- * configuration's log_level.  0 or an exit code (printed).
+ * configuration's log_level.  0 or an exit code (printed); a bad
+ * $CTSPOOL_LOG_LEVEL goes to c->bad_log_env instead when defer is set.
  */
 static int
-pin_log_level(const char *level_arg)
+pin_log_level(struct cli *c, const char *level_arg, int defer)
 {
     const char *env = getenv("CTSPOOL_LOG_LEVEL");
     int level;
@@ -252,6 +253,10 @@ pin_log_level(const char *level_arg)
         }
     } else if (env && *env) {
         level = sp_log_level_parse(env);
+        if (level < 0 && defer) {
+            c->bad_log_env = env;
+            return 0;
+        }
         if (level < 0) {
             cli_error(NULL,
                       "CTSPOOL_LOG_LEVEL: unknown level '%s' (error, "
@@ -312,7 +317,8 @@ main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    ex = pin_log_level(level_arg);
+    ex = pin_log_level(&c, level_arg,
+                       strcmp(argv[optind], "check-config") == 0);
     if (ex) {
         return ex;
     }

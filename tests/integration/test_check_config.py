@@ -111,6 +111,12 @@ def test_all_reported():
             "unknown setting 'server.lisen_on_port'"])
         h.check("did you mean" not in problems(r)[-1],
                 "no guess for a name far from any: %r" % r.stderr)
+        # A bad $CTSPOOL_LOG_LEVEL is one more problem, not the only one.
+        r = expect_refused(env, [], [
+            "CTSPOOL_LOG_LEVEL: unknown level 'verbose'",
+            "unknown setting 'upload.batch_max_point'"],
+            extra={"CTSPOOL_LOG_LEVEL": "verbose"})
+        h.check(len(problems(r)) == 3, "three problems: %r" % r.stderr)
     finally:
         env.cleanup()
 
