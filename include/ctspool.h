@@ -93,7 +93,10 @@ typedef struct ctspool ctspool;
  * aside to PATH.corrupt-YYYYMMDDTHHMMSSZ (logged on stderr) and a fresh
  * one started in its place, the append then stored there
  * (`ctspool salvage` recovers the damaged one); with ctspool_open_config
- * and on_corrupt = "stop", such calls fail with E_CORRUPT instead.
+ * and on_corrupt = "stop", such calls fail with E_CORRUPT instead.  A
+ * file that never was a journal (no SQLite header and not whole pages
+ * of one, or another application's SQLite database) is left as it is:
+ * E_CANTCREATE.
  */
 CTSPOOL_EXTERN ctspool_rc ctspool_open(const char *path, unsigned flags,
                                        ctspool **out);

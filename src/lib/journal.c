@@ -573,6 +573,7 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     char *msg = NULL;
     const char *reason;
     char pragmas[256], why[PATH_MAX + 128];
+    struct sp_err fe;
     int r, one = 1, dir_fd;
     struct stat sb;
 
@@ -605,6 +606,14 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     if (stat(j->path, &sb) == 0) {
         j->dev = sb.st_dev;
         j->ino = sb.st_ino;
+    }
+    /* Another application's database is left as it is: no WAL mode,
+     * no tables, no quarantine.  (A schema that does not read is for
+     * the steps below to find.) */
+    if (sp_migrate_is_journal(j->db, &fe) == CTSPOOL_E_CANTCREATE) {
+        rc = CTSPOOL_E_CANTCREATE;
+        sp_err_set(e, "cannot open journal %s: %s", j->path, fe.msg);
+        goto out;
     }
     /* Only takes effect on an empty file, before journal_mode writes
      * the first page: free pages can then be given back (compact). */

@@ -234,6 +234,38 @@ set_stop_message(struct sp_err *e, const char *path, const char *why)
                path, w);
 }
 
+/*
+ * Whether the file at path can be a journal SQLite finds damaged: it
+ * starts with SQLite's header string, or, that header gone (zeroed,
+ * garbled), it is whole pages (a multiple of 512 bytes, two at least)
+ * and page 1's table header begins where the 100-byte file header ends
+ * (a leaf or interior table page: 13 or 5).  A file that is neither --
+ * a text file, another program's data, a slip of the path -- never
+ * was a journal, and is not moved aside.
+ */
+static int
+can_be_journal(const char *path)
+{
+    static const char magic[16] = "SQLite format 3";
+    unsigned char head[101];
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    ssize_t n = -1;
+
+    if (fd < 0) {
+        return 1; /* not ours to judge: the open's own error stands */
+    }
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        n = pread(fd, head, sizeof(head), 0);
+    }
+    close(fd);
+    if (n >= (ssize_t)sizeof(magic) && memcmp(head, magic, sizeof(magic)) == 0) {
+        return 1;
+    }
+    return n == (ssize_t)sizeof(head) && sb.st_size >= 1024 &&
+           sb.st_size % 512 == 0 && (head[100] == 13 || head[100] == 5);
+}
+
 /* ---- the journal's side ---------------------------------------------- */
 
 ctspool_rc
@@ -242,6 +274,15 @@ sp_jn_heal_at_open(struct sp_journal *j, struct sp_err *e)
     char why[sizeof(e->msg)], dest[PATH_MAX];
     ctspool_rc rc;
 
+    if (!can_be_journal(j->path)) {
+        sp_err_set(e,
+                   "cannot open journal %s: it is not a ctspool journal "
+                   "(no SQLite database header, and not the pages of "
+                   "one), and is left as it is: point the journal setting "
+                   "at another file",
+                   j->path);
+        return CTSPOOL_E_CANTCREATE;
+    }
     snprintf(why, sizeof(why), "%s", e->msg);
     if (j->opts.corrupt_stop) {
         set_stop_message(e, j->path, why);

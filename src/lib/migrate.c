@@ -11,6 +11,10 @@
  * migrations than the tables show), mean a damaged header: E_CORRUPT,
  * which the journal's open turns into a quarantine (journal_heal.c)
  * instead of a journal no process can open.
+ *
+ * A database whose tables are not a journal's (another application's,
+ * named by a slip of the path) is to be left exactly as it is:
+ * sp_migrate_is_journal() tells, before anything is written to it.
  */
 #include <sqlite3.h>
 
@@ -41,6 +45,41 @@ user_version(sqlite3 *db, int *out, struct sp_err *e)
     }
     *out = sqlite3_column_int(st, 0);
     rc = CTSPOOL_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+sp_migrate_is_journal(sqlite3 *db, struct sp_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t ours = 0, all = 0;
+    ctspool_rc rc = CTSPOOL_E_CORRUPT;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*), coalesce(sum(name IN ('grp', "
+                           "'series', 'point', 'queue', 'meta')), 0) FROM "
+                           "sqlite_master WHERE type = 'table' AND name "
+                           "NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sp_err_set(e, "cannot read the journal's schema: %s",
+                   sqlite3_errmsg(db));
+        rc = sqlite3_errcode(db) == SQLITE_NOMEM ? CTSPOOL_E_NOMEM : rc;
+        goto out;
+    }
+    all = sqlite3_column_int64(st, 0);
+    ours = sqlite3_column_int64(st, 1);
+    rc = CTSPOOL_OK;
+    if (all > 0 && ours < 5) {
+        sp_err_set(e,
+                   "it is a SQLite database but not a ctspool journal "
+                   "(%lld of its %lld tables are a journal's), and is left "
+                   "as it is: point the journal setting at another file",
+                   (long long)ours, (long long)all);
+        rc = CTSPOOL_E_CANTCREATE;
+    }
 out:
     sqlite3_finalize(st);
     return rc;

@@ -24,5 +24,13 @@ struct sp_err;
  * E_CORRUPT, E_IO, E_DISKFULL; e says which migration failed and why.
  */
 int sp_migrate(struct sqlite3 *db, struct sp_err *e);
+/*
+ * sp_migrate_is_journal -- OK when db holds no table, or the tables
+ * every journal has (schema 0001 makes them in one transaction);
+ * E_CANTCREATE when it holds others (another application's database:
+ * e says so, to follow "cannot open journal PATH: "); E_CORRUPT or
+ * E_NOMEM when its schema does not read.  Writes nothing.
+ */
+int sp_migrate_is_journal(struct sqlite3 *db, struct sp_err *e);
 
 #endif

@@ -796,6 +796,71 @@ test_heal_bad_header_fields(void **state)
     }
 }
 
+/* Opening path fails with E_CANTCREATE, naming it as no journal, and
+ * leaves the file as it was: same bytes, nothing moved aside. */
+static void
+open_refused_untouched(const char *path, const char *what)
+{
+    struct sp_journal_opts o = {0};
+    struct sp_journal *j = NULL;
+    struct sp_err e;
+    char **names = NULL, before[8192], after[8192];
+    size_t n = 0, len;
+    FILE *fp = fopen(path, "rb");
+
+    assert_non_null(fp);
+    len = fread(before, 1, sizeof(before), fp);
+    fclose(fp);
+    o.path = path;
+    assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_E_CANTCREATE);
+    assert_null(j);
+    if (!strstr(e.msg, what) || !strstr(e.msg, "is left as it is")) {
+        fail_msg("message \"%s\" lacks \"%s\"", e.msg, what);
+    }
+    fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(after, 1, sizeof(after), fp), len);
+    fclose(fp);
+    assert_memory_equal(before, after, len);
+    assert_int_equal(sp_journal_quarantined(path, &names, &n, &e),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 0);
+    sp_journal_quarantined_free(names, n);
+}
+
+/* A file that never was a journal -- text, another application's
+ * SQLite database -- named as the journal is refused and left alone,
+ * where a journal whose header is gone (zeroed: test_damaged_journal)
+ * is moved aside. */
+static void
+test_heal_not_a_journal(void **state)
+{
+    struct tu_journal *f = *state;
+    char *text = tu_path(f->dir, "notes.txt");
+    char *other = tu_path(f->dir, "app.db");
+    char buf[4096];
+    sqlite3 *db = NULL;
+
+    tu_write_file(text, "important notes\n", 16);
+    open_refused_untouched(text, "not a ctspool journal (no SQLite");
+    /* Whole 512-byte pages of text are no journal either. */
+    memset(buf, 'x', sizeof(buf));
+    tu_write_file(text, buf, sizeof(buf));
+    open_refused_untouched(text, "not a ctspool journal (no SQLite");
+
+    assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE users (id, name); "
+                                      "CREATE TABLE meta (k, v); "
+                                      "PRAGMA user_version = 3",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    open_refused_untouched(other,
+                           "a SQLite database but not a ctspool journal");
+    free(text);
+    free(other);
+}
+
 /* A schema version no ctspool writes, or one that says fewer
  * migrations than the tables show: a damaged header, moved aside at open
  * (a merely newer version is refused instead: test_journal). */
@@ -866,6 +931,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_heal_moves_and_others_follow,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_twice_in_a_second,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_heal_not_a_journal,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_heal_bad_header_fields,
                                         tu_journal_setup, tu_journal_teardown),
