@@ -279,7 +279,8 @@ sp_jn_heal_at_open(struct sp_journal *j, struct sp_err *e)
                    "cannot open journal %s: it is not a ctspool journal "
                    "(no SQLite database header, and not the pages of "
                    "one), and is left as it is: point the journal setting "
-                   "at another file",
+                   "at another file (a journal damaged past recognition: "
+                   "move it aside, then `ctspool salvage` it)",
                    j->path);
         return CTSPOOL_E_CANTCREATE;
     }
