@@ -196,7 +196,8 @@ CTSPOOL_EXTERN ctspool_rc ctspool_append(ctspool *h, const ctspool_point *pts,
  * extreme, Average keeps sum and count and stores their quotient);
  * without a stored value the point is the value; a fold that leaves the
  * value unchanged does not make the point pending; one whose result is
- * not finite fails with E_INVALID naming the point, nothing stored.
+ * not finite (for Average: the running sum it keeps, even where the
+ * mean would be) fails with E_INVALID naming the point, nothing stored.
  * idempotency_key: NULL, or 1 to 255 bytes of UTF-8 without control
  * characters (else E_USAGE), stored with the points in their
  * transaction: when the journal stored it within the last 24 hours
