@@ -178,8 +178,11 @@ typedef struct ctspool_append_result {
  * durability.  pts: borrowed.  res: may be NULL; filled on OK.
  * Returns OK, E_INVALID (nothing stored; ctspool_errmsg names the first
  * offending point by index, its field and the reason), E_FULL (spool
- * limits reached; nothing stored), E_DISKFULL, E_IO, E_BUSY (lock not
- * obtained within the busy timeout), E_NOMEM.
+ * limits reached; nothing stored), E_DISKFULL, E_IO, E_BUSY (the
+ * journal's write lock not obtained within 5 minutes: ctspool's own
+ * processes hold it for one transaction at a time, so only a stuck
+ * process outside ctspool holds it that long; until then the call
+ * waits), E_NOMEM.
  */
 CTSPOOL_EXTERN ctspool_rc ctspool_append(ctspool *h, const ctspool_point *pts,
                                          size_t n,
