@@ -435,8 +435,11 @@ sp_jn_exec_id(struct sp_journal *j, const char *sql, int64_t id,
  * Deletes, in the key range (lo, hi] of point, the acknowledged points
  * (no queue row) whose seq was acknowledged by minute cut_min, but for
  * those with a dead letter: `dlq requeue` must find the newer value
- * there, or it would make the letter's older one pending again.  One
- * transaction.  *n: rows deleted.
+ * there, or it would make the letter's older one pending again; and
+ * for those noted to send again (resend): the note makes the stored
+ * value pending once an older upload can no longer land, and without
+ * the row that older value would stay upstream.  One transaction.
+ * *n: rows deleted.
  */
 static ctspool_rc
 compact_chunk(struct sp_journal *j, const int64_t lo[2], const int64_t hi[2],
@@ -448,7 +451,9 @@ compact_chunk(struct sp_journal *j, const int64_t lo[2], const int64_t hi[2],
         "FROM acklog a WHERE a.grp = point.grp AND a.minute <= ?5), 0) "
         "AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.grp = point.grp "
         "AND q.seq = point.seq) AND NOT EXISTS (SELECT 1 FROM dead d "
-        "WHERE d.series = point.series AND d.hour = point.hour)";
+        "WHERE d.series = point.series AND d.hour = point.hour) AND NOT "
+        "EXISTS (SELECT 1 FROM resend r WHERE r.hour = point.hour AND "
+        "r.series = point.series)";
     sqlite3_stmt *s = NULL;
     ctspool_rc rc;
     int r;

@@ -3,7 +3,9 @@
  * compaction keeps an acknowledged point while a dead letter of its
  * record and hour exists (`dlq requeue` must find the newer value), and
  * keeps every acknowledged point while a quarantined set waits for
- * salvage (salvage adds only what the journal does not hold).
+ * salvage (salvage adds only what the journal does not hold), and keeps
+ * an acknowledged point noted to send again (an older upload of it may
+ * still land: the note makes the stored value pending afterwards).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,6 +124,42 @@ test_salvage_after_compaction(void **state)
     assert_int_equal(compact_later(f->j), 1);
 }
 
+/* 2 acknowledged while an upload of 1 had an unknown outcome (noted to
+ * send again), compaction before the note comes due (retention 0, or
+ * the drainer's hourly run), then the note: 2 is pending again, and
+ * would otherwise have been deleted, leaving 1 upstream for good. */
+static void
+test_resend_after_compaction(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_batch b;
+    int64_t key[1][2];
+    size_t n = 0;
+    uint64_t deleted = 9;
+
+    tu_put1(f->j, pt(2));
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(b.n, 1);
+    key[0][0] = b.pts[0].hour;
+    key[0][1] = b.pts[0].series;
+    assert_int_equal(sp_journal_ack_resend(f->j, &b, 0, 1, NOW,
+                                           (const int64_t(*)[2])key, 1, &n),
+                     CTSPOOL_OK);
+    sp_batch_cleanup(&b);
+    assert_int_equal(sp_journal_compact(f->j, NOW + 60, 0, &deleted),
+                     CTSPOOL_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(sp_journal_repend(f->j, (const int64_t(*)[2])key, 1,
+                                       &n),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    check(f, 2, 1);
+    /* Sent again and no longer noted, it goes as any other. */
+    send_all(f->j);
+    assert_int_equal(compact_later(f->j), 1);
+}
+
 int
 main(void)
 {
@@ -129,6 +167,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_requeue_after_compaction,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_after_compaction,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_resend_after_compaction,
                                         tu_journal_setup, tu_journal_teardown),
     };
 
