@@ -23,6 +23,7 @@ enum stmt_id {
     ST_META_GET,
     ST_META_SET,
     ST_META_ADD,
+    ST_META_PUT,
     ST_GRP_FIND,
     ST_GRP_INS,
     ST_SERIES_FIND,

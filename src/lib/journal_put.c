@@ -1018,6 +1018,16 @@ sp_jn_flush_meta(struct sp_journal *j)
             return r;
         }
     }
+    /* When pending last rose from none (-1: none pending): the age of
+     * what waits undelivered, which an update of a pending point (a new
+     * seq, a new seqtime) does not restart (journal_admin.c). */
+    if ((j->pending_begin == 0) != (j->pending == 0)) {
+        r = sp_jn_meta_set_int(j, ST_META_PUT, "pending_since",
+                               j->pending ? at : -1);
+        if (r != SQLITE_OK) {
+            return r;
+        }
+    }
     if (j->points != j->points_begin) {
         r = sp_jn_meta_set_int(j, ST_META_SET, "points", j->points);
         if (r != SQLITE_OK) {

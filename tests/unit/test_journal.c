@@ -470,6 +470,44 @@ test_seqtime_row_per_second(void **state)
     check_invariants(f);
 }
 
+/* A point updated while pending takes a new seq, but what waits
+ * undelivered keeps its age: from when pending rose from none, or from
+ * the last successful upload if later; none pending, none. */
+static void
+test_pending_age_survives_updates(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_stats st;
+    struct sp_batch b;
+    int64_t t0 = (int64_t)time(NULL);
+
+    tu_put1(f->j, tu_point("t", SP_AGG_MAXIMUM, "g", 1, 1.0, NULL));
+    assert_true(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                 "'pending_since'") >= t0);
+    /* As if it became pending long ago, then was updated now. */
+    tu_sql1(f->path, "UPDATE meta SET v = 1700000000 WHERE k = "
+                     "'pending_since'");
+    tu_put1(f->j, tu_point("t", SP_AGG_MAXIMUM, "g", 1, 2.0, NULL));
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, 1700000000);
+    /* A later successful upload (of other points) bounds it. */
+    tu_sql1(f->path, "UPDATE meta SET v = 1700000500 WHERE k = "
+                     "'last_upload_ok_at'");
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, 1700000500);
+    /* Delivered: nothing waits. */
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, t0, NULL), CTSPOOL_OK);
+    sp_batch_cleanup(&b);
+    assert_int_equal(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                      "'pending_since'"),
+                     -1);
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, -1);
+    check_invariants(f);
+}
+
 static void
 test_savepoint_rollback(void **state)
 {
@@ -1187,6 +1225,7 @@ main(void)
         T(test_dead_letters),
         T(test_compact_retention),
         T(test_seqtime_row_per_second),
+        T(test_pending_age_survives_updates),
         T(test_savepoint_rollback),
         T(test_rollback_stores_nothing),
         T(test_queue_rows_buffered),
