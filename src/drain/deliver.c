@@ -135,7 +135,7 @@ dead_letter(struct dr_drainer *d, size_t idx, const struct dr_upload_result *r)
     const struct sp_batch_point *bp = &d->cur->b.pts[idx];
     const char *body = dr_mask_body(d, r->body, r->body_len);
     char name[DR_LOG_BODY_MAX * 4 + 8], snip[DR_LOG_BODY_MAX * 4 + 8];
-    char hour[24];
+    char hour[24], text[sizeof(name) + sizeof(snip) + 80];
     ctspool_rc rc;
 
     JOURNAL_RETRY(rc, sp_journal_dead(d->j, &d->cur->b, &idx, 1, r->status,
@@ -152,6 +152,11 @@ dead_letter(struct dr_drainer *d, size_t idx, const struct dr_upload_result *r)
            "dead letter: upstream refuses metric \"%s\" at %s alone "
            "(HTTP %d): %s",
            name, hour, r->status, snip[0] ? snip : "(empty body)");
+    /* The last error, as for any refusal (the request is counted). */
+    snprintf(text, sizeof(text),
+             "HTTP %d: metric \"%s\" at %s refused alone, dead-lettered: %s",
+             r->status, name, hour, snip[0] ? snip : "(empty body)");
+    dr_failure_note(d, -1, text);
     d->n_dead++;
     d->win_dead++;
     return CTSPOOL_OK;

@@ -3,7 +3,8 @@
 receiver's poison_prefix) are isolated by bisection and land in the dead
 letters with status and response body (`drain --once` exits 65);
 everything else is delivered and pending reaches 0.  `dlq requeue --all` makes them pending again, and
-once upstream accepts them they are delivered."""
+once upstream accepts them they are delivered.  A point refused alone is
+recorded as the last upload error too."""
 
 import json
 
@@ -77,7 +78,24 @@ def run(env, mock):
     st = env.status()
     h.check(st["pending_points"] == 0 and st["dead_letters"] == 0,
             "at the end: %s" % st)
-    return h.expected_state([pts])
+
+    # A point refused in a request of its own is the last error too,
+    # whatever the batch size (no bisection step records it before).
+    mock.fault(poison_prefix="poison-")
+    lone = [h.point("poison-lone", 1.0, HOUR0, "Sum", {"i": "0"})]
+    h.append_points(env, lone)
+    r = h.run_logged(env, "drain", "--once", timeout=120)
+    h.check(r.returncode == 65, "lone poison: exit %d" % r.returncode)
+    err = env.status()["last_upload_error"] or ""
+    h.check(err.startswith("HTTP 400") and '"poison-lone"' in err and
+            "refused alone" in err, "last error after a lone refusal: %r" %
+            err)
+    mock.fault(poison_prefix=None)
+    r = h.run_logged(env, "dlq", "requeue", "--all")
+    h.check(r.returncode == 0, "requeue the lone one: %d" % r.returncode)
+    r = h.run_logged(env, "drain", "--once", timeout=120)
+    h.check(r.returncode == 0, "lone one delivered: exit %d" % r.returncode)
+    return h.expected_state([pts, lone])
 
 
 if __name__ == "__main__":
