@@ -254,7 +254,8 @@ idle_wait(struct dr_drainer *d, int64_t due_ms)
         doubt_due = dr_doubt_next_deadline(d->doubt);
         if (sp_clock_ms() >= d->next_compact || dr_doubt_hits(d->doubt) ||
             (doubt_due >= 0 && sp_clock_ms() >= doubt_due) ||
-            (due_ms >= 0 && dr_park_now_ms() >= due_ms) || dr_reload_flag) {
+            (due_ms >= 0 && dr_park_now_ms() >= due_ms) ||
+            dr_park_clock_stepped(d) || dr_reload_flag) {
             /* compaction, a re-send or the end of a doubt (run() settles
              * it), a parked group or a reload is due */
             break;
@@ -382,6 +383,7 @@ run(struct dr_drainer *d)
         }
         /* An acknowledgement the journal owes first: no upload before. */
         rc = dr_deliver_owed(d);
+        dr_park_clock_stepped(d);
         from.now_ms = dr_park_now_ms();
         if (rc == CTSPOOL_OK) {
             rc = sp_journal_take_next(d->j, dr_deliver_take_size(cfg),

@@ -92,6 +92,7 @@ struct dr_drainer {
     int64_t *parked;  /* groups this drainer knows parked (park.c) */
     size_t n_parked, cap_parked;
     int parked_all_said;  /* "every group is parked" logged */
+    int64_t park_clock_ms; /* dr_park_now_ms() as last seen (0: not yet) */
     uint64_t rng;
     int64_t dv_before_take;
     int64_t next_compact;
@@ -185,6 +186,10 @@ void dr_park(struct dr_drainer *d, const struct sp_batch *b,
  * unparks it if it was parked. */
 void dr_park_clear(struct dr_drainer *d, const struct sp_batch *b,
                    const char *why);
+/* Has the wall clock stepped back since the last call?  Then parked
+ * groups, parked until wall-clock times as far off as the step, may be
+ * taken at once (logged).  1 or 0. */
+int dr_park_clock_stepped(struct dr_drainer *d);
 /* Nothing to take: are groups with pending points parked?  *due_ms:
  * when the first of them may be tried again (Unix ms; -1: none). */
 int dr_park_idle(struct dr_drainer *d, int64_t *due_ms);

@@ -19,6 +19,10 @@
 
 #include "drain_int.h"
 
+/* A step back of the wall clock larger than this is one (NTP's steps,
+ * an operator's date): smaller ones are slews or noise. */
+#define CLOCK_STEP_MS 2000
+
 int64_t
 dr_park_now_ms(void)
 {
@@ -179,6 +183,29 @@ dr_park_clear(struct dr_drainer *d, const struct sp_batch *b, const char *why)
     d->parked[i] = d->parked[--d->n_parked];
     sp_log(SP_LOG_INFO, "group %s unparked: %s",
            group_name(b, name, sizeof(name)), why);
+}
+
+int
+dr_park_clock_stepped(struct dr_drainer *d)
+{
+    int64_t now = dr_park_now_ms(), last = d->park_clock_ms;
+    uint64_t n = 0;
+
+    d->park_clock_ms = now;
+    if (!last || now >= last - CLOCK_STEP_MS) {
+        return 0;
+    }
+    if (sp_journal_groups_retry_now(d->j, &n) != CTSPOOL_OK) {
+        sp_log(SP_LOG_WARN,
+               "cannot mark parked upload groups for a retry: %s",
+               sp_journal_errmsg(d->j));
+        return 1;
+    }
+    sp_log(n ? SP_LOG_WARN : SP_LOG_INFO,
+           "the wall clock stepped back %.0f s%s",
+           (double)(last - now) / 1000.0,
+           n ? ": parked upload groups are tried again now" : "");
+    return 1;
 }
 
 int
