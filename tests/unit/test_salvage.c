@@ -47,6 +47,20 @@ fill(struct sp_journal *j, int n)
     tu_fill(j, n, HOUR0);
 }
 
+/* A journal "damaged.db" beside f's with n points (fill()), then sql run
+ * on it; its path (malloc'd). */
+static char *
+filled_then(struct tu_journal *f, int n, const char *sql)
+{
+    char *path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(path);
+
+    fill(src, n);
+    sp_journal_close(src);
+    tu_sql1(path, sql);
+    return path;
+}
+
 static void
 test_salvage_pending_and_dead(void **state)
 {
@@ -113,15 +127,11 @@ static void
 test_salvage_keeps_age(void **state)
 {
     struct tu_journal *f = *state;
-    char *src_path = tu_path(f->dir, "damaged.db");
-    struct sp_journal *src = open_other(src_path);
+    char *src_path = filled_then(f, 100, "UPDATE seqtime SET at = 1700000000");
     struct sp_salvage_report rep;
     struct sp_stats st;
     struct sp_err e;
 
-    fill(src, 100);
-    sp_journal_close(src);
-    tu_sql1(src_path, "UPDATE seqtime SET at = 1700000000");
     assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
     assert_int_equal(rep.pending, 100);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
@@ -637,14 +647,10 @@ static void
 test_salvage_none_of_its_points(void **state)
 {
     struct tu_journal *f = *state;
-    char *src_path = tu_path(f->dir, "damaged.db");
-    struct sp_journal *src = open_other(src_path);
+    char *src_path = filled_then(f, 40, "DELETE FROM queue");
     struct sp_salvage_report rep;
     struct sp_err e;
 
-    fill(src, 40);
-    sp_journal_close(src);
-    tu_sql1(src_path, "DELETE FROM queue");
     assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
     assert_int_equal(rep.unreadable, 40);
     assert_false(rep.read_anything);
