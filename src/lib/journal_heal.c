@@ -235,23 +235,33 @@ set_stop_message(struct sp_err *e, const char *path, const char *why)
 }
 
 /*
- * Whether the file at path can be a journal SQLite finds damaged: it
- * starts with SQLite's header string, or, that header gone (zeroed,
- * garbled), it is whole pages (a multiple of 512 bytes, two at least)
- * and page 1's table header begins where the 100-byte file header ends
- * (a leaf or interior table page: 13 or 5).  A file that is neither --
- * a text file, another program's data, a slip of the path -- never
- * was a journal, and is not moved aside.
+ * Whether the file at path can be a journal SQLite finds damaged: its
+ * -wal or -shm file is there (a journal keeps both once opened:
+ * journal.c), or it starts with SQLite's header string, or, that header
+ * gone (zeroed, garbled), it is whole pages (a multiple of 512 bytes,
+ * two at least) and page 1's table header begins where the 100-byte
+ * file header ends (a leaf or interior table page: 13 or 5).  A file
+ * that is none of these -- a text file, another program's data, a slip
+ * of the path -- never was a journal, and is not moved aside.
  */
 static int
 can_be_journal(const char *path)
 {
     static const char magic[16] = "SQLite format 3";
     unsigned char head[101];
+    char side[PATH_MAX];
     struct stat sb;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd;
     ssize_t n = -1;
 
+    for (size_t i = 0; i < 2; i++) {
+        if ((size_t)snprintf(side, sizeof(side), "%s%s", path,
+                             set_suffix[i]) < sizeof(side) &&
+            lstat(side, &sb) == 0) {
+            return 1;
+        }
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         return 1; /* not ours to judge: the open's own error stands */
     }

@@ -836,8 +836,8 @@ open_refused_untouched(const char *path, const char *what)
 
 /* A file that never was a journal -- text, another application's
  * SQLite database -- named as the journal is refused and left alone,
- * where a journal whose header is gone (zeroed: test_damaged_journal)
- * is moved aside. */
+ * where a journal whose header is gone (zeroed: test_damaged_journal),
+ * or that is garbage beside its -shm file, is moved aside. */
 static void
 test_heal_not_a_journal(void **state)
 {
@@ -853,6 +853,27 @@ test_heal_not_a_journal(void **state)
     memset(buf, 'x', sizeof(buf));
     tu_write_file(text, buf, sizeof(buf));
     open_refused_untouched(text, "not a ctspool journal (no SQLite");
+
+    /* Beside a -shm file (a journal keeps it once opened), garbage is
+     * a journal damaged past recognition: moved aside. */
+    {
+        char *shm = tu_path(f->dir, "notes.txt-shm");
+        struct sp_journal_opts o = {0};
+        struct sp_journal *j = NULL;
+        char **names = NULL;
+        size_t n = 0;
+        struct sp_err e;
+
+        tu_write_file(shm, "", 0);
+        o.path = text;
+        assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_OK);
+        sp_journal_close(j);
+        assert_int_equal(sp_journal_quarantined(text, &names, &n, &e),
+                         CTSPOOL_OK);
+        assert_int_equal(n, 1);
+        sp_journal_quarantined_free(names, n);
+        free(shm);
+    }
 
     assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE users (id, name); "
