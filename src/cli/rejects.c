@@ -233,6 +233,21 @@ taken(const struct stat *sb, const char *journal, FILE *const *inputs,
     return NULL;
 }
 
+/* Our stdout or stderr, when sb is the file it writes to: 1, 2, or -1. */
+static int
+std_stream(const struct stat *sb)
+{
+    struct stat o;
+
+    for (int fd = 1; fd <= 2; fd++) {
+        if (fstat(fd, &o) == 0 && o.st_dev == sb->st_dev &&
+            o.st_ino == sb->st_ino) {
+            return fd;
+        }
+    }
+    return -1;
+}
+
 int
 cli_rejects_open(const char *path, const char *journal,
                  FILE *const *inputs, int n_inputs, int is_follow,
@@ -241,7 +256,7 @@ cli_rejects_open(const char *path, const char *journal,
     struct cli_rejects *r;
     struct stat sb;
     const char *what;
-    int fd, exists = stat(path, &sb) == 0, regular = 1;
+    int fd, std, exists = stat(path, &sb) == 0, regular = 1;
 
     *out = NULL;
     if (exists && (what = taken(&sb, journal, inputs, n_inputs))) {
@@ -254,8 +269,14 @@ cli_rejects_open(const char *path, const char *journal,
         cli_error("append", "out of memory");
         return EXIT_OSERR;
     }
-    if (exists && !S_ISREG(sb.st_mode)) {
-        /* A device or a pipe (/dev/stderr): written as it is. */
+    if (exists && (std = std_stream(&sb)) >= 0) {
+        /* /dev/stderr (or stdout, or the file either goes to): written
+         * through that stream's own open file, at its offset, as it is:
+         * `2>>app.log` must not lose app.log. */
+        regular = 0;
+        fd = fcntl(std, F_DUPFD_CLOEXEC, 3);
+    } else if (exists && !S_ISREG(sb.st_mode)) {
+        /* A device or a pipe: written as it is. */
         regular = 0;
         fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
     } else {

@@ -11,12 +11,15 @@ can be fixed and appended again:
 - with --skip-invalid the valid points are stored; without it nothing
   is, and FILE lists the rejects all the same;
 - FILE is mode 0600 and truncated at each run; fixed, it appends
-  cleanly; no rejects: an empty FILE.
+  cleanly; no rejects: an empty FILE;
+- /dev/stderr (or /dev/stdout) is written through the stream itself:
+  the log file it is redirected to keeps what it held and its mode.
 """
 
 import json
 import os
 import stat
+import subprocess
 
 import harness as h
 
@@ -212,7 +215,40 @@ def part_never_over():
         env.cleanup()
 
 
+def part_std_stream():
+    """--rejects /dev/stderr with stderr appended to a log file (and
+    /dev/stdout likewise): the file keeps its lines and mode, the rejected
+    line follows them."""
+    env = h.Env("append-rejects-std")
+    try:
+        path = os.path.join(env.dir, "in.ndjson")
+        bad = '{"timestamp":"x","metric_name":"m","metric_value":1}'
+        with open(path, "w") as f:
+            f.write(bad + "\n")
+        for dev, fd in (("/dev/stderr", "stderr"), ("/dev/stdout", "stdout")):
+            log = os.path.join(env.dir, fd + ".log")
+            with open(log, "w") as f:
+                f.write("earlier line 1\nearlier line 2\n")
+            os.chmod(log, 0o644)
+            with open(log, "a") as f:
+                r = subprocess.run(
+                    env.cmd("append", "--rejects", dev, "--agg", "Sum",
+                            path),
+                    stdout=f if fd == "stdout" else subprocess.DEVNULL,
+                    stderr=f if fd == "stderr" else subprocess.DEVNULL,
+                    timeout=60)
+            text = h.read_text(log)
+            h.check(r.returncode == 65 and
+                    text.startswith("earlier line 1\nearlier line 2\n") and
+                    bad + "\n" in text and mode_of(log) == 0o644,
+                    "--rejects %s into a log: exit %d, mode %o: %r" %
+                    (dev, r.returncode, mode_of(log), text))
+    finally:
+        env.cleanup()
+
+
 if __name__ == "__main__":
+    part_std_stream()
     part_ndjson()
     part_csv()
     part_cloudthread()
