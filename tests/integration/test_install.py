@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from harness import BIN, Env, check, finish
+from harness import BIN, Env, check, finish, read_text
 
 PROGRAM = r"""
 #include <ctspool.h>
@@ -70,6 +70,16 @@ def main():
               "header installed")
         check(os.path.exists(os.path.join(prefix, "bin", "ctspool")),
               "binary installed")
+        # The units start the binary of the prefix installed to, not of
+        # the prefix the build was configured with.
+        for unit in ("ctspool-serve.service", "ctspool-drain.service"):
+            path = os.path.join(prefix, "lib", "systemd", "system", unit)
+            text = read_text(path) if os.path.exists(path) else ""
+            check("ExecStart=%s/bin/ctspool " % prefix in text,
+                  "%s starts %s/bin/ctspool: %r" % (unit, prefix,
+                                                    [line for line in
+                                                     text.splitlines()
+                                                     if "ExecStart" in line]))
         if not libdirs:
             finish()
         libdir = os.path.join(prefix, libdirs[0])
