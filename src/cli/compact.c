@@ -78,8 +78,8 @@ cmd_compact(struct cli *c, int argc, char **argv)
         cli_error("compact", "%s", sp_journal_errmsg(j));
         ex = cli_exit_code(rc);
     } else {
-        printf("deleted %llu acknowledged points and %llu expired "
-               "idempotency keys; journal is %llu bytes\n",
+        printf("deleted %llu acknowledged points and events, and %llu "
+               "expired idempotency keys; journal is %llu bytes\n",
                (unsigned long long)n, (unsigned long long)n_keys,
                (unsigned long long)st.journal_bytes);
     }

@@ -229,7 +229,8 @@ maybe_compact(struct dr_drainer *d)
         return;
     }
     sp_log(n ? SP_LOG_INFO : SP_LOG_DEBUG,
-           "compaction: deleted %llu acknowledged points older than %ld h",
+           "compaction: deleted %llu acknowledged points and events older "
+           "than %ld h",
            (unsigned long long)n, d->cfg->retain_acked_hours);
     d->next_compact = sp_clock_ms() + COMPACT_EVERY_MS;
 }

@@ -163,8 +163,8 @@ def run_through(env, mock, proxy):
                      upload={"endpoint": proxy.url})
     r = h.run_logged(env, "drain", "--once", timeout=60)
     h.check(r.returncode == 0, "drain --once exited %d" % r.returncode)
-    h.check("compaction: deleted %d acknowledged points" % n_acked
-            in r.stderr, "compaction not logged:\n" + r.stderr)
+    h.check("compaction: deleted %d acknowledged points and events" %
+            n_acked in r.stderr, "compaction not logged:\n" + r.stderr)
     st = env.status()
     h.check(st["acked_points"] == 0 and st["pending_points"] == 0,
             "after compaction: %s" % st)
