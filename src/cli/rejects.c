@@ -212,7 +212,8 @@ static const char *
 taken(const struct stat *sb, const char *journal, FILE *const *inputs,
       int n_inputs)
 {
-    static const char *const sides[] = {"", "-wal", "-shm", "-drain.lock"};
+    static const char *const sides[] = {"", "-wal", "-shm", "-drain.lock",
+                                        "-salvage.lock"};
     char side[PATH_MAX + 16];
     struct stat o;
 

@@ -60,7 +60,11 @@ salvage_file(struct sp_journal *j, const char *file, int *nothing)
     sp_salvage_describe(&rep, words, sizeof(words));
     if (rc != CTSPOOL_OK) {
         rc = cli_journal_failed(j, rc);
-        cli_error("salvage", "%s: %s (so far: %s)", file, e.msg, words);
+        if (rc == CTSPOOL_E_LOCKED) {
+            cli_error("salvage", "%s: %s", file, e.msg); /* nothing read */
+        } else {
+            cli_error("salvage", "%s: %s (so far: %s)", file, e.msg, words);
+        }
         return cli_exit_code(rc);
     }
     if (!rep.read_anything) {

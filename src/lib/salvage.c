@@ -27,9 +27,17 @@
  * is newer: the live journal was started after the damaged one), and a
  * dead letter already there is not added twice, so running it again
  * adds nothing.
+ *
+ * One salvage into a journal at a time: each holds an exclusive flock
+ * on JOURNAL-salvage.lock while it runs (the copy of a damaged header
+ * has one name per journal, and two runs at once would read each
+ * other's copy).  A second one is refused with E_LOCKED, not queued:
+ * the drainer tries again later, an operator when told.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1171,9 +1179,53 @@ scan_table(struct sv *v, int two, int64_t k1_max, const char *rows_sql,
     return rc;
 }
 
-ctspool_rc
-sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
-           struct sp_salvage_report *rep, struct sp_err *e)
+/*
+ * The salvage lock of live's journal (see the top), as an fd to close
+ * when done; -1 with e set (E_LOCKED in *rc when another run holds it).
+ * The file gets the journal's owner and read and write bits, like the
+ * drainer's lock, so the service users can take it in turn.
+ */
+static int
+salvage_lock(struct sp_journal *live, ctspool_rc *rc, struct sp_err *e)
+{
+    char path[PATH_MAX];
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s-salvage.lock",
+                         sp_journal_path(live)) >= sizeof(path)) {
+        sp_err_set(e, "journal path too long for its salvage lock");
+        *rc = CTSPOOL_E_CANTCREATE;
+        return -1;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        sp_err_set(e, "cannot open the salvage lock %s: %s", path,
+                   strerror(errno));
+        *rc = CTSPOOL_E_CANTCREATE;
+        return -1;
+    }
+    sp_owner_adopt(fd, sp_journal_path(live)); /* best effort, as SQLite */
+    sp_mode_adopt(fd, sp_journal_path(live));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            sp_err_set(e,
+                       "another salvage into journal %s is running (%s "
+                       "held); run this one again once it is done",
+                       sp_journal_path(live), path);
+            *rc = CTSPOOL_E_LOCKED;
+        } else {
+            sp_err_set(e, "cannot lock %s: %s", path, strerror(errno));
+            *rc = CTSPOOL_E_IO;
+        }
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static ctspool_rc
+salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
+               struct sp_salvage_report *rep, struct sp_err *e)
 {
     uint64_t mem0 = sp_memwatch_failures();
     struct sv v;
@@ -1297,6 +1349,23 @@ sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
         remove_copy(copy);
         free(copy);
     }
+    return rc;
+}
+
+ctspool_rc
+sp_salvage(struct sp_journal *live, const char *file, size_t txn_items,
+           struct sp_salvage_report *rep, struct sp_err *e)
+{
+    ctspool_rc rc = CTSPOOL_OK;
+    int fd;
+
+    memset(rep, 0, sizeof(*rep));
+    fd = salvage_lock(live, &rc, e);
+    if (fd < 0) {
+        return rc;
+    }
+    rc = salvage_locked(live, file, txn_items, rep, e);
+    close(fd); /* and the lock with it */
     return rc;
 }
 

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,6 +119,32 @@ test_salvage_pending_and_dead(void **state)
     assert_int_equal(rep.present, 903);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 900);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 3);
+    free(src_path);
+}
+
+/* One salvage into a journal at a time: while another holds
+ * JOURNAL-salvage.lock, sp_salvage is refused (E_LOCKED, saying so) and
+ * adds nothing; once it is released, the same call recovers all. */
+static void
+test_salvage_one_at_a_time(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = filled_then(f, 30, "SELECT 1");
+    char *lock = tu_path(f->dir, "journal.db-salvage.lock");
+    struct sp_salvage_report rep;
+    struct sp_err e;
+    int fd = open(lock, O_RDWR | O_CREAT, 0600);
+
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e),
+                     CTSPOOL_E_LOCKED);
+    assert_true(tu_msg_matches(e.msg, "another salvage into journal *"));
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 0);
+    close(fd);
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 30);
+    free(lock);
     free(src_path);
 }
 
@@ -936,6 +964,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_salvage_pending_and_dead,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_one_at_a_time,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_age,
                                         tu_journal_setup, tu_journal_teardown),
