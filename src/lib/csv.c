@@ -14,6 +14,10 @@
  *   starts with the following line.
  * - a record longer than 1 MiB: E_INVALID once the whole record has been
  *   read past (quotes respected); the next call returns the next record.
+ *   But a quoted field that runs over lines past 1 MiB (a stray quote
+ *   would take in the rest of the input, and a followed log forever):
+ *   E_INVALID naming the lines it took, the rest of the line it reached
+ *   is skipped, and the next call starts with the following line.
  * - a quoted field still open at the end of the input: E_INVALID
  *   "unterminated quoted field", naming the line where the record
  *   started; the next call returns E_NOTFOUND.
@@ -281,6 +285,7 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
     int too_long = 0;
     ctspool_rc rc = CTSPOOL_OK;
     const char *p, *end, *q;
+    size_t room;
     char ch;
 
     sp_buf_reset(&c->rec);
@@ -371,6 +376,22 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
             q = memchr(p, '"', (size_t)(end - p));
             if (!q) {
                 q = end;
+            }
+            room = too_long ? 0 : RECORD_MAX - rec_size(c);
+            if (!too_long && (size_t)(q - p) > room &&
+                (c->line > start_line || memchr(p, '\n', room))) {
+                /* A quote without its closing one makes every later
+                 * line part of one field: a followed log would never
+                 * be read again.  Given up where the record passes
+                 * 1 MiB, on the line it reached. */
+                c->line += count_nl(p, room);
+                c->in_pos = (size_t)(p + room - c->in);
+                sp_err_set(e,
+                           "line %zu: a quoted field runs on for more than "
+                           "1 MiB, to line %zu (a quote without its closing "
+                           "one?): lines %zu to %zu are skipped",
+                           start_line, c->line, start_line, c->line);
+                goto bad_quoting;
             }
             c->line += count_nl(p, (size_t)(q - p));
             rc = rec_put(c, p, (size_t)(q - p), &too_long);
