@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -554,25 +555,57 @@ help(FILE *f)
             "                  again: exit 0 and a line saying so\n");
 }
 
-/* Opens every input first so a missing file stores nothing (exit 66). */
+/*
+ * Whether f, a regular file read from its start, begins with a UTF-16
+ * (or UTF-32) byte order mark: every format is read as UTF-8, where
+ * such a file gives only puzzling errors ("no 'timestamp' column").
+ * Looked at with pread, so a pipe is not read from here.
+ */
+static int
+is_utf16(FILE *f)
+{
+    unsigned char b[2];
+    struct stat sb;
+    int fd = fileno(f);
+
+    return fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+           lseek(fd, 0, SEEK_CUR) == 0 && pread(fd, b, 2, 0) == 2 &&
+           ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF));
+}
+
+static void
+close_inputs(int n, FILE **files)
+{
+    for (int k = 0; k < n; k++) {
+        if (files[k] && files[k] != stdin) {
+            fclose(files[k]);
+        }
+        files[k] = NULL;
+    }
+}
+
+/* Opens every input first so a missing file stores nothing (exit 66),
+ * nor one in UTF-16 (exit 65). */
 static int
 open_inputs(int n, char **names, FILE **files)
 {
     for (int i = 0; i < n; i++) {
-        if (strcmp(names[i], "-") == 0) {
-            files[i] = stdin;
-            continue;
-        }
-        files[i] = fopen(names[i], "rb");
+        files[i] = strcmp(names[i], "-") == 0 ? stdin
+                                               : fopen(names[i], "rb");
         if (!files[i]) {
             cli_error("append", "cannot open %s: %s", names[i],
                       strerror(errno));
-            for (int k = 0; k < i; k++) {
-                if (files[k] != stdin) {
-                    fclose(files[k]);
-                }
-            }
+            close_inputs(i, files);
             return EXIT_NOINPUT;
+        }
+        if (is_utf16(files[i])) {
+            cli_error("append",
+                      "%s: the input is UTF-16 or UTF-32 (it starts with "
+                      "that byte order mark); ctspool reads UTF-8: convert "
+                      "it first (iconv -f UTF-16 -t UTF-8); nothing stored",
+                      files[i] == stdin ? "<stdin>" : names[i]);
+            close_inputs(i + 1, files);
+            return EXIT_DATAERR;
         }
     }
     return 0;

@@ -136,6 +136,21 @@ def test_atomic_and_skip_invalid():
               "1 input not read" in r.stdout,
               "--skip-invalid with an unreadable input: %d %s" %
               (r.returncode, r.stdout))
+        # A UTF-16 file is named as such, and nothing of the others is
+        # stored (whatever --skip-invalid says).
+        n = len(env.list())
+        u16 = os.path.join(env.dir, "u16.csv")
+        with open(u16, "wb") as f:
+            f.write("timestamp,metric_name,metric_value\r\n"
+                    "2026-01-02 03:00:00,m,1\r\n".encode("utf-16"))
+        with open(p.replace("one", "two"), "w") as f:
+            f.write(good.replace("ok", "fourth") + "\n")
+        r = env.run("append", "--agg", "Sum", "--skip-invalid",
+                    p.replace("one", "two"), u16)
+        check(r.returncode == 65 and "u16.csv: the input is UTF-16" in
+              r.stderr and len(env.list()) == n,
+              "UTF-16 input named, nothing stored: %d %s" %
+              (r.returncode, r.stderr))
     finally:
         env.cleanup()
 
