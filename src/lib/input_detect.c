@@ -187,6 +187,16 @@ sp_input_sniff(struct sp_src *s, enum sp_format *fmt, struct sp_err *e)
         }
         *fmt = format_by_content(b.p, b.len, n == 0);
     }
+    /* Read as UTF-8, a UTF-16 (or UTF-32) input gives only puzzling
+     * errors: said once here instead (append looks at files itself). */
+    if (rc == CTSPOOL_OK && b.len >= 2 &&
+        ((b.p[0] == '\xFF' && b.p[1] == '\xFE') ||
+         (b.p[0] == '\xFE' && b.p[1] == '\xFF'))) {
+        sp_err_set(e, "the input is UTF-16 or UTF-32 (it starts with that "
+                      "byte order mark); ctspool reads UTF-8: convert it "
+                      "first (iconv -f UTF-16 -t UTF-8)");
+        rc = CTSPOOL_E_INVALID;
+    }
     if (rc != CTSPOOL_OK || b.len == 0) {
         sp_buf_cleanup(&b);
     } else {

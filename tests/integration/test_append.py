@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import sqlite3
+import subprocess
 
 from harness import (STREAM, Env, check, finish, hour_str, record_id,
                      skip_part, wait_until)
@@ -151,6 +152,13 @@ def test_atomic_and_skip_invalid():
               r.stderr and len(env.list()) == n,
               "UTF-16 input named, nothing stored: %d %s" %
               (r.returncode, r.stderr))
+        with open(u16, "rb") as f:
+            r = subprocess.run(env.cmd("append", "--agg", "Sum", "-"),
+                               input=f.read(), capture_output=True,
+                               timeout=60)
+        check(r.returncode == 65 and b"the input is UTF-16" in r.stderr,
+              "UTF-16 through a pipe named: %d %r" % (r.returncode,
+                                                     r.stderr))
     finally:
         env.cleanup()
 
