@@ -201,6 +201,13 @@ def test_auth_and_limits(env, srv, expected):
     check(st == 201, "Content-Encoding: identity: %d %r" % (st, body))
     expected.update(payload_points(gz))
 
+    # UTF-16 (with its byte order mark) is named as such: 400.
+    u16 = ingest_payload([data_point("utf16", 4, H0 + 30)])
+    st, _, body = srv.request("POST", "/streams/ingest",
+                              json.dumps(u16).encode("utf-16"),
+                              headers={"Content-Type": "application/json"})
+    check(st == 400 and "UTF-16" in body, "UTF-16 body: %d %r" % (st, body))
+
     # Too large, announced by Content-Length: refused before the body.
     big = ingest_payload([data_point("big-%d" % i, i, H0 + 31)
                           for i in range(700)])
