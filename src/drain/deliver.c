@@ -138,25 +138,26 @@ dead_letter(struct dr_drainer *d, size_t idx, const struct dr_upload_result *r)
     char hour[24], text[sizeof(name) + sizeof(snip) + 80];
     ctspool_rc rc;
 
-    JOURNAL_RETRY(rc, sp_journal_dead(d->j, &d->cur->b, &idx, 1, r->status,
-                                      body, (int64_t)time(NULL)));
+    sp_hour_format(bp->hour, hour, sizeof(hour));
+    dr_mask_snippet(bp->name, name, sizeof(name));
+    dr_mask_snippet(body, snip, sizeof(snip));
+    /* The last upload error too, as for any refusal (the request is
+     * counted once), in the dead letter's own transaction. */
+    snprintf(text, sizeof(text),
+             "HTTP %d: metric \"%s\" at %s refused alone, dead-lettered: %s",
+             r->status, name, hour, snip[0] ? snip : "(empty body)");
+    JOURNAL_RETRY(rc, sp_journal_dead_noted(d->j, &d->cur->b, &idx, 1,
+                                            r->status, body,
+                                            (int64_t)time(NULL), text));
     if (rc != CTSPOOL_OK) {
         sp_log(SP_LOG_ERROR, "cannot dead-letter a point: %s",
                sp_journal_errmsg(d->j));
         return rc;
     }
-    sp_hour_format(bp->hour, hour, sizeof(hour));
-    dr_mask_snippet(bp->name, name, sizeof(name));
-    dr_mask_snippet(body, snip, sizeof(snip));
     sp_log(SP_LOG_WARN,
            "dead letter: upstream refuses metric \"%s\" at %s alone "
            "(HTTP %d): %s",
            name, hour, r->status, snip[0] ? snip : "(empty body)");
-    /* The last error, as for any refusal (the request is counted). */
-    snprintf(text, sizeof(text),
-             "HTTP %d: metric \"%s\" at %s refused alone, dead-lettered: %s",
-             r->status, name, hour, snip[0] ? snip : "(empty body)");
-    dr_failure_note(d, -1, text);
     d->n_dead++;
     d->win_dead++;
     return CTSPOOL_OK;

@@ -315,6 +315,12 @@ ctspool_rc sp_journal_ack_resend(struct sp_journal *j,
 ctspool_rc sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
                            const size_t *idx, size_t n_idx, int status,
                            const char *body, int64_t now);
+/* sp_journal_dead that also records note (copied) as the last upload
+ * error, at now, in the same transaction (no fsync of its own). */
+ctspool_rc sp_journal_dead_noted(struct sp_journal *j,
+                                 const struct sp_batch *b, const size_t *idx,
+                                 size_t n_idx, int status, const char *body,
+                                 int64_t now, const char *note);
 /*
  * sp_journal_repend -- make the points keys[i] = (hour, series) pending
  * again with their current value, if they are acknowledged (one whose

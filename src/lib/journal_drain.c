@@ -311,6 +311,14 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
                 const size_t *idx, size_t n_idx, int status,
                 const char *body, int64_t now)
 {
+    return sp_journal_dead_noted(j, b, idx, n_idx, status, body, now, NULL);
+}
+
+ctspool_rc
+sp_journal_dead_noted(struct sp_journal *j, const struct sp_batch *b,
+                      const size_t *idx, size_t n_idx, int status,
+                      const char *body, int64_t now, const char *note)
+{
     sqlite3_stmt *ins, *del;
     size_t body_len = body ? strlen(body) : 0;
     int64_t moved = 0;
@@ -375,7 +383,12 @@ sp_journal_dead(struct sp_journal *j, const struct sp_batch *b,
     if ((r = sp_jn_meta_set_int(j, ST_META_ADD, "dead_total", moved)) !=
             SQLITE_OK ||
         (r = sp_jn_meta_set_int(j, ST_META_ADD, status_counter(status), 1)) !=
-            SQLITE_OK) {
+            SQLITE_OK ||
+        (note &&
+         ((r = sp_jn_meta_set_text(j, "last_upload_error", note)) !=
+              SQLITE_OK ||
+          (r = sp_jn_meta_set_int(j, ST_META_SET, "last_upload_error_at",
+                                  now)) != SQLITE_OK))) {
         rc = sp_jn_db_fail(j, r, "dead letter");
         goto out;
     }
