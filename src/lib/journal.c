@@ -559,34 +559,6 @@ file_exists(const char *path, struct sp_err *e)
 }
 
 /*
- * Whether a drainer holds path's drain lock (drain/lock.c: an exclusive
- * flock on PATH-drain.lock).  Asked only of a journal migrations would
- * change, which a drainer of this version would have changed when it
- * opened it: the holder is an older one.  A lock file this user cannot
- * open tells nothing: 0.
- */
-static int
-older_drainer(const char *path)
-{
-    char lock[PATH_MAX];
-    int fd, held = 0;
-
-    if ((size_t)snprintf(lock, sizeof(lock), "%s-drain.lock", path) >=
-        sizeof(lock)) {
-        return 0;
-    }
-    fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) {
-        return 0;
-    }
-    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
-        held = errno == EWOULDBLOCK;
-    }
-    close(fd); /* releases the shared lock if it was had */
-    return held;
-}
-
-/*
  * Connects j (closed) to the file at j->path: creates it unless
  * must_exist, opens it in WAL mode, records which file it is (dev, ino:
  * journal_heal.c notices a rename) and brings the schema up to date.  A
@@ -605,7 +577,7 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     const char *reason;
     char pragmas[256], why[PATH_MAX + 128];
     struct sp_err fe;
-    int r, one = 1, dir_fd, old;
+    int r, one = 1, dir_fd;
     struct stat sb;
 
     assert(!j->db);
@@ -706,19 +678,6 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
         rc = rc_from_sqlite(j->db, r);
         sp_err_set(e, "cannot configure journal %s: %s", j->path,
                    msg ? msg : sqlite3_errmsg(j->db));
-        goto out;
-    }
-    /* An older drainer still running would go on with tables it does
-     * not know what to make of (the events group, say): a journal it
-     * holds is not migrated under it. */
-    if ((old = sp_migrate_behind(j->db)) != 0 && older_drainer(j->path)) {
-        rc = CTSPOOL_E_LOCKED;
-        sp_err_set(e,
-                   "journal %s (schema version %d) is held by a drainer of "
-                   "an older ctspool (%s-drain.lock is locked): stop it, "
-                   "then start this one, which brings the journal up to "
-                   "date",
-                   j->path, old, j->path);
         goto out;
     }
     rc = (ctspool_rc)sp_migrate(j->db, e);

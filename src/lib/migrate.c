@@ -86,19 +86,6 @@ out:
 }
 
 int
-sp_migrate_behind(sqlite3 *db)
-{
-    int have = 0;
-    int latest = sp_schema_count ? sp_schema[sp_schema_count - 1].version : 0;
-    struct sp_err e;
-
-    if (user_version(db, &have, &e) != CTSPOOL_OK) {
-        return 0; /* sp_migrate() says what is wrong */
-    }
-    return have >= 1 && have < latest ? have : 0;
-}
-
-int
 sp_migrate(sqlite3 *db, struct sp_err *e)
 {
     int have = 0;

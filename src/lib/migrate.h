@@ -32,8 +32,5 @@ int sp_migrate(struct sqlite3 *db, struct sp_err *e);
  * E_NOMEM when its schema does not read.  Writes nothing.
  */
 int sp_migrate_is_journal(struct sqlite3 *db, struct sp_err *e);
-/* The journal's schema version when it is one that migrations will
- * bring up to date (written by an older ctspool), else 0. */
-int sp_migrate_behind(struct sqlite3 *db);
 
 #endif

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -508,53 +506,6 @@ test_pending_age_survives_updates(void **state)
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.oldest_pending_at, -1);
     check_invariants(f);
-}
-
-/* A journal an older ctspool wrote (schema 8) while that version's
- * drainer holds its lock is not migrated under it: E_LOCKED, saying
- * so, the schema left as it was; once the drainer is gone it is. */
-static void
-test_no_migration_under_old_drainer(void **state)
-{
-    struct tu_journal *f = *state;
-    char *path = tu_path(f->dir, "old.db");
-    char *lock = tu_path(f->dir, "old.db-drain.lock");
-    struct sp_journal_opts o = {0};
-    struct sp_journal *j = NULL;
-    struct sp_err e;
-    sqlite3 *db = NULL;
-    int fd;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
-    for (size_t i = 0; i < sp_schema_count && sp_schema[i].version <= 8;
-         i++) {
-        assert_int_equal(sqlite3_exec(db, sp_schema[i].sql, NULL, NULL,
-                                      NULL),
-                         SQLITE_OK);
-    }
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 8", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    fd = open(lock, O_RDWR | O_CREAT, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
-
-    o.path = path;
-    assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_E_LOCKED);
-    assert_non_null(strstr(e.msg, "(schema version 8) is held by a "
-                                  "drainer of an older ctspool"));
-    assert_int_equal(tu_sql1(path, "PRAGMA user_version"), 8);
-    close(fd);
-    assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_OK);
-    sp_journal_close(j);
-    assert_int_equal(tu_sql1(path, "PRAGMA user_version"),
-                     sp_schema[sp_schema_count - 1].version);
-    free(lock);
-    free(path);
 }
 
 static void
@@ -1275,7 +1226,6 @@ main(void)
         T(test_compact_retention),
         T(test_seqtime_row_per_second),
         T(test_pending_age_survives_updates),
-        T(test_no_migration_under_old_drainer),
         T(test_savepoint_rollback),
         T(test_rollback_stores_nothing),
         T(test_queue_rows_buffered),
