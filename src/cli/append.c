@@ -557,9 +557,9 @@ help(FILE *f)
 
 /*
  * Whether f, a regular file read from its start, begins with a UTF-16
- * (or UTF-32) byte order mark: every format is read as UTF-8, where
- * such a file gives only puzzling errors ("no 'timestamp' column").
- * Looked at with pread, so a pipe is not read from here.
+ * (or UTF-32) byte order mark (sp_utf16_bom), looked at before any input
+ * is stored.  With pread: a pipe is not read from here; the input reader
+ * refuses one when it comes to it.
  */
 static int
 is_utf16(FILE *f)
@@ -570,7 +570,7 @@ is_utf16(FILE *f)
 
     return fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
            lseek(fd, 0, SEEK_CUR) == 0 && pread(fd, b, 2, 0) == 2 &&
-           ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF));
+           sp_utf16_bom(b, 2);
 }
 
 static void
@@ -600,9 +600,8 @@ open_inputs(int n, char **names, FILE **files)
         }
         if (is_utf16(files[i])) {
             cli_error("append",
-                      "%s: the input is UTF-16 or UTF-32 (it starts with "
-                      "that byte order mark); ctspool reads UTF-8: convert "
-                      "it first (iconv -f UTF-16 -t UTF-8); nothing stored",
+                      "%s: the input " SP_UTF16_SAID "; " SP_UTF16_CONVERT
+                      "; nothing stored",
                       files[i] == stdin ? "<stdin>" : names[i]);
             close_inputs(i + 1, files);
             return EXIT_DATAERR;

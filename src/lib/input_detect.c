@@ -165,6 +165,26 @@ format_by_content(const char *s, size_t len, int at_eof)
 }
 
 /*
+ * The bytes b read ahead of s given back to it, unless reading failed
+ * (rc) or they begin with a UTF-16 byte order mark (E_INVALID, said in
+ * e).  Returns rc, or that E_INVALID.
+ */
+static ctspool_rc
+give_back(struct sp_src *s, struct sp_buf *b, ctspool_rc rc, struct sp_err *e)
+{
+    if (rc == CTSPOOL_OK && sp_utf16_bom(b->p, b->len)) {
+        sp_err_set(e, "the input " SP_UTF16_SAID "; " SP_UTF16_CONVERT);
+        rc = CTSPOOL_E_INVALID;
+    }
+    if (rc != CTSPOOL_OK || b->len == 0) {
+        sp_buf_cleanup(b);
+    } else {
+        sp_src_unread(s, b->p, b->len); /* transferred */
+    }
+    return rc;
+}
+
+/*
  * Read the start of s until its format is known, SNIFF_MAX bytes at the
  * most (format_by_content() decides by then).  The bytes read are given
  * back to s (sp_src_unread), to be read again before the rest: no
@@ -187,20 +207,23 @@ sp_input_sniff(struct sp_src *s, enum sp_format *fmt, struct sp_err *e)
         }
         *fmt = format_by_content(b.p, b.len, n == 0);
     }
-    /* Read as UTF-8, a UTF-16 (or UTF-32) input gives only puzzling
-     * errors: said once here instead (append looks at files itself). */
-    if (rc == CTSPOOL_OK && b.len >= 2 &&
-        ((b.p[0] == '\xFF' && b.p[1] == '\xFE') ||
-         (b.p[0] == '\xFE' && b.p[1] == '\xFF'))) {
-        sp_err_set(e, "the input is UTF-16 or UTF-32 (it starts with that "
-                      "byte order mark); ctspool reads UTF-8: convert it "
-                      "first (iconv -f UTF-16 -t UTF-8)");
-        rc = CTSPOOL_E_INVALID;
+    return give_back(s, &b, rc, e);
+}
+
+ctspool_rc
+sp_input_refuse_utf16(struct sp_src *s, struct sp_err *e)
+{
+    struct sp_buf b;
+    size_t n = 1;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    sp_buf_init(&b);
+    while (b.len < 2 && n > 0) {
+        rc = sp_buf_read(&b, s, 2, &n);
+        if (rc != CTSPOOL_OK) {
+            rc = sp_input_read_failed(rc, e);
+            break;
+        }
     }
-    if (rc != CTSPOOL_OK || b.len == 0) {
-        sp_buf_cleanup(&b);
-    } else {
-        sp_src_unread(s, b.p, b.len); /* transferred */
-    }
-    return rc;
+    return give_back(s, &b, rc, e);
 }

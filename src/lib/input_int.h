@@ -22,6 +22,15 @@ ctspool_rc sp_input_read_error(struct sp_err *e);
  * "out of memory", or as sp_input_read_error(); returns rc. */
 ctspool_rc sp_input_read_failed(ctspool_rc rc, struct sp_err *e);
 
+/* ---- input_detect.c --------------------------------------------------- */
+/*
+ * The first two bytes of s read ahead (until there are two, or its end)
+ * and given back: E_INVALID, said in e, when they are a UTF-16 byte
+ * order mark (sp_utf16_bom); what sp_input_read_failed() says of a read
+ * that failed; else OK.  sp_input_sniff() refuses the same by itself.
+ */
+ctspool_rc sp_input_refuse_utf16(struct sp_src *s, struct sp_err *e);
+
 /* What a reader hands every point and every error of its input to. */
 struct sp_reader {
     const struct sp_defaults *d;

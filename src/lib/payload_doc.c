@@ -903,14 +903,9 @@ parse_mem(const char *buf, size_t len, int events,
     uint64_t at = len >= 3 && memcmp(buf, sp_input_bom, 3) == 0 ? 3 : 0;
     ctspool_rc rc;
 
-    if (len >= 2 && (((unsigned char)buf[0] == 0xFF &&
-                      (unsigned char)buf[1] == 0xFE) ||
-                     ((unsigned char)buf[0] == 0xFE &&
-                      (unsigned char)buf[1] == 0xFF))) {
-        /* Said as such: as UTF-8 it is only "invalid JSON at 0". */
+    if (sp_utf16_bom(buf, len)) {
         *consumed = 0;
-        sp_err_set(e, "the document is UTF-16 or UTF-32 (it starts with "
-                      "that byte order mark); send it as UTF-8");
+        sp_err_set(e, "the document " SP_UTF16_SAID "; send it as UTF-8");
         return CTSPOOL_E_INVALID;
     }
     src_mem(&s, buf, len);

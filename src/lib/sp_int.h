@@ -282,6 +282,17 @@ int sp_dim_cmp(const struct sp_dim *a, const struct sp_dim *b);
 ctspool_rc sp_point_finish(struct sp_point *p, struct sp_err *e);
 /* utf8.c: s[0..len) is strict UTF-8. */
 int sp_utf8_valid(const char *s, size_t len);
+/*
+ * utf8.c: whether s[0..len) begins with a UTF-16 (or UTF-32) byte order
+ * mark.  Every input is read as UTF-8, where such a text gives only
+ * puzzling errors ("no 'timestamp' column", "invalid JSON at 0"): each
+ * producer path refuses it first, saying SP_UTF16_SAID of it.
+ */
+int sp_utf16_bom(const void *s, size_t len);
+#define SP_UTF16_SAID                                                       \
+    "is UTF-16 or UTF-32 (it starts with that byte order mark)"
+#define SP_UTF16_CONVERT                                                    \
+    "ctspool reads UTF-8: convert it first (iconv -f UTF-16 -t UTF-8)"
 
 /* timefmt.c: hour number -> "YYYY-MM-DD HH:00:00" (buf >= 20 bytes). */
 void sp_hour_format(int64_t hour, char *buf, size_t buf_len);

@@ -98,6 +98,15 @@ sp_utf8_valid(const char *s, size_t len)
     return sp_utf8_bad_offset(s, len) == len;
 }
 
+int
+sp_utf16_bom(const void *s, size_t len)
+{
+    const unsigned char *b = s;
+
+    return len >= 2 &&
+           ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF));
+}
+
 /* Code points shown literally in messages: no controls, no invisible
  * format characters that could disguise the text (bidi overrides). */
 static int

@@ -153,12 +153,17 @@ def test_atomic_and_skip_invalid():
               "UTF-16 input named, nothing stored: %d %s" %
               (r.returncode, r.stderr))
         with open(u16, "rb") as f:
-            r = subprocess.run(env.cmd("append", "--agg", "Sum", "-"),
-                               input=f.read(), capture_output=True,
+            u16_bytes = f.read()
+        # Through a pipe, its format found by its content or given.
+        for fmt in ([], ["--format", "csv"], ["--format", "ndjson"],
+                    ["--format", "cloudthread"]):
+            r = subprocess.run(env.cmd("append", "--agg", "Sum", *fmt, "-"),
+                               input=u16_bytes, capture_output=True,
                                timeout=60)
-        check(r.returncode == 65 and b"the input is UTF-16" in r.stderr,
-              "UTF-16 through a pipe named: %d %r" % (r.returncode,
-                                                     r.stderr))
+            check(r.returncode == 65 and b"the input is UTF-16" in r.stderr
+                  and len(env.list()) == n,
+                  "UTF-16 through a pipe named (%s): %d %r" %
+                  (fmt, r.returncode, r.stderr))
     finally:
         env.cleanup()
 
