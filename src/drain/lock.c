@@ -5,11 +5,9 @@
  * and group, so the service user's drainer can still open it afterwards.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "lock.h"
@@ -55,56 +53,44 @@ ctspool_rc
 dr_lock_open(const char *journal_path, int *fd, struct sp_err *e)
 {
     char path[PATH_MAX];
-    int f;
+    enum sp_lock_step failed;
+    int err;
 
     *fd = -1;
     if (lock_path(journal_path, path) != 0) {
         sp_err_set(e, "journal path too long");
         return CTSPOOL_E_CANTCREATE;
     }
-    f = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (f >= 0) {
-        sp_sync_dir_of(path); /* the new name */
-    } else if (errno == EEXIST) {
-        f = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    /* Run as root, the file is given the journal's owner (section 12 of
+     * the contract) and mode, so a drain user of the journal's group can
+     * open it too. */
+    *fd = sp_lock_take(path, journal_path, &failed);
+    if (*fd >= 0) {
+        return CTSPOOL_OK;
     }
-    if (f < 0) {
-        int err = errno;
-
+    err = errno;
+    switch (failed) {
+    case SP_LOCK_OPEN:
         sp_err_set(e, "cannot open drainer lock %s: %s%s", path,
                    strerror(err),
                    err == EACCES ? " (" LOCK_HINT ")"
                    : err == ELOOP ? " (a symbolic link: refused)"
                                   : "");
         return CTSPOOL_E_CANTCREATE;
-    }
-    /* Run as root: the file is the journal's owner's, also one that an
-     * older version left root's (section 12 of the contract); and it has
-     * the journal's mode, also one that an older version left 0600, so
-     * a drain user of the journal's group can open it. */
-    if (sp_owner_adopt(f, journal_path) != 0 ||
-        sp_mode_adopt(f, journal_path) != 0) {
+    case SP_LOCK_ADOPT:
         sp_err_set(e,
                    "cannot give drainer lock %s the journal's owner and "
                    "mode: %s",
-                   path, strerror(errno));
-        close(f);
+                   path, strerror(err));
         return CTSPOOL_E_CANTCREATE;
+    case SP_LOCK_FLOCK:
+        break;
     }
-    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
-        int err = errno;
-
-        close(f);
-        if (err == EWOULDBLOCK) {
-            sp_err_set(e,
-                       "another drainer is running on journal %s (lock %s "
-                       "held)",
-                       journal_path, path);
-            return CTSPOOL_E_LOCKED;
-        }
-        sp_err_set(e, "cannot lock %s: %s", path, strerror(err));
-        return CTSPOOL_E_IO;
+    if (err == EWOULDBLOCK) {
+        sp_err_set(e, "another drainer is running on journal %s (lock %s held)",
+                   journal_path, path);
+        return CTSPOOL_E_LOCKED;
     }
-    *fd = f;
-    return CTSPOOL_OK;
+    sp_err_set(e, "cannot lock %s: %s", path, strerror(err));
+    return CTSPOOL_E_IO;
 }

@@ -37,7 +37,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sys/file.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1182,14 +1181,15 @@ scan_table(struct sv *v, int two, int64_t k1_max, const char *rows_sql,
 /*
  * The salvage lock of live's journal (see the top), as an fd to close
  * when done; -1 with e set (E_LOCKED in *rc when another run holds it).
- * The file gets the journal's owner and read and write bits, like the
- * drainer's lock, so the service users can take it in turn.
+ * It is taken as the drainer's lock is (sp_lock_take), so the service
+ * users can take it in turn.
  */
 static int
 salvage_lock(struct sp_journal *live, ctspool_rc *rc, struct sp_err *e)
 {
     char path[PATH_MAX];
-    int fd;
+    enum sp_lock_step failed;
+    int fd, err;
 
     if ((size_t)snprintf(path, sizeof(path), "%s-salvage.lock",
                          sp_journal_path(live)) >= sizeof(path)) {
@@ -1197,30 +1197,26 @@ salvage_lock(struct sp_journal *live, ctspool_rc *rc, struct sp_err *e)
         *rc = CTSPOOL_E_CANTCREATE;
         return -1;
     }
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        sp_err_set(e, "cannot open the salvage lock %s: %s", path,
-                   strerror(errno));
-        *rc = CTSPOOL_E_CANTCREATE;
-        return -1;
+    fd = sp_lock_take(path, sp_journal_path(live), &failed);
+    if (fd >= 0) {
+        return fd;
     }
-    sp_owner_adopt(fd, sp_journal_path(live)); /* best effort, as SQLite */
-    sp_mode_adopt(fd, sp_journal_path(live));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK) {
-            sp_err_set(e,
-                       "another salvage into journal %s is running (%s "
-                       "held); run this one again once it is done",
-                       sp_journal_path(live), path);
-            *rc = CTSPOOL_E_LOCKED;
-        } else {
-            sp_err_set(e, "cannot lock %s: %s", path, strerror(errno));
-            *rc = CTSPOOL_E_IO;
-        }
-        close(fd);
-        return -1;
+    err = errno;
+    *rc = failed == SP_LOCK_FLOCK ? CTSPOOL_E_IO : CTSPOOL_E_CANTCREATE;
+    if (failed == SP_LOCK_FLOCK && err == EWOULDBLOCK) {
+        sp_err_set(e,
+                   "another salvage into journal %s is running (%s held); "
+                   "run this one again once it is done",
+                   sp_journal_path(live), path);
+        *rc = CTSPOOL_E_LOCKED;
+    } else {
+        sp_err_set(e, "cannot %s the salvage lock %s: %s",
+                   failed == SP_LOCK_OPEN    ? "open"
+                   : failed == SP_LOCK_ADOPT ? "give the journal's owner to"
+                                             : "take",
+                   path, strerror(err));
     }
-    return fd;
+    return -1;
 }
 
 static ctspool_rc

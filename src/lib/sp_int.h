@@ -246,6 +246,17 @@ int sp_owner_adopt(int fd, const char *like);
  * exist, does nothing.  0, or -1 with errno.
  */
 int sp_mode_adopt(int fd, const char *journal);
+/*
+ * sp_lock_take -- the lock file at path next to journal, taken: opened
+ * (created 0600 if missing, its name then synced; a symbolic link is
+ * refused: ELOOP), given the journal's owner and mode (as above), and
+ * locked with an exclusive flock without waiting.  The fd to close when
+ * done, or -1 with errno (EWOULDBLOCK: another process holds it) and
+ * *failed set to the step that failed.
+ */
+enum sp_lock_step { SP_LOCK_OPEN, SP_LOCK_ADOPT, SP_LOCK_FLOCK };
+int sp_lock_take(const char *path, const char *journal,
+                 enum sp_lock_step *failed);
 
 /* ---- validate.c, timefmt.c, utf8.c, numfmt.c: pure, no I/O ----------- */
 /*
