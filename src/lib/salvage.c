@@ -1000,16 +1000,18 @@ header_page_size(const unsigned char *h)
 
 /*
  * Page 1 of a journal made fresh by this ctspool's migrations, in a
- * scratch database named ref, into *page (malloc'd, *ps bytes).
- * Journals are made in auto-vacuum mode (journal.c), where SQLite gives a
- * new table the page after the largest root so far: a table's root page
- * follows from the order the tables were made in, which the migrations
- * fix, not from what the journal holds.  0, or -1.
+ * scratch database named ref, into *page (malloc'd, *ps bytes): of page
+ * size want, or SQLite's default when want is 0.  Journals are made in
+ * auto-vacuum mode (journal.c), where SQLite gives a new table the page
+ * after the largest root so far: a table's root page follows from the
+ * order the tables were made in, which the migrations fix, not from what
+ * the journal holds.  0, or -1.
  */
 static int
-fresh_page1(const char *ref, unsigned char **page, unsigned *ps)
+fresh_page1(const char *ref, unsigned want, unsigned char **page,
+            unsigned *ps)
 {
-    char journal[4096 + 16];
+    char journal[4096 + 16], pragmas[128];
     unsigned char hdr[100];
     struct sp_err e;
     sqlite3 *db = NULL;
@@ -1017,14 +1019,16 @@ fresh_page1(const char *ref, unsigned char **page, unsigned *ps)
 
     *page = NULL;
     remove_copy(ref);
+    /* page_size 0 is no change: SQLite's default. */
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA page_size = %u; PRAGMA auto_vacuum = INCREMENTAL; "
+             "PRAGMA journal_mode = DELETE",
+             want);
     ok = sqlite3_open_v2(ref, &db, SQLITE_OPEN_READWRITE |
                                         SQLITE_OPEN_CREATE |
                                         SQLITE_OPEN_NOMUTEX,
                          NULL) == SQLITE_OK &&
-         sqlite3_exec(db,
-                      "PRAGMA auto_vacuum = INCREMENTAL; "
-                      "PRAGMA journal_mode = DELETE",
-                      NULL, NULL, NULL) == SQLITE_OK &&
+         sqlite3_exec(db, pragmas, NULL, NULL, NULL) == SQLITE_OK &&
          sp_migrate(db, &e) == CTSPOOL_OK;
     sqlite3_close(db);
     if (ok && read_start(ref, hdr, sizeof(hdr)) == 0 &&
@@ -1059,7 +1063,7 @@ open_transplanted(const char *file, const unsigned char *hdr,
     ctspool_rc rc = CTSPOOL_E_NOTFOUND;
 
     snprintf(ref, sizeof(ref), "%s-ref", copy);
-    if (fresh_page1(ref, &page, &ps) != 0) {
+    if (fresh_page1(ref, header_page_size(hdr), &page, &ps) != 0) {
         return CTSPOOL_E_NOTFOUND;
     }
     if (be32(page + 52) != 0 && memcmp(hdr + 52, page + 52, 4) == 0 &&
