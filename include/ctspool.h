@@ -97,6 +97,13 @@ typedef struct ctspool ctspool;
  * file that never was a journal (no SQLite header and not whole pages
  * of one, or another application's SQLite database) is left as it is:
  * E_CANTCREATE.
+ *
+ * SQLite answers some damage with "out of memory".  To tell that from a
+ * shortage, the first open of the process puts a counter of failed
+ * allocations over SQLite's allocator (every call goes on to the one in
+ * place); an application that started SQLite itself before (any
+ * sqlite3_open) keeps its allocator as it is, and such damage is then
+ * E_NOMEM.
  */
 CTSPOOL_EXTERN ctspool_rc ctspool_open(const char *path, unsigned flags,
                                        ctspool **out);

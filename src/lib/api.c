@@ -3,6 +3,7 @@
  * layer that validates with validate.c / payload.c and stores with
  * journal.c.  Owns the handle and its error message.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "event.h"
 #include "journal.h"
+#include "memwatch.h"
 #include "sp_int.h"
 
 struct ctspool {
@@ -40,6 +42,20 @@ usage_error(ctspool *h, const char *fn, const char *why)
     return CTSPOOL_E_USAGE;
 }
 
+/*
+ * SQLite answers some damage with "out of memory" (memwatch.c): the
+ * counter that tells it from a shortage goes over SQLite's allocator
+ * before the first open, unless the application started SQLite first
+ * (sqlite3_config() then refuses; such damage then stays E_NOMEM).
+ */
+static pthread_once_t memwatch_once = PTHREAD_ONCE_INIT;
+
+static void
+memwatch_start(void)
+{
+    (void)sp_memwatch_install(NULL);
+}
+
 static ctspool_rc
 open_with(const struct sp_journal_opts *o, ctspool **out)
 {
@@ -47,6 +63,7 @@ open_with(const struct sp_journal_opts *o, ctspool **out)
     ctspool_rc rc;
 
     *out = NULL;
+    pthread_once(&memwatch_once, memwatch_start);
     h = calloc(1, sizeof(*h));
     if (!h) {
         sp_err_set(&open_err, "out of memory");

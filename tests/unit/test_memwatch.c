@@ -75,54 +75,6 @@ quarantined(const char *path)
     return n;
 }
 
-static unsigned
-be16(const unsigned char *p)
-{
-    return (unsigned)p[0] << 8 | p[1];
-}
-
-/*
- * Writes over the start of the table `point`'s entry in the file's
- * schema (page 1) a record length of gigabytes: SQLite then refuses the
- * size and says "out of memory" while loading the schema, with no
- * allocation failing (what tests/fuzz/corpus/salvage/regress-nomem-schema
- * does with more bytes).  The entry is found through page 1's cell
- * pointers.
- */
-static void
-damage_schema_entry(const char *path)
-{
-    static const unsigned char huge[] = {0xff, 0xff, 0xff, 0xff, 0x7f};
-    static const char want[] = "tablepointpoint";
-    unsigned char page[65536];
-    unsigned ps, cells;
-    long at = -1;
-    FILE *fp = fopen(path, "r+b");
-
-    assert_non_null(fp);
-    assert_int_equal(fread(page, 1, 100, fp), 100);
-    ps = be16(page + 16) == 1 ? 65536 : be16(page + 16);
-    assert_int_equal(fseek(fp, 0, SEEK_SET), 0);
-    assert_int_equal(fread(page, 1, ps, fp), ps);
-    assert_int_equal(page[100], 0x0d); /* the schema is one leaf page */
-    cells = be16(page + 103);
-    for (unsigned i = 0; i < cells && at < 0; i++) {
-        unsigned off = be16(page + 108 + 2 * i);
-
-        assert_true(off + 32 <= ps);
-        for (unsigned k = 0; k < 16; k++) {
-            if (memcmp(page + off + k, want, strlen(want)) == 0) {
-                at = (long)off;
-                break;
-            }
-        }
-    }
-    assert_true(at > 0);
-    assert_int_equal(fseek(fp, at, SEEK_SET), 0);
-    assert_int_equal(fwrite(huge, 1, sizeof(huge), fp), sizeof(huge));
-    assert_int_equal(fclose(fp), 0);
-}
-
 /* ---- the counter ------------------------------------------------------ */
 
 static void
@@ -174,7 +126,7 @@ test_spurious_nomem_at_open_is_damage(void **state)
     fill(f->j, 20);
     sp_journal_close(f->j); /* checkpointed into the file */
     f->j = NULL;
-    damage_schema_entry(f->path);
+    tu_damage_schema_entry(f->path);
     /* What SQLite says of it, to show the test damages what it means to. */
     {
         sqlite3 *db = NULL;

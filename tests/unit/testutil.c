@@ -272,3 +272,45 @@ tu_exit(int failed)
         return 1;
     return tu_skipped ? 77 : 0;
 }
+
+static unsigned
+be16(const unsigned char *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/* The entry is found through page 1's cell pointers. */
+void
+tu_damage_schema_entry(const char *path)
+{
+    static const unsigned char huge[] = {0xff, 0xff, 0xff, 0xff, 0x7f};
+    static const char want[] = "tablepointpoint";
+    static unsigned char page[65536];
+    unsigned ps, cells;
+    long at = -1;
+    FILE *fp = fopen(path, "r+b");
+
+    if (!fp || fread(page, 1, 100, fp) != 100)
+        die("tu_damage_schema_entry %s: cannot read its header", path);
+    ps = be16(page + 16) == 1 ? 65536 : be16(page + 16);
+    if (fseek(fp, 0, SEEK_SET) != 0 || fread(page, 1, ps, fp) != ps)
+        die("tu_damage_schema_entry %s: cannot read page 1", path);
+    if (page[100] != 0x0d)
+        die("tu_damage_schema_entry %s: the schema is not one leaf", path);
+    cells = be16(page + 103);
+    for (unsigned i = 0; i < cells && at < 0; i++) {
+        unsigned off = be16(page + 108 + 2 * i);
+
+        if (off + 32 > ps)
+            die("tu_damage_schema_entry %s: cell %u out of page", path, i);
+        for (unsigned k = 0; k < 16; k++) {
+            if (memcmp(page + off + k, want, strlen(want)) == 0) {
+                at = (long)off;
+                break;
+            }
+        }
+    }
+    if (at <= 0 || fseek(fp, at, SEEK_SET) != 0 ||
+        fwrite(huge, 1, sizeof(huge), fp) != sizeof(huge) || fclose(fp) != 0)
+        die("tu_damage_schema_entry %s: no entry of table point", path);
+}

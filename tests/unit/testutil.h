@@ -63,6 +63,14 @@ void tu_fill(struct sp_journal *j, int n, int64_t hour0);
  * connection of its own to the database at path: nothing is taken from
  * the journal's own state. */
 int64_t tu_sql1(const char *path, const char *sql);
+/*
+ * Writes over the start of the table `point`'s entry in the schema (page
+ * 1) of the journal at path a record length of gigabytes: SQLite then
+ * refuses the size and says "out of memory" while loading the schema,
+ * with no allocation failing (as tests/fuzz/corpus/salvage/
+ * regress-nomem-schema does with more bytes).
+ */
+void tu_damage_schema_entry(const char *path);
 
 /*
  * msg equals want, or, when want ends in '*', starts with the rest: tests
