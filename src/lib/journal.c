@@ -46,6 +46,9 @@
  *     limits refuse new work (E_FULL) and never drop stored points.
  * (6) seq is strictly increasing over the journal's life: meta.next_seq
  *     is read and written under the write lock.
+ * (7) grp_pending has a row for exactly the groups that have queue rows
+ *     (at every commit: the transaction that gives a group its first
+ *     queue row or takes its last sets or clears it).
  */
 #include <assert.h>
 #include <errno.h>
@@ -86,8 +89,6 @@ static const char *const stmt_sql[ST_N] = {
     [ST_META_SET] = "UPDATE meta SET v = ?2 WHERE k = ?1",
     [ST_META_ADD] = "UPDATE meta SET v = v + ?2 WHERE k = ?1",
     /* For keys no migration made (older binaries ignore them). */
-    [ST_META_PUT] = "INSERT INTO meta (k, v) VALUES (?1, ?2) "
-                    "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
     [ST_GRP_FIND] = "SELECT id FROM grp WHERE stream = ?1 AND agg = ?2",
     [ST_GRP_INS] = "INSERT INTO grp (id, stream, agg) VALUES (?3, ?1, ?2)",
     [ST_SERIES_FIND] = "SELECT id FROM series WHERE grp = ?1 AND "
@@ -181,6 +182,13 @@ static const char *const stmt_sql[ST_N] = {
     [ST_RESEND_SOME] = "SELECT hour, series FROM resend ORDER BY hour, "
                        "series LIMIT ?1",
     [ST_RESEND_ANY] = "SELECT EXISTS (SELECT 1 FROM resend)",
+    /* grp_pending (schema 0010): set when the group's queue holds rows
+     * (kept when set: since it last was empty), cleared when it holds
+     * none.  ?1 group, ?2 Unix time. */
+    [ST_GP_SET] = "INSERT OR IGNORE INTO grp_pending (grp, since) SELECT "
+                  "?1, ?2 WHERE EXISTS (SELECT 1 FROM queue WHERE grp = ?1)",
+    [ST_GP_CLEAR] = "DELETE FROM grp_pending WHERE grp = ?1 AND NOT EXISTS "
+                    "(SELECT 1 FROM queue WHERE grp = ?1)",
     [ST_DEAD_PUT] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at, folded, avg_sum, avg_n) VALUES (?1, ?2, ?3, "
                     "?4, ?5, ?6, CASE ?7 WHEN 1 THEN 1 END, ?8, ?9)",
@@ -860,6 +868,8 @@ sp_journal_begin(struct sp_journal *j)
     j->appended = 0;
     j->written_at = 0;
     j->qbuf_n = 0;
+    j->qgrps_n = 0;
+    j->qgrps_over = 0;
     sp_jn_fold_reset(j);
     if ((r = sp_jn_meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||
         (r = sp_jn_meta_get(j, "pending", &j->pending)) != SQLITE_OK ||

@@ -366,7 +366,9 @@ struct sp_group_row {
     const char *stream; /* secret: mask before showing */
     int agg;
     uint64_t pending, acked, dead;
-    int64_t oldest_pending_at; /* Unix time; -1 when nothing pending */
+    /* Since when its points have waited (Unix time; -1 when nothing
+     * pending): journal_int.h's SP_GRP_WAITING_SQL. */
+    int64_t oldest_pending_at;
     int is_parked;
     int64_t parked_since;    /* Unix time; -1 when not parked */
     int64_t parked_until_ms; /* Unix ms; -1 when not parked */
@@ -441,7 +443,8 @@ struct sp_stats {
     uint64_t dead_letters;
     uint64_t pending_events, acked_events, dead_events;
     uint64_t journal_bytes;
-    int64_t oldest_pending_at; /* Unix time; -1 when nothing pending */
+    /* The group waiting longest, as sp_group_row's (-1: none). */
+    int64_t oldest_pending_at;
     uint64_t appended_total, uploaded_total, dead_total;
     uint64_t requests_2xx, requests_4xx, requests_5xx, requests_failed;
     int64_t last_upload_ok_at;    /* -1: never */

@@ -148,31 +148,15 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     if (r != SQLITE_OK) {
         goto fail;
     }
-    r = query_int(j,
-                  "SELECT (SELECT at FROM seqtime WHERE seq <= m.s "
-                  "ORDER BY seq DESC LIMIT 1) FROM (SELECT min((SELECT seq "
-                  "FROM queue WHERE grp = g.id ORDER BY seq "
-                  "LIMIT 1)) AS s FROM grp g) m",
+    /* The group waiting longest (see SP_GRP_WAITING_SQL): one stuck
+     * group shows while the others deliver. */
+    r = query_int(j, "SELECT min(" SP_GRP_WAITING_SQL ") FROM grp g",
                   &st->oldest_pending_at);
     if (r != SQLITE_OK) {
         goto fail;
     }
     if (st->pending_points + st->pending_events == 0) {
         st->oldest_pending_at = -1;
-    }
-    /* An update of a pending point gives it a new seq, so the oldest
-     * version can be young while nothing was delivered for long (an
-     * outage, with producers folding into their current hour): what is
-     * pending has waited at least since pending last rose from none, or
-     * since the last successful upload if that came later. */
-    if ((r = sp_jn_meta_get(j, "pending_since", &v)) != SQLITE_OK) {
-        goto fail;
-    }
-    if (v >= 0 && st->oldest_pending_at >= 0) {
-        v = v > st->last_upload_ok_at ? v : st->last_upload_ok_at;
-        st->oldest_pending_at = v < st->oldest_pending_at
-                                    ? v
-                                    : st->oldest_pending_at;
     }
     r = query_int(j,
                   "SELECT count(*) FROM grp_state p WHERE EXISTS "

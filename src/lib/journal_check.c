@@ -23,6 +23,8 @@
  *      was dead-lettered (a requeue then keeps the newer value).
  *  (6) meta.next_seq is above every seq in point, queue, seqtime and
  *      acklog.
+ *  (7) grp_pending has a row for each group with queue rows, and for no
+ *      other.
  * (1) is about fsync and cannot be seen by a query.
  *
  * Cost: a full check reads point and queue a few times.  The hook does
@@ -93,6 +95,15 @@ static const struct check {
      "(SELECT max(hi) FROM acklog)) "
      "WHERE hi IS NOT NULL AND (n IS NULL OR hi >= n) ORDER BY o LIMIT 1",
      "meta.next_seq is %lld but %s %lld is in use"},
+    {7, "each group with queue rows has its grp_pending row",
+     "SELECT g.id FROM grp g WHERE EXISTS (SELECT 1 FROM queue q WHERE "
+     "q.grp = g.id) AND NOT EXISTS (SELECT 1 FROM grp_pending p WHERE "
+     "p.grp = g.id) LIMIT 1",
+     "group %lld has queue rows but no grp_pending row"},
+    {7, "no grp_pending row without queue rows",
+     "SELECT p.grp FROM grp_pending p WHERE NOT EXISTS (SELECT 1 FROM "
+     "queue q WHERE q.grp = p.grp) LIMIT 1",
+     "grp_pending has a row for group %lld, which has no queue rows"},
     {6, "meta.next_seq is at least 1",
      "SELECT n FROM (SELECT (SELECT v FROM meta WHERE k = 'next_seq') "
      "AS n) WHERE n IS NULL OR n < 1",

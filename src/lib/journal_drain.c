@@ -267,6 +267,7 @@ sp_journal_ack_resend(struct sp_journal *j, const struct sp_batch *b,
         goto out;
     }
     acked = (size_t)sqlite3_changes(j->db);
+    sp_jn_grp_touched(j, b->grp);
     s = sp_jn_stmt(j, ST_ACKLOG);
     if (!s) {
         rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "ack");

@@ -172,13 +172,12 @@ sp_journal_parked(struct sp_journal *j, int64_t now_ms, uint64_t *n,
  * parked since, parked until, reason, failures. */
 static const char groups_all_sql[] =
     "WITH pc AS (SELECT grp, count(*) AS n FROM point GROUP BY grp), "
-    "qc AS (SELECT grp, count(*) AS n, min(seq) AS s FROM queue "
-    "GROUP BY grp), "
+    "qc AS (SELECT grp, count(*) AS n FROM queue GROUP BY grp), "
     "dc AS (SELECT s.grp AS grp, count(*) AS n FROM dead d "
     "JOIN series s ON s.id = d.series GROUP BY s.grp) "
     "SELECT g.id, g.stream, g.agg, coalesce(qc.n, 0), coalesce(pc.n, 0), "
-    "coalesce(dc.n, 0), (SELECT at FROM seqtime WHERE seq <= qc.s "
-    "ORDER BY seq DESC LIMIT 1), p.parked_since, p.parked_until_ms, "
+    "coalesce(dc.n, 0), " SP_GRP_WAITING_SQL ", p.parked_since, "
+    "p.parked_until_ms, "
     "p.reason, p.failures FROM grp g "
     "LEFT JOIN qc ON qc.grp = g.id LEFT JOIN pc ON pc.grp = g.id "
     "LEFT JOIN dc ON dc.grp = g.id LEFT JOIN grp_state p ON p.grp = g.id "
@@ -186,9 +185,8 @@ static const char groups_all_sql[] =
 
 static const char groups_parked_sql[] =
     "SELECT g.id, g.stream, g.agg, (SELECT count(*) FROM queue q "
-    "WHERE q.grp = g.id), 0, 0, (SELECT at FROM seqtime WHERE seq <= "
-    "(SELECT min(seq) FROM queue q WHERE q.grp = g.id) ORDER BY seq DESC "
-    "LIMIT 1), p.parked_since, p.parked_until_ms, p.reason, p.failures "
+    "WHERE q.grp = g.id), 0, 0, " SP_GRP_WAITING_SQL ", p.parked_since, "
+    "p.parked_until_ms, p.reason, p.failures "
     "FROM grp_state p JOIN grp g ON g.id = p.grp ORDER BY g.id";
 
 /* Pending counts only (/metrics): one pass over the queue's index. */
@@ -286,6 +284,7 @@ retire_group(struct sp_journal *j, int64_t grp, int64_t now, int *moved)
     const int64_t v[2] = {grp, now};
     int r = SQLITE_OK;
 
+    sp_jn_grp_touched(j, grp);
     for (size_t i = 0; r == SQLITE_OK && i < SP_ARRAY_LEN(retire_sql); i++) {
         r = run_ints(j, retire_sql[i], v, 2, NULL, 0, i == 0 ? moved : NULL);
     }

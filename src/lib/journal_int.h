@@ -23,7 +23,6 @@ enum stmt_id {
     ST_META_GET,
     ST_META_SET,
     ST_META_ADD,
-    ST_META_PUT,
     ST_GRP_FIND,
     ST_GRP_INS,
     ST_SERIES_FIND,
@@ -58,6 +57,8 @@ enum stmt_id {
     ST_RESEND_DEL,
     ST_RESEND_SOME,
     ST_RESEND_ANY,
+    ST_GP_SET,
+    ST_GP_CLEAR,
     ST_N
 };
 
@@ -69,6 +70,31 @@ enum stmt_id {
  * every commit).
  */
 #define QBUF_ROWS 64
+
+/*
+ * SQL: since when the upload group g (an alias, with g.id) has had
+ * points waiting, as Unix time; NULL when none wait.  Its grp_pending
+ * row (since its queue was last empty), or its last acknowledgement
+ * (acklog, to the minute) if later; but never before its oldest pending
+ * version was written (seqtime): an update of a pending point gives it a
+ * new seq, and the oldest version alone would restart the wait at every
+ * update (schema 0010).
+ */
+#define SP_GRP_OLDEST_V                                                    \
+    "(SELECT at FROM seqtime WHERE seq <= (SELECT min(seq) FROM queue q "  \
+    "WHERE q.grp = g.id) ORDER BY seq DESC LIMIT 1)"
+#define SP_GRP_WAITING_SQL                                                 \
+    "min(" SP_GRP_OLDEST_V ", max(coalesce((SELECT since FROM "            \
+    "grp_pending gp WHERE gp.grp = g.id), " SP_GRP_OLDEST_V "), "            \
+    "coalesce((SELECT max(minute) FROM acklog a WHERE a.grp = g.id) * "   \
+    "60, 0)))"
+
+/*
+ * Groups whose queue gained or lost rows in a transaction, noted for
+ * their grp_pending row (schema 0010) at commit; past QGRPS_MAX, every
+ * group is looked at.
+ */
+#define QGRPS_MAX 16
 
 /* The lock wait when the opener sets none (journal_busy.c), and what
  * a quarantine restores after its short wait (journal_heal.c). */
@@ -110,6 +136,9 @@ struct sp_journal {
         double value;
     } qbuf[QBUF_ROWS];
     size_t qbuf_n;
+    int64_t qgrps[QGRPS_MAX]; /* noted by sp_jn_grp_touched() */
+    size_t qgrps_n;
+    int qgrps_over; /* more than QGRPS_MAX: all groups */
 
     /* Caches; cleared when a rollback may have removed their rows, or
      * when another process compacted (epoch changed). */
@@ -197,6 +226,16 @@ int sp_jn_queue_flush(struct sp_journal *j);
 int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
                     int64_t hour, int64_t series, double value);
 int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
+void sp_jn_grp_note(struct sp_journal *j, int64_t grp);
+/* grp's queue gained or lost rows in this transaction: its grp_pending
+ * row is set or cleared by sp_jn_flush_meta().  Inline: once a point. */
+static inline void
+sp_jn_grp_touched(struct sp_journal *j, int64_t grp)
+{
+    if (j->qgrps_n == 0 || j->qgrps[j->qgrps_n - 1] != grp) {
+        sp_jn_grp_note(j, grp);
+    }
+}
 int sp_jn_flush_meta(struct sp_journal *j);
 int sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
                    struct sp_row *o);

@@ -480,6 +480,7 @@ sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
     struct qrow *q = &j->qbuf[j->qbuf_n++];
 
     assert(j->qbuf_n == 1 || q[-1].seq < seq);
+    sp_jn_grp_touched(j, grp);
     q->grp = grp;
     q->seq = seq;
     q->hour = hour;
@@ -495,6 +496,7 @@ sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
     sqlite3_stmt *s;
     int r;
 
+    sp_jn_grp_touched(j, grp);
     /* Still buffered?  The buffer is in seq order. */
     if (j->qbuf_n && seq >= j->qbuf[0].seq) {
         for (size_t i = 0; i < j->qbuf_n; i++) {
@@ -517,6 +519,75 @@ sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was)
     sqlite3_reset(s);
     *was = sqlite3_changes(j->db) > 0;
     return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
+void
+sp_jn_grp_note(struct sp_journal *j, int64_t grp)
+{
+    for (size_t i = 0; i < j->qgrps_n; i++) {
+        if (j->qgrps[i] == grp) {
+            return;
+        }
+    }
+    if (j->qgrps_n < QGRPS_MAX) {
+        j->qgrps[j->qgrps_n++] = grp;
+    } else {
+        j->qgrps_over = 1;
+    }
+}
+
+/*
+ * The grp_pending rows of the groups noted in this transaction, as their
+ * queues now are (a savepoint rolled back may have taken rows back): set
+ * with since = at, or kept, when it holds rows; cleared when not.
+ */
+static int
+flush_grp_pending(struct sp_journal *j, int64_t at)
+{
+    sqlite3_stmt *s;
+    int r;
+
+    if (j->qgrps_over) {
+        s = NULL;
+        r = sqlite3_prepare_v2(j->db,
+                               "INSERT OR IGNORE INTO grp_pending (grp, "
+                               "since) SELECT g.id, ?1 FROM grp g WHERE "
+                               "EXISTS (SELECT 1 FROM queue q WHERE q.grp "
+                               "= g.id)",
+                               -1, &s, NULL);
+        if (r == SQLITE_OK) {
+            sqlite3_bind_int64(s, 1, at);
+            r = sqlite3_step(s);
+            r = r == SQLITE_DONE ? SQLITE_OK : r;
+        }
+        sqlite3_finalize(s);
+        if (r == SQLITE_OK) {
+            r = sqlite3_exec(j->db,
+                             "DELETE FROM grp_pending WHERE NOT EXISTS "
+                             "(SELECT 1 FROM queue q WHERE q.grp = "
+                             "grp_pending.grp)",
+                             NULL, NULL, NULL);
+        }
+        return r;
+    }
+    for (size_t i = 0; i < j->qgrps_n; i++) {
+        for (int k = 0; k < 2; k++) {
+            s = sp_jn_stmt(j, k ? ST_GP_CLEAR : ST_GP_SET);
+            if (!s) {
+                return sqlite3_errcode(j->db);
+            }
+            sqlite3_bind_int64(s, 1, j->qgrps[i]);
+            if (!k) {
+                sqlite3_bind_int64(s, 2, at);
+            }
+            r = sqlite3_step(s);
+            sp_jn_done(s);
+            if (r != SQLITE_DONE) {
+                return r;
+            }
+        }
+    }
+    return SQLITE_OK;
 }
 
 /* A put's first step: the journal's size checked at a transaction's
@@ -1018,15 +1089,11 @@ sp_jn_flush_meta(struct sp_journal *j)
             return r;
         }
     }
-    /* When pending last rose from none (-1: none pending): the age of
-     * what waits undelivered, which an update of a pending point (a new
-     * seq, a new seqtime) does not restart (journal_admin.c). */
-    if ((j->pending_begin == 0) != (j->pending == 0)) {
-        r = sp_jn_meta_set_int(j, ST_META_PUT, "pending_since",
-                               j->pending ? at : -1);
-        if (r != SQLITE_OK) {
-            return r;
-        }
+    /* Since when each group has waited: an update of a pending point (a
+     * new seq, a new seqtime) does not restart it (journal_admin.c). */
+    r = flush_grp_pending(j, at);
+    if (r != SQLITE_OK) {
+        return r;
     }
     if (j->points != j->points_begin) {
         r = sp_jn_meta_set_int(j, ST_META_SET, "points", j->points);

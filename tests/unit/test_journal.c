@@ -470,9 +470,10 @@ test_seqtime_row_per_second(void **state)
     check_invariants(f);
 }
 
-/* A point updated while pending takes a new seq, but what waits
- * undelivered keeps its age: from when pending rose from none, or from
- * the last successful upload if later; none pending, none. */
+/* A point updated while pending takes a new seq, but its group's wait
+ * goes on: from when its queue was last empty (grp_pending), or from its
+ * last acknowledgement if later.  Uploads of other groups do not hide
+ * it; delivered, nothing waits. */
 static void
 test_pending_age_survives_updates(void **state)
 {
@@ -482,27 +483,42 @@ test_pending_age_survives_updates(void **state)
     int64_t t0 = (int64_t)time(NULL);
 
     tu_put1(f->j, tu_point("t", SP_AGG_MAXIMUM, "g", 1, 1.0, NULL));
-    assert_true(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
-                                 "'pending_since'") >= t0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_pending"),
+                     1);
+    assert_true(tu_sql1(f->path, "SELECT since FROM grp_pending") >= t0);
     /* As if it became pending long ago, then was updated now. */
-    tu_sql1(f->path, "UPDATE meta SET v = 1700000000 WHERE k = "
-                     "'pending_since'");
+    tu_sql1(f->path, "UPDATE grp_pending SET since = 1700000000");
     tu_put1(f->j, tu_point("t", SP_AGG_MAXIMUM, "g", 1, 2.0, NULL));
+    assert_int_equal(tu_sql1(f->path, "SELECT since FROM grp_pending"),
+                     1700000000);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.oldest_pending_at, 1700000000);
-    /* A later successful upload (of other points) bounds it. */
-    tu_sql1(f->path, "UPDATE meta SET v = 1700000500 WHERE k = "
-                     "'last_upload_ok_at'");
+    /* A later acknowledgement of the group (of points since sent) bounds
+     * it, to the minute. */
+    tu_sql1(f->path, "INSERT INTO acklog (grp, minute, hi) SELECT grp, "
+                     "1700000530 / 60, 1 FROM grp_pending");
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
-    assert_int_equal(st.oldest_pending_at, 1700000500);
-    /* Delivered: nothing waits. */
-    sp_batch_init(&b);
-    assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
-    assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, t0, NULL), CTSPOOL_OK);
-    sp_batch_cleanup(&b);
-    assert_int_equal(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
-                                      "'pending_since'"),
-                     -1);
+    assert_int_equal(st.oldest_pending_at, 1700000520);
+    /* Other groups delivering now do not: one stuck group shows. */
+    tu_put1(f->j, tu_point("t", SP_AGG_SUM, "other", 1, 1.0, NULL));
+    tu_sql1(f->path, "UPDATE meta SET v = strftime('%s', 'now') WHERE k = "
+                     "'last_upload_ok_at'");
+    tu_sql1(f->path, "INSERT INTO acklog (grp, minute, hi) SELECT id, "
+                     "strftime('%s', 'now') / 60, 1 FROM grp WHERE agg = "
+                     "0");
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, 1700000520);
+    /* Delivered: nothing waits, no group waits. */
+    for (int k = 0; k < 2; k++) {
+        sp_batch_init(&b);
+        assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+        assert_int_equal(b.n, 1);
+        assert_int_equal(sp_journal_ack(f->j, &b, 0, b.n, t0, NULL),
+                         CTSPOOL_OK);
+        sp_batch_cleanup(&b);
+    }
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_pending"),
+                     0);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.oldest_pending_at, -1);
     check_invariants(f);

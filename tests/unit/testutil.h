@@ -23,9 +23,12 @@ void tu_write_file(const char *path, const char *data, size_t len);
 /* A point as one comparable line: "stream|agg|name|hour|value|k=v,...". */
 void tu_render_point(const struct sp_point *p, char *buf, size_t cap);
 
-/* SQL undoing migration 0009 (schema/0009_fold_origin.sql): tests that
- * make a journal of an older version drop what it added. */
+/* SQL undoing migration 0010 (schema/0010_group_pending.sql), and with
+ * it 0009 (schema/0009_fold_origin.sql): tests that make a journal of an
+ * older version drop what they added. */
+#define TU_UNDO_0010 "DROP TABLE grp_pending; "
 #define TU_UNDO_0009                                                      \
+    TU_UNDO_0010                                                          \
     "ALTER TABLE point DROP COLUMN folded; "                              \
     "ALTER TABLE dead DROP COLUMN folded; "                               \
     "ALTER TABLE dead DROP COLUMN avg_sum; "                              \
