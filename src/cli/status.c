@@ -122,8 +122,11 @@ print_json(struct sp_journal *j, const struct sp_stats *st,
     if (st->oldest_pending_at >= 0) {
         NUM("oldest_pending_age_s",
             now > st->oldest_pending_at ? now - st->oldest_pending_at : 0);
+        cJSON_AddStringToObject(o, "oldest_pending_group",
+                                st->oldest_pending_group);
     } else {
         cJSON_AddNullToObject(o, "oldest_pending_age_s");
+        cJSON_AddNullToObject(o, "oldest_pending_group");
     }
     if (st->last_upload_ok_at >= 0) {
         cli_fmt_time(st->last_upload_ok_at, when, sizeof(when));
@@ -178,17 +181,18 @@ print_text(struct sp_journal *j, const struct sp_stats *st,
            const char *journal, const struct quarantined *q, int64_t now)
 {
     struct parked p = {0, NULL};
-    char when[32], age[48] = "";
+    char when[32], age[112] = "";
 
     printf("journal:           %s (%llu bytes)\n", journal,
            (unsigned long long)st->journal_bytes);
     /* The oldest pending item, on the line of what is pending: points,
      * else events. */
     if (st->oldest_pending_at >= 0) {
-        snprintf(age, sizeof(age), " (oldest %llds old)",
+        snprintf(age, sizeof(age), " (oldest %llds old, upload group %s)",
                  (long long)(now > st->oldest_pending_at
                                  ? now - st->oldest_pending_at
-                                 : 0));
+                                 : 0),
+                 st->oldest_pending_group);
     }
     printf("pending points:    %llu%s\n",
            (unsigned long long)st->pending_points,

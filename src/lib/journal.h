@@ -443,8 +443,11 @@ struct sp_stats {
     uint64_t dead_letters;
     uint64_t pending_events, acked_events, dead_events;
     uint64_t journal_bytes;
-    /* The group waiting longest, as sp_group_row's (-1: none). */
+    /* The group waiting longest, as sp_group_row's (-1: none), and
+     * which it is: "events", or its stream token masked (sp_mask) and
+     * its aggregation function, "****abcd/Sum" ("" when none). */
     int64_t oldest_pending_at;
+    char oldest_pending_group[48];
     uint64_t appended_total, uploaded_total, dead_total;
     uint64_t requests_2xx, requests_4xx, requests_5xx, requests_failed;
     int64_t last_upload_ok_at;    /* -1: never */

@@ -41,6 +41,46 @@ query_int(struct sp_journal *j, const char *sql, int64_t *out)
     return r;
 }
 
+/*
+ * The group waiting longest (see SP_GRP_WAITING_SQL: one stuck group
+ * shows while the others deliver) into st: when, and which.
+ */
+static int
+oldest_group(struct sp_journal *j, struct sp_stats *st)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db,
+                               "SELECT t, stream, agg FROM (SELECT "
+                               SP_GRP_WAITING_SQL " AS t, g.stream AS "
+                               "stream, g.agg AS agg FROM grp g) WHERE t "
+                               "IS NOT NULL ORDER BY t, agg LIMIT 1",
+                               -1, &s, NULL);
+
+    st->oldest_pending_at = -1;
+    st->oldest_pending_group[0] = '\0';
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(s);
+    }
+    if (r == SQLITE_ROW) {
+        const char *agg = sp_agg_name(sqlite3_column_int(s, 2));
+        const char *stream = (const char *)sqlite3_column_text(s, 1);
+        char mask[32];
+
+        st->oldest_pending_at = sqlite3_column_int64(s, 0);
+        if (sqlite3_column_int(s, 2) == SP_KIND_EVENTS || !agg) {
+            snprintf(st->oldest_pending_group,
+                     sizeof(st->oldest_pending_group), "events");
+        } else {
+            snprintf(st->oldest_pending_group,
+                     sizeof(st->oldest_pending_group), "%s/%s",
+                     sp_mask(stream ? stream : "", mask, sizeof(mask)), agg);
+        }
+        r = SQLITE_DONE;
+    }
+    sqlite3_finalize(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
 static uint64_t
 file_size(const char *path, const char *suffix)
 {
@@ -148,15 +188,13 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     if (r != SQLITE_OK) {
         goto fail;
     }
-    /* The group waiting longest (see SP_GRP_WAITING_SQL): one stuck
-     * group shows while the others deliver. */
-    r = query_int(j, "SELECT min(" SP_GRP_WAITING_SQL ") FROM grp g",
-                  &st->oldest_pending_at);
+    r = oldest_group(j, st);
     if (r != SQLITE_OK) {
         goto fail;
     }
     if (st->pending_points + st->pending_events == 0) {
         st->oldest_pending_at = -1;
+        st->oldest_pending_group[0] = '\0';
     }
     r = query_int(j,
                   "SELECT count(*) FROM grp_state p WHERE EXISTS "

@@ -122,9 +122,10 @@ ob_health_upstream(struct ob_stats *m, long max_undelivered_s,
         if (age > max_undelivered_s) {
             snprintf(msg, sizeof(msg),
                      "the oldest pending point has waited %lld s since it "
-                     "was stored, longer than health.max_undelivered_s "
-                     "(%ld s)",
-                     (long long)age, max_undelivered_s);
+                     "was stored (upload group %s), longer than "
+                     "health.max_undelivered_s (%ld s)",
+                     (long long)age, st.oldest_pending_group,
+                     max_undelivered_s);
             add_reason(&u, msg);
         }
         if (st.parked_groups > 0 &&

@@ -81,6 +81,12 @@ def test_formats_and_identity():
                   "oldest_pending_age_s", "last_upload_ok_at",
                   "last_upload_error"):
             check(k in st, "status has " + k)
+        # The group waiting longest, its token masked.
+        check(st.get("oldest_pending_group") in
+              ["****%s/%s" % (STREAM[-4:], agg)
+               for agg in ("Maximum", "Average", "Minimum")],
+              "status names the group waiting longest: %r" %
+              st.get("oldest_pending_group"))
     finally:
         env.cleanup()
 

@@ -7,7 +7,8 @@ the mock receiver:
   no reasons;
 - the oldest pending point has waited longer than
   health.max_undelivered_s (1 s here, set by SIGHUP): 503
-  {"status": "unhealthy"} with a reason naming the setting; 200 again
+  {"status": "unhealthy"} with a reason naming the setting and the
+  upload group (its token masked); 200 again
   once the drainer delivered it;
 - an upload group parked (the receiver answers 404 for its stream):
   503 naming the group (its token masked) and the 404, while the other
@@ -109,6 +110,8 @@ def part_age():
                 len(body["reasons"]) == 1 and
                 "health.max_undelivered_s (1 s)" in body["reasons"][0] and
                 "oldest pending point has waited" in body["reasons"][0] and
+                "(upload group %s/Sum)" % masked(h.STREAM) in
+                body["reasons"][0] and
                 body["parked_groups"] == [],
                 "age answer: %r" % body)
         st, _, _ = srv.get("/healthz")

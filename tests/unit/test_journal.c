@@ -508,6 +508,7 @@ test_pending_age_survives_updates(void **state)
                      "0");
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.oldest_pending_at, 1700000520);
+    assert_non_null(strstr(st.oldest_pending_group, "/Maximum"));
     /* Delivered: nothing waits, no group waits. */
     for (int k = 0; k < 2; k++) {
         sp_batch_init(&b);
@@ -521,6 +522,7 @@ test_pending_age_survives_updates(void **state)
                      0);
     assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
     assert_int_equal(st.oldest_pending_at, -1);
+    assert_string_equal(st.oldest_pending_group, "");
     check_invariants(f);
 }
 
