@@ -126,27 +126,27 @@ fill(struct sp_csv *c, struct sp_err *e)
 {
     ssize_t n;
 
-    if (c->in_pos < c->in_len || c->eof) {
-        return CTSPOOL_OK;
-    }
-    c->in_pos = 0;
-    c->in_len = 0;
-    do {
-        n = sp_src_read(c->src, c->in + c->in_len, IN_CAP - c->in_len);
-        if (n < 0) {
-            sp_err_set(e, "read error: %s", strerror(errno));
-            return CTSPOOL_E_IO;
-        }
-        c->in_len += (size_t)n;
-        if (n == 0) {
-            c->eof = 1;
-        }
-        /* A pipe may deliver the BOM's bytes one at a time. */
-    } while (!c->started && !c->eof && c->in_len < 3);
-    if (!c->started) {
-        c->started = 1;
-        if (c->in_len >= 3 && memcmp(c->in, "\xEF\xBB\xBF", 3) == 0) {
-            c->in_pos = 3;
+    /* Again when the first read held the BOM alone (a followed pipe). */
+    while (c->in_pos >= c->in_len && !c->eof) {
+        c->in_pos = 0;
+        c->in_len = 0;
+        do {
+            n = sp_src_read(c->src, c->in + c->in_len, IN_CAP - c->in_len);
+            if (n < 0) {
+                sp_err_set(e, "read error: %s", strerror(errno));
+                return CTSPOOL_E_IO;
+            }
+            c->in_len += (size_t)n;
+            if (n == 0) {
+                c->eof = 1;
+            }
+            /* A pipe may deliver the BOM's bytes one at a time. */
+        } while (!c->started && !c->eof && c->in_len < 3);
+        if (!c->started) {
+            c->started = 1;
+            if (c->in_len >= 3 && memcmp(c->in, "\xEF\xBB\xBF", 3) == 0) {
+                c->in_pos = 3;
+            }
         }
     }
     return CTSPOOL_OK;

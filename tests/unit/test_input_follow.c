@@ -2,7 +2,8 @@
  * test_input_follow.c -- input_src.c and sp_input_read_src(): a source
  * that follows hands on each point as soon as the pipe holds all of it,
  * while the writer keeps the pipe open (NDJSON, CSV, Cloudthread
- * payloads, and NDJSON found by content); its wake descriptor ends the
+ * payloads, and NDJSON found by content), also after a byte order mark
+ * that came alone; its wake descriptor ends the
  * wait; the prefix read ahead comes first.
  *
  * A reader thread runs sp_input_read_src() on the read end of a pipe;
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +271,65 @@ test_cloudthread_while_open(void **state)
     follow_free(fl);
 }
 
+/* Waits (bounded) until the reader has taken all the pipe holds. */
+static int
+wait_drained(struct follower *fl)
+{
+    const struct timespec nap = {0, 2 * 1000 * 1000};
+
+    for (int k = 0; k < WAIT_S * 500; k++) {
+        int left = -1;
+
+        if (ioctl(fl->fds[0], FIONREAD, &left) != 0 || left == 0) {
+            return left == 0;
+        }
+        nanosleep(&nap, NULL);
+    }
+    return 0;
+}
+
+/*
+ * A UTF-8 byte order mark that arrives alone (the writer's first write;
+ * the reader takes it before the rest is written) is skipped, and the
+ * points after it are read: in every format, given or found.
+ */
+static void
+test_bom_alone_first(void **state)
+{
+    static const struct {
+        enum sp_format fmt;
+        const char *rest;
+    } cases[] = {
+        {SP_FMT_CSV, "timestamp,metric_name,metric_value\n"
+                     "1664604000,b1,1\n1664604000,b2,2\n"},
+        {SP_FMT_NDJSON, ND_LINE("b1") ND_LINE("b2")},
+        {SP_FMT_CLOUDTHREAD, "{\"data\":[{\"timestamp\":1664604000,"
+                             "\"metric_name\":\"b1\",\"metric_value\":1},"
+                             "{\"timestamp\":1664604000,\"metric_name\":"
+                             "\"b2\",\"metric_value\":2}]}"},
+        {SP_FMT_AUTO, ND_LINE("b1") ND_LINE("b2")},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct follower *fl = follow_start("-", cases[i].fmt);
+
+        put(fl, "\xEF\xBB\xBF");
+        assert_true(wait_drained(fl));
+        put(fl, cases[i].rest);
+        if (!wait_seen(fl, 2)) {
+            fail_msg("format %d: %zu points, %zu errors (%s)",
+                     (int)cases[i].fmt, fl->n_pts, fl->n_errs,
+                     fl->n_errs ? fl->errs[0] : "");
+        }
+        assert_int_equal(follow_end(fl, 0), CTSPOOL_OK);
+        assert_int_equal(fl->n_pts, 2);
+        assert_int_equal(fl->n_errs, 0);
+        assert_memory_equal(fl->pts[0], "tok-def|Sum|b1|", 15);
+        follow_free(fl);
+    }
+}
+
 /*
  * The wake descriptor ends a read that waits for input: E_IO, and the
  * line cut short is not made a point.
@@ -330,6 +391,7 @@ main(void)
         cmocka_unit_test(test_csv_row_while_open),
         cmocka_unit_test(test_auto_ndjson_while_open),
         cmocka_unit_test(test_cloudthread_while_open),
+        cmocka_unit_test(test_bom_alone_first),
         cmocka_unit_test(test_wake_ends_wait),
         cmocka_unit_test(test_src_prefix),
     };
