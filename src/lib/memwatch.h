@@ -25,7 +25,9 @@ uint64_t sp_memwatch_failures(void);
  * the counter is on and no allocation has failed since, i.e. SQLite said
  * "out of memory" with memory to spare.  SQLite does so for some damage
  * (a record whose header claims more than SQLite ever allocates); a real
- * shortage always fails an allocation first.  0 with the counter off.
+ * shortage always fails an allocation first.  0 with the counter off, or
+ * no longer over SQLite's allocator, or with a hard heap limit set
+ * (sqlite3_hard_heap_limit64: SQLite then refuses sizes itself).
  */
 int sp_memwatch_spurious(uint64_t before);
 

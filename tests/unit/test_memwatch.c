@@ -109,6 +109,36 @@ test_counts_failed_allocations(void **state)
     assert_int_equal(sp_memwatch_install(NULL), 0);
 }
 
+/*
+ * "Out of memory" with nothing failed is damage only while the counter
+ * would have seen a shortage: not past a hard heap limit (SQLite refuses
+ * the size itself), nor once another allocator replaced it (after
+ * sqlite3_shutdown, as an application may).
+ */
+static void
+test_spurious_only_when_it_would_see(void **state)
+{
+    sqlite3_mem_methods ours;
+    uint64_t before = sp_memwatch_failures();
+
+    (void)state;
+    assert_true(sp_memwatch_spurious(before));
+    sqlite3_hard_heap_limit64((sqlite3_int64)1 << 40);
+    assert_false(sp_memwatch_spurious(before));
+    sqlite3_hard_heap_limit64(0);
+    assert_true(sp_memwatch_spurious(before));
+
+    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+    assert_int_equal(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &ours),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &real_mem),
+                     SQLITE_OK);
+    assert_false(sp_memwatch_spurious(before));
+    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+    assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &ours), SQLITE_OK);
+    assert_true(sp_memwatch_spurious(before));
+}
+
 /* ---- the journal's open ----------------------------------------------- */
 
 /* Damage SQLite answers with "out of memory": moved aside at open, and
@@ -242,6 +272,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_failed_allocations),
+        cmocka_unit_test(test_spurious_only_when_it_would_see),
         cmocka_unit_test_setup_teardown(test_spurious_nomem_at_open_is_damage,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_real_shortage_at_open_stays,
