@@ -183,12 +183,17 @@ static const char *const stmt_sql[ST_N] = {
                        "series LIMIT ?1",
     [ST_RESEND_ANY] = "SELECT EXISTS (SELECT 1 FROM resend)",
     /* grp_pending (schema 0010): set when the group's queue holds rows
-     * (kept when set: since it last was empty), cleared when it holds
-     * none.  ?1 group, ?2 Unix time. */
-    [ST_GP_SET] = "INSERT OR IGNORE INTO grp_pending (grp, since) SELECT "
-                  "?1, ?2 WHERE EXISTS (SELECT 1 FROM queue WHERE grp = ?1)",
+     * (when set, only ever earlier: a salvage brings older points),
+     * cleared when it holds none, moved on by an acknowledgement.  ?1
+     * group, ?2 Unix time. */
+    [ST_GP_SET] = "INSERT INTO grp_pending (grp, since) SELECT ?1, ?2 "
+                  "WHERE EXISTS (SELECT 1 FROM queue WHERE grp = ?1) "
+                  "ON CONFLICT (grp) DO UPDATE SET since = "
+                  "min(since, excluded.since)",
     [ST_GP_CLEAR] = "DELETE FROM grp_pending WHERE grp = ?1 AND NOT EXISTS "
                     "(SELECT 1 FROM queue WHERE grp = ?1)",
+    [ST_GP_ACKED] = "UPDATE grp_pending SET since = max(since, ?2) "
+                    "WHERE grp = ?1",
     [ST_DEAD_PUT] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at, folded, avg_sum, avg_n) VALUES (?1, ?2, ?3, "
                     "?4, ?5, ?6, CASE ?7 WHEN 1 THEN 1 END, ?8, ?9)",
@@ -869,6 +874,7 @@ sp_journal_begin(struct sp_journal *j)
     j->written_at = 0;
     j->qbuf_n = 0;
     j->qgrps_n = 0;
+    j->qgrps_last = 0;
     j->qgrps_over = 0;
     sp_jn_fold_reset(j);
     if ((r = sp_jn_meta_get(j, "next_seq", &j->next_seq)) != SQLITE_OK ||

@@ -233,7 +233,9 @@ ctspool_rc sp_journal_commit(struct sp_journal *j);
  * pending was first written at Unix time at, not now (salvage: as the
  * damaged journal recorded it), so that the age of the oldest pending
  * point stays true.  The earliest time given before the commit counts; a
- * time in the future is ignored.
+ * time in the future is ignored.  Called right after the put of a point,
+ * it is also when that point's upload group began to wait, if earlier
+ * than the group says (grp_pending).
  */
 void sp_journal_set_written_at(struct sp_journal *j, int64_t at);
 void sp_journal_rollback(struct sp_journal *j);

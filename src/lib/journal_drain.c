@@ -267,7 +267,24 @@ sp_journal_ack_resend(struct sp_journal *j, const struct sp_batch *b,
         goto out;
     }
     acked = (size_t)sqlite3_changes(j->db);
-    sp_jn_grp_touched(j, b->grp);
+    /* Delivered: what still waits in the group counts from now on (its
+     * row goes at the commit if nothing does). */
+    if (acked > 0) {
+        sp_jn_grp_touched(j, b->grp);
+        s = sp_jn_stmt(j, ST_GP_ACKED);
+        if (!s) {
+            rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "ack");
+            goto out;
+        }
+        sqlite3_bind_int64(s, 1, b->grp);
+        sqlite3_bind_int64(s, 2, now);
+        r = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (r != SQLITE_DONE) {
+            rc = sp_jn_db_fail(j, r, "ack");
+            goto out;
+        }
+    }
     s = sp_jn_stmt(j, ST_ACKLOG);
     if (!s) {
         rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "ack");

@@ -59,6 +59,7 @@ enum stmt_id {
     ST_RESEND_ANY,
     ST_GP_SET,
     ST_GP_CLEAR,
+    ST_GP_ACKED,
     ST_N
 };
 
@@ -74,20 +75,17 @@ enum stmt_id {
 /*
  * SQL: since when the upload group g (an alias, with g.id) has had
  * points waiting, as Unix time; NULL when none wait.  Its grp_pending
- * row (since its queue was last empty), or its last acknowledgement
- * (acklog, to the minute) if later; but never before its oldest pending
- * version was written (seqtime): an update of a pending point gives it a
- * new seq, and the oldest version alone would restart the wait at every
- * update (schema 0010).
+ * row (since its queue was last empty, or its last acknowledgement if
+ * later: schema 0010), or its oldest pending version's write time
+ * (seqtime) if that is older.  The oldest version alone would restart
+ * the wait at every update of a pending point (a new seq).
  */
 #define SP_GRP_OLDEST_V                                                    \
     "(SELECT at FROM seqtime WHERE seq <= (SELECT min(seq) FROM queue q "  \
     "WHERE q.grp = g.id) ORDER BY seq DESC LIMIT 1)"
 #define SP_GRP_WAITING_SQL                                                 \
-    "min(" SP_GRP_OLDEST_V ", max(coalesce((SELECT since FROM "            \
-    "grp_pending gp WHERE gp.grp = g.id), " SP_GRP_OLDEST_V "), "            \
-    "coalesce((SELECT max(minute) FROM acklog a WHERE a.grp = g.id) * "   \
-    "60, 0)))"
+    "min(" SP_GRP_OLDEST_V ", coalesce((SELECT since FROM grp_pending gp " \
+    "WHERE gp.grp = g.id), " SP_GRP_OLDEST_V "))"
 
 /*
  * Groups whose queue gained or lost rows in a transaction, noted for
@@ -137,7 +135,9 @@ struct sp_journal {
     } qbuf[QBUF_ROWS];
     size_t qbuf_n;
     int64_t qgrps[QGRPS_MAX]; /* noted by sp_jn_grp_touched() */
+    int64_t qgrps_at[QGRPS_MAX]; /* each one's written_at (0: now) */
     size_t qgrps_n;
+    size_t qgrps_last; /* index of the group noted last */
     int qgrps_over; /* more than QGRPS_MAX: all groups */
 
     /* Caches; cleared when a rollback may have removed their rows, or
@@ -232,7 +232,7 @@ void sp_jn_grp_note(struct sp_journal *j, int64_t grp);
 static inline void
 sp_jn_grp_touched(struct sp_journal *j, int64_t grp)
 {
-    if (j->qgrps_n == 0 || j->qgrps[j->qgrps_n - 1] != grp) {
+    if (j->qgrps_n == 0 || j->qgrps[j->qgrps_last] != grp) {
         sp_jn_grp_note(j, grp);
     }
 }

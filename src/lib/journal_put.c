@@ -526,10 +526,13 @@ sp_jn_grp_note(struct sp_journal *j, int64_t grp)
 {
     for (size_t i = 0; i < j->qgrps_n; i++) {
         if (j->qgrps[i] == grp) {
+            j->qgrps_last = i;
             return;
         }
     }
     if (j->qgrps_n < QGRPS_MAX) {
+        j->qgrps_at[j->qgrps_n] = 0;
+        j->qgrps_last = j->qgrps_n;
         j->qgrps[j->qgrps_n++] = grp;
     } else {
         j->qgrps_over = 1;
@@ -539,10 +542,12 @@ sp_jn_grp_note(struct sp_journal *j, int64_t grp)
 /*
  * The grp_pending rows of the groups noted in this transaction, as their
  * queues now are (a savepoint rolled back may have taken rows back): set
- * with since = at, or kept, when it holds rows; cleared when not.
+ * with since = the group's written time, or now when it has none (or
+ * kept when earlier), when it holds rows; cleared when not.  Past
+ * QGRPS_MAX groups, every group, with the transaction's earliest time at.
  */
 static int
-flush_grp_pending(struct sp_journal *j, int64_t at)
+flush_grp_pending(struct sp_journal *j, int64_t now, int64_t at)
 {
     sqlite3_stmt *s;
     int r;
@@ -578,7 +583,9 @@ flush_grp_pending(struct sp_journal *j, int64_t at)
             }
             sqlite3_bind_int64(s, 1, j->qgrps[i]);
             if (!k) {
-                sqlite3_bind_int64(s, 2, at);
+                int64_t t = j->qgrps_at[i];
+
+                sqlite3_bind_int64(s, 2, t > 0 && t < now ? t : now);
             }
             r = sqlite3_step(s);
             sp_jn_done(s);
@@ -1049,6 +1056,12 @@ void
 sp_journal_set_written_at(struct sp_journal *j, int64_t at)
 {
     assert(j->in_txn);
+    /* The point just put: its group's too (flush_grp_pending). */
+    if (at > 0 && j->qgrps_n > 0 && !j->qgrps_over &&
+        (j->qgrps_at[j->qgrps_last] == 0 ||
+         at < j->qgrps_at[j->qgrps_last])) {
+        j->qgrps_at[j->qgrps_last] = at;
+    }
     if (at > 0 && (j->written_at == 0 || at < j->written_at)) {
         j->written_at = at;
     }
@@ -1058,7 +1071,7 @@ sp_journal_set_written_at(struct sp_journal *j, int64_t at)
 int
 sp_jn_flush_meta(struct sp_journal *j)
 {
-    int64_t at = (int64_t)time(NULL);
+    int64_t now = (int64_t)time(NULL), at = now;
     sqlite3_stmt *s;
     int r;
 
@@ -1091,7 +1104,7 @@ sp_jn_flush_meta(struct sp_journal *j)
     }
     /* Since when each group has waited: an update of a pending point (a
      * new seq, a new seqtime) does not restart it (journal_admin.c). */
-    r = flush_grp_pending(j, at);
+    r = flush_grp_pending(j, now, at);
     if (r != SQLITE_OK) {
         return r;
     }

@@ -88,6 +88,7 @@ struct sv {
     sqlite3_stmt *series_get;
     sqlite3_stmt *origin_get; /* NULL: the file has no point origins */
     sqlite3_stmt *seqtime_get; /* NULL: no seqtime table readable */
+    sqlite3_stmt *since_get;   /* NULL: no grp_pending (before 0010) */
     struct sp_salvage_report *rep;
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
@@ -627,26 +628,43 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
     return item_done(v, rc, res, added, json);
 }
 
-/*
- * A pending point added keeps the time the damaged journal says its seq
- * was first written (seqtime), so the age of the oldest pending point
- * does not restart at the salvage.  A time that does not read (damage,
- * or a schema without it) leaves the salvage's own.
- */
-static void
-keep_written_at(struct sv *v, int64_t seq)
+/* The integer s answers for key k, or 0 (none, NULL, or s is NULL). */
+static int64_t
+lookup_time(sqlite3_stmt *s, int64_t k)
 {
-    sqlite3_stmt *s = v->seqtime_get;
+    int64_t t = 0;
 
     if (!s) {
-        return;
+        return 0;
     }
-    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 1, k);
     if (sqlite3_step(s) == SQLITE_ROW &&
         sqlite3_column_type(s, 0) == SQLITE_INTEGER) {
-        sp_journal_set_written_at(v->live, sqlite3_column_int64(s, 0));
+        t = sqlite3_column_int64(s, 0);
     }
     sqlite3_reset(s);
+    return t;
+}
+
+/*
+ * A pending point added keeps the time the damaged journal says its seq
+ * was first written (seqtime), or its group began to wait (grp_pending,
+ * schema 0010) if earlier, so that neither the age of the oldest pending
+ * point nor its group's wait restarts at the salvage.  A time that does
+ * not read (damage, or a schema without it) leaves the salvage's own.
+ */
+static void
+keep_written_at(struct sv *v, int64_t grp, int64_t seq)
+{
+    int64_t at = lookup_time(v->seqtime_get, seq);
+    int64_t since = lookup_time(v->since_get, grp);
+
+    if (since > 0 && (at <= 0 || since < at)) {
+        at = since;
+    }
+    if (at > 0) {
+        sp_journal_set_written_at(v->live, at);
+    }
 }
 
 /* queue: grp, seq, hour, series, value. */
@@ -662,7 +680,8 @@ pending_row(void *ctx, sqlite3_stmt *row)
                      sqlite3_column_int64(row, 2),
                      sqlite3_column_double(row, 4), &v->rep->pending);
     if (rc == CTSPOOL_OK && v->rep->pending != before) {
-        keep_written_at(v, sqlite3_column_int64(row, 1));
+        keep_written_at(v, sqlite3_column_int64(row, 0),
+                        sqlite3_column_int64(row, 1));
     }
     return rc;
 }
@@ -1274,6 +1293,11 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                                -1, &v.seqtime_get, NULL) != SQLITE_OK) {
             v.seqtime_get = NULL;
         }
+        if (sqlite3_prepare_v2(v.db,
+                               "SELECT since FROM grp_pending WHERE grp = ?1",
+                               -1, &v.since_get, NULL) != SQLITE_OK) {
+            v.since_get = NULL;
+        }
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
@@ -1344,6 +1368,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     sqlite3_finalize(v.series_get);
     sqlite3_finalize(v.origin_get);
     sqlite3_finalize(v.seqtime_get);
+    sqlite3_finalize(v.since_get);
     sqlite3_close(v.db);
     if (copy) {
         remove_copy(copy);

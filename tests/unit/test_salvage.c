@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -170,6 +171,47 @@ test_salvage_keeps_age(void **state)
     assert_int_equal(st.oldest_pending_at, 1700000000);
     assert_true(tu_sql1(f->path, "SELECT max(at) FROM seqtime") >
                 1700000000);
+    free(src_path);
+}
+
+/* Since when the live journal's group (stream, agg) waits, or -1. */
+static int64_t
+live_since(struct tu_journal *f, const char *stream, int agg)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT p.since FROM grp_pending p JOIN grp g ON g.id = "
+             "p.grp WHERE g.stream = '%s' AND g.agg = %d",
+             stream, agg);
+    return tu_sql1(f->path, sql);
+}
+
+/* Each group keeps its own wait (grp_pending, schema 0010), however
+ * young its versions are and whichever groups a transaction holds. */
+static void
+test_salvage_keeps_group_waits(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = filled_then(
+        f, 100,
+        "UPDATE grp_pending SET since = (SELECT CASE WHEN g.stream = "
+        "'tok-a' AND g.agg = 1 THEN 1700000000 WHEN g.stream = 'tok-b' "
+        "AND g.agg = 0 THEN 1700005000 ELSE grp_pending.since END FROM "
+        "grp g WHERE g.id = grp_pending.grp)");
+    int64_t t0 = (int64_t)time(NULL) - 5;
+    struct sp_salvage_report rep;
+    struct sp_stats st;
+    struct sp_err e;
+
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 100);
+    assert_int_equal(live_since(f, "tok-a", 1), 1700000000);
+    assert_int_equal(live_since(f, "tok-b", 0), 1700005000);
+    assert_true(live_since(f, "tok-a", 3) >= t0);
+    assert_true(live_since(f, "tok-b", 2) >= t0);
+    assert_int_equal(sp_journal_stats(f->j, &st), CTSPOOL_OK);
+    assert_int_equal(st.oldest_pending_at, 1700000000);
     free(src_path);
 }
 
@@ -1017,6 +1059,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_salvage_one_at_a_time,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_age,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_keeps_group_waits,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_average_parts,
                                         tu_journal_setup, tu_journal_teardown),
