@@ -185,15 +185,16 @@ static const char *const stmt_sql[ST_N] = {
     /* grp_pending (schema 0010): set when the group's queue holds rows
      * (when set, only ever earlier: a salvage brings older points),
      * cleared when it holds none, moved on by an acknowledgement.  ?1
-     * group, ?2 Unix time. */
+     * group, ?2 Unix time.  A row that would not change is not written
+     * (no page to log at every commit). */
     [ST_GP_SET] = "INSERT INTO grp_pending (grp, since) SELECT ?1, ?2 "
                   "WHERE EXISTS (SELECT 1 FROM queue WHERE grp = ?1) "
                   "ON CONFLICT (grp) DO UPDATE SET since = "
-                  "min(since, excluded.since)",
+                  "excluded.since WHERE excluded.since < since",
     [ST_GP_CLEAR] = "DELETE FROM grp_pending WHERE grp = ?1 AND NOT EXISTS "
                     "(SELECT 1 FROM queue WHERE grp = ?1)",
-    [ST_GP_ACKED] = "UPDATE grp_pending SET since = max(since, ?2) "
-                    "WHERE grp = ?1",
+    [ST_GP_ACKED] = "UPDATE grp_pending SET since = ?2 WHERE grp = ?1 "
+                    "AND since < ?2",
     [ST_DEAD_PUT] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at, folded, avg_sum, avg_n) VALUES (?1, ?2, ?3, "
                     "?4, ?5, ?6, CASE ?7 WHEN 1 THEN 1 END, ?8, ?9)",
