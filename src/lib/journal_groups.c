@@ -24,42 +24,6 @@
 #define RETIRE_BODY "retired by operator"
 #define UNPARK_SQL "DELETE FROM grp_state WHERE grp = ?1"
 
-/*
- * Runs sql (one statement, a change or a query of one row), its integer
- * parameters ?1.. from v (as many as it has, at most n_v).  The row's
- * first n_out columns go into out, but for NULL ones (and without a row:
- * out keeps its values); *changes: rows changed (may be NULL).  A SQLite
- * result code.
- */
-static int
-run_ints(struct sp_journal *j, const char *sql, const int64_t *v, int n_v,
-         int64_t *out, int n_out, int *changes)
-{
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
-    int n_par = r == SQLITE_OK ? sqlite3_bind_parameter_count(s) : 0;
-
-    for (int i = 0; r == SQLITE_OK && i < n_v && i < n_par; i++) {
-        r = sqlite3_bind_int64(s, i + 1, v[i]);
-    }
-    if (r == SQLITE_OK) {
-        r = sqlite3_step(s);
-    }
-    if (r == SQLITE_ROW) {
-        for (int i = 0; i < n_out; i++) {
-            if (sqlite3_column_type(s, i) != SQLITE_NULL) {
-                out[i] = sqlite3_column_int64(s, i);
-            }
-        }
-    }
-    r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
-    sqlite3_finalize(s);
-    if (r == SQLITE_OK && changes) {
-        *changes = sqlite3_changes(j->db);
-    }
-    return r;
-}
-
 /* ---- parking (the drainer) ------------------------------------------- */
 
 ctspool_rc
@@ -68,7 +32,7 @@ sp_journal_group_failures(struct sp_journal *j, int64_t grp, int64_t *n)
     int r;
 
     *n = 0;
-    r = run_ints(j, "SELECT failures FROM grp_state WHERE grp = ?1", &grp,
+    r = sp_jn_run_ints(j, "SELECT failures FROM grp_state WHERE grp = ?1", &grp,
                  1, n, 1, NULL);
     return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "group state");
 }
@@ -118,7 +82,7 @@ sp_journal_group_unpark(struct sp_journal *j, int64_t grp, int *was)
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    r = run_ints(j, UNPARK_SQL, &grp, 1, NULL, 0, &changes);
+    r = sp_jn_run_ints(j, UNPARK_SQL, &grp, 1, NULL, 0, &changes);
     rc = sp_jn_finish(j, r, "unpark a group");
     if (rc == CTSPOOL_OK && was) {
         *was = changes > 0;
@@ -137,10 +101,10 @@ sp_journal_groups_retry_now(struct sp_journal *j, uint64_t *n)
     if (rc != CTSPOOL_OK) {
         return rc;
     }
-    r = run_ints(j, "UPDATE grp_state SET parked_until_ms = 0", NULL, 0,
+    r = sp_jn_run_ints(j, "UPDATE grp_state SET parked_until_ms = 0", NULL, 0,
                  NULL, 0, NULL);
     if (r == SQLITE_OK) {
-        r = run_ints(j, "SELECT count(*) FROM grp_state", NULL, 0, &count, 1,
+        r = sp_jn_run_ints(j, "SELECT count(*) FROM grp_state", NULL, 0, &count, 1,
                      NULL);
     }
     rc = sp_jn_finish(j, r, "group state");
@@ -155,7 +119,7 @@ sp_journal_parked(struct sp_journal *j, int64_t now_ms, uint64_t *n,
                   int64_t *next_ms)
 {
     int64_t v[2] = {0, -1}; /* count, earliest end */
-    int r = run_ints(j,
+    int r = sp_jn_run_ints(j,
                      "SELECT count(*), min(CASE WHEN p.parked_until_ms > ?1 "
                      "THEN p.parked_until_ms END) FROM grp_state p WHERE "
                      "EXISTS (SELECT 1 FROM queue q WHERE q.grp = p.grp)",
@@ -286,7 +250,7 @@ retire_group(struct sp_journal *j, int64_t grp, int64_t now, int *moved)
 
     sp_jn_grp_touched(j, grp);
     for (size_t i = 0; r == SQLITE_OK && i < SP_ARRAY_LEN(retire_sql); i++) {
-        r = run_ints(j, retire_sql[i], v, 2, NULL, 0, i == 0 ? moved : NULL);
+        r = sp_jn_run_ints(j, retire_sql[i], v, 2, NULL, 0, i == 0 ? moved : NULL);
     }
     return r;
 }

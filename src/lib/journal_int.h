@@ -226,6 +226,15 @@ int sp_jn_queue_flush(struct sp_journal *j);
 int sp_jn_queue_add(struct sp_journal *j, int64_t grp, int64_t seq,
                     int64_t hour, int64_t series, double value);
 int sp_jn_queue_del(struct sp_journal *j, int64_t grp, int64_t seq, int *was);
+/*
+ * Runs sql (one statement, a change or a query of one row), its integer
+ * parameters ?1.. from v (as many as it has, at most n_v).  The row's
+ * first n_out columns go into out, but for NULL ones (and without a row:
+ * out keeps its values); *changes: rows changed (may be NULL).  A SQLite
+ * result code.
+ */
+int sp_jn_run_ints(struct sp_journal *j, const char *sql, const int64_t *v,
+                   int n_v, int64_t *out, int n_out, int *changes);
 void sp_jn_grp_note(struct sp_journal *j, int64_t grp);
 /* grp's queue gained or lost rows in this transaction: its grp_pending
  * row is set or cleared by sp_jn_flush_meta().  Inline: once a point. */

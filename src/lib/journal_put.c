@@ -539,6 +539,35 @@ sp_jn_grp_note(struct sp_journal *j, int64_t grp)
     }
 }
 
+int
+sp_jn_run_ints(struct sp_journal *j, const char *sql, const int64_t *v,
+               int n_v, int64_t *out, int n_out, int *changes)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+    int n_par = r == SQLITE_OK ? sqlite3_bind_parameter_count(s) : 0;
+
+    for (int i = 0; r == SQLITE_OK && i < n_v && i < n_par; i++) {
+        r = sqlite3_bind_int64(s, i + 1, v[i]);
+    }
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(s);
+    }
+    if (r == SQLITE_ROW) {
+        for (int i = 0; i < n_out; i++) {
+            if (sqlite3_column_type(s, i) != SQLITE_NULL) {
+                out[i] = sqlite3_column_int64(s, i);
+            }
+        }
+    }
+    r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
+    sqlite3_finalize(s);
+    if (r == SQLITE_OK && changes) {
+        *changes = sqlite3_changes(j->db);
+    }
+    return r;
+}
+
 /*
  * The grp_pending rows of the groups noted in this transaction, as their
  * queues now are (a savepoint rolled back may have taken rows back): set
@@ -553,25 +582,17 @@ flush_grp_pending(struct sp_journal *j, int64_t now, int64_t at)
     int r;
 
     if (j->qgrps_over) {
-        s = NULL;
-        r = sqlite3_prepare_v2(j->db,
-                               "INSERT OR IGNORE INTO grp_pending (grp, "
-                               "since) SELECT g.id, ?1 FROM grp g WHERE "
-                               "EXISTS (SELECT 1 FROM queue q WHERE q.grp "
-                               "= g.id)",
-                               -1, &s, NULL);
+        r = sp_jn_run_ints(j,
+                           "INSERT OR IGNORE INTO grp_pending (grp, since) "
+                           "SELECT g.id, ?1 FROM grp g WHERE EXISTS "
+                           "(SELECT 1 FROM queue q WHERE q.grp = g.id)",
+                           &at, 1, NULL, 0, NULL);
         if (r == SQLITE_OK) {
-            sqlite3_bind_int64(s, 1, at);
-            r = sqlite3_step(s);
-            r = r == SQLITE_DONE ? SQLITE_OK : r;
-        }
-        sqlite3_finalize(s);
-        if (r == SQLITE_OK) {
-            r = sqlite3_exec(j->db,
-                             "DELETE FROM grp_pending WHERE NOT EXISTS "
-                             "(SELECT 1 FROM queue q WHERE q.grp = "
-                             "grp_pending.grp)",
-                             NULL, NULL, NULL);
+            r = sp_jn_run_ints(j,
+                               "DELETE FROM grp_pending WHERE NOT EXISTS "
+                               "(SELECT 1 FROM queue q WHERE q.grp = "
+                               "grp_pending.grp)",
+                               NULL, 0, NULL, 0, NULL);
         }
         return r;
     }
