@@ -528,6 +528,41 @@ test_pending_age_survives_updates(void **state)
     check_invariants(f);
 }
 
+/* A transaction with more groups than it notes one by one (QGRPS_MAX)
+ * still gives each its grp_pending row, and takes them when emptied. */
+static void
+test_pending_many_groups(void **state)
+{
+    struct tu_journal *f = *state;
+    struct sp_batch b;
+    enum sp_put_result r;
+    char tok[16];
+
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    for (int k = 0; k < 24; k++) {
+        struct sp_point p;
+
+        snprintf(tok, sizeof(tok), "tok-%d", k / 4);
+        p = tu_point(tok, k % 4, "m", 1, 1.0, NULL);
+        assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_OK);
+    }
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_pending"),
+                     24);
+    check_invariants(f);
+    sp_batch_init(&b);
+    for (int k = 0; k < 24; k++) {
+        assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
+        assert_int_equal(b.n, 1);
+        assert_int_equal(sp_journal_ack(f->j, &b, 0, 1, 1700000000, NULL),
+                         CTSPOOL_OK);
+    }
+    sp_batch_cleanup(&b);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_pending"),
+                     0);
+    check_invariants(f);
+}
+
 static void
 test_savepoint_rollback(void **state)
 {
@@ -1246,6 +1281,7 @@ main(void)
         T(test_compact_retention),
         T(test_seqtime_row_per_second),
         T(test_pending_age_survives_updates),
+        T(test_pending_many_groups),
         T(test_savepoint_rollback),
         T(test_rollback_stores_nothing),
         T(test_queue_rows_buffered),
