@@ -32,11 +32,13 @@
  * (4) Keys and data stream tokens never reach a log line or an answer.
  */
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -613,10 +615,16 @@ sv_http_quiesce(struct sv_http *h)
 
     atomic_store(&h->is_stopping, 1);
     fd = MHD_quiesce_daemon(h->d);
-    /* The listen socket is ours again; closed once the daemon stopped. */
+    /* The listen socket is ours again; closed once the daemon stopped
+     * (its threads may still poll it).  Shut down now, it listens no
+     * more: a new connection is refused at once, and one waiting in the
+     * backlog is reset, where it would hang until the exit. */
     h->listen_fd = fd == MHD_INVALID_SOCKET ? -1 : (int)fd;
     if (h->listen_fd < 0) {
         sp_log(SP_LOG_WARN, "cannot stop accepting connections early");
+    } else if (shutdown(h->listen_fd, SHUT_RDWR) != 0) {
+        sp_log(SP_LOG_WARN, "cannot close the listening socket early: %s",
+               strerror(errno));
     }
 }
 

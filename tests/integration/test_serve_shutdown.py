@@ -5,7 +5,8 @@ A client sends its headers and 10 bytes of a body, SIGTERM arrives, and
 the rest of the body comes only after serve has given up waiting for it
 (its writer already stopped).  serve must refuse that request with 503,
 store nothing of it, still answer and store a request that was whole
-before the signal, and exit 0; in the sanitizer build any use of the
+before the signal, refuse new connections from the signal on, and exit
+0; in the sanitizer build any use of the
 stopped writer after it was freed aborts serve instead.
 """
 
@@ -66,6 +67,21 @@ def main():
               "serve says a request is still arriving: " + srv.log())
         check(srv.proc.poll() is None,
               "serve still runs after its writer stopped: " + srv.log())
+        # It listens no more: a new connection is refused at once (it
+        # used to wait in the backlog until serve exited, then reset).
+        try:
+            c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            c.settimeout(10)
+            try:
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = c.recv(100)
+            except OSError as err:
+                got = err
+            c.close()
+            check(False, "a new connection while stopping is accepted: %r"
+                  % (got,))
+        except ConnectionRefusedError:
+            pass
 
         s.sendall(body[10:])
         answer = read_until(s, b"}")
