@@ -147,9 +147,10 @@ on_body(struct request *r, const char *data, size_t n)
         return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
     if (n > max - r->body.len) {
+        /* What lies past the limit counts towards DISCARD_MAX. */
+        r->discarded = n - (max - r->body.len);
         r->is_too_large = 1;
         release_body(r);
-        r->discarded = n;
         return MHD_YES;
     }
     if (r->body.cap <= r->body.len || n >= r->body.cap - r->body.len) {

@@ -16,6 +16,7 @@ says, checked with real HTTP requests against a running server:
 """
 
 import gzip
+import http.client
 import json
 import os
 import sys
@@ -229,6 +230,29 @@ def test_auth_and_limits(env, srv, expected):
         r = c.getresponse()
         check(r.status == 413, "oversized chunked body: %d" % r.status)
         r.read()
+    finally:
+        c.close()
+
+    # One ending exactly 1 MiB past the limit is still answered 413
+    # (README: server.max_body_bytes), in pieces that straddle it.
+    c = srv.connection()
+    try:
+        c.putrequest("POST", "/streams/ingest")
+        c.putheader("x-api-key", SERVE_KEY)
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        left = 65536 + 1024 * 1024
+        while left:
+            part = b"x" * min(1000, left)
+            c.send(b"%x\r\n%s\r\n" % (len(part), part))
+            left -= len(part)
+        c.send(b"0\r\n\r\n")
+        r = c.getresponse()
+        check(r.status == 413, "chunked body 1 MiB past the limit: %d" %
+              r.status)
+        r.read()
+    except (OSError, http.client.HTTPException) as err:
+        check(False, "chunked body 1 MiB past the limit: %r" % (err,))
     finally:
         c.close()
 
