@@ -206,14 +206,14 @@ complete_ingest(struct request *r)
     }
     /* Packed points copy what they keep (ingest.c invariant 3): the
      * settings are needed during the parse only. */
-    pthread_rwlock_rdlock(&h->live_lock);
-    d.stream = h->live->default_stream;
-    d.streams = h->live->streams;
-    d.n_streams = h->live->n_streams;
+    /* The settings the request started with (its key was checked
+     * against them), whatever a SIGHUP since put in force. */
+    d.stream = r->live->default_stream;
+    d.streams = r->live->streams;
+    d.n_streams = r->live->n_streams;
     d.events = r->is_events;
     rc = sv_ingest_parse(&r->in, r->body.p ? r->body.p : "", r->body.len,
                          &d);
-    pthread_rwlock_unlock(&h->live_lock);
     keep_packed(r);
     if (rc != CTSPOOL_OK) {
         return sv_answer_error(h, r->conn, r->method, r->url,
@@ -293,24 +293,33 @@ complete_metrics(struct request *r)
 
 /* First call for a request: headers only.  Refusals are answered here,
  * before any body byte is read. */
-/* 1 when the request may ingest: its key is one of the current keys,
- * or the current settings ask for none. */
+/* The settings in force now, a reference the caller drops with
+ * sv_live_free(). */
+static struct sv_live *
+live_get(struct sv_http *h)
+{
+    struct sv_live *l;
+
+    pthread_rwlock_rdlock(&h->live_lock);
+    l = h->live;
+    atomic_fetch_add(&l->refs, 1);
+    pthread_rwlock_unlock(&h->live_lock);
+    return l;
+}
+
+/* 1 when the request may ingest: its key is one of l's keys, or l asks
+ * for none. */
 static int
-key_ok(struct sv_http *h, const char *presented)
+key_ok(const struct sv_live *l, const char *presented)
 {
     size_t n = presented ? strlen(presented) : 0;
-    int ok;
 
     /* Whitespace around a header value is not part of it (RFC 9110
      * section 5.5); libmicrohttpd drops what leads, not what trails. */
     while (n > 0 && (presented[n - 1] == ' ' || presented[n - 1] == '\t')) {
         n--;
     }
-    pthread_rwlock_rdlock(&h->live_lock);
-    ok = h->live->auth.n_keys == 0 ||
-         sv_auth_check(&h->live->auth, presented, n);
-    pthread_rwlock_unlock(&h->live_lock);
-    return ok;
+    return l->auth.n_keys == 0 || sv_auth_check(&l->auth, presented, n);
 }
 
 /* 1 when a Content-Encoding header value (NULL: none) leaves the body
@@ -334,6 +343,8 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
            const char *method, void **con_cls)
 {
     const char *cl, *mode = NULL, *idem = NULL;
+    struct sv_live *live = NULL;
+    enum MHD_Result ret;
     struct request *r;
     struct sp_err e;
     enum route route;
@@ -370,19 +381,22 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
         return sv_answer_shutdown(h, conn, method, url);
     }
     if (route == RT_INGEST) {
-        if (!key_ok(h, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                   "x-api-key"))) {
-            return sv_answer_error(h, conn, method, url, MHD_HTTP_UNAUTHORIZED,
-                                   "missing or invalid x-api-key");
+        live = live_get(h);
+        if (!key_ok(live, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      "x-api-key"))) {
+            ret = sv_answer_error(h, conn, method, url, MHD_HTTP_UNAUTHORIZED,
+                                  "missing or invalid x-api-key");
+            goto refused;
         }
         if (!identity_encoding(MHD_lookup_connection_value(
                 conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING))) {
             /* As upstream: a client that compresses (a chained ctspool
              * drainer, upload.compress) sends it plain after a 415. */
-            return sv_answer_error(h, conn, method, url,
-                                   MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                   "Content-Encoding: only identity is "
-                                   "accepted; send the body uncompressed");
+            ret = sv_answer_error(h, conn, method, url,
+                                  MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "Content-Encoding: only identity is "
+                                  "accepted; send the body uncompressed");
+            goto refused;
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -397,8 +411,9 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                          "request body of %llu bytes is larger than "
                          "server.max_body_bytes (%ld)",
                          v, h->o.max_body_bytes);
-                return sv_answer_error(h, conn, method, url,
-                                       MHD_HTTP_CONTENT_TOO_LARGE, msg);
+                ret = sv_answer_error(h, conn, method, url,
+                                      MHD_HTTP_CONTENT_TOO_LARGE, msg);
+                goto refused;
             }
             if (end != cl) {
                 expected = (size_t)v;
@@ -408,29 +423,34 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                                            "mode");
         if (mode && strcmp(mode, "accumulate") != 0 &&
             strcmp(mode, "replace") != 0) {
-            return sv_answer_error(h, conn, method, url,
-                                   MHD_HTTP_BAD_REQUEST,
-                                   "mode: must be \"replace\" (the default) "
-                                   "or \"accumulate\"");
+            ret = sv_answer_error(h, conn, method, url,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "mode: must be \"replace\" (the default) "
+                                  "or \"accumulate\"");
+            goto refused;
         }
         if (is_events && mode && strcmp(mode, "accumulate") == 0) {
-            return sv_answer_error(h, conn, method, url,
-                                   MHD_HTTP_BAD_REQUEST,
-                                   "mode: accumulate is for points; events "
-                                   "have no value to fold");
+            ret = sv_answer_error(h, conn, method, url,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "mode: accumulate is for points; events "
+                                  "have no value to fold");
+            goto refused;
         }
         idem = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            "Idempotency-Key");
         if (idem && sp_valid_idem_key(idem, strlen(idem), &e) != CTSPOOL_OK) {
             sp_err_prefix(&e, "Idempotency-Key: ");
-            return sv_answer_error(h, conn, method, url,
-                                   MHD_HTTP_BAD_REQUEST, e.msg);
+            ret = sv_answer_error(h, conn, method, url,
+                                  MHD_HTTP_BAD_REQUEST, e.msg);
+            goto refused;
         }
     }
     r = calloc(1, sizeof(*r));
     if (!r) {
+        sv_live_free(live);
         return MHD_NO;
     }
+    r->live = live; /* NULL unless an ingest */
     r->job.accumulate = mode && strcmp(mode, "accumulate") == 0;
     r->is_events = is_events;
     if (idem) {
@@ -450,6 +470,9 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
     atomic_fetch_add(&h->inflight, 1);
     *con_cls = r;
     return MHD_YES;
+refused:
+    sv_live_free(live);
+    return ret;
 }
 
 static enum MHD_Result
@@ -499,6 +522,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     release_body(r);
     sv_ingest_cleanup(&r->in);
+    sv_live_free(r->live);
     free(r->job.replay);
     free(r);
     *con_cls = NULL;
@@ -665,13 +689,13 @@ sv_http_reload(struct sv_http *h, struct sv_live *live)
     old = h->live;
     h->live = live;
     pthread_rwlock_unlock(&h->live_lock);
-    sv_live_free(old); /* no reader holds it: they hold the lock */
+    sv_live_free(old); /* freed once no request holds it */
 }
 
 void
 sv_live_free(struct sv_live *l)
 {
-    if (!l) {
+    if (!l || atomic_fetch_sub(&l->refs, 1) > 1) {
         return;
     }
     sv_auth_cleanup(&l->auth);

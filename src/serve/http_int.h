@@ -46,6 +46,7 @@ struct request {
     int is_too_large, is_over_budget;
     int is_events; /* POST /events: the body holds events */
     size_t discarded;
+    struct sv_live *live; /* ingest: the settings it started with (a ref) */
 
     struct sv_ingest in;
     struct sv_job job;

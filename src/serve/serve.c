@@ -166,6 +166,7 @@ build_live(const struct sp_config *cfg, int loopback, struct sv_live **out,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
+    atomic_init(&l->refs, 1);
     l->keys_source = k.source;
     l->max_undelivered_s = cfg->health.max_undelivered_s;
     if (cfg->n_streams) {

@@ -25,6 +25,7 @@
 #ifndef SV_SERVE_H
 #define SV_SERVE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -189,10 +190,16 @@ int sv_auth_check(const struct sv_auth *a, const char *presented,
 
 struct sv_http;
 
-/* The settings a SIGHUP may change while requests run: the HTTP
- * workers read them under the daemon's lock, sv_http_reload swaps them.
- * Copies: the configuration they came from is freed after a reload. */
+/*
+ * The settings a SIGHUP may change while requests run: sv_http_reload
+ * swaps them under the daemon's lock.  An ingest request holds the ones
+ * in force when its headers arrived (a reference) until it ends, so that
+ * its key, default stream and streams list agree.  Copies: the
+ * configuration they came from is freed after a reload.  Not changed
+ * once built.
+ */
 struct sv_live {
+    atomic_int refs;      /* sv_live_free() drops one; 1 when built */
     struct sv_auth auth;  /* n_keys 0: no authentication */
     char *default_stream; /* NULL: none */
     char **streams;       /* the streams list; n_streams 0: any token */
@@ -201,7 +208,8 @@ struct sv_live {
     const char *keys_source; /* where the keys came from (static) */
 };
 
-void sv_live_free(struct sv_live *l); /* NULL: no-op */
+/* Drops a reference (NULL: no-op); the last one frees l. */
+void sv_live_free(struct sv_live *l);
 
 /* ---- serve.c ---------------------------------------------------------- */
 

@@ -6,12 +6,15 @@ config file changed the API keys: from then on the new key is accepted
 and the old one refused with 401, no request fails otherwise, and serve
 never exits.  A config that does not load keeps the running one in
 force; a changed listen address or event loop is logged as needing a
-restart; many SIGHUPs in a row under load change nothing else.  Every point answered
-201 is in the journal.
+restart; many SIGHUPs in a row under load change nothing else.  A request in
+progress keeps the key and default stream it started with.  Every point
+answered 201 is in the journal.
 """
 
+import json
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -19,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 NEW_KEY = "serve-key-after-reload-0123456789-NEWKEY"
+OTHER_STREAM = "stream-after-reload-0123456789-OTHERTOK"
 HOUR0 = 472000
 
 
@@ -147,6 +151,50 @@ def main():
                     "%r" % (limit, st, body))
             if st == 201:
                 stored.update(h.payload_points(pt))
+        # A request in progress keeps the settings it started with: the
+        # key it was let in with, and the default stream its points take,
+        # whatever a SIGHUP puts in force before its body ends.
+        slow = h.ingest_payload([h.data_point("slow-hup", 7, HOUR0)])
+        body = json.dumps(slow).encode()
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+        s.sendall(b"POST /streams/ingest HTTP/1.1\r\nHost: x\r\n"
+                  b"x-api-key: " + NEW_KEY.encode() + b"\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        h.check(b" 100 " in got.split(b"\r\n")[0],
+                "serve asks for the body: %r" % got[:80])
+        s.sendall(body[:10])
+        env.write_config(server=dict(cfg, api_keys=[h.SERVE_KEY]),
+                         upload={"data_stream_token": OTHER_STREAM})
+        n = reloads(srv)
+        srv.proc.send_signal(signal.SIGHUP)
+        h.check(h.wait_for(lambda: reloads(srv) >= n + 1, 30),
+                "reloaded with another key and default stream")
+        s.sendall(body[10:])
+        got = b""
+        while b"}" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        h.check(b" 201 " in got.split(b"\r\n")[0],
+                "the request started before is stored: %r" % got[:200])
+        want = h.payload_points(slow)
+        h.check(all(k in h.journal_points(env, "--stream", h.STREAM)
+                    for k in want) and
+                not any(k in h.journal_points(env, "--stream", OTHER_STREAM)
+                        for k in want),
+                "under the default stream it started with")
+        stored.update(want)
+
         rc = srv.stop()
         h.check(rc == 0, "serve exits 0 on SIGTERM (%s)" % rc)
         got = h.journal_points(env)
