@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -721,6 +722,31 @@ class Serve:
         """Signals serve and waits (bounded); returns its exit code."""
         rc, _ = stop_proc(self.proc, sig, timeout)
         return rc
+
+
+def read_until(s, marker, limit=65536):
+    """Bytes from socket s until marker (or EOF, or limit bytes)."""
+    got = b""
+    while marker not in got and len(got) < limit:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def post_begun(port, key, body_len):
+    """A raw connection to serve on port whose POST /streams/ingest of
+    body_len bytes (key as x-api-key) is in progress: its headers sent
+    with Expect: 100-continue and serve's 100 received, so serve has read
+    them.  (socket, the 100 answer); the caller sends the body."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(b"POST /streams/ingest HTTP/1.1\r\nHost: x\r\n"
+              b"x-api-key: " + key.encode() + b"\r\n"
+              b"Content-Type: application/json\r\n"
+              b"Expect: 100-continue\r\n"
+              b"Content-Length: %d\r\n\r\n" % body_len)
+    return s, read_until(s, b"\r\n\r\n")
 
 
 def parse_metrics(text):

@@ -170,6 +170,28 @@ def test_invalid(env, srv, expected):
           diff(got, expected))
 
 
+def post_chunked(srv, data):
+    """The status serve answers data posted chunked in 1,000-byte pieces
+    (the error, if it answers none)."""
+    c = srv.connection()
+    try:
+        c.putrequest("POST", "/streams/ingest")
+        c.putheader("x-api-key", SERVE_KEY)
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        for i in range(0, len(data), 1000):
+            part = data[i:i + 1000]
+            c.send(b"%x\r\n%s\r\n" % (len(part), part))
+        c.send(b"0\r\n\r\n")
+        r = c.getresponse()
+        r.read()
+        return r.status
+    except (OSError, http.client.HTTPException) as err:
+        return err
+    finally:
+        c.close()
+
+
 def test_auth_and_limits(env, srv, expected):
     p = ingest_payload([data_point("auth", 1, H0 + 30)])
     for key, what in [(None, "missing key"), ("", "empty key"),
@@ -216,45 +238,12 @@ def test_auth_and_limits(env, srv, expected):
     check(st == 413, "oversized body: %d %r" % (st, body))
 
     # Too large, streamed without a length (chunked).
-    c = srv.connection()
-    try:
-        c.putrequest("POST", "/streams/ingest")
-        c.putheader("x-api-key", SERVE_KEY)
-        c.putheader("Transfer-Encoding", "chunked")
-        c.endheaders()
-        text = __import__("json").dumps(big).encode()
-        for i in range(0, len(text), 1000):
-            part = text[i:i + 1000]
-            c.send(b"%x\r\n%s\r\n" % (len(part), part))
-        c.send(b"0\r\n\r\n")
-        r = c.getresponse()
-        check(r.status == 413, "oversized chunked body: %d" % r.status)
-        r.read()
-    finally:
-        c.close()
-
+    st = post_chunked(srv, json.dumps(big).encode())
+    check(st == 413, "oversized chunked body: %r" % (st,))
     # One ending exactly 1 MiB past the limit is still answered 413
     # (README: server.max_body_bytes), in pieces that straddle it.
-    c = srv.connection()
-    try:
-        c.putrequest("POST", "/streams/ingest")
-        c.putheader("x-api-key", SERVE_KEY)
-        c.putheader("Transfer-Encoding", "chunked")
-        c.endheaders()
-        left = 65536 + 1024 * 1024
-        while left:
-            part = b"x" * min(1000, left)
-            c.send(b"%x\r\n%s\r\n" % (len(part), part))
-            left -= len(part)
-        c.send(b"0\r\n\r\n")
-        r = c.getresponse()
-        check(r.status == 413, "chunked body 1 MiB past the limit: %d" %
-              r.status)
-        r.read()
-    except (OSError, http.client.HTTPException) as err:
-        check(False, "chunked body 1 MiB past the limit: %r" % (err,))
-    finally:
-        c.close()
+    st = post_chunked(srv, b"x" * (65536 + 1024 * 1024))
+    check(st == 413, "chunked body 1 MiB past the limit: %r" % (st,))
 
     # A small chunked body is fine.
     small = ingest_payload([data_point("chunked", 5, H0 + 32)])

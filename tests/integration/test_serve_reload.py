@@ -14,7 +14,6 @@ answered 201 is in the journal.
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 
@@ -156,18 +155,7 @@ def main():
         # whatever a SIGHUP puts in force before its body ends.
         slow = h.ingest_payload([h.data_point("slow-hup", 7, HOUR0)])
         body = json.dumps(slow).encode()
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
-        s.sendall(b"POST /streams/ingest HTTP/1.1\r\nHost: x\r\n"
-                  b"x-api-key: " + NEW_KEY.encode() + b"\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Expect: 100-continue\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(body))
-        got = b""
-        while b"\r\n\r\n" not in got:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            got += chunk
+        s, got = h.post_begun(srv.port, NEW_KEY, len(body))
         h.check(b" 100 " in got.split(b"\r\n")[0],
                 "serve asks for the body: %r" % got[:80])
         s.sendall(body[:10])
@@ -178,12 +166,7 @@ def main():
         h.check(h.wait_for(lambda: reloads(srv) >= n + 1, 30),
                 "reloaded with another key and default stream")
         s.sendall(body[10:])
-        got = b""
-        while b"}" not in got:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            got += chunk
+        got = h.read_until(s, b"}")
         s.close()
         h.check(b" 201 " in got.split(b"\r\n")[0],
                 "the request started before is stored: %r" % got[:200])

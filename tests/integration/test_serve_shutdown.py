@@ -19,20 +19,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SERVE_KEY, Env, Serve, check, data_point,  # noqa
                      finish, ingest_payload, journal_points, payload_points,
-                     stop_proc, wait_for)
+                     post_begun, read_until, stop_proc, wait_for)
 
 LATE = "still arriving after"
-
-
-def read_until(s, marker, limit=65536):
-    """Bytes from s until marker (or EOF / limit)."""
-    got = b""
-    while marker not in got and len(got) < limit:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        got += chunk
-    return got
 
 
 def main():
@@ -48,15 +37,9 @@ def main():
 
         late = ingest_payload([data_point("late", 2.5, 470001)])
         body = json.dumps(late).encode()
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
-        s.sendall(b"POST /streams/ingest HTTP/1.1\r\nHost: x\r\n"
-                  b"x-api-key: " + SERVE_KEY.encode() + b"\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Expect: 100-continue\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(body))
         # 100 Continue: serve has read the headers, the request is in
         # progress before the signal.
-        cont = read_until(s, b"\r\n\r\n")
+        s, cont = post_begun(srv.port, SERVE_KEY, len(body))
         check(b" 100 " in cont.split(b"\r\n")[0],
               "serve asks for the body: %r" % cont[:80])
         s.sendall(body[:10])
