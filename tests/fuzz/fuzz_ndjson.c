@@ -138,6 +138,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = sp_input_read(f, "fuzz.ndjson", SP_FMT_AUTO, &d, on_point, on_error,
                        &s, &e);
     fclose(f);
+    if (fz_utf16_refused(data, size, rc, &e)) {
+        free(buf);
+        return 0;
+    }
     if (rc != CTSPOOL_OK) {
         fz_fail("sp_input_read (ndjson) returned %s: %s",
                 ctspool_errname(rc), e.msg);

@@ -146,6 +146,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != CTSPOOL_OK && rc != CTSPOOL_E_INVALID) {
         fz_fail("sp_input_read returned %s", ctspool_errname(rc));
     }
+    if (fz_utf16_refused(data, size, rc, &e)) {
+        free(buf);
+        return 0;
+    }
     if ((rc == CTSPOOL_OK) != complete || via.n_points != direct.n_points ||
         via.n_errors != direct.n_errors) {
         fz_fail("input.c and payload.c disagree: %d/%zu/%zu vs %d/%zu/%zu",
