@@ -12,9 +12,10 @@
  * set) or the counter no longer sits over SQLite's allocator (the
  * application put its own in place after sqlite3_shutdown()).
  *
- * The wrappers add one call and, on failure only, an atomic add: no lock
- * on the allocation path (main.c turns SQLite's memory statistics off
- * for the same reason).
+ * The wrappers add one call, a compare, and an atomic add only on failure
+ * or for an allocation of the probe's size: no lock on the allocation
+ * path (main.c turns SQLite's memory statistics off for the same
+ * reason).
  */
 #include <stdatomic.h>
 

@@ -12,8 +12,9 @@
  * Puts the counter between SQLite and its allocator (base, or SQLite's
  * default with NULL).  Only before SQLite is initialized, as
  * sqlite3_config() allows: 0, or -1 when SQLite refused (already in use:
- * the counter stays off).  The program calls it, never the library: an
- * application embedding libctspool owns SQLite's configuration.
+ * the counter stays off).  The program calls it in main(); the library
+ * at the first ctspool_open() of the process (api.c), over whatever
+ * allocator the application put in place.
  */
 int sp_memwatch_install(const sqlite3_mem_methods *base);
 
