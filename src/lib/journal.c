@@ -88,7 +88,6 @@ static const char *const stmt_sql[ST_N] = {
     [ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
     [ST_META_SET] = "UPDATE meta SET v = ?2 WHERE k = ?1",
     [ST_META_ADD] = "UPDATE meta SET v = v + ?2 WHERE k = ?1",
-    /* For keys no migration made (older binaries ignore them). */
     [ST_GRP_FIND] = "SELECT id FROM grp WHERE stream = ?1 AND agg = ?2",
     [ST_GRP_INS] = "INSERT INTO grp (id, stream, agg) VALUES (?3, ?1, ?2)",
     [ST_SERIES_FIND] = "SELECT id FROM series WHERE grp = ?1 AND "
