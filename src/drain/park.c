@@ -32,19 +32,11 @@ dr_park_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The group of b for a log line: "****1234/Sum". */
+/* The group of b for a log line: "****1234/Sum" (sp_group_name). */
 static const char *
 group_name(const struct sp_batch *b, char *out, size_t len)
 {
-    char stream[32];
-
-    if (b->agg == SP_KIND_EVENTS) {
-        snprintf(out, len, "events");
-        return out;
-    }
-    snprintf(out, len, "%s/%s", sp_mask(b->stream, stream, sizeof(stream)),
-             sp_agg_name(b->agg));
-    return out;
+    return sp_group_name(b->stream, b->agg, out, len);
 }
 
 static ptrdiff_t

@@ -62,19 +62,10 @@ oldest_group(struct sp_journal *j, struct sp_stats *st)
         r = sqlite3_step(s);
     }
     if (r == SQLITE_ROW) {
-        const char *agg = sp_agg_name(sqlite3_column_int(s, 2));
-        const char *stream = (const char *)sqlite3_column_text(s, 1);
-        char mask[32];
-
         st->oldest_pending_at = sqlite3_column_int64(s, 0);
-        if (sqlite3_column_int(s, 2) == SP_KIND_EVENTS || !agg) {
-            snprintf(st->oldest_pending_group,
-                     sizeof(st->oldest_pending_group), "events");
-        } else {
-            snprintf(st->oldest_pending_group,
-                     sizeof(st->oldest_pending_group), "%s/%s",
-                     sp_mask(stream ? stream : "", mask, sizeof(mask)), agg);
-        }
+        sp_group_name((const char *)sqlite3_column_text(s, 1),
+                      sqlite3_column_int(s, 2), st->oldest_pending_group,
+                      sizeof(st->oldest_pending_group));
         r = SQLITE_DONE;
     }
     sqlite3_finalize(s);

@@ -295,6 +295,21 @@ sp_mask(const char *secret, char *buf, size_t buf_len)
     return sp_mask_n(secret, secret ? strlen(secret) : 0, buf, buf_len);
 }
 
+const char *
+sp_group_name(const char *stream, int agg, char *buf, size_t buf_len)
+{
+    const char *name = sp_agg_name(agg);
+    char mask[32];
+
+    if (agg == SP_KIND_EVENTS || !name) {
+        snprintf(buf, buf_len, "events");
+    } else {
+        snprintf(buf, buf_len, "%s/%s", sp_mask(stream, mask, sizeof(mask)),
+                 name);
+    }
+    return buf;
+}
+
 /* The number of characters (UTF-8 sequences) in s[0..len). */
 static size_t
 utf8_chars(const char *s, size_t len)

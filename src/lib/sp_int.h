@@ -108,6 +108,14 @@ const char *sp_mask(const char *secret, char *buf, size_t buf_len);
  * characters shown never start inside a UTF-8 sequence. */
 const char *sp_mask_n(const char *secret, size_t len, char *buf,
                       size_t buf_len);
+/*
+ * An upload group for display: "events" (agg SP_KIND_EVENTS, or none
+ * sp_agg_name() names), else its stream token masked (sp_mask) and its
+ * aggregation function, "****abcd/Sum".  Writes into buf (48 bytes hold
+ * any).
+ */
+const char *sp_group_name(const char *stream, int agg, char *buf,
+                          size_t buf_len);
 
 /* ---- clock.c --------------------------------------------------------- */
 /* Milliseconds of CLOCK_MONOTONIC: for intervals, never for dates. */

@@ -66,13 +66,10 @@ parked_group(void *ctx, const struct sp_group_row *g)
     }
     sp_mask(g->stream, mask, sizeof(mask));
     fmt_time(g->parked_since, since, sizeof(since));
-    if (is_events) {
-        snprintf(name, sizeof(name), "upload group events");
-    } else {
-        snprintf(name, sizeof(name), "upload group %s/%s", mask, agg);
-    }
+    sp_group_name(g->stream, g->agg, name, sizeof(name));
     snprintf(msg, sizeof(msg),
-             "%s is parked since %s with %llu %s%s pending: %s", name,
+             "upload group %s is parked since %s with %llu %s%s pending: %s",
+             name,
              since, (unsigned long long)g->pending,
              is_events ? "event" : "point", g->pending == 1 ? "" : "s",
              g->reason);
