@@ -89,6 +89,7 @@ struct sv {
     sqlite3_stmt *origin_get; /* NULL: the file has no point origins */
     sqlite3_stmt *seqtime_get; /* NULL: no seqtime table readable */
     sqlite3_stmt *since_get;   /* NULL: no grp_pending (before 0010) */
+    int64_t since_grp, since;  /* its answer for the group read last */
     struct sp_salvage_report *rep;
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
@@ -657,10 +658,14 @@ static void
 keep_written_at(struct sv *v, int64_t grp, int64_t seq)
 {
     int64_t at = lookup_time(v->seqtime_get, seq);
-    int64_t since = lookup_time(v->since_get, grp);
 
-    if (since > 0 && (at <= 0 || since < at)) {
-        at = since;
+    /* The queue is read in group order: one lookup a group. */
+    if (grp != v->since_grp) {
+        v->since_grp = grp;
+        v->since = lookup_time(v->since_get, grp);
+    }
+    if (v->since > 0 && (at <= 0 || v->since < at)) {
+        at = v->since;
     }
     if (at > 0) {
         sp_journal_set_written_at(v->live, at);
@@ -1256,6 +1261,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     memset(&v, 0, sizeof(v));
     sp_jscan_init(&v.ev_scan);
     v.live = live;
+    v.since_grp = INT64_MIN; /* none read yet (events are group -1) */
     v.txn_items = txn_items ? txn_items : 500;
     v.rep = rep;
     v.e = e;
