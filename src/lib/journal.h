@@ -30,6 +30,9 @@ struct sp_journal_opts {
     int cache_kib;               /* SQLite page cache; 0: 16 MiB (a
                                   * producer's transactions dirty many
                                   * pages: less would spill them) */
+    unsigned page_size;          /* of a journal created now; 0: 8 KiB
+                                  * (tests make journals as older
+                                  * versions did, with 4 KiB) */
 };
 
 /*

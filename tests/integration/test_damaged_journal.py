@@ -25,9 +25,11 @@ import harness as h
 N = 100000
 HOUR0 = 471000
 AFTER_HOUR = HOUR0 + 1000
-# Least share of the damaged journal's points delivered in the end.
+# Least share of the damaged journal's points delivered in the end.  The
+# -wal is damaged at its middle: about half its commits come before
+# (49-50%, by page size), and those after are gone.
 MIN_SHARE = {"garbage-mid": 0.9, "zero-header": 0.9, "truncated": 0.3,
-             "wal": 0.5, "during-drain": 0.9}
+             "wal": 0.45, "during-drain": 0.9}
 
 
 def points():

@@ -118,13 +118,14 @@ tu_journal_open(struct tu_journal *t)
 
     o.path = t->path;
     o.durability_full = 1;
+    o.page_size = t->page_size;
     if (sp_journal_open(&o, &t->j, &e) != CTSPOOL_OK) {
         die("tu_journal_open %s: %s", t->path, e.msg);
     }
 }
 
-int
-tu_journal_setup(void **state)
+static int
+journal_setup(void **state, unsigned page_size)
 {
     struct tu_journal *t = calloc(1, sizeof(*t));
 
@@ -133,9 +134,22 @@ tu_journal_setup(void **state)
     }
     t->dir = tu_tmpdir();
     t->path = tu_path(t->dir, "journal.db");
+    t->page_size = page_size;
     tu_journal_open(t);
     *state = t;
     return 0;
+}
+
+int
+tu_journal_setup(void **state)
+{
+    return journal_setup(state, 0);
+}
+
+int
+tu_journal_setup_4k(void **state)
+{
+    return journal_setup(state, 4096);
 }
 
 int
@@ -293,6 +307,9 @@ tu_damage_schema_entry(const char *path)
     if (!fp || fread(page, 1, 100, fp) != 100)
         die("tu_damage_schema_entry %s: cannot read its header", path);
     ps = be16(page + 16) == 1 ? 65536 : be16(page + 16);
+    if (ps != 4096)
+        die("tu_damage_schema_entry %s: pages of %u bytes, not 4096: "
+            "SQLite would not answer \"out of memory\"", path, ps);
     if (fseek(fp, 0, SEEK_SET) != 0 || fread(page, 1, ps, fp) != ps)
         die("tu_damage_schema_entry %s: cannot read page 1", path);
     if (page[100] != 0x0d)

@@ -44,8 +44,13 @@ struct tu_journal {
     char *dir;
     char *path;
     struct sp_journal *j;
+    unsigned page_size; /* of the journal tu_journal_open creates; 0: the
+                         * default */
 };
 int tu_journal_setup(void **state);
+/* The same, with 4 KiB pages (journals created before 8 KiB became the
+ * default, and tu_damage_schema_entry's). */
+int tu_journal_setup_4k(void **state);
 int tu_journal_teardown(void **state);
 /* Opens t->j on t->path (again, after a close), durability full. */
 void tu_journal_open(struct tu_journal *t);
@@ -71,7 +76,10 @@ int64_t tu_sql1(const char *path, const char *sql);
  * 1) of the journal at path a record length of gigabytes: SQLite then
  * refuses the size and says "out of memory" while loading the schema,
  * with no allocation failing (as tests/fuzz/corpus/salvage/
- * regress-nomem-schema does with more bytes).
+ * regress-nomem-schema does with more bytes).  That holds of the schema
+ * page of a journal with 4 KiB pages (tu_journal_setup_4k); with 8 KiB,
+ * SQLite finds the same bytes malformed.  Any other page size fails the
+ * test.
  */
 void tu_damage_schema_entry(const char *path);
 
