@@ -73,9 +73,9 @@
 #define CACHE_KIB_DEFAULT 16384 /* PRAGMA cache_size, unless opts say */
 /* A new journal's page size.  Against SQLite's 4 KiB, 8 KiB pages take
  * fewer B-tree levels, page reads and WAL frames per point: append
- * +3-10%, the drainer -8% CPU, serve's single-point load unchanged
- * (scripts/bench, README "Benchmarks"); 16 KiB cost single-point
- * requests 4%.  A journal keeps the size it was created with. */
+ * +2-9% points/s, the drainer -10% CPU, serve's single-point load
+ * unchanged (scripts/bench); 16 KiB cost single-point requests 4%.  A
+ * journal keeps the size it was created with. */
 #define PAGE_SIZE_NEW 8192u
 
 #define QROW "(?,?,?,?,?)"
