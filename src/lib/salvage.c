@@ -21,7 +21,9 @@
  *
  * Every item read is checked again by the rules producers obey (a
  * damaged page may also yield rows that look right but are not): an
- * item that fails is counted unreadable.  Items go to the live journal
+ * item that fails is counted unreadable.  A pending row whose point the
+ * file holds at another version is a deleted one come back into view,
+ * and is left out (is_stale_row).  Items go to the live journal
  * in transactions of at most txn_items, so producers wait little; an
  * identity the live journal already holds is left alone (what is there
  * is newer: the live journal was started after the damaged one), and a
@@ -89,6 +91,7 @@ struct sv {
     sqlite3_stmt *origin_get; /* NULL: the file has no point origins */
     sqlite3_stmt *seqtime_get; /* NULL: no seqtime table readable */
     sqlite3_stmt *since_get;   /* NULL: no grp_pending (before 0010) */
+    sqlite3_stmt *seq_get;     /* a point's seq; NULL: none readable */
     int64_t since_grp, since;  /* its answer for the group read last */
     struct sp_salvage_report *rep;
     struct sp_err *e;
@@ -672,6 +675,36 @@ keep_written_at(struct sv *v, int64_t grp, int64_t seq)
     }
 }
 
+/*
+ * Is the queue row (hour, series, seq) one the damaged file's point row
+ * says is not pending?  A pending row carries its point's seq (invariant
+ * 3 of journal.c); one of another seq was deleted (acknowledged, or
+ * replaced by a newer version) and damage brought it back into view: a
+ * page pointer or cell offset garbled onto deleted bytes, which the
+ * drainer does not zero (journal.h, keep_deleted).  Sending its older
+ * value again would overwrite the newer one upstream.  A point row that
+ * does not read (or is not there) proves nothing: the row stays.
+ */
+static int
+is_stale_row(struct sv *v, int64_t hour, int64_t series, int64_t seq)
+{
+    sqlite3_stmt *s = v->seq_get;
+    int stale = 0;
+
+    if (!s) {
+        return 0;
+    }
+    sqlite3_bind_int64(s, 1, hour);
+    sqlite3_bind_int64(s, 2, series);
+    if (sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) == SQLITE_INTEGER &&
+        sqlite3_column_int64(s, 0) != seq) {
+        stale = 1;
+    }
+    sqlite3_reset(s);
+    return stale;
+}
+
 /* queue: grp, seq, hour, series, value. */
 static ctspool_rc
 pending_row(void *ctx, sqlite3_stmt *row)
@@ -680,6 +713,11 @@ pending_row(void *ctx, sqlite3_stmt *row)
     uint64_t before = v->rep->pending;
     ctspool_rc rc;
 
+    if (is_stale_row(v, sqlite3_column_int64(row, 2),
+                     sqlite3_column_int64(row, 3),
+                     sqlite3_column_int64(row, 1))) {
+        return CTSPOOL_OK;
+    }
     v->queue_rows++;
     rc = put_pending(v, sqlite3_column_int64(row, 3),
                      sqlite3_column_int64(row, 2),
@@ -1304,6 +1342,12 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                                -1, &v.since_get, NULL) != SQLITE_OK) {
             v.since_get = NULL;
         }
+        if (sqlite3_prepare_v2(v.db,
+                               "SELECT seq FROM point WHERE hour = ?1 AND "
+                               "series = ?2",
+                               -1, &v.seq_get, NULL) != SQLITE_OK) {
+            v.seq_get = NULL;
+        }
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
@@ -1375,6 +1419,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     sqlite3_finalize(v.origin_get);
     sqlite3_finalize(v.seqtime_get);
     sqlite3_finalize(v.since_get);
+    sqlite3_finalize(v.seq_get);
     sqlite3_close(v.db);
     if (copy) {
         remove_copy(copy);

@@ -215,6 +215,36 @@ test_salvage_keeps_group_waits(void **state)
     free(src_path);
 }
 
+/* A pending row the file's point holds at another version is one deleted
+ * (here: replaced by a newer value) that damage brought back into view:
+ * left out, so that its older value does not become the pending one. */
+static void
+test_salvage_leaves_deleted_rows_out(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 1.0, "host=h1"));
+    tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 2.0, "host=h1"));
+    sp_journal_close(src);
+    /* The first version's queue row, deleted by the second, is back. */
+    tu_sql1(src_path, "INSERT INTO queue (grp, seq, hour, series, value) "
+                      "SELECT grp, seq - 1, hour, series, 1.0 FROM point");
+    assert_int_equal(tu_sql1(src_path, "SELECT count(*) FROM queue"), 2);
+
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 1);
+    assert_int_equal(rep.unreadable, 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
+                                      "queue"),
+                     2);
+    free(src_path);
+}
+
 /* Folds v into the Average of "lat" at HOUR0 (accumulate mode). */
 static void
 fold_avg(struct sp_journal *j, double v)
@@ -1061,6 +1091,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_salvage_keeps_age,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_group_waits,
+                                        tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_leaves_deleted_rows_out,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_average_parts,
                                         tu_journal_setup, tu_journal_teardown),
