@@ -1109,14 +1109,15 @@ fresh_page1(const char *ref, unsigned want, unsigned char **page,
 
 /*
  * file's schema does not read (page 1 damaged beyond its header hdr): a
- * copy with page 1 of a fresh journal (fresh_page1()) in its place, when
+ * copy with page 1 of a fresh journal of pages of size bytes
+ * (fresh_page1()) in its place, when
  * hdr still says what that page does of the tables (auto-vacuum, the
  * same largest root page): the same migrations made them, so the fresh
  * page names them at their roots.  Salvage then reads the tables as it
  * reads any damaged file.  OK, E_NOTFOUND, or an error.
  */
 static ctspool_rc
-open_transplanted(const char *file, const unsigned char *hdr,
+open_transplanted(const char *file, const unsigned char *hdr, unsigned size,
                   const char *copy, sqlite3 **db, struct sp_err *e)
 {
     char ref[4096];
@@ -1125,7 +1126,7 @@ open_transplanted(const char *file, const unsigned char *hdr,
     ctspool_rc rc = CTSPOOL_E_NOTFOUND;
 
     snprintf(ref, sizeof(ref), "%s-ref", copy);
-    if (fresh_page1(ref, header_page_size(hdr), &page, &ps) != 0) {
+    if (fresh_page1(ref, size, &page, &ps) != 0) {
         return CTSPOOL_E_NOTFOUND;
     }
     if (be32(page + 52) != 0 && memcmp(hdr + 52, page + 52, 4) == 0 &&
@@ -1138,40 +1139,113 @@ open_transplanted(const char *file, const unsigned char *hdr,
     return rc;
 }
 
+/* The page sizes SQLite allows, this version's (journal.c) first, then
+ * the 4 KiB of the journals before it. */
+static const unsigned sizes[] = {8192, 4096, 1024, 2048, 16384, 32768, 65536,
+                                 512};
+
+/*
+ * Does file, read with pages of ps bytes, have a pointer map for page 2?
+ * A journal is in auto-vacuum mode (journal.c), where page 2 maps the
+ * pages after it, and page 3 is a table's root: an entry of type 1 (a
+ * root page) without a parent page.  Elsewhere those five bytes are
+ * rarely so: the header's page size garbled, this tells which size the
+ * pages have.
+ */
+static int
+ptrmap_at(const char *file, unsigned ps)
+{
+    static const unsigned char root_entry[5] = {1, 0, 0, 0, 0};
+    unsigned char b[5];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    int ok = fd >= 0 && pread(fd, b, sizeof(b), (off_t)ps) == sizeof(b) &&
+             memcmp(b, root_entry, sizeof(b)) == 0;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+/* The page size file's header gives, or 0 (header_page_size()). */
+static unsigned
+header_size(const char *file)
+{
+    unsigned char h[100];
+
+    return read_start(file, h, sizeof(h)) == 0 ? header_page_size(h) : 0;
+}
+
+/* Does the pointer map say the pages of file are not of the size its
+ * header gives (ptrmap_at() at another size, not at that one)? */
+static int
+size_contradicted(const char *file, unsigned claimed)
+{
+    if (!claimed || ptrmap_at(file, claimed)) {
+        return 0;
+    }
+    for (size_t i = 0; i < SP_ARRAY_LEN(sizes); i++) {
+        if (ptrmap_at(file, sizes[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * file's schema does not read: a copy (named copy, next to the live
  * journal) opened into *db once its schema reads, tried in this order:
- *   a standard header with the page size the damaged one gives;
- *   page 1 of a fresh journal (open_transplanted()): the header read,
- *   the table declarations did not;
- *   a standard header with each other page size (a garbled header).
+ *   a standard header with the page size the damaged one gives, unless
+ *   the pointer map (ptrmap_at()) says otherwise;
+ *   page 1 of a fresh journal of that size (open_transplanted()): the
+ *   header read, the table declarations did not;
+ *   a standard header, then page 1 of a fresh journal, with each other
+ *   size the pointer map agrees with (ptrmap_at());
+ *   a standard header with each other page size.
  * The page size the header gives comes first: another size can make a
  * garbled page 1 read as a schema whose tables are not where it says.
- * OK, or E_NOTFOUND when nothing makes it read.
+ * Page 1 of a fresh journal reads at any size, so it is put in only at a
+ * size the pointer map agrees with (at the header's when no size does:
+ * the map is damaged too); else the tables would be read at the wrong
+ * size.  Sizes are tried from this version's page size (journal.c) and
+ * the 4 KiB of journals before it.  OK, or E_NOTFOUND when nothing makes
+ * it read.
  */
 static ctspool_rc
 open_repaired(const char *file, const char *copy, sqlite3 **db,
               struct sp_err *e)
 {
-    static const unsigned sizes[] = {4096, 1024, 2048, 8192, 16384,
-                                     32768, 65536, 512};
     unsigned char was[100], hdr[100];
     int has_header = read_start(file, was, sizeof(was)) == 0;
     unsigned claimed = has_header ? header_page_size(was) : 0;
+    int map[SP_ARRAY_LEN(sizes)];
     ctspool_rc rc = CTSPOOL_E_NOTFOUND;
 
+    for (size_t i = 0; i < SP_ARRAY_LEN(sizes); i++) {
+        map[i] = ptrmap_at(file, sizes[i]);
+    }
+    if (size_contradicted(file, claimed)) {
+        claimed = 0;
+    }
     if (claimed) {
         std_header(hdr, claimed);
         rc = open_copy_with(file, copy, hdr, sizeof(hdr), db, e);
     }
-    if (rc == CTSPOOL_E_NOTFOUND && has_header) {
-        rc = open_transplanted(file, was, copy, db, e);
+    if (rc == CTSPOOL_E_NOTFOUND && claimed) {
+        rc = open_transplanted(file, was, claimed, copy, db, e);
     }
-    for (size_t i = 0; i < SP_ARRAY_LEN(sizes) && rc == CTSPOOL_E_NOTFOUND;
-         i++) {
-        if (sizes[i] != claimed) {
+    /* Pass 0: the sizes the pointer map agrees with; 1: the others. */
+    for (int pass = 0; pass < 2 && rc == CTSPOOL_E_NOTFOUND; pass++) {
+        for (size_t i = 0;
+             i < SP_ARRAY_LEN(sizes) && rc == CTSPOOL_E_NOTFOUND; i++) {
+            if (sizes[i] == claimed || map[i] != !pass) {
+                continue;
+            }
             std_header(hdr, sizes[i]);
             rc = open_copy_with(file, copy, hdr, sizeof(hdr), db, e);
+            if (rc == CTSPOOL_E_NOTFOUND && has_header && pass == 0) {
+                rc = open_transplanted(file, was, sizes[i], copy, db, e);
+            }
         }
     }
     return rc;
@@ -1200,7 +1274,10 @@ open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
         return CTSPOOL_E_NOINPUT;
     }
     rc = open_db(file, db, e);
-    if (rc != CTSPOOL_OK || schema_reads(*db)) {
+    /* A larger page size than the pages' makes an intact page 1 read,
+     * and every other page be read at the wrong place. */
+    if (rc != CTSPOOL_OK ||
+        (schema_reads(*db) && !size_contradicted(file, header_size(file)))) {
         return rc;
     }
     sqlite3_close(*db);

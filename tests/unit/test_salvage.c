@@ -539,6 +539,108 @@ test_salvage_schema_page_other_size(void **state)
     free(path);
 }
 
+/* A journal of page_size bytes a page (0: this version's) with n points,
+ * at dir/name; its path (malloc'd). */
+static char *
+filled_sized(struct tu_journal *f, const char *name, unsigned page_size,
+             int n)
+{
+    char *path = tu_path(f->dir, name);
+    struct sp_journal_opts o;
+    struct sp_journal *j = NULL;
+    struct sp_err e;
+
+    memset(&o, 0, sizeof(o));
+    o.path = path;
+    o.page_size = page_size;
+    assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_OK);
+    fill(j, n);
+    sp_journal_close(j);
+    return path;
+}
+
+/* f's live journal removed and made again, empty. */
+static void
+fresh_live(struct tu_journal *f)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char p[4096];
+
+    sp_journal_close(f->j);
+    f->j = NULL;
+    for (size_t i = 0; i < SP_ARRAY_LEN(suffix); i++) {
+        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    tu_journal_open(f);
+}
+
+/* Writes len bytes of b at off of the file at path. */
+static void
+write_at(const char *path, long off, const void *b, size_t len)
+{
+    FILE *fp = fopen(path, "r+b");
+
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/*
+ * The page size in the header garbled (zero, or another valid size), the
+ * rest of page 1 intact or its table declarations garbled too: the
+ * pages' size is found (the pointer map) and every point read back, for
+ * journals of 8 KiB pages (this version's) and of 4 KiB (before it).
+ */
+static void
+test_salvage_garbled_page_size(void **state)
+{
+    static const unsigned sizes[] = {0, 4096};
+    struct tu_journal *f = *state;
+    unsigned char junk[3000];
+
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        junk[i] = (unsigned char)(i * 7919 % 251);
+    }
+    for (size_t k = 0; k < SP_ARRAY_LEN(sizes); k++) {
+        for (int how = 0; how < 4; how++) {
+            char name[32];
+            char *path;
+            int64_t ps;
+            unsigned char field[2] = {0, 0};
+            struct sp_salvage_report rep;
+            struct sp_err e;
+
+            snprintf(name, sizeof(name), "damaged-%zu-%d.db", k, how);
+            path = filled_sized(f, name, sizes[k], 300);
+            ps = tu_sql1(path, "PRAGMA page_size");
+            assert_int_equal(ps, sizes[k] ? sizes[k] : 8192);
+            if (how & 1) {
+                /* The other size SQLite could take for it. */
+                field[0] = ps == 8192 ? 0x10 : 0x20;
+            }
+            write_at(path, 16, field, sizeof(field));
+            if (how & 2) {
+                write_at(path, 100, junk, sizeof(junk));
+            }
+            if (sp_salvage(f->j, path, 0, &rep, &e) != CTSPOOL_OK) {
+                fail_msg("%s: %s", name, e.msg);
+            }
+            if (rep.pending != 300) {
+                fail_msg("%s (pages of %lld bytes, damage %d): %llu of 300 "
+                         "points read",
+                         name, (long long)ps, how,
+                         (unsigned long long)rep.pending);
+            }
+            assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"),
+                             300);
+            fresh_live(f); /* every fill() is of the same points */
+            free(path);
+        }
+    }
+}
+
 /* ---- random damage ---------------------------------------------------- */
 
 #define DAMAGE_RUNS 48 /* CTSPOOL_TEST_DAMAGE_RUNS=N for a longer hunt */
@@ -1107,6 +1209,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_salvage_schema_page_other_size,
                                         tu_journal_setup,
                                         tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_garbled_page_size,
+                                        tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_random_damage,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_nothing_readable,
