@@ -640,6 +640,11 @@ cmd_drain(struct cli *c, int argc, char **argv)
     jo.corrupt_stop = cfg->on_corrupt_stop;
     jo.busy_timeout_ms = BUSY_TIMEOUT_MS;
     jo.cache_kib = CACHE_KIB;
+    /* What the drainer deletes (queue rows, the points of dead letters)
+     * holds no secret: zeroing it cost 10% of its CPU, and the freed
+     * pages their WAL frames.  Salvage is not misled by the bytes left
+     * (salvage.c, is_stale_row). */
+    jo.keep_deleted = 1;
     rc = sp_journal_open(&jo, &d.j, &e);
     if (rc != CTSPOOL_OK) {
         cli_error("drain", "%s", e.msg);

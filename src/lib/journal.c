@@ -691,9 +691,11 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
              "PRAGMA cache_size = -%d; PRAGMA temp_store = MEMORY;"
-             "PRAGMA journal_size_limit = 67108864;",
+             "PRAGMA journal_size_limit = 67108864;"
+             "PRAGMA secure_delete = %s;",
              o->durability_full ? "FULL" : "NORMAL",
-             o->cache_kib > 0 ? o->cache_kib : CACHE_KIB_DEFAULT);
+             o->cache_kib > 0 ? o->cache_kib : CACHE_KIB_DEFAULT,
+             o->keep_deleted ? "OFF" : "ON");
     r = sqlite3_exec(j->db, pragmas, NULL, NULL, &msg);
     if (r != SQLITE_OK) {
         rc = rc_from_sqlite(j->db, r);

@@ -30,6 +30,13 @@ struct sp_journal_opts {
     int cache_kib;               /* SQLite page cache; 0: 16 MiB (a
                                   * producer's transactions dirty many
                                   * pages: less would spill them) */
+    int keep_deleted;            /* PRAGMA secure_delete = OFF: what
+                                  * this handle deletes is not zeroed
+                                  * (the drainer, whose deletes hold no
+                                  * secret: -10% of its CPU); else ON,
+                                  * whatever SQLite's build default, so
+                                  * that a token compact deletes is
+                                  * gone from the file */
     unsigned page_size;          /* of a journal created now; 0: 8 KiB
                                   * (tests make journals as older
                                   * versions did, with 4 KiB) */

@@ -570,9 +570,9 @@ chunk_end(struct sp_journal *j, const int64_t lo[2], int64_t hi[2],
                : sp_jn_db_fail(j, r, "compact");
 }
 
-ctspool_rc
-sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
-                   uint64_t *n_deleted)
+static ctspool_rc
+compact(struct sp_journal *j, int64_t now, long retain_hours,
+        uint64_t *n_deleted)
 {
     int64_t cutoff = now - (int64_t)retain_hours * 3600;
     int64_t cut_min = cutoff / 60;
@@ -676,4 +676,28 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
         *n_deleted = total;
     }
     return CTSPOOL_OK;
+}
+
+ctspool_rc
+sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
+                   uint64_t *n_deleted)
+{
+    ctspool_rc rc;
+    int r;
+
+    /* What compaction deletes holds the tokens of groups nothing refers
+     * to anymore: zeroed, also on a handle that keeps what it deletes
+     * (the drainer's, journal.h). */
+    if (j->opts.keep_deleted) {
+        r = sqlite3_exec(j->db, "PRAGMA secure_delete = ON", NULL, NULL,
+                         NULL);
+        if (r != SQLITE_OK) {
+            return sp_jn_db_fail(j, r, "compact");
+        }
+    }
+    rc = compact(j, now, retain_hours, n_deleted);
+    if (j->opts.keep_deleted) {
+        sqlite3_exec(j->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
+    }
+    return rc;
 }

@@ -798,6 +798,103 @@ checked(struct tu_journal *f, const char *want)
     return inv;
 }
 
+/* Does the file at path hold the bytes s? */
+static int
+file_holds(const char *path, const char *s)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf;
+    long n;
+    int found;
+
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    found = memmem(buf, (size_t)n, s, strlen(s)) != NULL;
+    free(buf);
+    return found;
+}
+
+/*
+ * What a handle deletes is zeroed in the file (secure_delete), whatever
+ * SQLite's build default, so that a token compact deletes is gone; the
+ * drainer's handle (keep_deleted) leaves it: here the body of a dead
+ * letter purged.
+ */
+static void
+test_deleted_bytes_zeroed_unless_kept(void **state)
+{
+    struct tu_journal *f = *state;
+    static const char marker[] = "purged-body-5f3a9c";
+
+    for (int keep = 0; keep < 2; keep++) {
+        char name[32];
+        char *path;
+        struct sp_journal_opts o;
+        struct sp_journal *j = NULL;
+        struct sp_batch b;
+        struct sp_err e;
+        size_t idx = 0;
+        uint64_t n = 0;
+
+        snprintf(name, sizeof(name), "keep%d.db", keep);
+        path = tu_path(f->dir, name);
+        memset(&o, 0, sizeof(o));
+        o.path = path;
+        o.keep_deleted = keep;
+        assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_OK);
+        tu_put1(j, tu_point("t", SP_AGG_SUM, "m", 1, 1, NULL));
+        sp_batch_init(&b);
+        assert_int_equal(sp_journal_take(j, 10, &b), CTSPOOL_OK);
+        assert_int_equal(sp_journal_dead(j, &b, &idx, 1, 400, marker, 1),
+                         CTSPOOL_OK);
+        sp_batch_cleanup(&b);
+        assert_int_equal(sp_journal_dlq_purge(j, NULL, 0, &n), CTSPOOL_OK);
+        assert_int_equal(n, 1);
+        sp_journal_close(j); /* checkpointed into the file */
+        assert_int_equal(file_holds(path, marker), keep);
+        free(path);
+    }
+}
+
+/* The token of a group compaction deletes is zeroed in the file, also
+ * by a handle that keeps what it deletes otherwise (the drainer's, which
+ * compacts hourly). */
+static void
+test_compact_zeroes_tokens(void **state)
+{
+    struct tu_journal *f = *state;
+    static const char token[] = "tok-marker-9e1d77";
+    char *path = tu_path(f->dir, "kept.db");
+    struct sp_journal_opts o;
+    struct sp_journal *j = NULL;
+    struct sp_batch b;
+    struct sp_err e;
+    uint64_t n = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.path = path;
+    o.keep_deleted = 1;
+    assert_int_equal(sp_journal_open(&o, &j, &e), CTSPOOL_OK);
+    tu_put1(j, tu_point(token, SP_AGG_SUM, "m", 1, 1, NULL));
+    sp_batch_init(&b);
+    assert_int_equal(sp_journal_take(j, 10, &b), CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(j, &b, 0, 1, 60, NULL), CTSPOOL_OK);
+    sp_batch_cleanup(&b);
+    assert_int_equal(sp_journal_compact(j, 1000000, 0, &n), CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    sp_journal_close(j);
+    assert_int_equal(tu_sql1(path, "SELECT count(*) FROM grp"), 0);
+    assert_false(file_holds(path, token));
+    free(path);
+}
+
 /* Three pending points at hours 0..2, one acked at hour 3, one dead
  * letter at hour 4 (all of stream "t", metric "m"). */
 static void
@@ -1279,6 +1376,8 @@ main(void)
         T(test_spool_full_keeps_stored),
         T(test_dead_letters),
         T(test_compact_retention),
+        T(test_deleted_bytes_zeroed_unless_kept),
+        T(test_compact_zeroes_tokens),
         T(test_seqtime_row_per_second),
         T(test_pending_age_survives_updates),
         T(test_pending_many_groups),
