@@ -612,6 +612,7 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
         }
         dr_handover_begin(d);
         started = sp_clock_ms();
+        d->sent_grp = d->cur->b.grp;
         rc = dr_upload_post(d->up, body->p, body->len, &r);
         rc = events_404(d, &r, rc);
         note_time(d, &r, started);
@@ -704,6 +705,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
     if (rc == CTSPOOL_OK) {
         dr_handover_begin(d);
         started = sp_clock_ms();
+        d->sent_grp = d->cur->b.grp;
         rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
@@ -780,6 +782,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
         if (rc == CTSPOOL_OK) {
             dr_handover_begin(d);
             started = sp_clock_ms();
+            d->sent_grp = d->cur->b.grp;
             rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
         }
         if (rc != CTSPOOL_OK) {

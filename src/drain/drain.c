@@ -419,8 +419,12 @@ run(struct dr_drainer *d)
         }
         memset(&f, 0, sizeof(f));
         if (rc == CTSPOOL_OK) {
+            d->sent_grp = d->rr_grp;
             rc = dr_deliver_batch(d, &f);
-            d->rr_grp = d->cur->b.grp; /* the next group's turn */
+            /* The next group's turn: after the last one a request went
+             * out for.  A batch a reload or a stop cut short before its
+             * first request (also one taken ahead) is taken again. */
+            d->rr_grp = d->sent_grp;
             cfg = d->cfg; /* a split may have reloaded it (deliver.c) */
         }
         if (rc == CTSPOOL_OK) {

@@ -89,6 +89,9 @@ struct dr_drainer {
     int64_t outage_since; /* its first failure (monotonic ms) */
     struct dr_pace pace;
     int64_t rr_grp;   /* round robin: the group served last */
+    int64_t sent_grp; /* the group of the last request that went out
+                       * (deliver.c): a batch stopped before its first
+                       * (a reload, a stop) has not had its turn */
     int64_t *parked;  /* groups this drainer knows parked (park.c) */
     size_t n_parked, cap_parked;
     int parked_all_said;  /* "every group is parked" logged */

@@ -18,6 +18,7 @@ data stream token holds back nothing else (DESIGN.md section 6).
   the drainer keeps them in doubt."""
 
 import json
+import signal
 
 import harness as h
 
@@ -196,6 +197,49 @@ def part_round_robin():
         env.cleanup()
 
 
+def part_round_robin_reloads():
+    """A reload between two requests costs no group its turn: each
+    request is followed by a SIGHUP while it is in flight (the receiver
+    answers slowly), and the two groups still alternate."""
+    env = h.Env("drain-fair-hup")
+    d = None
+    try:
+        mock = h.Mock(env)
+        proxy = h.RecordingProxy(mock.base)
+        env.write_config(upload={"endpoint": proxy.url,
+                                 "batch_max_points": 100})
+        a = [h.point("hup-a", float(k), HOUR0 + k // 10, "Sum", {"k": str(k)})
+             for k in range(1000)]
+        b = [h.point("hup-b", float(k), HOUR0 + k // 10, "Maximum",
+                     {"k": str(k)}, GOOD2) for k in range(1000)]
+        h.append_points(env, a)
+        h.append_points(env, b)
+        mock.fault(delay_ms=150, delay_next=-1)
+        d = h.start_logged(env, "drain", name="drain")
+        for n in range(1, 13):
+            h.wait_until(lambda: len(proxy.requests) >= n, 60,
+                         "request %d" % n)
+            d.send_signal(signal.SIGHUP)  # while request n is in flight
+        mock.fault(delay_ms=0, delay_next=0)
+        h.wait_until(lambda: len(proxy.requests) >= 20, 60, "every request")
+        h.wait_until(lambda: len(mock.points()) >= len(a) + len(b), 60,
+                     "every point delivered")
+        h.compare_state(mock.points(), h.expected_state([a, b]),
+                        "round robin with reloads")
+        seq = "".join(json.loads(q["body"])["metric_agg_func"][0]
+                      for q in proxy.requests)
+        proxy.stop()
+        print("request order with reloads: %s" % seq)
+        h.check(seq[:20] == "SM" * 10, "not alternating: %s" % seq)
+        rc, _ = h.stop_proc(d)
+        d = None
+        h.check(rc == 0, "SIGTERM: exit %s" % rc)
+    finally:
+        if d is not None:
+            h.stop_proc(d)
+        env.cleanup()
+
+
 def part_once_codes():
     env = h.Env("drain-fair-once")
     try:
@@ -261,6 +305,7 @@ def part_in_doubt():
 
 if __name__ == "__main__":
     part_round_robin()
+    part_round_robin_reloads()
     part_once_codes()
     part_in_doubt()
     h.drain_test("drain-fair", part_bad_stream,
