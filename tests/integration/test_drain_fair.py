@@ -164,20 +164,27 @@ def part_bad_stream(env, mock):
     return exp
 
 
+def two_backlogs(env, tag, n_a, n_b):
+    """Group A (Sum) with n_a points, then group B (Maximum, another
+    stream) with n_b: A's whole backlog is older than B's.  The drainer
+    sends through a recording proxy to a fresh receiver, 100 points a
+    request.  Returns (mock, proxy, a, b)."""
+    mock = h.Mock(env)
+    proxy = h.RecordingProxy(mock.base)
+    env.write_config(upload={"endpoint": proxy.url, "batch_max_points": 100})
+    a = [h.point(tag + "-a", float(k), HOUR0 + k // 10, "Sum", {"k": str(k)})
+         for k in range(n_a)]
+    b = [h.point(tag + "-b", float(k), HOUR0 + k // 10, "Maximum",
+                 {"k": str(k)}, GOOD2) for k in range(n_b)]
+    h.append_points(env, a)
+    h.append_points(env, b)
+    return mock, proxy, a, b
+
+
 def part_round_robin():
     env = h.Env("drain-fair-rr")
     try:
-        mock = h.Mock(env)
-        proxy = h.RecordingProxy(mock.base)
-        env.write_config(upload={"endpoint": proxy.url,
-                                 "batch_max_points": 100})
-        # Group A's whole backlog is older than group B's.
-        a = [h.point("rr-a", float(k), HOUR0 + k // 10, "Sum", {"k": str(k)})
-             for k in range(2000)]
-        b = [h.point("rr-b", float(k), HOUR0 + k // 10, "Maximum",
-                     {"k": str(k)}, GOOD2) for k in range(1500)]
-        h.append_points(env, a)
-        h.append_points(env, b)
+        mock, proxy, a, b = two_backlogs(env, "rr", 2000, 1500)
         r = h.run_logged(env, "drain", "--once", timeout=120)
         h.check(r.returncode == 0, "drain --once exited %d: %s" %
                 (r.returncode, r.stderr[-1000:]))
@@ -204,16 +211,7 @@ def part_round_robin_reloads():
     env = h.Env("drain-fair-hup")
     d = None
     try:
-        mock = h.Mock(env)
-        proxy = h.RecordingProxy(mock.base)
-        env.write_config(upload={"endpoint": proxy.url,
-                                 "batch_max_points": 100})
-        a = [h.point("hup-a", float(k), HOUR0 + k // 10, "Sum", {"k": str(k)})
-             for k in range(1000)]
-        b = [h.point("hup-b", float(k), HOUR0 + k // 10, "Maximum",
-                     {"k": str(k)}, GOOD2) for k in range(1000)]
-        h.append_points(env, a)
-        h.append_points(env, b)
+        mock, proxy, a, b = two_backlogs(env, "hup", 1000, 1000)
         mock.fault(delay_ms=150, delay_next=-1)
         d = h.start_logged(env, "drain", name="drain")
         for n in range(1, 13):

@@ -802,21 +802,10 @@ checked(struct tu_journal *f, const char *want)
 static int
 file_holds(const char *path, const char *s)
 {
-    FILE *fp = fopen(path, "rb");
-    char *buf;
-    long n;
-    int found;
+    size_t n;
+    unsigned char *buf = tu_read_file(path, &n);
+    int found = memmem(buf, n, s, strlen(s)) != NULL;
 
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    found = memmem(buf, (size_t)n, s, strlen(s)) != NULL;
     free(buf);
     return found;
 }

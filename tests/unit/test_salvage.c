@@ -715,25 +715,6 @@ damage_copy(const unsigned char *img, size_t len, const char *path, int run)
     return how[run % 5];
 }
 
-/* The file at path, whole, into *img (*len bytes). */
-static void
-read_image(const char *path, unsigned char **img, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    long n;
-
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    *len = (size_t)n;
-    *img = malloc(*len);
-    assert_non_null(*img);
-    assert_int_equal(fread(*img, 1, *len, fp), *len);
-    fclose(fp);
-}
-
 /*
  * One point into the journal at path through the C library, as an
  * embedding producer stores it: an append that meets damage moves the
@@ -796,7 +777,7 @@ test_salvage_random_damage(void **state)
                      CTSPOOL_OK);
     sp_batch_cleanup(&b);
     sp_journal_close(src);
-    read_image(src_path, &img, &len);
+    img = tu_read_file(src_path, &len);
 
     for (int run = 0; run < runs; run++) {
         char name[32], why[128] = "";

@@ -294,6 +294,26 @@ be16(const unsigned char *p)
 }
 
 /* The entry is found through page 1's cell pointers. */
+unsigned char *
+tu_read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long n = -1;
+
+    if (fp && fseek(fp, 0, SEEK_END) == 0) {
+        n = ftell(fp);
+    }
+    if (n > 0 && fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
+        fread(buf, 1, (size_t)n, fp) == (size_t)n) {
+        fclose(fp);
+        *len = (size_t)n;
+        return buf;
+    }
+    die("tu_read_file %s: cannot read it whole", path);
+    return NULL;
+}
+
 void
 tu_damage_schema_entry(const char *path)
 {

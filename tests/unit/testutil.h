@@ -71,6 +71,8 @@ void tu_fill(struct sp_journal *j, int n, int64_t hour0);
  * connection of its own to the database at path: nothing is taken from
  * the journal's own state. */
 int64_t tu_sql1(const char *path, const char *sql);
+/* The file at path, whole (malloc'd, *len bytes; not empty). */
+unsigned char *tu_read_file(const char *path, size_t *len);
 /*
  * Writes over the start of the table `point`'s entry in the schema (page
  * 1) of the journal at path a record length of gigabytes: SQLite then
