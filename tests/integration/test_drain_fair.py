@@ -181,6 +181,15 @@ def two_backlogs(env, tag, n_a, n_b):
     return mock, proxy, a, b
 
 
+def request_order(proxy):
+    """The groups of the requests the proxy saw, in order (S: group A,
+    Sum; M: group B, Maximum); the proxy is stopped."""
+    seq = "".join(json.loads(q["body"])["metric_agg_func"][0]
+                  for q in proxy.requests)
+    proxy.stop()
+    return seq
+
+
 def part_round_robin():
     env = h.Env("drain-fair-rr")
     try:
@@ -190,10 +199,7 @@ def part_round_robin():
                 (r.returncode, r.stderr[-1000:]))
         h.compare_state(mock.points(), h.expected_state([a, b]),
                         "round robin")
-        # S: a request of group A (Sum), M: of group B (Maximum).
-        seq = "".join(json.loads(q["body"])["metric_agg_func"][0]
-                      for q in proxy.requests)
-        proxy.stop()
+        seq = request_order(proxy)
         print("request order: %s" % seq)
         h.check(seq.count("S") == 20 and seq.count("M") == 15,
                 "requests: %s" % seq)
@@ -224,9 +230,7 @@ def part_round_robin_reloads():
                      "every point delivered")
         h.compare_state(mock.points(), h.expected_state([a, b]),
                         "round robin with reloads")
-        seq = "".join(json.loads(q["body"])["metric_agg_func"][0]
-                      for q in proxy.requests)
-        proxy.stop()
+        seq = request_order(proxy)
         print("request order with reloads: %s" % seq)
         h.check(seq[:20] == "SM" * 10, "not alternating: %s" % seq)
         rc, _ = h.stop_proc(d)
