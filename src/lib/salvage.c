@@ -1063,11 +1063,10 @@ header_page_size(const unsigned char *h)
 /*
  * Page 1 of a journal made fresh by this ctspool's migrations, in a
  * scratch database named ref, into *page (malloc'd, *ps bytes): of page
- * size want, or SQLite's default when want is 0.  Journals are made in
- * auto-vacuum mode (journal.c), where SQLite gives a new table the page
- * after the largest root so far: a table's root page follows from the
- * order the tables were made in, which the migrations fix, not from what
- * the journal holds.  0, or -1.
+ * size want.  Journals are made in auto-vacuum mode (journal.c), where
+ * SQLite gives a new table the page after the largest root so far: a
+ * table's root page follows from the order the tables were made in,
+ * which the migrations fix, not from what the journal holds.  0, or -1.
  */
 static int
 fresh_page1(const char *ref, unsigned want, unsigned char **page,
@@ -1081,7 +1080,6 @@ fresh_page1(const char *ref, unsigned want, unsigned char **page,
 
     *page = NULL;
     remove_copy(ref);
-    /* page_size 0 is no change: SQLite's default. */
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA page_size = %u; PRAGMA auto_vacuum = INCREMENTAL; "
              "PRAGMA journal_mode = DELETE",
@@ -1144,27 +1142,32 @@ open_transplanted(const char *file, const unsigned char *hdr, unsigned size,
 static const unsigned sizes[] = {8192, 4096, 1024, 2048, 16384, 32768, 65536,
                                  512};
 
+#define N_SIZES SP_ARRAY_LEN(sizes)
+
 /*
- * Does file, read with pages of ps bytes, have a pointer map for page 2?
- * A journal is in auto-vacuum mode (journal.c), where page 2 maps the
- * pages after it, and page 3 is a table's root: an entry of type 1 (a
- * root page) without a parent page.  Elsewhere those five bytes are
- * rarely so: the header's page size garbled, this tells which size the
- * pages have.
+ * For each of sizes[], into map: does file, read with pages of that
+ * size, have a pointer map for page 2?  A journal is in auto-vacuum mode
+ * (journal.c), where page 2 maps the pages after it, and page 3 is a
+ * table's root: an entry of type 1 (a root page) without a parent page.
+ * Elsewhere those five bytes are rarely so: the header's page size
+ * garbled, this tells which size the pages have.
  */
-static int
-ptrmap_at(const char *file, unsigned ps)
+static void
+ptrmap_sizes(const char *file, int map[N_SIZES])
 {
     static const unsigned char root_entry[5] = {1, 0, 0, 0, 0};
-    unsigned char b[5];
     int fd = open(file, O_RDONLY | O_CLOEXEC);
-    int ok = fd >= 0 && pread(fd, b, sizeof(b), (off_t)ps) == sizeof(b) &&
-             memcmp(b, root_entry, sizeof(b)) == 0;
 
+    for (size_t i = 0; i < N_SIZES; i++) {
+        unsigned char b[5];
+
+        map[i] = fd >= 0 &&
+                 pread(fd, b, sizeof(b), (off_t)sizes[i]) == sizeof(b) &&
+                 memcmp(b, root_entry, sizeof(b)) == 0;
+    }
     if (fd >= 0) {
         close(fd);
     }
-    return ok;
 }
 
 /* The page size file's header gives, or 0 (header_page_size()). */
@@ -1176,31 +1179,29 @@ header_size(const char *file)
     return read_start(file, h, sizeof(h)) == 0 ? header_page_size(h) : 0;
 }
 
-/* Does the pointer map say the pages of file are not of the size its
- * header gives (ptrmap_at() at another size, not at that one)? */
+/* Does map (ptrmap_sizes()) say the pages are not of the size claimed
+ * (a header's; 0: none), agreeing with another size and not that one? */
 static int
-size_contradicted(const char *file, unsigned claimed)
+size_contradicted(const int map[N_SIZES], unsigned claimed)
 {
-    if (!claimed || ptrmap_at(file, claimed)) {
-        return 0;
+    int any = 0, at_claimed = 0;
+
+    for (size_t i = 0; i < N_SIZES; i++) {
+        any |= map[i];
+        at_claimed |= map[i] && sizes[i] == claimed;
     }
-    for (size_t i = 0; i < SP_ARRAY_LEN(sizes); i++) {
-        if (ptrmap_at(file, sizes[i])) {
-            return 1;
-        }
-    }
-    return 0;
+    return claimed && any && !at_claimed;
 }
 
 /*
  * file's schema does not read: a copy (named copy, next to the live
  * journal) opened into *db once its schema reads, tried in this order:
  *   a standard header with the page size the damaged one gives, unless
- *   the pointer map (ptrmap_at()) says otherwise;
+ *   the pointer map (map, ptrmap_sizes()) says otherwise;
  *   page 1 of a fresh journal of that size (open_transplanted()): the
  *   header read, the table declarations did not;
  *   a standard header, then page 1 of a fresh journal, with each other
- *   size the pointer map agrees with (ptrmap_at());
+ *   size the pointer map agrees with;
  *   a standard header with each other page size.
  * The page size the header gives comes first: another size can make a
  * garbled page 1 read as a schema whose tables are not where it says.
@@ -1212,19 +1213,15 @@ size_contradicted(const char *file, unsigned claimed)
  * it read.
  */
 static ctspool_rc
-open_repaired(const char *file, const char *copy, sqlite3 **db,
-              struct sp_err *e)
+open_repaired(const char *file, const int map[N_SIZES], const char *copy,
+              sqlite3 **db, struct sp_err *e)
 {
     unsigned char was[100], hdr[100];
     int has_header = read_start(file, was, sizeof(was)) == 0;
     unsigned claimed = has_header ? header_page_size(was) : 0;
-    int map[SP_ARRAY_LEN(sizes)];
     ctspool_rc rc = CTSPOOL_E_NOTFOUND;
 
-    for (size_t i = 0; i < SP_ARRAY_LEN(sizes); i++) {
-        map[i] = ptrmap_at(file, sizes[i]);
-    }
-    if (size_contradicted(file, claimed)) {
+    if (size_contradicted(map, claimed)) {
         claimed = 0;
     }
     if (claimed) {
@@ -1236,8 +1233,7 @@ open_repaired(const char *file, const char *copy, sqlite3 **db,
     }
     /* Pass 0: the sizes the pointer map agrees with; 1: the others. */
     for (int pass = 0; pass < 2 && rc == CTSPOOL_E_NOTFOUND; pass++) {
-        for (size_t i = 0;
-             i < SP_ARRAY_LEN(sizes) && rc == CTSPOOL_E_NOTFOUND; i++) {
+        for (size_t i = 0; i < N_SIZES && rc == CTSPOOL_E_NOTFOUND; i++) {
             if (sizes[i] == claimed || map[i] != !pass) {
                 continue;
             }
@@ -1260,6 +1256,7 @@ open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
              char **copy, struct sp_err *e)
 {
     struct stat sb;
+    int map[N_SIZES];
     ctspool_rc rc;
     size_t n;
 
@@ -1273,11 +1270,12 @@ open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
         sp_err_set(e, "%s is not a regular file", file);
         return CTSPOOL_E_NOINPUT;
     }
+    ptrmap_sizes(file, map);
     rc = open_db(file, db, e);
     /* A larger page size than the pages' makes an intact page 1 read,
      * and every other page be read at the wrong place. */
     if (rc != CTSPOOL_OK ||
-        (schema_reads(*db) && !size_contradicted(file, header_size(file)))) {
+        (schema_reads(*db) && !size_contradicted(map, header_size(file)))) {
         return rc;
     }
     sqlite3_close(*db);
@@ -1288,7 +1286,7 @@ open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
         return CTSPOOL_E_NOMEM;
     }
     snprintf(*copy, n, "%s.salvage-header", sp_journal_path(live));
-    rc = open_repaired(file, *copy, db, e);
+    rc = open_repaired(file, map, *copy, db, e);
     if (rc == CTSPOOL_E_NOTFOUND) {
         /* Nothing reads: go on with the file itself (reads nothing). */
         free(*copy);
