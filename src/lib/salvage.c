@@ -80,8 +80,19 @@ struct sv_grp {
     int agg;
 };
 
+/*
+ * The damaged file is open twice: db for the scans alone, look for the
+ * lookups made between a scan's rows (statements below).  What SQLite
+ * reads of a damaged B-tree depends on what the connection read before
+ * (its page cache, and the checks a page gets when first loaded): a
+ * lookup between two rows of the queue scan could make it stop short of
+ * rows it reads otherwise, and the lookups made depend on what the live
+ * journal holds (keep_written_at()).  Kept apart, the scans read the
+ * same rows on every run, so that a second salvage adds nothing.
+ */
 struct sv {
-    sqlite3 *db; /* the damaged file */
+    sqlite3 *db;   /* the damaged file, for the scans */
+    sqlite3 *look; /* the same, for the lookups */
     struct sp_journal *live;
     size_t txn_items, in_txn;
     uint64_t queue_rows; /* pending rows read, whatever became of them */
@@ -1252,7 +1263,7 @@ open_repaired(const char *file, const int map[N_SIZES], const char *copy,
  * remove_copy()) when it is read from a copy with a repaired header.
  */
 static ctspool_rc
-open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
+open_scanned(struct sp_journal *live, const char *file, sqlite3 **db,
              char **copy, struct sp_err *e)
 {
     struct stat sb;
@@ -1292,6 +1303,26 @@ open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
         free(*copy);
         *copy = NULL;
         rc = open_db(file, db, e);
+    }
+    return rc;
+}
+
+/*
+ * Opens file for reading: twice (*db, *look: struct sv), and *copy
+ * (malloc'd, to be removed with remove_copy()) when it is read from a
+ * copy with a repaired header.
+ */
+static ctspool_rc
+open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
+             sqlite3 **look, char **copy, struct sp_err *e)
+{
+    ctspool_rc rc = open_scanned(live, file, db, copy, e);
+
+    *look = NULL;
+    if (rc == CTSPOOL_OK &&
+        (rc = open_db(*copy ? *copy : file, look, e)) != CTSPOOL_OK) {
+        sqlite3_close(*db);
+        *db = NULL;
     }
     return rc;
 }
@@ -1378,7 +1409,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     v.txn_items = txn_items ? txn_items : 500;
     v.rep = rep;
     v.e = e;
-    rc = open_damaged(live, file, &v.db, &copy, e);
+    rc = open_damaged(live, file, &v.db, &v.look, &copy, e);
     if (rc != CTSPOOL_OK) {
         sp_jscan_cleanup(&v.ev_scan);
         if (copy) {
@@ -1395,7 +1426,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                     "SELECT id FROM grp WHERE id > ?1 ORDER BY id LIMIT 1",
                     grp_row);
     if (rc == CTSPOOL_OK && v.n_grps &&
-        sqlite3_prepare_v2(v.db,
+        sqlite3_prepare_v2(v.look,
                            "SELECT grp, metric_name, dims FROM series "
                            "WHERE id = ?1",
                            -1, &v.series_get, NULL) != SQLITE_OK) {
@@ -1404,20 +1435,20 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     /* The origins: the mark is absent before schema 0009, the Average
      * parts before 0005 (or either is unreadable). */
     if (rc == CTSPOOL_OK && v.n_grps) {
-        v.origin_get = prepare_first(v.db, origin_sql,
+        v.origin_get = prepare_first(v.look, origin_sql,
                                      SP_ARRAY_LEN(origin_sql));
-        if (sqlite3_prepare_v2(v.db,
+        if (sqlite3_prepare_v2(v.look,
                                "SELECT at FROM seqtime WHERE seq <= ?1 "
                                "ORDER BY seq DESC LIMIT 1",
                                -1, &v.seqtime_get, NULL) != SQLITE_OK) {
             v.seqtime_get = NULL;
         }
-        if (sqlite3_prepare_v2(v.db,
+        if (sqlite3_prepare_v2(v.look,
                                "SELECT since FROM grp_pending WHERE grp = ?1",
                                -1, &v.since_get, NULL) != SQLITE_OK) {
             v.since_get = NULL;
         }
-        if (sqlite3_prepare_v2(v.db,
+        if (sqlite3_prepare_v2(v.look,
                                "SELECT seq FROM point WHERE hour = ?1 AND "
                                "series = ?2",
                                -1, &v.seq_get, NULL) != SQLITE_OK) {
@@ -1495,6 +1526,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     sqlite3_finalize(v.seqtime_get);
     sqlite3_finalize(v.since_get);
     sqlite3_finalize(v.seq_get);
+    sqlite3_close(v.look);
     sqlite3_close(v.db);
     if (copy) {
         remove_copy(copy);
