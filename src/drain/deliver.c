@@ -366,10 +366,19 @@ gzip_refused(struct dr_drainer *d)
 /*
  * Points read from the journal at once: one request's worth, so that
  * the read of the next batch fits in the time one request is in flight.
+ * Paced (upload.max_points_per_s), a request carries at most a second's
+ * worth (pace.c): a batch is no larger, so that a group's turn is one
+ * request, not a batch sent in several paced ones while the other
+ * groups wait (DESIGN.md section 6: no group holds back another).
  */
 size_t
 dr_deliver_take_size(const struct sp_config *cfg)
 {
+    long rate = cfg->upload.max_points_per_s;
+
+    if (rate > 0 && rate < cfg->upload.batch_max_points) {
+        return (size_t)rate;
+    }
     return (size_t)cfg->upload.batch_max_points;
 }
 

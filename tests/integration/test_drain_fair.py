@@ -164,14 +164,17 @@ def part_bad_stream(env, mock):
     return exp
 
 
-def two_backlogs(env, tag, n_a, n_b):
+def two_backlogs(env, tag, n_a, n_b, **upload):
     """Group A (Sum) with n_a points, then group B (Maximum, another
     stream) with n_b: A's whole backlog is older than B's.  The drainer
     sends through a recording proxy to a fresh receiver, 100 points a
-    request.  Returns (mock, proxy, a, b)."""
+    request unless upload (more upload keys) says otherwise.  Returns
+    (mock, proxy, a, b)."""
     mock = h.Mock(env)
     proxy = h.RecordingProxy(mock.base)
-    env.write_config(upload={"endpoint": proxy.url, "batch_max_points": 100})
+    keys = {"endpoint": proxy.url, "batch_max_points": 100}
+    keys.update(upload)
+    env.write_config(upload=keys)
     a = [h.point(tag + "-a", float(k), HOUR0 + k // 10, "Sum", {"k": str(k)})
          for k in range(n_a)]
     b = [h.point(tag + "-b", float(k), HOUR0 + k // 10, "Maximum",
@@ -206,6 +209,27 @@ def part_round_robin():
         # While both have points (15 turns each), they alternate.
         h.check(seq[:30] == "SM" * 15, "not alternating: %s" % seq)
         h.check_no_secrets(env, [h.API_KEY, h.STREAM, GOOD2])
+    finally:
+        env.cleanup()
+
+
+def part_round_robin_paced():
+    """With pacing, a turn is one request: batches of 1,000 points sent
+    at 500 points/s would otherwise give each group two requests (two
+    seconds) in a row."""
+    env = h.Env("drain-fair-pace")
+    try:
+        mock, proxy, a, b = two_backlogs(env, "pace", 1500, 1500,
+                                         batch_max_points=1000,
+                                         max_points_per_s=500)
+        r = h.run_logged(env, "drain", "--once", timeout=120)
+        h.check(r.returncode == 0, "drain --once exited %d: %s" %
+                (r.returncode, r.stderr[-1000:]))
+        h.compare_state(mock.points(), h.expected_state([a, b]),
+                        "paced round robin")
+        seq = request_order(proxy)
+        print("paced request order: %s" % seq)
+        h.check(seq == "SM" * 3, "not alternating: %s" % seq)
     finally:
         env.cleanup()
 
@@ -307,6 +331,7 @@ def part_in_doubt():
 
 if __name__ == "__main__":
     part_round_robin()
+    part_round_robin_paced()
     part_round_robin_reloads()
     part_once_codes()
     part_in_doubt()
