@@ -580,6 +580,20 @@ split_413(struct dr_drainer *d, size_t from, size_t k, struct dr_failure *f)
 }
 
 /*
+ * A request of d->cur's group is about to go out: the handover sees it
+ * (handover.c), and run()'s round robin goes on after its group even if
+ * dr_deliver_batch() returns before the next one.  Returns when it
+ * started (monotonic ms).
+ */
+static int64_t
+going_out(struct dr_drainer *d)
+{
+    dr_handover_begin(d);
+    d->sent_grp = d->cur->b.grp;
+    return sp_clock_ms();
+}
+
+/*
  * deliver -- uploads b.pts[from .. from+n), one request at a time, in as
  * many requests as batch_max_bytes, the learned 413 size and pacing
  * allow; a reload asked for meanwhile is done between two requests
@@ -619,9 +633,7 @@ deliver(struct dr_drainer *d, size_t from, size_t n, struct dr_failure *f)
         if (rc != CTSPOOL_OK) {
             return rc;
         }
-        dr_handover_begin(d);
-        started = sp_clock_ms();
-        d->sent_grp = d->cur->b.grp;
+        started = going_out(d);
         rc = dr_upload_post(d->up, body->p, body->len, &r);
         rc = events_404(d, &r, rc);
         note_time(d, &r, started);
@@ -712,9 +724,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
         }
     }
     if (rc == CTSPOOL_OK) {
-        dr_handover_begin(d);
-        started = sp_clock_ms();
-        d->sent_grp = d->cur->b.grp;
+        started = going_out(d);
         rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
     }
     if (rc != CTSPOOL_OK) {
@@ -789,9 +799,7 @@ dr_deliver_batch(struct dr_drainer *d, struct dr_failure *f)
         }
         rc = aim(d, &d->cur->b, f);
         if (rc == CTSPOOL_OK) {
-            dr_handover_begin(d);
-            started = sp_clock_ms();
-            d->sent_grp = d->cur->b.grp;
+            started = going_out(d);
             rc = dr_upload_start(d->up, d->body[cur].p, d->body[cur].len);
         }
         if (rc != CTSPOOL_OK) {
