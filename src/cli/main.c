@@ -60,8 +60,8 @@ usage(FILE *f)
             "  --version      print the version\n"
             "\n"
             "Exit codes: 0 ok, 64 usage, 65 invalid input, 66 input missing,\n"
-            "69 credentials rejected, 71 operating-system error (serve: the\n"
-            "listen address), 73 journal cannot be created, 74 I/O error or\n"
+            "69 credentials rejected, 71 operating-system error (a listen\n"
+            "address taken), 73 journal cannot be created, 74 I/O error or\n"
             "disk full, 75 temporary failure, 78 configuration error.\n");
 }
 

@@ -542,7 +542,7 @@ help(FILE *f)
             "\n"
             "With drain.metrics_listen (e.g. \"127.0.0.1:8766\") the drainer\n"
             "answers GET /metrics, /healthz and /healthz/upstream itself,\n"
-            "as serve does; an address that cannot be bound: exit 78.\n");
+            "as serve does; an address that cannot be bound: exit 71.\n");
 }
 
 static uint64_t
@@ -587,7 +587,7 @@ cmd_drain(struct cli *c, int argc, char **argv)
     const struct sp_config *cfg;
     char *api_key = NULL;
     char stream[32], where[512], pace[96], proxy[512] = "", events[560];
-    int lock_fd = -1, ch, ex;
+    int lock_fd = -1, at_listen = 0, ch, ex;
     ctspool_rc rc;
 
     memset(&d, 0, sizeof(d));
@@ -663,10 +663,11 @@ cmd_drain(struct cli *c, int argc, char **argv)
         ex = cli_exit_code(rc);
         goto out;
     }
-    rc = dr_metrics_start(cfg, &d.metrics, &e);
+    rc = dr_metrics_start(cfg, &d.metrics, &at_listen, &e);
     if (rc != CTSPOOL_OK) {
+        /* The address taken or not this host's: as serve's listen. */
         cli_error("drain", "%s", e.msg);
-        ex = cli_exit_code(rc);
+        ex = at_listen ? EXIT_OSERR : cli_exit_code(rc);
         goto out;
     }
 

@@ -207,11 +207,13 @@ ctspool_rc dr_metrics_check(const struct sp_config *cfg, struct sp_err *e);
  * dr_metrics_start -- with drain.metrics_listen set, bind it and serve
  * /metrics, /healthz and /healthz/upstream from a thread of their own on
  * a read-only handle of cfg->journal.  *out: transferred (NULL when the
- * setting is empty).  OK; E_CONFIG when the address cannot be bound
- * (e names it); a journal error or E_NOMEM.
+ * setting is empty).  OK; E_IO with *at_listen set when the address
+ * cannot be bound or served (e names it; exit 71, as serve's
+ * server.listen); a journal error or E_NOMEM.
  */
 ctspool_rc dr_metrics_start(const struct sp_config *cfg,
-                            struct dr_metrics **out, struct sp_err *e);
+                            struct dr_metrics **out, int *at_listen,
+                            struct sp_err *e);
 /* A reloaded configuration: health.max_undelivered_s.  NULL m: no-op. */
 void dr_metrics_reload(struct dr_metrics *m, const struct sp_config *cfg);
 /* Stops the server (joins its thread) and frees.  NULL: no-op. */

@@ -199,7 +199,7 @@ static char log_prefix[] = "metrics: ";
 
 ctspool_rc
 dr_metrics_start(const struct sp_config *cfg, struct dr_metrics **out,
-                 struct sp_err *e)
+                 int *at_listen, struct sp_err *e)
 {
     struct dr_metrics *m;
     sigset_t all, old;
@@ -207,6 +207,7 @@ dr_metrics_start(const struct sp_config *cfg, struct dr_metrics **out,
     ctspool_rc rc;
 
     *out = NULL;
+    *at_listen = 0;
     if (!cfg->drain.metrics_listen) {
         return CTSPOOL_OK;
     }
@@ -219,9 +220,7 @@ dr_metrics_start(const struct sp_config *cfg, struct dr_metrics **out,
     atomic_init(&m->max_undelivered_s, cfg->health.max_undelivered_s);
     rc = ob_listen_open("drain.metrics_listen", cfg->drain.metrics_listen,
                         DEFAULT_PORT, &m->fd, NULL, e);
-    if (rc == CTSPOOL_E_IO) {
-        rc = CTSPOOL_E_CONFIG; /* a start-up error of the configuration */
-    }
+    *at_listen = rc == CTSPOOL_E_IO;
     if (rc == CTSPOOL_OK) {
         rc = open_stats(cfg, &m->obs, e);
     }
@@ -248,7 +247,8 @@ dr_metrics_start(const struct sp_config *cfg, struct dr_metrics **out,
         sp_err_set(e, "drain.metrics_listen: cannot start the HTTP server "
                    "on %s (libmicrohttpd)", cfg->drain.metrics_listen);
         dr_metrics_stop(m);
-        return CTSPOOL_E_CONFIG;
+        *at_listen = 1;
+        return CTSPOOL_E_IO;
     }
     m->fd = -1; /* the daemon's now: it closes it */
     sp_log(SP_LOG_INFO,

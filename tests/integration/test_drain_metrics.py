@@ -16,7 +16,7 @@ uses:
 - serve's /metrics shows the same counters and histogram (the drainer
   records them in the journal);
 - POST is 405, an unknown path 404;
-- an address that cannot be bound is a start-up error: exit 78 naming
+- an address that cannot be bound is a start-up error: exit 71 naming
   it; no secret in any answer or log.
 """
 
@@ -219,7 +219,8 @@ def part_metrics():
 
 
 def part_bind_failure():
-    """The address is taken: exit 78 naming it, before any upload."""
+    """The address is taken: exit 71 (as serve's server.listen) naming
+    it, before any upload."""
     env = h.Env("drain-metrics-bind")
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -231,7 +232,7 @@ def part_bind_failure():
                          drain={"metrics_listen": "127.0.0.1:%d" % port})
         h.append_points(env, [h.point("x", 1, HOUR0)])
         r = h.run_logged(env, "drain", timeout=60)
-        h.check(r.returncode == 78, "exit %d: %s" % (r.returncode,
+        h.check(r.returncode == 71, "exit %d: %s" % (r.returncode,
                                                      r.stderr))
         h.check("127.0.0.1:%d" % port in r.stderr and
                 "drain.metrics_listen" in r.stderr,
