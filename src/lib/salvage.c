@@ -99,10 +99,10 @@ struct sv {
     struct sv_grp *grps;
     size_t n_grps, cap_grps;
     sqlite3_stmt *series_get;
-    sqlite3_stmt *origin_get; /* NULL: the file has no point origins */
+    sqlite3_stmt *point_get;  /* a point row (struct pt_row); NULL:
+                               * the point table does not read */
     sqlite3_stmt *seqtime_get; /* NULL: no seqtime table readable */
     sqlite3_stmt *since_get;   /* NULL: no grp_pending (before 0010) */
-    sqlite3_stmt *seq_get;     /* a point's seq; NULL: none readable */
     int64_t since_grp, since;  /* its answer for the group read last */
     struct sp_salvage_report *rep;
     struct sp_err *e;
@@ -574,54 +574,85 @@ parts_fit(int agg, double value, const struct sp_avg *avg)
 
 /*
  * The origin (schema 0009, DESIGN.md section 10) of the damaged file's
- * columns c (avg_sum), c + 1 (avg_n) and c + 2 (folded) of row, for a
- * value of aggregation function agg, into *o: what of it reads and fits.
- * Without it the next accumulate fold would average against the value
- * as one observation, and a dead letter brought back would not be folded
- * with what was observed since.
+ * columns c (avg_sum), c + 1 (avg_n) and c + 2 (folded) of row, into
+ * *o: what of it reads (origin_fit() then checks the parts).  Without
+ * it the next accumulate fold would average against the value as one
+ * observation, and a dead letter brought back would not be folded with
+ * what was observed since.
  */
 static void
-origin_read(sqlite3_stmt *row, int c, int agg, double value,
-            struct sp_origin *o)
+origin_read(sqlite3_stmt *row, int c, struct sp_origin *o)
 {
     memset(o, 0, sizeof(*o));
     if (sqlite3_column_type(row, c) == SQLITE_FLOAT &&
         sqlite3_column_type(row, c + 1) == SQLITE_INTEGER) {
         o->avg.sum = sqlite3_column_double(row, c);
         o->avg.n = sqlite3_column_int64(row, c + 1);
-        o->has_avg = parts_fit(agg, value, &o->avg);
+        o->has_avg = 1;
     }
     o->folded = sqlite3_column_type(row, c + 2) == SQLITE_INTEGER &&
                 sqlite3_column_int64(row, c + 2) == 1;
 }
 
-/* The origin the damaged file's point row at (series, hour) gives the
- * pending value of p: none unless the row holds that value. */
+/* Keeps o's Average parts only when they are those of value. */
 static void
-point_origin(struct sv *v, const struct sp_point *p, int64_t series,
-             int64_t hour, struct sp_origin *o)
+origin_fit(struct sp_origin *o, int agg, double value)
 {
-    sqlite3_stmt *s = v->origin_get;
+    o->has_avg = o->has_avg && parts_fit(agg, value, &o->avg);
+}
 
-    memset(o, 0, sizeof(*o));
+/* The damaged file's point row at (hour, series), read once for both
+ * of its uses: is_stale_row() and point_origin(). */
+struct pt_row {
+    int found;     /* it read */
+    int has_seq;   /* seq is an integer */
+    int64_t seq;   /* its version */
+    int has_value; /* value is a real */
+    double value;
+    struct sp_origin o; /* as read (origin_read()) */
+};
+
+static void
+point_row(struct sv *v, int64_t hour, int64_t series, struct pt_row *pr)
+{
+    sqlite3_stmt *s = v->point_get;
+
+    memset(pr, 0, sizeof(*pr));
     if (!s) {
         return;
     }
     sqlite3_bind_int64(s, 1, hour);
     sqlite3_bind_int64(s, 2, series);
-    if (sqlite3_step(s) == SQLITE_ROW &&
-        sqlite3_column_type(s, 0) == SQLITE_FLOAT &&
-        sqlite3_column_double(s, 0) == p->value) {
-        origin_read(s, 1, p->agg, p->value, o);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        pr->found = 1;
+        pr->has_seq = sqlite3_column_type(s, 0) == SQLITE_INTEGER;
+        pr->seq = sqlite3_column_int64(s, 0);
+        pr->has_value = sqlite3_column_type(s, 1) == SQLITE_FLOAT;
+        pr->value = sqlite3_column_double(s, 1);
+        origin_read(s, 2, &pr->o);
     }
     sqlite3_reset(s);
 }
 
+/* The origin the point row pr gives the pending value of p: none unless
+ * the row holds that value. */
+static void
+point_origin(const struct pt_row *pr, const struct sp_point *p,
+             struct sp_origin *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (pr->found && pr->has_value && pr->value == p->value) {
+        *o = pr->o;
+        origin_fit(o, p->agg, p->value);
+    }
+}
+
 /* The point (series, hour, value) pending in the live journal unless it
- * holds that identity, with its Average parts; *added counts it. */
+ * holds that identity, with the Average parts its point row pr gives;
+ * *added counts it. */
 static ctspool_rc
 put_pending(struct sv *v, int64_t series, int64_t hour, double value,
-            uint64_t *added)
+            const struct pt_row *pr, uint64_t *added)
 {
     struct sp_point p;
     enum sp_put_result res = SP_PUT_UNCHANGED;
@@ -636,7 +667,7 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
         if (sp_event_uncarry(&p, &ev)) {
             rc = sp_journal_put_event(v->live, &ev, &res);
         } else {
-            point_origin(v, &p, series, hour, &o);
+            point_origin(pr, &p, &o);
             rc = sp_journal_put_absent(v->live, &p, &o, &res);
         }
     }
@@ -697,23 +728,9 @@ keep_written_at(struct sv *v, int64_t grp, int64_t seq)
  * does not read (or is not there) proves nothing: the row stays.
  */
 static int
-is_stale_row(struct sv *v, int64_t hour, int64_t series, int64_t seq)
+is_stale_row(const struct pt_row *pr, int64_t seq)
 {
-    sqlite3_stmt *s = v->seq_get;
-    int stale = 0;
-
-    if (!s) {
-        return 0;
-    }
-    sqlite3_bind_int64(s, 1, hour);
-    sqlite3_bind_int64(s, 2, series);
-    if (sqlite3_step(s) == SQLITE_ROW &&
-        sqlite3_column_type(s, 0) == SQLITE_INTEGER &&
-        sqlite3_column_int64(s, 0) != seq) {
-        stale = 1;
-    }
-    sqlite3_reset(s);
-    return stale;
+    return pr->found && pr->has_seq && pr->seq != seq;
 }
 
 /* queue: grp, seq, hour, series, value. */
@@ -722,17 +739,18 @@ pending_row(void *ctx, sqlite3_stmt *row)
 {
     struct sv *v = ctx;
     uint64_t before = v->rep->pending;
+    struct pt_row pr;
     ctspool_rc rc;
 
-    if (is_stale_row(v, sqlite3_column_int64(row, 2),
-                     sqlite3_column_int64(row, 3),
-                     sqlite3_column_int64(row, 1))) {
+    point_row(v, sqlite3_column_int64(row, 2), sqlite3_column_int64(row, 3),
+              &pr);
+    if (is_stale_row(&pr, sqlite3_column_int64(row, 1))) {
         return CTSPOOL_OK;
     }
     v->queue_rows++;
     rc = put_pending(v, sqlite3_column_int64(row, 3),
                      sqlite3_column_int64(row, 2),
-                     sqlite3_column_double(row, 4), &v->rep->pending);
+                     sqlite3_column_double(row, 4), &pr, &v->rep->pending);
     if (rc == CTSPOOL_OK && v->rep->pending != before) {
         keep_written_at(v, sqlite3_column_int64(row, 0),
                         sqlite3_column_int64(row, 1));
@@ -752,14 +770,17 @@ resend_row(void *ctx, sqlite3_stmt *row)
 {
     struct sv *v = ctx;
     uint64_t added = 0;
+    struct pt_row pr;
     ctspool_rc rc;
 
     if (sqlite3_column_type(row, 2) == SQLITE_NULL) {
         return CTSPOOL_OK;
     }
+    point_row(v, sqlite3_column_int64(row, 0), sqlite3_column_int64(row, 1),
+              &pr);
     rc = put_pending(v, sqlite3_column_int64(row, 1),
                      sqlite3_column_int64(row, 0),
-                     sqlite3_column_double(row, 2), &added);
+                     sqlite3_column_double(row, 2), &pr, &added);
     v->rep->pending += added;
     v->rep->resend += added;
     return rc;
@@ -795,7 +816,8 @@ dead_row(void *ctx, sqlite3_stmt *row)
         } else {
             struct sp_origin o;
 
-            origin_read(row, 7, p.agg, p.value, &o);
+            origin_read(row, 7, &o);
+            origin_fit(&o, p.agg, p.value);
             rc = sp_journal_put_dead(v->live, &p, &o, status,
                                      body ? body : "",
                                      sqlite3_column_int64(row, 6), &res);
@@ -835,12 +857,14 @@ has_column(sqlite3 *db, const char *table, const char *column)
     return r == SQLITE_OK;
 }
 
-/* A point row's value and origin (point_origin()): from schema 0009 on,
- * from 0005 on (no mark), before (nothing to carry). */
-static const char *const origin_sql[] = {
-    "SELECT value, avg_sum, avg_n, folded FROM point WHERE hour = ?1 AND "
-    "series = ?2",
-    "SELECT value, avg_sum, avg_n, NULL FROM point WHERE hour = ?1 AND "
+/* A point row (struct pt_row): from schema 0009 on, from 0005 on (no
+ * mark), before (no origin to carry). */
+static const char *const point_sql[] = {
+    "SELECT seq, value, avg_sum, avg_n, folded FROM point WHERE hour = ?1 "
+    "AND series = ?2",
+    "SELECT seq, value, avg_sum, avg_n, NULL FROM point WHERE hour = ?1 "
+    "AND series = ?2",
+    "SELECT seq, value, NULL, NULL, NULL FROM point WHERE hour = ?1 AND "
     "series = ?2",
 };
 
@@ -1432,11 +1456,12 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                            -1, &v.series_get, NULL) != SQLITE_OK) {
         drop_grps(&v); /* no series: no item can be rebuilt */
     }
-    /* The origins: the mark is absent before schema 0009, the Average
-     * parts before 0005 (or either is unreadable). */
+    /* The point rows (point_sql: the mark is absent before schema 0009,
+     * the Average parts before 0005, or either is unreadable), the times
+     * written. */
     if (rc == CTSPOOL_OK && v.n_grps) {
-        v.origin_get = prepare_first(v.look, origin_sql,
-                                     SP_ARRAY_LEN(origin_sql));
+        v.point_get = prepare_first(v.look, point_sql,
+                                    SP_ARRAY_LEN(point_sql));
         if (sqlite3_prepare_v2(v.look,
                                "SELECT at FROM seqtime WHERE seq <= ?1 "
                                "ORDER BY seq DESC LIMIT 1",
@@ -1447,12 +1472,6 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                                "SELECT since FROM grp_pending WHERE grp = ?1",
                                -1, &v.since_get, NULL) != SQLITE_OK) {
             v.since_get = NULL;
-        }
-        if (sqlite3_prepare_v2(v.look,
-                               "SELECT seq FROM point WHERE hour = ?1 AND "
-                               "series = ?2",
-                               -1, &v.seq_get, NULL) != SQLITE_OK) {
-            v.seq_get = NULL;
         }
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
@@ -1522,10 +1541,9 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     free(v.grps);
     sp_jscan_cleanup(&v.ev_scan);
     sqlite3_finalize(v.series_get);
-    sqlite3_finalize(v.origin_get);
+    sqlite3_finalize(v.point_get);
     sqlite3_finalize(v.seqtime_get);
     sqlite3_finalize(v.since_get);
-    sqlite3_finalize(v.seq_get);
     sqlite3_close(v.look);
     sqlite3_close(v.db);
     if (copy) {
