@@ -2,23 +2,21 @@
  * journal_dlq.c -- dead letters brought back (`dlq requeue`) or dropped
  * (`dlq purge`), each call one transaction (invariant 4 of journal.c).
  *
- * A dead letter whose identity has no point row becomes pending with its
- * value, its Average parts and its mark "folded from nothing" (schema
- * 0009).  Where the identity has a row, the two values meet, and what an
- * operator expects depends on how each came to be:
+ * Letters of one identity brought back by one call are first made one,
+ * in the order they died (ID order): each is carried into the next one
+ * (carry()), which replaces it, or, folded from nothing (accumulate
+ * mode, schema 0009), folds onto it and takes its mark "folded from
+ * nothing".  The last one carries them all and meets the point row.
  *
- *   the row is older than the call (dead-lettering deletes the row, so it
- *   was written after the letter died):
- *     folded from nothing    it does not hold the letter's observations
- *                            (accumulate mode): the two are folded, the
- *                            letter first;
- *     a replace set it       it is newer and stays; the letter is dropped
- *                            (invariant 2: the newer value wins);
- *   the row was brought back by this call from an older letter of the
- *   same identity (letters are taken in ID order, the order they died):
- *     the letter folded      folded onto the row;
- *     from nothing
- *     else                   the letter replaces it.
+ * A letter whose identity has no point row becomes pending with its
+ * value, its Average parts and its mark.  Where the identity has a row,
+ * the row was written after the letter died (dead-lettering deletes the
+ * row), and the two meet by how the row came to be:
+ *
+ *   folded from nothing    it does not hold the letter's observations:
+ *                          the two are folded, the letter first;
+ *   a replace set it       it is newer and stays; the letter is dropped
+ *                          (invariant 2: the newer value wins).
  *
  * Events (their value is 0, nothing to fold) keep the row, as before.
  *
@@ -28,6 +26,7 @@
  * an identity behind is refused: letters of one identity come back
  * together, or the newer ones first.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +35,7 @@
 /* A dead letter as requeue reads it. */
 struct letter {
     int64_t hour, series, grp;
+    int gone; /* its series or group is gone: it can only go */
     int agg;
     double value;
     int folded, has_avg;
@@ -43,7 +43,7 @@ struct letter {
 };
 
 /* Dead letter id into *d: SQLITE_ROW, SQLITE_DONE (no such letter), or an
- * error.  *d->grp 0: its series is gone (the letter can only go). */
+ * error. */
 static int
 letter_load(struct sp_journal *j, int64_t id, struct letter *d)
 {
@@ -63,6 +63,10 @@ letter_load(struct sp_journal *j, int64_t id, struct letter *d)
     if (r == SQLITE_ROW) {
         d->hour = sqlite3_column_int64(s, 0);
         d->series = sqlite3_column_int64(s, 1);
+        /* Group IDs start at 0 after an event (the events group is -1):
+         * only NULL says gone. */
+        d->gone = sqlite3_column_type(s, 2) == SQLITE_NULL ||
+                  sqlite3_column_type(s, 3) == SQLITE_NULL;
         d->grp = sqlite3_column_int64(s, 2);
         d->agg = sqlite3_column_int(s, 3);
         d->value = sqlite3_column_double(s, 4);
@@ -98,7 +102,8 @@ mark_of(int folded)
     return folded ? SP_MARK_SET : SP_MARK_CLEAR;
 }
 
-/* The letter d and the row of its identity meet (see the top). */
+/* The letter d (the last of its identity in this call: carry()) and the
+ * row of its identity meet (see the top). */
 static ctspool_rc
 meet(struct sp_journal *j, int64_t id, const struct letter *d,
      const struct sp_row *row)
@@ -107,30 +112,19 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
     const struct sp_avg *row_avg = row->had_avg ? &row_parts : NULL;
     const struct sp_avg *d_avg = d->has_avg ? &d->avg : NULL;
     struct sp_folded f;
-    int folded, r;
+    int r;
 
     if (d->agg == SP_KIND_EVENTS) {
         return CTSPOOL_OK;
     }
-    if (row->seq < j->first_seq) { /* the row is the newer */
-        if (!row->folded) {
-            return CTSPOOL_OK;
-        }
-        r = sp_jn_fold_merge(d->agg, d->value, d_avg, row->value, row_avg,
-                             &f);
-        folded = d->folded;
-    } else if (d->folded) { /* the letter is the newer */
-        r = sp_jn_fold_merge(d->agg, row->value, row_avg, d->value, d_avg,
-                             &f);
-        folded = row->folded;
-    } else {
-        r = 0;
-        f.value = d->value;
-        f.has_avg = d->has_avg;
-        f.avg = d->avg;
-        folded = 0;
+    /* Written after the letter died, never by this call: a letter of
+     * this identity before d was carried into d, not into the row. */
+    assert(row->seq < j->first_seq);
+    if (!row->folded) {
+        return CTSPOOL_OK;
     }
-    if (r != 0) {
+    if (sp_jn_fold_merge(d->agg, d->value, d_avg, row->value, row_avg,
+                         &f) != 0) {
         sp_err_set(&j->err,
                    "dead letter %lld: folding it with the stored value "
                    "gives a number that is not finite",
@@ -140,7 +134,7 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
     if (f.value == row->value) {
         /* The value to upload stays: only the parts and the mark. */
         r = sp_jn_point_parts(j, d->hour, d->series,
-                              f.has_avg ? &f.avg : NULL, mark_of(folded));
+                              f.has_avg ? &f.avg : NULL, mark_of(d->folded));
     } else {
         ctspool_rc rc = sp_jn_unqueue(j, d->grp, row->seq);
 
@@ -149,8 +143,109 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
         }
         r = sp_jn_point_write(j, ST_PT_UPD, d->grp, d->hour, d->series,
                               f.value, f.has_avg ? &f.avg : NULL,
-                              mark_of(folded));
+                              mark_of(d->folded));
     }
+    return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "requeue");
+}
+
+/*
+ * The next letter of d's identity after letter id (every later one is
+ * in this call: requeue_one() checks), into *next_id (0: none) and
+ * *next.  SQLITE_OK or an error.
+ */
+static int
+next_letter(struct sp_journal *j, int64_t id, const struct letter *d,
+            int64_t *next_id, struct letter *next)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db,
+                               "SELECT id FROM dead WHERE series = ?1 AND "
+                               "hour = ?2 AND id > ?3 ORDER BY id LIMIT 1",
+                               -1, &s, NULL);
+
+    *next_id = 0;
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, d->series);
+        sqlite3_bind_int64(s, 2, d->hour);
+        sqlite3_bind_int64(s, 3, id);
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            *next_id = sqlite3_column_int64(s, 0);
+        }
+        r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    sqlite3_finalize(s);
+    if (r == SQLITE_OK && *next_id) {
+        r = letter_load(j, *next_id, next);
+        r = r == SQLITE_ROW ? SQLITE_OK : r;
+    }
+    return r;
+}
+
+/* Dead letter id's value becomes f's, with f's parts and the mark
+ * folded: SQLITE_OK or an error. */
+static int
+letter_write(struct sp_journal *j, int64_t id, const struct sp_folded *f,
+             int folded)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(j->db,
+                               "UPDATE dead SET value = ?2, avg_sum = ?3, "
+                               "avg_n = ?4, folded = ?5 WHERE id = ?1",
+                               -1, &s, NULL);
+
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_double(s, 2, f->value);
+        if (f->has_avg) {
+            sqlite3_bind_double(s, 3, f->avg.sum);
+            sqlite3_bind_int64(s, 4, f->avg.n);
+        }
+        sqlite3_bind_int(s, 5, folded);
+        r = sqlite3_step(s);
+        r = r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/*
+ * Letter id (d) into the next letter of its identity, when there is one
+ * (see the top): *carried 1, and the next one holds d's observations
+ * when it was folded from nothing; else *carried 0.  OK, E_INVALID (a
+ * fold that is not finite) or a journal error.
+ */
+static ctspool_rc
+carry(struct sp_journal *j, int64_t id, const struct letter *d,
+      int *carried)
+{
+    struct letter next;
+    int64_t next_id;
+    struct sp_folded f;
+    int r;
+
+    *carried = 0;
+    r = next_letter(j, id, d, &next_id, &next);
+    if (r != SQLITE_OK) {
+        return sp_jn_db_fail(j, r, "dead letters");
+    }
+    if (!next_id) {
+        return CTSPOOL_OK;
+    }
+    *carried = 1;
+    if (!next.folded) {
+        return CTSPOOL_OK; /* it replaced d */
+    }
+    if (sp_jn_fold_merge(d->agg, d->value, d->has_avg ? &d->avg : NULL,
+                         next.value, next.has_avg ? &next.avg : NULL,
+                         &f) != 0) {
+        sp_err_set(&j->err,
+                   "dead letter %lld: folding it with dead letter %lld "
+                   "gives a number that is not finite",
+                   (long long)id, (long long)next_id);
+        return CTSPOOL_E_INVALID;
+    }
+    r = letter_write(j, next_id, &f, d->folded);
     return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "requeue");
 }
 
@@ -210,7 +305,7 @@ requeue_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
     struct sp_row row;
     int64_t newer = 0;
     ctspool_rc rc;
-    int r;
+    int r, carried = 0;
 
     r = letter_load(j, id, &d);
     if (r == SQLITE_DONE) {
@@ -220,7 +315,7 @@ requeue_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
     if (r != SQLITE_ROW) {
         return sp_jn_db_fail(j, r, "dead letters");
     }
-    if (set && d.grp != 0 && d.agg != SP_KIND_EVENTS) {
+    if (set && !d.gone && d.agg != SP_KIND_EVENTS) {
         r = newer_left(j, id, &d, set, &newer);
         if (r != SQLITE_OK) {
             return sp_jn_db_fail(j, r, "dead letters");
@@ -235,7 +330,13 @@ requeue_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
             return CTSPOOL_E_INVALID;
         }
     }
-    if (d.grp != 0) {
+    if (!d.gone && d.agg != SP_KIND_EVENTS) {
+        rc = carry(j, id, &d, &carried);
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+    }
+    if (!d.gone && !carried) {
         r = sp_jn_load_row(j, d.hour, d.series, &row);
         if (r == SQLITE_ROW) {
             rc = meet(j, id, &d, &row);

@@ -4,7 +4,12 @@
  * from nothing since is folded with the letter, an Average by its sum
  * and count; a value a replace set is newer and stays; letters of one
  * identity come back in the order they died, and a call that would leave
- * a later letter of an identity behind is refused.
+ * a later letter of an identity behind is refused.  Letters of one
+ * identity are first folded among themselves (the later one replaces
+ * the earlier, or folds onto it), and only then meet the row: what was
+ * observed after the last of them died goes onto all of them.  A point
+ * group of ID 0 (the first one after an event: the events group is -1)
+ * is a group like any other.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "event.h"
 #include "journal.h"
 #include "testutil.h"
 
@@ -256,6 +262,110 @@ test_older_letter_alone_refused(void **state)
     check(f, 5000, 0);
 }
 
+/* Letter 1 (agg, put or folded: v1), letter 2 (put: v2), then v3
+ * folded from nothing, all brought back: v2 replaced v1, and v3 was
+ * observed after it. */
+static void
+put_then_folded(struct tu_journal *f, int agg, int fold_first, double v1,
+                double v2, double v3, int64_t want)
+{
+    if (fold_first) {
+        fold1(f->j, agg, v1);
+    } else {
+        tu_put1(f->j, pt(agg, v1));
+    }
+    retire(f->j);
+    tu_put1(f->j, pt(agg, v2));
+    retire(f->j);
+    fold1(f->j, agg, v3);
+    requeue_all(f->j, 2);
+    check(f, want, 0);
+}
+
+/* The older letter, folded onto the row first, changed its value: the
+ * later letter then replaced the row, and the 5 folded since was lost
+ * (100 instead of 105). */
+static void
+test_folded_put_folded(void **state)
+{
+    put_then_folded(*state, SP_AGG_SUM, 1, 30, 100, 5, 105000);
+}
+
+/* The older letter left the row's value (max(21, 39) = 39) and cleared
+ * its mark: the later letter was then taken for older than a value a
+ * replace set, and dropped (39 instead of 43). */
+static void
+test_put_put_folded_maximum(void **state)
+{
+    put_then_folded(*state, SP_AGG_MAXIMUM, 0, 21, 43, 39, 43000);
+}
+
+/* The same with a Sum and 0 (39 instead of 82). */
+static void
+test_put_put_folded_sum_zero(void **state)
+{
+    put_then_folded(*state, SP_AGG_SUM, 0, 0, 43, 39, 82000);
+}
+
+/* Three letters: folded 1, folded 2, put 10, folded 4, then 8 folded
+ * from nothing: 10 + 4 + 8. */
+static void
+test_chain_of_letters(void **state)
+{
+    struct tu_journal *f = *state;
+
+    fold1(f->j, SP_AGG_SUM, 1);
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 2);
+    retire(f->j);
+    tu_put1(f->j, pt(SP_AGG_SUM, 10));
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 4);
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 8);
+    requeue_all(f->j, 4);
+    check(f, 22000, 0);
+}
+
+/* An event first: the events group is -1, and the first point group
+ * gets ID 0.  Its letters were taken for letters of a series gone, and
+ * deleted without coming back. */
+static void
+test_group_zero(void **state)
+{
+    struct tu_journal *f = *state;
+    enum sp_put_result res;
+    struct sp_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.hour = HOUR;
+    ev.type = "deploy";
+    ev.type_len = 6;
+    ev.description = "v1";
+    ev.description_len = 2;
+    assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+    assert_int_equal(sp_journal_put_event(f->j, &ev, &res), CTSPOOL_OK);
+    assert_int_equal(sp_journal_commit(f->j), CTSPOOL_OK);
+    tu_put1(f->j, pt(SP_AGG_SUM, 5));
+    assert_int_equal(tu_sql1(f->path, "SELECT min(id) FROM grp WHERE id >= "
+                                      "0"),
+                     0);
+    assert_int_equal(tu_sql1(f->path, "SELECT grp FROM series WHERE "
+                                      "metric_name = 'm'"),
+                     0);
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 7);
+    requeue_all(f->j, 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
+                                      "point WHERE grp = 0"),
+                     12);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue WHERE "
+                                      "grp = 0"),
+                     1);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 0);
+    assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
+}
+
 int
 main(void)
 {
@@ -272,6 +382,11 @@ main(void)
         T(test_two_letters_folded),
         T(test_two_letters_by_id),
         T(test_older_letter_alone_refused),
+        T(test_folded_put_folded),
+        T(test_put_put_folded_maximum),
+        T(test_put_put_folded_sum_zero),
+        T(test_chain_of_letters),
+        T(test_group_zero),
 #undef T
     };
 
