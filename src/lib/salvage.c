@@ -103,6 +103,7 @@ struct sv {
                                * the point table does not read */
     sqlite3_stmt *seqtime_get; /* NULL: no seqtime table readable */
     sqlite3_stmt *since_get;   /* NULL: no grp_pending (before 0010) */
+    sqlite3_stmt *queue_get;   /* is (grp, seq) pending? NULL: unread */
     int64_t since_grp, since;  /* its answer for the group read last */
     struct sp_salvage_report *rep;
     struct sp_err *e;
@@ -605,8 +606,10 @@ origin_fit(struct sp_origin *o, int agg, double value)
  * of its uses: is_stale_row() and point_origin(). */
 struct pt_row {
     int found;     /* it read */
+    int absent;    /* it is not there, and nothing failed to read */
     int has_seq;   /* seq is an integer */
     int64_t seq;   /* its version */
+    int64_t grp;
     int has_value; /* value is a real */
     double value;
     struct sp_origin o; /* as read (origin_read()) */
@@ -616,6 +619,7 @@ static void
 point_row(struct sv *v, int64_t hour, int64_t series, struct pt_row *pr)
 {
     sqlite3_stmt *s = v->point_get;
+    int r;
 
     memset(pr, 0, sizeof(*pr));
     if (!s) {
@@ -623,8 +627,11 @@ point_row(struct sv *v, int64_t hour, int64_t series, struct pt_row *pr)
     }
     sqlite3_bind_int64(s, 1, hour);
     sqlite3_bind_int64(s, 2, series);
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    r = sqlite3_step(s);
+    pr->absent = r == SQLITE_DONE;
+    if (r == SQLITE_ROW) {
         pr->found = 1;
+        pr->grp = sqlite3_column_int64(s, 5);
         pr->has_seq = sqlite3_column_type(s, 0) == SQLITE_INTEGER;
         pr->seq = sqlite3_column_int64(s, 0);
         pr->has_value = sqlite3_column_type(s, 1) == SQLITE_FLOAT;
@@ -719,18 +726,34 @@ keep_written_at(struct sv *v, int64_t grp, int64_t seq)
 
 /*
  * Is the queue row (hour, series, seq) one the damaged file's point row
- * says is not pending?  A pending row carries its point's seq (invariant
- * 3 of journal.c); one of another seq was deleted (acknowledged, or
- * replaced by a newer version) and damage brought it back into view: a
- * page pointer or cell offset garbled onto deleted bytes, which the
- * drainer does not zero (journal.h, keep_deleted).  Sending its older
- * value again would overwrite the newer one upstream.  A point row that
- * does not read (or is not there) proves nothing: the row stays.
+ * pr says is not pending?  A pending row carries its point's seq
+ * (invariant 3 of journal.c); one of another seq was deleted
+ * (acknowledged, or replaced by a newer version) and damage brought it
+ * back into view: a page pointer or cell offset garbled onto deleted
+ * bytes, which the drainer does not zero (journal.h, keep_deleted).
+ * Sending its older value again would overwrite the newer one upstream.
  */
 static int
 is_stale_row(const struct pt_row *pr, int64_t seq)
 {
     return pr->found && pr->has_seq && pr->seq != seq;
+}
+
+/*
+ * Does the queue row of value contradict its point row pr, which it
+ * names by (hour, series) and seq (is_stale_row() said not stale)?  A
+ * pending row has a point row of the same version and value (invariants
+ * 1 and 3), so either is damaged: a row cut off by a truncation reads
+ * zeros, a garbled hour names a point row that is not there.  Neither
+ * value can be trusted, and sending one could put upstream a value (or
+ * an hour) the journal never held: the row counts as unreadable.  A
+ * point row that does not read proves nothing: the row stays.
+ */
+static int
+contradicts(const struct pt_row *pr, double value)
+{
+    return pr->absent ||
+           (pr->found && pr->has_value && pr->value != value);
 }
 
 /* queue: grp, seq, hour, series, value. */
@@ -748,6 +771,10 @@ pending_row(void *ctx, sqlite3_stmt *row)
         return CTSPOOL_OK;
     }
     v->queue_rows++;
+    if (contradicts(&pr, sqlite3_column_double(row, 4))) {
+        v->rep->unreadable++;
+        return CTSPOOL_OK;
+    }
     rc = put_pending(v, sqlite3_column_int64(row, 3),
                      sqlite3_column_int64(row, 2),
                      sqlite3_column_double(row, 4), &pr, &v->rep->pending);
@@ -786,6 +813,56 @@ resend_row(void *ctx, sqlite3_stmt *row)
     return rc;
 }
 
+/* Whether the damaged file's queue holds (grp, seq): 1, 0 (it reads,
+ * and does not), -1 (it does not read). */
+static int
+queue_holds(struct sv *v, int64_t grp, int64_t seq)
+{
+    sqlite3_stmt *s = v->queue_get;
+    int r;
+
+    if (!s) {
+        return -1;
+    }
+    sqlite3_bind_int64(s, 1, grp);
+    sqlite3_bind_int64(s, 2, seq);
+    r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * A dead letter's point (series, hour) got a value after the letter
+ * died (dead-lettering deletes the point row), and that value was
+ * acknowledged: salvage does not bring acknowledged points back, and
+ * `dlq requeue` of the letter would then find no newer value and send
+ * the older one over it.  The damaged journal keeps such a point for
+ * that reason (compaction, journal_admin.c); salvage makes it pending
+ * again, to send again (rep->resend): upstream upserts, so sending it
+ * again is harmless, and a requeue meets it as it would have.  A point
+ * still pending is the queue scan's.
+ */
+static ctspool_rc
+letter_newer_acked(struct sv *v, int64_t series, int64_t hour)
+{
+    struct pt_row pr;
+    uint64_t added = 0, present = v->rep->present;
+    ctspool_rc rc;
+
+    point_row(v, hour, series, &pr);
+    if (!pr.found || !pr.has_value || !pr.has_seq ||
+        queue_holds(v, pr.grp, pr.seq) == 1) {
+        return CTSPOOL_OK;
+    }
+    rc = put_pending(v, series, hour, pr.value, &pr, &added);
+    v->rep->pending += added;
+    v->rep->resend += added;
+    /* Not an item of its own: found there already (another letter of
+     * the point carried it), it is not counted as present. */
+    v->rep->present = present;
+    return rc;
+}
+
 /* dead: id, hour, series, value, status, body, dead_at and, from schema
  * 0009 on, avg_sum, avg_n, folded (NULL before). */
 static ctspool_rc
@@ -795,14 +872,17 @@ dead_row(void *ctx, sqlite3_stmt *row)
     struct sp_point p;
     enum sp_put_result res = SP_PUT_UNCHANGED;
     const char *body = (const char *)sqlite3_column_text(row, 5);
-    int status = sqlite3_column_int(row, 4);
+    int status = sqlite3_column_int(row, 4), is_point = 0;
     cJSON *json;
     ctspool_rc rc;
 
     rc = build_point(v, sqlite3_column_int64(row, 2),
                      sqlite3_column_int64(row, 1),
                      sqlite3_column_double(row, 3), &p, &json);
-    if (rc == CTSPOOL_OK && (status < 0 || status > 999)) {
+    /* Every letter has its time: a row cut off by a truncation reads
+     * zeros from where it was cut (its value may be cut too). */
+    if (rc == CTSPOOL_OK &&
+        (status < 0 || status > 999 || sqlite3_column_int64(row, 6) <= 0)) {
         rc = CTSPOOL_E_INVALID;
     }
     if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
@@ -821,9 +901,15 @@ dead_row(void *ctx, sqlite3_stmt *row)
             rc = sp_journal_put_dead(v->live, &p, &o, status,
                                      body ? body : "",
                                      sqlite3_column_int64(row, 6), &res);
+            is_point = 1;
         }
     }
-    return item_done(v, rc, res, &v->rep->dead, json);
+    rc = item_done(v, rc, res, &v->rep->dead, json);
+    if (rc == CTSPOOL_OK && is_point) {
+        rc = letter_newer_acked(v, sqlite3_column_int64(row, 2),
+                                sqlite3_column_int64(row, 1));
+    }
+    return rc;
 }
 
 /* ---- the whole ------------------------------------------------------- */
@@ -860,12 +946,12 @@ has_column(sqlite3 *db, const char *table, const char *column)
 /* A point row (struct pt_row): from schema 0009 on, from 0005 on (no
  * mark), before (no origin to carry). */
 static const char *const point_sql[] = {
-    "SELECT seq, value, avg_sum, avg_n, folded FROM point WHERE hour = ?1 "
+    "SELECT seq, value, avg_sum, avg_n, folded, grp FROM point WHERE "
+    "hour = ?1 AND series = ?2",
+    "SELECT seq, value, avg_sum, avg_n, NULL, grp FROM point WHERE "
+    "hour = ?1 AND series = ?2",
+    "SELECT seq, value, NULL, NULL, NULL, grp FROM point WHERE hour = ?1 "
     "AND series = ?2",
-    "SELECT seq, value, avg_sum, avg_n, NULL FROM point WHERE hour = ?1 "
-    "AND series = ?2",
-    "SELECT seq, value, NULL, NULL, NULL FROM point WHERE hour = ?1 AND "
-    "series = ?2",
 };
 
 /* meta k of the damaged file, -1 when unreadable. */
@@ -1473,6 +1559,12 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                                -1, &v.since_get, NULL) != SQLITE_OK) {
             v.since_get = NULL;
         }
+        if (sqlite3_prepare_v2(v.look,
+                               "SELECT 1 FROM queue WHERE grp = ?1 AND "
+                               "seq = ?2",
+                               -1, &v.queue_get, NULL) != SQLITE_OK) {
+            v.queue_get = NULL;
+        }
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
@@ -1544,6 +1636,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     sqlite3_finalize(v.point_get);
     sqlite3_finalize(v.seqtime_get);
     sqlite3_finalize(v.since_get);
+    sqlite3_finalize(v.queue_get);
     sqlite3_close(v.look);
     sqlite3_close(v.db);
     if (copy) {

@@ -245,6 +245,122 @@ test_salvage_leaves_deleted_rows_out(void **state)
     free(src_path);
 }
 
+/* A pending row that contradicts its point row is damaged, one of the
+ * two: its value not the point's (a row cut off by a truncation reads
+ * zeros), or no point row at its (hour, series) (a garbled hour).  It
+ * counts as unreadable; neither its value nor its hour goes upstream. */
+static void
+test_salvage_contradicting_rows_unreadable(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    for (int k = 0; k < 3; k++) {
+        char dims[16];
+
+        snprintf(dims, sizeof(dims), "host=h%d", k);
+        tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 10.0 + k,
+                              dims));
+    }
+    sp_journal_close(src);
+    tu_sql1(src_path, "UPDATE queue SET value = 0 WHERE seq = (SELECT "
+                      "min(seq) FROM queue)");
+    tu_sql1(src_path, "UPDATE queue SET hour = hour + 35064 WHERE seq = "
+                      "(SELECT max(seq) FROM queue)");
+
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 1);
+    assert_int_equal(rep.unreadable, 2);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
+                                      "queue"),
+                     11);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point WHERE "
+                                      "hour <> 470000"),
+                     0);
+    free(src_path);
+}
+
+/* A point dead-lettered at 30, then set to 5 and 5 acknowledged: salvage
+ * makes 5 pending again (to send again), so that a requeue of the letter
+ * meets the newer value, as it does in the journal itself, instead of
+ * sending 30 over it. */
+static void
+test_salvage_letter_meets_newer_acked(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_batch b;
+    struct sp_err e;
+    size_t idx = 0, n_acked = 0;
+    uint64_t n = 0;
+
+    sp_batch_init(&b);
+    tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 30.0, "k=v"));
+    assert_int_equal(sp_journal_take(src, 10, &b), CTSPOOL_OK);
+    assert_int_equal(sp_journal_dead(src, &b, &idx, 1, 400, "{}",
+                                     1700000000),
+                     CTSPOOL_OK);
+    tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 5.0, "k=v"));
+    tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "other", HOUR0, 7.0, "k=v"));
+    assert_int_equal(sp_journal_take(src, 1, &b), CTSPOOL_OK);
+    assert_int_equal(sp_journal_ack(src, &b, 0, 1, 1700000001, &n_acked),
+                     CTSPOOL_OK);
+    assert_int_equal(n_acked, 1);
+    sp_journal_close(src);
+
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.dead, 1);
+    assert_int_equal(rep.pending, 2); /* "other" and the acknowledged 5 */
+    assert_int_equal(rep.resend, 1);
+    assert_int_equal(rep.present, 0);
+    /* Again: nothing new. */
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 0);
+    assert_int_equal(rep.dead, 0);
+    assert_int_equal(sp_journal_dlq_requeue(f->j, NULL, 0, &n), CTSPOOL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
+                                      "point p JOIN series s ON s.id = "
+                                      "p.series WHERE s.metric_name = 'm'"),
+                     5);
+    sp_batch_cleanup(&b);
+    free(src_path);
+}
+
+/* A dead letter without its time (a row cut off: zeros from there on)
+ * counts as unreadable too; the one beside it comes back. */
+static void
+test_salvage_letter_cut_off_unreadable(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 10.0, "k=v"));
+    tu_put1(src, tu_point("tok-b", SP_AGG_SUM, "m", HOUR0, 20.0, "k=v"));
+    tu_retire(src, "tok-a", 1);
+    tu_retire(src, "tok-b", 1);
+    sp_journal_close(src);
+    tu_sql1(src_path, "UPDATE dead SET dead_at = 0, value = 16 WHERE id = "
+                      "(SELECT min(id) FROM dead)");
+
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.dead, 1);
+    assert_int_equal(rep.unreadable, 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
+                                      "dead"),
+                     20);
+    free(src_path);
+}
+
 /* Folds v into the Average of "lat" at HOUR0 (accumulate mode). */
 static void
 fold_avg(struct sp_journal *j, double v)
@@ -1177,6 +1293,15 @@ main(void)
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_leaves_deleted_rows_out,
                                         tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_salvage_contradicting_rows_unreadable, tu_journal_setup,
+            tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_salvage_letter_cut_off_unreadable, tu_journal_setup,
+            tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_salvage_letter_meets_newer_acked, tu_journal_setup,
+            tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_average_parts,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_fold_origin,
