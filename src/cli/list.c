@@ -142,9 +142,20 @@ add_event(cJSON *o, const struct sp_event *ev, int with_type)
 static void
 add_dead(cJSON *obj, const struct sp_list_row *r)
 {
+    const char *body = r->body ? r->body : "";
+    struct sp_buf text;
+
+    /* Stored as upstream sent it before the drainer made it UTF-8
+     * (journal_drain.c), or damaged: JSON needs UTF-8. */
+    sp_buf_init(&text);
+    if (!sp_utf8_valid(body, strlen(body)) &&
+        sp_utf8_scrub(body, strlen(body), &text) == 0) {
+        body = text.p;
+    }
     cJSON_AddNumberToObject(obj, "status", r->status);
-    cJSON_AddStringToObject(obj, "response", r->body ? r->body : "");
+    cJSON_AddStringToObject(obj, "response", body);
     cJSON_AddNumberToObject(obj, "dead_at", (double)r->at);
+    sp_buf_cleanup(&text);
 }
 
 /* A row of the events group: an event, in JSON or as a table row. */

@@ -339,19 +339,31 @@ sp_journal_dead_noted(struct sp_journal *j, const struct sp_batch *b,
 {
     sqlite3_stmt *ins, *del;
     size_t body_len = body ? strlen(body) : 0;
+    struct sp_buf text;
     int64_t moved = 0;
     ctspool_rc rc;
     int r;
 
+    /* Upstream's answer as text: cut to DEAD_BODY_MAX, which may split a
+     * character, and whatever it sent that is not UTF-8 as U+FFFD, so
+     * that `dlq list --json` stays JSON. */
     if (body_len > DEAD_BODY_MAX) {
         body_len = DEAD_BODY_MAX;
     }
+    sp_buf_init(&text);
+    if (sp_utf8_scrub(body ? body : "", body_len, &text) != 0) {
+        sp_buf_cleanup(&text);
+        sp_err_set(&j->err, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
     rc = sp_journal_begin(j);
     if (rc != CTSPOOL_OK) {
+        sp_buf_cleanup(&text);
         return rc;
     }
     if (b->gen != j->gen) {
         sp_journal_rollback(j); /* as in sp_journal_ack */
+        sp_buf_cleanup(&text);
         return CTSPOOL_OK;
     }
     ins = sp_jn_stmt(j, ST_DEAD_INS);
@@ -368,8 +380,7 @@ sp_journal_dead_noted(struct sp_journal *j, const struct sp_batch *b,
         sqlite3_bind_int64(ins, 2, bp->series);
         sqlite3_bind_int64(ins, 3, bp->seq);
         sqlite3_bind_int(ins, 4, status);
-        sqlite3_bind_text(ins, 5, body ? body : "", (int)body_len,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(ins, 5, text.p, (int)text.len, SQLITE_TRANSIENT);
         sqlite3_bind_int64(ins, 6, now);
         r = sqlite3_step(ins);
         sqlite3_reset(ins);
@@ -415,6 +426,7 @@ out:
     if (rc != CTSPOOL_OK) {
         sp_journal_rollback(j);
     }
+    sp_buf_cleanup(&text);
     return rc;
 }
 

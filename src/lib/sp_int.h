@@ -301,6 +301,10 @@ int sp_dim_cmp(const struct sp_dim *a, const struct sp_dim *b);
 ctspool_rc sp_point_finish(struct sp_point *p, struct sp_err *e);
 /* utf8.c: s[0..len) is strict UTF-8. */
 int sp_utf8_valid(const char *s, size_t len);
+/* utf8.c: s[0..len) appended to out as UTF-8, each byte that does not
+ * begin a valid sequence as U+FFFD, and NUL-terminated (not counted in
+ * out->len).  0, or -1 out of memory. */
+int sp_utf8_scrub(const char *s, size_t len, struct sp_buf *out);
 /*
  * utf8.c: whether s[0..len) begins with a UTF-16 (or UTF-32) byte order
  * mark.  Every input is read as UTF-8, where such a text gives only

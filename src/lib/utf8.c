@@ -99,6 +99,33 @@ sp_utf8_valid(const char *s, size_t len)
 }
 
 int
+sp_utf8_scrub(const char *s, size_t len, struct sp_buf *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t good = sp_utf8_bad_offset(s + i, len - i);
+
+        if (sp_buf_add(out, u + i, good) != 0) {
+            return -1;
+        }
+        i += good;
+        if (i < len) {
+            if (sp_buf_add(out, "\xef\xbf\xbd", 3) != 0) { /* U+FFFD */
+                return -1;
+            }
+            i++;
+        }
+    }
+    if (sp_buf_add(out, "", 1) != 0) {
+        return -1;
+    }
+    out->len--;
+    return 0;
+}
+
+int
 sp_utf16_bom(const void *s, size_t len)
 {
     const unsigned char *b = s;

@@ -7,6 +7,8 @@ once upstream accepts them they are delivered.  A point refused alone is
 recorded as the last upload error too."""
 
 import json
+import sqlite3
+import subprocess
 
 import harness as h
 
@@ -16,6 +18,28 @@ AGGS = ["Sum", "Average", "Maximum", "Minimum"]
 # First point, last point, two neighbours, a few scattered.
 POISON_AT = [0, 7, 8, 611, 1500, 1501, 2222, 2998, N - 1]
 BATCH = 200
+
+
+def check_json_utf8(env):
+    """A letter's body as a journal written before the drainer kept it as
+    UTF-8 may hold it (upstream's bytes as sent, or cut inside a
+    character): `dlq list --json` still prints UTF-8, U+FFFD in place."""
+    db = sqlite3.connect(env.journal)
+    db.execute("UPDATE dead SET body = CAST(x'7b226d223a22ff22c3' AS TEXT) "
+               "WHERE id = (SELECT min(id) FROM dead)")
+    db.commit()
+    db.close()
+    r = subprocess.run(env.cmd("dlq", "list", "--json"), capture_output=True,
+                       timeout=60)
+    h.check(r.returncode == 0, "dlq list exited %d" % r.returncode)
+    try:
+        dead = [json.loads(x) for x in r.stdout.decode("utf-8").splitlines()]
+    except (UnicodeDecodeError, ValueError) as err:
+        h.check(False, "dlq list --json: not UTF-8 JSON: %s" % err)
+        return
+    h.check(any(d["response"] == '{"m":"\ufffd"\ufffd' for d in dead),
+            "bytes not UTF-8 as U+FFFD: %s" % [d["response"] for d in dead
+                                               if "m" in d["response"]])
 
 
 def run(env, mock):
@@ -52,6 +76,7 @@ def run(env, mock):
             "statuses %s" % {d["status"] for d in dead})
     h.check(all("metric_name" in d.get("response", "") for d in dead),
             "response body not kept: %s" % dead[:1])
+    check_json_utf8(env)
     c = mock.counters()
     n_req = c["requests_total"]
     # Bisection: about 2 log2(BATCH) requests per offender, not one

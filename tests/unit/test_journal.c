@@ -367,11 +367,28 @@ test_dead_letters(void **state)
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 0);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 5);
     check_invariants(f);
-    /* Purge and unknown IDs. */
+    /* Purge and unknown IDs.  The answer is kept as UTF-8 text: a byte
+     * that is not (0xff) and a character cut at the 4 KiB kept become
+     * U+FFFD. */
     assert_int_equal(sp_journal_take(f->j, 10, &b), CTSPOOL_OK);
     idx[0] = 0;
-    assert_int_equal(sp_journal_dead(f->j, &b, idx, 1, 422, "no", 78),
-                     CTSPOOL_OK);
+    {
+        char body[6002] = "\xff";
+
+        for (size_t i = 1; i + 2 < sizeof(body); i += 2) {
+            memcpy(body + i, "\xc3\xa9", 2);
+        }
+        body[sizeof(body) - 1] = '\0';
+        assert_int_equal(sp_journal_dead(f->j, &b, idx, 1, 422, body, 78),
+                         CTSPOOL_OK);
+    }
+    assert_int_equal(tu_sql1(f->path, "SELECT length(CAST(body AS BLOB)) "
+                                      "FROM dead"),
+                     4096 + 2 + 2);
+    assert_int_equal(tu_sql1(f->path, "SELECT instr(body, char(65533)) = 1 "
+                                      "AND substr(body, -1) = char(65533) "
+                                      "FROM dead"),
+                     1);
     {
         int64_t id = tu_sql1(f->path, "SELECT id FROM dead");
         int64_t bogus = 999;

@@ -621,6 +621,37 @@ test_utf8(void **state)
     assert_true(sp_utf8_valid("a\0b", 3));
 }
 
+/* What is not UTF-8 becomes U+FFFD, a byte at a time; the rest stays. */
+static void
+test_utf8_scrub(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"", 0, ""},
+        {"plain", 5, "plain"},
+        {"caf\xc3\xa9", 5, "caf\xc3\xa9"},
+        {"a\xff" "b", 3, "a\xef\xbf\xbd" "b"},
+        {"\xe2\x28\xa1", 3, "\xef\xbf\xbd(\xef\xbf\xbd"},
+        {"\xc3\xa9\xc3", 3, "\xc3\xa9\xef\xbf\xbd"}, /* cut in two */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
+        struct sp_buf b;
+
+        sp_buf_init(&b);
+        sp_buf_add(&b, "<", 1);
+        assert_int_equal(sp_utf8_scrub(cases[i].s, cases[i].len, &b), 0);
+        assert_int_equal(b.len, 1 + strlen(cases[i].want));
+        assert_string_equal(b.p + 1, cases[i].want);
+        assert_true(sp_utf8_valid(b.p, b.len));
+        sp_buf_cleanup(&b);
+    }
+}
+
 /* ---- metric_name ------------------------------------------------------- */
 
 static void
@@ -952,6 +983,7 @@ main(void)
         cmocka_unit_test(test_value_str_invalid),
         cmocka_unit_test(test_value_num),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8_scrub),
         cmocka_unit_test(test_name),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_dim_rules),
