@@ -84,8 +84,8 @@ typedef struct ctspool ctspool;
  * ctspool_open -- open (creating it with mode 0600 when missing) the
  * journal at path and migrate its schema.  path: borrowed.  flags: 0 or
  * CTSPOOL_DURABILITY_NORMAL.  *out receives the handle, NULL on failure.
- * Returns OK, E_CANTCREATE (file or directory cannot be created or
- * opened), E_SCHEMA (journal written by a newer ctspool), E_CORRUPT, E_IO
+ * Returns OK, E_CANTCREATE (file or directory cannot be created, opened
+ * or written by this user), E_SCHEMA (journal written by a newer ctspool), E_CORRUPT, E_IO
  * or E_NOMEM.  When it fails with a handle-less error, the reason is in
  * ctspool_errmsg(NULL) of the calling thread.
  *
@@ -145,7 +145,9 @@ CTSPOOL_EXTERN ctspool_rc ctspool_set_streams(ctspool *h,
                                               const char *const *tokens,
                                               size_t n);
 
-/* Limits past which appends fail with E_FULL; 0 means unlimited. */
+/* Limits past which appends fail with E_FULL; 0 means unlimited.  An
+ * append that alone adds more new points than max_pending_points fails
+ * with E_INVALID instead: no retry can store it (split it). */
 CTSPOOL_EXTERN ctspool_rc ctspool_set_limits(ctspool *h,
                                              uint64_t max_pending_points,
                                              uint64_t max_journal_bytes);
@@ -184,8 +186,9 @@ typedef struct ctspool_append_result {
  * all or none.  Returns only after COMMIT has been synced per the
  * durability.  pts: borrowed.  res: may be NULL; filled on OK.
  * Returns OK, E_INVALID (nothing stored; ctspool_errmsg names the first
- * offending point by index, its field and the reason), E_FULL (spool
- * limits reached; nothing stored), E_DISKFULL, E_IO, E_BUSY (the
+ * offending point by index, its field and the reason; or more new points
+ * than max_pending_points takes at all), E_FULL (spool limits reached;
+ * nothing stored; retry once the drainer caught up), E_DISKFULL, E_IO, E_BUSY (the
  * journal's write lock not obtained within 5 minutes: ctspool's own
  * processes hold it for one transaction at a time, so only a stuck
  * process outside ctspool holds it that long; until then the call

@@ -59,6 +59,7 @@ memwatch_start(void)
 static ctspool_rc
 open_with(const struct sp_journal_opts *o, ctspool **out)
 {
+    char why[PATH_MAX + 128];
     ctspool *h;
     ctspool_rc rc;
 
@@ -73,6 +74,14 @@ open_with(const struct sp_journal_opts *o, ctspool **out)
     if (rc != CTSPOOL_OK) {
         free(h);
         return rc;
+    }
+    /* A producer's handle is for writing: said now, not at the first
+     * append as an I/O error. */
+    if (sp_journal_read_only(h->j, why, sizeof(why))) {
+        sp_err_set(&open_err, "cannot write journal %s: %s", o->path, why);
+        sp_journal_close(h->j);
+        free(h);
+        return CTSPOOL_E_CANTCREATE;
     }
     h->idem_hours = 24;
     *out = h;
@@ -182,6 +191,7 @@ ctspool_set_default_stream(ctspool *h, const char *token)
         }
         copy = strdup(token);
         if (!copy) {
+            sp_err_set(&h->err, "out of memory");
             return CTSPOOL_E_NOMEM;
         }
     }
@@ -213,6 +223,7 @@ ctspool_set_streams(ctspool *h, const char *const *tokens, size_t n)
     if (n) {
         copy = calloc(n, sizeof(*copy));
         if (!copy) {
+            sp_err_set(&h->err, "out of memory");
             return CTSPOOL_E_NOMEM;
         }
     }
@@ -220,6 +231,7 @@ ctspool_set_streams(ctspool *h, const char *const *tokens, size_t n)
         copy[i] = strdup(tokens[i]);
         if (!copy[i]) {
             free_streams(copy, i);
+            sp_err_set(&h->err, "out of memory");
             return CTSPOOL_E_NOMEM;
         }
     }
@@ -353,6 +365,14 @@ store(ctspool *h, const char *key, size_t n_points,
         }
         if (rc == CTSPOOL_OK) {
             rc = put(ctx);
+        }
+        /* More new points than limits.max_pending_points takes at all:
+         * no retry can succeed, so not E_FULL ("retry later"), as the
+         * CLI (exit 65) and serve (413) answer it. */
+        if (rc == CTSPOOL_E_FULL && sp_journal_full_alone(h->j, n_points)) {
+            snprintf(h->err.msg, sizeof(h->err.msg), "%s",
+                     sp_journal_errmsg(h->j));
+            rc = CTSPOOL_E_INVALID;
         }
         if (rc == CTSPOOL_OK && key) {
             snprintf(text, sizeof(text), "{\"accepted\": %zu}\n", n_points);
@@ -558,6 +578,13 @@ validated(ctspool *h, ctspool_rc rc, const struct sp_err *e,
         return CTSPOOL_E_INVALID; /* the first one is h's error */
     }
     for (size_t i = used; i < len; i++) {
+        /* strchr() finds the NUL that ends its set: as the CLI and
+         * serve, a NUL byte is refused. */
+        if (json[i] == '\0') {
+            sp_err_set(&h->err, "the input contains a NUL byte (byte %zu)",
+                       i);
+            return CTSPOOL_E_INVALID;
+        }
         if (!strchr(" \t\r\n", json[i])) {
             sp_err_set(&h->err, "unexpected data after the %s at byte %zu",
                        what, i);
@@ -826,7 +853,7 @@ ctspool_get_stats(ctspool *h, ctspool_stats *out)
     ctspool_rc rc;
 
     if (!h || !out) {
-        return CTSPOOL_E_USAGE;
+        return usage_error(h, "ctspool_get_stats", "out is NULL");
     }
     rc = read_stats(h, &st);
     if (rc != CTSPOOL_OK) {
@@ -847,7 +874,7 @@ ctspool_get_event_stats(ctspool *h, ctspool_event_stats *out)
     ctspool_rc rc;
 
     if (!h || !out) {
-        return CTSPOOL_E_USAGE;
+        return usage_error(h, "ctspool_get_event_stats", "out is NULL");
     }
     rc = read_stats(h, &st);
     if (rc != CTSPOOL_OK) {

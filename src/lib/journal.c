@@ -496,6 +496,19 @@ why_not_writable(const char *path, char *why, size_t n)
     }
 }
 
+int
+sp_journal_read_only(struct sp_journal *j, char *why, size_t n)
+{
+    if (sqlite3_db_readonly(j->db, "main") != 1) {
+        return 0;
+    }
+    why_not_writable(j->path, why, n);
+    if (!*why) {
+        snprintf(why, n, "SQLite opened it read-only");
+    }
+    return 1;
+}
+
 ctspool_rc
 sp_journal_check_dir(const char *path, struct sp_err *e)
 {
@@ -679,7 +692,8 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
         reason = rc == CTSPOOL_E_DISKFULL ? "disk full"
                  : msg                    ? msg
                                           : sqlite3_errmsg(j->db);
-        if ((r & 0xff) == SQLITE_READONLY) {
+        /* Its -wal or -shm file not readable and writable: CANTOPEN. */
+        if ((r & 0xff) == SQLITE_READONLY || (r & 0xff) == SQLITE_CANTOPEN) {
             why_not_writable(j->path, why, sizeof(why));
             reason = *why ? why : reason;
         }

@@ -57,6 +57,12 @@ ctspool_rc sp_journal_open(const struct sp_journal_opts *o,
  * E_CANTCREATE (with sp_journal_open's reason in e) or E_NOMEM.
  */
 ctspool_rc sp_journal_check_dir(const char *path, struct sp_err *e);
+/*
+ * sp_journal_read_only -- SQLite opened j's file read-only (it does when
+ * this user cannot write it, and then fails at the first write): 1 with
+ * the reason in why[0 .. n), else 0.
+ */
+int sp_journal_read_only(struct sp_journal *j, char *why, size_t n);
 void sp_journal_close(struct sp_journal *j);
 /* Detail of the last failure on j. */
 const char *sp_journal_errmsg(const struct sp_journal *j);

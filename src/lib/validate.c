@@ -493,8 +493,14 @@ sp_valid_idem_key(const char *s, size_t len, struct sp_err *e)
         sp_err_set(e, "is not valid UTF-8");
         return CTSPOOL_E_INVALID;
     }
-    for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+    /* C0, DEL and C1 (U+0080-U+009F), as a token's (sp_valid_stream). */
+    for (size_t i = 0, n; i < len; i += n) {
+        uint32_t cp = (unsigned char)s[i];
+
+        n = cp < 0x80 ? 1
+                      : sp_utf8_seq((const unsigned char *)s + i, len - i, &cp);
+        assert(n > 0);
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
             sp_err_set(e, "holds a control character (byte %zu)", i);
             return CTSPOOL_E_INVALID;
         }

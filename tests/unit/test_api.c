@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -135,6 +139,163 @@ test_append_json(void **state)
     }
     assert_int_equal(ctspool_get_stats(f->h, &st), CTSPOOL_OK);
     assert_int_equal(st.pending_points, 2);
+}
+
+/* Points named m0 .. m(n-1) of one stream and hour, at value v. */
+static void
+points(ctspool_point *p, char (*names)[8], int n, double v)
+{
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof(names[i]), "m%d", i);
+        p[i] = (ctspool_point){"tok-1234567890", "Sum", names[i],
+                               1664600400, v, NULL, 0};
+    }
+}
+
+/* A write that alone holds more new points than max_pending_points takes
+ * can never be stored: E_INVALID ("split it"), as the CLI's exit 65 and
+ * serve's 413, not E_FULL ("retry later"), with nothing pending or with
+ * some; a write that fits once the drainer caught up is E_FULL. */
+static void
+test_too_large_for_limit(void **state)
+{
+    struct fx *f = *state;
+    ctspool_point p[5];
+    char names[5][8];
+
+    points(p, names, 5, 1);
+    assert_int_equal(ctspool_set_limits(f->h, 3, 0), CTSPOOL_OK);
+    assert_int_equal(ctspool_append(f->h, p, 5, NULL), CTSPOOL_E_INVALID);
+    assert_true(tu_msg_matches(ctspool_errmsg(f->h), "spool full: this "
+                                                     "write alone adds*"));
+    assert_int_equal(ctspool_append(f->h, p, 2, NULL), CTSPOOL_OK);
+    points(p, names, 5, 2);
+    /* Two of them are updates: 3 new points against 1 left. */
+    assert_int_equal(ctspool_append(f->h, p, 5, NULL), CTSPOOL_E_INVALID);
+    assert_int_equal(ctspool_append(f->h, p + 2, 2, NULL), CTSPOOL_E_FULL);
+    assert_true(tu_msg_matches(ctspool_errmsg(f->h), "spool full: 2 points "
+                                                     "pending*"));
+}
+
+/* The library reads JSON as the CLI and serve do: NUL bytes after the
+ * document are refused, not taken for white space. */
+static void
+test_json_trailing_nul(void **state)
+{
+    struct fx *f = *state;
+    char doc[512];
+    int n = snprintf(doc, sizeof(doc),
+                     "{\"data_stream_token\":\"tok-1234567890\","
+                     "\"metric_agg_func\":\"Sum\",\"data\":[{\"timestamp\":"
+                     "1664600400,\"metric_name\":\"a\",\"metric_value\":1}]}"
+                     "\n");
+
+    memset(doc + n, 0, 3);
+    assert_int_equal(ctspool_append_json(f->h, doc, (size_t)n + 3, NULL),
+                     CTSPOOL_E_INVALID);
+    assert_true(tu_msg_matches(ctspool_errmsg(f->h), "the input contains a "
+                                                     "NUL byte*"));
+    assert_int_equal(ctspool_append_json(f->h, doc, (size_t)n, NULL),
+                     CTSPOOL_OK);
+}
+
+/* Every refused call says why in ctspool_errmsg(), never an older
+ * call's reason. */
+static void
+test_usage_errors_say_why(void **state)
+{
+    struct fx *f = *state;
+    ctspool_point p = {"tok-1234567890", "Sum", "m", 1664600401, 1, NULL, 0};
+    const char *c1 = "key-\xc2\x85-nel";
+
+    assert_int_equal(ctspool_append(f->h, &p, 1, NULL), CTSPOOL_E_INVALID);
+    assert_int_equal(ctspool_get_stats(f->h, NULL), CTSPOOL_E_USAGE);
+    assert_true(tu_msg_matches(ctspool_errmsg(f->h), "ctspool_get_stats*"));
+    assert_int_equal(ctspool_get_event_stats(f->h, NULL), CTSPOOL_E_USAGE);
+    assert_true(tu_msg_matches(ctspool_errmsg(f->h),
+                               "ctspool_get_event_stats*"));
+    /* A C1 control character (U+0085) in a key, as in a token. */
+    p.timestamp = 1664600400;
+    assert_int_equal(ctspool_append_ex(f->h, &p, 1, 0, c1, NULL, NULL),
+                     CTSPOOL_E_USAGE);
+    assert_true(tu_msg_matches(ctspool_errmsg(f->h),
+                               "idempotency key: holds a control "
+                               "character (byte 4)"));
+}
+
+/* Opens path as a user who may read it and not write it: 0 when the
+ * open fails with E_CANTCREATE and a message that has want in it. */
+static int
+open_refused(const char *path, const char *want)
+{
+    ctspool *h = NULL;
+    ctspool_rc rc = ctspool_open(path, 0, &h);
+
+    if (rc == CTSPOOL_OK) {
+        fprintf(stderr, "opened %s\n", path);
+        ctspool_close(h);
+        return 1;
+    }
+    if (rc != CTSPOOL_E_CANTCREATE || !strstr(ctspool_errmsg(NULL), want)) {
+        fprintf(stderr, "%s: %s\n", ctspool_strerror(rc),
+                ctspool_errmsg(NULL));
+        return 1;
+    }
+    return 0;
+}
+
+/* open_refused() as a user other than root (nobody, in a child process,
+ * when the tests run as root: root writes any file). */
+static void
+check_refused(const char *path, const char *want)
+{
+    pid_t pid;
+    int st = 0;
+
+    if (geteuid() != 0) {
+        assert_int_equal(open_refused(path, want), 0);
+        return;
+    }
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(setgid(65534) != 0 || setuid(65534) != 0
+                  ? 2
+                  : open_refused(path, want));
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A journal this user can read and not write is refused at open, with
+ * the reason, not opened read-only to fail at the first append as an
+ * I/O error; a -wal it cannot open is named. */
+static void
+test_journal_not_writable(void **state)
+{
+    struct fx *f = *state;
+    char side[4096];
+
+    ctspool_close(f->h);
+    f->h = NULL;
+    assert_int_equal(chmod(f->dir, 0777), 0);
+    for (int i = 0; i < 2; i++) {
+        int fd;
+
+        snprintf(side, sizeof(side), "%s%s", f->path, i ? "-shm" : "-wal");
+        fd = open(side, O_WRONLY | O_CREAT, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(chmod(side, 0666), 0);
+    }
+    assert_int_equal(chmod(f->path, 0444), 0);
+    check_refused(f->path, "is not readable and writable for this user");
+    assert_int_equal(chmod(f->path, 0666), 0);
+    snprintf(side, sizeof(side), "%s-wal", f->path);
+    assert_int_equal(chmod(side, 0), 0);
+    check_refused(f->path, "-wal is not writable for this user");
+    assert_int_equal(chmod(side, 0600), 0);
 }
 
 #define UNLISTED(masked)                                                  \
@@ -359,6 +520,14 @@ main(void)
                                         teardown),
         cmocka_unit_test(test_errors_and_names),
         cmocka_unit_test_setup_teardown(test_append_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_large_for_limit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_json_trailing_nul, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_usage_errors_say_why, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_journal_not_writable, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
