@@ -820,16 +820,30 @@ sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
     j->max_bytes = max_bytes;
 }
 
+uint64_t
+sp_jn_file_size(const char *path, const char *suffix)
+{
+    char buf[PATH_MAX];
+    struct stat sb;
+
+    snprintf(buf, sizeof(buf), "%s%s", path, suffix);
+    return stat(buf, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
 /* ---- transactions ---------------------------------------------------- */
 
-/* E_FULL when the journal file has reached limits.max_journal_bytes (0:
- * no limit).  Restarts the count of puts until the next check, which is
- * the next put once the journal was found full. */
+/* E_FULL when the journal has reached limits.max_journal_bytes (0: no
+ * limit): the file, or the pages it has once checkpointed if more, and
+ * its -wal, which the processes keeping the journal open (serve, the
+ * drainer) let grow between checkpoints.  Restarts the count of puts
+ * until the next check, which is the next put once the journal was
+ * found full. */
 ctspool_rc
 sp_jn_check_bytes(struct sp_journal *j)
 {
     sqlite3_stmt *s;
     int64_t bytes = 0;
+    uint64_t file;
     int r;
 
     j->puts_since_check = 1;
@@ -848,6 +862,9 @@ sp_jn_check_bytes(struct sp_journal *j)
     if (r != SQLITE_ROW) {
         return sp_jn_db_fail(j, r, "journal size");
     }
+    file = sp_jn_file_size(j->path, "");
+    bytes = (file > (uint64_t)bytes ? (int64_t)file : bytes) +
+            (int64_t)sp_jn_file_size(j->path, "-wal");
     if ((uint64_t)bytes >= j->max_bytes) {
         j->puts_since_check = 0;
         j->full_pending = j->full_alone = 0;

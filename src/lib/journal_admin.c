@@ -72,16 +72,6 @@ oldest_group(struct sp_journal *j, struct sp_stats *st)
     return r == SQLITE_DONE ? SQLITE_OK : r;
 }
 
-static uint64_t
-file_size(const char *path, const char *suffix)
-{
-    char buf[PATH_MAX];
-    struct stat sb;
-
-    snprintf(buf, sizeof(buf), "%s%s", path, suffix);
-    return stat(buf, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-}
-
 /*
  * Moves the events out of st's point counts into its event counts
  * (schema 0007: the events group is grp -1; the partial index
@@ -217,7 +207,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     }
     sqlite3_finalize(s);
     st->journal_bytes =
-        file_size(j->path, "") + file_size(j->path, "-wal");
+        sp_jn_file_size(j->path, "") + sp_jn_file_size(j->path, "-wal");
     sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 fail:

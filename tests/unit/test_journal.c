@@ -327,6 +327,28 @@ test_spool_full_keeps_stored(void **state)
     sp_journal_set_limits(f->j, 0, 0);
     assert_int_equal(tu_put1(f->j, tu_point("t", SP_AGG_SUM, "m", 9, 1, NULL)),
                      SP_PUT_NEW);
+    /* The -wal counts (README: "file plus WAL"): between checkpoints,
+     * which serve and the drainer let the -wal grow to, the pages alone
+     * would let the disk fill well past the limit. */
+    {
+        char wal[4096];
+        struct stat sb;
+        int64_t pages = tu_sql1(f->path, "SELECT page_count * page_size "
+                                         "FROM pragma_page_count(), "
+                                         "pragma_page_size()");
+
+        snprintf(wal, sizeof(wal), "%s-wal", f->path);
+        assert_int_equal(stat(wal, &sb), 0);
+        assert_true(sb.st_size > 8192);
+        sp_journal_set_limits(f->j, 0, (uint64_t)(pages + sb.st_size / 2));
+        assert_int_equal(sp_journal_begin(f->j), CTSPOOL_OK);
+        p = tu_point("t", SP_AGG_SUM, "m", 10, 1, NULL);
+        assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
+        assert_true(tu_msg_matches(sp_journal_errmsg(f->j),
+                                   "spool full: journal is *"));
+        sp_journal_rollback(f->j);
+        sp_journal_set_limits(f->j, 0, 0);
+    }
 }
 
 static void
