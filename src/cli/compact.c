@@ -37,7 +37,16 @@ cli_compact(struct sp_journal *j, const struct sp_config *cfg,
             uint64_t *n_points, uint64_t *n_keys)
 {
     int64_t now = (int64_t)time(NULL);
-    ctspool_rc rc = sp_journal_compact(j, now, cfg->retain_acked_hours,
+    int64_t keep = (int64_t)cfg->retain_acked_hours * 3600;
+    /* A request of unknown outcome may still land for twice the request
+     * timeout, and the drainer then sends again what was acknowledged
+     * since with a newer value (doubt.c).  It remembers those points by
+     * (hour, series ID) in memory, and compaction could delete such a
+     * point, and its series, whose ID a new record then takes: kept
+     * that long at least (plus a minute, acklog's step), whatever
+     * retain_acked_hours says. */
+    int64_t doubt = 2 * (int64_t)cfg->upload.request_timeout_ms / 1000 + 61;
+    ctspool_rc rc = sp_journal_compact(j, now, keep > doubt ? keep : doubt,
                                        n_points);
 
     if (rc == CTSPOOL_OK) {

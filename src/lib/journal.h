@@ -542,11 +542,11 @@ ctspool_rc sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
 ctspool_rc sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids,
                                 size_t n_ids, uint64_t *n_purged);
 /*
- * Deletes points acknowledged before now - retain_hours, records and
- * groups nothing refers to anymore, and gives free pages back.
+ * Deletes points acknowledged before now - retain_s (seconds), records
+ * and groups nothing refers to anymore, and gives free pages back.
  */
 ctspool_rc sp_journal_compact(struct sp_journal *j, int64_t now,
-                              long retain_hours, uint64_t *n_deleted);
+                              int64_t retain_s, uint64_t *n_deleted);
 
 /*
  * sp_journal_check -- verify the invariants of journal.c that a query

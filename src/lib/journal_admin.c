@@ -561,10 +561,10 @@ chunk_end(struct sp_journal *j, const int64_t lo[2], int64_t hi[2],
 }
 
 static ctspool_rc
-compact(struct sp_journal *j, int64_t now, long retain_hours,
+compact(struct sp_journal *j, int64_t now, int64_t retain_s,
         uint64_t *n_deleted)
 {
-    int64_t cutoff = now - (int64_t)retain_hours * 3600;
+    int64_t cutoff = now - retain_s;
     int64_t cut_min = cutoff / 60;
     int64_t lo[2] = {INT64_MIN, INT64_MIN}, hi[2];
     int64_t n_old = 0;
@@ -669,7 +669,7 @@ compact(struct sp_journal *j, int64_t now, long retain_hours,
 }
 
 ctspool_rc
-sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
+sp_journal_compact(struct sp_journal *j, int64_t now, int64_t retain_s,
                    uint64_t *n_deleted)
 {
     ctspool_rc rc;
@@ -685,7 +685,7 @@ sp_journal_compact(struct sp_journal *j, int64_t now, long retain_hours,
             return sp_jn_db_fail(j, r, "compact");
         }
     }
-    rc = compact(j, now, retain_hours, n_deleted);
+    rc = compact(j, now, retain_s, n_deleted);
     if (j->opts.keep_deleted) {
         sqlite3_exec(j->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
     }

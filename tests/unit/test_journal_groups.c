@@ -313,7 +313,7 @@ test_compact_drops_state_of_gone_groups(void **state)
     uint64_t n = 0;
 
     park_then_ack(f, "gone", &b, 60);
-    assert_int_equal(sp_journal_compact(f->j, 1000000, 1, &n), CTSPOOL_OK);
+    assert_int_equal(sp_journal_compact(f->j, 1000000, 3600, &n), CTSPOOL_OK);
     assert_int_equal(n, 1);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp"), 0);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM grp_state"), 0);

@@ -51,7 +51,7 @@ compact_later(struct sp_journal *j)
 {
     uint64_t n = 0;
 
-    assert_int_equal(sp_journal_compact(j, NOW + 7200, 1, &n), CTSPOOL_OK);
+    assert_int_equal(sp_journal_compact(j, NOW + 7200, 3600, &n), CTSPOOL_OK);
     return n;
 }
 
