@@ -148,8 +148,6 @@ static const char *const stmt_sql[ST_N] = {
     [ST_SEQTIME_INS] = "INSERT OR REPLACE INTO seqtime (seq, at) "
                        "SELECT ?1, ?2 WHERE ?2 IS NOT (SELECT at FROM "
                        "seqtime ORDER BY seq DESC LIMIT 1)",
-    [ST_PAGE_COUNT] = "SELECT page_count * page_size FROM "
-                      "pragma_page_count(), pragma_page_size()",
     /* ?1, ?2: group ?1's rows up to seq ?2 are in flight; ?3, ?4: the
      * id range (sp_journal_take_next); ?5: now (Unix ms), a group parked
      * beyond it is skipped. */
@@ -833,45 +831,29 @@ sp_jn_file_size(const char *path, const char *suffix)
 /* ---- transactions ---------------------------------------------------- */
 
 /* E_FULL when the journal has reached limits.max_journal_bytes (0: no
- * limit): the file, or the pages it has once checkpointed if more, and
- * its -wal, which the processes keeping the journal open (serve, the
- * drainer) let grow between checkpoints.  Restarts the count of puts
+ * limit): the file and its -wal, which the processes keeping the journal
+ * open (serve, the drainer) let grow between checkpoints, as status's
+ * journal_bytes.  Restarts the count of puts
  * until the next check, which is the next put once the journal was
  * found full. */
 ctspool_rc
 sp_jn_check_bytes(struct sp_journal *j)
 {
-    sqlite3_stmt *s;
-    int64_t bytes = 0;
-    uint64_t file;
-    int r;
+    uint64_t bytes;
 
     j->puts_since_check = 1;
     if (!j->max_bytes) {
         return CTSPOOL_OK;
     }
-    s = sp_jn_stmt(j, ST_PAGE_COUNT);
-    if (!s) {
-        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "journal size");
-    }
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
-        bytes = sqlite3_column_int64(s, 0);
-    }
-    sp_jn_done(s);
-    if (r != SQLITE_ROW) {
-        return sp_jn_db_fail(j, r, "journal size");
-    }
-    file = sp_jn_file_size(j->path, "");
-    bytes = (file > (uint64_t)bytes ? (int64_t)file : bytes) +
-            (int64_t)sp_jn_file_size(j->path, "-wal");
-    if ((uint64_t)bytes >= j->max_bytes) {
+    bytes = sp_jn_file_size(j->path, "") + sp_jn_file_size(j->path, "-wal");
+    if (bytes >= j->max_bytes) {
         j->puts_since_check = 0;
         j->full_pending = j->full_alone = 0;
         sp_err_set(&j->err,
-                   "spool full: journal is %lld bytes, "
+                   "spool full: journal is %llu bytes with its -wal, "
                    "limits.max_journal_bytes is %llu",
-                   (long long)bytes, (unsigned long long)j->max_bytes);
+                   (unsigned long long)bytes,
+                   (unsigned long long)j->max_bytes);
         return CTSPOOL_E_FULL;
     }
     return CTSPOOL_OK;

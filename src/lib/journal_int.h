@@ -41,7 +41,6 @@ enum stmt_id {
     ST_Q_DEL,
     ST_ACKLOG,
     ST_SEQTIME_INS,
-    ST_PAGE_COUNT,
     ST_TAKE_GRP,
     ST_TAKE_PTS,
     ST_ACK,
