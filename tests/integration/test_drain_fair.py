@@ -193,17 +193,23 @@ def request_order(proxy):
     return seq
 
 
+def drained_once(env, mock, proxy, a, b, what):
+    """`drain --once` of two_backlogs(); every point delivered.  Returns
+    request_order()."""
+    r = h.run_logged(env, "drain", "--once", timeout=120)
+    h.check(r.returncode == 0, "drain --once exited %d: %s" %
+            (r.returncode, r.stderr[-1000:]))
+    h.compare_state(mock.points(), h.expected_state([a, b]), what)
+    seq = request_order(proxy)
+    print("%s, request order: %s" % (what, seq))
+    return seq
+
+
 def part_round_robin():
     env = h.Env("drain-fair-rr")
     try:
         mock, proxy, a, b = two_backlogs(env, "rr", 2000, 1500)
-        r = h.run_logged(env, "drain", "--once", timeout=120)
-        h.check(r.returncode == 0, "drain --once exited %d: %s" %
-                (r.returncode, r.stderr[-1000:]))
-        h.compare_state(mock.points(), h.expected_state([a, b]),
-                        "round robin")
-        seq = request_order(proxy)
-        print("request order: %s" % seq)
+        seq = drained_once(env, mock, proxy, a, b, "round robin")
         h.check(seq.count("S") == 20 and seq.count("M") == 15,
                 "requests: %s" % seq)
         # While both have points (15 turns each), they alternate.
@@ -222,13 +228,7 @@ def part_round_robin_paced():
         mock, proxy, a, b = two_backlogs(env, "pace", 1500, 1500,
                                          batch_max_points=1000,
                                          max_points_per_s=500)
-        r = h.run_logged(env, "drain", "--once", timeout=120)
-        h.check(r.returncode == 0, "drain --once exited %d: %s" %
-                (r.returncode, r.stderr[-1000:]))
-        h.compare_state(mock.points(), h.expected_state([a, b]),
-                        "paced round robin")
-        seq = request_order(proxy)
-        print("paced request order: %s" % seq)
+        seq = drained_once(env, mock, proxy, a, b, "paced round robin")
         h.check(seq == "SM" * 3, "not alternating: %s" % seq)
     finally:
         env.cleanup()

@@ -215,6 +215,24 @@ test_salvage_keeps_group_waits(void **state)
     free(src_path);
 }
 
+/* Salvages src_path into f's journal: one pending point, of value,
+ * and unreadable items unreadable. */
+static void
+salvaged_one(struct tu_journal *f, const char *src_path, uint64_t unreadable,
+             int64_t value)
+{
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 1);
+    assert_int_equal(rep.unreadable, unreadable);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 1);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
+                                      "queue"),
+                     value);
+}
+
 /* A pending row the file's point holds at another version is one deleted
  * (here: replaced by a newer value) that damage brought back into view:
  * left out, so that its older value does not become the pending one. */
@@ -224,8 +242,6 @@ test_salvage_leaves_deleted_rows_out(void **state)
     struct tu_journal *f = *state;
     char *src_path = tu_path(f->dir, "damaged.db");
     struct sp_journal *src = open_other(src_path);
-    struct sp_salvage_report rep;
-    struct sp_err e;
 
     tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 1.0, "host=h1"));
     tu_put1(src, tu_point("tok-a", SP_AGG_SUM, "m", HOUR0, 2.0, "host=h1"));
@@ -235,13 +251,7 @@ test_salvage_leaves_deleted_rows_out(void **state)
                       "SELECT grp, seq - 1, hour, series, 1.0 FROM point");
     assert_int_equal(tu_sql1(src_path, "SELECT count(*) FROM queue"), 2);
 
-    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
-    assert_int_equal(rep.pending, 1);
-    assert_int_equal(rep.unreadable, 0);
-    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 1);
-    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
-                                      "queue"),
-                     2);
+    salvaged_one(f, src_path, 0, 2);
     free(src_path);
 }
 
@@ -255,8 +265,6 @@ test_salvage_contradicting_rows_unreadable(void **state)
     struct tu_journal *f = *state;
     char *src_path = tu_path(f->dir, "damaged.db");
     struct sp_journal *src = open_other(src_path);
-    struct sp_salvage_report rep;
-    struct sp_err e;
 
     for (int k = 0; k < 3; k++) {
         char dims[16];
@@ -271,13 +279,7 @@ test_salvage_contradicting_rows_unreadable(void **state)
     tu_sql1(src_path, "UPDATE queue SET hour = hour + 35064 WHERE seq = "
                       "(SELECT max(seq) FROM queue)");
 
-    assert_int_equal(sp_salvage(f->j, src_path, 64, &rep, &e), CTSPOOL_OK);
-    assert_int_equal(rep.pending, 1);
-    assert_int_equal(rep.unreadable, 2);
-    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 1);
-    assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) FROM "
-                                      "queue"),
-                     11);
+    salvaged_one(f, src_path, 2, 11);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point WHERE "
                                       "hour <> 470000"),
                      0);
