@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -338,6 +339,40 @@ identity_encoding(const char *v)
            v[n + strspn(v + n, " \t")] == '\0';
 }
 
+/* Counts the framing headers of a request (framing_ambiguous()). */
+static enum MHD_Result
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+              const char *value)
+{
+    int *n = cls;
+
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        n[0]++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        n[1]++;
+    }
+    return MHD_YES;
+}
+
+/*
+ * More than one Content-Length, or one beside Transfer-Encoding: where
+ * the body ends is ambiguous (RFC 9112 section 6.3), and a proxy before
+ * serve could see it end elsewhere than libmicrohttpd, which takes the
+ * first Content-Length and reads what follows as the next request
+ * (request smuggling).  Such a request is refused and its connection
+ * closed, so that nothing after it is read as a request.
+ */
+static int
+framing_ambiguous(struct MHD_Connection *conn)
+{
+    int n[2] = {0, 0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, n);
+    return n[0] > 1 || (n[0] && n[1]);
+}
+
 static enum MHD_Result
 on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
            const char *method, void **con_cls)
@@ -353,6 +388,13 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     size_t expected = 0;
 
+    if (framing_ambiguous(conn)) {
+        return sv_answer_error_close(h, conn, method, url,
+                                     MHD_HTTP_BAD_REQUEST,
+                                     "ambiguous request framing: more than "
+                                     "one Content-Length, or one beside "
+                                     "Transfer-Encoding");
+    }
     if (strcmp(url, "/streams/ingest") == 0 ||
         strcmp(url, "/api/streams/ingest") == 0) {
         route = RT_INGEST;

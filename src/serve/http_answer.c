@@ -54,13 +54,15 @@ sv_answer_send(struct sv_http *h, struct MHD_Connection *conn,
     return ret;
 }
 
-/* {"error": msg} (plus "errors": [] for 400s, like the full form). */
-enum MHD_Result
-sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
-                const char *method, const char *url, unsigned code,
-                const char *msg)
+/* {"error": msg} (plus "errors": [] for 400s, like the full form);
+ * must_close: the connection is closed after it. */
+static enum MHD_Result
+answer_error(struct sv_http *h, struct MHD_Connection *conn,
+             const char *method, const char *url, unsigned code,
+             const char *msg, int must_close)
 {
-    struct answer a = {code, "application/json", NULL, 0, 0, NULL, 0};
+    struct answer a = {code, "application/json", NULL, 0, 0, NULL,
+                       must_close};
     struct sp_buf b;
 
     sp_buf_init(&b);
@@ -85,6 +87,22 @@ sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
         sp_log(SP_LOG_WARN, "%s %s: %u %s", method, url, code, msg);
     }
     return sv_answer_send(h, conn, method, url, &a);
+}
+
+enum MHD_Result
+sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
+                const char *method, const char *url, unsigned code,
+                const char *msg)
+{
+    return answer_error(h, conn, method, url, code, msg, 0);
+}
+
+enum MHD_Result
+sv_answer_error_close(struct sv_http *h, struct MHD_Connection *conn,
+                      const char *method, const char *url, unsigned code,
+                      const char *msg)
+{
+    return answer_error(h, conn, method, url, code, msg, 1);
 }
 
 enum MHD_Result

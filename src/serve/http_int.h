@@ -73,6 +73,11 @@ enum MHD_Result sv_answer_send(struct sv_http *h, struct MHD_Connection *conn,
 enum MHD_Result sv_answer_error(struct sv_http *h, struct MHD_Connection *conn,
                                 const char *method, const char *url,
                                 unsigned code, const char *msg);
+/* The same, and the connection closes after it. */
+enum MHD_Result sv_answer_error_close(struct sv_http *h,
+                                      struct MHD_Connection *conn,
+                                      const char *method, const char *url,
+                                      unsigned code, const char *msg);
 /* 503: the server is shutting down; the connection closes. */
 enum MHD_Result sv_answer_shutdown(struct sv_http *h,
                                    struct MHD_Connection *conn,

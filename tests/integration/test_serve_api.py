@@ -19,6 +19,7 @@ import gzip
 import http.client
 import json
 import os
+import socket
 import sys
 import time
 
@@ -190,6 +191,43 @@ def post_chunked(srv, data):
         return err
     finally:
         c.close()
+
+
+def test_framing(env, srv, expected):
+    """Two Content-Length headers, or one beside Transfer-Encoding: where
+    the body ends is ambiguous (RFC 9112 section 6.3).  libmicrohttpd
+    takes the first and reads what follows as the next request, which a
+    proxy before serve would have taken for body (request smuggling):
+    answered 400 once, the connection closed, the second request never
+    read and nothing stored."""
+    inner = json.dumps(ingest_payload([data_point("smuggled", 1, H0 + 40)],
+                                      stream="explicit-stream-token-7777"))
+    inner = ("POST /streams/ingest HTTP/1.1\r\nHost: x\r\nx-api-key: %s\r\n"
+             "Content-Length: %d\r\n\r\n%s" % (SERVE_KEY, len(inner), inner))
+    for extra in ("Content-Length: %d" % (2 + len(inner)),
+                  "Transfer-Encoding: chunked"):
+        head = ("POST /streams/ingest HTTP/1.1\r\nHost: x\r\nx-api-key: %s"
+                "\r\nContent-Length: 2\r\n%s\r\n\r\n{}" % (SERVE_KEY, extra))
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        got = b""
+        try:
+            s.sendall((head + inner).encode())
+            while True:
+                part = s.recv(65536)
+                if not part:
+                    break
+                got += part
+        except OSError as err:
+            check(False, "%s: %s after %r" % (extra, err, got[:200]))
+        finally:
+            s.close()
+        check(got.startswith(b"HTTP/1.1 400") and
+              got.count(b"HTTP/1.1 ") == 1 and
+              b"ambiguous request framing" in got,
+              "%s: %r" % (extra, got[:600]))
+    check(journal_points(env) == expected,
+          "a smuggled request was stored: %s" %
+          diff(journal_points(env), expected))
 
 
 def test_auth_and_limits(env, srv, expected):
@@ -411,6 +449,7 @@ def main():
         test_accepted(env, srv, expected)
         test_invalid(env, srv, expected)
         test_auth_and_limits(env, srv, expected)
+        test_framing(env, srv, expected)
         test_health_and_metrics(env, srv)
         rc = srv.stop()
         log = srv.log()
