@@ -35,10 +35,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "serve.h"
+
+/* Free bytes beyond those of the last disk-full write that count as room
+ * made again (finish_probes()). */
+#define PROBE_ROOM ((uint64_t)1 << 20)
 
 /* Points per transaction at most (a job is never split): bounds the
  * latency one huge backlog adds to the requests behind it. */
@@ -58,6 +63,8 @@ struct sv_writer {
     /* Writer thread only. */
     ctspool_rc last_write_rc;
     char last_write_msg[256];
+    uint64_t avail_at_full; /* free bytes when a write found the disk
+                             * full (last_write_rc E_DISKFULL) */
 
     /* Read by /metrics and /healthz from any thread. */
     atomic_uint_fast64_t commits;
@@ -189,15 +196,36 @@ store_job(struct sv_writer *w, struct sv_job *job)
     return rc2 == CTSPOOL_OK ? rc : rc2;
 }
 
+/* Bytes free for this user on the journal's file system; UINT64_MAX
+ * when unknown. */
+static uint64_t
+disk_avail(struct sv_writer *w)
+{
+    struct statvfs sv;
+
+    if (statvfs(sp_journal_path(w->j), &sv) != 0) {
+        return UINT64_MAX;
+    }
+    return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+}
+
 static void
 note_write(struct sv_writer *w, ctspool_rc rc)
 {
     w->last_write_rc = rc;
     snprintf(w->last_write_msg, sizeof(w->last_write_msg), "%s",
              rc == CTSPOOL_OK ? "" : sp_journal_errmsg(w->j));
+    if (rc == CTSPOOL_E_DISKFULL) {
+        w->avail_at_full = disk_avail(w);
+    }
 }
 
-/* A probe's answer: the transaction's, unless the last write failed. */
+/*
+ * A probe's answer: the transaction's, unless the last write failed.
+ * A disk found full counts as full until a write succeeds, or until
+ * PROBE_ROOM more bytes are free than then: with /healthz at 503, a load
+ * balancer sends no write that could find out that room was made.
+ */
 static void
 finish_probes(struct sv_writer *w, struct sv_job **list, ctspool_rc rc,
               const char *msg)
@@ -212,6 +240,13 @@ finish_probes(struct sv_writer *w, struct sv_job **list, ctspool_rc rc,
             continue;
         }
         *pp = job->next;
+        if (rc == CTSPOOL_OK && w->last_write_rc == CTSPOOL_E_DISKFULL) {
+            uint64_t now = disk_avail(w);
+
+            if (now != UINT64_MAX && now >= w->avail_at_full + PROBE_ROOM) {
+                note_write(w, CTSPOOL_OK); /* room was made */
+            }
+        }
         if (rc == CTSPOOL_OK && w->last_write_rc != CTSPOOL_OK &&
             !is_refusal(w->last_write_rc)) {
             finish(job, w->last_write_rc, w->last_write_msg);
