@@ -339,6 +339,68 @@ identity_encoding(const char *v)
            v[n + strspn(v + n, " \t")] == '\0';
 }
 
+/*
+ * The path of an absolute-form request target (RFC 9112 section 3.2.2:
+ * "http://host:port/path", what a client sends through a proxy), which a
+ * server must accept; url itself otherwise.
+ */
+static const char *
+origin_form(const char *url)
+{
+    const char *p;
+
+    if (strncasecmp(url, "http://", 7) == 0) {
+        p = url + 7;
+    } else if (strncasecmp(url, "https://", 8) == 0) {
+        p = url + 8;
+    } else {
+        return url;
+    }
+    p = strchr(p, '/');
+    return p ? p : "/";
+}
+
+static int
+hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+        return (c | 0x20) - 'a' + 10;
+    }
+    return -1;
+}
+
+/*
+ * Unescapes the path and the query arguments in place (%XX), as
+ * libmicrohttpd does, but for "%00": a NUL decoded into the path would
+ * cut it short, and /healthz%00junk be taken for /healthz.  Returns the
+ * new length.
+ */
+static size_t
+unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    const char *rd = s;
+    char *wr = s;
+
+    (void)cls;
+    (void)conn;
+    while (*rd) {
+        int hi = rd[0] == '%' ? hex_value(rd[1]) : -1;
+        int lo = hi >= 0 ? hex_value(rd[2]) : -1;
+
+        if (lo >= 0 && (hi | lo) != 0) {
+            *wr++ = (char)(hi * 16 + lo);
+            rd += 3;
+        } else {
+            *wr++ = *rd++;
+        }
+    }
+    *wr = '\0';
+    return (size_t)(wr - s);
+}
+
 /* Counts the framing headers of a request (framing_ambiguous()). */
 static enum MHD_Result
 count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -388,6 +450,7 @@ on_headers(struct sv_http *h, struct MHD_Connection *conn, const char *url,
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     size_t expected = 0;
 
+    url = origin_form(url);
     if (framing_ambiguous(conn)) {
         return sv_answer_error_close(h, conn, method, url,
                                      MHD_HTTP_BAD_REQUEST,
@@ -664,6 +727,7 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->d) {
         sp_err_set(e, "cannot start the HTTP server (libmicrohttpd)");

@@ -230,6 +230,23 @@ def test_framing(env, srv, expected):
           diff(journal_points(env), expected))
 
 
+def test_targets(env, srv, expected):
+    """An absolute-form target (through a proxy) is the same route
+    (RFC 9112 section 3.2.2); "%00" in a path is not decoded into a NUL
+    that cuts it short."""
+    p = ingest_payload([data_point("absolute", 1, H0 + 41)],
+                       stream="explicit-stream-token-7777")
+    st, _, body = srv.request("POST", "http://127.0.0.1:%d/streams/ingest"
+                              "?mode=replace" % srv.port, body=p)
+    check(st == 201, "absolute-form target: %d %r" % (st, body))
+    for path in ("/healthz%00junk", "/streams/ingest%00x"):
+        st, _, body = srv.request("GET" if "healthz" in path else "POST",
+                                  path, body=None if "healthz" in path
+                                  else p)
+        check(st == 404, "%s: %d %r" % (path, st, body))
+    expected.update(payload_points(p))
+
+
 def test_auth_and_limits(env, srv, expected):
     p = ingest_payload([data_point("auth", 1, H0 + 30)])
     for key, what in [(None, "missing key"), ("", "empty key"),
@@ -450,6 +467,7 @@ def main():
         test_invalid(env, srv, expected)
         test_auth_and_limits(env, srv, expected)
         test_framing(env, srv, expected)
+        test_targets(env, srv, expected)
         test_health_and_metrics(env, srv)
         rc = srv.stop()
         log = srv.log()
