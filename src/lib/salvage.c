@@ -543,15 +543,20 @@ build_point(struct sv *v, int64_t series, int64_t hour, double value,
 /*
  * What became of one item: rc from building it (E_INVALID: counted
  * unreadable) or from the live journal (put: OK, *res into *added or
- * present).  Frees json.  OK to go on, else the live journal's error.
+ * *present; present NULL: one already there is not counted).  Frees
+ * json.  OK to go on, else the live journal's error.
  */
 static ctspool_rc
 item_done(struct sv *v, ctspool_rc rc, enum sp_put_result res,
-          uint64_t *added, cJSON *json)
+          uint64_t *added, uint64_t *present, cJSON *json)
 {
     cJSON_Delete(json);
-    if (rc == CTSPOOL_OK) {
-        *(res == SP_PUT_NEW ? added : &v->rep->present) += 1;
+    if (rc == CTSPOOL_OK && res == SP_PUT_NEW) {
+        ++*added;
+    } else if (rc == CTSPOOL_OK) {
+        if (present) {
+            ++*present;
+        }
     } else if (rc == CTSPOOL_E_INVALID) {
         v->rep->unreadable++;
         rc = CTSPOOL_OK;
@@ -656,10 +661,10 @@ point_origin(const struct pt_row *pr, const struct sp_point *p,
 
 /* The point (series, hour, value) pending in the live journal unless it
  * holds that identity, with the Average parts its point row pr gives;
- * *added counts it. */
+ * counted as item_done() says. */
 static ctspool_rc
 put_pending(struct sv *v, int64_t series, int64_t hour, double value,
-            const struct pt_row *pr, uint64_t *added)
+            const struct pt_row *pr, uint64_t *added, uint64_t *present)
 {
     struct sp_point p;
     enum sp_put_result res = SP_PUT_UNCHANGED;
@@ -678,7 +683,21 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
             rc = sp_journal_put_absent(v->live, &p, &o, &res);
         }
     }
-    return item_done(v, rc, res, added, json);
+    return item_done(v, rc, res, added, present, json);
+}
+
+/* put_pending() of a point to send again: counted in rep->pending and
+ * rep->resend. */
+static ctspool_rc
+put_resend(struct sv *v, int64_t series, int64_t hour, double value,
+           const struct pt_row *pr, uint64_t *present)
+{
+    uint64_t added = 0;
+    ctspool_rc rc = put_pending(v, series, hour, value, pr, &added, present);
+
+    v->rep->pending += added;
+    v->rep->resend += added;
+    return rc;
 }
 
 /* The integer s answers for key k, or 0 (none, NULL, or s is NULL). */
@@ -777,7 +796,8 @@ pending_row(void *ctx, sqlite3_stmt *row)
     }
     rc = put_pending(v, sqlite3_column_int64(row, 3),
                      sqlite3_column_int64(row, 2),
-                     sqlite3_column_double(row, 4), &pr, &v->rep->pending);
+                     sqlite3_column_double(row, 4), &pr, &v->rep->pending,
+                     &v->rep->present);
     if (rc == CTSPOOL_OK && v->rep->pending != before) {
         keep_written_at(v, sqlite3_column_int64(row, 0),
                         sqlite3_column_int64(row, 1));
@@ -796,21 +816,16 @@ static ctspool_rc
 resend_row(void *ctx, sqlite3_stmt *row)
 {
     struct sv *v = ctx;
-    uint64_t added = 0;
     struct pt_row pr;
-    ctspool_rc rc;
 
     if (sqlite3_column_type(row, 2) == SQLITE_NULL) {
         return CTSPOOL_OK;
     }
     point_row(v, sqlite3_column_int64(row, 0), sqlite3_column_int64(row, 1),
               &pr);
-    rc = put_pending(v, sqlite3_column_int64(row, 1),
-                     sqlite3_column_int64(row, 0),
-                     sqlite3_column_double(row, 2), &pr, &added);
-    v->rep->pending += added;
-    v->rep->resend += added;
-    return rc;
+    return put_resend(v, sqlite3_column_int64(row, 1),
+                      sqlite3_column_int64(row, 0),
+                      sqlite3_column_double(row, 2), &pr, &v->rep->present);
 }
 
 /* Whether the damaged file's queue holds (grp, seq): 1, 0 (it reads,
@@ -846,21 +861,15 @@ static ctspool_rc
 letter_newer_acked(struct sv *v, int64_t series, int64_t hour)
 {
     struct pt_row pr;
-    uint64_t added = 0, present = v->rep->present;
-    ctspool_rc rc;
 
     point_row(v, hour, series, &pr);
     if (!pr.found || !pr.has_value || !pr.has_seq ||
         queue_holds(v, pr.grp, pr.seq) == 1) {
         return CTSPOOL_OK;
     }
-    rc = put_pending(v, series, hour, pr.value, &pr, &added);
-    v->rep->pending += added;
-    v->rep->resend += added;
     /* Not an item of its own: found there already (another letter of
      * the point carried it), it is not counted as present. */
-    v->rep->present = present;
-    return rc;
+    return put_resend(v, series, hour, pr.value, &pr, NULL);
 }
 
 /* dead: id, hour, series, value, status, body, dead_at and, from schema
@@ -904,7 +913,7 @@ dead_row(void *ctx, sqlite3_stmt *row)
             is_point = 1;
         }
     }
-    rc = item_done(v, rc, res, &v->rep->dead, json);
+    rc = item_done(v, rc, res, &v->rep->dead, &v->rep->present, json);
     if (rc == CTSPOOL_OK && is_point) {
         rc = letter_newer_acked(v, sqlite3_column_int64(row, 2),
                                 sqlite3_column_int64(row, 1));
