@@ -148,40 +148,6 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
     return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "requeue");
 }
 
-/*
- * The next letter of d's identity after letter id (every later one is
- * in this call: requeue_one() checks), into *next_id (0: none) and
- * *next.  SQLITE_OK or an error.
- */
-static int
-next_letter(struct sp_journal *j, int64_t id, const struct letter *d,
-            int64_t *next_id, struct letter *next)
-{
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(j->db,
-                               "SELECT id FROM dead WHERE series = ?1 AND "
-                               "hour = ?2 AND id > ?3 ORDER BY id LIMIT 1",
-                               -1, &s, NULL);
-
-    *next_id = 0;
-    if (r == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, d->series);
-        sqlite3_bind_int64(s, 2, d->hour);
-        sqlite3_bind_int64(s, 3, id);
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            *next_id = sqlite3_column_int64(s, 0);
-        }
-        r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
-    }
-    sqlite3_finalize(s);
-    if (r == SQLITE_OK && *next_id) {
-        r = letter_load(j, *next_id, next);
-        r = r == SQLITE_ROW ? SQLITE_OK : r;
-    }
-    return r;
-}
-
 /* Dead letter id's value becomes f's, with f's parts and the mark
  * folded: SQLITE_OK or an error. */
 static int
@@ -210,29 +176,23 @@ letter_write(struct sp_journal *j, int64_t id, const struct sp_folded *f,
 }
 
 /*
- * Letter id (d) into the next letter of its identity, when there is one
- * (see the top): *carried 1, and the next one holds d's observations
- * when it was folded from nothing; else *carried 0.  OK, E_INVALID (a
- * fold that is not finite) or a journal error.
+ * Letter id (d) into next_id, the next letter of its identity (see the
+ * top): that one holds d's observations when it was folded from
+ * nothing, else it replaced d.  OK, E_INVALID (a fold that is not
+ * finite) or a journal error.
  */
 static ctspool_rc
 carry(struct sp_journal *j, int64_t id, const struct letter *d,
-      int *carried)
+      int64_t next_id)
 {
     struct letter next;
-    int64_t next_id;
     struct sp_folded f;
     int r;
 
-    *carried = 0;
-    r = next_letter(j, id, d, &next_id, &next);
-    if (r != SQLITE_OK) {
+    r = letter_load(j, next_id, &next);
+    if (r != SQLITE_ROW) {
         return sp_jn_db_fail(j, r, "dead letters");
     }
-    if (!next_id) {
-        return CTSPOOL_OK;
-    }
-    *carried = 1;
     if (!next.folded) {
         return CTSPOOL_OK; /* it replaced d */
     }
@@ -264,12 +224,13 @@ cmp_id(const void *a, const void *b)
 }
 
 /*
- * A letter of d's identity that died after letter id and is not in set:
- * its ID into *newer (0: none).  SQLITE_OK or an error.
+ * The letters of d's identity that died after letter id: the first into
+ * *next, and the first that set leaves out into *left (0: none; set
+ * NULL: the call takes every letter).  SQLITE_OK or an error.
  */
 static int
-newer_left(struct sp_journal *j, int64_t id, const struct letter *d,
-           const struct dlq_set *set, int64_t *newer)
+later_letters(struct sp_journal *j, int64_t id, const struct letter *d,
+              const struct dlq_set *set, int64_t *next, int64_t *left)
 {
     sqlite3_stmt *s = NULL;
     int r = sqlite3_prepare_v2(j->db,
@@ -277,7 +238,7 @@ newer_left(struct sp_journal *j, int64_t id, const struct letter *d,
                                "hour = ?2 AND id > ?3 ORDER BY id",
                                -1, &s, NULL);
 
-    *newer = 0;
+    *next = *left = 0;
     if (r == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, d->series);
         sqlite3_bind_int64(s, 2, d->hour);
@@ -285,9 +246,15 @@ newer_left(struct sp_journal *j, int64_t id, const struct letter *d,
         while ((r = sqlite3_step(s)) == SQLITE_ROW) {
             int64_t other = sqlite3_column_int64(s, 0);
 
+            if (!*next) {
+                *next = other;
+            }
+            if (!set) {
+                break;
+            }
             if (!bsearch(&other, set->ids, set->n, sizeof(*set->ids),
                          cmp_id)) {
-                *newer = other;
+                *left = other;
                 break;
             }
         }
@@ -303,9 +270,9 @@ requeue_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
 {
     struct letter d;
     struct sp_row row;
-    int64_t newer = 0;
+    int64_t next = 0, newer = 0;
     ctspool_rc rc;
-    int r, carried = 0;
+    int r;
 
     r = letter_load(j, id, &d);
     if (r == SQLITE_DONE) {
@@ -315,8 +282,8 @@ requeue_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
     if (r != SQLITE_ROW) {
         return sp_jn_db_fail(j, r, "dead letters");
     }
-    if (set && !d.gone && d.agg != SP_KIND_EVENTS) {
-        r = newer_left(j, id, &d, set, &newer);
+    if (!d.gone && d.agg != SP_KIND_EVENTS) {
+        r = later_letters(j, id, &d, set, &next, &newer);
         if (r != SQLITE_OK) {
             return sp_jn_db_fail(j, r, "dead letters");
         }
@@ -329,14 +296,11 @@ requeue_one(struct sp_journal *j, int64_t id, const struct dlq_set *set,
                        (long long)newer);
             return CTSPOOL_E_INVALID;
         }
-    }
-    if (!d.gone && d.agg != SP_KIND_EVENTS) {
-        rc = carry(j, id, &d, &carried);
-        if (rc != CTSPOOL_OK) {
+        if (next && (rc = carry(j, id, &d, next)) != CTSPOOL_OK) {
             return rc;
         }
     }
-    if (!d.gone && !carried) {
+    if (!d.gone && !next) {
         r = sp_jn_load_row(j, d.hour, d.series, &row);
         if (r == SQLITE_ROW) {
             rc = meet(j, id, &d, &row);
