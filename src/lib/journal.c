@@ -818,8 +818,9 @@ sp_journal_set_limits(struct sp_journal *j, uint64_t max_pending,
     j->max_bytes = max_bytes;
 }
 
-uint64_t
-sp_jn_file_size(const char *path, const char *suffix)
+/* The size of path followed by suffix; 0 when missing. */
+static uint64_t
+file_size(const char *path, const char *suffix)
 {
     char buf[PATH_MAX];
     struct stat sb;
@@ -828,14 +829,19 @@ sp_jn_file_size(const char *path, const char *suffix)
     return stat(buf, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 }
 
+uint64_t
+sp_jn_disk_bytes(const struct sp_journal *j)
+{
+    return file_size(j->path, "") + file_size(j->path, "-wal");
+}
+
 /* ---- transactions ---------------------------------------------------- */
 
 /* E_FULL when the journal has reached limits.max_journal_bytes (0: no
- * limit): the file and its -wal, which the processes keeping the journal
- * open (serve, the drainer) let grow between checkpoints, as status's
- * journal_bytes.  Restarts the count of puts
- * until the next check, which is the next put once the journal was
- * found full. */
+ * limit): its file and its -wal, which the processes keeping it open
+ * (serve, the drainer) let grow between checkpoints (sp_jn_disk_bytes).
+ * Restarts the count of puts until the next check, which is the next
+ * put once the journal was found full. */
 ctspool_rc
 sp_jn_check_bytes(struct sp_journal *j)
 {
@@ -845,7 +851,7 @@ sp_jn_check_bytes(struct sp_journal *j)
     if (!j->max_bytes) {
         return CTSPOOL_OK;
     }
-    bytes = sp_jn_file_size(j->path, "") + sp_jn_file_size(j->path, "-wal");
+    bytes = sp_jn_disk_bytes(j);
     if (bytes >= j->max_bytes) {
         j->puts_since_check = 0;
         j->full_pending = j->full_alone = 0;

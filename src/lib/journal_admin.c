@@ -206,8 +206,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
                  "%s", (const char *)sqlite3_column_text(s, 0));
     }
     sqlite3_finalize(s);
-    st->journal_bytes =
-        sp_jn_file_size(j->path, "") + sp_jn_file_size(j->path, "-wal");
+    st->journal_bytes = sp_jn_disk_bytes(j);
     sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 fail:

@@ -199,8 +199,9 @@ int sp_jn_meta_set_int(struct sp_journal *j, enum stmt_id id, const char *k,
                        int64_t v);
 int sp_jn_meta_set_text(struct sp_journal *j, const char *k, const char *v);
 ctspool_rc sp_jn_check_bytes(struct sp_journal *j);
-/* The size of path followed by suffix ("", "-wal"); 0 when missing. */
-uint64_t sp_jn_file_size(const char *path, const char *suffix);
+/* The bytes j's journal takes on disk: its file and its -wal (status's
+ * journal_bytes, and what limits.max_journal_bytes bounds). */
+uint64_t sp_jn_disk_bytes(const struct sp_journal *j);
 
 /* journal_put.c */
 void sp_jn_cache_clear(struct sp_journal *j);
