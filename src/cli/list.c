@@ -143,13 +143,13 @@ static void
 add_dead(cJSON *obj, const struct sp_list_row *r)
 {
     const char *body = r->body ? r->body : "";
+    size_t len = strlen(body);
     struct sp_buf text;
 
     /* Stored as upstream sent it before the drainer made it UTF-8
      * (journal_drain.c), or damaged: JSON needs UTF-8. */
     sp_buf_init(&text);
-    if (!sp_utf8_valid(body, strlen(body)) &&
-        sp_utf8_scrub(body, strlen(body), &text) == 0) {
+    if (!sp_utf8_valid(body, len) && sp_utf8_scrub(body, len, &text) == 0) {
         body = text.p;
     }
     cJSON_AddNumberToObject(obj, "status", r->status);

@@ -118,11 +118,7 @@ sp_utf8_scrub(const char *s, size_t len, struct sp_buf *out)
             i++;
         }
     }
-    if (sp_buf_add(out, "", 1) != 0) {
-        return -1;
-    }
-    out->len--;
-    return 0;
+    return sp_buf_add(out, "", 0); /* the NUL, also for nothing added */
 }
 
 int
