@@ -84,7 +84,7 @@ sp_input_ndjson_line(const struct sp_reader *r,
     struct sp_point p;
     struct sp_err pe;
     ctspool_rc rc;
-    size_t i;
+    size_t i, whole = len; /* a rejected line is written with its CR */
 
     if (len > 0 && line[len - 1] == '\r') {
         len--;
@@ -116,7 +116,7 @@ sp_input_ndjson_line(const struct sp_reader *r,
     }
     if (rc == CTSPOOL_E_INVALID) {
         if (r->reject && r->reject->line) {
-            r->reject->line(r->reject->ctx, line, len);
+            r->reject->line(r->reject->ctx, line, whole);
         }
         return report_line(r, n, &pe);
     }

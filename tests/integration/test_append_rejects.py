@@ -98,6 +98,29 @@ def part_ndjson():
         env.cleanup()
 
 
+def part_ndjson_crlf():
+    """A CRLF line is rejected with its CR: byte for byte."""
+    env = h.Env("append-rejects-crlf")
+    try:
+        ok = json.dumps(h.point("ok", 1, 475000)).encode()
+        bad = b'{"timestamp": 1, "metric_name": "b", "metric_value": 2, ' \
+              b'"metric_agg_func": "Sum"}'
+        path = os.path.join(env.dir, "crlf.ndjson")
+        rej = os.path.join(env.dir, "crlf.rej")
+        with open(path, "wb") as f:
+            f.write(ok + b"\r\n" + bad + b"\r\n" + bad + b"\n")
+        r = run(env, path, rej, "--skip-invalid")
+        h.check(r.returncode == 65, "crlf: exit %d: %s" % (r.returncode,
+                                                          r.stderr))
+        with open(rej, "rb") as f:
+            got = f.read()
+        want = bad + b"\r\n" + bad + b"\n"
+        h.check(got == want, "crlf: rejects %r, expected %r" % (got, want))
+        h.check(env.status()["pending_points"] == 1, "crlf: the valid one")
+    finally:
+        env.cleanup()
+
+
 def part_csv():
     env = h.Env("append-rejects-csv")
     try:
@@ -250,6 +273,7 @@ def part_std_stream():
 if __name__ == "__main__":
     part_std_stream()
     part_ndjson()
+    part_ndjson_crlf()
     part_csv()
     part_cloudthread()
     part_cannot_create()
