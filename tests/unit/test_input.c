@@ -448,16 +448,17 @@ test_cloudthread_broken(void **state)
     assert_int_equal(READ(two, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
                      CTSPOOL_E_INVALID);
     assert_int_equal(s.n_pts, 1);
+    /* Offsets count from the input's start, the object's too. */
     assert_string_equal(e.msg, "object 2 (starting at byte offset 119): "
                                "invalid JSON: parsing stopped at byte "
-                               "offset 10 (parse error: unallowed token at "
+                               "offset 129 (parse error: unallowed token at "
                                "this point in JSON text)");
     memset(&s, 0, sizeof(s));
     assert_int_equal(READ(first, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
                      CTSPOOL_E_INVALID);
     assert_string_equal(e.msg, "object 1 (starting at byte offset 3): "
                                "invalid JSON: parsing stopped at byte "
-                               "offset 10 (parse error: unallowed token at "
+                               "offset 13 (parse error: unallowed token at "
                                "this point in JSON text)");
     memset(&s, 0, sizeof(s));
     assert_int_equal(READ(bom_only, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
