@@ -556,21 +556,25 @@ help(FILE *f)
 }
 
 /*
- * Whether f, a regular file read from its start, begins with a UTF-16
- * (or UTF-32) byte order mark (sp_utf16_bom), looked at before any input
- * is stored.  With pread: a pipe is not read from here; the input reader
- * refuses one when it comes to it.
+ * "UTF-16" or "UTF-32" when f, a regular file read from its start, begins
+ * with such a byte order mark (sp_wide_bom), looked at before any input
+ * is stored; else NULL.  With pread: a pipe is not read from here; the
+ * input reader refuses one when it comes to it.
  */
-static int
-is_utf16(FILE *f)
+static const char *
+wide_file(FILE *f)
 {
-    unsigned char b[2];
+    unsigned char b[4];
     struct stat sb;
     int fd = fileno(f);
+    ssize_t n;
 
-    return fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-           lseek(fd, 0, SEEK_CUR) == 0 && pread(fd, b, 2, 0) == 2 &&
-           sp_utf16_bom(b, 2);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        lseek(fd, 0, SEEK_CUR) != 0) {
+        return NULL;
+    }
+    n = pread(fd, b, sizeof(b), 0);
+    return n > 0 ? sp_wide_bom(b, (size_t)n) : NULL;
 }
 
 static void
@@ -589,6 +593,8 @@ close_inputs(int n, FILE **files)
 static int
 open_inputs(int n, char **names, FILE **files)
 {
+    const char *wide;
+
     for (int i = 0; i < n; i++) {
         files[i] = strcmp(names[i], "-") == 0 ? stdin
                                                : fopen(names[i], "rb");
@@ -598,11 +604,11 @@ open_inputs(int n, char **names, FILE **files)
             close_inputs(i, files);
             return EXIT_NOINPUT;
         }
-        if (is_utf16(files[i])) {
+        if ((wide = wide_file(files[i])) != NULL) {
             cli_error("append",
-                      "%s: the input " SP_UTF16_SAID "; " SP_UTF16_CONVERT
+                      "%s: the input " SP_WIDE_SAID "; " SP_WIDE_CONVERT
                       "; nothing stored",
-                      files[i] == stdin ? "<stdin>" : names[i]);
+                      files[i] == stdin ? "<stdin>" : names[i], wide, wide);
             close_inputs(i + 1, files);
             return EXIT_DATAERR;
         }

@@ -166,14 +166,17 @@ format_by_content(const char *s, size_t len, int at_eof)
 
 /*
  * The bytes b read ahead of s given back to it, unless reading failed
- * (rc) or they begin with a UTF-16 byte order mark (E_INVALID, said in
- * e).  Returns rc, or that E_INVALID.
+ * (rc) or they begin with a UTF-16 or UTF-32 byte order mark (E_INVALID,
+ * said in e).  Returns rc, or that E_INVALID.
  */
 static ctspool_rc
 give_back(struct sp_src *s, struct sp_buf *b, ctspool_rc rc, struct sp_err *e)
 {
-    if (rc == CTSPOOL_OK && sp_utf16_bom(b->p, b->len)) {
-        sp_err_set(e, "the input " SP_UTF16_SAID "; " SP_UTF16_CONVERT);
+    const char *wide = rc == CTSPOOL_OK ? sp_wide_bom(b->p, b->len) : NULL;
+
+    if (wide) {
+        sp_err_set(e, "the input " SP_WIDE_SAID "; " SP_WIDE_CONVERT, wide,
+                   wide);
         rc = CTSPOOL_E_INVALID;
     }
     if (rc != CTSPOOL_OK || b->len == 0) {
@@ -210,16 +213,32 @@ sp_input_sniff(struct sp_src *s, enum sp_format *fmt, struct sp_err *e)
     return give_back(s, &b, rc, e);
 }
 
+/*
+ * How many bytes tell whether b begins with a wide byte order mark: 2 for
+ * UTF-16's; 4 for UTF-32's, only after a start no UTF-8 text has (FF FE,
+ * 00 00), so that no UTF-8 input waits for bytes not yet written.
+ */
+static size_t
+wide_mark_len(const struct sp_buf *b)
+{
+    if (b->len < 2) {
+        return 2;
+    }
+    return memcmp(b->p, "\xFF\xFE", 2) == 0 || memcmp(b->p, "\0\0", 2) == 0
+               ? 4
+               : 2;
+}
+
 ctspool_rc
-sp_input_refuse_utf16(struct sp_src *s, struct sp_err *e)
+sp_input_refuse_wide(struct sp_src *s, struct sp_err *e)
 {
     struct sp_buf b;
     size_t n = 1;
     ctspool_rc rc = CTSPOOL_OK;
 
     sp_buf_init(&b);
-    while (b.len < 2 && n > 0) {
-        rc = sp_buf_read(&b, s, 2, &n);
+    while (n > 0 && b.len < wide_mark_len(&b)) {
+        rc = sp_buf_read(&b, s, wide_mark_len(&b), &n);
         if (rc != CTSPOOL_OK) {
             rc = sp_input_read_failed(rc, e);
             break;

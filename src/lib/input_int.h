@@ -24,12 +24,13 @@ ctspool_rc sp_input_read_failed(ctspool_rc rc, struct sp_err *e);
 
 /* ---- input_detect.c --------------------------------------------------- */
 /*
- * The first two bytes of s read ahead (until there are two, or its end)
- * and given back: E_INVALID, said in e, when they are a UTF-16 byte
- * order mark (sp_utf16_bom); what sp_input_read_failed() says of a read
- * that failed; else OK.  sp_input_sniff() refuses the same by itself.
+ * The first bytes of s read ahead (two, four after FF FE or 00 00, or
+ * until its end) and given back: E_INVALID, said in e, when they are a
+ * UTF-16 or UTF-32 byte order mark (sp_wide_bom); what
+ * sp_input_read_failed() says of a read that failed; else OK.
+ * sp_input_sniff() refuses the same by itself.
  */
-ctspool_rc sp_input_refuse_utf16(struct sp_src *s, struct sp_err *e);
+ctspool_rc sp_input_refuse_wide(struct sp_src *s, struct sp_err *e);
 
 /* What a reader hands every point and every error of its input to. */
 struct sp_reader {

@@ -901,11 +901,13 @@ parse_mem(const char *buf, size_t len, int events,
     /* A UTF-8 byte order mark first is skipped, as append's readers do
      * (every producer path applies the same rules); offsets stay buf's. */
     uint64_t at = len >= 3 && memcmp(buf, sp_input_bom, 3) == 0 ? 3 : 0;
+    const char *wide = sp_wide_bom(buf, len);
     ctspool_rc rc;
 
-    if (sp_utf16_bom(buf, len)) {
+    if (wide) {
         *consumed = 0;
-        sp_err_set(e, "the document " SP_UTF16_SAID "; send it as UTF-8");
+        sp_err_set(e, "the document " SP_WIDE_SAID "; send it as UTF-8",
+                   wide);
         return CTSPOOL_E_INVALID;
     }
     src_mem(&s, buf, len);

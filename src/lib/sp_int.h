@@ -306,16 +306,17 @@ int sp_utf8_valid(const char *s, size_t len);
  * out->len).  0, or -1 out of memory. */
 int sp_utf8_scrub(const char *s, size_t len, struct sp_buf *out);
 /*
- * utf8.c: whether s[0..len) begins with a UTF-16 (or UTF-32) byte order
- * mark.  Every input is read as UTF-8, where such a text gives only
- * puzzling errors ("no 'timestamp' column", "invalid JSON at 0"): each
- * producer path refuses it first, saying SP_UTF16_SAID of it.
+ * utf8.c: "UTF-16" or "UTF-32" when s[0..len) begins with the byte order
+ * mark of one (either byte order), else NULL.  Every input is read as
+ * UTF-8, where such a text gives only puzzling errors ("no 'timestamp'
+ * column", "invalid JSON at 0"): each producer path refuses it first,
+ * saying SP_WIDE_SAID of it.  FF FE is UTF-16 unless 4 bytes show
+ * UTF-32; 00 00 FE FF needs all 4.
  */
-int sp_utf16_bom(const void *s, size_t len);
-#define SP_UTF16_SAID                                                       \
-    "is UTF-16 or UTF-32 (it starts with that byte order mark)"
-#define SP_UTF16_CONVERT                                                    \
-    "ctspool reads UTF-8: convert it first (iconv -f UTF-16 -t UTF-8)"
+const char *sp_wide_bom(const void *s, size_t len);
+#define SP_WIDE_SAID "is %s (it starts with that byte order mark)"
+#define SP_WIDE_CONVERT                                                     \
+    "ctspool reads UTF-8: convert it first (iconv -f %s -t UTF-8)"
 
 /* timefmt.c: hour number -> "YYYY-MM-DD HH:00:00" (buf >= 20 bytes). */
 void sp_hour_format(int64_t hour, char *buf, size_t buf_len);

@@ -121,13 +121,21 @@ sp_utf8_scrub(const char *s, size_t len, struct sp_buf *out)
     return sp_buf_add(out, "", 0); /* the NUL, also for nothing added */
 }
 
-int
-sp_utf16_bom(const void *s, size_t len)
+const char *
+sp_wide_bom(const void *s, size_t len)
 {
     const unsigned char *b = s;
 
-    return len >= 2 &&
-           ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF));
+    if (len >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xFE && b[3] == 0xFF) {
+        return "UTF-32";
+    }
+    if (len < 2 || !((b[0] == 0xFF && b[1] == 0xFE) ||
+                     (b[0] == 0xFE && b[1] == 0xFF))) {
+        return NULL;
+    }
+    /* FF FE 00 00 as UTF-16 would be a NUL first: no text is. */
+    return len >= 4 && b[0] == 0xFF && b[2] == 0 && b[3] == 0 ? "UTF-32"
+                                                              : "UTF-16";
 }
 
 /* Code points shown literally in messages: no controls, no invisible

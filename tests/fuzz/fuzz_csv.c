@@ -199,7 +199,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != CTSPOOL_OK && rc != CTSPOOL_E_INVALID) {
         fz_fail("sp_input_read (csv) returned %s", ctspool_errname(rc));
     }
-    if (fz_utf16_refused((const uint8_t *)buf, len, rc, &e)) {
+    if (fz_wide_refused((const uint8_t *)buf, len, rc, &e)) {
         /* nothing read: the records are not counted */
     } else if (rc == CTSPOOL_E_INVALID) {
         /* The header row itself: unreadable, or missing a column. */

@@ -138,7 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = sp_input_read(f, "fuzz.ndjson", SP_FMT_AUTO, &d, on_point, on_error,
                        &s, &e);
     fclose(f);
-    if (fz_utf16_refused(data, size, rc, &e)) {
+    if (fz_wide_refused(data, size, rc, &e)) {
         free(buf);
         return 0;
     }

@@ -146,7 +146,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != CTSPOOL_OK && rc != CTSPOOL_E_INVALID) {
         fz_fail("sp_input_read returned %s", ctspool_errname(rc));
     }
-    if (fz_utf16_refused(data, size, rc, &e)) {
+    if (fz_wide_refused(data, size, rc, &e)) {
         free(buf);
         return 0;
     }

@@ -45,14 +45,16 @@ fz_dup(const uint8_t *data, size_t size)
 }
 
 int
-fz_utf16_refused(const uint8_t *in, size_t in_len, ctspool_rc rc,
+fz_wide_refused(const uint8_t *in, size_t in_len, ctspool_rc rc,
                  const struct sp_err *e)
 {
-    if (!sp_utf16_bom(in, in_len)) {
+    const char *wide = sp_wide_bom(in, in_len);
+
+    if (!wide) {
         return 0;
     }
-    if (rc != CTSPOOL_E_INVALID || !strstr(e->msg, "UTF-16")) {
-        fz_fail("a UTF-16 input read as %s: %s", ctspool_errname(rc),
+    if (rc != CTSPOOL_E_INVALID || !strstr(e->msg, wide)) {
+        fz_fail("a %s input read as %s: %s", wide, ctspool_errname(rc),
                 rc == CTSPOOL_OK ? "" : e->msg);
     }
     fz_check_msg(e, NULL, in, in_len);

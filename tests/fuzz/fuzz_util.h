@@ -74,13 +74,13 @@ void fz_trace_agree(ctspool_rc rc1, ctspool_rc rc2, size_t used1,
                     const struct sp_err *e2);
 
 /*
- * An input read with sp_input_read() that begins with a UTF-16 byte
- * order mark (sp_utf16_bom) is refused whole: rc must be E_INVALID with
- * a message naming UTF-16 (checked as fz_check_msg does).  1 when that
- * was the case (the caller checks nothing more of that reading), 0 when
- * the input has no such mark.
+ * An input read with sp_input_read() that begins with a UTF-16 or UTF-32
+ * byte order mark (sp_wide_bom) is refused whole: rc must be E_INVALID
+ * with a message naming the encoding (checked as fz_check_msg does).  1
+ * when that was the case (the caller checks nothing more of that
+ * reading), 0 when the input has no such mark.
  */
-int fz_utf16_refused(const uint8_t *in, size_t in_len, ctspool_rc rc,
+int fz_wide_refused(const uint8_t *in, size_t in_len, ctspool_rc rc,
                      const struct sp_err *e);
 
 /* A FILE reading data[0..size) (fmemopen; size 0 works). */

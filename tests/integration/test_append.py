@@ -170,6 +170,26 @@ def test_atomic_and_skip_invalid():
                   and len(env.list()) == n,
                   "UTF-16 through a pipe named (%s): %d %r" %
                   (fmt, r.returncode, r.stderr))
+        # UTF-32 in either byte order is named so, with the iconv that
+        # reads it (-f UTF-16 garbles it), as a file and through a pipe.
+        text = "timestamp,metric_name,metric_value\n2026-01-02 03:00:00,m,1\n"
+        for enc in ("utf-32-le", "utf-32-be"):
+            wide = "\ufeff".encode(enc) + text.encode(enc)
+            u32 = os.path.join(env.dir, enc + ".csv")
+            with open(u32, "wb") as f:
+                f.write(wide)
+            r = env.run("append", "--agg", "Sum", u32)
+            check(r.returncode == 65 and "the input is UTF-32" in r.stderr
+                  and "iconv -f UTF-32 -t UTF-8" in r.stderr,
+                  "%s file named: %d %s" % (enc, r.returncode, r.stderr))
+            for fmt in ([], ["--format", "csv"], ["--format", "ndjson"]):
+                r = subprocess.run(env.cmd("append", "--agg", "Sum", *fmt,
+                                           "-"), input=wide,
+                                   capture_output=True, timeout=60)
+                check(r.returncode == 65 and b"the input is UTF-32" in
+                      r.stderr and len(env.list()) == n,
+                      "%s through a pipe named (%s): %d %r" %
+                      (enc, fmt, r.returncode, r.stderr))
     finally:
         env.cleanup()
 
