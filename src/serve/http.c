@@ -10,6 +10,8 @@
  *
  * A request's life (struct request, one per HTTP request):
  *
+ *   (waiting for headers: closed past HEADERS_DEADLINE_MS, conns.c)
+ *      |
  *   headers --refused (401/404/405/413/503)--> answered at once
  *      |
  *   RECEIVING (body into a buffer, bounded by max_body_bytes and by a
@@ -52,6 +54,7 @@
 #define CONN_TIMEOUT_S 30            /* idle connection closed after */
 #define CONN_MEMORY (16 * 1024)      /* per connection: headers, reads */
 #define REQUEST_DEADLINE_MS 120000   /* one request's upload at most */
+#define HEADERS_DEADLINE_MS 60000    /* its headers at most (conns.c) */
 #define DISCARD_MAX ((size_t)1024 * 1024) /* read past a 413 at most */
 #define BODY_BUDGET_MIN ((size_t)64 * 1024 * 1024)
 #define BODY_FIRST ((size_t)256 * 1024) /* body buffer before growing */
@@ -580,6 +583,16 @@ refused:
     return ret;
 }
 
+/* conn's entry in the headers' registry (on_connection()), or NULL. */
+static struct sv_conn *
+conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result
 on_access(void *cls, struct MHD_Connection *conn, const char *url,
           const char *method, const char *version, const char *upload_data,
@@ -590,6 +603,7 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 
     (void)version;
     if (!r) {
+        sv_conn_busy(conn_of(conn));
         return on_headers(cls, conn, url, method, con_cls);
     }
     if (*upload_data_size) {
@@ -620,8 +634,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct sv_http *h = cls;
     struct request *r = *con_cls;
 
-    (void)conn;
     (void)toe;
+    sv_conn_waiting(conn_of(conn)); /* for the next request's headers */
     if (!r) {
         return;
     }
@@ -646,14 +660,17 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
               enum MHD_ConnectionNotificationCode toe)
 {
     struct sv_http *h = cls;
+    const union MHD_ConnectionInfo *ci;
     unsigned long open;
 
-    (void)conn;
-    (void)socket_ctx;
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        sv_conns_remove(h->registry, *socket_ctx);
+        *socket_ctx = NULL;
         atomic_fetch_sub(&h->conns, 1);
         return;
     }
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_ctx = ci ? sv_conns_add(h->registry, (int)ci->connect_fd) : NULL;
     open = atomic_fetch_add(&h->conns, 1) + 1;
     if (open >= POLL_MANY_CONNS &&
         h->o.event_loop == SP_EVENT_LOOP_POLL &&
@@ -718,6 +735,11 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
     atomic_init(&h->conns, 0);
     atomic_init(&h->is_many_said, 0);
     atomic_init(&h->is_stopping, 0);
+    if (sv_conns_start(HEADERS_DEADLINE_MS, &h->registry, e) != CTSPOOL_OK) {
+        pthread_rwlock_destroy(&h->live_lock);
+        free(h);
+        return CTSPOOL_E_NOMEM;
+    }
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
         ob_mhd_log, log_prefix, MHD_OPTION_LISTEN_SOCKET,
@@ -731,6 +753,7 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->d) {
         sp_err_set(e, "cannot start the HTTP server (libmicrohttpd)");
+        sv_conns_stop(h->registry);
         pthread_rwlock_destroy(&h->live_lock);
         free(h);
         return CTSPOOL_E_IO;
@@ -775,6 +798,7 @@ sv_http_stop(struct sv_http *h)
     }
     quiesced = atomic_load(&h->is_stopping) && h->listen_fd >= 0;
     MHD_stop_daemon(h->d);
+    sv_conns_stop(h->registry); /* every connection closed */
     /* Every request has ended: nothing may still be charged. */
     assert(atomic_load(&h->body_bytes) == 0);
     assert(atomic_load(&h->inflight) == 0);

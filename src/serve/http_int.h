@@ -20,6 +20,7 @@ enum rstate { RS_RECEIVING, RS_QUEUED };
 
 struct sv_http {
     struct MHD_Daemon *d;
+    struct sv_conns *registry; /* the headers' deadline (conns.c) */
     struct sv_http_opts o;
     int listen_fd; /* ours once quiesced, else the daemon's */
     size_t body_budget;
@@ -62,6 +63,27 @@ struct answer {
     const char *allow;    /* Allow header for 405 */
     int must_close;
 };
+
+/* ---- conns.c: the deadline of a request's headers ---------------------- */
+
+struct sv_conns;
+struct sv_conn;
+
+/* The registry, and its reaper thread: a connection that waits longer
+ * than deadline_ms for a request's complete headers is shut down. */
+ctspool_rc sv_conns_start(int64_t deadline_ms, struct sv_conns **out,
+                          struct sp_err *e);
+/* Once the daemon has stopped (every connection closed). */
+void sv_conns_stop(struct sv_conns *c);
+/* A connection accepted on socket fd, waiting for headers from now;
+ * NULL when out of memory (then only the idle timeout watches it). */
+struct sv_conn *sv_conns_add(struct sv_conns *c, int fd);
+/* It closes (before its socket does); k may be NULL. */
+void sv_conns_remove(struct sv_conns *c, struct sv_conn *k);
+/* Its request's headers are complete / its request has ended and it
+ * waits for the next one's.  k may be NULL. */
+void sv_conn_busy(struct sv_conn *k);
+void sv_conn_waiting(struct sv_conn *k);
 
 /* ---- answers: the response queued on the connection ------------------- */
 
