@@ -41,17 +41,22 @@ sp_batch_cleanup(struct sp_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Copies n bytes + NUL into the arena; returns the offset or -1. */
+/*
+ * Copies text with its NUL into the arena (NULL as ""); returns the
+ * offset or -1.  Measured with strlen(), not sqlite3_column_bytes(): the
+ * arena's strings are read as C strings, and a call into SQLite costs
+ * more than the scan of a name or of a point's dimensions.
+ */
 static long
-arena_put(struct sp_batch *b, const void *p, size_t n)
+arena_put(struct sp_batch *b, const unsigned char *text)
 {
+    const char *t = text ? (const char *)text : "";
     size_t off = b->arena.len;
 
     if (b->arena.cap == 0 && sp_buf_reserve(&b->arena, 65536) != 0) {
         return -1;
     }
-    if (sp_buf_add(&b->arena, p, n) != 0 ||
-        sp_buf_add(&b->arena, "", 1) != 0) {
+    if (sp_buf_add(&b->arena, t, strlen(t) + 1) != 0) {
         return -1;
     }
     return (long)off;
@@ -163,10 +168,8 @@ sp_journal_take_next(struct sp_journal *j, size_t max_points,
         bp->series = sqlite3_column_int64(s, 1);
         bp->seq = sqlite3_column_int64(s, 2);
         bp->value = sqlite3_column_double(s, 3);
-        name_off = arena_put(b, sqlite3_column_text(s, 4),
-                             (size_t)sqlite3_column_bytes(s, 4));
-        dims_off = arena_put(b, sqlite3_column_text(s, 5),
-                             (size_t)sqlite3_column_bytes(s, 5));
+        name_off = arena_put(b, sqlite3_column_text(s, 4));
+        dims_off = arena_put(b, sqlite3_column_text(s, 5));
         if (name_off < 0 || dims_off < 0) {
             rc = CTSPOOL_E_NOMEM;
             break;
