@@ -89,14 +89,14 @@ add_metric(struct dr_drainer *d, struct sp_buf *s,
     static const char k_value[] = ",\"metric_value\":";
     static const char k_dims[] = ",\"custom_dimensions\":";
     const unsigned char *c = (const unsigned char *)bp->name;
-    size_t name_len = 0, num_len, dims_len, need;
+    size_t name_len = 0, num_len, need;
     char num[40], *w;
 
     while (c[name_len] >= 0x20 && c[name_len] != '"' &&
            c[name_len] != '\\') {
         name_len++;
     }
-    sp_double_format(bp->value, num, sizeof(num));
+    num_len = sp_double_format(bp->value, num, sizeof(num));
     if (c[name_len]) {
         /* Something to escape (the stop above was not the NUL). */
         return sp_buf_adds(s, k_ts) ||
@@ -106,11 +106,9 @@ add_metric(struct dr_drainer *d, struct sp_buf *s,
                sp_buf_adds(s, k_dims) || sp_buf_adds(s, bp->dims) ||
                sp_buf_adds(s, "}");
     }
-    num_len = strlen(num);
-    dims_len = strlen(bp->dims);
     need = sizeof(k_ts) - 1 + 19 + sizeof(k_name) - 1 + name_len + 2 +
-           sizeof(k_value) - 1 + num_len + sizeof(k_dims) - 1 + dims_len +
-           1;
+           sizeof(k_value) - 1 + num_len + sizeof(k_dims) - 1 +
+           bp->dims_len + 1;
     if (sp_buf_reserve(s, need) != 0) {
         return -1;
     }
@@ -124,7 +122,7 @@ add_metric(struct dr_drainer *d, struct sp_buf *s,
     w = put(w, k_value, sizeof(k_value) - 1);
     w = put(w, num, num_len);
     w = put(w, k_dims, sizeof(k_dims) - 1);
-    w = put(w, bp->dims, dims_len);
+    w = put(w, bp->dims, bp->dims_len);
     *w++ = '}';
     *w = '\0'; /* sp_buf invariant 1 */
     s->len = (size_t)(w - s->p);

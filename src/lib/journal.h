@@ -269,6 +269,7 @@ struct sp_batch_point {
     double value;
     const char *name; /* into the batch's arena */
     const char *dims; /* JSON object text, into the arena */
+    size_t dims_len;  /* strlen(dims) */
 };
 
 struct sp_batch {

@@ -43,20 +43,22 @@ sp_batch_cleanup(struct sp_batch *b)
 
 /*
  * Copies text with its NUL into the arena (NULL as ""); returns the
- * offset or -1.  Measured with strlen(), not sqlite3_column_bytes(): the
- * arena's strings are read as C strings, and a call into SQLite costs
- * more than the scan of a name or of a point's dimensions.
+ * offset or -1, with its length in *len.  Measured with strlen(), not
+ * sqlite3_column_bytes(): the arena's strings are read as C strings, and
+ * a call into SQLite costs more than the scan of a name or of a point's
+ * dimensions.
  */
 static long
-arena_put(struct sp_batch *b, const unsigned char *text)
+arena_put(struct sp_batch *b, const unsigned char *text, size_t *len)
 {
     const char *t = text ? (const char *)text : "";
     size_t off = b->arena.len;
 
+    *len = strlen(t);
     if (b->arena.cap == 0 && sp_buf_reserve(&b->arena, 65536) != 0) {
         return -1;
     }
-    if (sp_buf_add(&b->arena, t, strlen(t) + 1) != 0) {
+    if (sp_buf_add(&b->arena, t, *len + 1) != 0) {
         return -1;
     }
     return (long)off;
@@ -163,13 +165,14 @@ sp_journal_take_next(struct sp_journal *j, size_t max_points,
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         struct sp_batch_point *bp = &b->pts[b->n];
         long name_off, dims_off;
+        size_t name_len;
 
         bp->hour = sqlite3_column_int64(s, 0);
         bp->series = sqlite3_column_int64(s, 1);
         bp->seq = sqlite3_column_int64(s, 2);
         bp->value = sqlite3_column_double(s, 3);
-        name_off = arena_put(b, sqlite3_column_text(s, 4));
-        dims_off = arena_put(b, sqlite3_column_text(s, 5));
+        name_off = arena_put(b, sqlite3_column_text(s, 4), &name_len);
+        dims_off = arena_put(b, sqlite3_column_text(s, 5), &bp->dims_len);
         if (name_off < 0 || dims_off < 0) {
             rc = CTSPOOL_E_NOMEM;
             break;

@@ -32,16 +32,17 @@ put_u64(char *tmp, size_t tmp_len, uint64_t u)
 /*
  * Fast path of sp_double_format for short decimals (12.5, 0.25, 99.95),
  * the usual metric values: v = m / 10^n with n <= 6 and m below 1e15.
- * Returns 1 with the text in buf (>= 32 bytes) if it parses back to v:
- * such a text has at most 15 significant digits and lies within half an
- * ulp of v, so it is what %.15g prints (|v| in [1e-4, 1e15): no
- * exponent).  Returns 0 to let the caller take the general path.
+ * Returns the length of the text it put in buf (>= 32 bytes) if that
+ * parses back to v: such a text has at most 15 significant digits and
+ * lies within half an ulp of v, so it is what %.15g prints (|v| in
+ * [1e-4, 1e15): no exponent).  Returns 0 to let the caller take the
+ * general path.
  *
  * "Parses back" needs no strtod(): the text is the decimal m / 10^n with
  * m < 2^53 and 10^n <= 1e6, both exact doubles, so the double strtod()
  * rounds it to is the correctly rounded quotient IEEE division gives.
  */
-static int
+static size_t
 format_short_decimal(double v, char *buf)
 {
     static const double pow10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
@@ -99,28 +100,29 @@ format_short_decimal(double v, char *buf)
     }
     buf[len] = '\0';
     back = n_frac ? (double)mi / pow10[n_frac - 1] : (double)mi;
-    return back == a; /* a > 0: no -0.0 to tell apart */
+    return back == a ? len : 0; /* a > 0: no -0.0 to tell apart */
 }
 
 /*
  * The first of %.15g, %.16g, %.17g that strtod() reads back as the same
  * bits (so -0 stays "-0"), with fast paths for whole numbers and short
  * decimals that print exactly the same text.  Always JSON number text
- * for a finite v.
+ * for a finite v.  Returns its length.
  */
-void
+size_t
 sp_double_format(double v, char *buf, size_t buf_len)
 {
     double back;
+    size_t len;
 
     assert(isfinite(v)); /* callers guarantee it */
     if (!buf || buf_len == 0) {
-        return;
+        return 0;
     }
     if (!isfinite(v)) {
         /* Still JSON, and upstream rejects it rather than storing 0. */
         snprintf(buf, buf_len, "null");
-        return;
+        return strlen(buf);
     }
     /* Fast path: whole numbers below 1e15 print as %.15g would. */
     if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v &&
@@ -128,7 +130,7 @@ sp_double_format(double v, char *buf, size_t buf_len)
         char tmp[24];
         int64_t n = (int64_t)v;
         uint64_t u = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
-        size_t o = put_u64(tmp, sizeof(tmp), u), len;
+        size_t o = put_u64(tmp, sizeof(tmp), u);
 
         if (n < 0) {
             tmp[--o] = '-';
@@ -136,10 +138,10 @@ sp_double_format(double v, char *buf, size_t buf_len)
         len = sizeof(tmp) - o;
         memcpy(buf, tmp + o, len);
         buf[len] = '\0';
-        return;
+        return len;
     }
-    if (buf_len >= 32 && format_short_decimal(v, buf)) {
-        return;
+    if (buf_len >= 32 && (len = format_short_decimal(v, buf)) > 0) {
+        return len;
     }
     /* XXX: snprintf() and strtod() follow LC_NUMERIC; ctspool's programs
      * never change it from "C". */
@@ -148,8 +150,9 @@ sp_double_format(double v, char *buf, size_t buf_len)
         back = strtod(buf, NULL);
         /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
         if (memcmp(&back, &v, sizeof(v)) == 0) {
-            return;
+            return strlen(buf);
         }
     }
     snprintf(buf, buf_len, "%.17g", v); /* always round-trips */
+    return strlen(buf);
 }

@@ -320,8 +320,9 @@ const char *sp_wide_bom(const void *s, size_t len);
 
 /* timefmt.c: hour number -> "YYYY-MM-DD HH:00:00" (buf >= 20 bytes). */
 void sp_hour_format(int64_t hour, char *buf, size_t buf_len);
-/* numfmt.c: shortest decimal text that parses back to v (buf >= 32). */
-void sp_double_format(double v, char *buf, size_t buf_len);
+/* numfmt.c: shortest decimal text that parses back to v (buf >= 32);
+ * returns its length. */
+size_t sp_double_format(double v, char *buf, size_t buf_len);
 
 /* ---- record.c -------------------------------------------------------- */
 /*
