@@ -47,9 +47,9 @@ format_short_decimal(double v, char *buf)
 {
     static const double pow10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
     double a = fabs(v), m = 0, back;
-    char tmp[40];
-    size_t o, n_digits, n_frac = 0, len = 0;
+    size_t n_digits = 1, n_frac = 0, len;
     uint64_t mi;
+    char *e;
 
     if (!(a >= 1e-4 && a < 1e15)) {
         return 0;
@@ -59,7 +59,7 @@ format_short_decimal(double v, char *buf)
         if (m >= 1e15) {
             return 0;
         }
-        if (m == floor(m)) {
+        if (m == (double)(uint64_t)m) { /* whole: m < 1e15 */
             n_frac = n + 1;
             break;
         }
@@ -67,40 +67,39 @@ format_short_decimal(double v, char *buf)
     if (n_frac == 0) {
         return 0;
     }
-    mi = (uint64_t)m;
-    o = put_u64(tmp, sizeof(tmp), mi);
-    n_digits = sizeof(tmp) - o;
-    while (n_frac > 0 && tmp[sizeof(tmp) - 1] == '0') {
+    mi = (uint64_t)m; /* >= 1: a * 10^n >= 1e-3 is whole */
+    while (n_frac > 0 && mi % 10 == 0) {
         /* 12.50: a rounding artefact of a * 10^n; drop the zero. */
-        memmove(tmp + o + 1, tmp + o, n_digits - 1);
-        o++;
-        n_digits--;
+        mi /= 10;
         n_frac--;
+    }
+    back = n_frac ? (double)mi / pow10[n_frac - 1] : (double)mi;
+    if (back != a) {
+        return 0; /* a > 0: no -0.0 to tell apart */
+    }
+    for (uint64_t t = mi; t >= 10; t /= 10) {
+        n_digits++;
+    }
+    /* [-][int digits, or 0][.frac digits], written from its end. */
+    len = (signbit(v) ? 1 : 0) + (n_frac ? 1 + n_frac : 0) +
+          (n_digits > n_frac ? n_digits - n_frac : 1);
+    e = buf + len;
+    *e = '\0';
+    for (size_t i = 0; i < n_frac; i++) {
+        *--e = (char)('0' + mi % 10); /* past mi's digits: zeros */
         mi /= 10;
     }
+    if (n_frac) {
+        *--e = '.';
+    }
+    do {
+        *--e = (char)('0' + mi % 10);
+        mi /= 10;
+    } while (mi > 0);
     if (signbit(v)) {
-        buf[len++] = '-';
+        *--e = '-';
     }
-    if (n_digits <= n_frac) {
-        buf[len++] = '0';
-        buf[len++] = '.';
-        for (size_t i = n_digits; i < n_frac; i++) {
-            buf[len++] = '0';
-        }
-        memcpy(buf + len, tmp + o, n_digits);
-        len += n_digits;
-    } else {
-        memcpy(buf + len, tmp + o, n_digits - n_frac);
-        len += n_digits - n_frac;
-        if (n_frac > 0) {
-            buf[len++] = '.';
-            memcpy(buf + len, tmp + o + n_digits - n_frac, n_frac);
-            len += n_frac;
-        }
-    }
-    buf[len] = '\0';
-    back = n_frac ? (double)mi / pow10[n_frac - 1] : (double)mi;
-    return back == a ? len : 0; /* a > 0: no -0.0 to tell apart */
+    return len;
 }
 
 /*
