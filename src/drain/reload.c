@@ -6,8 +6,8 @@
  * take effect at once, and health.max_undelivered_s for
  * drain.metrics_listen's /healthz/upstream.  The journal,
  * upload.endpoint, upload.events_endpoint, the timeouts, upload.ca_file, upload.compress,
- * upload.proxy, upload.client_* and drain.metrics_listen need a
- * restart: a change is logged and the running
+ * upload.proxy, upload.client_*, drain.metrics_listen, on_corrupt and
+ * journal_file_mode (the journal's handle has them) need a restart: a change is logged and the running
  * value stays (the endpoint names the upstream whose requests may still
  * be in doubt and whose landing record this drainer keeps: doubt.c,
  * landing.c).  A file that does not load, or a key that cannot be read,
@@ -105,6 +105,9 @@ keep_restart_only(struct sp_config *old, struct sp_config *cfg)
               &cfg->upload.request_timeout_ms, "upload.request_timeout_ms");
     keep_int(&old->upload.compress, &cfg->upload.compress,
              "upload.compress");
+    keep_int(&old->on_corrupt_stop, &cfg->on_corrupt_stop, "on_corrupt");
+    keep_str(&old->journal_file_mode, &cfg->journal_file_mode,
+             "journal_file_mode");
 }
 
 void

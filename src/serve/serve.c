@@ -201,6 +201,18 @@ differs(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") != 0;
 }
 
+/* A setting read once at start (the journal's handle, the daemon) that
+ * a reload found changed. */
+static void
+restart_only(const char *what, int changed)
+{
+    if (changed) {
+        sp_log(SP_LOG_WARN,
+               "SIGHUP: %s changed; it takes effect at the next restart",
+               what);
+    }
+}
+
 /*
  * SIGHUP: re-reads the configuration file.  API keys (server.api_keys,
  * the file server.api_keys_file, $CTSPOOL_SERVER_API_KEYS), the default
@@ -231,21 +243,20 @@ reload(struct cli *c, struct sv_http *h, struct sv_writer *w, int loopback)
     if (cfg->warning) {
         sp_log(SP_LOG_WARN, "%s", cfg->warning);
     }
-    if (differs(old->journal, cfg->journal)) {
-        sp_log(SP_LOG_WARN, "SIGHUP: journal changed; it takes effect at "
-               "the next restart");
-    }
-    if (differs(old->server.listen, cfg->server.listen)) {
-        sp_log(SP_LOG_WARN, "SIGHUP: server.listen changed; it takes "
-               "effect at the next restart");
-    }
-    if (old->durability_full != cfg->durability_full ||
-        old->server.max_body_bytes != cfg->server.max_body_bytes ||
-        old->server.event_loop != cfg->server.event_loop) {
-        sp_log(SP_LOG_WARN, "SIGHUP: durability, server.max_body_bytes or "
-               "server.event_loop changed; they take effect at the next "
-               "restart");
-    }
+    restart_only("journal", differs(old->journal, cfg->journal));
+    restart_only("journal_file_mode",
+                 differs(old->journal_file_mode, cfg->journal_file_mode));
+    restart_only("durability", old->durability_full != cfg->durability_full);
+    restart_only("on_corrupt", old->on_corrupt_stop != cfg->on_corrupt_stop);
+    restart_only("server.listen",
+                 differs(old->server.listen, cfg->server.listen));
+    restart_only("server.max_body_bytes",
+                 old->server.max_body_bytes != cfg->server.max_body_bytes);
+    restart_only("server.event_loop",
+                 old->server.event_loop != cfg->server.event_loop);
+    restart_only("server.idempotency_hours",
+                 old->server.idempotency_hours !=
+                     cfg->server.idempotency_hours);
     sp_log_set_level((enum sp_log_level)cfg->log_level);
     sp_log_set_format((enum sp_log_format)cfg->log_format);
     sv_writer_set_limits(w, (uint64_t)cfg->limits.max_pending_points,

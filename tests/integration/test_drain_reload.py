@@ -139,12 +139,15 @@ def run(env, mock):
 
         # Journal and endpoint need a restart: logged, ignored.
         env.journal_moved = os.path.join(env.dir, "elsewhere.db")
-        env.write_config(top={"journal": env.journal_moved},
+        env.write_config(top={"journal": env.journal_moved,
+                              "on_corrupt": "stop",
+                              "journal_file_mode": "0640"},
                          upload=dict(up, api_key=KEY_B,
                                      endpoint=mock.url + "/nowhere"))
         mark = len(proxy.requests)
         sighup(d, "restart-only settings")
-        for what in ("journal", "upload.endpoint"):
+        for what in ("journal", "upload.endpoint", "on_corrupt",
+                     "journal_file_mode"):
             h.check(log_has(d, "SIGHUP: %s changed; it takes effect at "
                             "the next restart" % what),
                     "%s change not reported" % what)

@@ -117,6 +117,22 @@ def main():
                            "server.event_loop changed" in srv.log(), 30),
                 "an event loop change is logged as needing a restart")
 
+        # The journal's handle was opened with on_corrupt and the file
+        # mode; the daemon with the idempotency window: restart-only.
+        env.write_config(top={"on_corrupt": "stop",
+                              "journal_file_mode": "0640"},
+                         server=dict(srv.server, event_loop="epoll",
+                                     idempotency_hours=48))
+        n = reloads(srv)
+        srv.proc.send_signal(signal.SIGHUP)
+        h.check(h.wait_for(lambda: reloads(srv) >= n + 1, 30),
+                "reloaded with restart-only changes")
+        for what in ("on_corrupt", "journal_file_mode",
+                     "server.idempotency_hours"):
+            h.check("SIGHUP: %s changed; it takes effect at the next "
+                    "restart" % what in srv.log(),
+                    "a change of %s is logged as needing a restart" % what)
+
         stop.set()
         for t in threads:
             t.join(timeout=120)
