@@ -448,8 +448,12 @@ cmd_serve(struct cli *c, int argc, char **argv)
             break;
         }
     }
-    sp_log(SP_LOG_INFO, "%s received: finishing requests in progress",
-           sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* The writer stops serve with a SIGTERM of its own when the journal
+     * is damaged and on_corrupt = "stop" (it logged why). */
+    sp_log(SP_LOG_INFO, "%s: finishing requests in progress",
+           sv_writer_damaged(w) ? "stopping for the damaged journal"
+           : sig == SIGTERM     ? "SIGTERM received"
+                                : "SIGINT received");
     sv_http_quiesce(h);
     wait_inflight(h, DRAIN_WAIT_MS);
     sv_writer_stop(w); /* commits and answers what is still queued */

@@ -267,8 +267,44 @@ def stop_and_list():
         env.cleanup()
 
 
+def stop_while_serving():
+    """on_corrupt = "stop" and the journal damaged under a running serve:
+    it stops with exit 74, the journal where it was, and its log says
+    why it stops (not a SIGTERM nobody sent)."""
+    env = h.Env("damaged-serving")
+    try:
+        env.write_config(top={"on_corrupt": "stop"})
+        pts = points()
+        h.append_points(env, pts[:20000])
+        srv = h.Serve(env, top={"on_corrupt": "stop"})
+        h.check(srv.proc.poll() is None, "serve started: %s" % srv.log())
+        damage(env, "garbage-mid")
+        for i in range(0, 20000, 4000):
+            if srv.proc.poll() is not None:
+                break
+            data = [dict(as_data(p), metric_value=p["metric_value"] + 0.5)
+                    for p in pts[i:i + 4000]]
+            try:
+                srv.post(h.ingest_payload(data), timeout=30)
+            except OSError:
+                pass  # closed as it stops
+        h.check(h.wait_for(lambda: srv.proc.poll() is not None, 60),
+                "serve stops on the damage")
+        log = srv.log()
+        h.check(srv.proc.returncode == 74 and
+                "stopping for the damaged journal" in log and
+                "SIGTERM received" not in log,
+                "serve's stop on a damaged journal: %s\n%s" %
+                (srv.proc.returncode, log[-1500:]))
+        h.check(not quarantined(env) and os.path.exists(env.journal),
+                "on_corrupt = stop leaves the journal in place")
+    finally:
+        env.cleanup()
+
+
 def main():
     stop_and_list()
+    stop_while_serving()
     kinds = ["garbage-mid", "zero-header", "truncated", "wal",
              "during-drain"]
     for kind in kinds:
