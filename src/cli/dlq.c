@@ -156,8 +156,17 @@ cmd_dlq(struct cli *c, int argc, char **argv)
     }
     if (rc != CTSPOOL_OK) {
         rc = cli_journal_failed(j, rc);
-        cli_error("dlq", "%s%s", sp_journal_errmsg(j),
-                  verb[0] == 'l' ? "" : "; nothing changed");
+        if (verb[0] == 'l') {
+            cli_error("dlq", "%s", sp_journal_errmsg(j));
+        } else if (n == 0) {
+            cli_error("dlq", "%s; nothing changed", sp_journal_errmsg(j));
+        } else {
+            /* --all commits a chunk at a time. */
+            cli_error("dlq", "%s; %llu dead letter%s %s before it: run it "
+                      "again for the others", sp_journal_errmsg(j),
+                      (unsigned long long)n, n == 1 ? " was" : "s were",
+                      verb[0] == 'r' ? "requeued" : "purged");
+        }
         ex = cli_exit_code(rc);
     }
     free(ids);

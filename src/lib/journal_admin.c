@@ -21,9 +21,8 @@
 
 /* ---- operators ------------------------------------------------------- */
 
-/* Runs a one-value query (no parameters) into *out. */
-static int
-query_int(struct sp_journal *j, const char *sql, int64_t *out)
+int
+sp_jn_query_int(struct sp_journal *j, const char *sql, int64_t *out)
 {
     sqlite3_stmt *s = NULL;
     int r = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
@@ -83,11 +82,11 @@ count_events(struct sp_journal *j, struct sp_stats *st)
     int64_t rows = 0, pending = 0, dead = 0;
     int r;
 
-    if ((r = query_int(j, "SELECT count(*) FROM point WHERE grp = -1",
+    if ((r = sp_jn_query_int(j, "SELECT count(*) FROM point WHERE grp = -1",
                        &rows)) != SQLITE_OK ||
-        (r = query_int(j, "SELECT count(*) FROM queue WHERE grp = -1",
+        (r = sp_jn_query_int(j, "SELECT count(*) FROM queue WHERE grp = -1",
                        &pending)) != SQLITE_OK ||
-        (r = query_int(j,
+        (r = sp_jn_query_int(j,
                        "SELECT count(*) FROM dead WHERE series IN "
                        "(SELECT id FROM series WHERE grp = -1)",
                        &dead)) != SQLITE_OK) {
@@ -161,7 +160,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     st->acked_points = (uint64_t)v > st->pending_points
                            ? (uint64_t)v - st->pending_points
                            : 0;
-    if ((r = query_int(j, "SELECT count(*) FROM dead", &v)) != SQLITE_OK) {
+    if ((r = sp_jn_query_int(j, "SELECT count(*) FROM dead", &v)) != SQLITE_OK) {
         goto fail;
     }
     st->dead_letters = (uint64_t)v;
@@ -177,7 +176,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
         st->oldest_pending_at = -1;
         st->oldest_pending_group[0] = '\0';
     }
-    r = query_int(j,
+    r = sp_jn_query_int(j,
                   "SELECT count(*) FROM grp_state p WHERE EXISTS "
                   "(SELECT 1 FROM queue q WHERE q.grp = p.grp)",
                   &v);
@@ -189,7 +188,7 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
         goto fail;
     }
     st->in_doubt_points = v > 0 ? (uint64_t)v : 0;
-    if ((r = query_int(j, "SELECT count(*) FROM resend", &v)) != SQLITE_OK) {
+    if ((r = sp_jn_query_int(j, "SELECT count(*) FROM resend", &v)) != SQLITE_OK) {
         goto fail;
     }
     st->resend_points = (uint64_t)v;
@@ -578,7 +577,7 @@ compact(struct sp_journal *j, int64_t now, int64_t retain_s,
      * acknowledged before the cutoff, and while a quarantined set waits
      * for salvage.
      */
-    r = query_int(j, "SELECT count(*) FROM acklog", &n_old);
+    r = sp_jn_query_int(j, "SELECT count(*) FROM acklog", &n_old);
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "compact");
     }

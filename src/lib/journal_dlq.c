@@ -1,6 +1,20 @@
 /*
  * journal_dlq.c -- dead letters brought back (`dlq requeue`) or dropped
- * (`dlq purge`), each call one transaction (invariant 4 of journal.c).
+ * (`dlq purge`).  A call naming letters is one transaction (invariant 4
+ * of journal.c).  A call for all of them (--all, which operators run
+ * when everything landed in the dead letters: millions of letters) is
+ * one transaction per DLQ_CHUNK_MS of work or DLQ_CHUNK letters,
+ * whichever comes first, in ID order, with a pause
+ * between two, so that serve's and the drainer's commits go on meanwhile
+ * (one transaction held serve's producers and /healthz for 11 s per
+ * 400,000 letters).  Each commit costs an fsync and a checkpoint's share:
+ * 2,000 letters a transaction (about 50 ms) made a call 1.5 times
+ * slower; 250 ms, 10% slower.  Between two chunks every letter not yet reached is
+ * still dead, and carry() has moved what the letters already taken hold
+ * into their identity's later letters: the journal is what a call for
+ * the letters taken so far leaves, and a call cut short is finished by
+ * running it again.  Letters that die while it runs are left for the
+ * next call (it stops at the highest ID there was when it began).
  *
  * Letters of one identity brought back by one call are first made one,
  * in the order they died (ID order): each is carried into the next one
@@ -29,8 +43,15 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "journal_int.h"
+
+#define DLQ_CHUNK_MS 250 /* a transaction of a call for all, at most */
+#define DLQ_CHUNK 10000  /* and its letters at most (as compaction's) */
+/* Between two of them: longer than a waiting writer's nap between tries
+ * (journal_busy.c), so that it finds the lock free. */
+#define DLQ_PAUSE_NS 3000000L
 
 /* A dead letter as requeue reads it. */
 struct letter {
@@ -350,45 +371,63 @@ typedef ctspool_rc (*dlq_fn)(struct sp_journal *, int64_t,
                              const struct dlq_set *, uint64_t *);
 
 /* fn for each of ids (in ID order, the order the letters died; an ID
- * given twice once), or for every dead letter in ID order when n_ids is
- * 0, inside the caller's transaction. */
-
+ * given twice once), inside the caller's transaction. */
 static ctspool_rc
 dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
          uint64_t *count)
 {
+    int64_t *sorted = malloc(n_ids * sizeof(*sorted));
+    struct dlq_set set = {sorted, 0};
+    ctspool_rc rc = CTSPOOL_OK;
+
+    if (!sorted) {
+        sp_err_set(&j->err, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    memcpy(sorted, ids, n_ids * sizeof(*sorted));
+    qsort(sorted, n_ids, sizeof(*sorted), cmp_id);
+    for (size_t i = 0; i < n_ids; i++) {
+        if (set.n == 0 || sorted[i] != sorted[set.n - 1]) {
+            sorted[set.n++] = sorted[i];
+        }
+    }
+    for (size_t i = 0; i < set.n && rc == CTSPOOL_OK; i++) {
+        rc = fn(j, sorted[i], &set, count);
+    }
+    free(sorted);
+    return rc;
+}
+
+/* fn for the letters after ID *after up to ID top, in ID order, inside
+ * the caller's transaction, until DLQ_CHUNK_MS have passed or DLQ_CHUNK
+ * were taken; *after: the last one taken, *more: stopped short. */
+static ctspool_rc
+dlq_chunk(struct sp_journal *j, int64_t top, int64_t *after, dlq_fn fn,
+          uint64_t *count, int *more)
+{
+    int64_t until = sp_clock_ms() + DLQ_CHUNK_MS;
     sqlite3_stmt *s = NULL;
     ctspool_rc rc = CTSPOOL_OK;
-    int r;
+    unsigned k = 0;
+    int r = sqlite3_prepare_v2(j->db,
+                               "SELECT id FROM dead WHERE id > ?1 AND "
+                               "id <= ?2 ORDER BY id",
+                               -1, &s, NULL);
 
-    if (n_ids) {
-        int64_t *sorted = malloc(n_ids * sizeof(*sorted));
-        struct dlq_set set = {sorted, 0};
-
-        if (!sorted) {
-            sp_err_set(&j->err, "out of memory");
-            return CTSPOOL_E_NOMEM;
-        }
-        memcpy(sorted, ids, n_ids * sizeof(*sorted));
-        qsort(sorted, n_ids, sizeof(*sorted), cmp_id);
-        for (size_t i = 0; i < n_ids; i++) {
-            if (set.n == 0 || sorted[i] != sorted[set.n - 1]) {
-                sorted[set.n++] = sorted[i];
-            }
-        }
-        for (size_t i = 0; i < set.n && rc == CTSPOOL_OK; i++) {
-            rc = fn(j, sorted[i], &set, count);
-        }
-        free(sorted);
-        return rc;
-    }
-    r = sqlite3_prepare_v2(j->db, "SELECT id FROM dead ORDER BY id", -1, &s,
-                           NULL);
+    *more = 0;
     if (r != SQLITE_OK) {
         return sp_jn_db_fail(j, r, "dead letters");
     }
+    sqlite3_bind_int64(s, 1, *after);
+    sqlite3_bind_int64(s, 2, top);
     while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        rc = fn(j, sqlite3_column_int64(s, 0), NULL, count);
+        *after = sqlite3_column_int64(s, 0);
+        rc = fn(j, *after, NULL, count);
+        if (++k == DLQ_CHUNK || (k % 64 == 0 && sp_clock_ms() >= until)) {
+            *more = 1;
+            r = SQLITE_DONE;
+            break;
+        }
     }
     if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
         rc = sp_jn_db_fail(j, r, "dead letters");
@@ -397,9 +436,11 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
     return rc;
 }
 
+/* One transaction: fn for ids (n_ids > 0), or for the next chunk of all
+ * letters (n_ids == 0: dlq_chunk()).  *count: what it committed. */
 static ctspool_rc
 dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
-        uint64_t *count)
+        int64_t top, int64_t *after, int *more, uint64_t *count)
 {
     uint64_t n = 0;
     ctspool_rc rc = sp_journal_begin(j);
@@ -409,15 +450,48 @@ dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
     }
     rc = sp_jn_folds_written(j);
     if (rc == CTSPOOL_OK) {
-        rc = dlq_each(j, ids, n_ids, fn, &n);
+        rc = n_ids ? dlq_each(j, ids, n_ids, fn, &n)
+                   : dlq_chunk(j, top, after, fn, &n, more);
     }
     if (rc == CTSPOOL_OK) {
         rc = sp_journal_commit(j);
     } else {
         sp_journal_rollback(j);
     }
+    *count = rc == CTSPOOL_OK ? n : 0;
+    return rc;
+}
+
+/* fn for ids, in one transaction; or for all letters (n_ids == 0), a
+ * chunk per transaction.  *count: what was committed, also when a chunk
+ * after the first failed. */
+static ctspool_rc
+dlq_call(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
+         uint64_t *count)
+{
+    const struct timespec pause = {0, DLQ_PAUSE_NS};
+    int64_t top = 0, after = 0;
+    uint64_t n = 0, total = 0;
+    int more = 0, r;
+    ctspool_rc rc = CTSPOOL_OK;
+
+    if (n_ids) {
+        rc = dlq_txn(j, ids, n_ids, fn, 0, NULL, NULL, &total);
+    } else if ((r = sp_jn_query_int(j, "SELECT max(id) FROM dead",
+                                    &top)) != SQLITE_OK) {
+        rc = sp_jn_db_fail(j, r, "dead letters");
+    } else {
+        after = INT64_MIN;
+        do {
+            if (total > 0) {
+                nanosleep(&pause, NULL);
+            }
+            rc = dlq_txn(j, NULL, 0, fn, top, &after, &more, &n);
+            total += n;
+        } while (rc == CTSPOOL_OK && more);
+    }
     if (count) {
-        *count = rc == CTSPOOL_OK ? n : 0;
+        *count = total;
     }
     return rc;
 }
@@ -426,12 +500,12 @@ ctspool_rc
 sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
                        size_t n_ids, uint64_t *n_requeued)
 {
-    return dlq_txn(j, ids, n_ids, requeue_one, n_requeued);
+    return dlq_call(j, ids, n_ids, requeue_one, n_requeued);
 }
 
 ctspool_rc
 sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids, size_t n_ids,
                      uint64_t *n_purged)
 {
-    return dlq_txn(j, ids, n_ids, purge_one, n_purged);
+    return dlq_call(j, ids, n_ids, purge_one, n_purged);
 }

@@ -252,6 +252,9 @@ int sp_jn_load_row(struct sp_journal *j, int64_t hour, int64_t series,
                    struct sp_row *o);
 ctspool_rc sp_jn_exec_id(struct sp_journal *j, const char *sql, int64_t id,
                          int64_t seq, int *changes);
+/* journal_admin.c: a one-value query (no parameters) into *out, -1 for
+ * NULL; SQLITE_OK or the error. */
+int sp_jn_query_int(struct sp_journal *j, const char *sql, int64_t *out);
 /* What a fold leaves: the value, and for Average its parts. */
 struct sp_folded {
     double value;

@@ -327,6 +327,39 @@ test_chain_of_letters(void **state)
     check(f, 22000, 0);
 }
 
+/* requeue --all commits 10,000 letters at a time (or fewer, each 250 ms):
+ * a chain of letters of one point across two transactions folds as in
+ * one (letters 10000, 10001, 10002), and every other letter comes back. */
+static void
+test_chain_across_chunks(void **state)
+{
+    struct tu_journal *f = *state;
+
+    tu_fill(f->j, 19998, HOUR + 10); /* 9,999 on each of tok-a, tok-b */
+    tu_retire(f->j, "tok-a", 9999); /* letters 1 .. 9999 */
+    fold1(f->j, SP_AGG_SUM, 1);
+    retire(f->j); /* 10000, the last of the first transaction */
+    fold1(f->j, SP_AGG_SUM, 2);
+    retire(f->j);
+    fold1(f->j, SP_AGG_SUM, 4);
+    retire(f->j);
+    tu_retire(f->j, "tok-b", 9999); /* 10003 .. 20001 */
+    fold1(f->j, SP_AGG_SUM, 8);
+    assert_int_equal(tu_sql1(f->path, "SELECT max(id) FROM dead"), 20001);
+    requeue_all(f->j, 20001);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(round(p.value * 1000) "
+                                      "AS INTEGER) FROM point p JOIN series "
+                                      "s ON s.id = p.series WHERE "
+                                      "s.metric_name = 'm'"),
+                     15000);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 19999);
+    assert_int_equal(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                      "'pending'"),
+                     19999);
+    assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
+}
+
 /* An event first: the events group is -1, and the first point group
  * gets ID 0.  Its letters were taken for letters of a series gone, and
  * deleted without coming back. */
@@ -386,6 +419,7 @@ main(void)
         T(test_put_put_folded_maximum),
         T(test_put_put_folded_sum_zero),
         T(test_chain_of_letters),
+        T(test_chain_across_chunks),
         T(test_group_zero),
 #undef T
     };
