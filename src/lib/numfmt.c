@@ -1,8 +1,9 @@
 /*
  * numfmt.c -- the canonical text of a value: the shortest decimal that
  * strtod() reads back as the same double, always JSON number text, with
- * fast paths for whole numbers and short decimals.  No allocation, no
- * global state.
+ * fast paths for whole numbers and short decimals; and the other way, the
+ * double a JSON number's text stands for.  No allocation, no global
+ * state.
  */
 #include <assert.h>
 #include <math.h>
@@ -154,4 +155,52 @@ sp_double_format(double v, char *buf, size_t buf_len)
     }
     snprintf(buf, buf_len, "%.17g", v); /* always round-trips */
     return strlen(buf);
+}
+
+/*
+ * The double strtod(s, NULL) gives for the JSON number text s[0..len)
+ * (as yajl accepted it; NUL-terminated), without strtod() for the usual
+ * short decimals: with no exponent and at most 15 digits in all, the
+ * text is m / 10^n with m < 10^15 < 2^53 and n <= 15, both exact
+ * doubles, so the correctly rounded quotient IEEE division
+ * gives is what strtod() rounds the decimal to (Clinger's fast path).
+ * "-0" and "-0.0" give -0.0, as strtod() does.  Anything else is left
+ * to strtod().  XXX: strtod() follows LC_NUMERIC; ctspool's programs
+ * never change it from "C", which this path assumes.
+ */
+double
+sp_json_number_value(const char *s, size_t len)
+{
+    static const double pow10[] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,
+                                   1e6, 1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15};
+    size_t i = 0, n_digits = 0, n_frac = 0;
+    int is_neg = 0, in_frac = 0;
+    uint64_t m = 0;
+    double v;
+
+    if (i < len && s[i] == '-') {
+        is_neg = 1;
+        i++;
+    }
+    for (; i < len; i++) {
+        char c = s[i];
+
+        if (c >= '0' && c <= '9') {
+            if (++n_digits > 15) {
+                return strtod(s, NULL);
+            }
+            m = m * 10 + (uint64_t)(c - '0');
+            n_frac += (size_t)in_frac;
+        } else if (c == '.' && !in_frac) {
+            in_frac = 1;
+        } else {
+            return strtod(s, NULL); /* an exponent */
+        }
+    }
+    if (n_digits == 0) {
+        return strtod(s, NULL); /* not a number yajl passed */
+    }
+    v = (double)m / pow10[n_frac];
+    return is_neg ? -v : v;
 }

@@ -176,14 +176,14 @@ present(const struct sp_jnode *item)
 
 /*
  * The double a JSON number (its text, as yajl read it) stands for:
- * strtod(), rounding as it does; out of range gives an infinity, which
- * validate.c refuses.  XXX: strtod() follows LC_NUMERIC, as in
- * validate.c; ctspool's programs never set it.
+ * strtod(), rounding as it does (sp_json_number_value); out of range
+ * gives an infinity, which validate.c refuses.  XXX: strtod() follows
+ * LC_NUMERIC, as in validate.c; ctspool's programs never set it.
  */
 static double
 json_number(const struct sp_jnode *item)
 {
-    return strtod(item->s, NULL);
+    return sp_json_number_value(item->s, item->len);
 }
 
 static ctspool_rc

@@ -323,6 +323,9 @@ void sp_hour_format(int64_t hour, char *buf, size_t buf_len);
 /* numfmt.c: shortest decimal text that parses back to v (buf >= 32);
  * returns its length. */
 size_t sp_double_format(double v, char *buf, size_t buf_len);
+/* numfmt.c: strtod(s, NULL) of the JSON number text s[0..len), which
+ * must be NUL-terminated; short decimals without calling strtod(). */
+double sp_json_number_value(const char *s, size_t len);
 
 /* ---- record.c -------------------------------------------------------- */
 /*

@@ -524,6 +524,62 @@ test_double_format_random(void **state)
     }
 }
 
+/* sp_json_number_value(text) gives the bits strtod() gives. */
+static void
+number_is_strtod(const char *text)
+{
+    double got = sp_json_number_value(text, strlen(text));
+    double want = strtod(text, NULL);
+
+    /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
+    if (memcmp(&got, &want, sizeof(got)) != 0) {
+        fail_msg("%s: %.17g, strtod() %.17g", text, got, want);
+    }
+}
+
+static void
+test_json_number_value(void **state)
+{
+    static const char *const texts[] = {
+        "0", "-0", "0.0", "-0.0", "1", "-1", "34.25", "0.1", "0.3",
+        "1.5", "99.95", "123456789012345", "999999999999999",
+        "1234567890123456", "9007199254740993", "0.000000000000001",
+        "0.0000000000000001", "1.00000000000000000000001", "1e3",
+        "1E-3", "-2.5e+10", "1.7976931348623157e308", "1e400", "-1e400",
+        "4.9e-324", "2.2250738585072014e-308", "0.30000000000000004",
+        "123456.789012345", "12345678901234.5", "-0.000001"};
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        number_is_strtod(texts[i]);
+    }
+    for (int i = 0; i < 200000; i++) {
+        uint64_t m = rng() % 10000000000000000ull; /* up to 16 digits */
+        int n_int = (int)(rng() % 17);
+        int len = snprintf(buf, sizeof(buf), "%s%llu", rng() % 2 ? "-" : "",
+                           (unsigned long long)m);
+        char *digits = buf + (buf[0] == '-');
+        int n_digits = len - (buf[0] == '-');
+
+        /* The point somewhere among the digits (none: a whole number). */
+        if (n_int > 0 && n_int < n_digits && digits[0] != '0') {
+            memmove(digits + n_int + 1, digits + n_int,
+                    (size_t)(n_digits - n_int + 1));
+            digits[n_int] = '.';
+        } else if (n_int == 0 && rng() % 2) {
+            /* 0.000ddd */
+            int zeros = (int)(rng() % 8);
+
+            memmove(digits + 2 + zeros, digits, (size_t)n_digits + 1);
+            digits[0] = '0';
+            digits[1] = '.';
+            memset(digits + 2, '0', (size_t)zeros);
+        }
+        number_is_strtod(buf);
+    }
+}
+
 int
 main(void)
 {
@@ -538,6 +594,7 @@ main(void)
         cmocka_unit_test(test_hour_format),
         cmocka_unit_test(test_double_format),
         cmocka_unit_test(test_double_format_random),
+        cmocka_unit_test(test_json_number_value),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
