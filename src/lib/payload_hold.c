@@ -3,6 +3,7 @@
  * until the object is known sound, then handed on in their order
  * (payload_doc.c reads plain objects in memory in one pass this way).
  */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +45,26 @@ sp_hold_free(struct sp_hold *h)
     free(h->errs);
 }
 
-static void
-hold_text(struct sp_hold *h, const char *s, size_t len)
+/* n bytes from s (NULL when n is 0) at d; returns where the next bytes
+ * go. */
+static char *
+put_bytes(char *d, const void *s, size_t n)
+{
+    if (n) {
+        memcpy(d, s, n);
+    }
+    return d + n;
+}
+
+/* s[0..len) at d as hold_text() reads it; returns where the next bytes
+ * go. */
+static char *
+put_text(char *d, const char *s, size_t len)
 {
     uint32_t n = (uint32_t)len;
 
-    sp_buf_add(&h->rec, &n, sizeof(n));
-    sp_buf_add(&h->rec, s, len);
+    d = put_bytes(d, &n, sizeof(n));
+    return put_bytes(d, s, len);
 }
 
 int
@@ -58,6 +72,8 @@ sp_hold_add(struct sp_hold *h, size_t index, const struct sp_point *p,
             const struct sp_err *pe)
 {
     struct held x;
+    size_t need;
+    char *d;
 
     memset(&x, 0, sizeof(x));
     x.index = index;
@@ -86,13 +102,26 @@ sp_hold_add(struct sp_hold *h, size_t index, const struct sp_point *p,
     x.value = p->value;
     x.name_len = (uint32_t)p->name_len;
     x.n_dims = (uint32_t)p->n_dims;
-    sp_buf_add(&h->rec, &x, sizeof(x));
-    sp_buf_add(&h->rec, p->name, p->name_len);
+    need = sizeof(x) + p->name_len;
     for (size_t i = 0; i < p->n_dims; i++) {
-        hold_text(h, p->dims[i].key, p->dims[i].key_len);
-        hold_text(h, p->dims[i].val, p->dims[i].val_len);
+        need += 2 * sizeof(uint32_t) + p->dims[i].key_len +
+                p->dims[i].val_len;
     }
-    return h->rec.has_failed ? -1 : 0;
+    /* One reservation, then written in place. */
+    if (sp_buf_reserve(&h->rec, need) != 0) {
+        return -1;
+    }
+    d = h->rec.p + h->rec.len;
+    d = put_bytes(d, &x, sizeof(x));
+    d = put_bytes(d, p->name, p->name_len);
+    for (size_t i = 0; i < p->n_dims; i++) {
+        d = put_text(d, p->dims[i].key, p->dims[i].key_len);
+        d = put_text(d, p->dims[i].val, p->dims[i].val_len);
+    }
+    assert((size_t)(d - h->rec.p) == h->rec.len + need);
+    h->rec.len += need;
+    h->rec.p[h->rec.len] = '\0'; /* sp_buf's invariant 1 */
+    return 0;
 }
 
 /* The string at *at in h->rec (hold_text()); *at moves past it. */
