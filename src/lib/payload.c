@@ -96,40 +96,36 @@ static const char *const field_names[F_N] = {
 /* Where a point's fields come from, for messages. */
 enum origin { IN_PAYLOAD, IN_LINE };
 
-/* Index of key in field_names, or -1.  The first byte picks the
- * candidates: this runs for every member of every line. */
+/* Index of key[0..key_len) in field_names, or -1.  The first byte and
+ * the length pick the candidate: this runs for every member of every
+ * line.  A key holds no NUL (jscan.c refuses them). */
 static int
-field_lookup(const char *key)
+field_lookup(const char *key, size_t key_len)
 {
-    int lo, hi;
+    int i;
 
     switch (key[0]) {
     case 't':
-        lo = F_TIMESTAMP;
-        hi = F_TIMESTAMP;
+        i = F_TIMESTAMP;
         break;
     case 'm':
-        if (strncmp(key, "metric_", 7) != 0) {
-            return -1;
-        }
-        lo = F_NAME;
-        hi = F_AGG;
+        i = key_len == 11   ? F_NAME
+            : key_len == 12 ? F_VALUE
+            : key_len == 15 ? F_AGG
+                            : -1;
         break;
     case 'c':
-        lo = F_DIMS;
-        hi = F_DIMS;
+        i = F_DIMS;
         break;
     case 'd':
-        lo = F_STREAM;
-        hi = F_STREAM;
+        i = F_STREAM;
         break;
     default:
         return -1;
     }
-    for (int i = lo; i <= hi; i++) {
-        if (strcmp(key, field_names[i]) == 0) {
-            return i;
-        }
+    if (i >= 0 && strlen(field_names[i]) == key_len &&
+        memcmp(key, field_names[i], key_len) == 0) {
+        return i;
     }
     return -1;
 }
@@ -138,7 +134,7 @@ static ctspool_rc
 unknown_field(const char *key, enum origin o, struct sp_err *e)
 {
     char q[SHOW_BUF];
-    int f = field_lookup(key);
+    int f = field_lookup(key, strlen(key));
 
     sp_payload_show(key, q);
     if (o == IN_PAYLOAD && (f == F_AGG || f == F_STREAM)) {
@@ -397,7 +393,7 @@ element_point(const struct sp_jscan *js, enum origin o,
     for (size_t m = 0; m < obj->n_kept; m++) {
         const struct sp_jnode *c = sp_jscan_member(js, obj, m);
 
-        i = field_lookup(c->key);
+        i = field_lookup(c->key, c->key_len);
         if (i < 0 || i >= n_fields) {
             return unknown_field(c->key, o, e);
         }
