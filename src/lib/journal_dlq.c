@@ -476,7 +476,7 @@ dlq_call(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
     ctspool_rc rc = CTSPOOL_OK;
 
     if (n_ids) {
-        rc = dlq_txn(j, ids, n_ids, fn, 0, NULL, NULL, &total);
+        rc = dlq_txn(j, ids, n_ids, fn, 0, &after, &more, &total);
     } else if ((r = sp_jn_query_int(j, "SELECT max(id) FROM dead",
                                     &top)) != SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "dead letters");
