@@ -158,6 +158,19 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         rc = cli_journal_failed(j, rc);
         if (verb[0] == 'l') {
             cli_error("dlq", "%s", sp_journal_errmsg(j));
+        } else if (all && rc == CTSPOOL_E_INVALID) {
+            /* A letter that cannot come back stops every later call for
+             * all at the same place: say how to get past it. */
+            char done[96];
+
+            snprintf(done, sizeof(done),
+                     "%llu dead letter%s requeued before it",
+                     (unsigned long long)n, n == 1 ? " was" : "s were");
+            cli_error("dlq",
+                      "%s; %s, the others are still dead: purge that "
+                      "letter (or requeue the others by ID), then run it "
+                      "again",
+                      sp_journal_errmsg(j), n ? done : "nothing changed");
         } else if (n == 0) {
             cli_error("dlq", "%s; nothing changed", sp_journal_errmsg(j));
         } else {

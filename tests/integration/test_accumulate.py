@@ -15,6 +15,7 @@ real processes.
 
 import json
 import random
+import re
 import signal
 import threading
 import time
@@ -263,7 +264,51 @@ def kill_during_traffic(env, mock, srv):
                                             n_threads * per))
 
 
+def requeue_past_unfoldable():
+    """Two dead letters of one point whose fold is not finite stop `dlq
+    requeue --all` at the same place each time: the message names the
+    letter and says to purge it; then the others come back."""
+    env = h.Env("accumulate-requeue")
+    try:
+        env.write_config()
+        hour = h.hour_str(HOUR0)
+
+        def retired(names):
+            pts = [{"timestamp": hour, "metric_name": n, "metric_value": v,
+                    "metric_agg_func": "Sum"} for n, v in names]
+            r = h.run_logged(env, "append", "--accumulate", "--format",
+                             "ndjson", "-",
+                             input="".join(json.dumps(p) + "\n"
+                                           for p in pts))
+            h.check(r.returncode == 0, "append: %s" % r.stderr[-300:])
+            r = h.run_logged(env, "streams", "retire", h.STREAM)
+            h.check(r.returncode == 0, "retire: %s" % r.stderr[-300:])
+        retired([("f%d" % i, 1) for i in range(30)] + [("x", 1.5e308)])
+        retired([("x", 1.5e308)] + [("g%d" % i, 2) for i in range(30)])
+        for _ in range(2):
+            r = h.run_logged(env, "dlq", "requeue", "--all")
+            h.check(r.returncode == 65 and
+                    re.search(r"dead letter (\d+): folding it with dead "
+                              r"letter \d+ gives a number that is not "
+                              r"finite; nothing changed, the others are "
+                              r"still dead: purge that letter", r.stderr),
+                    "requeue --all past a letter that cannot fold: %d %s" %
+                    (r.returncode, r.stderr[-500:]))
+        bad = re.search(r"dead letter (\d+):", r.stderr)
+        r = h.run_logged(env, "dlq", "purge", bad.group(1) if bad else "0")
+        h.check(r.returncode == 0, "purge the letter: %s" % r.stderr)
+        r = h.run_logged(env, "dlq", "requeue", "--all")
+        st = env.status()
+        h.check(r.returncode == 0 and "requeued 61 dead letters" in r.stdout
+                and st["pending_points"] == 61 and st["dead_letters"] == 0,
+                "requeue --all after the purge: %d %s %s" %
+                (r.returncode, r.stdout + r.stderr, st))
+    finally:
+        env.cleanup()
+
+
 def main():
+    requeue_past_unfoldable()
     env = h.Env("accumulate")
     try:
         mock = h.Mock(env)
