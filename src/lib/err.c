@@ -2,7 +2,9 @@
  * err.c -- the result-code table (generated from CTSPOOL_ERRORS) and
  * formatting of error detail (struct sp_err).
  */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sp_int.h"
@@ -96,4 +98,33 @@ sp_err_prefix(struct sp_err *e, const char *fmt, ...)
     memcpy(buf + n, e->msg, old_len);
     buf[n + old_len] = '\0';
     memcpy(e->msg, buf, n + old_len + 1);
+}
+
+void
+sp_err_offsets_from(struct sp_err *e, uint64_t base)
+{
+    static const char mark[] = "byte offset ";
+    char out[sizeof(e->msg)];
+    const char *s = e->msg, *hit;
+    size_t n = 0;
+
+    while ((hit = strstr(s, mark)) != NULL && n < sizeof(out)) {
+        const char *digits = hit + sizeof(mark) - 1;
+        char *end;
+        unsigned long long v;
+
+        if (!isdigit((unsigned char)*digits)) {
+            break;
+        }
+        v = strtoull(digits, &end, 10);
+        n += (size_t)snprintf(out + n, sizeof(out) - n, "%.*s%llu",
+                              (int)(digits - s), s,
+                              v + (unsigned long long)base);
+        s = end;
+    }
+    if (n >= sizeof(out)) {
+        return; /* would not fit: the message stays as it was */
+    }
+    snprintf(out + n, sizeof(out) - n, "%s", s);
+    memcpy(e->msg, out, sizeof(out));
 }

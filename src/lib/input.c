@@ -17,7 +17,6 @@
  * csv.c.  Messages never name the input (the caller prefixes it) and
  * never carry a data_stream_token value.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,40 +258,6 @@ ct_error(void *ctx, size_t index, const struct sp_err *e)
 }
 
 /*
- * The parsers count a broken object's byte offsets from its start, the
- * user from the input's: every offset in e (each follows "byte offset ",
- * as the parsers write them) moved on by base.
- */
-static void
-offsets_from_input(struct sp_err *e, uint64_t base)
-{
-    static const char mark[] = "byte offset ";
-    char out[sizeof(e->msg)];
-    const char *s = e->msg, *hit;
-    size_t n = 0;
-
-    while ((hit = strstr(s, mark)) != NULL && n < sizeof(out)) {
-        const char *digits = hit + sizeof(mark) - 1;
-        char *end;
-        unsigned long long v;
-
-        if (!isdigit((unsigned char)*digits)) {
-            break;
-        }
-        v = strtoull(digits, &end, 10);
-        n += (size_t)snprintf(out + n, sizeof(out) - n, "%.*s%llu",
-                              (int)(digits - s), s,
-                              v + (unsigned long long)base);
-        s = end;
-    }
-    if (n >= sizeof(out)) {
-        return; /* would not fit: the message stays as it was */
-    }
-    snprintf(out + n, sizeof(out) - n, "%s", s);
-    memcpy(e->msg, out, sizeof(out));
-}
-
-/*
  * What became of the k-th payload object (c->k counts it), which started
  * at input offset at and was parsed with result rc into pe: an object
  * whose JSON is sound but whose top level is invalid (bad
@@ -313,7 +278,7 @@ ct_result(struct ct_ctx *c, ctspool_rc rc, uint64_t at, uint64_t used,
     }
     *e = *pe;
     if (rc == CTSPOOL_E_INVALID && at > 0) {
-        offsets_from_input(e, at);
+        sp_err_offsets_from(e, at);
         sp_err_prefix(e, "object %zu (starting at byte offset %llu): ", c->k,
                       (unsigned long long)at);
     } else if (rc == CTSPOOL_E_INVALID) {

@@ -913,6 +913,9 @@ parse_mem(const char *buf, size_t len, int events,
     src_mem(&s, buf, len);
     s.reject = hook;
     rc = parse_object(&s, at, events, d, on_point, on_error, ctx, &used, e);
+    if (rc == CTSPOOL_E_INVALID && at > 0) {
+        sp_err_offsets_from(e, at); /* counted from after the mark */
+    }
     *consumed = used ? (size_t)(at + used) : 0;
     return rc;
 }

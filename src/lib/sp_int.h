@@ -71,6 +71,10 @@ struct sp_err {
 void sp_err_set(struct sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);
 /* Prepend "prefix" to the message already in e. */
 void sp_err_prefix(struct sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);
+/* The parsers count a broken object's byte offsets from its start, the
+ * user from the input's: every offset in e (each follows "byte offset ",
+ * as the parsers write them) moved on by base, where the object starts. */
+void sp_err_offsets_from(struct sp_err *e, uint64_t base);
 
 /* ---- logging (log.c) ------------------------------------------------- */
 enum sp_log_level { SP_LOG_ERROR = 0, SP_LOG_WARN, SP_LOG_INFO, SP_LOG_DEBUG };

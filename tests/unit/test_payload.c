@@ -313,9 +313,10 @@ test_payload_malformed(void **state)
          "\"data\":[],\"data\":[]}",
          "data: appears twice in the payload", 1},
         /* After a byte order mark (skipped, as append's readers do),
-         * offsets count from the object, as append's do. */
+         * offsets count from the start of the document, mark included,
+         * as append's do. */
         {"\xEF\xBB\xBF{\"data\": [1, }",
-         "invalid JSON: parsing stopped at byte offset 13 (parse error: "
+         "invalid JSON: parsing stopped at byte offset 16 (parse error: "
          "unallowed token at this point in JSON text)", 0},
         {"\xEF\xBB\xBF[]", "the payload must be a JSON object, not an array",
          1},
