@@ -790,8 +790,8 @@ sp_input_read_src(struct sp_src *s, const char *name, enum sp_format fmt,
     if (fmt == SP_FMT_AUTO) {
         fmt = sp_input_format_by_name(name);
     }
-    /* Sniffing refuses a UTF-16 or UTF-32 input by itself; a format that needs no
-     * sniffing is looked at for that alone. */
+    /* Sniffing refuses a UTF-16 or UTF-32 input by itself; a format that
+     * needs no sniffing is looked at for that alone. */
     rc = fmt == SP_FMT_AUTO ? sp_input_sniff(s, &fmt, e)
                             : sp_input_refuse_wide(s, e);
     if (rc != CTSPOOL_OK) {

@@ -83,13 +83,13 @@ count_events(struct sp_journal *j, struct sp_stats *st)
     int r;
 
     if ((r = sp_jn_query_int(j, "SELECT count(*) FROM point WHERE grp = -1",
-                       &rows)) != SQLITE_OK ||
+                             &rows)) != SQLITE_OK ||
         (r = sp_jn_query_int(j, "SELECT count(*) FROM queue WHERE grp = -1",
-                       &pending)) != SQLITE_OK ||
+                             &pending)) != SQLITE_OK ||
         (r = sp_jn_query_int(j,
-                       "SELECT count(*) FROM dead WHERE series IN "
-                       "(SELECT id FROM series WHERE grp = -1)",
-                       &dead)) != SQLITE_OK) {
+                             "SELECT count(*) FROM dead WHERE series IN "
+                             "(SELECT id FROM series WHERE grp = -1)",
+                             &dead)) != SQLITE_OK) {
         return r;
     }
     st->pending_events = (uint64_t)pending;
@@ -160,7 +160,8 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
     st->acked_points = (uint64_t)v > st->pending_points
                            ? (uint64_t)v - st->pending_points
                            : 0;
-    if ((r = sp_jn_query_int(j, "SELECT count(*) FROM dead", &v)) != SQLITE_OK) {
+    if ((r = sp_jn_query_int(j, "SELECT count(*) FROM dead", &v)) !=
+        SQLITE_OK) {
         goto fail;
     }
     st->dead_letters = (uint64_t)v;
@@ -177,9 +178,9 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
         st->oldest_pending_group[0] = '\0';
     }
     r = sp_jn_query_int(j,
-                  "SELECT count(*) FROM grp_state p WHERE EXISTS "
-                  "(SELECT 1 FROM queue q WHERE q.grp = p.grp)",
-                  &v);
+                        "SELECT count(*) FROM grp_state p WHERE EXISTS "
+                        "(SELECT 1 FROM queue q WHERE q.grp = p.grp)",
+                        &v);
     if (r != SQLITE_OK) {
         goto fail;
     }
@@ -188,7 +189,8 @@ sp_journal_stats(struct sp_journal *j, struct sp_stats *st)
         goto fail;
     }
     st->in_doubt_points = v > 0 ? (uint64_t)v : 0;
-    if ((r = sp_jn_query_int(j, "SELECT count(*) FROM resend", &v)) != SQLITE_OK) {
+    if ((r = sp_jn_query_int(j, "SELECT count(*) FROM resend", &v)) !=
+        SQLITE_OK) {
         goto fail;
     }
     st->resend_points = (uint64_t)v;
