@@ -155,17 +155,18 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         }
     }
     if (rc != CTSPOOL_OK) {
+        /* --all commits a chunk at a time: n were before the failure. */
+        char done[96];
+
         rc = cli_journal_failed(j, rc);
+        snprintf(done, sizeof(done), "%llu dead letter%s %s before it",
+                 (unsigned long long)n, n == 1 ? " was" : "s were",
+                 verb[0] == 'r' ? "requeued" : "purged");
         if (verb[0] == 'l') {
             cli_error("dlq", "%s", sp_journal_errmsg(j));
         } else if (all && rc == CTSPOOL_E_INVALID) {
             /* A letter that cannot come back stops every later call for
              * all at the same place: say how to get past it. */
-            char done[96];
-
-            snprintf(done, sizeof(done),
-                     "%llu dead letter%s requeued before it",
-                     (unsigned long long)n, n == 1 ? " was" : "s were");
             cli_error("dlq",
                       "%s; %s, the others are still dead: purge that "
                       "letter (or requeue the others by ID), then run it "
@@ -174,11 +175,8 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         } else if (n == 0) {
             cli_error("dlq", "%s; nothing changed", sp_journal_errmsg(j));
         } else {
-            /* --all commits a chunk at a time. */
-            cli_error("dlq", "%s; %llu dead letter%s %s before it: run it "
-                      "again for the others", sp_journal_errmsg(j),
-                      (unsigned long long)n, n == 1 ? " was" : "s were",
-                      verb[0] == 'r' ? "requeued" : "purged");
+            cli_error("dlq", "%s; %s: run it again for the others",
+                      sp_journal_errmsg(j), done);
         }
         ex = cli_exit_code(rc);
     }
