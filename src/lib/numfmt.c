@@ -30,6 +30,15 @@ put_u64(char *tmp, size_t tmp_len, uint64_t u)
     return o;
 }
 
+/* 10^n for n <= 15: each an exact double (5^15 < 2^53), as the fast
+ * paths below need. */
+static const double powers_of_ten[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                       1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                       1e12, 1e13, 1e14, 1e15};
+
+/* Decimal places format_short_decimal() tries. */
+#define SHORT_PLACES 6
+
 /*
  * Fast path of sp_double_format for short decimals (12.5, 0.25, 99.95),
  * the usual metric values: v = m / 10^n with n <= 6 and m below 1e15.
@@ -46,7 +55,6 @@ put_u64(char *tmp, size_t tmp_len, uint64_t u)
 static size_t
 format_short_decimal(double v, char *buf)
 {
-    static const double pow10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
     double a = fabs(v), m = 0, back;
     size_t n_digits = 1, n_frac = 0, len;
     uint64_t mi;
@@ -55,13 +63,13 @@ format_short_decimal(double v, char *buf)
     if (!(a >= 1e-4 && a < 1e15)) {
         return 0;
     }
-    for (size_t n = 0; n < SP_ARRAY_LEN(pow10); n++) {
-        m = a * pow10[n];
+    for (size_t n = 1; n <= SHORT_PLACES; n++) {
+        m = a * powers_of_ten[n];
         if (m >= 1e15) {
             return 0;
         }
         if (m == (double)(uint64_t)m) { /* whole: m < 1e15 */
-            n_frac = n + 1;
+            n_frac = n;
             break;
         }
     }
@@ -74,7 +82,7 @@ format_short_decimal(double v, char *buf)
         mi /= 10;
         n_frac--;
     }
-    back = n_frac ? (double)mi / pow10[n_frac - 1] : (double)mi;
+    back = (double)mi / powers_of_ten[n_frac]; /* n_frac 0: / 1, exact */
     if (back != a) {
         return 0; /* a > 0: no -0.0 to tell apart */
     }
@@ -171,9 +179,6 @@ sp_double_format(double v, char *buf, size_t buf_len)
 double
 sp_json_number_value(const char *s, size_t len)
 {
-    static const double pow10[] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,
-                                   1e6, 1e7,  1e8,  1e9,  1e10, 1e11,
-                                   1e12, 1e13, 1e14, 1e15};
     size_t i = 0, n_digits = 0, n_frac = 0;
     int is_neg = 0, in_frac = 0;
     uint64_t m = 0;
@@ -201,6 +206,6 @@ sp_json_number_value(const char *s, size_t len)
     if (n_digits == 0) {
         return strtod(s, NULL); /* not a number yajl passed */
     }
-    v = (double)m / pow10[n_frac];
+    v = (double)m / powers_of_ten[n_frac];
     return is_neg ? -v : v;
 }
