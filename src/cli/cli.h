@@ -69,6 +69,9 @@ int cli_journal_existing(struct cli *c, const char *cmd,
                          struct sp_journal **j);
 /* Parses an aggregation function or data stream option; 0 or exit. */
 int cli_usage_hint(const char *cmd);
+/* SIGHUP found setting what changed, which serve or drain read once at
+ * start: logged as taking effect at the next restart. */
+void cli_restart_only(const char *what);
 
 /* ---- stage.c: append's on-disk staging file ---------------------- */
 struct cli_stage;

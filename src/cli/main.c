@@ -229,6 +229,13 @@ cli_usage_hint(const char *cmd)
     return EXIT_USAGE;
 }
 
+void
+cli_restart_only(const char *what)
+{
+    sp_log(SP_LOG_WARN,
+           "SIGHUP: %s changed; it takes effect at the next restart", what);
+}
+
 /*
  * The level of --log-level (level_arg, NULL if not given), else of
  * $CTSPOOL_LOG_LEVEL when set and not empty, pinned over the

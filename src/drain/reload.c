@@ -49,8 +49,7 @@ keep_str(char **running, char **loaded, const char *what)
     if (!differs(*running, *loaded)) {
         return;
     }
-    sp_log(SP_LOG_WARN,
-           "SIGHUP: %s changed; it takes effect at the next restart", what);
+    cli_restart_only(what);
     t = *running;
     *running = *loaded;
     *loaded = t;
@@ -60,9 +59,7 @@ static void
 keep_long(long *running, long *loaded, const char *what)
 {
     if (*running != *loaded) {
-        sp_log(SP_LOG_WARN,
-               "SIGHUP: %s changed; it takes effect at the next restart",
-               what);
+        cli_restart_only(what);
         *loaded = *running;
     }
 }
@@ -71,9 +68,7 @@ static void
 keep_int(int *running, int *loaded, const char *what)
 {
     if (*running != *loaded) {
-        sp_log(SP_LOG_WARN,
-               "SIGHUP: %s changed; it takes effect at the next restart",
-               what);
+        cli_restart_only(what);
         *loaded = *running;
     }
 }

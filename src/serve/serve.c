@@ -207,9 +207,7 @@ static void
 restart_only(const char *what, int changed)
 {
     if (changed) {
-        sp_log(SP_LOG_WARN,
-               "SIGHUP: %s changed; it takes effect at the next restart",
-               what);
+        cli_restart_only(what);
     }
 }
 
