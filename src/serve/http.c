@@ -700,6 +700,7 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
               struct sp_err *e)
 {
     struct sv_http *h;
+    ctspool_rc rc;
     /*
      * poll(2) by default: a request that waits for the commit is
      * suspended and resumed, which under epoll costs two epoll_ctl()
@@ -735,10 +736,11 @@ sv_http_start(const struct sv_http_opts *o, struct sv_http **out,
     atomic_init(&h->conns, 0);
     atomic_init(&h->is_many_said, 0);
     atomic_init(&h->is_stopping, 0);
-    if (sv_conns_start(HEADERS_DEADLINE_MS, &h->registry, e) != CTSPOOL_OK) {
+    rc = sv_conns_start(HEADERS_DEADLINE_MS, &h->registry, e);
+    if (rc != CTSPOOL_OK) {
         pthread_rwlock_destroy(&h->live_lock);
         free(h);
-        return CTSPOOL_E_NOMEM;
+        return rc;
     }
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
