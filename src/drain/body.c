@@ -64,14 +64,6 @@ dr_body_prefix(struct dr_slot *sl)
     return CTSPOOL_OK;
 }
 
-/* Appends text of len bytes where room was reserved; returns the end. */
-static char *
-put(char *w, const char *text, size_t len)
-{
-    memcpy(w, text, len);
-    return w + len;
-}
-
 /*
  * A point's element: {"timestamp":"...","metric_name":...,
  * "metric_value":...,"custom_dimensions":{...}}.  Its pieces are measured
@@ -113,19 +105,18 @@ add_metric(struct dr_drainer *d, struct sp_buf *s,
         return -1;
     }
     w = s->p + s->len;
-    w = put(w, k_ts, sizeof(k_ts) - 1);
-    w = put(w, d->last_hour_text, 19);
-    w = put(w, k_name, sizeof(k_name) - 1);
+    w = sp_buf_put(w, k_ts, sizeof(k_ts) - 1);
+    w = sp_buf_put(w, d->last_hour_text, 19);
+    w = sp_buf_put(w, k_name, sizeof(k_name) - 1);
     *w++ = '"';
-    w = put(w, bp->name, name_len);
+    w = sp_buf_put(w, bp->name, name_len);
     *w++ = '"';
-    w = put(w, k_value, sizeof(k_value) - 1);
-    w = put(w, num, num_len);
-    w = put(w, k_dims, sizeof(k_dims) - 1);
-    w = put(w, bp->dims, bp->dims_len);
+    w = sp_buf_put(w, k_value, sizeof(k_value) - 1);
+    w = sp_buf_put(w, num, num_len);
+    w = sp_buf_put(w, k_dims, sizeof(k_dims) - 1);
+    w = sp_buf_put(w, bp->dims, bp->dims_len);
     *w++ = '}';
-    *w = '\0'; /* sp_buf invariant 1 */
-    s->len = (size_t)(w - s->p);
+    sp_buf_wrote(s, w);
     return 0;
 }
 

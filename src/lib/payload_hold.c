@@ -45,17 +45,6 @@ sp_hold_free(struct sp_hold *h)
     free(h->errs);
 }
 
-/* n bytes from s (NULL when n is 0) at d; returns where the next bytes
- * go. */
-static char *
-put_bytes(char *d, const void *s, size_t n)
-{
-    if (n) {
-        memcpy(d, s, n);
-    }
-    return d + n;
-}
-
 /* s[0..len) at d as hold_text() reads it; returns where the next bytes
  * go. */
 static char *
@@ -63,8 +52,8 @@ put_text(char *d, const char *s, size_t len)
 {
     uint32_t n = (uint32_t)len;
 
-    d = put_bytes(d, &n, sizeof(n));
-    return put_bytes(d, s, len);
+    d = sp_buf_put(d, &n, sizeof(n));
+    return sp_buf_put(d, s, len);
 }
 
 int
@@ -112,15 +101,14 @@ sp_hold_add(struct sp_hold *h, size_t index, const struct sp_point *p,
         return -1;
     }
     d = h->rec.p + h->rec.len;
-    d = put_bytes(d, &x, sizeof(x));
-    d = put_bytes(d, p->name, p->name_len);
+    d = sp_buf_put(d, &x, sizeof(x));
+    d = sp_buf_put(d, p->name, p->name_len);
     for (size_t i = 0; i < p->n_dims; i++) {
         d = put_text(d, p->dims[i].key, p->dims[i].key_len);
         d = put_text(d, p->dims[i].val, p->dims[i].val_len);
     }
     assert((size_t)(d - h->rec.p) == h->rec.len + need);
-    h->rec.len += need;
-    h->rec.p[h->rec.len] = '\0'; /* sp_buf's invariant 1 */
+    sp_buf_wrote(&h->rec, d);
     return 0;
 }
 

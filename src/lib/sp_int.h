@@ -229,6 +229,26 @@ sp_buf_adds(struct sp_buf *b, const char *s)
 {
     return sp_buf_add(b, s, strlen(s));
 }
+/*
+ * Writing many small pieces in place, once sp_buf_reserve() made room for
+ * all of them (one check instead of one per piece): sp_buf_put() copies
+ * s[0..n) (s may be NULL when n is 0) to d and returns where the next
+ * piece goes; sp_buf_wrote() then takes what lies before end as b's.
+ */
+static inline char *
+sp_buf_put(char *d, const void *s, size_t n)
+{
+    if (n) {
+        memcpy(d, s, n);
+    }
+    return d + n;
+}
+static inline void
+sp_buf_wrote(struct sp_buf *b, char *end)
+{
+    b->len = (size_t)(end - b->p);
+    b->p[b->len] = '\0';
+}
 int sp_buf_addf(struct sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 struct sp_src;
 /*

@@ -62,16 +62,6 @@ reserve(struct sv_ingest *in, size_t n)
                                                : CTSPOOL_E_NOMEM;
 }
 
-/* n bytes from s (NULL when n is 0) at d; returns where the next bytes
- * go. */
-static uint8_t *
-put_bytes(uint8_t *d, const void *s, size_t n)
-{
-    if (n) {
-        memcpy(d, s, n);
-    }
-    return d + n;
-}
 
 static ctspool_rc
 on_point(void *ctx, const struct sp_point *p)
@@ -80,7 +70,7 @@ on_point(void *ctx, const struct sp_point *p)
     uint16_t name_len = (uint16_t)p->name_len;
     uint8_t n_dims = (uint8_t)p->n_dims;
     size_t need = FIXED_LEN + p->name_len + p->n_dims * DIM_HDR_LEN;
-    uint8_t *d;
+    char *d;
     ctspool_rc rc;
 
     in->n_total++;
@@ -107,26 +97,25 @@ on_point(void *ctx, const struct sp_point *p)
     }
     /* Written in place, room reserved: the fixed-size pieces are copies
      * the compiler makes inline. */
-    d = (uint8_t *)in->packed.p + in->packed.len;
-    d = put_bytes(d, &p->hour, 8);
-    d = put_bytes(d, &p->value, 8);
-    d = put_bytes(d, &name_len, 2);
-    d = put_bytes(d, &n_dims, 1);
+    d = in->packed.p + in->packed.len;
+    d = sp_buf_put(d, &p->hour, 8);
+    d = sp_buf_put(d, &p->value, 8);
+    d = sp_buf_put(d, &name_len, 2);
+    d = sp_buf_put(d, &n_dims, 1);
     for (size_t i = 0; i < p->n_dims; i++) {
         uint8_t kl = (uint8_t)p->dims[i].key_len;
         uint16_t vl = (uint16_t)p->dims[i].val_len;
 
-        d = put_bytes(d, &kl, 1);
-        d = put_bytes(d, &vl, 2);
+        d = sp_buf_put(d, &kl, 1);
+        d = sp_buf_put(d, &vl, 2);
     }
-    d = put_bytes(d, p->name, p->name_len);
+    d = sp_buf_put(d, p->name, p->name_len);
     for (size_t i = 0; i < p->n_dims; i++) {
-        d = put_bytes(d, p->dims[i].key, p->dims[i].key_len);
-        d = put_bytes(d, p->dims[i].val, p->dims[i].val_len);
+        d = sp_buf_put(d, p->dims[i].key, p->dims[i].key_len);
+        d = sp_buf_put(d, p->dims[i].val, p->dims[i].val_len);
     }
-    assert((size_t)(d - (uint8_t *)in->packed.p) == in->packed.len + need);
-    in->packed.len += need;
-    in->packed.p[in->packed.len] = '\0'; /* sp_buf's invariant 1 */
+    assert((size_t)(d - in->packed.p) == in->packed.len + need);
+    sp_buf_wrote(&in->packed, d);
     in->n_points++;
     return CTSPOOL_OK;
 }
