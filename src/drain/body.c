@@ -9,19 +9,29 @@
 
 #include "drain_int.h"
 
+/* The length of str's start that a JSON string literal holds as it is
+ * (no control character, quote or backslash): strlen(str) when all. */
+static size_t
+plain_len(const char *str)
+{
+    const unsigned char *c = (const unsigned char *)str;
+    size_t n = 0;
+
+    while (c[n] >= 0x20 && c[n] != '"' && c[n] != '\\') {
+        n++; /* the NUL stops it too */
+    }
+    return n;
+}
+
 /* Appends str as a JSON string literal, escaped as cJSON escapes it. */
 static int
 add_json_string(struct sp_buf *s, const char *str)
 {
-    const unsigned char *c = (const unsigned char *)str;
     char *lit = NULL;
-    size_t n = 0;
+    size_t n = plain_len(str);
     int r;
 
-    while (c[n] && c[n] >= 0x20 && c[n] != '"' && c[n] != '\\') {
-        n++;
-    }
-    if (!c[n]) {
+    if (!str[n]) {
         /* Nothing to escape: the usual metric name. */
         if (sp_buf_reserve(s, n + 2) != 0) {
             return -1;
@@ -80,16 +90,11 @@ add_metric(struct dr_drainer *d, struct sp_buf *s,
     static const char k_name[] = "\",\"metric_name\":";
     static const char k_value[] = ",\"metric_value\":";
     static const char k_dims[] = ",\"custom_dimensions\":";
-    const unsigned char *c = (const unsigned char *)bp->name;
-    size_t name_len = 0, num_len, need;
+    size_t name_len = plain_len(bp->name), num_len, need;
     char num[40], *w;
 
-    while (c[name_len] >= 0x20 && c[name_len] != '"' &&
-           c[name_len] != '\\') {
-        name_len++;
-    }
     num_len = sp_double_format(bp->value, num, sizeof(num));
-    if (c[name_len]) {
+    if (bp->name[name_len]) {
         /* Something to escape (the stop above was not the NUL). */
         return sp_buf_adds(s, k_ts) ||
                sp_buf_add(s, d->last_hour_text, 19) ||
