@@ -49,8 +49,11 @@ def main():
         # at most a second apart.
         h.wait_until(lambda: requests(mock) >= 2, 30,
                      "the parked group is retried")
-        with open(clock, "w") as f:
+        # Replaced whole (libfaketime rereads the file on every call:
+        # written in place, it could read it empty or half written).
+        with open(clock + ".new", "w") as f:
             f.write("+0\n")
+        os.replace(clock + ".new", clock)
         n = requests(mock)
         h.wait_until(lambda: requests(mock) >= n + 2, 30,
                      "the parked group is retried after the clock stepped "
