@@ -162,6 +162,12 @@ static const char *const stmt_sql[ST_N] = {
                     "s.metric_name, s.dims FROM queue q "
                     "JOIN series s ON s.id = q.series "
                     "WHERE q.grp = ?1 AND q.seq > ?3 ORDER BY q.seq LIMIT ?2",
+    /* ST_TAKE_PTS without the series: their texts from journal_names.c,
+     * or by id. */
+    [ST_TAKE_QUEUE] = "SELECT q.hour, q.series, q.seq, q.value FROM queue q "
+                      "WHERE q.grp = ?1 AND q.seq > ?3 ORDER BY q.seq "
+                      "LIMIT ?2",
+    [ST_SERIES_TEXT] = "SELECT metric_name, dims FROM series WHERE id = ?1",
     [ST_ACK] = "DELETE FROM queue WHERE grp = ?1 AND seq BETWEEN ?2 AND ?3",
     [ST_DEAD_INS] = "INSERT INTO dead (hour, series, value, status, body, "
                     "dead_at, folded, avg_sum, avg_n) SELECT hour, series, "
@@ -756,6 +762,9 @@ sp_jn_disconnect(struct sp_journal *j)
     j->db = NULL;
     sp_jn_cache_clear(j);
     j->cache_epoch = 0;
+    sp_jn_names_clear(j); /* the path may now name another journal */
+    j->names_by_id = 0; /* until takes show the cache would hold */
+    j->names_sampled = 0;
     j->changes_seen = 0;
 }
 
@@ -802,6 +811,7 @@ sp_journal_close(struct sp_journal *j)
     }
     sp_jn_disconnect(j);
     free(j->cache);
+    sp_jn_names_free(j);
     sp_jn_fold_free(j);
     sp_buf_cleanup(&j->scratch);
     EVP_MD_CTX_free(j->md_ctx);

@@ -41,27 +41,162 @@ sp_batch_cleanup(struct sp_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-/*
- * Copies text with its NUL into the arena (NULL as ""); returns the
- * offset or -1, with its length in *len.  Measured with strlen(), not
- * sqlite3_column_bytes(): the arena's strings are read as C strings, and
- * a call into SQLite costs more than the scan of a name or of a point's
- * dimensions.
- */
+/* Copies text[0..len] (with its NUL) into the arena; returns the offset
+ * or -1. */
 static long
-arena_put(struct sp_batch *b, const unsigned char *text, size_t *len)
+arena_put(struct sp_batch *b, const char *text, size_t len)
 {
-    const char *t = text ? (const char *)text : "";
     size_t off = b->arena.len;
 
-    *len = strlen(t);
     if (b->arena.cap == 0 && sp_buf_reserve(&b->arena, 65536) != 0) {
         return -1;
     }
-    if (sp_buf_add(&b->arena, t, *len + 1) != 0) {
+    if (sp_buf_add(&b->arena, text, len + 1) != 0) {
         return -1;
     }
     return (long)off;
+}
+
+/*
+ * Series ids the cache judges itself by: one in 32, by a hash of the id
+ * (ids are handed out in turn to interleaved groups), so that a series
+ * is always or never among them.  Reading rows joined, only these go
+ * through the cache: where series do not repeat, the cache then costs a
+ * 32nd of its work per row, and its hits among them still tell what it
+ * would hold if it held them all.
+ */
+#define NAMES_SAMPLED(id)                                                   \
+    ((((uint64_t)(id) * 0x9e3779b97f4a7c15ull) >> 59) == 0)
+#define NAMES_SAMPLE_MIN 16 /* sampled rows (of one take or more) to
+                            * decide on */
+
+/*
+ * The texts of series id, read joined (columns 4 and 5 of take) or by
+ * id (ST_SERIES_TEXT) where the cache has not got them.  SQLITE_ROW with
+ * *out set; SQLITE_DONE: no such series (the join leaves such a row
+ * out); SQLITE_NOMEM; or an error.
+ */
+static int
+series_texts(struct sp_journal *j, sqlite3_stmt *take, int joined, int64_t id,
+             struct sp_journal_name *out)
+{
+    int sampled = NAMES_SAMPLED(id);
+    sqlite3_stmt *s = take;
+    int r = SQLITE_ROW;
+    int col = 4;
+
+    if ((sampled || !joined) && sp_jn_names_find(j, id, out)) {
+        j->names_sampled += (size_t)sampled;
+        return SQLITE_ROW;
+    }
+    j->names_sampled += (size_t)sampled;
+    j->names_missed += (size_t)sampled;
+    if (!joined) {
+        s = sp_jn_stmt(j, ST_SERIES_TEXT);
+        if (!s) {
+            return sqlite3_errcode(j->db);
+        }
+        sqlite3_bind_int64(s, 1, id);
+        r = sqlite3_step(s);
+        col = 0;
+    }
+    if (r == SQLITE_ROW) {
+        out->name = (const char *)sqlite3_column_text(s, col);
+        out->dims = (const char *)sqlite3_column_text(s, col + 1);
+        if (!out->name || !out->dims) {
+            r = SQLITE_NOMEM;
+        } else {
+            out->name_len = strlen(out->name);
+            out->dims_len = strlen(out->dims);
+            /* Read by id, the texts must outlive the statement's reset
+             * below: in the cache.  Joined, they stay at hand until the
+             * next row, so a sampled one the cache cannot take is still
+             * there. */
+            if ((sampled || !joined) &&
+                sp_jn_names_add(j, id, out->name, out->name_len, out->dims,
+                                out->dims_len, out) != 0 &&
+                !joined) {
+                r = SQLITE_NOMEM;
+            }
+        }
+    }
+    if (!joined) {
+        sp_jn_done(s); /* *out then points into the cache */
+    }
+    return r;
+}
+
+/*
+ * Reads b->grp's queue rows after seq after into b, with their series'
+ * texts.  Series repeat from hour to hour, so the rows are read alone
+ * and the texts come from journal_names.c.  While it would not hold most
+ * of them (more than a quarter of the sampled rows of the last takes
+ * missed), the rows are read joined to their series: where series do not
+ * repeat, the join costs less than a lookup per row.
+ */
+static ctspool_rc
+take_points(struct sp_journal *j, size_t max_points, int64_t after,
+            struct sp_batch *b)
+{
+    int64_t epoch = 0;
+    sqlite3_stmt *s;
+    ctspool_rc rc = CTSPOOL_OK;
+    int r;
+
+    r = sp_jn_meta_get(j, "epoch", &epoch);
+    if (r != SQLITE_OK) {
+        return sp_jn_db_fail(j, r, "take");
+    }
+    if (epoch != j->names_epoch) {
+        sp_jn_names_clear(j); /* a compaction: ids may name other series */
+        j->names_epoch = epoch;
+    }
+    if (j->names_sampled >= NAMES_SAMPLE_MIN) {
+        j->names_by_id = 4 * j->names_missed <= j->names_sampled;
+        j->names_sampled = j->names_missed = 0;
+    }
+    s = sp_jn_stmt(j, j->names_by_id ? ST_TAKE_QUEUE : ST_TAKE_PTS);
+    if (!s) {
+        return sp_jn_db_fail(j, sqlite3_errcode(j->db), "take");
+    }
+    sqlite3_bind_int64(s, 1, b->grp);
+    sqlite3_bind_int64(s, 2, (int64_t)max_points);
+    sqlite3_bind_int64(s, 3, after);
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sp_batch_point *bp = &b->pts[b->n];
+        struct sp_journal_name t;
+        long name_off, dims_off;
+
+        bp->series = sqlite3_column_int64(s, 1);
+        r = series_texts(j, s, !j->names_by_id, bp->series, &t);
+        if (r == SQLITE_DONE) {
+            continue; /* no series row: left out, as the join does */
+        }
+        if (r != SQLITE_ROW) {
+            break;
+        }
+        bp->hour = sqlite3_column_int64(s, 0);
+        bp->seq = sqlite3_column_int64(s, 2);
+        bp->value = sqlite3_column_double(s, 3);
+        name_off = arena_put(b, t.name, t.name_len);
+        dims_off = arena_put(b, t.dims, t.dims_len);
+        if (name_off < 0 || dims_off < 0) {
+            r = SQLITE_NOMEM;
+            break;
+        }
+        bp->dims_len = t.dims_len;
+        /* Offsets now; pointers once the arena stops moving. */
+        bp->name = (const char *)(uintptr_t)name_off;
+        bp->dims = (const char *)(uintptr_t)dims_off;
+        b->n++;
+    }
+    sp_jn_done(s);
+    if (r == SQLITE_NOMEM) {
+        rc = CTSPOOL_E_NOMEM;
+    } else if (r != SQLITE_DONE) {
+        rc = sp_jn_db_fail(j, r, "take");
+    }
+    return rc;
 }
 
 ctspool_rc
@@ -111,7 +246,6 @@ sp_journal_take_next(struct sp_journal *j, size_t max_points,
                      const struct sp_take_from *from, struct sp_batch *b)
 {
     int64_t after = 0;
-    sqlite3_stmt *s;
     ctspool_rc rc = CTSPOOL_OK;
     int r;
 
@@ -151,41 +285,10 @@ sp_journal_take_next(struct sp_journal *j, size_t max_points,
         b->pts = np;
         b->cap = max_points;
     }
-    s = sp_jn_stmt(j, ST_TAKE_PTS);
-    if (!s) {
-        rc = sp_jn_db_fail(j, sqlite3_errcode(j->db), "take");
-        goto out;
-    }
     if (b->grp == from->grp) {
         after = from->seq;
     }
-    sqlite3_bind_int64(s, 1, b->grp);
-    sqlite3_bind_int64(s, 2, (int64_t)max_points);
-    sqlite3_bind_int64(s, 3, after);
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        struct sp_batch_point *bp = &b->pts[b->n];
-        long name_off, dims_off;
-        size_t name_len;
-
-        bp->hour = sqlite3_column_int64(s, 0);
-        bp->series = sqlite3_column_int64(s, 1);
-        bp->seq = sqlite3_column_int64(s, 2);
-        bp->value = sqlite3_column_double(s, 3);
-        name_off = arena_put(b, sqlite3_column_text(s, 4), &name_len);
-        dims_off = arena_put(b, sqlite3_column_text(s, 5), &bp->dims_len);
-        if (name_off < 0 || dims_off < 0) {
-            rc = CTSPOOL_E_NOMEM;
-            break;
-        }
-        /* Offsets now; pointers once the arena stops moving. */
-        bp->name = (const char *)(uintptr_t)name_off;
-        bp->dims = (const char *)(uintptr_t)dims_off;
-        b->n++;
-    }
-    sp_jn_done(s);
-    if (rc == CTSPOOL_OK && r != SQLITE_DONE) {
-        rc = sp_jn_db_fail(j, r, "take");
-    }
+    rc = take_points(j, max_points, after, b);
     for (size_t i = 0; i < b->n; i++) {
         b->pts[i].name = b->arena.p + (uintptr_t)b->pts[i].name;
         b->pts[i].dims = b->arena.p + (uintptr_t)b->pts[i].dims;

@@ -43,6 +43,8 @@ enum stmt_id {
     ST_SEQTIME_INS,
     ST_TAKE_GRP,
     ST_TAKE_PTS,
+    ST_TAKE_QUEUE,
+    ST_SERIES_TEXT,
     ST_ACK,
     ST_DEAD_INS,
     ST_DEAD_DEL_PT,
@@ -148,6 +150,18 @@ struct sp_journal {
     struct grp_ent *grps;
     size_t n_grps;
 
+    /* The drainer's series texts (journal_names.c), read in epoch
+     * names_epoch.  names_by_id: takes read rows alone, not joined to
+     * their series (journal_drain.c); names_sampled, names_missed: rows
+     * of sampled series since the last choice, and the cache's misses
+     * among them. */
+    struct names_ent *names;
+    size_t names_slots, names_n;
+    struct sp_buf names_text;
+    int64_t names_epoch;
+    int names_by_id;
+    size_t names_sampled, names_missed;
+
     /* Upload durations noted and not yet in meta (journal_drain.c);
      * up_flushed: written by the transaction being committed. */
     uint64_t up_n, up_sum_ms, up_le[SP_UPLOAD_BUCKETS];
@@ -173,6 +187,12 @@ struct sp_journal {
                        * written once per savepoint */
 };
 
+/* A series' texts, as journal_names.c holds them; both NUL-terminated. */
+struct sp_journal_name {
+    const char *name, *dims;
+    size_t name_len, dims_len;
+};
+
 /* A point's stored row (ST_PT_GET). */
 struct sp_row {
     double value, sum;
@@ -186,6 +206,16 @@ struct sp_row {
  * definitions).  Those returning int return a SQLite result code
  * (SQLITE_OK: done); those returning ctspool_rc set j->err on failure.
  */
+
+/* journal_names.c: series id -> texts, for the drainer's takes.  find:
+ * 1 with *out set, or 0; add: 0 with *out set, or -1 (no memory). */
+void sp_jn_names_clear(struct sp_journal *j);
+void sp_jn_names_free(struct sp_journal *j);
+int sp_jn_names_find(const struct sp_journal *j, int64_t id,
+                     struct sp_journal_name *out);
+int sp_jn_names_add(struct sp_journal *j, int64_t id, const char *name,
+                    size_t name_len, const char *dims, size_t dims_len,
+                    struct sp_journal_name *out);
 
 /* journal.c */
 ctspool_rc sp_jn_connect(struct sp_journal *j, struct sp_err *e);

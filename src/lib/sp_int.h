@@ -22,7 +22,8 @@
  *               config_file.c (the files, permission warning)
  *   journal.c   the SQLite journal: open, transactions, limits; with
  *               journal_put.c (upsert), journal_drain.c (take, ack, dead
- *               letters), journal_admin.c (stats, list, compact),
+ *               letters; journal_names.c, its series texts),
+ *               journal_admin.c (stats, list, compact),
  *               journal_check.c (its invariants as queries) and
  *               journal_groups.c (parked groups, streams, retire)
  *   migrate.c   schema/ migrations embedded at build time
