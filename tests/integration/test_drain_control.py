@@ -24,7 +24,8 @@ def started(d):
 def sigint_in_flight(env, mock, args, want_rc):
     """SIGINT to `ctspool ARGS` while its request is in flight (the
     receiver counts a request once it has it whole, then holds it):
-    exit want_rc within 3 s, the 50 points still pending."""
+    exit want_rc within 5 s (the answer's 0.8 s grace, then the exit of
+    a sanitizer build on a busy machine), the 50 points still pending."""
     what = " ".join(args)
     mock.fault(delay_ms=60000, delay_next=1)
     n0 = mock.counters()["requests_total"]
@@ -32,7 +33,7 @@ def sigint_in_flight(env, mock, args, want_rc):
     h.check(h.wait_for(lambda: mock.counters()["requests_total"] > n0,
                        10), "request not sent (%s)" % what)
     rc, secs = h.stop_proc(d, h.signal.SIGINT)
-    h.check(rc == want_rc and secs < 3,
+    h.check(rc == want_rc and secs < 5,
             "SIGINT in flight (%s): exit %s after %.2f s" % (what, rc, secs))
     st = env.status()
     h.check(st["pending_points"] == 50, "pending after abort (%s): %s" %
