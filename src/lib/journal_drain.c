@@ -73,8 +73,9 @@ arena_put(struct sp_batch *b, const char *text, size_t len)
 /*
  * The texts of series id, read joined (columns 4 and 5 of take) or by
  * id (ST_SERIES_TEXT) where the cache has not got them.  SQLITE_ROW with
- * *out set; SQLITE_DONE: no such series (the join leaves such a row
- * out); SQLITE_NOMEM; or an error.
+ * *out set, valid until the next call (take_points() copies them at
+ * once); SQLITE_DONE: no such series (the join leaves such a row out);
+ * SQLITE_NOMEM; or an error.
  */
 static int
 series_texts(struct sp_journal *j, sqlite3_stmt *take, int joined, int64_t id,
@@ -92,38 +93,36 @@ series_texts(struct sp_journal *j, sqlite3_stmt *take, int joined, int64_t id,
     j->names_sampled += (size_t)sampled;
     j->names_missed += (size_t)sampled;
     if (!joined) {
+        /* Reset here, not after the step: its texts are still read. */
         s = sp_jn_stmt(j, ST_SERIES_TEXT);
         if (!s) {
             return sqlite3_errcode(j->db);
         }
+        sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, id);
         r = sqlite3_step(s);
         col = 0;
     }
-    if (r == SQLITE_ROW) {
-        out->name = (const char *)sqlite3_column_text(s, col);
-        out->dims = (const char *)sqlite3_column_text(s, col + 1);
-        if (!out->name || !out->dims) {
-            r = SQLITE_NOMEM;
-        } else {
-            out->name_len = strlen(out->name);
-            out->dims_len = strlen(out->dims);
-            /* Read by id, the texts must outlive the statement's reset
-             * below: in the cache.  Joined, they stay at hand until the
-             * next row, so a sampled one the cache cannot take is still
-             * there. */
-            if ((sampled || !joined) &&
-                sp_jn_names_add(j, id, out->name, out->name_len, out->dims,
-                                out->dims_len, out) != 0 &&
-                !joined) {
-                r = SQLITE_NOMEM;
-            }
+    if (r != SQLITE_ROW) {
+        return r;
+    }
+    out->name = (const char *)sqlite3_column_text(s, col);
+    out->dims = (const char *)sqlite3_column_text(s, col + 1);
+    if (!out->name || !out->dims) {
+        return SQLITE_NOMEM;
+    }
+    out->name_len = strlen(out->name);
+    out->dims_len = strlen(out->dims);
+    /* A series the cache cannot take (no memory) is still at hand. */
+    if (sampled || !joined) {
+        struct sp_journal_name kept;
+
+        if (sp_jn_names_add(j, id, out->name, out->name_len, out->dims,
+                            out->dims_len, &kept) == 0) {
+            *out = kept;
         }
     }
-    if (!joined) {
-        sp_jn_done(s); /* *out then points into the cache */
-    }
-    return r;
+    return SQLITE_ROW;
 }
 
 /*
@@ -191,6 +190,9 @@ take_points(struct sp_journal *j, size_t max_points, int64_t after,
         b->n++;
     }
     sp_jn_done(s);
+    if (j->names_by_id) {
+        sp_jn_done(j->st[ST_SERIES_TEXT]);
+    }
     if (r == SQLITE_NOMEM) {
         rc = CTSPOOL_E_NOMEM;
     } else if (r != SQLITE_DONE) {
