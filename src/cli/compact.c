@@ -43,7 +43,7 @@ cli_compact(struct sp_journal *j, const struct sp_config *cfg,
      * since with a newer value (doubt.c).  It remembers those points by
      * (hour, series ID) in memory, and compaction could delete such a
      * point, and its series, whose ID a new record then takes: kept
-     * that long at least (plus a minute, acklog's step), whatever
+     * that long and a minute more at least, whatever
      * retain_acked_hours says. */
     int64_t doubt = 2 * (int64_t)cfg->upload.request_timeout_ms / 1000 + 61;
     ctspool_rc rc = sp_journal_compact(j, now, keep > doubt ? keep : doubt,

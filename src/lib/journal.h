@@ -544,7 +544,9 @@ ctspool_rc sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids,
                                 size_t n_ids, uint64_t *n_purged);
 /*
  * Deletes points acknowledged before now - retain_s (seconds), records
- * and groups nothing refers to anymore, and gives free pages back.
+ * and groups nothing refers to anymore, and gives free pages back.  An
+ * acknowledgement is known to its minute and counts as at the minute's
+ * end: a point is kept at least retain_s, at most retain_s + 60 s.
  */
 ctspool_rc sp_journal_compact(struct sp_journal *j, int64_t now,
                               int64_t retain_s, uint64_t *n_deleted);

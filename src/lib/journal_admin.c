@@ -565,7 +565,11 @@ compact(struct sp_journal *j, int64_t now, int64_t retain_s,
         uint64_t *n_deleted)
 {
     int64_t cutoff = now - retain_s;
-    int64_t cut_min = cutoff / 60;
+    /* acklog knows an acknowledgement's minute, not its second: the
+     * minutes that ended by the cutoff (minute m ends at 60 (m + 1)),
+     * so nothing acknowledged less than retain_s ago is deleted.  A
+     * floor division, for a cutoff before 1970 in tests. */
+    int64_t cut_min = (cutoff >= 0 ? cutoff / 60 : -((59 - cutoff) / 60)) - 1;
     int64_t lo[2] = {INT64_MIN, INT64_MIN}, hi[2];
     int64_t n_old = 0;
     uint64_t total = 0;

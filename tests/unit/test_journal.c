@@ -438,8 +438,13 @@ test_compact_retention(void **state)
     assert_int_equal(sp_journal_ack(f->j, &b, 0, 10, 1000, NULL), CTSPOOL_OK);
     assert_int_equal(sp_journal_ack(f->j, &b, 10, 10, 5000, NULL),
                      CTSPOOL_OK);
-    /* now = 1000 + 1h: retention 1h deletes only the first ten. */
-    assert_int_equal(sp_journal_compact(f->j, 1000 + 3600, 3600, &n),
+    /* The first ten were acknowledged in minute 16 (960-1019 s), maybe
+     * at its last second: an hour after 1019 s they are still kept, an
+     * hour after the minute's end 1020 s they are deleted. */
+    assert_int_equal(sp_journal_compact(f->j, 1019 + 3600, 3600, &n),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(sp_journal_compact(f->j, 1020 + 3600, 3600, &n),
                      CTSPOOL_OK);
     assert_int_equal(n, 10);
     assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point"), 20);
