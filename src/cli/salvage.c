@@ -33,7 +33,8 @@ help(FILE *f)
             "The drainer does this by itself unless auto_salvage = false.\n"
             "\n"
             "Exit 0 when something could be read, 74 when nothing could,\n"
-            "66 when FILE does not exist.\n");
+            "66 when FILE does not exist, 64 when FILE is the configured\n"
+            "journal itself, 75 when another salvage into it is running.\n");
 }
 
 /* Are a and b the same file? */
