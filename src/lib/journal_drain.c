@@ -5,7 +5,8 @@
  * upstream answered: ack (with the points to send again:
  * journal_resend.c), dead letters, and failed attempts (counters, last
  * error), and how long upload requests took (the histogram of
- * schema 0004).  Owns struct sp_batch's memory.
+ * schema 0004).  Owns struct sp_batch's memory.  A take has its points'
+ * series texts from journal_names.c where series repeat.
  *
  * Invariants (journal.c) kept here: (3) a take reads a group's queue in
  * seq order from its start (or from after a batch still in flight), so
