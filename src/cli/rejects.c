@@ -5,8 +5,9 @@
  *
  *   NDJSON       the rejected line, as read
  *   CSV          the input's header row (before its first rejected
- *                row), then each rejected row, its fields as read and
- *                quoted again as RFC 4180 says (only where needed)
+ *                row), then each rejected row, as read (a record's
+ *                bytes are kept up to 2 MiB; a longer one, its fields
+ *                quoted again as RFC 4180 says, only where needed)
  *   Cloudthread  each rejected element of "data" as one NDJSON line: its
  *                JSON text as read (line breaks between tokens made
  *                spaces), with its payload's metric_agg_func and
@@ -104,16 +105,28 @@ csv_row(struct sp_buf *b, const char *const *fields, const size_t *lens,
     }
 }
 
+/* A CSV row as read (raw), else its fields quoted again. */
+static void
+row_text(struct sp_buf *b, const char *const *fields, const size_t *lens,
+         size_t n, const char *raw, size_t raw_len)
+{
+    sp_buf_init(b);
+    if (raw) {
+        sp_buf_add(b, raw, raw_len);
+    } else {
+        csv_row(b, fields, lens, n);
+    }
+}
+
 static void
 on_row(void *ctx, int is_header, const char *const *fields,
-       const size_t *lens, size_t n)
+       const size_t *lens, size_t n, const char *raw, size_t raw_len)
 {
     struct cli_rejects *r = ctx;
     struct sp_buf row;
 
     if (is_header) {
-        sp_buf_init(&row);
-        csv_row(&row, fields, lens, n);
+        row_text(&row, fields, lens, n, raw, raw_len);
         if (r->header_written && row.len == r->header.len &&
             memcmp(row.p, r->header.p, row.len) == 0) {
             sp_buf_cleanup(&row); /* the same header: written once */
@@ -129,8 +142,7 @@ on_row(void *ctx, int is_header, const char *const *fields,
         put(r, "\n", 1);
         r->header_written = 1;
     }
-    sp_buf_init(&row);
-    csv_row(&row, fields, lens, n);
+    row_text(&row, fields, lens, n, raw, raw_len);
     put(r, row.p ? row.p : "", row.len);
     if (row.has_failed) {
         r->has_failed = 1;

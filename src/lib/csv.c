@@ -23,7 +23,9 @@
  *   started; the next call returns E_NOTFOUND.
  *
  * Invariant: between calls, the reader is at the start of a record
- * (state REC_START) and rec holds the fields of the last record returned.
+ * (state REC_START) and rec holds the fields of the last record returned
+ * (and raw, when kept, its bytes: in[raw_from .. in_pos) is the part not
+ * yet copied there while raw_on).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@
 
 #define IN_CAP ((size_t)64 * 1024)
 #define RECORD_MAX ((size_t)1024 * 1024)
+#define RAW_MAX (2 * RECORD_MAX) /* quotes may double a record's bytes */
 
 enum state {
     REC_START,   /* before the first byte of a record */
@@ -59,6 +62,13 @@ struct sp_csv {
     size_t n_fields, fields_cap;
 
     size_t line; /* physical line of in[in_pos], 1-based */
+
+    /* sp_csv_keep_raw(): the current record's bytes as read. */
+    int keep_raw;
+    int raw_on;      /* the record began: in[raw_from ..] is its */
+    int raw_over;    /* longer than RAW_MAX: not kept */
+    size_t raw_from;
+    struct sp_buf raw;
 };
 
 /* src NULL: the reader's own source, which the caller fills in. */
@@ -110,6 +120,7 @@ sp_csv_close(struct sp_csv *c)
     }
     free(c->in);
     sp_buf_cleanup(&c->rec);
+    sp_buf_cleanup(&c->raw);
     free(c->starts);
     free(c->lens);
     free(c->fields);
@@ -150,6 +161,48 @@ fill(struct sp_csv *c, struct sp_err *e)
         }
     }
     return CTSPOOL_OK;
+}
+
+void
+sp_csv_keep_raw(struct sp_csv *c)
+{
+    c->keep_raw = 1;
+}
+
+int
+sp_csv_raw(const struct sp_csv *c, const char **p, size_t *len)
+{
+    if (!c->keep_raw || c->raw_over) {
+        return 0;
+    }
+    *p = c->raw.p ? c->raw.p : "";
+    *len = c->raw.len;
+    return 1;
+}
+
+/* The record's bytes in[raw_from .. upto) to raw (once it began). */
+static void
+raw_take(struct sp_csv *c, size_t upto)
+{
+    size_t n = upto - c->raw_from;
+
+    if (!c->raw_on || c->raw_over || n == 0) {
+        return;
+    }
+    if (sp_buf_reserve_max(&c->raw, n, RAW_MAX) != 0 ||
+        sp_buf_add(&c->raw, c->in + c->raw_from, n) != 0) {
+        c->raw_over = 1; /* too long, or no memory: fields only */
+    }
+    c->raw_from = upto;
+}
+
+/* The record's first byte is in[at] (its bytes from there on are kept,
+ * when kept at all). */
+static void
+raw_begin(struct sp_csv *c, size_t at)
+{
+    c->raw_on = c->keep_raw;
+    c->raw_from = at;
 }
 
 /* The record's length as RECORD_MAX counts it: fields and commas. */
@@ -292,10 +345,17 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
     c->n_fields = 0;
     *n_fields = 0;
     *line = start_line;
+    sp_buf_reset(&c->raw);
+    c->raw_on = 0;
+    c->raw_over = 0;
     for (;;) {
-        rc = fill(c, e);
-        if (rc != CTSPOOL_OK) {
-            return rc;
+        if (c->in_pos >= c->in_len) {
+            raw_take(c, c->in_len); /* before fill() reuses in */
+            rc = fill(c, e);
+            if (rc != CTSPOOL_OK) {
+                return rc;
+            }
+            c->raw_from = c->in_pos;
         }
         if (c->in_pos == c->in_len) {
             break; /* end of input */
@@ -312,6 +372,7 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
                 c->in_pos++;
                 st = REC_CR;
             } else {
+                raw_begin(c, c->in_pos);
                 st = FIELD_START;
             }
             continue;
@@ -322,7 +383,12 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
                 st = REC_START;
                 continue;
             }
-            /* The CR was data of the first field. */
+            /* The CR was data of the first field (read into in[] before
+             * the last fill, perhaps). */
+            raw_begin(c, c->in_pos);
+            if (c->raw_on && sp_buf_add(&c->raw, "\r", 1) != 0) {
+                c->raw_over = 1;
+            }
             rc = field_begin(c, &too_long);
             if (rc == CTSPOOL_OK) {
                 rc = rec_put(c, "\r", 1, &too_long);
@@ -475,6 +541,10 @@ sp_csv_next(struct sp_csv *c, const char *const **fields,
 
 record:
     *line = start_line;
+    raw_take(c, c->in_pos);
+    if (c->raw.len && c->raw.p[c->raw.len - 1] == '\n') {
+        sp_buf_truncate(&c->raw, c->raw.len - 1); /* its LF, not data */
+    }
     if (too_long) {
         sp_err_set(e, "line %zu: record longer than 1 MiB", start_line);
         return CTSPOOL_E_INVALID;

@@ -662,20 +662,10 @@ out:
 
 /* ---- CSV -------------------------------------------------------------- */
 
-/* A rejected row's fields to the reject hook, if any. */
-static void
-csv_reject(const struct sp_reader *r, const char *const *fv, const size_t *fl,
-           size_t n)
-{
-    if (r->reject && r->reject->row) {
-        r->reject->row(r->reject->ctx, 0, fv, fl, n);
-    }
-}
-
 ctspool_rc
 sp_input_csv_row(const struct sp_reader *r, const struct sp_csv_rows *c,
                  int *stream_ok, const char *const *fv, const size_t *fl,
-                 size_t n, size_t line)
+                 size_t n, const char *raw, size_t raw_len, size_t line)
 {
     struct sp_point p;
     struct sp_err pe;
@@ -689,7 +679,9 @@ sp_input_csv_row(const struct sp_reader *r, const struct sp_csv_rows *c,
                CTSPOOL_OK) {
         return r->on_point(r->ctx, &p);
     }
-    csv_reject(r, fv, fl, n);
+    if (r->reject && r->reject->row) {
+        r->reject->row(r->reject->ctx, 0, fv, fl, n, raw, raw_len);
+    }
     return report_line(r, line, &pe);
 }
 
@@ -708,7 +700,8 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
     struct sp_err pe;
     const char *const *fv;
     const size_t *fl;
-    size_t n, line, ev_cols[SP_EVENT_CSV_COLS];
+    const char *raw;
+    size_t n, line, raw_len, ev_cols[SP_EVENT_CSV_COLS];
     int stream_ok = 0;
     ctspool_rc rc;
 
@@ -719,6 +712,9 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
     if (rc != CTSPOOL_OK) {
         sp_err_set(e, "out of memory");
         goto out;
+    }
+    if (r->reject && r->reject->row) {
+        sp_csv_keep_raw(csv); /* rejected records go out as read */
     }
     rc = sp_csv_next(csv, &fv, &fl, &n, &line, e);
     if (rc == CTSPOOL_E_NOTFOUND) {
@@ -741,7 +737,11 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
         goto out;
     }
     if (r->reject && r->reject->row) {
-        r->reject->row(r->reject->ctx, 1, fv, fl, n);
+        if (!sp_csv_raw(csv, &raw, &raw_len)) {
+            raw = NULL;
+            raw_len = 0;
+        }
+        r->reject->row(r->reject->ctx, 1, fv, fl, n, raw, raw_len);
     }
     par = sp_par_start(s, r, &rows);
     for (;;) {
@@ -760,10 +760,14 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
                 *e = pe;
                 rc = csv_rc;
             }
-        } else if (par) {
-            rc = sp_par_row(par, fv, fl, n, line, e);
         } else {
-            rc = sp_input_csv_row(r, &rows, &stream_ok, fv, fl, n, line);
+            if (!sp_csv_raw(csv, &raw, &raw_len)) {
+                raw = NULL;
+                raw_len = 0;
+            }
+            rc = par ? sp_par_row(par, fv, fl, n, raw, raw_len, line, e)
+                     : sp_input_csv_row(r, &rows, &stream_ok, fv, fl, n, raw,
+                                        raw_len, line);
         }
         if (rc != CTSPOOL_OK) {
             goto out;

@@ -62,15 +62,17 @@ struct sp_csv_rows {
 };
 
 /*
- * sp_input_csv_row -- one CSV record (n fields, starting on line line)
- * to r as sp_input_ndjson_line does a line: a point, or the record to
- * the reject hook and "line N: <why>" to on_error.  *stream_ok: the
- * layout's note that the default stream passed (one per thread).
+ * sp_input_csv_row -- one CSV record (n fields, starting on line line;
+ * raw[0..raw_len): its bytes as read, or raw NULL) to r as
+ * sp_input_ndjson_line does a line: a point, or the record to the reject
+ * hook and "line N: <why>" to on_error.  *stream_ok: the layout's note
+ * that the default stream passed (one per thread).
  */
 ctspool_rc sp_input_csv_row(const struct sp_reader *r,
                             const struct sp_csv_rows *c, int *stream_ok,
                             const char *const *fv, const size_t *fl,
-                            size_t n, size_t line);
+                            size_t n, const char *raw, size_t raw_len,
+                            size_t line);
 
 /* ---- input_par.c: NDJSON lines and CSV records judged by helper
  * threads --------------------------------------------------------------- */
@@ -91,9 +93,10 @@ struct sp_par *sp_par_start(const struct sp_src *s, const struct sp_reader *r,
                             const struct sp_csv_rows *csv);
 ctspool_rc sp_par_line(struct sp_par *par, const char *line, size_t len,
                        size_t lineno, struct sp_err *e);
+/* A CSV record, with its bytes as read (raw NULL: not kept). */
 ctspool_rc sp_par_row(struct sp_par *par, const char *const *fv,
-                      const size_t *fl, size_t n, size_t lineno,
-                      struct sp_err *e);
+                      const size_t *fl, size_t n, const char *raw,
+                      size_t raw_len, size_t lineno, struct sp_err *e);
 ctspool_rc sp_par_flush(struct sp_par *par, struct sp_err *e);
 /* Stops the threads; results not handed on are dropped.  NULL: no-op. */
 void sp_par_end(struct sp_par *par);

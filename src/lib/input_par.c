@@ -43,11 +43,14 @@ enum job_state { J_FREE, J_FILLING, J_QUEUED, J_PARSING, J_DONE };
 enum res_kind { R_NONE, R_POINT, R_ERROR };
 
 /* A line (NDJSON), or a record whose fields are back to back in text
- * with their lengths at flens[field0 ..] (CSV). */
+ * with their lengths at flens[field0 ..], then its raw_len bytes as read
+ * (CSV; has_raw 0: not kept). */
 struct line {
     size_t off, len; /* in text */
     size_t lineno;
     size_t field0, n_fields;
+    size_t raw_len;
+    int has_raw;
 };
 
 struct res {
@@ -231,7 +234,8 @@ collect_reject(void *ctx, const char *s, size_t len)
  * (is_header never: the header is the reader's). */
 static void
 collect_reject_row(void *ctx, int is_header, const char *const *fields,
-                   const size_t *lens, size_t n)
+                   const size_t *lens, size_t n, const char *raw,
+                   size_t raw_len)
 {
     struct job *jb = ctx;
     struct jerr *je = cur_err(jb);
@@ -240,6 +244,8 @@ collect_reject_row(void *ctx, int is_header, const char *const *fields,
     (void)fields;
     (void)lens;
     (void)n;
+    (void)raw;
+    (void)raw_len;
     if (je) {
         je->rej_row = 1;
     }
@@ -314,7 +320,7 @@ parse_job(const struct sp_par *par, struct job *jb,
             rc = CTSPOOL_E_NOMEM;
         } else if (par->csv) {
             rc = sp_input_csv_row(&r, par->csv, stream_ok, f->fv, f->fl,
-                                  ln->n_fields, ln->lineno);
+                                  ln->n_fields, NULL, 0, ln->lineno);
         } else {
             rc = sp_input_ndjson_line(&r, scratch, jb->text.p + ln->off,
                                       ln->len, ln->lineno, &jb->fatal_e);
@@ -470,12 +476,18 @@ emit(struct sp_par *par, struct job *jb, struct sp_err *e)
                                 je->rej_len);
             }
             if (je->rej_row && r->reject && r->reject->row) {
-                if (record_fields(jb, &jb->lines[i], &par->emit_f) != 0) {
+                const struct line *ln = &jb->lines[i];
+                /* The record's bytes follow its fields in text. */
+                const char *raw = jb->text.p + ln->off + ln->len -
+                                  ln->raw_len;
+
+                if (record_fields(jb, ln, &par->emit_f) != 0) {
                     sp_err_set(e, "out of memory");
                     return CTSPOOL_E_NOMEM;
                 }
                 r->reject->row(r->reject->ctx, 0, par->emit_f.fv,
-                               par->emit_f.fl, jb->lines[i].n_fields);
+                               par->emit_f.fl, ln->n_fields,
+                               ln->has_raw ? raw : NULL, ln->raw_len);
             }
             rc = r->on_error(r->ctx, je->lineno, &je->e);
         }
@@ -543,7 +555,7 @@ dispatch(struct sp_par *par, struct sp_err *e)
  * once it holds JOB_BYTES. */
 static ctspool_rc
 add_item(struct sp_par *par, struct job *jb, size_t off, size_t lineno,
-         size_t n_fields, struct sp_err *e)
+         size_t n_fields, int has_raw, size_t raw_len, struct sp_err *e)
 {
     struct line *lines;
 
@@ -558,6 +570,8 @@ add_item(struct sp_par *par, struct job *jb, size_t off, size_t lineno,
     lines[jb->n_lines].lineno = lineno;
     lines[jb->n_lines].field0 = jb->n_flens - n_fields;
     lines[jb->n_lines].n_fields = n_fields;
+    lines[jb->n_lines].has_raw = has_raw;
+    lines[jb->n_lines].raw_len = raw_len;
     jb->n_lines++;
     return jb->text.len >= JOB_BYTES ? dispatch(par, e) : CTSPOOL_OK;
 }
@@ -573,12 +587,13 @@ sp_par_line(struct sp_par *par, const char *line, size_t len, size_t lineno,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
-    return add_item(par, jb, off, lineno, 0, e);
+    return add_item(par, jb, off, lineno, 0, 0, 0, e);
 }
 
 ctspool_rc
 sp_par_row(struct sp_par *par, const char *const *fv, const size_t *fl,
-           size_t n, size_t lineno, struct sp_err *e)
+           size_t n, const char *raw, size_t raw_len, size_t lineno,
+           struct sp_err *e)
 {
     struct job *jb = &par->jobs[par->next_fill % N_JOBS];
     size_t off = jb->text.len;
@@ -598,7 +613,12 @@ sp_par_row(struct sp_par *par, const char *const *fv, const size_t *fl,
         flens[jb->n_flens + k] = fl[k];
     }
     jb->n_flens += n;
-    return add_item(par, jb, off, lineno, n, e);
+    if (raw && sp_buf_add(&jb->text, raw, raw_len) != 0) {
+        sp_err_set(e, "out of memory");
+        return CTSPOOL_E_NOMEM;
+    }
+    return add_item(par, jb, off, lineno, n, raw != NULL, raw ? raw_len : 0,
+                    e);
 }
 
 ctspool_rc

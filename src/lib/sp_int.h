@@ -473,9 +473,12 @@ struct sp_reject_hook {
     /* NDJSON: the rejected line, without its line end. */
     void (*line)(void *ctx, const char *s, size_t len);
     /* CSV: the header row (is_header, once, before any row), then each
-     * rejected row's fields as read (unquoted). */
+     * rejected row: its fields as read (unquoted), and raw[0..raw_len),
+     * its bytes as read without the LF that ended it (raw NULL when the
+     * reader did not keep them: sp_csv_raw()). */
     void (*row)(void *ctx, int is_header, const char *const *fields,
-                const size_t *lens, size_t n);
+                const size_t *lens, size_t n, const char *raw,
+                size_t raw_len);
     /* Cloudthread: a rejected element of "data", its JSON text as read;
      * stream, agg: its payload's (the default stream when it has none;
      * stream NULL and agg -1 when unknown). */
@@ -546,6 +549,12 @@ void sp_csv_close(struct sp_csv *c);
 ctspool_rc sp_csv_next(struct sp_csv *c, const char *const **fields,
                        const size_t **lens, size_t *n_fields, size_t *line,
                        struct sp_err *e);
+/* From now on, keep each record's bytes as read (sp_csv_raw()). */
+void sp_csv_keep_raw(struct sp_csv *c);
+/* The bytes of the record sp_csv_next() returned last, as read, without
+ * the LF that ended it (a CR before it kept): 1, or 0 when not kept
+ * (sp_csv_keep_raw() not called, or over 2 MiB). */
+int sp_csv_raw(const struct sp_csv *c, const char **p, size_t *len);
 
 /* ---- input.c: append input formats ----------------------------------- */
 enum sp_format { SP_FMT_AUTO, SP_FMT_CLOUDTHREAD, SP_FMT_NDJSON, SP_FMT_CSV };

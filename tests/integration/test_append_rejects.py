@@ -4,8 +4,9 @@
 can be fixed and appended again:
 
 - NDJSON: the rejected lines, byte for byte;
-- CSV: the header, then the rejected rows (fields as read, quoted again
-  where RFC 4180 needs it);
+- CSV: the header, then the rejected rows, byte for byte (quotes, CRs
+  and line breaks inside quotes as read), also across the reader's
+  buffer refills and its parse helpers' jobs;
 - Cloudthread: each rejected element of "data" as one NDJSON line with
   its payload's metric_agg_func and data_stream_token;
 - with --skip-invalid the valid points are stored; without it nothing
@@ -117,6 +118,67 @@ def part_ndjson_crlf():
         want = bad + b"\r\n" + bad + b"\n"
         h.check(got == want, "crlf: rejects %r, expected %r" % (got, want))
         h.check(env.status()["pending_points"] == 1, "crlf: the valid one")
+    finally:
+        env.cleanup()
+
+
+def csv_row(k, bad):
+    """Row k of part_csv_raw's input as bytes, in one of several shapes
+    (quoting, CRLF, a line break inside quotes); bad: an invalid value."""
+    value = b"oops" if bad else b"%d" % k
+    shape = k % 5
+    if shape == 0:
+        return b"2024-01-01 10:00:00,m%d,%s,Sum,eu\n" % (k, value)
+    if shape == 1:
+        return b'"2024-01-01 10:00:00","m%d","%s","Sum","eu"\r\n' % (k, value)
+    if shape == 2:
+        return b'2024-01-01 10:00:00,"m%d, ""q""",%s,Sum,"a\r\nb"\n' % (
+            k, value)
+    if shape == 3:
+        return b"2024-01-01 10:00:00,m%d,%s,Sum,\r\n" % (k, value)
+    return b'2024-01-01 10:00:00,m%d,%s,Sum,"x\ny"\r\n' % (k, value)
+
+
+def part_csv_raw():
+    """Rejected rows come back as read, byte for byte, from a small input
+    and from one of 60,000 rows (buffer refills, parse helpers)."""
+    env = h.Env("append-rejects-csv-raw")
+    try:
+        header = b"timestamp,metric_name,metric_value,metric_agg_func,region"
+        for n_rows in (12, 60000):
+            body, want, good = [], [header + b"\r\n"], 0
+            for k in range(n_rows):
+                bad = k % 7 == 3 or k % 1009 == 0
+                row = csv_row(k, bad)
+                body.append(row)
+                if bad:
+                    want.append(row if row.endswith(b"\n") else row + b"\n")
+                else:
+                    good += 1
+                if k % 11 == 5:
+                    body.append(b"\n")  # a blank line: not a record
+            # The last record without its line end.
+            last = b'2024-01-01 10:00:00,"last",oops,Sum,eu'
+            body.append(last)
+            want.append(last + b"\n")
+            path = os.path.join(env.dir, "raw-%d.csv" % n_rows)
+            rej = path + ".rej"
+            with open(path, "wb") as f:
+                f.write(b"\xef\xbb\xbf" + header + b"\r\n" + b"".join(body))
+            r = run(env, path, rej, "--skip-invalid")
+            h.check(r.returncode == 65, "raw %d: exit %d: %s" %
+                    (n_rows, r.returncode, r.stderr[-500:]))
+            with open(rej, "rb") as f:
+                got = f.read()
+            exp = b"".join(want)
+            if got != exp:
+                at = next((i for i in range(min(len(got), len(exp)))
+                           if got[i] != exp[i]), min(len(got), len(exp)))
+                h.check(False, "raw %d: rejects differ at byte %d: %r, "
+                        "expected %r" % (n_rows, at, got[at - 40:at + 40],
+                                         exp[at - 40:at + 40]))
+            h.check(env.status()["pending_points"] >= good,
+                    "raw %d: the valid rows stored" % n_rows)
     finally:
         env.cleanup()
 
@@ -275,6 +337,7 @@ if __name__ == "__main__":
     part_ndjson()
     part_ndjson_crlf()
     part_csv()
+    part_csv_raw()
     part_cloudthread()
     part_cannot_create()
     part_never_over()

@@ -62,7 +62,7 @@ on_error(void *ctx, size_t index, const struct sp_err *e)
 
 static void
 on_reject_row(void *ctx, int is_header, const char *const *fields,
-              const size_t *lens, size_t n)
+              const size_t *lens, size_t n, const char *raw, size_t raw_len)
 {
     struct trace *t = ctx;
 
@@ -72,7 +72,11 @@ on_reject_row(void *ctx, int is_header, const char *const *fields,
         assert_int_equal(sp_buf_add(&t->log, fields[i], lens[i]), 0);
         assert_int_equal(sp_buf_adds(&t->log, "]"), 0);
     }
-    assert_int_equal(sp_buf_adds(&t->log, "\n"), 0);
+    /* The record as read, the same whoever parsed it. */
+    assert_non_null(raw);
+    assert_int_equal(sp_buf_adds(&t->log, " raw{"), 0);
+    assert_int_equal(sp_buf_add(&t->log, raw, raw_len), 0);
+    assert_int_equal(sp_buf_adds(&t->log, "}\n"), 0);
     t->n_rej += !is_header;
 }
 
