@@ -189,7 +189,8 @@ raw_take(struct sp_csv *c, size_t upto)
     if (!c->raw_on || c->raw_over || n == 0) {
         return;
     }
-    if (sp_buf_reserve_max(&c->raw, n, RAW_MAX) != 0 ||
+    /* RAW_MAX and the LF that may end the record (record: drops it). */
+    if (sp_buf_reserve_max(&c->raw, n, RAW_MAX + 1) != 0 ||
         sp_buf_add(&c->raw, c->in + c->raw_from, n) != 0) {
         c->raw_over = 1; /* too long, or no memory: fields only */
     }
@@ -544,6 +545,9 @@ record:
     raw_take(c, c->in_pos);
     if (c->raw.len && c->raw.p[c->raw.len - 1] == '\n') {
         sp_buf_truncate(&c->raw, c->raw.len - 1); /* its LF, not data */
+    }
+    if (c->raw.len > RAW_MAX) {
+        c->raw_over = 1; /* the same bound with a LF or at the end */
     }
     if (too_long) {
         sp_err_set(e, "line %zu: record longer than 1 MiB", start_line);

@@ -340,6 +340,94 @@ test_csv_many_rows(void **state)
     free(data);
 }
 
+/* Reads data's one record with its bytes kept: 1 and them in *raw (a
+ * copy, freed by the caller) when kept, else 0. */
+static int
+read_raw(const char *data, size_t len, char **raw, size_t *raw_len)
+{
+    const char *const *fv;
+    const size_t *fl;
+    const char *p;
+    size_t n, line;
+    struct sp_err e;
+    struct rdr r;
+    int kept;
+
+    rdr_open(&r, data, len);
+    sp_csv_keep_raw(r.c);
+    assert_int_equal(sp_csv_next(r.c, &fv, &fl, &n, &line, &e), CTSPOOL_OK);
+    kept = sp_csv_raw(r.c, &p, raw_len);
+    *raw = kept ? malloc(*raw_len + 1) : NULL;
+    if (kept) {
+        assert_non_null(*raw);
+        memcpy(*raw, p, *raw_len);
+    }
+    rdr_close(&r);
+    return kept;
+}
+
+/* Each record's bytes as read, without its LF: quotes, CRs, line breaks
+ * in quotes, across the 64 KiB refills; not past 2 MiB, whether a LF or
+ * the end of the input follows. */
+static void
+test_csv_raw(void **state)
+{
+    static const char text[] = "\xEF\xBB\xBF\n\"a\",\"b\"\"c\"\r\n"
+                               "\n\rx,\"y\r\nz\"\r\n"
+                               "last,row";
+    static const char *const want[] = {"\"a\",\"b\"\"c\"\r",
+                                       "\rx,\"y\r\nz\"\r", "last,row"};
+    const size_t two_mib = (size_t)2 << 20;
+    const char *const *fv;
+    const size_t *fl;
+    const char *p;
+    size_t n, line, len;
+    struct sp_err e;
+    struct rdr r;
+    char *big, *raw;
+
+    (void)state;
+    rdr_open(&r, text, sizeof(text) - 1);
+    assert_int_equal(sp_csv_raw(r.c, &p, &len), 0); /* not asked for */
+    sp_csv_keep_raw(r.c);
+    for (size_t i = 0; i < SP_ARRAY_LEN(want); i++) {
+        assert_int_equal(sp_csv_next(r.c, &fv, &fl, &n, &line, &e),
+                         CTSPOOL_OK);
+        assert_int_equal(sp_csv_raw(r.c, &p, &len), 1);
+        assert_int_equal(len, strlen(want[i]));
+        assert_memory_equal(p, want[i], len);
+    }
+    rdr_close(&r);
+
+    /* Quoted fields of doubled quotes, under 1 MiB of field bytes:
+     * exactly 2 MiB as read (one field of 1 MiB - 1 quotes), then a byte
+     * more (one of 1 MiB - 2, then an empty quoted one). */
+    big = malloc(two_mib + 4);
+    assert_non_null(big);
+    for (size_t extra = 0; extra <= 1; extra++) {
+        size_t rec = two_mib + extra;
+
+        if (extra == 0) {
+            memset(big, '"', rec);
+        } else {
+            memset(big, '"', two_mib - 2);
+            memcpy(big + two_mib - 2, ",\"\"", 3);
+        }
+        for (int with_lf = 0; with_lf <= 1; with_lf++) {
+            big[rec] = '\n';
+            if (read_raw(big, rec + (size_t)with_lf, &raw, &len)) {
+                assert_int_equal(extra, 0);
+                assert_int_equal(len, rec);
+                assert_memory_equal(raw, big, rec);
+                free(raw);
+            } else {
+                assert_int_equal(extra, 1);
+            }
+        }
+    }
+    free(big);
+}
+
 int
 main(void)
 {
@@ -352,6 +440,7 @@ main(void)
         cmocka_unit_test(test_csv_record_too_long),
         cmocka_unit_test(test_csv_read_boundaries),
         cmocka_unit_test(test_csv_many_rows),
+        cmocka_unit_test(test_csv_raw),
     };
 
     sp_csv_close(NULL);
