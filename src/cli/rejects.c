@@ -36,7 +36,9 @@
 struct cli_rejects {
     FILE *f;
     char *path;
-    int is_follow;      /* flush each record: an endless run */
+    int flush_each;     /* flush each record: an endless run (--follow),
+                         * or our stderr or stdout, which the messages
+                         * about each record also go to */
     int has_failed;     /* a write failed: errno_saved says why */
     int errno_saved;
     uint64_t n;         /* records written */
@@ -59,7 +61,7 @@ end_record(struct cli_rejects *r)
 {
     put(r, "\n", 1);
     r->n++;
-    if (r->is_follow && !r->has_failed && fflush(r->f) != 0) {
+    if (r->flush_each && !r->has_failed && fflush(r->f) != 0) {
         r->has_failed = 1;
         r->errno_saved = errno;
     }
@@ -269,7 +271,7 @@ cli_rejects_open(const char *path, const char *journal,
     struct cli_rejects *r;
     struct stat sb;
     const char *what;
-    int fd, std, exists = stat(path, &sb) == 0, regular = 1;
+    int fd, std = -1, exists = stat(path, &sb) == 0, regular = 1;
 
     *out = NULL;
     if (exists && (what = taken(&sb, journal, inputs, n_inputs))) {
@@ -320,7 +322,9 @@ cli_rejects_open(const char *path, const char *journal,
         free(r);
         return EXIT_CANTCREAT;
     }
-    r->is_follow = is_follow;
+    /* Through stderr, a record written by halves would be cut by the
+     * message about it (or the next); stdout, likewise by the summary. */
+    r->flush_each = is_follow || std >= 0;
     sp_buf_init(&r->header);
     r->hook.ctx = r;
     r->hook.line = on_line;

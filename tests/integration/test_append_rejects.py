@@ -308,8 +308,13 @@ def part_std_stream():
     try:
         path = os.path.join(env.dir, "in.ndjson")
         bad = '{"timestamp":"x","metric_name":"m","metric_value":1}'
+        # 60 more, of 175 bytes: more than the stream's buffer, so a row
+        # written in halves would be cut by the message about it.
+        more = ['{"timestamp":"x","metric_name":"m%02d","metric_value":1,'
+                '"custom_dimensions":{"h":"%s"}}' % (k, "h" * 100)
+                for k in range(60)]
         with open(path, "w") as f:
-            f.write(bad + "\n")
+            f.write(bad + "\n" + "".join(m + "\n" for m in more))
         for dev, fd in (("/dev/stderr", "stderr"), ("/dev/stdout", "stdout")):
             log = os.path.join(env.dir, fd + ".log")
             with open(log, "w") as f:
@@ -327,7 +332,12 @@ def part_std_stream():
                     text.startswith("earlier line 1\nearlier line 2\n") and
                     bad + "\n" in text and mode_of(log) == 0o644,
                     "--rejects %s into a log: exit %d, mode %o: %r" %
-                    (dev, r.returncode, mode_of(log), text))
+                    (dev, r.returncode, mode_of(log), text[:2000]))
+            lines = set(text.split("\n"))
+            cut = [m for m in more if m not in lines]
+            h.check(not cut, "--rejects %s: %d rows not whole on a line "
+                    "of their own, e.g. %r" % (dev, len(cut),
+                                               cut[:1]))
     finally:
         env.cleanup()
 
