@@ -169,15 +169,15 @@ sp_csv_keep_raw(struct sp_csv *c)
     c->keep_raw = 1;
 }
 
-int
-sp_csv_raw(const struct sp_csv *c, const char **p, size_t *len)
+const char *
+sp_csv_raw(const struct sp_csv *c, size_t *len)
 {
     if (!c->keep_raw || c->raw_over) {
-        return 0;
+        *len = 0;
+        return NULL;
     }
-    *p = c->raw.p ? c->raw.p : "";
     *len = c->raw.len;
-    return 1;
+    return c->raw.p ? c->raw.p : "";
 }
 
 /* The record's bytes in[raw_from .. upto) to raw (once it began). */

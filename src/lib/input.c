@@ -737,10 +737,7 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
         goto out;
     }
     if (r->reject && r->reject->row) {
-        if (!sp_csv_raw(csv, &raw, &raw_len)) {
-            raw = NULL;
-            raw_len = 0;
-        }
+        raw = sp_csv_raw(csv, &raw_len);
         r->reject->row(r->reject->ctx, 1, fv, fl, n, raw, raw_len);
     }
     par = sp_par_start(s, r, &rows);
@@ -761,10 +758,7 @@ read_csv(struct sp_src *s, const struct sp_reader *r, struct sp_err *e)
                 rc = csv_rc;
             }
         } else {
-            if (!sp_csv_raw(csv, &raw, &raw_len)) {
-                raw = NULL;
-                raw_len = 0;
-            }
+            raw = sp_csv_raw(csv, &raw_len);
             rc = par ? sp_par_row(par, fv, fl, n, raw, raw_len, line, e)
                      : sp_input_csv_row(r, &rows, &stream_ok, fv, fl, n, raw,
                                         raw_len, line);

@@ -617,8 +617,7 @@ sp_par_row(struct sp_par *par, const char *const *fv, const size_t *fl,
         sp_err_set(e, "out of memory");
         return CTSPOOL_E_NOMEM;
     }
-    return add_item(par, jb, off, lineno, n, raw != NULL, raw ? raw_len : 0,
-                    e);
+    return add_item(par, jb, off, lineno, n, raw != NULL, raw_len, e);
 }
 
 ctspool_rc

@@ -552,9 +552,9 @@ ctspool_rc sp_csv_next(struct sp_csv *c, const char *const **fields,
 /* From now on, keep each record's bytes as read (sp_csv_raw()). */
 void sp_csv_keep_raw(struct sp_csv *c);
 /* The bytes of the record sp_csv_next() returned last, as read, without
- * the LF that ended it (a CR before it kept): 1, or 0 when not kept
- * (sp_csv_keep_raw() not called, or over 2 MiB). */
-int sp_csv_raw(const struct sp_csv *c, const char **p, size_t *len);
+ * the LF that ended it (a CR before it kept), *len of them; NULL (and
+ * *len 0) when not kept (sp_csv_keep_raw() not called, or over 2 MiB). */
+const char *sp_csv_raw(const struct sp_csv *c, size_t *len);
 
 /* ---- input.c: append input formats ----------------------------------- */
 enum sp_format { SP_FMT_AUTO, SP_FMT_CLOUDTHREAD, SP_FMT_NDJSON, SP_FMT_CSV };

@@ -194,7 +194,7 @@ read_records(const char *buf, size_t len)
         if (sum > RECORD_MAX) {
             fz_fail("record of %zu bytes passed the 1 MiB bound", sum);
         }
-        if (sp_csv_raw(c, &raw, &raw_len)) {
+        if ((raw = sp_csv_raw(c, &raw_len)) != NULL) {
             check_raw(raw, raw_len, fields, lens, n);
         } else if (sum <= RECORD_MAX / 2) {
             /* Its bytes are at most 3 x 512 KiB: under the 2 MiB kept. */
