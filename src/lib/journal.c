@@ -764,7 +764,7 @@ sp_jn_disconnect(struct sp_journal *j)
     j->cache_epoch = 0;
     sp_jn_names_clear(j); /* the path may now name another journal */
     j->names_by_id = 0; /* until takes show the cache would hold */
-    j->names_sampled = 0;
+    j->names_sampled = j->names_missed = 0;
     j->changes_seen = 0;
 }
 

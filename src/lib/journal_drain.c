@@ -87,11 +87,10 @@ series_texts(struct sp_journal *j, sqlite3_stmt *take, int joined, int64_t id,
     int r = SQLITE_ROW;
     int col = 4;
 
+    j->names_sampled += (size_t)sampled;
     if ((sampled || !joined) && sp_jn_names_find(j, id, out)) {
-        j->names_sampled += (size_t)sampled;
         return SQLITE_ROW;
     }
-    j->names_sampled += (size_t)sampled;
     j->names_missed += (size_t)sampled;
     if (!joined) {
         /* Reset here, not after the step: its texts are still read. */
