@@ -8,10 +8,11 @@
  * upload.endpoint, upload.events_endpoint, the timeouts, upload.ca_file,
  * upload.compress, upload.proxy, upload.client_*, drain.metrics_listen,
  * on_corrupt and journal_file_mode (the journal's handle has them) need
- * a restart: a change is logged and the running value stays (the endpoint names the upstream whose requests may still
- * be in doubt and whose landing record this drainer keeps: doubt.c,
- * landing.c).  A file that does not load, or a key that cannot be read,
- * leaves everything as it was.  SIGHUP never stops the drainer.
+ * a restart: a change is logged and the running value stays (the
+ * endpoint names the upstream whose requests may still be in doubt and
+ * whose landing record this drainer keeps: doubt.c, landing.c).  A
+ * file that does not load, or a key that cannot be read, leaves
+ * everything as it was.  SIGHUP never stops the drainer.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -62,7 +62,6 @@ reserve(struct sv_ingest *in, size_t n)
                                                : CTSPOOL_E_NOMEM;
 }
 
-
 static ctspool_rc
 on_point(void *ctx, const struct sp_point *p)
 {
