@@ -299,14 +299,8 @@ ct_object(struct ct_ctx *c, const char *buf, size_t len, size_t pos,
 
     c->k++;
     *used = 0;
-    if (c->r->d && c->r->d->events) {
-        rc = sp_event_parse_doc(buf + pos, len - pos, ct_point, ct_error, c,
-                                c->r->reject, used, &pe);
-    } else {
-        rc = sp_payload_parse_hooked(buf + pos, len - pos, c->r->d,
-                                     ct_point, ct_error, c, c->r->reject,
-                                     used, &pe);
-    }
+    rc = sp_payload_parse_next(buf + pos, len - pos, c->r->d, ct_point,
+                               ct_error, c, c->r->reject, used, &pe);
     return ct_result(c, rc, base + pos, *used, &pe, e);
 }
 

@@ -889,19 +889,24 @@ sp_payload_parse_at(struct sp_docsrc *s, uint64_t at,
                         consumed, e);
 }
 
-/* parse_object() of the object at buf[0..len). */
+/*
+ * parse_object() of the object at buf[0..len).  A document (doc) may
+ * begin with a UTF-8 byte order mark, which is skipped, as append's
+ * readers skip one at the start of an input (every producer path applies
+ * the same rules); offsets stay buf's.  The next object of a stream
+ * (!doc) may not: only the input's first bytes can hold the mark.
+ */
 static ctspool_rc
-parse_mem(const char *buf, size_t len, int events,
+parse_mem(const char *buf, size_t len, int doc, int events,
           const struct sp_defaults *d, sp_point_cb on_point,
           sp_error_cb on_error, void *ctx, const struct sp_reject_hook *hook,
           size_t *consumed, struct sp_err *e)
 {
     struct sp_docsrc s;
     uint64_t used = 0;
-    /* A UTF-8 byte order mark first is skipped, as append's readers do
-     * (every producer path applies the same rules); offsets stay buf's. */
-    uint64_t at = len >= 3 && memcmp(buf, sp_input_bom, 3) == 0 ? 3 : 0;
-    const char *wide = sp_wide_bom(buf, len);
+    uint64_t at =
+        doc && len >= 3 && memcmp(buf, sp_input_bom, 3) == 0 ? 3 : 0;
+    const char *wide = doc ? sp_wide_bom(buf, len) : NULL;
     ctspool_rc rc;
 
     if (wide) {
@@ -927,7 +932,7 @@ sp_event_parse_doc(const char *buf, size_t len, sp_point_cb on_point,
                    const struct sp_reject_hook *hook, size_t *consumed,
                    struct sp_err *e)
 {
-    return parse_mem(buf, len, 1, NULL, on_point, on_error, ctx, hook,
+    return parse_mem(buf, len, 1, 1, NULL, on_point, on_error, ctx, hook,
                      consumed, e);
 }
 
@@ -954,6 +959,17 @@ sp_payload_parse_hooked(const char *buf, size_t len,
                         const struct sp_reject_hook *hook, size_t *consumed,
                         struct sp_err *e)
 {
-    return parse_mem(buf, len, d && d->events, d, on_point, on_error, ctx,
-                     hook, consumed, e);
+    return parse_mem(buf, len, 1, d && d->events, d, on_point, on_error,
+                     ctx, hook, consumed, e);
+}
+
+ctspool_rc
+sp_payload_parse_next(const char *buf, size_t len,
+                      const struct sp_defaults *d, sp_point_cb on_point,
+                      sp_error_cb on_error, void *ctx,
+                      const struct sp_reject_hook *hook, size_t *consumed,
+                      struct sp_err *e)
+{
+    return parse_mem(buf, len, 0, d && d->events, d, on_point, on_error,
+                     ctx, hook, consumed, e);
 }

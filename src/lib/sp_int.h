@@ -493,6 +493,15 @@ ctspool_rc sp_payload_parse_hooked(const char *buf, size_t len,
                                    sp_error_cb on_error, void *ctx,
                                    const struct sp_reject_hook *hook,
                                    size_t *consumed, struct sp_err *e);
+/* The next object of a stream of objects (append's readers), as
+ * sp_payload_parse_hooked() (d->events: an events document), except that
+ * a byte order mark is not skipped: only an input's first bytes may hold
+ * one, and the reader skips those. */
+ctspool_rc sp_payload_parse_next(const char *buf, size_t len,
+                                 const struct sp_defaults *d,
+                                 sp_point_cb on_point, sp_error_cb on_error,
+                                 void *ctx, const struct sp_reject_hook *hook,
+                                 size_t *consumed, struct sp_err *e);
 /* Rejected elements read through s go to hook (borrowed; NULL: none). */
 void sp_docsrc_set_reject(struct sp_docsrc *s,
                           const struct sp_reject_hook *hook);

@@ -12,7 +12,8 @@
  * - *consumed never exceeds the input and a failed parse of broken JSON
  *   reports no point;
  * - sp_input_read() in cloudthread format reports exactly the points and
- *   errors that calling sp_payload_parse() object by object does;
+ *   errors that calling sp_payload_parse_next() object by object does (a
+ *   byte order mark is skipped only at the input's start);
  * - an object read in one pass (payload_doc.c's one_pass()) hands on the
  *   same points and errors, in the same order, with the same result,
  *   consumed bytes and message, as read in two passes (forced by a
@@ -79,8 +80,8 @@ parse_all(const char *buf, size_t len, const struct sp_defaults *d,
             return 1;
         }
         used = 0;
-        rc = sp_payload_parse(buf + pos, len - pos, d, on_point, on_error, c,
-                              &used, &e);
+        rc = sp_payload_parse_next(buf + pos, len - pos, d, on_point,
+                                   on_error, c, NULL, &used, &e);
         if (used > len - pos) {
             fz_fail("consumed %zu of %zu bytes", used, len - pos);
         }
@@ -92,7 +93,8 @@ parse_all(const char *buf, size_t len, const struct sp_defaults *d,
             continue;
         }
         if (rc != CTSPOOL_E_INVALID) {
-            fz_fail("sp_payload_parse returned %s", ctspool_errname(rc));
+            fz_fail("sp_payload_parse_next returned %s",
+                    ctspool_errname(rc));
         }
         fz_check_msg(&e, NULL, (const uint8_t *)buf, len);
         if (c->n_points != before) {

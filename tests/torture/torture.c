@@ -138,7 +138,7 @@ close_input(void)
     input = NULL;
 }
 
-/* sp_payload_parse, object after object, as input.c calls it. */
+/* sp_payload_parse_next, object after object, as input.c calls it. */
 static ctspool_rc
 run_payload(struct outcome *o)
 {
@@ -148,8 +148,8 @@ run_payload(struct outcome *o)
 
     while (pos < len) {
         used = 0;
-        rc = sp_payload_parse(payload_json + pos, len - pos, &defaults,
-                              on_point, on_error, o, &used, &e);
+        rc = sp_payload_parse_next(payload_json + pos, len - pos, &defaults,
+                                   on_point, on_error, o, NULL, &used, &e);
         if (rc != CTSPOOL_OK) {
             out_add(o, "failed %s\n", e.msg);
             return rc;

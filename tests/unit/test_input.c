@@ -441,6 +441,10 @@ test_cloudthread_broken(void **state)
         "{\"data\": [}";
     static const char first[] = "\n  {\"data\": [}";
     static const char bom_only[] = "\xEF\xBB\xBF \n";
+    /* A byte order mark only starts an input, never a later object. */
+    static const char bom_later[] =
+        "{\"data\":[{\"timestamp\":1664604000,\"metric_name\":\"a\","
+        "\"metric_value\":1}]}\n\xEF\xBB\xBF{\"data\":[]}";
     struct seen s = {0};
     struct sp_err e;
 
@@ -464,6 +468,13 @@ test_cloudthread_broken(void **state)
     assert_int_equal(READ(bom_only, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
                      CTSPOOL_OK);
     assert_int_equal(s.n_pts + s.n_errs, 0);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(READ(bom_later, NULL, SP_FMT_CLOUDTHREAD, &s, &e),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(s.n_pts, 1);
+    assert_int_equal(s.n_errs, 0);
+    assert_msg(e.msg, "object 2 (starting at byte offset 71): invalid JSON: "
+                      "parsing stopped at byte offset 71 *");
 }
 
 /* ---- detection -------------------------------------------------------- */

@@ -330,6 +330,28 @@ test_bom_alone_first(void **state)
     }
 }
 
+/* Following, as reading a file: a byte order mark before a later object
+ * is broken JSON, not skipped. */
+static void
+test_bom_later_refused(void **state)
+{
+    struct follower *fl;
+
+    (void)state;
+    fl = follow_start("-", SP_FMT_CLOUDTHREAD);
+    put(fl, "\xEF\xBB\xBF{\"data\":[{\"timestamp\":1664604000,"
+            "\"metric_name\":\"m1\",\"metric_value\":1}]}\n");
+    assert_true(wait_seen(fl, 1));
+    put(fl, "\xEF\xBB\xBF{\"data\":[{\"timestamp\":1664604000,"
+            "\"metric_name\":\"m2\",\"metric_value\":2}]}\n");
+    assert_int_equal(follow_end(fl, 0), CTSPOOL_E_INVALID);
+    assert_int_equal(fl->n_pts, 1);
+    assert_int_equal(fl->n_errs, 0);
+    assert_msg(fl->e.msg, "object 2 (starting at byte offset 75): invalid "
+                          "JSON: *");
+    follow_free(fl);
+}
+
 /*
  * The wake descriptor ends a read that waits for input: E_IO, and the
  * line cut short is not made a point.
@@ -392,6 +414,7 @@ main(void)
         cmocka_unit_test(test_auto_ndjson_while_open),
         cmocka_unit_test(test_cloudthread_while_open),
         cmocka_unit_test(test_bom_alone_first),
+        cmocka_unit_test(test_bom_later_refused),
         cmocka_unit_test(test_wake_ends_wait),
         cmocka_unit_test(test_src_prefix),
     };
