@@ -29,8 +29,24 @@ help(FILE *f)
             "meanwhile keeps the newer value; one folded from nothing\n"
             "meanwhile, in accumulate mode, is folded with the letter;\n"
             "a letter whose point has a later letter left behind is\n"
-            "refused: requeue them together, or the later one); 'purge'\n"
-            "deletes them.\n");
+            "refused: requeue them together, or the later one).  With\n"
+            "--all, a letter that cannot come back (folded, its value\n"
+            "would not be finite) is named and stays dead, and the exit\n"
+            "status is 65; the others come back.  'purge' deletes them.\n");
+}
+
+#define LEFT_SHOWN 100 /* letters left dead named, then a count */
+
+/* requeue --all: a letter that cannot come back, named on stderr. */
+static void
+on_left(void *ctx, int64_t id, const char *why)
+{
+    uint64_t *shown = ctx;
+
+    (void)id; /* why names it */
+    if (++*shown <= LEFT_SHOWN) {
+        cli_error("dlq", "%s; it stays dead", why);
+    }
 }
 
 static int
@@ -80,7 +96,7 @@ cmd_dlq(struct cli *c, int argc, char **argv)
     struct sp_journal *j = NULL;
     int64_t *ids = NULL;
     size_t n_ids = 0;
-    uint64_t n = 0;
+    uint64_t n = 0, n_left = 0;
     const char *verb;
     int all = 0, ch, ex;
     ctspool_rc rc;
@@ -142,10 +158,28 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         }
         rc = sp_journal_list(j, SP_LIST_DEAD, cli_print_row, &o);
     } else if (verb[0] == 'r') {
-        rc = sp_journal_dlq_requeue(j, ids, n_ids, &n);
+        uint64_t shown = 0;
+
+        rc = all ? sp_journal_dlq_requeue_all(j, on_left, &shown, &n,
+                                              &n_left)
+                 : sp_journal_dlq_requeue(j, ids, n_ids, &n);
         if (rc == CTSPOOL_OK) {
             printf("requeued %llu dead letter%s\n", (unsigned long long)n,
                    n == 1 ? "" : "s");
+        }
+        if (rc == CTSPOOL_OK && n_left == 1) {
+            cli_error("dlq", "1 dead letter left dead: purge it, or requeue "
+                             "it once its point's value has been replaced");
+        } else if (rc == CTSPOOL_OK && n_left) {
+            cli_error("dlq",
+                      "%llu dead letters left dead%s: purge them, or requeue "
+                      "them once their points' values have been replaced",
+                      (unsigned long long)n_left,
+                      n_left > LEFT_SHOWN ? " (the first 100 named above)"
+                                          : "");
+        }
+        if (rc == CTSPOOL_OK && n_left) {
+            ex = EXIT_DATAERR;
         }
     } else {
         rc = sp_journal_dlq_purge(j, ids, n_ids, &n);
@@ -164,14 +198,6 @@ cmd_dlq(struct cli *c, int argc, char **argv)
                  verb[0] == 'r' ? "requeued" : "purged");
         if (verb[0] == 'l') {
             cli_error("dlq", "%s", sp_journal_errmsg(j));
-        } else if (all && rc == CTSPOOL_E_INVALID) {
-            /* A letter that cannot come back stops every later call for
-             * all at the same place: say how to get past it. */
-            cli_error("dlq",
-                      "%s; %s, the others are still dead: purge that "
-                      "letter (or requeue the others by ID), then run it "
-                      "again",
-                      sp_journal_errmsg(j), n ? done : "nothing changed");
         } else if (n == 0) {
             cli_error("dlq", "%s; nothing changed", sp_journal_errmsg(j));
         } else {

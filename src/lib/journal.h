@@ -540,6 +540,19 @@ ctspool_rc sp_journal_list_filtered(struct sp_journal *j, unsigned what,
  * whose identity holds a newer value meanwhile keeps the newer value. */
 ctspool_rc sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
                                   size_t n_ids, uint64_t *n_requeued);
+/*
+ * Every dead letter back to pending, as sp_journal_dlq_requeue(j, NULL,
+ * 0, ...), except that a letter that cannot come back (folded, its value
+ * would not be finite) stays dead and goes to left(ctx, id, why) instead
+ * of failing the call (left NULL: it fails it).  *n_left: how many,
+ * committed.  left may be called again for a letter of a chunk whose
+ * commit then failed (the call fails too).
+ */
+typedef void (*sp_dlq_left_cb)(void *ctx, int64_t id, const char *why);
+ctspool_rc sp_journal_dlq_requeue_all(struct sp_journal *j,
+                                      sp_dlq_left_cb left, void *ctx,
+                                      uint64_t *n_requeued,
+                                      uint64_t *n_left);
 ctspool_rc sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids,
                                 size_t n_ids, uint64_t *n_purged);
 /*

@@ -35,6 +35,14 @@
  *
  * Events (their value is 0, nothing to fold) keep the row, as before.
  *
+ * A letter that cannot come back (E_INVALID: folded with its identity's
+ * later letter or row, the result is not finite) is refused by meet() or
+ * carry() before anything of it is written.  A call naming letters fails
+ * whole; a call for all leaves it dead, names it (sp_dlq_left_cb) and
+ * goes on, so that one such letter never stops every later call at the
+ * same place.  Left behind, it is an older letter of its identity, which
+ * a later call brings back onto what the others left.
+ *
  * A row brought back by an earlier call from an older letter would count
  * as newer than the letters of its identity left behind (nothing records
  * where a row came from), so a call that would leave a newer letter of
@@ -399,12 +407,21 @@ dlq_each(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
     return rc;
 }
 
+/* Where a call for all reports the letters it leaves dead (NULL: such a
+ * letter fails the call). */
+struct dlq_left {
+    sp_dlq_left_cb cb;
+    void *ctx;
+};
+
 /* fn for the letters after ID *after up to ID top, in ID order, inside
  * the caller's transaction, until DLQ_CHUNK_MS have passed or DLQ_CHUNK
- * were taken; *after: the last one taken, *more: stopped short. */
+ * were taken; *after: the last one taken, *more: stopped short, *n_left:
+ * the letters fn refused (E_INVALID) and left (see the top). */
 static ctspool_rc
 dlq_chunk(struct sp_journal *j, int64_t top, int64_t *after, dlq_fn fn,
-          uint64_t *count, int *more)
+          const struct dlq_left *left, uint64_t *count, uint64_t *n_left,
+          int *more)
 {
     int64_t until = sp_clock_ms() + DLQ_CHUNK_MS;
     sqlite3_stmt *s = NULL;
@@ -424,6 +441,11 @@ dlq_chunk(struct sp_journal *j, int64_t top, int64_t *after, dlq_fn fn,
     while (rc == CTSPOOL_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
         *after = sqlite3_column_int64(s, 0);
         rc = fn(j, *after, NULL, count);
+        if (rc == CTSPOOL_E_INVALID && left) {
+            left->cb(left->ctx, *after, sp_journal_errmsg(j));
+            ++*n_left;
+            rc = CTSPOOL_OK; /* nothing of it was written */
+        }
         if (++k == DLQ_CHUNK || (k % 64 == 0 && sp_clock_ms() >= until)) {
             *more = 1;
             r = SQLITE_DONE;
@@ -438,12 +460,14 @@ dlq_chunk(struct sp_journal *j, int64_t top, int64_t *after, dlq_fn fn,
 }
 
 /* One transaction: fn for ids (n_ids > 0), or for the next chunk of all
- * letters (n_ids == 0: dlq_chunk()).  *count: what it committed. */
+ * letters (n_ids == 0: dlq_chunk()).  *count, *n_left: what it
+ * committed. */
 static ctspool_rc
 dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
-        int64_t top, int64_t *after, int *more, uint64_t *count)
+        const struct dlq_left *left, int64_t top, int64_t *after, int *more,
+        uint64_t *count, uint64_t *n_left)
 {
-    uint64_t n = 0;
+    uint64_t n = 0, l = 0;
     ctspool_rc rc = sp_journal_begin(j);
 
     if (rc != CTSPOOL_OK) {
@@ -452,7 +476,7 @@ dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
     rc = sp_jn_folds_written(j);
     if (rc == CTSPOOL_OK) {
         rc = n_ids ? dlq_each(j, ids, n_ids, fn, &n)
-                   : dlq_chunk(j, top, after, fn, &n, more);
+                   : dlq_chunk(j, top, after, fn, left, &n, &l, more);
     }
     if (rc == CTSPOOL_OK) {
         rc = sp_journal_commit(j);
@@ -460,39 +484,44 @@ dlq_txn(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
         sp_journal_rollback(j);
     }
     *count = rc == CTSPOOL_OK ? n : 0;
+    *n_left = rc == CTSPOOL_OK ? l : 0;
     return rc;
 }
 
 /* fn for ids, in one transaction; or for all letters (n_ids == 0), a
- * chunk per transaction.  *count: what was committed, also when a chunk
- * after the first failed. */
+ * chunk per transaction.  *count, *n_left: what was committed, also when
+ * a chunk after the first failed. */
 static ctspool_rc
 dlq_call(struct sp_journal *j, const int64_t *ids, size_t n_ids, dlq_fn fn,
-         uint64_t *count)
+         const struct dlq_left *left, uint64_t *count, uint64_t *n_left)
 {
     const struct timespec pause = {0, DLQ_PAUSE_NS};
     int64_t top = 0, after = 0;
-    uint64_t n = 0, total = 0;
+    uint64_t n = 0, l = 0, total = 0, total_left = 0;
     int more = 0, r;
     ctspool_rc rc = CTSPOOL_OK;
 
     if (n_ids) {
-        rc = dlq_txn(j, ids, n_ids, fn, 0, &after, &more, &total);
+        rc = dlq_txn(j, ids, n_ids, fn, NULL, 0, &after, &more, &total, &l);
     } else if ((r = sp_jn_query_int(j, "SELECT max(id) FROM dead",
                                     &top)) != SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "dead letters");
     } else {
         after = INT64_MIN;
         do {
-            if (total > 0) {
+            if (total + total_left > 0) {
                 nanosleep(&pause, NULL);
             }
-            rc = dlq_txn(j, NULL, 0, fn, top, &after, &more, &n);
+            rc = dlq_txn(j, NULL, 0, fn, left, top, &after, &more, &n, &l);
             total += n;
+            total_left += l;
         } while (rc == CTSPOOL_OK && more);
     }
     if (count) {
         *count = total;
+    }
+    if (n_left) {
+        *n_left = total_left;
     }
     return rc;
 }
@@ -501,12 +530,22 @@ ctspool_rc
 sp_journal_dlq_requeue(struct sp_journal *j, const int64_t *ids,
                        size_t n_ids, uint64_t *n_requeued)
 {
-    return dlq_call(j, ids, n_ids, requeue_one, n_requeued);
+    return dlq_call(j, ids, n_ids, requeue_one, NULL, n_requeued, NULL);
+}
+
+ctspool_rc
+sp_journal_dlq_requeue_all(struct sp_journal *j, sp_dlq_left_cb left_cb,
+                           void *ctx, uint64_t *n_requeued, uint64_t *n_left)
+{
+    const struct dlq_left left = {left_cb, ctx};
+
+    return dlq_call(j, NULL, 0, requeue_one, left_cb ? &left : NULL,
+                    n_requeued, n_left);
 }
 
 ctspool_rc
 sp_journal_dlq_purge(struct sp_journal *j, const int64_t *ids, size_t n_ids,
                      uint64_t *n_purged)
 {
-    return dlq_call(j, ids, n_ids, purge_one, n_purged);
+    return dlq_call(j, ids, n_ids, purge_one, NULL, n_purged, NULL);
 }

@@ -265,9 +265,10 @@ def kill_during_traffic(env, mock, srv):
 
 
 def requeue_past_unfoldable():
-    """Two dead letters of one point whose fold is not finite stop `dlq
-    requeue --all` at the same place each time: the message names the
-    letter and says to purge it; then the others come back."""
+    """Two dead letters of one point whose fold is not finite: `dlq
+    requeue --all` names the one that cannot come back, leaves it dead,
+    brings back the others and exits 65; run again, it meets the value
+    the others left and stays; purged, nothing is left."""
     env = h.Env("accumulate-requeue")
     try:
         env.write_config()
@@ -285,22 +286,37 @@ def requeue_past_unfoldable():
             h.check(r.returncode == 0, "retire: %s" % r.stderr[-300:])
         retired([("f%d" % i, 1) for i in range(30)] + [("x", 1.5e308)])
         retired([("x", 1.5e308)] + [("g%d" % i, 2) for i in range(30)])
-        for _ in range(2):
-            r = h.run_logged(env, "dlq", "requeue", "--all")
-            h.check(r.returncode == 65 and
-                    re.search(r"dead letter (\d+): folding it with dead "
-                              r"letter \d+ gives a number that is not "
-                              r"finite; nothing changed, the others are "
-                              r"still dead: purge that letter", r.stderr),
-                    "requeue --all past a letter that cannot fold: %d %s" %
-                    (r.returncode, r.stderr[-500:]))
-        bad = re.search(r"dead letter (\d+):", r.stderr)
-        r = h.run_logged(env, "dlq", "purge", bad.group(1) if bad else "0")
+        r = h.run_logged(env, "dlq", "requeue", "--all")
+        bad = re.search(r"dead letter (\d+): folding it with dead letter "
+                        r"\d+ gives a number that is not finite; it stays "
+                        r"dead\n", r.stderr)
+        st = env.status()
+        h.check(r.returncode == 65 and bad and
+                "requeued 61 dead letters" in r.stdout and
+                "1 dead letter left dead: purge it" in r.stderr and
+                st["pending_points"] == 61 and st["dead_letters"] == 1,
+                "requeue --all past a letter that cannot fold: %d %s %s" %
+                (r.returncode, r.stdout + r.stderr[-500:], st))
+        pending = {p["metric_name"]: p["metric_value"]
+                   for p in env.list("--pending")}
+        h.check(len(pending) == 61 and pending["x"] == 1.5e308 and
+                all(pending["f%d" % i] == 1 and pending["g%d" % i] == 2
+                    for i in range(30)),
+                "values after requeue --all: %s" % sorted(pending.items()))
+        r = h.run_logged(env, "dlq", "requeue", "--all")
+        h.check(r.returncode == 65 and
+                "dead letter %s: folding it with the stored value gives a "
+                "number that is not finite; it stays dead" % bad.group(1)
+                in r.stderr and "requeued 0 dead letters" in r.stdout,
+                "requeue --all again: %d %s" %
+                (r.returncode, r.stdout + r.stderr[-500:]))
+        r = h.run_logged(env, "dlq", "purge", bad.group(1))
         h.check(r.returncode == 0, "purge the letter: %s" % r.stderr)
         r = h.run_logged(env, "dlq", "requeue", "--all")
         st = env.status()
-        h.check(r.returncode == 0 and "requeued 61 dead letters" in r.stdout
-                and st["pending_points"] == 61 and st["dead_letters"] == 0,
+        h.check(r.returncode == 0 and "requeued 0 dead letters" in r.stdout
+                and r.stderr == "" and st["pending_points"] == 61 and
+                st["dead_letters"] == 0,
                 "requeue --all after the purge: %d %s %s" %
                 (r.returncode, r.stdout + r.stderr, st))
     finally:

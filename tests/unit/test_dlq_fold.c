@@ -360,6 +360,89 @@ test_chain_across_chunks(void **state)
     assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
 }
 
+struct left {
+    int64_t ids[4];
+    char why[4][256];
+    size_t n;
+};
+
+static void
+on_left(void *ctx, int64_t id, const char *why)
+{
+    struct left *l = ctx;
+
+    assert_true(l->n < 4);
+    l->ids[l->n] = id;
+    snprintf(l->why[l->n], sizeof(l->why[0]), "%s", why);
+    l->n++;
+}
+
+/* A letter that cannot come back (its fold with the next letter of its
+ * point is not finite): a call naming it fails whole; requeue --all
+ * leaves it dead as it was, names it, and brings back all the others,
+ * across transactions (it is the last letter of the first one); again,
+ * it meets the value the others left, and stays. */
+static void
+test_unfoldable_left_dead(void **state)
+{
+    struct tu_journal *f = *state;
+    const int64_t bad = 10000;
+    struct left l = {{0}, {{0}}, 0};
+    uint64_t n = 9, n_left = 9;
+
+    tu_fill(f->j, 19998, HOUR + 10); /* 9,999 on each of tok-a, tok-b */
+    tu_retire(f->j, "tok-a", 9999); /* letters 1 .. 9999 */
+    fold1(f->j, SP_AGG_SUM, 1.5e308);
+    retire(f->j); /* 10000 */
+    fold1(f->j, SP_AGG_SUM, 1.5e308);
+    retire(f->j); /* 10001 */
+    tu_retire(f->j, "tok-b", 9999); /* 10002 .. 20000 */
+    fold1(f->j, SP_AGG_SUM, 1); /* from nothing: 10001 folds onto it */
+    assert_int_equal(sp_journal_dlq_requeue(f->j, &bad, 1, &n),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(n, 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 20000);
+
+    assert_int_equal(sp_journal_dlq_requeue_all(f->j, on_left, &l, &n,
+                                                &n_left),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 19999);
+    assert_int_equal(n_left, 1);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ids[0], bad);
+    assert_true(tu_msg_matches(l.why[0], "dead letter 10000: folding it "
+                                         "with dead letter 10001 gives a "
+                                         "number that is not finite"));
+    assert_int_equal(tu_sql1(f->path, "SELECT id FROM dead"), bad);
+    assert_int_equal(tu_sql1(f->path, "SELECT value = 1.5e308 FROM dead"),
+                     1);
+    assert_int_equal(tu_sql1(f->path, "SELECT p.value = 1.5e308 + 1 FROM "
+                                      "point p JOIN series s ON s.id = "
+                                      "p.series WHERE s.metric_name = 'm'"),
+                     1);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 19999);
+    assert_int_equal(tu_sql1(f->path, "SELECT v FROM meta WHERE k = "
+                                      "'pending'"),
+                     19999);
+    assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
+
+    assert_int_equal(sp_journal_dlq_requeue_all(f->j, on_left, &l, &n,
+                                                &n_left),
+                     CTSPOOL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(n_left, 1);
+    assert_int_equal(l.n, 2);
+    assert_true(tu_msg_matches(l.why[1], "dead letter 10000: folding it "
+                                         "with the stored value gives a "
+                                         "number that is not finite"));
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 1);
+    /* Without a place to name it, it fails the call. */
+    assert_int_equal(sp_journal_dlq_requeue_all(f->j, NULL, NULL, &n,
+                                                &n_left),
+                     CTSPOOL_E_INVALID);
+    assert_int_equal(n + n_left, 0);
+}
+
 /* An event first: the events group is -1, and the first point group
  * gets ID 0.  Its letters were taken for letters of a series gone, and
  * deleted without coming back. */
@@ -419,6 +502,7 @@ main(void)
         T(test_put_put_folded_maximum),
         T(test_put_put_folded_sum_zero),
         T(test_chain_of_letters),
+        T(test_unfoldable_left_dead),
         T(test_chain_across_chunks),
         T(test_group_zero),
 #undef T
