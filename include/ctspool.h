@@ -82,12 +82,15 @@ typedef struct ctspool ctspool;
 
 /*
  * ctspool_open -- open (creating it with mode 0600 when missing) the
- * journal at path and migrate its schema.  path: borrowed.  flags: 0 or
- * CTSPOOL_DURABILITY_NORMAL.  *out receives the handle, NULL on failure.
- * Returns OK, E_CANTCREATE (file or directory cannot be created, opened
- * or written by this user), E_SCHEMA (journal written by a newer ctspool), E_CORRUPT, E_IO
- * or E_NOMEM.  When it fails with a handle-less error, the reason is in
- * ctspool_errmsg(NULL) of the calling thread.
+ * journal at path and migrate its schema.  path: borrowed; a relative
+ * path is taken against the working directory of this call, and the
+ * handle keeps that journal when the process later changes directory.
+ * flags: 0 or CTSPOOL_DURABILITY_NORMAL.  *out receives the handle, NULL
+ * on failure.  Returns OK, E_CANTCREATE (file or directory cannot be
+ * created, opened or written by this user), E_SCHEMA (journal written by
+ * a newer ctspool), E_CORRUPT, E_DISKFULL (no room to create or set up
+ * the journal), E_IO or E_NOMEM.  When it fails with a handle-less
+ * error, the reason is in ctspool_errmsg(NULL) of the calling thread.
  *
  * A journal SQLite reports damaged, here or in a later append, is moved
  * aside to PATH.corrupt-YYYYMMDDTHHMMSSZ (logged on stderr) and a fresh
@@ -188,7 +191,9 @@ typedef struct ctspool_append_result {
  * Returns OK, E_INVALID (nothing stored; ctspool_errmsg names the first
  * offending point by index, its field and the reason; or more new points
  * than max_pending_points takes at all), E_FULL (spool limits reached;
- * nothing stored; retry once the drainer caught up), E_DISKFULL, E_IO, E_BUSY (the
+ * nothing stored; retry once the drainer caught up), E_DISKFULL,
+ * E_CANTCREATE (the journal's file or directory can no longer be opened
+ * or written: removed, or its permissions changed), E_IO, E_BUSY (the
  * journal's write lock not obtained within 5 minutes: ctspool's own
  * processes hold it for one transaction at a time, so only a stuck
  * process outside ctspool holds it that long; until then the call

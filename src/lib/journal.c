@@ -768,6 +768,32 @@ sp_jn_disconnect(struct sp_journal *j)
     j->changes_seen = 0;
 }
 
+/*
+ * path made absolute against the working directory (a copy; NULL: no
+ * memory).  The journal is found again by its path (a reconnection, the
+ * same-file check), and a process that changes directory after opening
+ * it must not then find, or make, another journal there.  Without a
+ * working directory the path is kept as given.
+ */
+static char *
+absolute_path(const char *path)
+{
+    char *cwd, *abs;
+    size_t n;
+
+    if (path[0] == '/' || !(cwd = getcwd(NULL, 0))) {
+        return strdup(path);
+    }
+    n = strlen(cwd) + 1 + strlen(path) + 1;
+    abs = malloc(n);
+    if (abs) {
+        snprintf(abs, n, "%s%s%s", cwd,
+                 cwd[0] && cwd[strlen(cwd) - 1] == '/' ? "" : "/", path);
+    }
+    free(cwd);
+    return abs;
+}
+
 ctspool_rc
 sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
                 struct sp_err *e)
@@ -777,7 +803,7 @@ sp_journal_open(const struct sp_journal_opts *o, struct sp_journal **out,
 
     *out = NULL;
     j = calloc(1, sizeof(*j));
-    if (!j || !(j->path = strdup(o->path)) ||
+    if (!j || !(j->path = absolute_path(o->path)) ||
         (o->vfs && !(j->vfs = strdup(o->vfs)))) {
         if (j) {
             free(j->path);

@@ -298,6 +298,45 @@ test_journal_not_writable(void **state)
     assert_int_equal(chmod(side, 0600), 0);
 }
 
+/* A journal opened by a relative path stays that journal when the
+ * process then changes directory (as a daemon does): nothing is made in
+ * the new directory, every point is in the first. */
+static void
+test_relative_path_then_chdir(void **state)
+{
+    struct fx *f = *state;
+    ctspool_point p = {"tok-1234567890", "Sum", "m", 1664600400, 1, NULL,
+                       0};
+    char *cwd = getcwd(NULL, 0), *a = tu_path(f->dir, "a"),
+         *b = tu_path(f->dir, "b"), *in_b = tu_path(f->dir, "b/rel.db");
+    ctspool_stats st;
+    ctspool *h;
+
+    assert_non_null(cwd);
+    assert_int_equal(mkdir(a, 0700), 0);
+    assert_int_equal(mkdir(b, 0700), 0);
+    assert_int_equal(chdir(a), 0);
+    assert_int_equal(ctspool_open("rel.db", 0, &h), CTSPOOL_OK);
+    assert_int_equal(ctspool_append(h, &p, 1, NULL), CTSPOOL_OK);
+    assert_int_equal(chdir(b), 0);
+    p.timestamp = 1664604000;
+    assert_int_equal(ctspool_append(h, &p, 1, NULL), CTSPOOL_OK);
+    assert_int_equal(ctspool_get_stats(h, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, 2);
+    ctspool_close(h);
+    assert_int_equal(access(in_b, F_OK), -1);
+    assert_int_equal(chdir(a), 0);
+    assert_int_equal(ctspool_open("rel.db", 0, &h), CTSPOOL_OK);
+    assert_int_equal(ctspool_get_stats(h, &st), CTSPOOL_OK);
+    assert_int_equal(st.pending_points, 2);
+    ctspool_close(h);
+    assert_int_equal(chdir(cwd), 0);
+    free(cwd);
+    free(a);
+    free(b);
+    free(in_b);
+}
+
 #define UNLISTED(masked)                                                  \
     "data_stream_token: \"" masked "\" is not in the streams list of the " \
     "configuration"
@@ -526,6 +565,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_usage_errors_say_why, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_relative_path_then_chdir,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_not_writable, setup,
                                         teardown),
     };
