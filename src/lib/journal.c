@@ -696,10 +696,12 @@ sp_jn_connect(struct sp_journal *j, struct sp_err *e)
         reason = rc == CTSPOOL_E_DISKFULL ? "disk full"
                  : msg                    ? msg
                                           : sqlite3_errmsg(j->db);
-        /* Its -wal or -shm file not readable and writable: CANTOPEN. */
+        /* Its -wal or -shm file not readable and writable, or not to be
+         * made in its directory: CANTOPEN, and this user's to fix. */
         if ((r & 0xff) == SQLITE_READONLY || (r & 0xff) == SQLITE_CANTOPEN) {
             why_not_writable(j->path, why, sizeof(why));
             reason = *why ? why : reason;
+            rc = *why ? CTSPOOL_E_CANTCREATE : rc;
         }
         sp_err_set(e, "cannot open journal %s: %s", j->path, reason);
         goto out;
