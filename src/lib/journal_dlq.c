@@ -142,7 +142,6 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
     const struct sp_avg *row_avg = row->had_avg ? &row_parts : NULL;
     const struct sp_avg *d_avg = d->has_avg ? &d->avg : NULL;
     struct sp_folded f;
-    int r;
 
     if (d->agg == SP_KIND_EVENTS) {
         return CTSPOOL_OK;
@@ -161,21 +160,8 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
                    (long long)id);
         return CTSPOOL_E_INVALID;
     }
-    if (f.value == row->value) {
-        /* The value to upload stays: only the parts and the mark. */
-        r = sp_jn_point_parts(j, d->hour, d->series,
-                              f.has_avg ? &f.avg : NULL, mark_of(d->folded));
-    } else {
-        ctspool_rc rc = sp_jn_unqueue(j, d->grp, row->seq);
-
-        if (rc != CTSPOOL_OK) {
-            return rc;
-        }
-        r = sp_jn_point_write(j, ST_PT_UPD, d->grp, d->hour, d->series,
-                              f.value, f.has_avg ? &f.avg : NULL,
-                              mark_of(d->folded));
-    }
-    return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "requeue");
+    return sp_jn_row_become(j, d->grp, d->hour, d->series, row, &f,
+                            mark_of(d->folded));
 }
 
 /* Dead letter id's value becomes f's, with f's parts and the mark

@@ -713,8 +713,85 @@ sp_jn_count_new(struct sp_journal *j)
 }
 
 ctspool_rc
+sp_jn_row_become(struct sp_journal *j, int64_t grp, int64_t hour,
+                 int64_t series, const struct sp_row *row,
+                 const struct sp_folded *f, enum sp_fold_mark mark)
+{
+    const struct sp_avg *avg = f->has_avg ? &f->avg : NULL;
+    int r;
+
+    if (f->value == row->value) {
+        /* The value to upload stays: only the parts and the mark. */
+        r = sp_jn_point_parts(j, hour, series, avg, mark);
+    } else {
+        ctspool_rc rc = sp_jn_unqueue(j, grp, row->seq);
+
+        if (rc != CTSPOOL_OK) {
+            return rc;
+        }
+        r = sp_jn_point_write(j, ST_PT_UPD, grp, hour, series, f->value, avg,
+                              mark);
+    }
+    return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "point update");
+}
+
+/*
+ * p (origin o, NULL: one observation set by a replace) was observed
+ * before the row of (hour, series) that the journal holds: when that
+ * row was folded from nothing it lacks p's observations, and becomes
+ * their fold, p's first (UPDATED), once per fold_key (kept as an
+ * idempotency key); else it is newer and stays (UNCHANGED).  E_INVALID
+ * (j->err) when the fold is not finite.
+ */
+static ctspool_rc
+fold_under(struct sp_journal *j, const struct sp_point *p,
+           const struct sp_origin *o, int64_t series, int64_t grp,
+           const char *fold_key, enum sp_put_result *res)
+{
+    struct sp_row row;
+    struct sp_avg row_parts;
+    struct sp_folded f;
+    char *answer = NULL;
+    int64_t at = 0;
+    ctspool_rc rc;
+    int r = sp_jn_load_row(j, p->hour, series, &row);
+
+    if (r != SQLITE_ROW) {
+        return sp_jn_db_fail(j, r == SQLITE_DONE ? SQLITE_CORRUPT : r,
+                             "point lookup");
+    }
+    if (!row.folded) {
+        return CTSPOOL_OK;
+    }
+    rc = sp_journal_idem_get(j, fold_key, 0, &answer, &at);
+    free(answer);
+    if (rc != CTSPOOL_E_NOTFOUND) {
+        return rc; /* OK: an earlier run folded it */
+    }
+    row_parts.sum = row.sum;
+    row_parts.n = row.n;
+    if (sp_jn_fold_merge(p->agg, p->value,
+                         o && o->has_avg ? &o->avg : NULL, row.value,
+                         row.had_avg ? &row_parts : NULL, &f) != 0) {
+        sp_err_set(&j->err, "folding it with the value observed since "
+                            "gives a number that is not finite");
+        return CTSPOOL_E_INVALID;
+    }
+    rc = sp_jn_row_become(j, grp, p->hour, series, &row, &f,
+                          o && o->folded ? SP_MARK_SET : SP_MARK_CLEAR);
+    if (rc == CTSPOOL_OK) {
+        rc = sp_journal_idem_put(j, fold_key, "salvage", (int64_t)time(NULL));
+    }
+    if (rc == CTSPOOL_OK) {
+        *res = SP_PUT_UPDATED;
+    }
+    return rc;
+}
+
+ctspool_rc
 sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
-                      const struct sp_origin *o, enum sp_put_result *res)
+                      const struct sp_origin *o, const char *fold_key,
+                      enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
     ctspool_rc rc = resolve(j, p, &series, &grp);
@@ -730,6 +807,9 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
                                o->folded ? SP_MARK_SET : SP_MARK_KEEP)) !=
             SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "point update");
+    }
+    if (rc == CTSPOOL_OK && *res == SP_PUT_UNCHANGED && fold_key) {
+        rc = fold_under(j, p, o, series, grp, fold_key, res);
     }
     return rc;
 }

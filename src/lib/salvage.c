@@ -108,6 +108,7 @@ struct sv {
     struct sp_salvage_report *rep;
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
+    uint64_t file_dev, file_ino; /* the damaged file's */
 };
 
 /*
@@ -679,9 +680,21 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
         if (sp_event_uncarry(&p, &ev)) {
             rc = sp_journal_put_event(v->live, &ev, &res);
         } else {
+            char key[96];
+
+            /* Folded under a row folded from nothing since, once per
+             * damaged file (which a rename keeps) and item. */
+            snprintf(key, sizeof(key), "\001salvage %llx:%llx %lld %lld",
+                     (unsigned long long)v->file_dev,
+                     (unsigned long long)v->file_ino, (long long)series,
+                     (long long)hour);
             point_origin(pr, &p, &o);
-            rc = sp_journal_put_absent(v->live, &p, &o, &res);
+            rc = sp_journal_put_absent(v->live, &p, &o, key, &res);
         }
+    }
+    if (rc == CTSPOOL_OK && res == SP_PUT_UPDATED) {
+        v->rep->folded++;
+        present = NULL;
     }
     return item_done(v, rc, res, added, present, json);
 }
@@ -1538,6 +1551,14 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
         return rc;
     }
     expect_pending = meta_int(v.db, "pending");
+    {
+        struct stat sb;
+
+        if (stat(file, &sb) == 0) {
+            v.file_dev = (uint64_t)sb.st_dev;
+            v.file_ino = (uint64_t)sb.st_ino;
+        }
+    }
 
     rc = scan_table(&v, 0, 0,
                     "SELECT id, stream, agg FROM grp WHERE id > ?1 "
@@ -1676,19 +1697,24 @@ void
 sp_salvage_describe(const struct sp_salvage_report *rep, char *buf,
                     size_t n)
 {
-    char again[64] = "";
+    char again[64] = "", folded[96] = "";
 
     if (rep->resend) {
         snprintf(again, sizeof(again), " (%llu of them to send again)",
                  (unsigned long long)rep->resend);
     }
+    if (rep->folded) {
+        snprintf(folded, sizeof(folded),
+                 "; %llu folded into values observed since",
+                 (unsigned long long)rep->folded);
+    }
     snprintf(buf, n,
-             "recovered %llu pending point%s%s and %llu dead letter%s; %llu "
-             "already in the journal; %llu could not be read (%llu damaged "
-             "place%s skipped)",
+             "recovered %llu pending point%s%s and %llu dead letter%s%s; "
+             "%llu already in the journal; %llu could not be read (%llu "
+             "damaged place%s skipped)",
              (unsigned long long)rep->pending, rep->pending == 1 ? "" : "s",
              again, (unsigned long long)rep->dead, rep->dead == 1 ? "" : "s",
-             (unsigned long long)rep->present,
+             folded, (unsigned long long)rep->present,
              (unsigned long long)rep->unreadable,
              (unsigned long long)rep->damaged_ranges,
              rep->damaged_ranges == 1 ? "" : "s");

@@ -18,6 +18,9 @@ struct sp_salvage_report {
                                * the damaged journal */
     uint64_t dead;            /* dead letters added */
     uint64_t present;         /* items the live journal holds already */
+    uint64_t folded;          /* pending points folded under a value the
+                               * live journal folded from nothing since
+                               * (accumulate mode) */
     uint64_t unreadable;      /* items lost: unreadable or not valid */
     uint64_t damaged_ranges;  /* places where SQLite reported damage */
     int64_t pending_expected; /* the damaged file's pending count; -1:

@@ -492,6 +492,75 @@ test_salvage_keeps_letter_marks(void **state)
     free(src_path);
 }
 
+static int64_t
+milli_of(struct tu_journal *f, const char *name)
+{
+    char sql[200];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT CAST(round(p.value * 1000) AS INTEGER) FROM point p "
+             "JOIN series s ON s.id = p.series WHERE s.metric_name = '%s'",
+             name);
+    return tu_sql1(f->path, sql);
+}
+
+/* Accumulate mode: observations stored before the quarantine (pending in
+ * the damaged file) and since (folded from nothing in the live journal)
+ * are folded together, the earlier first, by the function's rules and an
+ * Average by its sums and counts; a value a replace set since is newer
+ * and stays.  Salvaging the same file again (renamed, as a set is after
+ * its salvage) folds nothing twice. */
+static void
+test_salvage_folds_under_values_since(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    char *renamed = tu_path(f->dir, "damaged.db.salvaged");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    tu_fold1(src, tu_point("tok-f", SP_AGG_SUM, "s", HOUR0, 5, NULL));
+    tu_fold1(src, tu_point("tok-f", SP_AGG_SUM, "s", HOUR0, 2, NULL));
+    tu_fold1(src, tu_point("tok-f", SP_AGG_AVERAGE, "a", HOUR0, 10, NULL));
+    tu_fold1(src, tu_point("tok-f", SP_AGG_AVERAGE, "a", HOUR0, 20, NULL));
+    tu_fold1(src, tu_point("tok-f", SP_AGG_MAXIMUM, "x", HOUR0, 50, NULL));
+    tu_put1(src, tu_point("tok-f", SP_AGG_SUM, "r", HOUR0, 100, NULL));
+    sp_journal_close(src);
+
+    tu_fold1(f->j, tu_point("tok-f", SP_AGG_SUM, "s", HOUR0, 3, NULL));
+    tu_fold1(f->j, tu_point("tok-f", SP_AGG_AVERAGE, "a", HOUR0, 60, NULL));
+    tu_fold1(f->j, tu_point("tok-f", SP_AGG_MAXIMUM, "x", HOUR0, 7, NULL));
+    tu_put1(f->j, tu_point("tok-f", SP_AGG_SUM, "r", HOUR0, 20, NULL));
+
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 0);
+    assert_int_equal(rep.folded, 3);
+    assert_int_equal(rep.present, 1);
+    assert_int_equal(milli_of(f, "s"), 10000);
+    assert_int_equal(milli_of(f, "a"), 30000); /* (10 + 20 + 60) / 3 */
+    assert_int_equal(milli_of(f, "x"), 50000);
+    assert_int_equal(milli_of(f, "r"), 20000);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 4);
+    assert_int_equal(sp_journal_check(f->j, NULL, 0), 0);
+
+    assert_int_equal(rename(src_path, renamed), 0);
+    assert_int_equal(sp_salvage(f->j, renamed, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.folded, 0);
+    assert_int_equal(rep.present, 4);
+    assert_int_equal(milli_of(f, "s"), 10000);
+    assert_int_equal(milli_of(f, "a"), 30000);
+    /* Folds go on from the sums and counts: (90 + 30) / 4. */
+    tu_fold1(f->j, tu_point("tok-f", SP_AGG_AVERAGE, "a", HOUR0, 30, NULL));
+    assert_int_equal(milli_of(f, "a"), 30000);
+    assert_int_equal(tu_sql1(f->path, "SELECT avg_n FROM point p JOIN "
+                                      "series s ON s.id = p.series WHERE "
+                                      "s.metric_name = 'a'"),
+                     4);
+    free(src_path);
+    free(renamed);
+}
+
 /* Points the damaged journal's drainer noted to send again (acknowledged
  * there, not pending) become pending, unless the live journal holds
  * them; a note whose point is gone adds nothing. */
@@ -1310,6 +1379,9 @@ main(void)
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_keeps_letter_marks,
                                         tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_salvage_folds_under_values_since, tu_journal_setup,
+            tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_resend_notes,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_garbage_mid_file,
