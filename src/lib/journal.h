@@ -216,7 +216,8 @@ struct sp_origin {
  * is newer) -- except, with fold_key, where that row was folded from
  * nothing (accumulate mode): it lacks the observations behind p, which
  * are folded under it (UPDATED), once per fold_key, an idempotency key
- * kept as a client's is (server.idempotency_hours).  E_INVALID (j->err)
+ * kept as a client's is (server.idempotency_hours), also when p was
+ * made NEW.  E_INVALID (j->err)
  * when that fold is not finite.
  */
 ctspool_rc sp_journal_put_absent(struct sp_journal *j,

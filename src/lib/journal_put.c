@@ -740,7 +740,8 @@ sp_jn_row_become(struct sp_journal *j, int64_t grp, int64_t hour,
  * before the row of (hour, series) that the journal holds: when that
  * row was folded from nothing it lacks p's observations, and becomes
  * their fold, p's first (UPDATED), once per fold_key (kept as an
- * idempotency key); else it is newer and stays (UNCHANGED).  E_INVALID
+ * idempotency key, as a put that makes p new keeps it too); else it is
+ * newer and stays (UNCHANGED).  E_INVALID
  * (j->err) when the fold is not finite.
  */
 static ctspool_rc
@@ -810,6 +811,10 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
     }
     if (rc == CTSPOOL_OK && *res == SP_PUT_UNCHANGED && fold_key) {
         rc = fold_under(j, p, o, series, grp, fold_key, res);
+    } else if (rc == CTSPOOL_OK && *res == SP_PUT_NEW && fold_key) {
+        /* Its mark may say "folded from nothing" (o): put again, it
+         * must not be folded under itself. */
+        rc = sp_journal_idem_put(j, fold_key, "salvage", (int64_t)time(NULL));
     }
     return rc;
 }

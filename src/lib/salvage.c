@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -660,6 +661,23 @@ point_origin(const struct pt_row *pr, const struct sp_point *p,
     }
 }
 
+/*
+ * The idempotency key (journal_idem.c) of the damaged file's item what
+ * (a, b): the file by device and inode, which a rename keeps, so that
+ * what one run did to the live journal, a second run (or one finishing a
+ * run cut short) does not do again.  It starts with a control character,
+ * which no client's key may hold.
+ */
+static void
+item_key(const struct sv *v, const char *what, int64_t a, int64_t b,
+         char *key, size_t n)
+{
+    snprintf(key, n, "\001salvage %llx:%llx %s %lld %lld",
+             (unsigned long long)v->file_dev,
+             (unsigned long long)v->file_ino, what, (long long)a,
+             (long long)b);
+}
+
 /* The point (series, hour, value) pending in the live journal unless it
  * holds that identity, with the Average parts its point row pr gives;
  * counted as item_done() says. */
@@ -682,12 +700,8 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
         } else {
             char key[96];
 
-            /* Folded under a row folded from nothing since, once per
-             * damaged file (which a rename keeps) and item. */
-            snprintf(key, sizeof(key), "\001salvage %llx:%llx %lld %lld",
-                     (unsigned long long)v->file_dev,
-                     (unsigned long long)v->file_ino, (long long)series,
-                     (long long)hour);
+            /* Folded under a row folded from nothing since, once. */
+            item_key(v, "point", series, hour, key, sizeof(key));
             point_origin(pr, &p, &o);
             rc = sp_journal_put_absent(v->live, &p, &o, key, &res);
         }
@@ -895,6 +909,8 @@ dead_row(void *ctx, sqlite3_stmt *row)
     enum sp_put_result res = SP_PUT_UNCHANGED;
     const char *body = (const char *)sqlite3_column_text(row, 5);
     int status = sqlite3_column_int(row, 4), is_point = 0;
+    char key[96], *answer = NULL;
+    int64_t at;
     cJSON *json;
     ctspool_rc rc;
 
@@ -907,7 +923,20 @@ dead_row(void *ctx, sqlite3_stmt *row)
         (status < 0 || status > 999 || sqlite3_column_int64(row, 6) <= 0)) {
         rc = CTSPOOL_E_INVALID;
     }
-    if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
+    /* A letter an earlier run added stays out, also once requeued or
+     * purged since. */
+    item_key(v, "dead", sqlite3_column_int64(row, 0), 0, key, sizeof(key));
+    if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK &&
+        (rc = sp_journal_idem_get(v->live, key, 0, &answer, &at)) !=
+            CTSPOOL_E_NOTFOUND) {
+        free(answer);
+        if (rc == CTSPOOL_OK) {
+            v->rep->present++;
+        }
+        cJSON_Delete(json);
+        return rc == CTSPOOL_OK ? CTSPOOL_OK : live_fail(v, rc);
+    }
+    if (rc == CTSPOOL_E_NOTFOUND) {
         struct sp_event ev;
 
         if (sp_event_uncarry(&p, &ev)) {
@@ -924,6 +953,10 @@ dead_row(void *ctx, sqlite3_stmt *row)
                                      body ? body : "",
                                      sqlite3_column_int64(row, 6), &res);
             is_point = 1;
+        }
+        if (rc == CTSPOOL_OK && res == SP_PUT_NEW) {
+            rc = sp_journal_idem_put(v->live, key, "salvage",
+                                     (int64_t)time(NULL));
         }
     }
     rc = item_done(v, rc, res, &v->rep->dead, &v->rep->present, json);

@@ -492,6 +492,64 @@ test_salvage_keeps_letter_marks(void **state)
     free(src_path);
 }
 
+/* The letters of test_salvage_keeps_letter_marks, salvaged and
+ * requeued, then salvaged again (or a run cut short finished): nothing
+ * is added twice, and the Sum stays 35, not 70. */
+static void
+test_salvage_again_after_requeue(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+    uint64_t n = 9;
+
+    fold_at(src, SP_AGG_SUM, 10);
+    fold_at(src, SP_AGG_SUM, 20);
+    tu_retire(src, "tok-f", 1);
+    fold_at(src, SP_AGG_SUM, 5);
+    tu_retire(src, "tok-f", 1);
+    assert_int_equal(salvage_requeue(f, src, src_path, 0, 2), 35000);
+    assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.dead, 0);
+    assert_int_equal(rep.present, 2);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM dead"), 0);
+    assert_int_equal(sp_journal_dlq_requeue(f->j, NULL, 0, &n), CTSPOOL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT CAST(round(value * 1000) AS "
+                                      "INTEGER) FROM point"),
+                     35000);
+    free(src_path);
+}
+
+/* A point folded from nothing in the damaged file comes back new with
+ * that mark; salvaged again, it is not folded under itself (7, not 14). */
+static void
+test_salvage_new_folded_again(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    fold_at(src, SP_AGG_SUM, 7);
+    sp_journal_close(src);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e),
+                         CTSPOOL_OK);
+        assert_int_equal(rep.pending, i ? 0 : 1);
+        assert_int_equal(rep.folded, 0);
+        assert_int_equal(rep.present, i ? 1 : 0);
+        assert_int_equal(tu_sql1(f->path, "SELECT folded FROM point"), 1);
+        assert_int_equal(tu_sql1(f->path, "SELECT CAST(value AS INTEGER) "
+                                          "FROM point"),
+                         7);
+    }
+    free(src_path);
+}
+
 static int64_t
 milli_of(struct tu_journal *f, const char *name)
 {
@@ -1382,6 +1440,11 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_salvage_folds_under_values_since, tu_journal_setup,
             tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_salvage_again_after_requeue, tu_journal_setup,
+            tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_new_folded_again,
+                                        tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_resend_notes,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_garbage_mid_file,
