@@ -399,12 +399,22 @@ sp_jn_pending_one_more(struct sp_journal *j)
                        "limits.max_pending_points (%llu) new points; "
                        "split it, or raise the limit",
                        (unsigned long long)j->max_pending);
-        } else {
+        } else if ((uint64_t)before >= j->max_pending) {
             sp_err_set(&j->err,
                        "spool full: %lld points pending, "
                        "limits.max_pending_points is %llu",
                        (long long)before,
                        (unsigned long long)j->max_pending);
+        } else {
+            /* Room is left, only not for all of this write. */
+            sp_err_set(&j->err,
+                       "spool full: %lld points pending, "
+                       "limits.max_pending_points is %llu, and this write "
+                       "adds more new points than the %llu left",
+                       (long long)before,
+                       (unsigned long long)j->max_pending,
+                       (unsigned long long)(j->max_pending -
+                                            (uint64_t)before));
         }
         return CTSPOOL_E_FULL;
     }

@@ -274,8 +274,10 @@ test_spool_full_keeps_stored(void **state)
     p = tu_point("t", SP_AGG_SUM, "m", 4, 1, NULL);
     assert_int_equal(sp_journal_put(f->j, &p, &r), CTSPOOL_E_FULL);
     /* What was pending before the write, not counting its own. */
-    assert_non_null(strstr(sp_journal_errmsg(f->j),
-                           "spool full: 2 points pending"));
+    assert_string_equal(sp_journal_errmsg(f->j),
+                        "spool full: 2 points pending, "
+                        "limits.max_pending_points is 3, and this write "
+                        "adds more new points than the 1 left");
     assert_false(sp_journal_full_alone(f->j, 1));
     assert_true(sp_journal_full_alone(f->j, 4)); /* 4 items, limit 3 */
     sp_journal_rollback(f->j);
