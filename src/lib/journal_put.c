@@ -749,21 +749,17 @@ sp_jn_row_become(struct sp_journal *j, int64_t grp, int64_t hour,
  * p (origin o, NULL: one observation set by a replace) was observed
  * before the row of (hour, series) that the journal holds: when that
  * row was folded from nothing it lacks p's observations, and becomes
- * their fold, p's first (UPDATED), once per fold_key (kept as an
- * idempotency key, as a put that makes p new keeps it too); else it is
- * newer and stays (UNCHANGED).  E_INVALID
- * (j->err) when the fold is not finite.
+ * their fold, p's first (UPDATED); else it is newer and stays
+ * (UNCHANGED).  E_INVALID (j->err) when the fold is not finite.
  */
 static ctspool_rc
 fold_under(struct sp_journal *j, const struct sp_point *p,
            const struct sp_origin *o, int64_t series, int64_t grp,
-           const char *fold_key, enum sp_put_result *res)
+           enum sp_put_result *res)
 {
-    struct sp_row row;
+    struct sp_row row = {0, 0, 0, 0, 0, 0};
     struct sp_avg row_parts;
     struct sp_folded f;
-    char *answer = NULL;
-    int64_t at = 0;
     ctspool_rc rc;
     int r = sp_jn_load_row(j, p->hour, series, &row);
 
@@ -773,11 +769,6 @@ fold_under(struct sp_journal *j, const struct sp_point *p,
     }
     if (!row.folded) {
         return CTSPOOL_OK;
-    }
-    rc = sp_journal_idem_get(j, fold_key, 0, &answer, &at);
-    free(answer);
-    if (rc != CTSPOOL_E_NOTFOUND) {
-        return rc; /* OK: an earlier run folded it */
     }
     row_parts.sum = row.sum;
     row_parts.n = row.n;
@@ -791,9 +782,6 @@ fold_under(struct sp_journal *j, const struct sp_point *p,
     rc = sp_jn_row_become(j, grp, p->hour, series, &row, &f,
                           o && o->folded ? SP_MARK_SET : SP_MARK_CLEAR);
     if (rc == CTSPOOL_OK) {
-        rc = sp_journal_idem_put(j, fold_key, "salvage", (int64_t)time(NULL));
-    }
-    if (rc == CTSPOOL_OK) {
         *res = SP_PUT_UPDATED;
     }
     return rc;
@@ -801,7 +789,7 @@ fold_under(struct sp_journal *j, const struct sp_point *p,
 
 ctspool_rc
 sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
-                      const struct sp_origin *o, const char *fold_key,
+                      const struct sp_origin *o, int fold,
                       enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
@@ -819,12 +807,8 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
             SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "point update");
     }
-    if (rc == CTSPOOL_OK && *res == SP_PUT_UNCHANGED && fold_key) {
-        rc = fold_under(j, p, o, series, grp, fold_key, res);
-    } else if (rc == CTSPOOL_OK && *res == SP_PUT_NEW && fold_key) {
-        /* Its mark may say "folded from nothing" (o): put again, it
-         * must not be folded under itself. */
-        rc = sp_journal_idem_put(j, fold_key, "salvage", (int64_t)time(NULL));
+    if (rc == CTSPOOL_OK && *res == SP_PUT_UNCHANGED && fold) {
+        rc = fold_under(j, p, o, series, grp, res);
     }
     return rc;
 }

@@ -26,9 +26,13 @@
  * and is left out (is_stale_row).  Items go to the live journal
  * in transactions of at most txn_items, so producers wait little; an
  * identity the live journal already holds is left alone (what is there
- * is newer: the live journal was started after the damaged one), and a
- * dead letter already there is not added twice, so running it again
- * adds nothing.
+ * is newer: the live journal was started after the damaged one), unless
+ * its value was folded from nothing since (accumulate mode): then the
+ * item's observations are folded under it (sp_journal_put_absent()).
+ * Each transaction records how far the run went through the table it
+ * reads (progress_save()), so running it again, or finishing a run cut
+ * short, passes over what was added, and a dead letter already there is
+ * not added twice.
  *
  * One salvage into a journal at a time: each holds an exclusive flock
  * on JOURNAL-salvage.lock while it runs (the copy of a damaged header
@@ -110,6 +114,15 @@ struct sv {
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
     uint64_t file_dev, file_ino; /* the damaged file's */
+    /* How far this run has gone through the table it reads (progress
+     * kept in the live journal, see progress_save()): */
+    const char *tbl; /* its name; NULL: no progress kept */
+    row_fn tbl_fn;   /* what each of its rows goes to */
+    int has_done;    /* an item of it was handled ... */
+    int64_t done_k1, done_k2; /* ... the last one, its key */
+    int tbl_two;     /* its key has two columns */
+    int has_from;    /* an earlier run committed its items ... */
+    int64_t from_k1, from_k2; /* ... up to this key */
 };
 
 /*
@@ -368,6 +381,45 @@ live_fail(struct sv *v, ctspool_rc rc)
     return rc;
 }
 
+/*
+ * The key under which the live journal keeps how far runs went through
+ * table tbl of this damaged file: the file by device and inode, which
+ * its rename to .salvaged keeps.  It is kept as an idempotency key
+ * (journal_idem.c) that compaction never prunes, and starts with a
+ * control character, which no client's key may hold.
+ */
+static void
+progress_key(const struct sv *v, const char *tbl, char *key, size_t n)
+{
+    snprintf(key, n, "\001salvage %llx:%llx %s",
+             (unsigned long long)v->file_dev,
+             (unsigned long long)v->file_ino, tbl);
+}
+
+/*
+ * Into the open transaction: the key of the last item of v->tbl handled,
+ * so that the transaction that commits the items commits how far they
+ * went.  A second run of the same file, or one finishing a run cut
+ * short, then passes over them (scan_table()): adding them again would
+ * bring back letters requeued or purged since, and fold a point that
+ * came back folded from nothing under itself.
+ */
+static ctspool_rc
+progress_save(struct sv *v)
+{
+    char key[96], at[48];
+    ctspool_rc rc;
+
+    if (!v->in_txn || !v->tbl || !v->has_done) {
+        return CTSPOOL_OK;
+    }
+    progress_key(v, v->tbl, key, sizeof(key));
+    snprintf(at, sizeof(at), "%lld %lld", (long long)v->done_k1,
+             (long long)v->done_k2);
+    rc = sp_journal_idem_put(v->live, key, at, INT64_MAX);
+    return rc == CTSPOOL_OK ? rc : live_fail(v, rc);
+}
+
 /* Commits the open transaction, if any. */
 static ctspool_rc
 live_commit(struct sv *v)
@@ -376,6 +428,10 @@ live_commit(struct sv *v)
 
     if (!v->in_txn) {
         return CTSPOOL_OK;
+    }
+    rc = progress_save(v);
+    if (rc != CTSPOOL_OK) {
+        return rc;
     }
     v->in_txn = 0;
     rc = sp_journal_commit(v->live);
@@ -661,23 +717,6 @@ point_origin(const struct pt_row *pr, const struct sp_point *p,
     }
 }
 
-/*
- * The idempotency key (journal_idem.c) of the damaged file's item what
- * (a, b): the file by device and inode, which a rename keeps, so that
- * what one run did to the live journal, a second run (or one finishing a
- * run cut short) does not do again.  It starts with a control character,
- * which no client's key may hold.
- */
-static void
-item_key(const struct sv *v, const char *what, int64_t a, int64_t b,
-         char *key, size_t n)
-{
-    snprintf(key, n, "\001salvage %llx:%llx %s %lld %lld",
-             (unsigned long long)v->file_dev,
-             (unsigned long long)v->file_ino, what, (long long)a,
-             (long long)b);
-}
-
 /* The point (series, hour, value) pending in the live journal unless it
  * holds that identity, with the Average parts its point row pr gives;
  * counted as item_done() says. */
@@ -698,12 +737,8 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
         if (sp_event_uncarry(&p, &ev)) {
             rc = sp_journal_put_event(v->live, &ev, &res);
         } else {
-            char key[96];
-
-            /* Folded under a row folded from nothing since, once. */
-            item_key(v, "point", series, hour, key, sizeof(key));
             point_origin(pr, &p, &o);
-            rc = sp_journal_put_absent(v->live, &p, &o, key, &res);
+            rc = sp_journal_put_absent(v->live, &p, &o, 1, &res);
         }
     }
     if (rc == CTSPOOL_OK && res == SP_PUT_UPDATED) {
@@ -909,8 +944,6 @@ dead_row(void *ctx, sqlite3_stmt *row)
     enum sp_put_result res = SP_PUT_UNCHANGED;
     const char *body = (const char *)sqlite3_column_text(row, 5);
     int status = sqlite3_column_int(row, 4), is_point = 0;
-    char key[96], *answer = NULL;
-    int64_t at;
     cJSON *json;
     ctspool_rc rc;
 
@@ -923,20 +956,7 @@ dead_row(void *ctx, sqlite3_stmt *row)
         (status < 0 || status > 999 || sqlite3_column_int64(row, 6) <= 0)) {
         rc = CTSPOOL_E_INVALID;
     }
-    /* A letter an earlier run added stays out, also once requeued or
-     * purged since. */
-    item_key(v, "dead", sqlite3_column_int64(row, 0), 0, key, sizeof(key));
-    if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK &&
-        (rc = sp_journal_idem_get(v->live, key, 0, &answer, &at)) !=
-            CTSPOOL_E_NOTFOUND) {
-        free(answer);
-        if (rc == CTSPOOL_OK) {
-            v->rep->present++;
-        }
-        cJSON_Delete(json);
-        return rc == CTSPOOL_OK ? CTSPOOL_OK : live_fail(v, rc);
-    }
-    if (rc == CTSPOOL_E_NOTFOUND) {
+    if (rc == CTSPOOL_OK && (rc = live_ready(v)) == CTSPOOL_OK) {
         struct sp_event ev;
 
         if (sp_event_uncarry(&p, &ev)) {
@@ -953,10 +973,6 @@ dead_row(void *ctx, sqlite3_stmt *row)
                                      body ? body : "",
                                      sqlite3_column_int64(row, 6), &res);
             is_point = 1;
-        }
-        if (rc == CTSPOOL_OK && res == SP_PUT_NEW) {
-            rc = sp_journal_idem_put(v->live, key, "salvage",
-                                     (int64_t)time(NULL));
         }
     }
     rc = item_done(v, rc, res, &v->rep->dead, &v->rep->present, json);
@@ -1492,16 +1508,68 @@ open_damaged(struct sp_journal *live, const char *file, sqlite3 **db,
     return rc;
 }
 
-/* Reads one table of the damaged file in key order (struct scan: two,
- * k1_max, rows_sql, probe_sql), each row to fn; counts the damaged
- * places skipped. */
+/* A row of v->tbl: passed over when an earlier run committed it (it
+ * counts as held already), else to v->tbl_fn; its key noted once done. */
 static ctspool_rc
-scan_table(struct sv *v, int two, int64_t k1_max, const char *rows_sql,
-           const char *probe_sql, row_fn fn)
+progress_row(void *ctx, sqlite3_stmt *row)
+{
+    struct sv *v = ctx;
+    int64_t k1 = sqlite3_column_int64(row, 0);
+    int64_t k2 = v->tbl_two ? sqlite3_column_int64(row, 1) : 0;
+    ctspool_rc rc;
+
+    if (v->has_from &&
+        (k1 < v->from_k1 || (k1 == v->from_k1 && k2 <= v->from_k2))) {
+        v->rep->present++;
+        v->queue_rows += v->tbl_fn == pending_row; /* read, as before */
+        return CTSPOOL_OK;
+    }
+    rc = v->tbl_fn(v, row);
+    if (rc == CTSPOOL_OK) {
+        v->has_done = 1;
+        v->done_k1 = k1;
+        v->done_k2 = k2;
+    }
+    return rc;
+}
+
+/*
+ * Reads one table of the damaged file in key order (struct scan: two,
+ * k1_max, rows_sql, probe_sql), each row to fn; counts the damaged
+ * places skipped.  tbl (NULL: none): the table's name for the progress
+ * the live journal keeps (progress_save()); the items an earlier run
+ * committed are passed over.
+ */
+static ctspool_rc
+scan_table(struct sv *v, const char *tbl, int two, int64_t k1_max,
+           const char *rows_sql, const char *probe_sql, row_fn fn)
 {
     struct scan sc;
     ctspool_rc rc;
 
+    v->tbl = NULL;
+    v->has_done = v->has_from = 0;
+    if (tbl) {
+        char key[96], *answer = NULL;
+        long long a, b;
+        int64_t at;
+
+        progress_key(v, tbl, key, sizeof(key));
+        rc = sp_journal_idem_get(v->live, key, 0, &answer, &at);
+        if (rc == CTSPOOL_OK && sscanf(answer, "%lld %lld", &a, &b) == 2) {
+            v->has_from = 1;
+            v->from_k1 = a;
+            v->from_k2 = b;
+        }
+        free(answer);
+        if (rc != CTSPOOL_OK && rc != CTSPOOL_E_NOTFOUND) {
+            return live_fail(v, rc);
+        }
+        v->tbl = tbl;
+        v->tbl_fn = fn;
+        v->tbl_two = two;
+        fn = progress_row;
+    }
     memset(&sc, 0, sizeof(sc));
     sc.db = v->db;
     sc.two = two;
@@ -1512,6 +1580,10 @@ scan_table(struct sv *v, int two, int64_t k1_max, const char *rows_sql,
     sc.k2 = two ? INT64_MIN : 0;
     rc = scan_run(&sc, fn, v, v->e);
     v->rep->damaged_ranges += sc.skips;
+    if (rc == CTSPOOL_OK) {
+        rc = progress_save(v); /* the open transaction may take others */
+    }
+    v->tbl = NULL;
     return rc;
 }
 
@@ -1593,7 +1665,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
         }
     }
 
-    rc = scan_table(&v, 0, 0,
+    rc = scan_table(&v, NULL, 0, 0,
                     "SELECT id, stream, agg FROM grp WHERE id > ?1 "
                     "ORDER BY id LIMIT ?3",
                     "SELECT id FROM grp WHERE id > ?1 ORDER BY id LIMIT 1",
@@ -1630,7 +1702,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
         }
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
-        rc = scan_table(&v, 1, v.grps[v.n_grps - 1].id,
+        rc = scan_table(&v, "queue", 1, v.grps[v.n_grps - 1].id,
                         "SELECT grp, seq, hour, series, value FROM queue "
                         "WHERE (grp, seq) > (?1, ?2) ORDER BY grp, seq "
                         "LIMIT ?3",
@@ -1640,7 +1712,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
         /* Absent before schema 0008: the scan then reads nothing. */
-        rc = scan_table(&v, 1, HOUR_END,
+        rc = scan_table(&v, "resend", 1, HOUR_END,
                         "SELECT r.hour, r.series, p.value FROM resend r "
                         "LEFT JOIN point p ON p.hour = r.hour AND "
                         "p.series = r.series WHERE (r.hour, r.series) > "
@@ -1650,7 +1722,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                         resend_row);
     }
     if (rc == CTSPOOL_OK && v.n_grps) {
-        rc = scan_table(&v, 0, 0,
+        rc = scan_table(&v, "dead", 0, 0,
                         has_column(v.db, "dead", "folded")
                             ? "SELECT id, hour, series, value, status, "
                               "body, dead_at, avg_sum, avg_n, folded FROM "

@@ -550,6 +550,40 @@ test_salvage_new_folded_again(void **state)
     free(src_path);
 }
 
+/* A run cut short (here by the spool limit, a transaction per item)
+ * and run again: it goes on where the first stopped, and no point that
+ * came back folded from nothing is folded under itself. */
+static void
+test_salvage_cut_short_then_finished(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db");
+    struct sp_journal *src = open_other(src_path);
+    struct sp_salvage_report rep;
+    struct sp_err e;
+    char name[8];
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "q%d", i);
+        tu_fold1(src, tu_point("tok-f", SP_AGG_SUM, name, HOUR0, 7, NULL));
+    }
+    sp_journal_close(src);
+    sp_journal_set_limits(f->j, 3, 0);
+    assert_int_equal(sp_salvage(f->j, src_path, 1, &rep, &e),
+                     CTSPOOL_E_FULL);
+    assert_int_equal(rep.pending, 3);
+    sp_journal_set_limits(f->j, 0, 0);
+    assert_int_equal(sp_salvage(f->j, src_path, 1, &rep, &e), CTSPOOL_OK);
+    assert_int_equal(rep.pending, 2);
+    assert_int_equal(rep.present, 3);
+    assert_int_equal(rep.folded, 0);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM point WHERE "
+                                      "value = 7 AND folded = 1"),
+                     5);
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 5);
+    free(src_path);
+}
+
 static int64_t
 milli_of(struct tu_journal *f, const char *name)
 {
@@ -1445,6 +1479,9 @@ main(void)
             tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_new_folded_again,
                                         tu_journal_setup, tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_salvage_cut_short_then_finished, tu_journal_setup,
+            tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_resend_notes,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_garbage_mid_file,
