@@ -420,6 +420,30 @@ progress_save(struct sv *v)
     return rc == CTSPOOL_OK ? rc : live_fail(v, rc);
 }
 
+/*
+ * After a run that may have skipped places for want of memory (memwatch):
+ * its progress is forgotten (a time before any, so that no run finds it
+ * and compaction prunes it), and the next run reads every item again,
+ * finding there what was added (best effort: a failure leaves it).
+ */
+static void
+progress_forget(struct sv *v)
+{
+    static const char *const tbls[] = {"queue", "resend", "dead"};
+    ctspool_rc rc = sp_journal_begin(v->live);
+    char key[96];
+
+    for (size_t i = 0; rc == CTSPOOL_OK && i < 3; i++) {
+        progress_key(v, tbls[i], key, sizeof(key));
+        rc = sp_journal_idem_put(v->live, key, "", -1);
+    }
+    if (rc == CTSPOOL_OK) {
+        sp_journal_commit(v->live);
+    } else {
+        sp_journal_rollback(v->live);
+    }
+}
+
 /* Commits the open transaction, if any. */
 static ctspool_rc
 live_commit(struct sv *v)
@@ -1749,6 +1773,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
                    "skipped for it; salvage it again",
                    file);
         rc = CTSPOOL_E_NOMEM;
+        progress_forget(&v);
     }
     /* Pending rows the damaged file counted but the scan never reached
      * (those it read but could not use are in rep->unreadable already). */
