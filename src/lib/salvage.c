@@ -48,7 +48,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -113,7 +112,9 @@ struct sv {
     struct sp_salvage_report *rep;
     struct sp_err *e;
     struct sp_jscan ev_scan; /* the event of the last build_point() */
-    uint64_t file_dev, file_ino; /* the damaged file's */
+    /* The damaged file's device, inode and time of last change: */
+    uint64_t file_dev, file_ino;
+    struct timespec file_mtime;
     /* How far this run has gone through the table it reads (progress
      * kept in the live journal, see progress_save()): */
     const char *tbl; /* its name; NULL: no progress kept */
@@ -384,16 +385,20 @@ live_fail(struct sv *v, ctspool_rc rc)
 /*
  * The key under which the live journal keeps how far runs went through
  * table tbl of this damaged file: the file by device and inode, which
- * its rename to .salvaged keeps.  It is kept as an idempotency key
+ * its rename to .salvaged keeps, and by the time it was last written
+ * (salvage never writes it), since a file made after this one was
+ * deleted may get its inode.  It is kept as an idempotency key
  * (journal_idem.c) that compaction never prunes, and starts with a
  * control character, which no client's key may hold.
  */
 static void
 progress_key(const struct sv *v, const char *tbl, char *key, size_t n)
 {
-    snprintf(key, n, "\001salvage %llx:%llx %s",
+    snprintf(key, n, "\001salvage %llx:%llx:%lld.%09ld %s",
              (unsigned long long)v->file_dev,
-             (unsigned long long)v->file_ino, tbl);
+             (unsigned long long)v->file_ino,
+             (long long)v->file_mtime.tv_sec, (long)v->file_mtime.tv_nsec,
+             tbl);
 }
 
 /*
@@ -1686,6 +1691,7 @@ salvage_locked(struct sp_journal *live, const char *file, size_t txn_items,
         if (stat(file, &sb) == 0) {
             v.file_dev = (uint64_t)sb.st_dev;
             v.file_ino = (uint64_t)sb.st_ino;
+            v.file_mtime = sb.st_mtim;
         }
     }
 

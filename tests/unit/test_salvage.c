@@ -584,6 +584,41 @@ test_salvage_cut_short_then_finished(void **state)
     free(src_path);
 }
 
+/* A damaged file deleted after its salvage, and another made at the same
+ * path (which may get its inode): the second is another file, and each
+ * of its points is added. */
+static void
+test_salvage_other_file_same_path(void **state)
+{
+    struct tu_journal *f = *state;
+    char *src_path = tu_path(f->dir, "damaged.db"), name[8];
+    struct sp_salvage_report rep;
+    struct sp_err e;
+
+    for (int round = 0; round < 2; round++) {
+        struct sp_journal *src = open_other(src_path);
+        char side[4096];
+
+        for (int i = 0; i < 3; i++) {
+            snprintf(name, sizeof(name), "%c%d", round ? 'r' : 'q', i);
+            tu_put1(src, tu_point("tok-f", SP_AGG_SUM, name, HOUR0, 1,
+                                  NULL));
+        }
+        sp_journal_close(src);
+        assert_int_equal(sp_salvage(f->j, src_path, 0, &rep, &e),
+                         CTSPOOL_OK);
+        assert_int_equal(rep.pending, 3);
+        assert_int_equal(rep.present, 0);
+        for (int i = 0; i < 3; i++) {
+            snprintf(side, sizeof(side), "%s%s", src_path,
+                     i == 0 ? "" : i == 1 ? "-wal" : "-shm");
+            unlink(side);
+        }
+    }
+    assert_int_equal(tu_sql1(f->path, "SELECT count(*) FROM queue"), 6);
+    free(src_path);
+}
+
 static int64_t
 milli_of(struct tu_journal *f, const char *name)
 {
@@ -1482,6 +1517,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_salvage_cut_short_then_finished, tu_journal_setup,
             tu_journal_teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_other_file_same_path,
+                                        tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_resend_notes,
                                         tu_journal_setup, tu_journal_teardown),
         cmocka_unit_test_setup_teardown(test_salvage_garbage_mid_file,
