@@ -170,6 +170,7 @@ cmd_dlq(struct cli *c, int argc, char **argv)
         if (rc == CTSPOOL_OK && n_left == 1) {
             cli_error("dlq", "1 dead letter left dead: purge it, or requeue "
                              "it once its point's value has been replaced");
+            ex = EXIT_DATAERR;
         } else if (rc == CTSPOOL_OK && n_left) {
             cli_error("dlq",
                       "%llu dead letters left dead%s: purge them, or requeue "
@@ -177,8 +178,6 @@ cmd_dlq(struct cli *c, int argc, char **argv)
                       (unsigned long long)n_left,
                       n_left > LEFT_SHOWN ? " (the first 100 named above)"
                                           : "");
-        }
-        if (rc == CTSPOOL_OK && n_left) {
             ex = EXIT_DATAERR;
         }
     } else {
