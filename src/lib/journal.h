@@ -213,14 +213,14 @@ struct sp_origin {
  * without a row: then NEW (pending) with the origin o (NULL: a value
  * set by a replace; an accumulate fold goes on from o's parts), else
  * UNCHANGED and nothing written (salvage: what the live journal holds
- * is newer) -- except, with fold, where that row was folded from
- * nothing (accumulate mode): it lacks the observations behind p, which
- * are folded under it (UPDATED).  The caller puts p once (salvage keeps
- * its progress).  E_INVALID (j->err) when that fold is not finite.
+ * is newer) -- except where that row was folded from nothing
+ * (accumulate mode): it lacks the observations behind p, which are
+ * folded under it (UPDATED).  The caller puts p once (salvage keeps its
+ * progress).  E_INVALID (j->err) when that fold is not finite.
  */
 ctspool_rc sp_journal_put_absent(struct sp_journal *j,
                                  const struct sp_point *p,
-                                 const struct sp_origin *o, int fold,
+                                 const struct sp_origin *o,
                                  enum sp_put_result *res);
 /*
  * sp_journal_put_dead -- adds p as a dead letter with the origin o

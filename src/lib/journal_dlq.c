@@ -138,10 +138,7 @@ static ctspool_rc
 meet(struct sp_journal *j, int64_t id, const struct letter *d,
      const struct sp_row *row)
 {
-    const struct sp_avg row_parts = {row->sum, row->n};
-    const struct sp_avg *row_avg = row->had_avg ? &row_parts : NULL;
-    const struct sp_avg *d_avg = d->has_avg ? &d->avg : NULL;
-    struct sp_folded f;
+    ctspool_rc rc;
 
     if (d->agg == SP_KIND_EVENTS) {
         return CTSPOOL_OK;
@@ -152,16 +149,16 @@ meet(struct sp_journal *j, int64_t id, const struct letter *d,
     if (!row->folded) {
         return CTSPOOL_OK;
     }
-    if (sp_jn_fold_merge(d->agg, d->value, d_avg, row->value, row_avg,
-                         &f) != 0) {
+    rc = sp_jn_fold_under_row(j, d->grp, d->hour, d->series, row, d->agg,
+                              d->value, d->has_avg ? &d->avg : NULL,
+                              mark_of(d->folded));
+    if (rc == CTSPOOL_E_INVALID) {
         sp_err_set(&j->err,
                    "dead letter %lld: folding it with the stored value "
                    "gives a number that is not finite",
                    (long long)id);
-        return CTSPOOL_E_INVALID;
     }
-    return sp_jn_row_become(j, d->grp, d->hour, d->series, row, &f,
-                            mark_of(d->folded));
+    return rc;
 }
 
 /* Dead letter id's value becomes f's, with f's parts and the mark

@@ -310,12 +310,20 @@ int sp_jn_point_write(struct sp_journal *j, enum stmt_id id, int64_t grp,
 int sp_jn_point_parts(struct sp_journal *j, int64_t hour, int64_t series,
                       const struct sp_avg *avg, enum sp_fold_mark mark);
 ctspool_rc sp_jn_unqueue(struct sp_journal *j, int64_t grp, int64_t seq);
-/* The row of (hour, series) of group grp, row, becomes the fold f with
- * the mark mark: its parts alone when the value stays, else a new
- * pending version (one in flight is not acknowledged for it). */
-ctspool_rc sp_jn_row_become(struct sp_journal *j, int64_t grp, int64_t hour,
-                            int64_t series, const struct sp_row *row,
-                            const struct sp_folded *f, enum sp_fold_mark mark);
+/*
+ * Observations made before the row of (hour, series) of group grp, row
+ * (folded from nothing: it lacks them), go under it: value (value_avg:
+ * its Average parts, NULL: one observation) and the row are folded by
+ * agg, value first, and the row takes the fold with the mark mark: its
+ * parts alone when the value stays, else a new pending version (one in
+ * flight is not acknowledged for it).  E_INVALID (nothing written, no
+ * message) when the fold is not finite.
+ */
+ctspool_rc sp_jn_fold_under_row(struct sp_journal *j, int64_t grp,
+                                int64_t hour, int64_t series,
+                                const struct sp_row *row, int agg,
+                                double value, const struct sp_avg *value_avg,
+                                enum sp_fold_mark mark);
 void sp_jn_count_new(struct sp_journal *j);
 
 /* journal_fold.c: sp_jn_fold_settle writes the folds held and forgets

@@ -723,14 +723,22 @@ sp_jn_count_new(struct sp_journal *j)
 }
 
 ctspool_rc
-sp_jn_row_become(struct sp_journal *j, int64_t grp, int64_t hour,
-                 int64_t series, const struct sp_row *row,
-                 const struct sp_folded *f, enum sp_fold_mark mark)
+sp_jn_fold_under_row(struct sp_journal *j, int64_t grp, int64_t hour,
+                     int64_t series, const struct sp_row *row, int agg,
+                     double value, const struct sp_avg *value_avg,
+                     enum sp_fold_mark mark)
 {
-    const struct sp_avg *avg = f->has_avg ? &f->avg : NULL;
+    const struct sp_avg row_parts = {row->sum, row->n};
+    const struct sp_avg *avg;
+    struct sp_folded f;
     int r;
 
-    if (f->value == row->value) {
+    if (sp_jn_fold_merge(agg, value, value_avg, row->value,
+                         row->had_avg ? &row_parts : NULL, &f) != 0) {
+        return CTSPOOL_E_INVALID;
+    }
+    avg = f.has_avg ? &f.avg : NULL;
+    if (f.value == row->value) {
         /* The value to upload stays: only the parts and the mark. */
         r = sp_jn_point_parts(j, hour, series, avg, mark);
     } else {
@@ -739,7 +747,7 @@ sp_jn_row_become(struct sp_journal *j, int64_t grp, int64_t hour,
         if (rc != CTSPOOL_OK) {
             return rc;
         }
-        r = sp_jn_point_write(j, ST_PT_UPD, grp, hour, series, f->value, avg,
+        r = sp_jn_point_write(j, ST_PT_UPD, grp, hour, series, f.value, avg,
                               mark);
     }
     return r == SQLITE_OK ? CTSPOOL_OK : sp_jn_db_fail(j, r, "point update");
@@ -758,8 +766,6 @@ fold_under(struct sp_journal *j, const struct sp_point *p,
            enum sp_put_result *res)
 {
     struct sp_row row = {0, 0, 0, 0, 0, 0};
-    struct sp_avg row_parts;
-    struct sp_folded f;
     ctspool_rc rc;
     int r = sp_jn_load_row(j, p->hour, series, &row);
 
@@ -770,18 +776,13 @@ fold_under(struct sp_journal *j, const struct sp_point *p,
     if (!row.folded) {
         return CTSPOOL_OK;
     }
-    row_parts.sum = row.sum;
-    row_parts.n = row.n;
-    if (sp_jn_fold_merge(p->agg, p->value,
-                         o && o->has_avg ? &o->avg : NULL, row.value,
-                         row.had_avg ? &row_parts : NULL, &f) != 0) {
+    rc = sp_jn_fold_under_row(j, grp, p->hour, series, &row, p->agg,
+                              p->value, o && o->has_avg ? &o->avg : NULL,
+                              o && o->folded ? SP_MARK_SET : SP_MARK_CLEAR);
+    if (rc == CTSPOOL_E_INVALID) {
         sp_err_set(&j->err, "folding it with the value observed since "
                             "gives a number that is not finite");
-        return CTSPOOL_E_INVALID;
-    }
-    rc = sp_jn_row_become(j, grp, p->hour, series, &row, &f,
-                          o && o->folded ? SP_MARK_SET : SP_MARK_CLEAR);
-    if (rc == CTSPOOL_OK) {
+    } else if (rc == CTSPOOL_OK) {
         *res = SP_PUT_UPDATED;
     }
     return rc;
@@ -789,8 +790,7 @@ fold_under(struct sp_journal *j, const struct sp_point *p,
 
 ctspool_rc
 sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
-                      const struct sp_origin *o, int fold,
-                      enum sp_put_result *res)
+                      const struct sp_origin *o, enum sp_put_result *res)
 {
     int64_t series = 0, grp = 0;
     ctspool_rc rc = resolve(j, p, &series, &grp);
@@ -807,7 +807,7 @@ sp_journal_put_absent(struct sp_journal *j, const struct sp_point *p,
             SQLITE_OK) {
         rc = sp_jn_db_fail(j, r, "point update");
     }
-    if (rc == CTSPOOL_OK && *res == SP_PUT_UNCHANGED && fold) {
+    if (rc == CTSPOOL_OK && *res == SP_PUT_UNCHANGED) {
         rc = fold_under(j, p, o, series, grp, res);
     }
     return rc;

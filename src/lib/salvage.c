@@ -767,7 +767,7 @@ put_pending(struct sv *v, int64_t series, int64_t hour, double value,
             rc = sp_journal_put_event(v->live, &ev, &res);
         } else {
             point_origin(pr, &p, &o);
-            rc = sp_journal_put_absent(v->live, &p, &o, 1, &res);
+            rc = sp_journal_put_absent(v->live, &p, &o, &res);
         }
     }
     if (rc == CTSPOOL_OK && res == SP_PUT_UPDATED) {
